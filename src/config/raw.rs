@@ -1,0 +1,113 @@
+//! The TOML file as written: plain serde structs with `deny_unknown_fields`, so a typo is
+//! an error rather than a silently ignored setting. `validate.rs` turns these into the
+//! runtime's types.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub providers: BTreeMap<String, RawProvider>,
+    #[serde(default)]
+    pub models: BTreeMap<String, RawModel>,
+    #[serde(default)]
+    pub ladders: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub broker: RawBroker,
+    #[serde(default)]
+    pub sim: RawSim,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    /// `anthropic`, `openai` or `sim`.
+    pub kind: String,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    /// For `kind = "sim"`: which wire the embedded simulator speaks (`anthropic` | `openai`).
+    pub wire: Option<String>,
+    /// Per-attempt HTTP timeout in seconds.
+    pub timeout_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub provider: String,
+    /// The wire model name; defaults to the table's name.
+    pub model: Option<String>,
+    pub rpm: Option<f64>,
+    pub itpm: Option<f64>,
+    pub otpm: Option<f64>,
+    pub tpm: Option<f64>,
+    pub context_window: Option<u64>,
+    /// USD per million tokens.
+    pub input_price: Option<f64>,
+    pub output_price: Option<f64>,
+    pub cache_read_price: Option<f64>,
+    pub cache_write_price: Option<f64>,
+    /// Bucket capacity in seconds of refill (burst window); default from `[broker]`.
+    pub burst_secs: Option<f64>,
+    /// Anthropic models only: estimate input with the provider's `count_tokens` endpoint.
+    pub count_tokens_rpm: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBroker {
+    pub max_attempts: Option<u32>,
+    pub retry_after_cap_secs: Option<f64>,
+    pub backoff_base_secs: Option<f64>,
+    pub backoff_cap_secs: Option<f64>,
+    pub burst_secs: Option<f64>,
+    pub safety_margin: Option<f64>,
+    pub coalesce: Option<bool>,
+    pub max_in_flight: Option<usize>,
+    pub circuit_threshold: Option<u32>,
+    pub circuit_cooldown_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSim {
+    /// Accepted API keys; empty: any key (each key gets its own quota).
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    /// The simulator's tokenizer counts `token_factor` × the client's tiktoken count.
+    pub token_factor: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub per_token_ms: Option<f64>,
+    pub seed: Option<u64>,
+    /// Anthropic OTPM accounting: `actual` (2026 docs) or `max_tokens` (2025 docs).
+    pub otpm_mode: Option<String>,
+    /// Limits that differ from the models' (keyed by config model name).
+    #[serde(default)]
+    pub limits: BTreeMap<String, RawSimLimits>,
+    #[serde(default)]
+    pub faults: Vec<RawFault>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimLimits {
+    pub rpm: Option<f64>,
+    pub itpm: Option<f64>,
+    pub otpm: Option<f64>,
+    pub tpm: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    /// Config model name the fault applies to; all models when absent.
+    pub model: Option<String>,
+    /// 500, 502, 503, 504 or 529; absent with `slow_ms` for a slow response.
+    pub status: Option<u16>,
+    /// Probability per request, 0..=1.
+    pub rate: f64,
+    /// Extra latency for a slow response.
+    pub slow_ms: Option<f64>,
+}

@@ -1,0 +1,390 @@
+//! Raw config → runtime config, with errors that name the path.
+
+use super::raw::*;
+use super::*;
+
+fn positive(path: &str, v: f64) -> Result<f64, ConfigError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(ConfigError::invalid(path, "must be > 0"))
+    }
+}
+
+fn non_negative(path: &str, v: f64) -> Result<f64, ConfigError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(ConfigError::invalid(path, "must be >= 0"))
+    }
+}
+
+fn secs(path: &str, v: Option<f64>, default: Duration) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => Ok(Duration::from_secs_f64(non_negative(path, s)?)),
+    }
+}
+
+fn wire(path: &str, s: &str) -> Result<Wire, ConfigError> {
+    match s {
+        "anthropic" => Ok(Wire::Anthropic),
+        "openai" => Ok(Wire::OpenAi),
+        other => Err(ConfigError::invalid(
+            path,
+            format!("must be \"anthropic\" or \"openai\", not {other:?}"),
+        )),
+    }
+}
+
+pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let mut providers = BTreeMap::new();
+    for (name, p) in raw.providers {
+        providers.insert(name.clone(), provider(&name, p)?);
+    }
+    let default_burst = match raw.broker.burst_secs {
+        Some(b) => Duration::from_secs_f64(positive("broker.burst_secs", b)?),
+        None => Duration::from_secs(10),
+    };
+    let broker = broker(raw.broker)?;
+    let mut models = BTreeMap::new();
+    for (name, m) in raw.models {
+        let mc = model(&name, m, &providers, default_burst)?;
+        models.insert(name, mc);
+    }
+    let mut ladders = BTreeMap::new();
+    for (name, rungs) in raw.ladders {
+        let path = format!("ladders.{name}");
+        if rungs.is_empty() {
+            return Err(ConfigError::invalid(path, "must name at least one model"));
+        }
+        if models.contains_key(&name) {
+            return Err(ConfigError::invalid(path, "has the same name as a model"));
+        }
+        for (i, m) in rungs.iter().enumerate() {
+            if !models.contains_key(m) {
+                return Err(ConfigError::invalid(
+                    format!("{path}[{i}]"),
+                    format!("names unknown model {m:?}"),
+                ));
+            }
+        }
+        ladders.insert(name, rungs);
+    }
+    let sim = sim(raw.sim, &models)?;
+    Ok(Config {
+        providers,
+        models,
+        ladders,
+        broker,
+        sim,
+    })
+}
+
+fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, ConfigError> {
+    let path = format!("providers.{name}");
+    let (wire, transport) = match p.kind.as_str() {
+        "anthropic" => (Wire::Anthropic, Transport::Http),
+        "openai" => (Wire::OpenAi, Transport::Http),
+        "sim" => {
+            let w = p.wire.as_deref().unwrap_or("anthropic");
+            (wire(&format!("{path}.wire"), w)?, Transport::Embedded)
+        }
+        other => {
+            return Err(ConfigError::invalid(
+                format!("{path}.kind"),
+                format!("must be \"anthropic\", \"openai\" or \"sim\", not {other:?}"),
+            ))
+        }
+    };
+    if p.wire.is_some() && p.kind != "sim" {
+        return Err(ConfigError::invalid(
+            format!("{path}.wire"),
+            "is only for kind = \"sim\"",
+        ));
+    }
+    let default_url = match wire {
+        Wire::Anthropic => "https://api.anthropic.com",
+        Wire::OpenAi => "https://api.openai.com",
+    };
+    let base_url = p.base_url.unwrap_or_else(|| default_url.to_string());
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(ConfigError::invalid(
+            format!("{path}.base_url"),
+            "must start with http:// or https://",
+        ));
+    }
+    // Accept both `https://host` and `https://host/v1`: paths are appended as `/v1/...`.
+    let base_url = base_url
+        .trim_end_matches('/')
+        .trim_end_matches("/v1")
+        .to_string();
+    let timeout = secs(
+        &format!("{path}.timeout_secs"),
+        p.timeout_secs,
+        Duration::from_secs(600),
+    )?;
+    if timeout.is_zero() {
+        return Err(ConfigError::invalid(
+            format!("{path}.timeout_secs"),
+            "must be > 0",
+        ));
+    }
+    Ok(ProviderConfig {
+        name: name.to_string(),
+        wire,
+        transport,
+        base_url,
+        api_key_env: p.api_key_env,
+        timeout,
+    })
+}
+
+fn limits(
+    path: &str,
+    rpm: Option<f64>,
+    itpm: Option<f64>,
+    otpm: Option<f64>,
+    tpm: Option<f64>,
+) -> Result<Limits, ConfigError> {
+    let rpm = positive(
+        &format!("{path}.rpm"),
+        rpm.ok_or_else(|| ConfigError::invalid(format!("{path}.rpm"), "is required"))?,
+    )?;
+    match (itpm, otpm, tpm) {
+        (Some(i), Some(o), None) => Ok(Limits::Split {
+            rpm,
+            itpm: positive(&format!("{path}.itpm"), i)?,
+            otpm: positive(&format!("{path}.otpm"), o)?,
+        }),
+        (None, None, Some(t)) => Ok(Limits::Combined {
+            rpm,
+            tpm: positive(&format!("{path}.tpm"), t)?,
+        }),
+        (_, _, Some(_)) => Err(ConfigError::invalid(
+            path,
+            "sets tpm together with itpm/otpm: use itpm + otpm (Anthropic-style) or tpm (OpenAI-style)",
+        )),
+        (None, _, None) => Err(ConfigError::invalid(
+            format!("{path}.itpm"),
+            "is required (or set tpm for an OpenAI-style combined limit)",
+        )),
+        (_, None, None) => Err(ConfigError::invalid(format!("{path}.otpm"), "is required")),
+    }
+}
+
+fn model(
+    name: &str,
+    m: RawModel,
+    providers: &BTreeMap<String, ProviderConfig>,
+    default_burst: Duration,
+) -> Result<ModelConfig, ConfigError> {
+    let path = format!("models.{name}");
+    let Some(provider) = providers.get(&m.provider) else {
+        return Err(ConfigError::invalid(
+            format!("{path}.provider"),
+            format!("names unknown provider {:?}", m.provider),
+        ));
+    };
+    let limits = limits(&path, m.rpm, m.itpm, m.otpm, m.tpm)?;
+    let context_window = m.context_window.unwrap_or(200_000);
+    if context_window == 0 {
+        return Err(ConfigError::invalid(
+            format!("{path}.context_window"),
+            "must be > 0",
+        ));
+    }
+    let price = |field: &str, v: Option<f64>| -> Result<f64, ConfigError> {
+        non_negative(&format!("{path}.{field}"), v.unwrap_or(0.0))
+    };
+    let input = price("input_price", m.input_price)?;
+    let prices = Prices {
+        input,
+        output: price("output_price", m.output_price)?,
+        cache_read: price("cache_read_price", m.cache_read_price.or(Some(input * 0.1)))?,
+        cache_write: price(
+            "cache_write_price",
+            m.cache_write_price.or(Some(input * 1.25)),
+        )?,
+    };
+    let burst = match m.burst_secs {
+        Some(b) => Duration::from_secs_f64(positive(&format!("{path}.burst_secs"), b)?),
+        None => default_burst,
+    };
+    let count_tokens_rpm = match m.count_tokens_rpm {
+        Some(_) if provider.wire != Wire::Anthropic => {
+            return Err(ConfigError::invalid(
+                format!("{path}.count_tokens_rpm"),
+                "is only for Anthropic models",
+            ));
+        }
+        Some(r) => Some(positive(&format!("{path}.count_tokens_rpm"), r)?),
+        None => None,
+    };
+    Ok(ModelConfig {
+        name: name.to_string(),
+        provider: m.provider,
+        model: m.model.unwrap_or_else(|| name.to_string()),
+        limits,
+        context_window,
+        prices,
+        burst,
+        count_tokens_rpm,
+    })
+}
+
+fn broker(b: RawBroker) -> Result<BrokerConfig, ConfigError> {
+    let d = BrokerConfig::default();
+    let max_attempts = b.max_attempts.unwrap_or(d.max_attempts);
+    if max_attempts == 0 {
+        return Err(ConfigError::invalid("broker.max_attempts", "must be >= 1"));
+    }
+    let safety_margin = non_negative(
+        "broker.safety_margin",
+        b.safety_margin.unwrap_or(d.safety_margin),
+    )?;
+    let max_in_flight = b.max_in_flight.unwrap_or(d.max_in_flight);
+    if max_in_flight == 0 {
+        return Err(ConfigError::invalid("broker.max_in_flight", "must be >= 1"));
+    }
+    let circuit_threshold = b.circuit_threshold.unwrap_or(d.circuit_threshold);
+    if circuit_threshold == 0 {
+        return Err(ConfigError::invalid(
+            "broker.circuit_threshold",
+            "must be >= 1",
+        ));
+    }
+    Ok(BrokerConfig {
+        max_attempts,
+        retry_after_cap: secs(
+            "broker.retry_after_cap_secs",
+            b.retry_after_cap_secs,
+            d.retry_after_cap,
+        )?,
+        backoff_base: secs("broker.backoff_base_secs", b.backoff_base_secs, d.backoff_base)?,
+        backoff_cap: secs("broker.backoff_cap_secs", b.backoff_cap_secs, d.backoff_cap)?,
+        safety_margin,
+        coalesce: b.coalesce.unwrap_or(d.coalesce),
+        max_in_flight,
+        circuit_threshold,
+        circuit_cooldown: secs(
+            "broker.circuit_cooldown_secs",
+            b.circuit_cooldown_secs,
+            d.circuit_cooldown,
+        )?,
+    })
+}
+
+fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, ConfigError> {
+    let d = SimConfig::default();
+    let token_factor = positive("sim.token_factor", s.token_factor.unwrap_or(d.token_factor))?;
+    let otpm_mode = match s.otpm_mode.as_deref() {
+        None | Some("actual") => OtpmMode::Actual,
+        Some("max_tokens") => OtpmMode::MaxTokens,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                "sim.otpm_mode",
+                format!("must be \"actual\" or \"max_tokens\", not {other:?}"),
+            ))
+        }
+    };
+    let mut limits_by_wire = BTreeMap::new();
+    for (name, l) in s.limits {
+        let path = format!("sim.limits.{name}");
+        let Some(m) = models.get(&name) else {
+            return Err(ConfigError::invalid(path, "names unknown model"));
+        };
+        let merged = match m.limits {
+            Limits::Split { rpm, itpm, otpm } => {
+                if l.tpm.is_some() {
+                    return Err(ConfigError::invalid(
+                        format!("{path}.tpm"),
+                        "does not apply to an itpm/otpm model",
+                    ));
+                }
+                limits(
+                    &path,
+                    Some(l.rpm.unwrap_or(rpm)),
+                    Some(l.itpm.unwrap_or(itpm)),
+                    Some(l.otpm.unwrap_or(otpm)),
+                    None,
+                )?
+            }
+            Limits::Combined { rpm, tpm } => {
+                if l.itpm.is_some() || l.otpm.is_some() {
+                    return Err(ConfigError::invalid(
+                        path,
+                        "sets itpm/otpm for a tpm model",
+                    ));
+                }
+                limits(
+                    &path,
+                    Some(l.rpm.unwrap_or(rpm)),
+                    None,
+                    None,
+                    Some(l.tpm.unwrap_or(tpm)),
+                )?
+            }
+        };
+        limits_by_wire.insert(m.model.clone(), merged);
+    }
+    let mut faults = Vec::new();
+    for (i, f) in s.faults.into_iter().enumerate() {
+        let path = format!("sim.faults[{i}]");
+        if !(0.0..=1.0).contains(&f.rate) {
+            return Err(ConfigError::invalid(
+                format!("{path}.rate"),
+                "must be between 0 and 1",
+            ));
+        }
+        let model = match f.model {
+            None => None,
+            Some(name) => match models.get(&name) {
+                Some(m) => Some(m.model.clone()),
+                None => {
+                    return Err(ConfigError::invalid(
+                        format!("{path}.model"),
+                        format!("names unknown model {name:?}"),
+                    ))
+                }
+            },
+        };
+        let kind = match (f.status, f.slow_ms) {
+            (Some(s @ (500 | 502 | 503 | 504 | 529)), None) => FaultKind::Status(s),
+            (Some(s), None) => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.status"),
+                    format!("must be 500, 502, 503, 504 or 529, not {s}"),
+                ))
+            }
+            (None, Some(ms)) => FaultKind::Slow(Duration::from_secs_f64(
+                non_negative(&format!("{path}.slow_ms"), ms)? / 1000.0,
+            )),
+            _ => {
+                return Err(ConfigError::invalid(
+                    path,
+                    "needs exactly one of status or slow_ms",
+                ))
+            }
+        };
+        faults.push(Fault {
+            model,
+            kind,
+            rate: f.rate,
+        });
+    }
+    Ok(SimConfig {
+        api_keys: s.api_keys,
+        token_factor,
+        latency: Duration::from_secs_f64(
+            non_negative("sim.latency_ms", s.latency_ms.unwrap_or(20.0))? / 1000.0,
+        ),
+        per_token: Duration::from_secs_f64(
+            non_negative("sim.per_token_ms", s.per_token_ms.unwrap_or(0.0))? / 1000.0,
+        ),
+        seed: s.seed.unwrap_or(d.seed),
+        otpm_mode,
+        limits: limits_by_wire,
+        faults,
+    })
+}

@@ -1,0 +1,119 @@
+//! Providers: the two real wire formats (Anthropic Messages, OpenAI Chat Completions)
+//! behind one trait, over one transport seam.
+//!
+//! - [`Provider`] encodes a core [`CompletionRequest`] into an HTTP request and decodes
+//!   the HTTP response (success or failure) into a [`ProviderReply`] or a
+//!   [`ProviderFailure`]. One module per wire, same shape: constants, the provider
+//!   struct, the trait impl, private wire types, conversions, fixture tests.
+//! - [`Transport`] moves bytes: [`HttpTransport`] over reqwest (rustls), or the embedded
+//!   simulator in-process (`crate::sim::EmbeddedTransport`), so the wire code is the same
+//!   whether a test uses sockets or paused time.
+//! - [`ratelimit`] parses every rate-limit header family into one [`RateLimitSnapshot`].
+//! - [`classify`] turns a status + error body into a typed [`ProviderError`].
+//! - [`actor`] is the one generic provider actor the broker dispatches to.
+
+pub mod actor;
+pub mod anthropic;
+pub mod classify;
+pub mod openai;
+pub mod ratelimit;
+mod transport;
+
+pub use classify::ProviderError;
+pub use ratelimit::{LimitWindow, RateLimitSnapshot};
+pub use transport::{HttpRequest, HttpResponse, HttpTransport, Transport, TransportError};
+
+use crate::config::Wire;
+use crate::secret::ApiKey;
+use crate::types::{Completion, CompletionRequest};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// A successful answer with the rate-limit state the server reported.
+#[derive(Debug, Clone)]
+pub struct ProviderReply {
+    pub completion: Completion,
+    pub rate_limits: RateLimitSnapshot,
+}
+
+/// A failed attempt: what went wrong and the rate-limit state reported with it.
+#[derive(Debug, Clone)]
+pub struct ProviderFailure {
+    pub error: ProviderError,
+    pub rate_limits: RateLimitSnapshot,
+}
+
+impl From<ProviderError> for ProviderFailure {
+    fn from(error: ProviderError) -> Self {
+        ProviderFailure {
+            error,
+            rate_limits: RateLimitSnapshot::default(),
+        }
+    }
+}
+
+/// A wire format. Pure: no I/O, so every conversion is unit-testable against fixtures.
+pub trait Provider: Send + Sync + 'static {
+    fn wire(&self) -> Wire;
+
+    /// The HTTP request for `req` sent to wire model `model`.
+    fn encode(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
+    ) -> Result<HttpRequest, ProviderError>;
+
+    /// The outcome of a response. `now` resolves absolute reset times in headers.
+    fn decode(
+        &self,
+        response: HttpResponse,
+        now: SystemTime,
+    ) -> Result<ProviderReply, ProviderFailure>;
+}
+
+/// The provider for `wire`.
+pub fn for_wire(wire: Wire) -> Arc<dyn Provider> {
+    match wire {
+        Wire::Anthropic => Arc::new(anthropic::Anthropic),
+        Wire::OpenAi => Arc::new(openai::OpenAi),
+    }
+}
+
+/// One endpoint: a wire format, a transport and a key. Cheap to clone.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub name: String,
+    pub provider: Arc<dyn Provider>,
+    pub transport: Arc<dyn Transport>,
+    pub key: Option<ApiKey>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("name", &self.name)
+            .field("wire", &self.provider.wire())
+            .field("key", &self.key.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// Sends one attempt of `req` to wire model `model`, and classifies the outcome.
+    pub async fn complete(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+    ) -> Result<ProviderReply, ProviderFailure> {
+        let http = self.provider.encode(model, req, self.key.as_ref())?;
+        let response = match self.transport.send(http).await {
+            Ok(r) => r,
+            Err(TransportError::Timeout) => return Err(ProviderError::Timeout.into()),
+            Err(TransportError::Connection(message)) => {
+                return Err(ProviderError::Connection { message }.into())
+            }
+        };
+        self.provider.decode(response, SystemTime::now())
+    }
+}

@@ -1,0 +1,102 @@
+//! The transport seam: bytes in, bytes out. Real HTTP here; the embedded simulator
+//! implements the same trait in-process (`crate::sim::EmbeddedTransport`).
+
+use futures_util::future::BoxFuture;
+use reqwest::header::HeaderMap;
+use std::time::Duration;
+
+/// A POST with a JSON body. Header values carrying keys are marked sensitive, so `Debug`
+/// never prints them.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Path from the base URL, e.g. `/v1/messages`.
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// No response at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("timed out")]
+    Timeout,
+    #[error("connection failed: {0}")]
+    Connection(String),
+}
+
+pub trait Transport: Send + Sync + 'static {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
+}
+
+/// reqwest over rustls to `base_url`.
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+    base_url: String,
+}
+
+impl HttpTransport {
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, TransportError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5).min(timeout))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| TransportError::Connection(e.to_string()))?;
+        Ok(HttpTransport {
+            client,
+            base_url: base_url.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    // reqwest's Display can include the URL, never headers; keys travel only in headers.
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move {
+            let url = format!("{}{}", self.base_url, request.path);
+            let sent = self
+                .client
+                .post(url)
+                .headers(request.headers)
+                .body(request.body)
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) if e.is_timeout() => return Err(TransportError::Timeout),
+                Err(e) => return Err(TransportError::Connection(describe(&e))),
+            };
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = match response.bytes().await {
+                Ok(b) => b,
+                Err(e) if e.is_timeout() => return Err(TransportError::Timeout),
+                Err(e) => return Err(TransportError::Connection(describe(&e))),
+            };
+            Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            })
+        })
+    }
+}

@@ -10,14 +10,23 @@
 //! | [`config`] | the TOML config: providers, models, ladders, broker, simulator; built-in defaults |
 //! | [`secret`] | `ApiKey`, whose `Debug`/`Display` print `***` |
 //! | [`provider`] | the Anthropic and OpenAI wire formats, rate-limit headers, failure classification, transports |
+//! | [`tokens`] | pre-flight token estimation with tiktoken, a shared cache and calibration |
+//! | [`broker`] | the QuotaBroker actor: lanes, admission, retries, coalescing, fallback, stats |
 //! | [`sim`] | the built-in simulator of both APIs, in-process or over loopback HTTP |
 
+// Failures carry the rate-limit snapshot of their response by value: they are moved
+// once per attempt, never on a hot loop.
+#![allow(clippy::result_large_err)]
+
+pub mod broker;
 pub mod config;
 pub mod provider;
 pub mod secret;
 pub mod sim;
+pub mod tokens;
 pub mod types;
 
+pub use broker::{BrokerError, BrokerHandle, Stats};
 pub use config::Config;
 pub use secret::ApiKey;
 pub use types::{Completion, CompletionRequest, ContentBlock, Message, Role, Usage};

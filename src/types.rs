@@ -35,7 +35,9 @@ pub enum ContentBlock {
         is_error: bool,
     },
     /// An image, passed through opaquely (Anthropic `source` object).
-    Image { source: serde_json::Value },
+    Image {
+        source: serde_json::Value,
+    },
 }
 
 impl ContentBlock {

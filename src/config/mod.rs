@@ -276,11 +276,10 @@ impl Config {
             origin: origin.to_string(),
             message: e.to_string(),
         })?;
-        let mut raw: RawConfig =
-            toml::from_str(DEFAULTS_TOML).map_err(|e| ConfigError::Parse {
-                origin: "built-in defaults".into(),
-                message: e.to_string(),
-            })?;
+        let mut raw: RawConfig = toml::from_str(DEFAULTS_TOML).map_err(|e| ConfigError::Parse {
+            origin: "built-in defaults".into(),
+            message: e.to_string(),
+        })?;
         if !user.models.is_empty() {
             // A file that names its own models defines the whole model set; keep the
             // defaults' ladders only if their models still exist.
@@ -305,7 +304,9 @@ impl Config {
         if let Some(l) = self.ladders.get(target) {
             return Some(l.clone());
         }
-        self.models.contains_key(target).then(|| vec![target.to_string()])
+        self.models
+            .contains_key(target)
+            .then(|| vec![target.to_string()])
     }
 
     /// Points every HTTP provider at the embedded simulator (for runs without keys).

@@ -37,7 +37,8 @@ fn a_non_positive_limit_names_its_path() {
 
 #[test]
 fn an_unknown_field_is_rejected_with_its_name() {
-    let e = err("[models.sonnet]\nprovider = \"anthropic\"\nrpm = 5\nitpm = 10\notpm = 10\nitmp = 3\n");
+    let e =
+        err("[models.sonnet]\nprovider = \"anthropic\"\nrpm = 5\nitpm = 10\notpm = 10\nitmp = 3\n");
     assert!(e.contains("itmp"), "{e}");
     assert!(e.contains("test.toml"), "{e}");
 }
@@ -53,13 +54,19 @@ fn an_unknown_provider_or_ladder_rung_names_its_path() {
 #[test]
 fn mixed_limit_styles_are_rejected() {
     let e = err("[models.x]\nprovider = \"openai\"\nrpm = 5\ntpm = 10\nitpm = 4\n");
-    assert!(e.starts_with("models.x sets tpm together with itpm/otpm"), "{e}");
+    assert!(
+        e.starts_with("models.x sets tpm together with itpm/otpm"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_bad_fault_and_bad_kind_are_rejected() {
     let e = err("[[sim.faults]]\nstatus = 404\nrate = 0.5\n");
-    assert_eq!(e, "sim.faults[0].status must be 500, 502, 503, 504 or 529, not 404");
+    assert_eq!(
+        e,
+        "sim.faults[0].status must be 500, 502, 503, 504 or 529, not 404"
+    );
     let e = err("[providers.p]\nkind = \"grpc\"\n");
     assert!(e.starts_with("providers.p.kind must be"), "{e}");
 }

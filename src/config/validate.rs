@@ -261,7 +261,11 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, ConfigError> {
             b.retry_after_cap_secs,
             d.retry_after_cap,
         )?,
-        backoff_base: secs("broker.backoff_base_secs", b.backoff_base_secs, d.backoff_base)?,
+        backoff_base: secs(
+            "broker.backoff_base_secs",
+            b.backoff_base_secs,
+            d.backoff_base,
+        )?,
         backoff_cap: secs("broker.backoff_cap_secs", b.backoff_cap_secs, d.backoff_cap)?,
         safety_margin,
         coalesce: b.coalesce.unwrap_or(d.coalesce),
@@ -312,10 +316,7 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
             }
             Limits::Combined { rpm, tpm } => {
                 if l.itpm.is_some() || l.otpm.is_some() {
-                    return Err(ConfigError::invalid(
-                        path,
-                        "sets itpm/otpm for a tpm model",
-                    ));
+                    return Err(ConfigError::invalid(path, "sets itpm/otpm for a tpm model"));
                 }
                 limits(
                     &path,

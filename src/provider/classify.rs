@@ -15,7 +15,9 @@ pub enum ProviderError {
         retry_after: Option<Duration>,
         message: String,
     },
-    #[error("quota or spend cap exhausted (429, not retryable until the provider resets it): {message}")]
+    #[error(
+        "quota or spend cap exhausted (429, not retryable until the provider resets it): {message}"
+    )]
     QuotaExhausted { message: String },
     #[error("request larger than the rate limit can ever admit: {message}")]
     TooLarge { message: String },

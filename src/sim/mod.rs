@@ -14,7 +14,9 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(_config: &Config) -> Self {
-        Simulator { _inner: Arc::new(()) }
+        Simulator {
+            _inner: Arc::new(()),
+        }
     }
 
     /// Handles one request as the HTTP server would (used in-process by `EmbeddedTransport`).
@@ -38,7 +40,10 @@ impl Transport for EmbeddedTransport {
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running HTTP simulator. Dropping it does not stop it; call `shutdown`.

@@ -1,0 +1,151 @@
+//! The `QuotaBroker` actor.
+//!
+//! Role: owns every lane (bucket set + queue), the in-flight map, the coalescing index and
+//! the statistics; admits requests only when they fit, dispatches them to provider
+//! actors, settles usage, retries, falls back, and replies exactly once per waiter.
+//!
+//! Messages: `Complete` (from agents, through `BrokerHandle`), `Finished` (from the tasks
+//! provider actors spawn), `Tick` (from the one timer a lane arms), `Stats`.
+//!
+//! Invariants: `handle` never awaits I/O and never returns `Err` for one request's
+//! failure (that travels in the reply); every `Complete` gets exactly one reply.
+//! Supervises the provider actors and restarts any that dies.
+
+use super::lane::Lane;
+use super::mailbox::BrokerMailbox;
+use super::state::{BrokerState, Totals};
+use super::stats::MailboxCounters;
+use super::BrokerMsg;
+use crate::config::Config;
+use crate::provider::actor::ProviderActor;
+use crate::provider::Endpoint;
+use crate::tokens::Estimator;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use rand::SeedableRng;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+pub struct QuotaBroker;
+
+pub struct BrokerArgs {
+    pub config: Arc<Config>,
+    pub estimator: Arc<Estimator>,
+    pub counters: Arc<MailboxCounters>,
+    pub endpoints: HashMap<String, Endpoint>,
+    /// Test seam: a pause added to every message's handling (to observe mailbox depth).
+    pub handling_delay: Option<std::time::Duration>,
+}
+
+pub struct State {
+    core: BrokerState,
+    endpoints: HashMap<String, Endpoint>,
+    handling_delay: Option<std::time::Duration>,
+}
+
+impl Actor for QuotaBroker {
+    type Msg = BrokerMsg;
+    type State = State;
+    type Arguments = BrokerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<BrokerMsg>,
+        args: BrokerArgs,
+    ) -> Result<State, ActorProcessingErr> {
+        let now = Instant::now();
+        let mut providers = HashMap::new();
+        for (name, endpoint) in &args.endpoints {
+            let (actor, _) =
+                Actor::spawn_linked(None, ProviderActor, endpoint.clone(), myself.get_cell())
+                    .await?;
+            providers.insert(name.clone(), actor);
+        }
+        let mut lanes = Vec::new();
+        let mut lane_of = HashMap::new();
+        for (name, model) in &args.config.models {
+            lane_of.insert(name.clone(), lanes.len());
+            lanes.push(Lane::new(model.clone(), &args.config.broker, now));
+        }
+        let handling = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 2)?;
+        let core = BrokerState {
+            config: args.config.clone(),
+            estimator: args.estimator,
+            mailbox: BrokerMailbox {
+                actor: myself.clone(),
+                counters: args.counters,
+            },
+            lanes,
+            lane_of,
+            providers,
+            jobs: HashMap::new(),
+            by_key: HashMap::new(),
+            next_id: 1,
+            started: now,
+            totals: Totals::default(),
+            handling,
+            rng: rand::rngs::SmallRng::seed_from_u64(0x0051_5741_524d),
+        };
+        Ok(State {
+            core,
+            endpoints: args.endpoints,
+            handling_delay: args.handling_delay,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<BrokerMsg>,
+        msg: BrokerMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(d) = state.handling_delay {
+            tokio::time::sleep(d).await;
+        }
+        let started = std::time::Instant::now();
+        let now = Instant::now();
+        let core = &mut state.core;
+        match msg {
+            BrokerMsg::Complete(prepared, reply) => core.on_complete(*prepared, reply, now),
+            BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
+            BrokerMsg::Tick(lane) => core.on_tick(lane, now),
+            BrokerMsg::Stats(reply) => {
+                let _ = reply.send(core.snapshot(now));
+            }
+        }
+        let us = started.elapsed().as_micros() as u64;
+        let _ = core.handling.record(us.clamp(1, 60_000_000));
+        core.mailbox.counters.handled.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<BrokerMsg>,
+        event: SupervisionEvent,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        let dead = match &event {
+            SupervisionEvent::ActorFailed(cell, _)
+            | SupervisionEvent::ActorTerminated(cell, _, _) => Some(cell.get_id()),
+            _ => None,
+        };
+        let Some(dead) = dead else { return Ok(()) };
+        let name = state
+            .core
+            .providers
+            .iter()
+            .find(|(_, a)| a.get_id() == dead)
+            .map(|(n, _)| n.clone());
+        if let (Some(name), false) = (name, myself.get_status() == ractor::ActorStatus::Stopping) {
+            if let Some(endpoint) = state.endpoints.get(&name).cloned() {
+                tracing::warn!(provider = %name, "provider actor stopped; restarting it");
+                let (actor, _) =
+                    Actor::spawn_linked(None, ProviderActor, endpoint, myself.get_cell()).await?;
+                state.core.providers.insert(name, actor);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,448 @@
+//! Token buckets, pure: every method takes `now`.
+//!
+//! A bucket holds up to `capacity` (the limit × burst window / 60 s) and refills
+//! continuously at `limit / 60` per second. Its level may go negative: a request larger
+//! than the capacity but within one minute's limit is admitted when the bucket is full
+//! and leaves a debt, and settling a response that used more than was reserved charges
+//! the difference. "Can never fit" means larger than a whole minute's limit.
+//!
+//! [`BucketSet`] checks every bucket before debiting any, so a request is admitted
+//! against all of them or none.
+
+use crate::config::Limits;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Which bucket of a lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BucketKind {
+    Requests,
+    InputTokens,
+    OutputTokens,
+    /// OpenAI-style combined input + output.
+    Tokens,
+}
+
+impl BucketKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BucketKind::Requests => "requests",
+            BucketKind::InputTokens => "input_tokens",
+            BucketKind::OutputTokens => "output_tokens",
+            BucketKind::Tokens => "tokens",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub kind: BucketKind,
+    /// Per minute, as configured (never exceeded).
+    limit: f64,
+    capacity: f64,
+    /// Units per second at full speed.
+    rate: f64,
+    /// Multiplies `rate` while the lane is slowed after an unexpected 429.
+    rate_factor: f64,
+    level: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    pub fn new(kind: BucketKind, limit_per_min: f64, burst: Duration, now: Instant) -> Self {
+        let rate = limit_per_min / 60.0;
+        // At least one request's worth, at most one minute's.
+        let capacity =
+            (rate * burst.as_secs_f64()).clamp(1.0_f64.min(limit_per_min), limit_per_min);
+        Bucket {
+            kind,
+            limit: limit_per_min,
+            capacity,
+            rate,
+            rate_factor: 1.0,
+            level: capacity,
+            at: now,
+        }
+    }
+
+    pub fn limit(&self) -> f64 {
+        self.limit
+    }
+
+    pub fn capacity(&self) -> f64 {
+        self.capacity
+    }
+
+    /// Units per second, as currently slowed.
+    pub fn rate(&self) -> f64 {
+        self.rate * self.rate_factor
+    }
+
+    pub fn level(&self, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        (self.level + elapsed * self.rate()).min(self.capacity)
+    }
+
+    fn sync(&mut self, now: Instant) {
+        if now > self.at {
+            self.level = self.level(now);
+            self.at = now;
+        }
+    }
+
+    /// What must be in the bucket to admit `amount`: the amount, or a full bucket for an
+    /// amount larger than the capacity (it then leaves a debt).
+    fn needed(&self, amount: f64) -> f64 {
+        amount.min(self.capacity)
+    }
+
+    /// `None` when `amount` can never fit (over one minute's limit).
+    pub fn wait_for(&self, amount: f64, now: Instant) -> Option<Duration> {
+        if amount > self.limit {
+            return None;
+        }
+        let short = self.needed(amount) - self.level(now);
+        if short <= 1e-9 {
+            return Some(Duration::ZERO);
+        }
+        Some(Duration::from_secs_f64(short / self.rate()))
+    }
+
+    pub fn debit(&mut self, amount: f64, now: Instant) {
+        self.sync(now);
+        self.level -= amount;
+    }
+
+    /// Gives back `amount` (a refund), never above capacity.
+    pub fn credit(&mut self, amount: f64, now: Instant) {
+        self.sync(now);
+        self.level = (self.level + amount).min(self.capacity);
+    }
+
+    /// Lowers the level to what the server says remains, if that is less.
+    pub fn adopt_remaining(&mut self, remaining: f64, now: Instant) {
+        self.sync(now);
+        if remaining < self.level {
+            self.level = remaining;
+        }
+    }
+
+    pub fn set_rate_factor(&mut self, factor: f64, now: Instant) {
+        self.sync(now);
+        self.rate_factor = factor.clamp(0.05, 1.0);
+    }
+}
+
+/// What one attempt costs against a lane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    pub requests: f64,
+    pub input_tokens: f64,
+    pub output_tokens: f64,
+}
+
+impl Cost {
+    pub fn request(input_tokens: f64, output_tokens: f64) -> Self {
+        Cost {
+            requests: 1.0,
+            input_tokens,
+            output_tokens,
+        }
+    }
+
+    fn for_bucket(&self, kind: BucketKind) -> f64 {
+        match kind {
+            BucketKind::Requests => self.requests,
+            BucketKind::InputTokens => self.input_tokens,
+            BucketKind::OutputTokens => self.output_tokens,
+            BucketKind::Tokens => self.input_tokens + self.output_tokens,
+        }
+    }
+}
+
+/// The answer to "may this go now?". Denials carry data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admission {
+    Admitted,
+    /// Not before this instant (the earliest at which every bucket holds enough).
+    NotBefore(Instant),
+    /// Larger than one minute's limit of `bucket`: waiting cannot help.
+    NeverFits {
+        bucket: BucketKind,
+        need: f64,
+        max: f64,
+    },
+}
+
+/// The buckets of one lane.
+#[derive(Debug, Clone)]
+pub struct BucketSet {
+    buckets: Vec<Bucket>,
+}
+
+impl BucketSet {
+    pub fn new(limits: &Limits, burst: Duration, now: Instant) -> Self {
+        let buckets = match *limits {
+            Limits::Split { rpm, itpm, otpm } => vec![
+                Bucket::new(BucketKind::Requests, rpm, burst, now),
+                Bucket::new(BucketKind::InputTokens, itpm, burst, now),
+                Bucket::new(BucketKind::OutputTokens, otpm, burst, now),
+            ],
+            Limits::Combined { rpm, tpm } => vec![
+                Bucket::new(BucketKind::Requests, rpm, burst, now),
+                Bucket::new(BucketKind::Tokens, tpm, burst, now),
+            ],
+        };
+        BucketSet { buckets }
+    }
+
+    pub fn buckets(&self) -> &[Bucket] {
+        &self.buckets
+    }
+
+    pub fn get_mut(&mut self, kind: BucketKind) -> Option<&mut Bucket> {
+        self.buckets.iter_mut().find(|b| b.kind == kind)
+    }
+
+    /// Checks every bucket; debits nothing.
+    pub fn check(&self, cost: &Cost, now: Instant) -> Admission {
+        let mut wait = Duration::ZERO;
+        for b in &self.buckets {
+            let amount = cost.for_bucket(b.kind);
+            match b.wait_for(amount, now) {
+                None => {
+                    return Admission::NeverFits {
+                        bucket: b.kind,
+                        need: amount,
+                        max: b.limit,
+                    }
+                }
+                Some(w) => wait = wait.max(w),
+            }
+        }
+        if wait.is_zero() {
+            Admission::Admitted
+        } else {
+            Admission::NotBefore(now + wait)
+        }
+    }
+
+    /// Checks every bucket, then debits all of them if the cost fits now.
+    pub fn try_admit(&mut self, cost: &Cost, now: Instant) -> Admission {
+        let verdict = self.check(cost, now);
+        if verdict == Admission::Admitted {
+            self.debit(cost, now);
+        }
+        verdict
+    }
+
+    pub fn debit(&mut self, cost: &Cost, now: Instant) {
+        for b in &mut self.buckets {
+            b.debit(cost.for_bucket(b.kind), now);
+        }
+    }
+
+    /// Corrects a reservation with what was really used: refunds what was over-reserved
+    /// and charges what was under-reserved.
+    pub fn settle(&mut self, reserved: &Cost, actual: &Cost, now: Instant) {
+        for b in &mut self.buckets {
+            let diff = cost_diff(reserved, actual, b.kind);
+            if diff > 0.0 {
+                b.credit(diff, now);
+            } else if diff < 0.0 {
+                b.debit(-diff, now);
+            }
+        }
+    }
+
+    /// The time `cost` would wait behind `ahead` (already queued) at the current rates.
+    pub fn projected_wait(&self, ahead: &Cost, cost: &Cost, now: Instant) -> Option<Duration> {
+        let mut wait = Duration::ZERO;
+        for b in &self.buckets {
+            let amount = cost.for_bucket(b.kind);
+            if amount > b.limit {
+                return None;
+            }
+            let need = ahead.for_bucket(b.kind) + b.needed(amount) - b.level(now);
+            if need > 0.0 {
+                wait = wait.max(Duration::from_secs_f64(need / b.rate()));
+            }
+        }
+        Some(wait)
+    }
+
+    pub fn set_rate_factor(&mut self, factor: f64, now: Instant) {
+        for b in &mut self.buckets {
+            b.set_rate_factor(factor, now);
+        }
+    }
+}
+
+fn cost_diff(reserved: &Cost, actual: &Cost, kind: BucketKind) -> f64 {
+    reserved.for_bucket(kind) - actual.for_bucket(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(rpm: f64, itpm: f64, otpm: f64) -> Limits {
+        Limits::Split { rpm, itpm, otpm }
+    }
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_bucket_refills_continuously_up_to_capacity() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(BucketKind::InputTokens, 600.0, MIN, t0);
+        assert_eq!(b.level(t0), 600.0);
+        b.debit(600.0, t0);
+        assert_eq!(b.level(t0), 0.0);
+        assert!((b.level(t0 + Duration::from_secs(6)) - 60.0).abs() < 1e-9);
+        assert_eq!(b.level(t0 + Duration::from_secs(600)), 600.0);
+    }
+
+    #[test]
+    fn capacity_is_the_burst_window_of_the_limit() {
+        let t0 = Instant::now();
+        let b = Bucket::new(BucketKind::InputTokens, 6000.0, Duration::from_secs(10), t0);
+        assert_eq!(b.capacity(), 1000.0);
+    }
+
+    #[test]
+    fn denial_says_the_exact_instant_it_fits() {
+        let t0 = Instant::now();
+        let mut s = BucketSet::new(&split(60.0, 600.0, 600.0), MIN, t0);
+        assert_eq!(
+            s.try_admit(&Cost::request(500.0, 10.0), t0),
+            Admission::Admitted
+        );
+        // 100 input tokens left; 300 more need 200 more tokens at 10/s = 20 s.
+        assert_eq!(
+            s.try_admit(&Cost::request(300.0, 10.0), t0),
+            Admission::NotBefore(t0 + Duration::from_secs(20))
+        );
+        assert_eq!(
+            s.try_admit(&Cost::request(300.0, 10.0), t0 + Duration::from_secs(20)),
+            Admission::Admitted
+        );
+    }
+
+    #[test]
+    fn the_slowest_bucket_decides_the_wait() {
+        let t0 = Instant::now();
+        let mut s = BucketSet::new(&split(60.0, 6000.0, 60.0), MIN, t0);
+        s.debit(&Cost::request(0.0, 60.0), t0);
+        // Output is empty: 30 output tokens need 30 s at 1/s; input is plentiful.
+        assert_eq!(
+            s.check(&Cost::request(10.0, 30.0), t0),
+            Admission::NotBefore(t0 + Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn rejects_what_can_never_fit_with_the_maximum() {
+        let t0 = Instant::now();
+        let s = BucketSet::new(&split(60.0, 600.0, 600.0), MIN, t0);
+        assert_eq!(
+            s.check(&Cost::request(601.0, 1.0), t0),
+            Admission::NeverFits {
+                bucket: BucketKind::InputTokens,
+                need: 601.0,
+                max: 600.0
+            }
+        );
+    }
+
+    #[test]
+    fn checks_all_buckets_before_debiting_any() {
+        let t0 = Instant::now();
+        let mut s = BucketSet::new(&split(60.0, 600.0, 10.0), MIN, t0);
+        let before: Vec<f64> = s.buckets().iter().map(|b| b.level(t0)).collect();
+        assert!(matches!(
+            s.try_admit(&Cost::request(100.0, 11.0), t0),
+            Admission::NeverFits { .. }
+        ));
+        let after: Vec<f64> = s.buckets().iter().map(|b| b.level(t0)).collect();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn a_request_over_the_burst_but_within_a_minute_goes_when_full_and_leaves_a_debt() {
+        let t0 = Instant::now();
+        // capacity 100 (10 s of 600/min), request of 300.
+        let mut s = BucketSet::new(
+            &Limits::Combined {
+                rpm: 60.0,
+                tpm: 600.0,
+            },
+            Duration::from_secs(10),
+            t0,
+        );
+        assert_eq!(
+            s.try_admit(&Cost::request(300.0, 0.0), t0),
+            Admission::Admitted
+        );
+        // level is -200; a 10-token request must wait until level >= 10: 21 s.
+        assert_eq!(
+            s.check(&Cost::request(10.0, 0.0), t0),
+            Admission::NotBefore(t0 + Duration::from_secs(21))
+        );
+    }
+
+    #[test]
+    fn settle_refunds_overestimates_and_charges_underestimates() {
+        let t0 = Instant::now();
+        let mut s = BucketSet::new(&split(60.0, 1000.0, 1000.0), MIN, t0);
+        let reserved = Cost::request(400.0, 500.0);
+        s.debit(&reserved, t0);
+        s.settle(&reserved, &Cost::request(450.0, 100.0), t0);
+        let levels: Vec<f64> = s.buckets().iter().map(|b| b.level(t0)).collect();
+        assert_eq!(levels, vec![59.0, 550.0, 900.0]);
+    }
+
+    #[test]
+    fn refunds_never_exceed_capacity() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(BucketKind::Tokens, 100.0, MIN, t0);
+        b.credit(50.0, t0);
+        assert_eq!(b.level(t0), 100.0);
+    }
+
+    #[test]
+    fn adopting_the_servers_lower_remaining_delays_admission() {
+        let t0 = Instant::now();
+        let mut s = BucketSet::new(&split(60.0, 600.0, 600.0), MIN, t0);
+        if let Some(b) = s.get_mut(BucketKind::InputTokens) {
+            b.adopt_remaining(0.0, t0);
+        }
+        assert_eq!(
+            s.check(&Cost::request(100.0, 1.0), t0),
+            Admission::NotBefore(t0 + Duration::from_secs(10))
+        );
+    }
+
+    #[test]
+    fn a_slowed_lane_refills_at_the_reduced_rate() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(BucketKind::Requests, 60.0, MIN, t0);
+        b.debit(60.0, t0);
+        b.set_rate_factor(0.5, t0);
+        assert!((b.level(t0 + Duration::from_secs(10)) - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn projected_wait_counts_the_queue_ahead() {
+        let t0 = Instant::now();
+        let s = BucketSet::new(&split(600.0, 600.0, 600.0), MIN, t0);
+        let ahead = Cost::request(1000.0, 0.0);
+        // 600 in the bucket, 1000 ahead + 200 = 600 short at 10/s.
+        assert_eq!(
+            s.projected_wait(&ahead, &Cost::request(200.0, 0.0), t0),
+            Some(Duration::from_secs(60))
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! A lane's circuit breaker, pure: consecutive model failures (5xx, 529, timeouts) past a
+//! threshold open the circuit for a cool-down; then one probe decides whether it closes.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+#[derive(Debug, Clone)]
+pub struct Circuit {
+    threshold: u32,
+    cooldown: Duration,
+    failures: u32,
+    open_until: Option<Instant>,
+    probe_in_flight: bool,
+    /// Times it has opened.
+    pub opened: u64,
+}
+
+/// A change worth logging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Opened,
+    HalfOpened,
+    Closed,
+}
+
+impl Circuit {
+    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        Circuit {
+            threshold: threshold.max(1),
+            cooldown,
+            failures: 0,
+            open_until: None,
+            probe_in_flight: false,
+            opened: 0,
+        }
+    }
+
+    pub fn state(&self, now: Instant) -> CircuitState {
+        match self.open_until {
+            None => CircuitState::Closed,
+            Some(t) if now < t => CircuitState::Open,
+            Some(_) => CircuitState::HalfOpen,
+        }
+    }
+
+    /// When an open circuit lets its probe through.
+    pub fn open_until(&self) -> Option<Instant> {
+        self.open_until
+    }
+
+    /// Whether a request may be sent now (a half-open circuit lets one probe through).
+    pub fn may_send(&self, now: Instant) -> bool {
+        match self.state(now) {
+            CircuitState::Closed => true,
+            CircuitState::Open => false,
+            CircuitState::HalfOpen => !self.probe_in_flight,
+        }
+    }
+
+    /// Records a send; returns `HalfOpened` when it is the probe.
+    pub fn on_send(&mut self, now: Instant) -> Option<Transition> {
+        if self.state(now) == CircuitState::HalfOpen && !self.probe_in_flight {
+            self.probe_in_flight = true;
+            return Some(Transition::HalfOpened);
+        }
+        None
+    }
+
+    pub fn on_success(&mut self) -> Option<Transition> {
+        self.failures = 0;
+        self.probe_in_flight = false;
+        self.open_until.take().map(|_| Transition::Closed)
+    }
+
+    /// A failure of the model (not of the caller's request).
+    pub fn on_failure(&mut self, now: Instant) -> Option<Transition> {
+        self.failures += 1;
+        let probing = self.probe_in_flight;
+        self.probe_in_flight = false;
+        if probing || (self.open_until.is_none() && self.failures >= self.threshold) {
+            self.open_until = Some(now + self.cooldown);
+            self.opened += 1;
+            return Some(Transition::Opened);
+        }
+        None
+    }
+
+    /// Any other outcome (e.g. a 400): ends a probe without deciding.
+    pub fn on_neutral(&mut self) {
+        self.probe_in_flight = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_consecutive_failures_and_closes_after_a_good_probe() {
+        let t0 = Instant::now();
+        let mut c = Circuit::new(3, Duration::from_secs(10));
+        assert_eq!(c.on_failure(t0), None);
+        assert_eq!(c.on_failure(t0), None);
+        assert_eq!(c.on_failure(t0), Some(Transition::Opened));
+        assert!(!c.may_send(t0 + Duration::from_secs(9)));
+        let later = t0 + Duration::from_secs(10);
+        assert!(c.may_send(later));
+        assert_eq!(c.on_send(later), Some(Transition::HalfOpened));
+        assert!(!c.may_send(later), "only one probe at a time");
+        assert_eq!(c.on_success(), Some(Transition::Closed));
+        assert_eq!(c.state(later), CircuitState::Closed);
+    }
+
+    #[test]
+    fn a_failed_probe_reopens_for_another_cooldown() {
+        let t0 = Instant::now();
+        let mut c = Circuit::new(1, Duration::from_secs(5));
+        c.on_failure(t0);
+        let t1 = t0 + Duration::from_secs(5);
+        c.on_send(t1);
+        assert_eq!(c.on_failure(t1), Some(Transition::Opened));
+        assert_eq!(c.state(t1 + Duration::from_secs(4)), CircuitState::Open);
+        assert_eq!(c.opened, 2);
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let t0 = Instant::now();
+        let mut c = Circuit::new(2, Duration::from_secs(5));
+        c.on_failure(t0);
+        c.on_success();
+        assert_eq!(c.on_failure(t0), None);
+    }
+}

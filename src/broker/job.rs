@@ -1,0 +1,74 @@
+//! What the caller's task prepares ([`Prepared`]) and what the broker tracks ([`Job`]).
+
+use super::bucket::Cost;
+use super::error::{BrokerError, RungError};
+use crate::config::Limits;
+use crate::types::{Completion, CompletionRequest};
+use ractor::RpcReplyPort;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+pub type Reply = Result<Completion, BrokerError>;
+pub type Waiter = RpcReplyPort<Reply>;
+
+/// One rung as planned by the caller's task: the model and its estimates.
+#[derive(Debug, Clone)]
+pub struct RungPlan {
+    /// Config model name.
+    pub model: String,
+    /// tiktoken count before calibration (what calibration learns against).
+    pub raw_input: u64,
+    /// Calibrated estimate, reserved against the input bucket.
+    pub est_input: u64,
+}
+
+/// A request validated, keyed, estimated (and trimmed) in the caller's task.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub request: Arc<CompletionRequest>,
+    pub key: u64,
+    pub rungs: Vec<RungPlan>,
+    /// Tokens removed by trimming.
+    pub trimmed_tokens: u64,
+}
+
+impl Prepared {
+    /// The cost of one attempt on `rung` for a lane with `limits`.
+    pub fn cost(&self, rung: usize, limits: &Limits) -> Cost {
+        let input = self.rungs.get(rung).map_or(0, |r| r.est_input) as f64;
+        let _ = limits;
+        Cost::request(input, f64::from(self.request.max_tokens))
+    }
+
+    /// The last rung the request may use (its floor, or the ladder's end).
+    pub fn last_rung(&self) -> usize {
+        let end = self.rungs.len().saturating_sub(1);
+        self.request.options.floor.map_or(end, |f| f.min(end))
+    }
+}
+
+pub struct Job {
+    pub id: u64,
+    pub prepared: Prepared,
+    pub rung: usize,
+    /// Attempts on the current rung, the one in flight included.
+    pub attempt: u32,
+    pub not_before: Instant,
+    pub enqueued_at: Instant,
+    /// Reserved on the lane while in flight.
+    pub reserved: Cost,
+    pub waiters: Vec<Waiter>,
+    pub errors: Vec<RungError>,
+    pub coalesce_key: Option<u64>,
+    /// The lane this job is queued on or in flight on.
+    pub lane: usize,
+}
+
+impl Job {
+    pub fn model(&self) -> &str {
+        self.prepared
+            .rungs
+            .get(self.rung)
+            .map_or("", |r| r.model.as_str())
+    }
+}

@@ -1,0 +1,115 @@
+//! A lane: one (provider, model) with its bucket set, its FIFO queue, its pause after a
+//! 429, its circuit and its counters. Pure bookkeeping; the broker acts on it.
+
+use super::bucket::{BucketSet, Cost};
+use super::circuit::Circuit;
+use super::stats::LaneCounters;
+use crate::config::{BrokerConfig, ModelConfig};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a lane stays slowed after a 429 it did not expect.
+pub const SLOW_FOR: Duration = Duration::from_secs(60);
+/// The refill factor while slowed.
+pub const SLOW_FACTOR: f64 = 0.8;
+
+pub struct Lane {
+    pub model: ModelConfig,
+    pub buckets: BucketSet,
+    /// Job ids, oldest first.
+    pub queue: VecDeque<u64>,
+    /// The summed cost of the queue (for projections).
+    pub queued_cost: Cost,
+    pub in_flight: usize,
+    /// No sends before this instant (after a 429).
+    pub paused_until: Option<Instant>,
+    /// Refill slowed until this instant (after a 429 despite local admission).
+    pub slowed_until: Option<Instant>,
+    pub circuit: Circuit,
+    /// The earliest wake-up already armed.
+    pub armed: Option<Instant>,
+    pub counters: LaneCounters,
+}
+
+impl Lane {
+    pub fn new(model: ModelConfig, cfg: &BrokerConfig, now: Instant) -> Self {
+        let buckets = BucketSet::new(&model.limits, model.burst, now);
+        Lane {
+            model,
+            buckets,
+            queue: VecDeque::new(),
+            queued_cost: Cost::default(),
+            in_flight: 0,
+            paused_until: None,
+            slowed_until: None,
+            circuit: Circuit::new(cfg.circuit_threshold, cfg.circuit_cooldown),
+            armed: None,
+            counters: LaneCounters::new(now),
+        }
+    }
+
+    pub fn is_paused(&self, now: Instant) -> bool {
+        self.paused_until.is_some_and(|t| t > now)
+    }
+
+    pub fn pause_until(&mut self, until: Instant) {
+        self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
+    }
+
+    /// Slows the refill for [`SLOW_FOR`].
+    pub fn slow_down(&mut self, now: Instant) {
+        self.buckets.set_rate_factor(SLOW_FACTOR, now);
+        self.slowed_until = Some(now + SLOW_FOR);
+    }
+
+    /// Ends a slow-down whose time has come.
+    pub fn maybe_recover(&mut self, now: Instant) {
+        if self.slowed_until.is_some_and(|t| t <= now) {
+            self.buckets.set_rate_factor(1.0, now);
+            self.slowed_until = None;
+        }
+    }
+
+    /// How long a new request of `cost` would wait here, queue included; `None` if it can
+    /// never fit.
+    pub fn projected_wait(&self, cost: &Cost, now: Instant) -> Option<Duration> {
+        let wait = self.buckets.projected_wait(&self.queued_cost, cost, now)?;
+        let paused = self
+            .paused_until
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        let circuit = if self.circuit.may_send(now) {
+            Duration::ZERO
+        } else {
+            self.circuit
+                .open_until()
+                .map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
+        };
+        Some(wait.max(paused).max(circuit))
+    }
+
+    pub fn push_back(&mut self, id: u64, cost: &Cost) {
+        self.queue.push_back(id);
+        add(&mut self.queued_cost, cost, 1.0);
+    }
+
+    pub fn push_front(&mut self, id: u64, cost: &Cost) {
+        self.queue.push_front(id);
+        add(&mut self.queued_cost, cost, 1.0);
+    }
+
+    pub fn remove(&mut self, index: usize, cost: &Cost) -> Option<u64> {
+        let id = self.queue.remove(index)?;
+        add(&mut self.queued_cost, cost, -1.0);
+        if self.queue.is_empty() {
+            self.queued_cost = Cost::default();
+        }
+        Some(id)
+    }
+}
+
+fn add(total: &mut Cost, c: &Cost, sign: f64) {
+    total.requests = (total.requests + sign * c.requests).max(0.0);
+    total.input_tokens = (total.input_tokens + sign * c.input_tokens).max(0.0);
+    total.output_tokens = (total.output_tokens + sign * c.output_tokens).max(0.0);
+}

@@ -1,0 +1,140 @@
+//! Retry policy, pure: what to do after a failed attempt. Deciding is separate from doing;
+//! the broker acts on the [`Decision`].
+//!
+//! The server's `retry-after(-ms)` is used when given (capped); otherwise exponential
+//! backoff with full jitter (`U × min(cap, base × 2^retries)`), which spreads a swarm's
+//! retries instead of synchronising them into waves.
+
+use crate::config::BrokerConfig;
+use crate::provider::ProviderError;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Send again on the same lane after this delay.
+    Retry(Duration),
+    /// Try the next rung of the ladder now.
+    MoveDown,
+    /// Nothing more to try.
+    GiveUp,
+}
+
+/// The delay before retry number `retries` (0 for the first retry). `u` is uniform in [0, 1).
+pub fn delay(err: &ProviderError, retries: u32, cfg: &BrokerConfig, u: f64) -> Duration {
+    if let Some(ra) = err.retry_after() {
+        if !ra.is_zero() {
+            return ra.min(cfg.retry_after_cap);
+        }
+    }
+    let exp = cfg
+        .backoff_base
+        .saturating_mul(1u32 << retries.min(20))
+        .min(cfg.backoff_cap);
+    exp.mul_f64(u.clamp(0.0, 1.0))
+}
+
+/// What to do after `err` on attempt `attempt` (1-based) of a rung; `lower_rung` tells
+/// whether the ladder (and its floor) allows moving down.
+pub fn decide(
+    err: &ProviderError,
+    attempt: u32,
+    lower_rung: bool,
+    cfg: &BrokerConfig,
+    u: f64,
+) -> Decision {
+    let moves_down_at_once = matches!(
+        err,
+        ProviderError::RateLimited { .. }
+            | ProviderError::Overloaded { .. }
+            | ProviderError::QuotaExhausted { .. }
+            | ProviderError::TooLarge { .. }
+    );
+    if lower_rung && moves_down_at_once {
+        return Decision::MoveDown;
+    }
+    if err.is_retryable() && attempt < cfg.max_attempts {
+        return Decision::Retry(delay(err, attempt - 1, cfg, u));
+    }
+    if lower_rung && err.is_retryable() {
+        return Decision::MoveDown;
+    }
+    Decision::GiveUp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> BrokerConfig {
+        BrokerConfig::default()
+    }
+
+    fn limited(secs: u64) -> ProviderError {
+        ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(secs)),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn honours_retry_after_capped() {
+        assert_eq!(delay(&limited(7), 0, &cfg(), 0.5), Duration::from_secs(7));
+        assert_eq!(
+            delay(&limited(600), 0, &cfg(), 0.5),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn backs_off_exponentially_with_full_jitter_capped_at_30s() {
+        let e = ProviderError::Timeout;
+        assert_eq!(delay(&e, 0, &cfg(), 1.0), Duration::from_millis(500));
+        assert_eq!(delay(&e, 3, &cfg(), 1.0), Duration::from_secs(4));
+        assert_eq!(delay(&e, 3, &cfg(), 0.5), Duration::from_secs(2));
+        assert_eq!(delay(&e, 30, &cfg(), 1.0), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn never_retries_a_bad_request_or_a_spend_cap() {
+        let bad = ProviderError::BadRequest {
+            message: String::new(),
+        };
+        assert_eq!(decide(&bad, 1, false, &cfg(), 0.1), Decision::GiveUp);
+        let cap = ProviderError::QuotaExhausted {
+            message: String::new(),
+        };
+        assert_eq!(decide(&cap, 1, false, &cfg(), 0.1), Decision::GiveUp);
+    }
+
+    #[test]
+    fn retries_until_max_attempts_then_gives_up() {
+        let e = ProviderError::Overloaded {
+            status: 529,
+            retry_after: None,
+            message: String::new(),
+        };
+        assert!(matches!(
+            decide(&e, 1, false, &cfg(), 0.1),
+            Decision::Retry(_)
+        ));
+        assert_eq!(decide(&e, 5, false, &cfg(), 0.1), Decision::GiveUp);
+    }
+
+    #[test]
+    fn a_429_or_529_moves_down_the_ladder_at_once() {
+        assert_eq!(
+            decide(&limited(3), 1, true, &cfg(), 0.1),
+            Decision::MoveDown
+        );
+        let e = ProviderError::Server {
+            status: 503,
+            retry_after: None,
+            message: String::new(),
+        };
+        assert!(matches!(
+            decide(&e, 1, true, &cfg(), 0.1),
+            Decision::Retry(_)
+        ));
+        assert_eq!(decide(&e, 5, true, &cfg(), 0.1), Decision::MoveDown);
+    }
+}

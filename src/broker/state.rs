@@ -1,0 +1,622 @@
+//! The broker's state and the O(1)-per-message bookkeeping behind each message: coalesce,
+//! choose a rung, queue, admit, dispatch, settle, retry or fall back, reply.
+
+use super::bucket::{Admission, Cost};
+use super::circuit::Transition;
+use super::error::{BrokerError, RungError};
+use super::job::{Job, Prepared, Reply, Waiter};
+use super::lane::Lane;
+use super::mailbox::BrokerMailbox;
+use super::retry::{self, Decision};
+use super::stats::{self, record_ms, Stats};
+use super::BrokerMsg;
+use crate::config::{Config, Limits};
+use crate::provider::actor::{Dispatch, ProviderMsg};
+use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
+use crate::tokens::Estimator;
+use crate::types::Usage;
+use hdrhistogram::Histogram;
+use ractor::ActorRef;
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub struct BrokerState {
+    pub config: Arc<Config>,
+    pub estimator: Arc<Estimator>,
+    pub mailbox: BrokerMailbox,
+    pub lanes: Vec<Lane>,
+    pub lane_of: HashMap<String, usize>,
+    pub providers: HashMap<String, ActorRef<ProviderMsg>>,
+    pub jobs: HashMap<u64, Job>,
+    /// Canonical key → the job in flight or queued for it.
+    pub by_key: HashMap<u64, u64>,
+    pub next_id: u64,
+    pub started: Instant,
+    pub totals: Totals,
+    pub handling: Histogram<u64>,
+    pub rng: rand::rngs::SmallRng,
+}
+
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub refused: u64,
+    pub merged: u64,
+    pub merged_tokens_saved: u64,
+    pub merged_usd_saved: f64,
+    pub fallbacks: BTreeMap<String, u64>,
+    pub trimmed_tokens: u64,
+}
+
+fn reply_all(waiters: Vec<Waiter>, reply: &Reply) {
+    for w in waiters {
+        // A waiter that gave up (closed port) does not disturb the others.
+        let _ = w.send(reply.clone());
+    }
+}
+
+impl BrokerState {
+    // ---- Complete -------------------------------------------------------------------
+
+    pub fn on_complete(&mut self, prepared: Prepared, waiter: Waiter, now: Instant) {
+        self.totals.requests += 1;
+        self.totals.trimmed_tokens += prepared.trimmed_tokens;
+        let coalesce = self.config.broker.coalesce && prepared.request.options.coalesce;
+        if coalesce {
+            if let Some(job) = self
+                .by_key
+                .get(&prepared.key)
+                .and_then(|id| self.jobs.get_mut(id))
+            {
+                job.waiters.push(waiter);
+                self.totals.merged += 1;
+                let est = prepared.rungs.get(job.rung).map_or(0, |r| r.est_input)
+                    + u64::from(prepared.request.max_tokens);
+                self.totals.merged_tokens_saved += est;
+                if let Some(lane) = self.lanes.get(job.lane) {
+                    let usage = Usage {
+                        input_tokens: prepared.rungs.get(job.rung).map_or(0, |r| r.est_input),
+                        output_tokens: u64::from(prepared.request.max_tokens),
+                        ..Usage::default()
+                    };
+                    self.totals.merged_usd_saved += lane.model.prices.cost(&usage);
+                }
+                return;
+            }
+        }
+        let Some((rung, lane)) = self.choose_rung(&prepared, 0, now) else {
+            self.totals.refused += 1;
+            let err = self.refusal(&prepared, now);
+            let _ = waiter.send(Err(err));
+            return;
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let key = coalesce.then_some(prepared.key);
+        if let Some(k) = key {
+            self.by_key.insert(k, id);
+        }
+        let job = Job {
+            id,
+            prepared,
+            rung,
+            attempt: 0,
+            not_before: now,
+            enqueued_at: now,
+            reserved: Cost::default(),
+            waiters: vec![waiter],
+            errors: Vec::new(),
+            coalesce_key: key,
+            lane,
+        };
+        self.enqueue(job, false);
+        self.pump(lane, now);
+    }
+
+    /// The first rung from `from` whose projected wait is within the request's max wait;
+    /// if none is, the one with the shortest wait. Rungs that can never fit are skipped.
+    fn choose_rung(&self, p: &Prepared, from: usize, now: Instant) -> Option<(usize, usize)> {
+        let max_wait = p.request.options.max_wait;
+        let mut best: Option<(Duration, usize, usize)> = None;
+        for rung in from..=p.last_rung() {
+            let Some(&lane_idx) = p.rungs.get(rung).and_then(|r| self.lane_of.get(&r.model)) else {
+                continue;
+            };
+            let lane = &self.lanes[lane_idx];
+            if self.context_overflow(p, rung, lane).is_some() {
+                continue;
+            }
+            let cost = p.cost(rung, &lane.model.limits);
+            let Some(wait) = lane.projected_wait(&cost, now) else {
+                continue;
+            };
+            if max_wait.is_none_or(|m| wait <= m) {
+                return Some((rung, lane_idx));
+            }
+            if best.is_none_or(|(w, _, _)| wait < w) {
+                best = Some((wait, rung, lane_idx));
+            }
+        }
+        best.map(|(_, rung, lane)| (rung, lane))
+    }
+
+    fn context_overflow(&self, p: &Prepared, rung: usize, lane: &Lane) -> Option<BrokerError> {
+        let need = p.rungs.get(rung).map_or(0, |r| r.est_input) + u64::from(p.request.max_tokens);
+        (need > lane.model.context_window).then(|| BrokerError::ContextTooLarge {
+            model: lane.model.name.clone(),
+            need,
+            max: lane.model.context_window,
+        })
+    }
+
+    /// Why no rung can take `p`: the first rung's reason, or every rung's.
+    fn refusal(&self, p: &Prepared, now: Instant) -> BrokerError {
+        let mut errs = Vec::new();
+        for (rung, plan) in p.rungs.iter().enumerate().take(p.last_rung() + 1) {
+            let Some(lane) = self.lane_of.get(&plan.model).map(|&i| &self.lanes[i]) else {
+                continue;
+            };
+            let err = self.context_overflow(p, rung, lane).unwrap_or_else(|| {
+                match lane.buckets.check(&p.cost(rung, &lane.model.limits), now) {
+                    Admission::NeverFits { bucket, need, max } => {
+                        BrokerError::never_fits(&plan.model, bucket, need, max)
+                    }
+                    _ => BrokerError::InvalidRequest("no rung can take this request".into()),
+                }
+            });
+            errs.push(err);
+        }
+        if errs.len() == 1 {
+            errs.remove(0)
+        } else {
+            BrokerError::AllRungsFailed(
+                errs.iter()
+                    .zip(&p.rungs)
+                    .map(|(e, r)| RungError {
+                        model: r.model.clone(),
+                        error: e.to_string(),
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    fn enqueue(&mut self, job: Job, front: bool) {
+        let lane = &mut self.lanes[job.lane];
+        let cost = job.prepared.cost(job.rung, &lane.model.limits);
+        if front {
+            lane.push_front(job.id, &cost);
+        } else {
+            lane.push_back(job.id, &cost);
+        }
+        self.jobs.insert(job.id, job);
+    }
+
+    // ---- Admission ------------------------------------------------------------------
+
+    /// Sends every job of the lane that may go now; arms one timer for the next instant
+    /// something can go.
+    pub fn pump(&mut self, lane_idx: usize, now: Instant) {
+        let max_in_flight = self.config.broker.max_in_flight;
+        loop {
+            let lane = &mut self.lanes[lane_idx];
+            lane.maybe_recover(now);
+            if lane.queue.is_empty() || lane.in_flight >= max_in_flight {
+                return;
+            }
+            if let Some(t) = lane.paused_until.filter(|t| *t > now) {
+                self.arm(lane_idx, t, now);
+                return;
+            }
+            if !lane.circuit.may_send(now) {
+                if self.drain_open_circuit(lane_idx, now) {
+                    continue;
+                }
+                if let Some(t) = self.lanes[lane_idx]
+                    .circuit
+                    .open_until()
+                    .filter(|t| *t > now)
+                {
+                    self.arm(lane_idx, t, now);
+                }
+                return;
+            }
+            // The first job whose not-before time has come, in queue order.
+            let jobs = &self.jobs;
+            let lane = &self.lanes[lane_idx];
+            let mut next_ready: Option<Instant> = None;
+            let mut pick = None;
+            for (i, id) in lane.queue.iter().enumerate() {
+                let Some(job) = jobs.get(id) else { continue };
+                if job.not_before <= now {
+                    pick = Some((i, *id));
+                    break;
+                }
+                next_ready = Some(next_ready.map_or(job.not_before, |t| t.min(job.not_before)));
+            }
+            let Some((index, id)) = pick else {
+                if let Some(t) = next_ready {
+                    self.arm(lane_idx, t, now);
+                }
+                return;
+            };
+            let Some(job) = self.jobs.get(&id) else {
+                return;
+            };
+            let cost = job.prepared.cost(job.rung, &lane.model.limits);
+            let lane = &mut self.lanes[lane_idx];
+            match lane.buckets.try_admit(&cost, now) {
+                Admission::Admitted => {
+                    lane.remove(index, &cost);
+                    self.dispatch(id, cost, now);
+                }
+                Admission::NotBefore(t) => {
+                    let t = next_ready.map_or(t, |r| r.min(t));
+                    self.arm(lane_idx, t, now);
+                    return;
+                }
+                Admission::NeverFits { bucket, need, max } => {
+                    lane.remove(index, &cost);
+                    let model = lane.model.name.clone();
+                    if let Some(job) = self.jobs.remove(&id) {
+                        let err = BrokerError::never_fits(&model, bucket, need, max);
+                        self.move_down_or_fail(job, err.to_string(), err, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// With the circuit open, jobs that may go lower leave; returns whether any did.
+    fn drain_open_circuit(&mut self, lane_idx: usize, now: Instant) -> bool {
+        let ids: Vec<u64> = self.lanes[lane_idx].queue.iter().copied().collect();
+        let mut moved = false;
+        for (pos, id) in ids.into_iter().enumerate().rev() {
+            let can_move = self
+                .jobs
+                .get(&id)
+                .is_some_and(|j| j.rung < j.prepared.last_rung());
+            if !can_move {
+                continue;
+            }
+            let Some(job) = self.jobs.remove(&id) else {
+                continue;
+            };
+            let lane = &mut self.lanes[lane_idx];
+            let cost = job.prepared.cost(job.rung, &lane.model.limits);
+            lane.remove(pos, &cost);
+            let err = BrokerError::Provider {
+                model: lane.model.name.clone(),
+                error: ProviderError::Rejected {
+                    status: 0,
+                    message: "circuit open".into(),
+                },
+            };
+            self.move_down_or_fail(job, "circuit open".into(), err, now);
+            moved = true;
+        }
+        moved && !self.lanes[lane_idx].queue.is_empty()
+    }
+
+    fn arm(&mut self, lane_idx: usize, at: Instant, now: Instant) {
+        let lane = &mut self.lanes[lane_idx];
+        if lane.armed.is_some_and(|a| a > now && a <= at) {
+            return;
+        }
+        lane.armed = Some(at);
+        let mailbox = self.mailbox.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            mailbox.send(BrokerMsg::Tick(lane_idx));
+        });
+    }
+
+    pub fn on_tick(&mut self, lane_idx: usize, now: Instant) {
+        if let Some(lane) = self.lanes.get_mut(lane_idx) {
+            if lane.armed.is_some_and(|a| a <= now) {
+                lane.armed = None;
+            }
+            self.pump(lane_idx, now);
+        }
+    }
+
+    fn dispatch(&mut self, id: u64, cost: Cost, now: Instant) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.attempt += 1;
+        job.reserved = cost;
+        let lane = &mut self.lanes[job.lane];
+        if job.attempt == 1 {
+            record_ms(&mut lane.counters.queue_wait, now - job.enqueued_at);
+        }
+        lane.in_flight += 1;
+        lane.counters.on_sent(now);
+        if lane.circuit.on_send(now) == Some(Transition::HalfOpened) {
+            tracing::info!(model = %lane.model.name, "circuit half-open: sending a probe");
+        }
+        let lane_idx = job.lane;
+        let attempt = job.attempt;
+        let request = job.prepared.request.clone();
+        let wire_model = lane.model.model.clone();
+        let provider = self.providers.get(&lane.model.provider).cloned();
+        let mailbox = self.mailbox.clone();
+        let on_done = Box::new(move |outcome| {
+            mailbox.send(BrokerMsg::Finished(Box::new(super::Finished {
+                job: id,
+                lane: lane_idx,
+                attempt,
+                outcome,
+            })));
+        });
+        let dispatch = Box::new(Dispatch {
+            wire_model,
+            request,
+            on_done,
+        });
+        let sent = match provider {
+            Some(p) => p
+                .cast(ProviderMsg::Dispatch(dispatch))
+                .map_err(|e| e.to_string()),
+            None => Err("no provider actor".to_string()),
+        };
+        if let Err(e) = sent {
+            // The provider actor is gone: report it as a connection failure, retried
+            // like one (the supervisor restarts the actor).
+            tracing::warn!(error = %e, "dispatch failed");
+            let failure = ProviderFailure::from(ProviderError::Connection {
+                message: format!("provider actor unavailable: {e}"),
+            });
+            self.on_finished(id, lane_idx, attempt, Err(failure), now);
+        }
+    }
+
+    // ---- Finished -------------------------------------------------------------------
+
+    pub fn on_finished(
+        &mut self,
+        id: u64,
+        lane_idx: usize,
+        attempt: u32,
+        outcome: Result<ProviderReply, ProviderFailure>,
+        now: Instant,
+    ) {
+        let Some(job) = self.jobs.get(&id) else {
+            return;
+        };
+        if job.lane != lane_idx || job.attempt != attempt {
+            return; // a stale report
+        }
+        let Some(job) = self.jobs.remove(&id) else {
+            return;
+        };
+        self.lanes[lane_idx].in_flight = self.lanes[lane_idx].in_flight.saturating_sub(1);
+        match outcome {
+            Ok(reply) => self.on_success(job, reply, now),
+            Err(failure) => self.on_failure(job, failure, now),
+        }
+        self.pump(lane_idx, now);
+    }
+
+    fn actual_cost(limits: &Limits, usage: &Usage) -> Cost {
+        match limits {
+            // Anthropic ITPM: uncached input + cache writes; cache reads are free.
+            Limits::Split { .. } => Cost::request(
+                (usage.input_tokens + usage.cache_creation_input_tokens) as f64,
+                usage.output_tokens as f64,
+            ),
+            // OpenAI TPM: every prompt token, cached or not, plus output.
+            Limits::Combined { .. } => {
+                Cost::request(usage.total_input() as f64, usage.output_tokens as f64)
+            }
+        }
+    }
+
+    fn adopt(&mut self, lane_idx: usize, snap: &RateLimitSnapshot, now: Instant) {
+        use super::bucket::BucketKind as K;
+        let lane = &mut self.lanes[lane_idx];
+        // Anthropic rounds token `remaining` to the nearest thousand: allow for it.
+        let slack = if matches!(lane.model.limits, Limits::Split { .. }) {
+            500.0
+        } else {
+            0.0
+        };
+        let pairs = [
+            (K::Requests, snap.requests, 0.0),
+            (K::InputTokens, snap.input_tokens, slack),
+            (K::OutputTokens, snap.output_tokens, slack),
+            (K::Tokens, snap.tokens, 0.0),
+        ];
+        for (kind, window, slack) in pairs {
+            let Some(remaining) = window.and_then(|w| w.remaining) else {
+                continue;
+            };
+            if let Some(b) = lane.buckets.get_mut(kind) {
+                let remaining = remaining as f64 + slack;
+                if remaining < b.level(now) {
+                    b.adopt_remaining(remaining, now);
+                }
+            }
+        }
+    }
+
+    fn on_success(&mut self, mut job: Job, reply: ProviderReply, now: Instant) {
+        let lane_idx = job.lane;
+        let lane = &mut self.lanes[lane_idx];
+        let usage = reply.completion.usage;
+        let actual = Self::actual_cost(&lane.model.limits, &usage);
+        lane.buckets.settle(&job.reserved, &actual, now);
+        if lane.circuit.on_success() == Some(Transition::Closed) {
+            tracing::info!(model = %lane.model.name, "circuit closed");
+        }
+        let c = &mut lane.counters;
+        c.on_status(Some(200), now);
+        c.completions += 1;
+        c.input_tokens += usage.input_tokens;
+        c.output_tokens += usage.output_tokens;
+        c.cache_read_tokens += usage.cache_read_input_tokens;
+        c.cache_write_tokens += usage.cache_creation_input_tokens;
+        let cost = lane.model.prices.cost(&usage);
+        c.cost_usd += cost;
+        let plan = job.prepared.rungs.get(job.rung).cloned();
+        if let Some(plan) = &plan {
+            c.estimated_input += plan.est_input;
+            c.charged_input += usage.total_input();
+            self.estimator.observe(
+                &plan.model,
+                &lane.model.model,
+                plan.raw_input,
+                usage.total_input(),
+            );
+        }
+        let model = lane.model.name.clone();
+        self.adopt(lane_idx, &reply.rate_limits, now);
+        self.totals.completed += 1;
+        let mut completion = reply.completion;
+        completion.model = model;
+        self.forget_key(&job);
+        reply_all(std::mem::take(&mut job.waiters), &Ok(completion));
+    }
+
+    fn on_failure(&mut self, mut job: Job, failure: ProviderFailure, now: Instant) {
+        let lane_idx = job.lane;
+        let err = failure.error;
+        let lane = &mut self.lanes[lane_idx];
+        // Failed attempts are not charged tokens by the providers; the request counts.
+        lane.buckets
+            .settle(&job.reserved, &Cost::request(0.0, 0.0), now);
+        lane.counters.on_status(err.status(), now);
+        lane.counters.failures += 1;
+        let model = lane.model.name.clone();
+        if err.is_failure_of_model() {
+            if lane.circuit.on_failure(now) == Some(Transition::Opened) {
+                tracing::warn!(model = %model, error = %err, "circuit opened");
+            }
+        } else {
+            lane.circuit.on_neutral();
+        }
+        if matches!(err, ProviderError::RateLimited { .. }) {
+            // We admitted it, yet the server refused: someone else shares the key, or the
+            // server enforces over a shorter window. Slow down for a while.
+            lane.slow_down(now);
+        }
+        self.adopt(lane_idx, &failure.rate_limits, now);
+        let lower = job.rung < job.prepared.last_rung();
+        let u: f64 = self.rng.random();
+        let decision = retry::decide(&err, job.attempt, lower, &self.config.broker, u);
+        if let (ProviderError::RateLimited { .. }, Decision::Retry(d)) = (&err, decision) {
+            self.lanes[lane_idx].pause_until(now + d);
+        } else if let (ProviderError::RateLimited { .. }, Decision::MoveDown) = (&err, decision) {
+            let d = retry::delay(&err, 0, &self.config.broker, u);
+            self.lanes[lane_idx].pause_until(now + d);
+        }
+        tracing::debug!(model = %model, error = %err, ?decision, attempt = job.attempt, "attempt failed");
+        match decision {
+            Decision::Retry(delay) => {
+                let lane = &mut self.lanes[lane_idx];
+                lane.counters.retries += 1;
+                record_ms(&mut lane.counters.backoff_wait, delay);
+                job.not_before = now + delay;
+                job.reserved = Cost::default();
+                self.enqueue(job, true);
+                self.arm(lane_idx, now + delay, now);
+            }
+            Decision::MoveDown | Decision::GiveUp => {
+                let final_err = BrokerError::Provider {
+                    model: model.clone(),
+                    error: err.clone(),
+                };
+                self.move_down_or_fail(job, err.to_string(), final_err, now);
+            }
+        }
+    }
+
+    /// Records `why` for the job's rung, then tries the next rung or replies with the error.
+    fn move_down_or_fail(&mut self, mut job: Job, why: String, err: BrokerError, now: Instant) {
+        job.errors.push(RungError {
+            model: job.model().to_string(),
+            error: why,
+        });
+        if job.rung < job.prepared.last_rung() {
+            if let Some((rung, lane)) = self.choose_rung(&job.prepared, job.rung + 1, now) {
+                let from = job.model().to_string();
+                job.rung = rung;
+                job.lane = lane;
+                job.attempt = 0;
+                job.not_before = now;
+                job.enqueued_at = now;
+                job.reserved = Cost::default();
+                let to = job.model().to_string();
+                tracing::info!(from = %from, to = %to, "falling back down the ladder");
+                *self
+                    .totals
+                    .fallbacks
+                    .entry(format!("{from}->{to}"))
+                    .or_default() += 1;
+                self.enqueue(job, false);
+                self.pump(lane, now);
+                return;
+            }
+        }
+        self.totals.failed += 1;
+        self.forget_key(&job);
+        let reply = if job.errors.len() > 1 {
+            Err(BrokerError::AllRungsFailed(std::mem::take(&mut job.errors)))
+        } else {
+            Err(err)
+        };
+        reply_all(std::mem::take(&mut job.waiters), &reply);
+    }
+
+    fn forget_key(&mut self, job: &Job) {
+        if let Some(k) = job.coalesce_key {
+            if self.by_key.get(&k) == Some(&job.id) {
+                self.by_key.remove(&k);
+            }
+        }
+    }
+
+    // ---- Stats ----------------------------------------------------------------------
+
+    pub fn snapshot(&self, now: Instant) -> Stats {
+        let lanes: Vec<_> = self
+            .lanes
+            .iter()
+            .map(|l| stats::lane_stats(l, now))
+            .collect();
+        let counters = &self.mailbox.counters;
+        let q = |p: f64| {
+            if self.handling.is_empty() {
+                0.0
+            } else {
+                self.handling.value_at_quantile(p) as f64
+            }
+        };
+        Stats {
+            uptime_secs: now.saturating_duration_since(self.started).as_secs_f64(),
+            mailbox_depth: counters.depth(),
+            messages_received: counters.received.load(std::sync::atomic::Ordering::Acquire),
+            messages_handled: counters.handled.load(std::sync::atomic::Ordering::Acquire),
+            handling_p50_us: q(0.5),
+            handling_p99_us: q(0.99),
+            requests: self.totals.requests,
+            completed: self.totals.completed,
+            failed: self.totals.failed,
+            refused: self.totals.refused,
+            merged: self.totals.merged,
+            merged_tokens_saved: self.totals.merged_tokens_saved,
+            merged_usd_saved: self.totals.merged_usd_saved,
+            retries: lanes.iter().map(|l| l.retries).sum(),
+            rate_limited: lanes.iter().map(|l| l.rate_limited).sum(),
+            fallbacks: self.totals.fallbacks.clone(),
+            trimmed_tokens: self.totals.trimmed_tokens,
+            cost_usd: lanes.iter().map(|l| l.cost_usd).sum(),
+            lanes,
+        }
+    }
+}

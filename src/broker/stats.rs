@@ -1,0 +1,277 @@
+//! Broker statistics: counters kept per lane, the [`Stats`] snapshot (serde) and the
+//! mailbox counters that monitoring reads without sending a message.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Mailbox counters. ractor keeps none, so senders (through the broker's mailbox wrapper)
+/// count what they send and the broker counts what it handles.
+#[derive(Debug, Default)]
+pub struct MailboxCounters {
+    pub received: AtomicU64,
+    pub handled: AtomicU64,
+}
+
+impl MailboxCounters {
+    pub fn depth(&self) -> u64 {
+        // Read `handled` first: `received` can only have grown since.
+        let handled = self.handled.load(Ordering::Acquire);
+        self.received
+            .load(Ordering::Acquire)
+            .saturating_sub(handled)
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ms .. 1 hour, 2 significant digits; creation cannot fail with these bounds, but
+    // fall back to an auto-resizing one rather than panic.
+    Histogram::new_with_bounds(1, 3_600_000, 2).unwrap_or_else(|_| {
+        let mut h = Histogram::new(2).unwrap_or_else(|_| unreachable_histogram());
+        h.auto(true);
+        h
+    })
+}
+
+fn unreachable_histogram() -> Histogram<u64> {
+    // `Histogram::new(2)` only fails for sigfig > 5; keep clippy's no-panic rule.
+    match Histogram::new(3) {
+        Ok(h) => h,
+        Err(_) => std::process::abort(),
+    }
+}
+
+pub(crate) fn record_ms(h: &mut Histogram<u64>, d: Duration) {
+    let ms = (d.as_millis() as u64).clamp(1, 3_600_000);
+    let _ = h.record(ms);
+}
+
+fn quantile_secs(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+/// Counters of one lane.
+#[derive(Debug)]
+pub struct LaneCounters {
+    pub started: Instant,
+    pub requests: u64,
+    pub completions: u64,
+    pub failures: u64,
+    pub retries: u64,
+    pub status: BTreeMap<u16, u64>,
+    pub transport_errors: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cost_usd: f64,
+    pub wasted_usd: f64,
+    pub estimated_input: u64,
+    pub charged_input: u64,
+    pub queue_wait: Histogram<u64>,
+    pub backoff_wait: Histogram<u64>,
+    /// Instants of recent 429s and requests (for rates over the last minute and hour).
+    pub recent_429: VecDeque<Instant>,
+    pub recent_requests: VecDeque<Instant>,
+}
+
+impl LaneCounters {
+    pub fn new(now: Instant) -> Self {
+        LaneCounters {
+            started: now,
+            requests: 0,
+            completions: 0,
+            failures: 0,
+            retries: 0,
+            status: BTreeMap::new(),
+            transport_errors: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cost_usd: 0.0,
+            wasted_usd: 0.0,
+            estimated_input: 0,
+            charged_input: 0,
+            queue_wait: histogram(),
+            backoff_wait: histogram(),
+            recent_429: VecDeque::new(),
+            recent_requests: VecDeque::new(),
+        }
+    }
+
+    pub fn on_sent(&mut self, now: Instant) {
+        self.requests += 1;
+        self.recent_requests.push_back(now);
+        trim_window(&mut self.recent_requests, now);
+    }
+
+    pub fn on_status(&mut self, status: Option<u16>, now: Instant) {
+        match status {
+            Some(s) => *self.status.entry(s).or_default() += 1,
+            None => self.transport_errors += 1,
+        }
+        if status == Some(429) {
+            self.recent_429.push_back(now);
+            trim_window(&mut self.recent_429, now);
+        }
+    }
+
+    pub fn count_status(&self, s: u16) -> u64 {
+        self.status.get(&s).copied().unwrap_or(0)
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn trim_window(q: &mut VecDeque<Instant>, now: Instant) {
+    while q
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) > HOUR)
+    {
+        q.pop_front();
+    }
+}
+
+pub(crate) fn count_since(q: &VecDeque<Instant>, now: Instant, window: Duration) -> u64 {
+    q.iter()
+        .rev()
+        .take_while(|t| now.saturating_duration_since(**t) <= window)
+        .count() as u64
+}
+
+/// One bucket as monitoring sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketStats {
+    pub bucket: String,
+    pub limit_per_min: f64,
+    pub capacity: f64,
+    pub level: f64,
+    /// `level / capacity` × 100, floored at 0.
+    pub headroom_pct: f64,
+}
+
+/// One lane as monitoring sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaneStats {
+    pub model: String,
+    pub provider_model: String,
+    pub queue_depth: usize,
+    pub in_flight: usize,
+    pub paused_for_secs: f64,
+    pub circuit: super::circuit::CircuitState,
+    pub circuit_opened: u64,
+    pub buckets: Vec<BucketStats>,
+    pub requests: u64,
+    pub completions: u64,
+    pub failures: u64,
+    pub retries: u64,
+    /// Responses by HTTP status (as strings, for JSON maps).
+    pub status: BTreeMap<String, u64>,
+    pub rate_limited: u64,
+    pub rate_limited_last_minute: u64,
+    pub rate_limited_last_hour: u64,
+    pub requests_last_minute: u64,
+    pub queue_wait_p50_secs: f64,
+    pub queue_wait_p95_secs: f64,
+    pub backoff_wait_p50_secs: f64,
+    pub backoff_wait_p95_secs: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub estimated_input_tokens: u64,
+    pub charged_input_tokens: u64,
+    pub cost_usd: f64,
+    pub wasted_usd: f64,
+}
+
+/// The broker's snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub uptime_secs: f64,
+    pub mailbox_depth: u64,
+    pub messages_received: u64,
+    pub messages_handled: u64,
+    pub handling_p50_us: f64,
+    pub handling_p99_us: f64,
+    /// `complete` calls received.
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub refused: u64,
+    pub merged: u64,
+    pub merged_tokens_saved: u64,
+    pub merged_usd_saved: f64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub fallbacks: BTreeMap<String, u64>,
+    pub trimmed_tokens: u64,
+    pub cost_usd: f64,
+    pub lanes: Vec<LaneStats>,
+}
+
+impl Stats {
+    pub fn lane(&self, model: &str) -> Option<&LaneStats> {
+        self.lanes.iter().find(|l| l.model == model)
+    }
+}
+
+pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
+    let c = &lane.counters;
+    let buckets = lane
+        .buckets
+        .buckets()
+        .iter()
+        .map(|b| {
+            let level = b.level(now);
+            BucketStats {
+                bucket: b.kind.as_str().to_string(),
+                limit_per_min: b.limit(),
+                capacity: b.capacity(),
+                level,
+                headroom_pct: (level / b.capacity() * 100.0).max(0.0),
+            }
+        })
+        .collect();
+    LaneStats {
+        model: lane.model.name.clone(),
+        provider_model: lane.model.model.clone(),
+        queue_depth: lane.queue.len(),
+        in_flight: lane.in_flight,
+        paused_for_secs: lane
+            .paused_until
+            .map_or(0.0, |t| t.saturating_duration_since(now).as_secs_f64()),
+        circuit: lane.circuit.state(now),
+        circuit_opened: lane.circuit.opened,
+        buckets,
+        requests: c.requests,
+        completions: c.completions,
+        failures: c.failures,
+        retries: c.retries,
+        status: c.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        rate_limited: c.count_status(429),
+        rate_limited_last_minute: count_since(&c.recent_429, now, Duration::from_secs(60)),
+        rate_limited_last_hour: count_since(&c.recent_429, now, HOUR),
+        requests_last_minute: count_since(&c.recent_requests, now, Duration::from_secs(60)),
+        queue_wait_p50_secs: quantile_secs(&c.queue_wait, 0.5),
+        queue_wait_p95_secs: quantile_secs(&c.queue_wait, 0.95),
+        backoff_wait_p50_secs: quantile_secs(&c.backoff_wait, 0.5),
+        backoff_wait_p95_secs: quantile_secs(&c.backoff_wait, 0.95),
+        input_tokens: c.input_tokens,
+        output_tokens: c.output_tokens,
+        cache_read_tokens: c.cache_read_tokens,
+        cache_write_tokens: c.cache_write_tokens,
+        estimated_input_tokens: c.estimated_input,
+        charged_input_tokens: c.charged_input,
+        cost_usd: c.cost_usd,
+        wasted_usd: c.wasted_usd,
+    }
+}

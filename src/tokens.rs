@@ -1,0 +1,306 @@
+//! Pre-flight token estimation, run in the caller's task (never inside the broker).
+//!
+//! - tiktoken-rs with the encoding of the target model family (`o200k_base` for gpt-4o,
+//!   4.1, 5 and the o-series; `cl100k_base` for gpt-4/3.5 and, as a stand-in, Claude),
+//!   with the cookbook's per-message overheads (spec §2.8);
+//! - per-message counts cached by content hash in a shared `DashMap`, so a growing
+//!   history costs only its new messages;
+//! - a safety margin on the system prompt and tool schemas;
+//! - a per-model calibration factor learned from the `usage` responses report. It rises at
+//!   once when the provider counts more than we do and decays slowly when it counts less,
+//!   so estimates err on the safe side.
+
+use crate::types::{CompletionRequest, ContentBlock, Message, Role};
+use dashmap::DashMap;
+use std::hash::{Hash, Hasher};
+use tiktoken_rs::CoreBPE;
+
+/// A tokenizer family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    Cl100k,
+    O200k,
+}
+
+impl Encoding {
+    /// The encoding for a wire model name (spec §2.8; Claude models use cl100k as a
+    /// stand-in and are calibrated from `usage`).
+    pub fn for_model(model: &str) -> Encoding {
+        let m = model.strip_prefix("ft:").unwrap_or(model);
+        if m.starts_with("gpt-4o")
+            || m.starts_with("chatgpt-4o")
+            || m.starts_with("gpt-4.1")
+            || m.starts_with("gpt-4.5")
+            || m.starts_with("gpt-5")
+            || m.starts_with("o1")
+            || m.starts_with("o3")
+            || m.starts_with("o4")
+        {
+            Encoding::O200k
+        } else if m.starts_with("gpt-4")
+            || m.starts_with("gpt-3.5")
+            || m.starts_with("gpt-35")
+            || m.starts_with("claude")
+        {
+            Encoding::Cl100k
+        } else {
+            Encoding::O200k
+        }
+    }
+
+    fn bpe(self) -> &'static CoreBPE {
+        match self {
+            Encoding::Cl100k => tiktoken_rs::cl100k_base_singleton(),
+            Encoding::O200k => tiktoken_rs::o200k_base_singleton(),
+        }
+    }
+
+    pub fn count(self, text: &str) -> u64 {
+        if text.is_empty() {
+            return 0;
+        }
+        self.bpe().count_ordinary(text) as u64
+    }
+}
+
+/// Reply priming, per message and per name overheads from the OpenAI cookbook.
+const REPLY_PRIMING: u64 = 3;
+const PER_MESSAGE: u64 = 3;
+
+/// Shared by every caller (through the broker handle) and the broker (for calibration).
+#[derive(Debug)]
+pub struct Estimator {
+    cache: DashMap<(Encoding, u64), u64>,
+    calibration: DashMap<String, f64>,
+    /// Extra fraction added to system prompt and tool schema counts.
+    margin: f64,
+}
+
+/// The factor a model starts with before any response calibrates it.
+fn initial_factor(encoding_is_exact: bool) -> f64 {
+    if encoding_is_exact {
+        1.0
+    } else {
+        1.1
+    }
+}
+
+impl Estimator {
+    pub fn new(margin: f64) -> Self {
+        Estimator {
+            cache: DashMap::new(),
+            calibration: DashMap::new(),
+            margin,
+        }
+    }
+
+    /// Raw (uncalibrated) input tokens of `req` in `encoding`.
+    pub fn raw_input(&self, encoding: Encoding, req: &CompletionRequest) -> u64 {
+        let mut total = REPLY_PRIMING;
+        for m in &req.messages {
+            total += PER_MESSAGE + self.message_tokens(encoding, m);
+        }
+        let mut fixed = 0;
+        if let Some(system) = &req.system {
+            fixed += PER_MESSAGE + self.cached_count(encoding, system);
+        }
+        for t in &req.tools {
+            fixed += self.cached_count(encoding, &t.name)
+                + t.description
+                    .as_deref()
+                    .map_or(0, |d| self.cached_count(encoding, d))
+                + self.cached_count(encoding, &t.input_schema.to_string())
+                + 7;
+        }
+        total + (fixed as f64 * (1.0 + self.margin)).ceil() as u64
+    }
+
+    /// Tokens of one message's content (cached by content hash).
+    pub fn message_tokens(&self, encoding: Encoding, m: &Message) -> u64 {
+        let key = (encoding, hash_message(m));
+        if let Some(n) = self.cache.get(&key) {
+            return *n;
+        }
+        let n = 1 + m
+            .content
+            .iter()
+            .map(|b| block_tokens(encoding, b))
+            .sum::<u64>();
+        self.cache.insert(key, n);
+        n
+    }
+
+    fn cached_count(&self, encoding: Encoding, text: &str) -> u64 {
+        let mut h = std::hash::DefaultHasher::new();
+        text.hash(&mut h);
+        let key = (encoding, h.finish());
+        if let Some(n) = self.cache.get(&key) {
+            return *n;
+        }
+        let n = encoding.count(text);
+        self.cache.insert(key, n);
+        n
+    }
+
+    /// The calibration factor of config model `model`.
+    pub fn factor(&self, model: &str, wire_model: &str) -> f64 {
+        self.calibration
+            .get(model)
+            .map(|f| *f)
+            .unwrap_or_else(|| initial_factor(!wire_model.starts_with("claude")))
+    }
+
+    /// The calibrated estimate for `raw` tokens on `model`.
+    pub fn calibrated(&self, model: &str, wire_model: &str, raw: u64) -> u64 {
+        (raw as f64 * self.factor(model, wire_model)).ceil() as u64
+    }
+
+    /// Learns from a response: the provider charged `actual` input tokens for a request
+    /// whose raw estimate was `raw`.
+    pub fn observe(&self, model: &str, wire_model: &str, raw: u64, actual: u64) {
+        if raw == 0 || actual == 0 {
+            return;
+        }
+        let ratio = actual as f64 / raw as f64;
+        let current = self.factor(model, wire_model);
+        let next = if ratio >= current {
+            ratio
+        } else {
+            current * 0.8 + ratio * 0.2
+        };
+        self.calibration
+            .insert(model.to_string(), next.clamp(0.25, 4.0));
+    }
+
+    pub fn cached_entries(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+fn block_tokens(encoding: Encoding, b: &ContentBlock) -> u64 {
+    match b {
+        ContentBlock::Text { text } => encoding.count(text),
+        ContentBlock::ToolUse { name, input, .. } => {
+            encoding.count(name) + encoding.count(&input.to_string()) + 4
+        }
+        ContentBlock::ToolResult { content, .. } => encoding.count(content) + 4,
+        // Images are priced by size, not text; a conservative flat figure.
+        ContentBlock::Image { .. } => 1600,
+    }
+}
+
+fn hash_message(m: &Message) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    matches!(m.role, Role::User).hash(&mut h);
+    for b in &m.content {
+        match b {
+            ContentBlock::Text { text } => {
+                0u8.hash(&mut h);
+                text.hash(&mut h);
+            }
+            ContentBlock::ToolUse { id, name, input } => {
+                1u8.hash(&mut h);
+                id.hash(&mut h);
+                name.hash(&mut h);
+                input.to_string().hash(&mut h);
+            }
+            ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => {
+                2u8.hash(&mut h);
+                tool_use_id.hash(&mut h);
+                content.hash(&mut h);
+                is_error.hash(&mut h);
+            }
+            ContentBlock::Image { source } => {
+                3u8.hash(&mut h);
+                source.to_string().hash(&mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAI cookbook's six-message example: 129 tokens (cl100k), 124 (o200k).
+    fn cookbook() -> Vec<(&'static str, &'static str, Option<&'static str>)> {
+        vec![
+            ("system", "You are a helpful, pattern-following assistant that translates corporate jargon into plain English.", None),
+            ("system", "New synergies will help drive top-line growth.", Some("example_user")),
+            ("system", "Things working well together will increase revenue.", Some("example_assistant")),
+            ("system", "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage.", Some("example_user")),
+            ("system", "Let's talk later when we're less busy about how to do better.", Some("example_assistant")),
+            ("user", "This late pivot means we don't have time to boil the ocean for the client deliverable.", None),
+        ]
+    }
+
+    fn cookbook_count(enc: Encoding) -> u64 {
+        let mut n = REPLY_PRIMING;
+        for (role, content, name) in cookbook() {
+            n += PER_MESSAGE + enc.count(role) + enc.count(content);
+            if let Some(name) = name {
+                n += enc.count(name) + 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn matches_the_cookbook_test_vectors() {
+        assert_eq!(cookbook_count(Encoding::Cl100k), 129);
+        assert_eq!(cookbook_count(Encoding::O200k), 124);
+    }
+
+    #[test]
+    fn picks_the_encoding_by_model_family() {
+        assert_eq!(Encoding::for_model("gpt-4o-mini"), Encoding::O200k);
+        assert_eq!(Encoding::for_model("gpt-4.1"), Encoding::O200k);
+        assert_eq!(Encoding::for_model("o3-mini"), Encoding::O200k);
+        assert_eq!(Encoding::for_model("gpt-4-turbo"), Encoding::Cl100k);
+        assert_eq!(Encoding::for_model("gpt-3.5-turbo"), Encoding::Cl100k);
+        assert_eq!(Encoding::for_model("claude-sonnet-4-5"), Encoding::Cl100k);
+        assert_eq!(Encoding::for_model("mystery"), Encoding::O200k);
+    }
+
+    #[test]
+    fn a_growing_history_counts_only_its_new_messages() {
+        let e = Estimator::new(0.0);
+        let mut req = CompletionRequest::new("m", "hello there");
+        let first = e.raw_input(Encoding::O200k, &req);
+        let entries = e.cached_entries();
+        req.messages.push(Message::assistant("general kenobi"));
+        let second = e.raw_input(Encoding::O200k, &req);
+        assert_eq!(e.cached_entries(), entries + 1);
+        assert_eq!(
+            second - first,
+            PER_MESSAGE + 1 + Encoding::O200k.count("general kenobi")
+        );
+    }
+
+    #[test]
+    fn calibration_rises_at_once_and_decays_slowly() {
+        let e = Estimator::new(0.0);
+        assert_eq!(e.factor("gpt", "gpt-4o"), 1.0);
+        assert_eq!(e.factor("sonnet", "claude-sonnet-4-5"), 1.1);
+        e.observe("gpt", "gpt-4o", 100, 120);
+        assert!((e.factor("gpt", "gpt-4o") - 1.2).abs() < 1e-9);
+        assert_eq!(e.calibrated("gpt", "gpt-4o", 1000), 1200);
+        e.observe("gpt", "gpt-4o", 100, 100);
+        let f = e.factor("gpt", "gpt-4o");
+        assert!(f > 1.15 && f < 1.2, "{f}");
+    }
+
+    #[test]
+    fn system_and_tools_carry_the_safety_margin() {
+        let plain = Estimator::new(0.0);
+        let careful = Estimator::new(0.5);
+        let req =
+            CompletionRequest::new("m", "hi").with_system("a long system prompt of some size");
+        assert!(careful.raw_input(Encoding::O200k, &req) > plain.raw_input(Encoding::O200k, &req));
+    }
+}

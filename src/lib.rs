@@ -12,17 +12,25 @@
 //! | [`provider`] | the Anthropic and OpenAI wire formats, rate-limit headers, failure classification, transports |
 //! | [`tokens`] | pre-flight token estimation with tiktoken, a shared cache and calibration |
 //! | [`broker`] | the QuotaBroker actor: lanes, admission, retries, coalescing, fallback, stats |
+//! | [`agent`] | the `Agent` trait, its context and the actor wrapper |
+//! | [`scripted`] | `ScriptedAgent`, replaying user turns |
+//! | [`swarm`] | starting simulator, broker and agents together; reports |
+//! | [`cli`] | the `quotaswarm` command line (the binary only parses and calls this) |
 //! | [`sim`] | the built-in simulator of both APIs, in-process or over loopback HTTP |
 
 // Failures carry the rate-limit snapshot of their response by value: they are moved
 // once per attempt, never on a hot loop.
 #![allow(clippy::result_large_err)]
 
+pub mod agent;
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod provider;
 pub mod secret;
+pub mod scripted;
 pub mod sim;
+pub mod swarm;
 pub mod tokens;
 pub mod types;
 

@@ -1,0 +1,140 @@
+//! The broker's added cost per completion, with an instant in-process provider.
+//!
+//! Run: `cargo bench --bench broker`. The baseline calls the same endpoint (wire encode,
+//! instant transport, decode) directly; the subject goes through `BrokerHandle::complete`
+//! (validation, key, estimate, mailbox, admission, dispatch, settle, reply). Both run in
+//! the same process, so the difference and ratio hold on a noisy machine.
+
+use futures_util::future::BoxFuture;
+use hdrhistogram::Histogram;
+use quotaswarm::broker::{self, StartOptions};
+use quotaswarm::config::Config;
+use quotaswarm::provider::{self, Endpoint, HttpRequest, HttpResponse, Transport, TransportError};
+use quotaswarm::{ApiKey, CompletionRequest};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+struct Instant200(bytes::Bytes);
+
+impl Transport for Instant200 {
+    fn send(&self, _r: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        let body = self.0.clone();
+        Box::pin(async move {
+            Ok(HttpResponse {
+                status: 200,
+                headers: Default::default(),
+                body,
+            })
+        })
+    }
+}
+
+fn config() -> Config {
+    Config::from_toml_str(
+        "[providers.p]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\n\
+         [models.m]\nprovider = \"p\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1e12\nitpm = 1e15\notpm = 1e15\n\
+         [broker]\nmax_in_flight = 100000\n",
+        "bench",
+    )
+    .expect("bench config")
+}
+
+fn endpoint() -> Endpoint {
+    let body = serde_json::json!({
+        "id": "msg_b", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 20, "output_tokens": 2}
+    });
+    Endpoint {
+        name: "p".into(),
+        provider: provider::for_wire(quotaswarm::config::Wire::Anthropic),
+        transport: Arc::new(Instant200(body.to_string().into())),
+        key: Some(ApiKey::new("bench")),
+    }
+}
+
+fn request(i: usize) -> CompletionRequest {
+    // Distinct requests (no coalescing), a short conversation each.
+    let mut r = CompletionRequest::new("m", format!("question number {i} about rate limits"));
+    r.options.coalesce = false;
+    r
+}
+
+async fn run(label: &str, n: usize, callers: usize, f: impl Fn(usize) -> BoxFuture<'static, ()>) -> (f64, Histogram<u64>) {
+    let f = Arc::new(f);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..callers {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new(3).expect("histogram");
+            for i in (c..n).step_by(callers) {
+                let t = Instant::now();
+                f(i).await;
+                let _ = h.record(t.elapsed().as_nanos() as u64);
+            }
+            h
+        }));
+    }
+    let mut all = Histogram::<u64>::new(3).expect("histogram");
+    for t in tasks {
+        if let Ok(h) = t.await {
+            let _ = all.add(h);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rate = n as f64 / secs;
+    println!(
+        "{label:<28} {:>9.0} completions/s   p50 {:>7.1} µs   p99 {:>7.1} µs",
+        rate,
+        all.value_at_quantile(0.5) as f64 / 1000.0,
+        all.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    (rate, all)
+}
+
+#[tokio::main]
+async fn main() {
+    let n = 40_000;
+    let callers = 64;
+    let ep = endpoint();
+    // Baseline: the endpoint alone.
+    let direct = {
+        let ep = ep.clone();
+        move |i: usize| -> BoxFuture<'static, ()> {
+            let ep = ep.clone();
+            Box::pin(async move {
+                let _ = ep.complete("claude-sonnet-4-5", &request(i)).await;
+            })
+        }
+    };
+    // warm-up (tiktoken singletons, allocator)
+    run("warm-up (direct)", 2_000, callers, direct.clone()).await;
+    let (base_rate, base) = run("direct endpoint (baseline)", n, callers, direct).await;
+
+    let mut eps = HashMap::new();
+    eps.insert("p".to_string(), ep);
+    let b = broker::start(config(), eps, StartOptions::default()).await.expect("broker");
+    let h = b.handle.clone();
+    let through = move |i: usize| -> BoxFuture<'static, ()> {
+        let h = h.clone();
+        Box::pin(async move {
+            let r = h.complete(request(i)).await;
+            debug_assert!(r.is_ok());
+        })
+    };
+    let (rate, sub) = run("through the broker", n, callers, through).await;
+    let stats = b.handle.stats().await.expect("stats");
+    println!(
+        "added per completion: p50 {:.1} µs, p99 {:.1} µs; throughput ratio broker/direct = {:.2}",
+        (sub.value_at_quantile(0.5) as f64 - base.value_at_quantile(0.5) as f64) / 1000.0,
+        (sub.value_at_quantile(0.99) as f64 - base.value_at_quantile(0.99) as f64) / 1000.0,
+        rate / base_rate
+    );
+    println!(
+        "broker handling time per message: p50 {:.0} µs, p99 {:.0} µs; completed {}",
+        stats.handling_p50_us, stats.handling_p99_us, stats.completed
+    );
+    b.stop();
+}

@@ -1,0 +1,45 @@
+//! The `quotaswarm` command line. `src/bin/quotaswarm.rs` only parses and calls [`main`].
+
+mod run;
+mod sim;
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "quotaswarm", version, about = "Swarms of LLM agents that never fall over on rate limits")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a swarm: real providers whose API keys are set, the simulator for the rest.
+    Run(run::RunArgs),
+    /// Serve the simulator of both APIs over HTTP.
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: SocketAddr,
+        /// Config file (models, limits, [sim] settings); built-in defaults otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Sim { addr, config } => sim::sim(addr, config).await,
+    }
+}
+
+pub(crate) fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<crate::Config> {
+    Ok(match path {
+        Some(p) => crate::Config::load(p)?,
+        None => crate::Config::default(),
+    })
+}

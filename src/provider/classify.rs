@@ -277,7 +277,7 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTime) 
             retry_after,
             message,
         },
-        400..=499 => ProviderError::Rejected { status, message },
+        _ if (400..500).contains(&status) => ProviderError::Rejected { status, message },
         _ => ProviderError::InvalidResponse {
             message: format!("unexpected status {status}: {message}"),
         },

@@ -500,6 +500,46 @@ mod tests {
         assert!(!e.to_string().contains("sk-bad"));
     }
 
+    /// Spec §1.2, verbatim.
+    const SPEC_REQUEST: &str = r#"{
+  "model": "claude-sonnet-4-5", "max_tokens": 512, "temperature": 0.2,
+  "stop_sequences": ["\n\nEND"], "stream": false,
+  "system": [{"type": "text", "text": "<long stable instructions>",
+              "cache_control": {"type": "ephemeral"}}],
+  "messages": [
+    {"role": "user", "content": "Summarise the attached notes."},
+    {"role": "assistant", "content": [{"type": "text", "text": "Which notes?"}]},
+    {"role": "user", "content": [{"type": "text", "text": "The ones above."}]}
+  ]
+}"#;
+
+    #[test]
+    fn encodes_spec_request_example_modulo_documented_differences() {
+        let req = CompletionRequest::new("smart", "Summarise the attached notes.")
+            .with_system("<long stable instructions>")
+            .with_max_tokens(512)
+            .with_temperature(0.2)
+            .with_messages(vec![
+                Message::user("Summarise the attached notes."),
+                Message::assistant("Which notes?"),
+                Message::user("The ones above."),
+            ]);
+        let req = CompletionRequest {
+            stop: vec!["\n\nEND".into()],
+            ..req
+        };
+        let mut want: serde_json::Value = serde_json::from_str(SPEC_REQUEST).unwrap();
+        // Differences by design: no `stream` (non-streaming wire), the system prompt as a
+        // plain string (no cache_control in the core type), every content as a block array.
+        let obj = want.as_object_mut().unwrap();
+        obj.remove("stream");
+        obj.insert("system".into(), json!("<long stable instructions>"));
+        want["messages"][0]["content"] =
+            json!([{"type": "text", "text": "Summarise the attached notes."}]);
+        let r = Anthropic.encode("claude-sonnet-4-5", &req, None).unwrap();
+        assert_eq!(body_json(&r), want);
+    }
+
     /// Spec §1.4, verbatim.
     const SPEC_RESPONSE: &str = r#"{
   "id": "msg_01XyZ",

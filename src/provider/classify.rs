@@ -666,4 +666,16 @@ mod tests {
         let e = classify_body(302, &[], "moved");
         assert!(matches!(e, ProviderError::InvalidResponse { .. }));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn classify_never_panics_on_arbitrary_bodies(
+            status in 100u16..700,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+        ) {
+            let e = classify(status, &HeaderMap::new(), &body, now());
+            // Bounded: the body is truncated, whatever it holds.
+            proptest::prop_assert!(e.to_string().chars().count() <= MAX_MESSAGE_CHARS + 200);
+        }
+    }
 }

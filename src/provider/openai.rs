@@ -581,6 +581,37 @@ mod tests {
         assert!(!debug.contains("sk-proj-secret-456"), "{debug}");
     }
 
+    /// Spec §2.2, verbatim.
+    const SPEC_REQUEST: &str = r#"{
+  "model": "gpt-4o-mini", "max_completion_tokens": 64, "temperature": 0, "stop": ["\n\n"],
+  "messages": [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": [{"type": "text", "text": "Name three primes."}]}
+  ],
+  "stream": true, "stream_options": {"include_usage": true}
+}"#;
+
+    #[test]
+    fn encodes_spec_request_example_modulo_documented_differences() {
+        let req = CompletionRequest {
+            stop: vec!["\n\n".into()],
+            ..CompletionRequest::new("fast", "Name three primes.")
+                .with_system("You are terse.")
+                .with_max_tokens(64)
+                .with_temperature(0.0)
+        };
+        let mut want: Value = serde_json::from_str(SPEC_REQUEST).unwrap();
+        // Differences by design: non-streaming (no `stream`, `stream_options`); one text
+        // block travels as a plain string; temperature is a float on our side.
+        let obj = want.as_object_mut().unwrap();
+        obj.remove("stream");
+        obj.remove("stream_options");
+        obj.insert("temperature".into(), json!(0.0));
+        want["messages"][1]["content"] = json!("Name three primes.");
+        let r = OpenAi.encode("gpt-4o-mini", &req, None).unwrap();
+        assert_eq!(body_json(&r), want);
+    }
+
     /// Spec §2.3, verbatim.
     const SPEC_RESPONSE: &str = r#"{
   "id": "chatcmpl-abc123", "object": "chat.completion", "created": 1767225600,

@@ -477,4 +477,24 @@ mod tests {
         let h = headers(&[("retry-after", "1e400")]);
         assert_eq!(parse_retry_after(&h, fixed_now()), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn go_duration_parser_never_panics(s in ".{0,24}") {
+            let _ = parse_go_duration(&s);
+            let _ = parse_try_again_hint(&s);
+        }
+
+        #[test]
+        fn go_duration_roundtrips_h_m_s_ms(
+            h in 0u64..100,
+            m in 0u64..60,
+            sec in 0u64..60,
+            ms in 0u64..1000,
+        ) {
+            let s = format!("{h}h{m}m{sec}s{ms}ms");
+            let want = Duration::from_millis(((h * 60 + m) * 60 + sec) * 1000 + ms);
+            proptest::prop_assert_eq!(parse_go_duration(&s), Some(want));
+        }
+    }
 }

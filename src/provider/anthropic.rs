@@ -1,25 +1,697 @@
-//! Anthropic Messages API. TODO(provider helper).
-use super::*;
+//! Anthropic Messages API (spec §1): `POST /v1/messages` and `/v1/messages/count_tokens`.
+//!
+//! Shape: constants, the provider struct, the trait impl, private wire types, conversions,
+//! fixture tests. Non-streaming only. Unknown response fields and content-block types are
+//! tolerated (skipped), as the spec requires.
 
+use super::classify::classify;
+use super::*;
+use crate::types::{ContentBlock, Message, Role, StopReason, Tool, Usage};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use serde::{Deserialize, Serialize};
+
+/// The only `anthropic-version` the SDK sends.
+pub const API_VERSION: &str = "2023-06-01";
+pub const MESSAGES_PATH: &str = "/v1/messages";
+pub const COUNT_TOKENS_PATH: &str = "/v1/messages/count_tokens";
+
+/// The Anthropic Messages wire format.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Anthropic;
 
 impl Provider for Anthropic {
     fn wire(&self) -> Wire {
         Wire::Anthropic
     }
+
     fn encode(
         &self,
-        _model: &str,
-        _req: &CompletionRequest,
-        _key: Option<&ApiKey>,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
     ) -> Result<HttpRequest, ProviderError> {
-        todo!()
+        let body = WireRequest {
+            model,
+            max_tokens: req.max_tokens,
+            system: req.system.as_deref(),
+            messages: req.messages.iter().map(WireMessage::from).collect(),
+            temperature: req.temperature,
+            top_p: req.top_p,
+            stop_sequences: &req.stop,
+            tools: req.tools.iter().map(WireTool::from).collect(),
+            metadata: req.metadata.as_ref().and_then(WireMetadata::from_value),
+        };
+        http_request(MESSAGES_PATH, &body, key)
     }
+
     fn decode(
         &self,
-        _response: HttpResponse,
-        _now: SystemTime,
+        response: HttpResponse,
+        now: SystemTime,
     ) -> Result<ProviderReply, ProviderFailure> {
-        todo!()
+        let rate_limits = ratelimit::parse(&response.headers, now);
+        if !(200..300).contains(&response.status) {
+            return Err(ProviderFailure {
+                error: classify(response.status, &response.headers, &response.body, now),
+                rate_limits,
+            });
+        }
+        match serde_json::from_slice::<WireResponse>(&response.body) {
+            Ok(wire) => Ok(ProviderReply {
+                completion: wire.into_completion(),
+                rate_limits,
+            }),
+            Err(e) => Err(ProviderFailure {
+                error: ProviderError::InvalidResponse {
+                    message: format!("Anthropic message body: {e}"),
+                },
+                rate_limits,
+            }),
+        }
+    }
+}
+
+/// The `count_tokens` request for `req` sent to wire model `model` (spec §1.3): the
+/// messages body minus `max_tokens`, sampling fields and stop sequences.
+pub fn encode_count_tokens(
+    model: &str,
+    req: &CompletionRequest,
+    key: Option<&ApiKey>,
+) -> Result<HttpRequest, ProviderError> {
+    let body = WireCountTokensRequest {
+        model,
+        system: req.system.as_deref(),
+        messages: req.messages.iter().map(WireMessage::from).collect(),
+        tools: req.tools.iter().map(WireTool::from).collect(),
+    };
+    http_request(COUNT_TOKENS_PATH, &body, key)
+}
+
+/// The `input_tokens` of a `count_tokens` response, or the classified failure.
+/// Uses the wall clock to resolve absolute times; see [`decode_count_tokens_at`].
+// `ProviderFailure` is large (it carries the rate-limit snapshot); failures are rare and
+// the type is the trait's, so it is not boxed here either.
+#[allow(clippy::result_large_err)]
+pub fn decode_count_tokens(response: HttpResponse) -> Result<u64, ProviderFailure> {
+    decode_count_tokens_at(response, SystemTime::now())
+}
+
+/// [`decode_count_tokens`] with an explicit `now` (for HTTP-date `retry-after`, resets).
+#[allow(clippy::result_large_err)]
+pub fn decode_count_tokens_at(
+    response: HttpResponse,
+    now: SystemTime,
+) -> Result<u64, ProviderFailure> {
+    let rate_limits = ratelimit::parse(&response.headers, now);
+    if !(200..300).contains(&response.status) {
+        return Err(ProviderFailure {
+            error: classify(response.status, &response.headers, &response.body, now),
+            rate_limits,
+        });
+    }
+    serde_json::from_slice::<WireCountTokensResponse>(&response.body)
+        .map(|r| r.input_tokens)
+        .map_err(|e| ProviderFailure {
+            error: ProviderError::InvalidResponse {
+                message: format!("Anthropic count_tokens body: {e}"),
+            },
+            rate_limits,
+        })
+}
+
+fn http_request<T: Serialize>(
+    path: &str,
+    body: &T,
+    key: Option<&ApiKey>,
+) -> Result<HttpRequest, ProviderError> {
+    let body = serde_json::to_vec(body).map_err(|e| ProviderError::BadRequest {
+        message: format!("not sent: request could not be serialised: {e}"),
+    })?;
+    let mut headers = HeaderMap::new();
+    if let Some(key) = key {
+        let mut value =
+            HeaderValue::from_str(key.expose()).map_err(|_| ProviderError::BadRequest {
+                message: "not sent: the API key contains characters not allowed in an HTTP header"
+                    .into(),
+            })?;
+        value.set_sensitive(true);
+        headers.insert("x-api-key", value);
+    }
+    headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(HttpRequest {
+        path: path.to_string(),
+        headers,
+        body: body.into(),
+    })
+}
+
+// ---- private wire types: request ----
+
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a str>,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<WireMetadata<'a>>,
+}
+
+#[derive(Serialize)]
+struct WireCountTokensRequest<'a> {
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a str>,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'static str,
+    content: Vec<WireBlock<'a>>,
+}
+
+impl<'a> From<&'a Message> for WireMessage<'a> {
+    fn from(m: &'a Message) -> Self {
+        WireMessage {
+            role: match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            },
+            content: m.content.iter().map(WireBlock::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireBlock<'a> {
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a serde_json::Value,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: &'a str,
+        is_error: bool,
+    },
+    Image {
+        source: &'a serde_json::Value,
+    },
+}
+
+impl<'a> From<&'a ContentBlock> for WireBlock<'a> {
+    fn from(b: &'a ContentBlock) -> Self {
+        match b {
+            ContentBlock::Text { text } => WireBlock::Text { text },
+            ContentBlock::ToolUse { id, name, input } => WireBlock::ToolUse { id, name, input },
+            ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => WireBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error: *is_error,
+            },
+            ContentBlock::Image { source } => WireBlock::Image { source },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: &'a serde_json::Value,
+}
+
+impl<'a> From<&'a Tool> for WireTool<'a> {
+    fn from(t: &'a Tool) -> Self {
+        WireTool {
+            name: &t.name,
+            description: t.description.as_deref(),
+            input_schema: &t.input_schema,
+        }
+    }
+}
+
+/// Anthropic accepts only `metadata.user_id` and rejects unknown keys, so only that key
+/// is sent, and only when it is a string.
+#[derive(Serialize)]
+struct WireMetadata<'a> {
+    user_id: &'a str,
+}
+
+impl<'a> WireMetadata<'a> {
+    fn from_value(v: &'a serde_json::Value) -> Option<Self> {
+        v.get("user_id")?
+            .as_str()
+            .map(|user_id| WireMetadata { user_id })
+    }
+}
+
+// ---- private wire types: response ----
+
+#[derive(Deserialize)]
+struct WireResponse {
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    content: Vec<WireResponseBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    stop_sequence: Option<String>,
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireResponseBlock {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: serde_json::Value,
+    },
+    /// thinking, redacted_thinking, server-tool blocks, and whatever comes next.
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WireCountTokensResponse {
+    input_tokens: u64,
+}
+
+impl WireResponse {
+    fn into_completion(self) -> Completion {
+        let content = self
+            .content
+            .into_iter()
+            .filter_map(|b| match b {
+                WireResponseBlock::Text { text } => Some(ContentBlock::Text { text }),
+                WireResponseBlock::ToolUse { id, name, input } => {
+                    Some(ContentBlock::ToolUse { id, name, input })
+                }
+                WireResponseBlock::Unknown => None,
+            })
+            .collect();
+        Completion {
+            id: self.id,
+            // The broker overwrites `model` with the config name.
+            model: self.model.clone(),
+            provider_model: self.model,
+            content,
+            // Never null in a non-streamed response; an absent one is reported as unknown.
+            stop_reason: self
+                .stop_reason
+                .as_deref()
+                .map(StopReason::from_anthropic)
+                .unwrap_or_else(|| StopReason::Other(String::new())),
+            stop_sequence: self.stop_sequence,
+            usage: Usage {
+                input_tokens: self.usage.input_tokens.unwrap_or(0),
+                output_tokens: self.usage.output_tokens.unwrap_or(0),
+                cache_creation_input_tokens: self.usage.cache_creation_input_tokens.unwrap_or(0),
+                cache_read_input_tokens: self.usage.cache_read_input_tokens.unwrap_or(0),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
+    }
+
+    fn body_json(r: &HttpRequest) -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn ok(body: &str) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            headers: HeaderMap::new(),
+            body: body.to_string().into(),
+        }
+    }
+
+    /// System, multi-turn, tool_use + tool_result, stop, temperature, tools, metadata.
+    fn rich_request() -> CompletionRequest {
+        let mut req = CompletionRequest::new("smart", "What is the weather in Paris?")
+            .with_system("You are terse.")
+            .with_max_tokens(512)
+            .with_temperature(0.2);
+        req.messages.push(Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::text("Let me look."),
+                ContentBlock::ToolUse {
+                    id: "toolu_01A".into(),
+                    name: "weather".into(),
+                    input: json!({"city": "Paris"}),
+                },
+            ],
+        });
+        req.messages.push(Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::ToolResult {
+                    tool_use_id: "toolu_01A".into(),
+                    content: "18C, sunny".into(),
+                    is_error: false,
+                },
+                ContentBlock::text("Thanks."),
+            ],
+        });
+        req.stop = vec!["\n\nEND".into()];
+        req.top_p = Some(0.5);
+        req.tools = vec![Tool {
+            name: "weather".into(),
+            description: Some("Current weather".into()),
+            input_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        }];
+        req.metadata = Some(json!({"user_id": "u-42", "team": "ignored"}));
+        req
+    }
+
+    #[test]
+    fn encodes_messages_request_exactly() {
+        let key = ApiKey::new("sk-ant-secret-123");
+        let r = Anthropic
+            .encode("claude-sonnet-4-5", &rich_request(), Some(&key))
+            .unwrap();
+        assert_eq!(r.path, "/v1/messages");
+        assert_eq!(r.headers["x-api-key"], "sk-ant-secret-123");
+        assert!(r.headers["x-api-key"].is_sensitive());
+        assert_eq!(r.headers["anthropic-version"], "2023-06-01");
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert_eq!(
+            body_json(&r),
+            json!({
+                "model": "claude-sonnet-4-5",
+                "max_tokens": 512,
+                "system": "You are terse.",
+                "temperature": 0.2,
+                "top_p": 0.5,
+                "stop_sequences": ["\n\nEND"],
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "What is the weather in Paris?"}]},
+                    {"role": "assistant", "content": [
+                        {"type": "text", "text": "Let me look."},
+                        {"type": "tool_use", "id": "toolu_01A", "name": "weather", "input": {"city": "Paris"}}
+                    ]},
+                    {"role": "user", "content": [
+                        {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "18C, sunny", "is_error": false},
+                        {"type": "text", "text": "Thanks."}
+                    ]}
+                ],
+                "tools": [{"name": "weather", "description": "Current weather",
+                           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+                "metadata": {"user_id": "u-42"}
+            })
+        );
+    }
+
+    #[test]
+    fn omits_absent_optional_fields_and_key() {
+        let mut req = CompletionRequest::new("smart", "hi");
+        req.messages.push(Message {
+            role: Role::User,
+            content: vec![ContentBlock::Image {
+                source: json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
+            }],
+        });
+        req.metadata = Some(json!({"team": "x"}));
+        let r = Anthropic.encode("claude-haiku-4-5", &req, None).unwrap();
+        assert!(r.headers.get("x-api-key").is_none());
+        assert_eq!(
+            body_json(&r),
+            json!({
+                "model": "claude-haiku-4-5",
+                "max_tokens": 256,
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                    {"role": "user", "content": [{"type": "image", "source":
+                        {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]}
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn debug_of_request_never_shows_the_key() {
+        let key = ApiKey::new("sk-ant-secret-123");
+        let r = Anthropic.encode("m", &rich_request(), Some(&key)).unwrap();
+        let debug = format!("{r:?}");
+        assert!(!debug.contains("sk-ant-secret-123"), "{debug}");
+        let r = encode_count_tokens("m", &rich_request(), Some(&key)).unwrap();
+        assert!(!format!("{r:?}").contains("sk-ant-secret-123"));
+    }
+
+    #[test]
+    fn key_with_invalid_header_characters_is_refused_without_echoing_it() {
+        let key = ApiKey::new("sk-bad\nkey");
+        let e = Anthropic
+            .encode("m", &rich_request(), Some(&key))
+            .unwrap_err();
+        assert!(!e.is_retryable());
+        assert!(!e.to_string().contains("sk-bad"));
+    }
+
+    /// Spec §1.2, verbatim.
+    const SPEC_REQUEST: &str = r#"{
+  "model": "claude-sonnet-4-5", "max_tokens": 512, "temperature": 0.2,
+  "stop_sequences": ["\n\nEND"], "stream": false,
+  "system": [{"type": "text", "text": "<long stable instructions>",
+              "cache_control": {"type": "ephemeral"}}],
+  "messages": [
+    {"role": "user", "content": "Summarise the attached notes."},
+    {"role": "assistant", "content": [{"type": "text", "text": "Which notes?"}]},
+    {"role": "user", "content": [{"type": "text", "text": "The ones above."}]}
+  ]
+}"#;
+
+    #[test]
+    fn encodes_spec_request_example_modulo_documented_differences() {
+        let req = CompletionRequest::new("smart", "Summarise the attached notes.")
+            .with_system("<long stable instructions>")
+            .with_max_tokens(512)
+            .with_temperature(0.2)
+            .with_messages(vec![
+                Message::user("Summarise the attached notes."),
+                Message::assistant("Which notes?"),
+                Message::user("The ones above."),
+            ]);
+        let req = CompletionRequest {
+            stop: vec!["\n\nEND".into()],
+            ..req
+        };
+        let mut want: serde_json::Value = serde_json::from_str(SPEC_REQUEST).unwrap();
+        // Differences by design: no `stream` (non-streaming wire), the system prompt as a
+        // plain string (no cache_control in the core type), every content as a block array.
+        let obj = want.as_object_mut().unwrap();
+        obj.remove("stream");
+        obj.insert("system".into(), json!("<long stable instructions>"));
+        want["messages"][0]["content"] =
+            json!([{"type": "text", "text": "Summarise the attached notes."}]);
+        let r = Anthropic.encode("claude-sonnet-4-5", &req, None).unwrap();
+        assert_eq!(body_json(&r), want);
+    }
+
+    /// Spec §1.4, verbatim.
+    const SPEC_RESPONSE: &str = r#"{
+  "id": "msg_01XyZ",
+  "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+  "content": [
+    {"type": "text", "text": "Here is the summary..."},
+    {"type": "tool_use", "id": "toolu_01A", "name": "lookup", "input": {"q": "x"}}
+  ],
+  "stop_reason": "tool_use", "stop_sequence": null,
+  "usage": {"input_tokens": 42, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2100,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": 87, "service_tier": "standard"}
+}"#;
+
+    #[test]
+    fn decodes_spec_response() {
+        let reply = Anthropic.decode(ok(SPEC_RESPONSE), now()).unwrap();
+        assert_eq!(
+            reply.completion,
+            Completion {
+                id: "msg_01XyZ".into(),
+                model: "claude-sonnet-4-5".into(),
+                provider_model: "claude-sonnet-4-5".into(),
+                content: vec![
+                    ContentBlock::text("Here is the summary..."),
+                    ContentBlock::ToolUse {
+                        id: "toolu_01A".into(),
+                        name: "lookup".into(),
+                        input: json!({"q": "x"}),
+                    },
+                ],
+                stop_reason: StopReason::ToolUse,
+                stop_sequence: None,
+                usage: Usage {
+                    input_tokens: 42,
+                    output_tokens: 87,
+                    cache_creation_input_tokens: 0,
+                    cache_read_input_tokens: 2100,
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn tolerates_null_cache_fields_unknown_fields_and_unknown_blocks() {
+        let body = r#"{
+          "id": "msg_02", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+          "brand_new_field": {"x": 1},
+          "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+            {"type": "text", "text": "Done.", "citations": null},
+            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+            {"type": "hologram", "payload": [1, 2, 3]}
+          ],
+          "stop_reason": "stop_sequence", "stop_sequence": "\n\nEND",
+          "usage": {"input_tokens": 5, "output_tokens": 1,
+                    "cache_creation_input_tokens": null, "inference_geo": "us"}
+        }"#;
+        let c = Anthropic.decode(ok(body), now()).unwrap().completion;
+        assert_eq!(c.content, vec![ContentBlock::text("Done.")]);
+        assert_eq!(c.stop_reason, StopReason::StopSequence);
+        assert_eq!(c.stop_sequence.as_deref(), Some("\n\nEND"));
+        assert_eq!(
+            c.usage,
+            Usage {
+                input_tokens: 5,
+                output_tokens: 1,
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_stop_reason_is_kept() {
+        let body = r#"{"id":"m","model":"x","content":[],"stop_reason":"new_reason","usage":{"input_tokens":1,"output_tokens":1}}"#;
+        let c = Anthropic.decode(ok(body), now()).unwrap().completion;
+        assert_eq!(c.stop_reason, StopReason::Other("new_reason".into()));
+    }
+
+    #[test]
+    fn malformed_success_body_is_invalid_response() {
+        let f = Anthropic.decode(ok("not json"), now()).unwrap_err();
+        assert!(matches!(f.error, ProviderError::InvalidResponse { .. }));
+    }
+
+    #[test]
+    fn error_response_is_classified_with_rate_limits() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from_static("7"));
+        headers.insert("request-id", HeaderValue::from_static("req_011CAbCdEf"));
+        headers.insert(
+            "anthropic-ratelimit-requests-remaining",
+            HeaderValue::from_static("0"),
+        );
+        let response = HttpResponse {
+            status: 429,
+            headers,
+            body: r#"{"type": "error",
+ "error": {"type": "rate_limit_error", "message": "Number of input tokens has exceeded your per-minute rate limit"},
+ "request_id": "req_011CAbCdEf"}"#
+                .into(),
+        };
+        let f = Anthropic.decode(response, now()).unwrap_err();
+        assert_eq!(f.error.retry_after(), Some(Duration::from_secs(7)));
+        assert!(matches!(f.error, ProviderError::RateLimited { .. }));
+        assert_eq!(f.rate_limits.request_id.as_deref(), Some("req_011CAbCdEf"));
+        assert_eq!(f.rate_limits.requests.unwrap().remaining, Some(0));
+    }
+
+    #[test]
+    fn encodes_count_tokens_request() {
+        let r = encode_count_tokens("claude-sonnet-4-5", &rich_request(), None).unwrap();
+        assert_eq!(r.path, "/v1/messages/count_tokens");
+        let body = body_json(&r);
+        assert_eq!(body["model"], "claude-sonnet-4-5");
+        assert_eq!(body["system"], "You are terse.");
+        assert_eq!(body["messages"].as_array().unwrap().len(), 3);
+        assert_eq!(body["tools"][0]["name"], "weather");
+        for absent in [
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "stop_sequences",
+            "metadata",
+        ] {
+            assert!(body.get(absent).is_none(), "{absent}");
+        }
+    }
+
+    #[test]
+    fn decodes_count_tokens_response() {
+        assert_eq!(
+            decode_count_tokens(ok(r#"{"input_tokens": 1873}"#)).unwrap(),
+            1873
+        );
+        let f = decode_count_tokens_at(
+            HttpResponse {
+                status: 529,
+                headers: HeaderMap::new(),
+                body:
+                    r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+                        .into(),
+            },
+            now(),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            f.error,
+            ProviderError::Overloaded { status: 529, .. }
+        ));
+        let f = decode_count_tokens(ok("{}")).unwrap_err();
+        assert!(matches!(f.error, ProviderError::InvalidResponse { .. }));
     }
 }

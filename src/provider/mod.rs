@@ -65,6 +65,9 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Result<HttpRequest, ProviderError>;
 
     /// The outcome of a response. `now` resolves absolute reset times in headers.
+    // `ProviderFailure` carries the whole rate-limit snapshot (~280 bytes); failures are
+    // not a hot path, so it stays unboxed.
+    #[allow(clippy::result_large_err)]
     fn decode(
         &self,
         response: HttpResponse,

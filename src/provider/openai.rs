@@ -1,25 +1,746 @@
-//! OpenAI Chat Completions. TODO(provider helper).
-use super::*;
+//! OpenAI Chat Completions (spec §2): `POST /v1/chat/completions`, non-streaming.
+//!
+//! Shape: constants, the provider struct, the trait impl, private wire types, conversions,
+//! fixture tests.
+//!
+//! Mapping from the core (Anthropic-shaped) types:
+//! - `system` becomes the first message, role `system`;
+//! - a user turn's `tool_result` blocks become `role: tool` messages, emitted before the
+//!   rest of that turn (OpenAI wants them right after the assistant's `tool_calls`);
+//!   `is_error` has no OpenAI field and is dropped;
+//! - an assistant turn's `tool_use` blocks become `tool_calls` with `arguments` as a JSON
+//!   string, and `content: null` when the turn has no text;
+//! - one text block is sent as a plain string, anything else as a parts array; images
+//!   become `image_url` parts when their source is a URL or base64 (as a `data:` URL), and
+//!   are dropped otherwise (and always in assistant turns, where OpenAI refuses them).
 
+use super::classify::classify;
+use super::*;
+use crate::types::{ContentBlock, Message, Role, StopReason, Tool, Usage};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
+
+/// The OpenAI Chat Completions wire format.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct OpenAi;
 
 impl Provider for OpenAi {
     fn wire(&self) -> Wire {
         Wire::OpenAi
     }
+
     fn encode(
         &self,
-        _model: &str,
-        _req: &CompletionRequest,
-        _key: Option<&ApiKey>,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
     ) -> Result<HttpRequest, ProviderError> {
-        todo!()
+        let mut messages = Vec::with_capacity(req.messages.len() + 1);
+        if let Some(system) = &req.system {
+            messages.push(WireMessage::System { content: system });
+        }
+        for m in &req.messages {
+            push_message(&mut messages, m);
+        }
+        let body = WireRequest {
+            model,
+            messages,
+            max_completion_tokens: req.max_tokens,
+            temperature: req.temperature,
+            top_p: req.top_p,
+            stop: &req.stop,
+            tools: req.tools.iter().map(WireTool::from).collect(),
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| ProviderError::BadRequest {
+            message: format!("not sent: request could not be serialised: {e}"),
+        })?;
+        let mut headers = HeaderMap::new();
+        if let Some(key) = key {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                    ProviderError::BadRequest {
+                    message:
+                        "not sent: the API key contains characters not allowed in an HTTP header"
+                            .into(),
+                }
+                })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(HttpRequest {
+            path: CHAT_COMPLETIONS_PATH.to_string(),
+            headers,
+            body: body.into(),
+        })
     }
+
     fn decode(
         &self,
-        _response: HttpResponse,
-        _now: SystemTime,
+        response: HttpResponse,
+        now: SystemTime,
     ) -> Result<ProviderReply, ProviderFailure> {
-        todo!()
+        let rate_limits = ratelimit::parse(&response.headers, now);
+        if !(200..300).contains(&response.status) {
+            return Err(ProviderFailure {
+                error: classify(response.status, &response.headers, &response.body, now),
+                rate_limits,
+            });
+        }
+        let completion = serde_json::from_slice::<WireResponse>(&response.body)
+            .map_err(|e| format!("OpenAI chat completion body: {e}"))
+            .and_then(WireResponse::into_completion);
+        match completion {
+            Ok(completion) => Ok(ProviderReply {
+                completion,
+                rate_limits,
+            }),
+            Err(message) => Err(ProviderFailure {
+                error: ProviderError::InvalidResponse { message },
+                rate_limits,
+            }),
+        }
+    }
+}
+
+/// Appends the OpenAI messages for one core message.
+fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
+    match m.role {
+        Role::User => {
+            let mut parts = Vec::new();
+            for block in &m.content {
+                match block {
+                    ContentBlock::ToolResult {
+                        tool_use_id,
+                        content,
+                        ..
+                    } => out.push(WireMessage::Tool {
+                        tool_call_id: tool_use_id,
+                        content,
+                    }),
+                    ContentBlock::Text { text } => parts.push(WirePart::Text { text }),
+                    ContentBlock::Image { source } => {
+                        if let Some(url) = image_url(source) {
+                            parts.push(WirePart::ImageUrl {
+                                image_url: WireImageUrl { url },
+                            });
+                        }
+                    }
+                    // A tool call in a user turn has no OpenAI form.
+                    ContentBlock::ToolUse { .. } => {}
+                }
+            }
+            // A turn of only tool results needs no user message.
+            let only_tool_results = !m.content.is_empty()
+                && m.content
+                    .iter()
+                    .all(|b| matches!(b, ContentBlock::ToolResult { .. }));
+            if !only_tool_results {
+                out.push(WireMessage::User {
+                    content: WireContent::from_parts(parts),
+                });
+            }
+        }
+        Role::Assistant => {
+            let mut parts = Vec::new();
+            let mut tool_calls = Vec::new();
+            for block in &m.content {
+                match block {
+                    ContentBlock::Text { text } => parts.push(WirePart::Text { text }),
+                    ContentBlock::ToolUse { id, name, input } => tool_calls.push(WireToolCall {
+                        id,
+                        kind: "function",
+                        function: WireFunctionCall {
+                            name,
+                            arguments: input.to_string(),
+                        },
+                    }),
+                    ContentBlock::ToolResult { .. } | ContentBlock::Image { .. } => {}
+                }
+            }
+            let content = if parts.is_empty() && !tool_calls.is_empty() {
+                None
+            } else {
+                Some(WireContent::from_parts(parts))
+            };
+            out.push(WireMessage::Assistant {
+                content,
+                tool_calls,
+            });
+        }
+    }
+}
+
+/// An Anthropic-style image `source` as an OpenAI image URL.
+fn image_url(source: &Value) -> Option<String> {
+    match source.get("type")?.as_str()? {
+        "url" => source.get("url")?.as_str().map(str::to_string),
+        "base64" => {
+            let media_type = source.get("media_type")?.as_str()?;
+            let data = source.get("data")?.as_str()?;
+            Some(format!("data:{media_type};base64,{data}"))
+        }
+        _ => None,
+    }
+}
+
+// ---- private wire types: request ----
+
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    max_completion_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum WireMessage<'a> {
+    System {
+        content: &'a str,
+    },
+    User {
+        content: WireContent<'a>,
+    },
+    Assistant {
+        /// `null` when the turn is only tool calls.
+        content: Option<WireContent<'a>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<WireToolCall<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireContent<'a> {
+    Text(&'a str),
+    Parts(Vec<WirePart<'a>>),
+}
+
+impl<'a> WireContent<'a> {
+    /// One text part travels as a plain string; anything else as parts (empty → `""`).
+    fn from_parts(parts: Vec<WirePart<'a>>) -> Self {
+        match parts.as_slice() {
+            [] => WireContent::Text(""),
+            [WirePart::Text { text }] => WireContent::Text(text),
+            _ => WireContent::Parts(parts),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WirePart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: WireImageUrl },
+}
+
+#[derive(Serialize)]
+struct WireImageUrl {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct WireToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunctionCall<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunctionCall<'a> {
+    name: &'a str,
+    /// JSON text, not an object.
+    arguments: String,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a Value,
+}
+
+impl<'a> From<&'a Tool> for WireTool<'a> {
+    fn from(t: &'a Tool) -> Self {
+        WireTool {
+            kind: "function",
+            function: WireFunction {
+                name: &t.name,
+                description: t.description.as_deref(),
+                parameters: &t.input_schema,
+            },
+        }
+    }
+}
+
+// ---- private wire types: response ----
+
+#[derive(Deserialize)]
+struct WireResponse {
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    choices: Vec<WireChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice {
+    #[serde(default)]
+    finish_reason: Option<String>,
+    message: WireResponseMessage,
+}
+
+#[derive(Deserialize)]
+struct WireResponseMessage {
+    /// A string in practice; parts arrays and `null` are tolerated.
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireResponseToolCall>>,
+}
+
+#[derive(Deserialize)]
+struct WireResponseToolCall {
+    id: String,
+    function: WireResponseFunction,
+}
+
+#[derive(Deserialize)]
+struct WireResponseFunction {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<WirePromptDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct WirePromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+impl WireResponse {
+    fn into_completion(self) -> Result<Completion, String> {
+        let Some(choice) = self.choices.into_iter().next() else {
+            return Err("OpenAI chat completion has no choices".into());
+        };
+        let message = choice.message;
+        let mut content = Vec::new();
+        match message.content {
+            Some(Value::String(text)) if !text.is_empty() => {
+                content.push(ContentBlock::Text { text })
+            }
+            Some(Value::Array(parts)) => content.extend(
+                parts
+                    .iter()
+                    .filter_map(|p| p.get("text")?.as_str())
+                    .map(ContentBlock::text),
+            ),
+            _ => {}
+        }
+        let refused = content.is_empty() && message.refusal.is_some();
+        if let (true, Some(refusal)) = (refused, message.refusal) {
+            content.push(ContentBlock::Text { text: refusal });
+        }
+        for call in message.tool_calls.unwrap_or_default() {
+            let input = serde_json::from_str(&call.function.arguments)
+                .unwrap_or(Value::String(call.function.arguments));
+            content.push(ContentBlock::ToolUse {
+                id: call.id,
+                name: call.function.name,
+                input,
+            });
+        }
+        let stop_reason = if refused {
+            StopReason::Refusal
+        } else {
+            choice
+                .finish_reason
+                .as_deref()
+                .map(StopReason::from_openai)
+                .unwrap_or_else(|| StopReason::Other(String::new()))
+        };
+        let usage = self.usage.unwrap_or_default();
+        let prompt = usage.prompt_tokens.unwrap_or(0);
+        let cached = usage
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0);
+        Ok(Completion {
+            id: self.id,
+            // The broker overwrites `model` with the config name.
+            model: self.model.clone(),
+            provider_model: self.model,
+            content,
+            stop_reason,
+            stop_sequence: None,
+            usage: Usage {
+                input_tokens: prompt.saturating_sub(cached),
+                output_tokens: usage.completion_tokens.unwrap_or(0),
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: cached,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
+    }
+
+    fn body_json(r: &HttpRequest) -> Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn ok(body: &str) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            headers: HeaderMap::new(),
+            body: body.to_string().into(),
+        }
+    }
+
+    /// System, multi-turn, tool_use + tool_result, stop, temperature, tools.
+    fn rich_request() -> CompletionRequest {
+        let mut req = CompletionRequest::new("fast", "What is the weather in Paris?")
+            .with_system("You are terse.")
+            .with_max_tokens(64)
+            .with_temperature(0.0);
+        req.messages.push(Message {
+            role: Role::Assistant,
+            content: vec![ContentBlock::ToolUse {
+                id: "call_1".into(),
+                name: "weather".into(),
+                input: json!({"city": "Paris"}),
+            }],
+        });
+        req.messages.push(Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::text("Also Rome, please."),
+                ContentBlock::ToolResult {
+                    tool_use_id: "call_1".into(),
+                    content: "18C, sunny".into(),
+                    is_error: false,
+                },
+            ],
+        });
+        req.messages.push(Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::text("Checking Rome."),
+                ContentBlock::ToolUse {
+                    id: "call_2".into(),
+                    name: "weather".into(),
+                    input: json!({"city": "Rome"}),
+                },
+            ],
+        });
+        req.messages.push(Message {
+            role: Role::User,
+            content: vec![ContentBlock::ToolResult {
+                tool_use_id: "call_2".into(),
+                content: "25C".into(),
+                is_error: true,
+            }],
+        });
+        req.stop = vec!["\n\n".into()];
+        req.tools = vec![Tool {
+            name: "weather".into(),
+            description: Some("Current weather".into()),
+            input_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        }];
+        req
+    }
+
+    #[test]
+    fn encodes_chat_request_exactly() {
+        let key = ApiKey::new("sk-proj-secret-456");
+        let r = OpenAi
+            .encode("gpt-4o-mini", &rich_request(), Some(&key))
+            .unwrap();
+        assert_eq!(r.path, "/v1/chat/completions");
+        assert_eq!(r.headers["authorization"], "Bearer sk-proj-secret-456");
+        assert!(r.headers["authorization"].is_sensitive());
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert_eq!(
+            body_json(&r),
+            json!({
+                "model": "gpt-4o-mini",
+                "max_completion_tokens": 64,
+                "temperature": 0.0,
+                "stop": ["\n\n"],
+                "messages": [
+                    {"role": "system", "content": "You are terse."},
+                    {"role": "user", "content": "What is the weather in Paris?"},
+                    {"role": "assistant", "content": null, "tool_calls": [
+                        {"id": "call_1", "type": "function",
+                         "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}
+                    ]},
+                    {"role": "tool", "tool_call_id": "call_1", "content": "18C, sunny"},
+                    {"role": "user", "content": "Also Rome, please."},
+                    {"role": "assistant", "content": "Checking Rome.", "tool_calls": [
+                        {"id": "call_2", "type": "function",
+                         "function": {"name": "weather", "arguments": "{\"city\":\"Rome\"}"}}
+                    ]},
+                    {"role": "tool", "tool_call_id": "call_2", "content": "25C"}
+                ],
+                "tools": [{"type": "function", "function": {
+                    "name": "weather", "description": "Current weather",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+            })
+        );
+    }
+
+    #[test]
+    fn encodes_parts_and_images_and_omits_absent_fields() {
+        let mut req = CompletionRequest::new("fast", "ignored");
+        req.messages = vec![Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::text("What is this?"),
+                ContentBlock::Image {
+                    source: json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
+                },
+                ContentBlock::Image {
+                    source: json!({"type": "url", "url": "https://example.com/cat.png"}),
+                },
+                ContentBlock::Image {
+                    source: json!({"type": "file", "file_id": "file_1"}),
+                },
+            ],
+        }];
+        let r = OpenAi.encode("gpt-4o", &req, None).unwrap();
+        assert!(r.headers.get("authorization").is_none());
+        assert_eq!(
+            body_json(&r),
+            json!({
+                "model": "gpt-4o",
+                "max_completion_tokens": 256,
+                "messages": [{"role": "user", "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+                ]}]
+            })
+        );
+    }
+
+    #[test]
+    fn debug_of_request_never_shows_the_key() {
+        let key = ApiKey::new("sk-proj-secret-456");
+        let r = OpenAi
+            .encode("gpt-4o", &rich_request(), Some(&key))
+            .unwrap();
+        let debug = format!("{r:?}");
+        assert!(!debug.contains("sk-proj-secret-456"), "{debug}");
+    }
+
+    /// Spec §2.2, verbatim.
+    const SPEC_REQUEST: &str = r#"{
+  "model": "gpt-4o-mini", "max_completion_tokens": 64, "temperature": 0, "stop": ["\n\n"],
+  "messages": [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": [{"type": "text", "text": "Name three primes."}]}
+  ],
+  "stream": true, "stream_options": {"include_usage": true}
+}"#;
+
+    #[test]
+    fn encodes_spec_request_example_modulo_documented_differences() {
+        let req = CompletionRequest {
+            stop: vec!["\n\n".into()],
+            ..CompletionRequest::new("fast", "Name three primes.")
+                .with_system("You are terse.")
+                .with_max_tokens(64)
+                .with_temperature(0.0)
+        };
+        let mut want: Value = serde_json::from_str(SPEC_REQUEST).unwrap();
+        // Differences by design: non-streaming (no `stream`, `stream_options`); one text
+        // block travels as a plain string; temperature is a float on our side.
+        let obj = want.as_object_mut().unwrap();
+        obj.remove("stream");
+        obj.remove("stream_options");
+        obj.insert("temperature".into(), json!(0.0));
+        want["messages"][1]["content"] = json!("Name three primes.");
+        let r = OpenAi.encode("gpt-4o-mini", &req, None).unwrap();
+        assert_eq!(body_json(&r), want);
+    }
+
+    /// Spec §2.3, verbatim.
+    const SPEC_RESPONSE: &str = r#"{
+  "id": "chatcmpl-abc123", "object": "chat.completion", "created": 1767225600,
+  "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_0123abcd", "service_tier": "default",
+  "choices": [{"index": 0, "logprobs": null, "finish_reason": "stop",
+               "message": {"role": "assistant", "content": "2, 3, 5", "refusal": null}}],
+  "usage": {"prompt_tokens": 2006, "completion_tokens": 7, "total_tokens": 2013,
+            "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}}
+}"#;
+
+    #[test]
+    fn decodes_spec_response() {
+        let c = OpenAi.decode(ok(SPEC_RESPONSE), now()).unwrap().completion;
+        assert_eq!(
+            c,
+            Completion {
+                id: "chatcmpl-abc123".into(),
+                model: "gpt-4o-mini-2024-07-18".into(),
+                provider_model: "gpt-4o-mini-2024-07-18".into(),
+                content: vec![ContentBlock::text("2, 3, 5")],
+                stop_reason: StopReason::EndTurn,
+                stop_sequence: None,
+                usage: Usage {
+                    input_tokens: 86,
+                    output_tokens: 7,
+                    cache_creation_input_tokens: 0,
+                    cache_read_input_tokens: 1920,
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn decodes_tool_calls_and_keeps_unparsable_arguments_as_string() {
+        let body = r#"{
+          "id": "chatcmpl-2", "object": "chat.completion", "model": "gpt-4o", "new_top_level": true,
+          "choices": [{"index": 0, "finish_reason": "tool_calls",
+            "message": {"role": "assistant", "content": null, "annotations": [],
+              "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "call_2", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":"}}
+              ]}}],
+          "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
+        }"#;
+        let c = OpenAi.decode(ok(body), now()).unwrap().completion;
+        assert_eq!(
+            c.content,
+            vec![
+                ContentBlock::ToolUse {
+                    id: "call_1".into(),
+                    name: "weather".into(),
+                    input: json!({"city": "Paris"}),
+                },
+                ContentBlock::ToolUse {
+                    id: "call_2".into(),
+                    name: "weather".into(),
+                    input: json!("{\"city\":"),
+                },
+            ]
+        );
+        assert_eq!(c.stop_reason, StopReason::ToolUse);
+        assert_eq!(
+            c.usage,
+            Usage {
+                input_tokens: 50,
+                output_tokens: 20,
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn missing_usage_is_zeros_and_unknown_finish_reason_is_kept() {
+        let body = r#"{"id":"c","model":"m","choices":[{"finish_reason":"brand_new",
+            "message":{"role":"assistant","content":"hi"}}]}"#;
+        let c = OpenAi.decode(ok(body), now()).unwrap().completion;
+        assert_eq!(c.usage, Usage::default());
+        assert_eq!(c.stop_reason, StopReason::Other("brand_new".into()));
+    }
+
+    #[test]
+    fn refusal_becomes_text_with_refusal_stop_reason() {
+        let body = r#"{"id":"c","model":"m","choices":[{"finish_reason":"stop",
+            "message":{"role":"assistant","content":null,"refusal":"I can't help with that."}}]}"#;
+        let c = OpenAi.decode(ok(body), now()).unwrap().completion;
+        assert_eq!(
+            c.content,
+            vec![ContentBlock::text("I can't help with that.")]
+        );
+        assert_eq!(c.stop_reason, StopReason::Refusal);
+    }
+
+    #[test]
+    fn no_choices_or_bad_json_is_invalid_response() {
+        for body in [r#"{"id":"c","model":"m","choices":[]}"#, "<html>"] {
+            let f = OpenAi.decode(ok(body), now()).unwrap_err();
+            assert!(
+                matches!(f.error, ProviderError::InvalidResponse { .. }),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_response_is_classified_with_rate_limits() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", HeaderValue::from_static("req_abc"));
+        headers.insert(
+            "x-ratelimit-remaining-tokens",
+            HeaderValue::from_static("0"),
+        );
+        headers.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("6m0s"));
+        let response = HttpResponse {
+            status: 429,
+            headers,
+            body: r#"{"error": {"message": "Rate limit reached for gpt-4o in organization org-XXXX on tokens per min (TPM): Limit 30000, Used 29100, Requested 1500. Please try again in 1.2s. Visit https://platform.openai.com/account/rate-limits to learn more.",
+           "type": "tokens", "param": null, "code": "rate_limit_exceeded"}}"#
+                .into(),
+        };
+        let f = OpenAi.decode(response, now()).unwrap_err();
+        assert!(matches!(f.error, ProviderError::RateLimited { .. }));
+        // The message hint beats the window reset.
+        assert_eq!(f.error.retry_after(), Some(Duration::from_millis(1200)));
+        assert_eq!(f.rate_limits.request_id.as_deref(), Some("req_abc"));
+        assert_eq!(
+            f.rate_limits.tokens.unwrap().reset_in,
+            Some(Duration::from_secs(360))
+        );
     }
 }

@@ -48,7 +48,13 @@ pub struct Bucket {
     rate_factor: f64,
     level: f64,
     at: Instant,
+    /// Exponentially decayed consumption rate (units/s, time constant [`BURN_TAU`]).
+    burn: f64,
+    burn_at: Instant,
 }
+
+/// Time constant of the burn-rate moving average.
+pub const BURN_TAU: Duration = Duration::from_secs(10);
 
 impl Bucket {
     pub fn new(kind: BucketKind, limit_per_min: f64, burst: Duration, now: Instant) -> Self {
@@ -64,6 +70,8 @@ impl Bucket {
             rate_factor: 1.0,
             level: capacity,
             at: now,
+            burn: 0.0,
+            burn_at: now,
         }
     }
 
@@ -113,12 +121,37 @@ impl Bucket {
     pub fn debit(&mut self, amount: f64, now: Instant) {
         self.sync(now);
         self.level -= amount;
+        self.record_burn(amount, now);
     }
 
     /// Gives back `amount` (a refund), never above capacity.
     pub fn credit(&mut self, amount: f64, now: Instant) {
         self.sync(now);
         self.level = (self.level + amount).min(self.capacity);
+        self.record_burn(-amount, now);
+    }
+
+    fn decayed_burn(&self, now: Instant) -> f64 {
+        let dt = now.saturating_duration_since(self.burn_at).as_secs_f64();
+        self.burn * (-dt / BURN_TAU.as_secs_f64()).exp()
+    }
+
+    fn record_burn(&mut self, amount: f64, now: Instant) {
+        self.burn = (self.decayed_burn(now) + amount / BURN_TAU.as_secs_f64()).max(0.0);
+        self.burn_at = now.max(self.burn_at);
+    }
+
+    /// Units consumed per second, as a moving average.
+    pub fn burn_rate(&self, now: Instant) -> f64 {
+        self.decayed_burn(now)
+    }
+
+    /// Seconds until the bucket runs dry at the current burn rate; `None` when it is not
+    /// draining (burn at or below refill) or already empty.
+    pub fn time_to_exhaustion(&self, now: Instant) -> Option<f64> {
+        let net = self.burn_rate(now) - self.rate();
+        let level = self.level(now);
+        (net > 1e-9 && level > 0.0).then(|| level / net)
     }
 
     /// Lowers the level to what the server says remains, if that is less.
@@ -432,6 +465,35 @@ mod tests {
         b.debit(60.0, t0);
         b.set_rate_factor(0.5, t0);
         assert!((b.level(t0 + Duration::from_secs(10)) - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn time_to_exhaustion_matches_level_over_net_burn() {
+        let t0 = Instant::now();
+        // 600/min = 10/s refill, one minute of capacity; burn 20/s for 30 s.
+        let mut b = Bucket::new(BucketKind::InputTokens, 600.0, MIN, t0);
+        let mut now = t0;
+        for _ in 0..300 {
+            now += Duration::from_millis(100);
+            b.debit(2.0, now);
+        }
+        let level = b.level(now);
+        let predicted = level / (20.0 - 10.0);
+        let tte = b.time_to_exhaustion(now).expect("draining");
+        assert!((tte - predicted).abs() / predicted < 0.10, "tte {tte} vs {predicted}");
+    }
+
+    #[test]
+    fn an_idle_or_slow_bucket_has_no_time_to_exhaustion() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(BucketKind::InputTokens, 600.0, MIN, t0);
+        assert_eq!(b.time_to_exhaustion(t0), None);
+        let mut now = t0;
+        for _ in 0..100 {
+            now += Duration::from_secs(1);
+            b.debit(5.0, now); // half the refill rate
+        }
+        assert_eq!(b.time_to_exhaustion(now), None);
     }
 
     #[test]

@@ -1,28 +1,315 @@
-//! The built-in simulator of both APIs. TODO(sim helper).
+//! The built-in simulator of the Anthropic Messages and OpenAI Chat Completions APIs.
+//!
+//! One [`Simulator`] answers [`HttpRequest`]s by path, so the same code serves in-process
+//! ([`EmbeddedTransport`], works in paused tokio time) and over HTTP ([`serve`]).
+//!
+//! | file | holds |
+//! |---|---|
+//! | `bucket.rs` | one continuously refilled bucket, pure over `now` |
+//! | `limiter.rs` | the bucket set of one (key, model): admission and settlement |
+//! | `tokens.rs` | the simulator's own token counting (tiktoken × `token_factor`) |
+//! | `reply.rs` | deterministic answers from a hash of the request |
+//! | `faults.rs` | seeded fault injection |
+//! | `anthropic.rs`, `openai.rs` | each vendor's routes, validation, bodies and headers |
+//! | `format.rs` | Go durations, RFC 3339 resets, `retry-after` |
+//! | `stats.rs` | counters behind `GET /_stats` |
+//! | `server.rs` | the axum server |
+//!
+//! Keys are never logged or echoed; stats name a key by a fingerprint (`key_1a2b3c4d`).
 
-use crate::config::Config;
+mod anthropic;
+mod bucket;
+mod faults;
+mod format;
+mod limiter;
+mod openai;
+mod reply;
+mod server;
+mod stats;
+mod tokens;
+
+pub use server::{serve, SimError, SimServer};
+pub use stats::{Counters, SimStats};
+
+use crate::config::{Config, Fault, Limits, OtpmMode, Wire};
 use crate::provider::{HttpRequest, HttpResponse, Transport, TransportError};
+use bucket::Bucket;
+use faults::{Drawn, Faults};
 use futures_util::future::BoxFuture;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use limiter::{Cost, Denial, ModelBuckets, Window};
+use reqwest::header::{HeaderMap, HeaderValue};
+use stats::Event;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// count_tokens' own per-key request limit (Anthropic tier 1).
+const COUNT_TOKENS_RPM: f64 = 100.0;
+
+/// A model the simulator serves.
+#[derive(Debug, Clone)]
+struct ModelSpec {
+    limits: Limits,
+    context_window: u64,
+}
+
+impl ModelSpec {
+    fn wire(&self) -> Wire {
+        match self.limits {
+            Limits::Split { .. } => Wire::Anthropic,
+            Limits::Combined { .. } => Wire::OpenAi,
+        }
+    }
+}
+
+/// A caller's key, as far as the simulator keeps it: a hash for the bucket map and a
+/// short label for stats. The key itself is dropped after authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct KeyId {
+    hash: u64,
+    label: String,
+}
+
+impl KeyId {
+    fn of(key: &str) -> KeyId {
+        let hash = reply::fnv1a(format!("quotaswarm-sim-key:{key}").as_bytes());
+        KeyId {
+            hash,
+            label: format!("key_{:08x}", hash >> 32),
+        }
+    }
+}
+
+enum Auth {
+    Missing,
+    Invalid,
+}
+
+struct Inner {
+    models: Mutex<HashMap<String, ModelSpec>>,
+    api_keys: Vec<String>,
+    token_factor: f64,
+    latency: Duration,
+    per_token: Duration,
+    otpm_mode: OtpmMode,
+    // std Mutexes: never held across an await.
+    buckets: Mutex<HashMap<(u64, String), ModelBuckets>>,
+    count_buckets: Mutex<HashMap<u64, Bucket>>,
+    faults: Mutex<Faults>,
+    stats: Mutex<SimStats>,
+}
 
 /// The simulator's state; cheap to clone (shared).
 #[derive(Clone)]
 pub struct Simulator {
-    _inner: Arc<()>,
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock cannot leave these maps inconsistent in a way that
+    // matters more than refusing all further requests would.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Simulator {
-    pub fn new(_config: &Config) -> Self {
+    pub fn new(config: &Config) -> Self {
+        let mut models = HashMap::new();
+        for m in config.models.values() {
+            let limits = config.sim.limits.get(&m.model).copied().unwrap_or(m.limits);
+            models.entry(m.model.clone()).or_insert(ModelSpec {
+                limits,
+                context_window: m.context_window,
+            });
+        }
+        let s = &config.sim;
         Simulator {
-            _inner: Arc::new(()),
+            inner: Arc::new(Inner {
+                models: Mutex::new(models),
+                api_keys: s.api_keys.clone(),
+                token_factor: s.token_factor,
+                latency: s.latency,
+                per_token: s.per_token,
+                otpm_mode: s.otpm_mode,
+                buckets: Mutex::new(HashMap::new()),
+                count_buckets: Mutex::new(HashMap::new()),
+                faults: Mutex::new(Faults::new(s.faults.clone(), s.seed)),
+                stats: Mutex::new(SimStats::default()),
+            }),
         }
     }
 
     /// Handles one request as the HTTP server would (used in-process by `EmbeddedTransport`).
-    pub async fn handle(&self, _request: HttpRequest) -> HttpResponse {
-        todo!()
+    pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        match request.path.as_str() {
+            "/v1/messages" => anthropic::messages(self, &request).await,
+            "/v1/messages/count_tokens" => anthropic::count_tokens(self, &request),
+            "/v1/chat/completions" => openai::chat(self, &request).await,
+            "/_stats" => self.stats_response(),
+            _ if anthropic::looks_like(&request) => anthropic::not_found(self, &request),
+            _ => openai::not_found(self, &request),
+        }
     }
+
+    /// A snapshot of every counter.
+    pub fn stats(&self) -> SimStats {
+        lock(&self.inner.stats).clone()
+    }
+
+    /// The label under which `/_stats` lists `key`.
+    pub fn key_fingerprint(key: &str) -> String {
+        KeyId::of(key).label
+    }
+
+    /// Replaces the injected faults (the seeded sequence carries on).
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        lock(&self.inner.faults).set(faults);
+    }
+
+    /// Changes a model's limits for every key, keeping what each key has used. Returns
+    /// false if the simulator does not serve `wire_model`.
+    pub fn set_limits(&self, wire_model: &str, limits: Limits) -> bool {
+        {
+            let mut models = lock(&self.inner.models);
+            let Some(spec) = models.get_mut(wire_model) else {
+                return false;
+            };
+            spec.limits = limits;
+        }
+        let now = Instant::now();
+        for ((_, model), b) in lock(&self.inner.buckets).iter_mut() {
+            if model == wire_model {
+                b.set_limits(limits, now);
+            }
+        }
+        true
+    }
+
+    fn stats_response(&self) -> HttpResponse {
+        let body = serde_json::to_vec(&self.stats()).unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        HttpResponse {
+            status: 200,
+            headers,
+            body: body.into(),
+        }
+    }
+
+    fn model(&self, wire_model: &str) -> Option<ModelSpec> {
+        lock(&self.inner.models).get(wire_model).cloned()
+    }
+
+    /// Checks the caller's key against the configured list (any key when it is empty).
+    fn authenticate(&self, key: Option<&str>) -> Result<KeyId, Auth> {
+        let key = key.filter(|k| !k.is_empty()).ok_or(Auth::Missing)?;
+        let keys = &self.inner.api_keys;
+        if !keys.is_empty() && !keys.iter().any(|k| k == key) {
+            return Err(Auth::Invalid);
+        }
+        Ok(KeyId::of(key))
+    }
+
+    fn with_buckets<R>(
+        &self,
+        key: &KeyId,
+        model: &str,
+        f: impl FnOnce(&mut ModelBuckets, Instant) -> R,
+    ) -> Option<R> {
+        let limits = self.model(model)?.limits;
+        let now = Instant::now();
+        let mut all = lock(&self.inner.buckets);
+        let b = all
+            .entry((key.hash, model.to_string()))
+            .or_insert_with(|| ModelBuckets::new(limits, now));
+        Some(f(b, now))
+    }
+
+    fn admit(&self, key: &KeyId, model: &str, cost: Cost) -> Result<(), Denial> {
+        self.with_buckets(key, model, |b, now| b.admit(cost, now))
+            .unwrap_or(Ok(()))
+    }
+
+    fn settle(&self, key: &KeyId, model: &str, reserved: f64, actual: f64) {
+        self.with_buckets(key, model, |b, now| b.settle(reserved, actual, now));
+    }
+
+    fn windows(&self, key: &KeyId, model: &str) -> Vec<Window> {
+        self.with_buckets(key, model, |b, now| b.windows(now))
+            .unwrap_or_default()
+    }
+
+    /// Takes one count_tokens request from the key's own bucket.
+    fn admit_count_tokens(&self, key: &KeyId) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut all = lock(&self.inner.count_buckets);
+        let b = all
+            .entry(key.hash)
+            .or_insert_with(|| Bucket::per_minute(COUNT_TOKENS_RPM, now));
+        match b.time_until(1.0, now) {
+            Ok(d) if d.is_zero() => {
+                b.take(1.0, now);
+                Ok(())
+            }
+            Ok(d) => Err(d),
+            Err(_) => Err(Duration::from_secs(60)),
+        }
+    }
+
+    fn draw_fault(&self, model: &str) -> Drawn {
+        lock(&self.inner.faults).draw(model)
+    }
+
+    fn record(&self, event: &Event) {
+        lock(&self.inner.stats).record(event);
+    }
+
+    /// Simulated generation time.
+    async fn generate_delay(&self, output_tokens: u64, slow: Duration) {
+        let per = self
+            .inner
+            .per_token
+            .saturating_mul(u32::try_from(output_tokens).unwrap_or(u32::MAX));
+        let d = self.inner.latency + per + slow;
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+/// A fresh `req_…` id.
+fn request_id() -> String {
+    format!("req_{}", reply::hex_id(rand::random::<u64>(), 24))
+}
+
+/// Sets a header, skipping values that are not valid header text.
+fn put(headers: &mut HeaderMap, name: &'static str, value: impl AsRef<str>) {
+    if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
+        headers.insert(name, v);
+    }
+}
+
+fn json_response(status: u16, body: &serde_json::Value) -> HttpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    HttpResponse {
+        status,
+        headers,
+        body: serde_json::to_vec(body).unwrap_or_default().into(),
+    }
+}
+
+/// The credential in `Authorization: Bearer …`.
+fn bearer(request: &HttpRequest) -> Option<&str> {
+    request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
 }
 
 /// Calls the simulator in-process: no sockets, so it works in paused tokio time.
@@ -37,22 +324,5 @@ impl Transport for EmbeddedTransport {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    #[error("cannot bind {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-}
-
-/// A running HTTP simulator. Dropping it does not stop it; call `shutdown`.
-pub struct SimServer {
-    pub addr: SocketAddr,
-    pub sim: Simulator,
-}
-
-/// Serves `sim` on `addr` (port 0 picks a free one).
-pub async fn serve(_sim: Simulator, _addr: SocketAddr) -> Result<SimServer, SimError> {
-    todo!()
-}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,431 @@
+//! The Anthropic wire: `POST /v1/messages`, `POST /v1/messages/count_tokens`, error
+//! bodies (spec §1.6) and `anthropic-ratelimit-*` headers (§1.7, §4).
+
+use super::format::{retry_after_secs, rfc3339_after};
+use super::limiter::{Cost, Denial, Dim, Window};
+use super::reply::{self, End};
+use super::stats::Event;
+use super::{bearer, json_response, put, request_id, tokens, Auth, KeyId, Simulator};
+use crate::config::{OtpmMode, Wire};
+use crate::provider::{HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+const RATE_LIMIT_DOCS: &str = "For details, refer to: https://docs.claude.com/en/api/rate-limits. \
+You can see the response headers for current usage. Please reduce the prompt length or the \
+maximum tokens requested, or try again later.";
+
+/// A refusal: status, `error.type`, message, and `retry-after` seconds if any.
+struct Reject {
+    status: u16,
+    kind: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl Reject {
+    fn invalid(message: impl Into<String>) -> Reject {
+        Reject {
+            status: 400,
+            kind: "invalid_request_error",
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// What the request turned out to be about, for headers and stats.
+#[derive(Default)]
+struct Seen {
+    key: Option<KeyId>,
+    model: Option<String>,
+    input: u64,
+    output: u64,
+}
+
+/// Whether an unknown path should be answered in Anthropic's shape.
+pub(super) fn looks_like(request: &HttpRequest) -> bool {
+    request.path.starts_with("/v1/messages")
+        || request.headers.contains_key("x-api-key")
+        || request.headers.contains_key("anthropic-version")
+}
+
+pub(super) fn not_found(sim: &Simulator, _request: &HttpRequest) -> HttpResponse {
+    let reject = Reject {
+        status: 404,
+        kind: "not_found_error",
+        message: "Not Found".into(),
+        retry_after: None,
+    };
+    finish(sim, Err(reject), Seen::default(), false)
+}
+
+pub(super) async fn messages(sim: &Simulator, request: &HttpRequest) -> HttpResponse {
+    let mut seen = Seen::default();
+    let result = create(sim, request, &mut seen).await;
+    finish(sim, result, seen, false)
+}
+
+pub(super) fn count_tokens(sim: &Simulator, request: &HttpRequest) -> HttpResponse {
+    let mut seen = Seen::default();
+    let result = count(sim, request, &mut seen);
+    finish(sim, result, seen, true)
+}
+
+/// Adds the error body, ids and rate-limit headers, and records the request.
+fn finish(
+    sim: &Simulator,
+    result: Result<Value, Reject>,
+    seen: Seen,
+    count_tokens: bool,
+) -> HttpResponse {
+    let rid = request_id();
+    let mut response = match result {
+        Ok(body) => json_response(200, &body),
+        Err(r) => {
+            let body = json!({
+                "type": "error",
+                "error": {"type": r.kind, "message": r.message},
+                "request_id": rid,
+            });
+            let mut resp = json_response(r.status, &body);
+            if let Some(secs) = r.retry_after {
+                put(&mut resp.headers, "retry-after", secs.to_string());
+            }
+            resp
+        }
+    };
+    put(&mut response.headers, "request-id", &rid);
+    if let (Some(key), Some(model)) = (&seen.key, &seen.model) {
+        rate_limit_headers(&mut response, &sim.windows(key, model));
+    }
+    sim.record(&Event {
+        key: seen.key.map(|k| k.label),
+        model: seen.model,
+        status: response.status,
+        input_tokens: seen.input,
+        output_tokens: seen.output,
+        count_tokens,
+    });
+    response
+}
+
+/// Token `remaining` is rounded to the nearest thousand, as the real API does, and never
+/// above the limit.
+fn round_thousand(level: f64, limit: f64) -> u64 {
+    let exact = level.max(0.0).floor();
+    ((exact / 1000.0).round() * 1000.0).min(limit.max(0.0)) as u64
+}
+
+fn rate_limit_headers(response: &mut HttpResponse, windows: &[Window]) {
+    let now = SystemTime::now();
+    let h = &mut response.headers;
+    let find = |d: Dim| windows.iter().find(|w| w.dim == d).copied();
+    if let Some(w) = find(Dim::Requests) {
+        put(
+            h,
+            "anthropic-ratelimit-requests-limit",
+            (w.limit as u64).to_string(),
+        );
+        put(
+            h,
+            "anthropic-ratelimit-requests-remaining",
+            (w.level.max(0.0).floor() as u64).to_string(),
+        );
+        put(
+            h,
+            "anthropic-ratelimit-requests-reset",
+            rfc3339_after(now, w.reset),
+        );
+    }
+    let (Some(i), Some(o)) = (find(Dim::InputTokens), find(Dim::OutputTokens)) else {
+        return;
+    };
+    for (w, limit, remaining, reset) in [
+        (
+            i,
+            "anthropic-ratelimit-input-tokens-limit",
+            "anthropic-ratelimit-input-tokens-remaining",
+            "anthropic-ratelimit-input-tokens-reset",
+        ),
+        (
+            o,
+            "anthropic-ratelimit-output-tokens-limit",
+            "anthropic-ratelimit-output-tokens-remaining",
+            "anthropic-ratelimit-output-tokens-reset",
+        ),
+    ] {
+        put(h, limit, (w.limit as u64).to_string());
+        put(h, remaining, round_thousand(w.level, w.limit).to_string());
+        put(h, reset, rfc3339_after(now, w.reset));
+    }
+    let total_limit = i.limit + o.limit;
+    let total_level = i.level.max(0.0) + o.level.max(0.0);
+    put(
+        h,
+        "anthropic-ratelimit-tokens-limit",
+        (total_limit as u64).to_string(),
+    );
+    put(
+        h,
+        "anthropic-ratelimit-tokens-remaining",
+        round_thousand(total_level, total_limit).to_string(),
+    );
+    put(
+        h,
+        "anthropic-ratelimit-tokens-reset",
+        rfc3339_after(now, i.reset.max(o.reset)),
+    );
+}
+
+/// Authentication, JSON, model and message checks shared by both routes.
+fn admit_common(
+    sim: &Simulator,
+    request: &HttpRequest,
+    seen: &mut Seen,
+) -> Result<(Value, u64), Reject> {
+    let key = request
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| bearer(request));
+    seen.key = Some(sim.authenticate(key).map_err(|a| Reject {
+        status: 401,
+        kind: "authentication_error",
+        message: match a {
+            Auth::Missing => "x-api-key header is required".into(),
+            Auth::Invalid => "invalid x-api-key".into(),
+        },
+        retry_after: None,
+    })?);
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| Reject::invalid(format!("The request body is not valid JSON: {e}")))?;
+    if !body.is_object() {
+        return Err(Reject::invalid("The request body must be a JSON object"));
+    }
+    let model = match body.get("model") {
+        None => return Err(Reject::invalid("model: Field required")),
+        Some(Value::String(m)) => m.clone(),
+        Some(_) => return Err(Reject::invalid("model: Input should be a valid string")),
+    };
+    let spec = sim
+        .model(&model)
+        .filter(|s| s.wire() == Wire::Anthropic)
+        .ok_or_else(|| Reject {
+            status: 404,
+            kind: "not_found_error",
+            message: format!("model: {model}"),
+            retry_after: None,
+        })?;
+    seen.model = Some(model);
+    validate_messages(&body)?;
+    Ok((body, spec.context_window))
+}
+
+fn validate_messages(body: &Value) -> Result<(), Reject> {
+    let messages = match body.get("messages") {
+        None => return Err(Reject::invalid("messages: Field required")),
+        Some(Value::Array(m)) => m,
+        Some(_) => return Err(Reject::invalid("messages: Input should be a valid list")),
+    };
+    if messages.is_empty() {
+        return Err(Reject::invalid(
+            "messages: at least one message is required",
+        ));
+    }
+    let mut previous_tool_uses: HashSet<&str> = HashSet::new();
+    for (i, m) in messages.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str);
+        if !matches!(role, Some("user" | "assistant")) {
+            return Err(Reject::invalid(format!(
+                "messages.{i}.role: Input should be 'user' or 'assistant'"
+            )));
+        }
+        let Some(content) = m.get("content") else {
+            return Err(Reject::invalid(format!(
+                "messages.{i}.content: Field required"
+            )));
+        };
+        let blocks = content.as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let block_type = |b: &Value| b.get("type").and_then(Value::as_str).map(String::from);
+        for (j, b) in blocks.iter().enumerate() {
+            if block_type(b).as_deref() != Some("tool_result") {
+                continue;
+            }
+            let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
+            if role != Some("user") || !previous_tool_uses.contains(id) {
+                return Err(Reject::invalid(format!(
+                    "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. \
+                     Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+                )));
+            }
+        }
+        previous_tool_uses = if role == Some("assistant") {
+            blocks
+                .iter()
+                .filter(|b| block_type(b).as_deref() == Some("tool_use"))
+                .filter_map(|b| b.get("id").and_then(Value::as_str))
+                .collect()
+        } else {
+            HashSet::new()
+        };
+    }
+    Ok(())
+}
+
+fn max_tokens(body: &Value) -> Result<u64, Reject> {
+    match body.get("max_tokens") {
+        None => Err(Reject::invalid("max_tokens: Field required")),
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 1 => Ok(n as u64),
+            Some(_) => Err(Reject::invalid(
+                "max_tokens: Input should be greater than or equal to 1",
+            )),
+            None => Err(Reject::invalid(
+                "max_tokens: Input should be a valid integer",
+            )),
+        },
+    }
+}
+
+fn rate_limited(d: &Denial) -> Reject {
+    let what = match d.dim {
+        Dim::Requests => "requests",
+        Dim::InputTokens => "input tokens",
+        Dim::OutputTokens | Dim::Tokens => "output tokens",
+    };
+    let message = match d.wait {
+        Some(_) => format!(
+            "This request would exceed your organization's rate limit of {} {what} per minute. {RATE_LIMIT_DOCS}",
+            d.limit as u64
+        ),
+        None => format!(
+            "This request asks for {} {what}, more than your organization's rate limit of {} {what} per minute allows for any single request. {RATE_LIMIT_DOCS}",
+            d.requested.ceil() as u64,
+            d.limit as u64
+        ),
+    };
+    Reject {
+        status: 429,
+        kind: "rate_limit_error",
+        message,
+        retry_after: d.wait.map(retry_after_secs),
+    }
+}
+
+fn fault(status: u16) -> Reject {
+    let (kind, message) = match status {
+        529 => ("overloaded_error", "Overloaded"),
+        504 => ("timeout_error", "Request timed out"),
+        _ => ("api_error", "Internal server error"),
+    };
+    Reject {
+        status,
+        kind,
+        message: message.into(),
+        retry_after: None,
+    }
+}
+
+async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Value, Reject> {
+    let (body, context_window) = admit_common(sim, request, seen)?;
+    let max_tokens = max_tokens(&body)?;
+    if body.get("stream").and_then(Value::as_bool) == Some(true) {
+        return Err(Reject::invalid(
+            "stream: streaming is not supported by the quotaswarm simulator",
+        ));
+    }
+    let (Some(key), Some(model)) = (seen.key.clone(), seen.model.clone()) else {
+        return Err(Reject::invalid("model: Field required"));
+    };
+    let input = tokens::anthropic_input(&body, sim.inner.token_factor);
+    if input > context_window {
+        return Err(Reject::invalid(format!(
+            "prompt is too long: {input} tokens > {context_window} maximum"
+        )));
+    }
+    let drawn = sim.draw_fault(&model);
+    if let Some(status) = drawn.status {
+        return Err(fault(status));
+    }
+    let reserve = match sim.inner.otpm_mode {
+        OtpmMode::Actual => 0.0,
+        OtpmMode::MaxTokens => max_tokens as f64,
+    };
+    let cost = Cost {
+        input: input as f64,
+        output_reserve: reserve,
+    };
+    sim.admit(&key, &model, cost)
+        .map_err(|d| rate_limited(&d))?;
+    seen.input = input;
+
+    let stops: Vec<String> = body
+        .get("stop_sequences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let hash = reply::shaping_hash(
+        &body,
+        &[
+            "model",
+            "system",
+            "messages",
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "stop_sequences",
+            "tools",
+        ],
+    );
+    let answer = reply::generate(hash, max_tokens, &stops);
+    sim.generate_delay(answer.output_tokens, drawn.slow).await;
+    sim.settle(&key, &model, reserve, answer.output_tokens as f64);
+    seen.output = answer.output_tokens;
+
+    let (stop_reason, stop_sequence) = match &answer.end {
+        End::Natural => ("end_turn", Value::Null),
+        End::MaxTokens => ("max_tokens", Value::Null),
+        End::Stop(s) => ("stop_sequence", Value::String(s.clone())),
+    };
+    Ok(json!({
+        "id": format!("msg_{}", reply::hex_id(rand::random::<u64>(), 24)),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": answer.text}],
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
+        "usage": {
+            "input_tokens": input,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": answer.output_tokens,
+            "service_tier": "standard"
+        }
+    }))
+}
+
+fn count(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Value, Reject> {
+    let (body, _) = admit_common(sim, request, seen)?;
+    let Some(key) = seen.key.clone() else {
+        return Err(Reject::invalid("x-api-key header is required"));
+    };
+    sim.admit_count_tokens(&key).map_err(|wait| Reject {
+        status: 429,
+        kind: "rate_limit_error",
+        message: format!(
+            "This request would exceed your organization's rate limit of {} count_tokens requests per minute. {RATE_LIMIT_DOCS}",
+            super::COUNT_TOKENS_RPM as u64
+        ),
+        retry_after: Some(retry_after_secs(wait)),
+    })?;
+    let input = tokens::anthropic_input(&body, sim.inner.token_factor);
+    Ok(json!({"input_tokens": input}))
+}

@@ -1,0 +1,94 @@
+//! The simulator over HTTP: axum converts each request to an [`HttpRequest`], so the
+//! routes live in one place ([`Simulator::handle`]).
+
+use super::Simulator;
+use crate::provider::HttpRequest;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The real APIs accept bodies up to 32 MB.
+const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the simulator server failed: {0}")]
+    Serve(String),
+}
+
+/// A running HTTP simulator. Dropping it does not stop it; call [`SimServer::shutdown`].
+pub struct SimServer {
+    pub addr: SocketAddr,
+    pub sim: Simulator,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl SimServer {
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) -> Result<(), SimError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SimError::Serve(e.to_string())),
+            Err(e) => Err(SimError::Serve(e.to_string())),
+        }
+    }
+}
+
+async fn route(
+    State(sim): State<Simulator>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = HttpRequest {
+        path: uri.path().to_string(),
+        headers,
+        body,
+    };
+    let reply = sim.handle(request).await;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, reply.headers, reply.body).into_response()
+}
+
+/// Serves `sim` on `addr` (port 0 picks a free one); returns once listening.
+pub async fn serve(sim: Simulator, addr: SocketAddr) -> Result<SimServer, SimError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let app = Router::new()
+        .fallback(route)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(sim.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(addr = %bound, "simulator listening");
+    Ok(SimServer {
+        addr: bound,
+        sim,
+        stop: Some(stop),
+        task,
+    })
+}

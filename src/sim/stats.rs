@@ -1,0 +1,68 @@
+//! Counters the simulator keeps, per key fingerprint, per model and in total; served at
+//! `GET /_stats` and by `Simulator::stats()`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Counts for one key, one model, or everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Every request answered (count_tokens included), whatever its status.
+    pub requests: u64,
+    /// Responses by HTTP status, keyed `"200"`, `"429"`, ...
+    pub statuses: BTreeMap<String, u64>,
+    /// Input tokens charged to the limits (Anthropic ITPM, OpenAI prompt).
+    pub input_tokens: u64,
+    /// Output tokens actually generated.
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub count_tokens_calls: u64,
+}
+
+impl Counters {
+    /// How many responses had `status`.
+    pub fn status(&self, status: u16) -> u64 {
+        self.statuses.get(&status.to_string()).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, e: &Event) {
+        self.requests += 1;
+        *self.statuses.entry(e.status.to_string()).or_insert(0) += 1;
+        self.input_tokens += e.input_tokens;
+        self.output_tokens += e.output_tokens;
+        self.count_tokens_calls += u64::from(e.count_tokens);
+    }
+}
+
+/// A snapshot of all counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimStats {
+    pub total: Counters,
+    /// By key fingerprint (`key_1a2b3c4d`); requests without a key are not listed here.
+    pub keys: BTreeMap<String, Counters>,
+    /// By wire model name; requests naming no known model are not listed here.
+    pub models: BTreeMap<String, Counters>,
+}
+
+/// One answered request, as recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    pub key: Option<String>,
+    pub model: Option<String>,
+    pub status: u16,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub count_tokens: bool,
+}
+
+impl SimStats {
+    pub fn record(&mut self, e: &Event) {
+        self.total.add(e);
+        if let Some(k) = &e.key {
+            self.keys.entry(k.clone()).or_default().add(e);
+        }
+        if let Some(m) = &e.model {
+            self.models.entry(m.clone()).or_default().add(e);
+        }
+    }
+}

@@ -61,7 +61,12 @@ fn request(i: usize) -> CompletionRequest {
     r
 }
 
-async fn run(label: &str, n: usize, callers: usize, f: impl Fn(usize) -> BoxFuture<'static, ()>) -> (f64, Histogram<u64>) {
+async fn run(
+    label: &str,
+    n: usize,
+    callers: usize,
+    f: impl Fn(usize) -> BoxFuture<'static, ()>,
+) -> (f64, Histogram<u64>) {
     let f = Arc::new(f);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -115,7 +120,9 @@ async fn main() {
 
     let mut eps = HashMap::new();
     eps.insert("p".to_string(), ep);
-    let b = broker::start(config(), eps, StartOptions::default()).await.expect("broker");
+    let b = broker::start(config(), eps, StartOptions::default())
+        .await
+        .expect("broker");
     let h = b.handle.clone();
     let through = move |i: usize| -> BoxFuture<'static, ()> {
         let h = h.clone();

@@ -18,7 +18,11 @@ fn history(tokens_target: u64) -> CompletionRequest {
             i * 7 % 1000
         );
         total += enc.count(&text) + 4;
-        req.messages.push(if i % 2 == 0 { Message::assistant(text) } else { Message::user(text) });
+        req.messages.push(if i % 2 == 0 {
+            Message::assistant(text)
+        } else {
+            Message::user(text)
+        });
         i += 1;
     }
     req
@@ -29,14 +33,19 @@ fn main() {
     let enc = Encoding::Cl100k;
     let warm = Estimator::new(0.05);
     let total = warm.raw_input(enc, &base);
-    println!("history: {} messages, {} tokens", base.messages.len(), total);
+    println!(
+        "history: {} messages, {} tokens",
+        base.messages.len(),
+        total
+    );
 
     let rounds = 20;
     // Baseline: a full recount (fresh estimator, nothing cached).
     let t = Instant::now();
     for r in 0..rounds {
         let mut req = base.clone();
-        req.messages.push(Message::user(format!("one more question {r}")));
+        req.messages
+            .push(Message::user(format!("one more question {r}")));
         let cold = Estimator::new(0.05);
         std::hint::black_box(cold.raw_input(enc, &req));
     }
@@ -46,11 +55,15 @@ fn main() {
     let t = Instant::now();
     for r in 0..rounds {
         let mut req = base.clone();
-        req.messages.push(Message::user(format!("one more question {r}")));
+        req.messages
+            .push(Message::user(format!("one more question {r}")));
         std::hint::black_box(warm.raw_input(enc, &req));
     }
     let incremental = t.elapsed().as_secs_f64() / rounds as f64;
     println!("full recount:      {:>10.1} µs per estimate", full * 1e6);
-    println!("one more turn:     {:>10.1} µs per estimate", incremental * 1e6);
+    println!(
+        "one more turn:     {:>10.1} µs per estimate",
+        incremental * 1e6
+    );
     println!("speed-up:          {:>10.1}×", full / incremental);
 }

@@ -104,7 +104,11 @@ impl<M: Send + 'static> Ctx<M> {
 
     /// Asks the broker for a completion, counting it in this agent's report.
     pub async fn complete(&mut self, req: CompletionRequest) -> Result<Completion, BrokerError> {
-        let first = self.broker.config().rungs(&req.target).and_then(|r| r.first().cloned());
+        let first = self
+            .broker
+            .config()
+            .rungs(&req.target)
+            .and_then(|r| r.first().cloned());
         let result = self.broker.complete(req).await;
         self.record(|r| match &result {
             Ok(c) => {

@@ -60,7 +60,12 @@ impl ScriptedAgent {
         Self::new(target, turns)
     }
 
-    fn request(&self, system: Option<String>, messages: Vec<Message>, max: Option<u32>) -> CompletionRequest {
+    fn request(
+        &self,
+        system: Option<String>,
+        messages: Vec<Message>,
+        max: Option<u32>,
+    ) -> CompletionRequest {
         CompletionRequest {
             system,
             messages,

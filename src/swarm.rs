@@ -76,6 +76,7 @@ impl Swarm {
                     p.base_url = url.clone();
                     // Keys from the environment must not leak to the simulator.
                     p.api_key_env = None;
+                    p.api_key = Some(crate::ApiKey::new(broker::SIM_KEY));
                 }
             }
             sim_server = Some(server);
@@ -128,10 +129,10 @@ impl Swarm {
     }
 
     /// Stops the broker and the loopback simulator.
-    pub fn shutdown(self) {
+    pub async fn shutdown(self) {
         self.broker.stop();
         if let Some(s) = self.sim_server {
-            s.shutdown();
+            let _ = s.shutdown().await;
         }
     }
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 async fn broker_over(script: &Scripted, extra: &str) -> broker::Broker {
     let config = one_model_config(extra);
     let eps = endpoints_over(&config, Arc::new(script.clone()));
-    broker::start(config, eps, StartOptions::default()).await.unwrap()
+    broker::start(config, eps, StartOptions::default())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -23,7 +25,11 @@ async fn a_429_with_retry_after_7_is_not_retried_before_7s() {
         anthropic_ok("fine", 10, 5),
     ]);
     let b = broker_over(&script, "").await;
-    let reply = b.handle.complete(CompletionRequest::new("m", "hello")).await.unwrap();
+    let reply = b
+        .handle
+        .complete(CompletionRequest::new("m", "hello"))
+        .await
+        .unwrap();
     assert_eq!(reply.text(), "fine");
     let at = script.arrivals();
     assert_eq!(at.len(), 2);
@@ -39,9 +45,19 @@ async fn a_429_with_retry_after_7_is_not_retried_before_7s() {
 async fn a_400_is_sent_once_and_reaches_the_caller() {
     let script = Scripted::new(vec![anthropic_error(400, "invalid_request_error", &[])]);
     let b = broker_over(&script, "").await;
-    let err = b.handle.complete(CompletionRequest::new("m", "hello")).await.unwrap_err();
+    let err = b
+        .handle
+        .complete(CompletionRequest::new("m", "hello"))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&err, BrokerError::Provider { error: ProviderError::BadRequest { .. }, .. }),
+        matches!(
+            &err,
+            BrokerError::Provider {
+                error: ProviderError::BadRequest { .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(script.arrivals().len(), 1);
@@ -56,14 +72,21 @@ async fn a_529_is_retried_with_growing_backoff() {
         anthropic_ok("back", 10, 5),
     ]);
     let b = broker_over(&script, "[broker]\nbackoff_base_secs = 1.0\n").await;
-    let reply = b.handle.complete(CompletionRequest::new("m", "hello")).await.unwrap();
+    let reply = b
+        .handle
+        .complete(CompletionRequest::new("m", "hello"))
+        .await
+        .unwrap();
     assert_eq!(reply.text(), "back");
     let at = script.arrivals();
     assert_eq!(at.len(), 4);
     // Full jitter: each wait is within [0, base × 2^k].
     for (k, w) in at.windows(2).enumerate() {
         let gap = w[1] - w[0];
-        assert!(gap <= Duration::from_secs(1 << k) + Duration::from_millis(5), "retry {k}: {gap:?}");
+        assert!(
+            gap <= Duration::from_secs(1 << k) + Duration::from_millis(5),
+            "retry {k}: {gap:?}"
+        );
     }
     let stats = b.handle.stats().await.unwrap();
     assert_eq!(stats.retries, 3);
@@ -73,9 +96,26 @@ async fn a_529_is_retried_with_growing_backoff() {
 #[tokio::test(start_paused = true)]
 async fn gives_up_after_max_attempts_with_the_last_error() {
     let script = Scripted::new(vec![anthropic_error(500, "api_error", &[])]);
-    let b = broker_over(&script, "[broker]\nmax_attempts = 3\nbackoff_base_secs = 0.1\n").await;
-    let err = b.handle.complete(CompletionRequest::new("m", "hello")).await.unwrap_err();
-    assert!(matches!(&err, BrokerError::Provider { error: ProviderError::Server { status: 500, .. }, .. }), "{err:?}");
+    let b = broker_over(
+        &script,
+        "[broker]\nmax_attempts = 3\nbackoff_base_secs = 0.1\n",
+    )
+    .await;
+    let err = b
+        .handle
+        .complete(CompletionRequest::new("m", "hello"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            BrokerError::Provider {
+                error: ProviderError::Server { status: 500, .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(script.arrivals().len(), 3);
 }
 
@@ -84,8 +124,21 @@ async fn a_spend_cap_429_is_final() {
     let body = serde_json::json!({"type":"error","error":{"type":"rate_limit_error","message":"You have reached your API usage limits","details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_x"});
     let script = Scripted::new(vec![response(429, &[], body)]);
     let b = broker_over(&script, "").await;
-    let err = b.handle.complete(CompletionRequest::new("m", "hello")).await.unwrap_err();
-    assert!(matches!(&err, BrokerError::Provider { error: ProviderError::QuotaExhausted { .. }, .. }), "{err:?}");
+    let err = b
+        .handle
+        .complete(CompletionRequest::new("m", "hello"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            BrokerError::Provider {
+                error: ProviderError::QuotaExhausted { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(script.arrivals().len(), 1);
 }
 
@@ -96,14 +149,26 @@ async fn bad_input_is_refused_at_once_and_the_broker_keeps_going() {
     let h = &b.handle;
     let mut empty = CompletionRequest::new("m", "x");
     empty.messages.clear();
-    assert!(matches!(h.complete(empty).await, Err(BrokerError::InvalidRequest(_))));
+    assert!(matches!(
+        h.complete(empty).await,
+        Err(BrokerError::InvalidRequest(_))
+    ));
     let zero = CompletionRequest::new("m", "x").with_max_tokens(0);
-    assert!(matches!(h.complete(zero).await, Err(BrokerError::InvalidRequest(_))));
+    assert!(matches!(
+        h.complete(zero).await,
+        Err(BrokerError::InvalidRequest(_))
+    ));
     let unknown = CompletionRequest::new("nope", "x");
     assert!(matches!(h.complete(unknown).await, Err(BrokerError::UnknownTarget(t)) if t == "nope"));
     let huge = CompletionRequest::new("m", "word ".repeat(150_000));
     let err = h.complete(huge).await.unwrap_err();
-    assert!(matches!(err, BrokerError::NeverFits { .. } | BrokerError::ContextTooLarge { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            BrokerError::NeverFits { .. } | BrokerError::ContextTooLarge { .. }
+        ),
+        "{err:?}"
+    );
     assert_eq!(script.arrivals().len(), 0, "nothing was sent");
     let ok = h.complete(CompletionRequest::new("m", "x")).await.unwrap();
     assert_eq!(ok.text(), "still here");

@@ -480,7 +480,10 @@ mod tests {
         let level = b.level(now);
         let predicted = level / (20.0 - 10.0);
         let tte = b.time_to_exhaustion(now).expect("draining");
-        assert!((tte - predicted).abs() / predicted < 0.10, "tte {tte} vs {predicted}");
+        assert!(
+            (tte - predicted).abs() / predicted < 0.10,
+            "tte {tte} vs {predicted}"
+        );
     }
 
     #[test]

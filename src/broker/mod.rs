@@ -62,6 +62,9 @@ pub enum StartError {
     Spawn(String),
 }
 
+/// The key sent to the simulator when no other is set.
+pub const SIM_KEY: &str = "quotaswarm-sim";
+
 /// The endpoints `config` describes. Embedded providers need `sim`.
 pub fn endpoints(
     config: &Config,
@@ -88,8 +91,8 @@ pub fn endpoints(
                 Arc::new(EmbeddedTransport { sim: sim.clone() })
             }
         };
-        let key = p.api_key_from_env().or_else(|| {
-            (p.transport == TransportKind::Embedded).then(|| crate::ApiKey::new("sim-key"))
+        let key = p.resolve_key().or_else(|| {
+            (p.transport == TransportKind::Embedded).then(|| crate::ApiKey::new(SIM_KEY))
         });
         out.insert(
             name.clone(),

@@ -265,7 +265,7 @@ impl BrokerState {
                     let model = lane.model.name.clone();
                     if let Some(job) = self.jobs.remove(&id) {
                         let err = BrokerError::never_fits(&model, bucket, need, max);
-                        self.move_down_or_fail(job, err.to_string(), err, now);
+                        self.move_down_or_fail(job, err.to_string(), err, true, now);
                     }
                 }
             }
@@ -297,7 +297,7 @@ impl BrokerState {
                     message: "circuit open".into(),
                 },
             };
-            self.move_down_or_fail(job, "circuit open".into(), err, now);
+            self.move_down_or_fail(job, "circuit open".into(), err, true, now);
             moved = true;
         }
         moved && !self.lanes[lane_idx].queue.is_empty()
@@ -531,18 +531,26 @@ impl BrokerState {
                     model: model.clone(),
                     error: err.clone(),
                 };
-                self.move_down_or_fail(job, err.to_string(), final_err, now);
+                let may_move = decision == Decision::MoveDown;
+                self.move_down_or_fail(job, err.to_string(), final_err, may_move, now);
             }
         }
     }
 
     /// Records `why` for the job's rung, then tries the next rung or replies with the error.
-    fn move_down_or_fail(&mut self, mut job: Job, why: String, err: BrokerError, now: Instant) {
+    fn move_down_or_fail(
+        &mut self,
+        mut job: Job,
+        why: String,
+        err: BrokerError,
+        may_move: bool,
+        now: Instant,
+    ) {
         job.errors.push(RungError {
             model: job.model().to_string(),
             error: why,
         });
-        if job.rung < job.prepared.last_rung() {
+        if may_move && job.rung < job.prepared.last_rung() {
             if let Some((rung, lane)) = self.choose_rung(&job.prepared, job.rung + 1, now) {
                 let from = job.model().to_string();
                 job.rung = rung;

@@ -8,7 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "quotaswarm", version, about = "Swarms of LLM agents that never fall over on rate limits")]
+#[command(
+    name = "quotaswarm",
+    version,
+    about = "Swarms of LLM agents that never fall over on rate limits"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -41,7 +41,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .chain(config.models.keys().take(1).cloned())
         .collect();
     let swarm = Swarm::start(config, Backend::Auto).await?;
-    println!("quotaswarm: {} agents, {} turns each", args.agents, args.turns);
+    println!(
+        "quotaswarm: {} agents, {} turns each",
+        args.agents, args.turns
+    );
     for line in &swarm.backends {
         println!("  {line}");
     }
@@ -63,7 +66,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         wait_all(handles, Some(Duration::from_secs(args.deadline_secs))).await;
     let stats = swarm.handle().stats().await?;
     println!();
-    println!("{:<10} {:>6} {:>6} {:>8} {:>8}  note", "agent", "done", "errors", "in tok", "out tok");
+    println!(
+        "{:<10} {:>6} {:>6} {:>8} {:>8}  note",
+        "agent", "done", "errors", "in tok", "out tok"
+    );
     for r in &reports {
         println!(
             "{:<10} {:>6} {:>6} {:>8} {:>8}  {}",
@@ -72,7 +78,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             r.errors,
             r.input_tokens,
             r.output_tokens,
-            r.failure.clone().or(r.last_error.clone()).unwrap_or_default()
+            r.failure
+                .clone()
+                .or(r.last_error.clone())
+                .unwrap_or_default()
         );
     }
     println!();
@@ -102,6 +111,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             s.total.status(429)
         );
     }
-    swarm.shutdown();
+    swarm.shutdown().await;
     Ok(())
 }

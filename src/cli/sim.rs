@@ -9,6 +9,6 @@ pub async fn sim(addr: SocketAddr, config: Option<PathBuf>) -> anyhow::Result<()
     let server = serve(Simulator::new(&config), addr).await?;
     println!("listening on http://{}", server.addr);
     tokio::signal::ctrl_c().await?;
-    server.shutdown();
+    server.shutdown().await?;
     Ok(())
 }

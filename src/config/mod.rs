@@ -77,6 +77,8 @@ pub struct ProviderConfig {
     /// Without a trailing slash, e.g. `https://api.anthropic.com`.
     pub base_url: String,
     pub api_key_env: Option<String>,
+    /// A key set in code (never read from a file); wins over `api_key_env`.
+    pub api_key: Option<ApiKey>,
     pub timeout: Duration,
 }
 
@@ -84,6 +86,11 @@ impl ProviderConfig {
     /// The key from this provider's environment variable, if set.
     pub fn api_key_from_env(&self) -> Option<ApiKey> {
         self.api_key_env.as_deref().and_then(ApiKey::from_env)
+    }
+
+    /// The key to send: the one set in code, else the environment's.
+    pub fn resolve_key(&self) -> Option<ApiKey> {
+        self.api_key.clone().or_else(|| self.api_key_from_env())
     }
 }
 

@@ -136,6 +136,7 @@ fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, ConfigError> {
         transport,
         base_url,
         api_key_env: p.api_key_env,
+        api_key: None,
         timeout,
     })
 }

@@ -4,10 +4,10 @@
 //! test are the real ones.
 #![allow(dead_code)]
 
+use futures_util::future::BoxFuture;
 use quotaswarm::config::{Config, Transport as TransportKind};
 use quotaswarm::provider::{self, Endpoint, HttpRequest, HttpResponse, Transport, TransportError};
 use quotaswarm::ApiKey;
-use futures_util::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -76,7 +76,12 @@ impl Transport for Scripted {
                 *self.last.lock().unwrap() = Some(r.clone());
                 r
             }
-            None => self.last.lock().unwrap().clone().unwrap_or_else(|| anthropic_ok("ok", 1, 1)),
+            None => self
+                .last
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_else(|| anthropic_ok("ok", 1, 1)),
         };
         Box::pin(async move { Ok(r) })
     }

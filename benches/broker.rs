@@ -65,7 +65,7 @@ async fn run(
     label: &str,
     n: usize,
     callers: usize,
-    f: impl Fn(usize) -> BoxFuture<'static, ()>,
+    f: impl Fn(usize) -> BoxFuture<'static, ()> + Send + Sync + 'static,
 ) -> (f64, Histogram<u64>) {
     let f = Arc::new(f);
     let start = Instant::now();

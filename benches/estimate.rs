@@ -18,7 +18,7 @@ fn history(tokens_target: u64) -> CompletionRequest {
             i * 7 % 1000
         );
         total += enc.count(&text) + 4;
-        req.messages.push(if i % 2 == 0 {
+        req.messages.push(if i.is_multiple_of(2) {
             Message::assistant(text)
         } else {
             Message::user(text)

@@ -8,7 +8,7 @@ use super::job::{Job, Prepared, Reply, Waiter};
 use super::lane::Lane;
 use super::mailbox::BrokerMailbox;
 use super::retry::{self, Decision};
-use super::stats::{self, record_ms, Stats};
+use super::stats::{self, record_ms, LaneStats, Stats};
 use super::BrokerMsg;
 use crate::config::{Config, Limits};
 use crate::provider::actor::{Dispatch, ProviderMsg};
@@ -461,8 +461,7 @@ impl BrokerState {
         c.output_tokens += usage.output_tokens;
         c.cache_read_tokens += usage.cache_read_input_tokens;
         c.cache_write_tokens += usage.cache_creation_input_tokens;
-        let cost = lane.model.prices.cost(&usage);
-        c.cost_usd += cost;
+        c.on_cost(lane.model.prices.cost(&usage), now);
         let plan = job.prepared.rungs.get(job.rung).cloned();
         if let Some(plan) = &plan {
             c.estimated_input += plan.est_input;
@@ -605,7 +604,40 @@ impl BrokerState {
                 self.handling.value_at_quantile(p) as f64
             }
         };
+        let [backoff_p50, backoff_p95] = stats::merged_quantiles(
+            self.lanes.iter().map(|l| &l.counters.backoff_wait),
+            [0.5, 0.95],
+        );
+        let sum = |f: fn(&LaneStats) -> u64| lanes.iter().map(f).sum::<u64>();
+        let limited_hour = sum(|l| l.rate_limited_last_hour);
+        let requests_hour: u64 = self
+            .lanes
+            .iter()
+            .map(|l| {
+                stats::count_since(&l.counters.recent_requests, now, Duration::from_secs(3600))
+            })
+            .sum();
+        let share_429 = stats::share(limited_hour, requests_hour);
         Stats {
+            advice: stats::advice(
+                backoff_p95,
+                share_429,
+                self.totals.merged,
+                self.totals.requests,
+            ),
+            in_flight: lanes.iter().map(|l| l.in_flight as u64).sum(),
+            queue_depth: lanes.iter().map(|l| l.queue_depth as u64).sum(),
+            rate_limited_last_minute: sum(|l| l.rate_limited_last_minute),
+            rate_limited_last_hour: limited_hour,
+            rate_limited_share: share_429,
+            overloaded: sum(|l| l.overloaded),
+            server_errors: sum(|l| l.server_errors),
+            backoff_wait_p50_secs: backoff_p50,
+            backoff_wait_p95_secs: backoff_p95,
+            input_tokens: sum(|l| l.input_tokens),
+            output_tokens: sum(|l| l.output_tokens),
+            cost_burn_usd_per_min: lanes.iter().map(|l| l.cost_burn_usd_per_min).sum(),
+            wasted_usd: lanes.iter().map(|l| l.wasted_usd).sum(),
             uptime_secs: now.saturating_duration_since(self.started).as_secs_f64(),
             mailbox_depth: counters.depth(),
             messages_received: counters.received.load(std::sync::atomic::Ordering::Acquire),

@@ -80,6 +80,8 @@ pub struct LaneCounters {
     /// Instants of recent 429s and requests (for rates over the last minute and hour).
     pub recent_429: VecDeque<Instant>,
     pub recent_requests: VecDeque<Instant>,
+    /// Cost of recent completions (for the burn rate over the last minute).
+    pub recent_cost: VecDeque<(Instant, f64)>,
 }
 
 impl LaneCounters {
@@ -104,7 +106,29 @@ impl LaneCounters {
             backoff_wait: histogram(),
             recent_429: VecDeque::new(),
             recent_requests: VecDeque::new(),
+            recent_cost: VecDeque::new(),
         }
+    }
+
+    pub fn on_cost(&mut self, usd: f64, now: Instant) {
+        self.cost_usd += usd;
+        self.recent_cost.push_back((now, usd));
+        while self
+            .recent_cost
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > MINUTE)
+        {
+            self.recent_cost.pop_front();
+        }
+    }
+
+    /// USD per minute over the last minute.
+    pub fn cost_burn_per_min(&self, now: Instant) -> f64 {
+        self.recent_cost
+            .iter()
+            .filter(|(t, _)| now.saturating_duration_since(*t) <= MINUTE)
+            .map(|(_, c)| c)
+            .sum()
     }
 
     pub fn on_sent(&mut self, now: Instant) {
@@ -130,6 +154,7 @@ impl LaneCounters {
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
+const MINUTE: Duration = Duration::from_secs(60);
 
 fn trim_window(q: &mut VecDeque<Instant>, now: Instant) {
     while q
@@ -156,6 +181,12 @@ pub struct BucketStats {
     pub level: f64,
     /// `level / capacity` × 100, floored at 0.
     pub headroom_pct: f64,
+    /// Consumption per second (moving average, 10 s time constant).
+    pub burn_per_sec: f64,
+    /// Refill per second (lowered while the lane is slowed after a 429).
+    pub refill_per_sec: f64,
+    /// Seconds until the bucket runs dry at the current burn; none when not draining.
+    pub time_to_exhaustion_secs: Option<f64>,
 }
 
 /// One lane as monitoring sees it.
@@ -178,6 +209,10 @@ pub struct LaneStats {
     pub rate_limited: u64,
     pub rate_limited_last_minute: u64,
     pub rate_limited_last_hour: u64,
+    /// 429s as a share of requests over the last hour (0..1).
+    pub rate_limited_share: f64,
+    pub overloaded: u64,
+    pub server_errors: u64,
     pub requests_last_minute: u64,
     pub queue_wait_p50_secs: f64,
     pub queue_wait_p95_secs: f64,
@@ -189,7 +224,10 @@ pub struct LaneStats {
     pub cache_write_tokens: u64,
     pub estimated_input_tokens: u64,
     pub charged_input_tokens: u64,
+    /// (estimated − charged) / charged × 100 over all completions.
+    pub estimation_error_pct: f64,
     pub cost_usd: f64,
+    pub cost_burn_usd_per_min: f64,
     pub wasted_usd: f64,
 }
 
@@ -211,10 +249,27 @@ pub struct Stats {
     pub merged_tokens_saved: u64,
     pub merged_usd_saved: f64,
     pub retries: u64,
+    pub in_flight: u64,
+    pub queue_depth: u64,
     pub rate_limited: u64,
+    pub rate_limited_last_minute: u64,
+    pub rate_limited_last_hour: u64,
+    /// 429s as a share of requests over the last hour (0..1).
+    pub rate_limited_share: f64,
+    pub overloaded: u64,
+    pub server_errors: u64,
+    pub backoff_wait_p50_secs: f64,
+    pub backoff_wait_p95_secs: f64,
+    /// Fallbacks by `from->to`.
     pub fallbacks: BTreeMap<String, u64>,
     pub trimmed_tokens: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
     pub cost_usd: f64,
+    pub cost_burn_usd_per_min: f64,
+    pub wasted_usd: f64,
+    /// Plain-language hints for the person on call.
+    pub advice: Vec<String>,
     pub lanes: Vec<LaneStats>,
 }
 
@@ -238,6 +293,9 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
                 capacity: b.capacity(),
                 level,
                 headroom_pct: (level / b.capacity() * 100.0).max(0.0),
+                burn_per_sec: b.burn_rate(now),
+                refill_per_sec: b.rate(),
+                time_to_exhaustion_secs: b.time_to_exhaustion(now),
             }
         })
         .collect();
@@ -260,6 +318,17 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
         rate_limited: c.count_status(429),
         rate_limited_last_minute: count_since(&c.recent_429, now, Duration::from_secs(60)),
         rate_limited_last_hour: count_since(&c.recent_429, now, HOUR),
+        rate_limited_share: share(
+            count_since(&c.recent_429, now, HOUR),
+            count_since(&c.recent_requests, now, HOUR),
+        ),
+        overloaded: c.count_status(529) + c.count_status(503),
+        server_errors: c
+            .status
+            .iter()
+            .filter(|(s, _)| **s >= 500)
+            .map(|(_, n)| n)
+            .sum(),
         requests_last_minute: count_since(&c.recent_requests, now, Duration::from_secs(60)),
         queue_wait_p50_secs: quantile_secs(&c.queue_wait, 0.5),
         queue_wait_p95_secs: quantile_secs(&c.queue_wait, 0.95),
@@ -271,7 +340,59 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
         cache_write_tokens: c.cache_write_tokens,
         estimated_input_tokens: c.estimated_input,
         charged_input_tokens: c.charged_input,
+        estimation_error_pct: if c.charged_input == 0 {
+            0.0
+        } else {
+            (c.estimated_input as f64 - c.charged_input as f64) / c.charged_input as f64 * 100.0
+        },
         cost_usd: c.cost_usd,
+        cost_burn_usd_per_min: c.cost_burn_per_min(now),
         wasted_usd: c.wasted_usd,
     }
+}
+
+pub(crate) fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Backoff p95 above which a higher tier would pay for itself.
+pub const ADVICE_BACKOFF_P95_SECS: f64 = 2.0;
+/// 429 share above which a higher tier would pay for itself.
+pub const ADVICE_429_SHARE: f64 = 0.005;
+
+/// Hints for the person on call, from the figures.
+pub fn advice(backoff_p95_secs: f64, share_429: f64, merged: u64, requests: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    if backoff_p95_secs > ADVICE_BACKOFF_P95_SECS {
+        out.push(format!(
+            "p95 backoff wait is {backoff_p95_secs:.1}s (over {ADVICE_BACKOFF_P95_SECS:.0}s): agents spend time waiting on retries; a higher rate-limit tier would likely pay for itself"
+        ));
+    }
+    if share_429 > ADVICE_429_SHARE {
+        out.push(format!(
+            "{:.2}% of requests got 429 over the last hour (over {:.1}%): the key is shared or the limits are set above the tier's; raise the tier, lower the configured limits, or coalesce and cache more",
+            share_429 * 100.0,
+            ADVICE_429_SHARE * 100.0
+        ));
+        if requests > 0 && merged * 10 < requests {
+            out.push("few requests are merged: identical requests from different agents can share one call (coalescing is on by default; check `coalesce = false` settings)".into());
+        }
+    }
+    out
+}
+
+/// Merges lane histograms into one, for broker-wide percentiles.
+pub(crate) fn merged_quantiles<'a>(
+    hs: impl Iterator<Item = &'a Histogram<u64>>,
+    qs: [f64; 2],
+) -> [f64; 2] {
+    let mut all = histogram();
+    for h in hs {
+        let _ = all.add(h);
+    }
+    qs.map(|q| quantile_secs(&all, q))
 }

@@ -66,6 +66,10 @@ async fn route(
 
 /// Serves `sim` on `addr` (port 0 picks a free one); returns once listening.
 pub async fn serve(sim: Simulator, addr: SocketAddr) -> Result<SimServer, SimError> {
+    // Load the tokenizers before listening: the first request would otherwise stall.
+    tokio::task::spawn_blocking(super::tokens::warm_up)
+        .await
+        .map_err(|e| SimError::Serve(e.to_string()))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| SimError::Bind { addr, source })?;

@@ -31,6 +31,13 @@ pub fn openai_encoding(model: &str) -> &'static CoreBPE {
     }
 }
 
+/// Loads both encodings (slow the first time: seconds in debug builds), so the first
+/// request does not pay for it.
+pub fn warm_up() {
+    let _ = cl100k().count_ordinary("warm");
+    let _ = tiktoken_rs::o200k_base_singleton().count_ordinary("warm");
+}
+
 pub fn scale(raw: usize, factor: f64) -> u64 {
     (raw as f64 * factor).ceil().max(0.0) as u64
 }

@@ -46,6 +46,10 @@ pub struct Bucket {
     rate: f64,
     /// Multiplies `rate` while the lane is slowed after an unexpected 429.
     rate_factor: f64,
+    /// What others sharing the key consume (units/s), learned from response headers.
+    foreign_rate: f64,
+    /// When the server's view was last compared with ours.
+    synced_at: Option<Instant>,
     level: f64,
     at: Instant,
     /// Exponentially decayed consumption rate (units/s, time constant [`BURN_TAU`]).
@@ -68,6 +72,8 @@ impl Bucket {
             capacity,
             rate,
             rate_factor: 1.0,
+            foreign_rate: 0.0,
+            synced_at: None,
             level: capacity,
             at: now,
             burn: 0.0,
@@ -83,9 +89,23 @@ impl Bucket {
         self.capacity
     }
 
-    /// Units per second, as currently slowed.
+    /// Units per second available to us: slowed after a 429, less what others sharing the
+    /// key are seen to consume; never below 5 % of the configured rate.
     pub fn rate(&self) -> f64 {
-        self.rate * self.rate_factor
+        (self.rate * self.rate_factor - self.foreign_rate).max(self.rate * 0.05)
+    }
+
+    /// A 429 despite our admission: we over-estimated what is available by at least
+    /// `amount`; count it as others' consumption (it fades like any other).
+    pub fn penalize(&mut self, amount: f64, now: Instant) {
+        self.sync(now);
+        self.foreign_rate =
+            (self.foreign_rate + amount / BURN_TAU.as_secs_f64()).clamp(0.0, self.rate * 0.95);
+    }
+
+    /// What others sharing the key are estimated to consume, per second.
+    pub fn foreign_rate(&self) -> f64 {
+        self.foreign_rate
     }
 
     pub fn level(&self, now: Instant) -> f64 {
@@ -162,6 +182,29 @@ impl Bucket {
         }
     }
 
+    /// Compares the server's `remaining` with our level. When the server reports less
+    /// (by more than `slack`, its rounding), someone else is using the key: adopt the
+    /// server's level and learn the others' rate, so our refill leaves room for them.
+    /// When it reports as much as we think, the learned rate decays.
+    pub fn observe_remaining(&mut self, remaining: f64, slack: f64, now: Instant) {
+        self.sync(now);
+        let dt = self
+            .synced_at
+            .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
+        let gap = self.level - remaining;
+        if gap > slack {
+            // Integral control: every unexplained shortfall raises the others' rate by
+            // gap / τ, whatever the interval between responses.
+            self.foreign_rate += gap / BURN_TAU.as_secs_f64();
+            self.level = remaining;
+        } else {
+            // No shortfall: let the learned rate fade over about a minute.
+            self.foreign_rate *= (-dt / 60.0).exp();
+        }
+        self.foreign_rate = self.foreign_rate.clamp(0.0, self.rate * 0.95);
+        self.synced_at = Some(now);
+    }
+
     pub fn set_rate_factor(&mut self, factor: f64, now: Instant) {
         self.sync(now);
         self.rate_factor = factor.clamp(0.05, 1.0);
@@ -185,7 +228,7 @@ impl Cost {
         }
     }
 
-    fn for_bucket(&self, kind: BucketKind) -> f64 {
+    pub fn for_bucket(&self, kind: BucketKind) -> f64 {
         match kind {
             BucketKind::Requests => self.requests,
             BucketKind::InputTokens => self.input_tokens,
@@ -304,6 +347,14 @@ impl BucketSet {
             }
         }
         Some(wait)
+    }
+
+    /// See [`Bucket::penalize`]: every bucket, by what `cost` reserved in it.
+    pub fn penalize(&mut self, cost: &Cost, now: Instant) {
+        for b in &mut self.buckets {
+            let amount = cost.for_bucket(b.kind);
+            b.penalize(amount, now);
+        }
     }
 
     pub fn set_rate_factor(&mut self, factor: f64, now: Instant) {

@@ -433,14 +433,9 @@ impl BrokerState {
             (K::Tokens, snap.tokens, 0.0),
         ];
         for (kind, window, slack) in pairs {
-            let Some(remaining) = window.and_then(|w| w.remaining) else {
-                continue;
-            };
+            let Some(remaining) = window.and_then(|w| w.remaining) else { continue };
             if let Some(b) = lane.buckets.get_mut(kind) {
-                let remaining = remaining as f64 + slack;
-                if remaining < b.level(now) {
-                    b.adopt_remaining(remaining, now);
-                }
+                b.observe_remaining(remaining as f64, slack, now);
             }
         }
     }
@@ -501,8 +496,10 @@ impl BrokerState {
         }
         if matches!(err, ProviderError::RateLimited { .. }) {
             // We admitted it, yet the server refused: someone else shares the key, or the
-            // server enforces over a shorter window. Slow down for a while.
+            // server enforces over a shorter window. Slow down for a while, and count what
+            // we reserved as others' consumption.
             lane.slow_down(now);
+            lane.buckets.penalize(&job.reserved, now);
         }
         self.adopt(lane_idx, &failure.rate_limits, now);
         let lower = job.rung < job.prepared.last_rung();

@@ -48,7 +48,11 @@ async fn a_burst_of_three_minutes_of_input_finishes_in_about_three_minutes_in_or
     });
     let results = join_all(futs).await;
     let elapsed = start.elapsed();
-    assert!(results.iter().all(|r| r.is_ok()), "{:?}", results.iter().find(|r| r.is_err()));
+    assert!(
+        results.iter().all(|r| r.is_ok()),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
     let sim = swarm.simulator.as_ref().unwrap().stats();
     let charged = sim.total.input_tokens;
     println!(
@@ -57,14 +61,23 @@ async fn a_burst_of_three_minutes_of_input_finishes_in_about_three_minutes_in_or
         elapsed.as_secs_f64(),
         sim.total.status(429)
     );
-    assert!(charged >= 17_000, "the burst needs about 3 minutes of input: {charged}");
+    assert!(
+        charged >= 17_000,
+        "the burst needs about 3 minutes of input: {charged}"
+    );
     assert_eq!(sim.total.status(429), 0, "no 429s by design");
     // The sim's bucket starts full (one minute); ours holds the 10 s burst window.
     let ideal = (charged as f64 - 1000.0) / 100.0;
     let secs = elapsed.as_secs_f64();
-    assert!(secs > ideal * 0.85 && secs < ideal * 1.15, "took {secs:.1}s, ideal {ideal:.1}s");
+    assert!(
+        secs > ideal * 0.85 && secs < ideal * 1.15,
+        "took {secs:.1}s, ideal {ideal:.1}s"
+    );
     let times: Vec<Instant> = done_at.lock().unwrap().iter().map(|t| t.unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "completed out of order");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "completed out of order"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -82,9 +95,16 @@ async fn calibration_brings_the_estimate_within_5_percent_and_no_429s() {
         let done = h.complete(req).await.unwrap();
         let charged = done.usage.total_input();
         last_error = (est as f64 - charged as f64) / charged as f64;
-        println!("request {i}: estimated {est}, charged {charged}, error {:+.1}%", last_error * 100.0);
+        println!(
+            "request {i}: estimated {est}, charged {charged}, error {:+.1}%",
+            last_error * 100.0
+        );
     }
-    assert!(last_error.abs() < 0.05, "estimate off by {:.1}%", last_error * 100.0);
+    assert!(
+        last_error.abs() < 0.05,
+        "estimate off by {:.1}%",
+        last_error * 100.0
+    );
     let sim = swarm.simulator.as_ref().unwrap().stats();
     assert_eq!(sim.total.status(429), 0);
     let stats = h.stats().await.unwrap();

@@ -433,7 +433,9 @@ impl BrokerState {
             (K::Tokens, snap.tokens, 0.0),
         ];
         for (kind, window, slack) in pairs {
-            let Some(remaining) = window.and_then(|w| w.remaining) else { continue };
+            let Some(remaining) = window.and_then(|w| w.remaining) else {
+                continue;
+            };
             if let Some(b) = lane.buckets.get_mut(kind) {
                 b.observe_remaining(remaining as f64, slack, now);
             }

@@ -226,6 +226,8 @@ pub struct SimConfig {
     pub latency: Duration,
     pub per_token: Duration,
     pub seed: u64,
+    /// Seconds of refill each bucket holds (60: one minute's limit, as documented).
+    pub burst_secs: f64,
     pub otpm_mode: OtpmMode,
     /// Limits by wire model name, where they differ from the models'.
     pub limits: BTreeMap<String, Limits>,
@@ -240,6 +242,7 @@ impl Default for SimConfig {
             latency: Duration::from_millis(20),
             per_token: Duration::ZERO,
             seed: 1,
+            burst_secs: 60.0,
             otpm_mode: OtpmMode::Actual,
             limits: BTreeMap::new(),
             faults: Vec::new(),

@@ -81,6 +81,8 @@ pub struct RawSim {
     pub latency_ms: Option<f64>,
     pub per_token_ms: Option<f64>,
     pub seed: Option<u64>,
+    /// Seconds of refill each simulated bucket holds (default 60: one minute's limit).
+    pub burst_secs: Option<f64>,
     /// Anthropic OTPM accounting: `actual` (2026 docs) or `max_tokens` (2025 docs).
     pub otpm_mode: Option<String>,
     /// Limits that differ from the models' (keyed by config model name).

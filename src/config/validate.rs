@@ -385,6 +385,16 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
             non_negative("sim.per_token_ms", s.per_token_ms.unwrap_or(0.0))? / 1000.0,
         ),
         seed: s.seed.unwrap_or(d.seed),
+        burst_secs: match s.burst_secs {
+            Some(b) if !(b > 0.0 && b <= 60.0) => {
+                return Err(ConfigError::invalid(
+                    "sim.burst_secs",
+                    "must be > 0 and <= 60",
+                ))
+            }
+            Some(b) => b,
+            None => d.burst_secs,
+        },
         otpm_mode,
         limits: limits_by_wire,
         faults,

@@ -1,7 +1,10 @@
 //! One continuously refilled token bucket: pure, synchronous, `now` passed in.
 //!
-//! Capacity is one minute's limit and it refills at `limit / 60` per second, the
-//! algorithm both vendors document. The level may go below zero when actual usage is
+//! Capacity is one minute's limit by default (`sim.burst_secs` can shorten it, as providers
+//! may enforce per-minute limits over shorter intervals) and it refills at `limit / 60` per
+//! second, the algorithm both vendors document. An amount larger than a short burst's
+//! capacity but within the minute's limit is admitted when the bucket is full, leaving a
+//! debt. The level may go below zero when actual usage is
 //! settled after admission (Anthropic OTPM in `actual` mode); it then refills from there.
 
 use std::time::Duration;
@@ -18,6 +21,10 @@ pub enum Shortfall {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
+    /// Per minute.
+    limit: f64,
+    /// Seconds of refill the bucket holds.
+    burst_secs: f64,
     capacity: f64,
     /// Tokens per second.
     rate: f64,
@@ -28,16 +35,33 @@ pub struct Bucket {
 impl Bucket {
     /// A full bucket for a per-minute `limit`.
     pub fn per_minute(limit: f64, now: Instant) -> Self {
+        Self::with_burst(limit, 60.0, now)
+    }
+
+    /// A full bucket holding `burst_secs` of refill (at most one minute's limit).
+    pub fn with_burst(limit: f64, burst_secs: f64, now: Instant) -> Self {
+        let capacity = Self::capacity_for(limit, burst_secs);
         Bucket {
-            capacity: limit,
+            limit,
+            burst_secs,
+            capacity,
             rate: limit / 60.0,
-            level: limit,
+            level: capacity,
             updated: now,
         }
     }
 
+    fn capacity_for(limit: f64, burst_secs: f64) -> f64 {
+        (limit * burst_secs.clamp(0.0, 60.0) / 60.0).clamp(limit.min(1.0), limit)
+    }
+
     pub fn capacity(&self) -> f64 {
         self.capacity
+    }
+
+    /// The per-minute limit (what headers report).
+    pub fn limit(&self) -> f64 {
+        self.limit
     }
 
     /// The level at `now` (may be negative), without changing the bucket.
@@ -55,12 +79,12 @@ impl Bucket {
 
     /// How long until `amount` is available, or `Ok(ZERO)` if it is now.
     pub fn time_until(&self, amount: f64, now: Instant) -> Result<Duration, Shortfall> {
-        if amount > self.capacity {
+        if amount > self.limit {
             return Err(Shortfall::NeverFits {
-                capacity: self.capacity,
+                capacity: self.limit,
             });
         }
-        let missing = amount - self.level(now);
+        let missing = amount.min(self.capacity) - self.level(now);
         if missing <= 0.0 {
             return Ok(Duration::ZERO);
         }
@@ -111,9 +135,10 @@ impl Bucket {
     pub fn set_limit(&mut self, limit: f64, now: Instant) {
         self.sync(now);
         let used = self.capacity - self.level;
-        self.capacity = limit;
+        self.limit = limit;
+        self.capacity = Self::capacity_for(limit, self.burst_secs);
         self.rate = limit / 60.0;
-        self.level = limit - used;
+        self.level = self.capacity - used;
     }
 
     fn secs_for(&self, amount: f64) -> Duration {
@@ -130,6 +155,21 @@ mod tests {
 
     fn at(start: Instant, secs: f64) -> Instant {
         start + Duration::from_secs_f64(secs)
+    }
+
+    #[test]
+    fn a_short_burst_holds_less_and_admits_a_larger_amount_when_full() {
+        let t0 = Instant::now();
+        let mut b = Bucket::with_burst(600.0, 2.0, t0);
+        assert_eq!(b.capacity(), 20.0);
+        assert_eq!(b.check(100.0, t0), Ok(()));
+        b.take(100.0, t0);
+        // level -80: 20 more need 100 tokens at 10/s.
+        assert_eq!(b.time_until(20.0, t0), Ok(Duration::from_secs(10)));
+        assert!(matches!(
+            b.check(601.0, t0),
+            Err(Shortfall::NeverFits { .. })
+        ));
     }
 
     #[test]

@@ -65,15 +65,21 @@ pub enum ModelBuckets {
 
 impl ModelBuckets {
     pub fn new(limits: Limits, now: Instant) -> Self {
+        Self::with_burst(limits, 60.0, now)
+    }
+
+    /// Buckets holding `burst_secs` of refill each.
+    pub fn with_burst(limits: Limits, burst_secs: f64, now: Instant) -> Self {
+        let b = |limit| Bucket::with_burst(limit, burst_secs, now);
         match limits {
             Limits::Split { rpm, itpm, otpm } => ModelBuckets::Split {
-                rpm: Bucket::per_minute(rpm, now),
-                itpm: Bucket::per_minute(itpm, now),
-                otpm: Bucket::per_minute(otpm, now),
+                rpm: b(rpm),
+                itpm: b(itpm),
+                otpm: b(otpm),
             },
             Limits::Combined { rpm, tpm } => ModelBuckets::Combined {
-                rpm: Bucket::per_minute(rpm, now),
-                tpm: Bucket::per_minute(tpm, now),
+                rpm: b(rpm),
+                tpm: b(tpm),
             },
         }
     }
@@ -141,7 +147,7 @@ impl ModelBuckets {
             };
             let denial = Denial {
                 dim,
-                limit: bucket.capacity(),
+                limit: bucket.limit(),
                 requested,
                 used: bucket.capacity() - bucket.level(now),
                 wait,
@@ -189,7 +195,7 @@ impl ModelBuckets {
             .into_iter()
             .map(|(dim, b)| Window {
                 dim,
-                limit: b.capacity(),
+                limit: b.limit(),
                 level: b.level(now),
                 reset: b.time_to_full(now),
             })

@@ -93,6 +93,7 @@ struct Inner {
     latency: Duration,
     per_token: Duration,
     otpm_mode: OtpmMode,
+    burst_secs: f64,
     // std Mutexes: never held across an await.
     buckets: Mutex<HashMap<(u64, String), ModelBuckets>>,
     count_buckets: Mutex<HashMap<u64, Bucket>>,
@@ -131,6 +132,7 @@ impl Simulator {
                 latency: s.latency,
                 per_token: s.per_token,
                 otpm_mode: s.otpm_mode,
+                burst_secs: s.burst_secs,
                 buckets: Mutex::new(HashMap::new()),
                 count_buckets: Mutex::new(HashMap::new()),
                 faults: Mutex::new(Faults::new(s.faults.clone(), s.seed)),
@@ -221,7 +223,7 @@ impl Simulator {
         let mut all = lock(&self.inner.buckets);
         let b = all
             .entry((key.hash, model.to_string()))
-            .or_insert_with(|| ModelBuckets::new(limits, now));
+            .or_insert_with(|| ModelBuckets::with_burst(limits, self.inner.burst_secs, now));
         Some(f(b, now))
     }
 

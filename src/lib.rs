@@ -11,6 +11,7 @@
 //! | [`secret`] | `ApiKey`, whose `Debug`/`Display` print `***` |
 //! | [`provider`] | the Anthropic and OpenAI wire formats, rate-limit headers, failure classification, transports |
 //! | [`tokens`] | pre-flight token estimation with tiktoken, a shared cache and calibration |
+//! | [`trim`] | pure history trimming that keeps conversations valid |
 //! | [`broker`] | the QuotaBroker actor: lanes, admission, retries, coalescing, fallback, stats |
 //! | [`agent`] | the `Agent` trait, its context and the actor wrapper |
 //! | [`scripted`] | `ScriptedAgent`, replaying user turns |
@@ -32,6 +33,7 @@ pub mod secret;
 pub mod sim;
 pub mod swarm;
 pub mod tokens;
+pub mod trim;
 pub mod types;
 
 pub use broker::{BrokerError, BrokerHandle, Stats};

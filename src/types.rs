@@ -102,6 +102,18 @@ pub struct Tool {
 pub struct TrimPolicy {
     /// The most input tokens (estimated) a request may carry after trimming.
     pub max_input_tokens: u64,
+    /// Replace dropped turns with a summary made on the ladder's cheapest model.
+    #[serde(default)]
+    pub summarize: bool,
+}
+
+impl TrimPolicy {
+    pub fn new(max_input_tokens: u64) -> Self {
+        TrimPolicy {
+            max_input_tokens,
+            summarize: false,
+        }
+    }
 }
 
 /// Broker options of a request: they shape how it is scheduled, not what the model answers.

@@ -44,8 +44,6 @@ pub struct Bucket {
     capacity: f64,
     /// Units per second at full speed.
     rate: f64,
-    /// Multiplies `rate` while the lane is slowed after an unexpected 429.
-    rate_factor: f64,
     /// What others sharing the key consume (units/s), learned from response headers.
     foreign_rate: f64,
     /// When the server's view was last compared with ours.
@@ -71,7 +69,6 @@ impl Bucket {
             limit: limit_per_min,
             capacity,
             rate,
-            rate_factor: 1.0,
             foreign_rate: 0.0,
             synced_at: None,
             level: capacity,
@@ -89,10 +86,10 @@ impl Bucket {
         self.capacity
     }
 
-    /// Units per second available to us: slowed after a 429, less what others sharing the
-    /// key are seen to consume; never below 5 % of the configured rate.
+    /// Units per second available to us: the configured rate less what others sharing
+    /// the key are seen to consume; never below 5 % of the configured rate.
     pub fn rate(&self) -> f64 {
-        (self.rate * self.rate_factor - self.foreign_rate).max(self.rate * 0.05)
+        (self.rate - self.foreign_rate).max(self.rate * 0.05)
     }
 
     /// A 429 despite our admission: we over-estimated what is available by at least
@@ -357,11 +354,6 @@ impl BucketSet {
         }
     }
 
-    pub fn set_rate_factor(&mut self, factor: f64, now: Instant) {
-        for b in &mut self.buckets {
-            b.set_rate_factor(factor, now);
-        }
-    }
 }
 
 fn cost_diff(reserved: &Cost, actual: &Cost, kind: BucketKind) -> f64 {
@@ -510,12 +502,11 @@ mod tests {
     }
 
     #[test]
-    fn a_slowed_lane_refills_at_the_reduced_rate() {
+    fn a_429_penalty_lowers_the_refill_by_the_reserved_amount_over_tau() {
         let t0 = Instant::now();
-        let mut b = Bucket::new(BucketKind::Requests, 60.0, MIN, t0);
-        b.debit(60.0, t0);
-        b.set_rate_factor(0.5, t0);
-        assert!((b.level(t0 + Duration::from_secs(10)) - 5.0).abs() < 1e-9);
+        let mut b = Bucket::new(BucketKind::InputTokens, 600.0, MIN, t0);
+        b.penalize(50.0, t0);
+        assert!((b.rate() - 5.0).abs() < 1e-9, "{}", b.rate());
     }
 
     #[test]

@@ -9,9 +9,10 @@ use super::key::canonical_key;
 use super::mailbox::BrokerMailbox;
 use super::stats::Stats;
 use super::BrokerMsg;
-use crate::config::Config;
-use crate::tokens::{Encoding, Estimator};
-use crate::types::{Completion, CompletionRequest, ContentBlock};
+use crate::config::{Config, Limits};
+use crate::tokens::{Encoding, Estimator, PER_MESSAGE};
+use crate::trim::{prepend_summary, trim_to_budget, Trimmed};
+use crate::types::{Completion, CompletionRequest, ContentBlock, Message, TrimPolicy};
 use ractor::concurrency::oneshot;
 use ractor::RpcReplyPort;
 use std::sync::Arc;
@@ -40,7 +41,16 @@ impl BrokerHandle {
     /// Asks for one completion. Bad input is refused at once; otherwise the reply comes
     /// when the request has been admitted and answered (or has finally failed).
     pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
-        let prepared = self.prepare(req)?;
+        let (mut prepared, dropped) = self.prepare_with_dropped(req)?;
+        let summarize = prepared
+            .request
+            .options
+            .trim
+            .as_ref()
+            .is_some_and(|t| t.summarize);
+        if summarize && !dropped.is_empty() {
+            prepared = self.with_summary(prepared, &dropped).await?;
+        }
         let (tx, rx) = oneshot();
         let port: RpcReplyPort<_> = tx.into();
         if !self
@@ -61,13 +71,29 @@ impl BrokerHandle {
         rx.await.map_err(|_| BrokerError::BrokerStopped)
     }
 
-    /// Validates, keys and estimates `req` (runs in the caller's task).
+    /// Validates, trims (when the request has a policy), keys and estimates `req`; runs in
+    /// the caller's task.
     pub fn prepare(&self, req: CompletionRequest) -> Result<Prepared, BrokerError> {
+        self.prepare_with_dropped(req).map(|(p, _)| p)
+    }
+
+    fn prepare_with_dropped(
+        &self,
+        mut req: CompletionRequest,
+    ) -> Result<(Prepared, Vec<Message>), BrokerError> {
         validate(&req)?;
         let rungs = self
             .config
             .rungs(&req.target)
             .ok_or_else(|| BrokerError::UnknownTarget(req.target.clone()))?;
+        let mut dropped = Vec::new();
+        let mut trimmed_tokens = 0;
+        if let Some(policy) = req.options.trim.clone() {
+            let t = self.trim(&req, &rungs, policy.max_input_tokens)?;
+            trimmed_tokens = t.dropped_tokens;
+            req.messages = t.messages;
+            dropped = t.dropped;
+        }
         let key = canonical_key(&req);
         let mut plans = Vec::with_capacity(rungs.len());
         for model in rungs {
@@ -84,12 +110,113 @@ impl BrokerHandle {
                 est_input: est,
             });
         }
-        Ok(Prepared {
+        let prepared = Prepared {
             request: Arc::new(req),
             key,
             rungs: plans,
-            trimmed_tokens: 0,
+            trimmed_tokens,
+        };
+        Ok((prepared, dropped))
+    }
+
+    /// Trims `req`'s history to the policy's budget and to what every rung can ever
+    /// take (its context window and one minute of its input limit).
+    fn trim(
+        &self,
+        req: &CompletionRequest,
+        rungs: &[String],
+        policy_budget: u64,
+    ) -> Result<Trimmed, BrokerError> {
+        let max_out = u64::from(req.max_tokens);
+        let mut budget = policy_budget;
+        let mut factor: f64 = 1.0;
+        let mut encodings = Vec::new();
+        for name in rungs {
+            let Some(m) = self.config.model(name) else {
+                return Err(BrokerError::UnknownTarget(name.clone()));
+            };
+            let minute = match m.limits {
+                Limits::Split { itpm, .. } => itpm as u64,
+                Limits::Combined { tpm, .. } => (tpm as u64).saturating_sub(max_out),
+            };
+            budget = budget
+                .min(m.context_window.saturating_sub(max_out))
+                .min(minute);
+            factor = factor.max(self.estimator.factor(name, &m.model));
+            let enc = Encoding::for_model(&m.model);
+            if !encodings.contains(&enc) {
+                encodings.push(enc);
+            }
+        }
+        // What the request costs besides its messages (system, tools, priming).
+        let mut bare = req.clone();
+        bare.messages.clear();
+        let fixed = encodings
+            .iter()
+            .map(|e| self.estimator.raw_input(*e, &bare))
+            .max()
+            .unwrap_or(0);
+        let fixed = (fixed as f64 * factor).ceil() as u64;
+        let message_budget = budget.saturating_sub(fixed);
+        let count = |m: &Message| {
+            let raw = encodings
+                .iter()
+                .map(|e| self.estimator.message_tokens(*e, m) + PER_MESSAGE)
+                .max()
+                .unwrap_or(0);
+            (raw as f64 * factor).ceil() as u64
+        };
+        trim_to_budget(&req.messages, message_budget, count).ok_or_else(|| {
+            let last = req.messages.last().map(count).unwrap_or(0);
+            BrokerError::InvalidRequest(format!(
+                "cannot trim to {budget} input tokens: the newest turn alone needs about {} (with {fixed} for system and tools)",
+                last
+            ))
         })
+    }
+
+    /// Replaces the trimmed turns with a summary made on the ladder's cheapest rung
+    /// (through the broker, like any request).
+    async fn with_summary(
+        &self,
+        prepared: Prepared,
+        dropped: &[Message],
+    ) -> Result<Prepared, BrokerError> {
+        let cheapest = prepared
+            .rungs
+            .last()
+            .map(|r| r.model.clone())
+            .unwrap_or_default();
+        let mut transcript = String::new();
+        for m in dropped {
+            let who = match m.role {
+                crate::types::Role::User => "User",
+                crate::types::Role::Assistant => "Assistant",
+            };
+            transcript.push_str(&format!("{who}: {}\n", m.text()));
+        }
+        // Keep the summary request itself small: its newest part matters most.
+        let keep = transcript.len().saturating_sub(24_000);
+        let start = (keep..=transcript.len())
+            .find(|i| transcript.is_char_boundary(*i))
+            .unwrap_or(0);
+        let mut summary_req = CompletionRequest::new(
+            cheapest,
+            format!(
+                "Summarise this earlier part of a conversation in a few sentences, keeping facts and decisions:\n\n{}",
+                &transcript[start..]
+            ),
+        )
+        .with_max_tokens(300);
+        summary_req.options.trim = Some(TrimPolicy::new(8_000));
+        let summary = Box::pin(self.complete(summary_req)).await?;
+        let mut req = (*prepared.request).clone();
+        prepend_summary(&mut req.messages, &summary.text());
+        req.options.trim = None; // already trimmed; do not trim (or summarise) again
+        let trimmed = prepared.trimmed_tokens;
+        let mut again = self.prepare(req)?;
+        again.trimmed_tokens = trimmed;
+        Ok(again)
     }
 }
 

@@ -9,11 +9,6 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long a lane stays slowed after a 429 it did not expect.
-pub const SLOW_FOR: Duration = Duration::from_secs(60);
-/// The refill factor while slowed.
-pub const SLOW_FACTOR: f64 = 0.8;
-
 pub struct Lane {
     pub model: ModelConfig,
     pub buckets: BucketSet,
@@ -24,8 +19,6 @@ pub struct Lane {
     pub in_flight: usize,
     /// No sends before this instant (after a 429).
     pub paused_until: Option<Instant>,
-    /// Refill slowed until this instant (after a 429 despite local admission).
-    pub slowed_until: Option<Instant>,
     pub circuit: Circuit,
     /// The earliest wake-up already armed.
     pub armed: Option<Instant>,
@@ -42,7 +35,6 @@ impl Lane {
             queued_cost: Cost::default(),
             in_flight: 0,
             paused_until: None,
-            slowed_until: None,
             circuit: Circuit::new(cfg.circuit_threshold, cfg.circuit_cooldown),
             armed: None,
             counters: LaneCounters::new(now),
@@ -55,20 +47,6 @@ impl Lane {
 
     pub fn pause_until(&mut self, until: Instant) {
         self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
-    }
-
-    /// Slows the refill for [`SLOW_FOR`].
-    pub fn slow_down(&mut self, now: Instant) {
-        self.buckets.set_rate_factor(SLOW_FACTOR, now);
-        self.slowed_until = Some(now + SLOW_FOR);
-    }
-
-    /// Ends a slow-down whose time has come.
-    pub fn maybe_recover(&mut self, now: Instant) {
-        if self.slowed_until.is_some_and(|t| t <= now) {
-            self.buckets.set_rate_factor(1.0, now);
-            self.slowed_until = None;
-        }
     }
 
     /// How long a new request of `cost` would wait here, queue included; `None` if it can

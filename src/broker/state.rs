@@ -205,7 +205,6 @@ impl BrokerState {
         let max_in_flight = self.config.broker.max_in_flight;
         loop {
             let lane = &mut self.lanes[lane_idx];
-            lane.maybe_recover(now);
             if lane.queue.is_empty() || lane.in_flight >= max_in_flight {
                 return;
             }
@@ -498,9 +497,9 @@ impl BrokerState {
         }
         if matches!(err, ProviderError::RateLimited { .. }) {
             // We admitted it, yet the server refused: someone else shares the key, or the
-            // server enforces over a shorter window. Slow down for a while, and count what
-            // we reserved as others' consumption.
-            lane.slow_down(now);
+            // server enforces over a shorter window. Count what we reserved as others'
+            // consumption: the lane's refill drops by that much and recovers over about a
+            // minute of clean responses.
             lane.buckets.penalize(&job.reserved, now);
         }
         self.adopt(lane_idx, &failure.rate_limits, now);

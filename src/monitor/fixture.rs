@@ -64,17 +64,17 @@ pub fn stats() -> Stats {
         "sonnet",
         "claude-sonnet-4-5",
         vec![
-            bucket("rpm", 50.0, 40.0, None),
-            bucket("itpm", 30000.0, 7500.0, Some(42.5)),
-            bucket("otpm", 8000.0, 6000.0, None),
+            bucket("requests", 50.0, 40.0, None),
+            bucket("input_tokens", 30000.0, 7500.0, Some(42.5)),
+            bucket("output_tokens", 8000.0, 6000.0, None),
         ],
     );
     let mut gpt = lane(
         "gpt-4o",
         "gpt-4o",
         vec![
-            bucket("rpm", 500.0, 495.0, None),
-            bucket("tpm", 30000.0, 29000.0, None),
+            bucket("requests", 500.0, 495.0, None),
+            bucket("tokens", 30000.0, 29000.0, None),
         ],
     );
     gpt.circuit = CircuitState::Open;

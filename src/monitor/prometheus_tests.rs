@@ -278,7 +278,7 @@ fn emits_time_to_exhaustion_only_for_draining_buckets() {
         .collect();
     assert_eq!(tte.len(), 1, "{tte:?}");
     assert_eq!(tte[0].1["model"], "sonnet");
-    assert_eq!(tte[0].1["bucket"], "itpm");
+    assert_eq!(tte[0].1["bucket"], "input_tokens");
     assert_eq!(tte[0].2, "42.5");
 }
 
@@ -301,7 +301,7 @@ fn exports_percentages_as_ratios_and_microseconds_as_seconds() {
     let headroom = value_of(
         &text,
         "quotaswarm_lane_bucket_headroom_ratio",
-        &[("model", "sonnet"), ("bucket", "itpm")],
+        &[("model", "sonnet"), ("bucket", "input_tokens")],
     );
     assert_eq!(headroom, "0.25");
     assert_eq!(

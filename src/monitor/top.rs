@@ -47,7 +47,7 @@ pub fn render_top(stats: &Stats, width: usize) -> String {
         "IN FLIGHT",
         "CIRCUIT",
         "HEADROOM",
-        "EXHAUSTS IN",
+        "DRY IN",
         "429/MIN",
         "WAIT P95",
         "COST",
@@ -79,10 +79,10 @@ pub fn render_top(stats: &Stats, width: usize) -> String {
         }
         s
     };
-    let _ = writeln!(out, "{}", cut(&line(&titles), width));
+    let _ = writeln!(out, "{}", cut(&line(&titles), width).trim_end());
     for r in &rows {
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        let _ = writeln!(out, "{}", cut(&line(&cells), width));
+        let _ = writeln!(out, "{}", cut(&line(&cells), width).trim_end());
     }
     if rows.is_empty() {
         out.push_str("(no lanes)\n");
@@ -104,7 +104,7 @@ fn row(l: &LaneStats) -> [String; 9] {
     let headroom = l
         .buckets
         .iter()
-        .map(|b| format!("{} {:.0}%", b.bucket, b.headroom_pct))
+        .map(|b| format!("{} {:.0}%", short(&b.bucket), b.headroom_pct))
         .collect::<Vec<_>>()
         .join(" ");
     let exhausts = l
@@ -112,7 +112,10 @@ fn row(l: &LaneStats) -> [String; 9] {
         .iter()
         .filter_map(|b| b.time_to_exhaustion_secs.map(|t| (t, &b.bucket)))
         .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map_or_else(|| "-".to_string(), |(t, b)| format!("{} {b}", duration(t)));
+        .map_or_else(
+            || "-".to_string(),
+            |(t, b)| format!("{} {}", duration(t), short(b)),
+        );
     [
         l.model.clone(),
         l.queue_depth.to_string(),
@@ -124,6 +127,17 @@ fn row(l: &LaneStats) -> [String; 9] {
         format!("{:.2}s", l.queue_wait_p95_secs),
         format!("${:.4}", l.cost_usd),
     ]
+}
+
+/// A bucket's short name for the table (`input_tokens` → `in`); unknown names stay whole.
+fn short(bucket: &str) -> &str {
+    match bucket {
+        "requests" => "req",
+        "input_tokens" => "in",
+        "output_tokens" => "out",
+        "tokens" => "tok",
+        other => other,
+    }
 }
 
 /// `42s`, `3m07s`, `1h02m03s`.
@@ -183,12 +197,12 @@ mod tests {
     fn shows_each_lane_with_headroom_per_bucket() {
         let frame = render_top(&fixture::stats(), 160);
         let sonnet = frame.lines().find(|l| l.starts_with("sonnet")).unwrap();
-        assert!(sonnet.contains("rpm 80% itpm 25% otpm 75%"), "{frame}");
-        assert!(sonnet.contains("43s itpm"), "{frame}");
+        assert!(sonnet.contains("req 80% in 25% out 75%"), "{frame}");
+        assert!(sonnet.contains("43s in"), "{frame}");
         assert!(sonnet.contains("1.50s"), "{frame}");
         assert!(sonnet.contains("$0.0871"), "{frame}");
         let gpt = frame.lines().find(|l| l.starts_with("gpt-4o")).unwrap();
-        assert!(gpt.contains("rpm 99% tpm 97%"), "{frame}");
+        assert!(gpt.contains("req 99% tok 97%"), "{frame}");
         assert!(gpt.contains("OPEN (paused 4s)"), "{frame}");
         assert!(
             gpt.contains(" - "),

@@ -15,6 +15,7 @@
 //! | [`broker`] | the QuotaBroker actor: lanes, admission, retries, coalescing, fallback, stats |
 //! | [`agent`] | the `Agent` trait, its context and the actor wrapper |
 //! | [`scripted`] | `ScriptedAgent`, replaying user turns |
+//! | [`monitor`] | the stats server (`/stats` JSON, `/metrics` Prometheus) and the `top` view |
 //! | [`swarm`] | starting simulator, broker and agents together; reports |
 //! | [`cli`] | the `quotaswarm` command line (the binary only parses and calls this) |
 //! | [`sim`] | the built-in simulator of both APIs, in-process or over loopback HTTP |
@@ -27,6 +28,7 @@ pub mod agent;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod monitor;
 pub mod provider;
 pub mod scripted;
 pub mod secret;

@@ -117,6 +117,14 @@ impl Swarm {
         self.broker.handle.clone()
     }
 
+    /// Serves this swarm's broker statistics (`/stats`, `/metrics`) on `addr`.
+    pub async fn serve_stats(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<crate::monitor::StatsServer, crate::monitor::MonitorError> {
+        crate::monitor::serve(self.handle(), addr).await
+    }
+
     /// Spawns and starts an agent.
     pub async fn spawn<A: Agent>(
         &self,

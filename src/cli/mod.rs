@@ -2,6 +2,7 @@
 
 mod run;
 mod sim;
+mod top;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -31,6 +32,8 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Watch a running broker's statistics, like `top` (polls `http://ADDR/stats`).
+    Top(top::TopArgs),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -38,6 +41,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Sim { addr, config } => sim::sim(addr, config).await,
+        Command::Top(args) => top::top(args).await,
     }
 }
 

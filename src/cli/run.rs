@@ -21,6 +21,9 @@ pub struct RunArgs {
     /// Stop agents still running after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub deadline_secs: u64,
+    /// Serve the broker's statistics (`/stats`, `/metrics`) on this address during the run.
+    #[arg(long, value_name = "ADDR")]
+    pub stats_addr: Option<std::net::SocketAddr>,
 }
 
 const TOPICS: [&str; 6] = [
@@ -47,6 +50,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     for line in &swarm.backends {
         println!("  {line}");
+    }
+    let stats_server = match args.stats_addr {
+        Some(addr) => Some(swarm.serve_stats(addr).await?),
+        None => None,
+    };
+    if let Some(server) = &stats_server {
+        println!(
+            "stats on {}  (watch: quotaswarm top --addr {})",
+            server.url(),
+            server.addr
+        );
     }
     let started = std::time::Instant::now();
     let mut handles = Vec::new();
@@ -110,6 +124,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             s.total.requests,
             s.total.status(429)
         );
+    }
+    if let Some(server) = stats_server {
+        server.shutdown().await?;
     }
     swarm.shutdown().await;
     Ok(())

@@ -1,0 +1,379 @@
+//! `Stats` → Prometheus text exposition format 0.0.4, as a pure function.
+//!
+//! Every figure of [`Stats`], [`LaneStats`] and [`BucketStats`] becomes one metric family
+//! (a few figures that belong together share one family through a label: `quantile`,
+//! `kind`, `status`, `from`/`to`). Plain scalar figures are rows of the tables
+//! [`BROKER_FIGURES`] and [`LANE_FIGURES`], so a new field of `Stats` is usually one new
+//! row; figures that need labels are written out in [`render_prometheus`] with the
+//! [`Family`] builder. A unit test fails when `Stats` gains a field this file does not
+//! export.
+//!
+//! Conventions:
+//! - Units are base units in the name: `_seconds`, `_usd`, `_ratio` (0..1); counters end
+//!   in `_total`. Percentages in `Stats` (`headroom_pct`, `estimation_error_pct`) are
+//!   exported as ratios. The one exception, `…_usd_per_minute`, follows the figure.
+//! - Percentiles come from the broker's histograms without their sum and count, so they
+//!   are gauges with a `quantile` label, not summaries.
+//! - `quotaswarm_lane_time_to_exhaustion_seconds` is emitted only for buckets that are
+//!   draining (the figure is `None` otherwise); absence means "not running dry".
+//! - `quotaswarm_lane_circuit_open` is 1 while the circuit is open or half-open (requests
+//!   are held back), 0 when closed; the `state` label says which.
+//! - The advice lines are text: `/metrics` exports only their number
+//!   (`quotaswarm_advice_lines`); `/stats` has the text.
+//! - A family is always announced (`# HELP`, `# TYPE`), even with no samples yet (for
+//!   example `quotaswarm_fallbacks_total` before any fallback).
+
+use crate::broker::circuit::CircuitState;
+use crate::broker::stats::BucketStats;
+use crate::{broker::LaneStats, Stats};
+use std::fmt::Write as _;
+
+/// The `content-type` of the text exposition format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A metric family's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        }
+    }
+}
+
+/// One metric family: name, type, help and its samples, rendered together (the format
+/// requires a family's samples to be contiguous under its `# TYPE` line).
+#[derive(Debug, Clone)]
+pub struct Family {
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    samples: Vec<(Vec<(&'static str, String)>, f64)>,
+}
+
+impl Family {
+    pub fn new(name: &'static str, kind: Kind, help: &'static str) -> Self {
+        Family {
+            name,
+            kind,
+            help,
+            samples: Vec::new(),
+        }
+    }
+
+    pub fn counter(name: &'static str, help: &'static str) -> Self {
+        Family::new(name, Kind::Counter, help)
+    }
+
+    pub fn gauge(name: &'static str, help: &'static str) -> Self {
+        Family::new(name, Kind::Gauge, help)
+    }
+
+    /// Adds one sample; `labels` are `(name, unescaped value)` pairs.
+    pub fn sample(&mut self, labels: &[(&'static str, &str)], value: f64) -> &mut Self {
+        self.samples.push((
+            labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            value,
+        ));
+        self
+    }
+
+    /// Appends the family's `# HELP`, `# TYPE` and sample lines to `out`.
+    pub fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(self.help));
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind.as_str());
+        for (labels, value) in &self.samples {
+            out.push_str(self.name);
+            if !labels.is_empty() {
+                out.push('{');
+                for (i, (k, v)) in labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{k}=\"{}\"", escape_label(v));
+                }
+                out.push('}');
+            }
+            let _ = writeln!(out, " {}", format_value(*value));
+        }
+    }
+}
+
+/// A scalar figure: family name, type, help, and how to read it.
+type Figure<T> = (&'static str, Kind, &'static str, fn(&T) -> f64);
+
+use Kind::{Counter, Gauge};
+
+/// Broker-wide scalar figures, one family each, no labels.
+#[rustfmt::skip]
+pub const BROKER_FIGURES: &[Figure<Stats>] = &[
+    ("quotaswarm_uptime_seconds", Gauge, "Seconds since the broker started.", |s| s.uptime_secs),
+    ("quotaswarm_mailbox_depth", Gauge, "Messages sent to the broker and not yet handled.", |s| s.mailbox_depth as f64),
+    ("quotaswarm_messages_received_total", Counter, "Messages sent to the broker.", |s| s.messages_received as f64),
+    ("quotaswarm_messages_handled_total", Counter, "Messages the broker has handled.", |s| s.messages_handled as f64),
+    ("quotaswarm_requests_total", Counter, "Completion calls received.", |s| s.requests as f64),
+    ("quotaswarm_completed_total", Counter, "Completion calls answered with a completion.", |s| s.completed as f64),
+    ("quotaswarm_failed_total", Counter, "Completion calls that finally failed.", |s| s.failed as f64),
+    ("quotaswarm_refused_total", Counter, "Completion calls refused at once (cannot fit, invalid).", |s| s.refused as f64),
+    ("quotaswarm_merged_total", Counter, "Completion calls merged into an identical in-flight request.", |s| s.merged as f64),
+    ("quotaswarm_merged_saved_tokens_total", Counter, "Tokens not sent thanks to merging.", |s| s.merged_tokens_saved as f64),
+    ("quotaswarm_merged_saved_usd_total", Counter, "US dollars not spent thanks to merging.", |s| s.merged_usd_saved),
+    ("quotaswarm_retries_total", Counter, "Attempts re-queued after a retryable failure.", |s| s.retries as f64),
+    ("quotaswarm_in_flight", Gauge, "Requests sent to providers and not yet answered.", |s| s.in_flight as f64),
+    ("quotaswarm_queue_depth", Gauge, "Requests waiting in all lanes' queues.", |s| s.queue_depth as f64),
+    ("quotaswarm_rate_limited_total", Counter, "Responses with HTTP 429.", |s| s.rate_limited as f64),
+    ("quotaswarm_rate_limited_last_minute", Gauge, "Responses with HTTP 429 over the last minute.", |s| s.rate_limited_last_minute as f64),
+    ("quotaswarm_rate_limited_last_hour", Gauge, "Responses with HTTP 429 over the last hour.", |s| s.rate_limited_last_hour as f64),
+    ("quotaswarm_rate_limited_share", Gauge, "HTTP 429s as a share of requests over the last hour (0..1).", |s| s.rate_limited_share),
+    ("quotaswarm_overloaded_total", Counter, "Responses with HTTP 529 or 503.", |s| s.overloaded as f64),
+    ("quotaswarm_server_errors_total", Counter, "Responses with HTTP 5xx.", |s| s.server_errors as f64),
+    ("quotaswarm_trimmed_tokens_total", Counter, "Input tokens trimmed from histories.", |s| s.trimmed_tokens as f64),
+    ("quotaswarm_cost_usd_total", Counter, "US dollars spent.", |s| s.cost_usd),
+    ("quotaswarm_cost_burn_usd_per_minute", Gauge, "US dollars spent over the last minute.", |s| s.cost_burn_usd_per_min),
+    ("quotaswarm_wasted_usd_total", Counter, "US dollars spent on attempts that failed.", |s| s.wasted_usd),
+    ("quotaswarm_advice_lines", Gauge, "Advice lines for the person on call (text in /stats).", |s| s.advice.len() as f64),
+];
+
+/// Per-lane scalar figures, one family each, labelled `model`.
+#[rustfmt::skip]
+pub const LANE_FIGURES: &[Figure<LaneStats>] = &[
+    ("quotaswarm_lane_queue_depth", Gauge, "Requests waiting in the lane's queue.", |l| l.queue_depth as f64),
+    ("quotaswarm_lane_in_flight", Gauge, "Requests of the lane sent and not yet answered.", |l| l.in_flight as f64),
+    ("quotaswarm_lane_paused_seconds", Gauge, "Seconds the lane stays paused after a 429 (0 when not paused).", |l| l.paused_for_secs),
+    ("quotaswarm_lane_circuit_opened_total", Counter, "Times the lane's circuit has opened.", |l| l.circuit_opened as f64),
+    ("quotaswarm_lane_requests_total", Counter, "Attempts sent on the lane.", |l| l.requests as f64),
+    ("quotaswarm_lane_requests_last_minute", Gauge, "Attempts sent on the lane over the last minute.", |l| l.requests_last_minute as f64),
+    ("quotaswarm_lane_completions_total", Counter, "Attempts on the lane answered with a completion.", |l| l.completions as f64),
+    ("quotaswarm_lane_failures_total", Counter, "Attempts on the lane that failed.", |l| l.failures as f64),
+    ("quotaswarm_lane_retries_total", Counter, "Attempts on the lane re-queued for retry.", |l| l.retries as f64),
+    ("quotaswarm_lane_rate_limited_total", Counter, "Responses on the lane with HTTP 429.", |l| l.rate_limited as f64),
+    ("quotaswarm_lane_rate_limited_last_minute", Gauge, "Responses on the lane with HTTP 429 over the last minute.", |l| l.rate_limited_last_minute as f64),
+    ("quotaswarm_lane_rate_limited_last_hour", Gauge, "Responses on the lane with HTTP 429 over the last hour.", |l| l.rate_limited_last_hour as f64),
+    ("quotaswarm_lane_rate_limited_share", Gauge, "HTTP 429s as a share of the lane's requests over the last hour (0..1).", |l| l.rate_limited_share),
+    ("quotaswarm_lane_overloaded_total", Counter, "Responses on the lane with HTTP 529 or 503.", |l| l.overloaded as f64),
+    ("quotaswarm_lane_server_errors_total", Counter, "Responses on the lane with HTTP 5xx.", |l| l.server_errors as f64),
+    ("quotaswarm_lane_estimated_input_tokens_total", Counter, "Input tokens estimated before sending (completions only).", |l| l.estimated_input_tokens as f64),
+    ("quotaswarm_lane_charged_input_tokens_total", Counter, "Input tokens the provider charged (completions only).", |l| l.charged_input_tokens as f64),
+    ("quotaswarm_lane_estimation_error_ratio", Gauge, "(estimated - charged) / charged input tokens.", |l| l.estimation_error_pct / 100.0),
+    ("quotaswarm_lane_cost_usd_total", Counter, "US dollars spent on the lane.", |l| l.cost_usd),
+    ("quotaswarm_lane_cost_burn_usd_per_minute", Gauge, "US dollars spent on the lane over the last minute.", |l| l.cost_burn_usd_per_min),
+    ("quotaswarm_lane_wasted_usd_total", Counter, "US dollars spent on the lane's failed attempts.", |l| l.wasted_usd),
+];
+
+/// Per-bucket scalar figures, labelled `model` and `bucket`.
+#[rustfmt::skip]
+pub const BUCKET_FIGURES: &[Figure<BucketStats>] = &[
+    ("quotaswarm_lane_bucket_limit_per_minute", Gauge, "The bucket's limit per minute (requests or tokens).", |b| b.limit_per_min),
+    ("quotaswarm_lane_bucket_capacity", Gauge, "The bucket's capacity.", |b| b.capacity),
+    ("quotaswarm_lane_bucket_level", Gauge, "What the bucket holds now (negative while in debt).", |b| b.level),
+    ("quotaswarm_lane_bucket_headroom_ratio", Gauge, "level / capacity, floored at 0.", |b| b.headroom_pct / 100.0),
+    ("quotaswarm_lane_bucket_burn_per_second", Gauge, "Consumption per second (moving average, 10 s time constant).", |b| b.burn_per_sec),
+    ("quotaswarm_lane_bucket_refill_per_second", Gauge, "Refill per second (lowered while slowed after a 429).", |b| b.refill_per_sec),
+];
+
+/// Renders `stats` in the Prometheus text exposition format 0.0.4.
+pub fn render_prometheus(stats: &Stats) -> String {
+    let mut families: Vec<Family> = Vec::new();
+
+    for (name, kind, help, get) in BROKER_FIGURES {
+        let mut f = Family::new(name, *kind, help);
+        f.sample(&[], get(stats));
+        families.push(f);
+    }
+
+    let mut f = Family::gauge(
+        "quotaswarm_message_handling_seconds",
+        "Time the broker spends handling one message, by quantile.",
+    );
+    f.sample(&[("quantile", "0.5")], stats.handling_p50_us / 1e6);
+    f.sample(&[("quantile", "0.99")], stats.handling_p99_us / 1e6);
+    families.push(f);
+
+    let mut f = Family::gauge(
+        "quotaswarm_backoff_wait_seconds",
+        "Backoff before retries over all lanes, by quantile.",
+    );
+    f.sample(&[("quantile", "0.5")], stats.backoff_wait_p50_secs);
+    f.sample(&[("quantile", "0.95")], stats.backoff_wait_p95_secs);
+    families.push(f);
+
+    let mut f = Family::counter(
+        "quotaswarm_tokens_total",
+        "Tokens charged over all lanes, by kind (cache kinds per lane only).",
+    );
+    f.sample(&[("kind", "input")], stats.input_tokens as f64);
+    f.sample(&[("kind", "output")], stats.output_tokens as f64);
+    families.push(f);
+
+    let mut f = Family::counter(
+        "quotaswarm_fallbacks_total",
+        "Requests moved down a ladder, by model left and model taken.",
+    );
+    for (key, n) in &stats.fallbacks {
+        let (from, to) = key.split_once("->").unwrap_or((key.as_str(), ""));
+        f.sample(&[("from", from), ("to", to)], *n as f64);
+    }
+    families.push(f);
+
+    let mut f = Family::gauge(
+        "quotaswarm_lane_info",
+        "Always 1; maps a lane's model name to the provider's model id.",
+    );
+    for l in &stats.lanes {
+        f.sample(
+            &[("model", &l.model), ("provider_model", &l.provider_model)],
+            1.0,
+        );
+    }
+    families.push(f);
+
+    for (name, kind, help, get) in LANE_FIGURES {
+        let mut f = Family::new(name, *kind, help);
+        for l in &stats.lanes {
+            f.sample(&[("model", &l.model)], get(l));
+        }
+        families.push(f);
+    }
+
+    let mut f = Family::gauge(
+        "quotaswarm_lane_circuit_open",
+        "1 while the lane's circuit is open or half-open, 0 when closed; see the state label.",
+    );
+    for l in &stats.lanes {
+        let (state, open) = match l.circuit {
+            CircuitState::Closed => ("closed", 0.0),
+            CircuitState::Open => ("open", 1.0),
+            CircuitState::HalfOpen => ("half_open", 1.0),
+        };
+        f.sample(&[("model", &l.model), ("state", state)], open);
+    }
+    families.push(f);
+
+    let mut f = Family::gauge(
+        "quotaswarm_lane_queue_wait_seconds",
+        "Time requests waited in the lane's queue, by quantile.",
+    );
+    for l in &stats.lanes {
+        f.sample(
+            &[("model", &l.model), ("quantile", "0.5")],
+            l.queue_wait_p50_secs,
+        );
+        f.sample(
+            &[("model", &l.model), ("quantile", "0.95")],
+            l.queue_wait_p95_secs,
+        );
+    }
+    families.push(f);
+
+    let mut f = Family::gauge(
+        "quotaswarm_lane_backoff_wait_seconds",
+        "Backoff before the lane's retries, by quantile.",
+    );
+    for l in &stats.lanes {
+        f.sample(
+            &[("model", &l.model), ("quantile", "0.5")],
+            l.backoff_wait_p50_secs,
+        );
+        f.sample(
+            &[("model", &l.model), ("quantile", "0.95")],
+            l.backoff_wait_p95_secs,
+        );
+    }
+    families.push(f);
+
+    let mut f = Family::counter(
+        "quotaswarm_lane_responses_total",
+        "Responses on the lane by HTTP status (transport errors are not counted here).",
+    );
+    for l in &stats.lanes {
+        for (status, n) in &l.status {
+            f.sample(&[("model", &l.model), ("status", status)], *n as f64);
+        }
+    }
+    families.push(f);
+
+    let mut f = Family::counter(
+        "quotaswarm_lane_tokens_total",
+        "Tokens the provider charged on the lane, by kind.",
+    );
+    for l in &stats.lanes {
+        for (kind, n) in [
+            ("input", l.input_tokens),
+            ("output", l.output_tokens),
+            ("cache_read", l.cache_read_tokens),
+            ("cache_write", l.cache_write_tokens),
+        ] {
+            f.sample(&[("model", &l.model), ("kind", kind)], n as f64);
+        }
+    }
+    families.push(f);
+
+    for (name, kind, help, get) in BUCKET_FIGURES {
+        let mut f = Family::new(name, *kind, help);
+        for l in &stats.lanes {
+            for b in &l.buckets {
+                f.sample(&[("model", &l.model), ("bucket", &b.bucket)], get(b));
+            }
+        }
+        families.push(f);
+    }
+
+    let mut f = Family::gauge(
+        "quotaswarm_lane_time_to_exhaustion_seconds",
+        "Seconds until the bucket runs dry at the current burn; only for draining buckets.",
+    );
+    for l in &stats.lanes {
+        for b in &l.buckets {
+            if let Some(secs) = b.time_to_exhaustion_secs {
+                f.sample(&[("model", &l.model), ("bucket", &b.bucket)], secs);
+            }
+        }
+    }
+    families.push(f);
+
+    let mut out = String::with_capacity(16 * 1024);
+    for f in &families {
+        f.render(&mut out);
+    }
+    out
+}
+
+/// A label value: backslash, double quote and line feed escaped.
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A `# HELP` text: backslash and line feed escaped.
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// A sample value as Go's `ParseFloat` reads it (`NaN`, `+Inf`, `-Inf`).
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+#[path = "prometheus_tests.rs"]
+mod tests;

@@ -1,10 +1,14 @@
 //! Anthropic Messages API (spec §1): `POST /v1/messages` and `/v1/messages/count_tokens`.
 //!
 //! Shape: constants, the provider struct, the trait impl, private wire types, conversions,
-//! fixture tests. Non-streaming only. Unknown response fields and content-block types are
-//! tolerated (skipped), as the spec requires.
+//! fixture tests. Unknown response fields, content-block types and SSE event names are
+//! tolerated (skipped), as the spec requires. Streaming (§1.5): [`encode_stream`] sets
+//! `"stream": true`; [`StreamDecoder`] for this wire is [`AnthropicStream`].
+//!
+//! [`encode_stream`]: Provider::encode_stream
 
-use super::classify::classify;
+use super::classify::{classify, classify_stream_error};
+use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{ContentBlock, Message, Role, StopReason, Tool, Usage};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
@@ -30,18 +34,20 @@ impl Provider for Anthropic {
         req: &CompletionRequest,
         key: Option<&ApiKey>,
     ) -> Result<HttpRequest, ProviderError> {
-        let body = WireRequest {
-            model,
-            max_tokens: req.max_tokens,
-            system: req.system.as_deref(),
-            messages: req.messages.iter().map(WireMessage::from).collect(),
-            temperature: req.temperature,
-            top_p: req.top_p,
-            stop_sequences: &req.stop,
-            tools: req.tools.iter().map(WireTool::from).collect(),
-            metadata: req.metadata.as_ref().and_then(WireMetadata::from_value),
-        };
-        http_request(MESSAGES_PATH, &body, key)
+        encode_messages(model, req, key, false)
+    }
+
+    fn encode_stream(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
+    ) -> Result<HttpRequest, ProviderError> {
+        encode_messages(model, req, key, true)
+    }
+
+    fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
+        Box::new(AnthropicStream::new(model))
     }
 
     fn decode(
@@ -69,6 +75,27 @@ impl Provider for Anthropic {
             }),
         }
     }
+}
+
+fn encode_messages(
+    model: &str,
+    req: &CompletionRequest,
+    key: Option<&ApiKey>,
+    stream: bool,
+) -> Result<HttpRequest, ProviderError> {
+    let body = WireRequest {
+        model,
+        max_tokens: req.max_tokens,
+        system: req.system.as_deref(),
+        messages: req.messages.iter().map(WireMessage::from).collect(),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop_sequences: &req.stop,
+        tools: req.tools.iter().map(WireTool::from).collect(),
+        metadata: req.metadata.as_ref().and_then(WireMetadata::from_value),
+        stream,
+    };
+    http_request(MESSAGES_PATH, &body, key)
 }
 
 /// The `count_tokens` request for `req` sent to wire model `model` (spec §1.3): the
@@ -165,6 +192,8 @@ struct WireRequest<'a> {
     tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<WireMetadata<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 #[derive(Serialize)]
@@ -319,6 +348,38 @@ struct WireCountTokensResponse {
     input_tokens: u64,
 }
 
+impl WireUsage {
+    fn into_usage(self) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.unwrap_or(0),
+            output_tokens: self.output_tokens.unwrap_or(0),
+            cache_creation_input_tokens: self.cache_creation_input_tokens.unwrap_or(0),
+            cache_read_input_tokens: self.cache_read_input_tokens.unwrap_or(0),
+        }
+    }
+
+    /// The SDK's accumulator: every field present replaces (counts are cumulative).
+    fn overlay(&self, usage: &mut Usage) {
+        let fields = [
+            (self.input_tokens, &mut usage.input_tokens),
+            (self.output_tokens, &mut usage.output_tokens),
+            (
+                self.cache_creation_input_tokens,
+                &mut usage.cache_creation_input_tokens,
+            ),
+            (
+                self.cache_read_input_tokens,
+                &mut usage.cache_read_input_tokens,
+            ),
+        ];
+        for (new, field) in fields {
+            if let Some(v) = new {
+                *field = v;
+            }
+        }
+    }
+}
+
 impl WireResponse {
     fn into_completion(self) -> Completion {
         let content = self
@@ -345,14 +406,320 @@ impl WireResponse {
                 .map(StopReason::from_anthropic)
                 .unwrap_or_else(|| StopReason::Other(String::new())),
             stop_sequence: self.stop_sequence,
-            usage: Usage {
-                input_tokens: self.usage.input_tokens.unwrap_or(0),
-                output_tokens: self.usage.output_tokens.unwrap_or(0),
-                cache_creation_input_tokens: self.usage.cache_creation_input_tokens.unwrap_or(0),
-                cache_read_input_tokens: self.usage.cache_read_input_tokens.unwrap_or(0),
-            },
+            usage: self.usage.into_usage(),
         }
     }
+}
+
+// ---- streaming (spec §1.5) ----
+
+/// The SSE decoder of one streamed Messages response.
+///
+/// `message_start` gives the input-side usage; content blocks are assembled by `index`
+/// (text appended, `input_json_delta` concatenated and parsed at `content_block_stop`,
+/// `{}` when empty); `message_delta.usage` *replaces* each field it carries (counts are
+/// cumulative); `ping` and unknown events are skipped; an `error` event is the failure.
+#[derive(Debug)]
+pub struct AnthropicStream {
+    /// The wire model asked for: picks the tokenizer for local counts.
+    model: String,
+    id: String,
+    provider_model: String,
+    usage: Usage,
+    blocks: std::collections::BTreeMap<usize, StreamBlock>,
+    stop_reason: Option<String>,
+    stop_sequence: Option<String>,
+}
+
+#[derive(Debug)]
+enum StreamBlock {
+    Text(String),
+    ToolUse {
+        id: String,
+        name: String,
+        json: String,
+        input: Option<serde_json::Value>,
+    },
+    /// thinking and other block types: not part of the core completion.
+    Other,
+}
+
+impl AnthropicStream {
+    pub fn new(model: &str) -> Self {
+        AnthropicStream {
+            model: model.to_string(),
+            id: String::new(),
+            provider_model: model.to_string(),
+            usage: Usage::default(),
+            blocks: Default::default(),
+            stop_reason: None,
+            stop_sequence: None,
+        }
+    }
+
+    fn completion(&mut self) -> Completion {
+        let content = std::mem::take(&mut self.blocks)
+            .into_values()
+            .filter_map(|b| match b {
+                StreamBlock::Text(text) => Some(ContentBlock::Text { text }),
+                StreamBlock::ToolUse {
+                    id,
+                    name,
+                    json,
+                    input,
+                } => Some(ContentBlock::ToolUse {
+                    id,
+                    name,
+                    input: input.unwrap_or_else(|| parse_tool_input(json)),
+                }),
+                StreamBlock::Other => None,
+            })
+            .collect();
+        Completion {
+            id: self.id.clone(),
+            model: self.provider_model.clone(),
+            provider_model: self.provider_model.clone(),
+            content,
+            stop_reason: self
+                .stop_reason
+                .as_deref()
+                .map(StopReason::from_anthropic)
+                .unwrap_or_else(|| StopReason::Other(String::new())),
+            stop_sequence: self.stop_sequence.clone(),
+            usage: self.usage,
+        }
+    }
+}
+
+/// Concatenated `partial_json` as a value: `{}` when empty, the raw text when it does
+/// not parse (as the non-streaming OpenAI decoder keeps unparsable arguments).
+fn parse_tool_input(json: String) -> serde_json::Value {
+    if json.trim().is_empty() {
+        return serde_json::json!({});
+    }
+    serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json))
+}
+
+fn invalid(what: &str, e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::InvalidResponse {
+        message: format!("Anthropic stream {what}: {e}"),
+    }
+}
+
+impl StreamDecoder for AnthropicStream {
+    fn on_event(
+        &mut self,
+        event: &str,
+        data: &str,
+        now: SystemTime,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<Flow, ProviderError> {
+        match event {
+            "error" => return Err(classify_stream_error(data.as_bytes(), now)),
+            "ping" => return Ok(Flow::Continue),
+            _ => {}
+        }
+        let wire: WireStreamEvent =
+            serde_json::from_str(data).map_err(|e| invalid(&format!("event {event}"), e))?;
+        match wire {
+            WireStreamEvent::Error => return Err(classify_stream_error(data.as_bytes(), now)),
+            WireStreamEvent::MessageStart { message } => {
+                self.id = message.id;
+                if !message.model.is_empty() {
+                    self.provider_model = message.model;
+                }
+                self.usage = message.usage.into_usage();
+                out.push(StreamEvent::Started {
+                    id: self.id.clone(),
+                    provider_model: self.provider_model.clone(),
+                    usage: self.usage,
+                });
+            }
+            WireStreamEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => {
+                let block = match content_block {
+                    WireStartBlock::Text { text } => {
+                        if !text.is_empty() {
+                            out.push(StreamEvent::TextDelta {
+                                index,
+                                text: text.clone(),
+                            });
+                        }
+                        StreamBlock::Text(text)
+                    }
+                    WireStartBlock::ToolUse { id, name } => {
+                        out.push(StreamEvent::ToolUseStart {
+                            index,
+                            id: id.clone(),
+                            name: name.clone(),
+                        });
+                        StreamBlock::ToolUse {
+                            id,
+                            name,
+                            json: String::new(),
+                            input: None,
+                        }
+                    }
+                    WireStartBlock::Unknown => StreamBlock::Other,
+                };
+                self.blocks.insert(index, block);
+            }
+            WireStreamEvent::ContentBlockDelta { index, delta } => {
+                match (self.blocks.get_mut(&index), delta) {
+                    (Some(StreamBlock::Text(text)), WireDelta::TextDelta { text: piece }) => {
+                        text.push_str(&piece);
+                        out.push(StreamEvent::TextDelta { index, text: piece });
+                    }
+                    (
+                        Some(StreamBlock::ToolUse { json, .. }),
+                        WireDelta::InputJsonDelta { partial_json },
+                    ) => {
+                        json.push_str(&partial_json);
+                        out.push(StreamEvent::ToolInputDelta {
+                            index,
+                            partial_json,
+                        });
+                    }
+                    (None, WireDelta::TextDelta { .. } | WireDelta::InputJsonDelta { .. }) => {
+                        return Err(invalid(
+                            "delta",
+                            format!("content_block_delta for unopened block {index}"),
+                        ))
+                    }
+                    // thinking, signature, citations, or a delta for a skipped block.
+                    _ => {}
+                }
+            }
+            WireStreamEvent::ContentBlockStop { index } => {
+                if let Some(StreamBlock::ToolUse { json, input, .. }) = self.blocks.get_mut(&index)
+                {
+                    *input = Some(parse_tool_input(std::mem::take(json)));
+                }
+            }
+            WireStreamEvent::MessageDelta { delta, usage } => {
+                if delta.stop_reason.is_some() {
+                    self.stop_reason = delta.stop_reason;
+                    self.stop_sequence = delta.stop_sequence;
+                }
+                if let Some(u) = usage {
+                    u.overlay(&mut self.usage);
+                }
+            }
+            WireStreamEvent::MessageStop => {
+                out.push(StreamEvent::Finished {
+                    completion: self.completion(),
+                    usage_estimated: false,
+                });
+                return Ok(Flow::Done);
+            }
+            WireStreamEvent::Ping | WireStreamEvent::Unknown => {}
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn on_eof(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        Err(ProviderError::Connection {
+            message: "the stream ended before message_stop".into(),
+        })
+    }
+
+    fn partial_usage(&self) -> Usage {
+        let mut produced = String::new();
+        for b in self.blocks.values() {
+            match b {
+                StreamBlock::Text(t) => produced.push_str(t),
+                StreamBlock::ToolUse { json, input, .. } => match input {
+                    Some(v) => produced.push_str(&v.to_string()),
+                    None => produced.push_str(json),
+                },
+                StreamBlock::Other => {}
+            }
+        }
+        let mut usage = self.usage;
+        usage.output_tokens = usage
+            .output_tokens
+            .max(count_output(&self.model, &produced));
+        usage
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireStreamEvent {
+    MessageStart {
+        message: WireStreamMessage,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: WireStartBlock,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: WireDelta,
+    },
+    ContentBlockStop {
+        index: usize,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: WireMessageDelta,
+        #[serde(default)]
+        usage: Option<WireUsage>,
+    },
+    MessageStop,
+    Ping,
+    Error,
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize)]
+struct WireStreamMessage {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireStartBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireDelta {
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        #[serde(default)]
+        partial_json: String,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize, Default)]
+struct WireMessageDelta {
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    stop_sequence: Option<String>,
 }
 
 #[cfg(test)]

@@ -1061,4 +1061,258 @@ mod tests {
         let f = decode_count_tokens(ok("{}")).unwrap_err();
         assert!(matches!(f.error, ProviderError::InvalidResponse { .. }));
     }
+
+    // ---- streaming ----
+
+    use crate::provider::stream::test_support::{finished, run};
+
+    /// Spec §1.5, verbatim.
+    const SPEC_STREAM: &str = r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":2100,"output_tokens":1}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+
+event: ping
+data: {"type":"ping"}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+"#;
+
+    /// Spec §1.5 mid-stream error, verbatim.
+    const SPEC_STREAM_ERROR: &str = r#"event: error
+data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}
+
+"#;
+
+    fn events(items: &[Result<StreamEvent, ProviderFailure>]) -> Vec<StreamEvent> {
+        items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().cloned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn decodes_spec_stream_with_usage_overlaid_whatever_the_chunking() {
+        for chunk in [1, 7, 64, 10_000] {
+            let items = run(
+                Box::new(AnthropicStream::new("claude-sonnet-4-5")),
+                SPEC_STREAM,
+                chunk,
+            )
+            .await;
+            assert!(items.iter().all(Result::is_ok), "{items:?}");
+            let evs = events(&items);
+            let start_usage = Usage {
+                input_tokens: 12,
+                output_tokens: 1,
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: 2100,
+            };
+            assert_eq!(
+                evs[0],
+                StreamEvent::Started {
+                    id: "msg_01".into(),
+                    provider_model: "claude-sonnet-4-5".into(),
+                    usage: start_usage,
+                }
+            );
+            assert_eq!(
+                evs[1],
+                StreamEvent::TextDelta {
+                    index: 0,
+                    text: "Hello".into()
+                }
+            );
+            let (c, estimated) = finished(&items);
+            assert!(!estimated);
+            assert_eq!(c.text(), "Hello");
+            assert_eq!(c.stop_reason, StopReason::EndTurn);
+            // message_delta replaced output_tokens; the rest kept message_start's values.
+            assert_eq!(
+                c.usage,
+                Usage {
+                    output_tokens: 7,
+                    ..start_usage
+                }
+            );
+            assert_eq!(evs.len(), 3, "ping yields nothing: {evs:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn message_delta_usage_replaces_fields_and_never_adds() {
+        let text = SPEC_STREAM.replace(
+            r#""usage":{"output_tokens":7}}"#,
+            r#""usage":{"output_tokens":3}}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":15,"output_tokens":9}}"#,
+        );
+        let items = run(Box::new(AnthropicStream::new("m")), &text, 5).await;
+        let (c, _) = finished(&items);
+        assert_eq!(c.usage.output_tokens, 9);
+        assert_eq!(c.usage.input_tokens, 15);
+        assert_eq!(c.usage.cache_read_input_tokens, 2100);
+    }
+
+    #[tokio::test]
+    async fn mid_stream_error_event_is_a_typed_overload_after_the_delivered_deltas() {
+        let text = SPEC_STREAM
+            .split("event: content_block_stop")
+            .next()
+            .unwrap()
+            .to_string()
+            + SPEC_STREAM_ERROR;
+        let items = run(
+            Box::new(AnthropicStream::new("claude-sonnet-4-5")),
+            &text,
+            3,
+        )
+        .await;
+        let last = items.last().unwrap().as_ref().unwrap_err();
+        assert!(last.error.is_mid_stream());
+        assert!(!last.error.is_retryable());
+        assert_eq!(last.error.deltas_delivered(), 1);
+        assert!(matches!(
+            last.error.underlying(),
+            ProviderError::Overloaded { status: 529, .. }
+        ));
+        let ProviderError::MidStream { partial_usage, .. } = &last.error else {
+            panic!()
+        };
+        assert_eq!(partial_usage.input_tokens, 12);
+        assert!(partial_usage.output_tokens >= 1);
+        assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
+    }
+
+    #[tokio::test]
+    async fn error_as_the_first_event_has_delivered_nothing() {
+        let items = run(Box::new(AnthropicStream::new("m")), SPEC_STREAM_ERROR, 4).await;
+        assert_eq!(items.len(), 1);
+        let e = &items[0].as_ref().unwrap_err().error;
+        assert_eq!(e.deltas_delivered(), 0);
+        assert!(e.underlying().is_retryable());
+    }
+
+    #[tokio::test]
+    async fn assembles_tool_use_from_json_deltas_and_skips_unknown_events_and_blocks() {
+        let text = r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_02","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}
+
+: a comment line
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: brand_new_event
+data: {"type":"brand_new_event","x":1}
+
+event: content_block_start
+data: {"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Let me look."}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":1}
+
+event: content_block_start
+data: {"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_01A","name":"lookup","input":{}}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"q\": \"x"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"y\"}"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":2}
+
+event: content_block_start
+data: {"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_01B","name":"noargs","input":{}}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":3}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":40}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+"#;
+        let items = run(Box::new(AnthropicStream::new("m")), text, 11).await;
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+        let evs = events(&items);
+        assert!(evs.contains(&StreamEvent::ToolUseStart {
+            index: 2,
+            id: "toolu_01A".into(),
+            name: "lookup".into()
+        }));
+        assert!(evs.contains(&StreamEvent::ToolInputDelta {
+            index: 2,
+            partial_json: "{\"q\": \"x".into()
+        }));
+        let (c, _) = finished(&items);
+        assert_eq!(
+            c.content,
+            vec![
+                ContentBlock::text("Let me look."),
+                ContentBlock::ToolUse {
+                    id: "toolu_01A".into(),
+                    name: "lookup".into(),
+                    input: json!({"q": "xy"})
+                },
+                ContentBlock::ToolUse {
+                    id: "toolu_01B".into(),
+                    name: "noargs".into(),
+                    input: json!({})
+                },
+            ]
+        );
+        assert_eq!(c.stop_reason, StopReason::ToolUse);
+        assert_eq!(c.usage.output_tokens, 40);
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_before_message_stop_is_a_mid_stream_connection_error() {
+        let text = SPEC_STREAM.split("event: message_delta").next().unwrap();
+        let items = run(Box::new(AnthropicStream::new("m")), text, 9).await;
+        let e = &items.last().unwrap().as_ref().unwrap_err().error;
+        assert_eq!(e.deltas_delivered(), 1);
+        assert!(matches!(e.underlying(), ProviderError::Connection { .. }));
+    }
+
+    #[test]
+    fn encode_stream_sets_stream_true_and_encode_leaves_it_out() {
+        let r = Anthropic
+            .encode_stream("claude-sonnet-4-5", &rich_request(), None)
+            .unwrap();
+        assert_eq!(body_json(&r)["stream"], json!(true));
+        let r = Anthropic
+            .encode("claude-sonnet-4-5", &rich_request(), None)
+            .unwrap();
+        assert!(body_json(&r).get("stream").is_none());
+    }
 }

@@ -1114,4 +1114,198 @@ mod tests {
             Some(Duration::from_secs(360))
         );
     }
+
+    // ---- streaming ----
+
+    use crate::provider::stream::test_support::{finished, run};
+
+    /// Spec §2.4, verbatim.
+    const SPEC_STREAM: &str = r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"2, 3, 5"},"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}
+
+data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":7,"total_tokens":31,"prompt_tokens_details":{"cached_tokens":0}}}
+
+data: [DONE]
+
+"#;
+
+    fn events(items: &[Result<StreamEvent, ProviderFailure>]) -> Vec<StreamEvent> {
+        items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().cloned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn decodes_spec_stream_with_final_usage_chunk() {
+        for chunk in [1, 13, 10_000] {
+            let items = run(
+                Box::new(OpenAiStream::new("gpt-4o-mini")),
+                SPEC_STREAM,
+                chunk,
+            )
+            .await;
+            assert!(items.iter().all(Result::is_ok), "{items:?}");
+            let evs = events(&items);
+            assert_eq!(
+                evs[0],
+                StreamEvent::Started {
+                    id: "chatcmpl-1".into(),
+                    provider_model: "gpt-4o-mini".into(),
+                    usage: Usage::default()
+                }
+            );
+            assert_eq!(
+                evs[1],
+                StreamEvent::TextDelta {
+                    index: 0,
+                    text: "2, 3, 5".into()
+                }
+            );
+            assert_eq!(evs.len(), 3, "{evs:?}");
+            let (c, estimated) = finished(&items);
+            assert!(!estimated);
+            assert_eq!(c.text(), "2, 3, 5");
+            assert_eq!(c.stop_reason, StopReason::EndTurn);
+            assert_eq!(
+                c.usage,
+                Usage {
+                    input_tokens: 24,
+                    output_tokens: 7,
+                    cache_creation_input_tokens: 0,
+                    cache_read_input_tokens: 0
+                }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_before_the_usage_chunk_counts_output_locally_and_says_so() {
+        let text: String = SPEC_STREAM
+            .split("\n\n")
+            .take(3)
+            .map(|e| format!("{e}\n\n"))
+            .collect();
+        let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await;
+        let (c, estimated) = finished(&items);
+        assert!(estimated);
+        assert_eq!(c.text(), "2, 3, 5");
+        assert_eq!(
+            c.usage.output_tokens,
+            crate::tokens::Encoding::O200k.count("2, 3, 5")
+        );
+        assert_eq!(c.usage.input_tokens, 0);
+        // And `[DONE]` without a usage chunk (include_usage off) is the same.
+        let text = text + "data: [DONE]\n\n";
+        let (_, estimated) =
+            finished(&run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await);
+        assert!(estimated);
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_before_finish_reason_is_a_mid_stream_connection_error() {
+        let text: String = SPEC_STREAM
+            .split("\n\n")
+            .take(2)
+            .map(|e| format!("{e}\n\n"))
+            .collect();
+        let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await;
+        let e = &items.last().unwrap().as_ref().unwrap_err().error;
+        assert_eq!(e.deltas_delivered(), 1);
+        assert!(matches!(e.underlying(), ProviderError::Connection { .. }));
+        let ProviderError::MidStream { partial_usage, .. } = e else {
+            panic!()
+        };
+        assert!(partial_usage.output_tokens > 0);
+    }
+
+    #[tokio::test]
+    async fn error_payload_mid_stream_is_typed() {
+        let text: String = SPEC_STREAM.split("\n\n").take(2).map(|e| format!("{e}\n\n")).collect::<String>()
+            + "data: {\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
+        let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 16).await;
+        let e = &items.last().unwrap().as_ref().unwrap_err().error;
+        assert!(e.is_mid_stream() && !e.is_retryable());
+        assert_eq!(e.deltas_delivered(), 1);
+        assert!(matches!(
+            e.underlying(),
+            ProviderError::Server { status: 500, .. }
+        ));
+        let text = "data: {\"error\":{\"message\":\"Rate limit reached. Please try again in 1.5s.\",\"type\":\"tokens\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}\n\n";
+        let items = run(Box::new(OpenAiStream::new("gpt-4o")), text, 16).await;
+        let e = &items[0].as_ref().unwrap_err().error;
+        assert_eq!(e.deltas_delivered(), 0);
+        assert_eq!(
+            e.underlying(),
+            &ProviderError::RateLimited {
+                retry_after: Some(Duration::from_millis(1500)),
+                message:
+                    "tokens/rate_limit_exceeded: Rate limit reached. Please try again in 1.5s."
+                        .into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn assembles_tool_calls_by_index_with_concatenated_arguments() {
+        let chunk = |choices: &str| {
+            format!("data: {{\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":{choices}}}\n\n")
+        };
+        let text = [
+            chunk(r#"[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"weather","arguments":""}}]},"finish_reason":null}]"#),
+            chunk(r#"[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]},"finish_reason":null}]"#),
+            chunk(r#"[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"time","arguments":"{}"}}]},"finish_reason":null}]"#),
+            chunk(r#"[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null}]"#),
+            chunk(r#"[{"index":0,"delta":{},"finish_reason":"tool_calls"}]"#),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        let items = run(Box::new(OpenAiStream::new("gpt-4o")), &text, 10).await;
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+        let evs = events(&items);
+        assert_eq!(
+            evs[1],
+            StreamEvent::ToolUseStart {
+                index: 0,
+                id: "call_a".into(),
+                name: "weather".into()
+            }
+        );
+        assert!(evs.contains(&StreamEvent::ToolInputDelta {
+            index: 0,
+            partial_json: "{\"city\":".into()
+        }));
+        let (c, _) = finished(&items);
+        assert_eq!(
+            c.content,
+            vec![
+                ContentBlock::ToolUse {
+                    id: "call_a".into(),
+                    name: "weather".into(),
+                    input: json!({"city": "Paris"})
+                },
+                ContentBlock::ToolUse {
+                    id: "call_b".into(),
+                    name: "time".into(),
+                    input: json!({})
+                },
+            ]
+        );
+        assert_eq!(c.stop_reason, StopReason::ToolUse);
+    }
+
+    #[test]
+    fn encode_stream_asks_for_usage() {
+        let r = OpenAi
+            .encode_stream("gpt-4o", &rich_request(), None)
+            .unwrap();
+        let b = body_json(&r);
+        assert_eq!(b["stream"], json!(true));
+        assert_eq!(b["stream_options"], json!({"include_usage": true}));
+        let b = body_json(&OpenAi.encode("gpt-4o", &rich_request(), None).unwrap());
+        assert!(b.get("stream").is_none() && b.get("stream_options").is_none());
+    }
 }

@@ -65,7 +65,7 @@ pub(super) fn not_found(sim: &Simulator, _request: &HttpRequest) -> HttpResponse
 /// What a successful create produced.
 enum Answer {
     Json(Value),
-    Stream(Plan),
+    Stream(Box<Plan>),
 }
 
 pub(super) async fn messages(sim: &Simulator, request: &HttpRequest) -> StreamingResponse {
@@ -83,7 +83,7 @@ pub(super) async fn messages(sim: &Simulator, request: &HttpRequest) -> Streamin
                 plan.headers = r.headers;
             }
             // The producer records the request when the stream ends.
-            stream::start(sim, plan)
+            stream::start(sim, *plan)
         }
         Ok(Answer::Json(body)) => StreamingResponse::complete(finish(sim, Ok(body), seen, false)),
         Err(r) => StreamingResponse::complete(finish(sim, Err(r), seen, false)),
@@ -421,7 +421,7 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
                                "error": {"type": "overloaded_error", "message": "Overloaded"}});
             (after, named_event("error", &error).into())
         });
-        return Ok(Answer::Stream(Plan {
+        return Ok(Answer::Stream(Box::new(Plan {
             key,
             model,
             input,
@@ -431,7 +431,7 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             frames,
             fail,
             headers: Default::default(),
-        }));
+        })));
     }
     sim.generate_delay(answer.output_tokens, drawn.slow).await;
     sim.settle(&key, &model, reserve, answer.output_tokens as f64);

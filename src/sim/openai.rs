@@ -76,7 +76,7 @@ pub(super) fn not_found(sim: &Simulator, request: &HttpRequest) -> HttpResponse 
 /// What a successful create produced.
 enum Answer {
     Json(Value),
-    Stream(Plan),
+    Stream(Box<Plan>),
 }
 
 pub(super) async fn chat(sim: &Simulator, request: &HttpRequest) -> StreamingResponse {
@@ -94,7 +94,7 @@ pub(super) async fn chat(sim: &Simulator, request: &HttpRequest) -> StreamingRes
             }
             plan.headers = r.headers;
             // The producer records the request when the stream ends.
-            stream::start(sim, plan)
+            stream::start(sim, *plan)
         }
         Ok(Answer::Json(body)) => StreamingResponse::complete(finish(sim, Ok(body), seen)),
         Err(r) => StreamingResponse::complete(finish(sim, Err(r), seen)),
@@ -483,7 +483,7 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
                 "type": "server_error", "param": null, "code": null}});
             (after, data_event(&error.to_string()).into())
         });
-        return Ok(Answer::Stream(Plan {
+        return Ok(Answer::Stream(Box::new(Plan {
             key,
             model: model.clone(),
             input: prompt,
@@ -493,7 +493,7 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             frames: stream_frames(&head, prompt, answer),
             fail,
             headers: Default::default(),
-        }));
+        })));
     }
     sim.generate_delay(longest, drawn.slow).await;
     sim.settle(&key, &model, reserve, completion as f64);

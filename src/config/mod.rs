@@ -217,6 +217,12 @@ pub struct Fault {
 pub enum FaultKind {
     Status(u16),
     Slow(Duration),
+    /// A streamed response fails with an in-stream error event after this many output
+    /// tokens (Anthropic `event: error` overloaded, OpenAI `{"error":…}` chunk). Applies
+    /// to streamed requests only.
+    MidStream {
+        after_tokens: u64,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -112,4 +112,8 @@ pub struct RawFault {
     pub rate: f64,
     /// Extra latency for a slow response.
     pub slow_ms: Option<f64>,
+    /// `true`: a streamed response fails mid-stream with an in-stream error event.
+    pub mid_stream: Option<bool>,
+    /// With `mid_stream`: output tokens sent before the error (default 0).
+    pub after_tokens: Option<u64>,
 }

@@ -97,3 +97,35 @@ fn sim_limits_are_keyed_by_wire_model() {
         })
     );
 }
+
+#[test]
+fn a_mid_stream_fault_parses_and_misplaced_fields_name_their_path() {
+    let c = Config::from_toml_str_over_defaults(
+        "[[sim.faults]]\nmid_stream = true\nafter_tokens = 5\nrate = 1.0\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(
+        c.sim.faults[0].kind,
+        FaultKind::MidStream { after_tokens: 5 }
+    );
+    let c =
+        Config::from_toml_str_over_defaults("[[sim.faults]]\nmid_stream = true\nrate = 0.5\n", "t")
+            .unwrap();
+    assert_eq!(
+        c.sim.faults[0].kind,
+        FaultKind::MidStream { after_tokens: 0 }
+    );
+    let e = err("[[sim.faults]]\nstatus = 529\nafter_tokens = 3\nrate = 1.0\n");
+    assert_eq!(
+        e,
+        "sim.faults[0].after_tokens applies only with mid_stream = true"
+    );
+    let e = err("[[sim.faults]]\nstatus = 529\nmid_stream = true\nrate = 1.0\n");
+    assert_eq!(
+        e,
+        "sim.faults[0] needs exactly one of status, slow_ms or mid_stream"
+    );
+    let e = err("[[sim.faults]]\nmid_strem = true\nrate = 1.0\n");
+    assert!(e.contains("mid_strem"), "{e}");
+}

@@ -351,7 +351,23 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
                 }
             },
         };
+        let mid_stream = f.mid_stream.unwrap_or(false);
+        if f.after_tokens.is_some() && !mid_stream {
+            return Err(ConfigError::invalid(
+                format!("{path}.after_tokens"),
+                "applies only with mid_stream = true",
+            ));
+        }
         let kind = match (f.status, f.slow_ms) {
+            (None, None) if mid_stream => FaultKind::MidStream {
+                after_tokens: f.after_tokens.unwrap_or(0),
+            },
+            _ if mid_stream => {
+                return Err(ConfigError::invalid(
+                    path,
+                    "needs exactly one of status, slow_ms or mid_stream",
+                ))
+            }
             (Some(s @ (500 | 502 | 503 | 504 | 529)), None) => FaultKind::Status(s),
             (Some(s), None) => {
                 return Err(ConfigError::invalid(
@@ -365,7 +381,7 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
             _ => {
                 return Err(ConfigError::invalid(
                     path,
-                    "needs exactly one of status or slow_ms",
+                    "needs exactly one of status, slow_ms or mid_stream",
                 ))
             }
         };

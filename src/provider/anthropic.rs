@@ -1,10 +1,14 @@
 //! Anthropic Messages API (spec §1): `POST /v1/messages` and `/v1/messages/count_tokens`.
 //!
 //! Shape: constants, the provider struct, the trait impl, private wire types, conversions,
-//! fixture tests. Non-streaming only. Unknown response fields and content-block types are
-//! tolerated (skipped), as the spec requires.
+//! fixture tests. Unknown response fields, content-block types and SSE event names are
+//! tolerated (skipped), as the spec requires. Streaming (§1.5): [`encode_stream`] sets
+//! `"stream": true`; [`StreamDecoder`] for this wire is [`AnthropicStream`].
+//!
+//! [`encode_stream`]: Provider::encode_stream
 
-use super::classify::classify;
+use super::classify::{classify, classify_stream_error};
+use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{ContentBlock, Message, Role, StopReason, Tool, Usage};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
@@ -30,18 +34,20 @@ impl Provider for Anthropic {
         req: &CompletionRequest,
         key: Option<&ApiKey>,
     ) -> Result<HttpRequest, ProviderError> {
-        let body = WireRequest {
-            model,
-            max_tokens: req.max_tokens,
-            system: req.system.as_deref(),
-            messages: req.messages.iter().map(WireMessage::from).collect(),
-            temperature: req.temperature,
-            top_p: req.top_p,
-            stop_sequences: &req.stop,
-            tools: req.tools.iter().map(WireTool::from).collect(),
-            metadata: req.metadata.as_ref().and_then(WireMetadata::from_value),
-        };
-        http_request(MESSAGES_PATH, &body, key)
+        encode_messages(model, req, key, false)
+    }
+
+    fn encode_stream(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
+    ) -> Result<HttpRequest, ProviderError> {
+        encode_messages(model, req, key, true)
+    }
+
+    fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
+        Box::new(AnthropicStream::new(model))
     }
 
     fn decode(
@@ -69,6 +75,27 @@ impl Provider for Anthropic {
             }),
         }
     }
+}
+
+fn encode_messages(
+    model: &str,
+    req: &CompletionRequest,
+    key: Option<&ApiKey>,
+    stream: bool,
+) -> Result<HttpRequest, ProviderError> {
+    let body = WireRequest {
+        model,
+        max_tokens: req.max_tokens,
+        system: req.system.as_deref(),
+        messages: req.messages.iter().map(WireMessage::from).collect(),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop_sequences: &req.stop,
+        tools: req.tools.iter().map(WireTool::from).collect(),
+        metadata: req.metadata.as_ref().and_then(WireMetadata::from_value),
+        stream,
+    };
+    http_request(MESSAGES_PATH, &body, key)
 }
 
 /// The `count_tokens` request for `req` sent to wire model `model` (spec §1.3): the
@@ -165,6 +192,8 @@ struct WireRequest<'a> {
     tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<WireMetadata<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 #[derive(Serialize)]
@@ -319,6 +348,38 @@ struct WireCountTokensResponse {
     input_tokens: u64,
 }
 
+impl WireUsage {
+    fn into_usage(self) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.unwrap_or(0),
+            output_tokens: self.output_tokens.unwrap_or(0),
+            cache_creation_input_tokens: self.cache_creation_input_tokens.unwrap_or(0),
+            cache_read_input_tokens: self.cache_read_input_tokens.unwrap_or(0),
+        }
+    }
+
+    /// The SDK's accumulator: every field present replaces (counts are cumulative).
+    fn overlay(&self, usage: &mut Usage) {
+        let fields = [
+            (self.input_tokens, &mut usage.input_tokens),
+            (self.output_tokens, &mut usage.output_tokens),
+            (
+                self.cache_creation_input_tokens,
+                &mut usage.cache_creation_input_tokens,
+            ),
+            (
+                self.cache_read_input_tokens,
+                &mut usage.cache_read_input_tokens,
+            ),
+        ];
+        for (new, field) in fields {
+            if let Some(v) = new {
+                *field = v;
+            }
+        }
+    }
+}
+
 impl WireResponse {
     fn into_completion(self) -> Completion {
         let content = self
@@ -345,14 +406,320 @@ impl WireResponse {
                 .map(StopReason::from_anthropic)
                 .unwrap_or_else(|| StopReason::Other(String::new())),
             stop_sequence: self.stop_sequence,
-            usage: Usage {
-                input_tokens: self.usage.input_tokens.unwrap_or(0),
-                output_tokens: self.usage.output_tokens.unwrap_or(0),
-                cache_creation_input_tokens: self.usage.cache_creation_input_tokens.unwrap_or(0),
-                cache_read_input_tokens: self.usage.cache_read_input_tokens.unwrap_or(0),
-            },
+            usage: self.usage.into_usage(),
         }
     }
+}
+
+// ---- streaming (spec §1.5) ----
+
+/// The SSE decoder of one streamed Messages response.
+///
+/// `message_start` gives the input-side usage; content blocks are assembled by `index`
+/// (text appended, `input_json_delta` concatenated and parsed at `content_block_stop`,
+/// `{}` when empty); `message_delta.usage` *replaces* each field it carries (counts are
+/// cumulative); `ping` and unknown events are skipped; an `error` event is the failure.
+#[derive(Debug)]
+pub struct AnthropicStream {
+    /// The wire model asked for: picks the tokenizer for local counts.
+    model: String,
+    id: String,
+    provider_model: String,
+    usage: Usage,
+    blocks: std::collections::BTreeMap<usize, StreamBlock>,
+    stop_reason: Option<String>,
+    stop_sequence: Option<String>,
+}
+
+#[derive(Debug)]
+enum StreamBlock {
+    Text(String),
+    ToolUse {
+        id: String,
+        name: String,
+        json: String,
+        input: Option<serde_json::Value>,
+    },
+    /// thinking and other block types: not part of the core completion.
+    Other,
+}
+
+impl AnthropicStream {
+    pub fn new(model: &str) -> Self {
+        AnthropicStream {
+            model: model.to_string(),
+            id: String::new(),
+            provider_model: model.to_string(),
+            usage: Usage::default(),
+            blocks: Default::default(),
+            stop_reason: None,
+            stop_sequence: None,
+        }
+    }
+
+    fn completion(&mut self) -> Completion {
+        let content = std::mem::take(&mut self.blocks)
+            .into_values()
+            .filter_map(|b| match b {
+                StreamBlock::Text(text) => Some(ContentBlock::Text { text }),
+                StreamBlock::ToolUse {
+                    id,
+                    name,
+                    json,
+                    input,
+                } => Some(ContentBlock::ToolUse {
+                    id,
+                    name,
+                    input: input.unwrap_or_else(|| parse_tool_input(json)),
+                }),
+                StreamBlock::Other => None,
+            })
+            .collect();
+        Completion {
+            id: self.id.clone(),
+            model: self.provider_model.clone(),
+            provider_model: self.provider_model.clone(),
+            content,
+            stop_reason: self
+                .stop_reason
+                .as_deref()
+                .map(StopReason::from_anthropic)
+                .unwrap_or_else(|| StopReason::Other(String::new())),
+            stop_sequence: self.stop_sequence.clone(),
+            usage: self.usage,
+        }
+    }
+}
+
+/// Concatenated `partial_json` as a value: `{}` when empty, the raw text when it does
+/// not parse (as the non-streaming OpenAI decoder keeps unparsable arguments).
+fn parse_tool_input(json: String) -> serde_json::Value {
+    if json.trim().is_empty() {
+        return serde_json::json!({});
+    }
+    serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json))
+}
+
+fn invalid(what: &str, e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::InvalidResponse {
+        message: format!("Anthropic stream {what}: {e}"),
+    }
+}
+
+impl StreamDecoder for AnthropicStream {
+    fn on_event(
+        &mut self,
+        event: &str,
+        data: &str,
+        now: SystemTime,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<Flow, ProviderError> {
+        match event {
+            "error" => return Err(classify_stream_error(data.as_bytes(), now)),
+            "ping" => return Ok(Flow::Continue),
+            _ => {}
+        }
+        let wire: WireStreamEvent =
+            serde_json::from_str(data).map_err(|e| invalid(&format!("event {event}"), e))?;
+        match wire {
+            WireStreamEvent::Error => return Err(classify_stream_error(data.as_bytes(), now)),
+            WireStreamEvent::MessageStart { message } => {
+                self.id = message.id;
+                if !message.model.is_empty() {
+                    self.provider_model = message.model;
+                }
+                self.usage = message.usage.into_usage();
+                out.push(StreamEvent::Started {
+                    id: self.id.clone(),
+                    provider_model: self.provider_model.clone(),
+                    usage: self.usage,
+                });
+            }
+            WireStreamEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => {
+                let block = match content_block {
+                    WireStartBlock::Text { text } => {
+                        if !text.is_empty() {
+                            out.push(StreamEvent::TextDelta {
+                                index,
+                                text: text.clone(),
+                            });
+                        }
+                        StreamBlock::Text(text)
+                    }
+                    WireStartBlock::ToolUse { id, name } => {
+                        out.push(StreamEvent::ToolUseStart {
+                            index,
+                            id: id.clone(),
+                            name: name.clone(),
+                        });
+                        StreamBlock::ToolUse {
+                            id,
+                            name,
+                            json: String::new(),
+                            input: None,
+                        }
+                    }
+                    WireStartBlock::Unknown => StreamBlock::Other,
+                };
+                self.blocks.insert(index, block);
+            }
+            WireStreamEvent::ContentBlockDelta { index, delta } => {
+                match (self.blocks.get_mut(&index), delta) {
+                    (Some(StreamBlock::Text(text)), WireDelta::TextDelta { text: piece }) => {
+                        text.push_str(&piece);
+                        out.push(StreamEvent::TextDelta { index, text: piece });
+                    }
+                    (
+                        Some(StreamBlock::ToolUse { json, .. }),
+                        WireDelta::InputJsonDelta { partial_json },
+                    ) => {
+                        json.push_str(&partial_json);
+                        out.push(StreamEvent::ToolInputDelta {
+                            index,
+                            partial_json,
+                        });
+                    }
+                    (None, WireDelta::TextDelta { .. } | WireDelta::InputJsonDelta { .. }) => {
+                        return Err(invalid(
+                            "delta",
+                            format!("content_block_delta for unopened block {index}"),
+                        ))
+                    }
+                    // thinking, signature, citations, or a delta for a skipped block.
+                    _ => {}
+                }
+            }
+            WireStreamEvent::ContentBlockStop { index } => {
+                if let Some(StreamBlock::ToolUse { json, input, .. }) = self.blocks.get_mut(&index)
+                {
+                    *input = Some(parse_tool_input(std::mem::take(json)));
+                }
+            }
+            WireStreamEvent::MessageDelta { delta, usage } => {
+                if delta.stop_reason.is_some() {
+                    self.stop_reason = delta.stop_reason;
+                    self.stop_sequence = delta.stop_sequence;
+                }
+                if let Some(u) = usage {
+                    u.overlay(&mut self.usage);
+                }
+            }
+            WireStreamEvent::MessageStop => {
+                out.push(StreamEvent::Finished {
+                    completion: self.completion(),
+                    usage_estimated: false,
+                });
+                return Ok(Flow::Done);
+            }
+            WireStreamEvent::Ping | WireStreamEvent::Unknown => {}
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn on_eof(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        Err(ProviderError::Connection {
+            message: "the stream ended before message_stop".into(),
+        })
+    }
+
+    fn partial_usage(&self) -> Usage {
+        let mut produced = String::new();
+        for b in self.blocks.values() {
+            match b {
+                StreamBlock::Text(t) => produced.push_str(t),
+                StreamBlock::ToolUse { json, input, .. } => match input {
+                    Some(v) => produced.push_str(&v.to_string()),
+                    None => produced.push_str(json),
+                },
+                StreamBlock::Other => {}
+            }
+        }
+        let mut usage = self.usage;
+        usage.output_tokens = usage
+            .output_tokens
+            .max(count_output(&self.model, &produced));
+        usage
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireStreamEvent {
+    MessageStart {
+        message: WireStreamMessage,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: WireStartBlock,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: WireDelta,
+    },
+    ContentBlockStop {
+        index: usize,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: WireMessageDelta,
+        #[serde(default)]
+        usage: Option<WireUsage>,
+    },
+    MessageStop,
+    Ping,
+    Error,
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize)]
+struct WireStreamMessage {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireStartBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireDelta {
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        #[serde(default)]
+        partial_json: String,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize, Default)]
+struct WireMessageDelta {
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    stop_sequence: Option<String>,
 }
 
 #[cfg(test)]
@@ -693,5 +1060,259 @@ mod tests {
         ));
         let f = decode_count_tokens(ok("{}")).unwrap_err();
         assert!(matches!(f.error, ProviderError::InvalidResponse { .. }));
+    }
+
+    // ---- streaming ----
+
+    use crate::provider::stream::test_support::{finished, run};
+
+    /// Spec §1.5, verbatim.
+    const SPEC_STREAM: &str = r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":2100,"output_tokens":1}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+
+event: ping
+data: {"type":"ping"}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+"#;
+
+    /// Spec §1.5 mid-stream error, verbatim.
+    const SPEC_STREAM_ERROR: &str = r#"event: error
+data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}
+
+"#;
+
+    fn events(items: &[Result<StreamEvent, ProviderFailure>]) -> Vec<StreamEvent> {
+        items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().cloned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn decodes_spec_stream_with_usage_overlaid_whatever_the_chunking() {
+        for chunk in [1, 7, 64, 10_000] {
+            let items = run(
+                Box::new(AnthropicStream::new("claude-sonnet-4-5")),
+                SPEC_STREAM,
+                chunk,
+            )
+            .await;
+            assert!(items.iter().all(Result::is_ok), "{items:?}");
+            let evs = events(&items);
+            let start_usage = Usage {
+                input_tokens: 12,
+                output_tokens: 1,
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: 2100,
+            };
+            assert_eq!(
+                evs[0],
+                StreamEvent::Started {
+                    id: "msg_01".into(),
+                    provider_model: "claude-sonnet-4-5".into(),
+                    usage: start_usage,
+                }
+            );
+            assert_eq!(
+                evs[1],
+                StreamEvent::TextDelta {
+                    index: 0,
+                    text: "Hello".into()
+                }
+            );
+            let (c, estimated) = finished(&items);
+            assert!(!estimated);
+            assert_eq!(c.text(), "Hello");
+            assert_eq!(c.stop_reason, StopReason::EndTurn);
+            // message_delta replaced output_tokens; the rest kept message_start's values.
+            assert_eq!(
+                c.usage,
+                Usage {
+                    output_tokens: 7,
+                    ..start_usage
+                }
+            );
+            assert_eq!(evs.len(), 3, "ping yields nothing: {evs:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn message_delta_usage_replaces_fields_and_never_adds() {
+        let text = SPEC_STREAM.replace(
+            r#""usage":{"output_tokens":7}}"#,
+            r#""usage":{"output_tokens":3}}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":15,"output_tokens":9}}"#,
+        );
+        let items = run(Box::new(AnthropicStream::new("m")), &text, 5).await;
+        let (c, _) = finished(&items);
+        assert_eq!(c.usage.output_tokens, 9);
+        assert_eq!(c.usage.input_tokens, 15);
+        assert_eq!(c.usage.cache_read_input_tokens, 2100);
+    }
+
+    #[tokio::test]
+    async fn mid_stream_error_event_is_a_typed_overload_after_the_delivered_deltas() {
+        let text = SPEC_STREAM
+            .split("event: content_block_stop")
+            .next()
+            .unwrap()
+            .to_string()
+            + SPEC_STREAM_ERROR;
+        let items = run(
+            Box::new(AnthropicStream::new("claude-sonnet-4-5")),
+            &text,
+            3,
+        )
+        .await;
+        let last = items.last().unwrap().as_ref().unwrap_err();
+        assert!(last.error.is_mid_stream());
+        assert!(!last.error.is_retryable());
+        assert_eq!(last.error.deltas_delivered(), 1);
+        assert!(matches!(
+            last.error.underlying(),
+            ProviderError::Overloaded { status: 529, .. }
+        ));
+        let ProviderError::MidStream { partial_usage, .. } = &last.error else {
+            panic!()
+        };
+        assert_eq!(partial_usage.input_tokens, 12);
+        assert!(partial_usage.output_tokens >= 1);
+        assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
+    }
+
+    #[tokio::test]
+    async fn error_as_the_first_event_has_delivered_nothing() {
+        let items = run(Box::new(AnthropicStream::new("m")), SPEC_STREAM_ERROR, 4).await;
+        assert_eq!(items.len(), 1);
+        let e = &items[0].as_ref().unwrap_err().error;
+        assert_eq!(e.deltas_delivered(), 0);
+        assert!(e.underlying().is_retryable());
+    }
+
+    #[tokio::test]
+    async fn assembles_tool_use_from_json_deltas_and_skips_unknown_events_and_blocks() {
+        let text = r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_02","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}
+
+: a comment line
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: brand_new_event
+data: {"type":"brand_new_event","x":1}
+
+event: content_block_start
+data: {"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Let me look."}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":1}
+
+event: content_block_start
+data: {"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_01A","name":"lookup","input":{}}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"q\": \"x"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"y\"}"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":2}
+
+event: content_block_start
+data: {"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_01B","name":"noargs","input":{}}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":3}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":40}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+"#;
+        let items = run(Box::new(AnthropicStream::new("m")), text, 11).await;
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+        let evs = events(&items);
+        assert!(evs.contains(&StreamEvent::ToolUseStart {
+            index: 2,
+            id: "toolu_01A".into(),
+            name: "lookup".into()
+        }));
+        assert!(evs.contains(&StreamEvent::ToolInputDelta {
+            index: 2,
+            partial_json: "{\"q\": \"x".into()
+        }));
+        let (c, _) = finished(&items);
+        assert_eq!(
+            c.content,
+            vec![
+                ContentBlock::text("Let me look."),
+                ContentBlock::ToolUse {
+                    id: "toolu_01A".into(),
+                    name: "lookup".into(),
+                    input: json!({"q": "xy"})
+                },
+                ContentBlock::ToolUse {
+                    id: "toolu_01B".into(),
+                    name: "noargs".into(),
+                    input: json!({})
+                },
+            ]
+        );
+        assert_eq!(c.stop_reason, StopReason::ToolUse);
+        assert_eq!(c.usage.output_tokens, 40);
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_before_message_stop_is_a_mid_stream_connection_error() {
+        let text = SPEC_STREAM.split("event: message_delta").next().unwrap();
+        let items = run(Box::new(AnthropicStream::new("m")), text, 9).await;
+        let e = &items.last().unwrap().as_ref().unwrap_err().error;
+        assert_eq!(e.deltas_delivered(), 1);
+        assert!(matches!(e.underlying(), ProviderError::Connection { .. }));
+    }
+
+    #[test]
+    fn encode_stream_sets_stream_true_and_encode_leaves_it_out() {
+        let r = Anthropic
+            .encode_stream("claude-sonnet-4-5", &rich_request(), None)
+            .unwrap();
+        assert_eq!(body_json(&r)["stream"], json!(true));
+        let r = Anthropic
+            .encode("claude-sonnet-4-5", &rich_request(), None)
+            .unwrap();
+        assert!(body_json(&r).get("stream").is_none());
     }
 }

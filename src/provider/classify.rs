@@ -20,6 +20,7 @@
 //! shaped like an OpenAI key (`sk-…`) in them is masked.
 
 use super::ratelimit;
+use crate::types::Usage;
 use reqwest::header::HeaderMap;
 use std::time::{Duration, SystemTime};
 
@@ -63,6 +64,23 @@ pub enum ProviderError {
     Rejected { status: u16, message: String },
     #[error("unreadable response from provider: {message}")]
     InvalidResponse { message: String },
+    /// A streamed response failed after its `200` had been sent: an in-stream `error`
+    /// event (Anthropic `event: error`, OpenAI `{"error":…}` chunk), a transport failure
+    /// or a body that ended early. `error` is the underlying failure, classified as if it
+    /// had come as a status (e.g. `overloaded_error` → [`ProviderError::Overloaded`]).
+    ///
+    /// Never [`is_retryable`](ProviderError::is_retryable) by itself (the SDKs never retry
+    /// these): whoever re-issues the request decides from [`underlying`](Self::underlying)
+    /// and `deltas_delivered` (e.g. "retry only if nothing was delivered yet").
+    #[error("failed mid-stream after {deltas_delivered} deltas: {error}")]
+    MidStream {
+        error: Box<ProviderError>,
+        /// Content events (text, tool start, tool input) already handed to the consumer.
+        deltas_delivered: u64,
+        /// Best knowledge of what the provider charged: input from the stream's start
+        /// (Anthropic; 0 for OpenAI), output as reported or counted locally.
+        partial_usage: Usage,
+    },
 }
 
 fn fmt_after(d: &Option<Duration>) -> String {
@@ -85,9 +103,33 @@ impl ProviderError {
         )
     }
 
+    /// For [`ProviderError::MidStream`], the failure inside the stream; otherwise `self`.
+    pub fn underlying(&self) -> &ProviderError {
+        match self {
+            ProviderError::MidStream { error, .. } => error.underlying(),
+            other => other,
+        }
+    }
+
+    /// Whether this failure happened after a streamed response had started.
+    pub fn is_mid_stream(&self) -> bool {
+        matches!(self, ProviderError::MidStream { .. })
+    }
+
+    /// Content deltas delivered before a mid-stream failure (0 for any other failure).
+    pub fn deltas_delivered(&self) -> u64 {
+        match self {
+            ProviderError::MidStream {
+                deltas_delivered, ..
+            } => *deltas_delivered,
+            _ => 0,
+        }
+    }
+
     /// The server's hint, when it gave one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
+            ProviderError::MidStream { error, .. } => error.retry_after(),
             ProviderError::RateLimited { retry_after, .. }
             | ProviderError::Overloaded { retry_after, .. }
             | ProviderError::Server { retry_after, .. } => *retry_after,
@@ -107,14 +149,19 @@ impl ProviderError {
             | ProviderError::Rejected { status, .. } => Some(*status),
             ProviderError::BadRequest { .. } => Some(400),
             ProviderError::NotFound { .. } => Some(404),
+            // The status was 200; the underlying error says what the stream reported.
             ProviderError::Timeout
             | ProviderError::Connection { .. }
-            | ProviderError::InvalidResponse { .. } => None,
+            | ProviderError::InvalidResponse { .. }
+            | ProviderError::MidStream { .. } => None,
         }
     }
 
     /// Counts toward opening a lane's circuit (the model is failing, not the caller).
     pub fn is_failure_of_model(&self) -> bool {
+        if let ProviderError::MidStream { error, .. } = self {
+            return error.is_failure_of_model();
+        }
         matches!(
             self,
             ProviderError::Overloaded { .. }
@@ -285,6 +332,39 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTime) 
     apply_should_retry(error, status, headers, retry_after)
 }
 
+/// Classifies an error delivered inside an already-started stream (spec §1.5, §2.4):
+/// the body (`{"type":"error","error":{…}}` or `{"error":{…}}`) is classified as if it
+/// had come with the status its `error.type` / `error.code` stands for. The caller wraps
+/// the result in [`ProviderError::MidStream`].
+pub fn classify_stream_error(body: &[u8], now: SystemTime) -> ProviderError {
+    let parsed = ErrorBody::parse(body);
+    let tag = |t: &str| parsed.kind.as_deref() == Some(t) || parsed.code.as_deref() == Some(t);
+    let status = if tag("overloaded_error") {
+        529
+    } else if tag("rate_limit_error")
+        || tag("rate_limit_exceeded")
+        || parsed.is_quota()
+        || tag("tokens")
+        || tag("requests")
+    {
+        429
+    } else if tag("invalid_request_error") {
+        400
+    } else if tag("authentication_error") || tag("invalid_api_key") {
+        401
+    } else if tag("permission_error") {
+        403
+    } else if tag("not_found_error") {
+        404
+    } else if tag("timeout_error") {
+        504
+    } else {
+        // api_error, server_error, and whatever comes next.
+        500
+    };
+    classify(status, &HeaderMap::new(), body, now)
+}
+
 /// The server's `x-should-retry` override.
 fn apply_should_retry(
     error: ProviderError,
@@ -332,7 +412,7 @@ fn message_of(error: &ProviderError) -> String {
         | ProviderError::NotFound { message }
         | ProviderError::Rejected { message, .. }
         | ProviderError::InvalidResponse { message } => message.clone(),
-        ProviderError::Timeout => error.to_string(),
+        ProviderError::Timeout | ProviderError::MidStream { .. } => error.to_string(),
     }
 }
 

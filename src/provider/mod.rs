@@ -11,17 +11,24 @@
 //! - [`ratelimit`] parses every rate-limit header family into one [`RateLimitSnapshot`].
 //! - [`classify`] turns a status + error body into a typed [`ProviderError`].
 //! - [`actor`] is the one generic provider actor the broker dispatches to.
+//! - [`stream`] holds the provider-neutral streaming types: [`StreamEvent`], the
+//!   per-wire [`StreamDecoder`] seam and [`ProviderStream`]; [`Endpoint::stream`] sends
+//!   one streamed attempt.
 
 pub mod actor;
 pub mod anthropic;
 pub mod classify;
 pub mod openai;
 pub mod ratelimit;
+pub mod stream;
 mod transport;
 
 pub use classify::ProviderError;
 pub use ratelimit::{LimitWindow, RateLimitSnapshot};
-pub use transport::{HttpRequest, HttpResponse, HttpTransport, Transport, TransportError};
+pub use stream::{ByteStream, Flow, ProviderStream, StreamDecoder, StreamEvent};
+pub use transport::{
+    HttpRequest, HttpResponse, HttpTransport, StreamingResponse, Transport, TransportError,
+};
 
 use crate::config::Wire;
 use crate::secret::ApiKey;
@@ -73,6 +80,18 @@ pub trait Provider: Send + Sync + 'static {
         response: HttpResponse,
         now: SystemTime,
     ) -> Result<ProviderReply, ProviderFailure>;
+
+    /// Like [`Provider::encode`], asking for a streamed (SSE) response.
+    fn encode_stream(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
+    ) -> Result<HttpRequest, ProviderError>;
+
+    /// A fresh decoder for one streamed response from wire model `model` (the model
+    /// picks the tokenizer used when output must be counted locally).
+    fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder>;
 }
 
 /// The provider for `wire`.
@@ -118,5 +137,55 @@ impl Endpoint {
             }
         };
         self.provider.decode(response, SystemTime::now())
+    }
+
+    /// Sends one streamed attempt of `req` to wire model `model`.
+    ///
+    /// Returns once the status and headers are in. A non-2xx answer (errors before the
+    /// stream starts come as ordinary JSON) is read whole and classified exactly like
+    /// [`Endpoint::complete`] does. On `200` the [`ProviderStream`] yields the events;
+    /// any later failure is a [`ProviderError::MidStream`]. Dropping the stream cancels
+    /// the request.
+    pub async fn stream(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+    ) -> Result<ProviderStream, ProviderFailure> {
+        let http = self.provider.encode_stream(model, req, self.key.as_ref())?;
+        let response = self
+            .transport
+            .send_streaming(http)
+            .await
+            .map_err(failure_of_transport)?;
+        let now = SystemTime::now();
+        let rate_limits = ratelimit::parse(&response.headers, now);
+        if !(200..300).contains(&response.status) {
+            let (status, headers) = (response.status, response.headers.clone());
+            let body = match response.collect().await {
+                Ok(r) => r.body,
+                Err(e) => {
+                    return Err(ProviderFailure {
+                        error: failure_of_transport(e).error,
+                        rate_limits,
+                    })
+                }
+            };
+            return Err(ProviderFailure {
+                error: classify::classify(status, &headers, &body, now),
+                rate_limits,
+            });
+        }
+        Ok(ProviderStream::new(
+            self.provider.stream_decoder(model),
+            response.body,
+            rate_limits,
+        ))
+    }
+}
+
+fn failure_of_transport(e: TransportError) -> ProviderFailure {
+    match e {
+        TransportError::Timeout => ProviderError::Timeout.into(),
+        TransportError::Connection(message) => ProviderError::Connection { message }.into(),
     }
 }

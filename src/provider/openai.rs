@@ -1,7 +1,8 @@
-//! OpenAI Chat Completions (spec §2): `POST /v1/chat/completions`, non-streaming.
+//! OpenAI Chat Completions (spec §2): `POST /v1/chat/completions`.
 //!
 //! Shape: constants, the provider struct, the trait impl, private wire types, conversions,
-//! fixture tests.
+//! fixture tests. Streaming (§2.4): `encode_stream` sets `"stream": true` and
+//! `"stream_options": {"include_usage": true}`; the decoder is [`OpenAiStream`].
 //!
 //! Mapping from the core (Anthropic-shaped) types:
 //! - `system` becomes the first message, role `system`;
@@ -14,7 +15,8 @@
 //!   become `image_url` parts when their source is a URL or base64 (as a `data:` URL), and
 //!   are dropped otherwise (and always in assistant turns, where OpenAI refuses them).
 
-use super::classify::classify;
+use super::classify::{classify, classify_stream_error};
+use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{ContentBlock, Message, Role, StopReason, Tool, Usage};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -38,44 +40,20 @@ impl Provider for OpenAi {
         req: &CompletionRequest,
         key: Option<&ApiKey>,
     ) -> Result<HttpRequest, ProviderError> {
-        let mut messages = Vec::with_capacity(req.messages.len() + 1);
-        if let Some(system) = &req.system {
-            messages.push(WireMessage::System { content: system });
-        }
-        for m in &req.messages {
-            push_message(&mut messages, m);
-        }
-        let body = WireRequest {
-            model,
-            messages,
-            max_completion_tokens: req.max_tokens,
-            temperature: req.temperature,
-            top_p: req.top_p,
-            stop: &req.stop,
-            tools: req.tools.iter().map(WireTool::from).collect(),
-        };
-        let body = serde_json::to_vec(&body).map_err(|e| ProviderError::BadRequest {
-            message: format!("not sent: request could not be serialised: {e}"),
-        })?;
-        let mut headers = HeaderMap::new();
-        if let Some(key) = key {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    ProviderError::BadRequest {
-                    message:
-                        "not sent: the API key contains characters not allowed in an HTTP header"
-                            .into(),
-                }
-                })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Ok(HttpRequest {
-            path: CHAT_COMPLETIONS_PATH.to_string(),
-            headers,
-            body: body.into(),
-        })
+        encode_chat(model, req, key, false)
+    }
+
+    fn encode_stream(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
+    ) -> Result<HttpRequest, ProviderError> {
+        encode_chat(model, req, key, true)
+    }
+
+    fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
+        Box::new(OpenAiStream::new(model))
     }
 
     fn decode(
@@ -104,6 +82,56 @@ impl Provider for OpenAi {
             }),
         }
     }
+}
+
+fn encode_chat(
+    model: &str,
+    req: &CompletionRequest,
+    key: Option<&ApiKey>,
+    stream: bool,
+) -> Result<HttpRequest, ProviderError> {
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    if let Some(system) = &req.system {
+        messages.push(WireMessage::System { content: system });
+    }
+    for m in &req.messages {
+        push_message(&mut messages, m);
+    }
+    let body = WireRequest {
+        model,
+        messages,
+        max_completion_tokens: req.max_tokens,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop: &req.stop,
+        tools: req.tools.iter().map(WireTool::from).collect(),
+        stream,
+        stream_options: stream.then_some(WireStreamOptions {
+            include_usage: true,
+        }),
+    };
+    let body = serde_json::to_vec(&body).map_err(|e| ProviderError::BadRequest {
+        message: format!("not sent: request could not be serialised: {e}"),
+    })?;
+    let mut headers = HeaderMap::new();
+    if let Some(key) = key {
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                ProviderError::BadRequest {
+                    message:
+                        "not sent: the API key contains characters not allowed in an HTTP header"
+                            .into(),
+                }
+            })?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(HttpRequest {
+        path: CHAT_COMPLETIONS_PATH.to_string(),
+        headers,
+        body: body.into(),
+    })
 }
 
 /// Appends the OpenAI messages for one core message.
@@ -202,6 +230,15 @@ struct WireRequest<'a> {
     stop: &'a [String],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<WireStreamOptions>,
+}
+
+#[derive(Serialize)]
+struct WireStreamOptions {
+    include_usage: bool,
 }
 
 #[derive(Serialize)]
@@ -358,6 +395,23 @@ struct WirePromptDetails {
     cached_tokens: Option<u64>,
 }
 
+impl WireUsage {
+    /// Core usage: `input_tokens` excludes the cached subset of `prompt_tokens`.
+    fn into_usage(self) -> Usage {
+        let prompt = self.prompt_tokens.unwrap_or(0);
+        let cached = self
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0);
+        Usage {
+            input_tokens: prompt.saturating_sub(cached),
+            output_tokens: self.completion_tokens.unwrap_or(0),
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: cached,
+        }
+    }
+}
+
 impl WireResponse {
     fn into_completion(self) -> Result<Completion, String> {
         let Some(choice) = self.choices.into_iter().next() else {
@@ -421,6 +475,323 @@ impl WireResponse {
             },
         })
     }
+}
+
+// ---- streaming (spec §2.4) ----
+
+/// The SSE decoder of one streamed chat completion (choice 0; `n > 1` is not streamed).
+///
+/// Data-only events: a role chunk, content deltas, `tool_calls` deltas keyed by their
+/// `index` (id and name once, `arguments` concatenated), a chunk with `finish_reason`,
+/// with `include_usage` a last chunk with `choices: []` and the usage, then `[DONE]`.
+/// A payload with an `error` key is the failure. A stream that ends (or says `[DONE]`)
+/// without usage finishes with output counted locally and `usage_estimated`.
+#[derive(Debug)]
+pub struct OpenAiStream {
+    model: String,
+    id: String,
+    provider_model: String,
+    started: bool,
+    blocks: Vec<StreamBlock>,
+    text_block: Option<usize>,
+    tool_blocks: std::collections::HashMap<u64, usize>,
+    refusal: String,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+}
+
+#[derive(Debug)]
+enum StreamBlock {
+    Text(String),
+    Tool {
+        id: String,
+        name: String,
+        arguments: String,
+        announced: bool,
+    },
+}
+
+impl OpenAiStream {
+    pub fn new(model: &str) -> Self {
+        OpenAiStream {
+            model: model.to_string(),
+            id: String::new(),
+            provider_model: model.to_string(),
+            started: false,
+            blocks: Vec::new(),
+            text_block: None,
+            tool_blocks: Default::default(),
+            refusal: String::new(),
+            finish_reason: None,
+            usage: None,
+        }
+    }
+
+    fn produced_text(&self) -> String {
+        let mut s = self.refusal.clone();
+        for b in &self.blocks {
+            match b {
+                StreamBlock::Text(t) => s.push_str(t),
+                StreamBlock::Tool {
+                    name, arguments, ..
+                } => {
+                    s.push_str(name);
+                    s.push_str(arguments);
+                }
+            }
+        }
+        s
+    }
+
+    fn estimated_usage(&self) -> Usage {
+        Usage {
+            output_tokens: count_output(&self.model, &self.produced_text()),
+            ..Usage::default()
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        let (usage, usage_estimated) = match self.usage {
+            Some(u) => (u, false),
+            None => (self.estimated_usage(), true),
+        };
+        let mut content: Vec<ContentBlock> = std::mem::take(&mut self.blocks)
+            .into_iter()
+            .map(|b| match b {
+                StreamBlock::Text(text) => ContentBlock::Text { text },
+                StreamBlock::Tool {
+                    id,
+                    name,
+                    arguments,
+                    ..
+                } => {
+                    let input = if arguments.trim().is_empty() {
+                        serde_json::json!({})
+                    } else {
+                        serde_json::from_str(&arguments).unwrap_or(Value::String(arguments))
+                    };
+                    ContentBlock::ToolUse { id, name, input }
+                }
+            })
+            .collect();
+        let refused = content.is_empty() && !self.refusal.is_empty();
+        if refused {
+            content.push(ContentBlock::Text {
+                text: std::mem::take(&mut self.refusal),
+            });
+        }
+        let stop_reason = if refused {
+            StopReason::Refusal
+        } else {
+            self.finish_reason
+                .as_deref()
+                .map(StopReason::from_openai)
+                .unwrap_or_else(|| StopReason::Other(String::new()))
+        };
+        out.push(StreamEvent::Finished {
+            completion: Completion {
+                id: self.id.clone(),
+                model: self.provider_model.clone(),
+                provider_model: self.provider_model.clone(),
+                content,
+                stop_reason,
+                stop_sequence: None,
+                usage,
+            },
+            usage_estimated,
+        });
+    }
+
+    fn on_tool_delta(&mut self, call: WireChunkToolCall, out: &mut Vec<StreamEvent>) {
+        let index = match self.tool_blocks.get(&call.index) {
+            Some(i) => *i,
+            None => {
+                self.blocks.push(StreamBlock::Tool {
+                    id: String::new(),
+                    name: String::new(),
+                    arguments: String::new(),
+                    announced: false,
+                });
+                let i = self.blocks.len() - 1;
+                self.tool_blocks.insert(call.index, i);
+                i
+            }
+        };
+        let Some(StreamBlock::Tool {
+            id,
+            name,
+            arguments,
+            announced,
+        }) = self.blocks.get_mut(index)
+        else {
+            return;
+        };
+        if let Some(new_id) = call.id.filter(|s| !s.is_empty()) {
+            *id = new_id;
+        }
+        let (new_name, piece) = match call.function {
+            Some(f) => (f.name, f.arguments.unwrap_or_default()),
+            None => (None, String::new()),
+        };
+        if let Some(n) = new_name.filter(|s| !s.is_empty()) {
+            *name = n;
+        }
+        arguments.push_str(&piece);
+        if !*announced && !id.is_empty() && !name.is_empty() {
+            *announced = true;
+            out.push(StreamEvent::ToolUseStart {
+                index,
+                id: id.clone(),
+                name: name.clone(),
+            });
+            // Arguments that came before the id and name are delivered now.
+            if !arguments.is_empty() {
+                out.push(StreamEvent::ToolInputDelta {
+                    index,
+                    partial_json: arguments.clone(),
+                });
+            }
+        } else if *announced && !piece.is_empty() {
+            out.push(StreamEvent::ToolInputDelta {
+                index,
+                partial_json: piece,
+            });
+        }
+    }
+}
+
+impl StreamDecoder for OpenAiStream {
+    fn on_event(
+        &mut self,
+        _event: &str,
+        data: &str,
+        now: SystemTime,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<Flow, ProviderError> {
+        if data.trim_start().starts_with("[DONE]") {
+            self.finish(out);
+            return Ok(Flow::Done);
+        }
+        let value: Value =
+            serde_json::from_str(data).map_err(|e| ProviderError::InvalidResponse {
+                message: format!("OpenAI stream chunk: {e}"),
+            })?;
+        if value.get("error").is_some_and(|e| !e.is_null()) {
+            return Err(classify_stream_error(data.as_bytes(), now));
+        }
+        let chunk: WireChunk =
+            serde_json::from_value(value).map_err(|e| ProviderError::InvalidResponse {
+                message: format!("OpenAI stream chunk: {e}"),
+            })?;
+        if !self.started {
+            self.started = true;
+            self.id = chunk.id;
+            if !chunk.model.is_empty() {
+                self.provider_model = chunk.model;
+            }
+            out.push(StreamEvent::Started {
+                id: self.id.clone(),
+                provider_model: self.provider_model.clone(),
+                usage: Usage::default(),
+            });
+        }
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                let index = match self.text_block {
+                    Some(i) => i,
+                    None => {
+                        self.blocks.push(StreamBlock::Text(String::new()));
+                        let i = self.blocks.len() - 1;
+                        self.text_block = Some(i);
+                        i
+                    }
+                };
+                if let Some(StreamBlock::Text(t)) = self.blocks.get_mut(index) {
+                    t.push_str(&text);
+                }
+                out.push(StreamEvent::TextDelta { index, text });
+            }
+            if let Some(r) = choice.delta.refusal {
+                self.refusal.push_str(&r);
+            }
+            for call in choice.delta.tool_calls.unwrap_or_default() {
+                self.on_tool_delta(call, out);
+            }
+            if choice.finish_reason.is_some() {
+                self.finish_reason = choice.finish_reason;
+            }
+        }
+        if let Some(u) = chunk.usage {
+            self.usage = Some(u.into_usage());
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn on_eof(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        if self.finish_reason.is_some() {
+            // Cut after the last choice chunk (no usage chunk, no `[DONE]`): the content
+            // is complete; usage is whatever arrived, else counted locally.
+            self.finish(out);
+            return Ok(());
+        }
+        Err(ProviderError::Connection {
+            message: "the stream ended before finish_reason".into(),
+        })
+    }
+
+    fn partial_usage(&self) -> Usage {
+        self.usage.unwrap_or_else(|| self.estimated_usage())
+    }
+}
+
+#[derive(Deserialize)]
+struct WireChunk {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    choices: Vec<WireChunkChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireChunkChoice {
+    #[serde(default)]
+    index: u64,
+    #[serde(default)]
+    delta: WireChunkDelta,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireChunkDelta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireChunkToolCall>>,
+}
+
+#[derive(Deserialize)]
+struct WireChunkToolCall {
+    #[serde(default)]
+    index: u64,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<WireChunkFunction>,
+}
+
+#[derive(Deserialize)]
+struct WireChunkFunction {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
 }
 
 #[cfg(test)]
@@ -742,5 +1113,199 @@ mod tests {
             f.rate_limits.tokens.unwrap().reset_in,
             Some(Duration::from_secs(360))
         );
+    }
+
+    // ---- streaming ----
+
+    use crate::provider::stream::test_support::{finished, run};
+
+    /// Spec §2.4, verbatim.
+    const SPEC_STREAM: &str = r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"2, 3, 5"},"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}
+
+data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":7,"total_tokens":31,"prompt_tokens_details":{"cached_tokens":0}}}
+
+data: [DONE]
+
+"#;
+
+    fn events(items: &[Result<StreamEvent, ProviderFailure>]) -> Vec<StreamEvent> {
+        items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().cloned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn decodes_spec_stream_with_final_usage_chunk() {
+        for chunk in [1, 13, 10_000] {
+            let items = run(
+                Box::new(OpenAiStream::new("gpt-4o-mini")),
+                SPEC_STREAM,
+                chunk,
+            )
+            .await;
+            assert!(items.iter().all(Result::is_ok), "{items:?}");
+            let evs = events(&items);
+            assert_eq!(
+                evs[0],
+                StreamEvent::Started {
+                    id: "chatcmpl-1".into(),
+                    provider_model: "gpt-4o-mini".into(),
+                    usage: Usage::default()
+                }
+            );
+            assert_eq!(
+                evs[1],
+                StreamEvent::TextDelta {
+                    index: 0,
+                    text: "2, 3, 5".into()
+                }
+            );
+            assert_eq!(evs.len(), 3, "{evs:?}");
+            let (c, estimated) = finished(&items);
+            assert!(!estimated);
+            assert_eq!(c.text(), "2, 3, 5");
+            assert_eq!(c.stop_reason, StopReason::EndTurn);
+            assert_eq!(
+                c.usage,
+                Usage {
+                    input_tokens: 24,
+                    output_tokens: 7,
+                    cache_creation_input_tokens: 0,
+                    cache_read_input_tokens: 0
+                }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_before_the_usage_chunk_counts_output_locally_and_says_so() {
+        let text: String = SPEC_STREAM
+            .split("\n\n")
+            .take(3)
+            .map(|e| format!("{e}\n\n"))
+            .collect();
+        let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await;
+        let (c, estimated) = finished(&items);
+        assert!(estimated);
+        assert_eq!(c.text(), "2, 3, 5");
+        assert_eq!(
+            c.usage.output_tokens,
+            crate::tokens::Encoding::O200k.count("2, 3, 5")
+        );
+        assert_eq!(c.usage.input_tokens, 0);
+        // And `[DONE]` without a usage chunk (include_usage off) is the same.
+        let text = text + "data: [DONE]\n\n";
+        let (_, estimated) =
+            finished(&run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await);
+        assert!(estimated);
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_before_finish_reason_is_a_mid_stream_connection_error() {
+        let text: String = SPEC_STREAM
+            .split("\n\n")
+            .take(2)
+            .map(|e| format!("{e}\n\n"))
+            .collect();
+        let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await;
+        let e = &items.last().unwrap().as_ref().unwrap_err().error;
+        assert_eq!(e.deltas_delivered(), 1);
+        assert!(matches!(e.underlying(), ProviderError::Connection { .. }));
+        let ProviderError::MidStream { partial_usage, .. } = e else {
+            panic!()
+        };
+        assert!(partial_usage.output_tokens > 0);
+    }
+
+    #[tokio::test]
+    async fn error_payload_mid_stream_is_typed() {
+        let text: String = SPEC_STREAM.split("\n\n").take(2).map(|e| format!("{e}\n\n")).collect::<String>()
+            + "data: {\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
+        let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 16).await;
+        let e = &items.last().unwrap().as_ref().unwrap_err().error;
+        assert!(e.is_mid_stream() && !e.is_retryable());
+        assert_eq!(e.deltas_delivered(), 1);
+        assert!(matches!(
+            e.underlying(),
+            ProviderError::Server { status: 500, .. }
+        ));
+        let text = "data: {\"error\":{\"message\":\"Rate limit reached. Please try again in 1.5s.\",\"type\":\"tokens\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}\n\n";
+        let items = run(Box::new(OpenAiStream::new("gpt-4o")), text, 16).await;
+        let e = &items[0].as_ref().unwrap_err().error;
+        assert_eq!(e.deltas_delivered(), 0);
+        assert_eq!(
+            e.underlying(),
+            &ProviderError::RateLimited {
+                retry_after: Some(Duration::from_millis(1500)),
+                message:
+                    "tokens/rate_limit_exceeded: Rate limit reached. Please try again in 1.5s."
+                        .into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn assembles_tool_calls_by_index_with_concatenated_arguments() {
+        let chunk = |choices: &str| {
+            format!("data: {{\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":{choices}}}\n\n")
+        };
+        let text = [
+            chunk(r#"[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"weather","arguments":""}}]},"finish_reason":null}]"#),
+            chunk(r#"[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]},"finish_reason":null}]"#),
+            chunk(r#"[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"time","arguments":"{}"}}]},"finish_reason":null}]"#),
+            chunk(r#"[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null}]"#),
+            chunk(r#"[{"index":0,"delta":{},"finish_reason":"tool_calls"}]"#),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        let items = run(Box::new(OpenAiStream::new("gpt-4o")), &text, 10).await;
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+        let evs = events(&items);
+        assert_eq!(
+            evs[1],
+            StreamEvent::ToolUseStart {
+                index: 0,
+                id: "call_a".into(),
+                name: "weather".into()
+            }
+        );
+        assert!(evs.contains(&StreamEvent::ToolInputDelta {
+            index: 0,
+            partial_json: "{\"city\":".into()
+        }));
+        let (c, _) = finished(&items);
+        assert_eq!(
+            c.content,
+            vec![
+                ContentBlock::ToolUse {
+                    id: "call_a".into(),
+                    name: "weather".into(),
+                    input: json!({"city": "Paris"})
+                },
+                ContentBlock::ToolUse {
+                    id: "call_b".into(),
+                    name: "time".into(),
+                    input: json!({})
+                },
+            ]
+        );
+        assert_eq!(c.stop_reason, StopReason::ToolUse);
+    }
+
+    #[test]
+    fn encode_stream_asks_for_usage() {
+        let r = OpenAi
+            .encode_stream("gpt-4o", &rich_request(), None)
+            .unwrap();
+        let b = body_json(&r);
+        assert_eq!(b["stream"], json!(true));
+        assert_eq!(b["stream_options"], json!({"include_usage": true}));
+        let b = body_json(&OpenAi.encode("gpt-4o", &rich_request(), None).unwrap());
+        assert!(b.get("stream").is_none() && b.get("stream_options").is_none());
     }
 }

@@ -1,7 +1,13 @@
 //! The transport seam: bytes in, bytes out. Real HTTP here; the embedded simulator
 //! implements the same trait in-process (`crate::sim::EmbeddedTransport`).
+//!
+//! [`Transport::send_streaming`] hands the body over as a stream of chunks as they
+//! arrive (for SSE). Dropping that stream cancels the response: reqwest closes the
+//! connection; the embedded simulator sees its receiver gone.
 
+use super::stream::ByteStream;
 use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::HeaderMap;
 use std::time::Duration;
 
@@ -31,8 +37,55 @@ pub enum TransportError {
     Connection(String),
 }
 
+/// A response whose body is still arriving.
+pub struct StreamingResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for StreamingResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamingResponse {
+    /// A response whose body is already complete (one chunk).
+    pub fn complete(response: HttpResponse) -> Self {
+        StreamingResponse {
+            status: response.status,
+            headers: response.headers,
+            body: futures_util::stream::once(async move { Ok(response.body) }).boxed(),
+        }
+    }
+
+    /// Reads the whole body. A transport failure part-way ends it with that error.
+    pub async fn collect(self) -> Result<HttpResponse, TransportError> {
+        let chunks: Vec<bytes::Bytes> = self.body.try_collect().await?;
+        Ok(HttpResponse {
+            status: self.status,
+            headers: self.headers,
+            body: chunks.concat().into(),
+        })
+    }
+}
+
 pub trait Transport: Send + Sync + 'static {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
+
+    /// Sends `request` and returns as soon as the status and headers are in; the body
+    /// follows as a stream. The default buffers the whole response with [`Transport::send`]
+    /// (fine for scripted test transports); real transports override it.
+    fn send_streaming(
+        &self,
+        request: HttpRequest,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
+        Box::pin(async move { self.send(request).await.map(StreamingResponse::complete) })
+    }
 }
 
 /// reqwest over rustls to `base_url`.
@@ -98,5 +151,46 @@ impl Transport for HttpTransport {
                 body,
             })
         })
+    }
+
+    fn send_streaming(
+        &self,
+        request: HttpRequest,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
+        Box::pin(async move {
+            let url = format!("{}{}", self.base_url, request.path);
+            let sent = self
+                .client
+                .post(url)
+                .headers(request.headers)
+                .body(request.body)
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => return Err(transport_error(&e)),
+            };
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            // Owning the response inside the stream: dropping the stream drops the
+            // connection, which is how a cancelled stream reaches the server.
+            let body = response
+                .bytes_stream()
+                .map_err(|e| transport_error(&e))
+                .boxed();
+            Ok(StreamingResponse {
+                status,
+                headers,
+                body,
+            })
+        })
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> TransportError {
+    if e.is_timeout() {
+        TransportError::Timeout
+    } else {
+        TransportError::Connection(describe(e))
     }
 }

@@ -5,9 +5,10 @@ use super::format::{retry_after_secs, rfc3339_after};
 use super::limiter::{Cost, Denial, Dim, Window};
 use super::reply::{self, End};
 use super::stats::Event;
+use super::stream::{self, named_event, Frame, Plan};
 use super::{bearer, json_response, put, request_id, tokens, Auth, KeyId, Simulator};
 use crate::config::{OtpmMode, Wire};
-use crate::provider::{HttpRequest, HttpResponse};
+use crate::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::SystemTime;
@@ -61,10 +62,32 @@ pub(super) fn not_found(sim: &Simulator, _request: &HttpRequest) -> HttpResponse
     finish(sim, Err(reject), Seen::default(), false)
 }
 
-pub(super) async fn messages(sim: &Simulator, request: &HttpRequest) -> HttpResponse {
+/// What a successful create produced.
+enum Answer {
+    Json(Value),
+    Stream(Box<Plan>),
+}
+
+pub(super) async fn messages(sim: &Simulator, request: &HttpRequest) -> StreamingResponse {
     let mut seen = Seen::default();
-    let result = create(sim, request, &mut seen).await;
-    finish(sim, result, seen, false)
+    match create(sim, request, &mut seen).await {
+        Ok(Answer::Stream(mut plan)) => {
+            put(&mut plan.headers, "request-id", request_id());
+            if let (Some(key), Some(model)) = (&seen.key, &seen.model) {
+                let mut r = HttpResponse {
+                    status: 200,
+                    headers: std::mem::take(&mut plan.headers),
+                    body: Default::default(),
+                };
+                rate_limit_headers(&mut r, &sim.windows(key, model));
+                plan.headers = r.headers;
+            }
+            // The producer records the request when the stream ends.
+            stream::start(sim, *plan)
+        }
+        Ok(Answer::Json(body)) => StreamingResponse::complete(finish(sim, Ok(body), seen, false)),
+        Err(r) => StreamingResponse::complete(finish(sim, Err(r), seen, false)),
+    }
 }
 
 pub(super) fn count_tokens(sim: &Simulator, request: &HttpRequest) -> HttpResponse {
@@ -107,6 +130,7 @@ fn finish(
         input_tokens: seen.input,
         output_tokens: seen.output,
         count_tokens,
+        ..Event::default()
     });
     response
 }
@@ -328,14 +352,14 @@ fn fault(status: u16) -> Reject {
     }
 }
 
-async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Value, Reject> {
+async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Answer, Reject> {
     let (body, context_window) = admit_common(sim, request, seen)?;
     let max_tokens = max_tokens(&body)?;
-    if body.get("stream").and_then(Value::as_bool) == Some(true) {
-        return Err(Reject::invalid(
-            "stream: streaming is not supported by the quotaswarm simulator",
-        ));
-    }
+    let streamed = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(Reject::invalid("stream: Input should be a valid boolean")),
+    };
     let (Some(key), Some(model)) = (seen.key.clone(), seen.model.clone()) else {
         return Err(Reject::invalid("model: Field required"));
     };
@@ -384,17 +408,37 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         ],
     );
     let answer = reply::generate(hash, max_tokens, &stops);
-    sim.generate_delay(answer.output_tokens, drawn.slow).await;
-    sim.settle(&key, &model, reserve, answer.output_tokens as f64);
-    seen.output = answer.output_tokens;
-
     let (stop_reason, stop_sequence) = match &answer.end {
         End::Natural => ("end_turn", Value::Null),
         End::MaxTokens => ("max_tokens", Value::Null),
         End::Stop(s) => ("stop_sequence", Value::String(s.clone())),
     };
-    Ok(json!({
-        "id": format!("msg_{}", reply::hex_id(rand::random::<u64>(), 24)),
+    let id = format!("msg_{}", reply::hex_id(rand::random::<u64>(), 24));
+    if streamed {
+        let frames = stream_frames(&id, &model, input, &answer, stop_reason, &stop_sequence);
+        let fail = drawn.mid_stream.map(|after| {
+            let error = json!({"type": "error",
+                               "error": {"type": "overloaded_error", "message": "Overloaded"}});
+            (after, named_event("error", &error).into())
+        });
+        return Ok(Answer::Stream(Box::new(Plan {
+            key,
+            model,
+            input,
+            reserve,
+            output: answer.output_tokens,
+            head_delay: sim.inner.latency + drawn.slow,
+            frames,
+            fail,
+            headers: Default::default(),
+        })));
+    }
+    sim.generate_delay(answer.output_tokens, drawn.slow).await;
+    sim.settle(&key, &model, reserve, answer.output_tokens as f64);
+    seen.output = answer.output_tokens;
+
+    Ok(Answer::Json(json!({
+        "id": id,
         "type": "message",
         "role": "assistant",
         "model": model,
@@ -409,7 +453,58 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             "output_tokens": answer.output_tokens,
             "service_tier": "standard"
         }
-    }))
+    })))
+}
+
+/// The event sequence of spec §1.5 for `answer`: `message_start` (input usage, output
+/// 1), one text block (a ping after its start, one `text_delta` per token),
+/// `message_delta` with the final `output_tokens`, `message_stop`.
+fn stream_frames(
+    id: &str,
+    model: &str,
+    input: u64,
+    answer: &reply::Reply,
+    stop_reason: &str,
+    stop_sequence: &Value,
+) -> Vec<Frame> {
+    let mut frames = vec![
+        Frame::structure(named_event(
+            "message_start",
+            &json!({"type": "message_start", "message": {
+                "id": id, "type": "message", "role": "assistant", "model": model,
+                "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": input, "cache_creation_input_tokens": 0,
+                          "cache_read_input_tokens": 0, "output_tokens": 1}}}),
+        )),
+        Frame::structure(named_event(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "text", "text": ""}}),
+        )),
+        Frame::structure(named_event("ping", &json!({"type": "ping"}))),
+    ];
+    for piece in stream::pieces(&answer.text) {
+        frames.push(Frame::delta(named_event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": piece}}),
+        )));
+    }
+    frames.push(Frame::tail(named_event(
+        "content_block_stop",
+        &json!({"type": "content_block_stop", "index": 0}),
+    )));
+    frames.push(Frame::tail(named_event(
+        "message_delta",
+        &json!({"type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                "usage": {"output_tokens": answer.output_tokens}}),
+    )));
+    frames.push(Frame::tail(named_event(
+        "message_stop",
+        &json!({"type": "message_stop"}),
+    )));
+    frames
 }
 
 fn count(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Value, Reject> {

@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct Drawn {
     pub status: Option<u16>,
     pub slow: Duration,
+    /// Fail a streamed response after this many output tokens.
+    pub mid_stream: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -44,6 +46,9 @@ impl Faults {
             match f.kind {
                 FaultKind::Status(s) if hit && out.status.is_none() => out.status = Some(s),
                 FaultKind::Slow(d) if hit => out.slow += d,
+                FaultKind::MidStream { after_tokens } if hit && out.mid_stream.is_none() => {
+                    out.mid_stream = Some(after_tokens)
+                }
                 _ => {}
             }
         }

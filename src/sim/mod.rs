@@ -12,6 +12,7 @@
 //! | `faults.rs` | seeded fault injection |
 //! | `anthropic.rs`, `openai.rs` | each vendor's routes, validation, bodies and headers |
 //! | `format.rs` | Go durations, RFC 3339 resets, `retry-after` |
+//! | `stream.rs` | streamed (SSE) answers: the producer task, cancellation, settlement |
 //! | `stats.rs` | counters behind `GET /_stats` |
 //! | `server.rs` | the axum server |
 //!
@@ -26,13 +27,14 @@ mod openai;
 mod reply;
 mod server;
 mod stats;
+mod stream;
 mod tokens;
 
 pub use server::{serve, SimError, SimServer};
 pub use stats::{Counters, SimStats};
 
 use crate::config::{Config, Fault, Limits, OtpmMode, Wire};
-use crate::provider::{HttpRequest, HttpResponse, Transport, TransportError};
+use crate::provider::{HttpRequest, HttpResponse, StreamingResponse, Transport, TransportError};
 use bucket::Bucket;
 use faults::{Drawn, Faults};
 use futures_util::future::BoxFuture;
@@ -141,16 +143,32 @@ impl Simulator {
         }
     }
 
-    /// Handles one request as the HTTP server would (used in-process by `EmbeddedTransport`).
+    /// Handles one request as the HTTP server would, waiting for the whole body (a
+    /// streamed answer is returned as its complete SSE text).
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
-        match request.path.as_str() {
-            "/v1/messages" => anthropic::messages(self, &request).await,
+        let response = self.handle_streaming(request).await;
+        let (status, headers) = (response.status, response.headers.clone());
+        // The simulator's bodies never fail; keep the head if one somehow did.
+        response.collect().await.unwrap_or(HttpResponse {
+            status,
+            headers,
+            body: Default::default(),
+        })
+    }
+
+    /// Handles one request; the body of a streamed answer (`"stream": true`) arrives
+    /// chunk by chunk. Dropping the body stops generation: the simulator records a
+    /// cancelled stream and charges only the output tokens sent.
+    pub async fn handle_streaming(&self, request: HttpRequest) -> StreamingResponse {
+        let full = match request.path.as_str() {
+            "/v1/messages" => return anthropic::messages(self, &request).await,
+            "/v1/chat/completions" => return openai::chat(self, &request).await,
             "/v1/messages/count_tokens" => anthropic::count_tokens(self, &request),
-            "/v1/chat/completions" => openai::chat(self, &request).await,
             "/_stats" => self.stats_response(),
             _ if anthropic::looks_like(&request) => anthropic::not_found(self, &request),
             _ => openai::not_found(self, &request),
-        }
+        };
+        StreamingResponse::complete(full)
     }
 
     /// A snapshot of every counter.
@@ -323,6 +341,13 @@ pub struct EmbeddedTransport {
 impl Transport for EmbeddedTransport {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move { Ok(self.sim.handle(request).await) })
+    }
+
+    fn send_streaming(
+        &self,
+        request: HttpRequest,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
+        Box::pin(async move { Ok(self.sim.handle_streaming(request).await) })
     }
 }
 

@@ -5,9 +5,10 @@ use super::format::{go_duration, retry_after_secs};
 use super::limiter::{Cost, Denial, Dim, Window};
 use super::reply::{self, End};
 use super::stats::Event;
+use super::stream::{self, data_event, Frame, Plan};
 use super::{bearer, json_response, put, request_id, tokens, Auth, KeyId, Simulator};
 use crate::config::Wire;
-use crate::provider::{HttpRequest, HttpResponse};
+use crate::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -72,10 +73,32 @@ pub(super) fn not_found(sim: &Simulator, request: &HttpRequest) -> HttpResponse 
     finish(sim, Err(reject), Seen::default())
 }
 
-pub(super) async fn chat(sim: &Simulator, request: &HttpRequest) -> HttpResponse {
+/// What a successful create produced.
+enum Answer {
+    Json(Value),
+    Stream(Box<Plan>),
+}
+
+pub(super) async fn chat(sim: &Simulator, request: &HttpRequest) -> StreamingResponse {
     let mut seen = Seen::default();
-    let result = create(sim, request, &mut seen).await;
-    finish(sim, result, seen)
+    match create(sim, request, &mut seen).await {
+        Ok(Answer::Stream(mut plan)) => {
+            let mut r = HttpResponse {
+                status: 200,
+                headers: std::mem::take(&mut plan.headers),
+                body: Default::default(),
+            };
+            put(&mut r.headers, "x-request-id", request_id());
+            if let (Some(key), Some(model)) = (&seen.key, &seen.model) {
+                rate_limit_headers(&mut r, &sim.windows(key, model));
+            }
+            plan.headers = r.headers;
+            // The producer records the request when the stream ends.
+            stream::start(sim, *plan)
+        }
+        Ok(Answer::Json(body)) => StreamingResponse::complete(finish(sim, Ok(body), seen)),
+        Err(r) => StreamingResponse::complete(finish(sim, Err(r), seen)),
+    }
 }
 
 fn finish(sim: &Simulator, result: Result<Value, Reject>, seen: Seen) -> HttpResponse {
@@ -103,6 +126,7 @@ fn finish(sim: &Simulator, result: Result<Value, Reject>, seen: Seen) -> HttpRes
         input_tokens: seen.input,
         output_tokens: seen.output,
         count_tokens: false,
+        ..Event::default()
     });
     response
 }
@@ -286,7 +310,7 @@ fn validate_messages(body: &Value) -> Result<(), Reject> {
     Ok(())
 }
 
-async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Value, Reject> {
+async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Answer, Reject> {
     seen.key = Some(sim.authenticate(bearer(request)).map_err(|a| match a {
         Auth::Missing => Reject {
             status: 401,
@@ -347,10 +371,36 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         None => positive_int(&body, "max_tokens")?.unwrap_or(DEFAULT_MAX_TOKENS),
     };
     let n = positive_int(&body, "n")?.unwrap_or(1);
-    if body.get("stream").and_then(Value::as_bool) == Some(true) {
+    let streamed = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            return Err(Reject::invalid(
+                format!(
+                    "Invalid type for 'stream': expected a boolean, but got {} instead.",
+                    type_name(v)
+                ),
+                Some("stream"),
+                Some("invalid_type"),
+            ))
+        }
+    };
+    let stream_options = body.get("stream_options").filter(|v| !v.is_null());
+    if stream_options.is_some() && !streamed {
         return Err(Reject::invalid(
-            "Streaming is not supported by the quotaswarm simulator.",
-            Some("stream"),
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            Some("stream_options"),
+            None,
+        ));
+    }
+    let include_usage = stream_options
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if streamed && n > 1 {
+        return Err(Reject::invalid(
+            "The quotaswarm simulator streams only n = 1.",
+            Some("n"),
             None,
         ));
     }
@@ -415,6 +465,36 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         .collect();
     let completion: u64 = answers.iter().map(|a| a.output_tokens).sum();
     let longest = answers.iter().map(|a| a.output_tokens).max().unwrap_or(0);
+    let id = format!("chatcmpl-{}", reply::hex_id(rand::random::<u64>(), 24));
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if let (true, Some(answer)) = (streamed, answers.first()) {
+        let head = ChunkHead {
+            id: &id,
+            created,
+            model: &model,
+            include_usage,
+        };
+        let fail = drawn.mid_stream.map(|after| {
+            let error = json!({"error": {
+                "message": "The server had an error while processing your request. Sorry about that!",
+                "type": "server_error", "param": null, "code": null}});
+            (after, data_event(&error.to_string()).into())
+        });
+        return Ok(Answer::Stream(Box::new(Plan {
+            key,
+            model: model.clone(),
+            input: prompt,
+            reserve,
+            output: answer.output_tokens,
+            head_delay: sim.inner.latency + drawn.slow,
+            frames: stream_frames(&head, prompt, answer),
+            fail,
+            headers: Default::default(),
+        })));
+    }
     sim.generate_delay(longest, drawn.slow).await;
     sim.settle(&key, &model, reserve, completion as f64);
     seen.output = completion;
@@ -435,12 +515,8 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             })
         })
         .collect();
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    Ok(json!({
-        "id": format!("chatcmpl-{}", reply::hex_id(rand::random::<u64>(), 24)),
+    Ok(Answer::Json(json!({
+        "id": id,
         "object": "chat.completion",
         "created": created,
         "model": model,
@@ -454,5 +530,64 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}
         }
-    }))
+    })))
+}
+
+/// The fields every chunk repeats.
+struct ChunkHead<'a> {
+    id: &'a str,
+    created: u64,
+    model: &'a str,
+    include_usage: bool,
+}
+
+impl ChunkHead<'_> {
+    fn chunk(&self, choices: Value, usage: Value) -> String {
+        let mut c = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "system_fingerprint": "fp_quotaswarm_sim",
+            "choices": choices,
+        });
+        if self.include_usage {
+            c["usage"] = usage;
+        }
+        data_event(&c.to_string())
+    }
+}
+
+/// The chunk sequence of spec §2.4: role chunk, one content chunk per token, the finish
+/// chunk, the usage chunk (`choices: []`) when asked for, `[DONE]`.
+fn stream_frames(head: &ChunkHead<'_>, prompt: u64, answer: &reply::Reply) -> Vec<Frame> {
+    let choice = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
+    let mut frames = vec![Frame::structure(head.chunk(
+        choice(
+            json!({"role": "assistant", "content": "", "refusal": null}),
+            Value::Null,
+        ),
+        Value::Null,
+    ))];
+    for piece in stream::pieces(&answer.text) {
+        frames.push(Frame::delta(
+            head.chunk(choice(json!({"content": piece}), Value::Null), Value::Null),
+        ));
+    }
+    let finish = match answer.end {
+        End::MaxTokens => "length",
+        End::Natural | End::Stop(_) => "stop",
+    };
+    frames.push(Frame::tail(
+        head.chunk(choice(json!({}), json!(finish)), Value::Null),
+    ));
+    if head.include_usage {
+        let usage = json!({
+            "prompt_tokens": prompt,
+            "completion_tokens": answer.output_tokens,
+            "total_tokens": prompt + answer.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}
+        });
+        frames.push(Frame::tail(head.chunk(json!([]), usage)));
+    }
+    frames.push(Frame::tail(data_event("[DONE]")));
+    frames
 }

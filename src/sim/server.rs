@@ -3,7 +3,7 @@
 
 use super::Simulator;
 use crate::provider::HttpRequest;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -59,9 +59,22 @@ async fn route(
         headers,
         body,
     };
-    let reply = sim.handle(request).await;
+    // Streamed answers go out chunk by chunk; when the client closes the connection
+    // hyper drops the body, which tells the producer to stop.
+    let reply = sim.handle_streaming(request).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, reply.headers, reply.body).into_response()
+    let streamed = reply
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if streamed {
+        return (status, reply.headers, Body::from_stream(reply.body)).into_response();
+    }
+    match reply.collect().await {
+        Ok(full) => (status, full.headers, full.body).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// Serves `sim` on `addr` (port 0 picks a free one); returns once listening.

@@ -17,6 +17,16 @@ pub struct Counters {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub count_tokens_calls: u64,
+    /// Streamed (SSE) responses, however they ended (also counted in `requests`).
+    #[serde(default)]
+    pub streams: u64,
+    /// Streams the client abandoned before the end (connection closed, receiver
+    /// dropped); they are charged only the output tokens actually sent.
+    #[serde(default)]
+    pub cancelled_streams: u64,
+    /// Streams ended by an injected mid-stream error event.
+    #[serde(default)]
+    pub stream_errors: u64,
 }
 
 impl Counters {
@@ -31,6 +41,9 @@ impl Counters {
         self.input_tokens += e.input_tokens;
         self.output_tokens += e.output_tokens;
         self.count_tokens_calls += u64::from(e.count_tokens);
+        self.streams += u64::from(e.stream);
+        self.cancelled_streams += u64::from(e.cancelled);
+        self.stream_errors += u64::from(e.stream_error);
     }
 }
 
@@ -53,6 +66,9 @@ pub struct Event {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub count_tokens: bool,
+    pub stream: bool,
+    pub cancelled: bool,
+    pub stream_error: bool,
 }
 
 impl SimStats {

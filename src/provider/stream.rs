@@ -1,0 +1,281 @@
+//! Streaming (SSE) responses, provider-neutral.
+//!
+//! - [`StreamEvent`] is what a consumer sees: the start (with the input-side usage when
+//!   the provider reports it up front), content deltas keyed by block index, and one
+//!   [`StreamEvent::Finished`] with the whole assembled [`Completion`] and final usage.
+//! - [`StreamDecoder`] is the pure, per-wire state machine from SSE events (`event`,
+//!   `data`) to [`StreamEvent`]s; each provider module has one, fixture-tested without I/O.
+//! - [`ProviderStream`] drives a decoder over a byte body (split into SSE events by
+//!   `eventsource-stream`), counts delivered deltas, and wraps every failure after the
+//!   `200` in [`ProviderError::MidStream`], so a caller can apply "retry only if nothing
+//!   was delivered yet". Dropping it drops the body, which cancels the response (closes
+//!   the HTTP connection, or tells the in-process simulator the client went away).
+
+use super::{ProviderError, ProviderFailure, RateLimitSnapshot, TransportError};
+use crate::types::{Completion, Usage};
+use bytes::Bytes;
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures_util::stream::{BoxStream, Stream, StreamExt};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+/// One step of a streamed completion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// The response started. `usage` holds what is known up front: Anthropic's input-side
+    /// counts from `message_start` (its placeholder `output_tokens` included); zeros for
+    /// OpenAI, which reports usage only at the end.
+    Started {
+        id: String,
+        provider_model: String,
+        usage: Usage,
+    },
+    /// Text appended to the text block at `index`.
+    TextDelta { index: usize, text: String },
+    /// A tool call opened at block `index`.
+    ToolUseStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    /// A piece of the JSON text of the tool call at `index` (concatenate; the parsed
+    /// input is in the final completion).
+    ToolInputDelta { index: usize, partial_json: String },
+    /// The end: the assembled completion with its final usage. `usage_estimated` is true
+    /// when the provider never reported usage (an OpenAI stream without, or cut before,
+    /// its usage chunk): then `output_tokens` was counted locally and input is 0.
+    Finished {
+        completion: Completion,
+        usage_estimated: bool,
+    },
+}
+
+impl StreamEvent {
+    /// Whether this event carries content (what "a delta has been delivered" counts).
+    pub fn is_delta(&self) -> bool {
+        matches!(
+            self,
+            StreamEvent::TextDelta { .. }
+                | StreamEvent::ToolUseStart { .. }
+                | StreamEvent::ToolInputDelta { .. }
+        )
+    }
+}
+
+/// Whether a decoder wants more events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The stream is complete (`message_stop`, `[DONE]`); anything after it is ignored.
+    Done,
+}
+
+/// A wire's SSE state machine. Pure: no I/O, no clock beyond the `now` passed in.
+pub trait StreamDecoder: Send + 'static {
+    /// One dispatched SSE event (`event` is `"message"` when the server named none).
+    /// An `Err` is the failure inside the stream (not yet wrapped in `MidStream`).
+    fn on_event(
+        &mut self,
+        event: &str,
+        data: &str,
+        now: SystemTime,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<Flow, ProviderError>;
+
+    /// The body ended before [`Flow::Done`].
+    fn on_eof(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError>;
+
+    /// What the provider has charged so far, as well as known (for `MidStream`).
+    fn partial_usage(&self) -> Usage;
+}
+
+/// A streaming HTTP response body.
+pub type ByteStream = BoxStream<'static, Result<Bytes, TransportError>>;
+
+/// The events of one streamed completion, with the rate-limit state reported in the
+/// response headers. Yields `Ok` events, ending with [`StreamEvent::Finished`], or one
+/// `Err` (always [`ProviderError::MidStream`]) after which it ends.
+pub struct ProviderStream {
+    /// Parsed from the response headers (sent before the first event).
+    pub rate_limits: RateLimitSnapshot,
+    events: BoxStream<'static, Result<StreamEvent, ProviderFailure>>,
+}
+
+impl std::fmt::Debug for ProviderStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderStream")
+            .field("rate_limits", &self.rate_limits)
+            .finish_non_exhaustive()
+    }
+}
+
+struct DriveState {
+    sse: BoxStream<'static, Result<eventsource_stream::Event, EventStreamError<TransportError>>>,
+    decoder: Box<dyn StreamDecoder>,
+    pending: VecDeque<StreamEvent>,
+    deltas: u64,
+    done: bool,
+    rate_limits: RateLimitSnapshot,
+}
+
+impl DriveState {
+    fn fail(&mut self, error: ProviderError) -> ProviderFailure {
+        self.done = true;
+        self.pending.clear();
+        ProviderFailure {
+            error: ProviderError::MidStream {
+                error: Box::new(error),
+                deltas_delivered: self.deltas,
+                partial_usage: self.decoder.partial_usage(),
+            },
+            rate_limits: self.rate_limits.clone(),
+        }
+    }
+}
+
+impl ProviderStream {
+    /// Decodes `body` with `decoder`.
+    pub fn new(
+        decoder: Box<dyn StreamDecoder>,
+        body: ByteStream,
+        rate_limits: RateLimitSnapshot,
+    ) -> Self {
+        let state = DriveState {
+            sse: body.eventsource().boxed(),
+            decoder,
+            pending: VecDeque::new(),
+            deltas: 0,
+            done: false,
+            rate_limits: rate_limits.clone(),
+        };
+        let events = futures_util::stream::unfold(state, |mut st| async move {
+            loop {
+                if let Some(ev) = st.pending.pop_front() {
+                    if ev.is_delta() {
+                        st.deltas += 1;
+                    }
+                    return Some((Ok(ev), st));
+                }
+                if st.done {
+                    return None;
+                }
+                let mut out = Vec::new();
+                match st.sse.next().await {
+                    Some(Ok(ev)) => {
+                        match st
+                            .decoder
+                            .on_event(&ev.event, &ev.data, SystemTime::now(), &mut out)
+                        {
+                            Ok(flow) => {
+                                st.pending.extend(out);
+                                if flow == Flow::Done {
+                                    st.done = true;
+                                    // Drop the body now: nothing after the end matters.
+                                    st.sse = futures_util::stream::empty().boxed();
+                                }
+                            }
+                            Err(e) => {
+                                let f = st.fail(e);
+                                return Some((Err(f), st));
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let error = match e {
+                            EventStreamError::Transport(TransportError::Timeout) => {
+                                ProviderError::Timeout
+                            }
+                            EventStreamError::Transport(TransportError::Connection(message)) => {
+                                ProviderError::Connection { message }
+                            }
+                            other => ProviderError::InvalidResponse {
+                                message: format!("event stream: {other}"),
+                            },
+                        };
+                        let f = st.fail(error);
+                        return Some((Err(f), st));
+                    }
+                    None => {
+                        st.done = true;
+                        if let Err(e) = st.decoder.on_eof(&mut out) {
+                            let f = st.fail(e);
+                            return Some((Err(f), st));
+                        }
+                        st.pending.extend(out);
+                    }
+                }
+            }
+        })
+        .boxed();
+        ProviderStream {
+            rate_limits,
+            events,
+        }
+    }
+
+    /// Reads the whole stream and returns the finished completion (or the failure).
+    pub async fn into_completion(mut self) -> Result<Completion, ProviderFailure> {
+        while let Some(item) = self.next().await {
+            if let StreamEvent::Finished { completion, .. } = item? {
+                return Ok(completion);
+            }
+        }
+        Err(ProviderFailure {
+            error: ProviderError::InvalidResponse {
+                message: "stream ended without a completion".into(),
+            },
+            rate_limits: self.rate_limits,
+        })
+    }
+}
+
+impl Stream for ProviderStream {
+    type Item = Result<StreamEvent, ProviderFailure>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.events.poll_next_unpin(cx)
+    }
+}
+
+/// Output tokens counted locally for `text` (when the provider did not say).
+pub(crate) fn count_output(model: &str, text: &str) -> u64 {
+    crate::tokens::Encoding::for_model(model).count(text)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// Feeds `text` to `decoder` in `chunk`-byte pieces and collects every item.
+    pub async fn run(
+        decoder: Box<dyn StreamDecoder>,
+        text: &str,
+        chunk: usize,
+    ) -> Vec<Result<StreamEvent, ProviderFailure>> {
+        let bytes = text.as_bytes().to_vec();
+        let pieces: Vec<Result<Bytes, TransportError>> = bytes
+            .chunks(chunk.max(1))
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let body = futures_util::stream::iter(pieces).boxed();
+        ProviderStream::new(decoder, body, RateLimitSnapshot::default())
+            .collect()
+            .await
+    }
+
+    /// The `Finished` completion among `items`.
+    pub fn finished(items: &[Result<StreamEvent, ProviderFailure>]) -> (Completion, bool) {
+        items
+            .iter()
+            .find_map(|i| match i {
+                Ok(StreamEvent::Finished {
+                    completion,
+                    usage_estimated,
+                }) => Some((completion.clone(), *usage_estimated)),
+                _ => None,
+            })
+            .expect("a Finished event")
+    }
+}

@@ -6,12 +6,19 @@
 //! - per-message counts cached by content hash in a shared `DashMap`, so a growing
 //!   history costs only its new messages;
 //! - a safety margin on the system prompt and tool schemas;
-//! - a per-model calibration factor learned from the `usage` responses report. It rises at
-//!   once when the provider counts more than we do and decays slowly when it counts less,
-//!   so estimates err on the safe side.
+//! - a per-model calibration factor learned from the `usage` responses report: the
+//!   largest provider/estimate ratio of the last [`CALIBRATION_WINDOW`] responses. It
+//!   rises at once when the provider counts more than we do and comes down only as high
+//!   ratios age out, so estimates err on the safe side even though the ratio varies from
+//!   one request to the next (a swarm runs at the bucket's edge, where one
+//!   under-estimate is one 429).
 
 use crate::types::{CompletionRequest, ContentBlock, Message, Role};
 use dashmap::DashMap;
+use std::collections::VecDeque;
+
+/// How many recent responses calibration remembers per model.
+pub const CALIBRATION_WINDOW: usize = 16;
 use std::hash::{Hash, Hasher};
 use tiktoken_rs::CoreBPE;
 
@@ -71,7 +78,7 @@ pub const PER_MESSAGE: u64 = 3;
 #[derive(Debug)]
 pub struct Estimator {
     cache: DashMap<(Encoding, u64), u64>,
-    calibration: DashMap<String, f64>,
+    calibration: DashMap<String, VecDeque<f64>>,
     /// Extra fraction added to system prompt and tool schema counts.
     margin: f64,
 }
@@ -146,10 +153,17 @@ impl Estimator {
 
     /// The calibration factor of config model `model`.
     pub fn factor(&self, model: &str, wire_model: &str) -> f64 {
-        self.calibration
-            .get(model)
-            .map(|f| *f)
-            .unwrap_or_else(|| initial_factor(!wire_model.starts_with("claude")))
+        let initial = initial_factor(!wire_model.starts_with("claude"));
+        let Some(recent) = self.calibration.get(model) else {
+            return initial;
+        };
+        let max = recent.iter().copied().fold(0.0, f64::max);
+        if recent.len() < CALIBRATION_WINDOW / 2 {
+            // Too few responses to trust a lower figure yet.
+            max.max(initial)
+        } else {
+            max
+        }
     }
 
     /// The calibrated estimate for `raw` tokens on `model`.
@@ -159,19 +173,16 @@ impl Estimator {
 
     /// Learns from a response: the provider charged `actual` input tokens for a request
     /// whose raw estimate was `raw`.
-    pub fn observe(&self, model: &str, wire_model: &str, raw: u64, actual: u64) {
+    pub fn observe(&self, model: &str, raw: u64, actual: u64) {
         if raw == 0 || actual == 0 {
             return;
         }
-        let ratio = actual as f64 / raw as f64;
-        let current = self.factor(model, wire_model);
-        let next = if ratio >= current {
-            ratio
-        } else {
-            current * 0.8 + ratio * 0.2
-        };
-        self.calibration
-            .insert(model.to_string(), next.clamp(0.25, 4.0));
+        let ratio = (actual as f64 / raw as f64).clamp(0.25, 4.0);
+        let mut recent = self.calibration.entry(model.to_string()).or_default();
+        recent.push_back(ratio);
+        while recent.len() > CALIBRATION_WINDOW {
+            recent.pop_front();
+        }
     }
 
     pub fn cached_entries(&self) -> usize {
@@ -285,16 +296,28 @@ mod tests {
     }
 
     #[test]
-    fn calibration_rises_at_once_and_decays_slowly() {
+    fn calibration_takes_the_largest_recent_ratio_and_forgets_old_ones() {
         let e = Estimator::new(0.0);
         assert_eq!(e.factor("gpt", "gpt-4o"), 1.0);
         assert_eq!(e.factor("sonnet", "claude-sonnet-4-5"), 1.2);
-        e.observe("gpt", "gpt-4o", 100, 120);
+        e.observe("gpt", 100, 120);
         assert!((e.factor("gpt", "gpt-4o") - 1.2).abs() < 1e-9);
         assert_eq!(e.calibrated("gpt", "gpt-4o", 1000), 1200);
-        e.observe("gpt", "gpt-4o", 100, 100);
-        let f = e.factor("gpt", "gpt-4o");
-        assert!(f > 1.15 && f < 1.2, "{f}");
+        e.observe("gpt", 100, 105);
+        assert!(
+            (e.factor("gpt", "gpt-4o") - 1.2).abs() < 1e-9,
+            "the high ratio is still recent"
+        );
+        e.observe("sonnet", 100, 90);
+        assert_eq!(
+            e.factor("sonnet", "claude-sonnet-4-5"),
+            1.2,
+            "one low ratio is not trusted yet"
+        );
+        for _ in 0..CALIBRATION_WINDOW {
+            e.observe("gpt", 100, 105);
+        }
+        assert!((e.factor("gpt", "gpt-4o") - 1.05).abs() < 1e-9);
     }
 
     #[test]

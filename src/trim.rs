@@ -224,7 +224,11 @@ mod tests {
 
     #[test]
     fn merges_consecutive_turns_of_one_role() {
-        let h = vec![Message::user("a"), Message::user("b"), Message::assistant("c")];
+        let h = vec![
+            Message::user("a"),
+            Message::user("b"),
+            Message::assistant("c"),
+        ];
         let n = normalise(&h);
         assert_eq!(n.len(), 2);
         assert_eq!(n[0].content.len(), 2);

@@ -89,7 +89,12 @@ async fn a_swarm_sharing_one_key_uses_nearly_all_the_quota_without_429s() {
                 max_tokens: Some(120),
             })
             .collect();
-        handles.push(swarm.spawn(format!("agent-{a}"), ScriptedAgent::new("m", turns)).await.unwrap());
+        handles.push(
+            swarm
+                .spawn(format!("agent-{a}"), ScriptedAgent::new("m", turns))
+                .await
+                .unwrap(),
+        );
     }
     let (reports, timed_out) = wait_all(handles, Some(Duration::from_secs(120))).await;
     let makespan = started.elapsed().as_secs_f64();
@@ -97,7 +102,12 @@ async fn a_swarm_sharing_one_key_uses_nearly_all_the_quota_without_429s() {
     let completions: u64 = reports.iter().map(|r| r.completions).sum();
     assert_eq!(completions, (agents * turns) as u64, "{reports:?}");
 
-    let sim: SimStats = reqwest::get(format!("{url}/_stats")).await.unwrap().json().await.unwrap();
+    let sim: SimStats = reqwest::get(format!("{url}/_stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let m = &sim.models["claude-sonnet-4-5"];
     let ideal = [
         m.requests as f64 / (RPM / 60.0),
@@ -115,7 +125,10 @@ async fn a_swarm_sharing_one_key_uses_nearly_all_the_quota_without_429s() {
         makespan / ideal
     );
     assert_eq!(sim.total.status(429), 0, "no 429s by design");
-    assert!((20.0..=45.0).contains(&ideal), "the limits should make a 20-40 s run: {ideal}");
+    assert!(
+        (20.0..=45.0).contains(&ideal),
+        "the limits should make a 20-40 s run: {ideal}"
+    );
     assert!(
         (makespan / ideal - 1.0).abs() <= 0.10,
         "makespan {makespan:.1}s vs ideal {ideal:.1}s"

@@ -48,12 +48,20 @@ pub struct Bucket {
     foreign_rate: f64,
     /// When the server's view was last compared with ours.
     synced_at: Option<Instant>,
+    /// See [`SERVER_LAG`]; zero unless set with [`Bucket::with_server_lag`].
+    server_lag: Duration,
     level: f64,
     at: Instant,
     /// Exponentially decayed consumption rate (units/s, time constant [`BURN_TAU`]).
     burn: f64,
     burn_at: Instant,
 }
+
+/// How much later than us the server may start charging a bucket that was full: the
+/// request's transit and the server's own tokenizing. Its bucket leaves "full" that much
+/// later than ours, so it has refilled that much less; we give up the difference once,
+/// each time a full bucket is first debited.
+pub const SERVER_LAG: Duration = Duration::from_millis(100);
 
 /// Time constant of the burn-rate moving average.
 pub const BURN_TAU: Duration = Duration::from_secs(10);
@@ -71,11 +79,18 @@ impl Bucket {
             rate,
             foreign_rate: 0.0,
             synced_at: None,
+            server_lag: Duration::ZERO,
             level: capacity,
             at: now,
             burn: 0.0,
             burn_at: now,
         }
+    }
+
+    /// Gives up `lag` of refill each time the full bucket is first debited.
+    pub fn with_server_lag(mut self, lag: Duration) -> Self {
+        self.server_lag = lag;
+        self
     }
 
     pub fn limit(&self) -> f64 {
@@ -137,6 +152,9 @@ impl Bucket {
 
     pub fn debit(&mut self, amount: f64, now: Instant) {
         self.sync(now);
+        if self.level >= self.capacity && amount > 0.0 {
+            self.level -= self.rate * self.server_lag.as_secs_f64();
+        }
         self.level -= amount;
         self.record_burn(amount, now);
     }
@@ -201,11 +219,6 @@ impl Bucket {
         self.foreign_rate = self.foreign_rate.clamp(0.0, self.rate * 0.95);
         self.synced_at = Some(now);
     }
-
-    pub fn set_rate_factor(&mut self, factor: f64, now: Instant) {
-        self.sync(now);
-        self.rate_factor = factor.clamp(0.05, 1.0);
-    }
 }
 
 /// What one attempt costs against a lane.
@@ -269,6 +282,16 @@ impl BucketSet {
             ],
         };
         BucketSet { buckets }
+    }
+
+    /// See [`Bucket::with_server_lag`].
+    pub fn with_server_lag(mut self, lag: Duration) -> Self {
+        self.buckets = self
+            .buckets
+            .into_iter()
+            .map(|b| b.with_server_lag(lag))
+            .collect();
+        self
     }
 
     pub fn buckets(&self) -> &[Bucket] {
@@ -353,7 +376,6 @@ impl BucketSet {
             b.penalize(amount, now);
         }
     }
-
 }
 
 fn cost_diff(reserved: &Cost, actual: &Cost, kind: BucketKind) -> f64 {
@@ -379,6 +401,20 @@ mod tests {
         assert_eq!(b.level(t0), 0.0);
         assert!((b.level(t0 + Duration::from_secs(6)) - 60.0).abs() < 1e-9);
         assert_eq!(b.level(t0 + Duration::from_secs(600)), 600.0);
+    }
+
+    #[test]
+    fn the_first_debit_of_a_full_bucket_gives_up_the_servers_lag() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(BucketKind::InputTokens, 600.0, MIN, t0)
+            .with_server_lag(Duration::from_millis(100));
+        b.debit(100.0, t0);
+        assert!((b.level(t0) - 499.0).abs() < 1e-9, "{}", b.level(t0));
+        b.debit(100.0, t0);
+        assert!(
+            (b.level(t0) - 399.0).abs() < 1e-9,
+            "only once while not full"
+        );
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub struct Lane {
 
 impl Lane {
     pub fn new(model: ModelConfig, cfg: &BrokerConfig, now: Instant) -> Self {
-        let buckets = BucketSet::new(&model.limits, model.burst, now);
+        let buckets = BucketSet::new(&model.limits, model.burst, now)
+            .with_server_lag(super::bucket::SERVER_LAG);
         Lane {
             model,
             buckets,

@@ -246,8 +246,13 @@ impl Simulator {
     }
 
     fn admit(&self, key: &KeyId, model: &str, cost: Cost) -> Result<(), Denial> {
-        self.with_buckets(key, model, |b, now| b.admit(cost, now))
-            .unwrap_or(Ok(()))
+        let verdict = self
+            .with_buckets(key, model, |b, now| b.admit(cost, now))
+            .unwrap_or(Ok(()));
+        if let Err(d) = &verdict {
+            tracing::debug!(model, dim = ?d.dim, requested = d.requested, used = d.used, limit = d.limit, wait = ?d.wait, "simulator: 429");
+        }
+        verdict
     }
 
     fn settle(&self, key: &KeyId, model: &str, reserved: f64, actual: f64) {

@@ -63,6 +63,9 @@ pub struct Bucket {
 /// each time a full bucket is first debited.
 pub const SERVER_LAG: Duration = Duration::from_millis(100);
 
+/// Time constant over which the learned rate of others sharing the key fades.
+pub const FOREIGN_FADE: Duration = Duration::from_secs(180);
+
 /// Time constant of the burn-rate moving average.
 pub const BURN_TAU: Duration = Duration::from_secs(10);
 
@@ -213,8 +216,9 @@ impl Bucket {
             self.foreign_rate += gap / BURN_TAU.as_secs_f64();
             self.level = remaining;
         } else {
-            // No shortfall: let the learned rate fade over about a minute.
-            self.foreign_rate *= (-dt / 60.0).exp();
+            // No shortfall: let the learned rate fade over a few minutes (others' usage
+            // tends to persist, and every 429 it takes to relearn it is one too many).
+            self.foreign_rate *= (-dt / FOREIGN_FADE.as_secs_f64()).exp();
         }
         self.foreign_rate = self.foreign_rate.clamp(0.0, self.rate * 0.95);
         self.synced_at = Some(now);

@@ -494,8 +494,8 @@ impl BrokerState {
         if matches!(err, ProviderError::RateLimited { .. }) {
             // We admitted it, yet the server refused: someone else shares the key, or the
             // server enforces over a shorter window. Count what we reserved as others'
-            // consumption: the lane's refill drops by that much and recovers over about a
-            // minute of clean responses.
+            // consumption: the lane's refill drops by that much and recovers over a few
+            // minutes of clean responses.
             lane.buckets.penalize(&job.reserved, now);
         }
         self.adopt(lane_idx, &failure.rate_limits, now);

@@ -26,6 +26,7 @@ pub mod retry;
 pub mod state;
 pub mod stats;
 
+pub use circuit::CircuitState;
 pub use error::{BrokerError, RungError};
 pub use handle::BrokerHandle;
 pub use stats::{LaneStats, Stats};

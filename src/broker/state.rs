@@ -95,6 +95,16 @@ impl BrokerState {
             let _ = waiter.send(Err(err));
             return;
         };
+        if rung > 0 {
+            // Admitted below the first rung (it was exhausted, paused or open): a fallback.
+            let from = &prepared.rungs[0].model;
+            let to = &prepared.rungs[rung].model;
+            *self
+                .totals
+                .fallbacks
+                .entry(format!("{from}->{to}"))
+                .or_default() += 1;
+        }
         let id = self.next_id;
         self.next_id += 1;
         let key = coalesce.then_some(prepared.key);
@@ -121,7 +131,12 @@ impl BrokerState {
     /// The first rung from `from` whose projected wait is within the request's max wait;
     /// if none is, the one with the shortest wait. Rungs that can never fit are skipped.
     fn choose_rung(&self, p: &Prepared, from: usize, now: Instant) -> Option<(usize, usize)> {
-        let max_wait = p.request.options.max_wait;
+        let ladder = p.last_rung() > 0;
+        let max_wait = p
+            .request
+            .options
+            .max_wait
+            .or(ladder.then_some(self.config.broker.ladder_max_wait));
         let mut best: Option<(Duration, usize, usize)> = None;
         for rung in from..=p.last_rung() {
             let Some(&lane_idx) = p.rungs.get(rung).and_then(|r| self.lane_of.get(&r.model)) else {
@@ -129,6 +144,11 @@ impl BrokerState {
             };
             let lane = &self.lanes[lane_idx];
             if self.context_overflow(p, rung, lane).is_some() {
+                continue;
+            }
+            // An open circuit sends the request down the ladder while there is a lower
+            // rung; on the last rung it waits for the probe like any other wait.
+            if rung < p.last_rung() && !lane.circuit.may_send(now) {
                 continue;
             }
             let cost = p.cost(rung, &lane.model.limits);

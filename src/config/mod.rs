@@ -177,6 +177,9 @@ pub struct BrokerConfig {
     pub max_in_flight: usize,
     pub circuit_threshold: u32,
     pub circuit_cooldown: Duration,
+    /// The longest a ladder request waits for a rung before moving down, when the request
+    /// sets no `max_wait` of its own.
+    pub ladder_max_wait: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -191,6 +194,7 @@ impl Default for BrokerConfig {
             max_in_flight: 64,
             circuit_threshold: 5,
             circuit_cooldown: Duration::from_secs(30),
+            ladder_max_wait: Duration::from_secs(10),
         }
     }
 }

@@ -68,6 +68,7 @@ pub struct RawBroker {
     pub max_in_flight: Option<usize>,
     pub circuit_threshold: Option<u32>,
     pub circuit_cooldown_secs: Option<f64>,
+    pub ladder_max_wait_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -277,6 +277,11 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, ConfigError> {
             b.circuit_cooldown_secs,
             d.circuit_cooldown,
         )?,
+        ladder_max_wait: secs(
+            "broker.ladder_max_wait_secs",
+            b.ladder_max_wait_secs,
+            d.ladder_max_wait,
+        )?,
     })
 }
 

@@ -1,0 +1,110 @@
+//! Coalescing over real loopback HTTP: identical in-flight requests from 50 agents become
+//! one provider call.
+
+use futures_util::future::join_all;
+use quotaswarm::config::Wire;
+use quotaswarm::sim::{serve, Simulator};
+use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::{ApiKey, CompletionRequest, Config};
+use std::net::SocketAddr;
+
+async fn setup() -> (Swarm, quotaswarm::sim::SimServer) {
+    let mut config = Config::default();
+    // Tier-1 sonnet allows 50 requests a minute; these tests send 50 at once.
+    for m in config.models.values_mut() {
+        m.limits = m.limits.scaled(100.0);
+    }
+    let server = serve(
+        Simulator::new(&config),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", server.addr);
+    config.point_at(Wire::Anthropic, &url);
+    config.point_at(Wire::OpenAi, &url);
+    for p in config.providers.values_mut() {
+        p.api_key = Some(ApiKey::new("coalesce-test"));
+    }
+    (
+        Swarm::start(config, Backend::AsConfigured).await.unwrap(),
+        server,
+    )
+}
+
+fn question() -> CompletionRequest {
+    CompletionRequest::new("sonnet", "What is the shared context for today's research?")
+        .with_system("You are a careful researcher.")
+        .with_max_tokens(64)
+        .with_temperature(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coalesces_50_identical_inflight_requests_into_one_call() {
+    let (swarm, server) = setup().await;
+    let h = swarm.handle();
+    let replies = join_all((0..50).map(|_| h.complete(question()))).await;
+    let first = replies[0].as_ref().unwrap().clone();
+    assert!(
+        replies.iter().all(|r| r.as_ref().ok() == Some(&first)),
+        "all 50 get the same completion"
+    );
+    let sim = server.sim.stats();
+    assert_eq!(sim.total.requests, 1, "the simulator saw one request");
+    let stats = h.stats().await.unwrap();
+    assert_eq!(stats.merged, 49);
+    assert!(stats.merged_tokens_saved > 0 && stats.merged_usd_saved > 0.0);
+    println!(
+        "merged {} requests, saving {} tokens and ${:.5}",
+        stats.merged, stats.merged_tokens_saved, stats.merged_usd_saved
+    );
+    swarm.shutdown().await;
+    let _ = server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_coalescing_off_every_request_is_sent() {
+    let (swarm, server) = setup().await;
+    let h = swarm.handle();
+    let replies = join_all((0..50).map(|_| {
+        let mut q = question();
+        q.options.coalesce = false;
+        h.complete(q)
+    }))
+    .await;
+    assert!(replies.iter().all(|r| r.is_ok()));
+    assert_eq!(server.sim.stats().total.requests, 50);
+    assert_eq!(h.stats().await.unwrap().merged, 0);
+    swarm.shutdown().await;
+    let _ = server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_differing_only_in_temperature_are_not_merged() {
+    let (swarm, server) = setup().await;
+    let h = swarm.handle();
+    let replies =
+        join_all((0..10).map(|i| h.complete(question().with_temperature(i as f32 / 10.0)))).await;
+    assert!(replies.iter().all(|r| r.is_ok()));
+    assert_eq!(server.sim.stats().total.requests, 10);
+    assert_eq!(h.stats().await.unwrap().merged, 0);
+    swarm.shutdown().await;
+    let _ = server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_that_gives_up_does_not_disturb_the_others() {
+    let (swarm, server) = setup().await;
+    let h = swarm.handle();
+    let quitter = {
+        let h = h.clone();
+        tokio::spawn(async move { h.complete(question()).await })
+    };
+    let stayers: Vec<_> = (0..5).map(|_| h.complete(question())).collect();
+    tokio::task::yield_now().await;
+    quitter.abort();
+    let replies = join_all(stayers).await;
+    assert!(replies.iter().all(|r| r.is_ok()), "{replies:?}");
+    swarm.shutdown().await;
+    let _ = server.shutdown().await;
+}

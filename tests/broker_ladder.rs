@@ -1,0 +1,141 @@
+//! Paused-time tests of the fallback ladder and the circuit breaker, against the embedded
+//! simulator with exhausted quotas and injected faults.
+
+use quotaswarm::broker::{BrokerError, CircuitState};
+use quotaswarm::config::{Fault, FaultKind, Limits};
+use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::{CompletionRequest, Config};
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn config(extra: &str) -> Config {
+    let mut c =
+        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 20\n{extra}"), "test")
+            .expect("config");
+    for m in c.models.values_mut() {
+        m.limits = m.limits.scaled(10.0);
+    }
+    c
+}
+
+fn tiny() -> Limits {
+    Limits::Split {
+        rpm: 1.0,
+        itpm: 100_000.0,
+        otpm: 100_000.0,
+    }
+}
+
+fn ask(i: usize) -> CompletionRequest {
+    CompletionRequest::new("claude", format!("Question {i}: which rung answers?"))
+        .with_max_tokens(50)
+}
+
+/// Uses up a model's one request a minute in the simulator.
+async fn exhaust(swarm: &Swarm, wire_model: &str, model: &str) {
+    let sim = swarm.simulator.as_ref().unwrap();
+    assert!(sim.set_limits(wire_model, tiny()));
+    let _ = swarm
+        .handle()
+        .complete(CompletionRequest::new(model, "use up the quota"))
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_opus_and_sonnet_exhausted_ladder_requests_complete_on_haiku() {
+    let swarm = Swarm::start(config(""), Backend::Embedded).await.unwrap();
+    exhaust(&swarm, "claude-opus-4-5", "opus").await;
+    exhaust(&swarm, "claude-sonnet-4-5", "sonnet").await;
+    let h = swarm.handle();
+    for i in 0..5 {
+        let c = h.complete(ask(i)).await.unwrap();
+        assert_eq!(
+            c.model, "haiku",
+            "the completion names the model that answered"
+        );
+        assert_eq!(c.provider_model, "claude-haiku-4-5");
+    }
+    let stats = h.stats().await.unwrap();
+    let fell: u64 = stats.fallbacks.values().sum();
+    println!("fallbacks: {:?}", stats.fallbacks);
+    assert!(fell >= 5, "{:?}", stats.fallbacks);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_floor_at_sonnet_requests_wait_instead_of_going_to_haiku() {
+    let swarm = Swarm::start(config(""), Backend::Embedded).await.unwrap();
+    exhaust(&swarm, "claude-opus-4-5", "opus").await;
+    exhaust(&swarm, "claude-sonnet-4-5", "sonnet").await;
+    let h = swarm.handle();
+    let start = Instant::now();
+    let mut req = ask(1);
+    req.options.floor = Some(1);
+    let c = h.complete(req).await.unwrap();
+    assert_ne!(c.model, "haiku");
+    assert!(
+        start.elapsed() >= Duration::from_secs(10),
+        "it waited: {:?}",
+        start.elapsed()
+    );
+    let lane = h.stats().await.unwrap();
+    assert_eq!(lane.lane("haiku").unwrap().requests, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_every_rung_fails_the_error_lists_each_cause_in_order() {
+    let swarm = Swarm::start(
+        config("[broker]\nmax_attempts = 2\nbackoff_base_secs = 0.2\n[[sim.faults]]\nstatus = 500\nrate = 1.0\n"),
+        Backend::Embedded,
+    )
+    .await
+    .unwrap();
+    let err = swarm.handle().complete(ask(1)).await.unwrap_err();
+    let BrokerError::AllRungsFailed(rungs) = &err else {
+        panic!("{err:?}")
+    };
+    let models: Vec<&str> = rungs.iter().map(|r| r.model.as_str()).collect();
+    assert_eq!(models, ["opus", "sonnet", "haiku"]);
+    assert!(rungs.iter().all(|r| r.error.contains("500")), "{err}");
+    println!("{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_model_opens_its_circuit_shifts_traffic_down_and_a_probe_closes_it() {
+    let swarm = Swarm::start(
+        config(
+            "[ladders]\nfast = [\"sonnet\", \"haiku\"]\n\
+             [broker]\ncircuit_threshold = 3\ncircuit_cooldown_secs = 30\nbackoff_base_secs = 0.1\n\
+             [[sim.faults]]\nmodel = \"sonnet\"\nstatus = 503\nrate = 1.0\n",
+        ),
+        Backend::Embedded,
+    )
+    .await
+    .unwrap();
+    let h = swarm.handle();
+    let sim = swarm.simulator.clone().unwrap();
+    let fast = |i: usize| CompletionRequest::new("fast", format!("q{i}")).with_max_tokens(20);
+    for i in 0..10 {
+        let c = h.complete(fast(i)).await.unwrap();
+        assert_eq!(c.model, "haiku");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let s = h.stats().await.unwrap();
+    let sonnet = s.lane("sonnet").unwrap();
+    assert_eq!(sonnet.circuit, CircuitState::Open);
+    assert_eq!(sonnet.circuit_opened, 1);
+    assert_eq!(
+        sonnet.requests, 3,
+        "after the threshold, sonnet gets no traffic"
+    );
+    assert_eq!(s.lane("haiku").unwrap().completions, 10);
+
+    // The faults stop; after the cool-down one probe closes the circuit.
+    sim.set_faults(Vec::<Fault>::new());
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let c = h.complete(fast(100)).await.unwrap();
+    assert_eq!(c.model, "sonnet", "the probe went to sonnet and succeeded");
+    let s = h.stats().await.unwrap();
+    assert_eq!(s.lane("sonnet").unwrap().circuit, CircuitState::Closed);
+    assert_eq!(s.lane("sonnet").unwrap().requests, 4);
+    let _ = FaultKind::Status(503);
+}

@@ -1,0 +1,102 @@
+//! A history that grows past 80,000 tokens keeps working: trimmed to its budget, always a
+//! valid conversation (the simulator rejects orphaned tool results), trimmed tokens counted.
+
+use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::trim::check_valid;
+use quotaswarm::types::{ContentBlock, Message, Role, TrimPolicy};
+use quotaswarm::{CompletionRequest, Config};
+use serde_json::json;
+
+const BUDGET: u64 = 20_000;
+
+fn long_text(turn: usize) -> String {
+    let mut s = format!("Turn {turn}. Here are the notes for this turn:");
+    for i in 0..700 {
+        s.push_str(
+            [
+                " the broker",
+                " admitted",
+                " a request",
+                " after",
+                " refill",
+            ][(i + turn) % 5],
+        );
+    }
+    s
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
+    let mut config = Config::default();
+    for m in config.models.values_mut() {
+        m.limits = m.limits.scaled(20.0);
+    }
+    let swarm = Swarm::start(config, Backend::Embedded).await.unwrap();
+    let h = swarm.handle();
+    let mut history: Vec<Message> = Vec::new();
+    let mut history_tokens = 0u64;
+    let mut max_input = 0u64;
+    for turn in 0..70 {
+        history.push(Message::user(long_text(turn)));
+        let mut req = CompletionRequest::new("claude", "")
+            .with_system("You keep long notes.")
+            .with_messages(history.clone())
+            .with_max_tokens(200);
+        req.options.trim = Some(TrimPolicy::new(BUDGET));
+        let reply = h
+            .complete(req)
+            .await
+            .unwrap_or_else(|e| panic!("turn {turn}: {e}"));
+        max_input = max_input.max(reply.usage.total_input());
+        history.push(reply.to_message());
+        if turn % 7 == 3 {
+            // A tool exchange in the middle of the history.
+            let id = format!("toolu_{turn}");
+            history.push(Message::user("look it up"));
+            history.push(Message {
+                role: Role::Assistant,
+                content: vec![ContentBlock::ToolUse {
+                    id: id.clone(),
+                    name: "lookup".into(),
+                    input: json!({"turn": turn}),
+                }],
+            });
+            history.push(Message {
+                role: Role::User,
+                content: vec![ContentBlock::ToolResult {
+                    tool_use_id: id,
+                    content: long_text(turn + 1000),
+                    is_error: false,
+                }],
+            });
+            history.push(Message::assistant("Noted the lookup result."));
+        }
+        history_tokens = h.estimator().raw_input(
+            quotaswarm::tokens::Encoding::Cl100k,
+            &CompletionRequest::new("x", "").with_messages(history.clone()),
+        );
+        assert!(check_valid(&quotaswarm::trim::normalise(&history)).is_ok());
+    }
+    let stats = h.stats().await.unwrap();
+    let sim = swarm.simulator.as_ref().unwrap().stats();
+    println!(
+        "history {history_tokens} tokens; largest request {max_input} input tokens (budget {BUDGET}); trimmed {} tokens; sim 400s: {}",
+        stats.trimmed_tokens,
+        sim.total.status(400)
+    );
+    assert!(
+        history_tokens > 80_000,
+        "the history grew past 80k: {history_tokens}"
+    );
+    assert!(
+        max_input <= BUDGET,
+        "a request exceeded its budget: {max_input}"
+    );
+    assert_eq!(sim.total.status(400), 0, "the simulator never answered 400");
+    assert!(
+        stats.trimmed_tokens > 100_000,
+        "trimmed tokens are counted: {}",
+        stats.trimmed_tokens
+    );
+    assert_eq!(stats.failed, 0);
+}

@@ -13,7 +13,7 @@
 
 use super::lane::Lane;
 use super::mailbox::BrokerMailbox;
-use super::state::{BrokerState, Totals};
+use super::state::{BrokerState, Caller, Totals};
 use super::stats::MailboxCounters;
 use super::BrokerMsg;
 use crate::config::Config;
@@ -107,7 +107,12 @@ impl Actor for QuotaBroker {
         let now = Instant::now();
         let core = &mut state.core;
         match msg {
-            BrokerMsg::Complete(prepared, reply) => core.on_complete(*prepared, reply, now),
+            BrokerMsg::Complete(prepared, reply) => {
+                core.on_complete(*prepared, Caller::Reply(reply), now)
+            }
+            BrokerMsg::Stream(prepared, sink) => {
+                core.on_complete(*prepared, Caller::Stream(sink), now)
+            }
             BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
             BrokerMsg::Tick(lane) => core.on_tick(lane, now),
             BrokerMsg::Stats(reply) => {

@@ -8,6 +8,7 @@ use super::job::{Prepared, RungPlan};
 use super::key::canonical_key;
 use super::mailbox::BrokerMailbox;
 use super::stats::Stats;
+use super::stream::CompletionStream;
 use super::BrokerMsg;
 use crate::config::{Config, Limits};
 use crate::tokens::{Encoding, Estimator, PER_MESSAGE};
@@ -60,6 +61,29 @@ impl BrokerHandle {
             return Err(BrokerError::BrokerStopped);
         }
         rx.await.unwrap_or(Err(BrokerError::BrokerStopped))
+    }
+
+    /// Asks for a streamed completion: deltas as they arrive, then the completion (see
+    /// [`super::stream`]). Dropping the stream cancels the request.
+    pub async fn stream(&self, req: CompletionRequest) -> Result<CompletionStream, BrokerError> {
+        let (mut prepared, dropped) = self.prepare_with_dropped(req)?;
+        let summarize = prepared
+            .request
+            .options
+            .trim
+            .as_ref()
+            .is_some_and(|t| t.summarize);
+        if summarize && !dropped.is_empty() {
+            prepared = self.with_summary(prepared, &dropped).await?;
+        }
+        let (sink, stream) = super::stream::channel();
+        if !self
+            .mailbox
+            .send(BrokerMsg::Stream(Box::new(prepared), sink))
+        {
+            return Err(BrokerError::BrokerStopped);
+        }
+        Ok(stream)
     }
 
     /// A statistics snapshot.

@@ -58,6 +58,8 @@ pub struct Job {
     /// Reserved on the lane while in flight.
     pub reserved: Cost,
     pub waiters: Vec<Waiter>,
+    /// A streamed request's caller.
+    pub sink: Option<super::stream::StreamSink>,
     pub errors: Vec<RungError>,
     pub coalesce_key: Option<u64>,
     /// The lane this job is queued on or in flight on.

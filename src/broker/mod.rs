@@ -12,6 +12,7 @@
 //! | [`state`] | the broker's bookkeeping behind each message |
 //! | [`actor`] | the ractor actor |
 //! | [`stats`] | counters and the `Stats` snapshot |
+//! | [`stream`] | streamed completions: deltas straight to the caller, cancel on drop |
 
 pub mod actor;
 pub mod bucket;
@@ -25,11 +26,13 @@ mod mailbox;
 pub mod retry;
 pub mod state;
 pub mod stats;
+pub mod stream;
 
 pub use circuit::CircuitState;
 pub use error::{BrokerError, RungError};
 pub use handle::BrokerHandle;
 pub use stats::{LaneStats, Stats};
+pub use stream::{CompletionStream, StreamItem};
 
 use crate::config::{Config, Transport as TransportKind};
 use crate::provider::{Endpoint, HttpTransport, ProviderFailure, ProviderReply};
@@ -50,6 +53,7 @@ pub struct Finished {
 
 pub enum BrokerMsg {
     Complete(Box<Prepared>, RpcReplyPort<Reply>),
+    Stream(Box<Prepared>, stream::StreamSink),
     Finished(Box<Finished>),
     Tick(usize),
     Stats(RpcReplyPort<Stats>),

@@ -42,6 +42,17 @@ pub fn decide(
     cfg: &BrokerConfig,
     u: f64,
 ) -> Decision {
+    // A stream that failed before any delta reached the caller is as good as a failed
+    // request: judge its underlying error. After a delta, never retry (no duplicated
+    // output).
+    if let ProviderError::MidStream {
+        error,
+        deltas_delivered: 0,
+        ..
+    } = err
+    {
+        return decide(error, attempt, lower_rung, cfg, u);
+    }
     let moves_down_at_once = matches!(
         err,
         ProviderError::RateLimited { .. }
@@ -118,6 +129,25 @@ mod tests {
             Decision::Retry(_)
         ));
         assert_eq!(decide(&e, 5, false, &cfg(), 0.1), Decision::GiveUp);
+    }
+
+    #[test]
+    fn a_mid_stream_failure_is_retried_only_before_any_delta() {
+        let mid = |deltas| ProviderError::MidStream {
+            error: Box::new(ProviderError::Overloaded {
+                status: 529,
+                retry_after: None,
+                message: String::new(),
+            }),
+            deltas_delivered: deltas,
+            partial_usage: Default::default(),
+        };
+        assert!(matches!(
+            decide(&mid(0), 1, false, &cfg(), 0.1),
+            Decision::Retry(_)
+        ));
+        assert_eq!(decide(&mid(3), 1, false, &cfg(), 0.1), Decision::GiveUp);
+        assert_eq!(decide(&mid(3), 1, true, &cfg(), 0.1), Decision::GiveUp);
     }
 
     #[test]

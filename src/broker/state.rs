@@ -9,9 +9,10 @@ use super::lane::Lane;
 use super::mailbox::BrokerMailbox;
 use super::retry::{self, Decision};
 use super::stats::{self, record_ms, LaneStats, Stats};
+use super::stream::StreamSink;
 use super::BrokerMsg;
 use crate::config::{Config, Limits};
-use crate::provider::actor::{Dispatch, ProviderMsg};
+use crate::provider::actor::{Dispatch, EventSink, ProviderMsg};
 use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
 use crate::tokens::Estimator;
 use crate::types::Usage;
@@ -53,46 +54,52 @@ pub struct Totals {
     pub trimmed_tokens: u64,
 }
 
-fn reply_all(waiters: Vec<Waiter>, reply: &Reply) {
-    for w in waiters {
+/// Who asked: a caller awaiting one reply, or a stream.
+pub enum Caller {
+    Reply(Waiter),
+    Stream(StreamSink),
+}
+
+/// Gives every waiter (and the stream, if any) the final reply, exactly once.
+fn reply_all(job: &mut Job, reply: Reply) {
+    for w in std::mem::take(&mut job.waiters) {
         // A waiter that gave up (closed port) does not disturb the others.
         let _ = w.send(reply.clone());
+    }
+    if let Some(sink) = job.sink.take() {
+        sink.finish(reply);
     }
 }
 
 impl BrokerState {
     // ---- Complete -------------------------------------------------------------------
 
-    pub fn on_complete(&mut self, prepared: Prepared, waiter: Waiter, now: Instant) {
+    pub fn on_complete(&mut self, prepared: Prepared, caller: Caller, now: Instant) {
         self.totals.requests += 1;
         self.totals.trimmed_tokens += prepared.trimmed_tokens;
-        let coalesce = self.config.broker.coalesce && prepared.request.options.coalesce;
-        if coalesce {
-            if let Some(job) = self
-                .by_key
-                .get(&prepared.key)
-                .and_then(|id| self.jobs.get_mut(id))
-            {
-                job.waiters.push(waiter);
-                self.totals.merged += 1;
-                let est = prepared.rungs.get(job.rung).map_or(0, |r| r.est_input)
-                    + u64::from(prepared.request.max_tokens);
-                self.totals.merged_tokens_saved += est;
-                if let Some(lane) = self.lanes.get(job.lane) {
-                    let usage = Usage {
-                        input_tokens: prepared.rungs.get(job.rung).map_or(0, |r| r.est_input),
-                        output_tokens: u64::from(prepared.request.max_tokens),
-                        ..Usage::default()
-                    };
-                    self.totals.merged_usd_saved += lane.model.prices.cost(&usage);
-                }
-                return;
-            }
-        }
+        // Streams are exempt from coalescing (see `stream.rs`).
+        let (waiter, sink) = match caller {
+            Caller::Reply(w) => (Some(w), None),
+            Caller::Stream(s) => (None, Some(s)),
+        };
+        let coalesce =
+            self.config.broker.coalesce && prepared.request.options.coalesce && sink.is_none();
+        let waiter = match waiter {
+            Some(w) if coalesce => match self.join_inflight(&prepared, w) {
+                None => return,
+                Some(w) => Some(w),
+            },
+            other => other,
+        };
         let Some((rung, lane)) = self.choose_rung(&prepared, 0, now) else {
             self.totals.refused += 1;
             let err = self.refusal(&prepared, now);
-            let _ = waiter.send(Err(err));
+            if let Some(w) = waiter {
+                let _ = w.send(Err(err.clone()));
+            }
+            if let Some(s) = sink {
+                s.finish(Err(err));
+            }
             return;
         };
         if rung > 0 {
@@ -119,13 +126,40 @@ impl BrokerState {
             not_before: now,
             enqueued_at: now,
             reserved: Cost::default(),
-            waiters: vec![waiter],
+            waiters: waiter.into_iter().collect(),
+            sink,
             errors: Vec::new(),
             coalesce_key: key,
             lane,
         };
         self.enqueue(job, false);
         self.pump(lane, now);
+    }
+
+    /// Attaches `waiter` to the identical request in flight, if there is one (and counts
+    /// what that saved); gives the waiter back otherwise.
+    fn join_inflight(&mut self, prepared: &Prepared, waiter: Waiter) -> Option<Waiter> {
+        let Some(job) = self
+            .by_key
+            .get(&prepared.key)
+            .and_then(|id| self.jobs.get_mut(id))
+        else {
+            return Some(waiter);
+        };
+        job.waiters.push(waiter);
+        self.totals.merged += 1;
+        let est_input = prepared.rungs.get(job.rung).map_or(0, |r| r.est_input);
+        let max_out = u64::from(prepared.request.max_tokens);
+        self.totals.merged_tokens_saved += est_input + max_out;
+        if let Some(lane) = self.lanes.get(job.lane) {
+            let usage = Usage {
+                input_tokens: est_input,
+                output_tokens: max_out,
+                ..Usage::default()
+            };
+            self.totals.merged_usd_saved += lane.model.prices.cost(&usage);
+        }
+        None
     }
 
     /// The first rung from `from` whose projected wait is within the request's max wait;
@@ -373,10 +407,12 @@ impl BrokerState {
                 outcome,
             })));
         });
+        let stream = job.sink.clone().map(|s| Arc::new(s) as Arc<dyn EventSink>);
         let dispatch = Box::new(Dispatch {
             wire_model,
             request,
             on_done,
+            stream,
         });
         let sent = match provider {
             Some(p) => p
@@ -491,16 +527,22 @@ impl BrokerState {
         let mut completion = reply.completion;
         completion.model = model;
         self.forget_key(&job);
-        reply_all(std::mem::take(&mut job.waiters), &Ok(completion));
+        reply_all(&mut job, Ok(completion));
     }
 
     fn on_failure(&mut self, mut job: Job, failure: ProviderFailure, now: Instant) {
         let lane_idx = job.lane;
         let err = failure.error;
         let lane = &mut self.lanes[lane_idx];
-        // Failed attempts are not charged tokens by the providers; the request counts.
-        lane.buckets
-            .settle(&job.reserved, &Cost::request(0.0, 0.0), now);
+        // Failed attempts are not charged tokens by the providers (the request counts),
+        // except a stream that had started: it is settled on what it produced.
+        let charged = Self::actual_cost(&lane.model.limits, &err.partial_usage());
+        lane.buckets.settle(&job.reserved, &charged, now);
+        if let ProviderError::Cancelled { partial_usage } = &err {
+            lane.counters.cancelled_streams += 1;
+            lane.counters
+                .on_cost(lane.model.prices.cost(partial_usage), now);
+        }
         lane.counters.on_status(err.status(), now);
         lane.counters.failures += 1;
         let model = lane.model.name.clone();
@@ -591,7 +633,7 @@ impl BrokerState {
         } else {
             Err(err)
         };
-        reply_all(std::mem::take(&mut job.waiters), &reply);
+        reply_all(&mut job, reply);
     }
 
     fn forget_key(&mut self, job: &Job) {

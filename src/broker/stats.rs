@@ -67,6 +67,7 @@ pub struct LaneCounters {
     pub retries: u64,
     pub status: BTreeMap<u16, u64>,
     pub transport_errors: u64,
+    pub cancelled_streams: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
@@ -94,6 +95,7 @@ impl LaneCounters {
             retries: 0,
             status: BTreeMap::new(),
             transport_errors: 0,
+            cancelled_streams: 0,
             input_tokens: 0,
             output_tokens: 0,
             cache_read_tokens: 0,
@@ -213,6 +215,10 @@ pub struct LaneStats {
     pub rate_limited_share: f64,
     pub overloaded: u64,
     pub server_errors: u64,
+    /// Timeouts and connection failures (no HTTP status).
+    pub transport_errors: u64,
+    /// Streams the caller stopped listening to.
+    pub cancelled_streams: u64,
     pub requests_last_minute: u64,
     pub queue_wait_p50_secs: f64,
     pub queue_wait_p95_secs: f64,
@@ -329,6 +335,8 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
             .filter(|(s, _)| **s >= 500)
             .map(|(_, n)| n)
             .sum(),
+        transport_errors: c.transport_errors,
+        cancelled_streams: c.cancelled_streams,
         requests_last_minute: count_since(&c.recent_requests, now, Duration::from_secs(60)),
         queue_wait_p50_secs: quantile_secs(&c.queue_wait, 0.5),
         queue_wait_p95_secs: quantile_secs(&c.queue_wait, 0.95),

@@ -41,6 +41,8 @@ fn lane(model: &str, provider_model: &str, buckets: Vec<BucketStats>) -> LaneSta
         rate_limited_share: 0.075,
         overloaded: 1,
         server_errors: 1,
+        transport_errors: 1,
+        cancelled_streams: 1,
         requests_last_minute: 12,
         queue_wait_p50_secs: 0.12,
         queue_wait_p95_secs: 1.5,

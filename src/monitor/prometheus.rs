@@ -158,6 +158,8 @@ pub const LANE_FIGURES: &[Figure<LaneStats>] = &[
     ("quotaswarm_lane_rate_limited_share", Gauge, "HTTP 429s as a share of the lane's requests over the last hour (0..1).", |l| l.rate_limited_share),
     ("quotaswarm_lane_overloaded_total", Counter, "Responses on the lane with HTTP 529 or 503.", |l| l.overloaded as f64),
     ("quotaswarm_lane_server_errors_total", Counter, "Responses on the lane with HTTP 5xx.", |l| l.server_errors as f64),
+    ("quotaswarm_lane_transport_errors_total", Counter, "Attempts on the lane that got no HTTP response (timeouts, connection failures).", |l| l.transport_errors as f64),
+    ("quotaswarm_lane_cancelled_streams_total", Counter, "Streams on the lane that the caller stopped listening to.", |l| l.cancelled_streams as f64),
     ("quotaswarm_lane_estimated_input_tokens_total", Counter, "Input tokens estimated before sending (completions only).", |l| l.estimated_input_tokens as f64),
     ("quotaswarm_lane_charged_input_tokens_total", Counter, "Input tokens the provider charged (completions only).", |l| l.charged_input_tokens as f64),
     ("quotaswarm_lane_estimation_error_ratio", Gauge, "(estimated - charged) / charged input tokens.", |l| l.estimation_error_pct / 100.0),

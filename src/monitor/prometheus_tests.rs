@@ -79,6 +79,11 @@ const LANE_FIELDS: &[(&str, &str)] = &[
     ("rate_limited_share", "quotaswarm_lane_rate_limited_share"),
     ("overloaded", "quotaswarm_lane_overloaded_total"),
     ("server_errors", "quotaswarm_lane_server_errors_total"),
+    ("transport_errors", "quotaswarm_lane_transport_errors_total"),
+    (
+        "cancelled_streams",
+        "quotaswarm_lane_cancelled_streams_total",
+    ),
     (
         "requests_last_minute",
         "quotaswarm_lane_requests_last_minute",

@@ -72,6 +72,12 @@ pub enum ProviderError {
     /// Never [`is_retryable`](ProviderError::is_retryable) by itself (the SDKs never retry
     /// these): whoever re-issues the request decides from [`underlying`](Self::underlying)
     /// and `deltas_delivered` (e.g. "retry only if nothing was delivered yet").
+    /// The caller stopped listening to a stream; the request was cancelled.
+    #[error("cancelled: the caller stopped listening to the stream")]
+    Cancelled {
+        /// What the provider had produced (and charged) by then, as well as known.
+        partial_usage: Usage,
+    },
     #[error("failed mid-stream after {deltas_delivered} deltas: {error}")]
     MidStream {
         error: Box<ProviderError>,
@@ -108,6 +114,16 @@ impl ProviderError {
         match self {
             ProviderError::MidStream { error, .. } => error.underlying(),
             other => other,
+        }
+    }
+
+    /// What the provider charged for a failed attempt, as well as known: something only
+    /// for streams that had started (mid-stream failures and cancellations).
+    pub fn partial_usage(&self) -> Usage {
+        match self {
+            ProviderError::MidStream { partial_usage, .. }
+            | ProviderError::Cancelled { partial_usage } => *partial_usage,
+            _ => Usage::default(),
         }
     }
 
@@ -153,6 +169,7 @@ impl ProviderError {
             ProviderError::Timeout
             | ProviderError::Connection { .. }
             | ProviderError::InvalidResponse { .. }
+            | ProviderError::Cancelled { .. }
             | ProviderError::MidStream { .. } => None,
         }
     }
@@ -412,7 +429,9 @@ fn message_of(error: &ProviderError) -> String {
         | ProviderError::NotFound { message }
         | ProviderError::Rejected { message, .. }
         | ProviderError::InvalidResponse { message } => message.clone(),
-        ProviderError::Timeout | ProviderError::MidStream { .. } => error.to_string(),
+        ProviderError::Timeout
+        | ProviderError::Cancelled { .. }
+        | ProviderError::MidStream { .. } => error.to_string(),
     }
 }
 

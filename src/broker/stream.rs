@@ -1,0 +1,108 @@
+//! Streaming through the broker.
+//!
+//! A streamed request is admitted, reserved, retried and settled like any other. Its
+//! deltas go straight from the provider task to the caller (not through the broker's
+//! mailbox); the final event — the completion with its real usage, or the error — comes
+//! from the broker once it has settled the lane. The output bucket is settled on the
+//! tokens actually produced, the input on what the stream reported.
+//!
+//! - Dropping a [`CompletionStream`] cancels the HTTP request; the lane is settled on what
+//!   was produced by then, and the cancellation is counted in the stats.
+//! - A failure inside a stream is retried only when no delta has reached the caller yet;
+//!   after that it reaches the caller once, as an error, and output is never duplicated.
+//! - Streams are exempt from coalescing: each streamed request gets its own upstream
+//!   stream (merging would need every waiter to receive every delta from one upstream;
+//!   not done, so identical streamed requests each cost their own quota).
+
+use super::error::BrokerError;
+use crate::provider::actor::EventSink;
+use crate::provider::StreamEvent;
+use crate::types::Completion;
+use futures_util::future::BoxFuture;
+use futures_util::Stream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+/// One item of a streamed completion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamItem {
+    /// A delta (text, tool call start, tool input) or the `Started` event.
+    Event(StreamEvent),
+    /// The end: the completion, naming the model that answered, with its final usage.
+    Done(Completion),
+}
+
+/// The caller's side of a stream. Dropping it cancels the request.
+pub struct CompletionStream {
+    rx: UnboundedReceiver<Result<StreamItem, BrokerError>>,
+    ended: bool,
+}
+
+impl Stream for CompletionStream {
+    type Item = Result<StreamItem, BrokerError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(item)) => {
+                if matches!(item, Ok(StreamItem::Done(_)) | Err(_)) {
+                    self.ended = true;
+                }
+                Poll::Ready(Some(item))
+            }
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(BrokerError::BrokerStopped)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl CompletionStream {
+    /// Reads to the end; returns the completion (deltas are dropped).
+    pub async fn collect_completion(mut self) -> Result<Completion, BrokerError> {
+        use futures_util::StreamExt;
+        while let Some(item) = self.next().await {
+            if let StreamItem::Done(c) = item? {
+                return Ok(c);
+            }
+        }
+        Err(BrokerError::BrokerStopped)
+    }
+}
+
+/// The broker's side: deltas from provider tasks, the final item from the broker.
+#[derive(Clone)]
+pub struct StreamSink {
+    tx: UnboundedSender<Result<StreamItem, BrokerError>>,
+}
+
+pub fn channel() -> (StreamSink, CompletionStream) {
+    let (tx, rx) = unbounded_channel();
+    (StreamSink { tx }, CompletionStream { rx, ended: false })
+}
+
+impl StreamSink {
+    pub fn finish(&self, result: Result<Completion, BrokerError>) {
+        let _ = self.tx.send(result.map(StreamItem::Done));
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl EventSink for StreamSink {
+    fn send(&self, event: StreamEvent) -> bool {
+        self.tx.send(Ok(StreamItem::Event(event))).is_ok()
+    }
+
+    fn closed(&self) -> BoxFuture<'static, ()> {
+        let tx = self.tx.clone();
+        Box::pin(async move { tx.closed().await })
+    }
+}

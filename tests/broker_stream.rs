@@ -1,0 +1,232 @@
+//! Streaming through the broker over real loopback HTTP against the simulator: deltas in
+//! order, the same text as the plain reply, usage as charged; cancel on drop; mid-stream
+//! errors retried only before the first delta.
+
+use futures_util::StreamExt;
+use quotaswarm::broker::{BrokerError, StreamItem};
+use quotaswarm::config::{Fault, FaultKind, Wire};
+use quotaswarm::provider::{ProviderError, StreamEvent};
+use quotaswarm::sim::{serve, SimServer, Simulator};
+use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::{ApiKey, CompletionRequest, Config};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+async fn setup(sim_extra: &str) -> (Swarm, SimServer) {
+    let mut config = Config::from_toml_str_over_defaults(
+        &format!("[broker]\nbackoff_base_secs = 0.05\n[sim]\nlatency_ms = 5\n{sim_extra}"),
+        "test",
+    )
+    .unwrap();
+    for m in config.models.values_mut() {
+        m.limits = m.limits.scaled(20.0);
+    }
+    let server = serve(
+        Simulator::new(&config),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", server.addr);
+    config.point_at(Wire::Anthropic, &url);
+    config.point_at(Wire::OpenAi, &url);
+    for p in config.providers.values_mut() {
+        p.api_key = Some(ApiKey::new("stream-test"));
+    }
+    (
+        Swarm::start(config, Backend::AsConfigured).await.unwrap(),
+        server,
+    )
+}
+
+fn question(target: &str) -> CompletionRequest {
+    let mut r = CompletionRequest::new(target, "Stream me a long answer about token buckets.")
+        .with_max_tokens(120)
+        .with_temperature(0.0);
+    r.options.coalesce = false;
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_wires_stream_in_order_and_match_the_plain_reply_and_the_charge() {
+    let (swarm, server) = setup("").await;
+    let h = swarm.handle();
+    for target in ["sonnet", "gpt-4o-mini"] {
+        let plain = h.complete(question(target)).await.unwrap();
+        let before = server.sim.stats();
+        let mut stream = h.stream(question(target)).await.unwrap();
+        let mut text = String::new();
+        let mut deltas = 0;
+        let mut done = None;
+        while let Some(item) = stream.next().await {
+            match item.unwrap() {
+                StreamItem::Event(StreamEvent::TextDelta { text: t, .. }) => {
+                    deltas += 1;
+                    text.push_str(&t);
+                }
+                StreamItem::Event(_) => {}
+                StreamItem::Done(c) => done = Some(c),
+            }
+        }
+        let done = done.expect("a final completion");
+        let after = server.sim.stats();
+        assert!(deltas > 3, "{target}: {deltas} deltas");
+        assert_eq!(
+            text,
+            plain.text(),
+            "{target}: the streamed text equals the plain reply"
+        );
+        assert_eq!(done.text(), plain.text());
+        assert_eq!(done.model, target);
+        let m = &after.models[&done.provider_model];
+        let b = before
+            .models
+            .get(&done.provider_model)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            done.usage.output_tokens,
+            m.output_tokens - b.output_tokens,
+            "{target}: output as charged"
+        );
+        assert_eq!(
+            done.usage.total_input(),
+            m.input_tokens - b.input_tokens,
+            "{target}: input as charged"
+        );
+    }
+    swarm.shutdown().await;
+    let _ = server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_stream_cancels_it_and_refunds_the_output_bucket() {
+    let (swarm, server) = setup("per_token_ms = 20\n").await;
+    let h = swarm.handle();
+    let mut req = question("sonnet");
+    req.max_tokens = 400;
+    let mut stream = h.stream(req).await.unwrap();
+    let mut deltas = 0;
+    while let Some(item) = stream.next().await {
+        if let StreamItem::Event(StreamEvent::TextDelta { .. }) = item.unwrap() {
+            deltas += 1;
+            if deltas == 3 {
+                break;
+            }
+        }
+    }
+    drop(stream);
+    // Let the cancellation reach the simulator and the broker.
+    let mut cancelled = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let lane = h.stats().await.unwrap();
+        cancelled = lane.lane("sonnet").unwrap().cancelled_streams;
+        if cancelled == 1 && server.sim.stats().total.cancelled_streams == 1 {
+            break;
+        }
+    }
+    assert_eq!(cancelled, 1, "the broker counted the cancelled stream");
+    let sim = server.sim.stats();
+    assert_eq!(
+        sim.total.cancelled_streams, 1,
+        "the simulator saw the connection close"
+    );
+    let charged = sim.models["claude-sonnet-4-5"].output_tokens;
+    assert!(
+        charged >= 3 && charged < 50,
+        "charged only what was produced: {charged}"
+    );
+    let stats = h.stats().await.unwrap();
+    let out = stats
+        .lane("sonnet")
+        .unwrap()
+        .buckets
+        .iter()
+        .find(|b| b.bucket == "output_tokens")
+        .unwrap()
+        .clone();
+    // 400 were reserved; after the refund the bucket is short by about what was produced.
+    assert!(
+        out.capacity - out.level < 60.0,
+        "output bucket refunded: {out:?}"
+    );
+    println!("cancelled after {deltas} deltas; simulator charged {charged} output tokens; output bucket {:.0}/{:.0}", out.level, out.capacity);
+    swarm.shutdown().await;
+    let _ = server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mid_stream_error_before_any_delta_is_retried() {
+    let (swarm, server) = setup(
+        "[[sim.faults]]\nmodel = \"sonnet\"\nmid_stream = true\nafter_tokens = 0\nrate = 1.0\n",
+    )
+    .await;
+    let h = swarm.handle();
+    let mut stream = h.stream(question("sonnet")).await.unwrap();
+    // Let two attempts fail before any delta, then stop the faults.
+    for _ in 0..200 {
+        if server.sim.stats().total.stream_errors >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.sim.set_faults(Vec::<Fault>::new());
+    let mut text = String::new();
+    let mut done = false;
+    while let Some(item) = stream.next().await {
+        match item.unwrap() {
+            StreamItem::Event(StreamEvent::TextDelta { text: t, .. }) => text.push_str(&t),
+            StreamItem::Done(_) => done = true,
+            _ => {}
+        }
+    }
+    assert!(done && !text.is_empty());
+    let stats = h.stats().await.unwrap();
+    assert!(stats.lane("sonnet").unwrap().retries >= 2);
+    swarm.shutdown().await;
+    let _ = server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mid_stream_error_after_deltas_reaches_the_caller_once() {
+    let (swarm, server) = setup(
+        "[[sim.faults]]\nmodel = \"sonnet\"\nmid_stream = true\nafter_tokens = 5\nrate = 1.0\n",
+    )
+    .await;
+    let h = swarm.handle();
+    let mut stream = h.stream(question("sonnet")).await.unwrap();
+    let mut deltas = 0;
+    let mut errors = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(StreamItem::Event(StreamEvent::TextDelta { .. })) => deltas += 1,
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    assert_eq!(deltas, 5);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        matches!(
+            &errors[0],
+            BrokerError::Provider {
+                error: ProviderError::MidStream {
+                    deltas_delivered: 5,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{:?}",
+        errors[0]
+    );
+    assert_eq!(
+        server.sim.stats().total.streams,
+        1,
+        "never retried after deltas"
+    );
+    let _ = FaultKind::Status(500);
+    swarm.shutdown().await;
+    let _ = server.shutdown().await;
+}

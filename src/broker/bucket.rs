@@ -11,6 +11,7 @@
 
 use crate::config::Limits;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -52,9 +53,8 @@ pub struct Bucket {
     server_lag: Duration,
     level: f64,
     at: Instant,
-    /// Exponentially decayed consumption rate (units/s, time constant [`BURN_TAU`]).
-    burn: f64,
-    burn_at: Instant,
+    /// Recent net consumption (debits positive, refunds negative) for the burn rate.
+    recent: VecDeque<(Instant, f64)>,
 }
 
 /// How much later than us the server may start charging a bucket that was full: the
@@ -66,8 +66,14 @@ pub const SERVER_LAG: Duration = Duration::from_millis(100);
 /// Time constant over which the learned rate of others sharing the key fades.
 pub const FOREIGN_FADE: Duration = Duration::from_secs(180);
 
-/// Time constant of the burn-rate moving average.
+/// Time constant of the integral control of others' usage (and of the 429 penalty).
 pub const BURN_TAU: Duration = Duration::from_secs(10);
+
+/// The window of the burn-rate moving average.
+pub const BURN_WINDOW: Duration = Duration::from_secs(60);
+
+/// The shortest span the burn rate is averaged over.
+pub const BURN_MIN_SPAN: Duration = Duration::from_secs(5);
 
 impl Bucket {
     pub fn new(kind: BucketKind, limit_per_min: f64, burst: Duration, now: Instant) -> Self {
@@ -85,8 +91,7 @@ impl Bucket {
             server_lag: Duration::ZERO,
             level: capacity,
             at: now,
-            burn: 0.0,
-            burn_at: now,
+            recent: VecDeque::new(),
         }
     }
 
@@ -169,19 +174,37 @@ impl Bucket {
         self.record_burn(-amount, now);
     }
 
-    fn decayed_burn(&self, now: Instant) -> f64 {
-        let dt = now.saturating_duration_since(self.burn_at).as_secs_f64();
-        self.burn * (-dt / BURN_TAU.as_secs_f64()).exp()
-    }
-
     fn record_burn(&mut self, amount: f64, now: Instant) {
-        self.burn = (self.decayed_burn(now) + amount / BURN_TAU.as_secs_f64()).max(0.0);
-        self.burn_at = now.max(self.burn_at);
+        self.recent.push_back((now, amount));
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > BURN_WINDOW)
+        {
+            self.recent.pop_front();
+        }
     }
 
-    /// Units consumed per second, as a moving average.
+    /// Units consumed per second: the net consumption over the last [`BURN_WINDOW`],
+    /// divided by the span it covers (at least [`BURN_MIN_SPAN`], so a single burst does
+    /// not read as a huge rate).
     pub fn burn_rate(&self, now: Instant) -> f64 {
-        self.decayed_burn(now)
+        let in_window = self
+            .recent
+            .iter()
+            .filter(|(t, _)| now.saturating_duration_since(*t) <= BURN_WINDOW);
+        let mut first = None;
+        let mut sum = 0.0;
+        for (t, a) in in_window {
+            first.get_or_insert(*t);
+            sum += a;
+        }
+        let Some(first) = first else { return 0.0 };
+        let span = now
+            .saturating_duration_since(first)
+            .max(BURN_MIN_SPAN)
+            .as_secs_f64();
+        (sum / span).max(0.0)
     }
 
     /// Seconds until the bucket runs dry at the current burn rate; `None` when it is not

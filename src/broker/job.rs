@@ -64,6 +64,27 @@ pub struct Job {
     pub coalesce_key: Option<u64>,
     /// The lane this job is queued on or in flight on.
     pub lane: usize,
+    /// One span per completion, with OpenTelemetry GenAI attribute names; closed when the
+    /// job replies. Retries, fallbacks and circuit changes are events inside it.
+    pub span: tracing::Span,
+}
+
+/// The span of one completion (fields filled in as they become known).
+pub fn completion_span(request: &CompletionRequest, first_model: &str) -> tracing::Span {
+    tracing::info_span!(
+        "gen_ai.completion",
+        gen_ai.operation.name = "chat",
+        gen_ai.request.model = %request.target,
+        gen_ai.request.max_tokens = request.max_tokens,
+        gen_ai.response.model = tracing::field::Empty,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        lane = %first_model,
+        attempt = 0u32,
+        waited_ms = tracing::field::Empty,
+        merged = 0u64,
+        outcome = tracing::field::Empty,
+    )
 }
 
 impl Job {

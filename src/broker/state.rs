@@ -118,7 +118,9 @@ impl BrokerState {
         if let Some(k) = key {
             self.by_key.insert(k, id);
         }
+        let span = super::job::completion_span(&prepared.request, &prepared.rungs[rung].model);
         let job = Job {
+            span,
             id,
             prepared,
             rung,
@@ -147,6 +149,7 @@ impl BrokerState {
             return Some(waiter);
         };
         job.waiters.push(waiter);
+        job.span.record("merged", job.waiters.len() as u64 - 1);
         self.totals.merged += 1;
         let est_input = prepared.rungs.get(job.rung).map_or(0, |r| r.est_input);
         let max_out = u64::from(prepared.request.max_tokens);
@@ -386,12 +389,18 @@ impl BrokerState {
         job.reserved = cost;
         let lane = &mut self.lanes[job.lane];
         if job.attempt == 1 {
-            record_ms(&mut lane.counters.queue_wait, now - job.enqueued_at);
+            let waited = now - job.enqueued_at;
+            record_ms(&mut lane.counters.queue_wait, waited);
+            job.span.record("waited_ms", waited.as_millis() as u64);
         }
+        job.span.record("attempt", job.attempt);
+        job.span.record("lane", lane.model.name.as_str());
         lane.in_flight += 1;
         lane.counters.on_sent(now);
         if lane.circuit.on_send(now) == Some(Transition::HalfOpened) {
-            tracing::info!(model = %lane.model.name, "circuit half-open: sending a probe");
+            job.span.in_scope(
+                || tracing::info!(model = %lane.model.name, "circuit half-open: sending a probe"),
+            );
         }
         let lane_idx = job.lane;
         let attempt = job.attempt;
@@ -504,8 +513,18 @@ impl BrokerState {
         let actual = Self::actual_cost(&lane.model.limits, &usage);
         lane.buckets.settle(&job.reserved, &actual, now);
         if lane.circuit.on_success() == Some(Transition::Closed) {
-            tracing::info!(model = %lane.model.name, "circuit closed");
+            job.span
+                .in_scope(|| tracing::info!(model = %lane.model.name, "circuit closed"));
         }
+        job.span.record(
+            "gen_ai.response.model",
+            reply.completion.provider_model.as_str(),
+        );
+        job.span
+            .record("gen_ai.usage.input_tokens", usage.total_input());
+        job.span
+            .record("gen_ai.usage.output_tokens", usage.output_tokens);
+        job.span.record("outcome", "ok");
         let c = &mut lane.counters;
         c.on_status(Some(200), now);
         c.completions += 1;
@@ -548,7 +567,8 @@ impl BrokerState {
         let model = lane.model.name.clone();
         if err.is_failure_of_model() {
             if lane.circuit.on_failure(now) == Some(Transition::Opened) {
-                tracing::warn!(model = %model, error = %err, "circuit opened");
+                job.span
+                    .in_scope(|| tracing::warn!(model = %model, error = %err, "circuit opened"));
             }
         } else {
             lane.circuit.on_neutral();
@@ -570,7 +590,9 @@ impl BrokerState {
             let d = retry::delay(&err, 0, &self.config.broker, u);
             self.lanes[lane_idx].pause_until(now + d);
         }
-        tracing::debug!(model = %model, error = %err, ?decision, attempt = job.attempt, "attempt failed");
+        job.span.in_scope(|| {
+            tracing::info!(model = %model, error = %err, ?decision, attempt = job.attempt, "attempt failed")
+        });
         match decision {
             Decision::Retry(delay) => {
                 let lane = &mut self.lanes[lane_idx];
@@ -615,7 +637,9 @@ impl BrokerState {
                 job.enqueued_at = now;
                 job.reserved = Cost::default();
                 let to = job.model().to_string();
-                tracing::info!(from = %from, to = %to, "falling back down the ladder");
+                job.span.in_scope(
+                    || tracing::info!(from = %from, to = %to, "falling back down the ladder"),
+                );
                 *self
                     .totals
                     .fallbacks
@@ -627,6 +651,7 @@ impl BrokerState {
             }
         }
         self.totals.failed += 1;
+        job.span.record("outcome", "error");
         self.forget_key(&job);
         let reply = if job.errors.len() > 1 {
             Err(BrokerError::AllRungsFailed(std::mem::take(&mut job.errors)))

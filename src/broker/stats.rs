@@ -183,7 +183,7 @@ pub struct BucketStats {
     pub level: f64,
     /// `level / capacity` × 100, floored at 0.
     pub headroom_pct: f64,
-    /// Consumption per second (moving average, 10 s time constant).
+    /// Net consumption per second, averaged over the last minute.
     pub burn_per_sec: f64,
     /// Refill per second (lowered while the lane is slowed after a 429).
     pub refill_per_sec: f64,

@@ -101,8 +101,14 @@ async fn run(
 
 #[tokio::main]
 async fn main() {
-    let n = 40_000;
-    let callers = 64;
+    for callers in [1, 64] {
+        println!("--- {callers} concurrent caller(s)");
+        measure(callers).await;
+    }
+}
+
+async fn measure(callers: usize) {
+    let n = if callers == 1 { 10_000 } else { 40_000 };
     let ep = endpoint();
     // Baseline: the endpoint alone.
     let direct = {

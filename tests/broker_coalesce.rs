@@ -1,12 +1,12 @@
 //! Coalescing over real loopback HTTP: identical in-flight requests from 50 agents become
 //! one provider call.
 
+mod common;
+
+use common::swarm_over_loopback;
 use futures_util::future::join_all;
-use quotaswarm::config::Wire;
-use quotaswarm::sim::{serve, Simulator};
-use quotaswarm::swarm::{Backend, Swarm};
-use quotaswarm::{ApiKey, CompletionRequest, Config};
-use std::net::SocketAddr;
+use quotaswarm::swarm::Swarm;
+use quotaswarm::{CompletionRequest, Config};
 
 async fn setup() -> (Swarm, quotaswarm::sim::SimServer) {
     let mut config = Config::default();
@@ -14,22 +14,7 @@ async fn setup() -> (Swarm, quotaswarm::sim::SimServer) {
     for m in config.models.values_mut() {
         m.limits = m.limits.scaled(100.0);
     }
-    let server = serve(
-        Simulator::new(&config),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}", server.addr);
-    config.point_at(Wire::Anthropic, &url);
-    config.point_at(Wire::OpenAi, &url);
-    for p in config.providers.values_mut() {
-        p.api_key = Some(ApiKey::new("coalesce-test"));
-    }
-    (
-        Swarm::start(config, Backend::AsConfigured).await.unwrap(),
-        server,
-    )
+    swarm_over_loopback(config, "coalesce-test").await
 }
 
 fn question() -> CompletionRequest {

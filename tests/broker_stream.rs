@@ -2,14 +2,16 @@
 //! order, the same text as the plain reply, usage as charged; cancel on drop; mid-stream
 //! errors retried only before the first delta.
 
+mod common;
+
+use common::swarm_over_loopback;
 use futures_util::StreamExt;
 use quotaswarm::broker::{BrokerError, StreamItem};
-use quotaswarm::config::{Fault, FaultKind, Wire};
+use quotaswarm::config::{Fault, FaultKind};
 use quotaswarm::provider::{ProviderError, StreamEvent};
-use quotaswarm::sim::{serve, SimServer, Simulator};
-use quotaswarm::swarm::{Backend, Swarm};
-use quotaswarm::{ApiKey, CompletionRequest, Config};
-use std::net::SocketAddr;
+use quotaswarm::sim::SimServer;
+use quotaswarm::swarm::Swarm;
+use quotaswarm::{CompletionRequest, Config};
 use std::time::Duration;
 
 async fn setup(sim_extra: &str) -> (Swarm, SimServer) {
@@ -21,22 +23,7 @@ async fn setup(sim_extra: &str) -> (Swarm, SimServer) {
     for m in config.models.values_mut() {
         m.limits = m.limits.scaled(20.0);
     }
-    let server = serve(
-        Simulator::new(&config),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}", server.addr);
-    config.point_at(Wire::Anthropic, &url);
-    config.point_at(Wire::OpenAi, &url);
-    for p in config.providers.values_mut() {
-        p.api_key = Some(ApiKey::new("stream-test"));
-    }
-    (
-        Swarm::start(config, Backend::AsConfigured).await.unwrap(),
-        server,
-    )
+    swarm_over_loopback(config, "stream-test").await
 }
 
 fn question(target: &str) -> CompletionRequest {

@@ -42,16 +42,7 @@ impl BrokerHandle {
     /// Asks for one completion. Bad input is refused at once; otherwise the reply comes
     /// when the request has been admitted and answered (or has finally failed).
     pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
-        let (mut prepared, dropped) = self.prepare_with_dropped(req)?;
-        let summarize = prepared
-            .request
-            .options
-            .trim
-            .as_ref()
-            .is_some_and(|t| t.summarize);
-        if summarize && !dropped.is_empty() {
-            prepared = self.with_summary(prepared, &dropped).await?;
-        }
+        let prepared = self.prepare_summarized(req).await?;
         let (tx, rx) = oneshot();
         let port: RpcReplyPort<_> = tx.into();
         if !self
@@ -66,16 +57,7 @@ impl BrokerHandle {
     /// Asks for a streamed completion: deltas as they arrive, then the completion (see
     /// [`super::stream`]). Dropping the stream cancels the request.
     pub async fn stream(&self, req: CompletionRequest) -> Result<CompletionStream, BrokerError> {
-        let (mut prepared, dropped) = self.prepare_with_dropped(req)?;
-        let summarize = prepared
-            .request
-            .options
-            .trim
-            .as_ref()
-            .is_some_and(|t| t.summarize);
-        if summarize && !dropped.is_empty() {
-            prepared = self.with_summary(prepared, &dropped).await?;
-        }
+        let prepared = self.prepare_summarized(req).await?;
         let (sink, stream) = super::stream::channel();
         if !self
             .mailbox
@@ -93,6 +75,22 @@ impl BrokerHandle {
             return Err(BrokerError::BrokerStopped);
         }
         rx.await.map_err(|_| BrokerError::BrokerStopped)
+    }
+
+    /// [`BrokerHandle::prepare`], then, when the trim policy asks for it, replaces the
+    /// dropped turns with a summary.
+    async fn prepare_summarized(&self, req: CompletionRequest) -> Result<Prepared, BrokerError> {
+        let (prepared, dropped) = self.prepare_with_dropped(req)?;
+        let summarize = prepared
+            .request
+            .options
+            .trim
+            .as_ref()
+            .is_some_and(|t| t.summarize);
+        if summarize && !dropped.is_empty() {
+            return self.with_summary(prepared, &dropped).await;
+        }
+        Ok(prepared)
     }
 
     /// Validates, trims (when the request has a policy), keys and estimates `req`; runs in

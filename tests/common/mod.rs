@@ -118,3 +118,28 @@ pub fn one_model_config(extra: &str) -> Config {
     }
     c
 }
+
+/// A simulator served on loopback HTTP and a swarm pointed at it. `config` describes
+/// both; every provider sends the key `key`.
+pub async fn swarm_over_loopback(
+    mut config: Config,
+    key: &str,
+) -> (quotaswarm::swarm::Swarm, quotaswarm::sim::SimServer) {
+    use quotaswarm::config::Wire;
+    let server = quotaswarm::sim::serve(
+        quotaswarm::sim::Simulator::new(&config),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("serve the simulator");
+    let url = format!("http://{}", server.addr);
+    config.point_at(Wire::Anthropic, &url);
+    config.point_at(Wire::OpenAi, &url);
+    for p in config.providers.values_mut() {
+        p.api_key = Some(ApiKey::new(key));
+    }
+    let swarm = quotaswarm::swarm::Swarm::start(config, quotaswarm::swarm::Backend::AsConfigured)
+        .await
+        .expect("start the swarm");
+    (swarm, server)
+}

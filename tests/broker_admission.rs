@@ -167,3 +167,32 @@ async fn a_second_client_eating_half_the_quota_is_absorbed_via_headers() {
     assert_eq!(done, 600, "every request completes");
     assert!(share < 0.025, "429 share {:.2}%", share * 100.0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn count_tokens_estimates_exactly_under_its_own_request_bucket() {
+    let c = config(
+        "[models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1000\nitpm = 100000\notpm = 100000\ncount_tokens_rpm = 2\n",
+        "token_factor = 1.3\n",
+    );
+    let swarm = Swarm::start(c, Backend::Embedded).await.unwrap();
+    let h = swarm.handle();
+    let start = Instant::now();
+    for i in 0..3 {
+        h.complete(CompletionRequest::new("m", text(i, 200)))
+            .await
+            .unwrap();
+    }
+    // Two counts a minute: the third waited about 30 s for its count.
+    assert!(
+        start.elapsed() >= Duration::from_secs(25),
+        "{:?}",
+        start.elapsed()
+    );
+    let lane = h.stats().await.unwrap().lane("m").unwrap().clone();
+    assert_eq!(
+        lane.estimated_input_tokens, lane.charged_input_tokens,
+        "the provider's count is exact"
+    );
+    let sim = swarm.simulator.as_ref().unwrap().stats();
+    assert_eq!(sim.total.count_tokens_calls, 3);
+}

@@ -3,6 +3,7 @@
 //! estimation (with the shared per-message cache) and trimming. The broker then does only
 //! O(1) bookkeeping.
 
+use super::bucket::{Bucket, BucketKind};
 use super::error::BrokerError;
 use super::job::{Prepared, RungPlan};
 use super::key::canonical_key;
@@ -10,19 +11,71 @@ use super::mailbox::BrokerMailbox;
 use super::stats::Stats;
 use super::stream::CompletionStream;
 use super::BrokerMsg;
-use crate::config::{Config, Limits};
+use crate::config::{Config, Limits, ModelConfig};
+use crate::provider::Endpoint;
 use crate::tokens::{Encoding, Estimator, PER_MESSAGE};
 use crate::trim::{prepend_summary, trim_to_budget, Trimmed};
 use crate::types::{Completion, CompletionRequest, ContentBlock, Message, TrimPolicy};
 use ractor::concurrency::oneshot;
 use ractor::RpcReplyPort;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
 
 #[derive(Clone)]
 pub struct BrokerHandle {
     pub(crate) mailbox: BrokerMailbox,
     pub(crate) config: Arc<Config>,
     pub(crate) estimator: Arc<Estimator>,
+    /// For models that estimate with the provider's `count_tokens` (`count_tokens_rpm`).
+    pub(crate) counter: Arc<TokenCounter>,
+}
+
+/// Calls to `count_tokens`, under their own request bucket per model (separate from
+/// the Messages limits, as the provider keeps it).
+pub(crate) struct TokenCounter {
+    pub(crate) endpoints: HashMap<String, Endpoint>,
+    pub(crate) buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl TokenCounter {
+    /// Waits (in the caller's task) for the model's count_tokens bucket, then counts.
+    /// `None` when the model does not use count_tokens or the call failed (the tiktoken
+    /// estimate is used then).
+    async fn count(&self, model: &ModelConfig, req: &CompletionRequest) -> Option<u64> {
+        let rpm = model.count_tokens_rpm?;
+        let endpoint = self.endpoints.get(&model.provider)?;
+        loop {
+            let now = Instant::now();
+            let wait = {
+                let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+                let b = buckets.entry(model.name.clone()).or_insert_with(|| {
+                    Bucket::new(BucketKind::Requests, rpm, Duration::from_secs(60), now)
+                });
+                match b.wait_for(1.0, now) {
+                    Some(w) if w.is_zero() => {
+                        b.debit(1.0, now);
+                        None
+                    }
+                    Some(w) => Some(w),
+                    None => return None,
+                }
+            };
+            match wait {
+                None => break,
+                Some(w) => tokio::time::sleep(w).await,
+            }
+        }
+        match endpoint.count_tokens(&model.model, req).await? {
+            Ok(n) => Some(n),
+            Err(f) => {
+                tracing::debug!(model = %model.name, error = %f.error, "count_tokens failed; using the tiktoken estimate");
+                None
+            }
+        }
+    }
 }
 
 impl BrokerHandle {
@@ -80,7 +133,8 @@ impl BrokerHandle {
     /// [`BrokerHandle::prepare`], then, when the trim policy asks for it, replaces the
     /// dropped turns with a summary.
     async fn prepare_summarized(&self, req: CompletionRequest) -> Result<Prepared, BrokerError> {
-        let (prepared, dropped) = self.prepare_with_dropped(req)?;
+        let (mut prepared, dropped) = self.prepare_with_dropped(req)?;
+        self.count_with_provider(&mut prepared).await;
         let summarize = prepared
             .request
             .options
@@ -130,6 +184,7 @@ impl BrokerHandle {
                 model,
                 raw_input: raw,
                 est_input: est,
+                provider_counted: false,
             });
         }
         let prepared = Prepared {
@@ -195,6 +250,24 @@ impl BrokerHandle {
                 last
             ))
         })
+    }
+
+    /// For rungs configured to use the provider's `count_tokens`, replaces the estimate
+    /// with the provider's count.
+    async fn count_with_provider(&self, prepared: &mut Prepared) {
+        for i in 0..prepared.rungs.len() {
+            let Some(model) = self.config.model(&prepared.rungs[i].model) else {
+                continue;
+            };
+            if model.count_tokens_rpm.is_none() {
+                continue;
+            }
+            if let Some(n) = self.counter.count(model, &prepared.request).await {
+                prepared.rungs[i].est_input = n;
+                prepared.rungs[i].raw_input = n;
+                prepared.rungs[i].provider_counted = true;
+            }
+        }
     }
 
     /// Replaces the trimmed turns with a summary made on the ladder's cheapest rung

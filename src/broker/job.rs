@@ -20,6 +20,8 @@ pub struct RungPlan {
     pub raw_input: u64,
     /// Calibrated estimate, reserved against the input bucket.
     pub est_input: u64,
+    /// The estimate is the provider's own count (`count_tokens`): nothing to calibrate.
+    pub provider_counted: bool,
 }
 
 /// A request validated, keyed, estimated (and trimmed) in the caller's task.

@@ -140,6 +140,10 @@ pub async fn start(
     let config = Arc::new(config);
     let estimator = Arc::new(Estimator::new(config.broker.safety_margin));
     let counters = Arc::new(stats::MailboxCounters::default());
+    let counter = Arc::new(handle::TokenCounter {
+        endpoints: endpoints.clone(),
+        buckets: std::sync::Mutex::new(HashMap::new()),
+    });
     let args = actor::BrokerArgs {
         config: config.clone(),
         estimator: estimator.clone(),
@@ -157,6 +161,7 @@ pub async fn start(
         },
         config,
         estimator,
+        counter,
     };
     Ok(Broker { handle, actor })
 }

@@ -537,8 +537,10 @@ impl BrokerState {
         if let Some(plan) = &plan {
             c.estimated_input += plan.est_input;
             c.charged_input += usage.total_input();
-            self.estimator
-                .observe(&plan.model, plan.raw_input, usage.total_input());
+            if !plan.provider_counted {
+                self.estimator
+                    .observe(&plan.model, plan.raw_input, usage.total_input());
+            }
         }
         let model = lane.model.name.clone();
         self.adopt(lane_idx, &reply.rate_limits, now);

@@ -122,6 +122,29 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// Counts `req`'s input tokens with the provider's own counter (Anthropic
+    /// `count_tokens`); `None` for wires that have none.
+    pub async fn count_tokens(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+    ) -> Option<Result<u64, ProviderFailure>> {
+        if self.provider.wire() != Wire::Anthropic {
+            return None;
+        }
+        let http = match anthropic::encode_count_tokens(model, req, self.key.as_ref()) {
+            Ok(h) => h,
+            Err(e) => return Some(Err(e.into())),
+        };
+        Some(match self.transport.send(http).await {
+            Ok(r) => anthropic::decode_count_tokens(r),
+            Err(TransportError::Timeout) => Err(ProviderError::Timeout.into()),
+            Err(TransportError::Connection(message)) => {
+                Err(ProviderError::Connection { message }.into())
+            }
+        })
+    }
+
     /// Sends one attempt of `req` to wire model `model`, and classifies the outcome.
     pub async fn complete(
         &self,

@@ -393,12 +393,16 @@ impl<A: Agent> Actor for AgentActor<A> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let run = match msg {
-            AgentMsg::Start => AssertUnwindSafe(state.agent.on_start(&mut state.ctx))
-                .catch_unwind()
-                .await,
-            AgentMsg::Msg(m) => AssertUnwindSafe(state.agent.on_message(&mut state.ctx, m))
-                .catch_unwind()
-                .await,
+            AgentMsg::Start => {
+                AssertUnwindSafe(state.agent.on_start(&mut state.ctx))
+                    .catch_unwind()
+                    .await
+            }
+            AgentMsg::Msg(m) => {
+                AssertUnwindSafe(state.agent.on_message(&mut state.ctx, m))
+                    .catch_unwind()
+                    .await
+            }
             AgentMsg::Stop => {
                 myself.stop(None);
                 return Ok(());

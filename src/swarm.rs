@@ -11,8 +11,8 @@ use crate::agent::{spawn_agent, Agent, AgentHandle, AgentReport, RunningAgent, S
 use crate::broker::{self, Broker, BrokerHandle, StartError, StartOptions, Stats};
 use crate::config::{Config, Transport, Wire};
 use crate::sim::{self, SimServer, Simulator};
-use serde::{Deserialize, Serialize};
 use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -168,7 +168,8 @@ impl Swarm {
     pub async fn report(&self, outcome: CrewOutcome, elapsed: Duration) -> SwarmReport {
         let stats = self.handle().stats().await.ok();
         let sim = self.sim_stats();
-        let totals = Totals::from_parts(&outcome.reports, stats.as_ref(), elapsed, outcome.makespan);
+        let totals =
+            Totals::from_parts(&outcome.reports, stats.as_ref(), elapsed, outcome.makespan);
         SwarmReport {
             agents: outcome.reports,
             elapsed_secs: elapsed.as_secs_f64(),
@@ -370,8 +371,9 @@ impl Crew {
     }
 }
 
-type Spawner =
-    Box<dyn for<'a> FnOnce(&'a Swarm) -> BoxFuture<'a, Result<Vec<RunningAgent>, SwarmError>> + Send>;
+type Spawner = Box<
+    dyn for<'a> FnOnce(&'a Swarm) -> BoxFuture<'a, Result<Vec<RunningAgent>, SwarmError>> + Send,
+>;
 
 /// A whole run in one call: config, backend, agents, deadline → report.
 ///

@@ -144,7 +144,7 @@ struct RawAgent {
     name: String,
     kind: Option<Kind>,
     #[serde(default)]
-    turns: Vec<RawTurn>,
+    turns: Vec<TurnSpec>,
     system: Option<String>,
     model: Option<String>,
     ladder: Option<Vec<String>>,
@@ -186,9 +186,20 @@ struct RawOneshot {
     max_tokens: Option<u32>,
 }
 
-impl TryFrom<RawTurn> for Turn {
+/// A turn, validated while parsing (so its errors carry the turn's path and line).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawTurn")]
+struct TurnSpec(Turn);
+
+impl TryFrom<RawTurn> for TurnSpec {
     type Error = String;
-    fn try_from(t: RawTurn) -> Result<Turn, String> {
+    fn try_from(t: RawTurn) -> Result<TurnSpec, String> {
+        turn(t).map(TurnSpec)
+    }
+}
+
+fn turn(t: RawTurn) -> Result<Turn, String> {
+    {
         match (t.user, t.oneshot) {
             (Some(user), None) => Ok(Turn::Chat {
                 user,
@@ -272,13 +283,7 @@ impl TryFrom<RawAgent> for AgentSpec {
         if r.trim.as_ref().is_some_and(|t| t.max_input_tokens == 0) {
             return Err(at("`trim.max_input_tokens` must be at least 1".into()));
         }
-        let turns = r
-            .turns
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| Turn::try_from(t).map_err(|e| format!("turns[{i}]: {e}")))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(at)?;
+        let turns = r.turns.into_iter().map(|t| t.0).collect();
         Ok(AgentSpec {
             name: r.name,
             kind,

@@ -27,15 +27,8 @@ impl Agent for Tutor {
             .max_wait(Duration::from_secs(5)) // then a lower rung
             .trim(8_000); // keep the history under ~8k input tokens
         for topic in std::mem::take(&mut self.topics) {
-            let reply = ctx
-                .chat(&ask, &mut self.history, format!("Teach me {topic}"))
-                .await?;
-            println!(
-                "[{}] {topic}: {} ({})",
-                ctx.name(),
-                reply.text(),
-                reply.model
-            );
+            let reply = ctx.chat(&ask, &mut self.history, topic).await?;
+            println!("[{}] {} ({})", ctx.name(), reply.text(), reply.model);
         }
         ctx.finish();
         Ok(())

@@ -510,6 +510,9 @@ impl Scenario {
     }
 }
 
+/// Called once the swarm is up, before its agents start.
+pub type OnStart = Box<dyn FnOnce(&Swarm) + Send>;
+
 /// Options of [`Scenario::run`].
 #[derive(Default)]
 pub struct RunOptions {
@@ -518,7 +521,7 @@ pub struct RunOptions {
     /// Serve `/stats` and `/metrics` here while the run goes.
     pub stats_addr: Option<std::net::SocketAddr>,
     /// Called once the swarm is up, before agents start (e.g. to print the backends).
-    pub on_start: Option<Box<dyn FnOnce(&Swarm) + Send>>,
+    pub on_start: Option<OnStart>,
 }
 
 /// The line of the first `"name": "NAME"` in `text` (1-based; 0 if not found).

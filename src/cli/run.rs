@@ -27,6 +27,13 @@ pub struct RunArgs {
     /// Send every provider's requests to the simulator, even when API keys are set.
     #[arg(long)]
     pub sim: bool,
+    /// Instead of the demo: this many scripted chat agents (on the config's `claude`
+    /// ladder), requests going where `Backend::Auto` says.
+    #[arg(long, conflicts_with = "scenario")]
+    pub agents: Option<u32>,
+    /// With `--agents`: turns per agent (default 3).
+    #[arg(long, conflicts_with = "scenario")]
+    pub turns: Option<u32>,
     /// Stop agents still running after this many seconds (overrides the scenario's).
     #[arg(long)]
     pub deadline_secs: Option<f64>,
@@ -37,6 +44,22 @@ pub struct RunArgs {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (mut scenario, config, backend) = match &args.scenario {
+        None if args.agents.is_some() || args.turns.is_some() => {
+            let config = super::load_config(args.config.as_deref())?;
+            let target = if config.rungs("claude").is_some() {
+                "claude".to_string()
+            } else {
+                config.models.keys().next().cloned().unwrap_or_default()
+            };
+            let scenario =
+                Scenario::simple(args.agents.unwrap_or(6), args.turns.unwrap_or(3), &target);
+            let backend = if args.sim {
+                Backend::LoopbackSim
+            } else {
+                Backend::Auto
+            };
+            (scenario, config, backend)
+        }
         None => {
             let (scenario, demo_config) = Scenario::builtin_demo()?;
             match &args.config {
@@ -68,6 +91,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         progress: !json && std::io::stderr().is_terminal()
             || std::env::var_os("QUOTASWARM_PROGRESS").is_some(),
         stats_addr: args.stats_addr,
+        stdout_reserved: json,
         on_start: Some(Box::new(move |swarm| {
             if !json {
                 eprintln!("quotaswarm: {title}: {agents} agents");

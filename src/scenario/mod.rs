@@ -381,6 +381,42 @@ impl Scenario {
         Self::from_json_str(&text, &path.display().to_string())
     }
 
+    /// `agents` scripted chat agents of `turns` turns each on the `claude` ladder (or the
+    /// config's first model): the quick swarm of `quotaswarm run --agents N --turns T`.
+    pub fn simple(agents: u32, turns: u32, target: &str) -> Scenario {
+        let turns = (0..turns.max(1))
+            .map(|t| Turn::Chat {
+                user: format!("Turn {t}: explain token buckets in two sentences."),
+                assistant: None,
+                max_tokens: None,
+            })
+            .collect();
+        Scenario {
+            name: Some(format!("{agents} scripted agents")),
+            description: None,
+            deadline_secs: Some(120.0),
+            agents: vec![AgentSpec {
+                name: "agent".into(),
+                kind: Kind::Scripted,
+                turns,
+                system: Some("You are a concise explainer.".into()),
+                model: Some(target.to_string()),
+                ladder: None,
+                max_tokens: 200,
+                max_wait_secs: None,
+                trim: None,
+                coalesce: true,
+                copies: agents.max(1),
+                prompts: Vec::new(),
+                context: None,
+                labels: Vec::new(),
+                rounds: 1,
+            }],
+            origin: "--agents".into(),
+            lines: vec![0],
+        }
+    }
+
     /// The built-in demo (`quotaswarm run` with no arguments) and its config.
     pub fn builtin_demo() -> Result<(Scenario, Config), ScenarioError> {
         let config = Config::from_toml_str_over_defaults(DEFAULT_CONFIG, "built-in demo config")?;
@@ -470,11 +506,16 @@ impl Scenario {
             None => None,
         };
         if let Some(s) = &stats_server {
-            eprintln!(
+            let line = format!(
                 "stats on {}  (watch: quotaswarm top --addr {})",
                 s.url(),
                 s.addr
             );
+            if opts.stdout_reserved {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
         }
         let total = crew.len();
         let done = crew.done_counter();
@@ -518,8 +559,10 @@ pub type OnStart = Box<dyn FnOnce(&Swarm) + Send>;
 pub struct RunOptions {
     /// A refreshing status line on stderr.
     pub progress: bool,
-    /// Serve `/stats` and `/metrics` here while the run goes.
+    /// Serve `/stats` and `/metrics` here while the run goes (announced on stdout).
     pub stats_addr: Option<std::net::SocketAddr>,
+    /// Stdout carries only the report (`--json`): announce on stderr instead.
+    pub stdout_reserved: bool,
     /// Called once the swarm is up, before agents start (e.g. to print the backends).
     pub on_start: Option<OnStart>,
 }

@@ -23,11 +23,18 @@
 //! ```
 
 use crate::broker::{BrokerError, BrokerHandle};
-use crate::types::{Completion, CompletionRequest};
+use crate::types::{Completion, CompletionRequest, Message, TrimPolicy};
+use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// An agent's address: what [`Ctx::send`] takes. Get one from [`Ctx::myself`] or
+/// [`AgentHandle::actor`].
+pub type Addr<M> = ActorRef<AgentMsg<M>>;
 
 /// What an agent's handlers return. A broker error converts with `?`.
 pub type AgentResult = Result<(), AgentError>;
@@ -38,6 +45,164 @@ pub enum AgentError {
     Broker(#[from] BrokerError),
     #[error("{0}")]
     Other(String),
+}
+
+impl AgentError {
+    /// An agent-defined failure.
+    pub fn other(message: impl Into<String>) -> Self {
+        AgentError::Other(message.into())
+    }
+}
+
+/// How to ask the broker: the target (a model or a ladder), `max_tokens` and the broker
+/// options (max wait, trim policy, coalescing, floor). Cheap to clone; build it once per
+/// agent and reuse it for every request.
+///
+/// ```
+/// use quotaswarm::agent::Ask;
+/// use std::time::Duration;
+/// let ask = Ask::new("claude")
+///     .max_tokens(200)
+///     .max_wait(Duration::from_secs(5)) // then move down the ladder
+///     .trim(4_000) // trim the history to about 4,000 input tokens
+///     .coalesce(true);
+/// let req = ask.prompt("Name three queueing disciplines.");
+/// assert_eq!(req.target, "claude");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub target: String,
+    pub max_tokens: u32,
+    pub temperature: Option<f32>,
+    pub options: crate::types::RequestOptions,
+}
+
+impl Ask {
+    /// Asks `target` (a model or ladder name from the config), 256 tokens at most.
+    pub fn new(target: impl Into<String>) -> Self {
+        Ask {
+            target: target.into(),
+            max_tokens: 256,
+            temperature: None,
+            options: crate::types::RequestOptions::default(),
+        }
+    }
+
+    pub fn max_tokens(mut self, n: u32) -> Self {
+        self.max_tokens = n;
+        self
+    }
+
+    pub fn temperature(mut self, t: f32) -> Self {
+        self.temperature = Some(t);
+        self
+    }
+
+    /// Wait at most this long in a lane's queue before moving down the ladder.
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.options.max_wait = Some(d);
+        self
+    }
+
+    /// Trim the history (oldest turns first) to about this many input tokens.
+    pub fn trim(mut self, max_input_tokens: u64) -> Self {
+        self.options.trim = Some(TrimPolicy::new(max_input_tokens));
+        self
+    }
+
+    /// Like [`Ask::trim`], replacing the dropped turns with a summary made on the
+    /// ladder's cheapest rung.
+    pub fn trim_with_summary(mut self, max_input_tokens: u64) -> Self {
+        self.options.trim = Some(TrimPolicy {
+            max_input_tokens,
+            summarize: true,
+        });
+        self
+    }
+
+    /// Merge with identical in-flight requests (the default) or not.
+    pub fn coalesce(mut self, on: bool) -> Self {
+        self.options.coalesce = on;
+        self
+    }
+
+    /// Never fall below this rung of the ladder (0 = the first).
+    pub fn floor(mut self, rung: usize) -> Self {
+        self.options.floor = Some(rung);
+        self
+    }
+
+    /// The request for `system` + `messages`.
+    pub fn request(&self, system: Option<String>, messages: Vec<Message>) -> CompletionRequest {
+        let mut req = CompletionRequest::new(self.target.clone(), "")
+            .with_messages(messages)
+            .with_max_tokens(self.max_tokens);
+        req.system = system;
+        req.temperature = self.temperature;
+        req.options = self.options.clone();
+        req
+    }
+
+    /// A standalone request with one user message and no system prompt.
+    pub fn prompt(&self, user: impl Into<String>) -> CompletionRequest {
+        self.request(None, vec![Message::user(user)])
+    }
+}
+
+/// A conversation: the system prompt and the turns so far. [`Ctx::chat`] appends the
+/// user's turn and then the reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub system: Option<String>,
+    pub messages: Vec<Message>,
+}
+
+impl History {
+    pub fn new() -> Self {
+        History::default()
+    }
+
+    pub fn with_system(system: impl Into<String>) -> Self {
+        History {
+            system: Some(system.into()),
+            messages: Vec::new(),
+        }
+    }
+
+    pub fn push_user(&mut self, text: impl Into<String>) {
+        self.messages.push(Message::user(text));
+    }
+
+    pub fn push_assistant(&mut self, text: impl Into<String>) {
+        self.messages.push(Message::assistant(text));
+    }
+
+    /// Appends a reply as the assistant's turn.
+    pub fn append(&mut self, reply: &Completion) {
+        self.messages.push(reply.to_message());
+    }
+
+    /// The request that continues this conversation.
+    pub fn request(&self, ask: &Ask) -> CompletionRequest {
+        ask.request(self.system.clone(), self.messages.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The newest assistant turn's text.
+    pub fn last_reply(&self) -> Option<String> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == crate::types::Role::Assistant)
+            .map(Message::text)
+    }
 }
 
 /// An agent's behaviour. State lives in the implementing struct.
@@ -127,6 +292,46 @@ impl<M: Send + 'static> Ctx<M> {
         result
     }
 
+    /// A one-shot question: `user` alone (no history), asked as `ask` says.
+    pub async fn ask(
+        &mut self,
+        ask: &Ask,
+        user: impl Into<String>,
+    ) -> Result<Completion, BrokerError> {
+        self.complete(ask.prompt(user)).await
+    }
+
+    /// One conversational turn: `user` joins `history`, then the reply does. On an error
+    /// the unanswered user turn is taken back, so the history stays valid.
+    pub async fn chat(
+        &mut self,
+        ask: &Ask,
+        history: &mut History,
+        user: impl Into<String>,
+    ) -> Result<Completion, BrokerError> {
+        history.push_user(user);
+        match self.complete(history.request(ask)).await {
+            Ok(c) => {
+                history.append(&c);
+                Ok(c)
+            }
+            Err(e) => {
+                history.messages.pop();
+                Err(e)
+            }
+        }
+    }
+
+    /// The cheapest rung of `target` (a ladder's last model, or the model itself), for
+    /// work that does not need the best model: summaries, classification, routing.
+    pub fn cheapest(&self, target: &str) -> String {
+        self.broker
+            .config()
+            .rungs(target)
+            .and_then(|r| r.last().cloned())
+            .unwrap_or_else(|| target.to_string())
+    }
+
     /// Sends a message to another agent (or to itself). False if it has stopped.
     pub fn send<N: Send + 'static>(&self, to: &ActorRef<AgentMsg<N>>, msg: N) -> bool {
         to.cast(AgentMsg::Msg(msg)).is_ok()
@@ -187,14 +392,31 @@ impl<A: Agent> Actor for AgentActor<A> {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let outcome = match msg {
-            AgentMsg::Start => state.agent.on_start(&mut state.ctx).await,
-            AgentMsg::Msg(m) => state.agent.on_message(&mut state.ctx, m).await,
+        let run = match msg {
+            AgentMsg::Start => {
+                AssertUnwindSafe(state.agent.on_start(&mut state.ctx))
+                    .catch_unwind()
+                    .await
+            }
+            AgentMsg::Msg(m) => {
+                AssertUnwindSafe(state.agent.on_message(&mut state.ctx, m))
+                    .catch_unwind()
+                    .await
+            }
             AgentMsg::Stop => {
                 myself.stop(None);
                 return Ok(());
             }
         };
+        // A panic is this agent's failure, reported like an error; the swarm goes on.
+        let outcome = run.unwrap_or_else(|payload| {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string payload".into());
+            Err(AgentError::Other(format!("panicked: {what}")))
+        });
         if let Err(e) = outcome {
             state.ctx.record(|r| r.failure = Some(e.to_string()));
             myself.stop(Some(e.to_string()));
@@ -219,19 +441,80 @@ impl<M: Send + 'static> AgentHandle<M> {
         self.actor.cast(AgentMsg::Start).is_ok()
     }
 
+    /// Erases the message type, so agents of different kinds can be awaited together.
+    pub fn erase(self) -> RunningAgent {
+        let (a, b) = (self.actor.clone(), self.actor);
+        RunningAgent {
+            name: self.name,
+            report: self.report,
+            join: self.join,
+            start: Box::new(move || a.cast(AgentMsg::Start).is_ok()),
+            stop: Box::new(move |why| b.stop(Some(why))),
+        }
+    }
+
     /// Waits until the actor stops, then returns its report. A panic in a handler is
     /// recorded as the failure.
     pub async fn wait(self) -> AgentReport {
         let _ = self.join.await;
-        let mut r = match self.report.lock() {
+        finalize(&self.report)
+    }
+}
+
+/// A spawned agent of any kind (see [`AgentHandle::erase`]).
+pub struct RunningAgent {
+    pub name: String,
+    pub report: Arc<Mutex<AgentReport>>,
+    pub join: tokio::task::JoinHandle<()>,
+    start: Box<dyn Fn() -> bool + Send + Sync>,
+    stop: Box<dyn Fn(String) + Send + Sync>,
+}
+
+impl RunningAgent {
+    /// Sends the agent its `Start`; false if it has already stopped.
+    pub fn start(&self) -> bool {
+        (self.start)()
+    }
+
+    /// Stops the agent (it is reported as stopped for `why`).
+    pub fn stop(&self, why: &str) {
+        (self.stop)(why.to_string());
+    }
+
+    /// The report so far (the agent may still be running).
+    pub fn snapshot(&self) -> AgentReport {
+        match self.report.lock() {
             Ok(r) => r.clone(),
             Err(p) => p.into_inner().clone(),
-        };
-        if !r.finished && r.failure.is_none() {
-            r.failure = Some("stopped without finishing (panicked or was stopped)".into());
         }
-        r
     }
+
+    pub fn is_done(&self) -> bool {
+        self.join.is_finished()
+    }
+
+    /// The report once the actor has stopped: an agent that neither finished nor
+    /// failed was stopped (or panicked outside a handler).
+    pub fn final_report(&self) -> AgentReport {
+        finalize(&self.report)
+    }
+
+    /// Waits until the actor stops, then returns its report.
+    pub async fn wait(self) -> AgentReport {
+        let _ = self.join.await;
+        finalize(&self.report)
+    }
+}
+
+fn finalize(report: &Mutex<AgentReport>) -> AgentReport {
+    let mut r = match report.lock() {
+        Ok(r) => r.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    if !r.finished && r.failure.is_none() {
+        r.failure = Some("stopped without finishing (panicked or was stopped)".into());
+    }
+    r
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,7 @@
 //! | [`scripted`] | `ScriptedAgent`, replaying user turns |
 //! | [`monitor`] | the stats server (`/stats` JSON, `/metrics` Prometheus) and the `top` view |
 //! | [`swarm`] | starting simulator, broker and agents together; reports |
+//! | [`scenario`] | scenario files (JSON): agents by kind or scripted turns; the built-in demo |
 //! | [`cli`] | the `quotaswarm` command line (the binary only parses and calls this) |
 //! | [`sim`] | the built-in simulator of both APIs, in-process or over loopback HTTP |
 
@@ -24,12 +25,17 @@
 // once per attempt, never on a hot loop.
 #![allow(clippy::result_large_err)]
 
+// The ready-made agents in `agents/` are written against `quotaswarm::…` paths and are
+// compiled into `scenario::kinds` too; this lets those paths resolve inside this crate.
+extern crate self as quotaswarm;
+
 pub mod agent;
 pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod monitor;
 pub mod provider;
+pub mod scenario;
 pub mod scripted;
 pub mod secret;
 pub mod sim;

@@ -1,133 +1,112 @@
-//! `quotaswarm run`: a small swarm of scripted agents; prints where requests went and what
-//! happened.
+//! `quotaswarm run [--scenario FILE] [--config FILE] [--json] [--stats-addr ADDR]`.
+//!
+//! With no scenario it runs the built-in demo (`src/scenario/default.json` over
+//! `src/scenario/default.toml`) on the simulator served over loopback HTTP. With a
+//! scenario, requests go where the config says: real providers whose API key is set, the
+//! simulator for the rest (`base_url` may point at any compatible server). A status line
+//! refreshes on stderr while the run goes; the report is a table, or with `--json` one
+//! JSON object on stdout (the run's [`Totals`](crate::swarm::Totals)).
 
-use crate::scripted::ScriptedAgent;
-use crate::swarm::{wait_all, Backend, Swarm};
+use crate::scenario::{report_table, RunOptions, Scenario};
+use crate::swarm::Backend;
 use clap::Args;
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Config file; built-in defaults otherwise.
+    /// Scenario file (JSON); the built-in demo otherwise.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Config file; with no scenario and no config, the demo's own limits and faults.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Number of agents.
-    #[arg(long, default_value_t = 6)]
-    pub agents: usize,
-    /// Turns per agent.
-    #[arg(long, default_value_t = 3)]
-    pub turns: usize,
-    /// Stop agents still running after this many seconds.
-    #[arg(long, default_value_t = 120)]
-    pub deadline_secs: u64,
+    /// Print the final report as one JSON object on stdout (and no status line).
+    #[arg(long)]
+    pub json: bool,
+    /// Send every provider's requests to the simulator, even when API keys are set.
+    #[arg(long)]
+    pub sim: bool,
+    /// Instead of the demo: this many scripted chat agents (on the config's `claude`
+    /// ladder), requests going where `Backend::Auto` says.
+    #[arg(long, conflicts_with = "scenario")]
+    pub agents: Option<u32>,
+    /// With `--agents`: turns per agent (default 3).
+    #[arg(long, conflicts_with = "scenario")]
+    pub turns: Option<u32>,
+    /// Stop agents still running after this many seconds (overrides the scenario's).
+    #[arg(long)]
+    pub deadline_secs: Option<f64>,
     /// Serve the broker's statistics (`/stats`, `/metrics`) on this address during the run.
     #[arg(long, value_name = "ADDR")]
     pub stats_addr: Option<std::net::SocketAddr>,
 }
 
-const TOPICS: [&str; 6] = [
-    "token buckets",
-    "actor mailboxes",
-    "exponential backoff",
-    "circuit breakers",
-    "request coalescing",
-    "context windows",
-];
-
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = super::load_config(args.config.as_deref())?;
-    let targets: Vec<String> = ["claude", "gpt"]
-        .iter()
-        .filter(|t| config.rungs(t).is_some())
-        .map(|t| t.to_string())
-        .chain(config.models.keys().take(1).cloned())
-        .collect();
-    let swarm = Swarm::start(config, Backend::Auto).await?;
-    println!(
-        "quotaswarm: {} agents, {} turns each",
-        args.agents, args.turns
-    );
-    for line in &swarm.backends {
-        println!("  {line}");
-    }
-    let stats_server = match args.stats_addr {
-        Some(addr) => Some(swarm.serve_stats(addr).await?),
-        None => None,
+    let (mut scenario, config, backend) = match &args.scenario {
+        None if args.agents.is_some() || args.turns.is_some() => {
+            let config = super::load_config(args.config.as_deref())?;
+            let target = if config.rungs("claude").is_some() {
+                "claude".to_string()
+            } else {
+                config.models.keys().next().cloned().unwrap_or_default()
+            };
+            let scenario =
+                Scenario::simple(args.agents.unwrap_or(6), args.turns.unwrap_or(3), &target);
+            let backend = if args.sim {
+                Backend::LoopbackSim
+            } else {
+                Backend::Auto
+            };
+            (scenario, config, backend)
+        }
+        None => {
+            let (scenario, demo_config) = Scenario::builtin_demo()?;
+            match &args.config {
+                Some(path) => (scenario, crate::Config::load(path)?, Backend::LoopbackSim),
+                None => (scenario, demo_config, Backend::LoopbackSim),
+            }
+        }
+        Some(path) => {
+            let scenario = Scenario::load(path)?;
+            let backend = if args.sim {
+                Backend::LoopbackSim
+            } else {
+                Backend::Auto
+            };
+            (
+                scenario,
+                super::load_config(args.config.as_deref())?,
+                backend,
+            )
+        }
     };
-    if let Some(server) = &stats_server {
-        println!(
-            "stats on {}  (watch: quotaswarm top --addr {})",
-            server.url(),
-            server.addr
-        );
+    if let Some(d) = args.deadline_secs {
+        scenario.deadline_secs = Some(d);
     }
-    let started = std::time::Instant::now();
-    let mut handles = Vec::new();
-    for i in 0..args.agents {
-        let target = &targets[i % targets.len()];
-        let topic = TOPICS[i % TOPICS.len()];
-        let users: Vec<String> = (0..args.turns)
-            .map(|t| format!("Turn {t}: explain {topic} to agent {i} in two sentences."))
-            .collect();
-        let users: Vec<&str> = users.iter().map(String::as_str).collect();
-        let mut agent = ScriptedAgent::chat(target.clone(), &users);
-        agent.max_tokens = 200;
-        agent.system = Some(format!("You are agent {i}, a concise explainer."));
-        handles.push(swarm.spawn(format!("agent-{i:02}"), agent).await?);
+    let json = args.json;
+    let title = scenario.name.clone().unwrap_or_else(|| "scenario".into());
+    let agents: usize = scenario.agents.iter().map(|a| a.names().len()).sum();
+    let opts = RunOptions {
+        progress: !json && std::io::stderr().is_terminal()
+            || std::env::var_os("QUOTASWARM_PROGRESS").is_some(),
+        stats_addr: args.stats_addr,
+        stdout_reserved: json,
+        on_start: Some(Box::new(move |swarm| {
+            if !json {
+                eprintln!("quotaswarm: {title}: {agents} agents");
+                for line in &swarm.backends {
+                    eprintln!("  {line}");
+                }
+            }
+        })),
+    };
+    let report = scenario.run(config, backend, opts).await?;
+    if json {
+        println!("{}", serde_json::to_string(&report.totals)?);
+    } else {
+        println!();
+        print!("{}", report_table(&report));
     }
-    let (reports, timed_out) =
-        wait_all(handles, Some(Duration::from_secs(args.deadline_secs))).await;
-    let stats = swarm.handle().stats().await?;
-    println!();
-    println!(
-        "{:<10} {:>6} {:>6} {:>8} {:>8}  note",
-        "agent", "done", "errors", "in tok", "out tok"
-    );
-    for r in &reports {
-        println!(
-            "{:<10} {:>6} {:>6} {:>8} {:>8}  {}",
-            r.name,
-            r.completions,
-            r.errors,
-            r.input_tokens,
-            r.output_tokens,
-            r.failure
-                .clone()
-                .or(r.last_error.clone())
-                .unwrap_or_default()
-        );
-    }
-    println!();
-    println!(
-        "completions {}  failed {}  merged {}  retries {}  429s {}  cost ${:.4}  elapsed {:.1}s{}",
-        stats.completed,
-        stats.failed,
-        stats.merged,
-        stats.retries,
-        stats.rate_limited,
-        stats.cost_usd,
-        started.elapsed().as_secs_f64(),
-        if timed_out { "  (deadline hit)" } else { "" }
-    );
-    for lane in stats.lanes.iter().filter(|l| l.requests > 0) {
-        println!(
-            "  {:<12} requests {:>4}  completions {:>4}  queue wait p95 {:>6.2}s  in {:>7} out {:>6} tokens",
-            lane.model, lane.requests, lane.completions, lane.queue_wait_p95_secs, lane.input_tokens, lane.output_tokens
-        );
-    }
-    if let Some(sim) = &swarm.sim_server {
-        let s = sim.sim.stats();
-        println!(
-            "simulator (loopback HTTP {}): {} requests received, {} answered 429",
-            sim.addr,
-            s.total.requests,
-            s.total.status(429)
-        );
-    }
-    if let Some(server) = stats_server {
-        server.shutdown().await?;
-    }
-    swarm.shutdown().await;
     Ok(())
 }

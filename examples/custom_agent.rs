@@ -1,0 +1,61 @@
+//! A custom agent: the state is the struct, `on_start` reacts to the start, the `Ctx`
+//! asks the broker (here on a ladder, with a max wait before falling back) and finishes.
+//! The README shows this same agent. Runs on the simulator:
+//!
+//! ```sh
+//! cargo run --example custom_agent
+//! ```
+
+use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::Config;
+
+// README: custom agent
+use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, History};
+use std::time::Duration;
+
+/// Asks its topics in one conversation; every reply joins the history.
+struct Tutor {
+    topics: Vec<String>,
+    history: History,
+}
+
+impl Agent for Tutor {
+    type Msg = ();
+    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
+        let ask = Ask::new("claude") // opus → sonnet → haiku
+            .max_tokens(200)
+            .max_wait(Duration::from_secs(5)) // then a lower rung
+            .trim(8_000); // keep the history under ~8k input tokens
+        for topic in std::mem::take(&mut self.topics) {
+            let reply = ctx.chat(&ask, &mut self.history, topic).await?;
+            println!("[{}] {} ({})", ctx.name(), reply.text(), reply.model);
+        }
+        ctx.finish();
+        Ok(())
+    }
+}
+// README: end
+
+pub async fn run() -> anyhow::Result<SwarmReport> {
+    let tutor = |topics: &[&str]| Tutor {
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+        history: History::with_system("You are a concise tutor."),
+    };
+    let report = SwarmBuilder::new(Config::default())
+        .backend(Backend::LoopbackSim)
+        .agent("tutor-1", tutor(&["queues", "backoff"]))
+        .agent("tutor-2", tutor(&["token buckets"]))
+        .run()
+        .await?;
+    println!(
+        "{} answers, {} errors",
+        report.totals.answers, report.totals.errors
+    );
+    Ok(report)
+}
+
+#[tokio::main]
+#[allow(dead_code)]
+async fn main() -> anyhow::Result<()> {
+    run().await.map(|_| ())
+}

@@ -1,0 +1,48 @@
+//! A fallback ladder: the simulator gives opus a tenth of the quota the broker believes
+//! it has, so opus soon answers 429; each refused request moves down the `claude` ladder
+//! (opus → sonnet → haiku) at once instead of waiting, and the report counts the moves.
+//!
+//! ```sh
+//! cargo run --example fallback_ladder
+//! ```
+
+use quotaswarm::agent::Ask;
+use quotaswarm::scenario::kinds::persona::Persona;
+use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::Config;
+
+const CONFIG: &str = r#"
+[sim]
+burst_secs = 10
+[sim.limits.opus]
+rpm = 5
+"#;
+
+pub async fn run() -> anyhow::Result<SwarmReport> {
+    let config = Config::from_toml_str_over_defaults(CONFIG, "fallback example")?;
+    let mut swarm = SwarmBuilder::new(config).backend(Backend::LoopbackSim);
+    for i in 1..=6 {
+        let questions = vec![format!("Question {i}: why fall back?")];
+        let agent = Persona::new(Ask::new("claude").max_tokens(60), "Be brief.", questions);
+        swarm = swarm.agent(format!("agent-{i}"), agent);
+    }
+    let report = swarm.run().await?;
+    if let Some(stats) = &report.stats {
+        for (path, n) in &stats.fallbacks {
+            println!("fell back {path}: {n} times");
+        }
+    }
+    for a in &report.agents {
+        println!(
+            "{}: {} answers, {} from a lower rung",
+            a.name, a.completions, a.fallbacks
+        );
+    }
+    Ok(report)
+}
+
+#[tokio::main]
+#[allow(dead_code)]
+async fn main() -> anyhow::Result<()> {
+    run().await.map(|_| ())
+}

@@ -1,0 +1,53 @@
+//! Monitoring while the swarm runs: the broker's statistics are a message away
+//! (`BrokerHandle::stats`), served as JSON and Prometheus metrics by `serve_stats`
+//! (watch them with `quotaswarm top --addr ADDR`), and shown here as a status line.
+//!
+//! ```sh
+//! cargo run --example monitoring
+//! ```
+
+use quotaswarm::scenario::status_line;
+use quotaswarm::scripted::ScriptedAgent;
+use quotaswarm::swarm::{Backend, Crew, Swarm, SwarmReport};
+use quotaswarm::Config;
+use std::time::Duration;
+
+pub async fn run() -> anyhow::Result<SwarmReport> {
+    let t0 = tokio::time::Instant::now();
+    let swarm = Swarm::start(Config::default(), Backend::LoopbackSim).await?;
+    let server = swarm.serve_stats(([127, 0, 0, 1], 0).into()).await?;
+    println!(
+        "stats on {}  (try: quotaswarm top --addr {})",
+        server.url(),
+        server.addr
+    );
+    let mut crew = Crew::new();
+    for i in 0..12 {
+        let agent = ScriptedAgent::chat("sonnet", &[&format!("Question {i}"), "And then?"]);
+        crew.add(swarm.spawn_idle(format!("agent-{i}"), agent).await?);
+    }
+    let (total, done) = (crew.len(), crew.done_counter());
+    let started = crew.start();
+    let waiting = tokio::spawn(crew.wait(started, Some(Duration::from_secs(60))));
+    while !waiting.is_finished() {
+        let stats = swarm.handle().stats().await?;
+        let d = done.load(std::sync::atomic::Ordering::Relaxed);
+        println!("{}", status_line(&stats, d, total, started.elapsed()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let json = reqwest::get(format!("{}/stats", server.url()))
+        .await?
+        .text()
+        .await?;
+    println!("GET /stats: {} bytes of JSON", json.len());
+    let report = swarm.report(waiting.await?, t0.elapsed()).await;
+    server.shutdown().await?;
+    swarm.shutdown().await;
+    Ok(report)
+}
+
+#[tokio::main]
+#[allow(dead_code)]
+async fn main() -> anyhow::Result<()> {
+    run().await.map(|_| ())
+}

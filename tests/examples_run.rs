@@ -1,0 +1,99 @@
+//! Every example runs to completion (each example's `main` calls a `run` function that
+//! these tests call too), so the examples cannot rot.
+
+#[allow(dead_code)]
+#[path = "../examples/coalescing.rs"]
+mod coalescing;
+#[allow(dead_code)]
+#[path = "../examples/custom_agent.rs"]
+mod custom_agent;
+#[allow(dead_code)]
+#[path = "../examples/fallback_ladder.rs"]
+mod fallback_ladder;
+#[allow(dead_code)]
+#[path = "../examples/long_history.rs"]
+mod long_history;
+#[allow(dead_code)]
+#[path = "../examples/monitoring.rs"]
+mod monitoring;
+#[allow(dead_code)]
+#[path = "../examples/quickstart.rs"]
+mod quickstart;
+#[allow(dead_code)]
+#[path = "../examples/real_providers.rs"]
+mod real_providers;
+
+use quotaswarm::swarm::{Backend, SwarmReport};
+
+fn all_finished(r: &SwarmReport) {
+    assert!(!r.timed_out);
+    assert_eq!(r.totals.agents_finished, r.agents.len(), "{:?}", r.agents);
+    assert_eq!(r.totals.errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_runs() {
+    let r = quickstart::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.totals.answers, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_agent_runs() {
+    let r = custom_agent::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.totals.answers, 3);
+}
+
+#[test]
+fn the_readme_shows_the_custom_agent_example_verbatim() {
+    let example = include_str!("../examples/custom_agent.rs");
+    let start = example.find("// README: custom agent\n").unwrap();
+    let end = example.find("// README: end").unwrap();
+    let body = &example[start + "// README: custom agent\n".len()..end];
+    assert!(body.lines().count() < 30, "under 30 lines");
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains(body),
+        "README's custom agent differs from examples/custom_agent.rs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coalescing_merges_identical_rechecks() {
+    let r = coalescing::run().await.unwrap();
+    all_finished(&r);
+    assert!(r.totals.merged >= 1, "{:?}", r.totals);
+    assert_eq!(r.totals.answers, r.totals.completions + r.totals.merged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_ladder_falls_back() {
+    let r = fallback_ladder::run().await.unwrap();
+    all_finished(&r);
+    assert!(r.totals.fallbacks > 0, "{:?}", r.totals);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_history_is_trimmed() {
+    let r = long_history::run().await.unwrap();
+    all_finished(&r);
+    assert!(r.totals.trimmed_tokens > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_runs() {
+    let r = monitoring::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.totals.answers, 24);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_providers_falls_back_to_the_simulator() {
+    // `run` would use real APIs when keys are set; the test forces the simulator.
+    let r = real_providers::run_with(Backend::LoopbackSim)
+        .await
+        .unwrap();
+    all_finished(&r);
+    assert_eq!(r.totals.answers, 2);
+}

@@ -1,0 +1,55 @@
+//! The default demo (`quotaswarm run` with no arguments), run through the same core the
+//! CLI calls, on the simulator over loopback HTTP: its merged, trimmed, fallback and retry
+//! figures are non-zero, and every figure the simulator can see matches its counters.
+
+use quotaswarm::scenario::{RunOptions, Scenario};
+use quotaswarm::swarm::Backend;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_run_exercises_every_mechanism_and_matches_the_simulator() {
+    let (scenario, config) = Scenario::builtin_demo().expect("built-in demo parses");
+    let agents: usize = scenario.agents.iter().map(|a| a.names().len()).sum();
+    assert!((18..=22).contains(&agents), "about 20 agents: {agents}");
+    let report = scenario
+        .run(config, Backend::LoopbackSim, RunOptions::default())
+        .await
+        .expect("the demo runs");
+    let t = &report.totals;
+    let sim = report.sim.as_ref().expect("simulator counters");
+    println!("{}", quotaswarm::scenario::report_table(&report));
+
+    assert!(!report.timed_out);
+    assert_eq!(t.agents_finished, agents, "{:?}", report.agents);
+    assert_eq!(t.errors, 0);
+    assert!(t.merged > 0, "merged");
+    assert!(t.trimmed_tokens > 0, "trimmed");
+    assert!(t.fallbacks > 0, "fallbacks");
+    assert!(t.retries > 0, "retries");
+    assert!(t.rate_limited > 0 && t.overloaded > 0, "429s and 529s");
+    assert!(
+        (10.0..=60.0).contains(&t.makespan_secs),
+        "a run of 20-40 s (slower in a debug build on a busy machine): {}",
+        t.makespan_secs
+    );
+
+    // What the simulator saw.
+    let non_200 = sim.total.requests - sim.total.status(200);
+    assert_eq!(t.attempts, sim.total.requests, "every attempt reached it");
+    assert_eq!(t.completions, sim.total.status(200));
+    assert_eq!(t.rate_limited, sim.total.status(429));
+    assert_eq!(t.overloaded, sim.total.status(529));
+    // Each failed attempt was either retried on its model or moved down the ladder.
+    assert_eq!(t.retries + t.fallbacks, non_200);
+    assert_eq!(t.input_tokens, sim.total.input_tokens);
+    assert_eq!(t.output_tokens, sim.total.output_tokens);
+    // Merged waiters got answers that cost no request.
+    assert_eq!(t.answers, t.completions + t.merged);
+    // The fallbacks came from opus (its simulated quota is smaller than configured) and
+    // the retries from haiku's injected 529s.
+    let stats = report.stats.as_ref().expect("broker stats");
+    assert!(stats.fallbacks.keys().all(|k| k.starts_with("opus->")));
+    assert_eq!(
+        stats.lane("haiku").map(|l| l.retries),
+        Some(sim.models["claude-haiku-4-5"].status(529))
+    );
+}

@@ -1,0 +1,104 @@
+//! The scenario format: what parses, and errors that name the field and the line.
+
+use quotaswarm::scenario::{Kind, Scenario, ScenarioError};
+use quotaswarm::scripted::Turn;
+use quotaswarm::Config;
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::from_json_str(text, "test.json")
+}
+
+fn err(text: &str) -> String {
+    parse(text).expect_err("should fail").to_string()
+}
+
+#[test]
+fn parses_kinds_turns_and_options() {
+    let s = parse(
+        r#"{"agents": [
+  {"name": "chat", "ladder": ["sonnet", "haiku"], "system": "Be brief.", "max_tokens": 200,
+   "max_wait_secs": 2.5, "trim": {"max_input_tokens": 2000}, "coalesce": false, "copies": 2,
+   "turns": [{"user": "Hello!", "assistant": "Hi."}, {"user": "More", "max_tokens": 30},
+             {"oneshot": {"system": "Translate.", "user": "Good morning"}}]},
+  {"name": "r", "kind": "researcher", "model": "claude", "context": "c", "prompts": ["q"]},
+  {"name": "pair", "kind": "critic_pair", "model": "claude", "prompts": ["q"], "copies": 2}
+]}"#,
+    )
+    .unwrap();
+    let chat = &s.agents[0];
+    assert_eq!(chat.kind, Kind::Scripted);
+    assert_eq!(chat.names(), ["chat-1", "chat-2"]);
+    assert!(!chat.coalesce);
+    assert_eq!(chat.trim.as_ref().map(|t| t.max_input_tokens), Some(2000));
+    assert_eq!(
+        chat.turns[2],
+        Turn::Oneshot {
+            system: Some("Translate.".into()),
+            user: "Good morning".into(),
+            max_tokens: None
+        }
+    );
+    assert_eq!(
+        s.agents[2].names(),
+        ["pair-1-a", "pair-1-b", "pair-2-a", "pair-2-b"]
+    );
+    let mut config = Config::default();
+    s.apply(&mut config).unwrap();
+    assert_eq!(
+        config.rungs("chat.ladder"),
+        Some(vec!["sonnet".into(), "haiku".into()])
+    );
+}
+
+#[test]
+fn the_built_in_demo_parses_and_fits_its_config() {
+    let (s, mut config) = Scenario::builtin_demo().unwrap();
+    s.apply(&mut config).unwrap();
+}
+
+#[test]
+fn a_wrong_type_names_the_field_path_and_line() {
+    let e = err("{\n \"agents\": [\n  {\"name\": \"a\", \"model\": \"haiku\",\n   \"turns\": [{\"user\": \"hi\", \"max_tokens\": -3}]}\n ]\n}");
+    assert!(e.contains("line 4"), "{e}");
+    assert!(e.contains("agents[0].turns[0].max_tokens"), "{e}");
+}
+
+#[test]
+fn an_unknown_field_is_an_error_with_its_line() {
+    let e = err("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\",\n  \"max_token\": 5, \"turns\": [{\"user\": \"hi\"}]}]}");
+    assert!(e.contains("unknown field `max_token`"), "{e}");
+    assert!(e.contains("line 3"), "{e}");
+    assert!(e.contains("agents[0]"), "{e}");
+}
+
+#[test]
+fn a_turn_without_user_or_oneshot_is_refused() {
+    let e = err("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\",\n  \"turns\": [{\"assistant\": \"hi\"}]}\n]}");
+    assert!(e.contains("agents[0].turns[0]: a turn needs `user`"), "{e}");
+    assert!(e.contains("line 3"), "{e}");
+}
+
+#[test]
+fn model_and_ladder_are_exclusive_and_one_is_needed() {
+    let e = err("{\"agents\": [{\"name\": \"a\", \"turns\": [{\"user\": \"hi\"}]}]}");
+    assert!(e.contains("exactly one of `model` and `ladder`"), "{e}");
+}
+
+#[test]
+fn an_unknown_kind_lists_the_known_ones() {
+    let e = err("{\"agents\": [{\"name\": \"a\", \"kind\": \"poet\", \"model\": \"haiku\"}]}");
+    assert!(
+        e.contains("unknown variant `poet`") && e.contains("critic_pair"),
+        "{e}"
+    );
+    assert!(e.contains("agents[0].kind"), "{e}");
+}
+
+#[test]
+fn an_unknown_model_names_the_agent_field_and_line() {
+    let s = parse("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\", \"turns\": [{\"user\": \"x\"}]},\n {\"name\": \"b\", \"model\": \"gpt-9\", \"turns\": [{\"user\": \"x\"}]}\n]}").unwrap();
+    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
+    assert!(e.contains("agents[1].model"), "{e}");
+    assert!(e.contains("line 3"), "{e}");
+    assert!(e.contains("gpt-9"), "{e}");
+}

@@ -1,0 +1,64 @@
+//! A panicking agent is reported in the final report, and the others finish.
+
+use quotaswarm::agent::{Agent, AgentResult, Ctx};
+use quotaswarm::config::Config;
+use quotaswarm::scripted::ScriptedAgent;
+use quotaswarm::swarm::{Backend, SwarmBuilder};
+
+struct Panicker;
+
+impl Agent for Panicker {
+    type Msg = ();
+    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
+        ctx.ask(&quotaswarm::agent::Ask::new("haiku"), "one answer first")
+            .await?;
+        panic!("on purpose");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_agent_is_reported_and_the_others_finish() {
+    let mut b = SwarmBuilder::new(Config::default()).backend(Backend::Embedded);
+    b = b.agent("panicker", Panicker);
+    for i in 0..3 {
+        b = b.agent(
+            format!("chat-{i}"),
+            ScriptedAgent::chat("claude", &["hello", "and again"]),
+        );
+    }
+    let report = b.run().await.expect("run");
+    let panicker = &report.agents[0];
+    assert_eq!(panicker.name, "panicker");
+    assert!(!panicker.finished);
+    assert_eq!(panicker.completions, 1);
+    let failure = panicker.failure.as_deref().unwrap_or_default();
+    assert!(failure.contains("panicked: on purpose"), "{failure}");
+    for a in &report.agents[1..] {
+        assert!(a.finished, "{a:?}");
+        assert_eq!(a.completions, 2);
+    }
+    assert_eq!(report.totals.agents_failed, 1);
+    assert_eq!(report.totals.agents_finished, 3);
+}
+
+struct Failer;
+
+impl Agent for Failer {
+    type Msg = ();
+    async fn on_start(&mut self, _ctx: &mut Ctx<()>) -> AgentResult {
+        Err(quotaswarm::agent::AgentError::other("gave up"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_returning_an_error_is_reported_and_the_others_finish() {
+    let report = SwarmBuilder::new(Config::default())
+        .backend(Backend::Embedded)
+        .agent("failer", Failer)
+        .agent("chat", ScriptedAgent::chat("haiku", &["hi"]))
+        .run()
+        .await
+        .expect("run");
+    assert_eq!(report.agents[0].failure.as_deref(), Some("gave up"));
+    assert!(report.agents[1].finished);
+}

@@ -119,8 +119,9 @@ impl TrimPolicy {
 /// Broker options of a request: they shape how it is scheduled, not what the model answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestOptions {
-    /// The longest this request may wait in a lane's queue before moving down its ladder
-    /// (or failing, on the last rung). `None`: wait as long as it takes.
+    /// The longest this request may wait for a rung (queue, pauses and backoff included)
+    /// before moving down its ladder. On the last rung (or its floor) it waits as long as
+    /// it takes. `None`: a ladder uses the broker's `ladder_max_wait`.
     #[serde(default, with = "opt_duration_ms")]
     pub max_wait: Option<Duration>,
     /// Merge with identical in-flight requests (default true).

@@ -139,3 +139,46 @@ async fn a_failing_model_opens_its_circuit_shifts_traffic_down_and_a_probe_close
     assert_eq!(s.lane("sonnet").unwrap().requests, 4);
     let _ = FaultKind::Status(503);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_queued_on_a_lane_that_pauses_moves_down_after_its_max_wait() {
+    let swarm = Swarm::start(config("[broker]\nmax_in_flight = 1\n"), Backend::Embedded)
+        .await
+        .unwrap();
+    exhaust(&swarm, "claude-opus-4-5", "opus").await;
+    let h = swarm.handle();
+    let start = Instant::now();
+    let ask_with_wait = |i| {
+        let mut r = ask(i);
+        r.options.max_wait = Some(Duration::from_secs(2));
+        r
+    };
+    // A is sent to opus and gets a 429 (opus then pauses for its retry-after); B queues
+    // behind A on opus and must not wait out the pause.
+    let (a, b) = tokio::join!(h.complete(ask_with_wait(1)), h.complete(ask_with_wait(2)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.model, "opus");
+    assert_ne!(b.model, "opus");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_its_last_rung_a_request_with_max_wait_waits_as_long_as_it_takes() {
+    let swarm = Swarm::start(config("[broker]\nmax_in_flight = 1\n"), Backend::Embedded)
+        .await
+        .unwrap();
+    exhaust(&swarm, "claude-opus-4-5", "opus").await;
+    let h = swarm.handle();
+    let with_wait = |i| {
+        let mut r = CompletionRequest::new("opus", format!("q{i}"));
+        r.options.max_wait = Some(Duration::from_secs(2));
+        r
+    };
+    let (a, b) = tokio::join!(h.complete(with_wait(1)), h.complete(with_wait(2)));
+    assert_eq!(a.unwrap().model, "opus");
+    assert_eq!(b.unwrap().model, "opus");
+}

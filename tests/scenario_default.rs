@@ -38,16 +38,27 @@ async fn default_run_exercises_every_mechanism_and_matches_the_simulator() {
     assert_eq!(t.completions, sim.total.status(200));
     assert_eq!(t.rate_limited, sim.total.status(429));
     assert_eq!(t.overloaded, sim.total.status(529));
-    // Each failed attempt was either retried on its model or moved down the ladder.
-    assert_eq!(t.retries + t.fallbacks, non_200);
+    // Each failed attempt was either retried on its model or moved down the ladder (a
+    // fallback may also happen without a failed attempt: a rung that is paused, open or
+    // too slow for the request's max_wait is skipped).
+    assert!(
+        t.retries <= non_200 && non_200 <= t.retries + t.fallbacks,
+        "{} retries, {} fallbacks, {non_200} failed attempts",
+        t.retries,
+        t.fallbacks
+    );
     assert_eq!(t.input_tokens, sim.total.input_tokens);
     assert_eq!(t.output_tokens, sim.total.output_tokens);
     // Merged waiters got answers that cost no request.
     assert_eq!(t.answers, t.completions + t.merged);
-    // The fallbacks came from opus (its simulated quota is smaller than configured) and
+    // Fallbacks come from opus (its simulated quota is smaller than configured) and
     // the retries from haiku's injected 529s.
     let stats = report.stats.as_ref().expect("broker stats");
-    assert!(stats.fallbacks.keys().all(|k| k.starts_with("opus->")));
+    assert!(
+        stats.fallbacks.keys().any(|k| k.starts_with("opus->")),
+        "{:?}",
+        stats.fallbacks
+    );
     assert_eq!(
         stats.lane("haiku").map(|l| l.retries),
         Some(sim.models["claude-haiku-4-5"].status(529))

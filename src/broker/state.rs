@@ -168,12 +168,7 @@ impl BrokerState {
     /// The first rung from `from` whose projected wait is within the request's max wait;
     /// if none is, the one with the shortest wait. Rungs that can never fit are skipped.
     fn choose_rung(&self, p: &Prepared, from: usize, now: Instant) -> Option<(usize, usize)> {
-        let ladder = p.last_rung() > 0;
-        let max_wait = p
-            .request
-            .options
-            .max_wait
-            .or(ladder.then_some(self.config.broker.ladder_max_wait));
+        let max_wait = self.wait_limit(p);
         let mut best: Option<(Duration, usize, usize)> = None;
         for rung in from..=p.last_rung() {
             let Some(&lane_idx) = p.rungs.get(rung).and_then(|r| self.lane_of.get(&r.model)) else {
@@ -266,7 +261,7 @@ impl BrokerState {
                 return;
             }
             if let Some(t) = lane.paused_until.filter(|t| *t > now) {
-                self.arm(lane_idx, t, now);
+                self.blocked(lane_idx, t, now);
                 return;
             }
             if !lane.circuit.may_send(now) {
@@ -278,7 +273,7 @@ impl BrokerState {
                     .open_until()
                     .filter(|t| *t > now)
                 {
-                    self.arm(lane_idx, t, now);
+                    self.blocked(lane_idx, t, now);
                 }
                 return;
             }
@@ -297,7 +292,7 @@ impl BrokerState {
             }
             let Some((index, id)) = pick else {
                 if let Some(t) = next_ready {
-                    self.arm(lane_idx, t, now);
+                    self.blocked(lane_idx, t, now);
                 }
                 return;
             };
@@ -313,7 +308,7 @@ impl BrokerState {
                 }
                 Admission::NotBefore(t) => {
                     let t = next_ready.map_or(t, |r| r.min(t));
-                    self.arm(lane_idx, t, now);
+                    self.blocked(lane_idx, t, now);
                     return;
                 }
                 Admission::NeverFits { bucket, need, max } => {
@@ -326,6 +321,58 @@ impl BrokerState {
                 }
             }
         }
+    }
+
+    /// The longest `p` may wait on one rung: its own `max_wait`, or for a ladder the
+    /// broker's default.
+    fn wait_limit(&self, p: &Prepared) -> Option<Duration> {
+        let ladder = p.last_rung() > 0;
+        p.request
+            .options
+            .max_wait
+            .or(ladder.then_some(self.config.broker.ladder_max_wait))
+    }
+
+    /// The lane cannot send before `until`: move on the jobs that have waited too long,
+    /// and wake at `until` or at the next such deadline, whichever is first.
+    fn blocked(&mut self, lane_idx: usize, until: Instant, now: Instant) {
+        let mut next_deadline: Option<Instant> = None;
+        let mut expired = Vec::new();
+        for (pos, id) in self.lanes[lane_idx].queue.iter().enumerate() {
+            let Some(job) = self.jobs.get(id) else {
+                continue;
+            };
+            let Some(limit) = self.wait_limit(&job.prepared) else {
+                continue;
+            };
+            // On its last rung (or floor) a request waits as long as it takes.
+            if job.rung >= job.prepared.last_rung() {
+                continue;
+            }
+            let deadline = job.enqueued_at + limit;
+            if deadline <= now {
+                expired.push((pos, *id));
+            } else {
+                next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
+            }
+        }
+        for (pos, id) in expired.into_iter().rev() {
+            let Some(job) = self.jobs.remove(&id) else {
+                continue;
+            };
+            let lane = &mut self.lanes[lane_idx];
+            let cost = job.prepared.cost(job.rung, &lane.model.limits);
+            lane.remove(pos, &cost);
+            let waited = now.saturating_duration_since(job.enqueued_at);
+            let why = format!(
+                "waited {:.1}s, longer than the request's max_wait",
+                waited.as_secs_f64()
+            );
+            let err = BrokerError::InvalidRequest(why.clone());
+            self.move_down_or_fail(job, why, err, true, now);
+        }
+        let wake = next_deadline.map_or(until, |d| d.min(until));
+        self.arm(lane_idx, wake, now);
     }
 
     /// With the circuit open, jobs that may go lower leave; returns whether any did.

@@ -22,6 +22,9 @@ mod quickstart;
 #[allow(dead_code)]
 #[path = "../examples/real_providers.rs"]
 mod real_providers;
+#[allow(dead_code)]
+#[path = "../examples/streaming.rs"]
+mod streaming;
 
 use quotaswarm::swarm::{Backend, SwarmReport};
 
@@ -96,4 +99,15 @@ async fn real_providers_falls_back_to_the_simulator() {
         .unwrap();
     all_finished(&r);
     assert_eq!(r.totals.answers, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_prints_every_token_of_the_answer() {
+    let (printed, done) = streaming::run().await.unwrap();
+    assert!(!printed.is_empty());
+    assert_eq!(
+        printed,
+        done.text(),
+        "every token was printed as it arrived"
+    );
 }

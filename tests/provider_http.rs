@@ -1,0 +1,188 @@
+//! Both providers over real loopback HTTP against the simulator: a completion each way,
+//! and every failure class the broker depends on, with rate-limit headers parsed.
+
+use quotaswarm::config::{Fault, FaultKind, Limits};
+use quotaswarm::provider::{self, Endpoint, HttpTransport, ProviderError};
+use quotaswarm::sim::{serve, SimServer, Simulator};
+use quotaswarm::{ApiKey, CompletionRequest, Config};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn sim(extra: &str) -> SimServer {
+    let config =
+        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 1\n{extra}"), "test")
+            .unwrap();
+    serve(
+        Simulator::new(&config),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap()
+}
+
+fn endpoint(server: &SimServer, wire: quotaswarm::config::Wire, key: &str) -> Endpoint {
+    let url = format!("http://{}", server.addr);
+    Endpoint {
+        name: "test".into(),
+        provider: provider::for_wire(wire),
+        transport: Arc::new(HttpTransport::new(&url, Duration::from_secs(10)).unwrap()),
+        key: Some(ApiKey::new(key)),
+    }
+}
+
+use quotaswarm::config::Wire::{Anthropic, OpenAi};
+
+fn req() -> CompletionRequest {
+    CompletionRequest::new("x", "Hello over HTTP")
+        .with_system("Be brief.")
+        .with_max_tokens(30)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_each_way_with_rate_limit_headers_parsed() {
+    let server = sim("").await;
+    let a = endpoint(&server, Anthropic, "k1")
+        .complete("claude-sonnet-4-5", &req())
+        .await
+        .unwrap();
+    assert!(!a.completion.text().is_empty());
+    assert_eq!(a.completion.provider_model, "claude-sonnet-4-5");
+    assert!(a.completion.usage.input_tokens > 0 && a.completion.usage.output_tokens > 0);
+    let rl = &a.rate_limits;
+    assert_eq!(rl.requests.unwrap().limit, Some(50));
+    assert_eq!(rl.input_tokens.unwrap().limit, Some(30_000));
+    assert_eq!(rl.output_tokens.unwrap().limit, Some(8_000));
+    assert!(rl.tokens.is_some() && rl.request_id.is_some());
+    assert!(rl.requests.unwrap().reset_in.is_some());
+
+    let o = endpoint(&server, OpenAi, "k1")
+        .complete("gpt-4o-mini", &req())
+        .await
+        .unwrap();
+    assert!(!o.completion.text().is_empty());
+    let rl = &o.rate_limits;
+    assert_eq!(rl.requests.unwrap().limit, Some(500));
+    assert_eq!(rl.tokens.unwrap().limit, Some(200_000));
+    assert!(rl.tokens.unwrap().remaining.unwrap() < 200_000);
+    assert!(rl.request_id.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_classified_with_its_retry_after_on_both_wires() {
+    let server = sim("").await;
+    server.sim.set_limits(
+        "claude-sonnet-4-5",
+        Limits::Split {
+            rpm: 1.0,
+            itpm: 30_000.0,
+            otpm: 8_000.0,
+        },
+    );
+    server.sim.set_limits(
+        "gpt-4o-mini",
+        Limits::Combined {
+            rpm: 1.0,
+            tpm: 200_000.0,
+        },
+    );
+    for (wire, model) in [(Anthropic, "claude-sonnet-4-5"), (OpenAi, "gpt-4o-mini")] {
+        let ep = endpoint(&server, wire, "k2");
+        ep.complete(model, &req()).await.unwrap();
+        let f = ep.complete(model, &req()).await.unwrap_err();
+        match &f.error {
+            ProviderError::RateLimited {
+                retry_after: Some(d),
+                ..
+            } => {
+                assert!(
+                    *d > Duration::from_secs(30) && *d <= Duration::from_secs(60),
+                    "{d:?}"
+                )
+            }
+            other => panic!("{model}: {other:?}"),
+        }
+        assert!(f.error.is_retryable());
+        assert_eq!(
+            f.rate_limits.requests.unwrap().remaining,
+            Some(0),
+            "{model}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_529_and_a_503_are_retryable() {
+    let server = sim("").await;
+    server.sim.set_faults(vec![
+        Fault {
+            model: Some("claude-sonnet-4-5".into()),
+            kind: FaultKind::Status(529),
+            rate: 1.0,
+        },
+        Fault {
+            model: Some("gpt-4o-mini".into()),
+            kind: FaultKind::Status(503),
+            rate: 1.0,
+        },
+    ]);
+    let a = endpoint(&server, Anthropic, "k3")
+        .complete("claude-sonnet-4-5", &req())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(a.error, ProviderError::Overloaded { status: 529, .. }),
+        "{:?}",
+        a.error
+    );
+    assert!(a.error.is_retryable());
+    let o = endpoint(&server, OpenAi, "k3")
+        .complete("gpt-4o-mini", &req())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(o.error, ProviderError::Overloaded { status: 503, .. }),
+        "{:?}",
+        o.error
+    );
+    assert!(o.error.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_request_auth_and_not_found_are_final_on_both_wires() {
+    let server = sim("api_keys = [\"good\"]\n").await;
+    let long = CompletionRequest::new("x", "word ".repeat(250_000)).with_max_tokens(30);
+    for (wire, model) in [(Anthropic, "claude-sonnet-4-5"), (OpenAi, "gpt-4o-mini")] {
+        let good = endpoint(&server, wire, "good");
+        let e = good.complete(model, &long).await.unwrap_err().error;
+        assert!(
+            matches!(e, ProviderError::BadRequest { .. }),
+            "{model} 400: {e:?}"
+        );
+        assert!(!e.is_retryable());
+        let e = endpoint(&server, wire, "bad")
+            .complete(model, &req())
+            .await
+            .unwrap_err()
+            .error;
+        assert!(
+            matches!(e, ProviderError::Auth { status: 401, .. }),
+            "{model} 401: {e:?}"
+        );
+        assert!(!e.is_retryable());
+        assert!(
+            !e.to_string().contains("bad\""),
+            "the key is not echoed: {e}"
+        );
+        let e = good
+            .complete("no-such-model", &req())
+            .await
+            .unwrap_err()
+            .error;
+        assert!(
+            matches!(e, ProviderError::NotFound { .. }),
+            "{model} 404: {e:?}"
+        );
+        assert!(!e.is_retryable());
+    }
+}

@@ -100,3 +100,45 @@ async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
     );
     assert_eq!(stats.failed, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn trimmed_turns_can_be_replaced_by_a_summary_from_the_cheapest_rung() {
+    let mut config = Config::default();
+    for m in config.models.values_mut() {
+        m.limits = m.limits.scaled(20.0);
+    }
+    let swarm = Swarm::start(config, Backend::Embedded).await.unwrap();
+    let h = swarm.handle();
+    let history: Vec<Message> = (0..12)
+        .flat_map(|t| {
+            [
+                Message::user(long_text(t)),
+                Message::assistant(format!("noted {t}")),
+            ]
+        })
+        .chain([Message::user("What did we note first?")])
+        .collect();
+    let mut req = CompletionRequest::new("claude", "")
+        .with_messages(history)
+        .with_max_tokens(100);
+    req.options.trim = Some(TrimPolicy {
+        max_input_tokens: 6_000,
+        summarize: true,
+    });
+    let reply = h.complete(req).await.unwrap();
+    assert!(
+        reply.usage.total_input() <= 6_000,
+        "{}",
+        reply.usage.total_input()
+    );
+    let stats = h.stats().await.unwrap();
+    let haiku = stats.lane("haiku").unwrap();
+    assert_eq!(
+        haiku.completions, 1,
+        "the summary was made on the cheapest rung"
+    );
+    assert!(stats.trimmed_tokens > 0);
+    let sim = swarm.simulator.as_ref().unwrap().stats();
+    assert_eq!(sim.total.status(400), 0);
+    assert_eq!(sim.total.requests, 2, "one summary, one answer");
+}

@@ -307,10 +307,13 @@ impl BrokerHandle {
         let summary = Box::pin(self.complete(summary_req)).await?;
         let mut req = (*prepared.request).clone();
         prepend_summary(&mut req.messages, &summary.text());
-        req.options.trim = None; // already trimmed; do not trim (or summarise) again
+        // Trim again (without summarising) in case the summary pushed it over the budget.
+        if let Some(t) = req.options.trim.as_mut() {
+            t.summarize = false;
+        }
         let trimmed = prepared.trimmed_tokens;
         let mut again = self.prepare(req)?;
-        again.trimmed_tokens = trimmed;
+        again.trimmed_tokens += trimmed;
         Ok(again)
     }
 }

@@ -138,10 +138,7 @@ impl Endpoint {
         };
         Some(match self.transport.send(http).await {
             Ok(r) => anthropic::decode_count_tokens(r),
-            Err(TransportError::Timeout) => Err(ProviderError::Timeout.into()),
-            Err(TransportError::Connection(message)) => {
-                Err(ProviderError::Connection { message }.into())
-            }
+            Err(e) => Err(failure_of_transport(e)),
         })
     }
 
@@ -152,13 +149,11 @@ impl Endpoint {
         req: &CompletionRequest,
     ) -> Result<ProviderReply, ProviderFailure> {
         let http = self.provider.encode(model, req, self.key.as_ref())?;
-        let response = match self.transport.send(http).await {
-            Ok(r) => r,
-            Err(TransportError::Timeout) => return Err(ProviderError::Timeout.into()),
-            Err(TransportError::Connection(message)) => {
-                return Err(ProviderError::Connection { message }.into())
-            }
-        };
+        let response = self
+            .transport
+            .send(http)
+            .await
+            .map_err(failure_of_transport)?;
         self.provider.decode(response, SystemTime::now())
     }
 

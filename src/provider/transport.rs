@@ -125,26 +125,10 @@ fn describe(e: &reqwest::Error) -> String {
 impl Transport for HttpTransport {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move {
-            let url = format!("{}{}", self.base_url, request.path);
-            let sent = self
-                .client
-                .post(url)
-                .headers(request.headers)
-                .body(request.body)
-                .send()
-                .await;
-            let response = match sent {
-                Ok(r) => r,
-                Err(e) if e.is_timeout() => return Err(TransportError::Timeout),
-                Err(e) => return Err(TransportError::Connection(describe(&e))),
-            };
+            let response = self.post(request).await?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let body = match response.bytes().await {
-                Ok(b) => b,
-                Err(e) if e.is_timeout() => return Err(TransportError::Timeout),
-                Err(e) => return Err(TransportError::Connection(describe(&e))),
-            };
+            let body = response.bytes().await.map_err(|e| transport_error(&e))?;
             Ok(HttpResponse {
                 status,
                 headers,
@@ -158,18 +142,7 @@ impl Transport for HttpTransport {
         request: HttpRequest,
     ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
         Box::pin(async move {
-            let url = format!("{}{}", self.base_url, request.path);
-            let sent = self
-                .client
-                .post(url)
-                .headers(request.headers)
-                .body(request.body)
-                .send()
-                .await;
-            let response = match sent {
-                Ok(r) => r,
-                Err(e) => return Err(transport_error(&e)),
-            };
+            let response = self.post(request).await?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             // Owning the response inside the stream: dropping the stream drops the
@@ -184,6 +157,20 @@ impl Transport for HttpTransport {
                 body,
             })
         })
+    }
+}
+
+impl HttpTransport {
+    /// Sends `request`; the response's headers have arrived, its body not yet.
+    async fn post(&self, request: HttpRequest) -> Result<reqwest::Response, TransportError> {
+        let url = format!("{}{}", self.base_url, request.path);
+        self.client
+            .post(url)
+            .headers(request.headers)
+            .body(request.body)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))
     }
 }
 

@@ -55,25 +55,11 @@ impl Provider for Anthropic {
         response: HttpResponse,
         now: SystemTime,
     ) -> Result<ProviderReply, ProviderFailure> {
-        let rate_limits = ratelimit::parse(&response.headers, now);
-        if !(200..300).contains(&response.status) {
-            return Err(ProviderFailure {
-                error: classify(response.status, &response.headers, &response.body, now),
-                rate_limits,
-            });
-        }
-        match serde_json::from_slice::<WireResponse>(&response.body) {
-            Ok(wire) => Ok(ProviderReply {
-                completion: wire.into_completion(),
-                rate_limits,
-            }),
-            Err(e) => Err(ProviderFailure {
-                error: ProviderError::InvalidResponse {
-                    message: format!("Anthropic message body: {e}"),
-                },
-                rate_limits,
-            }),
-        }
+        super::decode_response(response, now, |body| {
+            serde_json::from_slice::<WireResponse>(body)
+                .map(WireResponse::into_completion)
+                .map_err(|e| format!("Anthropic message body: {e}"))
+        })
     }
 }
 

@@ -201,6 +201,33 @@ impl Endpoint {
     }
 }
 
+/// The shared half of every wire's `decode`: a non-2xx response is classified, a 2xx body
+/// is parsed by `parse` (whose error message becomes `InvalidResponse`); either way the
+/// rate-limit headers travel with the outcome.
+pub(crate) fn decode_response(
+    response: HttpResponse,
+    now: SystemTime,
+    parse: impl FnOnce(&[u8]) -> Result<Completion, String>,
+) -> Result<ProviderReply, ProviderFailure> {
+    let rate_limits = ratelimit::parse(&response.headers, now);
+    if !(200..300).contains(&response.status) {
+        return Err(ProviderFailure {
+            error: classify::classify(response.status, &response.headers, &response.body, now),
+            rate_limits,
+        });
+    }
+    match parse(&response.body) {
+        Ok(completion) => Ok(ProviderReply {
+            completion,
+            rate_limits,
+        }),
+        Err(message) => Err(ProviderFailure {
+            error: ProviderError::InvalidResponse { message },
+            rate_limits,
+        }),
+    }
+}
+
 fn failure_of_transport(e: TransportError) -> ProviderFailure {
     match e {
         TransportError::Timeout => ProviderError::Timeout.into(),

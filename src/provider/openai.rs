@@ -15,7 +15,7 @@
 //!   become `image_url` parts when their source is a URL or base64 (as a `data:` URL), and
 //!   are dropped otherwise (and always in assistant turns, where OpenAI refuses them).
 
-use super::classify::{classify, classify_stream_error};
+use super::classify::classify_stream_error;
 use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{ContentBlock, Message, Role, StopReason, Tool, Usage};
@@ -61,26 +61,11 @@ impl Provider for OpenAi {
         response: HttpResponse,
         now: SystemTime,
     ) -> Result<ProviderReply, ProviderFailure> {
-        let rate_limits = ratelimit::parse(&response.headers, now);
-        if !(200..300).contains(&response.status) {
-            return Err(ProviderFailure {
-                error: classify(response.status, &response.headers, &response.body, now),
-                rate_limits,
-            });
-        }
-        let completion = serde_json::from_slice::<WireResponse>(&response.body)
-            .map_err(|e| format!("OpenAI chat completion body: {e}"))
-            .and_then(WireResponse::into_completion);
-        match completion {
-            Ok(completion) => Ok(ProviderReply {
-                completion,
-                rate_limits,
-            }),
-            Err(message) => Err(ProviderFailure {
-                error: ProviderError::InvalidResponse { message },
-                rate_limits,
-            }),
-        }
+        super::decode_response(response, now, |body| {
+            serde_json::from_slice::<WireResponse>(body)
+                .map_err(|e| format!("OpenAI chat completion body: {e}"))
+                .and_then(WireResponse::into_completion)
+        })
     }
 }
 

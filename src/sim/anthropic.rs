@@ -6,7 +6,7 @@ use super::limiter::{Cost, Denial, Dim, Window};
 use super::reply::{self, End};
 use super::stats::Event;
 use super::stream::{self, named_event, Frame, Plan};
-use super::{bearer, json_response, put, request_id, tokens, Auth, KeyId, Simulator};
+use super::{bearer, json_response, put, request_id, tokens, Auth, Seen, Simulator};
 use crate::config::{OtpmMode, Wire};
 use crate::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use serde_json::{json, Value};
@@ -34,15 +34,6 @@ impl Reject {
             retry_after: None,
         }
     }
-}
-
-/// What the request turned out to be about, for headers and stats.
-#[derive(Default)]
-struct Seen {
-    key: Option<KeyId>,
-    model: Option<String>,
-    input: u64,
-    output: u64,
 }
 
 /// Whether an unknown path should be answered in Anthropic's shape.

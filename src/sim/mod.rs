@@ -103,6 +103,16 @@ struct Inner {
     stats: Mutex<SimStats>,
 }
 
+/// What a request turned out to be about (key, model, tokens), for headers and stats;
+/// filled in by each wire's handler as it learns it.
+#[derive(Default)]
+struct Seen {
+    key: Option<KeyId>,
+    model: Option<String>,
+    input: u64,
+    output: u64,
+}
+
 /// The simulator's state; cheap to clone (shared).
 #[derive(Clone)]
 pub struct Simulator {

@@ -6,7 +6,7 @@ use super::limiter::{Cost, Denial, Dim, Window};
 use super::reply::{self, End};
 use super::stats::Event;
 use super::stream::{self, data_event, Frame, Plan};
-use super::{bearer, json_response, put, request_id, tokens, Auth, KeyId, Simulator};
+use super::{bearer, json_response, put, request_id, tokens, Auth, Seen, Simulator};
 use crate::config::Wire;
 use crate::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use serde_json::{json, Value};
@@ -51,14 +51,6 @@ impl Reject {
             retry_after: None,
         }
     }
-}
-
-#[derive(Default)]
-struct Seen {
-    key: Option<KeyId>,
-    model: Option<String>,
-    input: u64,
-    output: u64,
 }
 
 pub(super) fn not_found(sim: &Simulator, request: &HttpRequest) -> HttpResponse {

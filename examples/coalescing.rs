@@ -7,9 +7,9 @@
 //! ```
 
 use quotaswarm::agent::Ask;
-use quotaswarm::scenario::kinds::researcher::Researcher;
 use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
+use quotaswarm_agents::researcher::Researcher;
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let context = "We share one API key: 50 requests and 30,000 input tokens per minute.";

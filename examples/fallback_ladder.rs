@@ -7,9 +7,9 @@
 //! ```
 
 use quotaswarm::agent::Ask;
-use quotaswarm::scenario::kinds::persona::Persona;
 use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
+use quotaswarm_agents::persona::Persona;
 
 const CONFIG: &str = r#"
 [sim]

@@ -8,9 +8,9 @@
 //! ```
 
 use quotaswarm::agent::Ask;
-use quotaswarm::scenario::kinds::persona::Persona;
 use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
+use quotaswarm_agents::persona::Persona;
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let filler = "Please answer at length and recall everything we said before. ".repeat(8);

@@ -6,10 +6,10 @@
 //! cargo run --example monitoring
 //! ```
 
-use quotaswarm::scenario::status_line;
-use quotaswarm::scripted::ScriptedAgent;
+use quotaswarm::swarm::status_line;
 use quotaswarm::swarm::{Backend, Crew, Swarm, SwarmReport};
 use quotaswarm::Config;
+use quotaswarm_agents::ScriptedAgent;
 use std::time::Duration;
 
 pub async fn run() -> anyhow::Result<SwarmReport> {

@@ -5,10 +5,10 @@
 //! cargo run --example quickstart
 //! ```
 
-use quotaswarm::scenario::report_table;
-use quotaswarm::scripted::ScriptedAgent;
+use quotaswarm::swarm::report_table;
 use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
+use quotaswarm_agents::ScriptedAgent;
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let mut swarm = SwarmBuilder::new(Config::default()).backend(Backend::LoopbackSim);

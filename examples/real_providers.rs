@@ -6,9 +6,9 @@
 //! ANTHROPIC_API_KEY=sk-ant-... OPENAI_API_KEY=sk-... cargo run --example real_providers
 //! ```
 
-use quotaswarm::scripted::ScriptedAgent;
 use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
+use quotaswarm_agents::ScriptedAgent;
 
 pub async fn run_with(backend: Backend) -> anyhow::Result<SwarmReport> {
     let mut builder = SwarmBuilder::new(Config::default()).backend(backend);

@@ -14,30 +14,27 @@
 //! | [`trim`] | pure history trimming that keeps conversations valid |
 //! | [`broker`] | the QuotaBroker actor: lanes, admission, retries, coalescing, fallback, stats |
 //! | [`agent`] | the `Agent` trait, its context and the actor wrapper |
-//! | [`scripted`] | `ScriptedAgent`, replaying user turns |
 //! | [`monitor`] | the stats server (`/stats` JSON, `/metrics` Prometheus) and the `top` view |
 //! | [`swarm`] | starting simulator, broker and agents together; reports |
-//! | [`scenario`] | scenario files (JSON): agents by kind or scripted turns; the built-in demo |
-//! | [`cli`] | the `quotaswarm` command line (the binary only parses and calls this) |
-//! | [`sim`] | the built-in simulator of both APIs, in-process or over loopback HTTP |
+//! | `sim` | the built-in simulator of both APIs, in-process or over loopback HTTP (feature `sim`) |
+//!
+//! Features: `sim` (the simulator) and `monitor` (the stats server over HTTP) are on by
+//! default; `default-features = false` leaves the broker, the providers and the agent API
+//! without any HTTP server. Ready-made agents live in the `quotaswarm-agents` crate
+//! (`agents/`), the `quotaswarm` command line and scenario files in `quotaswarm-cli`
+//! (`cli/`).
 
 // Failures carry the rate-limit snapshot of their response by value: they are moved
 // once per attempt, never on a hot loop.
 #![allow(clippy::result_large_err)]
 
-// The ready-made agents in `agents/` are written against `quotaswarm::…` paths and are
-// compiled into `scenario::kinds` too; this lets those paths resolve inside this crate.
-extern crate self as quotaswarm;
-
 pub mod agent;
 pub mod broker;
-pub mod cli;
 pub mod config;
 pub mod monitor;
 pub mod provider;
-pub mod scenario;
-pub mod scripted;
 pub mod secret;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod swarm;
 pub mod tokens;

@@ -125,7 +125,7 @@ async fn a_second_client_eating_half_the_quota_is_absorbed_via_headers() {
         name: "other".into(),
         provider: provider::for_wire(quotaswarm::config::Wire::Anthropic),
         transport: Arc::new(quotaswarm::sim::EmbeddedTransport { sim: sim.clone() }),
-        key: Some(quotaswarm::ApiKey::new(quotaswarm::broker::SIM_KEY)),
+        key: Some(quotaswarm::ApiKey::new(quotaswarm::swarm::SIM_KEY)),
     };
     let other_task = tokio::spawn(async move {
         let mut ok = 0;

@@ -2,8 +2,8 @@
 
 use quotaswarm::agent::{Agent, AgentResult, Ctx};
 use quotaswarm::config::Config;
-use quotaswarm::scripted::ScriptedAgent;
 use quotaswarm::swarm::{Backend, SwarmBuilder};
+use quotaswarm_agents::ScriptedAgent;
 
 struct Panicker;
 

@@ -9,8 +9,8 @@
 //! | `classifier.rs` | [`Router`] | classifying on the cheap rung and forwarding to other agents |
 //! | `critics.rs` | [`Critic`], [`spawn_pair`] | two agents critiquing each other through messages |
 //!
-//! `quotaswarm run` and scenario files use these same files (the runtime compiles them
-//! into `quotaswarm::scenario::kinds`), so what you read here is what the CLI runs.
+//! `quotaswarm run` and scenario files (the `quotaswarm-cli` package) name these same
+//! types by kind, so what you read here is what the CLI runs.
 
 pub mod classifier;
 pub mod critics;

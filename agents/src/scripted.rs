@@ -1,7 +1,128 @@
-//! `ScriptedAgent`: replays a scenario's turns. A chat turn's user text joins the history,
-//! then the reply (or the scripted `assistant` text, so runs are reproducible); a oneshot
-//! turn is a standalone request that leaves the history alone. It lives in the runtime
-//! crate (`quotaswarm::scripted`), because scenario files and `quotaswarm run` use it;
-//! read it there, in `src/scripted.rs`.
+//! `ScriptedAgent`: replays user turns, keeping its history; the agent behind
+//! `quotaswarm run` and scenario files.
 
-pub use quotaswarm::scripted::{ScriptedAgent, Turn};
+use quotaswarm::agent::{Agent, AgentResult, Ctx};
+use quotaswarm::types::{CompletionRequest, Message, RequestOptions};
+
+/// One scripted turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Turn {
+    /// The user text joins the history, then the model's reply (or the scripted
+    /// `assistant` text, so runs are reproducible).
+    Chat {
+        user: String,
+        assistant: Option<String>,
+        max_tokens: Option<u32>,
+    },
+    /// A standalone request that does not touch the history.
+    Oneshot {
+        system: Option<String>,
+        user: String,
+        max_tokens: Option<u32>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ScriptedAgent {
+    pub target: String,
+    pub system: Option<String>,
+    pub max_tokens: u32,
+    pub options: RequestOptions,
+    pub turns: Vec<Turn>,
+    /// Stop at the first failed turn (default: go on with the next).
+    pub stop_on_error: bool,
+    pub history: Vec<Message>,
+}
+
+impl ScriptedAgent {
+    pub fn new(target: impl Into<String>, turns: Vec<Turn>) -> Self {
+        ScriptedAgent {
+            target: target.into(),
+            system: None,
+            max_tokens: 256,
+            options: RequestOptions::default(),
+            turns,
+            stop_on_error: false,
+            history: Vec::new(),
+        }
+    }
+
+    /// Convenience: chat turns from user texts.
+    pub fn chat(target: impl Into<String>, users: &[&str]) -> Self {
+        let turns = users
+            .iter()
+            .map(|u| Turn::Chat {
+                user: u.to_string(),
+                assistant: None,
+                max_tokens: None,
+            })
+            .collect();
+        Self::new(target, turns)
+    }
+
+    fn request(
+        &self,
+        system: Option<String>,
+        messages: Vec<Message>,
+        max: Option<u32>,
+    ) -> CompletionRequest {
+        CompletionRequest {
+            system,
+            messages,
+            max_tokens: max.unwrap_or(self.max_tokens),
+            options: self.options.clone(),
+            ..CompletionRequest::new(self.target.clone(), "")
+        }
+    }
+}
+
+impl Agent for ScriptedAgent {
+    type Msg = ();
+
+    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
+        let turns = std::mem::take(&mut self.turns);
+        for turn in turns {
+            let outcome = match turn {
+                Turn::Chat {
+                    user,
+                    assistant,
+                    max_tokens,
+                } => {
+                    self.history.push(Message::user(user));
+                    let req = self.request(self.system.clone(), self.history.clone(), max_tokens);
+                    match ctx.complete(req).await {
+                        Ok(c) => {
+                            let reply = match assistant {
+                                Some(text) => Message::assistant(text),
+                                None => c.to_message(),
+                            };
+                            self.history.push(reply);
+                            Ok(())
+                        }
+                        Err(e) => {
+                            // Keep the history valid: drop the unanswered user turn.
+                            self.history.pop();
+                            Err(e)
+                        }
+                    }
+                }
+                Turn::Oneshot {
+                    system,
+                    user,
+                    max_tokens,
+                } => {
+                    let req = self.request(system, vec![Message::user(user)], max_tokens);
+                    ctx.complete(req).await.map(|_| ())
+                }
+            };
+            if let Err(e) = outcome {
+                tracing::debug!(agent = ctx.name(), error = %e, "turn failed");
+                if self.stop_on_error {
+                    return Err(e.into());
+                }
+            }
+        }
+        ctx.finish();
+        Ok(())
+    }
+}

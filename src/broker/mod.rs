@@ -34,9 +34,8 @@ pub use handle::BrokerHandle;
 pub use stats::{LaneStats, Stats};
 pub use stream::{CompletionStream, StreamItem};
 
-use crate::config::{Config, Transport as TransportKind};
-use crate::provider::{Endpoint, HttpTransport, ProviderFailure, ProviderReply};
-use crate::sim::{EmbeddedTransport, Simulator};
+use crate::config::Config;
+use crate::provider::{Endpoint, ProviderFailure, ProviderReply};
 use crate::tokens::Estimator;
 use job::{Prepared, Reply};
 use ractor::{Actor, ActorRef, RpcReplyPort};
@@ -65,51 +64,6 @@ pub enum StartError {
     Provider { provider: String, message: String },
     #[error("cannot start the broker actor: {0}")]
     Spawn(String),
-}
-
-/// The key sent to the simulator when no other is set.
-pub const SIM_KEY: &str = "quotaswarm-sim";
-
-/// The endpoints `config` describes. Embedded providers need `sim`.
-pub fn endpoints(
-    config: &Config,
-    sim: Option<&Simulator>,
-) -> Result<HashMap<String, Endpoint>, StartError> {
-    let mut out = HashMap::new();
-    for (name, p) in &config.providers {
-        let transport: Arc<dyn crate::provider::Transport> = match p.transport {
-            TransportKind::Http => {
-                Arc::new(HttpTransport::new(&p.base_url, p.timeout).map_err(|e| {
-                    StartError::Provider {
-                        provider: name.clone(),
-                        message: e.to_string(),
-                    }
-                })?)
-            }
-            TransportKind::Embedded => {
-                let Some(sim) = sim else {
-                    return Err(StartError::Provider {
-                        provider: name.clone(),
-                        message: "kind = \"sim\" needs the embedded simulator".into(),
-                    });
-                };
-                Arc::new(EmbeddedTransport { sim: sim.clone() })
-            }
-        };
-        let key = p.resolve_key().or_else(|| {
-            (p.transport == TransportKind::Embedded).then(|| crate::ApiKey::new(SIM_KEY))
-        });
-        out.insert(
-            name.clone(),
-            Endpoint {
-                name: name.clone(),
-                provider: crate::provider::for_wire(p.wire),
-                transport,
-                key,
-            },
-        );
-    }
-    Ok(out)
 }
 
 /// Options for [`start`].

@@ -17,11 +17,13 @@ pub mod client;
 #[cfg(test)]
 mod fixture;
 pub mod prometheus;
+#[cfg(feature = "monitor")]
 pub mod server;
 pub mod top;
 
 pub use client::fetch_stats;
 pub use prometheus::{render_prometheus, CONTENT_TYPE};
+#[cfg(feature = "monitor")]
 pub use server::{serve, StatsServer, DEFAULT_ADDR};
 pub use top::render_top;
 

@@ -377,5 +377,4 @@ fn format_value(v: f64) -> String {
 }
 
 #[cfg(test)]
-#[path = "prometheus_tests.rs"]
 mod tests;

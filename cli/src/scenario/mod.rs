@@ -39,15 +39,11 @@
 //! (`scenario demo.json, line 7, column 21: agents[1].turns[0].max_tokens: invalid type`).
 //! All agents start at once; each sends its next turn when the previous one is answered.
 
-pub mod kinds;
-mod progress;
-
-pub use progress::{report_table, status_line};
-
-use crate::agent::{Ask, RunningAgent};
-use crate::config::{Config, ConfigError};
-use crate::scripted::{ScriptedAgent, Turn};
-use crate::swarm::{Backend, Swarm, SwarmBuilder, SwarmError, SwarmReport};
+use quotaswarm::agent::{Ask, RunningAgent};
+use quotaswarm::config::{Config, ConfigError};
+use quotaswarm::swarm::{status_line, Backend, Swarm, SwarmBuilder, SwarmError, SwarmReport};
+use quotaswarm_agents::{classifier, critics, persona, researcher, summarizer};
+use quotaswarm_agents::{ScriptedAgent, Turn};
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
@@ -129,7 +125,7 @@ pub struct AgentSpec {
     pub ladder: Option<Vec<String>>,
     pub max_tokens: u32,
     pub max_wait_secs: Option<f64>,
-    pub trim: Option<crate::types::TrimPolicy>,
+    pub trim: Option<quotaswarm::types::TrimPolicy>,
     pub coalesce: bool,
     pub copies: u32,
     pub prompts: Vec<String>,
@@ -293,7 +289,7 @@ impl TryFrom<RawAgent> for AgentSpec {
             ladder: r.ladder,
             max_tokens: r.max_tokens.unwrap_or(256),
             max_wait_secs: r.max_wait_secs,
-            trim: r.trim.map(|t| crate::types::TrimPolicy {
+            trim: r.trim.map(|t| quotaswarm::types::TrimPolicy {
                 max_input_tokens: t.max_input_tokens,
                 summarize: t.summarize,
             }),
@@ -498,7 +494,7 @@ impl Scenario {
         }
         let stats_server = match opts.stats_addr {
             Some(addr) => Some(swarm.serve_stats(addr).await.map_err(|e| {
-                ScenarioError::Swarm(SwarmError::Spawn(crate::agent::SpawnError {
+                ScenarioError::Swarm(SwarmError::Spawn(quotaswarm::agent::SpawnError {
                     name: "stats server".into(),
                     message: e.to_string(),
                 }))
@@ -576,7 +572,6 @@ fn name_line(text: &str, name: &str) -> usize {
 }
 
 async fn spawn_spec(swarm: &Swarm, spec: &AgentSpec) -> Result<Vec<RunningAgent>, SwarmError> {
-    use kinds::*;
     let ask = spec.ask();
     let names = spec.names();
     let mut out = Vec::new();

@@ -11,8 +11,8 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = quotaswarm::cli::Cli::parse();
-    match quotaswarm::cli::main(cli).await {
+    let cli = quotaswarm_cli::Cli::parse();
+    match quotaswarm_cli::main(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

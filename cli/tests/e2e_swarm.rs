@@ -4,10 +4,10 @@
 //! ideal the limits allow (max over buckets of total charged / refill rate).
 
 use quotaswarm::config::Wire;
-use quotaswarm::scripted::{ScriptedAgent, Turn};
 use quotaswarm::sim::SimStats;
 use quotaswarm::swarm::{wait_all, Backend, Swarm};
 use quotaswarm::{ApiKey, Config};
+use quotaswarm_agents::{ScriptedAgent, Turn};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

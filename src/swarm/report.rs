@@ -1,10 +1,102 @@
-//! What a run shows: the refreshing status line while it goes and the final report
-//! table. Pure functions of the figures, so they are unit-tested.
+//! What a run reports: [`SwarmReport`] and its [`Totals`], the final report table and
+//! the refreshing status line while a run goes. Pure functions of the figures, so they
+//! are unit-tested.
 
+use crate::agent::AgentReport;
 use crate::broker::Stats;
-use crate::swarm::SwarmReport;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use std::time::Duration;
+
+/// A swarm run's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SwarmReport {
+    pub agents: Vec<AgentReport>,
+    /// From the swarm's start (simulator and broker included) to the report.
+    pub elapsed_secs: f64,
+    /// From the agents' start to the last agent's end.
+    pub makespan_secs: f64,
+    /// Whether the deadline stopped agents that had not finished.
+    pub timed_out: bool,
+    pub totals: Totals,
+    /// Where each provider's requests went.
+    pub backends: Vec<String>,
+    pub stats: Option<Stats>,
+    /// The simulator's own counters, when the swarm ran one.
+    #[cfg(feature = "sim")]
+    #[serde(default)]
+    pub sim: Option<crate::sim::SimStats>,
+}
+
+/// A run's figures, as `quotaswarm run --json` prints them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub agents: usize,
+    pub agents_finished: usize,
+    /// Agents that returned an error, panicked or were stopped at the deadline.
+    pub agents_failed: usize,
+    /// Answers providers gave (each an HTTP 200; one answer may serve merged waiters).
+    pub completions: u64,
+    /// Answers agents received (completions + merged waiters).
+    pub answers: u64,
+    /// Requests that finally failed, as agents saw them.
+    pub errors: u64,
+    /// Requests attempted at providers (first attempts, retries and fallbacks).
+    pub attempts: u64,
+    /// Requests that joined an identical one in flight instead of being sent.
+    pub merged: u64,
+    /// Attempts sent again on the same model after a retryable failure.
+    pub retries: u64,
+    /// 429 responses received.
+    pub rate_limited: u64,
+    /// 529 (and 503) responses received.
+    pub overloaded: u64,
+    /// Moves down a ladder after a failure (429, 529, open circuit, never fits).
+    pub fallbacks: u64,
+    /// Input tokens cut from histories by trim policies (estimated).
+    pub trimmed_tokens: u64,
+    /// Tokens billed by providers (uncached input; output).
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub elapsed_secs: f64,
+    pub makespan_secs: f64,
+}
+
+impl Totals {
+    pub fn from_parts(
+        reports: &[AgentReport],
+        stats: Option<&Stats>,
+        elapsed: Duration,
+        makespan: Duration,
+    ) -> Totals {
+        let finished = reports.iter().filter(|r| r.finished).count();
+        let mut t = Totals {
+            agents: reports.len(),
+            agents_finished: finished,
+            agents_failed: reports.len() - finished,
+            answers: reports.iter().map(|r| r.completions).sum(),
+            errors: reports.iter().map(|r| r.errors).sum(),
+            elapsed_secs: elapsed.as_secs_f64(),
+            makespan_secs: makespan.as_secs_f64(),
+            ..Totals::default()
+        };
+        if let Some(s) = stats {
+            t.completions = s.completed;
+            t.attempts = s.lanes.iter().map(|l| l.requests).sum();
+            t.merged = s.merged;
+            t.retries = s.retries;
+            t.rate_limited = s.rate_limited;
+            t.overloaded = s.overloaded;
+            t.fallbacks = s.fallbacks.values().sum();
+            t.trimmed_tokens = s.trimmed_tokens;
+            t.input_tokens = s.input_tokens;
+            t.output_tokens = s.output_tokens;
+            t.cost_usd = s.cost_usd;
+        }
+        t
+    }
+}
 
 /// One status line: agents done, completions, queue depth, in flight, the lowest
 /// headroom of each busy lane, 429s, retries, merged.
@@ -105,6 +197,7 @@ pub fn report_table(r: &SwarmReport) -> String {
             );
         }
     }
+    #[cfg(feature = "sim")]
     if let Some(sim) = &r.sim {
         let _ = writeln!(
             out,

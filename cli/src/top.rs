@@ -2,8 +2,8 @@
 //! [`render_top`] draws (ANSI clear + home; no TUI crate). `--once` prints one frame
 //! without clearing, for scripts and tests.
 
-use crate::monitor::{fetch_stats, render_top, DEFAULT_ADDR};
 use clap::Args;
+use quotaswarm::monitor::{fetch_stats, render_top, DEFAULT_ADDR};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -7,20 +7,28 @@
 //!   the run while it goes (statistics, messages to agents);
 //! - [`Swarm::start`] + [`spawn_agent`] + [`wait_all`], the bare pieces.
 
+mod crew;
+mod endpoints;
+mod report;
+
+pub use crew::{Crew, CrewOutcome};
+pub use endpoints::{endpoints, SIM_KEY};
+pub use report::{report_table, status_line, SwarmReport, Totals};
+
 use crate::agent::{spawn_agent, Agent, AgentHandle, AgentReport, RunningAgent, SpawnError};
-use crate::broker::{self, Broker, BrokerHandle, StartError, StartOptions, Stats};
+use crate::broker::{self, Broker, BrokerHandle, StartError, StartOptions};
 use crate::config::{Config, Transport, Wire};
-use crate::sim::{self, SimServer, Simulator};
+#[cfg(feature = "sim")]
+use crate::sim::{SimServer, Simulator};
 use futures_util::future::BoxFuture;
-use serde::{Deserialize, Serialize};
+#[cfg(feature = "sim")]
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// Where requests go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Backend {
     /// Real providers for those whose API key is set; the rest go to a simulator served
     /// on loopback HTTP.
@@ -33,32 +41,49 @@ pub enum Backend {
     AsConfigured,
 }
 
+/// Why a swarm could not start or spawn an agent.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SwarmError {
+    /// The broker or a provider endpoint could not start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The simulator could not start (e.g. its port is taken).
+    #[cfg(feature = "sim")]
     #[error(transparent)]
-    Sim(#[from] sim::SimError),
+    Sim(#[from] crate::sim::SimError),
+    /// A provider needs the simulator, but this build has no `sim` feature.
+    #[error(
+        "providers {providers:?} have no API key set and need the simulator, but quotaswarm \
+         was built without the `sim` feature: set their keys or enable the feature"
+    )]
+    NoSimulator {
+        /// The providers that would have gone to the simulator.
+        providers: Vec<String>,
+    },
+    /// An agent's actor could not be spawned.
     #[error(transparent)]
     Spawn(#[from] SpawnError),
 }
 
 /// A running broker with what it talks to.
 pub struct Swarm {
+    /// The broker every agent of this swarm asks.
     pub broker: Broker,
     /// The loopback simulator, when one was started.
+    #[cfg(feature = "sim")]
     pub sim_server: Option<SimServer>,
     /// The in-process simulator, when used.
+    #[cfg(feature = "sim")]
     pub simulator: Option<Simulator>,
     /// One line per provider saying where its requests go.
     pub backends: Vec<String>,
 }
 
 impl Swarm {
+    /// Starts the simulator where `backend` needs one, then the broker over the
+    /// endpoints `config` describes.
     pub async fn start(mut config: Config, backend: Backend) -> Result<Swarm, SwarmError> {
-        let mut sim_server = None;
-        let mut simulator = None;
-        let mut backends = Vec::new();
         let needs_sim: Vec<String> = config
             .providers
             .values()
@@ -72,51 +97,37 @@ impl Swarm {
         if backend == Backend::Embedded {
             config.use_embedded_sim();
         }
-        if !needs_sim.is_empty() {
-            let server = sim::serve(
-                Simulator::new(&config),
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-            )
-            .await?;
-            let url = format!("http://{}", server.addr);
-            for name in &needs_sim {
-                if let Some(p) = config.providers.get_mut(name) {
-                    p.transport = Transport::Http;
-                    p.base_url = url.clone();
-                    // Keys from the environment must not leak to the simulator.
-                    p.api_key_env = None;
-                    p.api_key = Some(crate::ApiKey::new(broker::SIM_KEY));
-                }
+        #[cfg(feature = "sim")]
+        let (sim_server, simulator) = start_simulators(&mut config, &needs_sim).await?;
+        #[cfg(not(feature = "sim"))]
+        {
+            let mut providers = needs_sim.clone();
+            providers.extend(
+                config
+                    .providers
+                    .values()
+                    .filter(|p| p.transport == Transport::Embedded)
+                    .map(|p| p.name.clone()),
+            );
+            if !providers.is_empty() {
+                return Err(SwarmError::NoSimulator { providers });
             }
-            sim_server = Some(server);
         }
-        if config
+        let backends = config
             .providers
             .values()
-            .any(|p| p.transport == Transport::Embedded)
-        {
-            simulator = Some(Simulator::new(&config));
-        }
-        for p in config.providers.values() {
-            let wire = match p.wire {
-                Wire::Anthropic => "Anthropic Messages",
-                Wire::OpenAi => "OpenAI Chat Completions",
-            };
-            let line = match p.transport {
-                Transport::Embedded => format!("{}: simulator in-process ({wire})", p.name),
-                Transport::Http if needs_sim.contains(&p.name) => format!(
-                    "{}: simulator over loopback HTTP at {} ({wire}; no API key set)",
-                    p.name, p.base_url
-                ),
-                Transport::Http => format!("{}: {} ({wire})", p.name, p.base_url),
-            };
-            backends.push(line);
-        }
-        let endpoints = broker::endpoints(&config, simulator.as_ref())?;
+            .map(|p| backend_line(p, needs_sim.contains(&p.name)))
+            .collect();
+        #[cfg(feature = "sim")]
+        let endpoints = endpoints::endpoints(&config, simulator.as_ref())?;
+        #[cfg(not(feature = "sim"))]
+        let endpoints = endpoints::endpoints(&config, None)?;
         let broker = broker::start(config, endpoints, StartOptions::default()).await?;
         Ok(Swarm {
             broker,
+            #[cfg(feature = "sim")]
             sim_server,
+            #[cfg(feature = "sim")]
             simulator,
             backends,
         })
@@ -127,9 +138,10 @@ impl Swarm {
     }
 
     /// Serves this swarm's broker statistics (`/stats`, `/metrics`) on `addr`.
+    #[cfg(feature = "monitor")]
     pub async fn serve_stats(
         &self,
-        addr: SocketAddr,
+        addr: std::net::SocketAddr,
     ) -> Result<crate::monitor::StatsServer, crate::monitor::MonitorError> {
         crate::monitor::serve(self.handle(), addr).await
     }
@@ -156,6 +168,7 @@ impl Swarm {
     }
 
     /// The simulator's counters, when this swarm runs one (loopback or in-process).
+    #[cfg(feature = "sim")]
     pub fn sim_stats(&self) -> Option<crate::sim::SimStats> {
         self.sim_server
             .as_ref()
@@ -167,7 +180,6 @@ impl Swarm {
     /// simulator's) counters.
     pub async fn report(&self, outcome: CrewOutcome, elapsed: Duration) -> SwarmReport {
         let stats = self.handle().stats().await.ok();
-        let sim = self.sim_stats();
         let totals =
             Totals::from_parts(&outcome.reports, stats.as_ref(), elapsed, outcome.makespan);
         SwarmReport {
@@ -178,195 +190,17 @@ impl Swarm {
             totals,
             backends: self.backends.clone(),
             stats,
-            sim,
+            #[cfg(feature = "sim")]
+            sim: self.sim_stats(),
         }
     }
 
     /// Stops the broker and the loopback simulator.
     pub async fn shutdown(self) {
         self.broker.stop();
+        #[cfg(feature = "sim")]
         if let Some(s) = self.sim_server {
             let _ = s.shutdown().await;
-        }
-    }
-}
-
-/// A swarm run's outcome.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SwarmReport {
-    pub agents: Vec<AgentReport>,
-    /// From the swarm's start (simulator and broker included) to the report.
-    pub elapsed_secs: f64,
-    /// From the agents' start to the last agent's end.
-    pub makespan_secs: f64,
-    /// Whether the deadline stopped agents that had not finished.
-    pub timed_out: bool,
-    pub totals: Totals,
-    /// Where each provider's requests went.
-    pub backends: Vec<String>,
-    pub stats: Option<Stats>,
-    /// The simulator's own counters, when the swarm ran one.
-    pub sim: Option<crate::sim::SimStats>,
-}
-
-/// A run's figures, as `quotaswarm run --json` prints them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Totals {
-    pub agents: usize,
-    pub agents_finished: usize,
-    /// Agents that returned an error, panicked or were stopped at the deadline.
-    pub agents_failed: usize,
-    /// Answers providers gave (each an HTTP 200; one answer may serve merged waiters).
-    pub completions: u64,
-    /// Answers agents received (completions + merged waiters).
-    pub answers: u64,
-    /// Requests that finally failed, as agents saw them.
-    pub errors: u64,
-    /// Requests attempted at providers (first attempts, retries and fallbacks).
-    pub attempts: u64,
-    /// Requests that joined an identical one in flight instead of being sent.
-    pub merged: u64,
-    /// Attempts sent again on the same model after a retryable failure.
-    pub retries: u64,
-    /// 429 responses received.
-    pub rate_limited: u64,
-    /// 529 (and 503) responses received.
-    pub overloaded: u64,
-    /// Moves down a ladder after a failure (429, 529, open circuit, never fits).
-    pub fallbacks: u64,
-    /// Input tokens cut from histories by trim policies (estimated).
-    pub trimmed_tokens: u64,
-    /// Tokens billed by providers (uncached input; output).
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cost_usd: f64,
-    pub elapsed_secs: f64,
-    pub makespan_secs: f64,
-}
-
-impl Totals {
-    pub fn from_parts(
-        reports: &[AgentReport],
-        stats: Option<&Stats>,
-        elapsed: Duration,
-        makespan: Duration,
-    ) -> Totals {
-        let finished = reports.iter().filter(|r| r.finished).count();
-        let mut t = Totals {
-            agents: reports.len(),
-            agents_finished: finished,
-            agents_failed: reports.len() - finished,
-            answers: reports.iter().map(|r| r.completions).sum(),
-            errors: reports.iter().map(|r| r.errors).sum(),
-            elapsed_secs: elapsed.as_secs_f64(),
-            makespan_secs: makespan.as_secs_f64(),
-            ..Totals::default()
-        };
-        if let Some(s) = stats {
-            t.completions = s.completed;
-            t.attempts = s.lanes.iter().map(|l| l.requests).sum();
-            t.merged = s.merged;
-            t.retries = s.retries;
-            t.rate_limited = s.rate_limited;
-            t.overloaded = s.overloaded;
-            t.fallbacks = s.fallbacks.values().sum();
-            t.trimmed_tokens = s.trimmed_tokens;
-            t.input_tokens = s.input_tokens;
-            t.output_tokens = s.output_tokens;
-            t.cost_usd = s.cost_usd;
-        }
-        t
-    }
-}
-
-/// Agents of any kinds, started together and awaited together.
-#[derive(Default)]
-pub struct Crew {
-    agents: Vec<RunningAgent>,
-    done: Arc<AtomicUsize>,
-}
-
-/// What [`Crew::wait`] returns.
-#[derive(Debug, Clone)]
-pub struct CrewOutcome {
-    pub reports: Vec<AgentReport>,
-    /// Whether the deadline stopped agents that had not finished.
-    pub timed_out: bool,
-    /// From [`Crew::start`] to the last agent's end.
-    pub makespan: Duration,
-}
-
-impl Crew {
-    pub fn new() -> Self {
-        Crew::default()
-    }
-
-    pub fn add<M: Send + 'static>(&mut self, agent: AgentHandle<M>) {
-        self.agents.push(agent.erase());
-    }
-
-    pub fn push(&mut self, agent: RunningAgent) {
-        self.agents.push(agent);
-    }
-
-    pub fn len(&self) -> usize {
-        self.agents.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.agents.is_empty()
-    }
-
-    /// How many agents have stopped so far (readable while [`Crew::wait`] runs).
-    pub fn done_counter(&self) -> Arc<AtomicUsize> {
-        self.done.clone()
-    }
-
-    /// Starts every agent at once.
-    pub fn start(&self) -> Instant {
-        for a in &self.agents {
-            a.start();
-        }
-        Instant::now()
-    }
-
-    /// Waits for every agent, stopping those still running at `deadline` (from
-    /// `started`). Reports come in the order agents were added.
-    pub async fn wait(self, started: Instant, deadline: Option<Duration>) -> CrewOutcome {
-        let done = self.done.clone();
-        let waits = self.agents.into_iter().map(|a| {
-            let done = done.clone();
-            async move {
-                let mut a = a;
-                let in_time = match deadline {
-                    Some(d) => tokio::time::timeout_at(started + d, &mut a.join)
-                        .await
-                        .is_ok(),
-                    None => {
-                        let _ = (&mut a.join).await;
-                        true
-                    }
-                };
-                let end = Instant::now();
-                if !in_time {
-                    a.stop("deadline");
-                    let _ = (&mut a.join).await;
-                }
-                done.fetch_add(1, Ordering::Relaxed);
-                let mut report = a.final_report();
-                if !in_time && !report.finished {
-                    report.failure = Some("stopped at the deadline".into());
-                }
-                (report, !in_time, end)
-            }
-        });
-        let results = futures_util::future::join_all(waits).await;
-        let timed_out = results.iter().any(|(_, t, _)| *t);
-        let last = results.iter().map(|(_, _, e)| *e).max().unwrap_or(started);
-        CrewOutcome {
-            reports: results.into_iter().map(|(r, _, _)| r).collect(),
-            timed_out,
-            makespan: last.saturating_duration_since(started),
         }
     }
 }
@@ -462,6 +296,57 @@ impl SwarmBuilder {
         swarm.shutdown().await;
         Ok(report)
     }
+}
+
+/// One line saying where `p`'s requests go.
+fn backend_line(p: &crate::config::ProviderConfig, simulated: bool) -> String {
+    let wire = match p.wire {
+        Wire::Anthropic => "Anthropic Messages",
+        Wire::OpenAi => "OpenAI Chat Completions",
+    };
+    match p.transport {
+        Transport::Embedded => format!("{}: simulator in-process ({wire})", p.name),
+        Transport::Http if simulated => format!(
+            "{}: simulator over loopback HTTP at {} ({wire}; no API key set)",
+            p.name, p.base_url
+        ),
+        Transport::Http => format!("{}: {} ({wire})", p.name, p.base_url),
+    }
+}
+
+/// Serves one simulator on loopback for the providers in `needs_sim` (pointing them at
+/// it, with the simulator's key) and makes the in-process one for `kind = "sim"`
+/// providers.
+#[cfg(feature = "sim")]
+async fn start_simulators(
+    config: &mut Config,
+    needs_sim: &[String],
+) -> Result<(Option<SimServer>, Option<Simulator>), SwarmError> {
+    let mut sim_server = None;
+    if !needs_sim.is_empty() {
+        let server = crate::sim::serve(
+            Simulator::new(config),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await?;
+        let url = format!("http://{}", server.addr);
+        for name in needs_sim {
+            if let Some(p) = config.providers.get_mut(name) {
+                p.transport = Transport::Http;
+                p.base_url = url.clone();
+                // Keys from the environment must not leak to the simulator.
+                p.api_key_env = None;
+                p.api_key = Some(crate::ApiKey::new(SIM_KEY));
+            }
+        }
+        sim_server = Some(server);
+    }
+    let simulator = config
+        .providers
+        .values()
+        .any(|p| p.transport == Transport::Embedded)
+        .then(|| Simulator::new(config));
+    Ok((sim_server, simulator))
 }
 
 /// Waits for every agent, or stops the rest at `deadline`.

@@ -2,8 +2,8 @@
 //! CLI calls, on the simulator over loopback HTTP: its merged, trimmed, fallback and retry
 //! figures are non-zero, and every figure the simulator can see matches its counters.
 
-use quotaswarm::scenario::{RunOptions, Scenario};
 use quotaswarm::swarm::Backend;
+use quotaswarm_cli::scenario::{RunOptions, Scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_run_exercises_every_mechanism_and_matches_the_simulator() {
@@ -16,7 +16,7 @@ async fn default_run_exercises_every_mechanism_and_matches_the_simulator() {
         .expect("the demo runs");
     let t = &report.totals;
     let sim = report.sim.as_ref().expect("simulator counters");
-    println!("{}", quotaswarm::scenario::report_table(&report));
+    println!("{}", quotaswarm::swarm::report_table(&report));
 
     assert!(!report.timed_out);
     assert_eq!(t.agents_finished, agents, "{:?}", report.agents);

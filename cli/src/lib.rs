@@ -1,6 +1,15 @@
-//! The `quotaswarm` command line. `src/bin/quotaswarm.rs` only parses and calls [`main`].
+//! The `quotaswarm` command line and the scenario files it runs. `src/main.rs` only
+//! parses arguments and calls [`main`].
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`scenario`] | scenario files (JSON): agents by kind (the `quotaswarm-agents` crate) or scripted turns; the built-in demo |
+//! | `run` | `quotaswarm run`: the demo, a scenario, or a quick scripted swarm |
+//! | `sim` | `quotaswarm sim`: the simulator served over HTTP |
+//! | `top` | `quotaswarm top`: a live view of a running broker's statistics |
 
 mod run;
+pub mod scenario;
 mod sim;
 mod top;
 
@@ -45,9 +54,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<crate::Config> {
+pub(crate) fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<quotaswarm::Config> {
     Ok(match path {
-        Some(p) => crate::Config::load(p)?,
-        None => crate::Config::default(),
+        Some(p) => quotaswarm::Config::load(p)?,
+        None => quotaswarm::Config::default(),
     })
 }

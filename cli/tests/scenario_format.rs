@@ -1,8 +1,8 @@
 //! The scenario format: what parses, and errors that name the field and the line.
 
-use quotaswarm::scenario::{Kind, Scenario, ScenarioError};
-use quotaswarm::scripted::Turn;
 use quotaswarm::Config;
+use quotaswarm_agents::Turn;
+use quotaswarm_cli::scenario::{Kind, Scenario, ScenarioError};
 
 fn parse(text: &str) -> Result<Scenario, ScenarioError> {
     Scenario::from_json_str(text, "test.json")

@@ -1,15 +1,15 @@
 //! `quotaswarm run [--scenario FILE] [--config FILE] [--json] [--stats-addr ADDR]`.
 //!
-//! With no scenario it runs the built-in demo (`src/scenario/default.json` over
-//! `src/scenario/default.toml`) on the simulator served over loopback HTTP. With a
+//! With no scenario it runs the built-in demo (`cli/src/scenario/default.json` over
+//! `cli/src/scenario/default.toml`) on the simulator served over loopback HTTP. With a
 //! scenario, requests go where the config says: real providers whose API key is set, the
 //! simulator for the rest (`base_url` may point at any compatible server). A status line
 //! refreshes on stderr while the run goes; the report is a table, or with `--json` one
-//! JSON object on stdout (the run's [`Totals`](crate::swarm::Totals)).
+//! JSON object on stdout (the run's [`Totals`](quotaswarm::swarm::Totals)).
 
-use crate::scenario::{report_table, RunOptions, Scenario};
-use crate::swarm::Backend;
+use crate::scenario::{RunOptions, Scenario};
 use clap::Args;
+use quotaswarm::swarm::{report_table, Backend};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -63,7 +63,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => {
             let (scenario, demo_config) = Scenario::builtin_demo()?;
             match &args.config {
-                Some(path) => (scenario, crate::Config::load(path)?, Backend::LoopbackSim),
+                Some(path) => (
+                    scenario,
+                    quotaswarm::Config::load(path)?,
+                    Backend::LoopbackSim,
+                ),
                 None => (scenario, demo_config, Backend::LoopbackSim),
             }
         }

@@ -23,8 +23,8 @@
 //! - A family is always announced (`# HELP`, `# TYPE`), even with no samples yet (for
 //!   example `quotaswarm_fallbacks_total` before any fallback).
 
-use crate::broker::circuit::CircuitState;
-use crate::broker::stats::BucketStats;
+use crate::broker::BucketStats;
+use crate::broker::CircuitState;
 use crate::{broker::LaneStats, Stats};
 use std::fmt::Write as _;
 

@@ -12,7 +12,7 @@ use super::stats::{self, record_ms, LaneStats, Stats};
 use super::stream::StreamSink;
 use super::BrokerMsg;
 use crate::config::{Config, Limits};
-use crate::provider::actor::{Dispatch, EventSink, ProviderMsg};
+use crate::provider::{Dispatch, EventSink, ProviderMsg};
 use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
 use crate::tokens::Estimator;
 use crate::types::Usage;

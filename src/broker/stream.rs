@@ -15,7 +15,7 @@
 //!   not done, so identical streamed requests each cost their own quota).
 
 use super::error::BrokerError;
-use crate::provider::actor::EventSink;
+use crate::provider::EventSink;
 use crate::provider::StreamEvent;
 use crate::types::Completion;
 use futures_util::future::BoxFuture;

@@ -5,10 +5,13 @@
 
 use std::fmt;
 
+/// An API key. `Debug` prints `ApiKey(***)` and `Display` prints `***`, so a key can sit
+/// in configs, endpoints and errors without leaking into logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
 
 impl ApiKey {
+    /// Wraps `key` as given (no trimming, no validation).
     pub fn new(key: impl Into<String>) -> Self {
         ApiKey(key.into())
     }
@@ -18,7 +21,8 @@ impl ApiKey {
         &self.0
     }
 
-    /// Reads the key from `var`; `None` when unset or empty.
+    /// Reads the key from environment variable `var`, trimmed; `None` when unset,
+    /// empty or not valid Unicode.
     pub fn from_env(var: &str) -> Option<Self> {
         std::env::var(var)
             .ok()

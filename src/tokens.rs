@@ -22,10 +22,13 @@ pub const CALIBRATION_WINDOW: usize = 16;
 use std::hash::{Hash, Hasher};
 use tiktoken_rs::CoreBPE;
 
-/// A tokenizer family.
+/// A tiktoken tokenizer family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Encoding {
+    /// `cl100k_base`: gpt-4, gpt-3.5, and the stand-in for Claude models.
     Cl100k,
+    /// `o200k_base`: gpt-4o, 4.1, 4.5, 5 and the o-series (and unknown models).
     O200k,
 }
 
@@ -62,6 +65,8 @@ impl Encoding {
         }
     }
 
+    /// Tokens of `text` on its own (no message overheads). The tokenizer's tables are
+    /// loaded on first use.
     pub fn count(self, text: &str) -> u64 {
         if text.is_empty() {
             return 0;
@@ -72,9 +77,17 @@ impl Encoding {
 
 /// Reply priming, per message and per name overheads from the OpenAI cookbook.
 const REPLY_PRIMING: u64 = 3;
+/// Tokens each message costs on top of its content (role and separators, per the
+/// OpenAI cookbook).
 pub const PER_MESSAGE: u64 = 3;
 
-/// Shared by every caller (through the broker handle) and the broker (for calibration).
+/// Pre-flight input-token estimates: tiktoken counts with a per-message cache, a safety
+/// margin on fixed parts, and a per-model calibration factor learned from the usage that
+/// responses report.
+///
+/// Thread-safe; one is shared by every caller (through the broker handle, see
+/// [`BrokerHandle::estimator`](crate::BrokerHandle::estimator)) and the broker (for
+/// calibration).
 #[derive(Debug)]
 pub struct Estimator {
     cache: DashMap<(Encoding, u64), u64>,
@@ -95,6 +108,8 @@ fn initial_factor(encoding_is_exact: bool) -> f64 {
 }
 
 impl Estimator {
+    /// An estimator with nothing cached or learned. `margin` is the fraction added to
+    /// the system prompt and tool schemas (`[broker] safety_margin`, e.g. 0.05).
     pub fn new(margin: f64) -> Self {
         Estimator {
             cache: DashMap::new(),
@@ -103,7 +118,8 @@ impl Estimator {
         }
     }
 
-    /// Raw (uncalibrated) input tokens of `req` in `encoding`.
+    /// Raw (uncalibrated) input tokens of `req` in `encoding`: messages with their
+    /// overheads, plus system prompt and tools with the margin.
     pub fn raw_input(&self, encoding: Encoding, req: &CompletionRequest) -> u64 {
         let mut total = REPLY_PRIMING;
         for m in &req.messages {
@@ -124,7 +140,8 @@ impl Estimator {
         total + (fixed as f64 * (1.0 + self.margin)).ceil() as u64
     }
 
-    /// Tokens of one message's content (cached by content hash).
+    /// Tokens of one message's content, without [`PER_MESSAGE`] (cached by content
+    /// hash, so a growing history costs only its new messages).
     pub fn message_tokens(&self, encoding: Encoding, m: &Message) -> u64 {
         let key = (encoding, hash_message(m));
         if let Some(n) = self.cache.get(&key) {
@@ -151,7 +168,10 @@ impl Estimator {
         n
     }
 
-    /// The calibration factor of config model `model`.
+    /// The calibration factor of config model `model` (wire name `wire_model`): the
+    /// largest provider/estimate ratio of its last [`CALIBRATION_WINDOW`] responses;
+    /// before half of those have come in, at least 1.0 (1.2 for Claude, whose tokenizer
+    /// tiktoken only approximates).
     pub fn factor(&self, model: &str, wire_model: &str) -> f64 {
         let initial = initial_factor(!wire_model.starts_with("claude"));
         let Some(recent) = self.calibration.get(model) else {
@@ -185,6 +205,7 @@ impl Estimator {
         }
     }
 
+    /// How many counts the cache holds (messages and fixed parts, per encoding).
     pub fn cached_entries(&self) -> usize {
         self.cache.len()
     }

@@ -13,12 +13,15 @@
 
 use crate::types::{ContentBlock, Message, Role};
 
-/// What trimming did.
+/// What [`trim_to_budget`] did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Trimmed {
+    /// The kept history: normalised, valid, within the budget.
     pub messages: Vec<Message>,
     /// Messages of the (normalised) input that were dropped, oldest first.
     pub dropped: Vec<Message>,
+    /// The dropped messages' tokens, as `count` gave them.
     pub dropped_tokens: u64,
 }
 
@@ -45,7 +48,9 @@ fn is_clean_start(m: &Message) -> bool {
     m.role == Role::User && !has_tool_result(m)
 }
 
-/// Keeps the newest turns of `messages` that fit `budget` tokens.
+/// Keeps the newest turns of `messages` that fit `budget` tokens, `count` giving each
+/// message's tokens (the caller's estimator, overheads included). The input is
+/// [`normalise`]d first; the result keeps the module's rules.
 ///
 /// Returns `None` when even the smallest valid suffix (from the last clean user turn) does
 /// not fit: the request cannot be trimmed enough.
@@ -98,7 +103,11 @@ pub fn prepend_summary(messages: &mut [Message], summary: &str) {
     }
 }
 
-/// Checks the rules above; returns the first violation. Used by tests and debug checks.
+/// Checks that `messages` keep this module's rules (non-empty, starts with a user turn,
+/// roles alternate, a `tool_use` before the last turn is answered by a `tool_result` in
+/// the next one, every `tool_result` follows its `tool_use`); returns the first
+/// violation, in words.
+/// Used by tests and debug checks.
 pub fn check_valid(messages: &[Message]) -> Result<(), String> {
     let Some(first) = messages.first() else {
         return Err("empty history".into());

@@ -131,9 +131,7 @@ async fn the_429_rate_and_backoff_percentiles_follow_a_scripted_sequence() {
 #[tokio::test(start_paused = true)]
 async fn mailbox_depth_rises_with_unhandled_messages_and_returns_to_zero() {
     let script = Scripted::new(vec![ok_with_usage(20, 5, 0, 0)]);
-    let options = StartOptions {
-        handling_delay: Some(Duration::from_millis(10)),
-    };
+    let options = StartOptions::default().with_handling_delay(Duration::from_millis(10));
     let b = broker_with(
         &script,
         "rpm = 60000\nitpm = 6000000\notpm = 6000000",

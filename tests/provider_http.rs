@@ -115,16 +115,8 @@ async fn a_429_is_classified_with_its_retry_after_on_both_wires() {
 async fn a_529_and_a_503_are_retryable() {
     let server = sim("").await;
     server.sim.set_faults(vec![
-        Fault {
-            model: Some("claude-sonnet-4-5".into()),
-            kind: FaultKind::Status(529),
-            rate: 1.0,
-        },
-        Fault {
-            model: Some("gpt-4o-mini".into()),
-            kind: FaultKind::Status(503),
-            rate: 1.0,
-        },
+        Fault::new(FaultKind::Status(529), 1.0).for_model("claude-sonnet-4-5"),
+        Fault::new(FaultKind::Status(503), 1.0).for_model("gpt-4o-mini"),
     ]);
     let a = endpoint(&server, Anthropic, "k3")
         .complete("claude-sonnet-4-5", &req())

@@ -37,7 +37,7 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8787")]
         addr: SocketAddr,
-        /// Config file (models, limits, [sim] settings); built-in defaults otherwise.
+        /// Config file (models, limits, simulator settings); built-in defaults otherwise.
         #[arg(long)]
         config: Option<PathBuf>,
     },

@@ -17,8 +17,8 @@ use super::state::{BrokerState, Caller, Totals};
 use super::stats::MailboxCounters;
 use super::BrokerMsg;
 use crate::config::Config;
-use crate::provider::actor::ProviderActor;
 use crate::provider::Endpoint;
+use crate::provider::ProviderActor;
 use crate::tokens::Estimator;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand::SeedableRng;
@@ -27,18 +27,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-pub struct QuotaBroker;
+pub(crate) struct QuotaBroker;
 
-pub struct BrokerArgs {
-    pub config: Arc<Config>,
-    pub estimator: Arc<Estimator>,
-    pub counters: Arc<MailboxCounters>,
-    pub endpoints: HashMap<String, Endpoint>,
+pub(crate) struct BrokerArgs {
+    pub(crate) config: Arc<Config>,
+    pub(crate) estimator: Arc<Estimator>,
+    pub(crate) counters: Arc<MailboxCounters>,
+    pub(crate) endpoints: HashMap<String, Endpoint>,
     /// Test seam: a pause added to every message's handling (to observe mailbox depth).
-    pub handling_delay: Option<std::time::Duration>,
+    pub(crate) handling_delay: Option<std::time::Duration>,
 }
 
-pub struct State {
+pub(crate) struct State {
     core: BrokerState,
     endpoints: HashMap<String, Endpoint>,
     handling_delay: Option<std::time::Duration>,

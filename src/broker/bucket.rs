@@ -18,7 +18,7 @@ use tokio::time::Instant;
 /// Which bucket of a lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum BucketKind {
+pub(crate) enum BucketKind {
     Requests,
     InputTokens,
     OutputTokens,
@@ -27,7 +27,7 @@ pub enum BucketKind {
 }
 
 impl BucketKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             BucketKind::Requests => "requests",
             BucketKind::InputTokens => "input_tokens",
@@ -38,8 +38,8 @@ impl BucketKind {
 }
 
 #[derive(Debug, Clone)]
-pub struct Bucket {
-    pub kind: BucketKind,
+pub(crate) struct Bucket {
+    pub(crate) kind: BucketKind,
     /// Per minute, as configured (never exceeded).
     limit: f64,
     capacity: f64,
@@ -61,22 +61,22 @@ pub struct Bucket {
 /// request's transit and the server's own tokenizing. Its bucket leaves "full" that much
 /// later than ours, so it has refilled that much less; we give up the difference once,
 /// each time a full bucket is first debited.
-pub const SERVER_LAG: Duration = Duration::from_millis(100);
+pub(crate) const SERVER_LAG: Duration = Duration::from_millis(100);
 
 /// Time constant over which the learned rate of others sharing the key fades.
-pub const FOREIGN_FADE: Duration = Duration::from_secs(180);
+pub(crate) const FOREIGN_FADE: Duration = Duration::from_secs(180);
 
 /// Time constant of the integral control of others' usage (and of the 429 penalty).
-pub const BURN_TAU: Duration = Duration::from_secs(10);
+pub(crate) const BURN_TAU: Duration = Duration::from_secs(10);
 
 /// The window of the burn-rate moving average.
-pub const BURN_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const BURN_WINDOW: Duration = Duration::from_secs(60);
 
 /// The shortest span the burn rate is averaged over.
-pub const BURN_MIN_SPAN: Duration = Duration::from_secs(5);
+pub(crate) const BURN_MIN_SPAN: Duration = Duration::from_secs(5);
 
 impl Bucket {
-    pub fn new(kind: BucketKind, limit_per_min: f64, burst: Duration, now: Instant) -> Self {
+    pub(crate) fn new(kind: BucketKind, limit_per_min: f64, burst: Duration, now: Instant) -> Self {
         let rate = limit_per_min / 60.0;
         // At least one request's worth, at most one minute's.
         let capacity =
@@ -96,39 +96,34 @@ impl Bucket {
     }
 
     /// Gives up `lag` of refill each time the full bucket is first debited.
-    pub fn with_server_lag(mut self, lag: Duration) -> Self {
+    pub(crate) fn with_server_lag(mut self, lag: Duration) -> Self {
         self.server_lag = lag;
         self
     }
 
-    pub fn limit(&self) -> f64 {
+    pub(crate) fn limit(&self) -> f64 {
         self.limit
     }
 
-    pub fn capacity(&self) -> f64 {
+    pub(crate) fn capacity(&self) -> f64 {
         self.capacity
     }
 
     /// Units per second available to us: the configured rate less what others sharing
     /// the key are seen to consume; never below 5 % of the configured rate.
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         (self.rate - self.foreign_rate).max(self.rate * 0.05)
     }
 
     /// A 429 despite our admission: we over-estimated what is available by at least
     /// `amount`; count it as others' consumption (it fades like any other).
-    pub fn penalize(&mut self, amount: f64, now: Instant) {
+    pub(crate) fn penalize(&mut self, amount: f64, now: Instant) {
         self.sync(now);
         self.foreign_rate =
             (self.foreign_rate + amount / BURN_TAU.as_secs_f64()).clamp(0.0, self.rate * 0.95);
     }
 
-    /// What others sharing the key are estimated to consume, per second.
-    pub fn foreign_rate(&self) -> f64 {
-        self.foreign_rate
-    }
-
-    pub fn level(&self, now: Instant) -> f64 {
+    pub(crate) fn level(&self, now: Instant) -> f64 {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         (self.level + elapsed * self.rate()).min(self.capacity)
     }
@@ -147,7 +142,7 @@ impl Bucket {
     }
 
     /// `None` when `amount` can never fit (over one minute's limit).
-    pub fn wait_for(&self, amount: f64, now: Instant) -> Option<Duration> {
+    pub(crate) fn wait_for(&self, amount: f64, now: Instant) -> Option<Duration> {
         if amount > self.limit {
             return None;
         }
@@ -158,7 +153,7 @@ impl Bucket {
         Some(Duration::from_secs_f64(short / self.rate()))
     }
 
-    pub fn debit(&mut self, amount: f64, now: Instant) {
+    pub(crate) fn debit(&mut self, amount: f64, now: Instant) {
         self.sync(now);
         if self.level >= self.capacity && amount > 0.0 {
             self.level -= self.rate * self.server_lag.as_secs_f64();
@@ -168,7 +163,7 @@ impl Bucket {
     }
 
     /// Gives back `amount` (a refund), never above capacity.
-    pub fn credit(&mut self, amount: f64, now: Instant) {
+    pub(crate) fn credit(&mut self, amount: f64, now: Instant) {
         self.sync(now);
         self.level = (self.level + amount).min(self.capacity);
         self.record_burn(-amount, now);
@@ -188,7 +183,7 @@ impl Bucket {
     /// Units consumed per second: the net consumption over the last [`BURN_WINDOW`],
     /// divided by the span it covers (at least [`BURN_MIN_SPAN`], so a single burst does
     /// not read as a huge rate).
-    pub fn burn_rate(&self, now: Instant) -> f64 {
+    pub(crate) fn burn_rate(&self, now: Instant) -> f64 {
         let in_window = self
             .recent
             .iter()
@@ -209,14 +204,15 @@ impl Bucket {
 
     /// Seconds until the bucket runs dry at the current burn rate; `None` when it is not
     /// draining (burn at or below refill) or already empty.
-    pub fn time_to_exhaustion(&self, now: Instant) -> Option<f64> {
+    pub(crate) fn time_to_exhaustion(&self, now: Instant) -> Option<f64> {
         let net = self.burn_rate(now) - self.rate();
         let level = self.level(now);
         (net > 1e-9 && level > 0.0).then(|| level / net)
     }
 
     /// Lowers the level to what the server says remains, if that is less.
-    pub fn adopt_remaining(&mut self, remaining: f64, now: Instant) {
+    #[cfg(test)]
+    pub(crate) fn adopt_remaining(&mut self, remaining: f64, now: Instant) {
         self.sync(now);
         if remaining < self.level {
             self.level = remaining;
@@ -227,7 +223,7 @@ impl Bucket {
     /// (by more than `slack`, its rounding), someone else is using the key: adopt the
     /// server's level and learn the others' rate, so our refill leaves room for them.
     /// When it reports as much as we think, the learned rate decays.
-    pub fn observe_remaining(&mut self, remaining: f64, slack: f64, now: Instant) {
+    pub(crate) fn observe_remaining(&mut self, remaining: f64, slack: f64, now: Instant) {
         self.sync(now);
         let dt = self
             .synced_at
@@ -250,14 +246,14 @@ impl Bucket {
 
 /// What one attempt costs against a lane.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Cost {
-    pub requests: f64,
-    pub input_tokens: f64,
-    pub output_tokens: f64,
+pub(crate) struct Cost {
+    pub(crate) requests: f64,
+    pub(crate) input_tokens: f64,
+    pub(crate) output_tokens: f64,
 }
 
 impl Cost {
-    pub fn request(input_tokens: f64, output_tokens: f64) -> Self {
+    pub(crate) fn request(input_tokens: f64, output_tokens: f64) -> Self {
         Cost {
             requests: 1.0,
             input_tokens,
@@ -265,7 +261,7 @@ impl Cost {
         }
     }
 
-    pub fn for_bucket(&self, kind: BucketKind) -> f64 {
+    pub(crate) fn for_bucket(&self, kind: BucketKind) -> f64 {
         match kind {
             BucketKind::Requests => self.requests,
             BucketKind::InputTokens => self.input_tokens,
@@ -277,7 +273,7 @@ impl Cost {
 
 /// The answer to "may this go now?". Denials carry data.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Admission {
+pub(crate) enum Admission {
     Admitted,
     /// Not before this instant (the earliest at which every bucket holds enough).
     NotBefore(Instant),
@@ -291,12 +287,12 @@ pub enum Admission {
 
 /// The buckets of one lane.
 #[derive(Debug, Clone)]
-pub struct BucketSet {
+pub(crate) struct BucketSet {
     buckets: Vec<Bucket>,
 }
 
 impl BucketSet {
-    pub fn new(limits: &Limits, burst: Duration, now: Instant) -> Self {
+    pub(crate) fn new(limits: &Limits, burst: Duration, now: Instant) -> Self {
         let buckets = match *limits {
             Limits::Split { rpm, itpm, otpm } => vec![
                 Bucket::new(BucketKind::Requests, rpm, burst, now),
@@ -312,7 +308,7 @@ impl BucketSet {
     }
 
     /// See [`Bucket::with_server_lag`].
-    pub fn with_server_lag(mut self, lag: Duration) -> Self {
+    pub(crate) fn with_server_lag(mut self, lag: Duration) -> Self {
         self.buckets = self
             .buckets
             .into_iter()
@@ -321,16 +317,16 @@ impl BucketSet {
         self
     }
 
-    pub fn buckets(&self) -> &[Bucket] {
+    pub(crate) fn buckets(&self) -> &[Bucket] {
         &self.buckets
     }
 
-    pub fn get_mut(&mut self, kind: BucketKind) -> Option<&mut Bucket> {
+    pub(crate) fn get_mut(&mut self, kind: BucketKind) -> Option<&mut Bucket> {
         self.buckets.iter_mut().find(|b| b.kind == kind)
     }
 
     /// Checks every bucket; debits nothing.
-    pub fn check(&self, cost: &Cost, now: Instant) -> Admission {
+    pub(crate) fn check(&self, cost: &Cost, now: Instant) -> Admission {
         let mut wait = Duration::ZERO;
         for b in &self.buckets {
             let amount = cost.for_bucket(b.kind);
@@ -353,7 +349,7 @@ impl BucketSet {
     }
 
     /// Checks every bucket, then debits all of them if the cost fits now.
-    pub fn try_admit(&mut self, cost: &Cost, now: Instant) -> Admission {
+    pub(crate) fn try_admit(&mut self, cost: &Cost, now: Instant) -> Admission {
         let verdict = self.check(cost, now);
         if verdict == Admission::Admitted {
             self.debit(cost, now);
@@ -361,7 +357,7 @@ impl BucketSet {
         verdict
     }
 
-    pub fn debit(&mut self, cost: &Cost, now: Instant) {
+    pub(crate) fn debit(&mut self, cost: &Cost, now: Instant) {
         for b in &mut self.buckets {
             b.debit(cost.for_bucket(b.kind), now);
         }
@@ -369,7 +365,7 @@ impl BucketSet {
 
     /// Corrects a reservation with what was really used: refunds what was over-reserved
     /// and charges what was under-reserved.
-    pub fn settle(&mut self, reserved: &Cost, actual: &Cost, now: Instant) {
+    pub(crate) fn settle(&mut self, reserved: &Cost, actual: &Cost, now: Instant) {
         for b in &mut self.buckets {
             let diff = cost_diff(reserved, actual, b.kind);
             if diff > 0.0 {
@@ -381,7 +377,12 @@ impl BucketSet {
     }
 
     /// The time `cost` would wait behind `ahead` (already queued) at the current rates.
-    pub fn projected_wait(&self, ahead: &Cost, cost: &Cost, now: Instant) -> Option<Duration> {
+    pub(crate) fn projected_wait(
+        &self,
+        ahead: &Cost,
+        cost: &Cost,
+        now: Instant,
+    ) -> Option<Duration> {
         let mut wait = Duration::ZERO;
         for b in &self.buckets {
             let amount = cost.for_bucket(b.kind);
@@ -397,7 +398,7 @@ impl BucketSet {
     }
 
     /// See [`Bucket::penalize`]: every bucket, by what `cost` reserved in it.
-    pub fn penalize(&mut self, cost: &Cost, now: Instant) {
+    pub(crate) fn penalize(&mut self, cost: &Cost, now: Instant) {
         for b in &mut self.buckets {
             let amount = cost.for_bucket(b.kind);
             b.penalize(amount, now);

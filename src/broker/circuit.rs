@@ -5,35 +5,46 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The state of a lane's circuit breaker, as reported in [`LaneStats`](super::LaneStats)
+/// (serialised `closed`, `open`, `half_open`).
+///
+/// After `circuit_threshold` consecutive failures of the model (5xx, 529, timeouts,
+/// connection errors; not 429s or bad requests) the circuit opens for
+/// `circuit_cooldown` (`[broker]` in the config), during which the lane sends nothing and
+/// ladder requests fall through to the next rung. Then one probe is let through: its
+/// success closes the circuit, its failure opens it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
+    /// Requests flow normally.
     Closed,
+    /// Cooling down after repeated failures: nothing is sent to this lane.
     Open,
+    /// The cool-down is over and one probe request is (or may be) in flight.
     HalfOpen,
 }
 
 #[derive(Debug, Clone)]
-pub struct Circuit {
+pub(crate) struct Circuit {
     threshold: u32,
     cooldown: Duration,
     failures: u32,
     open_until: Option<Instant>,
     probe_in_flight: bool,
     /// Times it has opened.
-    pub opened: u64,
+    pub(crate) opened: u64,
 }
 
 /// A change worth logging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
+pub(crate) enum Transition {
     Opened,
     HalfOpened,
     Closed,
 }
 
 impl Circuit {
-    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+    pub(crate) fn new(threshold: u32, cooldown: Duration) -> Self {
         Circuit {
             threshold: threshold.max(1),
             cooldown,
@@ -44,7 +55,7 @@ impl Circuit {
         }
     }
 
-    pub fn state(&self, now: Instant) -> CircuitState {
+    pub(crate) fn state(&self, now: Instant) -> CircuitState {
         match self.open_until {
             None => CircuitState::Closed,
             Some(t) if now < t => CircuitState::Open,
@@ -53,12 +64,12 @@ impl Circuit {
     }
 
     /// When an open circuit lets its probe through.
-    pub fn open_until(&self) -> Option<Instant> {
+    pub(crate) fn open_until(&self) -> Option<Instant> {
         self.open_until
     }
 
     /// Whether a request may be sent now (a half-open circuit lets one probe through).
-    pub fn may_send(&self, now: Instant) -> bool {
+    pub(crate) fn may_send(&self, now: Instant) -> bool {
         match self.state(now) {
             CircuitState::Closed => true,
             CircuitState::Open => false,
@@ -67,7 +78,7 @@ impl Circuit {
     }
 
     /// Records a send; returns `HalfOpened` when it is the probe.
-    pub fn on_send(&mut self, now: Instant) -> Option<Transition> {
+    pub(crate) fn on_send(&mut self, now: Instant) -> Option<Transition> {
         if self.state(now) == CircuitState::HalfOpen && !self.probe_in_flight {
             self.probe_in_flight = true;
             return Some(Transition::HalfOpened);
@@ -75,14 +86,14 @@ impl Circuit {
         None
     }
 
-    pub fn on_success(&mut self) -> Option<Transition> {
+    pub(crate) fn on_success(&mut self) -> Option<Transition> {
         self.failures = 0;
         self.probe_in_flight = false;
         self.open_until.take().map(|_| Transition::Closed)
     }
 
     /// A failure of the model (not of the caller's request).
-    pub fn on_failure(&mut self, now: Instant) -> Option<Transition> {
+    pub(crate) fn on_failure(&mut self, now: Instant) -> Option<Transition> {
         self.failures += 1;
         let probing = self.probe_in_flight;
         self.probe_in_flight = false;
@@ -95,7 +106,7 @@ impl Circuit {
     }
 
     /// Any other outcome (e.g. a 400): ends a probe without deciding.
-    pub fn on_neutral(&mut self) {
+    pub(crate) fn on_neutral(&mut self) {
         self.probe_in_flight = false;
     }
 }

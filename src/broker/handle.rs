@@ -24,6 +24,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// What agents hold to ask the broker for completions. Cheap to clone; every clone talks
+/// to the same broker.
+///
+/// Validation, trimming, keying and token estimation run in the calling task, so the
+/// broker itself only does constant-time bookkeeping per message. Once the broker has
+/// stopped, every call errs with [`BrokerError::BrokerStopped`].
 #[derive(Clone)]
 pub struct BrokerHandle {
     pub(crate) mailbox: BrokerMailbox,
@@ -79,10 +85,13 @@ impl TokenCounter {
 }
 
 impl BrokerHandle {
+    /// The validated configuration the broker runs with.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The broker's token estimator (shared cache and per-model calibration), e.g. to
+    /// count a history the way the broker will.
     pub fn estimator(&self) -> &Estimator {
         &self.estimator
     }
@@ -92,8 +101,14 @@ impl BrokerHandle {
         self.mailbox.counters.depth()
     }
 
-    /// Asks for one completion. Bad input is refused at once; otherwise the reply comes
-    /// when the request has been admitted and answered (or has finally failed).
+    /// Asks for one completion of `req.target` (a model or a ladder).
+    ///
+    /// Bad input is refused at once ([`BrokerError::InvalidRequest`],
+    /// [`BrokerError::UnknownTarget`], and [`BrokerError::NeverFits`] /
+    /// [`BrokerError::ContextTooLarge`] when no rung could ever take it). Otherwise the
+    /// call waits until the request has been admitted, sent and answered, with retries
+    /// and fallbacks done inside; an identical request already in flight is joined
+    /// instead of sent again. The completion's `model` names the rung that answered.
     pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
         let prepared = self.prepare_summarized(req).await?;
         let (tx, rx) = oneshot();
@@ -108,7 +123,10 @@ impl BrokerHandle {
     }
 
     /// Asks for a streamed completion: deltas as they arrive, then the completion (see
-    /// [`super::stream`]). Dropping the stream cancels the request.
+    /// [`CompletionStream`]). Admission, retries and fallback are as for
+    /// [`BrokerHandle::complete`], but streams are never coalesced. Input errors come
+    /// back at once; later ones arrive on the stream. Dropping the stream cancels the
+    /// request.
     pub async fn stream(&self, req: CompletionRequest) -> Result<CompletionStream, BrokerError> {
         let prepared = self.prepare_summarized(req).await?;
         let (sink, stream) = super::stream::channel();
@@ -121,7 +139,8 @@ impl BrokerHandle {
         Ok(stream)
     }
 
-    /// A statistics snapshot.
+    /// A statistics snapshot, built by the broker in O(lanes). Errs only with
+    /// [`BrokerError::BrokerStopped`].
     pub async fn stats(&self) -> Result<Stats, BrokerError> {
         let (tx, rx) = oneshot();
         if !self.mailbox.send(BrokerMsg::Stats(tx.into())) {
@@ -147,8 +166,13 @@ impl BrokerHandle {
         Ok(prepared)
     }
 
-    /// Validates, trims (when the request has a policy), keys and estimates `req`; runs in
-    /// the caller's task.
+    /// Validates, trims (when the request has a trim policy), keys and estimates `req`,
+    /// as [`BrokerHandle::complete`] does first, without sending anything: a dry run that
+    /// shows what each rung would reserve.
+    ///
+    /// Unlike `complete`, it does not summarise trimmed turns and does not ask the
+    /// provider's `count_tokens`: the estimates are tiktoken's, calibrated. Errs with
+    /// [`BrokerError::InvalidRequest`] or [`BrokerError::UnknownTarget`].
     pub fn prepare(&self, req: CompletionRequest) -> Result<Prepared, BrokerError> {
         self.prepare_with_dropped(req).map(|(p, _)| p)
     }

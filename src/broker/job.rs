@@ -1,4 +1,4 @@
-//! What the caller's task prepares ([`Prepared`]) and what the broker tracks ([`Job`]).
+//! What the caller's task prepares ([`Prepared`]) and what the broker tracks (`Job`).
 
 use super::bucket::Cost;
 use super::error::{BrokerError, RungError};
@@ -8,11 +8,12 @@ use ractor::RpcReplyPort;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-pub type Reply = Result<Completion, BrokerError>;
-pub type Waiter = RpcReplyPort<Reply>;
+pub(crate) type Reply = Result<Completion, BrokerError>;
+pub(crate) type Waiter = RpcReplyPort<Reply>;
 
-/// One rung as planned by the caller's task: the model and its estimates.
+/// One rung of a [`Prepared`] request: the model and what the broker will reserve on it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RungPlan {
     /// Config model name.
     pub model: String,
@@ -24,11 +25,19 @@ pub struct RungPlan {
     pub provider_counted: bool,
 }
 
-/// A request validated, keyed, estimated (and trimmed) in the caller's task.
+/// A request validated, trimmed (when it has a trim policy), keyed and estimated, as
+/// [`BrokerHandle::prepare`](super::BrokerHandle::prepare) returns it: what the broker
+/// would queue, without sending anything. Read-only outside the crate.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Prepared {
+    /// The request as it will be sent (after trimming).
     pub request: Arc<CompletionRequest>,
+    /// The canonical key: equal for requests that would get the same answer, so they
+    /// can share one call (coalescing).
     pub key: u64,
+    /// One plan per rung the target names (one for a model, several for a ladder), in
+    /// ladder order.
     pub rungs: Vec<RungPlan>,
     /// Tokens removed by trimming.
     pub trimmed_tokens: u64,
@@ -36,43 +45,43 @@ pub struct Prepared {
 
 impl Prepared {
     /// The cost of one attempt on `rung` for a lane with `limits`.
-    pub fn cost(&self, rung: usize, limits: &Limits) -> Cost {
+    pub(crate) fn cost(&self, rung: usize, limits: &Limits) -> Cost {
         let input = self.rungs.get(rung).map_or(0, |r| r.est_input) as f64;
         let _ = limits;
         Cost::request(input, f64::from(self.request.max_tokens))
     }
 
     /// The last rung the request may use (its floor, or the ladder's end).
-    pub fn last_rung(&self) -> usize {
+    pub(crate) fn last_rung(&self) -> usize {
         let end = self.rungs.len().saturating_sub(1);
         self.request.options.floor.map_or(end, |f| f.min(end))
     }
 }
 
-pub struct Job {
-    pub id: u64,
-    pub prepared: Prepared,
-    pub rung: usize,
+pub(crate) struct Job {
+    pub(crate) id: u64,
+    pub(crate) prepared: Prepared,
+    pub(crate) rung: usize,
     /// Attempts on the current rung, the one in flight included.
-    pub attempt: u32,
-    pub not_before: Instant,
-    pub enqueued_at: Instant,
+    pub(crate) attempt: u32,
+    pub(crate) not_before: Instant,
+    pub(crate) enqueued_at: Instant,
     /// Reserved on the lane while in flight.
-    pub reserved: Cost,
-    pub waiters: Vec<Waiter>,
+    pub(crate) reserved: Cost,
+    pub(crate) waiters: Vec<Waiter>,
     /// A streamed request's caller.
-    pub sink: Option<super::stream::StreamSink>,
-    pub errors: Vec<RungError>,
-    pub coalesce_key: Option<u64>,
+    pub(crate) sink: Option<super::stream::StreamSink>,
+    pub(crate) errors: Vec<RungError>,
+    pub(crate) coalesce_key: Option<u64>,
     /// The lane this job is queued on or in flight on.
-    pub lane: usize,
+    pub(crate) lane: usize,
     /// One span per completion, with OpenTelemetry GenAI attribute names; closed when the
     /// job replies. Retries, fallbacks and circuit changes are events inside it.
-    pub span: tracing::Span,
+    pub(crate) span: tracing::Span,
 }
 
 /// The span of one completion (fields filled in as they become known).
-pub fn completion_span(request: &CompletionRequest, first_model: &str) -> tracing::Span {
+pub(crate) fn completion_span(request: &CompletionRequest, first_model: &str) -> tracing::Span {
     tracing::info_span!(
         "gen_ai.completion",
         gen_ai.operation.name = "chat",
@@ -90,7 +99,7 @@ pub fn completion_span(request: &CompletionRequest, first_model: &str) -> tracin
 }
 
 impl Job {
-    pub fn model(&self) -> &str {
+    pub(crate) fn model(&self) -> &str {
         self.prepared
             .rungs
             .get(self.rung)

@@ -5,7 +5,7 @@
 use crate::types::CompletionRequest;
 use std::hash::{Hash, Hasher};
 
-pub fn canonical_key(req: &CompletionRequest) -> u64 {
+pub(crate) fn canonical_key(req: &CompletionRequest) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     req.target.hash(&mut h);
     req.system.hash(&mut h);

@@ -9,24 +9,24 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
-pub struct Lane {
-    pub model: ModelConfig,
-    pub buckets: BucketSet,
+pub(crate) struct Lane {
+    pub(crate) model: ModelConfig,
+    pub(crate) buckets: BucketSet,
     /// Job ids, oldest first.
-    pub queue: VecDeque<u64>,
+    pub(crate) queue: VecDeque<u64>,
     /// The summed cost of the queue (for projections).
-    pub queued_cost: Cost,
-    pub in_flight: usize,
+    pub(crate) queued_cost: Cost,
+    pub(crate) in_flight: usize,
     /// No sends before this instant (after a 429).
-    pub paused_until: Option<Instant>,
-    pub circuit: Circuit,
+    pub(crate) paused_until: Option<Instant>,
+    pub(crate) circuit: Circuit,
     /// The earliest wake-up already armed.
-    pub armed: Option<Instant>,
-    pub counters: LaneCounters,
+    pub(crate) armed: Option<Instant>,
+    pub(crate) counters: LaneCounters,
 }
 
 impl Lane {
-    pub fn new(model: ModelConfig, cfg: &BrokerConfig, now: Instant) -> Self {
+    pub(crate) fn new(model: ModelConfig, cfg: &BrokerConfig, now: Instant) -> Self {
         let buckets = BucketSet::new(&model.limits, model.burst, now)
             .with_server_lag(super::bucket::SERVER_LAG);
         Lane {
@@ -38,21 +38,17 @@ impl Lane {
             paused_until: None,
             circuit: Circuit::new(cfg.circuit_threshold, cfg.circuit_cooldown),
             armed: None,
-            counters: LaneCounters::new(now),
+            counters: LaneCounters::new(),
         }
     }
 
-    pub fn is_paused(&self, now: Instant) -> bool {
-        self.paused_until.is_some_and(|t| t > now)
-    }
-
-    pub fn pause_until(&mut self, until: Instant) {
+    pub(crate) fn pause_until(&mut self, until: Instant) {
         self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
     }
 
     /// How long a new request of `cost` would wait here, queue included; `None` if it can
     /// never fit.
-    pub fn projected_wait(&self, cost: &Cost, now: Instant) -> Option<Duration> {
+    pub(crate) fn projected_wait(&self, cost: &Cost, now: Instant) -> Option<Duration> {
         let wait = self.buckets.projected_wait(&self.queued_cost, cost, now)?;
         let paused = self
             .paused_until
@@ -67,17 +63,17 @@ impl Lane {
         Some(wait.max(paused).max(circuit))
     }
 
-    pub fn push_back(&mut self, id: u64, cost: &Cost) {
+    pub(crate) fn push_back(&mut self, id: u64, cost: &Cost) {
         self.queue.push_back(id);
         add(&mut self.queued_cost, cost, 1.0);
     }
 
-    pub fn push_front(&mut self, id: u64, cost: &Cost) {
+    pub(crate) fn push_front(&mut self, id: u64, cost: &Cost) {
         self.queue.push_front(id);
         add(&mut self.queued_cost, cost, 1.0);
     }
 
-    pub fn remove(&mut self, index: usize, cost: &Cost) -> Option<u64> {
+    pub(crate) fn remove(&mut self, index: usize, cost: &Cost) -> Option<u64> {
         let id = self.queue.remove(index)?;
         add(&mut self.queued_cost, cost, -1.0);
         if self.queue.is_empty() {

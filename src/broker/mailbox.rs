@@ -8,14 +8,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 #[derive(Clone)]
-pub struct BrokerMailbox {
-    pub actor: ActorRef<BrokerMsg>,
-    pub counters: Arc<MailboxCounters>,
+pub(crate) struct BrokerMailbox {
+    pub(crate) actor: ActorRef<BrokerMsg>,
+    pub(crate) counters: Arc<MailboxCounters>,
 }
 
 impl BrokerMailbox {
     /// Sends `msg`; returns false if the broker has stopped.
-    pub fn send(&self, msg: BrokerMsg) -> bool {
+    pub(crate) fn send(&self, msg: BrokerMsg) -> bool {
         self.counters.received.fetch_add(1, Ordering::AcqRel);
         if self.actor.cast(msg).is_err() {
             // Never delivered: count it as handled so the depth stays true.

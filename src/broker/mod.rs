@@ -1,56 +1,70 @@
 //! The QuotaBroker: per-model lanes (buckets + queues), admission without 429s, retries as
 //! queue entries, coalescing, fallback down a ladder, circuit breakers, statistics.
 //!
+//! Start one with [`start`]; hand clones of its [`BrokerHandle`] to every agent. A
+//! [`BrokerHandle::complete`] call validates, trims and estimates the request in the
+//! caller's task, then waits until the broker has admitted it on a lane whose buckets can
+//! take it, sent it, and settled the real usage. Failures come back as a [`BrokerError`];
+//! [`BrokerHandle::stream`] gives the same admission for a streamed answer
+//! ([`CompletionStream`]); [`BrokerHandle::stats`] gives a [`Stats`] snapshot.
+//!
+//! Inside (not part of the API):
+//!
 //! | file | holds |
 //! |---|---|
-//! | [`bucket`] | pure token buckets and the all-or-nothing bucket set |
-//! | [`lane`] | one (provider, model): buckets, queue, pause, circuit, counters |
-//! | [`retry`] | the pure retry / fallback decision and backoff with full jitter |
-//! | [`circuit`] | the pure circuit breaker |
-//! | [`key`] | the canonical key used for coalescing |
-//! | [`handle`] | `BrokerHandle`: validation, estimation and keying in the caller's task |
-//! | [`state`] | the broker's bookkeeping behind each message |
-//! | [`actor`] | the ractor actor |
-//! | [`stats`] | counters and the `Stats` snapshot |
-//! | [`stream`] | streamed completions: deltas straight to the caller, cancel on drop |
+//! | `bucket.rs` | pure token buckets and the all-or-nothing bucket set |
+//! | `lane.rs` | one (provider, model): buckets, queue, pause, circuit, counters |
+//! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
+//! | `circuit.rs` | the pure circuit breaker |
+//! | `key.rs` | the canonical key used for coalescing |
+//! | `handle.rs` | `BrokerHandle`: validation, estimation and keying in the caller's task |
+//! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
+//! | `state.rs` | the broker's bookkeeping behind each message |
+//! | `actor.rs` | the ractor actor |
+//! | `mailbox.rs` | the mailbox wrapper that counts messages sent and handled |
+//! | `stats.rs` | counters and the `Stats` snapshot |
+//! | `stream.rs` | streamed completions: deltas straight to the caller, cancel on drop |
 
-pub mod actor;
-pub mod bucket;
-pub mod circuit;
+mod actor;
+mod bucket;
+mod circuit;
 mod error;
-pub mod handle;
-pub mod job;
-pub mod key;
-pub mod lane;
+mod handle;
+mod job;
+mod key;
+mod lane;
 mod mailbox;
-pub mod retry;
-pub mod state;
-pub mod stats;
-pub mod stream;
+mod retry;
+mod state;
+mod stats;
+mod stream;
 
 pub use circuit::CircuitState;
 pub use error::{BrokerError, RungError};
 pub use handle::BrokerHandle;
-pub use stats::{LaneStats, Stats};
+pub use job::{Prepared, RungPlan};
+pub use stats::{BucketStats, LaneStats, Stats};
 pub use stream::{CompletionStream, StreamItem};
 
 use crate::config::Config;
 use crate::provider::{Endpoint, ProviderFailure, ProviderReply};
 use crate::tokens::Estimator;
-use job::{Prepared, Reply};
+use job::Reply;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A provider's outcome for one attempt of one job.
-pub struct Finished {
-    pub job: u64,
-    pub lane: usize,
-    pub attempt: u32,
-    pub outcome: Result<ProviderReply, ProviderFailure>,
+pub(crate) struct Finished {
+    pub(crate) job: u64,
+    pub(crate) lane: usize,
+    pub(crate) attempt: u32,
+    pub(crate) outcome: Result<ProviderReply, ProviderFailure>,
 }
 
-pub enum BrokerMsg {
+/// What the broker actor handles (see `actor.rs`).
+pub(crate) enum BrokerMsg {
     Complete(Box<Prepared>, RpcReplyPort<Reply>),
     Stream(Box<Prepared>, stream::StreamSink),
     Finished(Box<Finished>),
@@ -58,34 +72,65 @@ pub enum BrokerMsg {
     Stats(RpcReplyPort<Stats>),
 }
 
+/// Why [`start`] (or a swarm that starts a broker) failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
+    /// A provider could not be set up: an unusable `base_url`, an HTTP client that could
+    /// not be built, or a simulator that was needed but not running.
     #[error("provider {provider}: {message}")]
-    Provider { provider: String, message: String },
+    Provider {
+        /// The provider's config name (`[providers.NAME]`).
+        provider: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The broker actor (or one of its provider actors) could not be spawned.
     #[error("cannot start the broker actor: {0}")]
     Spawn(String),
 }
 
-/// Options for [`start`].
-#[derive(Default)]
+/// Options for [`start`]. `StartOptions::default()` is what production wants.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct StartOptions {
-    /// Test seam: slows every message's handling (to observe the mailbox depth).
-    pub handling_delay: Option<std::time::Duration>,
+    /// Test seam: a pause added to the handling of every message, so a test can watch
+    /// [`BrokerHandle::mailbox_depth`] rise. `None` (the default) adds nothing.
+    pub handling_delay: Option<Duration>,
 }
 
-/// A running broker.
+impl StartOptions {
+    /// Sets [`StartOptions::handling_delay`].
+    pub fn with_handling_delay(mut self, delay: Duration) -> Self {
+        self.handling_delay = Some(delay);
+        self
+    }
+}
+
+/// A running broker, as returned by [`start`].
+///
+/// The broker runs until [`Broker::stop`] is called; dropping this value does not stop it
+/// (handles held by agents keep working).
 pub struct Broker {
+    /// The handle to clone into every agent (and into the stats server).
     pub handle: BrokerHandle,
-    pub actor: ActorRef<BrokerMsg>,
+    actor: ActorRef<BrokerMsg>,
 }
 
 impl Broker {
+    /// Stops the broker and its provider actors. Requests waiting for a reply then fail
+    /// with [`BrokerError::BrokerStopped`], and so does every later call on a handle.
     pub fn stop(&self) {
         self.actor.stop(None);
     }
 }
 
-/// Starts a broker over `endpoints`.
+/// Starts a broker over `endpoints`, keyed by provider name (`[providers.NAME]` in the
+/// config): one provider actor per endpoint and one lane per configured model.
+///
+/// Each model's `provider` should name one of `endpoints`: a request admitted on a model
+/// whose provider has no endpoint fails its attempts as connection errors. Errs with
+/// [`StartError::Spawn`] if the actors cannot be spawned.
 pub async fn start(
     config: Config,
     endpoints: HashMap<String, Endpoint>,

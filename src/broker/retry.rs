@@ -10,7 +10,7 @@ use crate::provider::ProviderError;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Send again on the same lane after this delay.
     Retry(Duration),
     /// Try the next rung of the ladder now.
@@ -20,7 +20,7 @@ pub enum Decision {
 }
 
 /// The delay before retry number `retries` (0 for the first retry). `u` is uniform in [0, 1).
-pub fn delay(err: &ProviderError, retries: u32, cfg: &BrokerConfig, u: f64) -> Duration {
+pub(crate) fn delay(err: &ProviderError, retries: u32, cfg: &BrokerConfig, u: f64) -> Duration {
     if let Some(ra) = err.retry_after() {
         if !ra.is_zero() {
             return ra.min(cfg.retry_after_cap);
@@ -35,7 +35,7 @@ pub fn delay(err: &ProviderError, retries: u32, cfg: &BrokerConfig, u: f64) -> D
 
 /// What to do after `err` on attempt `attempt` (1-based) of a rung; `lower_rung` tells
 /// whether the ladder (and its floor) allows moving down.
-pub fn decide(
+pub(crate) fn decide(
     err: &ProviderError,
     attempt: u32,
     lower_rung: bool,

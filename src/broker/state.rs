@@ -12,7 +12,7 @@ use super::stats::{self, record_ms, LaneStats, Stats};
 use super::stream::StreamSink;
 use super::BrokerMsg;
 use crate::config::{Config, Limits};
-use crate::provider::actor::{Dispatch, EventSink, ProviderMsg};
+use crate::provider::{Dispatch, EventSink, ProviderMsg};
 use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
 use crate::tokens::Estimator;
 use crate::types::Usage;
@@ -24,38 +24,38 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-pub struct BrokerState {
-    pub config: Arc<Config>,
-    pub estimator: Arc<Estimator>,
-    pub mailbox: BrokerMailbox,
-    pub lanes: Vec<Lane>,
-    pub lane_of: HashMap<String, usize>,
-    pub providers: HashMap<String, ActorRef<ProviderMsg>>,
-    pub jobs: HashMap<u64, Job>,
+pub(crate) struct BrokerState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) estimator: Arc<Estimator>,
+    pub(crate) mailbox: BrokerMailbox,
+    pub(crate) lanes: Vec<Lane>,
+    pub(crate) lane_of: HashMap<String, usize>,
+    pub(crate) providers: HashMap<String, ActorRef<ProviderMsg>>,
+    pub(crate) jobs: HashMap<u64, Job>,
     /// Canonical key → the job in flight or queued for it.
-    pub by_key: HashMap<u64, u64>,
-    pub next_id: u64,
-    pub started: Instant,
-    pub totals: Totals,
-    pub handling: Histogram<u64>,
-    pub rng: rand::rngs::SmallRng,
+    pub(crate) by_key: HashMap<u64, u64>,
+    pub(crate) next_id: u64,
+    pub(crate) started: Instant,
+    pub(crate) totals: Totals,
+    pub(crate) handling: Histogram<u64>,
+    pub(crate) rng: rand::rngs::SmallRng,
 }
 
 #[derive(Debug, Default)]
-pub struct Totals {
-    pub requests: u64,
-    pub completed: u64,
-    pub failed: u64,
-    pub refused: u64,
-    pub merged: u64,
-    pub merged_tokens_saved: u64,
-    pub merged_usd_saved: f64,
-    pub fallbacks: BTreeMap<String, u64>,
-    pub trimmed_tokens: u64,
+pub(crate) struct Totals {
+    pub(crate) requests: u64,
+    pub(crate) completed: u64,
+    pub(crate) failed: u64,
+    pub(crate) refused: u64,
+    pub(crate) merged: u64,
+    pub(crate) merged_tokens_saved: u64,
+    pub(crate) merged_usd_saved: f64,
+    pub(crate) fallbacks: BTreeMap<String, u64>,
+    pub(crate) trimmed_tokens: u64,
 }
 
 /// Who asked: a caller awaiting one reply, or a stream.
-pub enum Caller {
+pub(crate) enum Caller {
     Reply(Waiter),
     Stream(StreamSink),
 }
@@ -74,7 +74,7 @@ fn reply_all(job: &mut Job, reply: Reply) {
 impl BrokerState {
     // ---- Complete -------------------------------------------------------------------
 
-    pub fn on_complete(&mut self, prepared: Prepared, caller: Caller, now: Instant) {
+    pub(crate) fn on_complete(&mut self, prepared: Prepared, caller: Caller, now: Instant) {
         self.totals.requests += 1;
         self.totals.trimmed_tokens += prepared.trimmed_tokens;
         // Streams are exempt from coalescing (see `stream.rs`).
@@ -253,7 +253,7 @@ impl BrokerState {
 
     /// Sends every job of the lane that may go now; arms one timer for the next instant
     /// something can go.
-    pub fn pump(&mut self, lane_idx: usize, now: Instant) {
+    pub(crate) fn pump(&mut self, lane_idx: usize, now: Instant) {
         let max_in_flight = self.config.broker.max_in_flight;
         loop {
             let lane = &mut self.lanes[lane_idx];
@@ -419,7 +419,7 @@ impl BrokerState {
         });
     }
 
-    pub fn on_tick(&mut self, lane_idx: usize, now: Instant) {
+    pub(crate) fn on_tick(&mut self, lane_idx: usize, now: Instant) {
         if let Some(lane) = self.lanes.get_mut(lane_idx) {
             if lane.armed.is_some_and(|a| a <= now) {
                 lane.armed = None;
@@ -489,7 +489,7 @@ impl BrokerState {
 
     // ---- Finished -------------------------------------------------------------------
 
-    pub fn on_finished(
+    pub(crate) fn on_finished(
         &mut self,
         id: u64,
         lane_idx: usize,
@@ -720,7 +720,7 @@ impl BrokerState {
 
     // ---- Stats ----------------------------------------------------------------------
 
-    pub fn snapshot(&self, now: Instant) -> Stats {
+    pub(crate) fn snapshot(&self, now: Instant) -> Stats {
         let lanes: Vec<_> = self
             .lanes
             .iter()

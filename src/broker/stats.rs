@@ -1,6 +1,7 @@
 //! Broker statistics: counters kept per lane, the [`Stats`] snapshot (serde) and the
 //! mailbox counters that monitoring reads without sending a message.
 
+use super::circuit::CircuitState;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -11,13 +12,13 @@ use tokio::time::Instant;
 /// Mailbox counters. ractor keeps none, so senders (through the broker's mailbox wrapper)
 /// count what they send and the broker counts what it handles.
 #[derive(Debug, Default)]
-pub struct MailboxCounters {
-    pub received: AtomicU64,
-    pub handled: AtomicU64,
+pub(crate) struct MailboxCounters {
+    pub(crate) received: AtomicU64,
+    pub(crate) handled: AtomicU64,
 }
 
 impl MailboxCounters {
-    pub fn depth(&self) -> u64 {
+    pub(crate) fn depth(&self) -> u64 {
         // Read `handled` first: `received` can only have grown since.
         let handled = self.handled.load(Ordering::Acquire);
         self.received
@@ -59,36 +60,34 @@ fn quantile_secs(h: &Histogram<u64>, q: f64) -> f64 {
 
 /// Counters of one lane.
 #[derive(Debug)]
-pub struct LaneCounters {
-    pub started: Instant,
-    pub requests: u64,
-    pub completions: u64,
-    pub failures: u64,
-    pub retries: u64,
-    pub status: BTreeMap<u16, u64>,
-    pub transport_errors: u64,
-    pub cancelled_streams: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_read_tokens: u64,
-    pub cache_write_tokens: u64,
-    pub cost_usd: f64,
-    pub wasted_usd: f64,
-    pub estimated_input: u64,
-    pub charged_input: u64,
-    pub queue_wait: Histogram<u64>,
-    pub backoff_wait: Histogram<u64>,
+pub(crate) struct LaneCounters {
+    pub(crate) requests: u64,
+    pub(crate) completions: u64,
+    pub(crate) failures: u64,
+    pub(crate) retries: u64,
+    pub(crate) status: BTreeMap<u16, u64>,
+    pub(crate) transport_errors: u64,
+    pub(crate) cancelled_streams: u64,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) cache_read_tokens: u64,
+    pub(crate) cache_write_tokens: u64,
+    pub(crate) cost_usd: f64,
+    pub(crate) wasted_usd: f64,
+    pub(crate) estimated_input: u64,
+    pub(crate) charged_input: u64,
+    pub(crate) queue_wait: Histogram<u64>,
+    pub(crate) backoff_wait: Histogram<u64>,
     /// Instants of recent 429s and requests (for rates over the last minute and hour).
-    pub recent_429: VecDeque<Instant>,
-    pub recent_requests: VecDeque<Instant>,
+    pub(crate) recent_429: VecDeque<Instant>,
+    pub(crate) recent_requests: VecDeque<Instant>,
     /// Cost of recent completions (for the burn rate over the last minute).
-    pub recent_cost: VecDeque<(Instant, f64)>,
+    pub(crate) recent_cost: VecDeque<(Instant, f64)>,
 }
 
 impl LaneCounters {
-    pub fn new(now: Instant) -> Self {
+    pub(crate) fn new() -> Self {
         LaneCounters {
-            started: now,
             requests: 0,
             completions: 0,
             failures: 0,
@@ -112,7 +111,7 @@ impl LaneCounters {
         }
     }
 
-    pub fn on_cost(&mut self, usd: f64, now: Instant) {
+    pub(crate) fn on_cost(&mut self, usd: f64, now: Instant) {
         self.cost_usd += usd;
         self.recent_cost.push_back((now, usd));
         while self
@@ -125,7 +124,7 @@ impl LaneCounters {
     }
 
     /// USD per minute over the last minute.
-    pub fn cost_burn_per_min(&self, now: Instant) -> f64 {
+    pub(crate) fn cost_burn_per_min(&self, now: Instant) -> f64 {
         self.recent_cost
             .iter()
             .filter(|(t, _)| now.saturating_duration_since(*t) <= MINUTE)
@@ -133,13 +132,13 @@ impl LaneCounters {
             .sum()
     }
 
-    pub fn on_sent(&mut self, now: Instant) {
+    pub(crate) fn on_sent(&mut self, now: Instant) {
         self.requests += 1;
         self.recent_requests.push_back(now);
         trim_window(&mut self.recent_requests, now);
     }
 
-    pub fn on_status(&mut self, status: Option<u16>, now: Instant) {
+    pub(crate) fn on_status(&mut self, status: Option<u16>, now: Instant) {
         match status {
             Some(s) => *self.status.entry(s).or_default() += 1,
             None => self.transport_errors += 1,
@@ -150,7 +149,7 @@ impl LaneCounters {
         }
     }
 
-    pub fn count_status(&self, s: u16) -> u64 {
+    pub(crate) fn count_status(&self, s: u16) -> u64 {
         self.status.get(&s).copied().unwrap_or(0)
     }
 }
@@ -174,12 +173,20 @@ pub(crate) fn count_since(q: &VecDeque<Instant>, now: Instant, window: Duration)
         .count() as u64
 }
 
-/// One bucket as monitoring sees it.
+/// One bucket of a lane, as monitoring sees it. Units are the bucket's own: requests for
+/// `requests`, tokens for the token buckets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BucketStats {
+    /// Which bucket: `requests`, `input_tokens`, `output_tokens` (split limits) or
+    /// `tokens` (combined limits).
     pub bucket: String,
+    /// The configured limit, per minute.
     pub limit_per_min: f64,
+    /// The most the bucket holds: the limit × the model's `burst_secs` / 60.
     pub capacity: f64,
+    /// What is left now; negative while a request larger than the capacity (but within
+    /// a minute's limit) is being paid off.
     pub level: f64,
     /// `level / capacity` × 100, floored at 0.
     pub headroom_pct: f64,
@@ -191,95 +198,167 @@ pub struct BucketStats {
     pub time_to_exhaustion_secs: Option<f64>,
 }
 
-/// One lane as monitoring sees it.
+/// One lane (one configured model) as monitoring sees it. Counters run from the
+/// broker's start; `_last_minute` / `_last_hour` figures are sliding windows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LaneStats {
+    /// The config model name (`sonnet`).
     pub model: String,
+    /// The wire model name sent to the provider (`claude-sonnet-4-5`).
     pub provider_model: String,
+    /// Requests waiting on this lane (for admission, or for a retry's backoff).
     pub queue_depth: usize,
+    /// Attempts sent and not yet answered.
     pub in_flight: usize,
+    /// Seconds left of the pause after a 429 (0 when not paused).
     pub paused_for_secs: f64,
-    pub circuit: super::circuit::CircuitState,
+    /// The circuit breaker's state.
+    pub circuit: CircuitState,
+    /// Times the circuit has opened.
     pub circuit_opened: u64,
+    /// The lane's buckets: requests, then the token buckets.
     pub buckets: Vec<BucketStats>,
+    /// Attempts sent to the provider (retries included).
     pub requests: u64,
+    /// Attempts answered with a completion.
     pub completions: u64,
+    /// Attempts that failed (any status, transport errors and cancelled streams).
     pub failures: u64,
+    /// Attempts re-queued for a retry on this lane after a failure.
     pub retries: u64,
     /// Responses by HTTP status (as strings, for JSON maps).
     pub status: BTreeMap<String, u64>,
+    /// 429 responses.
     pub rate_limited: u64,
+    /// 429 responses over the last minute.
     pub rate_limited_last_minute: u64,
+    /// 429 responses over the last hour.
     pub rate_limited_last_hour: u64,
     /// 429s as a share of requests over the last hour (0..1).
     pub rate_limited_share: f64,
+    /// 529 and 503 responses (the provider is overloaded).
     pub overloaded: u64,
+    /// Responses with a 5xx status (529 and 503 included).
     pub server_errors: u64,
     /// Timeouts and connection failures (no HTTP status).
     pub transport_errors: u64,
     /// Streams the caller stopped listening to.
     pub cancelled_streams: u64,
+    /// Attempts sent over the last minute.
     pub requests_last_minute: u64,
+    /// Median seconds from a request's arrival to its first attempt.
     pub queue_wait_p50_secs: f64,
+    /// 95th percentile of the seconds from a request's arrival to its first attempt.
     pub queue_wait_p95_secs: f64,
+    /// Median backoff before a retry, in seconds.
     pub backoff_wait_p50_secs: f64,
+    /// 95th percentile of the backoff before a retry, in seconds.
     pub backoff_wait_p95_secs: f64,
+    /// Uncached input tokens charged, as the provider reported them.
     pub input_tokens: u64,
+    /// Output tokens charged, as the provider reported them.
     pub output_tokens: u64,
+    /// Input tokens read from the provider's prompt cache.
     pub cache_read_tokens: u64,
+    /// Input tokens written to the provider's prompt cache.
     pub cache_write_tokens: u64,
+    /// Input tokens the broker estimated (and reserved) for completed requests.
     pub estimated_input_tokens: u64,
+    /// Input tokens the provider charged for the same requests (cache included).
     pub charged_input_tokens: u64,
-    /// (estimated − charged) / charged × 100 over all completions.
+    /// (estimated − charged) / charged × 100 over all completions: positive means the
+    /// broker over-reserves (safe, slower), negative risks 429s.
     pub estimation_error_pct: f64,
+    /// US dollars spent, at the model's configured prices (cancelled streams included).
     pub cost_usd: f64,
+    /// US dollars spent over the last minute.
     pub cost_burn_usd_per_min: f64,
+    /// US dollars spent on attempts that failed. Providers charge nothing for a failed
+    /// attempt and a cancelled stream's output counts in `cost_usd`, so this is 0 today.
     pub wasted_usd: f64,
 }
 
-/// The broker's snapshot.
+/// A snapshot of the whole broker, from [`BrokerHandle::stats`](super::BrokerHandle::stats).
+///
+/// Serialises to the JSON that the stats server serves at `GET /stats` and that
+/// `quotaswarm top` reads. Counters run from the broker's start; the broker-wide token,
+/// cost and 429 figures are sums over [`Stats::lanes`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Stats {
+    /// Seconds since the broker started.
     pub uptime_secs: f64,
+    /// Messages sent to the broker and not yet handled.
     pub mailbox_depth: u64,
+    /// Messages sent to the broker.
     pub messages_received: u64,
+    /// Messages the broker has handled.
     pub messages_handled: u64,
+    /// Median time the broker spent handling one message, in microseconds.
     pub handling_p50_us: f64,
+    /// 99th percentile of the time spent handling one message, in microseconds.
     pub handling_p99_us: f64,
-    /// `complete` calls received.
+    /// `complete` and `stream` calls received (merged and refused ones included).
     pub requests: u64,
+    /// Requests answered with a completion (each merged request counted once).
     pub completed: u64,
+    /// Requests that finally failed, after retries and fallbacks.
     pub failed: u64,
+    /// Requests refused at once because no rung could ever take them (too large for
+    /// the limits or the context window).
     pub refused: u64,
+    /// Requests merged into an identical one already queued or in flight (coalescing).
     pub merged: u64,
+    /// Estimated tokens (input + `max_tokens`) that merged requests did not spend.
     pub merged_tokens_saved: u64,
+    /// Estimated US dollars that merged requests did not spend.
     pub merged_usd_saved: f64,
+    /// Retries, over all lanes.
     pub retries: u64,
+    /// Attempts in flight, over all lanes.
     pub in_flight: u64,
+    /// Requests queued, over all lanes.
     pub queue_depth: u64,
+    /// 429 responses.
     pub rate_limited: u64,
+    /// 429 responses over the last minute.
     pub rate_limited_last_minute: u64,
+    /// 429 responses over the last hour.
     pub rate_limited_last_hour: u64,
     /// 429s as a share of requests over the last hour (0..1).
     pub rate_limited_share: f64,
+    /// 529 and 503 responses.
     pub overloaded: u64,
+    /// Responses with a 5xx status.
     pub server_errors: u64,
+    /// Median backoff before a retry, over all lanes, in seconds.
     pub backoff_wait_p50_secs: f64,
+    /// 95th percentile of the backoff before a retry, over all lanes, in seconds.
     pub backoff_wait_p95_secs: f64,
-    /// Fallbacks by `from->to`.
+    /// Fallbacks by `from->to` (config model names).
     pub fallbacks: BTreeMap<String, u64>,
+    /// Input tokens removed from histories by trimming.
     pub trimmed_tokens: u64,
+    /// Uncached input tokens charged.
     pub input_tokens: u64,
+    /// Output tokens charged.
     pub output_tokens: u64,
+    /// US dollars spent.
     pub cost_usd: f64,
+    /// US dollars spent over the last minute.
     pub cost_burn_usd_per_min: f64,
+    /// US dollars spent on failed attempts (see [`LaneStats::wasted_usd`]).
     pub wasted_usd: f64,
-    /// Plain-language hints for the person on call.
+    /// Plain-language hints for the person on call (a higher tier would pay for itself,
+    /// the key seems shared, ...); empty when all is well.
     pub advice: Vec<String>,
+    /// One entry per configured model, in config-name order.
     pub lanes: Vec<LaneStats>,
 }
 
 impl Stats {
+    /// The lane of config model `model` (`sonnet`), if the broker has one.
     pub fn lane(&self, model: &str) -> Option<&LaneStats> {
         self.lanes.iter().find(|l| l.model == model)
     }
@@ -368,12 +447,17 @@ pub(crate) fn share(part: u64, whole: u64) -> f64 {
 }
 
 /// Backoff p95 above which a higher tier would pay for itself.
-pub const ADVICE_BACKOFF_P95_SECS: f64 = 2.0;
+pub(crate) const ADVICE_BACKOFF_P95_SECS: f64 = 2.0;
 /// 429 share above which a higher tier would pay for itself.
-pub const ADVICE_429_SHARE: f64 = 0.005;
+pub(crate) const ADVICE_429_SHARE: f64 = 0.005;
 
 /// Hints for the person on call, from the figures.
-pub fn advice(backoff_p95_secs: f64, share_429: f64, merged: u64, requests: u64) -> Vec<String> {
+pub(crate) fn advice(
+    backoff_p95_secs: f64,
+    share_429: f64,
+    merged: u64,
+    requests: u64,
+) -> Vec<String> {
     let mut out = Vec::new();
     if backoff_p95_secs > ADVICE_BACKOFF_P95_SECS {
         out.push(format!(

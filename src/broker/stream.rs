@@ -15,7 +15,7 @@
 //!   not done, so identical streamed requests each cost their own quota).
 
 use super::error::BrokerError;
-use crate::provider::actor::EventSink;
+use crate::provider::EventSink;
 use crate::provider::StreamEvent;
 use crate::types::Completion;
 use futures_util::future::BoxFuture;
@@ -33,7 +33,15 @@ pub enum StreamItem {
     Done(Completion),
 }
 
-/// The caller's side of a stream. Dropping it cancels the request.
+/// The caller's side of a streamed completion, from
+/// [`BrokerHandle::stream`](super::BrokerHandle::stream).
+///
+/// A [`Stream`] of [`StreamItem`]s: events as the provider sends them, then
+/// [`StreamItem::Done`]; or an `Err`, after which the stream ends. A failed attempt is
+/// retried (or falls back) only while no delta has reached the caller, so text is never
+/// repeated. If the broker
+/// stops first, the last item is [`BrokerError::BrokerStopped`]. Dropping it cancels the
+/// request; the lane is charged only what was produced.
 pub struct CompletionStream {
     rx: UnboundedReceiver<Result<StreamItem, BrokerError>>,
     ended: bool,
@@ -63,7 +71,8 @@ impl Stream for CompletionStream {
 }
 
 impl CompletionStream {
-    /// Reads to the end; returns the completion (deltas are dropped).
+    /// Reads to the end and returns the completion (the deltas are dropped); errs with
+    /// the stream's error, or [`BrokerError::BrokerStopped`] if it ends without one.
     pub async fn collect_completion(mut self) -> Result<Completion, BrokerError> {
         use futures_util::StreamExt;
         while let Some(item) = self.next().await {
@@ -77,22 +86,18 @@ impl CompletionStream {
 
 /// The broker's side: deltas from provider tasks, the final item from the broker.
 #[derive(Clone)]
-pub struct StreamSink {
+pub(crate) struct StreamSink {
     tx: UnboundedSender<Result<StreamItem, BrokerError>>,
 }
 
-pub fn channel() -> (StreamSink, CompletionStream) {
+pub(crate) fn channel() -> (StreamSink, CompletionStream) {
     let (tx, rx) = unbounded_channel();
     (StreamSink { tx }, CompletionStream { rx, ended: false })
 }
 
 impl StreamSink {
-    pub fn finish(&self, result: Result<Completion, BrokerError>) {
+    pub(crate) fn finish(&self, result: Result<Completion, BrokerError>) {
         let _ = self.tx.send(result.map(StreamItem::Done));
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
     }
 }
 

@@ -1,36 +1,58 @@
 //! Configuration: one TOML file describes providers, models, ladders, the broker and the
 //! simulator.
 //!
-//! The file is parsed into raw structs ([`raw`]) that reject unknown fields, then
-//! validated ([`validate`]) into the types below, with errors that name the path
+//! The file is parsed into private raw structs that reject unknown fields, then
+//! validated into the types below, with errors that name the path
 //! (`models.sonnet.itpm must be > 0`). [`Config::default`] is the built-in
-//! `defaults.toml` (published tier-1 limits and prices) run through the same path.
+//! [`DEFAULTS_TOML`] (published tier-1 limits and prices) run through the same path.
+//!
+//! The validated types are plain data: adjust fields in code after loading (tests scale
+//! limits, the CLI points providers at a simulator) rather than building them from
+//! scratch; most are `#[non_exhaustive]` so that new settings are not breaking changes.
 
 mod raw;
 mod validate;
 
-pub use raw::RawConfig;
+pub(crate) use raw::RawConfig;
 
 use crate::secret::ApiKey;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-/// The built-in defaults, as TOML.
+/// The built-in defaults, as TOML: the Anthropic and OpenAI providers (keys from
+/// `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`), their tier-1 models with published limits
+/// and prices, and a few ladders.
 pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
 
-/// A configuration error. The message names the offending path.
+/// A configuration error. The message names the offending file or path.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The file's path.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The text is not valid TOML, or has an unknown or mistyped field.
     #[error("config {origin}: {message}")]
-    Parse { origin: String, message: String },
+    Parse {
+        /// Where the text came from (a path, or the `origin` given by the caller).
+        origin: String,
+        /// The TOML parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range or refers to something that does not exist.
     #[error("{path} {problem}")]
-    Invalid { path: String, problem: String },
+    Invalid {
+        /// The setting's path, e.g. `models.sonnet.itpm`.
+        path: String,
+        /// What is wrong with it, e.g. `must be > 0`.
+        problem: String,
+    },
 }
 
 impl ConfigError {
@@ -45,13 +67,18 @@ impl ConfigError {
 /// Which wire format a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Wire {
+    /// Anthropic Messages (`POST /v1/messages`), with split input/output token limits.
     Anthropic,
+    /// OpenAI Chat Completions (`POST /v1/chat/completions`), with one combined token
+    /// limit.
     #[serde(rename = "openai")]
     OpenAi,
 }
 
 impl Wire {
+    /// The name used in config files: `anthropic` or `openai`.
     pub fn as_str(self) -> &'static str {
         match self {
             Wire::Anthropic => "anthropic",
@@ -62,6 +89,7 @@ impl Wire {
 
 /// How requests reach a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Transport {
     /// Real HTTP to `base_url`.
     Http,
@@ -69,16 +97,23 @@ pub enum Transport {
     Embedded,
 }
 
+/// One provider (`[providers.NAME]`): where and how to reach it, and its key.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProviderConfig {
+    /// The table's name (`anthropic`); models refer to it.
     pub name: String,
+    /// The wire format (`kind = "anthropic" | "openai"`, or `wire` for `kind = "sim"`).
     pub wire: Wire,
+    /// Real HTTP, or the embedded simulator (`kind = "sim"`).
     pub transport: Transport,
-    /// Without a trailing slash, e.g. `https://api.anthropic.com`.
+    /// Without a trailing slash or `/v1`, e.g. `https://api.anthropic.com`.
     pub base_url: String,
+    /// The environment variable holding the API key (`api_key_env`).
     pub api_key_env: Option<String>,
     /// A key set in code (never read from a file); wins over `api_key_env`.
     pub api_key: Option<ApiKey>,
+    /// Per-attempt HTTP timeout (`timeout_secs`, default 600 s).
     pub timeout: Duration,
 }
 
@@ -98,12 +133,28 @@ impl ProviderConfig {
 /// token limits; OpenAI-style models one combined limit charged input + max_tokens.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "style", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Limits {
-    Split { rpm: f64, itpm: f64, otpm: f64 },
-    Combined { rpm: f64, tpm: f64 },
+    /// Separate input and output limits (`rpm`, `itpm`, `otpm` in the config).
+    Split {
+        /// Requests per minute.
+        rpm: f64,
+        /// Input tokens per minute.
+        itpm: f64,
+        /// Output tokens per minute.
+        otpm: f64,
+    },
+    /// One token limit for input and output together (`rpm`, `tpm`).
+    Combined {
+        /// Requests per minute.
+        rpm: f64,
+        /// Tokens (input + output) per minute.
+        tpm: f64,
+    },
 }
 
 impl Limits {
+    /// Requests per minute.
     pub fn rpm(&self) -> f64 {
         match *self {
             Limits::Split { rpm, .. } | Limits::Combined { rpm, .. } => rpm,
@@ -126,12 +177,18 @@ impl Limits {
     }
 }
 
-/// USD per million tokens.
+/// A model's prices, in USD per million tokens (`input_price`, ... in the config; 0 when
+/// unset, so costs are then reported as 0).
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct Prices {
+    /// Uncached input tokens.
     pub input: f64,
+    /// Output tokens.
     pub output: f64,
+    /// Input tokens read from the prompt cache (default: 10 % of `input`).
     pub cache_read: f64,
+    /// Input tokens written to the prompt cache (default: 125 % of `input`).
     pub cache_write: f64,
 }
 
@@ -146,39 +203,55 @@ impl Prices {
     }
 }
 
+/// One model (`[models.NAME]`): the broker keeps one lane per model.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ModelConfig {
-    /// The config name (`sonnet`).
+    /// The config name (`sonnet`), which requests and ladders use.
     pub name: String,
+    /// The name of its provider (a key of [`Config::providers`]).
     pub provider: String,
-    /// The wire model name (`claude-sonnet-4-5`).
+    /// The wire model name (`claude-sonnet-4-5`); defaults to the config name.
     pub model: String,
+    /// Its rate limits, which the broker never exceeds.
     pub limits: Limits,
+    /// The context window, in tokens (default 200 000).
     pub context_window: u64,
+    /// Its prices, for the cost figures.
     pub prices: Prices,
-    /// Bucket capacity, in seconds of refill.
+    /// Bucket capacity, in seconds of refill (`burst_secs`; default `[broker]
+    /// burst_secs`, itself 10 s): how much of a minute's limit may go out at once.
     pub burst: Duration,
     /// When set, input is estimated with Anthropic's `count_tokens`, at most this many per minute.
     pub count_tokens_rpm: Option<f64>,
 }
 
+/// The broker's policy (`[broker]`). The defaults are [`BrokerConfig::default`]'s.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BrokerConfig {
-    /// Attempts per rung, the first included.
+    /// Attempts per rung, the first included (default 5).
     pub max_attempts: u32,
-    /// A server's `retry-after` above this is capped to it.
+    /// A server's `retry-after` above this is capped to it (default 60 s).
     pub retry_after_cap: Duration,
+    /// The first backoff's ceiling when the server gives no `retry-after`; each retry
+    /// doubles it, with full jitter (default 0.5 s).
     pub backoff_base: Duration,
+    /// The most any backoff waits (default 30 s).
     pub backoff_cap: Duration,
-    /// Estimates are multiplied by `1 + safety_margin`.
+    /// Estimates are multiplied by `1 + safety_margin` (default 0.05).
     pub safety_margin: f64,
+    /// Whether identical concurrent requests share one call (default true; a request
+    /// can opt out).
     pub coalesce: bool,
-    /// Most requests in flight per lane.
+    /// Most requests in flight per lane (default 64).
     pub max_in_flight: usize,
+    /// Consecutive model failures that open a lane's circuit (default 5).
     pub circuit_threshold: u32,
+    /// How long an open circuit stays open before a probe (default 30 s).
     pub circuit_cooldown: Duration,
     /// The longest a ladder request waits for a rung before moving down, when the request
-    /// sets no `max_wait` of its own.
+    /// sets no `max_wait` of its own (default 10 s).
     pub ladder_max_wait: Duration,
 }
 
@@ -199,8 +272,9 @@ impl Default for BrokerConfig {
     }
 }
 
-/// Anthropic output-token accounting in the simulator.
+/// Anthropic output-token accounting in the simulator (`sim.otpm_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OtpmMode {
     /// Charged on the tokens actually produced (2026 docs).
     Actual,
@@ -208,39 +282,77 @@ pub enum OtpmMode {
     MaxTokens,
 }
 
-/// An injected fault.
+/// A fault the simulator injects (`[[sim.faults]]`), drawn per request from a seeded
+/// sequence.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Fault {
     /// Wire model name it applies to; every model when `None`.
     pub model: Option<String>,
+    /// What happens.
     pub kind: FaultKind,
+    /// Probability per request, 0..=1.
     pub rate: f64,
 }
 
+impl Fault {
+    /// A fault of `kind` on a share `rate` (0..=1) of every model's requests.
+    pub fn new(kind: FaultKind, rate: f64) -> Self {
+        Fault {
+            model: None,
+            kind,
+            rate,
+        }
+    }
+
+    /// Limits the fault to wire model `model` (`claude-sonnet-4-5`).
+    pub fn for_model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+}
+
+/// What an injected fault does.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum FaultKind {
+    /// Answer with this error status (500, 502, 503, 504 or 529 in a config file) and
+    /// the vendor's error body.
     Status(u16),
+    /// Answer normally, this much later.
     Slow(Duration),
     /// A streamed response fails with an in-stream error event after this many output
     /// tokens (Anthropic `event: error` overloaded, OpenAI `{"error":…}` chunk). Applies
     /// to streamed requests only.
     MidStream {
+        /// Output tokens sent before the error (0: right after the stream starts).
         after_tokens: u64,
     },
 }
 
+/// The built-in simulator's settings (`[sim]`). The defaults are [`SimConfig::default`]'s.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SimConfig {
+    /// Accepted API keys; empty (the default): any key, each with its own quota.
     pub api_keys: Vec<String>,
+    /// The simulator counts `token_factor` × the client's tiktoken count (default 1.1),
+    /// so the broker's estimates are off as they would be against a real provider.
     pub token_factor: f64,
+    /// Fixed latency of every answer (default 20 ms).
     pub latency: Duration,
+    /// Extra latency per output token (default 0).
     pub per_token: Duration,
+    /// Seed of the fault draws (default 1).
     pub seed: u64,
-    /// Seconds of refill each bucket holds (60: one minute's limit, as documented).
+    /// Seconds of refill each simulated bucket holds, in (0, 60] (default 60: one
+    /// minute's limit, as the providers document).
     pub burst_secs: f64,
+    /// How Anthropic output tokens are charged (default [`OtpmMode::Actual`]).
     pub otpm_mode: OtpmMode,
     /// Limits by wire model name, where they differ from the models'.
     pub limits: BTreeMap<String, Limits>,
+    /// Injected faults.
     pub faults: Vec<Fault>,
 }
 
@@ -260,18 +372,27 @@ impl Default for SimConfig {
     }
 }
 
-/// The validated configuration the runtime uses.
+/// The validated configuration the runtime uses. Get one from [`Config::load`],
+/// [`Config::from_toml_str`] or [`Config::default`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
+    /// Providers by name.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// Models by config name.
     pub models: BTreeMap<String, ModelConfig>,
+    /// Ladders by name: model names, best first. A request to a ladder falls back down
+    /// it when a rung is exhausted, paused, open or failing.
     pub ladders: BTreeMap<String, Vec<String>>,
+    /// The broker's policy.
     pub broker: BrokerConfig,
+    /// The simulator's settings.
     pub sim: SimConfig,
 }
 
 impl Config {
-    /// Parses and validates TOML text. `origin` names it in errors.
+    /// Parses and validates TOML text on its own (no built-in defaults). `origin` names it in
+    /// errors. Errs with [`ConfigError::Parse`] or [`ConfigError::Invalid`].
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_string(),
@@ -280,8 +401,9 @@ impl Config {
         validate::validate(raw)
     }
 
-    /// Reads a file. Tables it leaves out (`providers`, `models`, `ladders`) come from the
-    /// built-in defaults; a table it names replaces the default entry of that name.
+    /// Reads a file, layered over the built-in defaults (see
+    /// [`Config::from_toml_str_over_defaults`]). Errs with [`ConfigError::Read`] if the
+    /// file cannot be read, otherwise as [`Config::from_toml_str`].
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
@@ -290,7 +412,11 @@ impl Config {
         Self::from_toml_str_over_defaults(&text, &path.display().to_string())
     }
 
-    /// Like [`Config::from_toml_str`], layered over the defaults.
+    /// Like [`Config::from_toml_str`], layered over the built-in defaults: providers and
+    /// ladders it names replace the default entries of those names, the others stay; if
+    /// it has a `[models]` table, that is the whole model set (default ladders survive
+    /// only if all their models do); `[broker]` and `[sim]` settings it leaves out take
+    /// their defaults.
     pub fn from_toml_str_over_defaults(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let user: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_string(),
@@ -315,6 +441,7 @@ impl Config {
         validate::validate(raw)
     }
 
+    /// The model of config name `name`.
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {
         self.models.get(name)
     }

@@ -4,8 +4,10 @@ use super::MonitorError;
 use crate::Stats;
 use std::net::SocketAddr;
 
-/// `GET http://ADDR/stats`, decoded. Errors say which URL and why, in words a person can
-/// act on (nothing listening, timed out, wrong server).
+/// `GET http://ADDR/stats` with `client` (which sets the timeout), decoded into
+/// [`Stats`]. Errors say which URL and why, in words a person can act on:
+/// [`MonitorError::Unreachable`] (nothing listening, timed out),
+/// [`MonitorError::Status`], [`MonitorError::Decode`] (wrong server).
 pub async fn fetch_stats(
     client: &reqwest::Client,
     addr: SocketAddr,

@@ -1,8 +1,8 @@
 //! A hand-built `Stats` for the renderers' unit tests: two lanes (Anthropic's three
 //! buckets, OpenAI's two), one draining bucket, a fallback, statuses and advice.
 
-use crate::broker::circuit::CircuitState;
-use crate::broker::stats::BucketStats;
+use crate::broker::BucketStats;
+use crate::broker::CircuitState;
 use crate::broker::LaneStats;
 use crate::Stats;
 use std::collections::BTreeMap;

@@ -23,8 +23,8 @@
 //! - A family is always announced (`# HELP`, `# TYPE`), even with no samples yet (for
 //!   example `quotaswarm_fallbacks_total` before any fallback).
 
-use crate::broker::circuit::CircuitState;
-use crate::broker::stats::BucketStats;
+use crate::broker::BucketStats;
+use crate::broker::CircuitState;
 use crate::{broker::LaneStats, Stats};
 use std::fmt::Write as _;
 
@@ -179,7 +179,10 @@ pub const BUCKET_FIGURES: &[Figure<BucketStats>] = &[
     ("quotaswarm_lane_bucket_refill_per_second", Gauge, "Refill per second (lowered while slowed after a 429).", |b| b.refill_per_sec),
 ];
 
-/// Renders `stats` in the Prometheus text exposition format 0.0.4.
+/// Renders `stats` in the Prometheus text exposition format 0.0.4 (serve it with
+/// [`CONTENT_TYPE`]). Metric names start with `quotaswarm_`; lane figures carry a
+/// `model` label, bucket figures a `bucket` label too; units are base units (seconds,
+/// USD, ratios 0..1).
 pub fn render_prometheus(stats: &Stats) -> String {
     let mut families: Vec<Family> = Vec::new();
 

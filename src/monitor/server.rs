@@ -53,7 +53,8 @@ impl StatsServer {
 }
 
 /// Serves `handle`'s statistics on `addr` (port 0 picks a free one); returns once
-/// listening.
+/// listening. Routes: `GET /stats` (JSON [`Stats`](crate::Stats)), `GET /metrics`
+/// (Prometheus text), `GET /`. Errs with [`MonitorError::Bind`] if `addr` cannot be bound.
 pub async fn serve(handle: BrokerHandle, addr: SocketAddr) -> Result<StatsServer, MonitorError> {
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "stats server bound to a non-loopback address");
@@ -80,7 +81,7 @@ pub async fn serve(handle: BrokerHandle, addr: SocketAddr) -> Result<StatsServer
     })
 }
 
-/// The routes, for embedding in another axum app.
+/// The routes [`serve`] serves, for embedding in another axum app.
 pub fn router(handle: BrokerHandle) -> Router {
     Router::new()
         .route("/", get(index))

@@ -2,7 +2,7 @@
 //! terminal width: header (uptime, mailbox, totals, 429s, cost, advice), then one row per
 //! lane. Clearing the screen and polling live in `cli/top.rs`.
 
-use crate::broker::circuit::CircuitState;
+use crate::broker::CircuitState;
 use crate::broker::LaneStats;
 use crate::Stats;
 use std::fmt::Write as _;

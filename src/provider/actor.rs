@@ -1,5 +1,5 @@
-//! The provider actor: one per endpoint, generic over the [`Provider`] trait through
-//! [`Endpoint`].
+//! The provider actor: one per endpoint, generic over the [`Provider`](super::Provider)
+//! trait through [`Endpoint`].
 //!
 //! Messages: [`ProviderMsg::Dispatch`]. For each dispatch it spawns one task that sends the
 //! HTTP request and hands the outcome to the dispatch's `on_done` callback, which the

@@ -25,45 +25,108 @@ use reqwest::header::HeaderMap;
 use std::time::{Duration, SystemTime};
 
 /// What went wrong with one attempt. `Clone`, because coalesced waiters share it.
+///
+/// Retryable (see [`ProviderError::is_retryable`]): `RateLimited`, `Overloaded`,
+/// `Server`, `Timeout`, `Connection`. The rest are final for this request on this model.
+/// `message`s come from the response body (truncated, keys masked), never from the
+/// request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProviderError {
+    /// 429: over a rate limit; waiting helps.
     #[error("rate limited (429){}: {message}", fmt_after(.retry_after))]
     RateLimited {
+        /// The server's `retry-after(-ms)` (or a "try again in" hint in the message).
         retry_after: Option<Duration>,
+        /// The error message from the body.
         message: String,
     },
+    /// A 429 that waiting cannot fix (a spend cap, an exhausted quota or credit balance),
+    /// or a 402 (billing).
     #[error(
         "quota or spend cap exhausted (429, not retryable until the provider resets it): {message}"
     )]
-    QuotaExhausted { message: String },
+    QuotaExhausted {
+        /// The error message from the body.
+        message: String,
+    },
+    /// 429 for a request larger than the rate limit can ever admit.
     #[error("request larger than the rate limit can ever admit: {message}")]
-    TooLarge { message: String },
+    TooLarge {
+        /// The error message from the body.
+        message: String,
+    },
+    /// 529 or 503: the provider is overloaded.
     #[error("provider overloaded ({status}){}: {message}", fmt_after(.retry_after))]
     Overloaded {
+        /// The HTTP status.
         status: u16,
+        /// The server's `retry-after`, if any.
         retry_after: Option<Duration>,
+        /// The error message from the body.
         message: String,
     },
+    /// A retryable status other than 429/503/529 (408, 409, 500, 502, 504 and any other
+    /// 5xx), or a 4xx the server marked retryable with `x-should-retry: true`.
     #[error("server error ({status}){}: {message}", fmt_after(.retry_after))]
     Server {
+        /// The HTTP status.
         status: u16,
+        /// The server's `retry-after`, if any.
         retry_after: Option<Duration>,
+        /// The error message from the body.
         message: String,
     },
+    /// No response within the provider's `timeout_secs`.
     #[error("request timed out")]
     Timeout,
+    /// No response: the connection could not be made or broke.
     #[error("connection failed: {message}")]
-    Connection { message: String },
+    Connection {
+        /// What the HTTP client reported (never headers, so never a key).
+        message: String,
+    },
+    /// 400: the provider refused the request as malformed.
     #[error("bad request (400): {message}")]
-    BadRequest { message: String },
+    BadRequest {
+        /// The error message from the body.
+        message: String,
+    },
+    /// 401 or 403: a missing, invalid or unauthorised API key.
     #[error("authentication failed ({status}): check the API key: {message}")]
-    Auth { status: u16, message: String },
+    Auth {
+        /// The HTTP status.
+        status: u16,
+        /// The error message from the body.
+        message: String,
+    },
+    /// 404: usually an unknown model name or a wrong base URL.
     #[error("not found (404): {message}")]
-    NotFound { message: String },
+    NotFound {
+        /// The error message from the body.
+        message: String,
+    },
+    /// Any other 4xx (413, 422, ...), or a retryable status the server marked
+    /// `x-should-retry: false`.
     #[error("request rejected ({status}): {message}")]
-    Rejected { status: u16, message: String },
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The error message from the body.
+        message: String,
+    },
+    /// A 2xx whose body could not be read as a completion.
     #[error("unreadable response from provider: {message}")]
-    InvalidResponse { message: String },
+    InvalidResponse {
+        /// What did not parse.
+        message: String,
+    },
+    /// The caller stopped listening to a stream; the request was cancelled.
+    #[error("cancelled: the caller stopped listening to the stream")]
+    Cancelled {
+        /// What the provider had produced (and charged) by then, as well as known.
+        partial_usage: Usage,
+    },
     /// A streamed response failed after its `200` had been sent: an in-stream `error`
     /// event (Anthropic `event: error`, OpenAI `{"error":…}` chunk), a transport failure
     /// or a body that ended early. `error` is the underlying failure, classified as if it
@@ -72,14 +135,9 @@ pub enum ProviderError {
     /// Never [`is_retryable`](ProviderError::is_retryable) by itself (the SDKs never retry
     /// these): whoever re-issues the request decides from [`underlying`](Self::underlying)
     /// and `deltas_delivered` (e.g. "retry only if nothing was delivered yet").
-    /// The caller stopped listening to a stream; the request was cancelled.
-    #[error("cancelled: the caller stopped listening to the stream")]
-    Cancelled {
-        /// What the provider had produced (and charged) by then, as well as known.
-        partial_usage: Usage,
-    },
     #[error("failed mid-stream after {deltas_delivered} deltas: {error}")]
     MidStream {
+        /// The failure inside the stream.
         error: Box<ProviderError>,
         /// Content events (text, tool start, tool input) already handed to the consumer.
         deltas_delivered: u64,
@@ -174,7 +232,9 @@ impl ProviderError {
         }
     }
 
-    /// Counts toward opening a lane's circuit (the model is failing, not the caller).
+    /// Whether the model, not the caller's request, is failing (overload, server
+    /// errors, timeouts, connection failures, also inside a stream): these count toward
+    /// opening a lane's circuit breaker.
     pub fn is_failure_of_model(&self) -> bool {
         if let ProviderError::MidStream { error, .. } = self {
             return error.is_failure_of_model();

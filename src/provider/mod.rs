@@ -3,26 +3,31 @@
 //!
 //! - [`Provider`] encodes a core [`CompletionRequest`] into an HTTP request and decodes
 //!   the HTTP response (success or failure) into a [`ProviderReply`] or a
-//!   [`ProviderFailure`]. One module per wire, same shape: constants, the provider
+//!   [`ProviderFailure`]; [`for_wire`] gives the built-in one for a [`Wire`]. One private
+//!   module per wire (`anthropic.rs`, `openai.rs`), same shape: constants, the provider
 //!   struct, the trait impl, private wire types, conversions, fixture tests.
-//! - [`Transport`] moves bytes: [`HttpTransport`] over reqwest (rustls), or the embedded
-//!   simulator in-process (`crate::sim::EmbeddedTransport`), so the wire code is the same
-//!   whether a test uses sockets or paused time.
-//! - [`ratelimit`] parses every rate-limit header family into one [`RateLimitSnapshot`].
-//! - [`classify`] turns a status + error body into a typed [`ProviderError`].
-//! - [`actor`] is the one generic provider actor the broker dispatches to.
-//! - [`stream`] holds the provider-neutral streaming types: [`StreamEvent`], the
-//!   per-wire [`StreamDecoder`] seam and [`ProviderStream`]; [`Endpoint::stream`] sends
-//!   one streamed attempt.
+//! - [`Transport`] moves bytes: [`HttpTransport`] over reqwest (rustls), the embedded
+//!   simulator in-process (`sim::EmbeddedTransport`, feature `sim`), or a test's
+//!   scripted responses, so the wire code is the same whether a test uses sockets or
+//!   paused time.
+//! - [`Endpoint`] puts a provider, a transport and a key together and sends one attempt
+//!   ([`Endpoint::complete`], [`Endpoint::stream`]); the broker's provider actors hold
+//!   one each.
+//! - Every response's rate-limit headers (both vendors' families) become one
+//!   [`RateLimitSnapshot`]; every failure becomes a typed [`ProviderError`] (status and
+//!   error body, with `x-should-retry` honoured).
+//! - Streaming: [`StreamEvent`] is what a consumer sees, [`StreamDecoder`] the per-wire
+//!   pure SSE state machine, [`ProviderStream`] drives one over a body.
 
-pub mod actor;
-pub mod anthropic;
-pub mod classify;
-pub mod openai;
-pub mod ratelimit;
-pub mod stream;
+mod actor;
+mod anthropic;
+mod classify;
+mod openai;
+mod ratelimit;
+mod stream;
 mod transport;
 
+pub(crate) use actor::{Dispatch, EventSink, ProviderActor, ProviderMsg};
 pub use classify::ProviderError;
 pub use ratelimit::{LimitWindow, RateLimitSnapshot};
 pub use stream::{ByteStream, Flow, ProviderStream, StreamDecoder, StreamEvent};
@@ -39,14 +44,20 @@ use std::time::SystemTime;
 /// A successful answer with the rate-limit state the server reported.
 #[derive(Debug, Clone)]
 pub struct ProviderReply {
+    /// The answer, with the provider's usage. Its `model` is still the wire model; the
+    /// broker renames it to the config model.
     pub completion: Completion,
+    /// What the response's rate-limit headers said.
     pub rate_limits: RateLimitSnapshot,
 }
 
-/// A failed attempt: what went wrong and the rate-limit state reported with it.
+/// A failed attempt: what went wrong and the rate-limit state reported with it (the
+/// default snapshot when there was no response).
 #[derive(Debug, Clone)]
 pub struct ProviderFailure {
+    /// What went wrong.
     pub error: ProviderError,
+    /// What the response's rate-limit headers said.
     pub rate_limits: RateLimitSnapshot,
 }
 
@@ -60,10 +71,16 @@ impl From<ProviderError> for ProviderFailure {
 }
 
 /// A wire format. Pure: no I/O, so every conversion is unit-testable against fixtures.
+///
+/// The built-in ones come from [`for_wire`]. Implement it to speak another dialect of one
+/// of the two wires (an [`Endpoint`] takes any `Arc<dyn Provider>`).
 pub trait Provider: Send + Sync + 'static {
+    /// The wire format this provider speaks (decides, e.g., whether `count_tokens` exists).
     fn wire(&self) -> Wire;
 
-    /// The HTTP request for `req` sent to wire model `model`.
+    /// The HTTP request for `req` sent to wire model `model`, carrying `key` when given.
+    /// Errs with [`ProviderError::BadRequest`] when the body cannot be serialised or the
+    /// key is not a valid header value.
     fn encode(
         &self,
         model: &str,
@@ -94,7 +111,7 @@ pub trait Provider: Send + Sync + 'static {
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder>;
 }
 
-/// The provider for `wire`.
+/// The built-in provider for `wire`.
 pub fn for_wire(wire: Wire) -> Arc<dyn Provider> {
     match wire {
         Wire::Anthropic => Arc::new(anthropic::Anthropic),
@@ -102,12 +119,20 @@ pub fn for_wire(wire: Wire) -> Arc<dyn Provider> {
     }
 }
 
-/// One endpoint: a wire format, a transport and a key. Cheap to clone.
+/// One endpoint: a wire format, a transport and a key. Cheap to clone. Its `Debug`
+/// never prints the key.
+///
+/// [`broker::start`](crate::broker::start) takes one per provider of the config, keyed by
+/// provider name.
 #[derive(Clone)]
 pub struct Endpoint {
+    /// The provider's config name (`anthropic`), for logs.
     pub name: String,
+    /// The wire format.
     pub provider: Arc<dyn Provider>,
+    /// How the bytes travel.
     pub transport: Arc<dyn Transport>,
+    /// The API key to send, if any.
     pub key: Option<ApiKey>,
 }
 
@@ -123,7 +148,8 @@ impl std::fmt::Debug for Endpoint {
 
 impl Endpoint {
     /// Counts `req`'s input tokens with the provider's own counter (Anthropic
-    /// `count_tokens`); `None` for wires that have none.
+    /// `count_tokens`); `None` for wires that have none. One HTTP request, not rate
+    /// limited here (the broker keeps a separate bucket for these calls).
     pub async fn count_tokens(
         &self,
         model: &str,
@@ -142,7 +168,8 @@ impl Endpoint {
         })
     }
 
-    /// Sends one attempt of `req` to wire model `model`, and classifies the outcome.
+    /// Sends one attempt of `req` to wire model `model` and classifies the outcome. No
+    /// retries, no rate limiting: that is the broker's job.
     pub async fn complete(
         &self,
         model: &str,

@@ -18,10 +18,14 @@ use std::time::{Duration, SystemTime};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// One limit as the server reports it.
+/// One limit as the server reports it in its rate-limit headers. Each field is `None`
+/// when its header was absent or malformed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LimitWindow {
+    /// The limit (requests or tokens per minute, as the provider counts them).
     pub limit: Option<u64>,
+    /// What is left of it now.
     pub remaining: Option<u64>,
     /// Time until the bucket is full again (absolute resets are resolved against `now`).
     pub reset_in: Option<Duration>,
@@ -38,15 +42,25 @@ impl LimitWindow {
     }
 }
 
-/// Everything the rate-limit headers of one response say.
+/// Everything the rate-limit headers of one response say, from either vendor's header
+/// family (`anthropic-ratelimit-*` or `x-ratelimit-*`). A window is `None` when the
+/// response reported nothing about it; the default is a response without such headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RateLimitSnapshot {
+    /// Requests per minute.
     pub requests: Option<LimitWindow>,
+    /// Input tokens per minute (Anthropic only).
     pub input_tokens: Option<LimitWindow>,
+    /// Output tokens per minute (Anthropic only).
     pub output_tokens: Option<LimitWindow>,
     /// Anthropic `tokens-*` (most restrictive) or OpenAI `x-ratelimit-*-tokens` (combined).
     pub tokens: Option<LimitWindow>,
+    /// The server's wait hint (`retry-after-ms` or `retry-after`); `None` when absent or
+    /// zero.
     pub retry_after: Option<Duration>,
+    /// The provider's id for the request (`request-id` or `x-request-id`), for support
+    /// tickets.
     pub request_id: Option<String>,
 }
 

@@ -21,33 +21,53 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-/// One step of a streamed completion.
+/// One step of a streamed completion. Block `index`es are the content blocks' positions
+/// in the final [`Completion`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum StreamEvent {
     /// The response started. `usage` holds what is known up front: Anthropic's input-side
     /// counts from `message_start` (its placeholder `output_tokens` included); zeros for
     /// OpenAI, which reports usage only at the end.
     Started {
+        /// The provider's id for the response (`msg_…`, `chatcmpl-…`).
         id: String,
+        /// The wire model that answers, as the provider names it.
         provider_model: String,
+        /// What is known of the usage so far.
         usage: Usage,
     },
     /// Text appended to the text block at `index`.
-    TextDelta { index: usize, text: String },
+    TextDelta {
+        /// The content block's index.
+        index: usize,
+        /// The new text.
+        text: String,
+    },
     /// A tool call opened at block `index`.
     ToolUseStart {
+        /// The content block's index.
         index: usize,
+        /// The tool call's id (to answer with a `tool_result`).
         id: String,
+        /// The tool's name.
         name: String,
     },
     /// A piece of the JSON text of the tool call at `index` (concatenate; the parsed
     /// input is in the final completion).
-    ToolInputDelta { index: usize, partial_json: String },
+    ToolInputDelta {
+        /// The content block's index.
+        index: usize,
+        /// The next piece of the tool input's JSON text.
+        partial_json: String,
+    },
     /// The end: the assembled completion with its final usage. `usage_estimated` is true
     /// when the provider never reported usage (an OpenAI stream without, or cut before,
     /// its usage chunk): then `output_tokens` was counted locally and input is 0.
     Finished {
+        /// The whole answer, as a non-streamed request would have returned it.
         completion: Completion,
+        /// Whether `completion.usage` was counted locally rather than reported.
         usage_estimated: bool,
     },
 }
@@ -67,12 +87,15 @@ impl StreamEvent {
 /// Whether a decoder wants more events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
+    /// Keep feeding events.
     Continue,
     /// The stream is complete (`message_stop`, `[DONE]`); anything after it is ignored.
     Done,
 }
 
-/// A wire's SSE state machine. Pure: no I/O, no clock beyond the `now` passed in.
+/// A wire's SSE state machine, from SSE events to [`StreamEvent`]s; one fresh decoder
+/// per response ([`Provider::stream_decoder`](super::Provider::stream_decoder)). Pure:
+/// no I/O, no clock beyond the `now` passed in.
 pub trait StreamDecoder: Send + 'static {
     /// One dispatched SSE event (`event` is `"message"` when the server named none).
     /// An `Err` is the failure inside the stream (not yet wrapped in `MidStream`).
@@ -84,14 +107,15 @@ pub trait StreamDecoder: Send + 'static {
         out: &mut Vec<StreamEvent>,
     ) -> Result<Flow, ProviderError>;
 
-    /// The body ended before [`Flow::Done`].
+    /// The body ended before [`Flow::Done`]: push any final events, or err if the
+    /// stream is incomplete.
     fn on_eof(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError>;
 
     /// What the provider has charged so far, as well as known (for `MidStream`).
     fn partial_usage(&self) -> Usage;
 }
 
-/// A streaming HTTP response body.
+/// A streaming HTTP response body: chunks as they arrive; an `Err` ends it.
 pub type ByteStream = BoxStream<'static, Result<Bytes, TransportError>>;
 
 /// The events of one streamed completion, with the rate-limit state reported in the
@@ -136,7 +160,9 @@ impl DriveState {
 }
 
 impl ProviderStream {
-    /// Decodes `body` with `decoder`.
+    /// Decodes `body` (an SSE body of a `200` response) with `decoder`;
+    /// `rate_limits` are those of the response's headers. Nothing is read until the
+    /// stream is polled.
     pub fn new(
         decoder: Box<dyn StreamDecoder>,
         body: ByteStream,
@@ -215,7 +241,8 @@ impl ProviderStream {
         }
     }
 
-    /// Reads the whole stream and returns the finished completion (or the failure).
+    /// Reads the whole stream and returns the finished completion, or the failure (an
+    /// `InvalidResponse` if the stream ended without a completion).
     pub async fn into_completion(mut self) -> Result<Completion, ProviderFailure> {
         while let Some(item) = self.next().await {
             if let StreamEvent::Finished { completion, .. } = item? {

@@ -17,30 +17,44 @@ use std::time::Duration;
 pub struct HttpRequest {
     /// Path from the base URL, e.g. `/v1/messages`.
     pub path: String,
+    /// Request headers: content type, API version, and the key (`x-api-key` or
+    /// `authorization`).
     pub headers: HeaderMap,
+    /// The JSON body.
     pub body: bytes::Bytes,
 }
 
+/// A whole HTTP response, of any status.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
+    /// The HTTP status code.
     pub status: u16,
+    /// Response headers (rate-limit headers, `retry-after`, request id, ...).
     pub headers: HeaderMap,
+    /// The body, complete.
     pub body: bytes::Bytes,
 }
 
-/// No response at all.
+/// A request that got no HTTP response at all (an error status is a response, not a
+/// `TransportError`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
+    /// No response (or no complete body) within the timeout.
     #[error("timed out")]
     Timeout,
+    /// The connection could not be made or broke; the text says why (never headers).
     #[error("connection failed: {0}")]
     Connection(String),
 }
 
-/// A response whose body is still arriving.
+/// A response whose body is still arriving (for streamed answers).
 pub struct StreamingResponse {
+    /// The HTTP status code.
     pub status: u16,
+    /// Response headers, complete.
     pub headers: HeaderMap,
+    /// The body, chunk by chunk. Dropping it cancels the response.
     pub body: ByteStream,
 }
 
@@ -74,7 +88,13 @@ impl StreamingResponse {
     }
 }
 
+/// Moves one request's bytes to a provider and back: [`HttpTransport`] for real HTTP,
+/// the in-process simulator, or a test's scripted responses. Implement
+/// [`Transport::send`]; override [`Transport::send_streaming`] to stream bodies.
+///
+/// Any HTTP status is an `Ok` response; `Err` only when there was no response.
 pub trait Transport: Send + Sync + 'static {
+    /// Sends `request` and returns the whole response.
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
 
     /// Sends `request` and returns as soon as the status and headers are in; the body
@@ -88,7 +108,8 @@ pub trait Transport: Send + Sync + 'static {
     }
 }
 
-/// reqwest over rustls to `base_url`.
+/// Real HTTP: reqwest over rustls, POSTing to `base_url` + the request's path, with a
+/// connection pool shared by all clones.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
@@ -96,6 +117,10 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
+    /// A transport to `base_url` (e.g. `https://api.anthropic.com`; a trailing `/` is
+    /// ignored). `timeout` bounds each whole request, body included; connecting is
+    /// bounded by 5 s (or `timeout` if shorter). Errs with
+    /// [`TransportError::Connection`] if the HTTP client cannot be built.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, TransportError> {
         let client = reqwest::Client::builder()
             .timeout(timeout)

@@ -113,7 +113,12 @@ struct Seen {
     output: u64,
 }
 
-/// The simulator's state; cheap to clone (shared).
+/// A simulator of both APIs with per-key rate limits, deterministic answers and injected
+/// faults. Cheap to clone: clones share one state (buckets, faults, stats).
+///
+/// It answers `POST /v1/messages`, `/v1/messages/count_tokens` and
+/// `/v1/chat/completions` like the real services (bodies, headers, 429s with their
+/// rate-limit headers and `retry-after`), and `GET /_stats` with [`SimStats`] as JSON.
 #[derive(Clone)]
 pub struct Simulator {
     inner: Arc<Inner>,
@@ -126,6 +131,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Simulator {
+    /// A simulator serving every model of `config` under its wire name, with the
+    /// model's limits (or `config.sim.limits`' override) and the `[sim]` settings.
     pub fn new(config: &Config) -> Self {
         let mut models = HashMap::new();
         for m in config.models.values() {
@@ -347,9 +354,11 @@ fn bearer(request: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Calls the simulator in-process: no sockets, so it works in paused tokio time.
+/// Calls the simulator in-process: no sockets, so it works in paused tokio time. Never
+/// fails with a [`TransportError`].
 #[derive(Clone)]
 pub struct EmbeddedTransport {
+    /// The simulator that answers.
     pub sim: Simulator,
 }
 

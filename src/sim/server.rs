@@ -15,20 +15,29 @@ use tokio::task::JoinHandle;
 /// The real APIs accept bodies up to 32 MB.
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
+/// Failures of the simulator's HTTP server.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SimError {
+    /// The address could not be bound (in use, or not a local address).
     #[error("cannot bind {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The server (or the task warming up the tokenizers) failed.
     #[error("the simulator server failed: {0}")]
     Serve(String),
 }
 
 /// A running HTTP simulator. Dropping it does not stop it; call [`SimServer::shutdown`].
 pub struct SimServer {
+    /// The address it listens on (the real port when port 0 was asked for); point a
+    /// provider's `base_url` at `http://{addr}`.
     pub addr: SocketAddr,
+    /// The simulator it serves, e.g. to read its stats or inject faults while it runs.
     pub sim: Simulator,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -77,7 +86,9 @@ async fn route(
     }
 }
 
-/// Serves `sim` on `addr` (port 0 picks a free one); returns once listening.
+/// Serves `sim` on `addr` (port 0 picks a free one); returns once listening. Both APIs
+/// are served on the one address, by path. Errs with [`SimError::Bind`] if `addr` cannot
+/// be bound.
 pub async fn serve(sim: Simulator, addr: SocketAddr) -> Result<SimServer, SimError> {
     // Load the tokenizers before listening: the first request would otherwise stall.
     tokio::task::spawn_blocking(super::tokens::warm_up)

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 /// Counts for one key, one model, or everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Counters {
     /// Every request answered (count_tokens included), whatever its status.
     pub requests: u64,
@@ -15,7 +16,9 @@ pub struct Counters {
     pub input_tokens: u64,
     /// Output tokens actually generated.
     pub output_tokens: u64,
+    /// Input tokens served from a prompt cache; the simulator has none, so always 0.
     pub cache_read_tokens: u64,
+    /// Calls to `/v1/messages/count_tokens`.
     pub count_tokens_calls: u64,
     /// Streamed (SSE) responses, however they ended (also counted in `requests`).
     #[serde(default)]
@@ -47,9 +50,12 @@ impl Counters {
     }
 }
 
-/// A snapshot of all counters.
+/// A snapshot of all the simulator's counters, from [`Simulator::stats`](super::Simulator::stats)
+/// or `GET /_stats`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SimStats {
+    /// Every request.
     pub total: Counters,
     /// By key fingerprint (`key_1a2b3c4d`); requests without a key are not listed here.
     pub keys: BTreeMap<String, Counters>,
@@ -59,7 +65,7 @@ pub struct SimStats {
 
 /// One answered request, as recorded.
 #[derive(Debug, Clone, Default)]
-pub struct Event {
+pub(crate) struct Event {
     pub key: Option<String>,
     pub model: Option<String>,
     pub status: u16,
@@ -72,7 +78,7 @@ pub struct Event {
 }
 
 impl SimStats {
-    pub fn record(&mut self, e: &Event) {
+    pub(crate) fn record(&mut self, e: &Event) {
         self.total.add(e);
         if let Some(k) = &e.key {
             self.keys.entry(k.clone()).or_default().add(e);

@@ -14,7 +14,7 @@
 //! impl Agent for Poet {
 //!     type Msg = ();
 //!     async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
-//!         let reply = ctx.complete(CompletionRequest::new("haiku", "A haiku on queues")).await?;
+//!         let reply = ctx.complete(CompletionRequest::prompt("haiku", "A haiku on queues")).await?;
 //!         println!("{}", reply.text());
 //!         ctx.finish();
 //!         Ok(())
@@ -134,9 +134,9 @@ impl Ask {
 
     /// The request for `system` + `messages`.
     pub fn request(&self, system: Option<String>, messages: Vec<Message>) -> CompletionRequest {
-        let mut req = CompletionRequest::new(self.target.clone(), "")
-            .with_messages(messages)
-            .with_max_tokens(self.max_tokens);
+        let mut req = CompletionRequest::new(self.target.clone())
+            .messages(messages)
+            .max_tokens(self.max_tokens);
         req.system = system;
         req.temperature = self.temperature;
         req.options = self.options.clone();

@@ -56,9 +56,7 @@ fn endpoint() -> Endpoint {
 
 fn request(i: usize) -> CompletionRequest {
     // Distinct requests (no coalescing), a short conversation each.
-    let mut r = CompletionRequest::new("m", format!("question number {i} about rate limits"));
-    r.options.coalesce = false;
-    r
+    CompletionRequest::prompt("m", format!("question number {i} about rate limits")).coalesce(false)
 }
 
 async fn run(

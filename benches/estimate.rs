@@ -8,7 +8,7 @@ use quotaswarm::{CompletionRequest, Message};
 use std::time::Instant;
 
 fn history(tokens_target: u64) -> CompletionRequest {
-    let mut req = CompletionRequest::new("sonnet", "start");
+    let mut req = CompletionRequest::prompt("sonnet", "start");
     let mut i = 0u64;
     let enc = Encoding::Cl100k;
     let mut total = 0;

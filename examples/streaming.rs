@@ -21,7 +21,7 @@ pub async fn run() -> anyhow::Result<(String, Completion)> {
     let mut config = Config::default();
     config.sim.per_token = std::time::Duration::from_millis(15);
     let swarm = Swarm::start(config, Backend::Auto).await?;
-    let req = CompletionRequest::new("claude", "Tell me about token buckets.").with_max_tokens(80);
+    let req = CompletionRequest::prompt("claude", "Tell me about token buckets.").max_tokens(80);
     let mut stream = swarm.handle().stream(req).await?;
     let mut printed = String::new();
     let mut done = None;

@@ -1,217 +1,79 @@
 //! Agents: implement [`Agent`] in a few lines; [`spawn_agent`] wraps it in a ractor actor.
 //!
 //! An agent reacts to its start and to its own messages. Through its [`Ctx`] it asks the
-//! broker for completions, messages other agents and finishes. The actor wrapper counts
-//! what the agent did into an [`AgentReport`]; an agent that returns an error or panics
-//! is reported as such and takes nothing else down.
+//! broker for completions (`complete`, `ask`, `chat`, `stream`: several may be in flight
+//! at once), messages other agents through their [`Addr`] and finishes. Every ask is
+//! counted into the agent's [`AgentReport`], also those made from spawned tasks through
+//! an [`Asker`]. Handlers return an [`AgentResult`]: any error converts into
+//! [`AgentError`] with `?`. An agent that returns an error or panics is reported as such
+//! and takes nothing else down.
 //!
 //! ```no_run
-//! use quotaswarm::agent::{Agent, AgentResult, Ctx};
-//! use quotaswarm::CompletionRequest;
+//! use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
 //!
 //! struct Poet;
 //!
 //! impl Agent for Poet {
 //!     type Msg = ();
 //!     async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
-//!         let reply = ctx.complete(CompletionRequest::new("haiku", "A haiku on queues")).await?;
-//!         println!("{}", reply.text());
+//!         let ask = Ask::new("haiku").max_tokens(60);
+//!         // Three asks in flight at once, each counted in this agent's report.
+//!         let (a, b, c) = tokio::join!(
+//!             ctx.ask(&ask, "A haiku on queues"),
+//!             ctx.ask(&ask, "A haiku on buckets"),
+//!             ctx.ask(&ask, "A haiku on backoff"),
+//!         );
+//!         for reply in [a?, b?, c?] {
+//!             println!("{}", reply.text());
+//!         }
 //!         ctx.finish();
 //!         Ok(())
 //!     }
 //! }
 //! ```
+//!
+//! | file | holds |
+//! |---|---|
+//! | `agent.rs` | the [`Agent`] trait, [`Ctx`], the actor wrapper and the handles |
+//! | `agent/ask.rs` | [`Ask`] and [`History`] |
+//! | `agent/asker.rs` | [`Asker`] and [`CountedStream`]: asking and counting |
+//! | `agent/addr.rs` | [`Addr`]: agent-to-agent messages |
+//! | `agent/error.rs` | [`AgentError`], [`SendError`], [`SpawnError`] |
+
+mod addr;
+mod ask;
+mod asker;
+mod error;
+
+pub use addr::Addr;
+pub use ask::{Ask, History};
+pub use asker::{Asker, CountedStream};
+pub use error::{AgentError, OtherError, SendError, SpawnError};
 
 use crate::broker::{BrokerError, BrokerHandle};
-use crate::types::{Completion, CompletionRequest, Message, TrimPolicy};
+use crate::types::{Completion, CompletionRequest};
+use addr::AgentMsg;
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-/// An agent's address: what [`Ctx::send`] takes. Get one from [`Ctx::myself`] or
-/// [`AgentHandle::actor`].
-pub type Addr<M> = ActorRef<AgentMsg<M>>;
-
-/// What an agent's handlers return. A broker error converts with `?`.
-pub type AgentResult = Result<(), AgentError>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error(transparent)]
-    Broker(#[from] BrokerError),
-    #[error("{0}")]
-    Other(String),
-}
-
-impl AgentError {
-    /// An agent-defined failure.
-    pub fn other(message: impl Into<String>) -> Self {
-        AgentError::Other(message.into())
-    }
-}
-
-/// How to ask the broker: the target (a model or a ladder), `max_tokens` and the broker
-/// options (max wait, trim policy, coalescing, floor). Cheap to clone; build it once per
-/// agent and reuse it for every request.
-///
-/// ```
-/// use quotaswarm::agent::Ask;
-/// use std::time::Duration;
-/// let ask = Ask::new("claude")
-///     .max_tokens(200)
-///     .max_wait(Duration::from_secs(5)) // then move down the ladder
-///     .trim(4_000) // trim the history to about 4,000 input tokens
-///     .coalesce(true);
-/// let req = ask.prompt("Name three queueing disciplines.");
-/// assert_eq!(req.target, "claude");
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ask {
-    pub target: String,
-    pub max_tokens: u32,
-    pub temperature: Option<f32>,
-    pub options: crate::types::RequestOptions,
-}
-
-impl Ask {
-    /// Asks `target` (a model or ladder name from the config), 256 tokens at most.
-    pub fn new(target: impl Into<String>) -> Self {
-        Ask {
-            target: target.into(),
-            max_tokens: 256,
-            temperature: None,
-            options: crate::types::RequestOptions::default(),
-        }
-    }
-
-    pub fn max_tokens(mut self, n: u32) -> Self {
-        self.max_tokens = n;
-        self
-    }
-
-    pub fn temperature(mut self, t: f32) -> Self {
-        self.temperature = Some(t);
-        self
-    }
-
-    /// Wait at most this long in a lane's queue before moving down the ladder.
-    pub fn max_wait(mut self, d: Duration) -> Self {
-        self.options.max_wait = Some(d);
-        self
-    }
-
-    /// Trim the history (oldest turns first) to about this many input tokens.
-    pub fn trim(mut self, max_input_tokens: u64) -> Self {
-        self.options.trim = Some(TrimPolicy::new(max_input_tokens));
-        self
-    }
-
-    /// Like [`Ask::trim`], replacing the dropped turns with a summary made on the
-    /// ladder's cheapest rung.
-    pub fn trim_with_summary(mut self, max_input_tokens: u64) -> Self {
-        self.options.trim = Some(TrimPolicy {
-            max_input_tokens,
-            summarize: true,
-        });
-        self
-    }
-
-    /// Merge with identical in-flight requests (the default) or not.
-    pub fn coalesce(mut self, on: bool) -> Self {
-        self.options.coalesce = on;
-        self
-    }
-
-    /// Never fall below this rung of the ladder (0 = the first).
-    pub fn floor(mut self, rung: usize) -> Self {
-        self.options.floor = Some(rung);
-        self
-    }
-
-    /// The request for `system` + `messages`.
-    pub fn request(&self, system: Option<String>, messages: Vec<Message>) -> CompletionRequest {
-        let mut req = CompletionRequest::new(self.target.clone(), "")
-            .with_messages(messages)
-            .with_max_tokens(self.max_tokens);
-        req.system = system;
-        req.temperature = self.temperature;
-        req.options = self.options.clone();
-        req
-    }
-
-    /// A standalone request with one user message and no system prompt.
-    pub fn prompt(&self, user: impl Into<String>) -> CompletionRequest {
-        self.request(None, vec![Message::user(user)])
-    }
-}
-
-/// A conversation: the system prompt and the turns so far. [`Ctx::chat`] appends the
-/// user's turn and then the reply.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    pub system: Option<String>,
-    pub messages: Vec<Message>,
-}
-
-impl History {
-    pub fn new() -> Self {
-        History::default()
-    }
-
-    pub fn with_system(system: impl Into<String>) -> Self {
-        History {
-            system: Some(system.into()),
-            messages: Vec::new(),
-        }
-    }
-
-    pub fn push_user(&mut self, text: impl Into<String>) {
-        self.messages.push(Message::user(text));
-    }
-
-    pub fn push_assistant(&mut self, text: impl Into<String>) {
-        self.messages.push(Message::assistant(text));
-    }
-
-    /// Appends a reply as the assistant's turn.
-    pub fn append(&mut self, reply: &Completion) {
-        self.messages.push(reply.to_message());
-    }
-
-    /// The request that continues this conversation.
-    pub fn request(&self, ask: &Ask) -> CompletionRequest {
-        ask.request(self.system.clone(), self.messages.clone())
-    }
-
-    pub fn len(&self) -> usize {
-        self.messages.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
-    }
-
-    /// The newest assistant turn's text.
-    pub fn last_reply(&self) -> Option<String> {
-        self.messages
-            .iter()
-            .rev()
-            .find(|m| m.role == crate::types::Role::Assistant)
-            .map(Message::text)
-    }
-}
+/// What an agent's handlers return. Any error converts into [`AgentError`] with `?`.
+pub type AgentResult<T = ()> = Result<T, AgentError>;
 
 /// An agent's behaviour. State lives in the implementing struct.
 pub trait Agent: Send + 'static {
     /// The agent's own messages (from other agents or from the code that spawned it).
     type Msg: Send + 'static;
 
+    /// Runs once, when the agent is started.
     fn on_start(&mut self, ctx: &mut Ctx<Self::Msg>) -> impl Future<Output = AgentResult> + Send;
 
+    /// Runs for each message sent to the agent's [`Addr`], one at a time and in order;
+    /// messages sent before the start are handled before it is started. Does nothing by
+    /// default.
     fn on_message(
         &mut self,
         ctx: &mut Ctx<Self::Msg>,
@@ -224,117 +86,107 @@ pub trait Agent: Send + 'static {
 
 /// How one agent's run went.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AgentReport {
+    /// The agent's name.
     pub name: String,
+    /// Answers it received (streamed ones included).
     pub completions: u64,
+    /// Asks that failed.
     pub errors: u64,
+    /// Input tokens of its answers (cached ones included).
     pub input_tokens: u64,
+    /// Output tokens of its answers.
     pub output_tokens: u64,
     /// Completions answered by a model other than the first rung asked for.
     pub fallbacks: u64,
+    /// Whether it called [`Ctx::finish`].
     pub finished: bool,
     /// Why it stopped early: an error it returned, or a panic.
     pub failure: Option<String>,
+    /// The last failed ask's error.
     pub last_error: Option<String>,
 }
 
-/// The agent's view of the swarm.
+impl AgentReport {
+    /// An empty report for the agent `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        AgentReport {
+            name: name.into(),
+            ..AgentReport::default()
+        }
+    }
+}
+
+/// The agent's view of the swarm, passed to its handlers.
+///
+/// The asking methods take `&self`: join several asks to have them in flight at once,
+/// or move an [`Asker`] into a spawned task; all are counted in the agent's report.
 pub struct Ctx<M: Send + 'static> {
-    name: String,
-    broker: BrokerHandle,
-    myself: ActorRef<AgentMsg<M>>,
-    report: Arc<Mutex<AgentReport>>,
+    asker: Asker,
+    myself: Addr<M>,
     finished: bool,
 }
 
 impl<M: Send + 'static> Ctx<M> {
+    /// The agent's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.asker.name()
     }
 
+    /// The broker itself, for what is not an ask (statistics, the config). Requests sent
+    /// straight to it are not counted in the agent's report: ask through the `Ctx`.
     pub fn broker(&self) -> &BrokerHandle {
-        &self.broker
+        self.asker.broker()
     }
 
     /// This agent's address, to hand to others.
-    pub fn myself(&self) -> ActorRef<AgentMsg<M>> {
+    pub fn myself(&self) -> Addr<M> {
         self.myself.clone()
     }
 
-    fn record(&self, f: impl FnOnce(&mut AgentReport)) {
-        if let Ok(mut r) = self.report.lock() {
-            f(&mut r);
-        }
+    /// An [`Asker`] counting into this agent's report, to move into spawned tasks.
+    pub fn asker(&self) -> Asker {
+        self.asker.clone()
     }
 
     /// Asks the broker for a completion, counting it in this agent's report.
-    pub async fn complete(&mut self, req: CompletionRequest) -> Result<Completion, BrokerError> {
-        let first = self
-            .broker
-            .config()
-            .rungs(&req.target)
-            .and_then(|r| r.first().cloned());
-        let result = self.broker.complete(req).await;
-        self.record(|r| match &result {
-            Ok(c) => {
-                r.completions += 1;
-                r.input_tokens += c.usage.total_input();
-                r.output_tokens += c.usage.output_tokens;
-                if first.as_deref().is_some_and(|f| f != c.model) {
-                    r.fallbacks += 1;
-                }
-            }
-            Err(e) => {
-                r.errors += 1;
-                r.last_error = Some(e.to_string());
-            }
-        });
-        result
+    pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
+        self.asker.complete(req).await
     }
 
     /// A one-shot question: `user` alone (no history), asked as `ask` says.
-    pub async fn ask(
-        &mut self,
-        ask: &Ask,
-        user: impl Into<String>,
-    ) -> Result<Completion, BrokerError> {
-        self.complete(ask.prompt(user)).await
+    pub async fn ask(&self, ask: &Ask, user: impl Into<String>) -> Result<Completion, BrokerError> {
+        self.asker.ask(ask, user).await
     }
 
     /// One conversational turn: `user` joins `history`, then the reply does. On an error
     /// the unanswered user turn is taken back, so the history stays valid.
     pub async fn chat(
-        &mut self,
+        &self,
         ask: &Ask,
         history: &mut History,
         user: impl Into<String>,
     ) -> Result<Completion, BrokerError> {
-        history.push_user(user);
-        match self.complete(history.request(ask)).await {
-            Ok(c) => {
-                history.append(&c);
-                Ok(c)
-            }
-            Err(e) => {
-                history.messages.pop();
-                Err(e)
-            }
-        }
+        self.asker.chat(ask, history, user).await
+    }
+
+    /// Asks for a streamed completion: deltas as they arrive, then the completion. Its
+    /// end (the completion or the error) is counted in this agent's report when it
+    /// arrives; dropping the stream cancels the request.
+    pub async fn stream(&self, req: CompletionRequest) -> Result<CountedStream, BrokerError> {
+        self.asker.stream(req).await
     }
 
     /// The cheapest rung of `target` (a ladder's last model, or the model itself), for
     /// work that does not need the best model: summaries, classification, routing.
     pub fn cheapest(&self, target: &str) -> String {
-        self.broker
-            .config()
-            .rungs(target)
-            .and_then(|r| r.last().cloned())
-            .unwrap_or_else(|| target.to_string())
+        self.asker.cheapest(target)
     }
 
-    /// Sends a message to another agent (or to itself). False if it has stopped.
-    pub fn send<N: Send + 'static>(&self, to: &ActorRef<AgentMsg<N>>, msg: N) -> bool {
-        to.cast(AgentMsg::Msg(msg)).is_ok()
+    /// Sends a message to another agent (or to itself). Fails if it has stopped.
+    pub fn send<N: Send + 'static>(&self, to: &Addr<N>, msg: N) -> Result<(), SendError> {
+        to.send(msg)
     }
 
     /// Marks the agent done; its actor stops after the current handler returns.
@@ -343,22 +195,18 @@ impl<M: Send + 'static> Ctx<M> {
     }
 }
 
-/// The agent actor's messages.
-pub enum AgentMsg<M> {
-    Start,
-    Msg(M),
-    Stop,
-}
-
+/// The actor that runs an [`Agent`].
 struct AgentActor<A: Agent>(std::marker::PhantomData<fn() -> A>);
 
-pub struct AgentState<A: Agent> {
+struct AgentState<A: Agent> {
     agent: A,
     ctx: Ctx<A::Msg>,
+    /// `on_start` has run (or is running): a second start is ignored.
+    started: bool,
 }
 
-pub struct AgentArgs<A: Agent> {
-    name: String,
+struct AgentArgs<A: Agent> {
+    name: Arc<str>,
     agent: A,
     broker: BrokerHandle,
     report: Arc<Mutex<AgentReport>>,
@@ -377,12 +225,11 @@ impl<A: Agent> Actor for AgentActor<A> {
         Ok(AgentState {
             agent: args.agent,
             ctx: Ctx {
-                name: args.name,
-                broker: args.broker,
-                myself,
-                report: args.report,
+                asker: Asker::new(args.name.clone(), args.broker, args.report),
+                myself: Addr::new(myself, args.name),
                 finished: false,
             },
+            started: false,
         })
     }
 
@@ -393,7 +240,9 @@ impl<A: Agent> Actor for AgentActor<A> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let run = match msg {
+            AgentMsg::Start if state.started => return Ok(()),
             AgentMsg::Start => {
+                state.started = true;
                 AssertUnwindSafe(state.agent.on_start(&mut state.ctx))
                     .catch_unwind()
                     .await
@@ -403,10 +252,6 @@ impl<A: Agent> Actor for AgentActor<A> {
                     .catch_unwind()
                     .await
             }
-            AgentMsg::Stop => {
-                myself.stop(None);
-                return Ok(());
-            }
         };
         // A panic is this agent's failure, reported like an error; the swarm goes on.
         let outcome = run.unwrap_or_else(|payload| {
@@ -415,41 +260,67 @@ impl<A: Agent> Actor for AgentActor<A> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a non-string payload".into());
-            Err(AgentError::Other(format!("panicked: {what}")))
+            Err(AgentError::other(format!("panicked: {what}")))
         });
         if let Err(e) = outcome {
-            state.ctx.record(|r| r.failure = Some(e.to_string()));
+            state.ctx.asker.update(|r| r.failure = Some(e.to_string()));
             myself.stop(Some(e.to_string()));
         } else if state.ctx.finished {
-            state.ctx.record(|r| r.finished = true);
+            state.ctx.asker.update(|r| r.finished = true);
             myself.stop(None);
         }
         Ok(())
     }
 }
 
-/// A spawned agent.
+/// A spawned agent: its address, its report so far, and a way to wait for its end.
 pub struct AgentHandle<M: Send + 'static> {
-    pub name: String,
-    pub actor: ActorRef<AgentMsg<M>>,
-    pub report: Arc<Mutex<AgentReport>>,
-    pub join: tokio::task::JoinHandle<()>,
+    pub(crate) addr: Addr<M>,
+    pub(crate) report: Arc<Mutex<AgentReport>>,
+    pub(crate) join: tokio::task::JoinHandle<()>,
 }
 
 impl<M: Send + 'static> AgentHandle<M> {
-    pub fn start(&self) -> bool {
-        self.actor.cast(AgentMsg::Start).is_ok()
+    /// The agent's name.
+    pub fn name(&self) -> &str {
+        self.addr.name()
+    }
+
+    /// The agent's address, to send it messages or hand it to other agents.
+    pub fn addr(&self) -> Addr<M> {
+        self.addr.clone()
+    }
+
+    /// Starts the agent (runs its `on_start`; a second start is ignored). Fails if it
+    /// has already stopped.
+    pub fn start(&self) -> Result<(), SendError> {
+        self.addr.start()
+    }
+
+    /// Stops the agent; it is reported as stopped for `why` unless it had finished.
+    pub fn stop(&self, why: &str) {
+        self.addr.stop(why);
+    }
+
+    /// The report so far (the agent may still be running).
+    pub fn snapshot(&self) -> AgentReport {
+        snapshot(&self.report)
+    }
+
+    /// Whether the agent's actor has stopped.
+    pub fn is_done(&self) -> bool {
+        self.join.is_finished()
     }
 
     /// Erases the message type, so agents of different kinds can be awaited together.
     pub fn erase(self) -> RunningAgent {
-        let (a, b) = (self.actor.clone(), self.actor);
+        let (a, b) = (self.addr.clone(), self.addr.clone());
         RunningAgent {
-            name: self.name,
+            name: self.addr.name().to_string(),
             report: self.report,
             join: self.join,
-            start: Box::new(move || a.cast(AgentMsg::Start).is_ok()),
-            stop: Box::new(move |why| b.stop(Some(why))),
+            start: Box::new(move || a.start()),
+            stop: Box::new(move |why| b.stop(why)),
         }
     }
 
@@ -461,34 +332,40 @@ impl<M: Send + 'static> AgentHandle<M> {
     }
 }
 
+type StartFn = Box<dyn Fn() -> Result<(), SendError> + Send + Sync>;
+type StopFn = Box<dyn Fn(&str) + Send + Sync>;
+
 /// A spawned agent of any kind (see [`AgentHandle::erase`]).
 pub struct RunningAgent {
-    pub name: String,
-    pub report: Arc<Mutex<AgentReport>>,
-    pub join: tokio::task::JoinHandle<()>,
-    start: Box<dyn Fn() -> bool + Send + Sync>,
-    stop: Box<dyn Fn(String) + Send + Sync>,
+    name: String,
+    report: Arc<Mutex<AgentReport>>,
+    pub(crate) join: tokio::task::JoinHandle<()>,
+    start: StartFn,
+    stop: StopFn,
 }
 
 impl RunningAgent {
-    /// Sends the agent its `Start`; false if it has already stopped.
-    pub fn start(&self) -> bool {
+    /// The agent's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts the agent (a second start is ignored). Fails if it has already stopped.
+    pub fn start(&self) -> Result<(), SendError> {
         (self.start)()
     }
 
     /// Stops the agent (it is reported as stopped for `why`).
     pub fn stop(&self, why: &str) {
-        (self.stop)(why.to_string());
+        (self.stop)(why);
     }
 
     /// The report so far (the agent may still be running).
     pub fn snapshot(&self) -> AgentReport {
-        match self.report.lock() {
-            Ok(r) => r.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        snapshot(&self.report)
     }
 
+    /// Whether the agent's actor has stopped.
     pub fn is_done(&self) -> bool {
         self.join.is_finished()
     }
@@ -506,37 +383,29 @@ impl RunningAgent {
     }
 }
 
+fn snapshot(report: &Mutex<AgentReport>) -> AgentReport {
+    report.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 fn finalize(report: &Mutex<AgentReport>) -> AgentReport {
-    let mut r = match report.lock() {
-        Ok(r) => r.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
+    let mut r = snapshot(report);
     if !r.finished && r.failure.is_none() {
         r.failure = Some("stopped without finishing (panicked or was stopped)".into());
     }
     r
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("cannot spawn agent {name}: {message}")]
-pub struct SpawnError {
-    pub name: String,
-    pub message: String,
-}
-
-/// Spawns `agent` as an actor (not started: call [`AgentHandle::start`]).
+/// Spawns `agent` as an actor, idle: start it with [`AgentHandle::start`] (messages
+/// sent before are handled first).
 pub async fn spawn_agent<A: Agent>(
     name: impl Into<String>,
     agent: A,
     broker: BrokerHandle,
 ) -> Result<AgentHandle<A::Msg>, SpawnError> {
-    let name = name.into();
-    let report = Arc::new(Mutex::new(AgentReport {
-        name: name.clone(),
-        ..AgentReport::default()
-    }));
+    let name: String = name.into();
+    let report = Arc::new(Mutex::new(AgentReport::new(name.clone())));
     let args = AgentArgs {
-        name: name.clone(),
+        name: Arc::from(name.as_str()),
         agent,
         broker,
         report: report.clone(),
@@ -548,8 +417,7 @@ pub async fn spawn_agent<A: Agent>(
             message: e.to_string(),
         })?;
     Ok(AgentHandle {
-        name,
-        actor,
+        addr: Addr::new(actor, Arc::from(name.as_str())),
         report,
         join,
     })

@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn a_growing_history_counts_only_its_new_messages() {
         let e = Estimator::new(0.0);
-        let mut req = CompletionRequest::new("m", "hello there");
+        let mut req = CompletionRequest::prompt("m", "hello there");
         let first = e.raw_input(Encoding::O200k, &req);
         let entries = e.cached_entries();
         req.messages.push(Message::assistant("general kenobi"));
@@ -345,8 +345,7 @@ mod tests {
     fn system_and_tools_carry_the_safety_margin() {
         let plain = Estimator::new(0.0);
         let careful = Estimator::new(0.5);
-        let req =
-            CompletionRequest::new("m", "hi").with_system("a long system prompt of some size");
+        let req = CompletionRequest::prompt("m", "hi").system("a long system prompt of some size");
         assert!(careful.raw_input(Encoding::O200k, &req) > plain.raw_input(Encoding::O200k, &req));
     }
 }

@@ -40,7 +40,7 @@ async fn a_burst_of_three_minutes_of_input_finishes_in_about_three_minutes_in_or
         let h = h.clone();
         let done_at = done_at.clone();
         async move {
-            let req = CompletionRequest::new("m", text(i, 540)).with_max_tokens(50);
+            let req = CompletionRequest::prompt("m", text(i, 540)).max_tokens(50);
             let r = h.complete(req).await;
             done_at.lock().unwrap()[i] = Some(Instant::now());
             r
@@ -90,7 +90,7 @@ async fn calibration_brings_the_estimate_within_5_percent_and_no_429s() {
     let h = swarm.handle();
     let mut last_error = 1.0;
     for i in 0..12 {
-        let req = CompletionRequest::new("g", text(i, 300 + 20 * i)).with_max_tokens(100);
+        let req = CompletionRequest::prompt("g", text(i, 300 + 20 * i)).max_tokens(100);
         let est = h.prepare(req.clone()).unwrap().rungs[0].est_input;
         let done = h.complete(req).await.unwrap();
         let charged = done.usage.total_input();
@@ -130,7 +130,7 @@ async fn a_second_client_eating_half_the_quota_is_absorbed_via_headers() {
     let other_task = tokio::spawn(async move {
         let mut ok = 0;
         for i in 0..360 {
-            let req = CompletionRequest::new("m", text(10_000 + i, 430)).with_max_tokens(20);
+            let req = CompletionRequest::prompt("m", text(10_000 + i, 430)).max_tokens(20);
             if other.complete("claude-sonnet-4-5", &req).await.is_ok() {
                 ok += 1;
             }
@@ -145,7 +145,7 @@ async fn a_second_client_eating_half_the_quota_is_absorbed_via_headers() {
         async move {
             let mut n = 0;
             for t in 0..30 {
-                let req = CompletionRequest::new("m", text(a * 100 + t, 900)).with_max_tokens(20);
+                let req = CompletionRequest::prompt("m", text(a * 100 + t, 900)).max_tokens(20);
                 if h.complete(req).await.is_ok() {
                     n += 1;
                 }
@@ -178,7 +178,7 @@ async fn count_tokens_estimates_exactly_under_its_own_request_bucket() {
     let h = swarm.handle();
     let start = Instant::now();
     for i in 0..3 {
-        h.complete(CompletionRequest::new("m", text(i, 200)))
+        h.complete(CompletionRequest::prompt("m", text(i, 200)))
             .await
             .unwrap();
     }

@@ -18,10 +18,10 @@ async fn setup() -> (Swarm, quotaswarm::sim::SimServer) {
 }
 
 fn question() -> CompletionRequest {
-    CompletionRequest::new("sonnet", "What is the shared context for today's research?")
-        .with_system("You are a careful researcher.")
-        .with_max_tokens(64)
-        .with_temperature(0.0)
+    CompletionRequest::prompt("sonnet", "What is the shared context for today's research?")
+        .system("You are a careful researcher.")
+        .max_tokens(64)
+        .temperature(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +69,7 @@ async fn requests_differing_only_in_temperature_are_not_merged() {
     let (swarm, server) = setup().await;
     let h = swarm.handle();
     let replies =
-        join_all((0..10).map(|i| h.complete(question().with_temperature(i as f32 / 10.0)))).await;
+        join_all((0..10).map(|i| h.complete(question().temperature(i as f32 / 10.0)))).await;
     assert!(replies.iter().all(|r| r.is_ok()));
     assert_eq!(server.sim.stats().total.requests, 10);
     assert_eq!(h.stats().await.unwrap().merged, 0);

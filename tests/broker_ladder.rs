@@ -27,8 +27,7 @@ fn tiny() -> Limits {
 }
 
 fn ask(i: usize) -> CompletionRequest {
-    CompletionRequest::new("claude", format!("Question {i}: which rung answers?"))
-        .with_max_tokens(50)
+    CompletionRequest::prompt("claude", format!("Question {i}: which rung answers?")).max_tokens(50)
 }
 
 /// Uses up a model's one request a minute in the simulator.
@@ -37,7 +36,7 @@ async fn exhaust(swarm: &Swarm, wire_model: &str, model: &str) {
     assert!(sim.set_limits(wire_model, tiny()));
     let _ = swarm
         .handle()
-        .complete(CompletionRequest::new(model, "use up the quota"))
+        .complete(CompletionRequest::prompt(model, "use up the quota"))
         .await;
 }
 
@@ -113,7 +112,7 @@ async fn a_failing_model_opens_its_circuit_shifts_traffic_down_and_a_probe_close
     .unwrap();
     let h = swarm.handle();
     let sim = swarm.simulator.clone().unwrap();
-    let fast = |i: usize| CompletionRequest::new("fast", format!("q{i}")).with_max_tokens(20);
+    let fast = |i: usize| CompletionRequest::prompt("fast", format!("q{i}")).max_tokens(20);
     for i in 0..10 {
         let c = h.complete(fast(i)).await.unwrap();
         assert_eq!(c.model, "haiku");
@@ -173,11 +172,8 @@ async fn on_its_last_rung_a_request_with_max_wait_waits_as_long_as_it_takes() {
         .unwrap();
     exhaust(&swarm, "claude-opus-4-5", "opus").await;
     let h = swarm.handle();
-    let with_wait = |i| {
-        let mut r = CompletionRequest::new("opus", format!("q{i}"));
-        r.options.max_wait = Some(Duration::from_secs(2));
-        r
-    };
+    let with_wait =
+        |i| CompletionRequest::prompt("opus", format!("q{i}")).max_wait(Duration::from_secs(2));
     let (a, b) = tokio::join!(h.complete(with_wait(1)), h.complete(with_wait(2)));
     assert_eq!(a.unwrap().model, "opus");
     assert_eq!(b.unwrap().model, "opus");

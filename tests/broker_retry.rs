@@ -27,7 +27,7 @@ async fn a_429_with_retry_after_7_is_not_retried_before_7s() {
     let b = broker_over(&script, "").await;
     let reply = b
         .handle
-        .complete(CompletionRequest::new("m", "hello"))
+        .complete(CompletionRequest::prompt("m", "hello"))
         .await
         .unwrap();
     assert_eq!(reply.text(), "fine");
@@ -47,7 +47,7 @@ async fn a_400_is_sent_once_and_reaches_the_caller() {
     let b = broker_over(&script, "").await;
     let err = b
         .handle
-        .complete(CompletionRequest::new("m", "hello"))
+        .complete(CompletionRequest::prompt("m", "hello"))
         .await
         .unwrap_err();
     assert!(
@@ -74,7 +74,7 @@ async fn a_529_is_retried_with_growing_backoff() {
     let b = broker_over(&script, "[broker]\nbackoff_base_secs = 1.0\n").await;
     let reply = b
         .handle
-        .complete(CompletionRequest::new("m", "hello"))
+        .complete(CompletionRequest::prompt("m", "hello"))
         .await
         .unwrap();
     assert_eq!(reply.text(), "back");
@@ -103,7 +103,7 @@ async fn gives_up_after_max_attempts_with_the_last_error() {
     .await;
     let err = b
         .handle
-        .complete(CompletionRequest::new("m", "hello"))
+        .complete(CompletionRequest::prompt("m", "hello"))
         .await
         .unwrap_err();
     assert!(
@@ -126,7 +126,7 @@ async fn a_spend_cap_429_is_final() {
     let b = broker_over(&script, "").await;
     let err = b
         .handle
-        .complete(CompletionRequest::new("m", "hello"))
+        .complete(CompletionRequest::prompt("m", "hello"))
         .await
         .unwrap_err();
     assert!(
@@ -147,20 +147,19 @@ async fn bad_input_is_refused_at_once_and_the_broker_keeps_going() {
     let script = Scripted::new(vec![anthropic_ok("still here", 10, 5)]);
     let b = broker_over(&script, "").await;
     let h = &b.handle;
-    let mut empty = CompletionRequest::new("m", "x");
-    empty.messages.clear();
+    let empty = CompletionRequest::new("m");
     assert!(matches!(
         h.complete(empty).await,
-        Err(BrokerError::InvalidRequest(_))
+        Err(BrokerError::InvalidRequest(m)) if m.contains("messages is empty")
     ));
-    let zero = CompletionRequest::new("m", "x").with_max_tokens(0);
+    let zero = CompletionRequest::prompt("m", "x").max_tokens(0);
     assert!(matches!(
         h.complete(zero).await,
         Err(BrokerError::InvalidRequest(_))
     ));
-    let unknown = CompletionRequest::new("nope", "x");
+    let unknown = CompletionRequest::prompt("nope", "x");
     assert!(matches!(h.complete(unknown).await, Err(BrokerError::UnknownTarget(t)) if t == "nope"));
-    let huge = CompletionRequest::new("m", "word ".repeat(150_000));
+    let huge = CompletionRequest::prompt("m", "word ".repeat(150_000));
     let err = h.complete(huge).await.unwrap_err();
     assert!(
         matches!(
@@ -170,7 +169,10 @@ async fn bad_input_is_refused_at_once_and_the_broker_keeps_going() {
         "{err:?}"
     );
     assert_eq!(script.arrivals().len(), 0, "nothing was sent");
-    let ok = h.complete(CompletionRequest::new("m", "x")).await.unwrap();
+    let ok = h
+        .complete(CompletionRequest::prompt("m", "x"))
+        .await
+        .unwrap();
     assert_eq!(ok.text(), "still here");
     assert_eq!(ok.model, "m");
 }

@@ -27,11 +27,10 @@ async fn setup(sim_extra: &str) -> (Swarm, SimServer) {
 }
 
 fn question(target: &str) -> CompletionRequest {
-    let mut r = CompletionRequest::new(target, "Stream me a long answer about token buckets.")
-        .with_max_tokens(120)
-        .with_temperature(0.0);
-    r.options.coalesce = false;
-    r
+    CompletionRequest::prompt(target, "Stream me a long answer about token buckets.")
+        .max_tokens(120)
+        .temperature(0.0)
+        .coalesce(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

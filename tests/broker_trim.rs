@@ -3,7 +3,7 @@
 
 use quotaswarm::swarm::{Backend, Swarm};
 use quotaswarm::trim::check_valid;
-use quotaswarm::types::{ContentBlock, Message, Role, TrimPolicy};
+use quotaswarm::types::{ContentBlock, Message, Role};
 use quotaswarm::{CompletionRequest, Config};
 use serde_json::json;
 
@@ -38,11 +38,11 @@ async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
     let mut max_input = 0u64;
     for turn in 0..70 {
         history.push(Message::user(long_text(turn)));
-        let mut req = CompletionRequest::new("claude", "")
-            .with_system("You keep long notes.")
-            .with_messages(history.clone())
-            .with_max_tokens(200);
-        req.options.trim = Some(TrimPolicy::new(BUDGET));
+        let req = CompletionRequest::new("claude")
+            .system("You keep long notes.")
+            .messages(history.clone())
+            .max_tokens(200)
+            .trim(BUDGET);
         let reply = h
             .complete(req)
             .await
@@ -73,7 +73,7 @@ async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
         }
         history_tokens = h.estimator().raw_input(
             quotaswarm::tokens::Encoding::Cl100k,
-            &CompletionRequest::new("x", "").with_messages(history.clone()),
+            &CompletionRequest::new("x").messages(history.clone()),
         );
         assert!(check_valid(&quotaswarm::trim::normalise(&history)).is_ok());
     }
@@ -118,13 +118,10 @@ async fn trimmed_turns_can_be_replaced_by_a_summary_from_the_cheapest_rung() {
         })
         .chain([Message::user("What did we note first?")])
         .collect();
-    let mut req = CompletionRequest::new("claude", "")
-        .with_messages(history)
-        .with_max_tokens(100);
-    req.options.trim = Some(TrimPolicy {
-        max_input_tokens: 6_000,
-        summarize: true,
-    });
+    let req = CompletionRequest::new("claude")
+        .messages(history)
+        .max_tokens(100)
+        .trim_with_summary(6_000);
     let reply = h.complete(req).await.unwrap();
     assert!(
         reply.usage.total_input() <= 6_000,

@@ -17,6 +17,12 @@ mod long_history;
 #[path = "../examples/monitoring.rs"]
 mod monitoring;
 #[allow(dead_code)]
+#[path = "../examples/parallel_asks.rs"]
+mod parallel_asks;
+#[allow(dead_code)]
+#[path = "../examples/prompts_from_file.rs"]
+mod prompts_from_file;
+#[allow(dead_code)]
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 #[allow(dead_code)]
@@ -60,6 +66,33 @@ fn the_readme_shows_the_custom_agent_example_verbatim() {
         readme.contains(body),
         "README's custom agent differs from examples/custom_agent.rs"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_asks_are_all_counted_in_the_agents_report() {
+    let r = parallel_asks::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.agents.len(), 1);
+    assert_eq!(r.agents[0].completions, 3, "{:?}", r.agents[0]);
+    assert_eq!(r.totals.answers, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_from_file_reports_a_missing_file_as_the_agents_failure() {
+    let r = prompts_from_file::run().await.unwrap();
+    assert!(!r.timed_out);
+    let (reader, lost) = (&r.agents[0], &r.agents[1]);
+    assert!(reader.finished, "{reader:?}");
+    assert_eq!(reader.completions, 2);
+    assert!(!lost.finished);
+    assert_eq!(lost.completions, 0);
+    let not_found = std::fs::read_to_string("/no/such/quotaswarm/prompts.txt").unwrap_err();
+    assert_eq!(
+        lost.failure.as_deref(),
+        Some(not_found.to_string().as_str())
+    );
+    assert_eq!(r.totals.agents_failed, 1);
+    assert_eq!(r.totals.errors, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,12 +26,12 @@ async fn live_swarm() -> Swarm {
     config.sim.api_keys = vec![SECRET.to_string()];
     let swarm = Swarm::start(config, Backend::Embedded).await.unwrap();
     let h = swarm.handle();
-    let same = CompletionRequest::new("claude", "What is a token bucket?");
+    let same = CompletionRequest::prompt("claude", "What is a token bucket?");
     let (a, b, c, d) = tokio::join!(
         h.complete(same.clone()),
         h.complete(same),
-        h.complete(CompletionRequest::new("claude", "And a leaky bucket?")),
-        h.complete(CompletionRequest::new("gpt", "What is backoff?")),
+        h.complete(CompletionRequest::prompt("claude", "And a leaky bucket?")),
+        h.complete(CompletionRequest::prompt("gpt", "What is backoff?")),
     );
     for r in [a, b, c, d] {
         r.unwrap();

@@ -53,7 +53,7 @@ async fn burning_input_at_twice_the_refill_predicts_time_to_exhaustion() {
     let h = b.handle.clone();
     let start = tokio::time::Instant::now();
     for i in 0..45u64 {
-        h.complete(CompletionRequest::new("m", format!("tick {i}")).with_max_tokens(10))
+        h.complete(CompletionRequest::prompt("m", format!("tick {i}")).max_tokens(10))
             .await
             .unwrap();
         tokio::time::sleep_until(start + Duration::from_secs(i + 1)).await;
@@ -100,7 +100,7 @@ async fn the_429_rate_and_backoff_percentiles_follow_a_scripted_sequence() {
     .await;
     let h = b.handle.clone();
     for i in 0..8 {
-        h.complete(CompletionRequest::new("m", format!("q{i}")))
+        h.complete(CompletionRequest::prompt("m", format!("q{i}")))
             .await
             .unwrap();
     }
@@ -143,7 +143,7 @@ async fn mailbox_depth_rises_with_unhandled_messages_and_returns_to_zero() {
         .map(|i| {
             let h = h.clone();
             tokio::spawn(async move {
-                h.complete(CompletionRequest::new("m", format!("q{i}")))
+                h.complete(CompletionRequest::prompt("m", format!("q{i}")))
                     .await
             })
         })
@@ -174,7 +174,7 @@ async fn costs_match_the_config_prices_by_hand() {
     .await;
     let h = b.handle.clone();
     for i in 0..4 {
-        h.complete(CompletionRequest::new("m", format!("q{i}")))
+        h.complete(CompletionRequest::prompt("m", format!("q{i}")))
             .await
             .unwrap();
     }

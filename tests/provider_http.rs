@@ -34,9 +34,9 @@ fn endpoint(server: &SimServer, wire: quotaswarm::config::Wire, key: &str) -> En
 use quotaswarm::config::Wire::{Anthropic, OpenAi};
 
 fn req() -> CompletionRequest {
-    CompletionRequest::new("x", "Hello over HTTP")
-        .with_system("Be brief.")
-        .with_max_tokens(30)
+    CompletionRequest::prompt("x", "Hello over HTTP")
+        .system("Be brief.")
+        .max_tokens(30)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +143,7 @@ async fn a_529_and_a_503_are_retryable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_request_auth_and_not_found_are_final_on_both_wires() {
     let server = sim("api_keys = [\"good\"]\n").await;
-    let long = CompletionRequest::new("x", "word ".repeat(250_000)).with_max_tokens(30);
+    let long = CompletionRequest::prompt("x", "word ".repeat(250_000)).max_tokens(30);
     for (wire, model) in [(Anthropic, "claude-sonnet-4-5"), (OpenAi, "gpt-4o-mini")] {
         let good = endpoint(&server, wire, "good");
         let e = good.complete(model, &long).await.unwrap_err().error;

@@ -44,7 +44,7 @@ async fn stats(server: &SimServer) -> SimStats {
 }
 
 fn request() -> CompletionRequest {
-    CompletionRequest::new("x", "Stream me something").with_max_tokens(150)
+    CompletionRequest::prompt("x", "Stream me something").max_tokens(150)
 }
 
 #[tokio::test]

@@ -70,7 +70,7 @@ async fn no_api_key_appears_in_stats_metrics_or_traces() {
         .await
         .unwrap();
     b.handle
-        .complete(CompletionRequest::new("m", "hello"))
+        .complete(CompletionRequest::prompt("m", "hello"))
         .await
         .unwrap();
     let stats = b.handle.stats().await.unwrap();

@@ -36,8 +36,7 @@ impl Agent for Router {
     type Msg = ();
 
     async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
-        let mut ask = self.ask.clone();
-        ask.target = ctx.cheapest(&self.ask.target);
+        let ask = self.ask.clone().target(ctx.cheapest(&self.ask.target));
         let labels = self.labels.join(", ");
         for item in std::mem::take(&mut self.items) {
             let prompt =
@@ -52,7 +51,10 @@ impl Agent for Router {
                 .find(|l| answer.contains(&l.to_lowercase()))
                 .cloned();
             if let Some(to) = label.as_ref().and_then(|l| self.routes.get(l)) {
-                ctx.send(to, item.clone());
+                // An agent that has stopped takes no more items; the decision stands.
+                if let Err(e) = ctx.send(to, item.clone()) {
+                    tracing::debug!(agent = ctx.name(), error = %e, "route gone");
+                }
             }
             self.decisions.push((item, label));
         }

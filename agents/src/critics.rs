@@ -12,6 +12,7 @@
 use quotaswarm::agent::{Addr, Agent, AgentResult, Ask, Ctx, History, RunningAgent};
 use quotaswarm::swarm::{Swarm, SwarmError};
 
+#[derive(Debug)]
 pub enum CriticMsg {
     /// The peer's address (sent before the start).
     Peer(Addr<CriticMsg>),
@@ -51,7 +52,10 @@ impl Critic {
 
     fn tell(&self, ctx: &Ctx<CriticMsg>, msg: CriticMsg) {
         if let Some(peer) = &self.peer {
-            ctx.send(peer, msg);
+            // A peer that has stopped (it failed) has nothing more to say: neither do we.
+            if let Err(e) = ctx.send(peer, msg) {
+                tracing::debug!(agent = ctx.name(), error = %e, "peer gone");
+            }
         }
     }
 }
@@ -120,15 +124,7 @@ pub async fn spawn_pair(
 ) -> Result<Vec<RunningAgent>, SwarmError> {
     let a = swarm.spawn_idle(names[0], a).await?;
     let b = swarm.spawn_idle(names[1], b).await?;
-    let _ = a
-        .actor
-        .cast(quotaswarm::agent::AgentMsg::Msg(CriticMsg::Peer(
-            b.actor.clone(),
-        )));
-    let _ = b
-        .actor
-        .cast(quotaswarm::agent::AgentMsg::Msg(CriticMsg::Peer(
-            a.actor.clone(),
-        )));
+    a.addr().send(CriticMsg::Peer(b.addr()))?;
+    b.addr().send(CriticMsg::Peer(a.addr()))?;
     Ok(vec![a.erase(), b.erase()])
 }

@@ -66,13 +66,12 @@ impl ScriptedAgent {
         messages: Vec<Message>,
         max: Option<u32>,
     ) -> CompletionRequest {
-        CompletionRequest {
-            system,
-            messages,
-            max_tokens: max.unwrap_or(self.max_tokens),
-            options: self.options.clone(),
-            ..CompletionRequest::new(self.target.clone(), "")
-        }
+        let mut req = CompletionRequest::new(self.target.clone())
+            .messages(messages)
+            .max_tokens(max.unwrap_or(self.max_tokens))
+            .options(self.options.clone());
+        req.system = system;
+        req
     }
 }
 

@@ -24,8 +24,7 @@ impl Agent for Summarizer {
     type Msg = ();
 
     async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
-        let mut ask = self.ask.clone();
-        ask.target = ctx.cheapest(&self.ask.target);
+        let ask = self.ask.clone().target(ctx.cheapest(&self.ask.target));
         for doc in std::mem::take(&mut self.documents) {
             let prompt = format!("Summarise in two sentences:\n\n{doc}");
             if let Ok(c) = ctx.ask(&ask, prompt).await {

@@ -14,9 +14,15 @@ async fn live_swarm() -> Swarm {
         .unwrap();
     let h = swarm.handle();
     let (a, b, c) = tokio::join!(
-        h.complete(CompletionRequest::new("claude", "What is a token bucket?")),
-        h.complete(CompletionRequest::new("claude", "What is a leaky bucket?")),
-        h.complete(CompletionRequest::new("gpt", "What is backoff?")),
+        h.complete(CompletionRequest::prompt(
+            "claude",
+            "What is a token bucket?"
+        )),
+        h.complete(CompletionRequest::prompt(
+            "claude",
+            "What is a leaky bucket?"
+        )),
+        h.complete(CompletionRequest::prompt("gpt", "What is backoff?")),
     );
     for r in [a, b, c] {
         r.unwrap();

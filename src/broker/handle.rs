@@ -319,14 +319,14 @@ impl BrokerHandle {
         let start = (keep..=transcript.len())
             .find(|i| transcript.is_char_boundary(*i))
             .unwrap_or(0);
-        let mut summary_req = CompletionRequest::new(
+        let mut summary_req = CompletionRequest::prompt(
             cheapest,
             format!(
                 "Summarise this earlier part of a conversation in a few sentences, keeping facts and decisions:\n\n{}",
                 &transcript[start..]
             ),
         )
-        .with_max_tokens(300);
+        .max_tokens(300);
         summary_req.options.trim = Some(TrimPolicy::new(8_000));
         let summary = Box::pin(self.complete(summary_req)).await?;
         let mut req = (*prepared.request).clone();

@@ -29,12 +29,12 @@ mod tests {
 
     #[test]
     fn identical_requests_share_a_key_and_temperature_changes_it() {
-        let a = CompletionRequest::new("sonnet", "hi").with_temperature(0.2);
+        let a = CompletionRequest::prompt("sonnet", "hi").temperature(0.2);
         let mut b = a.clone();
         b.options.max_wait = Some(std::time::Duration::from_secs(3));
         b.metadata = Some(serde_json::json!({"user_id": "x"}));
         assert_eq!(canonical_key(&a), canonical_key(&b));
-        let c = a.clone().with_temperature(0.3);
+        let c = a.clone().temperature(0.3);
         assert_ne!(canonical_key(&a), canonical_key(&c));
     }
 }

@@ -732,10 +732,10 @@ mod tests {
 
     /// System, multi-turn, tool_use + tool_result, stop, temperature, tools, metadata.
     fn rich_request() -> CompletionRequest {
-        let mut req = CompletionRequest::new("smart", "What is the weather in Paris?")
-            .with_system("You are terse.")
-            .with_max_tokens(512)
-            .with_temperature(0.2);
+        let mut req = CompletionRequest::prompt("smart", "What is the weather in Paris?")
+            .system("You are terse.")
+            .max_tokens(512)
+            .temperature(0.2);
         req.messages.push(Message {
             role: Role::Assistant,
             content: vec![
@@ -809,7 +809,7 @@ mod tests {
 
     #[test]
     fn omits_absent_optional_fields_and_key() {
-        let mut req = CompletionRequest::new("smart", "hi");
+        let mut req = CompletionRequest::prompt("smart", "hi");
         req.messages.push(Message {
             role: Role::User,
             content: vec![ContentBlock::Image {
@@ -868,11 +868,11 @@ mod tests {
 
     #[test]
     fn encodes_spec_request_example_modulo_documented_differences() {
-        let req = CompletionRequest::new("smart", "Summarise the attached notes.")
-            .with_system("<long stable instructions>")
-            .with_max_tokens(512)
-            .with_temperature(0.2)
-            .with_messages(vec![
+        let req = CompletionRequest::new("smart")
+            .system("<long stable instructions>")
+            .max_tokens(512)
+            .temperature(0.2)
+            .messages(vec![
                 Message::user("Summarise the attached notes."),
                 Message::assistant("Which notes?"),
                 Message::user("The ones above."),

@@ -803,10 +803,10 @@ mod tests {
 
     /// System, multi-turn, tool_use + tool_result, stop, temperature, tools.
     fn rich_request() -> CompletionRequest {
-        let mut req = CompletionRequest::new("fast", "What is the weather in Paris?")
-            .with_system("You are terse.")
-            .with_max_tokens(64)
-            .with_temperature(0.0);
+        let mut req = CompletionRequest::prompt("fast", "What is the weather in Paris?")
+            .system("You are terse.")
+            .max_tokens(64)
+            .temperature(0.0);
         req.messages.push(Message {
             role: Role::Assistant,
             content: vec![ContentBlock::ToolUse {
@@ -895,8 +895,7 @@ mod tests {
 
     #[test]
     fn encodes_parts_and_images_and_omits_absent_fields() {
-        let mut req = CompletionRequest::new("fast", "ignored");
-        req.messages = vec![Message {
+        let req = CompletionRequest::new("fast").message(Message {
             role: Role::User,
             content: vec![
                 ContentBlock::text("What is this?"),
@@ -910,7 +909,7 @@ mod tests {
                     source: json!({"type": "file", "file_id": "file_1"}),
                 },
             ],
-        }];
+        });
         let r = OpenAi.encode("gpt-4o", &req, None).unwrap();
         assert!(r.headers.get("authorization").is_none());
         assert_eq!(
@@ -951,10 +950,10 @@ mod tests {
     fn encodes_spec_request_example_modulo_documented_differences() {
         let req = CompletionRequest {
             stop: vec!["\n\n".into()],
-            ..CompletionRequest::new("fast", "Name three primes.")
-                .with_system("You are terse.")
-                .with_max_tokens(64)
-                .with_temperature(0.0)
+            ..CompletionRequest::prompt("fast", "Name three primes.")
+                .system("You are terse.")
+                .max_tokens(64)
+                .temperature(0.0)
         };
         let mut want: Value = serde_json::from_str(SPEC_REQUEST).unwrap();
         // Differences by design: non-streaming (no `stream`, `stream_options`); one text

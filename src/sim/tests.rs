@@ -883,7 +883,7 @@ mod streaming {
     }
 
     fn req() -> CompletionRequest {
-        CompletionRequest::new("x", "Tell me a story").with_max_tokens(200)
+        CompletionRequest::prompt("x", "Tell me a story").max_tokens(200)
     }
 
     #[tokio::test(start_paused = true)]

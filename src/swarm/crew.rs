@@ -16,6 +16,7 @@ pub struct Crew {
 /// What [`Crew::wait`] returns.
 #[derive(Debug, Clone)]
 pub struct CrewOutcome {
+    /// Each agent's report, in the order they were added.
     pub reports: Vec<AgentReport>,
     /// Whether the deadline stopped agents that had not finished.
     pub timed_out: bool,
@@ -24,22 +25,27 @@ pub struct CrewOutcome {
 }
 
 impl Crew {
+    /// An empty crew.
     pub fn new() -> Self {
         Crew::default()
     }
 
+    /// Adds a spawned (idle) agent of any message type.
     pub fn add<M: Send + 'static>(&mut self, agent: AgentHandle<M>) {
         self.agents.push(agent.erase());
     }
 
+    /// Adds an agent whose message type is already erased.
     pub fn push(&mut self, agent: RunningAgent) {
         self.agents.push(agent);
     }
 
+    /// How many agents it has.
     pub fn len(&self) -> usize {
         self.agents.len()
     }
 
+    /// Whether it has no agents.
     pub fn is_empty(&self) -> bool {
         self.agents.is_empty()
     }
@@ -49,10 +55,12 @@ impl Crew {
         self.done.clone()
     }
 
-    /// Starts every agent at once.
+    /// Starts every agent at once; returns the start time, for [`Crew::wait`].
     pub fn start(&self) -> Instant {
         for a in &self.agents {
-            a.start();
+            // One that has already stopped (stopped before its start) gets no start;
+            // `wait` reports it as stopped.
+            let _ = a.start();
         }
         Instant::now()
     }

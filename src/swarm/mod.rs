@@ -15,7 +15,9 @@ pub use crew::{Crew, CrewOutcome};
 pub use endpoints::{endpoints, SIM_KEY};
 pub use report::{report_table, status_line, SwarmReport, Totals};
 
-use crate::agent::{spawn_agent, Agent, AgentHandle, AgentReport, RunningAgent, SpawnError};
+use crate::agent::{
+    spawn_agent, Agent, AgentHandle, AgentReport, RunningAgent, SendError, SpawnError,
+};
 use crate::broker::{self, Broker, BrokerHandle, StartError, StartOptions};
 use crate::config::{Config, Transport, Wire};
 #[cfg(feature = "sim")]
@@ -64,6 +66,10 @@ pub enum SwarmError {
     /// An agent's actor could not be spawned.
     #[error(transparent)]
     Spawn(#[from] SpawnError),
+    /// A message sent while wiring agents together (before their start) was not
+    /// delivered: the agent had already stopped.
+    #[error(transparent)]
+    Send(#[from] SendError),
 }
 
 /// A running broker with what it talks to.
@@ -133,6 +139,8 @@ impl Swarm {
         })
     }
 
+    /// A handle on the broker (cheap to clone): to ask it directly, read its statistics
+    /// or spawn agents with [`spawn_agent`].
     pub fn handle(&self) -> BrokerHandle {
         self.broker.handle.clone()
     }
@@ -146,19 +154,23 @@ impl Swarm {
         crate::monitor::serve(self.handle(), addr).await
     }
 
-    /// Spawns and starts an agent.
+    /// Spawns and starts an agent; its handle gives its address and, once it stops, its
+    /// report.
     pub async fn spawn<A: Agent>(
         &self,
         name: impl Into<String>,
         agent: A,
     ) -> Result<AgentHandle<A::Msg>, SwarmError> {
         let h = spawn_agent(name, agent, self.handle()).await?;
-        h.start();
+        h.start().map_err(|e| SpawnError {
+            name: h.name().to_string(),
+            message: e.to_string(),
+        })?;
         Ok(h)
     }
 
     /// Spawns an agent without starting it (send it messages first, e.g. a peer's
-    /// address, then [`RunningAgent::start`] it or hand it to a [`Crew`]).
+    /// address, then [`AgentHandle::start`] it or hand it to a [`Crew`]).
     pub async fn spawn_idle<A: Agent>(
         &self,
         name: impl Into<String>,
@@ -234,6 +246,7 @@ pub struct SwarmBuilder {
 }
 
 impl SwarmBuilder {
+    /// A swarm over `config`, on [`Backend::Auto`], with no agents and no deadline.
     pub fn new(config: Config) -> Self {
         SwarmBuilder {
             config,
@@ -243,6 +256,7 @@ impl SwarmBuilder {
         }
     }
 
+    /// Where requests go (default [`Backend::Auto`]).
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
         self
@@ -254,6 +268,7 @@ impl SwarmBuilder {
         self
     }
 
+    /// Adds an agent, spawned when the swarm starts.
     pub fn agent<A: Agent>(mut self, name: impl Into<String>, agent: A) -> Self {
         let name = name.into();
         self.spawners.push(Box::new(move |swarm: &Swarm| {
@@ -349,7 +364,8 @@ async fn start_simulators(
     Ok((sim_server, simulator))
 }
 
-/// Waits for every agent, or stops the rest at `deadline`.
+/// Waits for every agent, or stops the rest at `deadline`; returns their reports (in
+/// order) and whether the deadline stopped any.
 pub async fn wait_all<M: Send + 'static>(
     agents: Vec<AgentHandle<M>>,
     deadline: Option<Duration>,
@@ -359,10 +375,9 @@ pub async fn wait_all<M: Send + 'static>(
     let mut timed_out = false;
     for a in agents {
         let remaining = deadline.map(|d| d.saturating_sub(start.elapsed()));
-        let actor = a.actor.clone();
         match remaining {
             Some(r) => {
-                let name = a.name.clone();
+                let addr = a.addr();
                 let report = a.report.clone();
                 let fut = a.wait();
                 tokio::pin!(fut);
@@ -370,9 +385,9 @@ pub async fn wait_all<M: Send + 'static>(
                     Ok(rep) => reports.push(rep),
                     Err(_) => {
                         timed_out = true;
-                        actor.stop(Some("deadline".into()));
+                        addr.stop("deadline");
                         let mut rep = report.lock().map(|r| r.clone()).unwrap_or_default();
-                        rep.name = name;
+                        rep.name = addr.name().to_string();
                         rep.failure = Some("stopped at the deadline".into());
                         reports.push(rep);
                     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 /// A swarm run's outcome.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SwarmReport {
+    /// Each agent's report, in the order the agents were added.
     pub agents: Vec<AgentReport>,
     /// From the swarm's start (simulator and broker included) to the report.
     pub elapsed_secs: f64,
@@ -18,9 +19,11 @@ pub struct SwarmReport {
     pub makespan_secs: f64,
     /// Whether the deadline stopped agents that had not finished.
     pub timed_out: bool,
+    /// The run's figures.
     pub totals: Totals,
     /// Where each provider's requests went.
     pub backends: Vec<String>,
+    /// The broker's statistics at the end (`None` if it could not be asked).
     pub stats: Option<Stats>,
     /// The simulator's own counters, when the swarm ran one.
     #[cfg(feature = "sim")]
@@ -31,7 +34,9 @@ pub struct SwarmReport {
 /// A run's figures, as `quotaswarm run --json` prints them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
+    /// Agents in the run.
     pub agents: usize,
+    /// Agents that finished.
     pub agents_finished: usize,
     /// Agents that returned an error, panicked or were stopped at the deadline.
     pub agents_failed: usize,
@@ -55,15 +60,21 @@ pub struct Totals {
     pub fallbacks: u64,
     /// Input tokens cut from histories by trim policies (estimated).
     pub trimmed_tokens: u64,
-    /// Tokens billed by providers (uncached input; output).
+    /// Uncached input tokens billed by providers.
     pub input_tokens: u64,
+    /// Output tokens billed by providers.
     pub output_tokens: u64,
+    /// What the run cost, in US dollars, at the config's prices.
     pub cost_usd: f64,
+    /// From the swarm's start to the report, in seconds.
     pub elapsed_secs: f64,
+    /// From the agents' start to the last agent's end, in seconds.
     pub makespan_secs: f64,
 }
 
 impl Totals {
+    /// The totals of these agent reports and the broker's statistics (without them,
+    /// the provider-side figures stay 0).
     pub fn from_parts(
         reports: &[AgentReport],
         stats: Option<&Stats>,

@@ -29,9 +29,6 @@
 #![allow(clippy::result_large_err)]
 #![warn(missing_docs)]
 
-// `agent`, `swarm` and `types` are documented by the agent-API change that rewrites them;
-// until it lands, they are exempt from `missing_docs`.
-#[allow(missing_docs)]
 pub mod agent;
 pub mod broker;
 pub mod config;
@@ -40,11 +37,9 @@ pub mod provider;
 pub mod secret;
 #[cfg(feature = "sim")]
 pub mod sim;
-#[allow(missing_docs)]
 pub mod swarm;
 pub mod tokens;
 pub mod trim;
-#[allow(missing_docs)]
 pub mod types;
 
 pub use broker::{BrokerError, BrokerHandle, Stats};

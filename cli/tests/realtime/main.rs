@@ -1,0 +1,13 @@
+//! The real-time tests, in one test binary so they run side by side instead of one after
+//! another (each mostly waits on rate limits; together they take about as long as the
+//! longest). Everything else runs in paused, virtual time.
+//!
+//! | module | shows |
+//! |---|---|
+//! | `e2e_swarm` | 24 agents against a separate `quotaswarm sim` process: 0 429s, makespan near the ideal |
+//! | `scenario_default` | the built-in demo exercises every mechanism and matches the simulator's counters |
+//! | `scenario_cli` | `quotaswarm run --scenario --json` against `quotaswarm sim`, and CLI errors |
+
+mod e2e_swarm;
+mod scenario_cli;
+mod scenario_default;

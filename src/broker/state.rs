@@ -160,7 +160,7 @@ impl BrokerState {
                 output_tokens: max_out,
                 ..Usage::default()
             };
-            self.totals.merged_usd_saved += lane.model.prices.cost(&usage);
+            self.totals.merged_usd_saved += lane.model.cost(&usage);
         }
         None
     }
@@ -579,7 +579,7 @@ impl BrokerState {
         c.output_tokens += usage.output_tokens;
         c.cache_read_tokens += usage.cache_read_input_tokens;
         c.cache_write_tokens += usage.cache_creation_input_tokens;
-        c.on_cost(lane.model.prices.cost(&usage), now);
+        c.on_cost(lane.model.cost(&usage), now);
         let plan = job.prepared.rungs.get(job.rung).cloned();
         if let Some(plan) = &plan {
             c.estimated_input += plan.est_input;
@@ -608,8 +608,7 @@ impl BrokerState {
         lane.buckets.settle(&job.reserved, &charged, now);
         if let ProviderError::Cancelled { partial_usage } = &err {
             lane.counters.cancelled_streams += 1;
-            lane.counters
-                .on_cost(lane.model.prices.cost(partial_usage), now);
+            lane.counters.on_cost(lane.model.cost(partial_usage), now);
         }
         lane.counters.on_status(err.status(), now);
         lane.counters.failures += 1;

@@ -270,6 +270,9 @@ pub struct LaneStats {
     /// (estimated − charged) / charged × 100 over all completions: positive means the
     /// broker over-reserves (safe, slower), negative risks 429s.
     pub estimation_error_pct: f64,
+    /// Whether the model has prices in the config. When not, its cost is unknown and the
+    /// dollar figures of this lane read 0.
+    pub priced: bool,
     /// US dollars spent, at the model's configured prices (cancelled streams included).
     pub cost_usd: f64,
     /// US dollars spent over the last minute.
@@ -344,7 +347,8 @@ pub struct Stats {
     pub input_tokens: u64,
     /// Output tokens charged.
     pub output_tokens: u64,
-    /// US dollars spent.
+    /// US dollars spent, at the configured prices; lanes whose model has no prices add
+    /// nothing (see [`LaneStats::priced`]).
     pub cost_usd: f64,
     /// US dollars spent over the last minute.
     pub cost_burn_usd_per_min: f64,
@@ -432,6 +436,7 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
         } else {
             (c.estimated_input as f64 - c.charged_input as f64) / c.charged_input as f64 * 100.0
         },
+        priced: lane.model.prices.is_some(),
         cost_usd: c.cost_usd,
         cost_burn_usd_per_min: c.cost_burn_per_min(now),
         wasted_usd: c.wasted_usd,

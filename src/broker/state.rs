@@ -572,14 +572,11 @@ impl BrokerState {
         job.span
             .record("gen_ai.usage.output_tokens", usage.output_tokens);
         job.span.record("outcome", "ok");
+        let cost = lane.model.cost(&usage);
         let c = &mut lane.counters;
         c.on_status(Some(200), now);
         c.completions += 1;
-        c.input_tokens += usage.input_tokens;
-        c.output_tokens += usage.output_tokens;
-        c.cache_read_tokens += usage.cache_read_input_tokens;
-        c.cache_write_tokens += usage.cache_creation_input_tokens;
-        c.on_cost(lane.model.cost(&usage), now);
+        c.on_usage(&usage, cost, now);
         let plan = job.prepared.rungs.get(job.rung).cloned();
         if let Some(plan) = &plan {
             c.estimated_input += plan.est_input;
@@ -602,13 +599,19 @@ impl BrokerState {
         let lane_idx = job.lane;
         let err = failure.error;
         let lane = &mut self.lanes[lane_idx];
-        // Failed attempts are not charged tokens by the providers (the request counts),
-        // except a stream that had started: it is settled on what it produced.
-        let charged = Self::actual_cost(&lane.model.limits, &err.partial_usage());
+        // A failure answered before generation (429, 529, 5xx, timeouts) is billed
+        // nothing, though the request counts. A stream that had started and then failed
+        // or was cancelled is billed what it produced (Anthropic also its input, reported
+        // at the stream's start): that is settled on the buckets, spent, and wasted,
+        // since the caller got no completion for it.
+        let partial = err.partial_usage();
+        let charged = Self::actual_cost(&lane.model.limits, &partial);
         lane.buckets.settle(&job.reserved, &charged, now);
-        if let ProviderError::Cancelled { partial_usage } = &err {
+        let wasted = lane.model.cost(&partial);
+        lane.counters.on_usage(&partial, wasted, now);
+        lane.counters.wasted_usd += wasted;
+        if matches!(err, ProviderError::Cancelled { .. }) {
             lane.counters.cancelled_streams += 1;
-            lane.counters.on_cost(lane.model.cost(partial_usage), now);
         }
         lane.counters.on_status(err.status(), now);
         lane.counters.failures += 1;

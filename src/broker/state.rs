@@ -198,10 +198,12 @@ impl BrokerState {
     }
 
     fn context_overflow(&self, p: &Prepared, rung: usize, lane: &Lane) -> Option<BrokerError> {
-        let need = p.rungs.get(rung).map_or(0, |r| r.est_input) + u64::from(p.request.max_tokens);
-        (need > lane.model.context_window).then(|| BrokerError::ContextTooLarge {
+        let input = p.est_input(rung);
+        let max_tokens = u64::from(p.request.max_tokens);
+        (input + max_tokens > lane.model.context_window).then(|| BrokerError::ContextTooLarge {
             model: lane.model.name.clone(),
-            need,
+            input,
+            max_tokens,
             max: lane.model.context_window,
         })
     }
@@ -215,9 +217,14 @@ impl BrokerState {
             };
             let err = self.context_overflow(p, rung, lane).unwrap_or_else(|| {
                 match lane.buckets.check(&p.cost(rung, &lane.model.limits), now) {
-                    Admission::NeverFits { bucket, need, max } => {
-                        BrokerError::never_fits(&plan.model, bucket, need, max)
-                    }
+                    Admission::NeverFits { bucket, need, max } => BrokerError::never_fits(
+                        &plan.model,
+                        bucket,
+                        need,
+                        max,
+                        plan.est_input,
+                        u64::from(p.request.max_tokens),
+                    ),
                     _ => BrokerError::InvalidRequest("no rung can take this request".into()),
                 }
             });
@@ -315,7 +322,14 @@ impl BrokerState {
                     lane.remove(index, &cost);
                     let model = lane.model.name.clone();
                     if let Some(job) = self.jobs.remove(&id) {
-                        let err = BrokerError::never_fits(&model, bucket, need, max);
+                        let err = BrokerError::never_fits(
+                            &model,
+                            bucket,
+                            need,
+                            max,
+                            job.prepared.est_input(job.rung),
+                            u64::from(job.prepared.request.max_tokens),
+                        );
                         self.move_down_or_fail(job, err.to_string(), err, true, now);
                     }
                 }

@@ -539,22 +539,16 @@ fn build(text: &str, origin: &str, layering: Layering) -> Result<Config, ConfigE
                 message: e.message().trim_end().to_string(),
             })?
     };
-    let place = |p: validate::Problem| -> (String, Option<usize>, String, String) {
-        let line = locate::line_of(text, &p.path);
-        (origin.to_string(), line, p.path, p.problem)
+    // A problem found after the overlay is placed where the user's text wrote it.
+    let place = |p: validate::Problem| ConfigError::Invalid {
+        origin: origin.to_string(),
+        line: locate::line_of(text, &p.path),
+        path: p.path,
+        problem: p.problem,
     };
-    let (mut config, warnings) = validate::validate(raw).map_err(|p| {
-        let (origin, line, path, problem) = place(p);
-        ConfigError::Invalid {
-            origin,
-            line,
-            path,
-            problem,
-        }
-    })?;
+    let (mut config, warnings) = validate::validate(raw).map_err(place)?;
     for w in warnings {
-        let (origin, line, path, problem) = place(w);
-        let message = format!("{}: {path} {problem}", at(&origin, line));
+        let message = place(w).to_string();
         tracing::warn!("{message}");
         config.warnings.push(message);
     }

@@ -27,8 +27,9 @@ pub enum BrokerError {
     #[error("unknown model or ladder {0:?}: check the config's [models] and [ladders]")]
     UnknownTarget(String),
     /// The request needs more of one bucket than a whole minute's limit: waiting can
-    /// never help. Nothing was sent.
-    #[error("request can never fit model {model}: needs {need} {bucket} but the limit is {max} per minute; trim the history (set a trim policy) or raise the limit")]
+    /// never help. The message says which part is too large (the input estimate, or the
+    /// `max_tokens` output reservation) and what to change. Nothing was sent.
+    #[error("{}", never_fits_message(self))]
     NeverFits {
         /// The config model name.
         model: String,
@@ -39,15 +40,21 @@ pub enum BrokerError {
         need: u64,
         /// The bucket's limit per minute.
         max: u64,
+        /// The request's estimated input tokens on this model.
+        input: u64,
+        /// The request's `max_tokens` (reserved as output).
+        max_tokens: u64,
     },
-    /// The estimated input plus `max_tokens` exceeds the model's context window. Nothing
-    /// was sent.
-    #[error("request too large for model {model}: about {need} input tokens + max_tokens exceeds the {max}-token context window; trim the history or lower max_tokens")]
+    /// The estimated input plus `max_tokens` exceeds the model's context window. The
+    /// message says which part is too large. Nothing was sent.
+    #[error("{}", context_message(self))]
     ContextTooLarge {
         /// The config model name.
         model: String,
         /// Estimated input tokens.
-        need: u64,
+        input: u64,
+        /// The request's `max_tokens` (reserved as output).
+        max_tokens: u64,
         /// The model's context window, in tokens.
         max: u64,
     },
@@ -79,12 +86,159 @@ fn fmt_rungs(rungs: &[RungError]) -> String {
 }
 
 impl BrokerError {
-    pub(crate) fn never_fits(model: &str, bucket: BucketKind, need: f64, max: f64) -> Self {
+    pub(crate) fn never_fits(
+        model: &str,
+        bucket: BucketKind,
+        need: f64,
+        max: f64,
+        input: u64,
+        max_tokens: u64,
+    ) -> Self {
         BrokerError::NeverFits {
             model: model.to_string(),
             bucket: bucket.as_str(),
             need: need.ceil() as u64,
             max: max as u64,
+            input,
+            max_tokens,
         }
+    }
+}
+
+/// What to change when `input` + `max_tokens` exceed `max`: whichever part is too large
+/// on its own, or either.
+fn fix_for_sum(input: u64, max_tokens: u64, max: u64) -> String {
+    if input >= max {
+        "the input alone is too large: trim the history (set a trim policy)".to_string()
+    } else if max_tokens >= max {
+        format!(
+            "max_tokens alone is too large: lower max_tokens (to at most {} with this input)",
+            max - input
+        )
+    } else {
+        format!(
+            "lower max_tokens (to at most {}) or trim the history",
+            max - input
+        )
+    }
+}
+
+fn never_fits_message(e: &BrokerError) -> String {
+    let BrokerError::NeverFits {
+        model,
+        bucket,
+        need,
+        max,
+        input,
+        max_tokens,
+    } = e
+    else {
+        return String::new();
+    };
+    let head = format!("request can never fit model {model}");
+    match *bucket {
+        "output_tokens" => format!(
+            "{head}: max_tokens {max_tokens} is more than its output limit of {max} tokens per minute (otpm), which the broker reserves up front; lower max_tokens (to at most {max}) or raise otpm"
+        ),
+        "input_tokens" => format!(
+            "{head}: its input, about {need} tokens (estimated), is more than the input limit of {max} tokens per minute (itpm); trim the history (set a trim policy) or raise itpm"
+        ),
+        "tokens" => format!(
+            "{head}: about {input} input tokens (estimated) + max_tokens {max_tokens} = {need} is more than its limit of {max} tokens per minute (tpm); {}",
+            fix_for_sum(*input, *max_tokens, *max)
+        ),
+        other => format!(
+            "{head}: needs {need} {other} but the limit is {max} per minute; raise the limit"
+        ),
+    }
+}
+
+fn context_message(e: &BrokerError) -> String {
+    let BrokerError::ContextTooLarge {
+        model,
+        input,
+        max_tokens,
+        max,
+    } = e
+    else {
+        return String::new();
+    };
+    format!(
+        "request too large for model {model}: about {input} input tokens (estimated) + max_tokens {max_tokens} = {} exceed its {max}-token context window; {}",
+        input + max_tokens,
+        fix_for_sum(*input, *max_tokens, *max)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(input: u64, max_tokens: u64) -> String {
+        BrokerError::ContextTooLarge {
+            model: "sonnet".into(),
+            input,
+            max_tokens,
+            max: 200_000,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_context_overflow_names_the_part_that_is_too_large() {
+        let e = context(10, 300_000);
+        assert!(e.contains("about 10 input tokens"), "{e}");
+        assert!(e.contains("max_tokens 300000"), "{e}");
+        assert!(
+            e.contains("max_tokens alone is too large: lower max_tokens"),
+            "{e}"
+        );
+        assert!(!e.contains("about 300010"), "{e}");
+        let e = context(250_000, 100);
+        assert!(
+            e.contains("the input alone is too large: trim the history"),
+            "{e}"
+        );
+        let e = context(150_000, 60_000);
+        assert!(
+            e.contains("lower max_tokens (to at most 50000) or trim the history"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn never_fits_says_which_part_to_change() {
+        let out = BrokerError::never_fits(
+            "sonnet",
+            BucketKind::OutputTokens,
+            100_000.0,
+            8_000.0,
+            12,
+            100_000,
+        );
+        let e = out.to_string();
+        assert!(e.contains("max_tokens 100000"), "{e}");
+        assert!(e.contains("lower max_tokens"), "{e}");
+        assert!(!e.contains("trim the history"), "{e}");
+        let e = BrokerError::never_fits(
+            "sonnet",
+            BucketKind::InputTokens,
+            40_000.0,
+            30_000.0,
+            40_000,
+            100,
+        )
+        .to_string();
+        assert!(
+            e.contains("about 40000 tokens") && e.contains("trim the history"),
+            "{e}"
+        );
+        let e =
+            BrokerError::never_fits("gpt-4o", BucketKind::Tokens, 40_010.0, 30_000.0, 10, 40_000)
+                .to_string();
+        assert!(
+            e.contains("max_tokens alone is too large: lower max_tokens"),
+            "{e}"
+        );
     }
 }

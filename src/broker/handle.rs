@@ -236,9 +236,35 @@ impl BrokerHandle {
             let Some(m) = self.config.model(name) else {
                 return Err(BrokerError::UnknownTarget(name.clone()));
             };
+            // No trimming helps when max_tokens alone takes the room input would need.
+            let input = || {
+                let raw = self.estimator.raw_input(Encoding::for_model(&m.model), req);
+                self.estimator.calibrated(name, &m.model, raw)
+            };
+            if max_out >= m.context_window {
+                return Err(BrokerError::ContextTooLarge {
+                    model: name.clone(),
+                    input: input(),
+                    max_tokens: max_out,
+                    max: m.context_window,
+                });
+            }
             let minute = match m.limits {
                 Limits::Split { itpm, .. } => itpm as u64,
-                Limits::Combined { tpm, .. } => (tpm as u64).saturating_sub(max_out),
+                Limits::Combined { tpm, .. } => {
+                    if max_out as f64 >= tpm {
+                        let input = input();
+                        return Err(BrokerError::NeverFits {
+                            model: name.clone(),
+                            bucket: "tokens",
+                            need: input + max_out,
+                            max: tpm as u64,
+                            input,
+                            max_tokens: max_out,
+                        });
+                    }
+                    (tpm as u64).saturating_sub(max_out)
+                }
             };
             budget = budget
                 .min(m.context_window.saturating_sub(max_out))

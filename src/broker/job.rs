@@ -44,9 +44,14 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The estimated input tokens on `rung` (0 for a rung it does not have).
+    pub(crate) fn est_input(&self, rung: usize) -> u64 {
+        self.rungs.get(rung).map_or(0, |r| r.est_input)
+    }
+
     /// The cost of one attempt on `rung` for a lane with `limits`.
     pub(crate) fn cost(&self, rung: usize, limits: &Limits) -> Cost {
-        let input = self.rungs.get(rung).map_or(0, |r| r.est_input) as f64;
+        let input = self.est_input(rung) as f64;
         let _ = limits;
         Cost::request(input, f64::from(self.request.max_tokens))
     }

@@ -160,7 +160,7 @@ impl BrokerState {
                 output_tokens: max_out,
                 ..Usage::default()
             };
-            self.totals.merged_usd_saved += lane.model.prices.cost(&usage);
+            self.totals.merged_usd_saved += lane.model.cost(&usage);
         }
         None
     }
@@ -198,10 +198,12 @@ impl BrokerState {
     }
 
     fn context_overflow(&self, p: &Prepared, rung: usize, lane: &Lane) -> Option<BrokerError> {
-        let need = p.rungs.get(rung).map_or(0, |r| r.est_input) + u64::from(p.request.max_tokens);
-        (need > lane.model.context_window).then(|| BrokerError::ContextTooLarge {
+        let input = p.est_input(rung);
+        let max_tokens = u64::from(p.request.max_tokens);
+        (input + max_tokens > lane.model.context_window).then(|| BrokerError::ContextTooLarge {
             model: lane.model.name.clone(),
-            need,
+            input,
+            max_tokens,
             max: lane.model.context_window,
         })
     }
@@ -215,9 +217,14 @@ impl BrokerState {
             };
             let err = self.context_overflow(p, rung, lane).unwrap_or_else(|| {
                 match lane.buckets.check(&p.cost(rung, &lane.model.limits), now) {
-                    Admission::NeverFits { bucket, need, max } => {
-                        BrokerError::never_fits(&plan.model, bucket, need, max)
-                    }
+                    Admission::NeverFits { bucket, need, max } => BrokerError::never_fits(
+                        &plan.model,
+                        bucket,
+                        need,
+                        max,
+                        plan.est_input,
+                        u64::from(p.request.max_tokens),
+                    ),
                     _ => BrokerError::InvalidRequest("no rung can take this request".into()),
                 }
             });
@@ -315,7 +322,14 @@ impl BrokerState {
                     lane.remove(index, &cost);
                     let model = lane.model.name.clone();
                     if let Some(job) = self.jobs.remove(&id) {
-                        let err = BrokerError::never_fits(&model, bucket, need, max);
+                        let err = BrokerError::never_fits(
+                            &model,
+                            bucket,
+                            need,
+                            max,
+                            job.prepared.est_input(job.rung),
+                            u64::from(job.prepared.request.max_tokens),
+                        );
                         self.move_down_or_fail(job, err.to_string(), err, true, now);
                     }
                 }
@@ -572,14 +586,11 @@ impl BrokerState {
         job.span
             .record("gen_ai.usage.output_tokens", usage.output_tokens);
         job.span.record("outcome", "ok");
+        let cost = lane.model.cost(&usage);
         let c = &mut lane.counters;
         c.on_status(Some(200), now);
         c.completions += 1;
-        c.input_tokens += usage.input_tokens;
-        c.output_tokens += usage.output_tokens;
-        c.cache_read_tokens += usage.cache_read_input_tokens;
-        c.cache_write_tokens += usage.cache_creation_input_tokens;
-        c.on_cost(lane.model.prices.cost(&usage), now);
+        c.on_usage(&usage, cost, now);
         let plan = job.prepared.rungs.get(job.rung).cloned();
         if let Some(plan) = &plan {
             c.estimated_input += plan.est_input;
@@ -602,14 +613,19 @@ impl BrokerState {
         let lane_idx = job.lane;
         let err = failure.error;
         let lane = &mut self.lanes[lane_idx];
-        // Failed attempts are not charged tokens by the providers (the request counts),
-        // except a stream that had started: it is settled on what it produced.
-        let charged = Self::actual_cost(&lane.model.limits, &err.partial_usage());
+        // A failure answered before generation (429, 529, 5xx, timeouts) is billed
+        // nothing, though the request counts. A stream that had started and then failed
+        // or was cancelled is billed what it produced (Anthropic also its input, reported
+        // at the stream's start): that is settled on the buckets, spent, and wasted,
+        // since the caller got no completion for it.
+        let partial = err.partial_usage();
+        let charged = Self::actual_cost(&lane.model.limits, &partial);
         lane.buckets.settle(&job.reserved, &charged, now);
-        if let ProviderError::Cancelled { partial_usage } = &err {
+        let wasted = lane.model.cost(&partial);
+        lane.counters.on_usage(&partial, wasted, now);
+        lane.counters.wasted_usd += wasted;
+        if matches!(err, ProviderError::Cancelled { .. }) {
             lane.counters.cancelled_streams += 1;
-            lane.counters
-                .on_cost(lane.model.prices.cost(partial_usage), now);
         }
         lane.counters.on_status(err.status(), now);
         lane.counters.failures += 1;

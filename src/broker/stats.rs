@@ -111,7 +111,15 @@ impl LaneCounters {
         }
     }
 
-    pub(crate) fn on_cost(&mut self, usd: f64, now: Instant) {
+    /// Tokens the provider billed for one attempt, and what they cost.
+    pub(crate) fn on_usage(&mut self, usage: &crate::types::Usage, usd: f64, now: Instant) {
+        self.input_tokens += usage.input_tokens;
+        self.output_tokens += usage.output_tokens;
+        self.cache_read_tokens += usage.cache_read_input_tokens;
+        self.cache_write_tokens += usage.cache_creation_input_tokens;
+        if usd <= 0.0 {
+            return;
+        }
         self.cost_usd += usd;
         self.recent_cost.push_back((now, usd));
         while self
@@ -255,9 +263,11 @@ pub struct LaneStats {
     pub backoff_wait_p50_secs: f64,
     /// 95th percentile of the backoff before a retry, in seconds.
     pub backoff_wait_p95_secs: f64,
-    /// Uncached input tokens charged, as the provider reported them.
+    /// Uncached input tokens charged, as the provider reported them (completions, and
+    /// streams that failed or were cancelled after they had started).
     pub input_tokens: u64,
-    /// Output tokens charged, as the provider reported them.
+    /// Output tokens charged, as the provider reported them (or as counted locally for a
+    /// stream cut short).
     pub output_tokens: u64,
     /// Input tokens read from the provider's prompt cache.
     pub cache_read_tokens: u64,
@@ -270,12 +280,19 @@ pub struct LaneStats {
     /// (estimated − charged) / charged × 100 over all completions: positive means the
     /// broker over-reserves (safe, slower), negative risks 429s.
     pub estimation_error_pct: f64,
-    /// US dollars spent, at the model's configured prices (cancelled streams included).
+    /// Whether the model has prices in the config. When not, its cost is unknown and the
+    /// dollar figures of this lane read 0.
+    pub priced: bool,
+    /// US dollars spent, at the model's configured prices (failed and cancelled streams'
+    /// partial usage included).
     pub cost_usd: f64,
     /// US dollars spent over the last minute.
     pub cost_burn_usd_per_min: f64,
-    /// US dollars spent on attempts that failed. Providers charge nothing for a failed
-    /// attempt and a cancelled stream's output counts in `cost_usd`, so this is 0 today.
+    /// US dollars spent on attempts that failed (part of `cost_usd`): what a stream had
+    /// produced before it failed mid-stream or was cancelled, at the model's prices
+    /// (output, and input where the provider reported it billed, as Anthropic does at the
+    /// stream's start). A failure answered before generation (429, 529, 5xx, timeout) is
+    /// billed nothing and adds 0.
     pub wasted_usd: f64,
 }
 
@@ -344,11 +361,13 @@ pub struct Stats {
     pub input_tokens: u64,
     /// Output tokens charged.
     pub output_tokens: u64,
-    /// US dollars spent.
+    /// US dollars spent, at the configured prices; lanes whose model has no prices add
+    /// nothing (see [`LaneStats::priced`]).
     pub cost_usd: f64,
     /// US dollars spent over the last minute.
     pub cost_burn_usd_per_min: f64,
-    /// US dollars spent on failed attempts (see [`LaneStats::wasted_usd`]).
+    /// US dollars spent on failed attempts, part of `cost_usd` (see
+    /// [`LaneStats::wasted_usd`]).
     pub wasted_usd: f64,
     /// Plain-language hints for the person on call (a higher tier would pay for itself,
     /// the key seems shared, ...); empty when all is well.
@@ -432,6 +451,7 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
         } else {
             (c.estimated_input as f64 - c.charged_input as f64) / c.charged_input as f64 * 100.0
         },
+        priced: lane.model.prices.is_some(),
         cost_usd: c.cost_usd,
         cost_burn_usd_per_min: c.cost_burn_per_min(now),
         wasted_usd: c.wasted_usd,

@@ -1,15 +1,21 @@
 //! Configuration: one TOML file describes providers, models, ladders, the broker and the
 //! simulator.
 //!
-//! The file is parsed into private raw structs that reject unknown fields, then
-//! validated into the types below, with errors that name the path
-//! (`models.sonnet.itpm must be > 0`). [`Config::default`] is the built-in
-//! [`DEFAULTS_TOML`] (published tier-1 limits and prices) run through the same path.
+//! A file overlays the built-in [`DEFAULTS_TOML`] (published tier-1 limits and prices)
+//! setting by setting ([`Config::load`]): it names only what it changes, and
+//! `replace_defaults = true` starts from nothing instead. The file is parsed into private
+//! raw structs that reject unknown fields (`raw.rs`), layered over the defaults on the
+//! TOML tables (`overlay.rs`), then validated into the types below (`validate.rs`), with
+//! errors that name the file, the line (`locate.rs`) and the path
+//! (`config my.toml, line 7: models.sonnet.itpm must be > 0`). [`Config::default`] is
+//! the defaults alone, through the same path.
 //!
 //! The validated types are plain data: adjust fields in code after loading (tests scale
 //! limits, the CLI points providers at a simulator) rather than building them from
 //! scratch; most are `#[non_exhaustive]` so that new settings are not breaking changes.
 
+mod locate;
+mod overlay;
 mod raw;
 mod validate;
 
@@ -22,10 +28,12 @@ use std::time::Duration;
 
 /// The built-in defaults, as TOML: the Anthropic and OpenAI providers (keys from
 /// `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`), their tier-1 models with published limits
-/// and prices, and a few ladders.
+/// and prices, and a few ladders. Config files overlay it (see
+/// [`Config::from_toml_str_over_defaults`]).
 pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
 
-/// A configuration error. The message names the offending file or path.
+/// A configuration error. The message names the file, the line when it is known, and the
+/// setting's path: `config my.toml, line 7: models.sonnet.itpm must be > 0`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -38,16 +46,24 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The text is not valid TOML, or has an unknown or mistyped field.
-    #[error("config {origin}: {message}")]
+    #[error("{}: {message}", at(.origin, *.line))]
     Parse {
         /// Where the text came from (a path, or the `origin` given by the caller).
         origin: String,
-        /// The TOML parser's message, with line and column.
+        /// The 1-based line of the error, when the parser gave a position.
+        line: Option<usize>,
+        /// The TOML parser's message.
         message: String,
     },
-    /// A value is out of range or refers to something that does not exist.
-    #[error("{path} {problem}")]
+    /// A value is out of range, a required setting is missing, or a setting refers to
+    /// something that does not exist.
+    #[error("{}: {path} {problem}", at(.origin, *.line))]
     Invalid {
+        /// Where the text came from (a path, or the `origin` given by the caller).
+        origin: String,
+        /// The 1-based line where the setting (or, when it is missing, its table) is
+        /// written; `None` when the text does not mention it (a built-in default).
+        line: Option<usize>,
         /// The setting's path, e.g. `models.sonnet.itpm`.
         path: String,
         /// What is wrong with it, e.g. `must be > 0`.
@@ -55,12 +71,11 @@ pub enum ConfigError {
     },
 }
 
-impl ConfigError {
-    pub(crate) fn invalid(path: impl Into<String>, problem: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            path: path.into(),
-            problem: problem.into(),
-        }
+/// `config ORIGIN, line N`, or `config ORIGIN` without a line.
+fn at(origin: &str, line: Option<usize>) -> String {
+    match line {
+        Some(n) => format!("config {origin}, line {n}"),
+        None => format!("config {origin}"),
     }
 }
 
@@ -177,8 +192,8 @@ impl Limits {
     }
 }
 
-/// A model's prices, in USD per million tokens (`input_price`, ... in the config; 0 when
-/// unset, so costs are then reported as 0).
+/// A model's prices, in USD per million tokens (`input_price`, `output_price`,
+/// `cache_read_price`, `cache_write_price` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Prices {
@@ -217,13 +232,23 @@ pub struct ModelConfig {
     pub limits: Limits,
     /// The context window, in tokens (default 200 000).
     pub context_window: u64,
-    /// Its prices, for the cost figures.
-    pub prices: Prices,
+    /// Its prices, for the cost figures; `None` when the config gives no `input_price` or
+    /// no `output_price` (a warning at load): its cost is then unknown, counted as 0 in
+    /// the dollar figures and reported as unknown.
+    pub prices: Option<Prices>,
     /// Bucket capacity, in seconds of refill (`burst_secs`; default `[broker]
     /// burst_secs`, itself 10 s): how much of a minute's limit may go out at once.
     pub burst: Duration,
     /// When set, input is estimated with Anthropic's `count_tokens`, at most this many per minute.
     pub count_tokens_rpm: Option<f64>,
+}
+
+impl ModelConfig {
+    /// The cost in USD of `usage` at this model's prices; 0 when it has none (see
+    /// [`ModelConfig::prices`]).
+    pub fn cost(&self, usage: &crate::types::Usage) -> f64 {
+        self.prices.map_or(0.0, |p| p.cost(usage))
+    }
 }
 
 /// The broker's policy (`[broker]`). The defaults are [`BrokerConfig::default`]'s.
@@ -388,22 +413,25 @@ pub struct Config {
     pub broker: BrokerConfig,
     /// The simulator's settings.
     pub sim: SimConfig,
+    /// What loading found questionable but not wrong (a model without prices), one line
+    /// each, placed like errors (`config my.toml, line 3: models.x has no ...`). Also
+    /// logged with `tracing::warn!` when the config is loaded.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
-    /// Parses and validates TOML text on its own (no built-in defaults). `origin` names it in
-    /// errors. Errs with [`ConfigError::Parse`] or [`ConfigError::Invalid`].
+    /// Parses and validates TOML text on its own, without the built-in defaults (as if it
+    /// said `replace_defaults = true`): everything must be given. `origin` names the text
+    /// in errors and warnings. Errs with [`ConfigError::Parse`] or
+    /// [`ConfigError::Invalid`].
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
-        validate::validate(raw)
+        build(text, origin, Layering::Alone)
     }
 
-    /// Reads a file, layered over the built-in defaults (see
-    /// [`Config::from_toml_str_over_defaults`]). Errs with [`ConfigError::Read`] if the
-    /// file cannot be read, otherwise as [`Config::from_toml_str`].
+    /// Reads a config file and layers it over the built-in defaults, as
+    /// [`Config::from_toml_str_over_defaults`] does. Errs with [`ConfigError::Read`] if
+    /// the file cannot be read, otherwise with [`ConfigError::Parse`] or
+    /// [`ConfigError::Invalid`], naming the file and the line.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
@@ -412,33 +440,20 @@ impl Config {
         Self::from_toml_str_over_defaults(&text, &path.display().to_string())
     }
 
-    /// Like [`Config::from_toml_str`], layered over the built-in defaults: providers and
-    /// ladders it names replace the default entries of those names, the others stay; if
-    /// it has a `[models]` table, that is the whole model set (default ladders survive
-    /// only if all their models do); `[broker]` and `[sim]` settings it leaves out take
-    /// their defaults.
+    /// Parses TOML text and layers it over the built-in defaults ([`DEFAULTS_TOML`]),
+    /// setting by setting: `[models.sonnet]` with only `itpm = 60000` changes that one
+    /// number and keeps every other setting of sonnet, and every other model, provider
+    /// and ladder; a new model needs only what has no default (its `provider` and its
+    /// limits); `[broker]` and `[sim]` overlay the same way. Arrays (a ladder's rungs,
+    /// `[[sim.faults]]`, `sim.api_keys`) replace the default's. A model table that sets
+    /// `tpm` drops the default's `itpm`/`otpm`, and the reverse. With a top-level
+    /// `replace_defaults = true` the text starts from nothing instead, as
+    /// [`Config::from_toml_str`].
+    ///
+    /// Unknown fields are errors. Errors and warnings name `origin`, the line in `text`
+    /// and the setting's path.
     pub fn from_toml_str_over_defaults(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let user: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
-        let mut raw: RawConfig = toml::from_str(DEFAULTS_TOML).map_err(|e| ConfigError::Parse {
-            origin: "built-in defaults".into(),
-            message: e.to_string(),
-        })?;
-        if !user.models.is_empty() {
-            // A file that names its own models defines the whole model set; keep the
-            // defaults' ladders only if their models still exist.
-            raw.models = user.models;
-            let models = &raw.models;
-            raw.ladders
-                .retain(|_, rungs| rungs.iter().all(|m| models.contains_key(m)));
-        }
-        raw.providers.extend(user.providers);
-        raw.ladders.extend(user.ladders);
-        raw.broker = user.broker;
-        raw.sim = user.sim;
-        validate::validate(raw)
+        build(text, origin, Layering::OverDefaults)
     }
 
     /// The model of config name `name`.
@@ -484,9 +499,60 @@ impl Default for Config {
                 ladders: BTreeMap::new(),
                 broker: BrokerConfig::default(),
                 sim: SimConfig::default(),
+                warnings: Vec::new(),
             }
         })
     }
+}
+
+/// Whether a text stands alone or overlays the built-in defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layering {
+    Alone,
+    OverDefaults,
+}
+
+/// Parse the text (its own unknown fields and types are errors, with their line), overlay
+/// it on the defaults unless asked not to, validate, and place any problem in the text.
+fn build(text: &str, origin: &str, layering: Layering) -> Result<Config, ConfigError> {
+    let parse_error = |e: toml::de::Error, origin: &str, text: &str| ConfigError::Parse {
+        origin: origin.to_string(),
+        line: e.span().map(|s| locate::line_at(text, s.start)),
+        message: e.message().trim_end().to_string(),
+    };
+    // The file on its own first, so that its mistakes are reported with their line.
+    let user: RawConfig = toml::from_str(text).map_err(|e| parse_error(e, origin, text))?;
+    let raw = if layering == Layering::Alone || user.replace_defaults == Some(true) {
+        user
+    } else {
+        let mut merged: toml::Table = toml::from_str(DEFAULTS_TOML)
+            .map_err(|e| parse_error(e, "built-in defaults", DEFAULTS_TOML))?;
+        let over: toml::Table = toml::from_str(text).map_err(|e| parse_error(e, origin, text))?;
+        overlay::overlay(&mut merged, over);
+        // Both layers passed on their own, so the merge can only fail if they disagree
+        // on a type, which the file's own check would have caught.
+        toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                origin: origin.to_string(),
+                line: None,
+                message: e.message().trim_end().to_string(),
+            })?
+    };
+    // A problem found after the overlay is placed where the user's text wrote it.
+    let place = |p: validate::Problem| ConfigError::Invalid {
+        origin: origin.to_string(),
+        line: locate::line_of(text, &p.path),
+        path: p.path,
+        problem: p.problem,
+    };
+    let (mut config, warnings) = validate::validate(raw).map_err(place)?;
+    for w in warnings {
+        let message = place(w).to_string();
+        tracing::warn!("{message}");
+        config.warnings.push(message);
+    }
+    Ok(config)
 }
 
 #[cfg(test)]

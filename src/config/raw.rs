@@ -1,6 +1,11 @@
 //! The TOML file as written: plain serde structs with `deny_unknown_fields`, so a typo is
 //! an error rather than a silently ignored setting. `validate.rs` turns these into the
 //! runtime's types.
+//!
+//! Every setting is optional here, even those that have no default (a provider's `kind`,
+//! a model's `provider` and limits): a file that overlays the built-in defaults names
+//! only what it changes, so a required setting can only be checked after the overlay,
+//! by `validate.rs`.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -8,6 +13,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// `true`: start from nothing instead of the built-in defaults.
+    pub replace_defaults: Option<bool>,
     #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
@@ -23,8 +30,8 @@ pub struct RawConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
-    /// `anthropic`, `openai` or `sim`.
-    pub kind: String,
+    /// `anthropic`, `openai` or `sim` (required).
+    pub kind: Option<String>,
     pub base_url: Option<String>,
     pub api_key_env: Option<String>,
     /// For `kind = "sim"`: which wire the embedded simulator speaks (`anthropic` | `openai`).
@@ -36,7 +43,8 @@ pub struct RawProvider {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    pub provider: String,
+    /// The provider's table name (required).
+    pub provider: Option<String>,
     /// The wire model name; defaults to the table's name.
     pub model: Option<String>,
     pub rpm: Option<f64>,

@@ -30,9 +30,12 @@ fn defaults_validate() {
 }
 
 #[test]
-fn a_non_positive_limit_names_its_path() {
+fn a_non_positive_limit_names_file_line_and_path() {
     let e = err("[models.sonnet]\nprovider = \"anthropic\"\nrpm = 5\nitpm = 0\notpm = 10\n");
-    assert_eq!(e, "models.sonnet.itpm must be > 0");
+    assert_eq!(
+        e,
+        "config test.toml, line 4: models.sonnet.itpm must be > 0"
+    );
 }
 
 #[test]
@@ -40,22 +43,28 @@ fn an_unknown_field_is_rejected_with_its_name() {
     let e =
         err("[models.sonnet]\nprovider = \"anthropic\"\nrpm = 5\nitpm = 10\notpm = 10\nitmp = 3\n");
     assert!(e.contains("itmp"), "{e}");
-    assert!(e.contains("test.toml"), "{e}");
+    assert!(e.starts_with("config test.toml, line 6: "), "{e}");
 }
 
 #[test]
 fn an_unknown_provider_or_ladder_rung_names_its_path() {
     let e = err("[models.x]\nprovider = \"nope\"\nrpm = 5\ntpm = 10\n");
-    assert_eq!(e, "models.x.provider names unknown provider \"nope\"");
+    assert_eq!(
+        e,
+        "config test.toml, line 2: models.x.provider names unknown provider \"nope\""
+    );
     let e = err("[ladders]\nl = [\"sonnet\", \"ghost\"]\n");
-    assert_eq!(e, "ladders.l[1] names unknown model \"ghost\"");
+    assert_eq!(
+        e,
+        "config test.toml, line 2: ladders.l[1] names unknown model \"ghost\""
+    );
 }
 
 #[test]
 fn mixed_limit_styles_are_rejected() {
     let e = err("[models.x]\nprovider = \"openai\"\nrpm = 5\ntpm = 10\nitpm = 4\n");
     assert!(
-        e.starts_with("models.x sets tpm together with itpm/otpm"),
+        e.starts_with("config test.toml, line 1: models.x sets tpm together with itpm/otpm"),
         "{e}"
     );
 }
@@ -65,24 +74,106 @@ fn a_bad_fault_and_bad_kind_are_rejected() {
     let e = err("[[sim.faults]]\nstatus = 404\nrate = 0.5\n");
     assert_eq!(
         e,
-        "sim.faults[0].status must be 500, 502, 503, 504 or 529, not 404"
+        "config test.toml, line 2: sim.faults[0].status must be 500, 502, 503, 504 or 529, not 404"
     );
     let e = err("[providers.p]\nkind = \"grpc\"\n");
-    assert!(e.starts_with("providers.p.kind must be"), "{e}");
+    assert!(
+        e.starts_with("config test.toml, line 2: providers.p.kind must be"),
+        "{e}"
+    );
 }
 
 #[test]
-fn a_file_overrides_defaults_and_model_name_defaults_to_table_name() {
+fn a_new_model_joins_the_defaults_and_its_wire_name_defaults_to_the_table_name() {
     let c = Config::from_toml_str_over_defaults(
         "[models.fast]\nprovider = \"openai\"\nrpm = 60\ntpm = 6000\n[ladders]\nl = [\"fast\"]\n[broker]\nmax_attempts = 2\n",
         "t",
     )
     .unwrap();
-    assert_eq!(c.models.len(), 1);
+    assert_eq!(
+        c.models.len(),
+        6,
+        "the five built-in models and the new one"
+    );
     assert_eq!(c.model("fast").unwrap().model, "fast");
+    assert_eq!(c.model("fast").unwrap().context_window, 200_000);
     assert_eq!(c.broker.max_attempts, 2);
+    assert_eq!(
+        c.broker.max_in_flight,
+        BrokerConfig::default().max_in_flight
+    );
     assert!(c.ladders.contains_key("l"));
-    assert!(!c.ladders.contains_key("claude"));
+    assert!(c.ladders.contains_key("claude"));
+}
+
+#[test]
+fn a_ladder_of_the_same_name_replaces_the_default_rungs() {
+    let c = Config::from_toml_str_over_defaults("[ladders]\nclaude = [\"haiku\"]\n", "t").unwrap();
+    assert_eq!(c.rungs("claude").unwrap(), vec!["haiku"]);
+    assert_eq!(c.rungs("gpt").unwrap(), vec!["gpt-4o", "gpt-4o-mini"]);
+}
+
+#[test]
+fn switching_a_default_model_to_combined_limits_drops_its_split_ones() {
+    let c = Config::from_toml_str_over_defaults("[models.sonnet]\ntpm = 40000\n", "t").unwrap();
+    assert_eq!(
+        c.model("sonnet").unwrap().limits,
+        Limits::Combined {
+            rpm: 50.0,
+            tpm: 40000.0
+        }
+    );
+}
+
+#[test]
+fn a_required_setting_left_out_points_at_its_table() {
+    let e = err("[broker]\nmax_attempts = 3\n\n[models.new]\nrpm = 5\nitpm = 10\notpm = 10\n");
+    assert_eq!(
+        e,
+        "config test.toml, line 4: models.new.provider is required"
+    );
+    let e = err("[providers.p]\nbase_url = \"http://localhost:1\"\n");
+    assert!(
+        e.starts_with("config test.toml, line 1: providers.p.kind is required"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_syntax_error_names_file_and_line() {
+    let e = err("[broker]\nmax_attempts = 3\ncoalesce = maybe\n");
+    assert!(e.starts_with("config test.toml, line 3: "), "{e}");
+    let e = err("[broker]\nmax_attempts = \"three\"\n");
+    assert!(e.starts_with("config test.toml, line 2: "), "{e}");
+    assert!(!e.contains('\n'), "one line: {e}");
+}
+
+#[test]
+fn replace_defaults_false_still_overlays() {
+    let c = Config::from_toml_str_over_defaults("replace_defaults = false\n", "t").unwrap();
+    assert_eq!(c.models.len(), 5);
+}
+
+#[test]
+fn a_model_without_prices_is_a_warning_and_has_no_prices() {
+    let c = Config::from_toml_str_over_defaults(
+        "[models.free]\nprovider = \"anthropic\"\nrpm = 5\nitpm = 10\notpm = 10\ninput_price = 1.0\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.model("free").unwrap().prices, None);
+    assert_eq!(
+        c.warnings,
+        vec!["config t, line 1: models.free has no output_price: its cost is unknown (reported as \"cost unknown\", counted as $0 in the totals)"]
+    );
+    assert_eq!(
+        c.model("free").unwrap().cost(&crate::types::Usage {
+            input_tokens: 5,
+            ..Default::default()
+        }),
+        0.0
+    );
+    assert!(Config::default().warnings.is_empty());
 }
 
 #[test]
@@ -119,12 +210,12 @@ fn a_mid_stream_fault_parses_and_misplaced_fields_name_their_path() {
     let e = err("[[sim.faults]]\nstatus = 529\nafter_tokens = 3\nrate = 1.0\n");
     assert_eq!(
         e,
-        "sim.faults[0].after_tokens applies only with mid_stream = true"
+        "config test.toml, line 3: sim.faults[0].after_tokens applies only with mid_stream = true"
     );
     let e = err("[[sim.faults]]\nstatus = 529\nmid_stream = true\nrate = 1.0\n");
-    assert_eq!(
-        e,
-        "sim.faults[0] needs exactly one of status, slow_ms or mid_stream"
+    assert!(
+        e.ends_with(": sim.faults[0] needs exactly one of status, slow_ms or mid_stream"),
+        "{e}"
     );
     let e = err("[[sim.faults]]\nmid_strem = true\nrate = 1.0\n");
     assert!(e.contains("mid_strem"), "{e}");

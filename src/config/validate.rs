@@ -1,43 +1,62 @@
-//! Raw config → runtime config, with errors that name the path.
+//! Raw config → runtime config, with errors that name the path. Where the path is in
+//! the user's file is found later (`locate.rs`), after the overlay.
 
 use super::raw::*;
 use super::*;
 
-fn positive(path: &str, v: f64) -> Result<f64, ConfigError> {
+/// A problem found by validation, not yet placed in a file: a path and what is wrong
+/// there (`models.sonnet.itpm`, `must be > 0`).
+#[derive(Debug)]
+pub(super) struct Problem {
+    pub(super) path: String,
+    pub(super) problem: String,
+}
+
+impl Problem {
+    pub(super) fn new(path: impl Into<String>, problem: impl Into<String>) -> Self {
+        Problem {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+fn positive(path: &str, v: f64) -> Result<f64, Problem> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
-        Err(ConfigError::invalid(path, "must be > 0"))
+        Err(Problem::new(path, "must be > 0"))
     }
 }
 
-fn non_negative(path: &str, v: f64) -> Result<f64, ConfigError> {
+fn non_negative(path: &str, v: f64) -> Result<f64, Problem> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
-        Err(ConfigError::invalid(path, "must be >= 0"))
+        Err(Problem::new(path, "must be >= 0"))
     }
 }
 
-fn secs(path: &str, v: Option<f64>, default: Duration) -> Result<Duration, ConfigError> {
+fn secs(path: &str, v: Option<f64>, default: Duration) -> Result<Duration, Problem> {
     match v {
         None => Ok(default),
         Some(s) => Ok(Duration::from_secs_f64(non_negative(path, s)?)),
     }
 }
 
-fn wire(path: &str, s: &str) -> Result<Wire, ConfigError> {
+fn wire(path: &str, s: &str) -> Result<Wire, Problem> {
     match s {
         "anthropic" => Ok(Wire::Anthropic),
         "openai" => Ok(Wire::OpenAi),
-        other => Err(ConfigError::invalid(
+        other => Err(Problem::new(
             path,
             format!("must be \"anthropic\" or \"openai\", not {other:?}"),
         )),
     }
 }
 
-pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+/// The runtime config and its warnings (models without prices), or the first problem.
+pub(super) fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Problem> {
     let mut providers = BTreeMap::new();
     for (name, p) in raw.providers {
         providers.insert(name.clone(), provider(&name, p)?);
@@ -48,7 +67,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     };
     let broker = broker(raw.broker)?;
     let mut models = BTreeMap::new();
+    let mut warnings = Vec::new();
     for (name, m) in raw.models {
+        if let Some(w) = unpriced(&name, &m) {
+            warnings.push(w);
+        }
         let mc = model(&name, m, &providers, default_burst)?;
         models.insert(name, mc);
     }
@@ -56,14 +79,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     for (name, rungs) in raw.ladders {
         let path = format!("ladders.{name}");
         if rungs.is_empty() {
-            return Err(ConfigError::invalid(path, "must name at least one model"));
+            return Err(Problem::new(path, "must name at least one model"));
         }
         if models.contains_key(&name) {
-            return Err(ConfigError::invalid(path, "has the same name as a model"));
+            return Err(Problem::new(path, "has the same name as a model"));
         }
         for (i, m) in rungs.iter().enumerate() {
             if !models.contains_key(m) {
-                return Err(ConfigError::invalid(
+                return Err(Problem::new(
                     format!("{path}[{i}]"),
                     format!("names unknown model {m:?}"),
                 ));
@@ -72,18 +95,46 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ladders.insert(name, rungs);
     }
     let sim = sim(raw.sim, &models)?;
-    Ok(Config {
+    let config = Config {
         providers,
         models,
         ladders,
         broker,
         sim,
+        warnings: Vec::new(),
+    };
+    Ok((config, warnings))
+}
+
+/// The warning for a model without both main prices: its cost is unknown.
+fn unpriced(name: &str, m: &RawModel) -> Option<Problem> {
+    let missing: Vec<&str> = [
+        ("input_price", m.input_price.is_none()),
+        ("output_price", m.output_price.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(field, missing)| missing.then_some(field))
+    .collect();
+    (!missing.is_empty()).then(|| {
+        Problem::new(
+            format!("models.{name}"),
+            format!(
+                "has no {}: its cost is unknown (reported as \"cost unknown\", counted as $0 in the totals)",
+                missing.join(" or ")
+            ),
+        )
     })
 }
 
-fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, ConfigError> {
+fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Problem> {
     let path = format!("providers.{name}");
-    let (wire, transport) = match p.kind.as_str() {
+    let Some(kind) = p.kind.as_deref() else {
+        return Err(Problem::new(
+            format!("{path}.kind"),
+            "is required (\"anthropic\", \"openai\" or \"sim\")",
+        ));
+    };
+    let (wire, transport) = match kind {
         "anthropic" => (Wire::Anthropic, Transport::Http),
         "openai" => (Wire::OpenAi, Transport::Http),
         "sim" => {
@@ -91,14 +142,14 @@ fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, ConfigError> {
             (wire(&format!("{path}.wire"), w)?, Transport::Embedded)
         }
         other => {
-            return Err(ConfigError::invalid(
+            return Err(Problem::new(
                 format!("{path}.kind"),
                 format!("must be \"anthropic\", \"openai\" or \"sim\", not {other:?}"),
             ))
         }
     };
-    if p.wire.is_some() && p.kind != "sim" {
-        return Err(ConfigError::invalid(
+    if p.wire.is_some() && kind != "sim" {
+        return Err(Problem::new(
             format!("{path}.wire"),
             "is only for kind = \"sim\"",
         ));
@@ -109,7 +160,7 @@ fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, ConfigError> {
     };
     let base_url = p.base_url.unwrap_or_else(|| default_url.to_string());
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        return Err(ConfigError::invalid(
+        return Err(Problem::new(
             format!("{path}.base_url"),
             "must start with http:// or https://",
         ));
@@ -125,10 +176,7 @@ fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, ConfigError> {
         Duration::from_secs(600),
     )?;
     if timeout.is_zero() {
-        return Err(ConfigError::invalid(
-            format!("{path}.timeout_secs"),
-            "must be > 0",
-        ));
+        return Err(Problem::new(format!("{path}.timeout_secs"), "must be > 0"));
     }
     Ok(ProviderConfig {
         name: name.to_string(),
@@ -147,10 +195,10 @@ fn limits(
     itpm: Option<f64>,
     otpm: Option<f64>,
     tpm: Option<f64>,
-) -> Result<Limits, ConfigError> {
+) -> Result<Limits, Problem> {
     let rpm = positive(
         &format!("{path}.rpm"),
-        rpm.ok_or_else(|| ConfigError::invalid(format!("{path}.rpm"), "is required"))?,
+        rpm.ok_or_else(|| Problem::new(format!("{path}.rpm"), "is required"))?,
     )?;
     match (itpm, otpm, tpm) {
         (Some(i), Some(o), None) => Ok(Limits::Split {
@@ -162,15 +210,15 @@ fn limits(
             rpm,
             tpm: positive(&format!("{path}.tpm"), t)?,
         }),
-        (_, _, Some(_)) => Err(ConfigError::invalid(
+        (_, _, Some(_)) => Err(Problem::new(
             path,
             "sets tpm together with itpm/otpm: use itpm + otpm (Anthropic-style) or tpm (OpenAI-style)",
         )),
-        (None, _, None) => Err(ConfigError::invalid(
+        (None, _, None) => Err(Problem::new(
             format!("{path}.itpm"),
             "is required (or set tpm for an OpenAI-style combined limit)",
         )),
-        (_, None, None) => Err(ConfigError::invalid(format!("{path}.otpm"), "is required")),
+        (_, None, None) => Err(Problem::new(format!("{path}.otpm"), "is required")),
     }
 }
 
@@ -179,34 +227,42 @@ fn model(
     m: RawModel,
     providers: &BTreeMap<String, ProviderConfig>,
     default_burst: Duration,
-) -> Result<ModelConfig, ConfigError> {
+) -> Result<ModelConfig, Problem> {
     let path = format!("models.{name}");
-    let Some(provider) = providers.get(&m.provider) else {
-        return Err(ConfigError::invalid(
+    let Some(provider_name) = m.provider else {
+        return Err(Problem::new(format!("{path}.provider"), "is required"));
+    };
+    let Some(provider) = providers.get(&provider_name) else {
+        return Err(Problem::new(
             format!("{path}.provider"),
-            format!("names unknown provider {:?}", m.provider),
+            format!("names unknown provider {provider_name:?}"),
         ));
     };
     let limits = limits(&path, m.rpm, m.itpm, m.otpm, m.tpm)?;
     let context_window = m.context_window.unwrap_or(200_000);
     if context_window == 0 {
-        return Err(ConfigError::invalid(
+        return Err(Problem::new(
             format!("{path}.context_window"),
             "must be > 0",
         ));
     }
-    let price = |field: &str, v: Option<f64>| -> Result<f64, ConfigError> {
-        non_negative(&format!("{path}.{field}"), v.unwrap_or(0.0))
+    let price = |field: &str, v: Option<f64>| -> Result<Option<f64>, Problem> {
+        v.map(|v| non_negative(&format!("{path}.{field}"), v))
+            .transpose()
     };
     let input = price("input_price", m.input_price)?;
-    let prices = Prices {
-        input,
-        output: price("output_price", m.output_price)?,
-        cache_read: price("cache_read_price", m.cache_read_price.or(Some(input * 0.1)))?,
-        cache_write: price(
-            "cache_write_price",
-            m.cache_write_price.or(Some(input * 1.25)),
-        )?,
+    let output = price("output_price", m.output_price)?;
+    let cache_read = price("cache_read_price", m.cache_read_price)?;
+    let cache_write = price("cache_write_price", m.cache_write_price)?;
+    // Without both main prices the cost is unknown; cache prices alone do not make one.
+    let prices = match (input, output) {
+        (Some(input), Some(output)) => Some(Prices {
+            input,
+            output,
+            cache_read: cache_read.unwrap_or(input * 0.1),
+            cache_write: cache_write.unwrap_or(input * 1.25),
+        }),
+        _ => None,
     };
     let burst = match m.burst_secs {
         Some(b) => Duration::from_secs_f64(positive(&format!("{path}.burst_secs"), b)?),
@@ -214,7 +270,7 @@ fn model(
     };
     let count_tokens_rpm = match m.count_tokens_rpm {
         Some(_) if provider.wire != Wire::Anthropic => {
-            return Err(ConfigError::invalid(
+            return Err(Problem::new(
                 format!("{path}.count_tokens_rpm"),
                 "is only for Anthropic models",
             ));
@@ -224,7 +280,7 @@ fn model(
     };
     Ok(ModelConfig {
         name: name.to_string(),
-        provider: m.provider,
+        provider: provider_name,
         model: m.model.unwrap_or_else(|| name.to_string()),
         limits,
         context_window,
@@ -234,11 +290,11 @@ fn model(
     })
 }
 
-fn broker(b: RawBroker) -> Result<BrokerConfig, ConfigError> {
+fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
     let d = BrokerConfig::default();
     let max_attempts = b.max_attempts.unwrap_or(d.max_attempts);
     if max_attempts == 0 {
-        return Err(ConfigError::invalid("broker.max_attempts", "must be >= 1"));
+        return Err(Problem::new("broker.max_attempts", "must be >= 1"));
     }
     let safety_margin = non_negative(
         "broker.safety_margin",
@@ -246,14 +302,11 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, ConfigError> {
     )?;
     let max_in_flight = b.max_in_flight.unwrap_or(d.max_in_flight);
     if max_in_flight == 0 {
-        return Err(ConfigError::invalid("broker.max_in_flight", "must be >= 1"));
+        return Err(Problem::new("broker.max_in_flight", "must be >= 1"));
     }
     let circuit_threshold = b.circuit_threshold.unwrap_or(d.circuit_threshold);
     if circuit_threshold == 0 {
-        return Err(ConfigError::invalid(
-            "broker.circuit_threshold",
-            "must be >= 1",
-        ));
+        return Err(Problem::new("broker.circuit_threshold", "must be >= 1"));
     }
     Ok(BrokerConfig {
         max_attempts,
@@ -285,14 +338,14 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, ConfigError> {
     })
 }
 
-fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, ConfigError> {
+fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, Problem> {
     let d = SimConfig::default();
     let token_factor = positive("sim.token_factor", s.token_factor.unwrap_or(d.token_factor))?;
     let otpm_mode = match s.otpm_mode.as_deref() {
         None | Some("actual") => OtpmMode::Actual,
         Some("max_tokens") => OtpmMode::MaxTokens,
         Some(other) => {
-            return Err(ConfigError::invalid(
+            return Err(Problem::new(
                 "sim.otpm_mode",
                 format!("must be \"actual\" or \"max_tokens\", not {other:?}"),
             ))
@@ -302,12 +355,12 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
     for (name, l) in s.limits {
         let path = format!("sim.limits.{name}");
         let Some(m) = models.get(&name) else {
-            return Err(ConfigError::invalid(path, "names unknown model"));
+            return Err(Problem::new(path, "names unknown model"));
         };
         let merged = match m.limits {
             Limits::Split { rpm, itpm, otpm } => {
                 if l.tpm.is_some() {
-                    return Err(ConfigError::invalid(
+                    return Err(Problem::new(
                         format!("{path}.tpm"),
                         "does not apply to an itpm/otpm model",
                     ));
@@ -322,7 +375,7 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
             }
             Limits::Combined { rpm, tpm } => {
                 if l.itpm.is_some() || l.otpm.is_some() {
-                    return Err(ConfigError::invalid(path, "sets itpm/otpm for a tpm model"));
+                    return Err(Problem::new(path, "sets itpm/otpm for a tpm model"));
                 }
                 limits(
                     &path,
@@ -339,7 +392,7 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
     for (i, f) in s.faults.into_iter().enumerate() {
         let path = format!("sim.faults[{i}]");
         if !(0.0..=1.0).contains(&f.rate) {
-            return Err(ConfigError::invalid(
+            return Err(Problem::new(
                 format!("{path}.rate"),
                 "must be between 0 and 1",
             ));
@@ -349,7 +402,7 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
             Some(name) => match models.get(&name) {
                 Some(m) => Some(m.model.clone()),
                 None => {
-                    return Err(ConfigError::invalid(
+                    return Err(Problem::new(
                         format!("{path}.model"),
                         format!("names unknown model {name:?}"),
                     ))
@@ -358,7 +411,7 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
         };
         let mid_stream = f.mid_stream.unwrap_or(false);
         if f.after_tokens.is_some() && !mid_stream {
-            return Err(ConfigError::invalid(
+            return Err(Problem::new(
                 format!("{path}.after_tokens"),
                 "applies only with mid_stream = true",
             ));
@@ -368,14 +421,14 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
                 after_tokens: f.after_tokens.unwrap_or(0),
             },
             _ if mid_stream => {
-                return Err(ConfigError::invalid(
+                return Err(Problem::new(
                     path,
                     "needs exactly one of status, slow_ms or mid_stream",
                 ))
             }
             (Some(s @ (500 | 502 | 503 | 504 | 529)), None) => FaultKind::Status(s),
             (Some(s), None) => {
-                return Err(ConfigError::invalid(
+                return Err(Problem::new(
                     format!("{path}.status"),
                     format!("must be 500, 502, 503, 504 or 529, not {s}"),
                 ))
@@ -384,7 +437,7 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
                 non_negative(&format!("{path}.slow_ms"), ms)? / 1000.0,
             )),
             _ => {
-                return Err(ConfigError::invalid(
+                return Err(Problem::new(
                     path,
                     "needs exactly one of status, slow_ms or mid_stream",
                 ))
@@ -408,10 +461,7 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, C
         seed: s.seed.unwrap_or(d.seed),
         burst_secs: match s.burst_secs {
             Some(b) if !(b > 0.0 && b <= 60.0) => {
-                return Err(ConfigError::invalid(
-                    "sim.burst_secs",
-                    "must be > 0 and <= 60",
-                ))
+                return Err(Problem::new("sim.burst_secs", "must be > 0 and <= 60"))
             }
             Some(b) => b,
             None => d.burst_secs,

@@ -55,6 +55,7 @@ fn lane(model: &str, provider_model: &str, buckets: Vec<BucketStats>) -> LaneSta
         estimated_input_tokens: 12_600,
         charged_input_tokens: 12_000,
         estimation_error_pct: 5.0,
+        priced: true,
         cost_usd: 0.0871,
         cost_burn_usd_per_min: 0.0123,
         wasted_usd: 0.0012,

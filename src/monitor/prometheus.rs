@@ -166,6 +166,7 @@ pub const LANE_FIGURES: &[Figure<LaneStats>] = &[
     ("quotaswarm_lane_cost_usd_total", Counter, "US dollars spent on the lane.", |l| l.cost_usd),
     ("quotaswarm_lane_cost_burn_usd_per_minute", Gauge, "US dollars spent on the lane over the last minute.", |l| l.cost_burn_usd_per_min),
     ("quotaswarm_lane_wasted_usd_total", Counter, "US dollars spent on the lane's failed attempts.", |l| l.wasted_usd),
+    ("quotaswarm_lane_priced", Gauge, "1 when the lane's model has prices configured; 0 when its cost is unknown (its dollar figures read 0).", |l| f64::from(u8::from(l.priced))),
 ];
 
 /// Per-bucket scalar figures, labelled `model` and `bucket`.

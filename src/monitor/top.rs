@@ -125,7 +125,11 @@ fn row(l: &LaneStats) -> [String; 9] {
         exhausts,
         l.rate_limited_last_minute.to_string(),
         format!("{:.2}s", l.queue_wait_p95_secs),
-        format!("${:.4}", l.cost_usd),
+        if l.priced {
+            format!("${:.4}", l.cost_usd)
+        } else {
+            "unknown".to_string()
+        },
     ]
 }
 

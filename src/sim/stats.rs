@@ -16,8 +16,6 @@ pub struct Counters {
     pub input_tokens: u64,
     /// Output tokens actually generated.
     pub output_tokens: u64,
-    /// Input tokens served from a prompt cache; the simulator has none, so always 0.
-    pub cache_read_tokens: u64,
     /// Calls to `/v1/messages/count_tokens`.
     pub count_tokens_calls: u64,
     /// Streamed (SSE) responses, however they ended (also counted in `requests`).

@@ -64,8 +64,15 @@ pub struct Totals {
     pub input_tokens: u64,
     /// Output tokens billed by providers.
     pub output_tokens: u64,
-    /// What the run cost, in US dollars, at the config's prices.
+    /// US dollars spent, at the configured prices (models without prices add nothing:
+    /// see `cost_unknown_for`).
     pub cost_usd: f64,
+    /// US dollars spent on attempts that failed (streams cut short), part of `cost_usd`.
+    #[serde(default)]
+    pub wasted_usd: f64,
+    /// Models that were used but have no prices in the config: their cost is unknown.
+    #[serde(default)]
+    pub cost_unknown_for: Vec<String>,
     /// From the swarm's start to the report, in seconds.
     pub elapsed_secs: f64,
     /// From the agents' start to the last agent's end, in seconds.
@@ -104,6 +111,13 @@ impl Totals {
             t.input_tokens = s.input_tokens;
             t.output_tokens = s.output_tokens;
             t.cost_usd = s.cost_usd;
+            t.wasted_usd = s.wasted_usd;
+            t.cost_unknown_for = s
+                .lanes
+                .iter()
+                .filter(|l| !l.priced && l.requests > 0)
+                .map(|l| l.model.clone())
+                .collect();
         }
         t
     }
@@ -138,6 +152,31 @@ pub fn status_line(stats: &Stats, done: usize, total: usize, elapsed: Duration) 
         stats.merged,
         if headroom.is_empty() { " -".to_string() } else { headroom },
     )
+}
+
+/// The totals' cost: `cost $0.0123` (with what failed attempts wasted, when anything),
+/// `cost unknown` when no model used has prices, or the known part plus the models
+/// whose cost is unknown.
+fn cost_text(t: &Totals) -> String {
+    let wasted = if t.wasted_usd > 0.0 {
+        format!(" (wasted on failed attempts ${:.4})", t.wasted_usd)
+    } else {
+        String::new()
+    };
+    if t.cost_unknown_for.is_empty() {
+        format!("cost ${:.4}{wasted}", t.cost_usd)
+    } else if t.cost_usd > 0.0 {
+        format!(
+            "cost ${:.4}{wasted} + unknown for {} (no prices)",
+            t.cost_usd,
+            t.cost_unknown_for.join(", ")
+        )
+    } else {
+        format!(
+            "cost unknown ({} has no prices)",
+            t.cost_unknown_for.join(", ")
+        )
+    }
 }
 
 /// The final report: one row per agent, then the totals and each lane's figures.
@@ -181,10 +220,10 @@ pub fn report_table(r: &SwarmReport) -> String {
     );
     let _ = writeln!(
         out,
-        "tokens in {} out {}  cost ${:.4}  makespan {:.1}s  elapsed {:.1}s{}",
+        "tokens in {} out {}  {}  makespan {:.1}s  elapsed {:.1}s{}",
         t.input_tokens,
         t.output_tokens,
-        t.cost_usd,
+        cost_text(t),
         t.makespan_secs,
         t.elapsed_secs,
         if r.timed_out { "  (deadline hit)" } else { "" }
@@ -194,9 +233,14 @@ pub fn report_table(r: &SwarmReport) -> String {
             let _ = writeln!(out, "  fallback {path}: {n}");
         }
         for l in s.lanes.iter().filter(|l| l.requests > 0) {
+            let cost = if l.priced {
+                format!("cost ${:.4}", l.cost_usd)
+            } else {
+                "cost unknown".to_string()
+            };
             let _ = writeln!(
                 out,
-                "  {:<12} attempts {:>4}  completions {:>4}  retries {:>3}  429s {:>3}  529s {:>3}  queue wait p50 {:>5.2}s p95 {:>5.2}s",
+                "  {:<12} attempts {:>4}  completions {:>4}  retries {:>3}  429s {:>3}  529s {:>3}  queue wait p50 {:>5.2}s p95 {:>5.2}s  {cost}",
                 l.model,
                 l.requests,
                 l.completions,

@@ -120,6 +120,7 @@ const LANE_FIELDS: &[(&str, &str)] = &[
         "quotaswarm_lane_cost_burn_usd_per_minute",
     ),
     ("wasted_usd", "quotaswarm_lane_wasted_usd_total"),
+    ("priced", "quotaswarm_lane_priced"),
 ];
 
 const BUCKET_FIELDS: &[(&str, &str)] = &[

@@ -1,0 +1,136 @@
+//! Requests that can never be sent are refused at once, and the message says which part
+//! is too large (the input estimate, or the `max_tokens` output reservation), with the
+//! numbers, and what to change.
+
+use quotaswarm::broker::{self, Broker, StartOptions};
+use quotaswarm::{BrokerError, CompletionRequest, Config};
+
+async fn start() -> Broker {
+    let mut config = Config::default();
+    config.use_embedded_sim();
+    let sim = quotaswarm::sim::Simulator::new(&config);
+    let endpoints = quotaswarm::swarm::endpoints(&config, Some(&sim)).unwrap();
+    broker::start(config, endpoints, StartOptions::default())
+        .await
+        .unwrap()
+}
+
+async fn refusal(b: &Broker, req: CompletionRequest) -> (BrokerError, String) {
+    let e = b.handle.complete(req).await.unwrap_err();
+    let text = e.to_string();
+    println!("{text}");
+    (e, text)
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_tokens_over_the_output_limit_says_to_lower_max_tokens() {
+    let b = start().await;
+    let req = CompletionRequest::prompt("sonnet", "Hello there.").max_tokens(100_000);
+    let (e, text) = refusal(&b, req).await;
+    assert!(
+        matches!(
+            &e,
+            BrokerError::NeverFits {
+                bucket: "output_tokens",
+                need: 100_000,
+                max: 8_000,
+                max_tokens: 100_000,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(text.contains("max_tokens 100000"), "{text}");
+    assert!(text.contains("8000 tokens per minute"), "{text}");
+    assert!(text.contains("lower max_tokens"), "{text}");
+    assert!(!text.contains("trim the history"), "{text}");
+
+    // OpenAI-style combined limit: max_tokens alone is over the 30,000 TPM.
+    let req = CompletionRequest::prompt("gpt-4o", "Hello there.").max_tokens(100_000);
+    let (_, text) = refusal(&b, req).await;
+    assert!(
+        text.contains("max_tokens alone is too large: lower max_tokens"),
+        "{text}"
+    );
+
+    // Down a ladder, every rung says the same.
+    let req = CompletionRequest::prompt("claude", "Hello there.").max_tokens(100_000);
+    let (e, text) = refusal(&b, req).await;
+    assert!(
+        matches!(e, BrokerError::AllRungsFailed(ref r) if r.len() == 3),
+        "{e:?}"
+    );
+    assert_eq!(text.matches("lower max_tokens").count(), 3, "{text}");
+    assert!(!text.contains("trim the history"), "{text}");
+    b.stop();
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_tokens_over_the_context_window_is_not_reported_as_input() {
+    let b = start().await;
+    let req = CompletionRequest::prompt("sonnet", "Hello there.").max_tokens(300_000);
+    let (e, text) = refusal(&b, req).await;
+    let BrokerError::ContextTooLarge {
+        input,
+        max_tokens,
+        max,
+        ..
+    } = e
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!((max_tokens, max), (300_000, 200_000));
+    assert!(input < 100, "the input estimate is small: {input}");
+    assert!(
+        text.contains(&format!(
+            "about {input} input tokens (estimated) + max_tokens 300000"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("about 300"), "{text}");
+    assert!(
+        text.contains("max_tokens alone is too large: lower max_tokens"),
+        "{text}"
+    );
+
+    // With a trim policy the same request is refused the same way (no trimming helps).
+    let req = CompletionRequest::prompt("sonnet", "Hello there.")
+        .max_tokens(300_000)
+        .trim(4_000);
+    let (e, text) = refusal(&b, req).await;
+    assert!(
+        matches!(
+            e,
+            BrokerError::ContextTooLarge {
+                max_tokens: 300_000,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        text.contains("lower max_tokens") && !text.contains("cannot trim"),
+        "{text}"
+    );
+    b.stop();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_input_over_the_input_limit_says_to_trim_the_history() {
+    let b = start().await;
+    let req = CompletionRequest::prompt("sonnet", "word ".repeat(40_000)).max_tokens(100);
+    let (e, text) = refusal(&b, req).await;
+    assert!(
+        matches!(
+            &e,
+            BrokerError::NeverFits {
+                bucket: "input_tokens",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(text.contains("trim the history"), "{text}");
+    assert!(!text.contains("lower max_tokens"), "{text}");
+    b.stop();
+}

@@ -346,3 +346,25 @@ async fn an_agent_whose_every_request_fails_has_finished_with_errors() {
     );
     assert!(!t.is_clean());
 }
+
+#[tokio::test(start_paused = true)]
+async fn wait_all_reports_agents_done_before_the_deadline_and_cuts_the_rest() {
+    let swarm = quotaswarm::swarm::Swarm::start(one_request_a_minute(), Backend::Embedded)
+        .await
+        .expect("swarm");
+    let quick = swarm
+        .spawn("quick", ScriptedAgent::new("slow", oneshots(1)))
+        .await
+        .expect("spawn");
+    let slow = swarm
+        .spawn("slow", ScriptedAgent::new("slow", oneshots(3)))
+        .await
+        .expect("spawn");
+    let t0 = Instant::now();
+    let (reports, timed_out) = quotaswarm::swarm::wait_all(vec![quick, slow], Some(DEADLINE)).await;
+    assert!(timed_out);
+    assert!(t0.elapsed() < DEADLINE + Duration::from_millis(100));
+    assert_eq!(reports[0].ending(), Ending::Finished, "{:?}", reports[0]);
+    assert_eq!(reports[1].cut, Some(Cut::Deadline), "{:?}", reports[1]);
+    swarm.shutdown().await;
+}

@@ -392,20 +392,24 @@ pub async fn wait_all<M: Send + 'static>(
     let start = Instant::now();
     let mut reports = Vec::new();
     let mut timed_out = false;
-    for mut a in agents {
-        let Some(d) = deadline else {
-            reports.push(a.wait().await);
-            continue;
-        };
-        if tokio::time::timeout_at(start + d, &mut a.join)
-            .await
-            .is_ok()
-        {
-            reports.push(a.wait().await);
-        } else {
-            timed_out = true;
-            reports.push(a.cut(Cut::Deadline, DEFAULT_GRACE).await);
+    for a in agents {
+        let mut a = a.erase();
+        match deadline {
+            None => {
+                let _ = (&mut a.join).await;
+            }
+            Some(d) => {
+                // Polled to completion here, the join handle must not be awaited again.
+                if tokio::time::timeout_at(start + d, &mut a.join)
+                    .await
+                    .is_err()
+                {
+                    timed_out = true;
+                    a.cut(Cut::Deadline, DEFAULT_GRACE).await;
+                }
+            }
         }
+        reports.push(a.final_report());
     }
     (reports, timed_out)
 }

@@ -8,6 +8,11 @@
 //! [`AgentError`] with `?`. An agent that returns an error or panics is reported as such
 //! and takes nothing else down.
 //!
+//! An agent still running at the swarm's deadline, when it is stopped or when the run is
+//! interrupted is *cut*: its asks fail with [`BrokerError::Cancelled`] and its actor
+//! stops once the running handler returns; a handler that goes on regardless is killed
+//! after a grace period. Agents that do long local work can watch [`Ctx::cancelled`].
+//!
 //! ```no_run
 //! use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
 //!
@@ -39,26 +44,32 @@
 //! | `agent/asker.rs` | [`Asker`] and [`CountedStream`]: asking and counting |
 //! | `agent/addr.rs` | [`Addr`]: agent-to-agent messages |
 //! | `agent/error.rs` | [`AgentError`], [`SendError`], [`SpawnError`] |
+//! | `agent/cancel.rs` | [`Cut`]: cutting an agent short (cancel, stop, kill) |
 
 mod addr;
 mod ask;
 mod asker;
+mod cancel;
 mod error;
 
 pub use addr::Addr;
 pub use ask::{Ask, History};
 pub use asker::{Asker, CountedStream};
+pub use cancel::{Cut, DEFAULT_GRACE};
 pub use error::{AgentError, OtherError, SendError, SpawnError};
 
 use crate::broker::{BrokerError, BrokerHandle};
 use crate::types::{Completion, CompletionRequest};
 use addr::AgentMsg;
+use cancel::Control;
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// What an agent's handlers return. Any error converts into [`AgentError`] with `?`.
 pub type AgentResult<T = ()> = Result<T, AgentError>;
@@ -92,7 +103,7 @@ pub struct AgentReport {
     pub name: String,
     /// Answers it received (streamed ones included).
     pub completions: u64,
-    /// Asks that failed.
+    /// Asks that failed (asks cancelled by a cut are not counted).
     pub errors: u64,
     /// Input tokens of its answers (cached ones included).
     pub input_tokens: u64,
@@ -102,10 +113,18 @@ pub struct AgentReport {
     pub fallbacks: u64,
     /// Whether it called [`Ctx::finish`].
     pub finished: bool,
-    /// Why it stopped early: an error it returned, or a panic.
+    /// Why it stopped early: an error it returned, a panic, or the cut that ended it
+    /// (`cut at the deadline after 12 completions`).
     pub failure: Option<String>,
     /// The last failed ask's error.
     pub last_error: Option<String>,
+    /// Set when it was cut short while still running: at the deadline, by a stop or by
+    /// an interrupt.
+    #[serde(default)]
+    pub cut: Option<Cut>,
+    /// Whether, once cut, it went on past the grace period and its actor was killed.
+    #[serde(default)]
+    pub killed: bool,
 }
 
 impl AgentReport {
@@ -116,6 +135,30 @@ impl AgentReport {
             ..AgentReport::default()
         }
     }
+
+    /// How its run ended, as the run's totals count it.
+    pub fn ending(&self) -> Ending {
+        match self.cut {
+            Some(why) => Ending::Cut(why),
+            None if !self.finished || self.failure.is_some() => Ending::Failed,
+            None if self.errors > 0 => Ending::FinishedWithErrors,
+            None => Ending::Finished,
+        }
+    }
+}
+
+/// How an agent's run ended ([`AgentReport::ending`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ending {
+    /// It finished and none of its asks failed.
+    Finished,
+    /// It finished, but some of its asks failed (e.g. every request got a 401).
+    FinishedWithErrors,
+    /// It was cut short while still running.
+    Cut(Cut),
+    /// It returned an error, panicked, or stopped without finishing.
+    Failed,
 }
 
 /// The agent's view of the swarm, passed to its handlers.
@@ -150,7 +193,22 @@ impl<M: Send + 'static> Ctx<M> {
         self.asker.clone()
     }
 
-    /// Asks the broker for a completion, counting it in this agent's report.
+    /// Whether this agent has been cut (deadline, stop or interrupt): its asks now fail
+    /// with [`BrokerError::Cancelled`] and its handler should return.
+    pub fn is_cancelled(&self) -> bool {
+        self.asker.is_cancelled()
+    }
+
+    /// Resolves once this agent is cut. For handlers doing long work that does not ask
+    /// the broker: race it against the work (`tokio::select!`) and return when it wins;
+    /// a handler still running a grace period after the cut is killed.
+    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.asker.cancelled()
+    }
+
+    /// Asks the broker for a completion, counting it in this agent's report. Once the
+    /// agent is cut, fails with [`BrokerError::Cancelled`] (at once, or as soon as the
+    /// cut comes while it waits).
     pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
         self.asker.complete(req).await
     }
@@ -210,6 +268,7 @@ struct AgentArgs<A: Agent> {
     agent: A,
     broker: BrokerHandle,
     report: Arc<Mutex<AgentReport>>,
+    token: CancellationToken,
 }
 
 impl<A: Agent> Actor for AgentActor<A> {
@@ -225,7 +284,7 @@ impl<A: Agent> Actor for AgentActor<A> {
         Ok(AgentState {
             agent: args.agent,
             ctx: Ctx {
-                asker: Asker::new(args.name.clone(), args.broker, args.report),
+                asker: Asker::new(args.name.clone(), args.broker, args.report, args.token),
                 myself: Addr::new(myself, args.name),
                 finished: false,
             },
@@ -239,6 +298,11 @@ impl<A: Agent> Actor for AgentActor<A> {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if state.ctx.is_cancelled() {
+            // Cut before this message's turn came: handle nothing more.
+            myself.stop(None);
+            return Ok(());
+        }
         let run = match msg {
             AgentMsg::Start if state.started => return Ok(()),
             AgentMsg::Start => {
@@ -268,6 +332,8 @@ impl<A: Agent> Actor for AgentActor<A> {
         } else if state.ctx.finished {
             state.ctx.asker.update(|r| r.finished = true);
             myself.stop(None);
+        } else if state.ctx.is_cancelled() {
+            myself.stop(None);
         }
         Ok(())
     }
@@ -278,6 +344,7 @@ pub struct AgentHandle<M: Send + 'static> {
     pub(crate) addr: Addr<M>,
     pub(crate) report: Arc<Mutex<AgentReport>>,
     pub(crate) join: tokio::task::JoinHandle<()>,
+    control: Control,
 }
 
 impl<M: Send + 'static> AgentHandle<M> {
@@ -297,9 +364,20 @@ impl<M: Send + 'static> AgentHandle<M> {
         self.addr.start()
     }
 
-    /// Stops the agent; it is reported as stopped for `why` unless it had finished.
+    /// Stops the agent: cuts it ([`Cut::Stopped`]) unless it had already ended. Its asks
+    /// fail with [`BrokerError::Cancelled`] and its actor stops once the running handler
+    /// returns. `why` is the actor's stop reason (for tracing).
     pub fn stop(&self, why: &str) {
-        self.addr.stop(why);
+        self.control.cancel(Cut::Stopped, Some(why));
+    }
+
+    /// Cuts the agent for `why` and waits until it has stopped, killing it if its
+    /// handler still runs `grace` later; returns its report.
+    pub async fn cut(mut self, why: Cut, grace: Duration) -> AgentReport {
+        if !self.join.is_finished() {
+            self.control.cut(&mut self.join, why, grace).await;
+        }
+        finalize(&self.report)
     }
 
     /// The report so far (the agent may still be running).
@@ -314,13 +392,13 @@ impl<M: Send + 'static> AgentHandle<M> {
 
     /// Erases the message type, so agents of different kinds can be awaited together.
     pub fn erase(self) -> RunningAgent {
-        let (a, b) = (self.addr.clone(), self.addr.clone());
+        let a = self.addr.clone();
         RunningAgent {
             name: self.addr.name().to_string(),
             report: self.report,
             join: self.join,
             start: Box::new(move || a.start()),
-            stop: Box::new(move |why| b.stop(why)),
+            control: self.control,
         }
     }
 
@@ -333,7 +411,6 @@ impl<M: Send + 'static> AgentHandle<M> {
 }
 
 type StartFn = Box<dyn Fn() -> Result<(), SendError> + Send + Sync>;
-type StopFn = Box<dyn Fn(&str) + Send + Sync>;
 
 /// A spawned agent of any kind (see [`AgentHandle::erase`]).
 pub struct RunningAgent {
@@ -341,7 +418,7 @@ pub struct RunningAgent {
     report: Arc<Mutex<AgentReport>>,
     pub(crate) join: tokio::task::JoinHandle<()>,
     start: StartFn,
-    stop: StopFn,
+    control: Control,
 }
 
 impl RunningAgent {
@@ -355,9 +432,18 @@ impl RunningAgent {
         (self.start)()
     }
 
-    /// Stops the agent (it is reported as stopped for `why`).
+    /// Stops the agent: cuts it ([`Cut::Stopped`]) unless it had already ended (see
+    /// [`AgentHandle::stop`]).
     pub fn stop(&self, why: &str) {
-        (self.stop)(why);
+        self.control.cancel(Cut::Stopped, Some(why));
+    }
+
+    /// Cuts the agent for `why` and waits until it has stopped, killing it if its
+    /// handler still runs `grace` later. Does nothing to an agent that has stopped.
+    pub async fn cut(&mut self, why: Cut, grace: Duration) {
+        if !self.join.is_finished() {
+            self.control.cut(&mut self.join, why, grace).await;
+        }
     }
 
     /// The report so far (the agent may still be running).
@@ -389,7 +475,9 @@ fn snapshot(report: &Mutex<AgentReport>) -> AgentReport {
 
 fn finalize(report: &Mutex<AgentReport>) -> AgentReport {
     let mut r = snapshot(report);
-    if !r.finished && r.failure.is_none() {
+    if let Some(why) = r.cut {
+        r.failure = Some(cancel::cut_text(why, r.completions, r.killed));
+    } else if !r.finished && r.failure.is_none() {
         r.failure = Some("stopped without finishing (panicked or was stopped)".into());
     }
     r
@@ -404,11 +492,13 @@ pub async fn spawn_agent<A: Agent>(
 ) -> Result<AgentHandle<A::Msg>, SpawnError> {
     let name: String = name.into();
     let report = Arc::new(Mutex::new(AgentReport::new(name.clone())));
+    let token = CancellationToken::new();
     let args = AgentArgs {
         name: Arc::from(name.as_str()),
         agent,
         broker,
         report: report.clone(),
+        token: token.clone(),
     };
     let (actor, join) = Actor::spawn(None, AgentActor::<A>(std::marker::PhantomData), args)
         .await
@@ -416,9 +506,15 @@ pub async fn spawn_agent<A: Agent>(
             name: name.clone(),
             message: e.to_string(),
         })?;
+    let control = Control {
+        cell: actor.get_cell(),
+        token,
+        report: report.clone(),
+    };
     Ok(AgentHandle {
         addr: Addr::new(actor, Arc::from(name.as_str())),
         report,
         join,
+        control,
     })
 }

@@ -1,5 +1,7 @@
 //! `ScriptedAgent`: replays user turns, keeping its history; the agent behind
-//! `quotaswarm run` and scenario files.
+//! `quotaswarm run` and scenario files. A failed turn is counted and the next one goes
+//! on (or the agent stops, with `stop_on_error`); once the agent is cut (deadline, stop,
+//! interrupt) it returns at once.
 
 use quotaswarm::agent::{Agent, AgentResult, Ctx};
 use quotaswarm::types::{CompletionRequest, Message, RequestOptions};
@@ -115,6 +117,10 @@ impl Agent for ScriptedAgent {
                 }
             };
             if let Err(e) = outcome {
+                // Cut (deadline, stop, interrupt): no turn after this one could be asked.
+                if ctx.is_cancelled() {
+                    return Err(e.into());
+                }
                 tracing::debug!(agent = ctx.name(), error = %e, "turn failed");
                 if self.stop_on_error {
                     return Err(e.into());

@@ -7,11 +7,17 @@
 //! | `run` | `quotaswarm run`: the demo, a scenario, or a quick scripted swarm |
 //! | `sim` | `quotaswarm sim`: the simulator served over HTTP |
 //! | `top` | `quotaswarm top`: a live view of a running broker's statistics |
+//! | [`exit`] | the exit codes: clean, failures, bad input, could not run, interrupted |
+//! | `interrupt` | Ctrl-C and SIGTERM during a run |
 
+pub mod exit;
+mod interrupt;
 mod run;
 pub mod scenario;
 mod sim;
 mod top;
+
+pub use exit::Exit;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -45,12 +51,13 @@ pub enum Command {
     Top(top::TopArgs),
 }
 
-/// Runs the command line; returns the process exit code.
-pub async fn main(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command line; returns how it ended (its exit code). On an error, see
+/// [`Exit::of_error`].
+pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
-        Command::Sim { addr, config } => sim::sim(addr, config).await,
-        Command::Top(args) => top::top(args).await,
+        Command::Sim { addr, config } => sim::sim(addr, config).await.map(|()| Exit::Clean),
+        Command::Top(args) => top::top(args).await.map(|()| Exit::Clean),
     }
 }
 

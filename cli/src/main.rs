@@ -13,10 +13,10 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = quotaswarm_cli::Cli::parse();
     match quotaswarm_cli::main(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            quotaswarm_cli::Exit::of_error(&e).into()
         }
     }
 }

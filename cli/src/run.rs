@@ -6,7 +6,12 @@
 //! simulator for the rest (`base_url` may point at any compatible server). A status line
 //! refreshes on stderr while the run goes; the report is a table, or with `--json` one
 //! JSON object on stdout (the run's [`Totals`](quotaswarm::swarm::Totals)).
+//!
+//! The exit code says how the run went ([`Exit`]). Ctrl-C or SIGTERM cuts the agents
+//! still running and prints the partial report; a second one exits at once.
 
+use crate::exit::{Exit, EXIT_CODES};
+use crate::interrupt::Interrupts;
 use crate::scenario::{RunOptions, Scenario};
 use clap::Args;
 use quotaswarm::swarm::{report_table, Backend};
@@ -14,6 +19,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct RunArgs {
     /// Scenario file (JSON); the built-in demo otherwise.
     #[arg(long)]
@@ -34,15 +40,20 @@ pub struct RunArgs {
     /// With `--agents`: turns per agent (default 3).
     #[arg(long, conflicts_with = "scenario")]
     pub turns: Option<u32>,
-    /// Stop agents still running after this many seconds (overrides the scenario's).
+    /// Cut agents still running after this many seconds (overrides the scenario's).
     #[arg(long)]
     pub deadline_secs: Option<f64>,
     /// Serve the broker's statistics (`/stats`, `/metrics`) on this address during the run.
     #[arg(long, value_name = "ADDR")]
     pub stats_addr: Option<std::net::SocketAddr>,
+    /// Exit 0 even when agents failed or were cut at the deadline, or requests ended in
+    /// errors (the report still shows them).
+    #[arg(long)]
+    pub allow_errors: bool,
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
+    let interrupts = Interrupts::listen()?;
     let (mut scenario, config, backend) = match &args.scenario {
         None if args.agents.is_some() || args.turns.is_some() => {
             let config = super::load_config(args.config.as_deref())?;
@@ -104,6 +115,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
             }
         })),
+        interrupt: Some({
+            let interrupts = interrupts.clone();
+            Box::pin(async move {
+                interrupts.first().await;
+            })
+        }),
     };
     let report = scenario.run(config, backend, opts).await?;
     if json {
@@ -112,5 +129,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         println!();
         print!("{}", report_table(&report));
     }
-    Ok(())
+    Ok(match interrupts.received() {
+        Some(signal) if report.interrupted => Exit::Interrupted(signal),
+        _ if report.totals.is_clean() || args.allow_errors => Exit::Clean,
+        _ => Exit::Failures,
+    })
 }

@@ -102,3 +102,14 @@ fn an_unknown_model_names_the_agent_field_and_line() {
     assert!(e.contains("line 3"), "{e}");
     assert!(e.contains("gpt-9"), "{e}");
 }
+
+#[test]
+fn a_scenario_without_agents_is_refused() {
+    let e = parse(r#"{"name": "nothing", "agents": []}"#).expect_err("should fail");
+    assert!(matches!(e, ScenarioError::NoAgents { .. }));
+    assert!(e.is_bad_input());
+    assert_eq!(
+        e.to_string(),
+        "scenario test.json has no agents: `agents` is empty; give at least one"
+    );
+}

@@ -52,11 +52,6 @@ impl<M: Send + 'static> Addr<M> {
             .cast(AgentMsg::Start)
             .map_err(|_| SendError::new(&self.name))
     }
-
-    /// Stops the agent's actor (after the handler running now, if any).
-    pub(crate) fn stop(&self, why: &str) {
-        self.actor.stop(Some(why.to_string()));
-    }
 }
 
 impl<M> Clone for Addr<M> {

@@ -1,7 +1,9 @@
 //! [`Asker`]: asks the broker on an agent's behalf and counts every completion and
 //! error into the agent's report. [`Ctx`](super::Ctx) asks through one; clones of it go
 //! into spawned tasks and count into the same report. Its methods take `&self`, so any
-//! number of asks can be in flight at once.
+//! number of asks can be in flight at once. Each ask races the broker against the
+//! agent's cancellation: once the agent is cut, waiting asks return
+//! [`BrokerError::Cancelled`] (dropping the broker call) and new ones are not sent.
 
 use super::ask::{Ask, History};
 use super::AgentReport;
@@ -9,16 +11,19 @@ use crate::broker::{BrokerError, BrokerHandle, CompletionStream, StreamItem};
 use crate::types::{Completion, CompletionRequest};
 use futures_util::Stream;
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// Asks the broker for one agent, counting each answer and each error in that agent's
 /// [`AgentReport`]. Cheap to clone, `Send` and `'static`: get one with
 /// [`Ctx::asker`](super::Ctx::asker) and move it into a spawned task.
 ///
 /// Await such tasks before the agent finishes: the report is read when the agent's actor
-/// stops, so an ask still running then is not in it.
+/// stops, so an ask still running then is not in it. When the agent is cut, the asks of
+/// its clones fail with [`BrokerError::Cancelled`] too.
 ///
 /// ```no_run
 /// use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
@@ -48,6 +53,8 @@ pub struct Asker {
     name: Arc<str>,
     broker: BrokerHandle,
     report: Arc<Mutex<AgentReport>>,
+    /// Cancelled when the agent is cut; every ask races it.
+    token: CancellationToken,
 }
 
 impl Asker {
@@ -55,12 +62,24 @@ impl Asker {
         name: Arc<str>,
         broker: BrokerHandle,
         report: Arc<Mutex<AgentReport>>,
+        token: CancellationToken,
     ) -> Self {
         Asker {
             name,
             broker,
             report,
+            token,
         }
+    }
+
+    /// Whether the agent has been cut: asks now fail with [`BrokerError::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Resolves once the agent is cut (see [`Ctx::cancelled`](super::Ctx::cancelled)).
+    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.token.cancelled()
     }
 
     /// The agent's name.
@@ -74,10 +93,20 @@ impl Asker {
         &self.broker
     }
 
-    /// Asks the broker for a completion.
+    /// Asks the broker for a completion. Fails with [`BrokerError::Cancelled`] once the
+    /// agent is cut (not counted as an error).
     pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
+        if self.token.is_cancelled() {
+            return Err(refused().await);
+        }
         let first = self.first_rung(&req.target);
-        let result = self.broker.complete(req).await;
+        let result = tokio::select! {
+            biased;
+            // Dropping the broker call lets the broker drop the job when no one else
+            // waits for it.
+            () = self.token.cancelled() => return Err(BrokerError::Cancelled),
+            result = self.broker.complete(req) => result,
+        };
         self.record(first.as_deref(), result.as_ref());
         result
     }
@@ -111,15 +140,25 @@ impl Asker {
     /// Asks for a streamed completion: deltas as they arrive, then the completion (see
     /// [`CompletionStream`]). The completion, or the error that ends the stream, is
     /// counted when it arrives; a stream dropped before its end is cancelled and counted
-    /// as neither.
+    /// as neither. When the agent is cut, the stream ends with [`BrokerError::Cancelled`]
+    /// (not counted).
     pub async fn stream(&self, req: CompletionRequest) -> Result<CountedStream, BrokerError> {
+        if self.token.is_cancelled() {
+            return Err(refused().await);
+        }
         let first = self.first_rung(&req.target);
-        match self.broker.stream(req).await {
+        let opened = tokio::select! {
+            biased;
+            () = self.token.cancelled() => return Err(BrokerError::Cancelled),
+            opened = self.broker.stream(req) => opened,
+        };
+        match opened {
             Ok(inner) => Ok(CountedStream {
-                inner,
+                inner: Some(inner),
                 asker: self.clone(),
                 first,
                 counted: false,
+                cancelled: Box::pin(self.token.clone().cancelled_owned()),
             }),
             Err(e) => {
                 self.record(first.as_deref(), Err(&e));
@@ -170,6 +209,14 @@ impl Asker {
     }
 }
 
+/// The answer to an ask made after the agent was cut. It yields first: a handler that
+/// catches the error and asks again in a loop still reaches an `.await` that lets its
+/// actor be killed after the grace period.
+async fn refused() -> BrokerError {
+    tokio::task::yield_now().await;
+    BrokerError::Cancelled
+}
+
 impl fmt::Debug for Asker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Asker").field("name", &self.name).finish()
@@ -180,10 +227,12 @@ impl fmt::Debug for Asker {
 /// same items, and its end (the completion, or the error) is counted in the agent's
 /// report when it arrives. Dropping it cancels the request.
 pub struct CountedStream {
-    inner: CompletionStream,
+    /// `None` once the agent's cut has ended it (dropping it cancels the request).
+    inner: Option<CompletionStream>,
     asker: Asker,
     first: Option<String>,
     counted: bool,
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl Stream for CountedStream {
@@ -191,7 +240,15 @@ impl Stream for CountedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_next(cx);
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if !this.counted && this.cancelled.as_mut().poll(cx).is_ready() {
+            this.inner = None;
+            this.counted = true;
+            return Poll::Ready(Some(Err(BrokerError::Cancelled)));
+        }
+        let polled = Pin::new(inner).poll_next(cx);
         if let Poll::Ready(Some(item)) = &polled {
             let end = match item {
                 Ok(StreamItem::Done(c)) => Some(Ok(c)),

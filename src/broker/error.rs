@@ -67,6 +67,10 @@ pub enum BrokerError {
         /// What the provider (or the transport) reported.
         error: ProviderError,
     },
+    /// The request was cancelled before it completed: the agent that asked was cut (a
+    /// swarm deadline, a stop or an interrupt), so nothing more is asked on its behalf.
+    #[error("the request was cancelled")]
+    Cancelled,
     /// A ladder request failed on every rung it was allowed to use; one entry per rung,
     /// in ladder order.
     #[error("every rung failed: {}", fmt_rungs(.0))]

@@ -1,31 +1,72 @@
-//! [`Crew`]: agents of any kinds, started together and awaited together, with a deadline.
+//! [`Crew`]: agents of any kinds, started together and awaited together, with a deadline;
+//! [`Interrupter`]: cuts a crew's agents from outside (a signal handler, a UI).
+//!
+//! At the deadline, or when interrupted, every agent still running is cut (see
+//! [`Cut`]): its asks fail with `BrokerError::Cancelled`, its actor stops once the
+//! running handler returns, and one still running a grace period later is killed.
 
-use crate::agent::{AgentHandle, AgentReport, RunningAgent};
+use crate::agent::{AgentHandle, AgentReport, Cut, RunningAgent, DEFAULT_GRACE};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Agents of any kinds, started together and awaited together.
-#[derive(Default)]
 pub struct Crew {
     agents: Vec<RunningAgent>,
     done: Arc<AtomicUsize>,
+    /// How long a cut agent's handler may go on before its actor is killed.
+    grace: Duration,
+    /// Cancelled by an [`Interrupter`]: cuts every agent still running.
+    interrupt: CancellationToken,
+}
+
+impl Default for Crew {
+    fn default() -> Self {
+        Crew {
+            agents: Vec::new(),
+            done: Arc::default(),
+            grace: DEFAULT_GRACE,
+            interrupt: CancellationToken::new(),
+        }
+    }
 }
 
 /// What [`Crew::wait`] returns.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CrewOutcome {
     /// Each agent's report, in the order they were added.
     pub reports: Vec<AgentReport>,
-    /// Whether the deadline stopped agents that had not finished.
+    /// Whether the deadline cut agents that had not finished.
     pub timed_out: bool,
-    /// From [`Crew::start`] to the last agent's end.
+    /// Whether an [`Interrupter`] cut the run short.
+    pub interrupted: bool,
+    /// From [`Crew::start`] to the last agent's end (cut agents included).
     pub makespan: Duration,
 }
 
+/// Cuts every agent of a [`Crew`] still running ([`Cut::Interrupted`]), from anywhere:
+/// a signal handler, a UI. Cheap to clone. Get one with [`Crew::interrupter`].
+#[derive(Debug, Clone)]
+pub struct Interrupter(CancellationToken);
+
+impl Interrupter {
+    /// Interrupts the run: [`Crew::wait`] cuts every agent still running and returns
+    /// their reports. Interrupting again does nothing more.
+    pub fn interrupt(&self) {
+        self.0.cancel();
+    }
+
+    /// Whether the run has been interrupted.
+    pub fn is_interrupted(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
 impl Crew {
-    /// An empty crew.
+    /// An empty crew, with the default grace period ([`DEFAULT_GRACE`]).
     pub fn new() -> Self {
         Crew::default()
     }
@@ -50,6 +91,23 @@ impl Crew {
         self.agents.is_empty()
     }
 
+    /// How long a cut agent's handler may go on before its actor is killed (default
+    /// [`DEFAULT_GRACE`]).
+    pub fn set_grace(&mut self, grace: Duration) {
+        self.grace = grace;
+    }
+
+    /// The grace period (see [`Crew::set_grace`]).
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// A handle that interrupts this crew's run (usable before and during
+    /// [`Crew::wait`]).
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.interrupt.clone())
+    }
+
     /// How many agents have stopped so far (readable while [`Crew::wait`] runs).
     pub fn done_counter(&self) -> Arc<AtomicUsize> {
         self.done.clone()
@@ -65,42 +123,41 @@ impl Crew {
         Instant::now()
     }
 
-    /// Waits for every agent, stopping those still running at `deadline` (from
-    /// `started`). Reports come in the order agents were added.
+    /// Waits for every agent. At `deadline` (from `started`), or when interrupted, cuts
+    /// those still running and waits for them to stop, killing any still running after
+    /// the grace period. Reports come in the order agents were added.
     pub async fn wait(self, started: Instant, deadline: Option<Duration>) -> CrewOutcome {
-        let done = self.done.clone();
-        let waits = self.agents.into_iter().map(|a| {
-            let done = done.clone();
+        let (done, grace, interrupt) = (self.done.clone(), self.grace, self.interrupt.clone());
+        let waits = self.agents.into_iter().map(|mut a| {
+            let (done, interrupt) = (done.clone(), interrupt.clone());
             async move {
-                let mut a = a;
-                let in_time = match deadline {
-                    Some(d) => tokio::time::timeout_at(started + d, &mut a.join)
-                        .await
-                        .is_ok(),
-                    None => {
-                        let _ = (&mut a.join).await;
-                        true
+                let at_deadline = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(started + d).await,
+                        None => std::future::pending().await,
                     }
                 };
+                let cut = tokio::select! {
+                    biased;
+                    _ = &mut a.join => None,
+                    () = interrupt.cancelled() => Some(Cut::Interrupted),
+                    () = at_deadline => Some(Cut::Deadline),
+                };
+                if let Some(why) = cut {
+                    a.cut(why, grace).await;
+                }
                 let end = Instant::now();
-                if !in_time {
-                    a.stop("deadline");
-                    let _ = (&mut a.join).await;
-                }
                 done.fetch_add(1, Ordering::Relaxed);
-                let mut report = a.final_report();
-                if !in_time && !report.finished {
-                    report.failure = Some("stopped at the deadline".into());
-                }
-                (report, !in_time, end)
+                (a.final_report(), cut, end)
             }
         });
         let results = futures_util::future::join_all(waits).await;
-        let timed_out = results.iter().any(|(_, t, _)| *t);
+        let timed_out = results.iter().any(|(_, c, _)| *c == Some(Cut::Deadline));
         let last = results.iter().map(|(_, _, e)| *e).max().unwrap_or(started);
         CrewOutcome {
             reports: results.into_iter().map(|(r, _, _)| r).collect(),
             timed_out,
+            interrupted: interrupt.is_cancelled(),
             makespan: last.saturating_duration_since(started),
         }
     }

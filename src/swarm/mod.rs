@@ -1,5 +1,6 @@
 //! The swarm builder: starts the simulator (when needed), the broker with its provider
-//! actors, and agents; runs until every agent finishes or a deadline; reports.
+//! actors, and agents; runs until every agent finishes, the deadline or an interrupt
+//! (which cut the agents still running); reports.
 //!
 //! Three levels, pick one:
 //! - [`SwarmBuilder`]: config + backend + agents + deadline → [`SwarmReport`], in one call;
@@ -11,12 +12,13 @@ mod crew;
 mod endpoints;
 mod report;
 
-pub use crew::{Crew, CrewOutcome};
+pub use crew::{Crew, CrewOutcome, Interrupter};
 pub use endpoints::{endpoints, SIM_KEY};
 pub use report::{report_table, status_line, SwarmReport, Totals};
 
 use crate::agent::{
-    spawn_agent, Agent, AgentHandle, AgentReport, RunningAgent, SendError, SpawnError,
+    spawn_agent, Agent, AgentHandle, AgentReport, Cut, RunningAgent, SendError, SpawnError,
+    DEFAULT_GRACE,
 };
 use crate::broker::{self, Broker, BrokerHandle, StartError, StartOptions};
 use crate::config::{Config, Transport, Wire};
@@ -192,13 +194,16 @@ impl Swarm {
     /// simulator's) counters.
     pub async fn report(&self, outcome: CrewOutcome, elapsed: Duration) -> SwarmReport {
         let stats = self.handle().stats().await.ok();
-        let totals =
+        let mut totals =
             Totals::from_parts(&outcome.reports, stats.as_ref(), elapsed, outcome.makespan);
+        totals.timed_out = outcome.timed_out;
+        totals.interrupted = outcome.interrupted;
         SwarmReport {
             agents: outcome.reports,
             elapsed_secs: elapsed.as_secs_f64(),
             makespan_secs: outcome.makespan.as_secs_f64(),
             timed_out: outcome.timed_out,
+            interrupted: outcome.interrupted,
             totals,
             backends: self.backends.clone(),
             stats,
@@ -242,6 +247,7 @@ pub struct SwarmBuilder {
     config: Config,
     backend: Backend,
     deadline: Option<Duration>,
+    grace: Duration,
     spawners: Vec<Spawner>,
 }
 
@@ -252,6 +258,7 @@ impl SwarmBuilder {
             config,
             backend: Backend::Auto,
             deadline: None,
+            grace: DEFAULT_GRACE,
             spawners: Vec::new(),
         }
     }
@@ -262,9 +269,18 @@ impl SwarmBuilder {
         self
     }
 
-    /// Stop agents still running this long after the start.
+    /// Cut agents still running this long after the start: their asks fail with
+    /// [`BrokerError::Cancelled`](crate::BrokerError::Cancelled) and they stop once their
+    /// running handler returns (or are killed after the grace period).
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = Some(d);
+        self
+    }
+
+    /// How long a cut agent's handler may go on before its actor is killed (default
+    /// [`DEFAULT_GRACE`], 2 s).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
         self
     }
 
@@ -289,10 +305,12 @@ impl SwarmBuilder {
         self
     }
 
-    /// Starts the swarm and spawns every agent (idle). Start them with [`Crew::start`].
+    /// Starts the swarm and spawns every agent (idle), in a crew with this builder's
+    /// grace period. Start them with [`Crew::start`].
     pub async fn build(self) -> Result<(Swarm, Crew, Option<Duration>), SwarmError> {
         let swarm = Swarm::start(self.config, self.backend).await?;
         let mut crew = Crew::new();
+        crew.set_grace(self.grace);
         for s in self.spawners {
             for a in s(&swarm).await? {
                 crew.push(a);
@@ -364,8 +382,9 @@ async fn start_simulators(
     Ok((sim_server, simulator))
 }
 
-/// Waits for every agent, or stops the rest at `deadline`; returns their reports (in
-/// order) and whether the deadline stopped any.
+/// Waits for every agent, or cuts the rest at `deadline` (killing any still running
+/// after [`DEFAULT_GRACE`]); returns their reports (in order) and whether the deadline
+/// cut any.
 pub async fn wait_all<M: Send + 'static>(
     agents: Vec<AgentHandle<M>>,
     deadline: Option<Duration>,
@@ -374,27 +393,23 @@ pub async fn wait_all<M: Send + 'static>(
     let mut reports = Vec::new();
     let mut timed_out = false;
     for a in agents {
-        let remaining = deadline.map(|d| d.saturating_sub(start.elapsed()));
-        match remaining {
-            Some(r) => {
-                let addr = a.addr();
-                let report = a.report.clone();
-                let fut = a.wait();
-                tokio::pin!(fut);
-                match tokio::time::timeout(r, &mut fut).await {
-                    Ok(rep) => reports.push(rep),
-                    Err(_) => {
-                        timed_out = true;
-                        addr.stop("deadline");
-                        let mut rep = report.lock().map(|r| r.clone()).unwrap_or_default();
-                        rep.name = addr.name().to_string();
-                        rep.failure = Some("stopped at the deadline".into());
-                        reports.push(rep);
-                    }
+        let mut a = a.erase();
+        match deadline {
+            None => {
+                let _ = (&mut a.join).await;
+            }
+            Some(d) => {
+                // Polled to completion here, the join handle must not be awaited again.
+                if tokio::time::timeout_at(start + d, &mut a.join)
+                    .await
+                    .is_err()
+                {
+                    timed_out = true;
+                    a.cut(Cut::Deadline, DEFAULT_GRACE).await;
                 }
             }
-            None => reports.push(a.wait().await),
         }
+        reports.push(a.final_report());
     }
     (reports, timed_out)
 }

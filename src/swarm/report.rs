@@ -2,7 +2,7 @@
 //! the refreshing status line while a run goes. Pure functions of the figures, so they
 //! are unit-tested.
 
-use crate::agent::AgentReport;
+use crate::agent::{AgentReport, Ending};
 use crate::broker::Stats;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -17,8 +17,11 @@ pub struct SwarmReport {
     pub elapsed_secs: f64,
     /// From the agents' start to the last agent's end.
     pub makespan_secs: f64,
-    /// Whether the deadline stopped agents that had not finished.
+    /// Whether the deadline cut agents that had not finished.
     pub timed_out: bool,
+    /// Whether the run was interrupted (its agents still running were cut).
+    #[serde(default)]
+    pub interrupted: bool,
     /// The run's figures.
     pub totals: Totals,
     /// Where each provider's requests went.
@@ -36,9 +39,15 @@ pub struct SwarmReport {
 pub struct Totals {
     /// Agents in the run.
     pub agents: usize,
-    /// Agents that finished.
+    /// Agents that finished, none of their asks failing.
     pub agents_finished: usize,
-    /// Agents that returned an error, panicked or were stopped at the deadline.
+    /// Agents that finished, but some of their asks failed.
+    #[serde(default)]
+    pub agents_finished_with_errors: usize,
+    /// Agents cut short while still running: at the deadline, by a stop or an interrupt.
+    #[serde(default)]
+    pub agents_cut: usize,
+    /// Agents that returned an error, panicked or stopped without finishing.
     pub agents_failed: usize,
     /// Answers providers gave (each an HTTP 200; one answer may serve merged waiters).
     pub completions: u64,
@@ -77,22 +86,31 @@ pub struct Totals {
     pub elapsed_secs: f64,
     /// From the agents' start to the last agent's end, in seconds.
     pub makespan_secs: f64,
+    /// Whether the deadline cut agents that had not finished.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// Whether the run was interrupted.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 impl Totals {
     /// The totals of these agent reports and the broker's statistics (without them,
-    /// the provider-side figures stay 0).
+    /// the provider-side figures stay 0). `timed_out` and `interrupted` stay false: they
+    /// are the run's, not the reports'.
     pub fn from_parts(
         reports: &[AgentReport],
         stats: Option<&Stats>,
         elapsed: Duration,
         makespan: Duration,
     ) -> Totals {
-        let finished = reports.iter().filter(|r| r.finished).count();
+        let count = |f: fn(Ending) -> bool| reports.iter().filter(|r| f(r.ending())).count();
         let mut t = Totals {
             agents: reports.len(),
-            agents_finished: finished,
-            agents_failed: reports.len() - finished,
+            agents_finished: count(|e| e == Ending::Finished),
+            agents_finished_with_errors: count(|e| e == Ending::FinishedWithErrors),
+            agents_cut: count(|e| matches!(e, Ending::Cut(_))),
+            agents_failed: count(|e| e == Ending::Failed),
             answers: reports.iter().map(|r| r.completions).sum(),
             errors: reports.iter().map(|r| r.errors).sum(),
             elapsed_secs: elapsed.as_secs_f64(),
@@ -120,6 +138,11 @@ impl Totals {
                 .collect();
         }
         t
+    }
+
+    /// Whether every agent finished and no ask failed.
+    pub fn is_clean(&self) -> bool {
+        self.agents_finished == self.agents && self.errors == 0
     }
 }
 
@@ -196,6 +219,7 @@ pub fn report_table(r: &SwarmReport) -> String {
     );
     for a in &r.agents {
         let note = match (&a.failure, &a.last_error) {
+            (Some(f), _) if a.cut.is_some() => f.clone(),
             (Some(f), _) => format!("FAILED: {f}"),
             (None, Some(e)) => format!("last error: {e}"),
             (None, None) => String::new(),
@@ -210,8 +234,15 @@ pub fn report_table(r: &SwarmReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "agents {} ({} finished, {} failed)  answers {}  provider completions {}  errors {}",
-        t.agents, t.agents_finished, t.agents_failed, t.answers, t.completions, t.errors
+        "agents {} ({} finished, {} finished with errors, {} cut, {} failed)  answers {}  provider completions {}  errors {}",
+        t.agents,
+        t.agents_finished,
+        t.agents_finished_with_errors,
+        t.agents_cut,
+        t.agents_failed,
+        t.answers,
+        t.completions,
+        t.errors
     );
     let _ = writeln!(
         out,
@@ -226,7 +257,11 @@ pub fn report_table(r: &SwarmReport) -> String {
         cost_text(t),
         t.makespan_secs,
         t.elapsed_secs,
-        if r.timed_out { "  (deadline hit)" } else { "" }
+        match (r.interrupted, r.timed_out) {
+            (true, _) => "  (interrupted)",
+            (false, true) => "  (deadline hit)",
+            (false, false) => "",
+        }
     );
     if let Some(s) = &r.stats {
         for (path, n) in &s.fallbacks {
@@ -264,4 +299,55 @@ pub fn report_table(r: &SwarmReport) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::Cut;
+
+    fn agent(f: impl FnOnce(&mut AgentReport)) -> AgentReport {
+        let mut r = AgentReport::new("a");
+        f(&mut r);
+        r
+    }
+
+    #[test]
+    fn totals_tell_clean_finishes_from_errors_cuts_and_failures() {
+        let reports = [
+            agent(|r| r.finished = true),
+            agent(|r| {
+                r.finished = true;
+                r.errors = 3;
+            }),
+            agent(|r| r.cut = Some(Cut::Deadline)),
+            agent(|r| {
+                r.cut = Some(Cut::Interrupted);
+                r.finished = true;
+            }),
+            agent(|r| r.failure = Some("gave up".into())),
+            agent(|_| {}),
+        ];
+        let t = Totals::from_parts(&reports, None, Duration::ZERO, Duration::ZERO);
+        assert_eq!(t.agents, 6);
+        assert_eq!(t.agents_finished, 1);
+        assert_eq!(t.agents_finished_with_errors, 1);
+        assert_eq!(t.agents_cut, 2);
+        assert_eq!(t.agents_failed, 2);
+        assert_eq!(t.errors, 3);
+        assert!(!t.is_clean());
+    }
+
+    #[test]
+    fn only_finishes_without_errors_are_clean() {
+        let done = agent(|r| r.finished = true);
+        let t = Totals::from_parts(&[done.clone(), done], None, Duration::ZERO, Duration::ZERO);
+        assert!(t.is_clean());
+        let failed_ask = agent(|r| {
+            r.finished = true;
+            r.errors = 1;
+        });
+        let t = Totals::from_parts(&[failed_ask], None, Duration::ZERO, Duration::ZERO);
+        assert!(!t.is_clean());
+    }
 }

@@ -75,10 +75,19 @@ pub enum ScenarioError {
         line: usize,
         message: String,
     },
+    #[error("scenario {origin} has no agents: `agents` is empty; give at least one")]
+    NoAgents { origin: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Swarm(#[from] SwarmError),
+}
+
+impl ScenarioError {
+    /// Whether the scenario or its config is at fault (not the run).
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, ScenarioError::Swarm(_))
+    }
 }
 
 /// A scenario file.
@@ -364,6 +373,11 @@ impl Scenario {
                 message,
             }
         })?;
+        if s.agents.is_empty() {
+            return Err(ScenarioError::NoAgents {
+                origin: origin.to_string(),
+            });
+        }
         s.origin = origin.to_string();
         s.lines = s.agents.iter().map(|a| name_line(text, &a.name)).collect();
         Ok(s)
@@ -515,6 +529,13 @@ impl Scenario {
         }
         let total = crew.len();
         let done = crew.done_counter();
+        let interrupter = opts.interrupt.map(|signal| {
+            let interrupter = crew.interrupter();
+            tokio::spawn(async move {
+                signal.await;
+                interrupter.interrupt();
+            })
+        });
         let started = crew.start();
         let ticker = opts.progress.then(|| {
             let handle = swarm.handle();
@@ -531,6 +552,9 @@ impl Scenario {
             })
         });
         let outcome = crew.wait(started, deadline).await;
+        if let Some(t) = interrupter {
+            t.abort();
+        }
         if let Some(t) = ticker {
             t.abort();
             if let Ok(stats) = swarm.handle().stats().await {
@@ -550,6 +574,9 @@ impl Scenario {
 /// Called once the swarm is up, before its agents start.
 pub type OnStart = Box<dyn FnOnce(&Swarm) + Send>;
 
+/// Resolves when the run should be interrupted (e.g. on Ctrl-C).
+pub type Interrupt = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Options of [`Scenario::run`].
 #[derive(Default)]
 pub struct RunOptions {
@@ -561,6 +588,9 @@ pub struct RunOptions {
     pub stdout_reserved: bool,
     /// Called once the swarm is up, before agents start (e.g. to print the backends).
     pub on_start: Option<OnStart>,
+    /// When it resolves, the agents still running are cut and the run reports (the
+    /// report says `interrupted`).
+    pub interrupt: Option<Interrupt>,
 }
 
 /// The line of the first `"name": "NAME"` in `text` (1-based; 0 if not found).

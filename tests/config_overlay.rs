@@ -251,6 +251,7 @@ async fn a_model_without_prices_warns_and_its_cost_is_reported_unknown() {
         elapsed_secs: 0.0,
         makespan_secs: 0.0,
         timed_out: false,
+        interrupted: false,
         totals,
         backends: Vec::new(),
         stats: Some(stats.clone()),

@@ -115,6 +115,7 @@ mod tests {
     fn config_and_scenario_errors_are_bad_input_others_cannot_run() {
         let config = anyhow::Error::from(ConfigError::Parse {
             origin: "x.toml".into(),
+            line: None,
             message: "nope".into(),
         });
         assert_eq!(Exit::of_error(&config), Exit::BadInput);

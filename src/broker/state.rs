@@ -19,7 +19,7 @@ use crate::types::Usage;
 use hdrhistogram::Histogram;
 use ractor::ActorRef;
 use rand::Rng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -39,6 +39,9 @@ pub(crate) struct BrokerState {
     pub(crate) totals: Totals,
     pub(crate) handling: Histogram<u64>,
     pub(crate) rng: rand::rngs::SmallRng,
+    /// Providers whose endpoint has answered at least once (any HTTP response): only
+    /// these get retries when nothing listens (see `retry::fails_fast`).
+    pub(crate) answered: HashSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -590,6 +593,9 @@ impl BrokerState {
             }
         }
         let model = lane.model.name.clone();
+        if !self.answered.contains(&lane.model.provider) {
+            self.answered.insert(lane.model.provider.clone());
+        }
         self.adopt(lane_idx, &reply.rate_limits, now);
         self.totals.completed += 1;
         let mut completion = reply.completion;
@@ -614,7 +620,11 @@ impl BrokerState {
         lane.counters.on_status(err.status(), now);
         lane.counters.failures += 1;
         let model = lane.model.name.clone();
-        if err.is_failure_of_model() {
+        if err.endpoint_answered() && !self.answered.contains(&lane.model.provider) {
+            self.answered.insert(lane.model.provider.clone());
+        }
+        let answered = self.answered.contains(&lane.model.provider);
+        if err.is_failure_of_model() && !retry::fails_fast(&err, answered) {
             if lane.circuit.on_failure(now) == Some(Transition::Opened) {
                 job.span
                     .in_scope(|| tracing::warn!(model = %model, error = %err, "circuit opened"));
@@ -632,7 +642,7 @@ impl BrokerState {
         self.adopt(lane_idx, &failure.rate_limits, now);
         let lower = job.rung < job.prepared.last_rung();
         let u: f64 = self.rng.random();
-        let decision = retry::decide(&err, job.attempt, lower, &self.config.broker, u);
+        let decision = retry::decide(&err, job.attempt, lower, answered, &self.config.broker, u);
         if let (ProviderError::RateLimited { .. }, Decision::Retry(d)) = (&err, decision) {
             self.lanes[lane_idx].pause_until(now + d);
         } else if let (ProviderError::RateLimited { .. }, Decision::MoveDown) = (&err, decision) {

@@ -479,8 +479,9 @@ impl Scenario {
         Ok(b)
     }
 
-    /// Runs this scenario to the end: a status line on stderr while it runs when
-    /// `progress`, and `stats_addr` serves the broker's statistics meanwhile.
+    /// Runs this scenario to the end: a status line on stderr while it runs (as
+    /// `opts.progress` says), and `opts.stats_addr` serves the broker's statistics
+    /// meanwhile.
     pub async fn run(
         &self,
         config: Config,
@@ -516,16 +517,18 @@ impl Scenario {
         let total = crew.len();
         let done = crew.done_counter();
         let started = crew.start();
-        let ticker = opts.progress.then(|| {
+        let progress = opts.progress;
+        let ticker = progress.every().map(|every| {
             let handle = swarm.handle();
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_millis(250));
+                let first = tokio::time::Instant::now() + progress.first_after();
+                let mut ticks = tokio::time::interval_at(first, every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
-                    every.tick().await;
+                    ticks.tick().await;
                     if let Ok(stats) = handle.stats().await {
                         let d = done.load(std::sync::atomic::Ordering::Relaxed);
-                        let line = status_line(&stats, d, total, started.elapsed());
-                        eprint!("\r{line}\x1b[K");
+                        progress.show(&status_line(&stats, d, total, started.elapsed()));
                     }
                 }
             })
@@ -534,8 +537,7 @@ impl Scenario {
         if let Some(t) = ticker {
             t.abort();
             if let Ok(stats) = swarm.handle().stats().await {
-                let line = status_line(&stats, total, total, started.elapsed());
-                eprintln!("\r{line}\x1b[K");
+                progress.finish(&status_line(&stats, total, total, started.elapsed()));
             }
         }
         let report = swarm.report(outcome, t0.elapsed()).await;
@@ -550,11 +552,63 @@ impl Scenario {
 /// Called once the swarm is up, before its agents start.
 pub type OnStart = Box<dyn FnOnce(&Swarm) + Send>;
 
+/// How [`Scenario::run`] shows progress on stderr: a status line (agents done,
+/// completions, queue, in flight, 429s, retries, merged, headroom) while the run goes, and
+/// once more at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Progress {
+    /// Nothing.
+    #[default]
+    Off,
+    /// One line redrawn in place four times a second (`\r`, clear to end of line): for
+    /// a terminal.
+    Refresh,
+    /// A plain line (no `\r`, no escape codes) this often: for a pipe, a file or a CI log.
+    Lines(Duration),
+}
+
+impl Progress {
+    /// How often a line is drawn; `None` when off.
+    fn every(self) -> Option<Duration> {
+        match self {
+            Progress::Off => None,
+            Progress::Refresh => Some(Duration::from_millis(250)),
+            Progress::Lines(every) => Some(every.max(Duration::from_millis(10))),
+        }
+    }
+
+    /// The first line: at once on a terminal; after one interval in a log (a line at
+    /// 0.0 s says nothing).
+    fn first_after(self) -> Duration {
+        match self {
+            Progress::Lines(_) => self.every().unwrap_or_default(),
+            Progress::Off | Progress::Refresh => Duration::ZERO,
+        }
+    }
+
+    fn show(self, line: &str) {
+        match self {
+            Progress::Off => {}
+            Progress::Refresh => eprint!("\r{line}\x1b[K"),
+            Progress::Lines(_) => eprintln!("{line}"),
+        }
+    }
+
+    /// The last line, kept.
+    fn finish(self, line: &str) {
+        match self {
+            Progress::Off => {}
+            Progress::Refresh => eprintln!("\r{line}\x1b[K"),
+            Progress::Lines(_) => eprintln!("{line}"),
+        }
+    }
+}
+
 /// Options of [`Scenario::run`].
 #[derive(Default)]
 pub struct RunOptions {
-    /// A refreshing status line on stderr.
-    pub progress: bool,
+    /// The status line on stderr while the run goes.
+    pub progress: Progress,
     /// Serve `/stats` and `/metrics` here while the run goes (announced on stdout).
     pub stats_addr: Option<std::net::SocketAddr>,
     /// Stdout carries only the report (`--json`): announce on stderr instead.

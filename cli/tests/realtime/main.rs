@@ -7,9 +7,11 @@
 //! | `e2e_swarm` | 24 agents against a separate `quotaswarm sim` process: 0 429s, makespan near the ideal |
 //! | `scenario_default` | the built-in demo exercises every mechanism and matches the simulator's counters |
 //! | `scenario_cli` | `quotaswarm run --scenario --json` against `quotaswarm sim`, and CLI errors |
+//! | `progress` | with stderr piped, plain status lines every `--progress-secs`; none with `--quiet` |
 //! | `wrong_endpoint` | a `base_url` where nothing listens fails within seconds, naming the URL |
 
 mod e2e_swarm;
+mod progress;
 mod scenario_cli;
 mod scenario_default;
 mod wrong_endpoint;

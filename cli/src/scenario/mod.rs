@@ -55,7 +55,9 @@ pub const DEFAULT_SCENARIO: &str = include_str!("default.json");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario file {path}: {source}")]
+    /// The I/O error is the `source()`, not part of the message: a chain printed whole
+    /// (`{:#}`, as the CLI does) shows it once.
+    #[error("cannot read scenario file {path}")]
     Read {
         path: String,
         source: std::io::Error,
@@ -79,6 +81,10 @@ pub enum ScenarioError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Swarm(#[from] SwarmError),
+    /// The stats server (`--stats-addr`) could not start: `cannot serve stats on ADDR`,
+    /// then why.
+    #[error(transparent)]
+    Stats(#[from] quotaswarm::monitor::MonitorError),
 }
 
 /// A scenario file.
@@ -111,6 +117,26 @@ pub enum Kind {
     Summarizer,
     Classifier,
     CriticPair,
+}
+
+impl Kind {
+    /// The kind as a scenario file spells it (`critic_pair`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Scripted => "scripted",
+            Kind::Persona => "persona",
+            Kind::Researcher => "researcher",
+            Kind::Summarizer => "summarizer",
+            Kind::Classifier => "classifier",
+            Kind::CriticPair => "critic_pair",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One agent entry (validated while parsing, so errors carry a line).
@@ -236,28 +262,29 @@ impl TryFrom<RawAgent> for AgentSpec {
         let kind = r.kind.unwrap_or(Kind::Scripted);
         if kind != Kind::Scripted && !r.turns.is_empty() {
             return Err(at(format!(
-                "`turns` are for kind `scripted`, not {kind:?} (give `prompts`)"
+                "\"turns\" are for kind \"scripted\", not \"{kind}\" (give \"prompts\")"
             )));
         }
+        // Kinds and fields as the file spells them: `kind "scripted" needs "turns"`.
         let need = |ok: bool, what: &str| {
             if ok {
                 Ok(())
             } else {
-                Err(at(format!("kind {kind:?} needs {what}")))
+                Err(at(format!("kind \"{kind}\" needs {what}")))
             }
         };
         match kind {
-            Kind::Scripted => need(!r.turns.is_empty(), "`turns`")?,
-            Kind::Persona | Kind::Summarizer => need(!r.prompts.is_empty(), "`prompts`")?,
+            Kind::Scripted => need(!r.turns.is_empty(), "\"turns\"")?,
+            Kind::Persona | Kind::Summarizer => need(!r.prompts.is_empty(), "\"prompts\"")?,
             Kind::Researcher => need(
                 !r.prompts.is_empty() && r.context.is_some(),
-                "`context` and `prompts`",
+                "\"context\" and \"prompts\"",
             )?,
             Kind::Classifier => need(
                 !r.prompts.is_empty() && !r.labels.is_empty(),
-                "`labels` and `prompts`",
+                "\"labels\" and \"prompts\"",
             )?,
-            Kind::CriticPair => need(r.prompts.len() == 1, "exactly one entry in `prompts`")?,
+            Kind::CriticPair => need(r.prompts.len() == 1, "exactly one entry in \"prompts\"")?,
         }
         if r.model.is_some() == r.ladder.is_some() {
             return Err(at("give exactly one of `model` and `ladder`".into()));
@@ -494,12 +521,13 @@ impl Scenario {
             f(&swarm);
         }
         let stats_server = match opts.stats_addr {
-            Some(addr) => Some(swarm.serve_stats(addr).await.map_err(|e| {
-                ScenarioError::Swarm(SwarmError::Spawn(quotaswarm::agent::SpawnError {
-                    name: "stats server".into(),
-                    message: e.to_string(),
-                }))
-            })?),
+            Some(addr) => match swarm.serve_stats(addr).await {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    swarm.shutdown().await;
+                    return Err(e.into());
+                }
+            },
             None => None,
         };
         if let Some(s) = &stats_server {

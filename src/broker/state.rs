@@ -53,7 +53,14 @@ pub(crate) struct Totals {
     pub(crate) merged: u64,
     pub(crate) merged_tokens_saved: u64,
     pub(crate) merged_usd_saved: f64,
+    /// Moves down a ladder by `from->to`, at admission and after failures.
     pub(crate) fallbacks: BTreeMap<String, u64>,
+    /// The part of `fallbacks` decided at admission.
+    pub(crate) fallbacks_at_admission: BTreeMap<String, u64>,
+    /// Completions from a lower rung than the request's first.
+    pub(crate) fallback_answers: u64,
+    /// Completions of the broker's own summary requests (not in `completed`).
+    pub(crate) summaries: u64,
     pub(crate) trimmed_tokens: u64,
 }
 
@@ -109,11 +116,9 @@ impl BrokerState {
             // Admitted below the first rung (it was exhausted, paused or open): a fallback.
             let from = &prepared.rungs[0].model;
             let to = &prepared.rungs[rung].model;
-            *self
-                .totals
-                .fallbacks
-                .entry(format!("{from}->{to}"))
-                .or_default() += 1;
+            let path = format!("{from}->{to}");
+            *self.totals.fallbacks.entry(path.clone()).or_default() += 1;
+            *self.totals.fallbacks_at_admission.entry(path).or_default() += 1;
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -597,7 +602,14 @@ impl BrokerState {
             self.answered.insert(lane.model.provider.clone());
         }
         self.adopt(lane_idx, &reply.rate_limits, now);
-        self.totals.completed += 1;
+        if job.prepared.summary {
+            self.totals.summaries += 1;
+        } else {
+            self.totals.completed += 1;
+            if job.rung > 0 {
+                self.totals.fallback_answers += 1;
+            }
+        }
         let mut completion = reply.completion;
         completion.model = model;
         self.forget_key(&job);
@@ -794,6 +806,9 @@ impl BrokerState {
             retries: lanes.iter().map(|l| l.retries).sum(),
             rate_limited: lanes.iter().map(|l| l.rate_limited).sum(),
             fallbacks: self.totals.fallbacks.clone(),
+            fallbacks_at_admission: self.totals.fallbacks_at_admission.clone(),
+            fallback_answers: self.totals.fallback_answers,
+            summaries: self.totals.summaries,
             trimmed_tokens: self.totals.trimmed_tokens,
             cost_usd: lanes.iter().map(|l| l.cost_usd).sum(),
             lanes,

@@ -16,7 +16,7 @@
 
 mod client;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 mod prometheus;
 #[cfg(feature = "monitor")]
 mod server;

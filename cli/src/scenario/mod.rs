@@ -35,6 +35,12 @@
 //! | `classifier` | `labels`, `prompts` (items), run on the cheapest rung of `model` |
 //! | `critic_pair` | `prompts` (one question), `rounds` (default 2); each copy is two agents |
 //!
+//! A chat turn (`{"user": ...}`) sends the history with its user text and keeps the reply
+//! in the history. With `"assistant"` the request is still made (and counted, and
+//! charged): the scripted text replaces the reply in the history, so the following turns
+//! send the same text on every run. A `oneshot` turn is a standalone request that leaves
+//! the history alone.
+//!
 //! Unknown fields are errors; every error names the field's path and the line
 //! (`scenario demo.json, line 7, column 21: agents[1].turns[0].max_tokens: invalid type`).
 //! All agents start at once; each sends its next turn when the previous one is answered.

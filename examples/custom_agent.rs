@@ -1,13 +1,11 @@
 //! A custom agent: the state is the struct, `on_start` reacts to the start, the `Ctx`
-//! asks the broker (here on a ladder, with a max wait before falling back) and finishes.
-//! The README shows this same agent. Runs on the simulator:
+//! asks the broker (here on a ladder, with a max wait before falling back) and finishes;
+//! then a swarm of two runs on the simulator. The README shows this file whole, minus
+//! this header and the `// README:` marker lines.
 //!
 //! ```sh
 //! cargo run --example custom_agent
 //! ```
-
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
-use quotaswarm::Config;
 
 // README: custom agent
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, History};
@@ -36,26 +34,29 @@ impl Agent for Tutor {
 }
 // README: end
 
-pub async fn run() -> anyhow::Result<SwarmReport> {
-    let tutor = |topics: &[&str]| Tutor {
+use quotaswarm::swarm::{report_table, Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::Config;
+
+fn tutor(topics: &[&str]) -> Tutor {
+    Tutor {
         topics: topics.iter().map(|t| t.to_string()).collect(),
         history: History::with_system("You are a concise tutor."),
-    };
+    }
+}
+
+pub async fn run() -> anyhow::Result<SwarmReport> {
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::LoopbackSim)
+        .backend(Backend::LoopbackSim) // or Backend::Auto: real APIs whose key is set
         .agent("tutor-1", tutor(&["queues", "backoff"]))
         .agent("tutor-2", tutor(&["token buckets"]))
+        .deadline(Duration::from_secs(60))
         .run()
         .await?;
-    println!(
-        "{} answers, {} errors",
-        report.totals.answers, report.totals.errors
-    );
+    print!("{}", report_table(&report));
     Ok(report)
 }
 
 #[tokio::main]
-#[allow(dead_code)]
 async fn main() -> anyhow::Result<()> {
     run().await.map(|_| ())
 }

@@ -1,6 +1,7 @@
-//! A fallback ladder: the simulator gives opus a tenth of the quota the broker believes
-//! it has, so opus soon answers 429; each refused request moves down the `claude` ladder
-//! (opus → sonnet → haiku) at once instead of waiting, and the report counts the moves.
+//! A fallback ladder: the simulator gives opus and sonnet a tenth of the quota the broker
+//! believes they have, so they soon answer 429; each refused request moves down the
+//! `claude` ladder (opus → sonnet → haiku) at once instead of waiting, the next ones skip
+//! the paused rungs at admission, and the report counts the moves and which rung answered.
 //!
 //! ```sh
 //! cargo run --example fallback_ladder
@@ -16,6 +17,8 @@ const CONFIG: &str = r#"
 burst_secs = 10
 [sim.limits.opus]
 rpm = 5
+[sim.limits.sonnet]
+rpm = 5
 "#;
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
@@ -30,6 +33,9 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
     if let Some(stats) = &report.stats {
         for (path, n) in &stats.fallbacks {
             println!("fell back {path}: {n} times");
+        }
+        for lane in stats.lanes.iter().filter(|l| l.completions > 0) {
+            println!("{} answered {} requests", lane.model, lane.completions);
         }
     }
     for a in &report.agents {

@@ -1,6 +1,7 @@
 //! Monitoring while the swarm runs: the broker's statistics are a message away
 //! (`BrokerHandle::stats`), served as JSON and Prometheus metrics by `serve_stats`
-//! (watch them with `quotaswarm top --addr ADDR`), and shown here as a status line.
+//! (watch them with `quotaswarm top --addr ADDR`), and shown here as a status line:
+//! refreshed in place on a terminal, printed every 2 s otherwise.
 //!
 //! ```sh
 //! cargo run --example monitoring
@@ -10,6 +11,7 @@ use quotaswarm::swarm::status_line;
 use quotaswarm::swarm::{Backend, Crew, Swarm, SwarmReport};
 use quotaswarm::Config;
 use quotaswarm_agents::ScriptedAgent;
+use std::io::IsTerminal;
 use std::time::Duration;
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
@@ -28,19 +30,35 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
     }
     let (total, done) = (crew.len(), crew.done_counter());
     let started = crew.start();
-    let waiting = tokio::spawn(crew.wait(started, Some(Duration::from_secs(60))));
-    while !waiting.is_finished() {
-        let stats = swarm.handle().stats().await?;
-        let d = done.load(std::sync::atomic::Ordering::Relaxed);
-        println!("{}", status_line(&stats, d, total, started.elapsed()));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut waiting = tokio::spawn(crew.wait(started, Some(Duration::from_secs(60))));
+    // On a terminal one status line redrawn in place; in a pipe or a log, a line every 2 s.
+    let terminal = std::io::stderr().is_terminal();
+    let every = Duration::from_millis(if terminal { 250 } else { 2000 });
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut waiting => break outcome?,
+            _ = ticks.tick() => {
+                let stats = swarm.handle().stats().await?;
+                let d = done.load(std::sync::atomic::Ordering::Relaxed);
+                let line = status_line(&stats, d, total, started.elapsed());
+                if terminal {
+                    eprint!("\r{line}\x1b[K");
+                } else {
+                    println!("{line}");
+                }
+            }
+        }
+    };
+    if terminal {
+        eprintln!();
     }
     let json = reqwest::get(format!("{}/stats", server.url()))
         .await?
         .text()
         .await?;
     println!("GET /stats: {} bytes of JSON", json.len());
-    let report = swarm.report(waiting.await?, t0.elapsed()).await;
+    let report = swarm.report(outcome, t0.elapsed()).await;
     server.shutdown().await?;
     swarm.shutdown().await;
     Ok(report)

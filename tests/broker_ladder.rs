@@ -1,6 +1,8 @@
 //! Paused-time tests of the fallback ladder and the circuit breaker, against the embedded
 //! simulator with exhausted quotas and injected faults.
 
+mod common;
+
 use quotaswarm::broker::{BrokerError, CircuitState};
 use quotaswarm::config::{Fault, FaultKind, Limits};
 use quotaswarm::swarm::{Backend, Swarm};
@@ -177,4 +179,62 @@ async fn on_its_last_rung_a_request_with_max_wait_waits_as_long_as_it_takes() {
     let (a, b) = tokio::join!(h.complete(with_wait(1)), h.complete(with_wait(2)));
     assert_eq!(a.unwrap().model, "opus");
     assert_eq!(b.unwrap().model, "opus");
+}
+
+#[tokio::test(start_paused = true)]
+async fn answers_from_a_lower_rung_are_counted_apart_from_the_moves_that_led_there() {
+    let swarm = Swarm::start(config(""), Backend::Embedded).await.unwrap();
+    exhaust(&swarm, "claude-opus-4-5", "opus").await;
+    exhaust(&swarm, "claude-sonnet-4-5", "sonnet").await;
+    let h = swarm.handle();
+    for i in 0..5 {
+        assert_eq!(h.complete(ask(i)).await.unwrap().model, "haiku");
+    }
+    let stats = h.stats().await.unwrap();
+    println!(
+        "moves {:?}, at admission {:?}",
+        stats.fallbacks, stats.fallbacks_at_admission
+    );
+    assert_eq!(stats.fallback_answers, 5, "five answers from haiku");
+    assert_eq!(
+        stats.completed, 7,
+        "two to use up quotas, five on the ladder"
+    );
+    let moves: u64 = stats.fallbacks.values().sum();
+    assert!(moves >= 5, "each request moved at least once: {moves}");
+    for (path, n) in &stats.fallbacks_at_admission {
+        assert!(stats.fallbacks.get(path).is_some_and(|all| n <= all));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_moves_down_and_still_fails_is_a_move_but_no_fallback_answer() {
+    use common::*;
+    use std::sync::Arc;
+    let c = one_model_config(
+        "[models.m2]\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\n\
+         rpm = 1000\nitpm = 100000\notpm = 100000\n[ladders]\nl = [\"m\", \"m2\"]\n",
+    );
+    let script = Scripted::new(vec![
+        anthropic_error(429, "rate_limit_error", &[("retry-after", "1")]),
+        anthropic_error(400, "invalid_request_error", &[]),
+    ]);
+    let eps = endpoints_over(&c, Arc::new(script.clone()));
+    let b = quotaswarm::broker::start(c, eps, Default::default())
+        .await
+        .unwrap();
+    let err = b
+        .handle
+        .complete(CompletionRequest::prompt("l", "hello"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::AllRungsFailed(_)), "{err:?}");
+    let stats = b.handle.stats().await.unwrap();
+    assert_eq!(stats.fallbacks.get("m->m2"), Some(&1), "it moved down once");
+    assert!(
+        stats.fallbacks_at_admission.is_empty(),
+        "after a 429, not at admission"
+    );
+    assert_eq!(stats.fallback_answers, 0, "and got no answer there");
+    assert_eq!((stats.completed, stats.failed), (0, 1));
 }

@@ -176,3 +176,95 @@ async fn bad_input_is_refused_at_once_and_the_broker_keeps_going() {
     assert_eq!(ok.text(), "still here");
     assert_eq!(ok.model, "m");
 }
+
+/// Answers `answers` requests, then refuses every connection (a server that went away),
+/// counting attempts.
+#[derive(Clone, Default)]
+struct RefusesAfter {
+    answers: usize,
+    attempts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl quotaswarm::provider::Transport for RefusesAfter {
+    fn send(
+        &self,
+        _request: quotaswarm::provider::HttpRequest,
+    ) -> futures_util::future::BoxFuture<
+        '_,
+        Result<quotaswarm::provider::HttpResponse, quotaswarm::provider::TransportError>,
+    > {
+        let n = self
+            .attempts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let outcome = if n < self.answers {
+            Ok(anthropic_ok("here", 10, 5))
+        } else {
+            Err(quotaswarm::provider::TransportError::Unreachable {
+                base_url: "http://127.0.0.1:9".into(),
+                reason: "connection refused".into(),
+            })
+        };
+        Box::pin(async move { outcome })
+    }
+}
+
+async fn broker_refusing(t: &RefusesAfter) -> broker::Broker {
+    let config = one_model_config("");
+    let eps = endpoints_over(&config, Arc::new(t.clone()));
+    broker::start(config, eps, StartOptions::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_connection_fails_at_once_naming_the_base_url_when_the_endpoint_never_answered() {
+    let t = RefusesAfter::default();
+    let b = broker_refusing(&t).await;
+    let t0 = tokio::time::Instant::now();
+    // More requests than the circuit's threshold: none waits for a cool-down either.
+    for i in 0..8 {
+        let err = b
+            .handle
+            .complete(CompletionRequest::prompt("m", format!("hello {i}")))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("nothing answers at http://127.0.0.1:9 (connection refused)")
+                && text.contains("check providers.anthropic.base_url"),
+            "{text}"
+        );
+    }
+    assert_eq!(t0.elapsed(), Duration::ZERO, "no backoff, no cool-down");
+    assert_eq!(t.attempts.load(std::sync::atomic::Ordering::SeqCst), 8);
+    let stats = b.handle.stats().await.unwrap();
+    assert_eq!(stats.retries, 0);
+    assert_eq!(stats.failed, 8);
+    assert_eq!(stats.lane("m").unwrap().circuit_opened, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_connection_is_retried_with_backoff_once_the_endpoint_has_answered() {
+    let t = RefusesAfter {
+        answers: 1,
+        ..RefusesAfter::default()
+    };
+    let b = broker_refusing(&t).await;
+    let ok = b
+        .handle
+        .complete(CompletionRequest::prompt("m", "first"))
+        .await
+        .unwrap();
+    assert_eq!(ok.text(), "here");
+    let t0 = tokio::time::Instant::now();
+    let err = b
+        .handle
+        .complete(CompletionRequest::prompt("m", "second"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing answers"), "{err}");
+    // The first answer, then max_attempts (5) attempts of the second request.
+    assert_eq!(t.attempts.load(std::sync::atomic::Ordering::SeqCst), 6);
+    assert!(t0.elapsed() > Duration::ZERO, "backed off between attempts");
+    assert_eq!(b.handle.stats().await.unwrap().retries, 4);
+}

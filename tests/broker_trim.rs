@@ -139,3 +139,27 @@ async fn trimmed_turns_can_be_replaced_by_a_summary_from_the_cheapest_rung() {
     assert_eq!(sim.total.status(400), 0);
     assert_eq!(sim.total.requests, 2, "one summary, one answer");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_summary_is_counted_as_a_summary_not_as_a_callers_completion() {
+    let mut config = Config::default();
+    for m in config.models.values_mut() {
+        m.limits = m.limits.scaled(20.0);
+    }
+    let swarm = Swarm::start(config, Backend::Embedded).await.unwrap();
+    let h = swarm.handle();
+    let history: Vec<Message> = (0..12)
+        .flat_map(|t| [Message::user(long_text(t)), Message::assistant("noted")])
+        .chain([Message::user("What did we note first?")])
+        .collect();
+    let req = CompletionRequest::new("claude")
+        .messages(history)
+        .max_tokens(100)
+        .trim_with_summary(6_000);
+    h.complete(req).await.unwrap();
+    let stats = h.stats().await.unwrap();
+    assert_eq!(stats.completed, 1, "the caller's one answer");
+    assert_eq!(stats.summaries, 1, "the summary the broker asked for");
+    let sim = swarm.simulator.as_ref().unwrap().stats();
+    assert_eq!(sim.total.status(200), stats.completed + stats.summaries);
+}

@@ -68,6 +68,36 @@ fn the_readme_shows_the_custom_agent_example_verbatim() {
     );
 }
 
+/// The README's custom agent compiles as shown: its code blocks under "## A custom
+/// agent", joined, are `examples/custom_agent.rs` minus its `//!` header and its
+/// `// README:` marker lines.
+#[test]
+fn the_readme_shows_the_whole_custom_agent_example() {
+    let example = include_str!("../examples/custom_agent.rs");
+    let file: String = example
+        .lines()
+        .filter(|l| !l.starts_with("//!") && !l.starts_with("// README:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let readme = include_str!("../README.md");
+    let start = readme.find("## A custom agent").unwrap();
+    let end = start + readme[start..].find("\n## ").unwrap();
+    let mut blocks = Vec::new();
+    let mut rest = &readme[start..end];
+    while let Some(open) = rest.find("```rust,ignore\n") {
+        let code = &rest[open + "```rust,ignore\n".len()..];
+        let close = code.find("```\n").unwrap();
+        blocks.push(&code[..close]);
+        rest = &code[close..];
+    }
+    assert_eq!(blocks.len(), 2, "the agent, then the swarm that runs it");
+    assert_eq!(
+        blocks.join("\n").trim(),
+        file.trim(),
+        "README's custom agent differs from examples/custom_agent.rs"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_asks_are_all_counted_in_the_agents_report() {
     let r = parallel_asks::run().await.unwrap();
@@ -108,6 +138,18 @@ async fn fallback_ladder_falls_back() {
     let r = fallback_ladder::run().await.unwrap();
     all_finished(&r);
     assert!(r.totals.fallbacks > 0, "{:?}", r.totals);
+    // All the way down, as the README promises: opus → sonnet → haiku.
+    let stats = r.stats.as_ref().unwrap();
+    assert!(
+        stats.fallbacks.contains_key("sonnet->haiku"),
+        "{:?}",
+        stats.fallbacks
+    );
+    assert!(
+        stats.lane("haiku").is_some_and(|l| l.completions > 0),
+        "haiku answered"
+    );
+    assert!(r.totals.fallback_answers > 0, "{:?}", r.totals);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

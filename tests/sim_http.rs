@@ -92,3 +92,37 @@ async fn serves_both_apis_and_stats_over_http() {
     );
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn a_get_to_an_unknown_path_names_get_in_its_404() {
+    let server = serve(
+        Simulator::new(&Config::default()),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    // What `quotaswarm top --addr SIM` would ask.
+    let r = reqwest::get(format!("http://{}/stats", server.addr))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["message"], "Invalid URL (GET /stats)");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_taken_address_is_refused_with_its_os_error_printed_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let Err(err) = serve(Simulator::new(&Config::default()), addr).await else {
+        panic!("bound a taken address");
+    };
+    // As the CLI prints errors: the whole chain.
+    let printed = format!("{:#}", anyhow::Error::from(err));
+    assert!(
+        printed.starts_with(&format!("cannot bind {addr}: ")),
+        "{printed}"
+    );
+    assert_eq!(printed.matches("os error").count(), 1, "{printed}");
+}

@@ -9,8 +9,10 @@ use quotaswarm::types::{CompletionRequest, Message, RequestOptions};
 /// One scripted turn.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Turn {
-    /// The user text joins the history, then the model's reply (or the scripted
-    /// `assistant` text, so runs are reproducible).
+    /// The user text joins the history and the request is sent; then the model's reply
+    /// joins the history, or the scripted `assistant` text instead. The request is made
+    /// either way (a scripted turn is load on the broker); `assistant` only makes the
+    /// history, and so the following turns, the same on every run.
     Chat {
         user: String,
         assistant: Option<String>,
@@ -129,5 +131,41 @@ impl Agent for ScriptedAgent {
         }
         ctx.finish();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quotaswarm::swarm::{Backend, SwarmBuilder};
+    use quotaswarm::Config;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_with_a_scripted_assistant_text_still_asks_the_model() {
+        let turns = vec![
+            Turn::Chat {
+                user: "Hello!".into(),
+                assistant: Some("Hi.".into()),
+                max_tokens: None,
+            },
+            Turn::Chat {
+                user: "Explain token buckets.".into(),
+                assistant: None,
+                max_tokens: None,
+            },
+        ];
+        let report = SwarmBuilder::new(Config::default())
+            .backend(Backend::Embedded)
+            .agent("chat", ScriptedAgent::new("haiku", turns))
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(report.agents[0].completions, 2, "{:?}", report.agents);
+        let sim = report.sim.as_ref().map(|s| s.total.requests);
+        assert_eq!(
+            sim,
+            Some(2),
+            "one request per turn, the scripted one included"
+        );
     }
 }

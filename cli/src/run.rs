@@ -1,22 +1,26 @@
-//! `quotaswarm run [--scenario FILE] [--config FILE] [--json] [--stats-addr ADDR]`.
+//! `quotaswarm run [--scenario FILE | --agents N [--turns N]] [--config FILE] [--json]
+//! [--sim] [--deadline-secs N] [--stats-addr ADDR] [--progress-secs N] [--quiet]`.
 //!
 //! With no scenario it runs the built-in demo (`cli/src/scenario/default.json` over
 //! `cli/src/scenario/default.toml`) on the simulator served over loopback HTTP. With a
 //! scenario, requests go where the config says: real providers whose API key is set, the
 //! simulator for the rest (`base_url` may point at any compatible server). A status line
-//! refreshes on stderr while the run goes; the report is a table, or with `--json` one
-//! JSON object on stdout (the run's [`Totals`](quotaswarm::swarm::Totals)).
+//! shows progress on stderr while the run goes: refreshed in place on a terminal, else
+//! one plain line every `--progress-secs` (5 s); `--quiet` silences it. The report is a
+//! table, or with `--json` one JSON object on stdout (the run's
+//! [`Totals`](quotaswarm::swarm::Totals)) and no status line.
 //!
 //! The exit code says how the run went ([`Exit`]). Ctrl-C or SIGTERM cuts the agents
 //! still running and prints the partial report; a second one exits at once.
 
 use crate::exit::{Exit, EXIT_CODES};
 use crate::interrupt::Interrupts;
-use crate::scenario::{RunOptions, Scenario};
+use crate::scenario::{Progress, RunOptions, Scenario};
 use clap::Args;
 use quotaswarm::swarm::{report_table, Backend};
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
@@ -35,10 +39,10 @@ pub struct RunArgs {
     pub sim: bool,
     /// Instead of the demo: this many scripted chat agents (on the config's `claude`
     /// ladder), requests going where `Backend::Auto` says.
-    #[arg(long, conflicts_with = "scenario")]
+    #[arg(long, value_name = "N", conflicts_with = "scenario", value_parser = at_least_one)]
     pub agents: Option<u32>,
     /// With `--agents`: turns per agent (default 3).
-    #[arg(long, conflicts_with = "scenario")]
+    #[arg(long, value_name = "N", requires = "agents", value_parser = at_least_one)]
     pub turns: Option<u32>,
     /// Cut agents still running after this many seconds (overrides the scenario's).
     #[arg(long)]
@@ -46,24 +50,49 @@ pub struct RunArgs {
     /// Serve the broker's statistics (`/stats`, `/metrics`) on this address during the run.
     #[arg(long, value_name = "ADDR")]
     pub stats_addr: Option<std::net::SocketAddr>,
+    /// When stderr is not a terminal (a pipe, a file, a CI log): print the status line
+    /// this often, one plain line each time. On a terminal it refreshes in place.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = positive_secs)]
+    pub progress_secs: f64,
+    /// No status line and no start-up lines on stderr (the report and errors still
+    /// print).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Exit 0 even when agents failed or were cut at the deadline, or requests ended in
     /// errors (the report still shows them).
     #[arg(long)]
     pub allow_errors: bool,
 }
 
+/// A number of seconds above 0.
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err("must be a number of seconds above 0".into()),
+        Err(e) => Err(format!("{e} (a number of seconds above 0)")),
+    }
+}
+
+/// A count of 1 or more (`--agents 0` would otherwise run one agent).
+fn at_least_one(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e} (a whole number of 1 or more)")),
+    }
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let interrupts = Interrupts::listen()?;
-    let (mut scenario, config, backend) = match &args.scenario {
-        None if args.agents.is_some() || args.turns.is_some() => {
+    let (mut scenario, config, backend) = match (&args.scenario, args.agents) {
+        (None, Some(agents)) => {
             let config = super::load_config(args.config.as_deref())?;
             let target = if config.rungs("claude").is_some() {
                 "claude".to_string()
             } else {
                 config.models.keys().next().cloned().unwrap_or_default()
             };
-            let scenario =
-                Scenario::simple(args.agents.unwrap_or(6), args.turns.unwrap_or(3), &target);
+            let scenario = Scenario::simple(agents, args.turns.unwrap_or(3), &target);
             let backend = if args.sim {
                 Backend::LoopbackSim
             } else {
@@ -71,7 +100,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
             };
             (scenario, config, backend)
         }
-        None => {
+        (None, None) => {
             let (scenario, demo_config) = Scenario::builtin_demo()?;
             match &args.config {
                 Some(path) => (
@@ -82,7 +111,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
                 None => (scenario, demo_config, Backend::LoopbackSim),
             }
         }
-        Some(path) => {
+        (Some(path), _) => {
             let scenario = Scenario::load(path)?;
             let backend = if args.sim {
                 Backend::LoopbackSim
@@ -102,13 +131,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let json = args.json;
     let title = scenario.name.clone().unwrap_or_else(|| "scenario".into());
     let agents: usize = scenario.agents.iter().map(|a| a.names().len()).sum();
+    // `--json` is for scripts: no status line unless QUOTASWARM_PROGRESS asks for one.
+    let wanted = !json || std::env::var_os("QUOTASWARM_PROGRESS").is_some();
+    let progress = if args.quiet || !wanted {
+        Progress::Off
+    } else if std::io::stderr().is_terminal() {
+        Progress::Refresh
+    } else {
+        Progress::Lines(Duration::from_secs_f64(args.progress_secs))
+    };
+    let quiet = args.quiet;
     let opts = RunOptions {
-        progress: !json && std::io::stderr().is_terminal()
-            || std::env::var_os("QUOTASWARM_PROGRESS").is_some(),
+        progress,
         stats_addr: args.stats_addr,
         stdout_reserved: json,
         on_start: Some(Box::new(move |swarm| {
-            if !json {
+            if !json && !quiet {
                 eprintln!("quotaswarm: {title}: {agents} agents");
                 for line in &swarm.backends {
                     eprintln!("  {line}");

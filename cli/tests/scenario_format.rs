@@ -113,3 +113,31 @@ fn a_scenario_without_agents_is_refused() {
         "scenario test.json has no agents: `agents` is empty; give at least one"
     );
 }
+
+#[test]
+fn a_kind_missing_its_inputs_is_named_as_the_file_spells_it() {
+    let e = err("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\"}]}");
+    assert!(
+        e.contains("agent \"a\": kind \"scripted\" needs \"turns\""),
+        "{e}"
+    );
+    let e = err(
+        "{\"agents\": [{\"name\": \"p\", \"kind\": \"critic_pair\", \"model\": \"haiku\", \"prompts\": []}]}",
+    );
+    assert!(e.contains("kind \"critic_pair\" needs exactly one"), "{e}");
+    let e = err("{\"agents\": [{\"name\": \"p\", \"kind\": \"persona\", \"model\": \"haiku\", \"turns\": [{\"user\": \"x\"}]}]}");
+    assert!(e.contains("not \"persona\""), "{e}");
+    assert!(!e.contains("Persona") && !e.contains("Scripted"), "{e}");
+}
+
+#[test]
+fn a_missing_scenario_file_prints_its_os_error_once() {
+    let e = Scenario::load(std::path::Path::new("/no/such/quotaswarm/scenario.json")).unwrap_err();
+    // As the CLI prints errors: the whole chain.
+    let printed = format!("{:#}", anyhow::Error::from(e));
+    assert!(
+        printed.starts_with("cannot read scenario file /no/such/quotaswarm/scenario.json: "),
+        "{printed}"
+    );
+    assert_eq!(printed.matches("os error").count(), 1, "{printed}");
+}

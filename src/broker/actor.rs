@@ -86,6 +86,7 @@ impl Actor for QuotaBroker {
             totals: Totals::default(),
             handling,
             rng: rand::rngs::SmallRng::seed_from_u64(0x0051_5741_524d),
+            answered: Default::default(),
         };
         Ok(State {
             core,

@@ -111,6 +111,11 @@ impl BrokerHandle {
     /// instead of sent again. The completion's `model` names the rung that answered.
     pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
         let prepared = self.prepare_summarized(req).await?;
+        self.send(prepared).await
+    }
+
+    /// Sends a prepared request to the broker and awaits its one reply.
+    async fn send(&self, prepared: Prepared) -> Result<Completion, BrokerError> {
         let (tx, rx) = oneshot();
         let port: RpcReplyPort<_> = tx.into();
         if !self
@@ -216,6 +221,7 @@ impl BrokerHandle {
             key,
             rungs: plans,
             trimmed_tokens,
+            summary: false,
         };
         Ok((prepared, dropped))
     }
@@ -354,7 +360,12 @@ impl BrokerHandle {
         )
         .max_tokens(300);
         summary_req.options.trim = Some(TrimPolicy::new(8_000));
-        let summary = Box::pin(self.complete(summary_req)).await?;
+        // Prepared like any request (its own policy never summarises), marked so that
+        // its answer is counted as a summary, not as one of the callers' completions.
+        let (mut summary_prepared, _) = self.prepare_with_dropped(summary_req)?;
+        self.count_with_provider(&mut summary_prepared).await;
+        summary_prepared.summary = true;
+        let summary = self.send(summary_prepared).await?;
         let mut req = (*prepared.request).clone();
         prepend_summary(&mut req.messages, &summary.text());
         // Trim again (without summarising) in case the summary pushed it over the budget.

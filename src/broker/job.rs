@@ -41,6 +41,9 @@ pub struct Prepared {
     pub rungs: Vec<RungPlan>,
     /// Tokens removed by trimming.
     pub trimmed_tokens: u64,
+    /// Made by the broker itself to summarise a history's trimmed turns: its answer is
+    /// counted in `Stats::summaries`, not `Stats::completed`.
+    pub(crate) summary: bool,
 }
 
 impl Prepared {

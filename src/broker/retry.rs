@@ -4,6 +4,12 @@
 //! The server's `retry-after(-ms)` is used when given (capped); otherwise exponential
 //! backoff with full jitter (`U × min(cap, base × 2^retries)`), which spreads a swarm's
 //! retries instead of synchronising them into waves.
+//!
+//! Retrying helps an endpoint that was healthy and stumbles; it cannot help one that
+//! nothing has ever answered at. A connection refused (or an unknown host) from an
+//! endpoint with no answer yet is a wrong `base_url` or a server not started: the request
+//! fails at once, naming the URL, instead of after `max_attempts` backoffs and circuit
+//! cool-downs ([`fails_fast`]).
 
 use crate::config::BrokerConfig;
 use crate::provider::ProviderError;
@@ -33,15 +39,32 @@ pub(crate) fn delay(err: &ProviderError, retries: u32, cfg: &BrokerConfig, u: f6
     exp.mul_f64(u.clamp(0.0, 1.0))
 }
 
+/// Whether `err` says nothing listens at an endpoint that has never `answered` (any HTTP
+/// response counts as an answer): then retrying is pointless, and the failure does not
+/// count toward the lane's circuit either (there is no healthy lane to protect).
+pub(crate) fn fails_fast(err: &ProviderError, answered: bool) -> bool {
+    !answered && matches!(err.underlying(), ProviderError::Unreachable { .. })
+}
+
 /// What to do after `err` on attempt `attempt` (1-based) of a rung; `lower_rung` tells
-/// whether the ladder (and its floor) allows moving down.
+/// whether the ladder (and its floor) allows moving down; `answered`, whether the rung's
+/// endpoint has ever answered (see [`fails_fast`]).
 pub(crate) fn decide(
     err: &ProviderError,
     attempt: u32,
     lower_rung: bool,
+    answered: bool,
     cfg: &BrokerConfig,
     u: f64,
 ) -> Decision {
+    if fails_fast(err, answered) {
+        // A lower rung may live on another endpoint.
+        return if lower_rung {
+            Decision::MoveDown
+        } else {
+            Decision::GiveUp
+        };
+    }
     // A stream that failed before any delta reached the caller is as good as a failed
     // request: judge its underlying error. After a delta, never retry (no duplicated
     // output).
@@ -51,7 +74,7 @@ pub(crate) fn decide(
         ..
     } = err
     {
-        return decide(error, attempt, lower_rung, cfg, u);
+        return decide(error, attempt, lower_rung, answered, cfg, u);
     }
     let moves_down_at_once = matches!(
         err,
@@ -110,11 +133,11 @@ mod tests {
         let bad = ProviderError::BadRequest {
             message: String::new(),
         };
-        assert_eq!(decide(&bad, 1, false, &cfg(), 0.1), Decision::GiveUp);
+        assert_eq!(decide(&bad, 1, false, true, &cfg(), 0.1), Decision::GiveUp);
         let cap = ProviderError::QuotaExhausted {
             message: String::new(),
         };
-        assert_eq!(decide(&cap, 1, false, &cfg(), 0.1), Decision::GiveUp);
+        assert_eq!(decide(&cap, 1, false, true, &cfg(), 0.1), Decision::GiveUp);
     }
 
     #[test]
@@ -125,10 +148,10 @@ mod tests {
             message: String::new(),
         };
         assert!(matches!(
-            decide(&e, 1, false, &cfg(), 0.1),
+            decide(&e, 1, false, true, &cfg(), 0.1),
             Decision::Retry(_)
         ));
-        assert_eq!(decide(&e, 5, false, &cfg(), 0.1), Decision::GiveUp);
+        assert_eq!(decide(&e, 5, false, true, &cfg(), 0.1), Decision::GiveUp);
     }
 
     #[test]
@@ -143,17 +166,56 @@ mod tests {
             partial_usage: Default::default(),
         };
         assert!(matches!(
-            decide(&mid(0), 1, false, &cfg(), 0.1),
+            decide(&mid(0), 1, false, true, &cfg(), 0.1),
             Decision::Retry(_)
         ));
-        assert_eq!(decide(&mid(3), 1, false, &cfg(), 0.1), Decision::GiveUp);
-        assert_eq!(decide(&mid(3), 1, true, &cfg(), 0.1), Decision::GiveUp);
+        assert_eq!(
+            decide(&mid(3), 1, false, true, &cfg(), 0.1),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            decide(&mid(3), 1, true, true, &cfg(), 0.1),
+            Decision::GiveUp
+        );
+    }
+
+    fn refused(answered: bool, attempt: u32, lower: bool) -> Decision {
+        let e = ProviderError::Unreachable {
+            provider: "anthropic".into(),
+            base_url: "http://127.0.0.1:9".into(),
+            reason: "connection refused".into(),
+        };
+        decide(&e, attempt, lower, answered, &cfg(), 0.1)
+    }
+
+    #[test]
+    fn an_endpoint_that_never_answered_fails_at_once_when_nothing_listens() {
+        assert_eq!(refused(false, 1, false), Decision::GiveUp);
+        assert_eq!(
+            refused(false, 1, true),
+            Decision::MoveDown,
+            "another rung may answer"
+        );
+        // Any other failure of a silent endpoint is retried as usual.
+        assert!(matches!(
+            decide(&ProviderError::Timeout, 1, false, false, &cfg(), 0.1),
+            Decision::Retry(_)
+        ));
+    }
+
+    #[test]
+    fn an_endpoint_that_has_answered_is_retried_when_it_stops_listening() {
+        assert!(matches!(refused(true, 1, false), Decision::Retry(_)));
+        assert!(matches!(refused(true, 4, true), Decision::Retry(_)));
+        assert_eq!(refused(true, 5, false), Decision::GiveUp);
+        assert_eq!(refused(true, 5, true), Decision::MoveDown);
+        assert!(!fails_fast(&ProviderError::Timeout, false));
     }
 
     #[test]
     fn a_429_or_529_moves_down_the_ladder_at_once() {
         assert_eq!(
-            decide(&limited(3), 1, true, &cfg(), 0.1),
+            decide(&limited(3), 1, true, true, &cfg(), 0.1),
             Decision::MoveDown
         );
         let e = ProviderError::Server {
@@ -162,9 +224,9 @@ mod tests {
             message: String::new(),
         };
         assert!(matches!(
-            decide(&e, 1, true, &cfg(), 0.1),
+            decide(&e, 1, true, true, &cfg(), 0.1),
             Decision::Retry(_)
         ));
-        assert_eq!(decide(&e, 5, true, &cfg(), 0.1), Decision::MoveDown);
+        assert_eq!(decide(&e, 5, true, true, &cfg(), 0.1), Decision::MoveDown);
     }
 }

@@ -19,7 +19,7 @@ use crate::types::Usage;
 use hdrhistogram::Histogram;
 use ractor::ActorRef;
 use rand::Rng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -39,6 +39,9 @@ pub(crate) struct BrokerState {
     pub(crate) totals: Totals,
     pub(crate) handling: Histogram<u64>,
     pub(crate) rng: rand::rngs::SmallRng,
+    /// Providers whose endpoint has answered at least once (any HTTP response): only
+    /// these get retries when nothing listens (see `retry::fails_fast`).
+    pub(crate) answered: HashSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -50,7 +53,14 @@ pub(crate) struct Totals {
     pub(crate) merged: u64,
     pub(crate) merged_tokens_saved: u64,
     pub(crate) merged_usd_saved: f64,
+    /// Moves down a ladder by `from->to`, at admission and after failures.
     pub(crate) fallbacks: BTreeMap<String, u64>,
+    /// The part of `fallbacks` decided at admission.
+    pub(crate) fallbacks_at_admission: BTreeMap<String, u64>,
+    /// Completions from a lower rung than the request's first.
+    pub(crate) fallback_answers: u64,
+    /// Completions of the broker's own summary requests (not in `completed`).
+    pub(crate) summaries: u64,
     pub(crate) trimmed_tokens: u64,
 }
 
@@ -106,11 +116,9 @@ impl BrokerState {
             // Admitted below the first rung (it was exhausted, paused or open): a fallback.
             let from = &prepared.rungs[0].model;
             let to = &prepared.rungs[rung].model;
-            *self
-                .totals
-                .fallbacks
-                .entry(format!("{from}->{to}"))
-                .or_default() += 1;
+            let path = format!("{from}->{to}");
+            *self.totals.fallbacks.entry(path.clone()).or_default() += 1;
+            *self.totals.fallbacks_at_admission.entry(path).or_default() += 1;
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -601,8 +609,18 @@ impl BrokerState {
             }
         }
         let model = lane.model.name.clone();
+        if !self.answered.contains(&lane.model.provider) {
+            self.answered.insert(lane.model.provider.clone());
+        }
         self.adopt(lane_idx, &reply.rate_limits, now);
-        self.totals.completed += 1;
+        if job.prepared.summary {
+            self.totals.summaries += 1;
+        } else {
+            self.totals.completed += 1;
+            if job.rung > 0 {
+                self.totals.fallback_answers += 1;
+            }
+        }
         let mut completion = reply.completion;
         completion.model = model;
         self.forget_key(&job);
@@ -630,7 +648,11 @@ impl BrokerState {
         lane.counters.on_status(err.status(), now);
         lane.counters.failures += 1;
         let model = lane.model.name.clone();
-        if err.is_failure_of_model() {
+        if err.endpoint_answered() && !self.answered.contains(&lane.model.provider) {
+            self.answered.insert(lane.model.provider.clone());
+        }
+        let answered = self.answered.contains(&lane.model.provider);
+        if err.is_failure_of_model() && !retry::fails_fast(&err, answered) {
             if lane.circuit.on_failure(now) == Some(Transition::Opened) {
                 job.span
                     .in_scope(|| tracing::warn!(model = %model, error = %err, "circuit opened"));
@@ -648,7 +670,7 @@ impl BrokerState {
         self.adopt(lane_idx, &failure.rate_limits, now);
         let lower = job.rung < job.prepared.last_rung();
         let u: f64 = self.rng.random();
-        let decision = retry::decide(&err, job.attempt, lower, &self.config.broker, u);
+        let decision = retry::decide(&err, job.attempt, lower, answered, &self.config.broker, u);
         if let (ProviderError::RateLimited { .. }, Decision::Retry(d)) = (&err, decision) {
             self.lanes[lane_idx].pause_until(now + d);
         } else if let (ProviderError::RateLimited { .. }, Decision::MoveDown) = (&err, decision) {
@@ -800,6 +822,9 @@ impl BrokerState {
             retries: lanes.iter().map(|l| l.retries).sum(),
             rate_limited: lanes.iter().map(|l| l.rate_limited).sum(),
             fallbacks: self.totals.fallbacks.clone(),
+            fallbacks_at_admission: self.totals.fallbacks_at_admission.clone(),
+            fallback_answers: self.totals.fallback_answers,
+            summaries: self.totals.summaries,
             trimmed_tokens: self.totals.trimmed_tokens,
             cost_usd: lanes.iter().map(|l| l.cost_usd).sum(),
             lanes,

@@ -316,10 +316,15 @@ pub struct Stats {
     pub handling_p50_us: f64,
     /// 99th percentile of the time spent handling one message, in microseconds.
     pub handling_p99_us: f64,
-    /// `complete` and `stream` calls received (merged and refused ones included).
+    /// `complete` and `stream` calls received (merged and refused ones included, and the
+    /// broker's own summary requests).
     pub requests: u64,
-    /// Requests answered with a completion (each merged request counted once).
+    /// Callers' requests answered with a completion (each merged request counted once;
+    /// summaries are counted in [`Stats::summaries`] instead).
     pub completed: u64,
+    /// Summaries the broker asked for to replace a history's trimmed turns (trim policies
+    /// with `summarize`): provider completions that no caller asked for directly.
+    pub summaries: u64,
     /// Requests that finally failed, after retries and fallbacks.
     pub failed: u64,
     /// Requests refused at once because no rung could ever take them (too large for
@@ -353,8 +358,18 @@ pub struct Stats {
     pub backoff_wait_p50_secs: f64,
     /// 95th percentile of the backoff before a retry, over all lanes, in seconds.
     pub backoff_wait_p95_secs: f64,
-    /// Fallbacks by `from->to` (config model names).
+    /// Moves down a ladder, by `from->to` (config model names): at admission (the higher
+    /// rung paused after a 429, its circuit open, or its wait over the request's max wait;
+    /// also in [`Stats::fallbacks_at_admission`]) and after a failed attempt or a queue
+    /// wait that ran out. A request can move twice, and a moved request can still fail,
+    /// so these may add up to more than [`Stats::fallback_answers`].
     pub fallbacks: BTreeMap<String, u64>,
+    /// The moves of [`Stats::fallbacks`] made at admission, before any attempt on the
+    /// skipped rung, by `from->to`.
+    pub fallbacks_at_admission: BTreeMap<String, u64>,
+    /// Completions (as in [`Stats::completed`]) that came from a lower rung than the
+    /// request's first.
+    pub fallback_answers: u64,
     /// Input tokens removed from histories by trimming.
     pub trimmed_tokens: u64,
     /// Uncached input tokens charged.

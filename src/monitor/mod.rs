@@ -16,7 +16,7 @@
 
 mod client;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 mod prometheus;
 #[cfg(feature = "monitor")]
 mod server;
@@ -35,8 +35,10 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MonitorError {
-    /// The stats server could not bind its address (in use, or not local).
-    #[error("cannot bind the stats server to {addr}: {source}")]
+    /// The stats server could not bind its address (in use, or not local). The I/O
+    /// error is the `source()`, not part of the message, so a chain printed whole (`{:#}`)
+    /// shows it once.
+    #[error("cannot serve stats on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,

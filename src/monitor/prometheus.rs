@@ -118,7 +118,9 @@ pub const BROKER_FIGURES: &[Figure<Stats>] = &[
     ("quotaswarm_messages_received_total", Counter, "Messages sent to the broker.", |s| s.messages_received as f64),
     ("quotaswarm_messages_handled_total", Counter, "Messages the broker has handled.", |s| s.messages_handled as f64),
     ("quotaswarm_requests_total", Counter, "Completion calls received.", |s| s.requests as f64),
-    ("quotaswarm_completed_total", Counter, "Completion calls answered with a completion.", |s| s.completed as f64),
+    ("quotaswarm_completed_total", Counter, "Completion calls answered with a completion (summaries not included).", |s| s.completed as f64),
+    ("quotaswarm_summaries_total", Counter, "Summaries of trimmed histories the broker asked for.", |s| s.summaries as f64),
+    ("quotaswarm_fallback_answers_total", Counter, "Completions from a lower rung than the request's first.", |s| s.fallback_answers as f64),
     ("quotaswarm_failed_total", Counter, "Completion calls that finally failed.", |s| s.failed as f64),
     ("quotaswarm_refused_total", Counter, "Completion calls refused at once (cannot fit, invalid).", |s| s.refused as f64),
     ("quotaswarm_merged_total", Counter, "Completion calls merged into an identical in-flight request.", |s| s.merged as f64),
@@ -219,9 +221,19 @@ pub fn render_prometheus(stats: &Stats) -> String {
 
     let mut f = Family::counter(
         "quotaswarm_fallbacks_total",
-        "Requests moved down a ladder, by model left and model taken.",
+        "Moves down a ladder (at admission and after failures), by model left and model taken.",
     );
     for (key, n) in &stats.fallbacks {
+        let (from, to) = key.split_once("->").unwrap_or((key.as_str(), ""));
+        f.sample(&[("from", from), ("to", to)], *n as f64);
+    }
+    families.push(f);
+
+    let mut f = Family::counter(
+        "quotaswarm_fallbacks_at_admission_total",
+        "The moves down a ladder made at admission (the higher rung paused, open or too slow), by model left and model taken.",
+    );
+    for (key, n) in &stats.fallbacks_at_admission {
         let (from, to) = key.split_once("->").unwrap_or((key.as_str(), ""));
         f.sample(&[("from", from), ("to", to)], *n as f64);
     }

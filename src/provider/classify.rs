@@ -27,7 +27,9 @@ use std::time::{Duration, SystemTime};
 /// What went wrong with one attempt. `Clone`, because coalesced waiters share it.
 ///
 /// Retryable (see [`ProviderError::is_retryable`]): `RateLimited`, `Overloaded`,
-/// `Server`, `Timeout`, `Connection`. The rest are final for this request on this model.
+/// `Server`, `Timeout`, `Connection`, `Unreachable` (the broker gives up on the last at
+/// once while the endpoint has never answered: see `broker/retry.rs`). The rest are final
+/// for this request on this model.
 /// `message`s come from the response body (truncated, keys masked), never from the
 /// request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -85,6 +87,18 @@ pub enum ProviderError {
     Connection {
         /// What the HTTP client reported (never headers, so never a key).
         message: String,
+    },
+    /// No connection could be made: refused, unknown host, no route, connect timeout.
+    /// On an endpoint that has never answered this is a wrong `base_url` (or a server
+    /// not started), and the broker fails the request at once instead of retrying.
+    #[error("nothing answers at {base_url} ({reason}): check providers.{provider}.base_url")]
+    Unreachable {
+        /// The provider's config name (`[providers.NAME]`).
+        provider: String,
+        /// The base URL that was tried.
+        base_url: String,
+        /// Why, e.g. `connection refused`.
+        reason: String,
     },
     /// 400: the provider refused the request as malformed.
     #[error("bad request (400): {message}")]
@@ -164,6 +178,7 @@ impl ProviderError {
                 | ProviderError::Server { .. }
                 | ProviderError::Timeout
                 | ProviderError::Connection { .. }
+                | ProviderError::Unreachable { .. }
         )
     }
 
@@ -226,10 +241,23 @@ impl ProviderError {
             // The status was 200; the underlying error says what the stream reported.
             ProviderError::Timeout
             | ProviderError::Connection { .. }
+            | ProviderError::Unreachable { .. }
             | ProviderError::InvalidResponse { .. }
             | ProviderError::Cancelled { .. }
             | ProviderError::MidStream { .. } => None,
         }
+    }
+
+    /// Whether the server answered this attempt (any status, or a body that broke off):
+    /// its endpoint is reachable. Not for timeouts, failed connections and cancellations.
+    pub(crate) fn endpoint_answered(&self) -> bool {
+        !matches!(
+            self,
+            ProviderError::Timeout
+                | ProviderError::Connection { .. }
+                | ProviderError::Unreachable { .. }
+                | ProviderError::Cancelled { .. }
+        )
     }
 
     /// Whether the model, not the caller's request, is failing (overload, server
@@ -245,6 +273,7 @@ impl ProviderError {
                 | ProviderError::Server { .. }
                 | ProviderError::Timeout
                 | ProviderError::Connection { .. }
+                | ProviderError::Unreachable { .. }
         )
     }
 }
@@ -490,6 +519,7 @@ fn message_of(error: &ProviderError) -> String {
         | ProviderError::Rejected { message, .. }
         | ProviderError::InvalidResponse { message } => message.clone(),
         ProviderError::Timeout
+        | ProviderError::Unreachable { .. }
         | ProviderError::Cancelled { .. }
         | ProviderError::MidStream { .. } => error.to_string(),
     }

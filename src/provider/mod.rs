@@ -164,7 +164,7 @@ impl Endpoint {
         };
         Some(match self.transport.send(http).await {
             Ok(r) => anthropic::decode_count_tokens(r),
-            Err(e) => Err(failure_of_transport(e)),
+            Err(e) => Err(self.failure_of_transport(e)),
         })
     }
 
@@ -180,7 +180,7 @@ impl Endpoint {
             .transport
             .send(http)
             .await
-            .map_err(failure_of_transport)?;
+            .map_err(|e| self.failure_of_transport(e))?;
         self.provider.decode(response, SystemTime::now())
     }
 
@@ -201,7 +201,7 @@ impl Endpoint {
             .transport
             .send_streaming(http)
             .await
-            .map_err(failure_of_transport)?;
+            .map_err(|e| self.failure_of_transport(e))?;
         let now = SystemTime::now();
         let rate_limits = ratelimit::parse(&response.headers, now);
         if !(200..300).contains(&response.status) {
@@ -210,7 +210,7 @@ impl Endpoint {
                 Ok(r) => r.body,
                 Err(e) => {
                     return Err(ProviderFailure {
-                        error: failure_of_transport(e).error,
+                        error: self.failure_of_transport(e).error,
                         rate_limits,
                     })
                 }
@@ -255,9 +255,18 @@ pub(crate) fn decode_response(
     }
 }
 
-fn failure_of_transport(e: TransportError) -> ProviderFailure {
-    match e {
-        TransportError::Timeout => ProviderError::Timeout.into(),
-        TransportError::Connection(message) => ProviderError::Connection { message }.into(),
+impl Endpoint {
+    /// A request that got no response, as the provider error naming this endpoint.
+    fn failure_of_transport(&self, e: TransportError) -> ProviderFailure {
+        match e {
+            TransportError::Timeout => ProviderError::Timeout.into(),
+            TransportError::Connection(message) => ProviderError::Connection { message }.into(),
+            TransportError::Unreachable { base_url, reason } => ProviderError::Unreachable {
+                provider: self.name.clone(),
+                base_url,
+                reason,
+            }
+            .into(),
+        }
     }
 }

@@ -216,6 +216,12 @@ impl ProviderStream {
                             EventStreamError::Transport(TransportError::Connection(message)) => {
                                 ProviderError::Connection { message }
                             }
+                            // A stream's body has a connection already; kept for completeness.
+                            EventStreamError::Transport(e @ TransportError::Unreachable { .. }) => {
+                                ProviderError::Connection {
+                                    message: e.to_string(),
+                                }
+                            }
                             other => ProviderError::InvalidResponse {
                                 message: format!("event stream: {other}"),
                             },

@@ -43,9 +43,18 @@ pub enum TransportError {
     /// No response (or no complete body) within the timeout.
     #[error("timed out")]
     Timeout,
-    /// The connection could not be made or broke; the text says why (never headers).
+    /// The connection broke, or the client failed; the text says why (never headers).
     #[error("connection failed: {0}")]
     Connection(String),
+    /// No connection could be made at all: refused, unknown host, no route, connect
+    /// timeout. Nothing listens at `base_url` (right now, or ever: a wrong URL).
+    #[error("nothing answers at {base_url} ({reason})")]
+    Unreachable {
+        /// The base URL the request went to.
+        base_url: String,
+        /// Why, e.g. `connection refused` or the resolver's message.
+        reason: String,
+    },
 }
 
 /// A response whose body is still arriving (for streamed answers).
@@ -153,7 +162,10 @@ impl Transport for HttpTransport {
             let response = self.post(request).await?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(|e| transport_error(&e))?;
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| self.transport_error(&e))?;
             Ok(HttpResponse {
                 status,
                 headers,
@@ -172,9 +184,10 @@ impl Transport for HttpTransport {
             let headers = response.headers().clone();
             // Owning the response inside the stream: dropping the stream drops the
             // connection, which is how a cancelled stream reaches the server.
+            let this = self.clone();
             let body = response
                 .bytes_stream()
-                .map_err(|e| transport_error(&e))
+                .map_err(move |e| this.transport_error(&e))
                 .boxed();
             Ok(StreamingResponse {
                 status,
@@ -195,14 +208,39 @@ impl HttpTransport {
             .body(request.body)
             .send()
             .await
-            .map_err(|e| transport_error(&e))
+            .map_err(|e| self.transport_error(&e))
+    }
+
+    /// A connect failure is [`TransportError::Unreachable`] (checked before timeouts: a
+    /// connect timeout is one); any other timeout is [`TransportError::Timeout`].
+    fn transport_error(&self, e: &reqwest::Error) -> TransportError {
+        if e.is_connect() {
+            TransportError::Unreachable {
+                base_url: self.base_url.clone(),
+                reason: connect_reason(e),
+            }
+        } else if e.is_timeout() {
+            TransportError::Timeout
+        } else {
+            TransportError::Connection(describe(e))
+        }
     }
 }
 
-fn transport_error(e: &reqwest::Error) -> TransportError {
-    if e.is_timeout() {
-        TransportError::Timeout
-    } else {
-        TransportError::Connection(describe(e))
+/// The root cause of a failed connect, short: `connection refused`, `connect timed out`,
+/// or the deepest error's own text (e.g. the resolver's `Name or service not known`).
+fn connect_reason(e: &reqwest::Error) -> String {
+    let mut deepest: &dyn std::error::Error = e;
+    while let Some(inner) = deepest.source() {
+        deepest = inner;
+    }
+    let io_kind = deepest
+        .downcast_ref::<std::io::Error>()
+        .map(std::io::Error::kind);
+    match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".into(),
+        Some(std::io::ErrorKind::TimedOut) => "connect timed out".into(),
+        _ if e.is_timeout() => "connect timed out".into(),
+        _ => deepest.to_string(),
     }
 }

@@ -177,13 +177,23 @@ impl Simulator {
     /// chunk by chunk. Dropping the body stops generation: the simulator records a
     /// cancelled stream and charges only the output tokens sent.
     pub async fn handle_streaming(&self, request: HttpRequest) -> StreamingResponse {
+        self.handle_method("POST", request).await
+    }
+
+    /// Like [`Simulator::handle_streaming`] for a request with this HTTP method (the
+    /// server's): routing is by path alone, and a 404 names the method and path asked.
+    pub(crate) async fn handle_method(
+        &self,
+        method: &str,
+        request: HttpRequest,
+    ) -> StreamingResponse {
         let full = match request.path.as_str() {
             "/v1/messages" => return anthropic::messages(self, &request).await,
             "/v1/chat/completions" => return openai::chat(self, &request).await,
             "/v1/messages/count_tokens" => anthropic::count_tokens(self, &request),
             "/_stats" => self.stats_response(),
             _ if anthropic::looks_like(&request) => anthropic::not_found(self, &request),
-            _ => openai::not_found(self, &request),
+            _ => openai::not_found(self, method, &request),
         };
         StreamingResponse::complete(full)
     }

@@ -53,10 +53,10 @@ impl Reject {
     }
 }
 
-pub(super) fn not_found(sim: &Simulator, request: &HttpRequest) -> HttpResponse {
+pub(super) fn not_found(sim: &Simulator, method: &str, request: &HttpRequest) -> HttpResponse {
     let reject = Reject {
         status: 404,
-        message: format!("Invalid URL (POST {})", request.path),
+        message: format!("Invalid URL ({method} {})", request.path),
         kind: "invalid_request_error",
         param: None,
         code: None,

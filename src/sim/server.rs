@@ -5,7 +5,7 @@ use super::Simulator;
 use crate::provider::HttpRequest;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::net::SocketAddr;
@@ -19,8 +19,10 @@ const BODY_LIMIT: usize = 32 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimError {
-    /// The address could not be bound (in use, or not a local address).
-    #[error("cannot bind {addr}: {source}")]
+    /// The address could not be bound (in use, or not a local address). The I/O error
+    /// is the `source()`, not part of the message, so a chain printed whole (`{:#}`)
+    /// shows it once.
+    #[error("cannot bind {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -59,6 +61,7 @@ impl SimServer {
 
 async fn route(
     State(sim): State<Simulator>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -70,7 +73,7 @@ async fn route(
     };
     // Streamed answers go out chunk by chunk; when the client closes the connection
     // hyper drops the body, which tells the producer to stop.
-    let reply = sim.handle_streaming(request).await;
+    let reply = sim.handle_method(method.as_str(), request).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let streamed = reply
         .headers

@@ -49,10 +49,19 @@ pub struct Totals {
     pub agents_cut: usize,
     /// Agents that returned an error, panicked or stopped without finishing.
     pub agents_failed: usize,
-    /// Answers providers gave (each an HTTP 200; one answer may serve merged waiters).
+    /// Answers providers gave to agents' requests (each an HTTP 200; one answer may serve
+    /// merged waiters). Summaries are not included: see `summaries`.
     pub completions: u64,
+    /// Summaries the broker asked for to replace trimmed turns (trim policies with
+    /// `summarize`): provider answers too, but no agent asked for them directly.
+    #[serde(default)]
+    pub summaries: u64,
     /// Answers agents received (completions + merged waiters).
     pub answers: u64,
+    /// The part of `answers` that came from a lower rung of a ladder than its first (the
+    /// sum of the report table's `lower rung` column).
+    #[serde(default)]
+    pub fallback_answers: u64,
     /// Requests that finally failed, as agents saw them.
     pub errors: u64,
     /// Requests attempted at providers (first attempts, retries and fallbacks).
@@ -65,8 +74,16 @@ pub struct Totals {
     pub rate_limited: u64,
     /// 529 (and 503) responses received.
     pub overloaded: u64,
-    /// Moves down a ladder after a failure (429, 529, open circuit, never fits).
+    /// Moves down a ladder, of either kind: at admission (`fallbacks_at_admission`), or
+    /// after a failed attempt (429, 529, retries used up, never fits) or a queue wait over
+    /// the request's max wait. A request can move twice and still fail, so this may
+    /// exceed `fallback_answers`.
     pub fallbacks: u64,
+    /// The part of `fallbacks` decided at admission: the first rung was paused after a
+    /// 429, its circuit open, or its wait longer than the request's max wait, so it was
+    /// skipped without an attempt.
+    #[serde(default)]
+    pub fallbacks_at_admission: u64,
     /// Input tokens cut from histories by trim policies (estimated).
     pub trimmed_tokens: u64,
     /// Uncached input tokens billed by providers.
@@ -112,6 +129,7 @@ impl Totals {
             agents_cut: count(|e| matches!(e, Ending::Cut(_))),
             agents_failed: count(|e| e == Ending::Failed),
             answers: reports.iter().map(|r| r.completions).sum(),
+            fallback_answers: reports.iter().map(|r| r.fallbacks).sum(),
             errors: reports.iter().map(|r| r.errors).sum(),
             elapsed_secs: elapsed.as_secs_f64(),
             makespan_secs: makespan.as_secs_f64(),
@@ -119,12 +137,14 @@ impl Totals {
         };
         if let Some(s) = stats {
             t.completions = s.completed;
+            t.summaries = s.summaries;
             t.attempts = s.lanes.iter().map(|l| l.requests).sum();
             t.merged = s.merged;
             t.retries = s.retries;
             t.rate_limited = s.rate_limited;
             t.overloaded = s.overloaded;
             t.fallbacks = s.fallbacks.values().sum();
+            t.fallbacks_at_admission = s.fallbacks_at_admission.values().sum();
             t.trimmed_tokens = s.trimmed_tokens;
             t.input_tokens = s.input_tokens;
             t.output_tokens = s.output_tokens;
@@ -232,23 +252,38 @@ pub fn report_table(r: &SwarmReport) -> String {
     }
     let t = &r.totals;
     let _ = writeln!(out);
+    let summaries = if t.summaries > 0 {
+        format!("  summaries {}", t.summaries)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "agents {} ({} finished, {} finished with errors, {} cut, {} failed)  answers {}  provider completions {}  errors {}",
+        "agents {} ({} finished, {} finished with errors, {} cut, {} failed)  answers {} ({} from a lower rung)  provider completions {}{summaries}  errors {}",
         t.agents,
         t.agents_finished,
         t.agents_finished_with_errors,
         t.agents_cut,
         t.agents_failed,
         t.answers,
+        t.fallback_answers,
         t.completions,
         t.errors
     );
     let _ = writeln!(
         out,
-        "merged {}  retries {}  429s {}  529/503s {}  fallbacks {}  trimmed tokens {}",
-        t.merged, t.retries, t.rate_limited, t.overloaded, t.fallbacks, t.trimmed_tokens
+        "merged {}  retries {}  429s {}  529/503s {}  trimmed tokens {}",
+        t.merged, t.retries, t.rate_limited, t.overloaded, t.trimmed_tokens
     );
+    if t.fallbacks > 0 {
+        let _ = writeln!(
+            out,
+            "moves down a ladder {}: {} at admission (rung paused, open or too slow), {} after a failure or a long wait",
+            t.fallbacks,
+            t.fallbacks_at_admission,
+            t.fallbacks.saturating_sub(t.fallbacks_at_admission)
+        );
+    }
     let _ = writeln!(
         out,
         "tokens in {} out {}  {}  makespan {:.1}s  elapsed {:.1}s{}",
@@ -265,7 +300,8 @@ pub fn report_table(r: &SwarmReport) -> String {
     );
     if let Some(s) = &r.stats {
         for (path, n) in &s.fallbacks {
-            let _ = writeln!(out, "  fallback {path}: {n}");
+            let at_admission = s.fallbacks_at_admission.get(path).copied().unwrap_or(0);
+            let _ = writeln!(out, "  moved {path}: {n} ({at_admission} at admission)");
         }
         for l in s.lanes.iter().filter(|l| l.requests > 0) {
             let cost = if l.priced {
@@ -349,5 +385,48 @@ mod tests {
         });
         let t = Totals::from_parts(&[failed_ask], None, Duration::ZERO, Duration::ZERO);
         assert!(!t.is_clean());
+    }
+
+    #[test]
+    fn the_table_tells_answers_from_a_lower_rung_apart_from_moves_down_a_ladder() {
+        // Broker: 72 completions and 1 summary; opus->sonnet moved twice, once at admission.
+        let stats = crate::monitor::fixture::stats();
+        let mut agent = AgentReport::new("a");
+        agent.completions = 3;
+        agent.fallbacks = 1;
+        agent.finished = true;
+        let secs = Duration::from_secs(2);
+        let totals = Totals::from_parts(std::slice::from_ref(&agent), Some(&stats), secs, secs);
+        assert_eq!(totals.answers, 3);
+        assert_eq!(totals.fallback_answers, 1);
+        assert_eq!((totals.fallbacks, totals.fallbacks_at_admission), (2, 1));
+        assert_eq!((totals.completions, totals.summaries), (72, 1));
+        let report = SwarmReport {
+            agents: vec![agent],
+            elapsed_secs: 2.0,
+            makespan_secs: 2.0,
+            timed_out: false,
+            interrupted: false,
+            totals,
+            backends: Vec::new(),
+            stats: Some(stats),
+            #[cfg(feature = "sim")]
+            sim: None,
+        };
+        let table = report_table(&report);
+        println!("{table}");
+        assert!(table.contains("answers 3 (1 from a lower rung)"), "{table}");
+        assert!(
+            table.contains("provider completions 72  summaries 1"),
+            "{table}"
+        );
+        assert!(
+            table.contains("moves down a ladder 2: 1 at admission"),
+            "{table}"
+        );
+        assert!(
+            table.contains("moved opus->sonnet: 2 (1 at admission)"),
+            "{table}"
+        );
     }
 }

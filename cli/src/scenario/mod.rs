@@ -35,6 +35,12 @@
 //! | `classifier` | `labels`, `prompts` (items), run on the cheapest rung of `model` |
 //! | `critic_pair` | `prompts` (one question), `rounds` (default 2); each copy is two agents |
 //!
+//! A chat turn (`{"user": ...}`) sends the history with its user text and keeps the reply
+//! in the history. With `"assistant"` the request is still made (and counted, and
+//! charged): the scripted text replaces the reply in the history, so the following turns
+//! send the same text on every run. A `oneshot` turn is a standalone request that leaves
+//! the history alone.
+//!
 //! Unknown fields are errors; every error names the field's path and the line
 //! (`scenario demo.json, line 7, column 21: agents[1].turns[0].max_tokens: invalid type`).
 //! All agents start at once; each sends its next turn when the previous one is answered.
@@ -55,7 +61,9 @@ pub const DEFAULT_SCENARIO: &str = include_str!("default.json");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario file {path}: {source}")]
+    /// The I/O error is the `source()`, not part of the message: a chain printed whole
+    /// (`{:#}`, as the CLI does) shows it once.
+    #[error("cannot read scenario file {path}")]
     Read {
         path: String,
         source: std::io::Error,
@@ -81,6 +89,10 @@ pub enum ScenarioError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Swarm(#[from] SwarmError),
+    /// The stats server (`--stats-addr`) could not start: `cannot serve stats on ADDR`,
+    /// then why.
+    #[error(transparent)]
+    Stats(#[from] quotaswarm::monitor::MonitorError),
 }
 
 impl ScenarioError {
@@ -120,6 +132,26 @@ pub enum Kind {
     Summarizer,
     Classifier,
     CriticPair,
+}
+
+impl Kind {
+    /// The kind as a scenario file spells it (`critic_pair`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Scripted => "scripted",
+            Kind::Persona => "persona",
+            Kind::Researcher => "researcher",
+            Kind::Summarizer => "summarizer",
+            Kind::Classifier => "classifier",
+            Kind::CriticPair => "critic_pair",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One agent entry (validated while parsing, so errors carry a line).
@@ -245,28 +277,29 @@ impl TryFrom<RawAgent> for AgentSpec {
         let kind = r.kind.unwrap_or(Kind::Scripted);
         if kind != Kind::Scripted && !r.turns.is_empty() {
             return Err(at(format!(
-                "`turns` are for kind `scripted`, not {kind:?} (give `prompts`)"
+                "\"turns\" are for kind \"scripted\", not \"{kind}\" (give \"prompts\")"
             )));
         }
+        // Kinds and fields as the file spells them: `kind "scripted" needs "turns"`.
         let need = |ok: bool, what: &str| {
             if ok {
                 Ok(())
             } else {
-                Err(at(format!("kind {kind:?} needs {what}")))
+                Err(at(format!("kind \"{kind}\" needs {what}")))
             }
         };
         match kind {
-            Kind::Scripted => need(!r.turns.is_empty(), "`turns`")?,
-            Kind::Persona | Kind::Summarizer => need(!r.prompts.is_empty(), "`prompts`")?,
+            Kind::Scripted => need(!r.turns.is_empty(), "\"turns\"")?,
+            Kind::Persona | Kind::Summarizer => need(!r.prompts.is_empty(), "\"prompts\"")?,
             Kind::Researcher => need(
                 !r.prompts.is_empty() && r.context.is_some(),
-                "`context` and `prompts`",
+                "\"context\" and \"prompts\"",
             )?,
             Kind::Classifier => need(
                 !r.prompts.is_empty() && !r.labels.is_empty(),
-                "`labels` and `prompts`",
+                "\"labels\" and \"prompts\"",
             )?,
-            Kind::CriticPair => need(r.prompts.len() == 1, "exactly one entry in `prompts`")?,
+            Kind::CriticPair => need(r.prompts.len() == 1, "exactly one entry in \"prompts\"")?,
         }
         if r.model.is_some() == r.ladder.is_some() {
             return Err(at("give exactly one of `model` and `ladder`".into()));
@@ -493,8 +526,9 @@ impl Scenario {
         Ok(b)
     }
 
-    /// Runs this scenario to the end: a status line on stderr while it runs when
-    /// `progress`, and `stats_addr` serves the broker's statistics meanwhile.
+    /// Runs this scenario to the end: a status line on stderr while it runs (as
+    /// `opts.progress` says), and `opts.stats_addr` serves the broker's statistics
+    /// meanwhile.
     pub async fn run(
         &self,
         config: Config,
@@ -507,12 +541,13 @@ impl Scenario {
             f(&swarm);
         }
         let stats_server = match opts.stats_addr {
-            Some(addr) => Some(swarm.serve_stats(addr).await.map_err(|e| {
-                ScenarioError::Swarm(SwarmError::Spawn(quotaswarm::agent::SpawnError {
-                    name: "stats server".into(),
-                    message: e.to_string(),
-                }))
-            })?),
+            Some(addr) => match swarm.serve_stats(addr).await {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    swarm.shutdown().await;
+                    return Err(e.into());
+                }
+            },
             None => None,
         };
         if let Some(s) = &stats_server {
@@ -537,16 +572,18 @@ impl Scenario {
             })
         });
         let started = crew.start();
-        let ticker = opts.progress.then(|| {
+        let progress = opts.progress;
+        let ticker = progress.every().map(|every| {
             let handle = swarm.handle();
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_millis(250));
+                let first = tokio::time::Instant::now() + progress.first_after();
+                let mut ticks = tokio::time::interval_at(first, every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
-                    every.tick().await;
+                    ticks.tick().await;
                     if let Ok(stats) = handle.stats().await {
                         let d = done.load(std::sync::atomic::Ordering::Relaxed);
-                        let line = status_line(&stats, d, total, started.elapsed());
-                        eprint!("\r{line}\x1b[K");
+                        progress.show(&status_line(&stats, d, total, started.elapsed()));
                     }
                 }
             })
@@ -558,8 +595,7 @@ impl Scenario {
         if let Some(t) = ticker {
             t.abort();
             if let Ok(stats) = swarm.handle().stats().await {
-                let line = status_line(&stats, total, total, started.elapsed());
-                eprintln!("\r{line}\x1b[K");
+                progress.finish(&status_line(&stats, total, total, started.elapsed()));
             }
         }
         let report = swarm.report(outcome, t0.elapsed()).await;
@@ -577,11 +613,63 @@ pub type OnStart = Box<dyn FnOnce(&Swarm) + Send>;
 /// Resolves when the run should be interrupted (e.g. on Ctrl-C).
 pub type Interrupt = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// How [`Scenario::run`] shows progress on stderr: a status line (agents done,
+/// completions, queue, in flight, 429s, retries, merged, headroom) while the run goes, and
+/// once more at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Progress {
+    /// Nothing.
+    #[default]
+    Off,
+    /// One line redrawn in place four times a second (`\r`, clear to end of line): for
+    /// a terminal.
+    Refresh,
+    /// A plain line (no `\r`, no escape codes) this often: for a pipe, a file or a CI log.
+    Lines(Duration),
+}
+
+impl Progress {
+    /// How often a line is drawn; `None` when off.
+    fn every(self) -> Option<Duration> {
+        match self {
+            Progress::Off => None,
+            Progress::Refresh => Some(Duration::from_millis(250)),
+            Progress::Lines(every) => Some(every.max(Duration::from_millis(10))),
+        }
+    }
+
+    /// The first line: at once on a terminal; after one interval in a log (a line at
+    /// 0.0 s says nothing).
+    fn first_after(self) -> Duration {
+        match self {
+            Progress::Lines(_) => self.every().unwrap_or_default(),
+            Progress::Off | Progress::Refresh => Duration::ZERO,
+        }
+    }
+
+    fn show(self, line: &str) {
+        match self {
+            Progress::Off => {}
+            Progress::Refresh => eprint!("\r{line}\x1b[K"),
+            Progress::Lines(_) => eprintln!("{line}"),
+        }
+    }
+
+    /// The last line, kept.
+    fn finish(self, line: &str) {
+        match self {
+            Progress::Off => {}
+            Progress::Refresh => eprintln!("\r{line}\x1b[K"),
+            Progress::Lines(_) => eprintln!("{line}"),
+        }
+    }
+}
+
 /// Options of [`Scenario::run`].
 #[derive(Default)]
 pub struct RunOptions {
-    /// A refreshing status line on stderr.
-    pub progress: bool,
+    /// The status line on stderr while the run goes.
+    pub progress: Progress,
     /// Serve `/stats` and `/metrics` here while the run goes (announced on stdout).
     pub stats_addr: Option<std::net::SocketAddr>,
     /// Stdout carries only the report (`--json`): announce on stderr instead.

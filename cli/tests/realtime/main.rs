@@ -8,8 +8,12 @@
 //! | `scenario_default` | the built-in demo exercises every mechanism and matches the simulator's counters |
 //! | `scenario_cli` | `quotaswarm run --scenario --json` against `quotaswarm sim`, and CLI errors |
 //! | `interrupt` | SIGINT / SIGTERM during `quotaswarm run --json`: the partial report, exit 130 / 143 |
+//! | `progress` | with stderr piped, plain status lines every `--progress-secs`; none with `--quiet` |
+//! | `wrong_endpoint` | a `base_url` where nothing listens fails within seconds, naming the URL |
 
 mod e2e_swarm;
 mod interrupt;
+mod progress;
 mod scenario_cli;
 mod scenario_default;
+mod wrong_endpoint;

@@ -1,0 +1,63 @@
+//! `quotaswarm run`'s arguments: bad input is refused at once, with a message that says
+//! what to give instead; and a stats address that is taken is named, its OS error once.
+
+use quotaswarm::swarm::Backend;
+use quotaswarm::Config;
+use quotaswarm_cli::scenario::{RunOptions, Scenario};
+use std::process::Command;
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("run quotaswarm");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn zero_agents_is_refused() {
+    let (ok, stderr) = run(&["--agents", "0"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("invalid value '0' for '--agents <N>': must be at least 1"),
+        "{stderr}"
+    );
+    let (ok, stderr) = run(&["--agents", "2", "--turns", "0"]);
+    assert!(!ok);
+    assert!(stderr.contains("must be at least 1"), "{stderr}");
+}
+
+#[test]
+fn turns_without_agents_is_refused_instead_of_replacing_the_demo() {
+    let (ok, stderr) = run(&["--turns", "2"]);
+    assert!(!ok);
+    assert!(stderr.contains("--agents <N>"), "{stderr}");
+    assert!(stderr.contains("required"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_stats_address_is_named_with_its_os_error_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let scenario = Scenario::simple(1, 1, "haiku");
+    let opts = RunOptions {
+        stats_addr: Some(addr),
+        ..RunOptions::default()
+    };
+    let e = scenario
+        .run(Config::default(), Backend::Embedded, opts)
+        .await
+        .unwrap_err();
+    // As the CLI prints errors: the whole chain.
+    let printed = format!("{:#}", anyhow::Error::from(e));
+    assert!(
+        printed.starts_with(&format!("cannot serve stats on {addr}: ")),
+        "{printed}"
+    );
+    assert_eq!(printed.matches("os error").count(), 1, "{printed}");
+    assert!(!printed.contains("spawn"), "{printed}");
+}

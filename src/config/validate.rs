@@ -248,6 +248,15 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, ConfigError> {
     if max_in_flight == 0 {
         return Err(ConfigError::invalid("broker.max_in_flight", "must be >= 1"));
     }
+    let estimator_cache_entries = b
+        .estimator_cache_entries
+        .unwrap_or(d.estimator_cache_entries);
+    if estimator_cache_entries == 0 {
+        return Err(ConfigError::invalid(
+            "broker.estimator_cache_entries",
+            "must be >= 1",
+        ));
+    }
     let circuit_threshold = b.circuit_threshold.unwrap_or(d.circuit_threshold);
     if circuit_threshold == 0 {
         return Err(ConfigError::invalid(
@@ -282,6 +291,7 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, ConfigError> {
             b.ladder_max_wait_secs,
             d.ladder_max_wait,
         )?,
+        estimator_cache_entries,
     })
 }
 

@@ -38,6 +38,7 @@ mod retry;
 mod state;
 mod stats;
 mod stream;
+mod window;
 
 pub use circuit::CircuitState;
 pub use error::{BrokerError, RungError};

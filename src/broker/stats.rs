@@ -344,7 +344,9 @@ pub struct Stats {
     /// US dollars spent on failed attempts (see [`LaneStats::wasted_usd`]).
     pub wasted_usd: f64,
     /// Plain-language hints for the person on call (a higher tier would pay for itself,
-    /// the key seems shared, ...); empty when all is well.
+    /// the key seems shared, ...); empty when all is well. They read the recent past:
+    /// the backoff p95 of the last 5 minutes and the 429 share of the last hour, so they
+    /// clear once a bad burst has aged out.
     pub advice: Vec<String>,
     /// One entry per configured model, in config-name order.
     pub lanes: Vec<LaneStats>,

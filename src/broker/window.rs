@@ -275,6 +275,28 @@ mod tests {
         assert_eq!(c.last_hour(now), 0);
     }
 
+    #[test]
+    fn memory_stays_fixed_whatever_the_uptime() {
+        let t0 = Instant::now();
+        let mut c = Windowed::<u64>::new();
+        let mut h = WindowedHistogram::new(|| Histogram::new(2).unwrap());
+        let sizes = |c: &Windowed<u64>, h: &WindowedHistogram| {
+            (
+                c.seconds.slots.len(),
+                c.minutes.slots.len(),
+                h.minutes.slots.len(),
+            )
+        };
+        let before = sizes(&c, &h);
+        for i in 0..20_000u64 {
+            let now = t0 + Duration::from_millis(i * 997);
+            c.add(now, 1);
+            h.record(now, Duration::from_millis(i % 5000));
+        }
+        assert_eq!(sizes(&c, &h), before);
+        assert_eq!(before, (60, 60, 5));
+    }
+
     fn p95(h: &WindowedHistogram, now: Instant) -> u64 {
         let mut all = Histogram::<u64>::new(2).unwrap();
         all.auto(true);

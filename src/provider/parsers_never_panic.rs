@@ -357,3 +357,40 @@ fn parsers_never_panic_on_sse_bodies_cut_into_arbitrary_chunks() {
         })
         .unwrap();
 }
+
+/// Found by the properties above: a usage report of `u64::MAX` tokens overflowed
+/// `Usage::total_input` (a panic in debug builds, in the broker too).
+#[test]
+fn huge_usage_counts_are_clamped_when_decoded() {
+    let now = UNIX_EPOCH;
+    let mut out = Vec::new();
+    let mut a = AnthropicStream::new("claude-sonnet-4-5");
+    let start = json!({"type": "message_start", "message": {"id": "m", "model": "claude-sonnet-4-5",
+        "usage": {"input_tokens": u64::MAX, "output_tokens": 1,
+                  "cache_read_input_tokens": u64::MAX, "cache_creation_input_tokens": u64::MAX}}});
+    a.on_event("message_start", &start.to_string(), now, &mut out)
+        .unwrap();
+    let u = a.partial_usage();
+    assert_eq!(u.input_tokens, crate::types::Usage::MAX_REPORTED);
+    assert_eq!(u.total_input(), 3 * crate::types::Usage::MAX_REPORTED);
+
+    let mut o = OpenAiStream::new("gpt-4o");
+    let chunk = json!({"id": "c", "model": "gpt-4o", "choices": [],
+        "usage": {"prompt_tokens": u64::MAX, "completion_tokens": u64::MAX,
+                  "prompt_tokens_details": {"cached_tokens": u64::MAX}}});
+    o.on_event("message", &chunk.to_string(), now, &mut out)
+        .unwrap();
+    o.on_event("message", "[DONE]", now, &mut out).unwrap();
+    let Some(StreamEvent::Finished { completion, .. }) = out.last() else {
+        panic!("{out:?}");
+    };
+    assert_eq!(completion.usage.input_tokens, 0);
+    assert_eq!(
+        completion.usage.cache_read_input_tokens,
+        crate::types::Usage::MAX_REPORTED
+    );
+    assert_eq!(
+        completion.usage.output_tokens,
+        crate::types::Usage::MAX_REPORTED
+    );
+}

@@ -3,8 +3,10 @@
 //! - tiktoken-rs with the encoding of the target model family (`o200k_base` for gpt-4o,
 //!   4.1, 5 and the o-series; `cl100k_base` for gpt-4/3.5 and, as a stand-in, Claude),
 //!   with the cookbook's per-message overheads (spec §2.8);
-//! - per-message counts cached by content hash in a shared `DashMap`, so a growing
-//!   history costs only its new messages;
+//! - per-message counts cached by content hash in a bounded concurrent cache
+//!   (`quick_cache`, capacity `[broker] estimator_cache_entries`), so a growing history
+//!   costs only its new messages and a long-running swarm's memory stays flat: old
+//!   entries are evicted, and an evicted message is merely counted again;
 //! - a safety margin on the system prompt and tool schemas;
 //! - a per-model calibration factor learned from the `usage` responses report: the
 //!   largest provider/estimate ratio of the last [`CALIBRATION_WINDOW`] responses. It
@@ -15,10 +17,14 @@
 
 use crate::types::{CompletionRequest, ContentBlock, Message, Role};
 use dashmap::DashMap;
+use quick_cache::sync::Cache;
 use std::collections::VecDeque;
 
 /// How many recent responses calibration remembers per model.
 pub const CALIBRATION_WINDOW: usize = 16;
+
+/// The estimator cache's default capacity, in counts (`[broker] estimator_cache_entries`).
+pub const DEFAULT_CACHE_ENTRIES: usize = 100_000;
 use std::hash::{Hash, Hasher};
 use tiktoken_rs::CoreBPE;
 
@@ -90,7 +96,11 @@ pub const PER_MESSAGE: u64 = 3;
 /// calibration).
 #[derive(Debug)]
 pub struct Estimator {
-    cache: DashMap<(Encoding, u64), u64>,
+    /// Token counts by (encoding, content hash); bounded, so memory does not grow with
+    /// the number of distinct messages a run has seen.
+    cache: Cache<(Encoding, u64), u64>,
+    /// The last [`CALIBRATION_WINDOW`] ratios per config model: bounded by the number of
+    /// configured models (the broker observes only those) times the window.
     calibration: DashMap<String, VecDeque<f64>>,
     /// Extra fraction added to system prompt and tool schema counts.
     margin: f64,
@@ -109,10 +119,17 @@ fn initial_factor(encoding_is_exact: bool) -> f64 {
 
 impl Estimator {
     /// An estimator with nothing cached or learned. `margin` is the fraction added to
-    /// the system prompt and tool schemas (`[broker] safety_margin`, e.g. 0.05).
+    /// the system prompt and tool schemas (`[broker] safety_margin`, e.g. 0.05); the
+    /// cache holds at most [`DEFAULT_CACHE_ENTRIES`] counts.
     pub fn new(margin: f64) -> Self {
+        Self::with_cache_entries(margin, DEFAULT_CACHE_ENTRIES)
+    }
+
+    /// Like [`Estimator::new`], with a cache of at most `entries` counts
+    /// (`[broker] estimator_cache_entries`); the least useful are evicted beyond that.
+    pub fn with_cache_entries(margin: f64, entries: usize) -> Self {
         Estimator {
-            cache: DashMap::new(),
+            cache: Cache::new(entries.max(1)),
             calibration: DashMap::new(),
             margin,
         }
@@ -145,7 +162,7 @@ impl Estimator {
     pub fn message_tokens(&self, encoding: Encoding, m: &Message) -> u64 {
         let key = (encoding, hash_message(m));
         if let Some(n) = self.cache.get(&key) {
-            return *n;
+            return n;
         }
         let n = 1 + m
             .content
@@ -161,7 +178,7 @@ impl Estimator {
         text.hash(&mut h);
         let key = (encoding, h.finish());
         if let Some(n) = self.cache.get(&key) {
-            return *n;
+            return n;
         }
         let n = encoding.count(text);
         self.cache.insert(key, n);
@@ -347,5 +364,33 @@ mod tests {
         let careful = Estimator::new(0.5);
         let req = CompletionRequest::prompt("m", "hi").system("a long system prompt of some size");
         assert!(careful.raw_input(Encoding::O200k, &req) > plain.raw_input(Encoding::O200k, &req));
+    }
+
+    #[test]
+    fn the_cache_stays_at_its_bound_and_counts_stay_correct() {
+        let bound = 64;
+        let e = Estimator::with_cache_entries(0.0, bound);
+        let text = |i: usize| format!("distinct message number {i} with some words");
+        for i in 0..10 * bound {
+            let m = Message::user(text(i));
+            assert_eq!(
+                e.message_tokens(Encoding::O200k, &m),
+                1 + Encoding::O200k.count(&text(i))
+            );
+            assert!(
+                e.cached_entries() <= bound,
+                "{} > {bound}",
+                e.cached_entries()
+            );
+        }
+        // Evicted or not, every message still counts the same.
+        for i in 0..10 * bound {
+            let m = Message::user(text(i));
+            assert_eq!(
+                e.message_tokens(Encoding::O200k, &m),
+                1 + Encoding::O200k.count(&text(i))
+            );
+        }
+        assert!(e.cached_entries() <= bound);
     }
 }

@@ -423,9 +423,16 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// The most tokens a provider's usage report is taken to say for one count; larger
+    /// figures (a broken or hostile server) are clamped to it when decoded, so sums of
+    /// counts can never overflow.
+    pub const MAX_REPORTED: u64 = 1 << 40;
+
     /// Every input token, cached or not.
     pub fn total_input(&self) -> u64 {
-        self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+        self.input_tokens
+            .saturating_add(self.cache_creation_input_tokens)
+            .saturating_add(self.cache_read_input_tokens)
     }
 }
 

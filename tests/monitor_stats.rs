@@ -129,6 +129,64 @@ async fn the_429_rate_and_backoff_percentiles_follow_a_scripted_sequence() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn backoff_p95_and_429_rates_fall_back_once_their_window_has_passed() {
+    let mut responses: Vec<_> = (0..4)
+        .map(|_| anthropic_error(429, "rate_limit_error", &[("retry-after", "5")]))
+        .collect();
+    responses.extend((0..8).map(|_| ok_with_usage(20, 5, 0, 0)));
+    let script = Scripted::new(responses);
+    let b = broker_with(
+        &script,
+        "rpm = 600\nitpm = 60000\notpm = 60000",
+        StartOptions::default(),
+    )
+    .await;
+    let h = b.handle.clone();
+    h.complete(CompletionRequest::prompt("m", "burst"))
+        .await
+        .unwrap();
+    let s = h.stats().await.unwrap();
+    assert!(
+        s.backoff_wait_p95_secs >= 4.9,
+        "{}",
+        s.backoff_wait_p95_secs
+    );
+    assert!(
+        s.advice.iter().any(|a| a.contains("p95 backoff")),
+        "{:?}",
+        s.advice
+    );
+    assert_eq!(s.rate_limited_last_minute, 4);
+
+    // Six minutes of calm: the backoff percentiles and the minute's 429s forget the
+    // burst, the hour still holds it.
+    tokio::time::sleep(Duration::from_secs(6 * 60)).await;
+    h.complete(CompletionRequest::prompt("m", "calm"))
+        .await
+        .unwrap();
+    let s = h.stats().await.unwrap();
+    assert_eq!(s.backoff_wait_p95_secs, 0.0);
+    assert_eq!(s.lane("m").unwrap().backoff_wait_p95_secs, 0.0);
+    assert!(s.lane("m").unwrap().queue_wait_p95_secs < 1.0);
+    assert!(
+        !s.advice.iter().any(|a| a.contains("p95 backoff")),
+        "{:?}",
+        s.advice
+    );
+    assert_eq!(s.rate_limited_last_minute, 0);
+    assert_eq!(s.rate_limited_last_hour, 4);
+    assert_eq!(s.rate_limited, 4);
+
+    // An hour later the 429 share is back to zero, and so is the advice.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let s = h.stats().await.unwrap();
+    assert_eq!(s.rate_limited_last_hour, 0);
+    assert_eq!(s.rate_limited_share, 0.0);
+    assert!(s.advice.is_empty(), "{:?}", s.advice);
+    assert_eq!(s.rate_limited, 4, "the run's total stays");
+}
+
+#[tokio::test(start_paused = true)]
 async fn mailbox_depth_rises_with_unhandled_messages_and_returns_to_zero() {
     let script = Scripted::new(vec![ok_with_usage(20, 5, 0, 0)]);
     let options = StartOptions::default().with_handling_delay(Duration::from_millis(10));

@@ -38,6 +38,7 @@ mod retry;
 mod state;
 mod stats;
 mod stream;
+mod window;
 
 pub use circuit::CircuitState;
 pub use error::{BrokerError, RungError};
@@ -137,7 +138,10 @@ pub async fn start(
     options: StartOptions,
 ) -> Result<Broker, StartError> {
     let config = Arc::new(config);
-    let estimator = Arc::new(Estimator::new(config.broker.safety_margin));
+    let estimator = Arc::new(Estimator::with_cache_entries(
+        config.broker.safety_margin,
+        config.broker.estimator_cache_entries,
+    ));
     let counters = Arc::new(stats::MailboxCounters::default());
     let counter = Arc::new(handle::TokenCounter {
         endpoints: endpoints.clone(),

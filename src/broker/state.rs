@@ -8,7 +8,7 @@ use super::job::{Job, Prepared, Reply, Waiter};
 use super::lane::Lane;
 use super::mailbox::BrokerMailbox;
 use super::retry::{self, Decision};
-use super::stats::{self, record_ms, LaneStats, Stats};
+use super::stats::{self, LaneStats, Stats};
 use super::stream::StreamSink;
 use super::BrokerMsg;
 use crate::config::{Config, Limits};
@@ -459,7 +459,7 @@ impl BrokerState {
         let lane = &mut self.lanes[job.lane];
         if job.attempt == 1 {
             let waited = now - job.enqueued_at;
-            record_ms(&mut lane.counters.queue_wait, waited);
+            lane.counters.on_queue_wait(waited, now);
             job.span.record("waited_ms", waited.as_millis() as u64);
         }
         job.span.record("attempt", job.attempt);
@@ -684,7 +684,7 @@ impl BrokerState {
             Decision::Retry(delay) => {
                 let lane = &mut self.lanes[lane_idx];
                 lane.counters.retries += 1;
-                record_ms(&mut lane.counters.backoff_wait, delay);
+                lane.counters.on_backoff(delay, now);
                 job.not_before = now + delay;
                 job.reserved = Cost::default();
                 self.enqueue(job, true);
@@ -774,6 +774,7 @@ impl BrokerState {
         };
         let [backoff_p50, backoff_p95] = stats::merged_quantiles(
             self.lanes.iter().map(|l| &l.counters.backoff_wait),
+            now,
             [0.5, 0.95],
         );
         let sum = |f: fn(&LaneStats) -> u64| lanes.iter().map(f).sum::<u64>();
@@ -781,9 +782,7 @@ impl BrokerState {
         let requests_hour: u64 = self
             .lanes
             .iter()
-            .map(|l| {
-                stats::count_since(&l.counters.recent_requests, now, Duration::from_secs(3600))
-            })
+            .map(|l| l.counters.recent_requests.last_hour(now))
             .sum();
         let share_429 = stats::share(limited_hour, requests_hour);
         Stats {

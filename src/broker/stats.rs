@@ -2,9 +2,10 @@
 //! mailbox counters that monitoring reads without sending a message.
 
 use super::circuit::CircuitState;
+use super::window::{Windowed, WindowedHistogram};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -45,11 +46,6 @@ fn unreachable_histogram() -> Histogram<u64> {
     }
 }
 
-pub(crate) fn record_ms(h: &mut Histogram<u64>, d: Duration) {
-    let ms = (d.as_millis() as u64).clamp(1, 3_600_000);
-    let _ = h.record(ms);
-}
-
 fn quantile_secs(h: &Histogram<u64>, q: f64) -> f64 {
     if h.is_empty() {
         0.0
@@ -76,13 +72,16 @@ pub(crate) struct LaneCounters {
     pub(crate) wasted_usd: f64,
     pub(crate) estimated_input: u64,
     pub(crate) charged_input: u64,
-    pub(crate) queue_wait: Histogram<u64>,
-    pub(crate) backoff_wait: Histogram<u64>,
-    /// Instants of recent 429s and requests (for rates over the last minute and hour).
-    pub(crate) recent_429: VecDeque<Instant>,
-    pub(crate) recent_requests: VecDeque<Instant>,
-    /// Cost of recent completions (for the burn rate over the last minute).
-    pub(crate) recent_cost: VecDeque<(Instant, f64)>,
+    /// Waits from arrival to first attempt, over the last few minutes (a windowed
+    /// histogram, so the percentiles recover after a bad burst).
+    pub(crate) queue_wait: WindowedHistogram,
+    /// Backoffs before retries, over the last few minutes.
+    pub(crate) backoff_wait: WindowedHistogram,
+    /// 429s, sent attempts and cost over the last minute and hour, in fixed memory
+    /// (per-second and per-minute ring counters), whatever the uptime or load.
+    pub(crate) recent_429: Windowed<u64>,
+    pub(crate) recent_requests: Windowed<u64>,
+    pub(crate) recent_cost: Windowed<f64>,
 }
 
 impl LaneCounters {
@@ -103,11 +102,11 @@ impl LaneCounters {
             wasted_usd: 0.0,
             estimated_input: 0,
             charged_input: 0,
-            queue_wait: histogram(),
-            backoff_wait: histogram(),
-            recent_429: VecDeque::new(),
-            recent_requests: VecDeque::new(),
-            recent_cost: VecDeque::new(),
+            queue_wait: WindowedHistogram::new(histogram),
+            backoff_wait: WindowedHistogram::new(histogram),
+            recent_429: Windowed::new(),
+            recent_requests: Windowed::new(),
+            recent_cost: Windowed::new(),
         }
     }
 
@@ -121,29 +120,32 @@ impl LaneCounters {
             return;
         }
         self.cost_usd += usd;
-        self.recent_cost.push_back((now, usd));
-        while self
-            .recent_cost
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > MINUTE)
-        {
-            self.recent_cost.pop_front();
-        }
+        self.recent_cost.add(now, usd);
     }
 
     /// USD per minute over the last minute.
     pub(crate) fn cost_burn_per_min(&self, now: Instant) -> f64 {
-        self.recent_cost
-            .iter()
-            .filter(|(t, _)| now.saturating_duration_since(*t) <= MINUTE)
-            .map(|(_, c)| c)
-            .sum()
+        self.recent_cost.last_minute(now)
     }
 
     pub(crate) fn on_sent(&mut self, now: Instant) {
         self.requests += 1;
-        self.recent_requests.push_back(now);
-        trim_window(&mut self.recent_requests, now);
+        self.recent_requests.add(now, 1);
+    }
+
+    /// A request's wait from arrival to its first attempt.
+    pub(crate) fn on_queue_wait(&mut self, waited: Duration, now: Instant) {
+        self.queue_wait.record(now, waited);
+    }
+
+    /// A retry's backoff.
+    pub(crate) fn on_backoff(&mut self, delay: Duration, now: Instant) {
+        self.backoff_wait.record(now, delay);
+    }
+
+    /// Wait percentiles (seconds) of `h` over its window.
+    fn wait_quantiles(h: &WindowedHistogram, now: Instant) -> [f64; 2] {
+        merged_quantiles(std::iter::once(h), now, [0.5, 0.95])
     }
 
     pub(crate) fn on_status(&mut self, status: Option<u16>, now: Instant) {
@@ -152,33 +154,13 @@ impl LaneCounters {
             None => self.transport_errors += 1,
         }
         if status == Some(429) {
-            self.recent_429.push_back(now);
-            trim_window(&mut self.recent_429, now);
+            self.recent_429.add(now, 1);
         }
     }
 
     pub(crate) fn count_status(&self, s: u16) -> u64 {
         self.status.get(&s).copied().unwrap_or(0)
     }
-}
-
-const HOUR: Duration = Duration::from_secs(3600);
-const MINUTE: Duration = Duration::from_secs(60);
-
-fn trim_window(q: &mut VecDeque<Instant>, now: Instant) {
-    while q
-        .front()
-        .is_some_and(|t| now.saturating_duration_since(*t) > HOUR)
-    {
-        q.pop_front();
-    }
-}
-
-pub(crate) fn count_since(q: &VecDeque<Instant>, now: Instant, window: Duration) -> u64 {
-    q.iter()
-        .rev()
-        .take_while(|t| now.saturating_duration_since(**t) <= window)
-        .count() as u64
 }
 
 /// One bucket of a lane, as monitoring sees it. Units are the bucket's own: requests for
@@ -206,8 +188,12 @@ pub struct BucketStats {
     pub time_to_exhaustion_secs: Option<f64>,
 }
 
-/// One lane (one configured model) as monitoring sees it. Counters run from the
-/// broker's start; `_last_minute` / `_last_hour` figures are sliding windows.
+/// One lane (one configured model) as monitoring sees it. Plain counters run from the
+/// broker's start. Windowed figures say their window: `_last_minute` counts per second
+/// over the last 60 s, `_last_hour` per minute over the last 60 minutes (the current
+/// minute included), `rate_limited_share` and `cost_burn_usd_per_min` likewise, and the
+/// wait percentiles cover the last 5 minutes, so every windowed figure describes the
+/// recent past and its memory is fixed whatever the uptime.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct LaneStats {
@@ -255,13 +241,16 @@ pub struct LaneStats {
     pub cancelled_streams: u64,
     /// Attempts sent over the last minute.
     pub requests_last_minute: u64,
-    /// Median seconds from a request's arrival to its first attempt.
+    /// Median seconds from a request's arrival to its first attempt, over the last 5
+    /// minutes (whole minutes: the current one and the four before it).
     pub queue_wait_p50_secs: f64,
-    /// 95th percentile of the seconds from a request's arrival to its first attempt.
+    /// 95th percentile of the seconds from a request's arrival to its first attempt,
+    /// over the last 5 minutes.
     pub queue_wait_p95_secs: f64,
-    /// Median backoff before a retry, in seconds.
+    /// Median backoff before a retry, in seconds, over the last 5 minutes.
     pub backoff_wait_p50_secs: f64,
-    /// 95th percentile of the backoff before a retry, in seconds.
+    /// 95th percentile of the backoff before a retry, in seconds, over the last 5
+    /// minutes.
     pub backoff_wait_p95_secs: f64,
     /// Uncached input tokens charged, as the provider reported them (completions, and
     /// streams that failed or were cancelled after they had started).
@@ -299,8 +288,10 @@ pub struct LaneStats {
 /// A snapshot of the whole broker, from [`BrokerHandle::stats`](super::BrokerHandle::stats).
 ///
 /// Serialises to the JSON that the stats server serves at `GET /stats` and that
-/// `quotaswarm top` reads. Counters run from the broker's start; the broker-wide token,
-/// cost and 429 figures are sums over [`Stats::lanes`].
+/// `quotaswarm top` reads. Counters run from the broker's start; windowed figures cover
+/// the windows described at [`LaneStats`] (the backoff percentiles and the advice: the
+/// last 5 minutes; 429 share: the last hour); the broker-wide token, cost and 429
+/// figures are sums over [`Stats::lanes`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Stats {
@@ -354,9 +345,11 @@ pub struct Stats {
     pub overloaded: u64,
     /// Responses with a 5xx status.
     pub server_errors: u64,
-    /// Median backoff before a retry, over all lanes, in seconds.
+    /// Median backoff before a retry, over all lanes, in seconds, over the last 5
+    /// minutes.
     pub backoff_wait_p50_secs: f64,
-    /// 95th percentile of the backoff before a retry, over all lanes, in seconds.
+    /// 95th percentile of the backoff before a retry, over all lanes, in seconds, over
+    /// the last 5 minutes (the advice reads this figure).
     pub backoff_wait_p95_secs: f64,
     /// Moves down a ladder, by `from->to` (config model names): at admission (the higher
     /// rung paused after a 429, its circuit open, or its wait over the request's max wait;
@@ -385,7 +378,9 @@ pub struct Stats {
     /// [`LaneStats::wasted_usd`]).
     pub wasted_usd: f64,
     /// Plain-language hints for the person on call (a higher tier would pay for itself,
-    /// the key seems shared, ...); empty when all is well.
+    /// the key seems shared, ...); empty when all is well. They read the recent past:
+    /// the backoff p95 of the last 5 minutes and the 429 share of the last hour, so they
+    /// clear once a bad burst has aged out.
     pub advice: Vec<String>,
     /// One entry per configured model, in config-name order.
     pub lanes: Vec<LaneStats>,
@@ -400,6 +395,8 @@ impl Stats {
 
 pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
     let c = &lane.counters;
+    let queue = LaneCounters::wait_quantiles(&c.queue_wait, now);
+    let backoff = LaneCounters::wait_quantiles(&c.backoff_wait, now);
     let buckets = lane
         .buckets
         .buckets()
@@ -435,11 +432,11 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
         retries: c.retries,
         status: c.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         rate_limited: c.count_status(429),
-        rate_limited_last_minute: count_since(&c.recent_429, now, Duration::from_secs(60)),
-        rate_limited_last_hour: count_since(&c.recent_429, now, HOUR),
+        rate_limited_last_minute: c.recent_429.last_minute(now),
+        rate_limited_last_hour: c.recent_429.last_hour(now),
         rate_limited_share: share(
-            count_since(&c.recent_429, now, HOUR),
-            count_since(&c.recent_requests, now, HOUR),
+            c.recent_429.last_hour(now),
+            c.recent_requests.last_hour(now),
         ),
         overloaded: c.count_status(529) + c.count_status(503),
         server_errors: c
@@ -450,11 +447,11 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
             .sum(),
         transport_errors: c.transport_errors,
         cancelled_streams: c.cancelled_streams,
-        requests_last_minute: count_since(&c.recent_requests, now, Duration::from_secs(60)),
-        queue_wait_p50_secs: quantile_secs(&c.queue_wait, 0.5),
-        queue_wait_p95_secs: quantile_secs(&c.queue_wait, 0.95),
-        backoff_wait_p50_secs: quantile_secs(&c.backoff_wait, 0.5),
-        backoff_wait_p95_secs: quantile_secs(&c.backoff_wait, 0.95),
+        requests_last_minute: c.recent_requests.last_minute(now),
+        queue_wait_p50_secs: queue[0],
+        queue_wait_p95_secs: queue[1],
+        backoff_wait_p50_secs: backoff[0],
+        backoff_wait_p95_secs: backoff[1],
         input_tokens: c.input_tokens,
         output_tokens: c.output_tokens,
         cache_read_tokens: c.cache_read_tokens,
@@ -512,14 +509,16 @@ pub(crate) fn advice(
     out
 }
 
-/// Merges lane histograms into one, for broker-wide percentiles.
+/// Merges the recent minutes of windowed histograms (one lane's, or every lane's for
+/// broker-wide figures) and reads percentiles, in seconds.
 pub(crate) fn merged_quantiles<'a>(
-    hs: impl Iterator<Item = &'a Histogram<u64>>,
+    hs: impl Iterator<Item = &'a WindowedHistogram>,
+    now: Instant,
     qs: [f64; 2],
 ) -> [f64; 2] {
     let mut all = histogram();
     for h in hs {
-        let _ = all.add(h);
+        h.merge_into(now, &mut all);
     }
     qs.map(|q| quantile_secs(&all, q))
 }

@@ -278,6 +278,9 @@ pub struct BrokerConfig {
     /// The longest a ladder request waits for a rung before moving down, when the request
     /// sets no `max_wait` of its own (default 10 s).
     pub ladder_max_wait: Duration,
+    /// Most token counts the estimator caches (default 100 000); beyond that the least
+    /// useful are evicted and counted again when seen.
+    pub estimator_cache_entries: usize,
 }
 
 impl Default for BrokerConfig {
@@ -293,6 +296,7 @@ impl Default for BrokerConfig {
             circuit_threshold: 5,
             circuit_cooldown: Duration::from_secs(30),
             ladder_max_wait: Duration::from_secs(10),
+            estimator_cache_entries: crate::tokens::DEFAULT_CACHE_ENTRIES,
         }
     }
 }

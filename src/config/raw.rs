@@ -77,6 +77,7 @@ pub struct RawBroker {
     pub circuit_threshold: Option<u32>,
     pub circuit_cooldown_secs: Option<f64>,
     pub ladder_max_wait_secs: Option<f64>,
+    pub estimator_cache_entries: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -220,3 +220,14 @@ fn a_mid_stream_fault_parses_and_misplaced_fields_name_their_path() {
     let e = err("[[sim.faults]]\nmid_strem = true\nrate = 1.0\n");
     assert!(e.contains("mid_strem"), "{e}");
 }
+
+#[test]
+fn the_estimator_cache_size_is_configurable_and_must_be_positive() {
+    let c =
+        Config::from_toml_str_over_defaults("[broker]\nestimator_cache_entries = 500\n", "t.toml")
+            .unwrap();
+    assert_eq!(c.broker.estimator_cache_entries, 500);
+    assert!(
+        err("[broker]\nestimator_cache_entries = 0\n").contains("broker.estimator_cache_entries")
+    );
+}

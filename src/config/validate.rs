@@ -304,6 +304,15 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
     if max_in_flight == 0 {
         return Err(Problem::new("broker.max_in_flight", "must be >= 1"));
     }
+    let estimator_cache_entries = b
+        .estimator_cache_entries
+        .unwrap_or(d.estimator_cache_entries);
+    if estimator_cache_entries == 0 {
+        return Err(ConfigError::invalid(
+            "broker.estimator_cache_entries",
+            "must be >= 1",
+        ));
+    }
     let circuit_threshold = b.circuit_threshold.unwrap_or(d.circuit_threshold);
     if circuit_threshold == 0 {
         return Err(Problem::new("broker.circuit_threshold", "must be >= 1"));
@@ -335,6 +344,7 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
             b.ladder_max_wait_secs,
             d.ladder_max_wait,
         )?,
+        estimator_cache_entries,
     })
 }
 

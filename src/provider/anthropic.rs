@@ -123,7 +123,7 @@ pub fn decode_count_tokens_at(
         });
     }
     serde_json::from_slice::<WireCountTokensResponse>(&response.body)
-        .map(|r| r.input_tokens)
+        .map(|r| r.input_tokens.min(Usage::MAX_REPORTED))
         .map_err(|e| ProviderFailure {
             error: ProviderError::InvalidResponse {
                 message: format!("Anthropic count_tokens body: {e}"),
@@ -336,11 +336,12 @@ struct WireCountTokensResponse {
 
 impl WireUsage {
     fn into_usage(self) -> Usage {
+        let count = |v: Option<u64>| v.unwrap_or(0).min(Usage::MAX_REPORTED);
         Usage {
-            input_tokens: self.input_tokens.unwrap_or(0),
-            output_tokens: self.output_tokens.unwrap_or(0),
-            cache_creation_input_tokens: self.cache_creation_input_tokens.unwrap_or(0),
-            cache_read_input_tokens: self.cache_read_input_tokens.unwrap_or(0),
+            input_tokens: count(self.input_tokens),
+            output_tokens: count(self.output_tokens),
+            cache_creation_input_tokens: count(self.cache_creation_input_tokens),
+            cache_read_input_tokens: count(self.cache_read_input_tokens),
         }
     }
 
@@ -360,7 +361,7 @@ impl WireUsage {
         ];
         for (new, field) in fields {
             if let Some(v) = new {
-                *field = v;
+                *field = v.min(Usage::MAX_REPORTED);
             }
         }
     }

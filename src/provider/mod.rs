@@ -23,6 +23,8 @@ mod actor;
 mod anthropic;
 mod classify;
 mod openai;
+#[cfg(test)]
+mod parsers_never_panic;
 mod ratelimit;
 mod stream;
 mod transport;

@@ -383,14 +383,15 @@ struct WirePromptDetails {
 impl WireUsage {
     /// Core usage: `input_tokens` excludes the cached subset of `prompt_tokens`.
     fn into_usage(self) -> Usage {
-        let prompt = self.prompt_tokens.unwrap_or(0);
+        let prompt = self.prompt_tokens.unwrap_or(0).min(Usage::MAX_REPORTED);
         let cached = self
             .prompt_tokens_details
             .and_then(|d| d.cached_tokens)
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .min(prompt);
         Usage {
-            input_tokens: prompt.saturating_sub(cached),
-            output_tokens: self.completion_tokens.unwrap_or(0),
+            input_tokens: prompt - cached,
+            output_tokens: self.completion_tokens.unwrap_or(0).min(Usage::MAX_REPORTED),
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: cached,
         }

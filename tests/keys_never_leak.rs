@@ -1,0 +1,215 @@
+//! API keys never leak on error paths: a request through 401, 429, 500, 503, 529 and a
+//! refused connection, on both wires, over real loopback HTTP to the simulator. The key
+//! shows in no traced line (TRACE level), no error's `Display` or `Debug`, no `Stats`
+//! JSON and no `/metrics` text.
+//!
+//! In its own test binary, with one test: it installs the global tracing subscriber so
+//! that every runtime thread's events are captured.
+
+use quotaswarm::broker::{self, StartOptions};
+use quotaswarm::config::Wire;
+use quotaswarm::provider::{self, Endpoint, HttpTransport};
+use quotaswarm::sim::{serve, SimServer, Simulator};
+use quotaswarm::{ApiKey, CompletionRequest, Config};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A key no output may contain; its middle is what the checks look for.
+const KEY: &str = "sk-ant-LEAKCHECK-0123456789abcdef";
+const NEEDLE: &str = "LEAKCHECK";
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How the attempt fails.
+#[derive(Debug, Clone, Copy)]
+enum Case {
+    /// The simulator accepts only another key.
+    Unauthorized,
+    /// One request a minute: the second gets 429.
+    RateLimited,
+    /// Every request gets this status.
+    Status(u16),
+    /// Nothing listens on the port.
+    Refused,
+}
+
+async fn sim(toml: &str) -> SimServer {
+    let config =
+        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 1\n{toml}"), "test")
+            .unwrap();
+    serve(
+        Simulator::new(&config),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap()
+}
+
+/// A loopback address with nothing listening.
+fn closed_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
+
+/// Runs `case` on `wire` through a broker (one attempt, no retry); returns what a
+/// person or a scraper could see: the errors' Display and Debug, the stats JSON and
+/// the metrics text.
+async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
+    let (kind, model, limits) = match wire {
+        Wire::Anthropic => (
+            "anthropic",
+            "claude-sonnet-4-5",
+            "rpm = 600\nitpm = 600000\notpm = 600000",
+        ),
+        _ => ("openai", "gpt-4o-mini", "rpm = 600\ntpm = 600000"),
+    };
+    let (server, addr) = match case {
+        Case::Unauthorized => {
+            let s = sim("api_keys = [\"sk-ant-the-only-accepted-key\"]\n").await;
+            let addr = s.addr;
+            (Some(s), addr)
+        }
+        Case::RateLimited => {
+            let s = sim("").await;
+            let one_a_minute = match wire {
+                Wire::Anthropic => quotaswarm::config::Limits::Split {
+                    rpm: 1.0,
+                    itpm: 30_000.0,
+                    otpm: 8_000.0,
+                },
+                _ => quotaswarm::config::Limits::Combined {
+                    rpm: 1.0,
+                    tpm: 200_000.0,
+                },
+            };
+            assert!(s.sim.set_limits(model, one_a_minute));
+            let addr = s.addr;
+            (Some(s), addr)
+        }
+        Case::Status(status) => {
+            let s = sim(&format!("[[sim.faults]]\nstatus = {status}\nrate = 1.0\n")).await;
+            let addr = s.addr;
+            (Some(s), addr)
+        }
+        Case::Refused => (None, closed_port()),
+    };
+    let config = Config::from_toml_str(
+        &format!(
+            "[providers.p]\nkind = \"{kind}\"\n[models.m]\nprovider = \"p\"\nmodel = \"{model}\"\n{limits}\n[broker]\nmax_attempts = 1\n"
+        ),
+        "test",
+    )
+    .unwrap();
+    let mut eps = HashMap::new();
+    eps.insert(
+        "p".to_string(),
+        Endpoint {
+            name: "p".into(),
+            provider: provider::for_wire(wire),
+            transport: Arc::new(
+                HttpTransport::new(&format!("http://{addr}"), Duration::from_secs(10)).unwrap(),
+            ),
+            key: Some(ApiKey::new(KEY)),
+        },
+    );
+    let b = broker::start(config, eps, StartOptions::default())
+        .await
+        .unwrap();
+    let req = || CompletionRequest::prompt("m", "Hello").max_tokens(20);
+    let mut seen = Vec::new();
+    if let Case::RateLimited = case {
+        b.handle.complete(req()).await.unwrap();
+    }
+    let err = b
+        .handle
+        .complete(req())
+        .await
+        .expect_err("the attempt must fail");
+    seen.push(("error Display".to_string(), err.to_string()));
+    seen.push(("error Debug".to_string(), format!("{err:?}")));
+    seen.push(("error Debug (pretty)".to_string(), format!("{err:#?}")));
+    let stats = b.handle.stats().await.unwrap();
+    seen.push((
+        "stats JSON".to_string(),
+        serde_json::to_string(&stats).unwrap(),
+    ));
+    seen.push((
+        "metrics".to_string(),
+        quotaswarm::monitor::render_prometheus(&stats),
+    ));
+    drop(server);
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_key_leaks_through_401_429_5xx_or_a_refused_connection() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let cases = [
+        Case::Unauthorized,
+        Case::RateLimited,
+        Case::Status(500),
+        Case::Status(503),
+        Case::Status(529),
+        Case::Refused,
+    ];
+    for wire in [Wire::Anthropic, Wire::OpenAi] {
+        for case in cases {
+            for (what, text) in run(wire, case).await {
+                assert!(
+                    !text.contains(NEEDLE),
+                    "{wire:?} {case:?}: the key leaked into the {what}:\n{text}"
+                );
+                if what == "error Display" {
+                    // The failure is the one this case provokes.
+                    let expected = match case {
+                        Case::Unauthorized => "401",
+                        Case::RateLimited => "429",
+                        Case::Status(500) => "500",
+                        Case::Status(503) => "503",
+                        Case::Status(_) => "529",
+                        Case::Refused => "connect",
+                    };
+                    assert!(
+                        text.to_lowercase().contains(expected),
+                        "{wire:?} {case:?}: {text}"
+                    );
+                }
+            }
+        }
+    }
+    let traced = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        traced.lines().count() > 20,
+        "the broker and the HTTP stack traced:\n{traced}"
+    );
+    for line in traced.lines() {
+        assert!(
+            !line.contains(NEEDLE),
+            "the key leaked into a trace: {line}"
+        );
+    }
+}

@@ -308,7 +308,7 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
         .estimator_cache_entries
         .unwrap_or(d.estimator_cache_entries);
     if estimator_cache_entries == 0 {
-        return Err(ConfigError::invalid(
+        return Err(Problem::new(
             "broker.estimator_cache_entries",
             "must be >= 1",
         ));

@@ -147,7 +147,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
         stdout_reserved: json,
         on_start: Some(Box::new(move |swarm| {
             if !json && !quiet {
-                eprintln!("quotaswarm: {title}: {agents} agents");
+                let plural = if agents == 1 { "" } else { "s" };
+                eprintln!("quotaswarm: {title} ({agents} agent{plural})");
                 for line in &swarm.backends {
                     eprintln!("  {line}");
                 }

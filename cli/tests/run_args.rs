@@ -32,6 +32,21 @@ fn zero_agents_is_refused() {
 }
 
 #[test]
+fn a_missing_config_file_prints_its_os_error_once_and_is_bad_input() {
+    let out = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
+        .args(["run", "--config", "/no/such/quotaswarm/config.toml"])
+        .output()
+        .expect("run quotaswarm");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot read config file /no/such/quotaswarm/config.toml: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+}
+
+#[test]
 fn turns_without_agents_is_refused_instead_of_replacing_the_demo() {
     let (ok, stderr) = run(&["--turns", "2"]);
     assert!(!ok);

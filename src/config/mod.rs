@@ -38,7 +38,7 @@ pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         /// The file's path.
         path: String,

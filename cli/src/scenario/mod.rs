@@ -435,7 +435,7 @@ impl Scenario {
             })
             .collect();
         Scenario {
-            name: Some(format!("{agents} scripted agents")),
+            name: Some("scripted chat agents".into()),
             description: None,
             deadline_secs: Some(120.0),
             agents: vec![AgentSpec {

@@ -60,4 +60,6 @@ fn a_base_url_where_nothing_listens_fails_fast_and_names_the_url() {
         "{all}"
     );
     assert!(all.contains("check providers.anthropic.base_url"), "{all}");
+    // Requests ended in errors: the documented failures code.
+    assert_eq!(out.status.code(), Some(1), "{all}");
 }

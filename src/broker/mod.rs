@@ -24,6 +24,7 @@
 //! | `mailbox.rs` | the mailbox wrapper that counts messages sent and handled |
 //! | `stats.rs` | counters and the `Stats` snapshot |
 //! | `stream.rs` | streamed completions: deltas straight to the caller, cancel on drop |
+//! | `time.rs` | instant and duration arithmetic that saturates instead of panicking |
 
 mod actor;
 mod bucket;
@@ -38,6 +39,7 @@ mod retry;
 mod state;
 mod stats;
 mod stream;
+mod time;
 
 pub use circuit::CircuitState;
 pub use error::{BrokerError, RungError};

@@ -12,7 +12,7 @@ use super::stats::{self, record_ms, LaneStats, Stats};
 use super::stream::StreamSink;
 use super::BrokerMsg;
 use crate::config::{Config, Limits};
-use crate::provider::{Dispatch, EventSink, ProviderMsg};
+use crate::provider::{Dispatch, EventSink, ProviderMsg, Reporter};
 use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
 use crate::tokens::Estimator;
 use crate::types::Usage;
@@ -455,14 +455,15 @@ impl BrokerState {
         let wire_model = lane.model.model.clone();
         let provider = self.providers.get(&lane.model.provider).cloned();
         let mailbox = self.mailbox.clone();
-        let on_done = Box::new(move |outcome| {
+        // Reports exactly once, even if the attempt panics or is dropped (`Reporter`).
+        let on_done = Reporter::new(Box::new(move |outcome| {
             mailbox.send(BrokerMsg::Finished(Box::new(super::Finished {
                 job: id,
                 lane: lane_idx,
                 attempt,
                 outcome,
             })));
-        });
+        }));
         let stream = job.sink.clone().map(|s| Arc::new(s) as Arc<dyn EventSink>);
         let dispatch = Box::new(Dispatch {
             wire_model,
@@ -470,20 +471,27 @@ impl BrokerState {
             on_done,
             stream,
         });
-        let sent = match provider {
-            Some(p) => p
-                .cast(ProviderMsg::Dispatch(dispatch))
-                .map_err(|e| e.to_string()),
-            None => Err("no provider actor".to_string()),
+        // If the provider actor is gone, the attempt fails as a connection error, reported
+        // through the mailbox like any outcome and retried like one (the supervisor
+        // restarts the actor).
+        let unavailable = |why: String| {
+            tracing::warn!(error = %why, "dispatch failed");
+            Err(ProviderFailure::from(ProviderError::Connection {
+                message: format!("provider actor unavailable: {why}"),
+            }))
         };
-        if let Err(e) = sent {
-            // The provider actor is gone: report it as a connection failure, retried
-            // like one (the supervisor restarts the actor).
-            tracing::warn!(error = %e, "dispatch failed");
-            let failure = ProviderFailure::from(ProviderError::Connection {
-                message: format!("provider actor unavailable: {e}"),
-            });
-            self.on_finished(id, lane_idx, attempt, Err(failure), now);
+        match provider {
+            Some(p) => match p.cast(ProviderMsg::Dispatch(dispatch)) {
+                Ok(()) => {}
+                Err(ractor::MessagingErr::SendErr(ProviderMsg::Dispatch(d))) => {
+                    d.on_done.report(unavailable("its mailbox is closed".into()));
+                }
+                // Any other error dropped the dispatch, whose `Reporter` reported it.
+                Err(e) => tracing::warn!(error = %e, "dispatch failed"),
+            },
+            None => dispatch
+                .on_done
+                .report(unavailable("no provider actor for this model".into())),
         }
     }
 

@@ -7,8 +7,8 @@
 //! Messages: `Complete` (from agents, through `BrokerHandle`), `Finished` (from the tasks
 //! provider actors spawn), `Tick` (from the one timer a lane arms), `Stats`.
 //!
-//! Invariants: `handle` never awaits I/O and never returns `Err` for one request's
-//! failure (that travels in the reply); every `Complete` gets exactly one reply.
+//! Invariants: `handle` never awaits I/O, never returns `Err` and never panics, whatever
+//! the request (a failure travels in the reply); every `Complete` gets exactly one reply.
 //! Supervises the provider actors and restarts any that dies.
 
 use super::lane::Lane;
@@ -146,9 +146,18 @@ impl Actor for QuotaBroker {
         if let (Some(name), false) = (name, myself.get_status() == ractor::ActorStatus::Stopping) {
             if let Some(endpoint) = state.endpoints.get(&name).cloned() {
                 tracing::warn!(provider = %name, "provider actor stopped; restarting it");
-                let (actor, _) =
-                    Actor::spawn_linked(None, ProviderActor, endpoint, myself.get_cell()).await?;
-                state.core.providers.insert(name, actor);
+                match Actor::spawn_linked(None, ProviderActor, endpoint, myself.get_cell()).await {
+                    Ok((actor, _)) => {
+                        state.core.providers.insert(name, actor);
+                    }
+                    // Returning the error would stop the broker. Without its actor the
+                    // provider's attempts fail as connection errors (retried, then
+                    // reported), which says more than a stopped broker would.
+                    Err(e) => {
+                        tracing::error!(provider = %name, error = %e, "cannot restart the provider actor");
+                        state.core.providers.remove(&name);
+                    }
+                }
             }
         }
         Ok(())

@@ -2,9 +2,13 @@
 //! caller's task, before the message is sent: validation, the canonical key, token
 //! estimation (with the shared per-message cache) and trimming. The broker then does only
 //! O(1) bookkeeping.
+//!
+//! Validation refuses, with a typed [`InvalidRequest`], everything that could make the
+//! broker misbehave; and a `max_wait` beyond [`MAX_WAIT`] is clamped to it, so no option a
+//! caller can set reaches the broker in a form it cannot handle.
 
 use super::bucket::{Bucket, BucketKind};
-use super::error::BrokerError;
+use super::error::{BrokerError, InvalidRequest};
 use super::job::{Prepared, RungPlan};
 use super::key::canonical_key;
 use super::mailbox::BrokerMailbox;
@@ -23,6 +27,14 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The longest `max_wait` a request may ask for (one year); a longer one, up to
+/// `Duration::MAX`, is clamped to it.
+pub const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The most content one request may carry, in bytes of text (system, messages, tool
+/// definitions and inputs): 32 MiB, the largest request body the providers accept.
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 
 /// What agents hold to ask the broker for completions. Cheap to clone; every clone talks
 /// to the same broker.
@@ -172,7 +184,8 @@ impl BrokerHandle {
     ///
     /// Unlike `complete`, it does not summarise trimmed turns and does not ask the
     /// provider's `count_tokens`: the estimates are tiktoken's, calibrated. Errs with
-    /// [`BrokerError::InvalidRequest`] or [`BrokerError::UnknownTarget`].
+    /// [`BrokerError::InvalidRequest`] or [`BrokerError::UnknownTarget`]. A `max_wait`
+    /// over [`MAX_WAIT`] comes back clamped to it.
     pub fn prepare(&self, req: CompletionRequest) -> Result<Prepared, BrokerError> {
         self.prepare_with_dropped(req).map(|(p, _)| p)
     }
@@ -181,11 +194,15 @@ impl BrokerHandle {
         &self,
         mut req: CompletionRequest,
     ) -> Result<(Prepared, Vec<Message>), BrokerError> {
-        validate(&req)?;
+        validate(&req).map_err(BrokerError::InvalidRequest)?;
         let rungs = self
             .config
             .rungs(&req.target)
             .ok_or_else(|| BrokerError::UnknownTarget(req.target.clone()))?;
+        validate_for_rungs(&req, &rungs, &self.config).map_err(BrokerError::InvalidRequest)?;
+        if let Some(w) = req.options.max_wait.as_mut() {
+            *w = (*w).min(MAX_WAIT);
+        }
         let mut dropped = Vec::new();
         let mut trimmed_tokens = 0;
         if let Some(policy) = req.options.trim.clone() {
@@ -268,11 +285,11 @@ impl BrokerHandle {
             (raw as f64 * factor).ceil() as u64
         };
         trim_to_budget(&req.messages, message_budget, count).ok_or_else(|| {
-            let last = req.messages.last().map(count).unwrap_or(0);
-            BrokerError::InvalidRequest(format!(
-                "cannot trim to {budget} input tokens: the newest turn alone needs about {} (with {fixed} for system and tools)",
-                last
-            ))
+            BrokerError::InvalidRequest(InvalidRequest::CannotTrim {
+                budget,
+                newest: req.messages.last().map(count).unwrap_or(0),
+                fixed,
+            })
         })
     }
 
@@ -342,39 +359,116 @@ impl BrokerHandle {
     }
 }
 
-fn validate(req: &CompletionRequest) -> Result<(), BrokerError> {
-    let bad = |m: &str| Err(BrokerError::InvalidRequest(m.to_string()));
+/// Checks what needs no config: messages, content, sampling parameters.
+fn validate(req: &CompletionRequest) -> Result<(), InvalidRequest> {
     if req.messages.is_empty() {
-        return bad("messages is empty: a request needs at least one user message");
+        return Err(InvalidRequest::NoMessages);
     }
     if req.max_tokens == 0 {
-        return bad("max_tokens must be at least 1");
+        return Err(InvalidRequest::MaxTokensZero);
     }
     if let Some(t) = req.temperature {
+        // `contains` is false for NaN.
         if !(0.0..=2.0).contains(&t) {
-            return bad("temperature must be between 0 and 2");
+            return Err(InvalidRequest::Temperature(t));
         }
     }
     if let Some(p) = req.top_p {
         if !(0.0..=1.0).contains(&p) {
-            return bad("top_p must be between 0 and 1");
+            return Err(InvalidRequest::TopP(p));
         }
     }
-    for (i, m) in req.messages.iter().enumerate() {
+    for (index, m) in req.messages.iter().enumerate() {
         if m.content.is_empty() {
-            return Err(BrokerError::InvalidRequest(format!(
-                "messages[{i}] has no content"
-            )));
+            return Err(InvalidRequest::EmptyMessage { index });
         }
         let blank = m
             .content
             .iter()
             .all(|b| matches!(b, ContentBlock::Text { text } if text.trim().is_empty()));
         if blank {
-            return Err(BrokerError::InvalidRequest(format!(
-                "messages[{i}] has only empty text"
-            )));
+            return Err(InvalidRequest::BlankMessage { index });
         }
     }
+    let bytes = content_bytes(req);
+    if bytes > MAX_REQUEST_BYTES {
+        return Err(InvalidRequest::TooLarge {
+            bytes,
+            max: MAX_REQUEST_BYTES,
+        });
+    }
     Ok(())
+}
+
+/// Checks what depends on the models the request may use: its floor and `max_tokens`.
+fn validate_for_rungs(
+    req: &CompletionRequest,
+    rungs: &[String],
+    config: &Config,
+) -> Result<(), InvalidRequest> {
+    let last = rungs.len().saturating_sub(1);
+    if let Some(floor) = req.options.floor {
+        if floor > last {
+            return Err(InvalidRequest::FloorPastLadder { floor, last });
+        }
+    }
+    let allowed = req.options.floor.map_or(last, |f| f.min(last));
+    let limit = rungs
+        .iter()
+        .take(allowed + 1)
+        .filter_map(|name| config.model(name))
+        .map(|m| m.context_window)
+        .max();
+    match limit {
+        Some(limit) if u64::from(req.max_tokens) > limit => {
+            Err(InvalidRequest::MaxTokensTooLarge {
+                max_tokens: req.max_tokens,
+                limit,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// About how many bytes of content `req` carries (text as is, structured parts by their
+/// strings), without serialising it.
+fn content_bytes(req: &CompletionRequest) -> usize {
+    let mut n = req.system.as_ref().map_or(0, String::len);
+    for m in &req.messages {
+        for b in &m.content {
+            n = n.saturating_add(match b {
+                ContentBlock::Text { text } => text.len(),
+                ContentBlock::ToolUse { id, name, input } => {
+                    id.len() + name.len() + value_bytes(input)
+                }
+                ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    ..
+                } => tool_use_id.len() + content.len(),
+                ContentBlock::Image { source } => value_bytes(source),
+            });
+        }
+    }
+    for t in &req.tools {
+        n = n.saturating_add(
+            t.name.len()
+                + t.description.as_ref().map_or(0, String::len)
+                + value_bytes(&t.input_schema),
+        );
+    }
+    n.saturating_add(req.stop.iter().map(String::len).sum::<usize>())
+}
+
+fn value_bytes(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => a.iter().map(value_bytes).fold(2, usize::saturating_add),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| k.len() + 3 + value_bytes(v))
+            .fold(2, usize::saturating_add),
+        _ => 8,
+    }
 }

@@ -42,8 +42,9 @@ mod stream;
 mod time;
 
 pub use circuit::CircuitState;
-pub use error::{BrokerError, RungError};
+pub use error::{BrokerError, InvalidRequest, RungError};
 pub use handle::BrokerHandle;
+pub use handle::{MAX_REQUEST_BYTES, MAX_WAIT};
 pub use job::{Prepared, RungPlan};
 pub use stats::{BucketStats, LaneStats, Stats};
 pub use stream::{CompletionStream, StreamItem};
@@ -89,7 +90,7 @@ pub enum StartError {
     },
     /// The broker actor (or one of its provider actors) could not be spawned.
     #[error("cannot start the broker actor: {0}")]
-    Spawn(String),
+    Spawn(#[source] ractor::SpawnErr),
 }
 
 /// Options for [`start`]. `StartOptions::default()` is what production wants.
@@ -154,7 +155,7 @@ pub async fn start(
     };
     let (actor, _) = Actor::spawn(None, actor::QuotaBroker, args)
         .await
-        .map_err(|e| StartError::Spawn(e.to_string()))?;
+        .map_err(StartError::Spawn)?;
     let handle = BrokerHandle {
         mailbox: mailbox::BrokerMailbox {
             actor: actor.clone(),

@@ -10,6 +10,7 @@ use super::mailbox::BrokerMailbox;
 use super::retry::{self, Decision};
 use super::stats::{self, record_ms, LaneStats, Stats};
 use super::stream::StreamSink;
+use super::time::{after, FAR};
 use super::BrokerMsg;
 use crate::config::{Config, Limits};
 use crate::provider::{Dispatch, EventSink, ProviderMsg, Reporter};
@@ -210,7 +211,11 @@ impl BrokerState {
     fn refusal(&self, p: &Prepared, now: Instant) -> BrokerError {
         let mut errs = Vec::new();
         for (rung, plan) in p.rungs.iter().enumerate().take(p.last_rung() + 1) {
-            let Some(lane) = self.lane_of.get(&plan.model).map(|&i| &self.lanes[i]) else {
+            let Some(lane) = self
+                .lane_of
+                .get(&plan.model)
+                .and_then(|&i| self.lanes.get(i))
+            else {
                 continue;
             };
             let err = self.context_overflow(p, rung, lane).unwrap_or_else(|| {
@@ -218,23 +223,20 @@ impl BrokerState {
                     Admission::NeverFits { bucket, need, max } => {
                         BrokerError::never_fits(&plan.model, bucket, need, max)
                     }
-                    _ => BrokerError::InvalidRequest("no rung can take this request".into()),
+                    // It fits the buckets and the context: the rung was skipped because
+                    // its circuit is open.
+                    _ => circuit_open(lane, now),
                 }
             });
-            errs.push(err);
+            errs.push(RungError {
+                model: plan.model.clone(),
+                error: err,
+            });
         }
-        if errs.len() == 1 {
-            errs.remove(0)
-        } else {
-            BrokerError::AllRungsFailed(
-                errs.iter()
-                    .zip(&p.rungs)
-                    .map(|(e, r)| RungError {
-                        model: r.model.clone(),
-                        error: e.to_string(),
-                    })
-                    .collect(),
-            )
+        match errs.len() {
+            0 => BrokerError::UnknownTarget(p.request.target.clone()),
+            1 => errs.remove(0).error,
+            _ => BrokerError::AllRungsFailed(errs),
         }
     }
 
@@ -316,7 +318,7 @@ impl BrokerState {
                     let model = lane.model.name.clone();
                     if let Some(job) = self.jobs.remove(&id) {
                         let err = BrokerError::never_fits(&model, bucket, need, max);
-                        self.move_down_or_fail(job, err.to_string(), err, true, now);
+                        self.move_down_or_fail(job, err, true, now);
                     }
                 }
             }
@@ -349,7 +351,7 @@ impl BrokerState {
             if job.rung >= job.prepared.last_rung() {
                 continue;
             }
-            let deadline = job.enqueued_at + limit;
+            let deadline = after(job.enqueued_at, limit);
             if deadline <= now {
                 expired.push((pos, *id));
             } else {
@@ -363,13 +365,12 @@ impl BrokerState {
             let lane = &mut self.lanes[lane_idx];
             let cost = job.prepared.cost(job.rung, &lane.model.limits);
             lane.remove(pos, &cost);
-            let waited = now.saturating_duration_since(job.enqueued_at);
-            let why = format!(
-                "waited {:.1}s, longer than the request's max_wait",
-                waited.as_secs_f64()
-            );
-            let err = BrokerError::InvalidRequest(why.clone());
-            self.move_down_or_fail(job, why, err, true, now);
+            let err = BrokerError::WaitedTooLong {
+                model: lane.model.name.clone(),
+                waited: now.saturating_duration_since(job.enqueued_at),
+                max_wait: self.wait_limit(&job.prepared).unwrap_or(FAR),
+            };
+            self.move_down_or_fail(job, err, true, now);
         }
         let wake = next_deadline.map_or(until, |d| d.min(until));
         self.arm(lane_idx, wake, now);
@@ -393,14 +394,8 @@ impl BrokerState {
             let lane = &mut self.lanes[lane_idx];
             let cost = job.prepared.cost(job.rung, &lane.model.limits);
             lane.remove(pos, &cost);
-            let err = BrokerError::Provider {
-                model: lane.model.name.clone(),
-                error: ProviderError::Rejected {
-                    status: 0,
-                    message: "circuit open".into(),
-                },
-            };
-            self.move_down_or_fail(job, "circuit open".into(), err, true, now);
+            let err = circuit_open(lane, now);
+            self.move_down_or_fail(job, err, true, now);
             moved = true;
         }
         moved && !self.lanes[lane_idx].queue.is_empty()
@@ -436,7 +431,7 @@ impl BrokerState {
         job.reserved = cost;
         let lane = &mut self.lanes[job.lane];
         if job.attempt == 1 {
-            let waited = now - job.enqueued_at;
+            let waited = now.saturating_duration_since(job.enqueued_at);
             record_ms(&mut lane.counters.queue_wait, waited);
             job.span.record("waited_ms", waited.as_millis() as u64);
         }
@@ -484,7 +479,8 @@ impl BrokerState {
             Some(p) => match p.cast(ProviderMsg::Dispatch(dispatch)) {
                 Ok(()) => {}
                 Err(ractor::MessagingErr::SendErr(ProviderMsg::Dispatch(d))) => {
-                    d.on_done.report(unavailable("its mailbox is closed".into()));
+                    d.on_done
+                        .report(unavailable("its mailbox is closed".into()));
                 }
                 // Any other error dropped the dispatch, whose `Reporter` reported it.
                 Err(e) => tracing::warn!(error = %e, "dispatch failed"),
@@ -642,10 +638,10 @@ impl BrokerState {
         let u: f64 = self.rng.random();
         let decision = retry::decide(&err, job.attempt, lower, &self.config.broker, u);
         if let (ProviderError::RateLimited { .. }, Decision::Retry(d)) = (&err, decision) {
-            self.lanes[lane_idx].pause_until(now + d);
+            self.lanes[lane_idx].pause_until(after(now, d));
         } else if let (ProviderError::RateLimited { .. }, Decision::MoveDown) = (&err, decision) {
             let d = retry::delay(&err, 0, &self.config.broker, u);
-            self.lanes[lane_idx].pause_until(now + d);
+            self.lanes[lane_idx].pause_until(after(now, d));
         }
         job.span.in_scope(|| {
             tracing::info!(model = %model, error = %err, ?decision, attempt = job.attempt, "attempt failed")
@@ -655,34 +651,30 @@ impl BrokerState {
                 let lane = &mut self.lanes[lane_idx];
                 lane.counters.retries += 1;
                 record_ms(&mut lane.counters.backoff_wait, delay);
-                job.not_before = now + delay;
+                let at = after(now, delay);
+                job.not_before = at;
                 job.reserved = Cost::default();
                 self.enqueue(job, true);
-                self.arm(lane_idx, now + delay, now);
+                self.arm(lane_idx, at, now);
             }
             Decision::MoveDown | Decision::GiveUp => {
-                let final_err = BrokerError::Provider {
-                    model: model.clone(),
-                    error: err.clone(),
+                let final_err = match err {
+                    // The caller dropped its stream: there is nothing to retry for.
+                    ProviderError::Cancelled { .. } => BrokerError::Cancelled,
+                    error => BrokerError::Provider { model, error },
                 };
                 let may_move = decision == Decision::MoveDown;
-                self.move_down_or_fail(job, err.to_string(), final_err, may_move, now);
+                self.move_down_or_fail(job, final_err, may_move, now);
             }
         }
     }
 
-    /// Records `why` for the job's rung, then tries the next rung or replies with the error.
-    fn move_down_or_fail(
-        &mut self,
-        mut job: Job,
-        why: String,
-        err: BrokerError,
-        may_move: bool,
-        now: Instant,
-    ) {
+    /// Records `err` for the job's rung, then tries the next rung or replies with the
+    /// error (all the rungs' errors, if it tried several).
+    fn move_down_or_fail(&mut self, mut job: Job, err: BrokerError, may_move: bool, now: Instant) {
         job.errors.push(RungError {
             model: job.model().to_string(),
-            error: why,
+            error: err.clone(),
         });
         if may_move && job.rung < job.prepared.last_rung() {
             if let Some((rung, lane)) = self.choose_rung(&job.prepared, job.rung + 1, now) {
@@ -796,5 +788,16 @@ impl BrokerState {
             cost_usd: lanes.iter().map(|l| l.cost_usd).sum(),
             lanes,
         }
+    }
+}
+
+/// The error of a rung skipped because its circuit is open.
+fn circuit_open(lane: &Lane, now: Instant) -> BrokerError {
+    BrokerError::CircuitOpen {
+        model: lane.model.name.clone(),
+        retry_in: lane
+            .circuit
+            .open_until()
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now)),
     }
 }

@@ -1,7 +1,7 @@
 //! `BrokerHandle`: what agents hold. Work that needs no shared state happens here, in the
 //! caller's task, before the message is sent: validation, the canonical key, token
 //! estimation (with the shared per-message cache) and trimming. The broker then does only
-//! O(1) bookkeeping.
+//! bookkeeping: hash look-ups, bucket arithmetic and O(log n) queue operations.
 //!
 //! Validation refuses, with a typed [`InvalidRequest`], everything that could make the
 //! broker misbehave; and a `max_wait` beyond [`MAX_WAIT`] is clamped to it, so no option a
@@ -11,7 +11,7 @@ use super::bucket::{Bucket, BucketKind};
 use super::error::{BrokerError, InvalidRequest};
 use super::job::{Prepared, RungPlan};
 use super::key::canonical_key;
-use super::mailbox::BrokerMailbox;
+use super::mailbox::{BrokerMailbox, GiveUp};
 use super::stats::Stats;
 use super::stream::CompletionStream;
 use super::BrokerMsg;
@@ -23,6 +23,7 @@ use crate::types::{Completion, CompletionRequest, ContentBlock, Message, TrimPol
 use ractor::concurrency::oneshot;
 use ractor::RpcReplyPort;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -40,8 +41,9 @@ pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 /// to the same broker.
 ///
 /// Validation, trimming, keying and token estimation run in the calling task, so the
-/// broker itself only does constant-time bookkeeping per message. Once the broker has
-/// stopped, every call errs with [`BrokerError::BrokerStopped`].
+/// broker itself only does bookkeeping per message (hash look-ups, bucket arithmetic,
+/// O(log n) queue operations). Once the broker has stopped, every call errs with
+/// [`BrokerError::BrokerStopped`].
 #[derive(Clone)]
 pub struct BrokerHandle {
     pub(crate) mailbox: BrokerMailbox,
@@ -49,6 +51,9 @@ pub struct BrokerHandle {
     pub(crate) estimator: Arc<Estimator>,
     /// For models that estimate with the provider's `count_tokens` (`count_tokens_rpm`).
     pub(crate) counter: Arc<TokenCounter>,
+    /// Issues each call's ticket, shared by every clone: how a caller that gives up
+    /// tells the broker which request it no longer waits for.
+    pub(crate) tickets: Arc<AtomicU64>,
 }
 
 /// Calls to `count_tokens`, under their own request bucket per model (separate from
@@ -121,17 +126,29 @@ impl BrokerHandle {
     /// call waits until the request has been admitted, sent and answered, with retries
     /// and fallbacks done inside; an identical request already in flight is joined
     /// instead of sent again. The completion's `model` names the rung that answered.
+    ///
+    /// Dropping the returned future gives the request up: if no other caller waits for
+    /// the same answer, it leaves the queue without spending quota, and a failed attempt
+    /// is not retried. (An attempt already sent runs to its end and is settled.)
     pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
         let prepared = self.prepare_summarized(req).await?;
+        let ticket = self.ticket();
         let (tx, rx) = oneshot();
         let port: RpcReplyPort<_> = tx.into();
         if !self
             .mailbox
-            .send(BrokerMsg::Complete(Box::new(prepared), port))
+            .send(BrokerMsg::Complete(Box::new(prepared), ticket, port))
         {
             return Err(BrokerError::BrokerStopped);
         }
-        rx.await.unwrap_or(Err(BrokerError::BrokerStopped))
+        let give_up = GiveUp::new(self.mailbox.clone(), ticket);
+        let reply = rx.await.unwrap_or(Err(BrokerError::BrokerStopped));
+        give_up.disarm();
+        reply
+    }
+
+    fn ticket(&self) -> u64 {
+        self.tickets.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Asks for a streamed completion: deltas as they arrive, then the completion (see
@@ -141,17 +158,19 @@ impl BrokerHandle {
     /// request.
     pub async fn stream(&self, req: CompletionRequest) -> Result<CompletionStream, BrokerError> {
         let prepared = self.prepare_summarized(req).await?;
-        let (sink, stream) = super::stream::channel();
+        let ticket = self.ticket();
+        let (sink, stream) = super::stream::channel(self.mailbox.clone(), ticket);
         if !self
             .mailbox
-            .send(BrokerMsg::Stream(Box::new(prepared), sink))
+            .send(BrokerMsg::Stream(Box::new(prepared), ticket, sink))
         {
             return Err(BrokerError::BrokerStopped);
         }
         Ok(stream)
     }
 
-    /// A statistics snapshot, built by the broker in O(lanes). Errs only with
+    /// A statistics snapshot, built by the broker in time proportional to the lanes and
+    /// the recent events each lane keeps for its sliding windows. Errs only with
     /// [`BrokerError::BrokerStopped`].
     pub async fn stats(&self) -> Result<Stats, BrokerError> {
         let (tx, rx) = oneshot();

@@ -13,7 +13,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `bucket.rs` | pure token buckets and the all-or-nothing bucket set |
-//! | `lane.rs` | one (provider, model): buckets, queue, pause, circuit, counters |
+//! | `lane.rs` | one (provider, model): buckets, ordered queue indexes, pause, circuit, its one timer, counters |
 //! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
 //! | `circuit.rs` | the pure circuit breaker |
 //! | `key.rs` | the canonical key used for coalescing |
@@ -39,6 +39,8 @@ mod retry;
 mod state;
 mod stats;
 mod stream;
+#[cfg(test)]
+mod tests;
 mod time;
 
 pub use circuit::CircuitState;
@@ -62,17 +64,25 @@ use std::time::Duration;
 pub(crate) struct Finished {
     pub(crate) job: u64,
     pub(crate) lane: usize,
-    pub(crate) attempt: u32,
+    /// The attempt's token (see `Job::in_flight`).
+    pub(crate) attempt: u64,
     pub(crate) outcome: Result<ProviderReply, ProviderFailure>,
 }
 
 /// What the broker actor handles (see `actor.rs`).
 pub(crate) enum BrokerMsg {
-    Complete(Box<Prepared>, RpcReplyPort<Reply>),
-    Stream(Box<Prepared>, stream::StreamSink),
+    /// A request, the caller's ticket and its reply port.
+    Complete(Box<Prepared>, u64, RpcReplyPort<Reply>),
+    /// A streamed request, the caller's ticket and its stream.
+    Stream(Box<Prepared>, u64, stream::StreamSink),
+    /// The caller holding this ticket stopped waiting.
+    Abandon(u64),
     Finished(Box<Finished>),
     Tick(usize),
     Stats(RpcReplyPort<Stats>),
+    /// Test seam: makes `handle` panic, as a bug would.
+    #[cfg(test)]
+    Panic,
 }
 
 /// Why [`start`] (or a swarm that starts a broker) failed.
@@ -123,6 +133,9 @@ pub struct Broker {
 impl Broker {
     /// Stops the broker and its provider actors. Requests waiting for a reply then fail
     /// with [`BrokerError::BrokerStopped`], and so does every later call on a handle.
+    ///
+    /// The same holds if the broker actor dies of a bug: every pending and later call
+    /// gets [`BrokerError::BrokerStopped`] at once, never a hang.
     pub fn stop(&self) {
         self.actor.stop(None);
     }
@@ -164,6 +177,7 @@ pub async fn start(
         config,
         estimator,
         counter,
+        tickets: Arc::new(std::sync::atomic::AtomicU64::new(1)),
     };
     Ok(Broker { handle, actor })
 }

@@ -5,6 +5,7 @@ mod common;
 
 use quotaswarm::broker::{BrokerError, CircuitState};
 use quotaswarm::config::{Fault, FaultKind, Limits};
+use quotaswarm::provider::ProviderError;
 use quotaswarm::swarm::{Backend, Swarm};
 use quotaswarm::{CompletionRequest, Config};
 use std::time::Duration;
@@ -96,7 +97,20 @@ async fn when_every_rung_fails_the_error_lists_each_cause_in_order() {
     };
     let models: Vec<&str> = rungs.iter().map(|r| r.model.as_str()).collect();
     assert_eq!(models, ["opus", "sonnet", "haiku"]);
-    assert!(rungs.iter().all(|r| r.error.contains("500")), "{err}");
+    assert!(
+        rungs.iter().all(|r| matches!(
+            &r.error,
+            BrokerError::Provider {
+                error: ProviderError::Server { status: 500, .. },
+                model,
+            } if *model == r.model
+        )),
+        "{err:?}"
+    );
+    assert!(
+        rungs.iter().all(|r| r.error.to_string().contains("500")),
+        "{err}"
+    );
     println!("{err}");
 }
 

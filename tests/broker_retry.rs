@@ -150,7 +150,7 @@ async fn bad_input_is_refused_at_once_and_the_broker_keeps_going() {
     let empty = CompletionRequest::new("m");
     assert!(matches!(
         h.complete(empty).await,
-        Err(BrokerError::InvalidRequest(m)) if m.contains("messages is empty")
+        Err(BrokerError::InvalidRequest(m)) if m.to_string().contains("messages is empty")
     ));
     let zero = CompletionRequest::prompt("m", "x").max_tokens(0);
     assert!(matches!(

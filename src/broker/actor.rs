@@ -4,14 +4,19 @@
 //! the statistics; admits requests only when they fit, dispatches them to provider
 //! actors, settles usage, retries, falls back, and replies exactly once per waiter.
 //!
-//! Messages: `Complete` (from agents, through `BrokerHandle`), `Finished` (from the tasks
-//! provider actors spawn), `Tick` (from the one timer a lane arms), `Stats`.
+//! Messages: `Complete` and `Stream` (from agents, through `BrokerHandle`), `Abandon`
+//! (from a caller that stopped waiting), `Finished` (from the tasks provider actors
+//! spawn), `Tick` (from each lane's one timer task), `Stats`.
 //!
-//! Invariants: `handle` never awaits I/O and never returns `Err` for one request's
-//! failure (that travels in the reply); every `Complete` gets exactly one reply.
-//! Supervises the provider actors and restarts any that dies.
+//! Invariants: `handle` never awaits I/O, never returns `Err` and never panics, whatever
+//! the request (a failure travels in the reply); every `Complete` gets exactly one reply.
+//! Supervises the provider actors and restarts any that dies. If the actor dies anyway (a
+//! bug), its state is dropped with every reply port in it, and its mailbox with every
+//! message not yet handled: each caller still waiting gets `BrokerStopped` at once, and
+//! so does every later call (the mailbox is closed).
 
-use super::lane::Lane;
+use super::job::Waiter;
+use super::lane::{Lane, LaneTimer};
 use super::mailbox::BrokerMailbox;
 use super::state::{BrokerState, Caller, Totals};
 use super::stats::MailboxCounters;
@@ -62,20 +67,23 @@ impl Actor for QuotaBroker {
                     .await?;
             providers.insert(name.clone(), actor);
         }
+        let mailbox = BrokerMailbox {
+            actor: myself.clone(),
+            counters: args.counters,
+        };
         let mut lanes = Vec::new();
         let mut lane_of = HashMap::new();
         for (name, model) in &args.config.models {
-            lane_of.insert(name.clone(), lanes.len());
-            lanes.push(Lane::new(model.clone(), &args.config.broker, now));
+            let idx = lanes.len();
+            lane_of.insert(name.clone(), idx);
+            let timer = LaneTimer::spawn(mailbox.clone(), idx);
+            lanes.push(Lane::new(model.clone(), &args.config.broker, timer, now));
         }
         let handling = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 2)?;
         let core = BrokerState {
             config: args.config.clone(),
             estimator: args.estimator,
-            mailbox: BrokerMailbox {
-                actor: myself.clone(),
-                counters: args.counters,
-            },
+            mailbox,
             lanes,
             lane_of,
             providers,
@@ -87,6 +95,8 @@ impl Actor for QuotaBroker {
             handling,
             rng: rand::rngs::SmallRng::seed_from_u64(0x0051_5741_524d),
             answered: Default::default(),
+            tickets: HashMap::new(),
+            next_attempt: 1,
         };
         Ok(State {
             core,
@@ -108,17 +118,20 @@ impl Actor for QuotaBroker {
         let now = Instant::now();
         let core = &mut state.core;
         match msg {
-            BrokerMsg::Complete(prepared, reply) => {
-                core.on_complete(*prepared, Caller::Reply(reply), now)
+            BrokerMsg::Complete(prepared, ticket, port) => {
+                core.on_complete(*prepared, Caller::Reply(Waiter { ticket, port }), now)
             }
-            BrokerMsg::Stream(prepared, sink) => {
-                core.on_complete(*prepared, Caller::Stream(sink), now)
+            BrokerMsg::Stream(prepared, ticket, sink) => {
+                core.on_complete(*prepared, Caller::Stream(ticket, sink), now)
             }
+            BrokerMsg::Abandon(ticket) => core.on_abandon(ticket, now),
             BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
             BrokerMsg::Tick(lane) => core.on_tick(lane, now),
             BrokerMsg::Stats(reply) => {
                 let _ = reply.send(core.snapshot(now));
             }
+            #[cfg(test)]
+            BrokerMsg::Panic => panic!("a bug in the broker (test seam)"),
         }
         let us = started.elapsed().as_micros() as u64;
         let _ = core.handling.record(us.clamp(1, 60_000_000));
@@ -147,9 +160,18 @@ impl Actor for QuotaBroker {
         if let (Some(name), false) = (name, myself.get_status() == ractor::ActorStatus::Stopping) {
             if let Some(endpoint) = state.endpoints.get(&name).cloned() {
                 tracing::warn!(provider = %name, "provider actor stopped; restarting it");
-                let (actor, _) =
-                    Actor::spawn_linked(None, ProviderActor, endpoint, myself.get_cell()).await?;
-                state.core.providers.insert(name, actor);
+                match Actor::spawn_linked(None, ProviderActor, endpoint, myself.get_cell()).await {
+                    Ok((actor, _)) => {
+                        state.core.providers.insert(name, actor);
+                    }
+                    // Returning the error would stop the broker. Without its actor the
+                    // provider's attempts fail as connection errors (retried, then
+                    // reported), which says more than a stopped broker would.
+                    Err(e) => {
+                        tracing::error!(provider = %name, error = %e, "cannot restart the provider actor");
+                        state.core.providers.remove(&name);
+                    }
+                }
             }
         }
         Ok(())

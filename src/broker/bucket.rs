@@ -9,6 +9,7 @@
 //! [`BucketSet`] checks every bucket before debiting any, so a request is admitted
 //! against all of them or none.
 
+use super::time::{after, secs_f64};
 use crate::config::Limits;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -77,10 +78,19 @@ pub(crate) const BURN_MIN_SPAN: Duration = Duration::from_secs(5);
 
 impl Bucket {
     pub(crate) fn new(kind: BucketKind, limit_per_min: f64, burst: Duration, now: Instant) -> Self {
+        // A limit that is not a finite number ≥ 0 (possible only in a config built by
+        // hand) admits nothing rather than poisoning the arithmetic with NaN.
+        let limit_per_min = if limit_per_min.is_finite() {
+            limit_per_min.max(0.0)
+        } else {
+            0.0
+        };
         let rate = limit_per_min / 60.0;
-        // At least one request's worth, at most one minute's.
-        let capacity =
-            (rate * burst.as_secs_f64()).clamp(1.0_f64.min(limit_per_min), limit_per_min);
+        // At least one request's worth, at most one minute's (`min`/`max`, unlike
+        // `clamp`, cannot panic).
+        let capacity = (rate * burst.as_secs_f64())
+            .max(1.0_f64.min(limit_per_min))
+            .min(limit_per_min);
         Bucket {
             kind,
             limit: limit_per_min,
@@ -119,8 +129,9 @@ impl Bucket {
     /// `amount`; count it as others' consumption (it fades like any other).
     pub(crate) fn penalize(&mut self, amount: f64, now: Instant) {
         self.sync(now);
-        self.foreign_rate =
-            (self.foreign_rate + amount / BURN_TAU.as_secs_f64()).clamp(0.0, self.rate * 0.95);
+        self.foreign_rate = (self.foreign_rate + amount / BURN_TAU.as_secs_f64())
+            .min(self.rate * 0.95)
+            .max(0.0);
     }
 
     pub(crate) fn level(&self, now: Instant) -> f64 {
@@ -150,7 +161,7 @@ impl Bucket {
         if short <= 1e-9 {
             return Some(Duration::ZERO);
         }
-        Some(Duration::from_secs_f64(short / self.rate()))
+        Some(secs_f64(short / self.rate()))
     }
 
     pub(crate) fn debit(&mut self, amount: f64, now: Instant) {
@@ -239,7 +250,7 @@ impl Bucket {
             // tends to persist, and every 429 it takes to relearn it is one too many).
             self.foreign_rate *= (-dt / FOREIGN_FADE.as_secs_f64()).exp();
         }
-        self.foreign_rate = self.foreign_rate.clamp(0.0, self.rate * 0.95);
+        self.foreign_rate = self.foreign_rate.min(self.rate * 0.95).max(0.0);
         self.synced_at = Some(now);
     }
 }
@@ -344,7 +355,7 @@ impl BucketSet {
         if wait.is_zero() {
             Admission::Admitted
         } else {
-            Admission::NotBefore(now + wait)
+            Admission::NotBefore(after(now, wait))
         }
     }
 
@@ -391,7 +402,7 @@ impl BucketSet {
             }
             let need = ahead.for_bucket(b.kind) + b.needed(amount) - b.level(now);
             if need > 0.0 {
-                wait = wait.max(Duration::from_secs_f64(need / b.rate()));
+                wait = wait.max(secs_f64(need / b.rate()));
             }
         }
         Some(wait)

@@ -98,7 +98,7 @@ impl Circuit {
         let probing = self.probe_in_flight;
         self.probe_in_flight = false;
         if probing || (self.open_until.is_none() && self.failures >= self.threshold) {
-            self.open_until = Some(now + self.cooldown);
+            self.open_until = Some(super::time::after(now, self.cooldown));
             self.opened += 1;
             return Some(Transition::Opened);
         }

@@ -3,15 +3,90 @@
 use super::bucket::BucketKind;
 use crate::provider::ProviderError;
 use serde::Serialize;
+use std::time::Duration;
 
 /// One rung's failure, for errors that span a ladder ([`BrokerError::AllRungsFailed`]).
+/// Serialises as `{"model": …, "error": "<the error's text>"}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct RungError {
     /// The rung's config model name.
     pub model: String,
-    /// Why it failed, as text (the rung's own error's `Display`).
-    pub error: String,
+    /// Why it failed on this rung: [`BrokerError::Provider`] (the provider's final
+    /// answer there), [`BrokerError::WaitedTooLong`], [`BrokerError::CircuitOpen`],
+    /// [`BrokerError::NeverFits`] or [`BrokerError::ContextTooLarge`].
+    #[serde(serialize_with = "as_text")]
+    pub error: BrokerError,
+}
+
+fn as_text<S: serde::Serializer>(e: &BrokerError, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(e)
+}
+
+/// What is wrong with a request that [`BrokerError::InvalidRequest`] refused. Found in
+/// the caller's task, before anything reaches the broker; nothing was sent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidRequest {
+    /// `messages` is empty.
+    #[error("messages is empty: a request needs at least one user message")]
+    NoMessages,
+    /// A message has no content blocks.
+    #[error("messages[{index}] has no content")]
+    EmptyMessage {
+        /// The message's position in `messages`.
+        index: usize,
+    },
+    /// A message's content is only empty (or blank) text.
+    #[error("messages[{index}] has only empty text")]
+    BlankMessage {
+        /// The message's position in `messages`.
+        index: usize,
+    },
+    /// The request's content (system, messages, tools) is larger than any provider
+    /// accepts in one request.
+    #[error("the request carries about {bytes} bytes of content, over the {max}-byte limit of one request")]
+    TooLarge {
+        /// About how many bytes it carries.
+        bytes: usize,
+        /// The most one request may carry ([`MAX_REQUEST_BYTES`](super::MAX_REQUEST_BYTES)).
+        max: usize,
+    },
+    /// `max_tokens` is 0.
+    #[error("max_tokens must be at least 1")]
+    MaxTokensZero,
+    /// `max_tokens` is larger than the context window of every model the request may use.
+    #[error("max_tokens {max_tokens} exceeds the context window of every model the request may use (at most {limit} tokens): lower max_tokens")]
+    MaxTokensTooLarge {
+        /// The request's `max_tokens`.
+        max_tokens: u32,
+        /// The largest context window among the models it may use.
+        limit: u64,
+    },
+    /// `temperature` is NaN or outside 0..=2.
+    #[error("temperature must be between 0 and 2, not {0}")]
+    Temperature(f32),
+    /// `top_p` is NaN or outside 0..=1.
+    #[error("top_p must be between 0 and 1, not {0}")]
+    TopP(f32),
+    /// `options.floor` names a rung past the end of the target's ladder.
+    #[error("floor {floor} is past the end of the ladder, whose last rung is {last}")]
+    FloorPastLadder {
+        /// The requested floor.
+        floor: usize,
+        /// The ladder's last rung (0 for a single model).
+        last: usize,
+    },
+    /// The request has a trim policy, but even its newest turn does not fit the budget.
+    #[error("cannot trim to {budget} input tokens: the newest turn alone needs about {newest} (with {fixed} for system and tools)")]
+    CannotTrim {
+        /// The budget it had to fit (the policy's, or less for the models' limits).
+        budget: u64,
+        /// Estimated tokens of the newest turn.
+        newest: u64,
+        /// Estimated tokens of the system prompt and tools.
+        fixed: u64,
+    },
 }
 
 /// Why a completion failed. Transient trouble (429s, overload, timeouts) is retried and
@@ -20,9 +95,10 @@ pub struct RungError {
 #[non_exhaustive]
 pub enum BrokerError {
     /// The request is malformed (no messages, `max_tokens` of 0, an out-of-range
-    /// temperature, an empty turn) or cannot be trimmed to its budget. Nothing was sent.
+    /// temperature, an empty turn, ...) or cannot be trimmed to its budget; the
+    /// [`InvalidRequest`] says which. Nothing was sent.
     #[error("invalid request: {0}")]
-    InvalidRequest(String),
+    InvalidRequest(InvalidRequest),
     /// The request's target names neither a model nor a ladder of the config.
     #[error("unknown model or ladder {0:?}: check the config's [models] and [ladders]")]
     UnknownTarget(String),
@@ -60,31 +136,61 @@ pub enum BrokerError {
     },
     /// The provider's final answer for a request on one model: a non-retryable error,
     /// or a retryable one after the last attempt.
+    ///
+    /// The text includes the provider's error; it is also this error's
+    /// [`source`](std::error::Error::source).
     #[error("model {model} failed: {error}")]
     Provider {
         /// The config model name.
         model: String,
         /// What the provider (or the transport) reported.
+        #[source]
         error: ProviderError,
     },
-    /// The request was cancelled before it completed: the agent that asked was cut (a
-    /// swarm deadline, a stop or an interrupt), so nothing more is asked on its behalf.
+    /// A request waited longer than its `max_wait` (or the broker's `ladder_max_wait`)
+    /// for a rung that was busy, paused after a 429 or backing off. Reached the caller
+    /// only when no lower rung could take it; otherwise it is one entry of
+    /// [`BrokerError::AllRungsFailed`].
+    #[error("waited {:.1}s for model {model}, longer than the request's max_wait of {:.1}s", .waited.as_secs_f64(), .max_wait.as_secs_f64())]
+    WaitedTooLong {
+        /// The config model name.
+        model: String,
+        /// How long it had waited.
+        waited: Duration,
+        /// How long it was allowed to wait.
+        max_wait: Duration,
+    },
+    /// The model's circuit breaker is open after repeated failures: nothing is sent to
+    /// it until its cool-down ends. Reached the caller only when no lower rung could take
+    /// the request; otherwise it is one entry of [`BrokerError::AllRungsFailed`].
+    #[error("model {model} is failing and its circuit is open for {:.1}s more", .retry_in.as_secs_f64())]
+    CircuitOpen {
+        /// The config model name.
+        model: String,
+        /// How long until the circuit lets a probe through.
+        retry_in: Duration,
+    },
+    /// The request was cancelled before it completed: its caller stopped listening (a
+    /// dropped stream), or the agent that asked was cut (a swarm deadline, a stop or an
+    /// interrupt), so nothing more is asked on its behalf.
     #[error("the request was cancelled")]
     Cancelled,
     /// A ladder request failed on every rung it was allowed to use; one entry per rung,
     /// in ladder order.
     #[error("every rung failed: {}", fmt_rungs(.0))]
     AllRungsFailed(Vec<RungError>),
-    /// The broker stopped before it could answer.
+    /// The broker stopped (or died) before it could answer. Every call still waiting
+    /// then gets this at once, and so does every later call.
     #[error("the broker has stopped")]
     BrokerStopped,
 }
 
 fn fmt_rungs(rungs: &[RungError]) -> String {
+    // Every per-rung error names its model.
     rungs
         .iter()
         .enumerate()
-        .map(|(i, r)| format!("{}. {}: {}", i + 1, r.model, r.error))
+        .map(|(i, r)| format!("{}. {}", i + 1, r.error))
         .collect::<Vec<_>>()
         .join("; ")
 }

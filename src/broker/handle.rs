@@ -1,13 +1,17 @@
 //! `BrokerHandle`: what agents hold. Work that needs no shared state happens here, in the
 //! caller's task, before the message is sent: validation, the canonical key, token
 //! estimation (with the shared per-message cache) and trimming. The broker then does only
-//! O(1) bookkeeping.
+//! bookkeeping: hash look-ups, bucket arithmetic and O(log n) queue operations.
+//!
+//! Validation refuses, with a typed [`InvalidRequest`], everything that could make the
+//! broker misbehave; and a `max_wait` beyond [`MAX_WAIT`] is clamped to it, so no option a
+//! caller can set reaches the broker in a form it cannot handle.
 
 use super::bucket::{Bucket, BucketKind};
-use super::error::BrokerError;
+use super::error::{BrokerError, InvalidRequest};
 use super::job::{Prepared, RungPlan};
 use super::key::canonical_key;
-use super::mailbox::BrokerMailbox;
+use super::mailbox::{BrokerMailbox, GiveUp};
 use super::stats::Stats;
 use super::stream::CompletionStream;
 use super::BrokerMsg;
@@ -19,17 +23,27 @@ use crate::types::{Completion, CompletionRequest, ContentBlock, Message, TrimPol
 use ractor::concurrency::oneshot;
 use ractor::RpcReplyPort;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The longest `max_wait` a request may ask for (one year); a longer one, up to
+/// `Duration::MAX`, is clamped to it.
+pub const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The most content one request may carry, in bytes of text (system, messages, tool
+/// definitions and inputs): 32 MiB, the largest request body the providers accept.
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+
 /// What agents hold to ask the broker for completions. Cheap to clone; every clone talks
 /// to the same broker.
 ///
 /// Validation, trimming, keying and token estimation run in the calling task, so the
-/// broker itself only does constant-time bookkeeping per message. Once the broker has
-/// stopped, every call errs with [`BrokerError::BrokerStopped`].
+/// broker itself only does bookkeeping per message (hash look-ups, bucket arithmetic,
+/// O(log n) queue operations). Once the broker has stopped, every call errs with
+/// [`BrokerError::BrokerStopped`].
 #[derive(Clone)]
 pub struct BrokerHandle {
     pub(crate) mailbox: BrokerMailbox,
@@ -37,6 +51,9 @@ pub struct BrokerHandle {
     pub(crate) estimator: Arc<Estimator>,
     /// For models that estimate with the provider's `count_tokens` (`count_tokens_rpm`).
     pub(crate) counter: Arc<TokenCounter>,
+    /// Issues each call's ticket, shared by every clone: how a caller that gives up
+    /// tells the broker which request it no longer waits for.
+    pub(crate) tickets: Arc<AtomicU64>,
 }
 
 /// Calls to `count_tokens`, under their own request bucket per model (separate from
@@ -109,22 +126,35 @@ impl BrokerHandle {
     /// call waits until the request has been admitted, sent and answered, with retries
     /// and fallbacks done inside; an identical request already in flight is joined
     /// instead of sent again. The completion's `model` names the rung that answered.
+    ///
+    /// Dropping the returned future gives the request up: if no other caller waits for
+    /// the same answer, it leaves the queue without spending quota, and a failed attempt
+    /// is not retried. (An attempt already sent runs to its end and is settled.)
     pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
         let prepared = self.prepare_summarized(req).await?;
         self.send(prepared).await
     }
 
-    /// Sends a prepared request to the broker and awaits its one reply.
+    /// Sends a prepared request to the broker and awaits its one reply; dropping the
+    /// future gives the request up.
     async fn send(&self, prepared: Prepared) -> Result<Completion, BrokerError> {
+        let ticket = self.ticket();
         let (tx, rx) = oneshot();
         let port: RpcReplyPort<_> = tx.into();
         if !self
             .mailbox
-            .send(BrokerMsg::Complete(Box::new(prepared), port))
+            .send(BrokerMsg::Complete(Box::new(prepared), ticket, port))
         {
             return Err(BrokerError::BrokerStopped);
         }
-        rx.await.unwrap_or(Err(BrokerError::BrokerStopped))
+        let give_up = GiveUp::new(self.mailbox.clone(), ticket);
+        let reply = rx.await.unwrap_or(Err(BrokerError::BrokerStopped));
+        give_up.disarm();
+        reply
+    }
+
+    fn ticket(&self) -> u64 {
+        self.tickets.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Asks for a streamed completion: deltas as they arrive, then the completion (see
@@ -134,17 +164,19 @@ impl BrokerHandle {
     /// request.
     pub async fn stream(&self, req: CompletionRequest) -> Result<CompletionStream, BrokerError> {
         let prepared = self.prepare_summarized(req).await?;
-        let (sink, stream) = super::stream::channel();
+        let ticket = self.ticket();
+        let (sink, stream) = super::stream::channel(self.mailbox.clone(), ticket);
         if !self
             .mailbox
-            .send(BrokerMsg::Stream(Box::new(prepared), sink))
+            .send(BrokerMsg::Stream(Box::new(prepared), ticket, sink))
         {
             return Err(BrokerError::BrokerStopped);
         }
         Ok(stream)
     }
 
-    /// A statistics snapshot, built by the broker in O(lanes). Errs only with
+    /// A statistics snapshot, built by the broker in time proportional to the lanes and
+    /// the recent events each lane keeps for its sliding windows. Errs only with
     /// [`BrokerError::BrokerStopped`].
     pub async fn stats(&self) -> Result<Stats, BrokerError> {
         let (tx, rx) = oneshot();
@@ -177,7 +209,8 @@ impl BrokerHandle {
     ///
     /// Unlike `complete`, it does not summarise trimmed turns and does not ask the
     /// provider's `count_tokens`: the estimates are tiktoken's, calibrated. Errs with
-    /// [`BrokerError::InvalidRequest`] or [`BrokerError::UnknownTarget`].
+    /// [`BrokerError::InvalidRequest`] or [`BrokerError::UnknownTarget`]. A `max_wait`
+    /// over [`MAX_WAIT`] comes back clamped to it.
     pub fn prepare(&self, req: CompletionRequest) -> Result<Prepared, BrokerError> {
         self.prepare_with_dropped(req).map(|(p, _)| p)
     }
@@ -186,11 +219,15 @@ impl BrokerHandle {
         &self,
         mut req: CompletionRequest,
     ) -> Result<(Prepared, Vec<Message>), BrokerError> {
-        validate(&req)?;
+        validate(&req).map_err(BrokerError::InvalidRequest)?;
         let rungs = self
             .config
             .rungs(&req.target)
             .ok_or_else(|| BrokerError::UnknownTarget(req.target.clone()))?;
+        validate_for_rungs(&req, &rungs, &self.config).map_err(BrokerError::InvalidRequest)?;
+        if let Some(w) = req.options.max_wait.as_mut() {
+            *w = (*w).min(MAX_WAIT);
+        }
         let mut dropped = Vec::new();
         let mut trimmed_tokens = 0;
         if let Some(policy) = req.options.trim.clone() {
@@ -300,11 +337,11 @@ impl BrokerHandle {
             (raw as f64 * factor).ceil() as u64
         };
         trim_to_budget(&req.messages, message_budget, count).ok_or_else(|| {
-            let last = req.messages.last().map(count).unwrap_or(0);
-            BrokerError::InvalidRequest(format!(
-                "cannot trim to {budget} input tokens: the newest turn alone needs about {} (with {fixed} for system and tools)",
-                last
-            ))
+            BrokerError::InvalidRequest(InvalidRequest::CannotTrim {
+                budget,
+                newest: req.messages.last().map(count).unwrap_or(0),
+                fixed,
+            })
         })
     }
 
@@ -379,39 +416,116 @@ impl BrokerHandle {
     }
 }
 
-fn validate(req: &CompletionRequest) -> Result<(), BrokerError> {
-    let bad = |m: &str| Err(BrokerError::InvalidRequest(m.to_string()));
+/// Checks what needs no config: messages, content, sampling parameters.
+fn validate(req: &CompletionRequest) -> Result<(), InvalidRequest> {
     if req.messages.is_empty() {
-        return bad("messages is empty: a request needs at least one user message");
+        return Err(InvalidRequest::NoMessages);
     }
     if req.max_tokens == 0 {
-        return bad("max_tokens must be at least 1");
+        return Err(InvalidRequest::MaxTokensZero);
     }
     if let Some(t) = req.temperature {
+        // `contains` is false for NaN.
         if !(0.0..=2.0).contains(&t) {
-            return bad("temperature must be between 0 and 2");
+            return Err(InvalidRequest::Temperature(t));
         }
     }
     if let Some(p) = req.top_p {
         if !(0.0..=1.0).contains(&p) {
-            return bad("top_p must be between 0 and 1");
+            return Err(InvalidRequest::TopP(p));
         }
     }
-    for (i, m) in req.messages.iter().enumerate() {
+    for (index, m) in req.messages.iter().enumerate() {
         if m.content.is_empty() {
-            return Err(BrokerError::InvalidRequest(format!(
-                "messages[{i}] has no content"
-            )));
+            return Err(InvalidRequest::EmptyMessage { index });
         }
         let blank = m
             .content
             .iter()
             .all(|b| matches!(b, ContentBlock::Text { text } if text.trim().is_empty()));
         if blank {
-            return Err(BrokerError::InvalidRequest(format!(
-                "messages[{i}] has only empty text"
-            )));
+            return Err(InvalidRequest::BlankMessage { index });
         }
     }
+    let bytes = content_bytes(req);
+    if bytes > MAX_REQUEST_BYTES {
+        return Err(InvalidRequest::TooLarge {
+            bytes,
+            max: MAX_REQUEST_BYTES,
+        });
+    }
     Ok(())
+}
+
+/// Checks what depends on the models the request may use: its floor and `max_tokens`.
+fn validate_for_rungs(
+    req: &CompletionRequest,
+    rungs: &[String],
+    config: &Config,
+) -> Result<(), InvalidRequest> {
+    let last = rungs.len().saturating_sub(1);
+    if let Some(floor) = req.options.floor {
+        if floor > last {
+            return Err(InvalidRequest::FloorPastLadder { floor, last });
+        }
+    }
+    let allowed = req.options.floor.map_or(last, |f| f.min(last));
+    let limit = rungs
+        .iter()
+        .take(allowed + 1)
+        .filter_map(|name| config.model(name))
+        .map(|m| m.context_window)
+        .max();
+    match limit {
+        Some(limit) if u64::from(req.max_tokens) > limit => {
+            Err(InvalidRequest::MaxTokensTooLarge {
+                max_tokens: req.max_tokens,
+                limit,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// About how many bytes of content `req` carries (text as is, structured parts by their
+/// strings), without serialising it.
+fn content_bytes(req: &CompletionRequest) -> usize {
+    let mut n = req.system.as_ref().map_or(0, String::len);
+    for m in &req.messages {
+        for b in &m.content {
+            n = n.saturating_add(match b {
+                ContentBlock::Text { text } => text.len(),
+                ContentBlock::ToolUse { id, name, input } => {
+                    id.len() + name.len() + value_bytes(input)
+                }
+                ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    ..
+                } => tool_use_id.len() + content.len(),
+                ContentBlock::Image { source } => value_bytes(source),
+            });
+        }
+    }
+    for t in &req.tools {
+        n = n.saturating_add(
+            t.name.len()
+                + t.description.as_ref().map_or(0, String::len)
+                + value_bytes(&t.input_schema),
+        );
+    }
+    n.saturating_add(req.stop.iter().map(String::len).sum::<usize>())
+}
+
+fn value_bytes(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => a.iter().map(value_bytes).fold(2, usize::saturating_add),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| k.len() + 3 + value_bytes(v))
+            .fold(2, usize::saturating_add),
+        _ => 8,
+    }
 }

@@ -2,6 +2,7 @@
 
 use super::bucket::Cost;
 use super::error::{BrokerError, RungError};
+use super::lane::QueueSlot;
 use crate::config::Limits;
 use crate::types::{Completion, CompletionRequest};
 use ractor::RpcReplyPort;
@@ -9,7 +10,13 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 pub(crate) type Reply = Result<Completion, BrokerError>;
-pub(crate) type Waiter = RpcReplyPort<Reply>;
+
+/// A caller awaiting one reply, with the ticket its `BrokerHandle` gave it (the caller
+/// sends `Abandon(ticket)` if it stops waiting).
+pub(crate) struct Waiter {
+    pub(crate) ticket: u64,
+    pub(crate) port: RpcReplyPort<Reply>,
+}
 
 /// One rung of a [`Prepared`] request: the model and what the broker will reserve on it.
 #[derive(Debug, Clone)]
@@ -77,8 +84,13 @@ pub(crate) struct Job {
     /// Reserved on the lane while in flight.
     pub(crate) reserved: Cost,
     pub(crate) waiters: Vec<Waiter>,
-    /// A streamed request's caller.
-    pub(crate) sink: Option<super::stream::StreamSink>,
+    /// A streamed request's caller, with its ticket.
+    pub(crate) sink: Option<(u64, super::stream::StreamSink)>,
+    /// Where it sits in its lane's queue; `None` while in flight.
+    pub(crate) queued: Option<QueueSlot>,
+    /// The token of the attempt in flight, which its `Finished` must carry (any other
+    /// report for this job is stale).
+    pub(crate) in_flight: Option<u64>,
     pub(crate) errors: Vec<RungError>,
     pub(crate) coalesce_key: Option<u64>,
     /// The lane this job is queued on or in flight on.
@@ -107,6 +119,13 @@ pub(crate) fn completion_span(request: &CompletionRequest, first_model: &str) ->
 }
 
 impl Job {
+    /// Nobody waits for the answer any more: every caller dropped its reply port (or
+    /// sent `Abandon`) and the stream, if any, is gone.
+    pub(crate) fn abandoned(&self) -> bool {
+        self.waiters.iter().all(|w| w.port.is_closed())
+            && self.sink.as_ref().is_none_or(|(_, s)| s.is_closed())
+    }
+
     pub(crate) fn model(&self) -> &str {
         self.prepared
             .rungs

@@ -25,3 +25,36 @@ impl BrokerMailbox {
         true
     }
 }
+
+/// Held by a caller while it waits for the broker: dropped before [`GiveUp::disarm`] (the
+/// caller's future was dropped, the stream was dropped), it tells the broker that the
+/// caller holding `ticket` gave up, so work nobody waits for leaves the queue.
+pub(crate) struct GiveUp {
+    mailbox: BrokerMailbox,
+    ticket: u64,
+    armed: bool,
+}
+
+impl GiveUp {
+    pub(crate) fn new(mailbox: BrokerMailbox, ticket: u64) -> Self {
+        GiveUp {
+            mailbox,
+            ticket,
+            armed: true,
+        }
+    }
+
+    /// The caller got its answer: nothing to tell.
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for GiveUp {
+    fn drop(&mut self) {
+        if self.armed {
+            // Fails only when the broker has stopped, and then there is nothing to undo.
+            self.mailbox.send(BrokerMsg::Abandon(self.ticket));
+        }
+    }
+}

@@ -13,7 +13,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `bucket.rs` | pure token buckets and the all-or-nothing bucket set |
-//! | `lane.rs` | one (provider, model): buckets, queue, pause, circuit, counters |
+//! | `lane.rs` | one (provider, model): buckets, ordered queue indexes, pause, circuit, its one timer, counters |
 //! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
 //! | `circuit.rs` | the pure circuit breaker |
 //! | `key.rs` | the canonical key used for coalescing |
@@ -24,6 +24,7 @@
 //! | `mailbox.rs` | the mailbox wrapper that counts messages sent and handled |
 //! | `stats.rs` | counters and the `Stats` snapshot |
 //! | `stream.rs` | streamed completions: deltas straight to the caller, cancel on drop |
+//! | `time.rs` | instant and duration arithmetic that saturates instead of panicking |
 
 mod actor;
 mod bucket;
@@ -38,11 +39,15 @@ mod retry;
 mod state;
 mod stats;
 mod stream;
+#[cfg(test)]
+mod tests;
+mod time;
 mod window;
 
 pub use circuit::CircuitState;
-pub use error::{BrokerError, RungError};
+pub use error::{BrokerError, InvalidRequest, RungError};
 pub use handle::BrokerHandle;
+pub use handle::{MAX_REQUEST_BYTES, MAX_WAIT};
 pub use job::{Prepared, RungPlan};
 pub use stats::{BucketStats, LaneStats, Stats};
 pub use stream::{CompletionStream, StreamItem};
@@ -60,17 +65,25 @@ use std::time::Duration;
 pub(crate) struct Finished {
     pub(crate) job: u64,
     pub(crate) lane: usize,
-    pub(crate) attempt: u32,
+    /// The attempt's token (see `Job::in_flight`).
+    pub(crate) attempt: u64,
     pub(crate) outcome: Result<ProviderReply, ProviderFailure>,
 }
 
 /// What the broker actor handles (see `actor.rs`).
 pub(crate) enum BrokerMsg {
-    Complete(Box<Prepared>, RpcReplyPort<Reply>),
-    Stream(Box<Prepared>, stream::StreamSink),
+    /// A request, the caller's ticket and its reply port.
+    Complete(Box<Prepared>, u64, RpcReplyPort<Reply>),
+    /// A streamed request, the caller's ticket and its stream.
+    Stream(Box<Prepared>, u64, stream::StreamSink),
+    /// The caller holding this ticket stopped waiting.
+    Abandon(u64),
     Finished(Box<Finished>),
     Tick(usize),
     Stats(RpcReplyPort<Stats>),
+    /// Test seam: makes `handle` panic, as a bug would.
+    #[cfg(test)]
+    Panic,
 }
 
 /// Why [`start`] (or a swarm that starts a broker) failed.
@@ -88,7 +101,7 @@ pub enum StartError {
     },
     /// The broker actor (or one of its provider actors) could not be spawned.
     #[error("cannot start the broker actor: {0}")]
-    Spawn(String),
+    Spawn(#[source] ractor::SpawnErr),
 }
 
 /// Options for [`start`]. `StartOptions::default()` is what production wants.
@@ -121,6 +134,9 @@ pub struct Broker {
 impl Broker {
     /// Stops the broker and its provider actors. Requests waiting for a reply then fail
     /// with [`BrokerError::BrokerStopped`], and so does every later call on a handle.
+    ///
+    /// The same holds if the broker actor dies of a bug: every pending and later call
+    /// gets [`BrokerError::BrokerStopped`] at once, never a hang.
     pub fn stop(&self) {
         self.actor.stop(None);
     }
@@ -156,7 +172,7 @@ pub async fn start(
     };
     let (actor, _) = Actor::spawn(None, actor::QuotaBroker, args)
         .await
-        .map_err(|e| StartError::Spawn(e.to_string()))?;
+        .map_err(StartError::Spawn)?;
     let handle = BrokerHandle {
         mailbox: mailbox::BrokerMailbox {
             actor: actor.clone(),
@@ -165,6 +181,7 @@ pub async fn start(
         config,
         estimator,
         counter,
+        tickets: Arc::new(std::sync::atomic::AtomicU64::new(1)),
     };
     Ok(Broker { handle, actor })
 }

@@ -11,6 +11,7 @@
 //! fails at once, naming the URL, instead of after `max_attempts` backoffs and circuit
 //! cool-downs ([`fails_fast`]).
 
+use super::time::secs_f64;
 use crate::config::BrokerConfig;
 use crate::provider::ProviderError;
 use std::time::Duration;
@@ -36,7 +37,9 @@ pub(crate) fn delay(err: &ProviderError, retries: u32, cfg: &BrokerConfig, u: f6
         .backoff_base
         .saturating_mul(1u32 << retries.min(20))
         .min(cfg.backoff_cap);
-    exp.mul_f64(u.clamp(0.0, 1.0))
+    // `Duration::mul_f64` panics on NaN or overflow; a NaN draw counts as 0.
+    let u = if u.is_nan() { 0.0 } else { u.clamp(0.0, 1.0) };
+    secs_f64(exp.as_secs_f64() * u).min(exp)
 }
 
 /// Whether `err` says nothing listens at an endpoint that has never `answered` (any HTTP
@@ -126,6 +129,16 @@ mod tests {
         assert_eq!(delay(&e, 3, &cfg(), 1.0), Duration::from_secs(4));
         assert_eq!(delay(&e, 3, &cfg(), 0.5), Duration::from_secs(2));
         assert_eq!(delay(&e, 30, &cfg(), 1.0), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_nan_draw_or_a_huge_cap_does_not_panic() {
+        let e = ProviderError::Timeout;
+        assert_eq!(delay(&e, 3, &cfg(), f64::NAN), Duration::ZERO);
+        let mut huge = cfg();
+        huge.backoff_base = Duration::MAX;
+        huge.backoff_cap = Duration::MAX;
+        assert!(delay(&e, 30, &huge, 1.0) > Duration::from_secs(3600));
     }
 
     #[test]

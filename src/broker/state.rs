@@ -1,5 +1,12 @@
-//! The broker's state and the O(1)-per-message bookkeeping behind each message: coalesce,
-//! choose a rung, queue, admit, dispatch, settle, retry or fall back, reply.
+//! The broker's state and the bookkeeping behind each message: coalesce, choose a rung,
+//! queue, admit, dispatch, settle, retry or fall back, reply, drop abandoned work.
+//!
+//! Cost per message: hash look-ups, bucket arithmetic, and O(log n) queue operations (n
+//! the lane's queue length, see `lane.rs`) for each job the message admits, moves down or
+//! removes. Nothing walks a queue. Choosing a rung is O(rungs).
+//!
+//! Nothing here panics or returns an error, whatever the request: time arithmetic
+//! saturates (`time.rs`), and every failure of one request travels in its reply.
 
 use super::bucket::{Admission, Cost};
 use super::circuit::Transition;
@@ -10,9 +17,10 @@ use super::mailbox::BrokerMailbox;
 use super::retry::{self, Decision};
 use super::stats::{self, LaneStats, Stats};
 use super::stream::StreamSink;
+use super::time::{after, FAR};
 use super::BrokerMsg;
 use crate::config::{Config, Limits};
-use crate::provider::{Dispatch, EventSink, ProviderMsg};
+use crate::provider::{Dispatch, EventSink, ProviderMsg, Reporter};
 use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
 use crate::tokens::Estimator;
 use crate::types::Usage;
@@ -42,6 +50,10 @@ pub(crate) struct BrokerState {
     /// Providers whose endpoint has answered at least once (any HTTP response): only
     /// these get retries when nothing listens (see `retry::fails_fast`).
     pub(crate) answered: HashSet<String>,
+    /// Caller ticket → the job that caller waits for (see `on_abandon`).
+    pub(crate) tickets: HashMap<u64, u64>,
+    /// The next attempt's token (see `Job::in_flight`).
+    pub(crate) next_attempt: u64,
 }
 
 #[derive(Debug, Default)]
@@ -67,16 +79,19 @@ pub(crate) struct Totals {
 /// Who asked: a caller awaiting one reply, or a stream.
 pub(crate) enum Caller {
     Reply(Waiter),
-    Stream(StreamSink),
+    Stream(u64, StreamSink),
 }
 
-/// Gives every waiter (and the stream, if any) the final reply, exactly once.
-fn reply_all(job: &mut Job, reply: Reply) {
+/// Gives every waiter (and the stream, if any) the final reply, exactly once, and
+/// forgets their tickets.
+fn reply_all(tickets: &mut HashMap<u64, u64>, job: &mut Job, reply: Reply) {
     for w in std::mem::take(&mut job.waiters) {
+        tickets.remove(&w.ticket);
         // A waiter that gave up (closed port) does not disturb the others.
-        let _ = w.send(reply.clone());
+        let _ = w.port.send(reply.clone());
     }
-    if let Some(sink) = job.sink.take() {
+    if let Some((ticket, sink)) = job.sink.take() {
+        tickets.remove(&ticket);
         sink.finish(reply);
     }
 }
@@ -90,7 +105,7 @@ impl BrokerState {
         // Streams are exempt from coalescing (see `stream.rs`).
         let (waiter, sink) = match caller {
             Caller::Reply(w) => (Some(w), None),
-            Caller::Stream(s) => (None, Some(s)),
+            Caller::Stream(t, s) => (None, Some((t, s))),
         };
         let coalesce =
             self.config.broker.coalesce && prepared.request.options.coalesce && sink.is_none();
@@ -105,18 +120,18 @@ impl BrokerState {
             self.totals.refused += 1;
             let err = self.refusal(&prepared, now);
             if let Some(w) = waiter {
-                let _ = w.send(Err(err.clone()));
+                let _ = w.port.send(Err(err.clone()));
             }
-            if let Some(s) = sink {
+            if let Some((_, s)) = sink {
                 s.finish(Err(err));
             }
             return;
         };
+        let first = prepared.rungs.first().map_or("", |r| r.model.as_str());
+        let model = prepared.rungs.get(rung).map_or("", |r| r.model.as_str());
         if rung > 0 {
             // Admitted below the first rung (it was exhausted, paused or open): a fallback.
-            let from = &prepared.rungs[0].model;
-            let to = &prepared.rungs[rung].model;
-            let path = format!("{from}->{to}");
+            let path = format!("{first}->{model}");
             *self.totals.fallbacks.entry(path.clone()).or_default() += 1;
             *self.totals.fallbacks_at_admission.entry(path).or_default() += 1;
         }
@@ -126,7 +141,13 @@ impl BrokerState {
         if let Some(k) = key {
             self.by_key.insert(k, id);
         }
-        let span = super::job::completion_span(&prepared.request, &prepared.rungs[rung].model);
+        if let Some(w) = &waiter {
+            self.tickets.insert(w.ticket, id);
+        }
+        if let Some((t, _)) = &sink {
+            self.tickets.insert(*t, id);
+        }
+        let span = super::job::completion_span(&prepared.request, model);
         let job = Job {
             span,
             id,
@@ -138,11 +159,13 @@ impl BrokerState {
             reserved: Cost::default(),
             waiters: waiter.into_iter().collect(),
             sink,
+            queued: None,
+            in_flight: None,
             errors: Vec::new(),
             coalesce_key: key,
             lane,
         };
-        self.enqueue(job, false);
+        self.enqueue(job, false, now);
         self.pump(lane, now);
     }
 
@@ -156,6 +179,7 @@ impl BrokerState {
         else {
             return Some(waiter);
         };
+        self.tickets.insert(waiter.ticket, job.id);
         job.waiters.push(waiter);
         job.span.record("merged", job.waiters.len() as u64 - 1);
         self.totals.merged += 1;
@@ -220,7 +244,11 @@ impl BrokerState {
     fn refusal(&self, p: &Prepared, now: Instant) -> BrokerError {
         let mut errs = Vec::new();
         for (rung, plan) in p.rungs.iter().enumerate().take(p.last_rung() + 1) {
-            let Some(lane) = self.lane_of.get(&plan.model).map(|&i| &self.lanes[i]) else {
+            let Some(lane) = self
+                .lane_of
+                .get(&plan.model)
+                .and_then(|&i| self.lanes.get(i))
+            else {
                 continue;
             };
             let err = self.context_overflow(p, rung, lane).unwrap_or_else(|| {
@@ -233,103 +261,127 @@ impl BrokerState {
                         plan.est_input,
                         u64::from(p.request.max_tokens),
                     ),
-                    _ => BrokerError::InvalidRequest("no rung can take this request".into()),
+                    // It fits the buckets and the context: the rung was skipped because
+                    // its circuit is open.
+                    _ => circuit_open(lane, now),
                 }
             });
-            errs.push(err);
+            errs.push(RungError {
+                model: plan.model.clone(),
+                error: err,
+            });
         }
-        if errs.len() == 1 {
-            errs.remove(0)
-        } else {
-            BrokerError::AllRungsFailed(
-                errs.iter()
-                    .zip(&p.rungs)
-                    .map(|(e, r)| RungError {
-                        model: r.model.clone(),
-                        error: e.to_string(),
-                    })
-                    .collect(),
-            )
+        match errs.len() {
+            0 => BrokerError::UnknownTarget(p.request.target.clone()),
+            1 => errs.remove(0).error,
+            _ => BrokerError::AllRungsFailed(errs),
         }
     }
 
-    fn enqueue(&mut self, job: Job, front: bool) {
-        let lane = &mut self.lanes[job.lane];
+    /// Queues `job` on its lane: at the back, or at the front for a retry.
+    fn enqueue(&mut self, mut job: Job, front: bool, now: Instant) {
+        let deadline = self.deadline(&job);
+        let Some(lane) = self.lanes.get_mut(job.lane) else {
+            return;
+        };
         let cost = job.prepared.cost(job.rung, &lane.model.limits);
-        if front {
-            lane.push_front(job.id, &cost);
-        } else {
-            lane.push_back(job.id, &cost);
-        }
+        job.queued = Some(lane.push(job.id, front, job.not_before, deadline, cost, now));
         self.jobs.insert(job.id, job);
+    }
+
+    /// When a queued `job` stops waiting and moves down its ladder: `None` on its last
+    /// rung (or floor), where it waits as long as it takes.
+    fn deadline(&self, job: &Job) -> Option<Instant> {
+        if job.rung >= job.prepared.last_rung() {
+            return None;
+        }
+        let limit = self.wait_limit(&job.prepared).unwrap_or(FAR);
+        Some(after(job.enqueued_at, limit))
+    }
+
+    /// Takes job `id` out of its lane's queue and out of the broker; `None` if it is not
+    /// queued (unknown, or in flight).
+    fn take_queued(&mut self, id: u64) -> Option<Job> {
+        let job = self.jobs.get(&id)?;
+        job.queued?;
+        let mut job = self.jobs.remove(&id)?;
+        if let (Some(slot), Some(lane)) = (job.queued.take(), self.lanes.get_mut(job.lane)) {
+            lane.remove(id, &slot);
+        }
+        Some(job)
+    }
+
+    /// Drops `job`, whose callers have all gone: nothing more is spent on it.
+    fn drop_abandoned(&mut self, mut job: Job) {
+        job.span.record("outcome", "abandoned");
+        self.forget_key(&job);
+        // Nobody listens; this only forgets the tickets.
+        reply_all(&mut self.tickets, &mut job, Err(BrokerError::Cancelled));
     }
 
     // ---- Admission ------------------------------------------------------------------
 
-    /// Sends every job of the lane that may go now; arms one timer for the next instant
-    /// something can go.
+    /// Moves on the lane's jobs whose `max_wait` has run out, then sends every job that
+    /// may go now, in queue order; then sets the lane's one timer for the next instant
+    /// something can change.
     pub(crate) fn pump(&mut self, lane_idx: usize, now: Instant) {
+        if lane_idx >= self.lanes.len() {
+            return;
+        }
+        self.expire(lane_idx, now);
+        self.lanes[lane_idx].promote(now);
         let max_in_flight = self.config.broker.max_in_flight;
+        // What keeps the head of the queue from going, and until when.
+        let mut blocked_until: Option<Instant> = None;
         loop {
             let lane = &mut self.lanes[lane_idx];
-            if lane.queue.is_empty() || lane.in_flight >= max_in_flight {
-                return;
+            if lane.queue_len() == 0 || lane.in_flight >= max_in_flight {
+                break;
             }
             if let Some(t) = lane.paused_until.filter(|t| *t > now) {
-                self.blocked(lane_idx, t, now);
-                return;
+                blocked_until = Some(t);
+                break;
             }
             if !lane.circuit.may_send(now) {
                 if self.drain_open_circuit(lane_idx, now) {
                     continue;
                 }
-                if let Some(t) = self.lanes[lane_idx]
+                blocked_until = self.lanes[lane_idx]
                     .circuit
                     .open_until()
-                    .filter(|t| *t > now)
-                {
-                    self.blocked(lane_idx, t, now);
-                }
-                return;
+                    .filter(|t| *t > now);
+                break;
             }
             // The first job whose not-before time has come, in queue order.
-            let jobs = &self.jobs;
-            let lane = &self.lanes[lane_idx];
-            let mut next_ready: Option<Instant> = None;
-            let mut pick = None;
-            for (i, id) in lane.queue.iter().enumerate() {
-                let Some(job) = jobs.get(id) else { continue };
-                if job.not_before <= now {
-                    pick = Some((i, *id));
-                    break;
-                }
-                next_ready = Some(next_ready.map_or(job.not_before, |t| t.min(job.not_before)));
-            }
-            let Some((index, id)) = pick else {
-                if let Some(t) = next_ready {
-                    self.blocked(lane_idx, t, now);
-                }
-                return;
+            let Some(id) = lane.head() else {
+                break; // only retries backing off: the timer wakes for them
             };
             let Some(job) = self.jobs.get(&id) else {
-                return;
+                break; // cannot happen: every queued id has its job
             };
+            if job.abandoned() {
+                if let Some(job) = self.take_queued(id) {
+                    self.drop_abandoned(job);
+                }
+                continue;
+            }
             let cost = job.prepared.cost(job.rung, &lane.model.limits);
-            let lane = &mut self.lanes[lane_idx];
             match lane.buckets.try_admit(&cost, now) {
                 Admission::Admitted => {
-                    lane.remove(index, &cost);
+                    if let Some(job) = self.jobs.get_mut(&id) {
+                        if let Some(slot) = job.queued.take() {
+                            self.lanes[lane_idx].remove(id, &slot);
+                        }
+                    }
                     self.dispatch(id, cost, now);
                 }
                 Admission::NotBefore(t) => {
-                    let t = next_ready.map_or(t, |r| r.min(t));
-                    self.blocked(lane_idx, t, now);
-                    return;
+                    blocked_until = Some(t);
+                    break;
                 }
                 Admission::NeverFits { bucket, need, max } => {
-                    lane.remove(index, &cost);
                     let model = lane.model.name.clone();
-                    if let Some(job) = self.jobs.remove(&id) {
+                    if let Some(job) = self.take_queued(id) {
                         let err = BrokerError::never_fits(
                             &model,
                             bucket,
@@ -338,10 +390,18 @@ impl BrokerState {
                             job.prepared.est_input(job.rung),
                             u64::from(job.prepared.request.max_tokens),
                         );
-                        self.move_down_or_fail(job, err.to_string(), err, true, now);
+                        self.move_down_or_fail(job, err, true, now);
                     }
                 }
             }
+        }
+        let lane = &mut self.lanes[lane_idx];
+        let wake = [blocked_until, lane.next_change()]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(t) = wake {
+            lane.timer.arm(t, now);
         }
     }
 
@@ -355,110 +415,85 @@ impl BrokerState {
             .or(ladder.then_some(self.config.broker.ladder_max_wait))
     }
 
-    /// The lane cannot send before `until`: move on the jobs that have waited too long,
-    /// and wake at `until` or at the next such deadline, whichever is first.
-    fn blocked(&mut self, lane_idx: usize, until: Instant, now: Instant) {
-        let mut next_deadline: Option<Instant> = None;
-        let mut expired = Vec::new();
-        for (pos, id) in self.lanes[lane_idx].queue.iter().enumerate() {
-            let Some(job) = self.jobs.get(id) else {
-                continue;
+    /// Moves down the ladder every job of the lane that has waited longer than its
+    /// `max_wait` (only jobs with a lower rung have a deadline).
+    fn expire(&mut self, lane_idx: usize, now: Instant) {
+        while let Some(id) = self.lanes[lane_idx].expired(now) {
+            let Some(job) = self.take_queued(id) else {
+                break; // cannot happen: every deadline belongs to a queued job
             };
-            let Some(limit) = self.wait_limit(&job.prepared) else {
-                continue;
+            let err = BrokerError::WaitedTooLong {
+                model: self.lanes[lane_idx].model.name.clone(),
+                waited: now.saturating_duration_since(job.enqueued_at),
+                max_wait: self.wait_limit(&job.prepared).unwrap_or(FAR),
             };
-            // On its last rung (or floor) a request waits as long as it takes.
-            if job.rung >= job.prepared.last_rung() {
-                continue;
-            }
-            let deadline = job.enqueued_at + limit;
-            if deadline <= now {
-                expired.push((pos, *id));
-            } else {
-                next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
-            }
+            self.move_down_or_fail(job, err, true, now);
         }
-        for (pos, id) in expired.into_iter().rev() {
-            let Some(job) = self.jobs.remove(&id) else {
-                continue;
-            };
-            let lane = &mut self.lanes[lane_idx];
-            let cost = job.prepared.cost(job.rung, &lane.model.limits);
-            lane.remove(pos, &cost);
-            let waited = now.saturating_duration_since(job.enqueued_at);
-            let why = format!(
-                "waited {:.1}s, longer than the request's max_wait",
-                waited.as_secs_f64()
-            );
-            let err = BrokerError::InvalidRequest(why.clone());
-            self.move_down_or_fail(job, why, err, true, now);
-        }
-        let wake = next_deadline.map_or(until, |d| d.min(until));
-        self.arm(lane_idx, wake, now);
     }
 
-    /// With the circuit open, jobs that may go lower leave; returns whether any did.
+    /// With the circuit open, the jobs that may go lower leave; returns whether any did
+    /// and some remain.
     fn drain_open_circuit(&mut self, lane_idx: usize, now: Instant) -> bool {
-        let ids: Vec<u64> = self.lanes[lane_idx].queue.iter().copied().collect();
         let mut moved = false;
-        for (pos, id) in ids.into_iter().enumerate().rev() {
-            let can_move = self
-                .jobs
-                .get(&id)
-                .is_some_and(|j| j.rung < j.prepared.last_rung());
-            if !can_move {
-                continue;
-            }
-            let Some(job) = self.jobs.remove(&id) else {
-                continue;
+        while let Some(id) = self.lanes[lane_idx].first_movable() {
+            let Some(job) = self.take_queued(id) else {
+                break; // cannot happen: every deadline belongs to a queued job
             };
-            let lane = &mut self.lanes[lane_idx];
-            let cost = job.prepared.cost(job.rung, &lane.model.limits);
-            lane.remove(pos, &cost);
-            let err = BrokerError::Provider {
-                model: lane.model.name.clone(),
-                error: ProviderError::Rejected {
-                    status: 0,
-                    message: "circuit open".into(),
-                },
-            };
-            self.move_down_or_fail(job, "circuit open".into(), err, true, now);
+            let err = circuit_open(&self.lanes[lane_idx], now);
+            self.move_down_or_fail(job, err, true, now);
             moved = true;
         }
-        moved && !self.lanes[lane_idx].queue.is_empty()
-    }
-
-    fn arm(&mut self, lane_idx: usize, at: Instant, now: Instant) {
-        let lane = &mut self.lanes[lane_idx];
-        if lane.armed.is_some_and(|a| a > now && a <= at) {
-            return;
-        }
-        lane.armed = Some(at);
-        let mailbox = self.mailbox.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(at).await;
-            mailbox.send(BrokerMsg::Tick(lane_idx));
-        });
+        moved && self.lanes[lane_idx].queue_len() > 0
     }
 
     pub(crate) fn on_tick(&mut self, lane_idx: usize, now: Instant) {
         if let Some(lane) = self.lanes.get_mut(lane_idx) {
-            if lane.armed.is_some_and(|a| a <= now) {
-                lane.armed = None;
-            }
+            lane.timer.fired(now);
             self.pump(lane_idx, now);
         }
     }
 
-    fn dispatch(&mut self, id: u64, cost: Cost, now: Instant) {
+    // ---- Abandon --------------------------------------------------------------------
+
+    /// The caller holding `ticket` stopped waiting. If nobody else waits for its job, a
+    /// queued job leaves the queue (spending nothing) and a job in flight will be
+    /// neither retried nor moved down when its attempt ends.
+    pub(crate) fn on_abandon(&mut self, ticket: u64, now: Instant) {
+        let Some(id) = self.tickets.remove(&ticket) else {
+            return; // already answered
+        };
         let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.waiters.retain(|w| w.ticket != ticket);
+        if job.sink.as_ref().is_some_and(|(t, _)| *t == ticket) {
+            job.sink = None;
+        }
+        if !job.waiters.is_empty() || job.sink.is_some() {
+            return;
+        }
+        let lane = job.lane;
+        if let Some(job) = self.take_queued(id) {
+            self.drop_abandoned(job);
+            // The head may have changed.
+            self.pump(lane, now);
+        }
+    }
+
+    fn dispatch(&mut self, id: u64, cost: Cost, now: Instant) {
+        let token = self.next_attempt;
+        self.next_attempt += 1;
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let Some(lane) = self.lanes.get_mut(job.lane) else {
             return;
         };
         job.attempt += 1;
         job.reserved = cost;
-        let lane = &mut self.lanes[job.lane];
+        job.in_flight = Some(token);
         if job.attempt == 1 {
-            let waited = now - job.enqueued_at;
+            let waited = now.saturating_duration_since(job.enqueued_at);
             lane.counters.on_queue_wait(waited, now);
             job.span.record("waited_ms", waited.as_millis() as u64);
         }
@@ -472,40 +507,51 @@ impl BrokerState {
             );
         }
         let lane_idx = job.lane;
-        let attempt = job.attempt;
         let request = job.prepared.request.clone();
         let wire_model = lane.model.model.clone();
         let provider = self.providers.get(&lane.model.provider).cloned();
         let mailbox = self.mailbox.clone();
-        let on_done = Box::new(move |outcome| {
+        // Reports exactly once, even if the attempt panics or is dropped (`Reporter`).
+        let on_done = Reporter::new(Box::new(move |outcome| {
             mailbox.send(BrokerMsg::Finished(Box::new(super::Finished {
                 job: id,
                 lane: lane_idx,
-                attempt,
+                attempt: token,
                 outcome,
             })));
-        });
-        let stream = job.sink.clone().map(|s| Arc::new(s) as Arc<dyn EventSink>);
+        }));
+        let stream = job
+            .sink
+            .as_ref()
+            .map(|(_, s)| Arc::new(s.clone()) as Arc<dyn EventSink>);
         let dispatch = Box::new(Dispatch {
             wire_model,
             request,
             on_done,
             stream,
         });
-        let sent = match provider {
-            Some(p) => p
-                .cast(ProviderMsg::Dispatch(dispatch))
-                .map_err(|e| e.to_string()),
-            None => Err("no provider actor".to_string()),
+        // If the provider actor is gone, the attempt fails as a connection error, reported
+        // through the mailbox like any outcome and retried like one (the supervisor
+        // restarts the actor).
+        let unavailable = |why: String| {
+            tracing::warn!(error = %why, "dispatch failed");
+            Err(ProviderFailure::from(ProviderError::Connection {
+                message: format!("provider actor unavailable: {why}"),
+            }))
         };
-        if let Err(e) = sent {
-            // The provider actor is gone: report it as a connection failure, retried
-            // like one (the supervisor restarts the actor).
-            tracing::warn!(error = %e, "dispatch failed");
-            let failure = ProviderFailure::from(ProviderError::Connection {
-                message: format!("provider actor unavailable: {e}"),
-            });
-            self.on_finished(id, lane_idx, attempt, Err(failure), now);
+        match provider {
+            Some(p) => match p.cast(ProviderMsg::Dispatch(dispatch)) {
+                Ok(()) => {}
+                Err(ractor::MessagingErr::SendErr(ProviderMsg::Dispatch(d))) => {
+                    d.on_done
+                        .report(unavailable("its mailbox is closed".into()));
+                }
+                // Any other error dropped the dispatch, whose `Reporter` reported it.
+                Err(e) => tracing::warn!(error = %e, "dispatch failed"),
+            },
+            None => dispatch
+                .on_done
+                .report(unavailable("no provider actor for this model".into())),
         }
     }
 
@@ -515,19 +561,20 @@ impl BrokerState {
         &mut self,
         id: u64,
         lane_idx: usize,
-        attempt: u32,
+        attempt: u64,
         outcome: Result<ProviderReply, ProviderFailure>,
         now: Instant,
     ) {
         let Some(job) = self.jobs.get(&id) else {
             return;
         };
-        if job.lane != lane_idx || job.attempt != attempt {
-            return; // a stale report
+        if job.lane != lane_idx || job.in_flight != Some(attempt) {
+            return; // a stale or repeated report
         }
-        let Some(job) = self.jobs.remove(&id) else {
+        let Some(mut job) = self.jobs.remove(&id) else {
             return;
         };
+        job.in_flight = None;
         self.lanes[lane_idx].in_flight = self.lanes[lane_idx].in_flight.saturating_sub(1);
         match outcome {
             Ok(reply) => self.on_success(job, reply, now),
@@ -624,7 +671,7 @@ impl BrokerState {
         let mut completion = reply.completion;
         completion.model = model;
         self.forget_key(&job);
-        reply_all(&mut job, Ok(completion));
+        reply_all(&mut self.tickets, &mut job, Ok(completion));
     }
 
     fn on_failure(&mut self, mut job: Job, failure: ProviderFailure, now: Instant) {
@@ -668,14 +715,22 @@ impl BrokerState {
             lane.buckets.penalize(&job.reserved, now);
         }
         self.adopt(lane_idx, &failure.rate_limits, now);
+        if job.abandoned() {
+            // Nobody waits for it any more: no retry, no fallback.
+            job.span.in_scope(
+                || tracing::debug!(model = %model, error = %err, "attempt failed; its callers have gone"),
+            );
+            self.drop_abandoned(job);
+            return;
+        }
         let lower = job.rung < job.prepared.last_rung();
         let u: f64 = self.rng.random();
         let decision = retry::decide(&err, job.attempt, lower, answered, &self.config.broker, u);
         if let (ProviderError::RateLimited { .. }, Decision::Retry(d)) = (&err, decision) {
-            self.lanes[lane_idx].pause_until(now + d);
+            self.lanes[lane_idx].pause_until(after(now, d));
         } else if let (ProviderError::RateLimited { .. }, Decision::MoveDown) = (&err, decision) {
             let d = retry::delay(&err, 0, &self.config.broker, u);
-            self.lanes[lane_idx].pause_until(now + d);
+            self.lanes[lane_idx].pause_until(after(now, d));
         }
         job.span.in_scope(|| {
             tracing::info!(model = %model, error = %err, ?decision, attempt = job.attempt, "attempt failed")
@@ -685,34 +740,29 @@ impl BrokerState {
                 let lane = &mut self.lanes[lane_idx];
                 lane.counters.retries += 1;
                 lane.counters.on_backoff(delay, now);
-                job.not_before = now + delay;
+                job.not_before = after(now, delay);
                 job.reserved = Cost::default();
-                self.enqueue(job, true);
-                self.arm(lane_idx, now + delay, now);
+                // `on_finished` pumps the lane next, which sets its timer.
+                self.enqueue(job, true, now);
             }
             Decision::MoveDown | Decision::GiveUp => {
-                let final_err = BrokerError::Provider {
-                    model: model.clone(),
-                    error: err.clone(),
+                let final_err = match err {
+                    // The caller dropped its stream: there is nothing to retry for.
+                    ProviderError::Cancelled { .. } => BrokerError::Cancelled,
+                    error => BrokerError::Provider { model, error },
                 };
                 let may_move = decision == Decision::MoveDown;
-                self.move_down_or_fail(job, err.to_string(), final_err, may_move, now);
+                self.move_down_or_fail(job, final_err, may_move, now);
             }
         }
     }
 
-    /// Records `why` for the job's rung, then tries the next rung or replies with the error.
-    fn move_down_or_fail(
-        &mut self,
-        mut job: Job,
-        why: String,
-        err: BrokerError,
-        may_move: bool,
-        now: Instant,
-    ) {
+    /// Records `err` for the job's rung, then tries the next rung or replies with the
+    /// error (all the rungs' errors, if it tried several).
+    fn move_down_or_fail(&mut self, mut job: Job, err: BrokerError, may_move: bool, now: Instant) {
         job.errors.push(RungError {
             model: job.model().to_string(),
-            error: why,
+            error: err.clone(),
         });
         if may_move && job.rung < job.prepared.last_rung() {
             if let Some((rung, lane)) = self.choose_rung(&job.prepared, job.rung + 1, now) {
@@ -732,7 +782,7 @@ impl BrokerState {
                     .fallbacks
                     .entry(format!("{from}->{to}"))
                     .or_default() += 1;
-                self.enqueue(job, false);
+                self.enqueue(job, false, now);
                 self.pump(lane, now);
                 return;
             }
@@ -745,7 +795,7 @@ impl BrokerState {
         } else {
             Err(err)
         };
-        reply_all(&mut job, reply);
+        reply_all(&mut self.tickets, &mut job, reply);
     }
 
     fn forget_key(&mut self, job: &Job) {
@@ -828,5 +878,16 @@ impl BrokerState {
             cost_usd: lanes.iter().map(|l| l.cost_usd).sum(),
             lanes,
         }
+    }
+}
+
+/// The error of a rung skipped because its circuit is open.
+fn circuit_open(lane: &Lane, now: Instant) -> BrokerError {
+    BrokerError::CircuitOpen {
+        model: lane.model.name.clone(),
+        retry_in: lane
+            .circuit
+            .open_until()
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now)),
     }
 }

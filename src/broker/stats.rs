@@ -418,7 +418,7 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
     LaneStats {
         model: lane.model.name.clone(),
         provider_model: lane.model.model.clone(),
-        queue_depth: lane.queue.len(),
+        queue_depth: lane.queue_len(),
         in_flight: lane.in_flight,
         paused_for_secs: lane
             .paused_until

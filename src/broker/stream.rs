@@ -7,7 +7,8 @@
 //! tokens actually produced, the input on what the stream reported.
 //!
 //! - Dropping a [`CompletionStream`] cancels the HTTP request; the lane is settled on what
-//!   was produced by then, and the cancellation is counted in the stats.
+//!   was produced by then, and the cancellation is counted in the stats. A stream dropped
+//!   while still queued leaves the queue at once and costs nothing.
 //! - A failure inside a stream is retried only when no delta has reached the caller yet;
 //!   after that it reaches the caller once, as an error, and output is never duplicated.
 //! - Streams are exempt from coalescing: each streamed request gets its own upstream
@@ -15,6 +16,7 @@
 //!   not done, so identical streamed requests each cost their own quota).
 
 use super::error::BrokerError;
+use super::mailbox::{BrokerMailbox, GiveUp};
 use crate::provider::EventSink;
 use crate::provider::StreamEvent;
 use crate::types::Completion;
@@ -45,6 +47,17 @@ pub enum StreamItem {
 pub struct CompletionStream {
     rx: UnboundedReceiver<Result<StreamItem, BrokerError>>,
     ended: bool,
+    /// Tells the broker if the stream is dropped before its end (see `GiveUp`).
+    give_up: Option<GiveUp>,
+}
+
+impl CompletionStream {
+    fn end(&mut self) {
+        self.ended = true;
+        if let Some(g) = self.give_up.take() {
+            g.disarm();
+        }
+    }
 }
 
 impl Stream for CompletionStream {
@@ -57,12 +70,12 @@ impl Stream for CompletionStream {
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(item)) => {
                 if matches!(item, Ok(StreamItem::Done(_)) | Err(_)) {
-                    self.ended = true;
+                    self.end();
                 }
                 Poll::Ready(Some(item))
             }
             Poll::Ready(None) => {
-                self.ended = true;
+                self.end();
                 Poll::Ready(Some(Err(BrokerError::BrokerStopped)))
             }
             Poll::Pending => Poll::Pending,
@@ -90,14 +103,26 @@ pub(crate) struct StreamSink {
     tx: UnboundedSender<Result<StreamItem, BrokerError>>,
 }
 
-pub(crate) fn channel() -> (StreamSink, CompletionStream) {
+/// A stream and its sink; dropping the stream early sends `Abandon(ticket)` through
+/// `mailbox`.
+pub(crate) fn channel(mailbox: BrokerMailbox, ticket: u64) -> (StreamSink, CompletionStream) {
     let (tx, rx) = unbounded_channel();
-    (StreamSink { tx }, CompletionStream { rx, ended: false })
+    let stream = CompletionStream {
+        rx,
+        ended: false,
+        give_up: Some(GiveUp::new(mailbox, ticket)),
+    };
+    (StreamSink { tx }, stream)
 }
 
 impl StreamSink {
     pub(crate) fn finish(&self, result: Result<Completion, BrokerError>) {
         let _ = self.tx.send(result.map(StreamItem::Done));
+    }
+
+    /// The caller dropped its [`CompletionStream`].
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
     }
 }
 

@@ -7,7 +7,8 @@
 //! | `GET /` | a one-line index of the routes |
 //!
 //! Each request asks the broker for one snapshot (one `Stats` message; the broker builds
-//! it in O(lanes)). When the broker has stopped, both routes answer 503. Meant for
+//! it in time proportional to the lanes and the recent events each keeps for its sliding
+//! windows). When the broker has stopped, both routes answer 503. Meant for
 //! loopback: binding any other address is allowed but logged as a warning.
 
 use super::prometheus::{render_prometheus, CONTENT_TYPE};

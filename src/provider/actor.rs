@@ -2,21 +2,63 @@
 //! trait through [`Endpoint`].
 //!
 //! Messages: [`ProviderMsg::Dispatch`]. For each dispatch it spawns one task that sends the
-//! HTTP request and hands the outcome to the dispatch's `on_done` callback, which the
-//! broker builds to post a `Finished` message back to itself. The actor itself never
-//! awaits I/O, so one slow response does not hold up the next dispatch. Every dispatch
-//! reports exactly once: success, failure and timeout alike (the transport has a timeout).
+//! HTTP request and hands the outcome to the dispatch's [`Reporter`], which the broker
+//! builds to post a `Finished` message back to itself. The actor itself never awaits I/O,
+//! so one slow response does not hold up the next dispatch.
+//!
+//! Every dispatch reports exactly once, whatever happens to it: success, failure and
+//! timeout alike (the transport has a timeout); a panic inside the attempt is caught and
+//! reported as [`ProviderError::Aborted`]; and a dispatch dropped without reporting (its
+//! task aborted, the runtime shutting down, this actor stopped with it in its mailbox)
+//! reports `Aborted` from the [`Reporter`]'s `Drop`. So the broker always hears back and
+//! the lane's in-flight slot is always released.
 
 use super::{Endpoint, ProviderError, ProviderFailure, ProviderReply, StreamEvent};
 use crate::tokens::Encoding;
 use crate::types::{CompletionRequest, Usage};
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// Called once with the outcome of a dispatch.
 pub type OnDone = Box<dyn FnOnce(Result<ProviderReply, ProviderFailure>) + Send + 'static>;
+
+/// Hands the outcome of one dispatch to its [`OnDone`] exactly once: through
+/// [`Reporter::report`], or, if it is dropped before that, with
+/// [`ProviderError::Aborted`].
+pub struct Reporter {
+    on_done: Option<OnDone>,
+}
+
+impl Reporter {
+    pub fn new(on_done: OnDone) -> Self {
+        Reporter {
+            on_done: Some(on_done),
+        }
+    }
+
+    /// Reports `outcome`.
+    pub fn report(mut self, outcome: Result<ProviderReply, ProviderFailure>) {
+        if let Some(f) = self.on_done.take() {
+            f(outcome);
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_done.take() {
+            f(Err(ProviderError::Aborted {
+                message: "the attempt was dropped before it reported (its task was aborted, \
+                          or its provider actor stopped)"
+                    .into(),
+            }
+            .into()));
+        }
+    }
+}
 
 /// Where a streaming dispatch hands its events (all but the final `Finished`, which goes
 /// to `on_done` as the completion) as they arrive.
@@ -30,7 +72,7 @@ pub trait EventSink: Send + Sync + 'static {
 pub struct Dispatch {
     pub wire_model: String,
     pub request: Arc<CompletionRequest>,
-    pub on_done: OnDone,
+    pub on_done: Reporter,
     /// Stream the response to this sink (`None`: a plain request).
     pub stream: Option<Arc<dyn EventSink>>,
 }
@@ -75,12 +117,32 @@ fn on_dispatch(endpoint: Endpoint, d: Dispatch) {
         stream: sink,
     } = d;
     tokio::spawn(async move {
-        let outcome = match sink {
-            None => endpoint.complete(&wire_model, &request).await,
-            Some(sink) => stream(&endpoint, &wire_model, &request, sink).await,
+        let attempt = async {
+            match sink {
+                None => endpoint.complete(&wire_model, &request).await,
+                Some(sink) => stream(&endpoint, &wire_model, &request, sink).await,
+            }
         };
-        on_done(outcome);
+        // A panic in the transport or the wire code must not lose the report.
+        let outcome = match AssertUnwindSafe(attempt).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(ProviderError::Aborted {
+                message: format!("the attempt panicked: {}", panic_message(panic.as_ref())),
+            }
+            .into()),
+        };
+        on_done.report(outcome);
     });
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
 }
 
 /// Streams one attempt to `sink`. Dropping the provider stream (on cancellation) closes
@@ -143,5 +205,55 @@ async fn stream(
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn recorder() -> (Reporter, Arc<Mutex<Vec<String>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let reporter = Reporter::new(Box::new(move |outcome| {
+            let text = match outcome {
+                Ok(_) => "ok".to_string(),
+                Err(f) => f.error.to_string(),
+            };
+            s.lock().unwrap().push(text);
+        }));
+        (reporter, seen)
+    }
+
+    #[test]
+    fn a_reporter_dropped_unreported_reports_aborted_once() {
+        let (reporter, seen) = recorder();
+        drop(reporter);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].starts_with("the attempt was lost"), "{seen:?}");
+    }
+
+    #[test]
+    fn a_reporter_that_reported_says_nothing_more_on_drop() {
+        let (reporter, seen) = recorder();
+        reporter.report(Err(ProviderError::Timeout.into()));
+        assert_eq!(*seen.lock().unwrap(), vec!["request timed out".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_attempt_task_reports_aborted() {
+        let (reporter, seen) = recorder();
+        let task = tokio::spawn(async move {
+            std::future::pending::<()>().await;
+            reporter.report(Err(ProviderError::Timeout.into()));
+        });
+        tokio::task::yield_now().await;
+        task.abort();
+        let _ = task.await;
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].starts_with("the attempt was lost"), "{seen:?}");
     }
 }

@@ -27,9 +27,9 @@ use std::time::{Duration, SystemTime};
 /// What went wrong with one attempt. `Clone`, because coalesced waiters share it.
 ///
 /// Retryable (see [`ProviderError::is_retryable`]): `RateLimited`, `Overloaded`,
-/// `Server`, `Timeout`, `Connection`, `Unreachable` (the broker gives up on the last at
-/// once while the endpoint has never answered: see `broker/retry.rs`). The rest are final
-/// for this request on this model.
+/// `Server`, `Timeout`, `Connection`, `Aborted`, `Unreachable` (the broker gives up on
+/// the last at once while the endpoint has never answered: see `broker/retry.rs`). The
+/// rest are final for this request on this model.
 /// `message`s come from the response body (truncated, keys masked), never from the
 /// request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -141,6 +141,14 @@ pub enum ProviderError {
         /// What the provider had produced (and charged) by then, as well as known.
         partial_usage: Usage,
     },
+    /// The attempt never reported an outcome: the task sending it panicked (a bug in a
+    /// transport or a wire decoder) or was aborted, or its provider actor stopped with the
+    /// attempt still in its mailbox. Retryable; not counted as a failure of the model.
+    #[error("the attempt was lost: {message}")]
+    Aborted {
+        /// What happened (the panic's message, when there was one).
+        message: String,
+    },
     /// A streamed response failed after its `200` had been sent: an in-stream `error`
     /// event (Anthropic `event: error`, OpenAI `{"error":…}` chunk), a transport failure
     /// or a body that ended early. `error` is the underlying failure, classified as if it
@@ -151,7 +159,9 @@ pub enum ProviderError {
     /// and `deltas_delivered` (e.g. "retry only if nothing was delivered yet").
     #[error("failed mid-stream after {deltas_delivered} deltas: {error}")]
     MidStream {
-        /// The failure inside the stream.
+        /// The failure inside the stream (also this error's
+        /// [`source`](std::error::Error::source)).
+        #[source]
         error: Box<ProviderError>,
         /// Content events (text, tool start, tool input) already handed to the consumer.
         deltas_delivered: u64,
@@ -179,6 +189,7 @@ impl ProviderError {
                 | ProviderError::Timeout
                 | ProviderError::Connection { .. }
                 | ProviderError::Unreachable { .. }
+                | ProviderError::Aborted { .. }
         )
     }
 
@@ -244,6 +255,7 @@ impl ProviderError {
             | ProviderError::Unreachable { .. }
             | ProviderError::InvalidResponse { .. }
             | ProviderError::Cancelled { .. }
+            | ProviderError::Aborted { .. }
             | ProviderError::MidStream { .. } => None,
         }
     }
@@ -517,6 +529,7 @@ fn message_of(error: &ProviderError) -> String {
         | ProviderError::Auth { message, .. }
         | ProviderError::NotFound { message }
         | ProviderError::Rejected { message, .. }
+        | ProviderError::Aborted { message }
         | ProviderError::InvalidResponse { message } => message.clone(),
         ProviderError::Timeout
         | ProviderError::Unreachable { .. }

@@ -29,7 +29,7 @@ mod ratelimit;
 mod stream;
 mod transport;
 
-pub(crate) use actor::{Dispatch, EventSink, ProviderActor, ProviderMsg};
+pub(crate) use actor::{Dispatch, EventSink, ProviderActor, ProviderMsg, Reporter};
 pub use classify::ProviderError;
 pub use ratelimit::{LimitWindow, RateLimitSnapshot};
 pub use stream::{ByteStream, Flow, ProviderStream, StreamDecoder, StreamEvent};

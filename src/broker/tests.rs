@@ -1,0 +1,85 @@
+//! Actor-level tests that need a seam the public API does not have: a message that makes
+//! the broker's `handle` panic, as a bug would.
+
+use super::*;
+use crate::provider::{self, HttpRequest, HttpResponse, Transport, TransportError};
+use crate::types::CompletionRequest;
+use crate::ApiKey;
+use futures_util::future::BoxFuture;
+
+/// Never answers: attempts stay in flight.
+struct Silent;
+
+impl Transport for Silent {
+    fn send(&self, _r: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+fn config() -> Config {
+    Config::from_toml_str(
+        "[providers.anthropic]\nkind = \"sim\"\nwire = \"anthropic\"\n\
+         [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1000\nitpm = 100000\notpm = 100000\n\
+         [broker]\nmax_in_flight = 1\n",
+        "test",
+    )
+    .expect("test config")
+}
+
+fn endpoints() -> HashMap<String, Endpoint> {
+    let endpoint = Endpoint {
+        name: "anthropic".into(),
+        provider: provider::for_wire(crate::config::Wire::Anthropic),
+        transport: Arc::new(Silent),
+        key: Some(ApiKey::new("test-key")),
+    };
+    HashMap::from([("anthropic".to_string(), endpoint)])
+}
+
+fn ask(text: &str) -> CompletionRequest {
+    CompletionRequest::prompt("m", text)
+}
+
+/// Fails the test instead of hanging it (virtual time: costs nothing).
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(60), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("no answer within a minute: a caller would hang"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_broker_dies_every_waiting_and_later_caller_gets_broker_stopped_at_once() {
+    let b = start(config(), endpoints(), StartOptions::default())
+        .await
+        .expect("start");
+    let h = b.handle.clone();
+    let in_flight = tokio::spawn({
+        let h = h.clone();
+        async move { h.complete(ask("one")).await }
+    });
+    let queued = tokio::spawn({
+        let h = h.clone();
+        async move { h.complete(ask("two")).await }
+    });
+    let mut reached = false;
+    for _ in 0..100 {
+        let s = within(h.stats()).await.expect("stats");
+        if s.in_flight == 1 && s.queue_depth == 1 {
+            reached = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(reached, "one request in flight and one queued");
+    let stream = within(h.stream(ask("three"))).await.expect("stream");
+
+    assert!(h.mailbox.send(BrokerMsg::Panic), "the broker was alive");
+
+    let stopped = Err(BrokerError::BrokerStopped);
+    assert_eq!(within(in_flight).await.expect("task"), stopped);
+    assert_eq!(within(queued).await.expect("task"), stopped);
+    assert_eq!(within(stream.collect_completion()).await, stopped);
+    assert_eq!(within(h.complete(ask("later"))).await, stopped);
+    assert_eq!(within(h.stats()).await, Err(BrokerError::BrokerStopped));
+}

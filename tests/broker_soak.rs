@@ -327,7 +327,7 @@ async fn one_call(h: &BrokerHandle, t: &mut Tally, rng: &mut StdRng, agent: usiz
         },
         Call::Invalid => {
             t.invalid_sent += 1;
-            let bad = if n % 2 == 0 {
+            let bad = if n.is_multiple_of(2) {
                 req.temperature(f32::NAN)
             } else {
                 req.max_tokens(0)

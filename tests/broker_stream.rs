@@ -1,17 +1,25 @@
 //! Streaming through the broker over real loopback HTTP against the simulator: deltas in
 //! order, the same text as the plain reply, usage as charged; cancel on drop; mid-stream
-//! errors retried only before the first delta.
+//! errors retried only before the first delta. And, in paused time over a scripted
+//! transport, a caller that reads slowly holds back the provider's stream instead of
+//! letting deltas pile up.
 
 mod common;
 
 use common::swarm_over_loopback;
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
-use quotaswarm::broker::{BrokerError, StreamItem};
+use quotaswarm::broker::{self, BrokerError, StartOptions, StreamItem, STREAM_BUFFER};
 use quotaswarm::config::{Fault, FaultKind};
-use quotaswarm::provider::{ProviderError, StreamEvent};
+use quotaswarm::provider::{
+    HttpRequest, HttpResponse, ProviderError, StreamEvent, StreamingResponse, Transport,
+    TransportError,
+};
 use quotaswarm::sim::SimServer;
 use quotaswarm::swarm::Swarm;
 use quotaswarm::{CompletionRequest, Config};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 async fn setup(sim_extra: &str) -> (Swarm, SimServer) {
@@ -215,4 +223,130 @@ async fn a_mid_stream_error_after_deltas_reaches_the_caller_once() {
     let _ = FaultKind::Status(500);
     swarm.shutdown().await;
     let _ = server.shutdown().await;
+}
+
+// ---- A slow consumer bounds what is buffered ------------------------------------
+
+/// Streams one long Anthropic answer of `deltas` one-word text deltas, one SSE event per
+/// body chunk, produced only as the client reads; counts the chunks read so far.
+#[derive(Clone)]
+struct LongStream {
+    deltas: usize,
+    read: Arc<AtomicUsize>,
+}
+
+fn sse(event: &str, data: serde_json::Value) -> bytes::Bytes {
+    format!("event: {event}\ndata: {data}\n\n").into()
+}
+
+impl Transport for LongStream {
+    fn send(&self, _request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async { Err(TransportError::Connection("stream only".into())) })
+    }
+
+    fn send_streaming(
+        &self,
+        _request: HttpRequest,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
+        let (deltas, read) = (self.deltas, self.read.clone());
+        Box::pin(async move {
+            let body = futures_util::stream::iter(0..deltas + 5).map(move |i| {
+                read.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, TransportError>(match i {
+                    0 => sse(
+                        "message_start",
+                        serde_json::json!({"type": "message_start", "message": {
+                            "id": "msg_long", "type": "message", "role": "assistant",
+                            "model": "claude-sonnet-4-5", "content": [],
+                            "stop_reason": null, "stop_sequence": null,
+                            "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+                    ),
+                    1 => sse(
+                        "content_block_start",
+                        serde_json::json!({"type": "content_block_start", "index": 0,
+                            "content_block": {"type": "text", "text": ""}}),
+                    ),
+                    i if i < deltas + 2 => sse(
+                        "content_block_delta",
+                        serde_json::json!({"type": "content_block_delta", "index": 0,
+                            "delta": {"type": "text_delta", "text": format!("w{} ", i - 2)}}),
+                    ),
+                    i if i == deltas + 2 => sse(
+                        "content_block_stop",
+                        serde_json::json!({"type": "content_block_stop", "index": 0}),
+                    ),
+                    i if i == deltas + 3 => sse(
+                        "message_delta",
+                        serde_json::json!({"type": "message_delta",
+                            "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                            "usage": {"output_tokens": deltas}}),
+                    ),
+                    _ => sse("message_stop", serde_json::json!({"type": "message_stop"})),
+                })
+            });
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                "content-type",
+                reqwest::header::HeaderValue::from_static("text/event-stream"),
+            );
+            Ok(StreamingResponse {
+                status: 200,
+                headers,
+                body: body.boxed(),
+            })
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_consumer_bounds_the_buffered_events_and_still_gets_every_delta() {
+    const DELTAS: usize = 5_000;
+    let transport = LongStream {
+        deltas: DELTAS,
+        read: Arc::default(),
+    };
+    let config = common::one_model_config("");
+    let eps = common::endpoints_over(&config, Arc::new(transport.clone()));
+    let b = broker::start(config, eps, StartOptions::default())
+        .await
+        .unwrap();
+    let req = CompletionRequest::prompt("m", "a very long answer, please").max_tokens(8_000);
+    let mut stream = b.handle.stream(req).await.unwrap();
+    // The caller reads nothing for a minute.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let buffered = stream.unread();
+    let read = transport.read.load(Ordering::SeqCst);
+    println!(
+        "unread for 60 s: {buffered} items buffered, {read} of {} chunks read from the response",
+        DELTAS + 5
+    );
+    assert!(buffered <= STREAM_BUFFER, "{buffered}");
+    assert!(
+        buffered >= STREAM_BUFFER - 2,
+        "the buffer filled up: {buffered}"
+    );
+    assert!(
+        read <= STREAM_BUFFER + 8,
+        "the provider task stopped reading the response: {read} chunks read"
+    );
+    // Then it reads everything: every delta once, in order, then the completion.
+    let mut n = 0;
+    let mut done = None;
+    while let Some(item) = stream.next().await {
+        match item.unwrap() {
+            StreamItem::Event(StreamEvent::TextDelta { text, .. }) => {
+                assert_eq!(text, format!("w{n} "));
+                n += 1;
+            }
+            StreamItem::Event(_) => {}
+            StreamItem::Done(c) => done = Some(c),
+        }
+        assert!(stream.unread() <= STREAM_BUFFER);
+    }
+    assert_eq!(n, DELTAS);
+    let done = done.expect("the completion");
+    assert_eq!(done.usage.output_tokens, DELTAS as u64);
+    assert_eq!(transport.read.load(Ordering::SeqCst), DELTAS + 5);
+    let s = b.handle.stats().await.unwrap();
+    assert_eq!((s.queue_depth, s.in_flight), (0, 0));
 }

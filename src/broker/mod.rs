@@ -23,7 +23,7 @@
 //! | `actor.rs` | the ractor actor |
 //! | `mailbox.rs` | the mailbox wrapper that counts messages sent and handled |
 //! | `stats.rs` | counters and the `Stats` snapshot |
-//! | `stream.rs` | streamed completions: deltas straight to the caller, cancel on drop |
+//! | `stream.rs` | streamed completions: deltas straight to the caller (bounded, with backpressure), cancel on drop |
 //! | `time.rs` | instant and duration arithmetic that saturates instead of panicking |
 
 mod actor;
@@ -50,7 +50,7 @@ pub use handle::BrokerHandle;
 pub use handle::{MAX_REQUEST_BYTES, MAX_WAIT};
 pub use job::{Prepared, RungPlan};
 pub use stats::{BucketStats, LaneStats, Stats};
-pub use stream::{CompletionStream, StreamItem};
+pub use stream::{CompletionStream, StreamItem, STREAM_BUFFER};
 
 use crate::config::Config;
 use crate::provider::{Endpoint, ProviderFailure, ProviderReply};

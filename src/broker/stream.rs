@@ -14,6 +14,12 @@
 //! - Streams are exempt from coalescing: each streamed request gets its own upstream
 //!   stream (merging would need every waiter to receive every delta from one upstream;
 //!   not done, so identical streamed requests each cost their own quota).
+//! - The channel to the caller holds at most [`STREAM_BUFFER`] items. A caller that reads
+//!   slowly makes the provider task wait for room, so it stops reading the response (and
+//!   the provider, through TCP flow control or the simulator's own small channel, stops
+//!   sending): memory per stream stays bounded whatever the consumer does. The broker
+//!   never waits: it hands the final item over with `try_send`, and only when the
+//!   buffer is full does a small task wait for room to deliver it.
 
 use super::error::BrokerError;
 use super::mailbox::{BrokerMailbox, GiveUp};
@@ -24,7 +30,12 @@ use futures_util::future::BoxFuture;
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{channel as bounded, Receiver, Sender};
+
+/// How many items (events and the final one) a [`CompletionStream`] holds unread before
+/// the provider task waits for the caller to read.
+pub const STREAM_BUFFER: usize = 256;
 
 /// One item of a streamed completion.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +56,7 @@ pub enum StreamItem {
 /// stops first, the last item is [`BrokerError::BrokerStopped`]. Dropping it cancels the
 /// request; the lane is charged only what was produced.
 pub struct CompletionStream {
-    rx: UnboundedReceiver<Result<StreamItem, BrokerError>>,
+    rx: Receiver<Result<StreamItem, BrokerError>>,
     ended: bool,
     /// Tells the broker if the stream is dropped before its end (see `GiveUp`).
     give_up: Option<GiveUp>,
@@ -84,6 +95,12 @@ impl Stream for CompletionStream {
 }
 
 impl CompletionStream {
+    /// Items received and not yet read: at most [`STREAM_BUFFER`], however slowly the
+    /// caller reads.
+    pub fn unread(&self) -> usize {
+        self.rx.len()
+    }
+
     /// Reads to the end and returns the completion (the deltas are dropped); errs with
     /// the stream's error, or [`BrokerError::BrokerStopped`] if it ends without one.
     pub async fn collect_completion(mut self) -> Result<Completion, BrokerError> {
@@ -100,13 +117,13 @@ impl CompletionStream {
 /// The broker's side: deltas from provider tasks, the final item from the broker.
 #[derive(Clone)]
 pub(crate) struct StreamSink {
-    tx: UnboundedSender<Result<StreamItem, BrokerError>>,
+    tx: Sender<Result<StreamItem, BrokerError>>,
 }
 
 /// A stream and its sink; dropping the stream early sends `Abandon(ticket)` through
 /// `mailbox`.
 pub(crate) fn channel(mailbox: BrokerMailbox, ticket: u64) -> (StreamSink, CompletionStream) {
-    let (tx, rx) = unbounded_channel();
+    let (tx, rx) = bounded(STREAM_BUFFER);
     let stream = CompletionStream {
         rx,
         ended: false,
@@ -116,8 +133,20 @@ pub(crate) fn channel(mailbox: BrokerMailbox, ticket: u64) -> (StreamSink, Compl
 }
 
 impl StreamSink {
+    /// Hands the final item over without waiting (the broker calls this). When the
+    /// caller's buffer is full, a task waits for room; it ends when the item is
+    /// delivered or the caller drops the stream. Every event of the last attempt was
+    /// sent before its outcome reached the broker, so the final item comes after them.
     pub(crate) fn finish(&self, result: Result<Completion, BrokerError>) {
-        let _ = self.tx.send(result.map(StreamItem::Done));
+        match self.tx.try_send(result.map(StreamItem::Done)) {
+            Ok(()) | Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Full(item)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(item).await;
+                });
+            }
+        }
     }
 
     /// The caller dropped its [`CompletionStream`].
@@ -127,8 +156,10 @@ impl StreamSink {
 }
 
 impl EventSink for StreamSink {
-    fn send(&self, event: StreamEvent) -> bool {
-        self.tx.send(Ok(StreamItem::Event(event))).is_ok()
+    fn send(&self, event: StreamEvent) -> BoxFuture<'_, bool> {
+        // Waits for room: this is the backpressure on the provider task. A dropped
+        // stream ends the wait at once with `false`.
+        Box::pin(async move { self.tx.send(Ok(StreamItem::Event(event))).await.is_ok() })
     }
 
     fn closed(&self) -> BoxFuture<'static, ()> {

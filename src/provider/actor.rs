@@ -63,8 +63,10 @@ impl Drop for Reporter {
 /// Where a streaming dispatch hands its events (all but the final `Finished`, which goes
 /// to `on_done` as the completion) as they arrive.
 pub trait EventSink: Send + Sync + 'static {
-    /// Hands one event on; false when nobody listens any more.
-    fn send(&self, event: StreamEvent) -> bool;
+    /// Hands one event on, waiting while the listener's buffer is full (so a slow
+    /// reader slows the reading of the response instead of growing memory); false
+    /// when nobody listens any more.
+    fn send(&self, event: StreamEvent) -> BoxFuture<'_, bool>;
     /// Resolves when nobody listens any more.
     fn closed(&self) -> BoxFuture<'static, ()>;
 }
@@ -191,7 +193,7 @@ async fn stream(
                     }
                     _ => {}
                 }
-                if !sink.send(event) {
+                if !sink.send(event).await {
                     return Err(cancelled(partial, counted_output, rate_limits));
                 }
             }

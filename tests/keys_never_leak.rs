@@ -1,5 +1,6 @@
-//! API keys never leak on error paths: a request through 401, 429, 500, 503, 529 and a
-//! refused connection, on both wires, over real loopback HTTP to the simulator. The key
+//! API keys never leak on error paths: a request through 401, 429, 500, 503, 529, a
+//! refused connection and a transport that panics (its panic message prints the whole
+//! request it was sending, headers included), on both wires, over real loopback HTTP to the simulator. The key
 //! shows in no traced line (TRACE level), no error's `Display` or `Debug`, no `Stats`
 //! JSON and no `/metrics` text.
 //!
@@ -44,6 +45,21 @@ enum Case {
     Status(u16),
     /// Nothing listens on the port.
     Refused,
+    /// The transport panics, its message showing the request (with its key header).
+    Panic,
+}
+
+/// A transport with a bug: it panics, printing the request it was given.
+struct PanicsWithRequest;
+
+impl provider::Transport for PanicsWithRequest {
+    fn send(
+        &self,
+        request: provider::HttpRequest,
+    ) -> futures_util::future::BoxFuture<'_, Result<provider::HttpResponse, provider::TransportError>>
+    {
+        Box::pin(async move { panic!("transport bug while sending {request:?}") })
+    }
 }
 
 async fn sim(toml: &str) -> SimServer {
@@ -106,7 +122,7 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
             let addr = s.addr;
             (Some(s), addr)
         }
-        Case::Refused => (None, closed_port()),
+        Case::Refused | Case::Panic => (None, closed_port()),
     };
     let config = Config::from_toml_str(
         &format!(
@@ -121,9 +137,12 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
         Endpoint {
             name: "p".into(),
             provider: provider::for_wire(wire),
-            transport: Arc::new(
-                HttpTransport::new(&format!("http://{addr}"), Duration::from_secs(10)).unwrap(),
-            ),
+            transport: match case {
+                Case::Panic => Arc::new(PanicsWithRequest),
+                _ => Arc::new(
+                    HttpTransport::new(&format!("http://{addr}"), Duration::from_secs(10)).unwrap(),
+                ),
+            },
             key: Some(ApiKey::new(KEY)),
         },
     );
@@ -157,7 +176,7 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_key_leaks_through_401_429_5xx_or_a_refused_connection() {
+async fn no_key_leaks_through_401_429_5xx_a_refused_connection_or_a_panic() {
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -175,6 +194,7 @@ async fn no_key_leaks_through_401_429_5xx_or_a_refused_connection() {
         Case::Status(503),
         Case::Status(529),
         Case::Refused,
+        Case::Panic,
     ];
     for wire in [Wire::Anthropic, Wire::OpenAi] {
         for case in cases {
@@ -192,6 +212,7 @@ async fn no_key_leaks_through_401_429_5xx_or_a_refused_connection() {
                         Case::Status(503) => "503",
                         Case::Status(_) => "529",
                         Case::Refused => "connect",
+                        Case::Panic => "transport bug while sending",
                     };
                     assert!(
                         text.to_lowercase().contains(expected),

@@ -231,3 +231,15 @@ fn the_estimator_cache_size_is_configurable_and_must_be_positive() {
         err("[broker]\nestimator_cache_entries = 0\n").contains("broker.estimator_cache_entries")
     );
 }
+
+#[test]
+fn durations_too_large_for_a_duration_are_errors_not_panics() {
+    let e = err("[broker]\nburst_secs = 1e300\n");
+    assert!(e.contains("broker.burst_secs is too large"), "{e}");
+    let e = err("[models.sonnet]\nburst_secs = 1e300\n");
+    assert!(e.contains("models.sonnet.burst_secs is too large"), "{e}");
+    let e = err("[broker]\nbackoff_cap_secs = 1e300\n");
+    assert!(e.contains("is too large"), "{e}");
+    let e = err("[sim]\nlatency_ms = 1e300\n");
+    assert!(e.contains("sim.latency_ms is too large"), "{e}");
+}

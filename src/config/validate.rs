@@ -37,10 +37,16 @@ fn non_negative(path: &str, v: f64) -> Result<f64, Problem> {
     }
 }
 
+/// `secs` seconds as a duration; a finite value too large for one (`1e300`) is an error,
+/// not a panic.
+fn duration(path: &str, secs: f64) -> Result<Duration, Problem> {
+    Duration::try_from_secs_f64(secs).map_err(|_| Problem::new(path, "is too large"))
+}
+
 fn secs(path: &str, v: Option<f64>, default: Duration) -> Result<Duration, Problem> {
     match v {
         None => Ok(default),
-        Some(s) => Ok(Duration::from_secs_f64(non_negative(path, s)?)),
+        Some(s) => duration(path, non_negative(path, s)?),
     }
 }
 
@@ -62,7 +68,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Problem
         providers.insert(name.clone(), provider(&name, p)?);
     }
     let default_burst = match raw.broker.burst_secs {
-        Some(b) => Duration::from_secs_f64(positive("broker.burst_secs", b)?),
+        Some(b) => duration("broker.burst_secs", positive("broker.burst_secs", b)?)?,
         None => Duration::from_secs(10),
     };
     let broker = broker(raw.broker)?;
@@ -265,7 +271,10 @@ fn model(
         _ => None,
     };
     let burst = match m.burst_secs {
-        Some(b) => Duration::from_secs_f64(positive(&format!("{path}.burst_secs"), b)?),
+        Some(b) => {
+            let at = format!("{path}.burst_secs");
+            duration(&at, positive(&at, b)?)?
+        }
         None => default_burst,
     };
     let count_tokens_rpm = match m.count_tokens_rpm {
@@ -443,9 +452,10 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, P
                     format!("must be 500, 502, 503, 504 or 529, not {s}"),
                 ))
             }
-            (None, Some(ms)) => FaultKind::Slow(Duration::from_secs_f64(
-                non_negative(&format!("{path}.slow_ms"), ms)? / 1000.0,
-            )),
+            (None, Some(ms)) => {
+                let at = format!("{path}.slow_ms");
+                FaultKind::Slow(duration(&at, non_negative(&at, ms)? / 1000.0)?)
+            }
             _ => {
                 return Err(Problem::new(
                     path,
@@ -462,12 +472,14 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, P
     Ok(SimConfig {
         api_keys: s.api_keys,
         token_factor,
-        latency: Duration::from_secs_f64(
+        latency: duration(
+            "sim.latency_ms",
             non_negative("sim.latency_ms", s.latency_ms.unwrap_or(20.0))? / 1000.0,
-        ),
-        per_token: Duration::from_secs_f64(
+        )?,
+        per_token: duration(
+            "sim.per_token_ms",
             non_negative("sim.per_token_ms", s.per_token_ms.unwrap_or(0.0))? / 1000.0,
-        ),
+        )?,
         seed: s.seed.unwrap_or(d.seed),
         burst_secs: match s.burst_secs {
             Some(b) if !(b > 0.0 && b <= 60.0) => {

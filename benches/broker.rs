@@ -8,51 +8,14 @@
 use futures_util::future::BoxFuture;
 use hdrhistogram::Histogram;
 use quotaswarm::broker::{self, StartOptions};
-use quotaswarm::config::Config;
-use quotaswarm::provider::{self, Endpoint, HttpRequest, HttpResponse, Transport, TransportError};
-use quotaswarm::{ApiKey, CompletionRequest};
+use quotaswarm::CompletionRequest;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-struct Instant200(bytes::Bytes);
+mod common;
 
-impl Transport for Instant200 {
-    fn send(&self, _r: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        let body = self.0.clone();
-        Box::pin(async move {
-            Ok(HttpResponse {
-                status: 200,
-                headers: Default::default(),
-                body,
-            })
-        })
-    }
-}
-
-fn config() -> Config {
-    Config::from_toml_str(
-        "[providers.p]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\n\
-         [models.m]\nprovider = \"p\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1e12\nitpm = 1e15\notpm = 1e15\n\
-         [broker]\nmax_in_flight = 100000\n",
-        "bench",
-    )
-    .expect("bench config")
-}
-
-fn endpoint() -> Endpoint {
-    let body = serde_json::json!({
-        "id": "msg_b", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
-        "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
-        "usage": {"input_tokens": 20, "output_tokens": 2}
-    });
-    Endpoint {
-        name: "p".into(),
-        provider: provider::for_wire(quotaswarm::config::Wire::Anthropic),
-        transport: Arc::new(Instant200(body.to_string().into())),
-        key: Some(ApiKey::new("bench")),
-    }
-}
+use common::{config, endpoint};
 
 fn request(i: usize) -> CompletionRequest {
     // Distinct requests (no coalescing), a short conversation each.
@@ -124,7 +87,7 @@ async fn measure(callers: usize) {
 
     let mut eps = HashMap::new();
     eps.insert("p".to_string(), ep);
-    let b = broker::start(config(), eps, StartOptions::default())
+    let b = broker::start(config("1e12"), eps, StartOptions::default())
         .await
         .expect("broker");
     let h = b.handle.clone();

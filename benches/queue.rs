@@ -14,53 +14,14 @@
 //! Both scenarios run in the same process, one after the other, so the ratio (10,000
 //! against 10) holds on a noisy machine.
 
-use futures_util::future::BoxFuture;
 use quotaswarm::broker::{self, BrokerHandle, CompletionStream, StartOptions};
-use quotaswarm::config::Config;
-use quotaswarm::provider::{self, Endpoint, HttpRequest, HttpResponse, Transport, TransportError};
-use quotaswarm::{ApiKey, CompletionRequest};
+use quotaswarm::CompletionRequest;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Instant200(bytes::Bytes);
+mod common;
 
-impl Transport for Instant200 {
-    fn send(&self, _r: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        let body = self.0.clone();
-        Box::pin(async move {
-            Ok(HttpResponse {
-                status: 200,
-                headers: Default::default(),
-                body,
-            })
-        })
-    }
-}
-
-fn config() -> Config {
-    Config::from_toml_str(
-        "[providers.p]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\n\
-         [models.m]\nprovider = \"p\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1\nitpm = 1e15\notpm = 1e15\n\
-         [broker]\nmax_in_flight = 100000\n",
-        "bench",
-    )
-    .expect("bench config")
-}
-
-fn endpoint() -> Endpoint {
-    let body = serde_json::json!({
-        "id": "msg_b", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
-        "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
-        "usage": {"input_tokens": 20, "output_tokens": 2}
-    });
-    Endpoint {
-        name: "p".into(),
-        provider: provider::for_wire(quotaswarm::config::Wire::Anthropic),
-        transport: Arc::new(Instant200(body.to_string().into())),
-        key: Some(ApiKey::new("bench")),
-    }
-}
+use common::{config, endpoint};
 
 fn request() -> CompletionRequest {
     // The same text every time: the estimate comes from the shared cache, so the
@@ -100,7 +61,7 @@ struct Figures {
 async fn scenario(queued: usize) -> Figures {
     let mut eps = HashMap::new();
     eps.insert("p".to_string(), endpoint());
-    let b = broker::start(config(), eps, StartOptions::default())
+    let b = broker::start(config("1"), eps, StartOptions::default())
         .await
         .expect("broker");
     let h = b.handle.clone();

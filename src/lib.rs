@@ -45,4 +45,7 @@ pub mod types;
 pub use broker::{BrokerError, BrokerHandle, Stats};
 pub use config::Config;
 pub use secret::ApiKey;
-pub use types::{Completion, CompletionRequest, ContentBlock, Message, Role, Usage};
+pub use types::{
+    CacheControl, Completion, CompletionRequest, ContentBlock, Message, OutputSchema, Role, Tool,
+    ToolChoice, Usage,
+};

@@ -143,8 +143,14 @@ impl Estimator {
             total += PER_MESSAGE + self.message_tokens(encoding, m);
         }
         let mut fixed = 0;
-        if let Some(system) = &req.system {
-            fixed += PER_MESSAGE + self.cached_count(encoding, system);
+        if !req.system.is_empty() {
+            fixed += PER_MESSAGE;
+            for b in &req.system {
+                fixed += match b {
+                    ContentBlock::Text { text, .. } => self.cached_count(encoding, text),
+                    other => block_tokens(encoding, other),
+                };
+            }
         }
         for t in &req.tools {
             fixed += self.cached_count(encoding, &t.name)
@@ -230,48 +236,71 @@ impl Estimator {
 
 fn block_tokens(encoding: Encoding, b: &ContentBlock) -> u64 {
     match b {
-        ContentBlock::Text { text } => encoding.count(text),
+        ContentBlock::Text { text, .. } => encoding.count(text),
         ContentBlock::ToolUse { name, input, .. } => {
             encoding.count(name) + encoding.count(&input.to_string()) + 4
         }
-        ContentBlock::ToolResult { content, .. } => encoding.count(content) + 4,
+        ContentBlock::ToolResult { content, .. } => {
+            content
+                .iter()
+                .map(|b| block_tokens(encoding, b))
+                .sum::<u64>()
+                + 4
+        }
         // Images are priced by size, not text; a conservative flat figure.
         ContentBlock::Image { .. } => 1600,
+        // Replayed reasoning counts as input; the signature is opaque and not tokenised
+        // as text, so it is left out.
+        ContentBlock::Thinking { thinking, .. } => encoding.count(thinking) + 4,
+        ContentBlock::RedactedThinking { data } => (data.len() as u64) / 4 + 4,
     }
 }
 
 fn hash_message(m: &Message) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     matches!(m.role, Role::User).hash(&mut h);
-    for b in &m.content {
+    hash_blocks(&m.content, &mut h);
+    h.finish()
+}
+
+fn hash_blocks(blocks: &[ContentBlock], h: &mut std::hash::DefaultHasher) {
+    for b in blocks {
         match b {
-            ContentBlock::Text { text } => {
-                0u8.hash(&mut h);
-                text.hash(&mut h);
+            ContentBlock::Text { text, .. } => {
+                0u8.hash(h);
+                text.hash(h);
             }
             ContentBlock::ToolUse { id, name, input } => {
-                1u8.hash(&mut h);
-                id.hash(&mut h);
-                name.hash(&mut h);
-                input.to_string().hash(&mut h);
+                1u8.hash(h);
+                id.hash(h);
+                name.hash(h);
+                input.to_string().hash(h);
             }
             ContentBlock::ToolResult {
                 tool_use_id,
                 content,
                 is_error,
+                ..
             } => {
-                2u8.hash(&mut h);
-                tool_use_id.hash(&mut h);
-                content.hash(&mut h);
-                is_error.hash(&mut h);
+                2u8.hash(h);
+                tool_use_id.hash(h);
+                hash_blocks(content, h);
+                is_error.hash(h);
             }
-            ContentBlock::Image { source } => {
-                3u8.hash(&mut h);
-                source.to_string().hash(&mut h);
+            ContentBlock::Image { source, .. } => {
+                3u8.hash(h);
+                source.to_string().hash(h);
+            }
+            ContentBlock::Thinking { thinking, .. } => {
+                4u8.hash(h);
+                thinking.hash(h);
+            }
+            ContentBlock::RedactedThinking { data } => {
+                5u8.hash(h);
+                data.hash(h);
             }
         }
     }
-    h.finish()
 }
 
 #[cfg(test)]

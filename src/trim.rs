@@ -161,7 +161,7 @@ mod tests {
         m.content
             .iter()
             .map(|b| match b {
-                ContentBlock::Text { text } => text.split_whitespace().count() as u64,
+                ContentBlock::Text { text, .. } => text.split_whitespace().count() as u64,
                 _ => 5,
             })
             .sum::<u64>()
@@ -180,11 +180,7 @@ mod tests {
             },
             Message {
                 role: Role::User,
-                content: vec![ContentBlock::ToolResult {
-                    tool_use_id: id.into(),
-                    content: "result".into(),
-                    is_error: false,
-                }],
+                content: vec![ContentBlock::tool_result(id, "result")],
             },
         ]
     }

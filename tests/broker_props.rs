@@ -160,7 +160,9 @@ fn request() -> impl Strategy<Value = (CompletionRequest, bool)> {
                 r.max_tokens = max_tokens;
                 r.temperature = temperature;
                 r.top_p = top_p;
-                r.system = system;
+                r.system = system
+                    .map(|s| vec![ContentBlock::text(s)])
+                    .unwrap_or_default();
                 r.options.max_wait = wait;
                 r.options.floor = floor;
                 r.options.trim = trim;

@@ -63,11 +63,7 @@ async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
             });
             history.push(Message {
                 role: Role::User,
-                content: vec![ContentBlock::ToolResult {
-                    tool_use_id: id,
-                    content: long_text(turn + 1000),
-                    is_error: false,
-                }],
+                content: vec![ContentBlock::tool_result(id, long_text(turn + 1000))],
             });
             history.push(Message::assistant("Noted the lookup result."));
         }

@@ -74,7 +74,9 @@ impl ScriptedAgent {
             .messages(messages)
             .max_tokens(max.unwrap_or(self.max_tokens))
             .options(self.options.clone());
-        req.system = system;
+        if let Some(system) = system {
+            req = req.system(system);
+        }
         req
     }
 }

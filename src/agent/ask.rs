@@ -104,7 +104,9 @@ impl Ask {
             .messages(messages)
             .max_tokens(self.max_tokens)
             .options(self.options.clone());
-        req.system = system;
+        req.system = system
+            .map(|s| vec![crate::types::ContentBlock::text(s)])
+            .unwrap_or_default();
         req.temperature = self.temperature;
         req
     }

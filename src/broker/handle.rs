@@ -442,7 +442,7 @@ fn validate(req: &CompletionRequest) -> Result<(), InvalidRequest> {
         let blank = m
             .content
             .iter()
-            .all(|b| matches!(b, ContentBlock::Text { text } if text.trim().is_empty()));
+            .all(|b| matches!(b, ContentBlock::Text { text, .. } if text.trim().is_empty()));
         if blank {
             return Err(InvalidRequest::BlankMessage { index });
         }
@@ -487,24 +487,32 @@ fn validate_for_rungs(
     }
 }
 
+/// About how many bytes one block carries.
+fn block_bytes(b: &ContentBlock) -> usize {
+    match b {
+        ContentBlock::Text { text, .. } => text.len(),
+        ContentBlock::ToolUse { id, name, input } => id.len() + name.len() + value_bytes(input),
+        ContentBlock::ToolResult {
+            tool_use_id,
+            content,
+            ..
+        } => tool_use_id.len() + content.iter().map(block_bytes).sum::<usize>(),
+        ContentBlock::Image { source, .. } => value_bytes(source),
+        ContentBlock::Thinking {
+            thinking,
+            signature,
+        } => thinking.len() + signature.len(),
+        ContentBlock::RedactedThinking { data } => data.len(),
+    }
+}
+
 /// About how many bytes of content `req` carries (text as is, structured parts by their
 /// strings), without serialising it.
 fn content_bytes(req: &CompletionRequest) -> usize {
-    let mut n = req.system.as_ref().map_or(0, String::len);
+    let mut n = req.system.iter().map(block_bytes).sum::<usize>();
     for m in &req.messages {
         for b in &m.content {
-            n = n.saturating_add(match b {
-                ContentBlock::Text { text } => text.len(),
-                ContentBlock::ToolUse { id, name, input } => {
-                    id.len() + name.len() + value_bytes(input)
-                }
-                ContentBlock::ToolResult {
-                    tool_use_id,
-                    content,
-                    ..
-                } => tool_use_id.len() + content.len(),
-                ContentBlock::Image { source } => value_bytes(source),
-            });
+            n = n.saturating_add(block_bytes(b));
         }
     }
     for t in &req.tools {

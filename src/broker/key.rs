@@ -1,5 +1,6 @@
 //! The canonical key of a request: a hash of everything that shapes the answer (target,
-//! system, messages, max_tokens, temperature, top_p, stop, tools). Broker options and
+//! system, messages, max_tokens, sampling, stop, tools, tool choice, output schema,
+//! thinking, reasoning effort). Broker options and
 //! metadata do not shape the answer and are left out. Computed in the caller's task.
 
 use crate::types::CompletionRequest;
@@ -8,16 +9,19 @@ use std::hash::{Hash, Hasher};
 pub(crate) fn canonical_key(req: &CompletionRequest) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     req.target.hash(&mut h);
-    req.system.hash(&mut h);
-    // serde_json gives one stable text for the structured parts (tool inputs, schemas).
-    serde_json::to_string(&req.messages)
-        .unwrap_or_default()
-        .hash(&mut h);
     req.max_tokens.hash(&mut h);
     req.temperature.map(f32::to_bits).hash(&mut h);
     req.top_p.map(f32::to_bits).hash(&mut h);
+    req.top_k.hash(&mut h);
     req.stop.hash(&mut h);
-    serde_json::to_string(&req.tools)
+    req.parallel_tool_calls.hash(&mut h);
+    req.tool_choice.hash(&mut h);
+    req.thinking.hash(&mut h);
+    req.reasoning_effort.hash(&mut h);
+    // serde_json gives one stable text for the structured parts (blocks, tool inputs,
+    // schemas). Cache breakpoints are part of it: they change what the provider bills.
+    let parts = (&req.system, &req.messages, &req.tools, &req.response_format);
+    serde_json::to_string(&parts)
         .unwrap_or_default()
         .hash(&mut h);
     h.finish()

@@ -72,7 +72,7 @@ fn encode_messages(
     let body = WireRequest {
         model,
         max_tokens: req.max_tokens,
-        system: req.system.as_deref(),
+        system: &req.system,
         messages: req.messages.iter().map(WireMessage::from).collect(),
         temperature: req.temperature,
         top_p: req.top_p,
@@ -93,7 +93,7 @@ pub fn encode_count_tokens(
 ) -> Result<HttpRequest, ProviderError> {
     let body = WireCountTokensRequest {
         model,
-        system: req.system.as_deref(),
+        system: &req.system,
         messages: req.messages.iter().map(WireMessage::from).collect(),
         tools: req.tools.iter().map(WireTool::from).collect(),
     };
@@ -165,8 +165,8 @@ fn http_request<T: Serialize>(
 struct WireRequest<'a> {
     model: &'a str,
     max_tokens: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[ContentBlock]>::is_empty")]
+    system: &'a [ContentBlock],
     messages: Vec<WireMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
@@ -185,8 +185,8 @@ struct WireRequest<'a> {
 #[derive(Serialize)]
 struct WireCountTokensRequest<'a> {
     model: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[ContentBlock]>::is_empty")]
+    system: &'a [ContentBlock],
     messages: Vec<WireMessage<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
@@ -195,7 +195,8 @@ struct WireCountTokensRequest<'a> {
 #[derive(Serialize)]
 struct WireMessage<'a> {
     role: &'static str,
-    content: Vec<WireBlock<'a>>,
+    // The neutral blocks serialise in the wire's own shape (type tag, cache_control).
+    content: &'a [ContentBlock],
 }
 
 impl<'a> From<&'a Message> for WireMessage<'a> {
@@ -205,47 +206,7 @@ impl<'a> From<&'a Message> for WireMessage<'a> {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             },
-            content: m.content.iter().map(WireBlock::from).collect(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireBlock<'a> {
-    Text {
-        text: &'a str,
-    },
-    ToolUse {
-        id: &'a str,
-        name: &'a str,
-        input: &'a serde_json::Value,
-    },
-    ToolResult {
-        tool_use_id: &'a str,
-        content: &'a str,
-        is_error: bool,
-    },
-    Image {
-        source: &'a serde_json::Value,
-    },
-}
-
-impl<'a> From<&'a ContentBlock> for WireBlock<'a> {
-    fn from(b: &'a ContentBlock) -> Self {
-        match b {
-            ContentBlock::Text { text } => WireBlock::Text { text },
-            ContentBlock::ToolUse { id, name, input } => WireBlock::ToolUse { id, name, input },
-            ContentBlock::ToolResult {
-                tool_use_id,
-                content,
-                is_error,
-            } => WireBlock::ToolResult {
-                tool_use_id,
-                content,
-                is_error: *is_error,
-            },
-            ContentBlock::Image { source } => WireBlock::Image { source },
+            content: &m.content,
         }
     }
 }
@@ -373,7 +334,7 @@ impl WireResponse {
             .content
             .into_iter()
             .filter_map(|b| match b {
-                WireResponseBlock::Text { text } => Some(ContentBlock::Text { text }),
+                WireResponseBlock::Text { text } => Some(ContentBlock::text(text)),
                 WireResponseBlock::ToolUse { id, name, input } => {
                     Some(ContentBlock::ToolUse { id, name, input })
                 }
@@ -448,7 +409,7 @@ impl AnthropicStream {
         let content = std::mem::take(&mut self.blocks)
             .into_values()
             .filter_map(|b| match b {
-                StreamBlock::Text(text) => Some(ContentBlock::Text { text }),
+                StreamBlock::Text(text) => Some(ContentBlock::text(text)),
                 StreamBlock::ToolUse {
                     id,
                     name,
@@ -751,21 +712,17 @@ mod tests {
         req.messages.push(Message {
             role: Role::User,
             content: vec![
-                ContentBlock::ToolResult {
-                    tool_use_id: "toolu_01A".into(),
-                    content: "18C, sunny".into(),
-                    is_error: false,
-                },
+                ContentBlock::tool_result("toolu_01A", "18C, sunny"),
                 ContentBlock::text("Thanks."),
             ],
         });
         req.stop = vec!["\n\nEND".into()];
         req.top_p = Some(0.5);
-        req.tools = vec![Tool {
-            name: "weather".into(),
-            description: Some("Current weather".into()),
-            input_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
-        }];
+        req.tools = vec![Tool::new(
+            "weather",
+            json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        )
+        .description("Current weather")];
         req.metadata = Some(json!({"user_id": "u-42", "team": "ignored"}));
         req
     }
@@ -815,6 +772,7 @@ mod tests {
             role: Role::User,
             content: vec![ContentBlock::Image {
                 source: json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
+                cache_control: None,
             }],
         });
         req.metadata = Some(json!({"team": "x"}));

@@ -76,8 +76,10 @@ fn encode_chat(
     stream: bool,
 ) -> Result<HttpRequest, ProviderError> {
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
-    if let Some(system) = &req.system {
-        messages.push(WireMessage::System { content: system });
+    if !req.system.is_empty() {
+        messages.push(WireMessage::System {
+            content: req.system_text(),
+        });
     }
     for m in &req.messages {
         push_message(&mut messages, m);
@@ -126,24 +128,22 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
             let mut parts = Vec::new();
             for block in &m.content {
                 match block {
-                    ContentBlock::ToolResult {
-                        tool_use_id,
-                        content,
-                        ..
-                    } => out.push(WireMessage::Tool {
+                    ContentBlock::ToolResult { tool_use_id, .. } => out.push(WireMessage::Tool {
                         tool_call_id: tool_use_id,
-                        content,
+                        content: block.tool_result_text(),
                     }),
-                    ContentBlock::Text { text } => parts.push(WirePart::Text { text }),
-                    ContentBlock::Image { source } => {
+                    ContentBlock::Text { text, .. } => parts.push(WirePart::Text { text }),
+                    ContentBlock::Image { source, .. } => {
                         if let Some(url) = image_url(source) {
                             parts.push(WirePart::ImageUrl {
                                 image_url: WireImageUrl { url },
                             });
                         }
                     }
-                    // A tool call in a user turn has no OpenAI form.
-                    ContentBlock::ToolUse { .. } => {}
+                    // A tool call or reasoning in a user turn has no OpenAI form.
+                    ContentBlock::ToolUse { .. }
+                    | ContentBlock::Thinking { .. }
+                    | ContentBlock::RedactedThinking { .. } => {}
                 }
             }
             // A turn of only tool results needs no user message.
@@ -162,7 +162,7 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
             let mut tool_calls = Vec::new();
             for block in &m.content {
                 match block {
-                    ContentBlock::Text { text } => parts.push(WirePart::Text { text }),
+                    ContentBlock::Text { text, .. } => parts.push(WirePart::Text { text }),
                     ContentBlock::ToolUse { id, name, input } => tool_calls.push(WireToolCall {
                         id,
                         kind: "function",
@@ -171,7 +171,10 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
                             arguments: input.to_string(),
                         },
                     }),
-                    ContentBlock::ToolResult { .. } | ContentBlock::Image { .. } => {}
+                    ContentBlock::ToolResult { .. }
+                    | ContentBlock::Image { .. }
+                    | ContentBlock::Thinking { .. }
+                    | ContentBlock::RedactedThinking { .. } => {}
                 }
             }
             let content = if parts.is_empty() && !tool_calls.is_empty() {
@@ -230,7 +233,7 @@ struct WireStreamOptions {
 #[serde(tag = "role", rename_all = "lowercase")]
 enum WireMessage<'a> {
     System {
-        content: &'a str,
+        content: String,
     },
     User {
         content: WireContent<'a>,
@@ -243,7 +246,7 @@ enum WireMessage<'a> {
     },
     Tool {
         tool_call_id: &'a str,
-        content: &'a str,
+        content: String,
     },
 }
 
@@ -406,9 +409,7 @@ impl WireResponse {
         let message = choice.message;
         let mut content = Vec::new();
         match message.content {
-            Some(Value::String(text)) if !text.is_empty() => {
-                content.push(ContentBlock::Text { text })
-            }
+            Some(Value::String(text)) if !text.is_empty() => content.push(ContentBlock::text(text)),
             Some(Value::Array(parts)) => content.extend(
                 parts
                     .iter()
@@ -419,7 +420,7 @@ impl WireResponse {
         }
         let refused = content.is_empty() && message.refusal.is_some();
         if let (true, Some(refusal)) = (refused, message.refusal) {
-            content.push(ContentBlock::Text { text: refusal });
+            content.push(ContentBlock::text(refusal));
         }
         for call in message.tool_calls.unwrap_or_default() {
             let input = serde_json::from_str(&call.function.arguments)
@@ -544,7 +545,7 @@ impl OpenAiStream {
         let mut content: Vec<ContentBlock> = std::mem::take(&mut self.blocks)
             .into_iter()
             .map(|b| match b {
-                StreamBlock::Text(text) => ContentBlock::Text { text },
+                StreamBlock::Text(text) => ContentBlock::text(text),
                 StreamBlock::Tool {
                     id,
                     name,
@@ -562,9 +563,7 @@ impl OpenAiStream {
             .collect();
         let refused = content.is_empty() && !self.refusal.is_empty();
         if refused {
-            content.push(ContentBlock::Text {
-                text: std::mem::take(&mut self.refusal),
-            });
+            content.push(ContentBlock::text(std::mem::take(&mut self.refusal)));
         }
         let stop_reason = if refused {
             StopReason::Refusal
@@ -820,11 +819,7 @@ mod tests {
             role: Role::User,
             content: vec![
                 ContentBlock::text("Also Rome, please."),
-                ContentBlock::ToolResult {
-                    tool_use_id: "call_1".into(),
-                    content: "18C, sunny".into(),
-                    is_error: false,
-                },
+                ContentBlock::tool_result("call_1", "18C, sunny"),
             ],
         });
         req.messages.push(Message {
@@ -840,18 +835,14 @@ mod tests {
         });
         req.messages.push(Message {
             role: Role::User,
-            content: vec![ContentBlock::ToolResult {
-                tool_use_id: "call_2".into(),
-                content: "25C".into(),
-                is_error: true,
-            }],
+            content: vec![ContentBlock::tool_error("call_2", "25C")],
         });
         req.stop = vec!["\n\n".into()];
-        req.tools = vec![Tool {
-            name: "weather".into(),
-            description: Some("Current weather".into()),
-            input_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
-        }];
+        req.tools = vec![Tool::new(
+            "weather",
+            json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        )
+        .description("Current weather")];
         req
     }
 
@@ -902,12 +893,15 @@ mod tests {
                 ContentBlock::text("What is this?"),
                 ContentBlock::Image {
                     source: json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
+                    cache_control: None,
                 },
                 ContentBlock::Image {
                     source: json!({"type": "url", "url": "https://example.com/cat.png"}),
+                    cache_control: None,
                 },
                 ContentBlock::Image {
                     source: json!({"type": "file", "file_id": "file_1"}),
+                    cache_control: None,
                 },
             ],
         });

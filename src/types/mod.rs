@@ -6,6 +6,14 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod cache;
+mod reasoning;
+mod tools;
+
+pub use cache::{CacheControl, CacheTtl};
+pub use reasoning::{ReasoningEffort, Thinking};
+pub use tools::{OutputSchema, Tool, ToolChoice};
+
 /// Who wrote a message. The system prompt is not a role: it is `CompletionRequest::system`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,6 +25,9 @@ pub enum Role {
 }
 
 /// One block of message content.
+///
+/// `cache_control` marks an Anthropic prompt-cache breakpoint after the block (see
+/// [`CacheControl`]); other providers ignore it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -25,6 +36,9 @@ pub enum ContentBlock {
     Text {
         /// The text.
         text: String,
+        /// A cache breakpoint after this block.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
     },
     /// A tool call made by the assistant.
     ToolUse {
@@ -39,32 +53,142 @@ pub enum ContentBlock {
     ToolResult {
         /// The id of the call this answers.
         tool_use_id: String,
-        /// What the tool returned.
-        content: String,
+        /// What the tool returned: text and image blocks (a plain string is read as one
+        /// text block).
+        #[serde(deserialize_with = "blocks_or_string")]
+        content: Vec<ContentBlock>,
         /// Whether the tool failed.
         #[serde(default)]
         is_error: bool,
+        /// A cache breakpoint after this block.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
     },
     /// An image, passed through opaquely (Anthropic `source` object).
     Image {
         /// The Anthropic `source` object.
         source: serde_json::Value,
+        /// A cache breakpoint after this block.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
+    },
+    /// The model's visible reasoning (Anthropic extended thinking). Kept in histories and
+    /// sent back unchanged: a tool loop must replay it with its signature.
+    Thinking {
+        /// The reasoning text.
+        thinking: String,
+        /// The provider's signature over it.
+        signature: String,
+    },
+    /// Reasoning the provider encrypted; replayed unchanged like [`ContentBlock::Thinking`].
+    RedactedThinking {
+        /// The opaque payload.
+        data: String,
     },
 }
 
 impl ContentBlock {
     /// A text block.
     pub fn text(text: impl Into<String>) -> Self {
-        ContentBlock::Text { text: text.into() }
+        ContentBlock::Text {
+            text: text.into(),
+            cache_control: None,
+        }
+    }
+
+    /// A successful tool result of one text block.
+    pub fn tool_result(tool_use_id: impl Into<String>, text: impl Into<String>) -> Self {
+        ContentBlock::ToolResult {
+            tool_use_id: tool_use_id.into(),
+            content: vec![ContentBlock::text(text)],
+            is_error: false,
+            cache_control: None,
+        }
+    }
+
+    /// A failed tool result (`is_error`) of one text block.
+    pub fn tool_error(tool_use_id: impl Into<String>, text: impl Into<String>) -> Self {
+        ContentBlock::ToolResult {
+            tool_use_id: tool_use_id.into(),
+            content: vec![ContentBlock::text(text)],
+            is_error: true,
+            cache_control: None,
+        }
     }
 
     /// The text this block carries, if it is a text block.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            ContentBlock::Text { text } => Some(text),
+            ContentBlock::Text { text, .. } => Some(text),
             _ => None,
         }
     }
+
+    /// This block with a cache breakpoint after it, where the block can carry one (text,
+    /// image, tool result); other blocks are returned unchanged.
+    pub fn cached(mut self, cache: CacheControl) -> Self {
+        self.set_cache_control(Some(cache));
+        self
+    }
+
+    /// The block's cache breakpoint, if it has one.
+    pub fn cache_control(&self) -> Option<CacheControl> {
+        match self {
+            ContentBlock::Text { cache_control, .. }
+            | ContentBlock::Image { cache_control, .. }
+            | ContentBlock::ToolResult { cache_control, .. } => *cache_control,
+            _ => None,
+        }
+    }
+
+    /// Sets or clears the block's cache breakpoint; returns false when this kind of block
+    /// cannot carry one.
+    pub fn set_cache_control(&mut self, cache: Option<CacheControl>) -> bool {
+        match self {
+            ContentBlock::Text { cache_control, .. }
+            | ContentBlock::Image { cache_control, .. }
+            | ContentBlock::ToolResult { cache_control, .. } => {
+                *cache_control = cache;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The text of a tool result's text blocks, joined with newlines (empty for others).
+    pub fn tool_result_text(&self) -> String {
+        match self {
+            ContentBlock::ToolResult { content, .. } => join_text(content),
+            _ => String::new(),
+        }
+    }
+}
+
+fn blocks_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ContentBlock>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Blocks(Vec<ContentBlock>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Text(t) => vec![ContentBlock::text(t)],
+        Either::Blocks(b) => b,
+    })
+}
+
+fn system_blocks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ContentBlock>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Blocks(Vec<ContentBlock>),
+    }
+    Ok(match Option::<Either>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Either::Text(t)) => vec![ContentBlock::text(t)],
+        Some(Either::Blocks(b)) => b,
+    })
 }
 
 /// One turn of a conversation.
@@ -102,18 +226,6 @@ impl Message {
 pub(crate) fn join_text(blocks: &[ContentBlock]) -> String {
     let texts: Vec<&str> = blocks.iter().filter_map(ContentBlock::as_text).collect();
     texts.join("\n")
-}
-
-/// A tool the model may call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tool {
-    /// The name the model calls it by.
-    pub name: String,
-    /// What it does, for the model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// JSON Schema of the tool's input (`type: object`).
-    pub input_schema: serde_json::Value,
 }
 
 /// How a history that has grown too large is cut down.
@@ -154,6 +266,11 @@ pub struct RequestOptions {
     /// Never fall below this rung of the ladder (0 = the first rung).
     #[serde(default)]
     pub floor: Option<usize>,
+    /// Automatic prompt-cache breakpoints (Anthropic): `None` follows the model's config
+    /// (`auto_cache`, on by default for Anthropic models), `Some(false)` turns them off for
+    /// this request. Breakpoints the request places itself are always kept.
+    #[serde(default)]
+    pub auto_cache: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -167,6 +284,7 @@ impl Default for RequestOptions {
             coalesce: true,
             trim: None,
             floor: None,
+            auto_cache: None,
         }
     }
 }
@@ -200,9 +318,10 @@ impl Default for RequestOptions {
 pub struct CompletionRequest {
     /// A model or ladder name from the config.
     pub target: String,
-    /// The system prompt.
-    #[serde(default)]
-    pub system: Option<String>,
+    /// The system prompt, as text blocks (each may carry a cache breakpoint); empty when
+    /// there is none. A plain string deserializes as one block.
+    #[serde(default, deserialize_with = "system_blocks")]
+    pub system: Vec<ContentBlock>,
     /// The conversation, oldest turn first; it must start with a user turn.
     pub messages: Vec<Message>,
     /// The most tokens the reply may have (256 by default).
@@ -216,9 +335,28 @@ pub struct CompletionRequest {
     /// Sequences that end the reply.
     #[serde(default)]
     pub stop: Vec<String>,
+    /// Only sample from the `top_k` likeliest tokens (Anthropic).
+    #[serde(default)]
+    pub top_k: Option<u32>,
     /// Tools the model may call.
     #[serde(default)]
     pub tools: Vec<Tool>,
+    /// Which tool the model must call; the provider's default (auto) when `None`.
+    #[serde(default)]
+    pub tool_choice: Option<ToolChoice>,
+    /// Allow several tool calls in one turn (Anthropic `disable_parallel_tool_use` is its
+    /// negation, OpenAI `parallel_tool_calls`); the provider's default (on) when `None`.
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// A JSON Schema the reply must follow (structured output).
+    #[serde(default)]
+    pub response_format: Option<OutputSchema>,
+    /// Anthropic extended thinking; its budget is part of `max_tokens`.
+    #[serde(default)]
+    pub thinking: Option<Thinking>,
+    /// How hard an OpenAI reasoning model thinks.
+    #[serde(default)]
+    pub reasoning_effort: Option<ReasoningEffort>,
     /// Passed to providers that accept it (Anthropic `metadata`); does not shape the answer.
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
@@ -234,13 +372,19 @@ impl CompletionRequest {
     pub fn new(target: impl Into<String>) -> Self {
         CompletionRequest {
             target: target.into(),
-            system: None,
+            system: Vec::new(),
             messages: Vec::new(),
             max_tokens: 256,
             temperature: None,
             top_p: None,
+            top_k: None,
             stop: Vec::new(),
             tools: Vec::new(),
+            tool_choice: None,
+            parallel_tool_calls: None,
+            response_format: None,
+            thinking: None,
+            reasoning_effort: None,
             metadata: None,
             options: RequestOptions::default(),
         }
@@ -251,10 +395,21 @@ impl CompletionRequest {
         CompletionRequest::new(target).user(text)
     }
 
-    /// Sets the system prompt.
+    /// Sets the system prompt (one text block, replacing any before).
     pub fn system(mut self, system: impl Into<String>) -> Self {
-        self.system = Some(system.into());
+        self.system = vec![ContentBlock::text(system)];
         self
+    }
+
+    /// Sets the system prompt with a cache breakpoint after it.
+    pub fn system_cached(mut self, system: impl Into<String>, cache: CacheControl) -> Self {
+        self.system = vec![ContentBlock::text(system).cached(cache)];
+        self
+    }
+
+    /// The system prompt's text, blocks joined with newlines (empty when there is none).
+    pub fn system_text(&self) -> String {
+        join_text(&self.system)
     }
 
     /// Appends a user turn of one text block.
@@ -306,6 +461,48 @@ impl CompletionRequest {
     /// Adds a tool the model may call.
     pub fn tool(mut self, tool: Tool) -> Self {
         self.tools.push(tool);
+        self
+    }
+
+    /// Says which tool, if any, the model must call.
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    /// Allows or forbids several tool calls in one turn.
+    pub fn parallel_tool_calls(mut self, on: bool) -> Self {
+        self.parallel_tool_calls = Some(on);
+        self
+    }
+
+    /// Only samples from the `k` likeliest tokens (Anthropic).
+    pub fn top_k(mut self, k: u32) -> Self {
+        self.top_k = Some(k);
+        self
+    }
+
+    /// Asks for a reply that follows this JSON Schema.
+    pub fn response_format(mut self, schema: OutputSchema) -> Self {
+        self.response_format = Some(schema);
+        self
+    }
+
+    /// Turns on Anthropic extended thinking with this budget (part of `max_tokens`).
+    pub fn thinking(mut self, budget_tokens: u32) -> Self {
+        self.thinking = Some(Thinking::budget(budget_tokens));
+        self
+    }
+
+    /// Sets an OpenAI reasoning model's effort.
+    pub fn reasoning_effort(mut self, effort: ReasoningEffort) -> Self {
+        self.reasoning_effort = Some(effort);
+        self
+    }
+
+    /// Turns the broker's automatic cache breakpoints on or off for this request.
+    pub fn auto_cache(mut self, on: bool) -> Self {
+        self.options.auto_cache = Some(on);
         self
     }
 
@@ -463,7 +660,16 @@ impl Completion {
         join_text(&self.content)
     }
 
-    /// The reply as an assistant message, ready to append to a history.
+    /// The tool calls in the reply: `(id, name, input)`, in order.
+    pub fn tool_uses(&self) -> impl Iterator<Item = (&str, &str, &serde_json::Value)> {
+        self.content.iter().filter_map(|b| match b {
+            ContentBlock::ToolUse { id, name, input } => Some((id.as_str(), name.as_str(), input)),
+            _ => None,
+        })
+    }
+
+    /// The reply as an assistant message, ready to append to a history (thinking blocks
+    /// included, so a tool loop replays them as the API requires).
     pub fn to_message(&self) -> Message {
         Message {
             role: Role::Assistant,

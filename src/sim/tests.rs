@@ -7,10 +7,14 @@ use serde_json::{json, Value};
 const SONNET: &str = "claude-sonnet-4-5";
 const GPT: &str = "gpt-4o";
 
+/// These tests are about per-minute limits, so their buckets hold a whole minute
+/// (`burst_secs = 60`, the default before it became 10 s); the default burst has its own
+/// tests (`realism::default_burst_...`).
 fn config() -> Config {
     let mut c = Config::default();
     c.sim.latency = Duration::ZERO;
     c.sim.per_token = Duration::ZERO;
+    c.sim.burst_secs = 60.0;
     c
 }
 
@@ -450,7 +454,7 @@ async fn answers_malformed_anthropic_requests_with_400_invalid_request_error() {
     ];
     for (raw, expected) in cases {
         let r = sim
-            .handle(request("/v1/messages", &[("x-api-key", "k")], &raw))
+            .handle(request("/v1/messages", &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")], &raw))
             .await;
         assert_eq!(r.status, 400, "{expected}");
         let (kind, message) = anthropic_error(&r);
@@ -517,7 +521,7 @@ async fn requires_a_listed_key_when_a_key_list_is_configured() {
     );
     let bearer = request(
         "/v1/messages",
-        &[("authorization", "Bearer good")],
+        &[("authorization", "Bearer good"), ("anthropic-version", "2023-06-01")],
         hello(5).to_string().as_bytes(),
     );
     assert_eq!(sim.handle(bearer).await.status, 200);
@@ -716,10 +720,13 @@ async fn counts_tokens_like_the_create_call_with_its_own_bucket() {
     let msg = json!({"model": SONNET, "max_tokens": 20, "system": "Be brief.",
         "tools": [{"name": "lookup", "description": "find", "input_schema": {"type": "object"}}],
         "messages": [{"role": "user", "content": "What is the capital of France?"}]});
+    // count_tokens takes the body without `max_tokens` (spec §1.3).
     let count = |b: &Value| {
+        let mut b = b.clone();
+        b.as_object_mut().map(|o| o.remove("max_tokens"));
         request(
             "/v1/messages/count_tokens",
-            &[("x-api-key", "k")],
+            &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
             b.to_string().as_bytes(),
         )
     };

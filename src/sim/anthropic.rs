@@ -268,7 +268,10 @@ pub(super) fn admit_common(
     seen.model = Some(model);
     validate_messages(&body)?;
     if strict {
-        let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let messages = body["messages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         validate::anthropic_tool_results(messages).map_err(Reject::invalid)?;
     }
     Ok((body, spec.context_window))

@@ -42,7 +42,10 @@ pub(super) async fn create(
     let (Some(key), Some(model)) = (seen.key.clone(), seen.model.clone()) else {
         return Err(Reject::invalid("model: Field required"));
     };
-    let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let messages = body["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     if sim.inner.strict {
         validate::anthropic_parameters(&model, &body).map_err(Reject::invalid)?;
         let marks = cache::anthropic_marks(&body);
@@ -77,7 +80,11 @@ pub(super) async fn create(
         return Err(fault(status));
     }
     let cached = if sim.inner.prompt_caching {
-        sim.cache_anthropic(&key, &model, &cache::anthropic(&body, sim.inner.token_factor))
+        sim.cache_anthropic(
+            &key,
+            &model,
+            &cache::anthropic(&body, sim.inner.token_factor),
+        )
     } else {
         cache::Outcome::default()
     };

@@ -116,7 +116,12 @@ fn identity(block: &Value) -> Value {
 pub(super) fn anthropic(body: &Value, factor: f64) -> Prefixes {
     let bpe = tokens::cl100k();
     let mut chain = Chain::new(factor);
-    for tool in body.get("tools").and_then(Value::as_array).into_iter().flatten() {
+    for tool in body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let raw = tokens::value_tokens(bpe, tool) + PER_MESSAGE;
         chain.push(&identity(tool), raw, tool.get("cache_control"));
     }
@@ -130,7 +135,12 @@ pub(super) fn anthropic(body: &Value, factor: f64) -> Prefixes {
         Some(s @ Value::String(_)) => chain.push(s, tokens::anthropic_content(bpe, s), None),
         _ => {}
     }
-    for m in body.get("messages").and_then(Value::as_array).into_iter().flatten() {
+    for m in body
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let role = m.get("role").cloned().unwrap_or(Value::Null);
         chain.push(&role, PER_MESSAGE, None);
         match m.get("content") {
@@ -178,7 +188,12 @@ pub(super) fn openai(model: &str, body: &Value, factor: f64) -> Prefixes {
     if let Some(tools) = body.get("tools").filter(|t| !t.is_null()) {
         chain.push(tools, tokens::tools_tokens(bpe, body), None);
     }
-    for m in body.get("messages").and_then(Value::as_array).into_iter().flatten() {
+    for m in body
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         chain.push(m, tokens::openai_message(bpe, m), None);
     }
     chain.out
@@ -271,7 +286,8 @@ impl CacheStore {
             let from = bp.saturating_sub(LOOKBACK_BLOCKS);
             (from..=*bp).filter_map(|i| p.boundaries.get(i).map(|b| (i, b.0)))
         });
-        let read_at = self.read_longest(key, model, candidates.collect::<Vec<_>>().into_iter(), now);
+        let read_at =
+            self.read_longest(key, model, candidates.collect::<Vec<_>>().into_iter(), now);
         let read = read_at.map(tokens_at).unwrap_or(0);
         let mut eligible: Vec<(usize, Ttl)> = p
             .breakpoints
@@ -366,7 +382,10 @@ mod tests {
         b["messages"] = json!([{"role": "user", "content": [{"type": "text", "text": "a b c"}]},
                                {"role": "assistant", "content": "ok"}]);
         let p = anthropic(&b, 1.1);
-        assert_eq!(p.boundaries.last().unwrap().1, tokens::anthropic_input(&b, 1.1));
+        assert_eq!(
+            p.boundaries.last().unwrap().1,
+            tokens::anthropic_input(&b, 1.1)
+        );
         assert_eq!(p.breakpoints, vec![(1, Ttl::FiveMinutes)]);
         let o = json!({"messages": [{"role": "system", "content": "x y"}, {"role": "user", "content": "z"}]});
         assert_eq!(
@@ -391,8 +410,16 @@ mod tests {
         // Another key has its own cache.
         assert_eq!(s.anthropic(2, M, &p, 1024, t0).read, 0);
         // The read refreshed the entry: 5 min after it, it is gone.
-        assert!(s.anthropic(1, M, &p, 1024, t0 + Duration::from_secs(300)).read > 0);
-        assert_eq!(s.anthropic(1, M, &p, 1024, t0 + Duration::from_secs(601)).read, 0);
+        assert!(
+            s.anthropic(1, M, &p, 1024, t0 + Duration::from_secs(300))
+                .read
+                > 0
+        );
+        assert_eq!(
+            s.anthropic(1, M, &p, 1024, t0 + Duration::from_secs(601))
+                .read,
+            0
+        );
     }
 
     #[test]
@@ -403,7 +430,11 @@ mod tests {
         let first = s.anthropic(1, M, &p, 1024, t0);
         assert_eq!((first.write_5m, first.write_1h > 0), (0, true));
         s.commit(1, M, &first.pending, t0);
-        assert!(s.anthropic(1, M, &p, 1024, t0 + Duration::from_secs(3000)).read > 0);
+        assert!(
+            s.anthropic(1, M, &p, 1024, t0 + Duration::from_secs(3000))
+                .read
+                > 0
+        );
     }
 
     #[test]
@@ -422,7 +453,10 @@ mod tests {
         let t0 = Instant::now();
         let mut s = CacheStore::default();
         let mut turn1 = long_system(None);
-        turn1["system"][0].as_object_mut().unwrap().remove("cache_control");
+        turn1["system"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("cache_control");
         turn1["messages"] = json!([{"role": "user", "content": [
             {"type": "text", "text": "q1", "cache_control": {"type": "ephemeral"}}]}]);
         let p1 = anthropic(&turn1, 1.0);
@@ -464,6 +498,9 @@ mod tests {
         next["messages"][1]["content"] = json!("q2");
         let p2 = openai("gpt-4o", &next, 1.0);
         let read = s.openai(1, "gpt-4o", &p2, t0).read;
-        assert!(read >= 1024 && (read - 1024) % 128 == 0 && read <= p.boundaries[0].1, "{read}");
+        assert!(
+            read >= 1024 && (read - 1024) % 128 == 0 && read <= p.boundaries[0].1,
+            "{read}"
+        );
     }
 }

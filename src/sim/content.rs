@@ -66,7 +66,10 @@ impl Part {
                     .into_iter()
                     .map(|p| (json!({"type": "thinking_delta", "thinking": p}), 1))
                     .collect();
-                d.push((json!({"type": "signature_delta", "signature": signature}), 0));
+                d.push((
+                    json!({"type": "signature_delta", "signature": signature}),
+                    0,
+                ));
                 d
             }
             Part::Text { text, .. } => stream::pieces(text)
@@ -115,7 +118,10 @@ pub(super) fn frames(
                     "content_block": part.skeleton()}),
         )));
         if index == 0 {
-            frames.push(Frame::structure(named_event("ping", &json!({"type": "ping"}))));
+            frames.push(Frame::structure(named_event(
+                "ping",
+                &json!({"type": "ping"}),
+            )));
         }
         for (delta, tokens) in part.deltas() {
             let bytes = named_event(

@@ -476,3 +476,5 @@ impl Transport for EmbeddedTransport {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_parity;

@@ -469,7 +469,11 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
     sim.admit(&key, &model, cost)
         .map_err(|d| rate_limited(&model, &d))?;
     let cached = if sim.inner.prompt_caching {
-        sim.cache_openai(&key, &model, &cache::openai(&model, &body, sim.inner.token_factor))
+        sim.cache_openai(
+            &key,
+            &model,
+            &cache::openai(&model, &body, sim.inner.token_factor),
+        )
     } else {
         cache::Outcome::default()
     };
@@ -559,7 +563,10 @@ fn say(sim: &Simulator, model: &str, body: &Value, hash: u64, max_out: u64) -> S
     let policy = sim.inner.tools;
     let offered = tools::openai_tools(body);
     let choice = tools::openai_choice(body);
-    let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let messages = body["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let loop_results = tools::openai_loop_results(messages);
     let count = |s: &str| tokens::openai_encoding(model).count_ordinary(s) as u64;
     if let Some(i) = tools::decide(policy, &offered, &choice, loop_results, hash) {

@@ -11,7 +11,10 @@ use serde_json::{json, Value};
 pub(super) enum Said {
     Text(reply::Reply),
     /// JSON text for a `response_format` (counted with the model's tokenizer).
-    Json { text: String, tokens: u64 },
+    Json {
+        text: String,
+        tokens: u64,
+    },
     ToolCall {
         id: String,
         name: String,
@@ -139,10 +142,9 @@ pub(super) fn stream_frames(head: &ChunkHead<'_>, usage: Value, said: &Said) -> 
             }
         }
     }
-    frames.push(Frame::tail(head.chunk(
-        choice(json!({}), json!(said.finish_reason())),
-        Value::Null,
-    )));
+    frames.push(Frame::tail(
+        head.chunk(choice(json!({}), json!(said.finish_reason())), Value::Null),
+    ));
     if head.include_usage {
         frames.push(Frame::tail(head.chunk(json!([]), usage)));
     }

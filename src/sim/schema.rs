@@ -122,7 +122,10 @@ fn gen(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Value {
         "object" => object(obj, root, rng, depth),
         "array" => {
             let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(1);
-            let max = obj.get("maxItems").and_then(Value::as_u64).unwrap_or(min.max(2));
+            let max = obj
+                .get("maxItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(min.max(2));
             let n = min + rng.below(max.saturating_sub(min) + 1);
             let items = obj.get("items").cloned().unwrap_or(Value::Bool(true));
             Value::Array(

@@ -56,21 +56,17 @@ pub(super) fn settings(body: &Value, max_tokens: u64) -> Result<Option<u64>, Str
     match t.get("type").and_then(Value::as_str) {
         Some("disabled") => return Ok(None),
         Some("enabled") => {}
-        _ => {
-            return Err(
-                "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'"
-                    .into(),
-            )
-        }
+        _ => return Err(
+            "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'"
+                .into(),
+        ),
     }
     let budget = match t.get("budget_tokens").map(Value::as_u64) {
         None => return Err("thinking.enabled.budget_tokens: Field required".into()),
         Some(Some(b)) if b >= MIN_BUDGET => b,
-        Some(_) => {
-            return Err(format!(
-                "thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_BUDGET}"
-            ))
-        }
+        Some(_) => return Err(format!(
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_BUDGET}"
+        )),
     };
     if budget >= max_tokens {
         return Err(format!(
@@ -107,9 +103,7 @@ pub(super) fn check_parameters(body: &Value) -> Result<(), String> {
         .and_then(Value::as_str)
         .is_some_and(|t| t == "any" || t == "tool");
     if forced {
-        return Err(
-            "Thinking may not be enabled when tool_choice forces tool use.".into(),
-        );
+        return Err("Thinking may not be enabled when tool_choice forces tool use.".into());
     }
     Ok(())
 }
@@ -255,7 +249,10 @@ mod tests {
         assert!(check_replay(5, &[user.clone(), good, result.clone()]).is_ok());
         let edited = turn(Some(("hmm!", sign(5, "hmm"))));
         let e = check_replay(5, &[user.clone(), edited, result.clone()]).unwrap_err();
-        assert_eq!(e, "messages.1.content.0: Invalid `signature` in `thinking` block");
+        assert_eq!(
+            e,
+            "messages.1.content.0: Invalid `signature` in `thinking` block"
+        );
         let e = check_replay(5, &[user.clone(), turn(None), result.clone()]).unwrap_err();
         assert!(e.starts_with("messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`."), "{e}");
         // A finished loop (a plain user turn after it) may drop its thinking.

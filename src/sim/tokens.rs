@@ -108,7 +108,10 @@ pub fn openai_prompt(model: &str, body: &Value, factor: f64) -> u64 {
     let bpe = openai_encoding(model);
     let mut raw = PRIMING;
     if let Some(messages) = body.get("messages").and_then(Value::as_array) {
-        raw += messages.iter().map(|m| openai_message(bpe, m)).sum::<usize>();
+        raw += messages
+            .iter()
+            .map(|m| openai_message(bpe, m))
+            .sum::<usize>();
     }
     raw += tools_tokens(bpe, body);
     scale(raw, factor)

@@ -247,7 +247,10 @@ mod tests {
         assert_eq!(t.len(), 2, "server tools are not ours to call");
         for h in 0..50 {
             assert!(decide(policy(), &t, &Choice::Any, 5, h).is_some());
-            assert_eq!(decide(policy(), &t, &Choice::Named("b".into()), 5, h), Some(1));
+            assert_eq!(
+                decide(policy(), &t, &Choice::Named("b".into()), 5, h),
+                Some(1)
+            );
             assert_eq!(decide(policy(), &t, &Choice::None, 0, h), None);
         }
         let off = Policy {
@@ -273,9 +276,21 @@ mod tests {
         let result = json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x", "content": "r"}]});
         let asst = json!({"role": "assistant", "content": [{"type": "tool_use", "id": "x", "name": "a", "input": {}}]});
         let user = json!({"role": "user", "content": "go"});
-        let ms = vec![user.clone(), asst.clone(), result.clone(), asst.clone(), result.clone()];
+        let ms = vec![
+            user.clone(),
+            asst.clone(),
+            result.clone(),
+            asst.clone(),
+            result.clone(),
+        ];
         assert_eq!(anthropic_loop_results(&ms), 2);
-        let ms = vec![user.clone(), asst, result, json!({"role": "assistant", "content": "done"}), user];
+        let ms = vec![
+            user.clone(),
+            asst,
+            result,
+            json!({"role": "assistant", "content": "done"}),
+            user,
+        ];
         assert_eq!(anthropic_loop_results(&ms), 0);
         let o = vec![
             json!({"role": "user", "content": "go"}),
@@ -291,7 +306,13 @@ mod tests {
                        "tool_choice": {"type": "function", "function": {"name": "f"}}});
         assert_eq!(openai_tools(&b)[0].schema["type"], "object");
         assert_eq!(openai_choice(&b), Choice::Named("f".into()));
-        assert_eq!(openai_choice(&json!({"tool_choice": "required"})), Choice::Any);
-        assert_eq!(anthropic_choice(&json!({"tool_choice": {"type": "none"}})), Choice::None);
+        assert_eq!(
+            openai_choice(&json!({"tool_choice": "required"})),
+            Choice::Any
+        );
+        assert_eq!(
+            anthropic_choice(&json!({"tool_choice": {"type": "none"}})),
+            Choice::None
+        );
     }
 }

@@ -276,7 +276,10 @@ fn openai_tool_results(body: &Value) -> Result<(), OpenAiRefusal> {
             .take_while(|n| role(n) == Some("tool"))
             .filter_map(|n| n.get("tool_call_id").and_then(Value::as_str))
             .collect();
-        let missing: Vec<&str> = ids.into_iter().filter(|id| !answered.contains(id)).collect();
+        let missing: Vec<&str> = ids
+            .into_iter()
+            .filter(|id| !answered.contains(id))
+            .collect();
         if !missing.is_empty() {
             return Err(refusal(
                 format!("An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {}", missing.join(", ")),
@@ -301,7 +304,9 @@ mod tests {
             Err("frobnicate: Extra inputs are not permitted".into())
         );
         let c = json!({"model": "m", "messages": [], "max_tokens": 1});
-        assert!(anthropic_fields(&c, true).unwrap_err().starts_with("max_tokens:"));
+        assert!(anthropic_fields(&c, true)
+            .unwrap_err()
+            .starts_with("max_tokens:"));
         let o = json!({"model": "gpt-4o", "messages": [], "frobnicate": 1});
         assert_eq!(
             openai("gpt-4o", &o).unwrap_err().message,
@@ -338,14 +343,21 @@ mod tests {
             {"role": "tool", "tool_call_id": "call_1", "content": "r"}
         ]});
         let e = openai("gpt-4o", &o).unwrap_err();
-        assert!(e.message.ends_with("did not have response messages: call_2"), "{e:?}");
+        assert!(
+            e.message
+                .ends_with("did not have response messages: call_2"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn applies_the_reasoning_models_rules() {
         let t = json!({"temperature": 0.2});
         let e = openai("o3-mini", &t).unwrap_err();
-        assert_eq!((e.param.as_deref(), e.code), (Some("temperature"), Some("unsupported_value")));
+        assert_eq!(
+            (e.param.as_deref(), e.code),
+            (Some("temperature"), Some("unsupported_value"))
+        );
         assert!(openai("gpt-4o", &t).is_ok());
         assert!(openai("gpt-5", &json!({"temperature": 1})).is_ok());
         let e = openai("gpt-5-mini", &json!({"stop": ["x"]})).unwrap_err();

@@ -373,7 +373,7 @@ mod caching {
             .unwrap();
         let prompt = b["usage"]["prompt_tokens"].as_u64().unwrap();
         assert!(
-            cached >= 1024 && cached % 128 == 0 && cached < prompt,
+            cached >= 1024 && cached.is_multiple_of(128) && cached < prompt,
             "{cached}"
         );
         let used = |b: &Value| b["usage"]["total_tokens"].as_u64().unwrap();

@@ -3,7 +3,7 @@
 
 use super::format::{go_duration, retry_after_secs};
 use super::limiter::{Cost, Denial, Dim, Window};
-use super::openai_body::{self, stream_frames, ChunkHead, Said};
+use super::openai_body::{self, stream_frames, Choice, ChunkHead, Said};
 use super::reply;
 use super::stats::Event;
 use super::stream::{self, data_event, Plan};
@@ -481,7 +481,7 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
     seen.cache_read = cached.read;
 
     let hash = reply::shaping_hash(&body, SHAPING);
-    let answers: Vec<Said> = (0..n)
+    let answers: Vec<Choice> = (0..n)
         .map(|i| {
             // Choice 0 is the request's answer; further choices vary from it.
             let h = if i == 0 {
@@ -492,14 +492,15 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             say(sim, &model, &body, h, max_out)
         })
         .collect();
-    let completion: u64 = answers.iter().map(Said::tokens).sum();
-    let longest = answers.iter().map(Said::tokens).max().unwrap_or(0);
+    let completion: u64 = answers.iter().map(Choice::tokens).sum();
+    let reasoning: u64 = answers.iter().map(|c| c.reasoning).sum();
+    let longest = answers.iter().map(Choice::tokens).max().unwrap_or(0);
     let id = format!("chatcmpl-{}", reply::hex_id(rand::random::<u64>(), 24));
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    if let (true, Some(said)) = (streamed, answers.first()) {
+    if let (true, Some(first)) = (streamed, answers.first()) {
         let head = ChunkHead {
             id: &id,
             created,
@@ -512,7 +513,7 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
                 "type": "server_error", "param": null, "code": null}});
             (after, data_event(&error.to_string()).into())
         });
-        let usage = openai_body::usage(prompt, cached.read, said.tokens());
+        let usage = openai_body::usage(prompt, cached.read, first.tokens(), first.reasoning);
         sim.cache_commit(&key, &model, &cached);
         return Ok(Answer::Stream(Box::new(Plan {
             key,
@@ -521,9 +522,9 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             cache_read: cached.read,
             cache_write: 0,
             reserve,
-            output: said.tokens(),
+            output: first.tokens(),
             head_delay: sim.inner.latency + drawn.slow,
-            frames: stream_frames(&head, usage, said),
+            frames: stream_frames(&head, usage, first),
             fail,
             headers: Default::default(),
         })));
@@ -539,9 +540,9 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         .map(|(i, a)| {
             json!({
                 "index": i,
-                "message": a.message(),
+                "message": a.said.message(),
                 "logprobs": null,
-                "finish_reason": a.finish_reason(),
+                "finish_reason": a.said.finish_reason(),
             })
         })
         .collect();
@@ -553,13 +554,56 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         "system_fingerprint": "fp_quotaswarm_sim",
         "service_tier": "default",
         "choices": choices,
-        "usage": openai_body::usage(prompt, cached.read, completion),
+        "usage": openai_body::usage(prompt, cached.read, completion, reasoning),
     })))
 }
 
-/// One choice: a tool call when [`tools::decide`] says so, JSON fitting a `json_schema`
-/// response format (a `json_object` one gets a small object), else text.
-fn say(sim: &Simulator, model: &str, body: &Value, hash: u64, max_out: u64) -> Said {
+/// Hidden reasoning tokens of a reasoning-family model, by `reasoning_effort` (default
+/// medium), varied by `hash`: none/minimal 0, low 64–127, medium 256–511, high
+/// 1,024–2,047. Other models do not reason.
+fn reasoning_tokens(model: &str, body: &Value, hash: u64) -> u64 {
+    if !validate::openai_reasoning(model) {
+        return 0;
+    }
+    let (base, spread) = match body.get("reasoning_effort").and_then(Value::as_str) {
+        Some("none" | "minimal") => return 0,
+        Some("low") => (64, 64),
+        Some("high") => (1024, 1024),
+        _ => (256, 256),
+    };
+    base + reply::fnv1a(&hash.to_le_bytes()) % spread
+}
+
+/// One choice: reasoning first (reasoning models; a cap it exhausts leaves empty content
+/// and `finish_reason: "length"`), then a tool call when [`tools::decide`] says so, JSON
+/// fitting a `json_schema` response format (a `json_object` one gets a small object),
+/// else text.
+fn say(sim: &Simulator, model: &str, body: &Value, hash: u64, max_out: u64) -> Choice {
+    let reasoning = reasoning_tokens(model, body, hash);
+    if reasoning >= max_out {
+        let empty = reply::Reply {
+            text: String::new(),
+            output_tokens: 0,
+            end: reply::End::MaxTokens,
+        };
+        return Choice {
+            said: Said::Text(empty),
+            reasoning: max_out,
+        };
+    }
+    Choice {
+        said: say_after_reasoning(sim, model, body, hash, max_out - reasoning),
+        reasoning,
+    }
+}
+
+fn say_after_reasoning(
+    sim: &Simulator,
+    model: &str,
+    body: &Value,
+    hash: u64,
+    max_out: u64,
+) -> Said {
     let policy = sim.inner.tools;
     let offered = tools::openai_tools(body);
     let choice = tools::openai_choice(body);

@@ -58,14 +58,29 @@ impl Said {
     }
 }
 
+/// One choice: what it says, after `reasoning` hidden reasoning tokens (reasoning
+/// models; counted in `completion_tokens`, spec §2.9).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Choice {
+    pub said: Said,
+    pub reasoning: u64,
+}
+
+impl Choice {
+    /// Completion tokens, reasoning included.
+    pub fn tokens(&self) -> u64 {
+        self.said.tokens() + self.reasoning
+    }
+}
+
 /// The `usage` object.
-pub(super) fn usage(prompt: u64, cached: u64, completion: u64) -> Value {
+pub(super) fn usage(prompt: u64, cached: u64, completion: u64, reasoning: u64) -> Value {
     json!({
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}
+        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0}
     })
 }
 
@@ -91,22 +106,30 @@ impl ChunkHead<'_> {
     }
 }
 
-/// The chunk sequence: role chunk, the content (one chunk per token for text; tool
-/// calls as an id/name chunk then argument pieces), the finish chunk, the usage chunk
-/// (`choices: []`) when asked for, `[DONE]`.
-pub(super) fn stream_frames(head: &ChunkHead<'_>, usage: Value, said: &Said) -> Vec<Frame> {
+/// The chunk sequence: role chunk (after the hidden reasoning), the content (one chunk
+/// per token for text; tool calls as an id/name chunk then argument pieces), the finish
+/// chunk, the usage chunk (`choices: []`) when asked for, `[DONE]`.
+pub(super) fn stream_frames(head: &ChunkHead<'_>, usage: Value, choice_: &Choice) -> Vec<Frame> {
+    let said = &choice_.said;
     let choice = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
     let content = match said {
         Said::ToolCall { .. } => Value::Null,
         _ => json!(""),
     };
-    let mut frames = vec![Frame::structure(head.chunk(
-        choice(
-            json!({"role": "assistant", "content": content, "refusal": null}),
-            Value::Null,
-        ),
-        Value::Null,
-    ))];
+    let mut frames = vec![Frame {
+        bytes: head
+            .chunk(
+                choice(
+                    json!({"role": "assistant", "content": content, "refusal": null}),
+                    Value::Null,
+                ),
+                Value::Null,
+            )
+            .into(),
+        // Reasoning happens before anything is said.
+        tokens: choice_.reasoning,
+        tail: false,
+    }];
     let piece = |delta: Value, tokens: u64| Frame {
         bytes: head.chunk(choice(delta, Value::Null), Value::Null).into(),
         tokens,

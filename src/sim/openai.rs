@@ -3,11 +3,11 @@
 
 use super::format::{go_duration, retry_after_secs};
 use super::limiter::{Cost, Denial, Dim, Window};
-use super::openai_body::{self, stream_frames, Choice, ChunkHead, Said};
+use super::openai_body::{self, say, stream_frames, Choice, ChunkHead};
 use super::reply;
 use super::stats::Event;
 use super::stream::{self, data_event, Plan};
-use super::{bearer, cache, json_response, put, request_id, schema, tokens, tools, validate};
+use super::{bearer, cache, json_response, put, request_id, tokens, validate};
 use super::{Auth, Seen, Simulator};
 use crate::config::Wire;
 use crate::provider::{HttpRequest, HttpResponse, StreamingResponse};
@@ -556,111 +556,6 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         "choices": choices,
         "usage": openai_body::usage(prompt, cached.read, completion, reasoning),
     })))
-}
-
-/// Hidden reasoning tokens of a reasoning-family model, by `reasoning_effort` (default
-/// medium), varied by `hash`: none/minimal 0, low 64–127, medium 256–511, high
-/// 1,024–2,047. Other models do not reason.
-fn reasoning_tokens(model: &str, body: &Value, hash: u64) -> u64 {
-    if !validate::openai_reasoning(model) {
-        return 0;
-    }
-    let (base, spread) = match body.get("reasoning_effort").and_then(Value::as_str) {
-        Some("none" | "minimal") => return 0,
-        Some("low") => (64, 64),
-        Some("high") => (1024, 1024),
-        _ => (256, 256),
-    };
-    base + reply::fnv1a(&hash.to_le_bytes()) % spread
-}
-
-/// One choice: reasoning first (reasoning models; a cap it exhausts leaves empty content
-/// and `finish_reason: "length"`), then a tool call when [`tools::decide`] says so, JSON
-/// fitting a `json_schema` response format (a `json_object` one gets a small object),
-/// else text.
-fn say(sim: &Simulator, model: &str, body: &Value, hash: u64, max_out: u64) -> Choice {
-    let reasoning = reasoning_tokens(model, body, hash);
-    if reasoning >= max_out {
-        let empty = reply::Reply {
-            text: String::new(),
-            output_tokens: 0,
-            end: reply::End::MaxTokens,
-        };
-        return Choice {
-            said: Said::Text(empty),
-            reasoning: max_out,
-        };
-    }
-    Choice {
-        said: say_after_reasoning(sim, model, body, hash, max_out - reasoning),
-        reasoning,
-    }
-}
-
-fn say_after_reasoning(
-    sim: &Simulator,
-    model: &str,
-    body: &Value,
-    hash: u64,
-    max_out: u64,
-) -> Said {
-    let policy = sim.inner.tools;
-    let offered = tools::openai_tools(body);
-    let choice = tools::openai_choice(body);
-    let messages = body["messages"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let loop_results = tools::openai_loop_results(messages);
-    let count = |s: &str| tokens::openai_encoding(model).count_ordinary(s) as u64;
-    if let Some(i) = tools::decide(policy, &offered, &choice, loop_results, hash) {
-        let violate = choice.forced() && tools::violates(policy, hash);
-        let call = tools::call(&offered[i], hash, violate);
-        return Said::ToolCall {
-            id: format!("call_{}", reply::hex_id(hash ^ 0x6361_6c6c, 24)),
-            name: call.name,
-            arguments: call.input.to_string(),
-            tokens: call.tokens,
-        };
-    }
-    let format = body.get("response_format");
-    match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
-        Some("json_schema") => {
-            let schema = format
-                .and_then(|f| f.get("json_schema"))
-                .and_then(|j| j.get("schema"))
-                .cloned()
-                .unwrap_or(json!({"type": "object"}));
-            let mut v = schema::generate(&schema, hash);
-            if tools::violates(policy, hash) {
-                v = schema::violate(&schema, v);
-            }
-            let text = v.to_string();
-            Said::Json {
-                tokens: count(&text).max(1),
-                text,
-            }
-        }
-        Some("json_object") => {
-            let r = reply::generate(hash, max_out.min(20), &[]);
-            let text = json!({"answer": r.text}).to_string();
-            Said::Json {
-                tokens: count(&text).max(1),
-                text,
-            }
-        }
-        _ => {
-            let stops: Vec<String> = match body.get("stop") {
-                Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            Said::Text(reply::generate(hash, max_out, &stops))
-        }
-    }
 }
 
 /// `insufficient_quota` (spec §2.5): out of credits; no retry helps.

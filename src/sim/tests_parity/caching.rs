@@ -159,3 +159,55 @@ async fn openai_caches_long_prompts_automatically_and_still_charges_tpm() {
         "cached tokens count toward TPM"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_long_conversation_with_moving_breakpoints_reads_most_of_its_input_from_the_cache() {
+    let sim = sim_with(|c| {
+        c.sim.limits.insert(
+            SONNET.into(),
+            Limits::Split {
+                rpm: 1000.0,
+                itpm: 1_000_000.0,
+                otpm: 100_000.0,
+            },
+        );
+    });
+    let system = json!([{"type": "text", "text": "You review contracts carefully. ".repeat(300),
+                         "cache_control": {"type": "ephemeral"}}]);
+    let mut history: Vec<Value> = vec![];
+    let (mut read, mut total) = (0u64, 0u64);
+    for turn in 0..12 {
+        // Only the newest user turn carries a breakpoint, as a client moving it would.
+        for m in history.iter_mut() {
+            if let Some(b) = m["content"][0].as_object_mut() {
+                b.remove("cache_control");
+            }
+        }
+        history.push(json!({"role": "user", "content": [{"type": "text",
+            "text": format!("Document {turn}: {}", "clause text ".repeat(150)),
+            "cache_control": {"type": "ephemeral"}}]}));
+        let req = json!({"model": SONNET, "max_tokens": 100, "system": system,
+                         "messages": history});
+        let r = sim.handle(anthropic(&req)).await;
+        assert_eq!(r.status, 200);
+        let (i, w, rd) = usage(&r);
+        read += rd;
+        total += i + w + rd;
+        let text = body(&r)["content"][0]["text"].clone();
+        history.push(json!({"role": "assistant", "content": [{"type": "text", "text": text}]}));
+        tokio::time::advance(Duration::from_secs(5)).await;
+    }
+    let share = read as f64 / total as f64;
+    eprintln!(
+        "12 turns: {read} of {total} input tokens read from the cache ({:.0} %)",
+        share * 100.0
+    );
+    assert!(share > 0.6, "{share}");
+    let stats = sim.stats();
+    assert_eq!(stats.total.cache_read_tokens, read);
+    assert_eq!(
+        stats.total.input_tokens,
+        total - read,
+        "ITPM charged without the reads"
+    );
+}

@@ -22,6 +22,7 @@
 mod actor;
 mod anthropic;
 mod classify;
+pub(crate) mod family;
 mod openai;
 #[cfg(test)]
 mod parsers_never_panic;

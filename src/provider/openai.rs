@@ -5,10 +5,24 @@
 //! `"stream_options": {"include_usage": true}`; the decoder is [`OpenAiStream`].
 //!
 //! Mapping from the core (Anthropic-shaped) types:
-//! - `system` becomes the first message, role `system`;
+//! - the model's family ([`openai_family`]) decides three things: the system prompt is
+//!   the first message with role `system`, or `developer` for reasoning models (o-series,
+//!   gpt-5); the output cap is `max_completion_tokens`, or `max_tokens` for legacy models
+//!   (gpt-3.5, gpt-4); `reasoning_effort` is sent to reasoning models only;
 //! - a user turn's `tool_result` blocks become `role: tool` messages, emitted before the
-//!   rest of that turn (OpenAI wants them right after the assistant's `tool_calls`);
-//!   `is_error` has no OpenAI field and is dropped;
+//!   rest of that turn (OpenAI wants them right after the assistant's `tool_calls`). Their
+//!   content is the text (one text block) or an array of text parts (several); image
+//!   blocks are dropped (tool messages take text only). `is_error` has no OpenAI field,
+//!   so a failed result's text starts with [`TOOL_ERROR_MARKER`] (`"Error: "`), which
+//!   models read as the failure it is;
+//! - `tool_choice` is `"auto" | "required" | "none"` or `{"type": "function",
+//!   "function": {"name"}}`; `parallel_tool_calls` is sent when the request sets it and
+//!   has tools (the API refuses it without tools); a tool's `strict` goes inside its
+//!   `function`;
+//! - structured output is `response_format: {"type": "json_schema", "json_schema":
+//!   {"name", "schema", "strict"}}`; the reply's content is the JSON text;
+//! - `top_k` has no OpenAI form and is not sent (the broker's parameter policy refuses or
+//!   warns before a request gets here); thinking blocks are Anthropic's and are dropped;
 //! - an assistant turn's `tool_use` blocks become `tool_calls` with `arguments` as a JSON
 //!   string, and `content: null` when the turn has no text;
 //! - one text block is sent as a plain string, anything else as a parts array; images
@@ -16,14 +30,21 @@
 //!   are dropped otherwise (and always in assistant turns, where OpenAI refuses them).
 
 use super::classify::classify_stream_error;
+use super::family::openai_family;
 use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
-use crate::types::{ContentBlock, Message, Role, StopReason, Tool, Usage};
+use crate::types::{
+    ContentBlock, Message, OutputSchema, ReasoningEffort, Role, StopReason, Tool, ToolChoice, Usage,
+};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
+
+/// What a failed tool result's text starts with: OpenAI tool messages have no
+/// `is_error`, so the failure is said in the text the model reads.
+pub const TOOL_ERROR_MARKER: &str = "Error: ";
 
 /// The OpenAI Chat Completions wire format.
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,23 +96,39 @@ fn encode_chat(
     key: Option<&ApiKey>,
     stream: bool,
 ) -> Result<HttpRequest, ProviderError> {
+    let family = openai_family(model);
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
-        messages.push(WireMessage::System {
-            content: req.system_text(),
+        let content = req.system_text();
+        messages.push(if family.uses_developer_role() {
+            WireMessage::Developer { content }
+        } else {
+            WireMessage::System { content }
         });
     }
     for m in &req.messages {
         push_message(&mut messages, m);
     }
+    let (max_tokens, max_completion_tokens) = if family.uses_max_tokens() {
+        (Some(req.max_tokens), None)
+    } else {
+        (None, Some(req.max_tokens))
+    };
     let body = WireRequest {
         model,
         messages,
-        max_completion_tokens: req.max_tokens,
+        max_tokens,
+        max_completion_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
         stop: &req.stop,
         tools: req.tools.iter().map(WireTool::from).collect(),
+        tool_choice: req.tool_choice.as_ref().map(WireToolChoice::from),
+        parallel_tool_calls: req.parallel_tool_calls.filter(|_| !req.tools.is_empty()),
+        response_format: req.response_format.as_ref().map(WireResponseFormat::from),
+        reasoning_effort: req
+            .reasoning_effort
+            .filter(|_| family.takes_reasoning_effort()),
         stream,
         stream_options: stream.then_some(WireStreamOptions {
             include_usage: true,
@@ -128,9 +165,14 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
             let mut parts = Vec::new();
             for block in &m.content {
                 match block {
-                    ContentBlock::ToolResult { tool_use_id, .. } => out.push(WireMessage::Tool {
+                    ContentBlock::ToolResult {
+                        tool_use_id,
+                        content,
+                        is_error,
+                        ..
+                    } => out.push(WireMessage::Tool {
                         tool_call_id: tool_use_id,
-                        content: block.tool_result_text(),
+                        content: WireToolContent::of(content, *is_error),
                     }),
                     ContentBlock::Text { text, .. } => parts.push(WirePart::Text { text }),
                     ContentBlock::Image { source, .. } => {
@@ -209,7 +251,11 @@ fn image_url(source: &Value) -> Option<String> {
 struct WireRequest<'a> {
     model: &'a str,
     messages: Vec<WireMessage<'a>>,
-    max_completion_tokens: u32,
+    /// Legacy models only (see [`openai_family`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -218,10 +264,77 @@ struct WireRequest<'a> {
     stop: &'a [String],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<WireToolChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<WireResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<ReasoningEffort>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<WireStreamOptions>,
+}
+
+/// `"auto" | "required" | "none"` or `{"type": "function", "function": {"name"}}`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireToolChoice<'a> {
+    Mode(&'static str),
+    Function {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: WireFunctionName<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct WireFunctionName<'a> {
+    name: &'a str,
+}
+
+impl<'a> From<&'a ToolChoice> for WireToolChoice<'a> {
+    fn from(c: &'a ToolChoice) -> Self {
+        match c {
+            ToolChoice::Auto => WireToolChoice::Mode("auto"),
+            ToolChoice::Any => WireToolChoice::Mode("required"),
+            ToolChoice::None => WireToolChoice::Mode("none"),
+            ToolChoice::Tool(name) => WireToolChoice::Function {
+                kind: "function",
+                function: WireFunctionName { name },
+            },
+        }
+    }
+}
+
+/// `{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`.
+#[derive(Serialize)]
+struct WireResponseFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    json_schema: WireJsonSchema<'a>,
+}
+
+#[derive(Serialize)]
+struct WireJsonSchema<'a> {
+    name: &'a str,
+    schema: &'a Value,
+    strict: bool,
+}
+
+impl<'a> From<&'a OutputSchema> for WireResponseFormat<'a> {
+    fn from(s: &'a OutputSchema) -> Self {
+        WireResponseFormat {
+            kind: "json_schema",
+            json_schema: WireJsonSchema {
+                name: &s.name,
+                schema: &s.schema,
+                strict: s.strict,
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -235,6 +348,10 @@ enum WireMessage<'a> {
     System {
         content: String,
     },
+    /// The system prompt of reasoning models.
+    Developer {
+        content: String,
+    },
     User {
         content: WireContent<'a>,
     },
@@ -246,8 +363,51 @@ enum WireMessage<'a> {
     },
     Tool {
         tool_call_id: &'a str,
-        content: String,
+        content: WireToolContent,
     },
+}
+
+/// A tool message's content: the text, or text parts when the result has several text
+/// blocks.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireToolContent {
+    Text(String),
+    Parts(Vec<WireTextPart>),
+}
+
+#[derive(Serialize)]
+struct WireTextPart {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: String,
+}
+
+impl WireToolContent {
+    /// A tool result's text blocks (images dropped: tool messages take text only), the
+    /// first starting with [`TOOL_ERROR_MARKER`] when the tool failed.
+    fn of(content: &[ContentBlock], is_error: bool) -> Self {
+        let mut texts: Vec<String> = content
+            .iter()
+            .filter_map(ContentBlock::as_text)
+            .map(str::to_string)
+            .collect();
+        if is_error {
+            match texts.first_mut() {
+                Some(first) => first.insert_str(0, TOOL_ERROR_MARKER),
+                None => texts.push(TOOL_ERROR_MARKER.trim_end().to_string()),
+            }
+        }
+        if texts.len() <= 1 {
+            return WireToolContent::Text(texts.pop().unwrap_or_default());
+        }
+        WireToolContent::Parts(
+            texts
+                .into_iter()
+                .map(|text| WireTextPart { kind: "text", text })
+                .collect(),
+        )
+    }
 }
 
 #[derive(Serialize)]
@@ -308,6 +468,8 @@ struct WireFunction<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     parameters: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
 }
 
 impl<'a> From<&'a Tool> for WireTool<'a> {
@@ -318,6 +480,7 @@ impl<'a> From<&'a Tool> for WireTool<'a> {
                 name: &t.name,
                 description: t.description.as_deref(),
                 parameters: &t.input_schema,
+                strict: t.strict,
             },
         }
     }
@@ -464,6 +627,8 @@ impl WireResponse {
     }
 }
 
+#[cfg(test)]
+mod fixtures;
 mod stream;
 #[cfg(test)]
 mod tests;

@@ -95,7 +95,8 @@ fn encodes_chat_request_exactly() {
                     {"id": "call_2", "type": "function",
                      "function": {"name": "weather", "arguments": "{\"city\":\"Rome\"}"}}
                 ]},
-                {"role": "tool", "tool_call_id": "call_2", "content": "25C"}
+                // `is_error` has no OpenAI field: the text says it.
+                {"role": "tool", "tool_call_id": "call_2", "content": "Error: 25C"}
             ],
             "tools": [{"type": "function", "function": {
                 "name": "weather", "description": "Current weather",

@@ -1,17 +1,23 @@
 //! Anthropic Messages API (spec §1): `POST /v1/messages` and `/v1/messages/count_tokens`.
 //!
-//! Shape: constants, the provider struct, the trait impl, private wire types, conversions,
-//! fixture tests. Unknown response fields, content-block types and SSE event names are
-//! tolerated (skipped), as the spec requires. Streaming (§1.5): [`encode_stream`] sets
-//! `"stream": true`; [`StreamDecoder`] for this wire is [`AnthropicStream`].
+//! Shape: constants, the provider struct, the trait impl, then one submodule per part:
+//! `request` (the body: system blocks and cache breakpoints, tools and tool choice,
+//! thinking, structured output as a forced tool), `response` (thinking blocks kept,
+//! cached usage, the structured-output call turned back into text), `stream` (the SSE
+//! decoder), and the fixture tests. Unknown response fields, content-block types and SSE
+//! event names are tolerated (skipped), as the spec requires. Streaming (§1.5):
+//! [`encode_stream`] sets `"stream": true`; [`StreamDecoder`] for this wire is
+//! [`AnthropicStream`].
 //!
 //! [`encode_stream`]: Provider::encode_stream
 
 use super::classify::{classify, classify_stream_error};
 use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
-use crate::types::{ContentBlock, Message, Role, StopReason, Tool, Usage};
+use crate::types::{CacheControl, ContentBlock, Message, Role, StopReason, Tool, Usage};
+use request::{WireCountTokensRequest, WireRequest};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use response::{WireCountTokensResponse, WireResponse, WireUsage};
 use serde::{Deserialize, Serialize};
 
 /// The only `anthropic-version` the SDK sends.
@@ -50,17 +56,44 @@ impl Provider for Anthropic {
         Box::new(AnthropicStream::new(model))
     }
 
+    fn stream_decoder_for(&self, model: &str, req: &CompletionRequest) -> Box<dyn StreamDecoder> {
+        let mut decoder = AnthropicStream::new(model);
+        if let Some(schema) = &req.response_format {
+            decoder = decoder.structured_output(&schema.name);
+        }
+        Box::new(decoder)
+    }
+
     fn decode(
         &self,
         response: HttpResponse,
         now: SystemTime,
     ) -> Result<ProviderReply, ProviderFailure> {
-        super::decode_response(response, now, |body| {
-            serde_json::from_slice::<WireResponse>(body)
-                .map(WireResponse::into_completion)
-                .map_err(|e| format!("Anthropic message body: {e}"))
-        })
+        decode_messages(response, now, None)
     }
+
+    fn decode_for(
+        &self,
+        req: &CompletionRequest,
+        response: HttpResponse,
+        now: SystemTime,
+    ) -> Result<ProviderReply, ProviderFailure> {
+        let structured = req.response_format.as_ref().map(|s| s.name.as_str());
+        decode_messages(response, now, structured)
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn decode_messages(
+    response: HttpResponse,
+    now: SystemTime,
+    structured: Option<&str>,
+) -> Result<ProviderReply, ProviderFailure> {
+    super::decode_response(response, now, |body| {
+        serde_json::from_slice::<WireResponse>(body)
+            .map(|r| r.into_completion(structured))
+            .map_err(|e| format!("Anthropic message body: {e}"))
+    })
 }
 
 fn encode_messages(
@@ -69,35 +102,22 @@ fn encode_messages(
     key: Option<&ApiKey>,
     stream: bool,
 ) -> Result<HttpRequest, ProviderError> {
-    let body = WireRequest {
-        model,
-        max_tokens: req.max_tokens,
-        system: &req.system,
-        messages: req.messages.iter().map(WireMessage::from).collect(),
-        temperature: req.temperature,
-        top_p: req.top_p,
-        stop_sequences: &req.stop,
-        tools: req.tools.iter().map(WireTool::from).collect(),
-        metadata: req.metadata.as_ref().and_then(WireMetadata::from_value),
-        stream,
-    };
-    http_request(MESSAGES_PATH, &body, key)
+    http_request(MESSAGES_PATH, &WireRequest::new(model, req, stream), key)
 }
 
 /// The `count_tokens` request for `req` sent to wire model `model` (spec §1.3): the
-/// messages body minus `max_tokens`, sampling fields and stop sequences.
+/// messages body minus `max_tokens`, sampling fields and stop sequences; system, tools
+/// (the structured-output tool included), `tool_choice` and `thinking` are counted.
 pub fn encode_count_tokens(
     model: &str,
     req: &CompletionRequest,
     key: Option<&ApiKey>,
 ) -> Result<HttpRequest, ProviderError> {
-    let body = WireCountTokensRequest {
-        model,
-        system: &req.system,
-        messages: req.messages.iter().map(WireMessage::from).collect(),
-        tools: req.tools.iter().map(WireTool::from).collect(),
-    };
-    http_request(COUNT_TOKENS_PATH, &body, key)
+    http_request(
+        COUNT_TOKENS_PATH,
+        &WireCountTokensRequest::new(model, req),
+        key,
+    )
 }
 
 /// The `input_tokens` of a `count_tokens` response, or the classified failure.
@@ -159,207 +179,12 @@ fn http_request<T: Serialize>(
     })
 }
 
-// ---- private wire types: request ----
-
-#[derive(Serialize)]
-struct WireRequest<'a> {
-    model: &'a str,
-    max_tokens: u32,
-    #[serde(skip_serializing_if = "<[ContentBlock]>::is_empty")]
-    system: &'a [ContentBlock],
-    messages: Vec<WireMessage<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f32>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    stop_sequences: &'a [String],
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<WireTool<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<WireMetadata<'a>>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    stream: bool,
-}
-
-#[derive(Serialize)]
-struct WireCountTokensRequest<'a> {
-    model: &'a str,
-    #[serde(skip_serializing_if = "<[ContentBlock]>::is_empty")]
-    system: &'a [ContentBlock],
-    messages: Vec<WireMessage<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<WireTool<'a>>,
-}
-
-#[derive(Serialize)]
-struct WireMessage<'a> {
-    role: &'static str,
-    // The neutral blocks serialise in the wire's own shape (type tag, cache_control).
-    content: &'a [ContentBlock],
-}
-
-impl<'a> From<&'a Message> for WireMessage<'a> {
-    fn from(m: &'a Message) -> Self {
-        WireMessage {
-            role: match m.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            },
-            content: &m.content,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct WireTool<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    input_schema: &'a serde_json::Value,
-}
-
-impl<'a> From<&'a Tool> for WireTool<'a> {
-    fn from(t: &'a Tool) -> Self {
-        WireTool {
-            name: &t.name,
-            description: t.description.as_deref(),
-            input_schema: &t.input_schema,
-        }
-    }
-}
-
-/// Anthropic accepts only `metadata.user_id` and rejects unknown keys, so only that key
-/// is sent, and only when it is a string.
-#[derive(Serialize)]
-struct WireMetadata<'a> {
-    user_id: &'a str,
-}
-
-impl<'a> WireMetadata<'a> {
-    fn from_value(v: &'a serde_json::Value) -> Option<Self> {
-        v.get("user_id")?
-            .as_str()
-            .map(|user_id| WireMetadata { user_id })
-    }
-}
-
-// ---- private wire types: response ----
-
-#[derive(Deserialize)]
-struct WireResponse {
-    id: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    content: Vec<WireResponseBlock>,
-    #[serde(default)]
-    stop_reason: Option<String>,
-    #[serde(default)]
-    stop_sequence: Option<String>,
-    #[serde(default)]
-    usage: WireUsage,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireResponseBlock {
-    Text {
-        text: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        #[serde(default)]
-        input: serde_json::Value,
-    },
-    /// thinking, redacted_thinking, server-tool blocks, and whatever comes next.
-    #[serde(other)]
-    Unknown,
-}
-
-#[derive(Deserialize, Default)]
-struct WireUsage {
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-    #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct WireCountTokensResponse {
-    input_tokens: u64,
-}
-
-impl WireUsage {
-    fn into_usage(self) -> Usage {
-        let count = |v: Option<u64>| v.unwrap_or(0).min(Usage::MAX_REPORTED);
-        Usage {
-            input_tokens: count(self.input_tokens),
-            output_tokens: count(self.output_tokens),
-            cache_creation_input_tokens: count(self.cache_creation_input_tokens),
-            cache_read_input_tokens: count(self.cache_read_input_tokens),
-        }
-    }
-
-    /// The SDK's accumulator: every field present replaces (counts are cumulative).
-    fn overlay(&self, usage: &mut Usage) {
-        let fields = [
-            (self.input_tokens, &mut usage.input_tokens),
-            (self.output_tokens, &mut usage.output_tokens),
-            (
-                self.cache_creation_input_tokens,
-                &mut usage.cache_creation_input_tokens,
-            ),
-            (
-                self.cache_read_input_tokens,
-                &mut usage.cache_read_input_tokens,
-            ),
-        ];
-        for (new, field) in fields {
-            if let Some(v) = new {
-                *field = v.min(Usage::MAX_REPORTED);
-            }
-        }
-    }
-}
-
-impl WireResponse {
-    fn into_completion(self) -> Completion {
-        let content = self
-            .content
-            .into_iter()
-            .filter_map(|b| match b {
-                WireResponseBlock::Text { text } => Some(ContentBlock::text(text)),
-                WireResponseBlock::ToolUse { id, name, input } => {
-                    Some(ContentBlock::ToolUse { id, name, input })
-                }
-                WireResponseBlock::Unknown => None,
-            })
-            .collect();
-        Completion {
-            id: self.id,
-            // The broker overwrites `model` with the config name.
-            model: self.model.clone(),
-            provider_model: self.model,
-            content,
-            // Never null in a non-streamed response; an absent one is reported as unknown.
-            stop_reason: self
-                .stop_reason
-                .as_deref()
-                .map(StopReason::from_anthropic)
-                .unwrap_or_else(|| StopReason::Other(String::new())),
-            stop_sequence: self.stop_sequence,
-            usage: self.usage.into_usage(),
-        }
-    }
-}
-
+mod request;
+mod response;
 mod stream;
+
+#[cfg(test)]
+mod fixtures;
 #[cfg(test)]
 mod tests;
 

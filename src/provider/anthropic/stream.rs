@@ -6,12 +6,23 @@ use super::*;
 ///
 /// `message_start` gives the input-side usage; content blocks are assembled by `index`
 /// (text appended, `input_json_delta` concatenated and parsed at `content_block_stop`,
-/// `{}` when empty); `message_delta.usage` *replaces* each field it carries (counts are
+/// `{}` when empty; `thinking_delta` appended and `signature_delta` set on thinking
+/// blocks, which are kept in the completion with redacted_thinking blocks, in order, for
+/// replay); `message_delta.usage` *replaces* each field it carries (counts are
 /// cumulative); `ping` and unknown events are skipped; an `error` event is the failure.
+///
+/// Thinking is not a delta a consumer sees: it arrives whole in the finished completion.
+/// With [`AnthropicStream::structured_output`], the call of the structured-output tool
+/// streams as [`StreamEvent::TextDelta`]s of its JSON text (no `ToolUseStart`), and the
+/// finished completion holds it as one text block (see the contract in `response.rs`);
+/// the block's final text is the parsed input re-serialised, so its whitespace may
+/// differ from the deltas'.
 #[derive(Debug)]
 pub struct AnthropicStream {
     /// The wire model asked for: picks the tokenizer for local counts.
     model: String,
+    /// The structured-output tool's name, when the request asked for one.
+    structured: Option<String>,
     id: String,
     provider_model: String,
     usage: Usage,
@@ -29,14 +40,21 @@ enum StreamBlock {
         json: String,
         input: Option<serde_json::Value>,
     },
-    /// thinking and other block types: not part of the core completion.
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    RedactedThinking(String),
+    /// Other block types: not part of the core completion.
     Other,
 }
 
 impl AnthropicStream {
+    /// A decoder for a stream from wire model `model`.
     pub fn new(model: &str) -> Self {
         AnthropicStream {
             model: model.to_string(),
+            structured: None,
             id: String::new(),
             provider_model: model.to_string(),
             usage: Usage::default(),
@@ -46,8 +64,18 @@ impl AnthropicStream {
         }
     }
 
+    /// This decoder, for a request whose structured output is the tool `name`.
+    pub fn structured_output(mut self, name: &str) -> Self {
+        self.structured = Some(name.to_string());
+        self
+    }
+
+    fn is_structured(&self, name: &str) -> bool {
+        self.structured.as_deref() == Some(name)
+    }
+
     fn completion(&mut self) -> Completion {
-        let content = std::mem::take(&mut self.blocks)
+        let content: Vec<ContentBlock> = std::mem::take(&mut self.blocks)
             .into_values()
             .filter_map(|b| match b {
                 StreamBlock::Text(text) => Some(ContentBlock::text(text)),
@@ -61,19 +89,34 @@ impl AnthropicStream {
                     name,
                     input: input.unwrap_or_else(|| parse_tool_input(json)),
                 }),
+                StreamBlock::Thinking {
+                    thinking,
+                    signature,
+                } => Some(ContentBlock::Thinking {
+                    thinking,
+                    signature,
+                }),
+                StreamBlock::RedactedThinking(data) => {
+                    Some(ContentBlock::RedactedThinking { data })
+                }
                 StreamBlock::Other => None,
             })
             .collect();
+        let stop_reason = self
+            .stop_reason
+            .as_deref()
+            .map(StopReason::from_anthropic)
+            .unwrap_or_else(|| StopReason::Other(String::new()));
+        let (content, stop_reason) = match &self.structured {
+            Some(name) => response::structured_reply(name, content, stop_reason),
+            None => (content, stop_reason),
+        };
         Completion {
             id: self.id.clone(),
             model: self.provider_model.clone(),
             provider_model: self.provider_model.clone(),
             content,
-            stop_reason: self
-                .stop_reason
-                .as_deref()
-                .map(StopReason::from_anthropic)
-                .unwrap_or_else(|| StopReason::Other(String::new())),
+            stop_reason,
             stop_sequence: self.stop_sequence.clone(),
             usage: self.usage,
         }
@@ -138,6 +181,14 @@ impl StreamDecoder for AnthropicStream {
                         }
                         StreamBlock::Text(text)
                     }
+                    WireStartBlock::ToolUse { id, name } if self.is_structured(&name) => {
+                        StreamBlock::ToolUse {
+                            id,
+                            name,
+                            json: String::new(),
+                            input: None,
+                        }
+                    }
                     WireStartBlock::ToolUse { id, name } => {
                         out.push(StreamEvent::ToolUseStart {
                             index,
@@ -151,6 +202,16 @@ impl StreamDecoder for AnthropicStream {
                             input: None,
                         }
                     }
+                    WireStartBlock::Thinking {
+                        thinking,
+                        signature,
+                    } => StreamBlock::Thinking {
+                        thinking,
+                        signature,
+                    },
+                    WireStartBlock::RedactedThinking { data } => {
+                        StreamBlock::RedactedThinking(data)
+                    }
                     WireStartBlock::Unknown => StreamBlock::Other,
                 };
                 self.blocks.insert(index, block);
@@ -162,15 +223,31 @@ impl StreamDecoder for AnthropicStream {
                         out.push(StreamEvent::TextDelta { index, text: piece });
                     }
                     (
-                        Some(StreamBlock::ToolUse { json, .. }),
+                        Some(StreamBlock::ToolUse { json, name, .. }),
                         WireDelta::InputJsonDelta { partial_json },
                     ) => {
                         json.push_str(&partial_json);
-                        out.push(StreamEvent::ToolInputDelta {
-                            index,
-                            partial_json,
-                        });
+                        let structured = self.structured.as_deref() == Some(name.as_str());
+                        if structured && !partial_json.is_empty() {
+                            out.push(StreamEvent::TextDelta {
+                                index,
+                                text: partial_json,
+                            });
+                        } else if !structured {
+                            out.push(StreamEvent::ToolInputDelta {
+                                index,
+                                partial_json,
+                            });
+                        }
                     }
+                    (
+                        Some(StreamBlock::Thinking { thinking, .. }),
+                        WireDelta::ThinkingDelta { thinking: piece },
+                    ) => thinking.push_str(&piece),
+                    (
+                        Some(StreamBlock::Thinking { signature, .. }),
+                        WireDelta::SignatureDelta { signature: sig },
+                    ) => *signature = sig,
                     (None, WireDelta::TextDelta { .. } | WireDelta::InputJsonDelta { .. }) => {
                         return Err(invalid(
                             "delta",
@@ -223,7 +300,9 @@ impl StreamDecoder for AnthropicStream {
                     Some(v) => produced.push_str(&v.to_string()),
                     None => produced.push_str(json),
                 },
-                StreamBlock::Other => {}
+                // Thinking tokens are output tokens.
+                StreamBlock::Thinking { thinking, .. } => produced.push_str(thinking),
+                StreamBlock::RedactedThinking(_) | StreamBlock::Other => {}
             }
         }
         let mut usage = self.usage;
@@ -285,6 +364,16 @@ enum WireStartBlock {
         id: String,
         name: String,
     },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default)]
+        signature: String,
+    },
+    RedactedThinking {
+        #[serde(default)]
+        data: String,
+    },
     #[serde(other)]
     Unknown,
 }
@@ -298,6 +387,14 @@ enum WireDelta {
     InputJsonDelta {
         #[serde(default)]
         partial_json: String,
+    },
+    ThinkingDelta {
+        #[serde(default)]
+        thinking: String,
+    },
+    SignatureDelta {
+        #[serde(default)]
+        signature: String,
     },
     #[serde(other)]
     Unknown,

@@ -71,7 +71,7 @@ fn encodes_messages_request_exactly() {
         json!({
             "model": "claude-sonnet-4-5",
             "max_tokens": 512,
-            "system": "You are terse.",
+            "system": [{"type": "text", "text": "You are terse."}],
             "temperature": 0.2,
             "top_p": 0.5,
             "stop_sequences": ["\n\nEND"],
@@ -82,7 +82,8 @@ fn encodes_messages_request_exactly() {
                     {"type": "tool_use", "id": "toolu_01A", "name": "weather", "input": {"city": "Paris"}}
                 ]},
                 {"role": "user", "content": [
-                    {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "18C, sunny", "is_error": false},
+                    {"type": "tool_result", "tool_use_id": "toolu_01A",
+                     "content": [{"type": "text", "text": "18C, sunny"}], "is_error": false},
                     {"type": "text", "text": "Thanks."}
                 ]}
             ],
@@ -156,7 +157,7 @@ const SPEC_REQUEST: &str = r#"{
 #[test]
 fn encodes_spec_request_example_modulo_documented_differences() {
     let req = CompletionRequest::new("smart")
-        .system("<long stable instructions>")
+        .system_cached("<long stable instructions>", CacheControl::ephemeral())
         .max_tokens(512)
         .temperature(0.2)
         .messages(vec![
@@ -169,11 +170,10 @@ fn encodes_spec_request_example_modulo_documented_differences() {
         ..req
     };
     let mut want: serde_json::Value = serde_json::from_str(SPEC_REQUEST).unwrap();
-    // Differences by design: no `stream` (non-streaming wire), the system prompt as a
-    // plain string (no cache_control in the core type), every content as a block array.
+    // Differences by design: no `stream` (non-streaming wire), every content as a block
+    // array.
     let obj = want.as_object_mut().unwrap();
     obj.remove("stream");
-    obj.insert("system".into(), json!("<long stable instructions>"));
     want["messages"][0]["content"] =
         json!([{"type": "text", "text": "Summarise the attached notes."}]);
     let r = Anthropic.encode("claude-sonnet-4-5", &req, None).unwrap();
@@ -224,7 +224,7 @@ fn decodes_spec_response() {
 }
 
 #[test]
-fn tolerates_null_cache_fields_unknown_fields_and_unknown_blocks() {
+fn tolerates_null_cache_fields_unknown_fields_and_unknown_blocks_and_keeps_thinking() {
     let body = r#"{
       "id": "msg_02", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
       "brand_new_field": {"x": 1},
@@ -239,7 +239,16 @@ fn tolerates_null_cache_fields_unknown_fields_and_unknown_blocks() {
                 "cache_creation_input_tokens": null, "inference_geo": "us"}
     }"#;
     let c = Anthropic.decode(ok(body), now()).unwrap().completion;
-    assert_eq!(c.content, vec![ContentBlock::text("Done.")]);
+    assert_eq!(
+        c.content,
+        vec![
+            ContentBlock::Thinking {
+                thinking: "hmm".into(),
+                signature: "sig".into()
+            },
+            ContentBlock::text("Done.")
+        ]
+    );
     assert_eq!(c.stop_reason, StopReason::StopSequence);
     assert_eq!(c.stop_sequence.as_deref(), Some("\n\nEND"));
     assert_eq!(
@@ -296,7 +305,10 @@ fn encodes_count_tokens_request() {
     assert_eq!(r.path, "/v1/messages/count_tokens");
     let body = body_json(&r);
     assert_eq!(body["model"], "claude-sonnet-4-5");
-    assert_eq!(body["system"], "You are terse.");
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "You are terse."}])
+    );
     assert_eq!(body["messages"].as_array().unwrap().len(), 3);
     assert_eq!(body["tools"][0]["name"], "weather");
     for absent in [
@@ -479,7 +491,7 @@ async fn error_as_the_first_event_has_delivered_nothing() {
 }
 
 #[tokio::test]
-async fn assembles_tool_use_from_json_deltas_and_skips_unknown_events_and_blocks() {
+async fn assembles_thinking_and_tool_use_from_deltas_and_skips_unknown_events_and_blocks() {
     let text = r#"event: message_start
 data: {"type":"message_start","message":{"id":"msg_02","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}
 
@@ -550,6 +562,11 @@ data: {"type":"message_stop"}
     assert_eq!(
         c.content,
         vec![
+            // A thinking block with no signature_delta keeps an empty signature.
+            ContentBlock::Thinking {
+                thinking: "hmm".into(),
+                signature: String::new()
+            },
             ContentBlock::text("Let me look."),
             ContentBlock::ToolUse {
                 id: "toolu_01A".into(),

@@ -603,12 +603,6 @@ impl WireResponse {
                 .map(StopReason::from_openai)
                 .unwrap_or_else(|| StopReason::Other(String::new()))
         };
-        let usage = self.usage.unwrap_or_default();
-        let prompt = usage.prompt_tokens.unwrap_or(0);
-        let cached = usage
-            .prompt_tokens_details
-            .and_then(|d| d.cached_tokens)
-            .unwrap_or(0);
         Ok(Completion {
             id: self.id,
             // The broker overwrites `model` with the config name.
@@ -617,12 +611,8 @@ impl WireResponse {
             content,
             stop_reason,
             stop_sequence: None,
-            usage: Usage {
-                input_tokens: prompt.saturating_sub(cached),
-                output_tokens: usage.completion_tokens.unwrap_or(0),
-                cache_creation_input_tokens: 0,
-                cache_read_input_tokens: cached,
-            },
+            // Reasoning tokens are inside completion_tokens; cached ones inside prompt.
+            usage: self.usage.unwrap_or_default().into_usage(),
         })
     }
 }

@@ -5,7 +5,7 @@
 //! reference shows.
 
 use super::*;
-use crate::types::{CacheControl, ReasoningEffort};
+use crate::types::{CacheControl, OutputSchema, ReasoningEffort};
 use serde_json::json;
 use std::time::Duration;
 

@@ -220,7 +220,7 @@ fn agent_request() -> CompletionRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agent_requests_with_tools_and_structured_output_are_accepted_on_both_wires() {
+async fn agent_requests_with_tools_structured_output_and_thinking_are_accepted() {
     let server = sim("").await;
     for (wire, model) in [(Anthropic, "claude-sonnet-4-5"), (OpenAi, "gpt-4o-mini")] {
         let ep = endpoint(&server, wire, "k-agent");
@@ -234,4 +234,19 @@ async fn agent_requests_with_tools_and_structured_output_are_accepted_on_both_wi
             done.unwrap_err().error
         );
     }
+    // A fresh Anthropic request with thinking on (budget within max_tokens, no sampling
+    // parameters), streamed and not.
+    let thinking = CompletionRequest::prompt("x", "Think first.")
+        .thinking(1024)
+        .max_tokens(2048);
+    let ep = endpoint(&server, Anthropic, "k-agent");
+    let reply = ep.complete("claude-sonnet-4-5", &thinking).await;
+    assert!(reply.is_ok(), "{:?}", reply.unwrap_err().error);
+    let done = ep
+        .stream("claude-sonnet-4-5", &thinking)
+        .await
+        .unwrap()
+        .into_completion()
+        .await;
+    assert!(done.is_ok(), "{:?}", done.unwrap_err().error);
 }

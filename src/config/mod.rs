@@ -128,8 +128,12 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
     /// A key set in code (never read from a file); wins over `api_key_env`.
     pub api_key: Option<ApiKey>,
-    /// Per-attempt HTTP timeout (`timeout_secs`, default 600 s).
+    /// Per-attempt HTTP timeout (`timeout_secs`, default 600 s) of non-streamed calls.
     pub timeout: Duration,
+    /// How long a streamed call may go without receiving a byte, for its headers or
+    /// between chunks, before it times out (`stream_idle_timeout_secs`, default 60 s).
+    /// Streams have no total timeout: a long answer that keeps arriving completes.
+    pub stream_idle_timeout: Duration,
 }
 
 impl ProviderConfig {

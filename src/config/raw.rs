@@ -38,6 +38,8 @@ pub struct RawProvider {
     pub wire: Option<String>,
     /// Per-attempt HTTP timeout in seconds.
     pub timeout_secs: Option<f64>,
+    /// Streamed calls: the longest silence, in seconds, before they time out.
+    pub stream_idle_timeout_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

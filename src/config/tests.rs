@@ -276,3 +276,23 @@ fn sim_realism_switches_have_real_api_defaults_and_are_validated() {
     assert!(err("[sim.cache_min_tokens]\nnope = 1\n")
         .ends_with("sim.cache_min_tokens.nope names unknown model"));
 }
+
+#[test]
+fn stream_idle_timeout_defaults_to_60_s_and_must_be_positive() {
+    let c = Config::from_toml_str_over_defaults(
+        "[providers.anthropic]\nkind = \"anthropic\"\nstream_idle_timeout_secs = 2.5\n",
+        "test.toml",
+    )
+    .unwrap();
+    let p = &c.providers["anthropic"];
+    assert_eq!(p.stream_idle_timeout, Duration::from_millis(2500));
+    assert_eq!(
+        c.providers["openai"].stream_idle_timeout,
+        Duration::from_secs(60)
+    );
+    let e = err("[providers.anthropic]\nkind = \"anthropic\"\nstream_idle_timeout_secs = 0\n");
+    assert!(
+        e.ends_with("providers.anthropic.stream_idle_timeout_secs must be > 0"),
+        "{e}"
+    );
+}

@@ -184,6 +184,17 @@ fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Problem> {
     if timeout.is_zero() {
         return Err(Problem::new(format!("{path}.timeout_secs"), "must be > 0"));
     }
+    let stream_idle_timeout = secs(
+        &format!("{path}.stream_idle_timeout_secs"),
+        p.stream_idle_timeout_secs,
+        Duration::from_secs(60),
+    )?;
+    if stream_idle_timeout.is_zero() {
+        return Err(Problem::new(
+            format!("{path}.stream_idle_timeout_secs"),
+            "must be > 0",
+        ));
+    }
     Ok(ProviderConfig {
         name: name.to_string(),
         wire,
@@ -192,6 +203,7 @@ fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Problem> {
         api_key_env: p.api_key_env,
         api_key: None,
         timeout,
+        stream_idle_timeout,
     })
 }
 

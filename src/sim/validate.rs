@@ -194,11 +194,10 @@ fn refusal(message: String, param: Option<&str>, code: Option<&'static str>) -> 
 }
 
 /// OpenAI model family by wire name (the contract's rule): reasoning = `o1*`, `o3*`,
-/// `o4*`, `gpt-5*`. A copy of `provider::family`'s check, which is not on this branch.
+/// `o4*`, `gpt-5*`, as `provider::family` decides it for the client side.
 pub(super) fn openai_reasoning(model: &str) -> bool {
-    ["o1", "o3", "o4", "gpt-5"]
-        .iter()
-        .any(|p| model.starts_with(p))
+    crate::provider::family::openai_family(model)
+        == crate::provider::family::OpenAiFamily::Reasoning
 }
 
 /// OpenAI: unknown fields, the reasoning models' parameter rules, stop sequences, and

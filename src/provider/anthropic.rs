@@ -355,6 +355,7 @@ impl WireResponse {
                 .unwrap_or_else(|| StopReason::Other(String::new())),
             stop_sequence: self.stop_sequence,
             usage: self.usage.into_usage(),
+            reused: false,
         }
     }
 }
@@ -435,6 +436,7 @@ impl AnthropicStream {
                 .unwrap_or_else(|| StopReason::Other(String::new())),
             stop_sequence: self.stop_sequence.clone(),
             usage: self.usage,
+            reused: false,
         }
     }
 }

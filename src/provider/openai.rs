@@ -460,6 +460,7 @@ impl WireResponse {
                 cache_creation_input_tokens: 0,
                 cache_read_input_tokens: cached,
             },
+            reused: false,
         })
     }
 }
@@ -582,6 +583,7 @@ impl OpenAiStream {
                 stop_reason,
                 stop_sequence: None,
                 usage,
+                reused: false,
             },
             usage_estimated,
         });

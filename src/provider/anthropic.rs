@@ -893,6 +893,7 @@ mod tests {
                     cache_creation_input_tokens: 0,
                     cache_read_input_tokens: 2100,
                 },
+                reused: false,
             }
         );
     }

@@ -993,6 +993,7 @@ mod tests {
                     cache_creation_input_tokens: 0,
                     cache_read_input_tokens: 1920,
                 },
+                reused: false,
             }
         );
     }

@@ -10,7 +10,7 @@
 //! namespace's process set (the default local share divides by its size) and notices
 //! an outage even when no request is flowing.
 
-use super::{BucketSpec, LaneKeys, RedisQuota, Verdict, OP_TIMEOUT};
+use super::{BucketSpec, LaneKeys, RedisQuota, Verdict, CONNECT_TIMEOUT, OP_TIMEOUT};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +85,13 @@ pub(crate) struct Health {
     pub(crate) processes: AtomicUsize,
     /// Times the store went down.
     pub(crate) outages: AtomicU64,
+    /// Calls that failed in a row; the store counts as down from [`FAILURES_DOWN`].
+    failures: AtomicU64,
 }
+
+/// Failed calls in a row that mark the store down: one slow answer on a loaded machine
+/// is not an outage (each costs at most [`OP_TIMEOUT`]).
+const FAILURES_DOWN: u64 = 2;
 
 type Report = Arc<dyn Fn(StoreEvent) -> bool + Send + Sync>;
 
@@ -115,6 +121,7 @@ impl StoreLink {
             health: health.clone(),
             report,
             alive: tx.downgrade(),
+            process: process_id(),
         });
         tokio::spawn(serve(rx, ctx.clone()));
         tokio::spawn(heartbeat(ctx));
@@ -139,9 +146,26 @@ struct Ctx {
     report: Report,
     /// Upgrades while the broker holds its end of the link.
     alive: mpsc::WeakUnboundedSender<StoreCall>,
+    /// This process's name in the heartbeat set.
+    process: String,
 }
 
 impl Ctx {
+    /// A call succeeded.
+    fn ok(&self) {
+        self.health.failures.store(0, Ordering::Release);
+    }
+
+    /// A call failed: after [`FAILURES_DOWN`] in a row, the store is down.
+    fn failed(self: &Arc<Self>, why: &str) {
+        let n = self.health.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if n >= FAILURES_DOWN {
+            self.down(why);
+        } else {
+            tracing::debug!(error = %why, "quota store call failed");
+        }
+    }
+
     /// Marks the store down (once per outage) and starts reconnecting.
     fn down(self: &Arc<Self>, why: &str) {
         if self.health.up.swap(false, Ordering::AcqRel) {
@@ -154,6 +178,18 @@ impl Ctx {
 }
 
 async fn serve(mut rx: mpsc::UnboundedReceiver<StoreCall>, ctx: Arc<Ctx>) {
+    // First contact, with a longer timeout: connect, load the script and count the
+    // processes before the first admission (calls wait in the channel meanwhile), so a
+    // slow start is not mistaken for an outage and the local share is known.
+    let first = async {
+        ctx.quota.load_script().await?;
+        ctx.quota.heartbeat(&ctx.process).await
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, first).await {
+        Ok(Ok(n)) => ctx.health.processes.store(n, Ordering::Release),
+        Ok(Err(e)) => ctx.down(&e.to_string()),
+        Err(_) => ctx.down("first contact timed out"),
+    }
     while let Some(call) = rx.recv().await {
         let ctx = ctx.clone();
         tokio::spawn(async move { run(call, ctx).await });
@@ -165,27 +201,29 @@ async fn run(call: StoreCall, ctx: Arc<Ctx>) {
     let spec = |lane: usize| ctx.lanes.get(lane);
     match call {
         StoreCall::Admit { lane, job, cost } => {
-            let verdict = match spec(lane) {
-                Some(s) => {
+            let mut verdict = None;
+            if let Some(s) = spec(lane) {
+                // One retry: a single slow answer is not an outage.
+                for _ in 0..FAILURES_DOWN {
                     let r = tokio::time::timeout(
                         OP_TIMEOUT,
                         q.admit_with_lag(&s.keys, &s.buckets, &cost, s.server_lag),
                     )
                     .await;
                     match r {
-                        Ok(Ok(v)) => Some(v),
-                        Ok(Err(e)) => {
-                            ctx.down(&e.to_string());
-                            None
+                        Ok(Ok(v)) => {
+                            ctx.ok();
+                            verdict = Some(v);
+                            break;
                         }
-                        Err(_) => {
-                            ctx.down("admission timed out");
-                            None
-                        }
+                        Ok(Err(e)) => ctx.failed(&e.to_string()),
+                        Err(_) => ctx.failed("admission timed out"),
+                    }
+                    if !ctx.health.up.load(Ordering::Acquire) {
+                        break;
                     }
                 }
-                None => None,
-            };
+            }
             (ctx.report)(StoreEvent::Verdict { lane, job, verdict });
         }
         other => {
@@ -212,9 +250,9 @@ async fn run(call: StoreCall, ctx: Arc<Ctx>) {
                 }
             };
             match tokio::time::timeout(OP_TIMEOUT, fut).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => ctx.down(&e.to_string()),
-                Err(_) => ctx.down("call timed out"),
+                Ok(Ok(())) => ctx.ok(),
+                Ok(Err(e)) => ctx.failed(&e.to_string()),
+                Err(_) => ctx.failed("call timed out"),
             }
         }
     }
@@ -237,16 +275,21 @@ fn process_id() -> String {
 }
 
 async fn heartbeat(ctx: Arc<Ctx>) {
-    let id = process_id();
+    let id = ctx.process.clone();
+    // The first beat is part of the first contact (`serve`).
+    tokio::time::sleep(HEARTBEAT).await;
     loop {
         if ctx.alive.upgrade().is_none() {
             return; // the broker is gone
         }
         if ctx.health.up.load(Ordering::Acquire) {
             match tokio::time::timeout(OP_TIMEOUT, ctx.quota.heartbeat(&id)).await {
-                Ok(Ok(n)) => ctx.health.processes.store(n, Ordering::Release),
-                Ok(Err(e)) => ctx.down(&e.to_string()),
-                Err(_) => ctx.down("heartbeat timed out"),
+                Ok(Ok(n)) => {
+                    ctx.ok();
+                    ctx.health.processes.store(n, Ordering::Release);
+                }
+                Ok(Err(e)) => ctx.failed(&e.to_string()),
+                Err(_) => ctx.failed("heartbeat timed out"),
             }
         }
         tokio::time::sleep(HEARTBEAT).await;
@@ -261,6 +304,7 @@ async fn reconnect(ctx: Arc<Ctx>) {
             return; // the broker is gone
         }
         if let Ok(Ok(())) = tokio::time::timeout(OP_TIMEOUT, ctx.quota.ping()).await {
+            ctx.ok();
             ctx.health.up.store(true, Ordering::Release);
             tracing::info!("quota store answers again: shared admission resumes");
             (ctx.report)(StoreEvent::Up);

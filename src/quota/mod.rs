@@ -41,7 +41,7 @@ pub(crate) mod link;
 mod store;
 
 pub use fingerprint::key_fingerprint;
-pub use store::{BucketSpec, RedisQuota, OP_TIMEOUT, PROCESS_TTL};
+pub use store::{BucketSpec, RedisQuota, CONNECT_TIMEOUT, OP_TIMEOUT, PROCESS_TTL};
 
 use std::time::Duration;
 

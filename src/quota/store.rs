@@ -11,8 +11,14 @@ use std::time::Duration;
 /// The script every lane operation runs (see its header for the protocol).
 const SCRIPT: &str = include_str!("script.lua");
 
-/// How long one Redis call may take before the store counts as unreachable.
-pub const OP_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long one Redis call may take before the store counts as unreachable. Long
+/// enough for a loaded machine's scheduling hiccups (a false alarm costs a stretch of
+/// local-share admission), short against a model call.
+pub const OP_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long the first contact (connecting, loading the script, the first heartbeat) may
+/// take before the store counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long a process counts as present after its last heartbeat.
 pub const PROCESS_TTL: Duration = Duration::from_secs(15);
@@ -53,7 +59,7 @@ impl RedisQuota {
             message: e.to_string(),
         })?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
@@ -203,6 +209,17 @@ impl RedisQuota {
             .await
             .map_err(|e| QuotaError::unreachable(&e))?;
         Ok(n.max(1))
+    }
+
+    /// Loads the script into Redis's cache (later calls send only its hash).
+    pub async fn load_script(&self) -> Result<(), QuotaError> {
+        let mut conn = self.conn.clone();
+        self.script
+            .prepare_invoke()
+            .load_async(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| QuotaError::unreachable(&e))
     }
 
     /// Answers `PING`.

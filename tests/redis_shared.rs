@@ -98,3 +98,147 @@ async fn a_429_seen_by_one_process_pauses_the_lane_in_the_others() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A `redis-server` of the test's own on `port`, killed on drop.
+struct OwnRedis(std::process::Child);
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server (install it: apt-get install redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis(child)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_mid_run_every_request_is_answered_and_sharing_resumes() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let ns = namespace("restart");
+    // 300 requests a minute (5/s) for the key, at the simulator and in the config.
+    let limits = "[sim]\nburst_secs = 2\nlatency_ms = 20\n";
+    let mut redis = Some(OwnRedis::start(port));
+    let mut c = config(&ns, &url, limits);
+    scale_rpm(&mut c, 300.0);
+    let server = sim(&c).await;
+    let a = swarm(c.clone(), &server).await;
+    let b = swarm(c.clone(), &server).await;
+
+    let stop_at = Instant::now() + Duration::from_secs(9);
+    let mut load = Vec::new();
+    for (p, h) in [a.handle(), b.handle()].into_iter().enumerate() {
+        for agent in 0..4 {
+            let h = h.clone();
+            load.push(tokio::spawn(async move {
+                let mut answered = 0u32;
+                let mut i = 0;
+                while Instant::now() < stop_at {
+                    i += 1;
+                    let req = CompletionRequest::prompt("m", format!("p{p} a{agent} q{i}"))
+                        .max_tokens(10);
+                    h.complete(req).await.expect("every request is answered");
+                    answered += 1;
+                }
+                answered
+            }));
+        }
+    }
+    // Kill Redis at 2 s, restart it at 5 s; watch the alert.
+    let (ha, hb) = (a.handle(), b.handle());
+    let mut alert_seen = false;
+    let started = Instant::now();
+    while Instant::now() < stop_at {
+        let t = started.elapsed();
+        if t >= Duration::from_secs(2) && t < Duration::from_secs(5) && redis.is_some() {
+            redis = None; // killed
+        }
+        if t >= Duration::from_secs(5) && redis.is_none() {
+            redis = Some(OwnRedis::start(port));
+        }
+        let (sa, sb) = (ha.stats().await.expect("a"), hb.stats().await.expect("b"));
+        alert_seen |= sa.quota_store_degraded && sb.quota_store_degraded;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut answered = 0;
+    for l in load {
+        answered += l.await.expect("a load task ends");
+    }
+    // Give the reconnect loop time to see the restarted server.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (sa, sb) = (ha.stats().await.expect("a"), hb.stats().await.expect("b"));
+    let sim_stats = server.sim.stats();
+    let limited = sim_stats.total.status(429);
+    println!(
+        "restart: {answered} requests answered, {limited} 429s, outages {} / {}",
+        sa.quota_store_outages, sb.quota_store_outages
+    );
+    assert!(
+        alert_seen,
+        "both processes raised the alert while Redis was down"
+    );
+    assert!(
+        !sa.quota_store_degraded && !sb.quota_store_degraded,
+        "the alert cleared"
+    );
+    assert!(sa.quota_store_outages >= 1 && sb.quota_store_outages >= 1);
+    // Shared admission resumed: the restarted (empty) server holds the lane again.
+    let keys = quotaswarm::quota::LaneKeys::new(
+        &ns,
+        &quotaswarm::quota::key_fingerprint("shared-test-key"),
+        "claude-sonnet-4-5",
+    );
+    let client = redis::Client::open(url.as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("restarted redis");
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&keys.buckets)
+        .query_async(&mut conn)
+        .await
+        .expect("exists");
+    assert!(
+        exists,
+        "admissions went through Redis again after the restart"
+    );
+    assert!(
+        limited <= 10,
+        "429s stay bounded during the outage: {limited}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Sets model `m`'s request limit, in the config and at the simulator.
+fn scale_rpm(c: &mut Config, rpm: f64) {
+    use quotaswarm::config::Limits;
+    if let Some(m) = c.models.get_mut("m") {
+        if let Limits::Split { itpm, otpm, .. } = m.limits {
+            m.limits = Limits::Split { rpm, itpm, otpm };
+        }
+    }
+    c.sim.limits.clear();
+}

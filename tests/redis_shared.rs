@@ -242,3 +242,49 @@ fn scale_rpm(c: &mut Config, rpm: f64) {
     }
     c.sim.limits.clear();
 }
+
+/// 50 identical requests, one every 200 ms, alternating between two brokers sharing a
+/// namespace; returns the provider calls the simulator saw and the two brokers' stats.
+async fn fifty_identical(extra: &str) -> (u64, quotaswarm::Stats, quotaswarm::Stats) {
+    let ns = namespace("reuse");
+    let c = config(&ns, &redis_url(), extra);
+    let server = sim(&c).await;
+    let a = swarm(c.clone(), &server).await;
+    let b = swarm(c, &server).await;
+    let mut reused = 0;
+    for i in 0..50 {
+        let h = if i % 2 == 0 { a.handle() } else { b.handle() };
+        let reply = h
+            .complete(CompletionRequest::prompt("m", "Is the context still valid?").max_tokens(20))
+            .await
+            .expect("answered");
+        reused += u32::from(reply.reused);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let calls = server.sim.stats().total.requests;
+    let (sa, sb) = (
+        a.handle().stats().await.expect("a"),
+        b.handle().stats().await.expect("b"),
+    );
+    assert_eq!(u64::from(reused), sa.reused + sb.reused);
+    a.shutdown().await;
+    b.shutdown().await;
+    (calls, sa, sb)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reuse_window_answers_identical_requests_across_processes_from_one_call() {
+    let (on, off) = tokio::join!(
+        fifty_identical("[broker]\nreuse_secs = 30\n"),
+        fifty_identical("")
+    );
+    let (calls_on, sa, sb) = on;
+    let (calls_off, oa, ob) = off;
+    println!("reuse window: 30 s -> {calls_on} provider call(s); off -> {calls_off}");
+    assert_eq!(calls_on, 1, "one provider call for 50 identical requests");
+    assert_eq!(sa.reused + sb.reused, 49);
+    assert!(sa.reused > 0 && sb.reused > 0, "both processes reuse");
+    assert!(sa.reused_tokens_saved > 0);
+    assert_eq!(calls_off, 50, "without the window every request is a call");
+    assert_eq!(oa.reused + ob.reused, 0);
+}

@@ -20,6 +20,7 @@
 //! | `handle.rs` | `BrokerHandle`: validation, estimation and keying in the caller's task |
 //! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
 //! | `state.rs` | the broker's bookkeeping behind each message |
+//! | `reuse.rs` | the reuse window: recent completions answered again, in process and through Redis |
 //! | `shared.rs` | a lane's admission through the shared quota store (Redis), and its fall-back to a local share |
 //! | `actor.rs` | the ractor actor |
 //! | `mailbox.rs` | the mailbox wrapper that counts messages sent and handled |
@@ -37,6 +38,7 @@ mod key;
 mod lane;
 mod mailbox;
 mod retry;
+mod reuse;
 mod shared;
 mod state;
 mod stats;
@@ -177,6 +179,17 @@ pub async fn start(
         ),
         _ => None,
     };
+    let reuse_shared = quota.as_ref().map(|q| {
+        let lanes = config
+            .models
+            .iter()
+            .map(|(name, m)| {
+                let fp = shared::lane_fingerprint(&m.provider, &endpoints);
+                (name.clone(), q.lane(&fp, &m.model))
+            })
+            .collect();
+        (q.clone(), lanes)
+    });
     let args = actor::BrokerArgs {
         quota,
         config: config.clone(),
@@ -197,6 +210,7 @@ pub async fn start(
         estimator,
         counter,
         tickets: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        reuse: Arc::new(reuse::ReuseCache::new(reuse_shared)),
     };
     Ok(Broker { handle, actor })
 }

@@ -352,15 +352,11 @@ pub(crate) fn start_link(
     mailbox: &super::mailbox::BrokerMailbox,
 ) -> SharedQuota {
     use crate::quota::link::LaneSpec;
-    use crate::quota::{key_fingerprint, BucketSpec};
+    use crate::quota::BucketSpec;
     let specs = lanes
         .iter_mut()
         .map(|lane| {
-            let provider = &lane.model.provider;
-            let fingerprint = match endpoints.get(provider).and_then(|e| e.key.as_ref()) {
-                Some(key) => key_fingerprint(key.expose()),
-                None => key_fingerprint(&format!("no key, provider {provider}")),
-            };
+            let fingerprint = lane_fingerprint(&lane.model.provider, endpoints);
             lane.shared = Some(SharedLane::default());
             LaneSpec {
                 keys: quota.lane(&fingerprint, &lane.model.model),
@@ -385,5 +381,18 @@ pub(crate) fn start_link(
         link,
         degraded: false,
         local_share: config.quota.local_share,
+    }
+}
+
+/// The fingerprint that names provider `provider`'s API key in Redis (never the key);
+/// a provider without a key is named by its config name.
+pub(crate) fn lane_fingerprint(
+    provider: &str,
+    endpoints: &std::collections::HashMap<String, crate::provider::Endpoint>,
+) -> String {
+    use crate::quota::key_fingerprint;
+    match endpoints.get(provider).and_then(|e| e.key.as_ref()) {
+        Some(key) => key_fingerprint(key.expose()),
+        None => key_fingerprint(&format!("no key, provider {provider}")),
     }
 }

@@ -146,6 +146,20 @@ mod tests {
     }
 
     #[test]
+    fn reuse_secs_comes_from_the_model_then_the_broker_and_is_off_by_default() {
+        let c = Config::from_toml_str(BASE, "t").expect("valid");
+        assert_eq!(c.models["m"].reuse, std::time::Duration::ZERO);
+        let text = format!(
+            "{BASE}reuse_secs = 30\n[models.n]\nprovider = \"p\"\nrpm = 1\nitpm = 1\notpm = 1\n\
+             [broker]\nreuse_secs = 5\n"
+        );
+        let c = Config::from_toml_str(&text, "t").expect("valid");
+        assert_eq!(c.models["m"].reuse, std::time::Duration::from_secs(30));
+        assert_eq!(c.models["n"].reuse, std::time::Duration::from_secs(5));
+        assert_eq!(c.broker.reuse, std::time::Duration::from_secs(5));
+    }
+
+    #[test]
     fn bad_quota_settings_name_their_path() {
         for (bad, path) in [
             ("store = \"etcd\"", "quota.store"),

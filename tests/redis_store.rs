@@ -280,3 +280,39 @@ fn the_fingerprint_hides_the_key_and_the_lane_keys_share_one_hash_tag() {
         assert!(k.starts_with("ns:") && k.contains(&tag), "{k}");
     }
 }
+
+#[tokio::test]
+async fn a_circuit_opened_by_one_client_holds_the_others_for_the_cool_down() {
+    let ns = namespace("circuit");
+    let a = RedisQuota::new(&redis_url(), &ns).expect("url");
+    let c = RedisQuota::new(&redis_url(), &ns).expect("url");
+    let lane = a.lane("fp", "m");
+    a.open_circuit(&lane, Duration::from_secs(30))
+        .await
+        .expect("redis");
+    match c
+        .admit(&lane, &three(600.0), &[1.0, 1.0, 1.0])
+        .await
+        .expect("redis")
+    {
+        Verdict::Wait { wait, reason } => {
+            assert_eq!(reason, WaitReason::CircuitOpen);
+            assert!(wait > Duration::from_secs(29), "{wait:?}");
+        }
+        other => panic!("expected the open circuit, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_an_error_not_a_hang() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let q = RedisQuota::new("redis://127.0.0.1:9/0", &namespace("down")).expect("url");
+    let lane = q.lane("fp", "m");
+    let started = std::time::Instant::now();
+    let r = q.admit(&lane, &three(600.0), &[1.0, 1.0, 1.0]).await;
+    assert!(
+        matches!(r, Err(quotaswarm::quota::QuotaError::Unreachable(_))),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

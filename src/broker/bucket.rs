@@ -655,6 +655,18 @@ mod tests {
     }
 
     #[test]
+    fn a_local_share_scales_every_limit_and_level() {
+        let t0 = Instant::now();
+        let mut s = BucketSet::new(&split(60.0, 600.0, 600.0), MIN, t0);
+        s.set_levels(&[30.0, 600.0, 100.0], t0);
+        let half = s.scaled(&split(60.0, 600.0, 600.0), MIN, 0.5, t0);
+        let limits: Vec<f64> = half.buckets().iter().map(|b| b.limit()).collect();
+        let levels: Vec<f64> = half.buckets().iter().map(|b| b.level(t0)).collect();
+        assert_eq!(limits, vec![30.0, 300.0, 300.0]);
+        assert_eq!(levels, vec![15.0, 300.0, 50.0]);
+    }
+
+    #[test]
     fn projected_wait_counts_the_queue_ahead() {
         let t0 = Instant::now();
         let s = BucketSet::new(&split(600.0, 600.0, 600.0), MIN, t0);

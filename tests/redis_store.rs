@@ -316,3 +316,46 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn a_batch_admits_in_order_until_one_does_not_fit() {
+    let q = quota("batch");
+    let lane = q.lane("fp", "m");
+    let b = three(600.0); // 10/s, capacity 600
+    let costs = vec![
+        vec![1.0, 300.0, 0.0],
+        vec![1.0, 200.0, 0.0],
+        vec![1.0, 200.0, 0.0], // 100 left: waits ~10 s
+        vec![1.0, 10.0, 0.0],  // would fit, but queue order holds
+    ];
+    let r = q
+        .admit_batch(&lane, &b, &costs, Duration::ZERO)
+        .await
+        .expect("redis");
+    assert_eq!(r.admitted, 2);
+    match r.then {
+        Some(Verdict::Wait {
+            wait,
+            reason: WaitReason::Buckets,
+        }) => {
+            assert!(
+                wait <= Duration::from_secs(10) && wait > Duration::from_millis(9_900),
+                "{wait:?}"
+            );
+        }
+        other => panic!("expected a wait, got {other:?}"),
+    }
+    assert!(close(r.levels[1], 100.0, 0.5), "{:?}", r.levels);
+    let never = q
+        .admit_batch(&lane, &b, &[vec![1.0, 700.0, 0.0]], Duration::ZERO)
+        .await
+        .expect("redis");
+    assert_eq!(never.admitted, 0);
+    assert_eq!(
+        never.then,
+        Some(Verdict::NeverFits {
+            bucket: 1,
+            max: 600.0
+        })
+    );
+}

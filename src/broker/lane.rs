@@ -184,6 +184,11 @@ impl Lane {
         }
     }
 
+    /// The first `k` jobs of `ready`, in queue order.
+    pub(crate) fn ready_ids(&self, k: usize) -> Vec<u64> {
+        self.ready.values().take(k).copied().collect()
+    }
+
     /// The job at the head of `ready`.
     pub(crate) fn head(&self) -> Option<u64> {
         self.ready.first_key_value().map(|(_, id)| *id)

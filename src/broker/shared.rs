@@ -13,7 +13,7 @@ use super::lane::Lane;
 use super::state::BrokerState;
 use crate::provider::RateLimitSnapshot;
 use crate::quota::link::{StoreCall, StoreEvent, StoreLink};
-use crate::quota::{Verdict, WaitReason};
+use crate::quota::{Batch, Verdict, WaitReason};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -30,20 +30,26 @@ pub(crate) struct SharedQuota {
 /// A lane's state with a shared store.
 #[derive(Debug, Default)]
 pub(crate) struct SharedLane {
-    /// The job whose admission the store is deciding, and the cost asked for. At most
-    /// one per lane, so the queue's order holds.
-    pub(crate) pending: Option<(u64, Cost)>,
+    /// The jobs whose admission the store is deciding (the ready queue from its head, in
+    /// order), with the costs asked for. One batch per lane at a time, so the queue's
+    /// order holds.
+    pub(crate) pending: Option<Vec<(u64, Cost)>>,
     /// The store said the head fits no earlier than this.
     pub(crate) retry_at: Option<Instant>,
     /// Admitting locally (with the local share) while the store is down.
     pub(crate) degraded: bool,
 }
 
+/// Most jobs one admission call asks for (one round trip admits up to this many).
+pub(crate) const BATCH: usize = 32;
+
 /// What the gate says about the head of a lane.
 pub(crate) enum Gate {
     /// Decided here and now (the memory store, a degraded store, a known wait).
     Decided(Admission),
-    /// Asked the store (or already waiting for it); its verdict comes as a message.
+    /// Ask the store (see `BrokerState::ask_store`).
+    Ask,
+    /// The store is deciding; its verdict comes as a message.
     Pending,
 }
 
@@ -57,17 +63,11 @@ pub(crate) fn amounts(buckets: &BucketSet, cost: &Cost) -> Vec<f64> {
 }
 
 impl Lane {
-    /// May job `id`, costing `cost`, go now? With a healthy shared store the answer is
-    /// the store's, asked once and delivered later; otherwise the lane's own buckets'.
-    pub(crate) fn gate(
-        &mut self,
-        link: Option<&SharedQuota>,
-        lane_idx: usize,
-        id: u64,
-        cost: &Cost,
-        now: Instant,
-    ) -> Gate {
-        let (Some(q), Some(sh)) = (link, self.shared.as_mut()) else {
+    /// May the head of the queue, costing `cost`, go now? With a healthy shared store
+    /// the answer is the store's, asked for and delivered later; otherwise the lane's
+    /// own buckets'.
+    pub(crate) fn gate(&mut self, link: Option<&SharedQuota>, cost: &Cost, now: Instant) -> Gate {
+        let (Some(_), Some(sh)) = (link, self.shared.as_mut()) else {
             return Gate::Decided(self.buckets.try_admit(cost, now));
         };
         if sh.degraded {
@@ -86,62 +86,90 @@ impl Lane {
         if let verdict @ Admission::NeverFits { .. } = self.buckets.check(cost, now) {
             return Gate::Decided(verdict);
         }
-        sh.pending = Some((id, *cost));
-        q.link.call(StoreCall::Admit {
-            lane: lane_idx,
-            job: id,
-            cost: amounts(&self.buckets, cost),
-        });
-        Gate::Pending
+        Gate::Ask
     }
 }
 
 impl BrokerState {
+    /// Asks the store to admit lane `lane_idx`'s ready jobs from the head, as many as may
+    /// go in flight (at most [`BATCH`]), stopping before one that can never fit.
+    pub(crate) fn ask_store(&mut self, lane_idx: usize, now: Instant) {
+        let Some(q) = &self.quota else { return };
+        let Some(lane) = self.lanes.get(lane_idx) else {
+            return;
+        };
+        let room = self
+            .config
+            .broker
+            .max_in_flight
+            .saturating_sub(lane.in_flight)
+            .clamp(1, BATCH);
+        let mut batch = Vec::new();
+        for id in lane.ready_ids(room) {
+            let Some(job) = self.jobs.get(&id) else { break };
+            if job.abandoned() && !batch.is_empty() {
+                break; // the pump drops it when it reaches the head
+            }
+            let cost = job.prepared.cost(job.rung, &lane.model.limits);
+            if !batch.is_empty()
+                && matches!(lane.buckets.check(&cost, now), Admission::NeverFits { .. })
+            {
+                break;
+            }
+            batch.push((id, cost));
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let call = StoreCall::Admit {
+            lane: lane_idx,
+            jobs: batch.iter().map(|(id, _)| *id).collect(),
+            costs: batch
+                .iter()
+                .map(|(_, c)| amounts(&lane.buckets, c))
+                .collect(),
+        };
+        q.link.call(call);
+        if let Some(sh) = self.lanes[lane_idx].shared.as_mut() {
+            sh.pending = Some(batch);
+        }
+    }
+
     /// An event from the store link.
     pub(crate) fn on_store(&mut self, event: StoreEvent, now: Instant) {
         match event {
-            StoreEvent::Verdict { lane, job, verdict } => self.on_verdict(lane, job, verdict, now),
+            StoreEvent::Verdict { lane, jobs, batch } => self.on_verdict(lane, &jobs, batch, now),
             StoreEvent::Down => self.on_store_down(now),
             StoreEvent::Up => self.on_store_up(now),
         }
     }
 
-    fn on_verdict(&mut self, lane_idx: usize, id: u64, verdict: Option<Verdict>, now: Instant) {
+    fn on_verdict(&mut self, lane_idx: usize, ids: &[u64], batch: Option<Batch>, now: Instant) {
         let Some(lane) = self.lanes.get_mut(lane_idx) else {
             return;
         };
         let Some(sh) = lane.shared.as_mut() else {
             return;
         };
-        let cost = match sh.pending {
-            Some((pending, cost)) if pending == id => cost,
-            _ => return, // not asked (cannot happen)
-        };
-        sh.pending = None;
-        match verdict {
-            Some(Verdict::Admitted { levels }) => {
-                lane.buckets.set_levels(&levels, now);
-                let still_queued = self
-                    .jobs
-                    .get(&id)
-                    .is_some_and(|j| j.lane == lane_idx && j.queued.is_some() && !j.abandoned());
-                if still_queued {
-                    if let Some(job) = self.jobs.get_mut(&id) {
-                        job.shared = true;
-                        if let Some(slot) = job.queued.take() {
-                            self.lanes[lane_idx].remove(id, &slot);
-                        }
-                    }
-                    self.dispatch(id, cost, now);
-                } else if let Some(q) = &self.quota {
-                    // It left the queue meanwhile: give the capacity back to everyone.
-                    let delta = amounts(&self.lanes[lane_idx].buckets, &cost);
-                    q.link.call(StoreCall::Settle {
-                        lane: lane_idx,
-                        delta,
-                    });
-                }
+        let asked = match sh.pending.take() {
+            Some(p) if p.iter().map(|(id, _)| *id).eq(ids.iter().copied()) => p,
+            other => {
+                sh.pending = other;
+                return; // not this lane's question (cannot happen)
             }
+        };
+        let Some(batch) = batch else {
+            // The store failed; `Down` came first, so the lane admits locally now.
+            // Should it not have (a lane the link does not know), look again later
+            // rather than ask in a loop.
+            if !sh.degraded {
+                sh.retry_at = Some(super::time::after(now, Duration::from_millis(100)));
+            }
+            self.pump(lane_idx, now);
+            return;
+        };
+        lane.buckets.set_levels(&batch.levels, now);
+        match batch.then {
             Some(Verdict::Wait { wait, reason }) => {
                 let until = super::time::after(now, wait);
                 sh.retry_at = Some(until);
@@ -154,28 +182,50 @@ impl BrokerState {
             Some(Verdict::NeverFits { .. }) => {
                 // The mirror said it fits (same limits): only a change of limits between
                 // processes gets here. Take the store's word.
-                if let Some(job) = self.take_queued(id) {
-                    let err = BrokerError::never_fits(
-                        &self.lanes[lane_idx].model.name,
-                        super::bucket::BucketKind::Requests,
-                        cost.requests,
-                        0.0,
-                        job.prepared.est_input(job.rung),
-                        u64::from(job.prepared.request.max_tokens),
-                    );
-                    self.move_down_or_fail(job, err, true, now);
+                if let Some(&(id, cost)) = asked.get(batch.admitted) {
+                    if let Some(job) = self.take_queued(id) {
+                        let err = BrokerError::never_fits(
+                            &self.lanes[lane_idx].model.name,
+                            super::bucket::BucketKind::Requests,
+                            cost.requests,
+                            0.0,
+                            job.prepared.est_input(job.rung),
+                            u64::from(job.prepared.request.max_tokens),
+                        );
+                        self.move_down_or_fail(job, err, true, now);
+                    }
                 }
             }
-            None => {
-                // The store failed; `Down` came first, so the lane admits locally now.
-                // Should it not have (a lane the link does not know), look again later
-                // rather than ask in a loop.
-                if !sh.degraded {
-                    sh.retry_at = Some(super::time::after(now, Duration::from_millis(100)));
-                }
-            }
+            _ => {}
+        }
+        for &(id, cost) in asked.iter().take(batch.admitted) {
+            self.take_admitted(lane_idx, id, cost, now);
         }
         self.pump(lane_idx, now);
+    }
+
+    /// Job `id` was admitted through the store: dispatch it if it still waits on this
+    /// lane, or give its capacity back to everyone.
+    fn take_admitted(&mut self, lane_idx: usize, id: u64, cost: Cost, now: Instant) {
+        let still_queued = self
+            .jobs
+            .get(&id)
+            .is_some_and(|j| j.lane == lane_idx && j.queued.is_some() && !j.abandoned());
+        if still_queued {
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.shared = true;
+                if let Some(slot) = job.queued.take() {
+                    self.lanes[lane_idx].remove(id, &slot);
+                }
+            }
+            self.dispatch(id, cost, now);
+        } else if let Some(q) = &self.quota {
+            let delta = amounts(&self.lanes[lane_idx].buckets, &cost);
+            q.link.call(StoreCall::Settle {
+                lane: lane_idx,
+                delta,
+            });
+        }
     }
 
     /// The share of each limit this process uses while the store is down.

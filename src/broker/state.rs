@@ -369,9 +369,13 @@ impl BrokerState {
                 continue;
             }
             let cost = job.prepared.cost(job.rung, &lane.model.limits);
-            let verdict = match lane.gate(self.quota.as_ref(), lane_idx, id, &cost, now) {
+            let verdict = match lane.gate(self.quota.as_ref(), &cost, now) {
                 super::shared::Gate::Decided(v) => v,
                 // The store's verdict comes as a message, which pumps the lane again.
+                super::shared::Gate::Ask => {
+                    self.ask_store(lane_idx, now);
+                    break;
+                }
                 super::shared::Gate::Pending => break,
             };
             match verdict {

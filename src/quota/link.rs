@@ -10,7 +10,7 @@
 //! namespace's process set (the default local share divides by its size) and notices
 //! an outage even when no request is flowing.
 
-use super::{BucketSpec, LaneKeys, RedisQuota, Verdict, CONNECT_TIMEOUT, OP_TIMEOUT};
+use super::{Batch, BucketSpec, LaneKeys, RedisQuota, CONNECT_TIMEOUT, OP_TIMEOUT};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,10 +34,11 @@ pub(crate) struct LaneSpec {
 /// A call from the broker. Amounts are per bucket, in the lane's bucket order.
 #[derive(Debug)]
 pub(crate) enum StoreCall {
+    /// Admit `jobs` in order (the lane's ready queue from its head), each with its cost.
     Admit {
         lane: usize,
-        job: u64,
-        cost: Vec<f64>,
+        jobs: Vec<u64>,
+        costs: Vec<Vec<f64>>,
     },
     Settle {
         lane: usize,
@@ -65,11 +66,11 @@ pub(crate) enum StoreCall {
 /// What the link reports to the broker.
 #[derive(Debug)]
 pub(crate) enum StoreEvent {
-    /// The answer to `Admit`; `None` when the store failed to give one.
+    /// The answer to `Admit` for `jobs`; `None` when the store failed to give one.
     Verdict {
         lane: usize,
-        job: u64,
-        verdict: Option<Verdict>,
+        jobs: Vec<u64>,
+        batch: Option<Batch>,
     },
     /// The store stopped answering.
     Down,
@@ -200,14 +201,14 @@ async fn run(call: StoreCall, ctx: Arc<Ctx>) {
     let q = &ctx.quota;
     let spec = |lane: usize| ctx.lanes.get(lane);
     match call {
-        StoreCall::Admit { lane, job, cost } => {
+        StoreCall::Admit { lane, jobs, costs } => {
             let mut verdict = None;
             if let Some(s) = spec(lane) {
                 // One retry: a single slow answer is not an outage.
                 for _ in 0..FAILURES_DOWN {
                     let r = tokio::time::timeout(
                         OP_TIMEOUT,
-                        q.admit_with_lag(&s.keys, &s.buckets, &cost, s.server_lag),
+                        q.admit_batch(&s.keys, &s.buckets, &costs, s.server_lag),
                     )
                     .await;
                     match r {
@@ -224,7 +225,11 @@ async fn run(call: StoreCall, ctx: Arc<Ctx>) {
                     }
                 }
             }
-            (ctx.report)(StoreEvent::Verdict { lane, job, verdict });
+            (ctx.report)(StoreEvent::Verdict {
+                lane,
+                jobs,
+                batch: verdict,
+            });
         }
         other => {
             let Some(s) = spec(lane_of(&other)) else {

@@ -12,10 +12,12 @@
 //! # DESIGN: per-request admission through the store, answered by message
 //!
 //! The broker actor never awaits I/O. With the Redis store, a lane whose head job may go
-//! hands `(job, cost)` to the link task and waits for the verdict message (at most one
-//! admission in flight per lane, so queue order holds); the link runs the script and
-//! sends back `Admitted` (the job is dispatched), `Wait(until)` (the lane's timer is set
-//! to that exact instant) or `NeverFits`. Settles, 429 pauses, learned foreign usage and
+//! hands the ready queue from its head — up to 32 jobs and the lane's free in-flight
+//! slots, with their costs — to the link task and waits for the verdict message (one
+//! such batch per lane at a time, so queue order holds). The link runs the script, which
+//! admits the costs in order, each all-or-nothing over every bucket, until one does not
+//! fit, and sends back how many were admitted (they are dispatched) and why the next was
+//! not: `Wait(until)` (the lane's timer is set to that exact instant) or `NeverFits`. Settles, 429 pauses, learned foreign usage and
 //! circuit openings are fire-and-forget calls on the same link.
 //!
 //! We chose this over leasing slices of capacity: the acceptance figure is the combined
@@ -23,9 +25,9 @@
 //! strands capacity in whichever process holds it (idle leftovers until returned, lost
 //! outright if the process dies), which costs makespan exactly when processes compete.
 //! Per-request admission keeps one exact bucket per lane for everyone; its price is one
-//! loopback-or-LAN round trip (about 0.1–0.5 ms, see BENCHMARKS.md) per admission, small
-//! against a model call of seconds, and the round trips of different lanes overlap (one
-//! multiplexed connection, a task per call). Redis's own clock drives refill, so the
+//! loopback-or-LAN round trip (about 0.3 ms, see BENCHMARKS.md) per batch of admissions,
+//! small against a model call of seconds, and the round trips of different lanes overlap
+//! (one multiplexed connection, a task per call). Redis's own clock drives refill, so the
 //! processes' clocks never need to agree.
 //!
 //! # Fail-safe
@@ -41,7 +43,7 @@ pub(crate) mod link;
 mod store;
 
 pub use fingerprint::key_fingerprint;
-pub use store::{BucketSpec, RedisQuota, CONNECT_TIMEOUT, OP_TIMEOUT, PROCESS_TTL};
+pub use store::{Batch, BucketSpec, RedisQuota, CONNECT_TIMEOUT, OP_TIMEOUT, PROCESS_TTL};
 
 use std::time::Duration;
 

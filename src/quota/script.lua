@@ -12,8 +12,12 @@
 --   settle:   amount = reserved - actual (> 0 refunds, < 0 charges)
 --   observe:  amount = the server's `remaining` (< 0: not reported); slack its rounding
 --   penalize: amount = what a refused request had reserved
+--   batch:    amounts unused; after the buckets ARGV holds m, then m costs of n amounts:
+--             admits the costs in order, each all-or-nothing, until one does not fit
 -- Replies: {0, level...} (admitted, settled, observed, peeked); {1, wait_us, reason}
 -- (reason paused | circuit | buckets); {2, bucket, max} (can never fit).
+-- batch: {k, code, wait_us or bucket, reason or max, level...}: k costs admitted, then
+-- code 0 (all admitted), 1 (the next waits) or 2 (the next can never fit).
 local op = ARGV[1]
 if op == 'pause' or op == 'circuit' then
   local key = KEYS[2]
@@ -63,7 +67,39 @@ local function levels()
   return out
 end
 
-if op == 'admit' then
+if op == 'batch' then
+  local p = redis.call('PTTL', KEYS[2])
+  if p > 0 then return {0, 1, p * 1000, 'paused'} end
+  local c = redis.call('PTTL', KEYS[3])
+  if c > 0 then return {0, 1, c * 1000, 'circuit'} end
+  local base = 4 + n * 4
+  local m = tonumber(ARGV[base])
+  local k, code, x, y = 0, 0, 0, ''
+  for j = 1, m do
+    local cost = {}
+    local wait = 0
+    for i = 1, n do
+      cost[i] = tonumber(ARGV[base + (j - 1) * n + i])
+      if cost[i] > limit[i] then code, x, y = 2, i, tostring(limit[i]) end
+      local short = math.min(cost[i], cap[i]) - level[i]
+      if short > 1e-9 then wait = math.max(wait, short / rate[i]) end
+    end
+    if code == 2 then break end
+    if wait > 0 then
+      code, x, y = 1, math.ceil(wait * 1000000), 'buckets'
+      break
+    end
+    for i = 1, n do
+      if level[i] >= cap[i] and cost[i] > 0 then level[i] = level[i] - nominal[i] * lag end
+      level[i] = level[i] - cost[i]
+    end
+    k = j
+  end
+  if k > 0 then save() end
+  local out = {k, code, x, y}
+  for i = 1, n do out[i + 4] = tostring(level[i]) end
+  return out
+elseif op == 'admit' then
   local p = redis.call('PTTL', KEYS[2])
   if p > 0 then return {1, p * 1000, 'paused'} end
   local c = redis.call('PTTL', KEYS[3])

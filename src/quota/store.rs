@@ -23,6 +23,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a process counts as present after its last heartbeat.
 pub const PROCESS_TTL: Duration = Duration::from_secs(15);
 
+/// The answer to [`RedisQuota::admit_batch`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Batch {
+    /// How many of the costs, from the first, were admitted (and debited).
+    pub admitted: usize,
+    /// What stopped the rest: the next cost's [`Verdict::Wait`] or
+    /// [`Verdict::NeverFits`]; `None` when all were admitted.
+    pub then: Option<Verdict>,
+    /// Each bucket's level after.
+    pub levels: Vec<f64>,
+}
+
 /// One bucket of a lane as the script sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BucketSpec {
@@ -107,6 +120,39 @@ impl RedisQuota {
             .run(lane, "admit", buckets, cost, &[], server_lag.as_secs_f64())
             .await?;
         parse(&reply)
+    }
+
+    /// Admits `costs` in order, each against every bucket all-or-nothing, until one does
+    /// not fit: one round trip for a lane's ready queue head and the jobs behind it.
+    pub async fn admit_batch(
+        &self,
+        lane: &LaneKeys,
+        buckets: &[BucketSpec],
+        costs: &[Vec<f64>],
+        server_lag: Duration,
+    ) -> Result<Batch, QuotaError> {
+        let mut inv = self.script.prepare_invoke();
+        inv.key(&lane.buckets)
+            .key(&lane.pause)
+            .key(&lane.circuit)
+            .arg("batch")
+            .arg(buckets.len())
+            .arg(server_lag.as_secs_f64());
+        for b in buckets {
+            inv.arg(b.limit_per_min).arg(b.capacity).arg(0.0).arg(0.0);
+        }
+        inv.arg(costs.len());
+        for cost in costs {
+            for i in 0..buckets.len() {
+                inv.arg(cost.get(i).copied().unwrap_or(0.0));
+            }
+        }
+        let mut conn = self.conn.clone();
+        let reply = inv
+            .invoke_async::<Value>(&mut conn)
+            .await
+            .map_err(|e| QuotaError::unreachable(&e))?;
+        parse_batch(&reply)
     }
 
     /// Corrects a reservation: `delta` per bucket is reserved − actual (> 0 refunds, at
@@ -329,6 +375,40 @@ fn levels(v: &Value) -> Result<Vec<f64>, QuotaError> {
         .skip(1)
         .map(|x| float(x).ok_or_else(|| bad_reply(v)))
         .collect()
+}
+
+fn parse_batch(v: &Value) -> Result<Batch, QuotaError> {
+    let Value::Array(items) = v else {
+        return Err(bad_reply(v));
+    };
+    let num = |i: usize| items.get(i).and_then(int).ok_or_else(|| bad_reply(v));
+    let admitted = num(0)?.max(0) as usize;
+    let then = match num(1)? {
+        0 => None,
+        1 => Some(Verdict::Wait {
+            wait: Duration::from_micros(num(2)?.max(0) as u64),
+            reason: match items.get(3).and_then(text).as_deref() {
+                Some("paused") => WaitReason::Paused,
+                Some("circuit") => WaitReason::CircuitOpen,
+                _ => WaitReason::Buckets,
+            },
+        }),
+        2 => Some(Verdict::NeverFits {
+            bucket: (num(2)?.max(1) - 1) as usize,
+            max: items.get(3).and_then(float).ok_or_else(|| bad_reply(v))?,
+        }),
+        _ => return Err(bad_reply(v)),
+    };
+    let levels = items
+        .iter()
+        .skip(4)
+        .map(|x| float(x).ok_or_else(|| bad_reply(v)))
+        .collect::<Result<_, _>>()?;
+    Ok(Batch {
+        admitted,
+        then,
+        levels,
+    })
 }
 
 fn parse(v: &Value) -> Result<Verdict, QuotaError> {

@@ -32,8 +32,8 @@
 //!
 //! # Fail-safe
 //!
-//! A call that fails or takes longer than [`OP_TIMEOUT`] marks the store down: every
-//! lane switches to local admission with `local_share` of each limit (default: an even
+//! Two calls in a row that fail or take longer than [`OP_TIMEOUT`] (an admission is
+//! retried once first) mark the store down: every lane switches to local admission with `local_share` of each limit (default: an even
 //! split by the processes seen in the heartbeat set), `Stats::quota_store_degraded` and
 //! `quotaswarm_quota_store_degraded` go up, and the link pings with backoff (100 ms
 //! doubling to 2 s) until Redis answers; then shared admission resumes.

@@ -269,7 +269,54 @@ async fn fifty_identical(extra: &str) -> (u64, quotaswarm::Stats, quotaswarm::St
     assert_eq!(u64::from(reused), sa.reused + sb.reused);
     a.shutdown().await;
     b.shutdown().await;
+    assert_key_never_written(&ns).await;
     (calls, sa, sb)
+}
+
+/// Every key under `ns`, and every value in it, is free of the API key.
+async fn assert_key_never_written(ns: &str) {
+    let client = redis::Client::open(redis_url().as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{ns}:*"))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty(), "the run wrote to Redis");
+    for k in keys {
+        assert!(!k.contains("shared-test-key"), "{k}");
+        let kind: String = redis::cmd("TYPE")
+            .arg(&k)
+            .query_async(&mut conn)
+            .await
+            .expect("type");
+        let dump: Vec<String> = match kind.as_str() {
+            "string" => vec![redis::cmd("GET")
+                .arg(&k)
+                .query_async(&mut conn)
+                .await
+                .expect("get")],
+            "hash" => redis::cmd("HGETALL")
+                .arg(&k)
+                .query_async(&mut conn)
+                .await
+                .expect("hgetall"),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&k)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .expect("zrange"),
+            other => panic!("unexpected type {other} of {k}"),
+        };
+        for v in dump {
+            assert!(!v.contains("shared-test-key"), "{k}: {v}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

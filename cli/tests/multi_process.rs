@@ -12,7 +12,7 @@
 
 use quotaswarm::sim::SimStats;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -80,12 +80,26 @@ fn scenario(process: usize, turns: usize) -> String {
     .to_string()
 }
 
-struct Killed(Child);
+/// A child process killed if the test ends (or fails) before it does.
+struct Killed(Option<Child>);
+
+impl Killed {
+    /// Waits for it to end by itself and takes its output.
+    fn output(mut self) -> std::process::Output {
+        self.0
+            .take()
+            .expect("a running child")
+            .wait_with_output()
+            .expect("wait")
+    }
+}
 
 impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -107,7 +121,7 @@ fn start_sim(dir: &Path) -> (Killed, String) {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_string();
-    (Killed(child), url)
+    (Killed(Some(child)), url)
 }
 
 struct Run {
@@ -124,13 +138,13 @@ fn run(dir: &Path, store: Option<&str>, turns: usize) -> Run {
     let config = dir.join("client.toml");
     std::fs::write(&config, client_config(&url, &namespace)).expect("write");
     let started = Instant::now();
-    let children: Vec<(PathBuf, Killed)> = (0..PROCESSES)
+    let children: Vec<Killed> = (0..PROCESSES)
         .map(|p| {
-            let scenario = dir.join(format!("scenario-{p}.json"));
-            std::fs::write(&scenario, scenario_text(p, turns)).expect("write");
+            let path = dir.join(format!("scenario-{p}.json"));
+            std::fs::write(&path, scenario(p, turns)).expect("write");
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_quotaswarm"));
             cmd.args(["run", "--json", "--quiet", "--scenario"])
-                .arg(&scenario)
+                .arg(&path)
                 .arg("--config")
                 .arg(&config)
                 .env(KEY_ENV, "one-key-three-processes")
@@ -139,13 +153,11 @@ fn run(dir: &Path, store: Option<&str>, turns: usize) -> Run {
             if let Some(url) = store {
                 cmd.args(["--quota-store", url]);
             }
-            (scenario, Killed(cmd.spawn().expect("start quotaswarm run")))
+            Killed(Some(cmd.spawn().expect("start quotaswarm run")))
         })
         .collect();
-    for (_, mut child) in children {
-        let out = std::mem::replace(&mut child.0, dummy())
-            .wait_with_output()
-            .expect("wait");
+    for child in children {
+        let out = child.output();
         let totals: serde_json::Value =
             serde_json::from_slice(&out.stdout).expect("the report is one JSON object");
         assert_eq!(
@@ -155,7 +167,7 @@ fn run(dir: &Path, store: Option<&str>, turns: usize) -> Run {
         );
     }
     let makespan = started.elapsed().as_secs_f64();
-    let sim: SimStats = reqwest::blocking_get(&url);
+    let sim = sim_stats(&url);
     let m = &sim.models["claude-sonnet-4-5"];
     let ideal = [
         m.requests as f64 / (RPM / 60.0),
@@ -172,33 +184,20 @@ fn run(dir: &Path, store: Option<&str>, turns: usize) -> Run {
     }
 }
 
-fn scenario_text(p: usize, turns: usize) -> String {
-    scenario(p, turns)
-}
-
-/// A finished child to leave in a `Killed` whose process was taken out.
-fn dummy() -> Child {
-    Command::new("true").spawn().expect("spawn true")
-}
-
-mod reqwest {
-    use super::SimStats;
-
-    /// `GET {url}/_stats` on a runtime of its own.
-    pub fn blocking_get(url: &str) -> SimStats {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            ::reqwest::get(format!("{url}/_stats"))
-                .await
-                .expect("sim stats")
-                .json()
-                .await
-                .expect("sim stats json")
-        })
-    }
+/// `GET {url}/_stats`, on a runtime of its own.
+fn sim_stats(url: &str) -> SimStats {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        reqwest::get(format!("{url}/_stats"))
+            .await
+            .expect("sim stats")
+            .json()
+            .await
+            .expect("sim stats json")
+    })
 }
 
 #[test]

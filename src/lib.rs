@@ -34,6 +34,7 @@ pub mod broker;
 pub mod config;
 pub mod monitor;
 pub mod provider;
+pub mod quota;
 pub mod secret;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -62,6 +62,23 @@ pub struct RunArgs {
     /// errors (the report still shows them).
     #[arg(long)]
     pub allow_errors: bool,
+    /// Share one quota with every other process using the same key through the Redis at
+    /// this URL (`redis://HOST:PORT/DB`): `[quota] store = "redis"` with this
+    /// `redis_url`, the config's namespace and local share kept.
+    #[arg(long, value_name = "URL", value_parser = redis_url)]
+    pub quota_store: Option<String>,
+}
+
+/// A Redis URL (`redis://HOST:PORT/DB`, `rediss://` or `unix://`).
+fn redis_url(s: &str) -> Result<String, String> {
+    if ["redis://", "rediss://", "unix://"]
+        .iter()
+        .any(|p| s.starts_with(p))
+    {
+        Ok(s.to_string())
+    } else {
+        Err("must be a Redis URL such as redis://127.0.0.1:6379/0".into())
+    }
 }
 
 /// A number of seconds above 0.
@@ -127,6 +144,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     };
     if let Some(d) = args.deadline_secs {
         scenario.deadline_secs = Some(d);
+    }
+    let mut config = config;
+    if let Some(url) = &args.quota_store {
+        config.quota = config.quota.clone().with_redis(url.clone());
     }
     let json = args.json;
     let title = scenario.name.clone().unwrap_or_else(|| "scenario".into());

@@ -32,6 +32,16 @@ fn zero_agents_is_refused() {
 }
 
 #[test]
+fn a_quota_store_that_is_not_a_redis_url_is_refused() {
+    let (ok, stderr) = run(&["--quota-store", "http://127.0.0.1:6379"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("must be a Redis URL such as redis://127.0.0.1:6379/0"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_missing_config_file_prints_its_os_error_once_and_is_bad_input() {
     let out = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
         .args(["run", "--config", "/no/such/quotaswarm/config.toml"])

@@ -35,6 +35,8 @@ use tokio::time::Instant;
 pub(crate) struct QuotaBroker;
 
 pub(crate) struct BrokerArgs {
+    /// The shared quota store's client, when `[quota] store = "redis"`.
+    pub(crate) quota: Option<crate::quota::RedisQuota>,
     pub(crate) config: Arc<Config>,
     pub(crate) estimator: Arc<Estimator>,
     pub(crate) counters: Arc<MailboxCounters>,
@@ -79,6 +81,9 @@ impl Actor for QuotaBroker {
             let timer = LaneTimer::spawn(mailbox.clone(), idx);
             lanes.push(Lane::new(model.clone(), &args.config.broker, timer, now));
         }
+        let quota = args.quota.map(|q| {
+            super::shared::start_link(q, &mut lanes, &args.config, &args.endpoints, &mailbox)
+        });
         let handling = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 2)?;
         let core = BrokerState {
             config: args.config.clone(),
@@ -97,6 +102,7 @@ impl Actor for QuotaBroker {
             answered: Default::default(),
             tickets: HashMap::new(),
             next_attempt: 1,
+            quota,
         };
         Ok(State {
             core,
@@ -127,6 +133,7 @@ impl Actor for QuotaBroker {
             BrokerMsg::Abandon(ticket) => core.on_abandon(ticket, now),
             BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
             BrokerMsg::Tick(lane) => core.on_tick(lane, now),
+            BrokerMsg::Store(event) => core.on_store(event, now),
             BrokerMsg::Stats(reply) => {
                 let _ = reply.send(core.snapshot(now));
             }

@@ -408,6 +408,44 @@ impl BucketSet {
         Some(wait)
     }
 
+    /// The same buckets with every limit scaled by `share` (0 < share ≤ 1), each level
+    /// at most its share of what it was: a process's part of a quota shared with others.
+    pub(crate) fn scaled(
+        &self,
+        limits: &Limits,
+        burst: Duration,
+        share: f64,
+        now: Instant,
+    ) -> Self {
+        let scale = |x: f64| x * share;
+        let limits = match *limits {
+            Limits::Split { rpm, itpm, otpm } => Limits::Split {
+                rpm: scale(rpm),
+                itpm: scale(itpm),
+                otpm: scale(otpm),
+            },
+            Limits::Combined { rpm, tpm } => Limits::Combined {
+                rpm: scale(rpm),
+                tpm: scale(tpm),
+            },
+        };
+        let mut out = BucketSet::new(&limits, burst, now).with_server_lag(SERVER_LAG);
+        for (new, old) in out.buckets.iter_mut().zip(&self.buckets) {
+            new.level = new.capacity.min(old.level(now) * share);
+        }
+        out
+    }
+
+    /// Sets each bucket's level (as a shared store reported it), in order.
+    pub(crate) fn set_levels(&mut self, levels: &[f64], now: Instant) {
+        for (b, l) in self.buckets.iter_mut().zip(levels) {
+            b.sync(now);
+            if l.is_finite() {
+                b.level = l.min(b.capacity);
+            }
+        }
+    }
+
     /// See [`Bucket::penalize`]: every bucket, by what `cost` reserved in it.
     pub(crate) fn penalize(&mut self, cost: &Cost, now: Instant) {
         for b in &mut self.buckets {
@@ -614,6 +652,18 @@ mod tests {
             b.debit(5.0, now); // half the refill rate
         }
         assert_eq!(b.time_to_exhaustion(now), None);
+    }
+
+    #[test]
+    fn a_local_share_scales_every_limit_and_level() {
+        let t0 = Instant::now();
+        let mut s = BucketSet::new(&split(60.0, 600.0, 600.0), MIN, t0);
+        s.set_levels(&[30.0, 600.0, 100.0], t0);
+        let half = s.scaled(&split(60.0, 600.0, 600.0), MIN, 0.5, t0);
+        let limits: Vec<f64> = half.buckets().iter().map(|b| b.limit()).collect();
+        let levels: Vec<f64> = half.buckets().iter().map(|b| b.level(t0)).collect();
+        assert_eq!(limits, vec![30.0, 300.0, 300.0]);
+        assert_eq!(levels, vec![15.0, 300.0, 50.0]);
     }
 
     #[test]

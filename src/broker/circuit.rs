@@ -105,6 +105,15 @@ impl Circuit {
         None
     }
 
+    /// Another process sharing the quota store opened this lane's circuit until `until`:
+    /// open it here too (never shortening a longer opening).
+    pub(crate) fn open_shared(&mut self, until: Instant) {
+        if self.open_until.is_none_or(|t| t < until) {
+            self.open_until = Some(until);
+            self.opened += 1;
+        }
+    }
+
     /// Any other outcome (e.g. a 400): ends a probe without deciding.
     pub(crate) fn on_neutral(&mut self) {
         self.probe_in_flight = false;

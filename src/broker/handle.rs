@@ -54,6 +54,8 @@ pub struct BrokerHandle {
     /// Issues each call's ticket, shared by every clone: how a caller that gives up
     /// tells the broker which request it no longer waits for.
     pub(crate) tickets: Arc<AtomicU64>,
+    /// The reuse window's completions and counters (see `reuse.rs`).
+    pub(crate) reuse: Arc<super::reuse::ReuseCache>,
 }
 
 /// Calls to `count_tokens`, under their own request bucket per model (separate from
@@ -132,7 +134,20 @@ impl BrokerHandle {
     /// is not retried. (An attempt already sent runs to its end and is settled.)
     pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
         let prepared = self.prepare_summarized(req).await?;
-        self.send(prepared).await
+        let window = super::reuse::ReuseCache::window(&self.config, &prepared);
+        if window.is_zero() {
+            return self.send(prepared).await;
+        }
+        if let Some(c) = self.reuse.lookup(&self.config, &prepared, window).await {
+            return Ok(c);
+        }
+        let key = prepared.key;
+        let first = prepared.rungs.first().map(|r| r.model.clone());
+        let reply = self.send(prepared).await;
+        if let (Ok(c), Some(first)) = (&reply, first) {
+            self.reuse.store(key, &first, c, window);
+        }
+        reply
     }
 
     /// Sends a prepared request to the broker and awaits its one reply; dropping the
@@ -183,7 +198,11 @@ impl BrokerHandle {
         if !self.mailbox.send(BrokerMsg::Stats(tx.into())) {
             return Err(BrokerError::BrokerStopped);
         }
-        rx.await.map_err(|_| BrokerError::BrokerStopped)
+        let mut stats = rx.await.map_err(|_| BrokerError::BrokerStopped)?;
+        stats.reused = self.reuse.hits.load(Ordering::Acquire);
+        stats.reused_tokens_saved = self.reuse.tokens_saved.load(Ordering::Acquire);
+        stats.reused_usd_saved = self.reuse.usd_saved();
+        Ok(stats)
     }
 
     /// [`BrokerHandle::prepare`], then, when the trim policy asks for it, replaces the

@@ -95,6 +95,8 @@ pub(crate) struct Job {
     pub(crate) coalesce_key: Option<u64>,
     /// The lane this job is queued on or in flight on.
     pub(crate) lane: usize,
+    /// Admitted through the shared quota store (so it is settled there too).
+    pub(crate) shared: bool,
     /// One span per completion, with OpenTelemetry GenAI attribute names; closed when the
     /// job replies. Retries, fallbacks and circuit changes are events inside it.
     pub(crate) span: tracing::Span,

@@ -59,6 +59,9 @@ pub(crate) struct Lane {
     pub(crate) circuit: Circuit,
     pub(crate) timer: LaneTimer,
     pub(crate) counters: LaneCounters,
+    /// With a shared quota store: the admission asked for and the store's last word
+    /// (see `shared.rs`); `None` with the memory store.
+    pub(crate) shared: Option<super::shared::SharedLane>,
 }
 
 impl Lane {
@@ -84,6 +87,7 @@ impl Lane {
             circuit: Circuit::new(cfg.circuit_threshold, cfg.circuit_cooldown),
             timer,
             counters: LaneCounters::new(),
+            shared: None,
         }
     }
 
@@ -178,6 +182,11 @@ impl Lane {
             self.waiting.pop_first();
             self.ready.insert(order, id);
         }
+    }
+
+    /// The first `k` jobs of `ready`, in queue order.
+    pub(crate) fn ready_ids(&self, k: usize) -> Vec<u64> {
+        self.ready.values().take(k).copied().collect()
     }
 
     /// The job at the head of `ready`.

@@ -20,6 +20,8 @@
 //! | `handle.rs` | `BrokerHandle`: validation, estimation and keying in the caller's task |
 //! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
 //! | `state.rs` | the broker's bookkeeping behind each message |
+//! | `reuse.rs` | the reuse window: recent completions answered again, in process and through Redis |
+//! | `shared.rs` | a lane's admission through the shared quota store (Redis), and its fall-back to a local share |
 //! | `actor.rs` | the ractor actor |
 //! | `mailbox.rs` | the mailbox wrapper that counts messages sent and handled |
 //! | `stats.rs` | counters and the `Stats` snapshot |
@@ -36,6 +38,8 @@ mod key;
 mod lane;
 mod mailbox;
 mod retry;
+mod reuse;
+mod shared;
 mod state;
 mod stats;
 mod stream;
@@ -81,6 +85,8 @@ pub(crate) enum BrokerMsg {
     Finished(Box<Finished>),
     Tick(usize),
     Stats(RpcReplyPort<Stats>),
+    /// From the shared quota store's link (see `shared.rs`).
+    Store(crate::quota::link::StoreEvent),
     /// Test seam: makes `handle` panic, as a bug would.
     #[cfg(test)]
     Panic,
@@ -99,6 +105,9 @@ pub enum StartError {
         /// What was wrong with it.
         message: String,
     },
+    /// The shared quota store's URL is unusable (`[quota] redis_url`).
+    #[error("quota store: {0}")]
+    QuotaStore(#[source] crate::quota::QuotaError),
     /// The broker actor (or one of its provider actors) could not be spawned.
     #[error("cannot start the broker actor: {0}")]
     Spawn(#[source] ractor::SpawnErr),
@@ -163,7 +172,26 @@ pub async fn start(
         endpoints: endpoints.clone(),
         buckets: std::sync::Mutex::new(HashMap::new()),
     });
+    let quota = match &config.quota.store {
+        crate::config::QuotaStore::Redis { url } => Some(
+            crate::quota::RedisQuota::new(url, &config.quota.namespace)
+                .map_err(StartError::QuotaStore)?,
+        ),
+        _ => None,
+    };
+    let reuse_shared = quota.as_ref().map(|q| {
+        let lanes = config
+            .models
+            .iter()
+            .map(|(name, m)| {
+                let fp = shared::lane_fingerprint(&m.provider, &endpoints);
+                (name.clone(), q.lane(&fp, &m.model))
+            })
+            .collect();
+        (q.clone(), lanes)
+    });
     let args = actor::BrokerArgs {
+        quota,
         config: config.clone(),
         estimator: estimator.clone(),
         counters: counters.clone(),
@@ -182,6 +210,7 @@ pub async fn start(
         estimator,
         counter,
         tickets: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        reuse: Arc::new(reuse::ReuseCache::new(reuse_shared)),
     };
     Ok(Broker { handle, actor })
 }

@@ -54,6 +54,8 @@ pub(crate) struct BrokerState {
     pub(crate) tickets: HashMap<u64, u64>,
     /// The next attempt's token (see `Job::in_flight`).
     pub(crate) next_attempt: u64,
+    /// The shared quota store, when `[quota] store = "redis"` (see `shared.rs`).
+    pub(crate) quota: Option<super::shared::SharedQuota>,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +166,7 @@ impl BrokerState {
             errors: Vec::new(),
             coalesce_key: key,
             lane,
+            shared: false,
         };
         self.enqueue(job, false, now);
         self.pump(lane, now);
@@ -301,7 +304,7 @@ impl BrokerState {
 
     /// Takes job `id` out of its lane's queue and out of the broker; `None` if it is not
     /// queued (unknown, or in flight).
-    fn take_queued(&mut self, id: u64) -> Option<Job> {
+    pub(crate) fn take_queued(&mut self, id: u64) -> Option<Job> {
         let job = self.jobs.get(&id)?;
         job.queued?;
         let mut job = self.jobs.remove(&id)?;
@@ -366,9 +369,19 @@ impl BrokerState {
                 continue;
             }
             let cost = job.prepared.cost(job.rung, &lane.model.limits);
-            match lane.buckets.try_admit(&cost, now) {
+            let verdict = match lane.gate(self.quota.as_ref(), &cost, now) {
+                super::shared::Gate::Decided(v) => v,
+                // The store's verdict comes as a message, which pumps the lane again.
+                super::shared::Gate::Ask => {
+                    self.ask_store(lane_idx, now);
+                    break;
+                }
+                super::shared::Gate::Pending => break,
+            };
+            match verdict {
                 Admission::Admitted => {
                     if let Some(job) = self.jobs.get_mut(&id) {
+                        job.shared = false;
                         if let Some(slot) = job.queued.take() {
                             self.lanes[lane_idx].remove(id, &slot);
                         }
@@ -480,7 +493,7 @@ impl BrokerState {
         }
     }
 
-    fn dispatch(&mut self, id: u64, cost: Cost, now: Instant) {
+    pub(crate) fn dispatch(&mut self, id: u64, cost: Cost, now: Instant) {
         let token = self.next_attempt;
         self.next_attempt += 1;
         let Some(job) = self.jobs.get_mut(&id) else {
@@ -620,6 +633,7 @@ impl BrokerState {
                 b.observe_remaining(remaining as f64, slack, now);
             }
         }
+        self.share_observe(lane_idx, snap, slack);
     }
 
     fn on_success(&mut self, mut job: Job, reply: ProviderReply, now: Instant) {
@@ -628,6 +642,8 @@ impl BrokerState {
         let usage = reply.completion.usage;
         let actual = Self::actual_cost(&lane.model.limits, &usage);
         lane.buckets.settle(&job.reserved, &actual, now);
+        self.share_settle(lane_idx, job.shared, &job.reserved, &actual);
+        let lane = &mut self.lanes[lane_idx];
         if lane.circuit.on_success() == Some(Transition::Closed) {
             job.span
                 .in_scope(|| tracing::info!(model = %lane.model.name, "circuit closed"));
@@ -686,6 +702,8 @@ impl BrokerState {
         let partial = err.partial_usage();
         let charged = Self::actual_cost(&lane.model.limits, &partial);
         lane.buckets.settle(&job.reserved, &charged, now);
+        self.share_settle(lane_idx, job.shared, &job.reserved, &charged);
+        let lane = &mut self.lanes[lane_idx];
         let wasted = lane.model.cost(&partial);
         lane.counters.on_usage(&partial, wasted, now);
         lane.counters.wasted_usd += wasted;
@@ -703,6 +721,7 @@ impl BrokerState {
             if lane.circuit.on_failure(now) == Some(Transition::Opened) {
                 job.span
                     .in_scope(|| tracing::warn!(model = %model, error = %err, "circuit opened"));
+                self.share_circuit(lane_idx);
             }
         } else {
             lane.circuit.on_neutral();
@@ -712,7 +731,7 @@ impl BrokerState {
             // server enforces over a shorter window. Count what we reserved as others'
             // consumption: the lane's refill drops by that much and recovers over a few
             // minutes of clean responses.
-            lane.buckets.penalize(&job.reserved, now);
+            self.lanes[lane_idx].buckets.penalize(&job.reserved, now);
         }
         self.adopt(lane_idx, &failure.rate_limits, now);
         if job.abandoned() {
@@ -728,9 +747,11 @@ impl BrokerState {
         let decision = retry::decide(&err, job.attempt, lower, answered, &self.config.broker, u);
         if let (ProviderError::RateLimited { .. }, Decision::Retry(d)) = (&err, decision) {
             self.lanes[lane_idx].pause_until(after(now, d));
+            self.share_429(lane_idx, &job.reserved, d);
         } else if let (ProviderError::RateLimited { .. }, Decision::MoveDown) = (&err, decision) {
             let d = retry::delay(&err, 0, &self.config.broker, u);
             self.lanes[lane_idx].pause_until(after(now, d));
+            self.share_429(lane_idx, &job.reserved, d);
         }
         job.span.in_scope(|| {
             tracing::info!(model = %model, error = %err, ?decision, attempt = job.attempt, "attempt failed")
@@ -759,7 +780,13 @@ impl BrokerState {
 
     /// Records `err` for the job's rung, then tries the next rung or replies with the
     /// error (all the rungs' errors, if it tried several).
-    fn move_down_or_fail(&mut self, mut job: Job, err: BrokerError, may_move: bool, now: Instant) {
+    pub(crate) fn move_down_or_fail(
+        &mut self,
+        mut job: Job,
+        err: BrokerError,
+        may_move: bool,
+        now: Instant,
+    ) {
         job.errors.push(RungError {
             model: job.model().to_string(),
             error: err.clone(),
@@ -835,6 +862,8 @@ impl BrokerState {
             .map(|l| l.counters.recent_requests.last_hour(now))
             .sum();
         let share_429 = stats::share(limited_hour, requests_hour);
+        let (quota_store, quota_store_degraded, quota_processes, quota_store_outages) =
+            self.quota_figures();
         Stats {
             advice: stats::advice(
                 backoff_p95,
@@ -877,6 +906,14 @@ impl BrokerState {
             trimmed_tokens: self.totals.trimmed_tokens,
             cost_usd: lanes.iter().map(|l| l.cost_usd).sum(),
             lanes,
+            quota_store,
+            quota_store_degraded,
+            quota_processes,
+            quota_store_outages,
+            // Counted in the callers' tasks; `BrokerHandle::stats` fills them in.
+            reused: 0,
+            reused_tokens_saved: 0,
+            reused_usd_saved: 0.0,
         }
     }
 }

@@ -384,6 +384,28 @@ pub struct Stats {
     pub advice: Vec<String>,
     /// One entry per configured model, in config-name order.
     pub lanes: Vec<LaneStats>,
+    /// Where the quota lives: `"memory"` (this process) or `"redis"` (shared).
+    #[serde(default)]
+    pub quota_store: String,
+    /// Alert: the shared quota store is unreachable, and this process admits with its
+    /// local share of each limit until it answers again.
+    #[serde(default)]
+    pub quota_store_degraded: bool,
+    /// Processes last seen sharing the store's namespace (1 with the memory store).
+    #[serde(default)]
+    pub quota_processes: u64,
+    /// Times the shared store became unreachable.
+    #[serde(default)]
+    pub quota_store_outages: u64,
+    /// Requests answered from the reuse window (no provider call).
+    #[serde(default)]
+    pub reused: u64,
+    /// Tokens those answers would have cost (input and output, as billed originally).
+    #[serde(default)]
+    pub reused_tokens_saved: u64,
+    /// Dollars those answers would have cost, at the configured prices.
+    #[serde(default)]
+    pub reused_usd_saved: f64,
 }
 
 impl Stats {

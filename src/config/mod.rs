@@ -16,12 +16,14 @@
 
 mod locate;
 mod overlay;
+mod quota;
 mod raw;
 mod validate;
 
 pub(crate) use raw::RawConfig;
 
 use crate::secret::ApiKey;
+pub use quota::{QuotaConfig, QuotaStore, DEFAULT_REDIS_URL};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -245,6 +247,9 @@ pub struct ModelConfig {
     pub burst: Duration,
     /// When set, input is estimated with Anthropic's `count_tokens`, at most this many per minute.
     pub count_tokens_rpm: Option<f64>,
+    /// The reuse window (`reuse_secs`; default `[broker] reuse_secs`): an identical
+    /// request within this long of a completion is answered from it. Zero: off.
+    pub reuse: Duration,
 }
 
 impl ModelConfig {
@@ -285,6 +290,9 @@ pub struct BrokerConfig {
     /// Most token counts the estimator caches (default 100 000); beyond that the least
     /// useful are evicted and counted again when seen.
     pub estimator_cache_entries: usize,
+    /// The default reuse window of every model (`reuse_secs`, default 0: off). See
+    /// [`ModelConfig::reuse`].
+    pub reuse: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -301,6 +309,7 @@ impl Default for BrokerConfig {
             circuit_cooldown: Duration::from_secs(30),
             ladder_max_wait: Duration::from_secs(10),
             estimator_cache_entries: crate::tokens::DEFAULT_CACHE_ENTRIES,
+            reuse: Duration::ZERO,
         }
     }
 }
@@ -479,6 +488,8 @@ pub struct Config {
     pub broker: BrokerConfig,
     /// The simulator's settings.
     pub sim: SimConfig,
+    /// Where the quota lives (`[quota]`): this process, or Redis shared by several.
+    pub quota: QuotaConfig,
     /// What loading found questionable but not wrong (a model without prices), one line
     /// each, placed like errors (`config my.toml, line 3: models.x has no ...`). Also
     /// logged with `tracing::warn!` when the config is loaded.
@@ -565,6 +576,7 @@ impl Default for Config {
                 ladders: BTreeMap::new(),
                 broker: BrokerConfig::default(),
                 sim: SimConfig::default(),
+                quota: QuotaConfig::default(),
                 warnings: Vec::new(),
             }
         })

@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub broker: RawBroker,
     #[serde(default)]
     pub sim: RawSim,
+    #[serde(default)]
+    pub quota: super::quota::RawQuota,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +65,8 @@ pub struct RawModel {
     pub burst_secs: Option<f64>,
     /// Anthropic models only: estimate input with the provider's `count_tokens` endpoint.
     pub count_tokens_rpm: Option<f64>,
+    /// The reuse window in seconds; default `[broker] reuse_secs`.
+    pub reuse_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -80,6 +84,8 @@ pub struct RawBroker {
     pub circuit_cooldown_secs: Option<f64>,
     pub ladder_max_wait_secs: Option<f64>,
     pub estimator_cache_entries: Option<usize>,
+    /// Default reuse window of every model, in seconds (0: off).
+    pub reuse_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

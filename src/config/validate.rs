@@ -72,13 +72,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Problem
         None => Duration::from_secs(10),
     };
     let broker = broker(raw.broker)?;
+    let default_reuse = broker.reuse;
     let mut models = BTreeMap::new();
     let mut warnings = Vec::new();
     for (name, m) in raw.models {
         if let Some(w) = unpriced(&name, &m) {
             warnings.push(w);
         }
-        let mc = model(&name, m, &providers, default_burst)?;
+        let mc = model(&name, m, &providers, default_burst, default_reuse)?;
         models.insert(name, mc);
     }
     let mut ladders = BTreeMap::new();
@@ -101,12 +102,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Problem
         ladders.insert(name, rungs);
     }
     let sim = sim(raw.sim, &models)?;
+    let quota = super::quota::quota(raw.quota)?;
     let config = Config {
         providers,
         models,
         ladders,
         broker,
         sim,
+        quota,
         warnings: Vec::new(),
     };
     Ok((config, warnings))
@@ -245,6 +248,7 @@ fn model(
     m: RawModel,
     providers: &BTreeMap<String, ProviderConfig>,
     default_burst: Duration,
+    default_reuse: Duration,
 ) -> Result<ModelConfig, Problem> {
     let path = format!("models.{name}");
     let Some(provider_name) = m.provider else {
@@ -308,6 +312,7 @@ fn model(
         prices,
         burst,
         count_tokens_rpm,
+        reuse: secs(&format!("{path}.reuse_secs"), m.reuse_secs, default_reuse)?,
     })
 }
 
@@ -366,6 +371,7 @@ fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
             d.ladder_max_wait,
         )?,
         estimator_cache_entries,
+        reuse: secs("broker.reuse_secs", b.reuse_secs, d.reuse)?,
     })
 }
 

@@ -120,5 +120,12 @@ pub fn stats() -> Stats {
         wasted_usd: 0.0024,
         advice: vec!["p95 backoff wait is 2.5s (over 2s): a higher rate-limit tier would likely pay for itself".into()],
         lanes: vec![sonnet, gpt],
+        quota_store: "redis".into(),
+        quota_store_degraded: true,
+        quota_processes: 3,
+        quota_store_outages: 1,
+        reused: 4,
+        reused_tokens_saved: 2_000,
+        reused_usd_saved: 0.006,
     }
 }

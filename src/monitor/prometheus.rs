@@ -140,6 +140,13 @@ pub const BROKER_FIGURES: &[Figure<Stats>] = &[
     ("quotaswarm_cost_burn_usd_per_minute", Gauge, "US dollars spent over the last minute.", |s| s.cost_burn_usd_per_min),
     ("quotaswarm_wasted_usd_total", Counter, "US dollars spent on attempts that failed.", |s| s.wasted_usd),
     ("quotaswarm_advice_lines", Gauge, "Advice lines for the person on call (text in /stats).", |s| s.advice.len() as f64),
+    ("quotaswarm_quota_store_redis", Gauge, "1 when the quota is shared through Redis, 0 when it lives in this process.", |s| f64::from(u8::from(s.quota_store == "redis"))),
+    ("quotaswarm_quota_store_degraded", Gauge, "Alert: 1 while the shared quota store is unreachable and this process admits with its local share.", |s| f64::from(u8::from(s.quota_store_degraded))),
+    ("quotaswarm_quota_processes", Gauge, "Processes last seen sharing the quota store's namespace.", |s| s.quota_processes as f64),
+    ("quotaswarm_quota_store_outages_total", Counter, "Times the shared quota store became unreachable.", |s| s.quota_store_outages as f64),
+    ("quotaswarm_reused_total", Counter, "Completion calls answered from the reuse window (no provider call).", |s| s.reused as f64),
+    ("quotaswarm_reused_saved_tokens_total", Counter, "Tokens not spent thanks to the reuse window.", |s| s.reused_tokens_saved as f64),
+    ("quotaswarm_reused_saved_usd_total", Counter, "US dollars not spent thanks to the reuse window.", |s| s.reused_usd_saved),
 ];
 
 /// Per-lane scalar figures, one family each, labelled `model`.

@@ -248,6 +248,7 @@ impl WireResponse {
             stop_sequence: None,
             // Reasoning tokens are inside completion_tokens; cached ones inside prompt.
             usage: self.usage.unwrap_or_default().into_usage(),
+            reused: false,
         })
     }
 }

@@ -167,7 +167,8 @@ impl Totals {
 }
 
 /// One status line: agents done, completions, queue depth, in flight, the lowest
-/// headroom of each busy lane, 429s, retries, merged.
+/// headroom of each busy lane, 429s, retries, merged; and, while a shared quota store is
+/// unreachable, that alert.
 pub fn status_line(stats: &Stats, done: usize, total: usize, elapsed: Duration) -> String {
     let mut headroom = String::new();
     for lane in stats
@@ -194,7 +195,11 @@ pub fn status_line(stats: &Stats, done: usize, total: usize, elapsed: Duration) 
         stats.retries,
         stats.merged,
         if headroom.is_empty() { " -".to_string() } else { headroom },
-    )
+    ) + if stats.quota_store_degraded {
+        "  QUOTA STORE UNREACHABLE: local share"
+    } else {
+        ""
+    }
 }
 
 /// The totals' cost: `cost $0.0123` (with what failed attempts wasted, when anything),

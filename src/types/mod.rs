@@ -271,6 +271,12 @@ pub struct RequestOptions {
     /// this request. Breakpoints the request places itself are always kept.
     #[serde(default)]
     pub auto_cache: Option<bool>,
+    /// The reuse window for this request: an identical request answered within this
+    /// long is answered again from that completion, without a provider call. `None`
+    /// follows the model's config (`reuse_secs`, off by default); `Some(ZERO)` turns it
+    /// off for this request.
+    #[serde(default, with = "opt_duration_ms")]
+    pub reuse: Option<Duration>,
 }
 
 fn yes() -> bool {
@@ -285,6 +291,7 @@ impl Default for RequestOptions {
             trim: None,
             floor: None,
             auto_cache: None,
+            reuse: None,
         }
     }
 }
@@ -652,6 +659,11 @@ pub struct Completion {
     pub stop_sequence: Option<String>,
     /// The tokens the provider billed.
     pub usage: Usage,
+    /// True when this is a recent completion answered again from the reuse window (see
+    /// [`RequestOptions::reuse`]): no provider call was made for it, and `usage` is what
+    /// the original call was billed.
+    #[serde(default)]
+    pub reused: bool,
 }
 
 impl Completion {

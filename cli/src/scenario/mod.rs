@@ -22,8 +22,10 @@
 //! An agent has a `name`, either a `kind` with its inputs or scripted `turns` (kind
 //! `scripted`, the default), and how it asks: `model` (a model or ladder of the config) or
 //! `ladder` (an inline list of models), `system`, `max_tokens`, `max_wait_secs` (then move
-//! down the ladder), `trim` (`max_input_tokens`, `summarize`), `coalesce` (default true)
-//! and `copies` (default 1; copies are named `NAME-1`, `NAME-2`, ...). Kinds and their
+//! down the ladder), `trim` (`max_input_tokens`, `summarize`), `coalesce` (default true),
+//! `reuse_secs` (answer an identical request from a completion this recent; default: the
+//! config's `reuse_secs`) and `copies` (default 1; copies are named `NAME-1`, `NAME-2`,
+//! ...). Kinds and their
 //! inputs (see the `agents/` crate):
 //!
 //! | kind | inputs |
@@ -173,6 +175,9 @@ pub struct AgentSpec {
     pub context: Option<String>,
     pub labels: Vec<String>,
     pub rounds: u32,
+    /// The reuse window of this agent's requests (`reuse_secs`); `None` follows the
+    /// config.
+    pub reuse_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +201,7 @@ struct RawAgent {
     #[serde(default)]
     labels: Vec<String>,
     rounds: Option<u32>,
+    reuse_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,6 +324,13 @@ impl TryFrom<RawAgent> for AgentSpec {
         {
             return Err(at("`max_wait_secs` must be a number ≥ 0".into()));
         }
+        if r.reuse_secs
+            .is_some_and(|w| !(w.is_finite() && (0.0..=3600.0).contains(&w)))
+        {
+            return Err(at(
+                "`reuse_secs` must be a number of seconds from 0 to 3600".into(),
+            ));
+        }
         if r.trim.as_ref().is_some_and(|t| t.max_input_tokens == 0) {
             return Err(at("`trim.max_input_tokens` must be at least 1".into()));
         }
@@ -341,6 +354,7 @@ impl TryFrom<RawAgent> for AgentSpec {
             context: r.context,
             labels: r.labels,
             rounds: r.rounds.unwrap_or(2).max(1),
+            reuse_secs: r.reuse_secs,
         })
     }
 }
@@ -363,6 +377,7 @@ impl AgentSpec {
             ask = ask.max_wait(Duration::from_secs_f64(w));
         }
         ask.options.trim = self.trim.clone();
+        ask.options.reuse = self.reuse_secs.map(Duration::from_secs_f64);
         ask
     }
 
@@ -454,6 +469,7 @@ impl Scenario {
                 context: None,
                 labels: Vec::new(),
                 rounds: 1,
+                reuse_secs: None,
             }],
             origin: "--agents".into(),
             lines: vec![0],

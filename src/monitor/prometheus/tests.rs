@@ -57,6 +57,19 @@ const TOP_FIELDS: &[(&str, &str)] = &[
     ("wasted_usd", "quotaswarm_wasted_usd_total"),
     ("advice", "quotaswarm_advice_lines"),
     ("lanes", "quotaswarm_lane_info"),
+    ("quota_store", "quotaswarm_quota_store_redis"),
+    ("quota_store_degraded", "quotaswarm_quota_store_degraded"),
+    ("quota_processes", "quotaswarm_quota_processes"),
+    (
+        "quota_store_outages",
+        "quotaswarm_quota_store_outages_total",
+    ),
+    ("reused", "quotaswarm_reused_total"),
+    (
+        "reused_tokens_saved",
+        "quotaswarm_reused_saved_tokens_total",
+    ),
+    ("reused_usd_saved", "quotaswarm_reused_saved_usd_total"),
 ];
 
 const LANE_FIELDS: &[(&str, &str)] = &[

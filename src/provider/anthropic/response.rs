@@ -146,6 +146,7 @@ impl WireResponse {
             stop_reason,
             stop_sequence: self.stop_sequence,
             usage: self.usage.into_usage(),
+            reused: false,
         }
     }
 }

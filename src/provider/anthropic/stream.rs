@@ -119,6 +119,7 @@ impl AnthropicStream {
             stop_reason,
             stop_sequence: self.stop_sequence.clone(),
             usage: self.usage,
+            reused: false,
         }
     }
 }

@@ -213,6 +213,7 @@ fn decodes_spec_response() {
             ],
             stop_reason: StopReason::ToolUse,
             stop_sequence: None,
+            reused: false,
             usage: Usage {
                 input_tokens: 42,
                 output_tokens: 87,

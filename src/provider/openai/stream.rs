@@ -118,6 +118,7 @@ impl OpenAiStream {
                 stop_reason,
                 stop_sequence: None,
                 usage,
+                reused: false,
             },
             usage_estimated,
         });

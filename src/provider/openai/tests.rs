@@ -205,6 +205,7 @@ fn decodes_spec_response() {
             content: vec![ContentBlock::text("2, 3, 5")],
             stop_reason: StopReason::EndTurn,
             stop_sequence: None,
+            reused: false,
             usage: Usage {
                 input_tokens: 86,
                 output_tokens: 7,

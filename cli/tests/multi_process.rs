@@ -1,0 +1,241 @@
+//! Three `quotaswarm run` OS processes sharing one API key against one `quotaswarm sim`
+//! process, in real time, with limits scaled so the run takes 20–40 s.
+//!
+//! - With `--quota-store redis://…` (the machine's Redis, a namespace of its own): the
+//!   simulator answers no 429s, and the combined makespan is within 10 % of the ideal
+//!   for the combined load (max over buckets of total charged / refill rate).
+//! - With the memory store (each process believes it owns the whole quota): the same
+//!   kind of run, a third as long, draws 429s.
+//!
+//! Its own test binary, so it does not share the machine with the other real-time tests
+//! while it measures a makespan. About 45 s.
+
+use quotaswarm::sim::SimStats;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+const RPM: f64 = 1200.0;
+const ITPM: f64 = 120_000.0;
+const OTPM: f64 = 60_000.0;
+const PROCESSES: usize = 3;
+const AGENTS: usize = 8;
+const KEY_ENV: &str = "QUOTASWARM_MP_TEST_KEY";
+
+fn redis_url() -> String {
+    std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+fn limits() -> String {
+    format!("rpm = {RPM}\nitpm = {ITPM}\notpm = {OTPM}\nburst_secs = 2\ninput_price = 3.0\noutput_price = 15.0\n")
+}
+
+fn sim_config() -> String {
+    format!(
+        "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n\
+         [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{}\
+         [sim]\nburst_secs = 2\nlatency_ms = 30\nper_token_ms = 1\n",
+        limits()
+    )
+}
+
+fn client_config(url: &str, namespace: &str) -> String {
+    format!(
+        "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n\
+         base_url = \"{url}\"\napi_key_env = \"{KEY_ENV}\"\n\
+         [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{}\
+         [quota]\nnamespace = \"{namespace}\"\n",
+        limits()
+    )
+}
+
+fn words(i: usize, n: usize) -> String {
+    let mut s = format!("Question {i}:");
+    for w in 0..n {
+        s.push_str([" queue", " bucket", " refill", " token", " agent"][(w * 7 + i) % 5]);
+    }
+    s
+}
+
+/// `AGENTS` scripted agents, `turns` one-shot turns each of about 400 input tokens.
+fn scenario(process: usize, turns: usize) -> String {
+    let turns: Vec<serde_json::Value> = (0..turns)
+        .map(|t| {
+            serde_json::json!({"oneshot": {
+                "system": "Answer briefly.",
+                "user": words(process * 100 + t, 380),
+                "max_tokens": 120
+            }})
+        })
+        .collect();
+    serde_json::json!({
+        "name": format!("process {process}"),
+        "deadline_secs": 120,
+        "agents": [{
+            "name": "agent", "kind": "scripted", "model": "m", "copies": AGENTS,
+            "coalesce": false, "max_tokens": 120, "turns": turns
+        }]
+    })
+    .to_string()
+}
+
+/// A child process killed if the test ends (or fails) before it does.
+struct Killed(Option<Child>);
+
+impl Killed {
+    /// Waits for it to end by itself and takes its output.
+    fn output(mut self) -> std::process::Output {
+        self.0
+            .take()
+            .expect("a running child")
+            .wait_with_output()
+            .expect("wait")
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start_sim(dir: &Path) -> (Killed, String) {
+    let path = dir.join("sim.toml");
+    std::fs::write(&path, sim_config()).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
+        .args(["sim", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start quotaswarm sim");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (Killed(Some(child)), url)
+}
+
+struct Run {
+    makespan: f64,
+    ideal: f64,
+    status_429: u64,
+    requests: u64,
+}
+
+/// Starts `PROCESSES` runs at once against a fresh simulator and waits for them all.
+fn run(dir: &Path, store: Option<&str>, turns: usize) -> Run {
+    let (_sim, url) = start_sim(dir);
+    let namespace = format!("qs-mp-{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let config = dir.join("client.toml");
+    std::fs::write(&config, client_config(&url, &namespace)).expect("write");
+    let started = Instant::now();
+    let children: Vec<Killed> = (0..PROCESSES)
+        .map(|p| {
+            let path = dir.join(format!("scenario-{p}.json"));
+            std::fs::write(&path, scenario(p, turns)).expect("write");
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_quotaswarm"));
+            cmd.args(["run", "--json", "--quiet", "--scenario"])
+                .arg(&path)
+                .arg("--config")
+                .arg(&config)
+                .env(KEY_ENV, "one-key-three-processes")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            if let Some(url) = store {
+                cmd.args(["--quota-store", url]);
+            }
+            Killed(Some(cmd.spawn().expect("start quotaswarm run")))
+        })
+        .collect();
+    for child in children {
+        let out = child.output();
+        let totals: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("the report is one JSON object");
+        assert_eq!(
+            totals["agents_finished"].as_u64(),
+            Some(AGENTS as u64),
+            "every agent finishes: {totals}"
+        );
+    }
+    let makespan = started.elapsed().as_secs_f64();
+    let sim = sim_stats(&url);
+    let m = &sim.models["claude-sonnet-4-5"];
+    let ideal = [
+        m.requests as f64 / (RPM / 60.0),
+        m.input_tokens as f64 / (ITPM / 60.0),
+        m.output_tokens as f64 / (OTPM / 60.0),
+    ]
+    .into_iter()
+    .fold(0.0, f64::max);
+    Run {
+        makespan,
+        ideal,
+        status_429: sim.total.status(429),
+        requests: m.requests,
+    }
+}
+
+/// `GET {url}/_stats`, on a runtime of its own.
+fn sim_stats(url: &str) -> SimStats {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        reqwest::get(format!("{url}/_stats"))
+            .await
+            .expect("sim stats")
+            .json()
+            .await
+            .expect("sim stats json")
+    })
+}
+
+#[test]
+fn three_processes_on_one_key_share_the_quota_through_redis_and_not_without_it() {
+    let dir = std::env::temp_dir().join(format!("quotaswarm-mp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    let shared = run(&dir, Some(&redis_url()), 6);
+    println!(
+        "redis store: {} processes, {} requests, 429s {}; makespan {:.1}s, ideal {:.1}s (ratio {:.3})",
+        PROCESSES,
+        shared.requests,
+        shared.status_429,
+        shared.makespan,
+        shared.ideal,
+        shared.makespan / shared.ideal
+    );
+
+    let alone = run(&dir, None, 2);
+    println!(
+        "memory store: {} processes, {} requests, 429s {}; makespan {:.1}s, ideal {:.1}s",
+        PROCESSES, alone.requests, alone.status_429, alone.makespan, alone.ideal
+    );
+
+    assert_eq!(shared.status_429, 0, "no 429s with the shared store");
+    assert!(
+        (20.0..=45.0).contains(&shared.ideal),
+        "the limits should make a 20-40 s run: {}",
+        shared.ideal
+    );
+    assert!(
+        (shared.makespan / shared.ideal - 1.0).abs() <= 0.10,
+        "makespan {:.1}s vs ideal {:.1}s",
+        shared.makespan,
+        shared.ideal
+    );
+    assert!(
+        alone.status_429 > 0,
+        "each process alone believes it owns the quota"
+    );
+}

@@ -1,0 +1,337 @@
+//! Brokers sharing one quota through Redis (127.0.0.1:6379, or `QUOTASWARM_TEST_REDIS`),
+//! over loopback HTTP against one simulator, in real time (sockets: no paused clock).
+//! Each test uses a namespace of its own.
+
+use quotaswarm::config::{Config, Wire};
+use quotaswarm::sim::{serve, SimServer, Simulator};
+use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::{ApiKey, CompletionRequest};
+use std::time::{Duration, Instant};
+
+fn redis_url() -> String {
+    std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+fn namespace(test: &str) -> String {
+    format!(
+        "qs-test-{test}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// One Anthropic model `m`; the broker's limits are generous, the simulator's are `sim`.
+fn config(ns: &str, url: &str, extra: &str) -> Config {
+    let text = format!(
+        "[providers.anthropic]\nkind = \"sim\"\nwire = \"anthropic\"\n\
+         [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n\
+         rpm = 6000\nitpm = 1000000\notpm = 1000000\n\
+         [quota]\nstore = \"redis\"\nredis_url = \"{url}\"\nnamespace = \"{ns}\"\n{extra}"
+    );
+    Config::from_toml_str(&text, "test").expect("test config")
+}
+
+async fn sim(config: &Config) -> SimServer {
+    serve(Simulator::new(config), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("serve the simulator")
+}
+
+async fn swarm(mut config: Config, sim: &SimServer) -> Swarm {
+    let url = format!("http://{}", sim.addr);
+    config.point_at(Wire::Anthropic, &url);
+    for p in config.providers.values_mut() {
+        p.api_key = Some(ApiKey::new("shared-test-key"));
+    }
+    Swarm::start(config, Backend::AsConfigured)
+        .await
+        .expect("start the swarm")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_seen_by_one_process_pauses_the_lane_in_the_others() {
+    let ns = namespace("pause429");
+    // The simulator allows 2 requests at once, then two a second: the third of three
+    // quick requests draws a 429 with retry-after 1 s; when it ends there is room for
+    // A's retry and B's request.
+    let extra =
+        "[sim]\nburst_secs = 1\n[sim.limits.m]\nrpm = 120\nitpm = 1000000\notpm = 1000000\n";
+    let server = sim(&config(&ns, &redis_url(), extra)).await;
+    let a = swarm(config(&ns, &redis_url(), extra), &server).await;
+    let b = swarm(config(&ns, &redis_url(), extra), &server).await;
+    let ha = a.handle();
+    let mut calls = Vec::new();
+    for i in 0..3 {
+        let h = ha.clone();
+        calls.push(tokio::spawn(async move {
+            h.complete(CompletionRequest::prompt("m", format!("question {i}")).max_tokens(10))
+                .await
+        }));
+    }
+    // Wait for A's 429 (the pause reaches Redis a moment later).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ha.stats().await.expect("stats").rate_limited == 0 {
+        assert!(Instant::now() < deadline, "no 429 in A");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let sent = Instant::now();
+    let reply = b
+        .handle()
+        .complete(CompletionRequest::prompt("m", "from B").max_tokens(10))
+        .await
+        .expect("B is answered");
+    let waited = sent.elapsed();
+    assert!(!reply.text().is_empty());
+    let sb = b.handle().stats().await.expect("stats");
+    assert!(
+        waited >= Duration::from_millis(500),
+        "B went at once: {waited:?}"
+    );
+    assert_eq!(
+        sb.rate_limited, 0,
+        "B waited out A's pause ({waited:?}) instead of drawing its own 429"
+    );
+    for c in calls {
+        c.await.expect("join").expect("A's calls are answered");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// A `redis-server` of the test's own on `port`, killed on drop.
+struct OwnRedis(std::process::Child);
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server (install it: apt-get install redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis(child)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_mid_run_every_request_is_answered_and_sharing_resumes() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let ns = namespace("restart");
+    // 300 requests a minute (5/s) for the key, at the simulator and in the config.
+    let limits = "[sim]\nburst_secs = 2\nlatency_ms = 20\n";
+    let mut redis = Some(OwnRedis::start(port));
+    let mut c = config(&ns, &url, limits);
+    scale_rpm(&mut c, 300.0);
+    let server = sim(&c).await;
+    let a = swarm(c.clone(), &server).await;
+    let b = swarm(c.clone(), &server).await;
+
+    let stop_at = Instant::now() + Duration::from_secs(9);
+    let mut load = Vec::new();
+    for (p, h) in [a.handle(), b.handle()].into_iter().enumerate() {
+        for agent in 0..4 {
+            let h = h.clone();
+            load.push(tokio::spawn(async move {
+                let mut answered = 0u32;
+                let mut i = 0;
+                while Instant::now() < stop_at {
+                    i += 1;
+                    let req = CompletionRequest::prompt("m", format!("p{p} a{agent} q{i}"))
+                        .max_tokens(10);
+                    h.complete(req).await.expect("every request is answered");
+                    answered += 1;
+                }
+                answered
+            }));
+        }
+    }
+    // Kill Redis at 2 s, restart it at 5 s; watch the alert.
+    let (ha, hb) = (a.handle(), b.handle());
+    let mut alert_seen = false;
+    let started = Instant::now();
+    while Instant::now() < stop_at {
+        let t = started.elapsed();
+        if t >= Duration::from_secs(2) && t < Duration::from_secs(5) && redis.is_some() {
+            redis = None; // killed
+        }
+        if t >= Duration::from_secs(5) && redis.is_none() {
+            redis = Some(OwnRedis::start(port));
+        }
+        let (sa, sb) = (ha.stats().await.expect("a"), hb.stats().await.expect("b"));
+        alert_seen |= sa.quota_store_degraded && sb.quota_store_degraded;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut answered = 0;
+    for l in load {
+        answered += l.await.expect("a load task ends");
+    }
+    // Give the reconnect loop time to see the restarted server.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (sa, sb) = (ha.stats().await.expect("a"), hb.stats().await.expect("b"));
+    let sim_stats = server.sim.stats();
+    let limited = sim_stats.total.status(429);
+    println!(
+        "restart: {answered} requests answered, {limited} 429s, outages {} / {}",
+        sa.quota_store_outages, sb.quota_store_outages
+    );
+    assert!(
+        alert_seen,
+        "both processes raised the alert while Redis was down"
+    );
+    assert!(
+        !sa.quota_store_degraded && !sb.quota_store_degraded,
+        "the alert cleared"
+    );
+    assert!(sa.quota_store_outages >= 1 && sb.quota_store_outages >= 1);
+    // Shared admission resumed: the restarted (empty) server holds the lane again.
+    let keys = quotaswarm::quota::LaneKeys::new(
+        &ns,
+        &quotaswarm::quota::key_fingerprint("shared-test-key"),
+        "claude-sonnet-4-5",
+    );
+    let client = redis::Client::open(url.as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("restarted redis");
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&keys.buckets)
+        .query_async(&mut conn)
+        .await
+        .expect("exists");
+    assert!(
+        exists,
+        "admissions went through Redis again after the restart"
+    );
+    assert!(
+        limited <= 10,
+        "429s stay bounded during the outage: {limited}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Sets model `m`'s request limit, in the config and at the simulator.
+fn scale_rpm(c: &mut Config, rpm: f64) {
+    use quotaswarm::config::Limits;
+    if let Some(m) = c.models.get_mut("m") {
+        if let Limits::Split { itpm, otpm, .. } = m.limits {
+            m.limits = Limits::Split { rpm, itpm, otpm };
+        }
+    }
+    c.sim.limits.clear();
+}
+
+/// 50 identical requests, one every 200 ms, alternating between two brokers sharing a
+/// namespace; returns the provider calls the simulator saw and the two brokers' stats.
+async fn fifty_identical(extra: &str) -> (u64, quotaswarm::Stats, quotaswarm::Stats) {
+    let ns = namespace("reuse");
+    let c = config(&ns, &redis_url(), extra);
+    let server = sim(&c).await;
+    let a = swarm(c.clone(), &server).await;
+    let b = swarm(c, &server).await;
+    let mut reused = 0;
+    for i in 0..50 {
+        let h = if i % 2 == 0 { a.handle() } else { b.handle() };
+        let reply = h
+            .complete(CompletionRequest::prompt("m", "Is the context still valid?").max_tokens(20))
+            .await
+            .expect("answered");
+        reused += u32::from(reply.reused);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let calls = server.sim.stats().total.requests;
+    let (sa, sb) = (
+        a.handle().stats().await.expect("a"),
+        b.handle().stats().await.expect("b"),
+    );
+    assert_eq!(u64::from(reused), sa.reused + sb.reused);
+    a.shutdown().await;
+    b.shutdown().await;
+    assert_key_never_written(&ns).await;
+    (calls, sa, sb)
+}
+
+/// Every key under `ns`, and every value in it, is free of the API key.
+async fn assert_key_never_written(ns: &str) {
+    let client = redis::Client::open(redis_url().as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{ns}:*"))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty(), "the run wrote to Redis");
+    for k in keys {
+        assert!(!k.contains("shared-test-key"), "{k}");
+        let kind: String = redis::cmd("TYPE")
+            .arg(&k)
+            .query_async(&mut conn)
+            .await
+            .expect("type");
+        let dump: Vec<String> = match kind.as_str() {
+            "string" => vec![redis::cmd("GET")
+                .arg(&k)
+                .query_async(&mut conn)
+                .await
+                .expect("get")],
+            "hash" => redis::cmd("HGETALL")
+                .arg(&k)
+                .query_async(&mut conn)
+                .await
+                .expect("hgetall"),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&k)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .expect("zrange"),
+            other => panic!("unexpected type {other} of {k}"),
+        };
+        for v in dump {
+            assert!(!v.contains("shared-test-key"), "{k}: {v}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reuse_window_answers_identical_requests_across_processes_from_one_call() {
+    let (on, off) = tokio::join!(
+        fifty_identical("[broker]\nreuse_secs = 30\n"),
+        fifty_identical("")
+    );
+    let (calls_on, sa, sb) = on;
+    let (calls_off, oa, ob) = off;
+    println!("reuse window: 30 s -> {calls_on} provider call(s); off -> {calls_off}");
+    assert_eq!(calls_on, 1, "one provider call for 50 identical requests");
+    assert_eq!(sa.reused + sb.reused, 49);
+    assert!(sa.reused > 0 && sb.reused > 0, "both processes reuse");
+    assert!(sa.reused_tokens_saved > 0);
+    assert_eq!(calls_off, 50, "without the window every request is a call");
+    assert_eq!(oa.reused + ob.reused, 0);
+}

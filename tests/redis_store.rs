@@ -1,0 +1,361 @@
+//! The shared quota's Lua script against a real Redis (127.0.0.1:6379, or the URL in
+//! `QUOTASWARM_TEST_REDIS`), each test under a namespace of its own.
+
+use quotaswarm::quota::{BucketSpec, RedisQuota, Verdict, WaitReason};
+use std::time::Duration;
+
+fn redis_url() -> String {
+    std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// A namespace no other test (or earlier run) uses.
+fn namespace(test: &str) -> String {
+    format!(
+        "qs-test-{test}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+fn quota(test: &str) -> RedisQuota {
+    RedisQuota::new(&redis_url(), &namespace(test)).expect("redis url")
+}
+
+/// Requests, input and output buckets: 600/min each, one minute of capacity.
+fn three(limit: f64) -> Vec<BucketSpec> {
+    vec![
+        BucketSpec {
+            limit_per_min: limit,
+            capacity: limit,
+        };
+        3
+    ]
+}
+
+fn admitted(v: &Verdict) -> &[f64] {
+    match v {
+        Verdict::Admitted { levels } => levels,
+        other => panic!("expected admitted, got {other:?}"),
+    }
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol
+}
+
+#[tokio::test]
+async fn a_fresh_lane_is_full_and_an_admission_debits_every_bucket() {
+    let q = quota("fresh");
+    let lane = q.lane("fp", "m");
+    let b = three(600.0);
+    let v = q
+        .admit(&lane, &b, &[1.0, 100.0, 50.0])
+        .await
+        .expect("redis");
+    let l = admitted(&v);
+    assert!(
+        close(l[0], 599.0, 0.01) && close(l[1], 500.0, 0.01) && close(l[2], 550.0, 0.01),
+        "{l:?}"
+    );
+}
+
+#[tokio::test]
+async fn buckets_refill_continuously_from_redis_time() {
+    let q = quota("refill");
+    let lane = q.lane("fp", "m");
+    // 6000/min = 100/s.
+    let b = three(6000.0);
+    admitted(
+        &q.admit(&lane, &b, &[0.0, 6000.0, 0.0])
+            .await
+            .expect("redis"),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let levels = q.levels(&lane, &b).await.expect("redis");
+    // ~50 refilled in 0.5 s (the sleep is at least that long; allow scheduling slack).
+    assert!(levels[1] >= 49.0 && levels[1] <= 70.0, "{levels:?}");
+}
+
+#[tokio::test]
+async fn a_denial_says_exactly_how_long_until_it_fits() {
+    let q = quota("notbefore");
+    let lane = q.lane("fp", "m");
+    let b = three(600.0); // 10/s
+    admitted(&q.admit(&lane, &b, &[1.0, 500.0, 0.0]).await.expect("redis"));
+    // 100 left; 300 needs 200 more at 10/s: 20 s (less the microseconds between calls).
+    match q.admit(&lane, &b, &[1.0, 300.0, 0.0]).await.expect("redis") {
+        Verdict::Wait { wait, reason } => {
+            assert_eq!(reason, WaitReason::Buckets);
+            let want = Duration::from_secs(20);
+            assert!(
+                wait <= want && want - wait < Duration::from_millis(50),
+                "{wait:?}"
+            );
+        }
+        other => panic!("expected a wait, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn checks_all_three_buckets_before_debiting_any() {
+    let q = quota("allornone");
+    let lane = q.lane("fp", "m");
+    let b = vec![
+        BucketSpec {
+            limit_per_min: 60.0,
+            capacity: 60.0,
+        },
+        BucketSpec {
+            limit_per_min: 6000.0,
+            capacity: 6000.0,
+        },
+        BucketSpec {
+            limit_per_min: 100.0,
+            capacity: 100.0,
+        },
+    ];
+    admitted(&q.admit(&lane, &b, &[1.0, 10.0, 95.0]).await.expect("redis"));
+    let before = q.levels(&lane, &b).await.expect("redis");
+    // Requests and input fit; output (about 5 left) does not: nothing is debited.
+    let v = q
+        .admit(&lane, &b, &[1.0, 1000.0, 50.0])
+        .await
+        .expect("redis");
+    assert!(
+        matches!(
+            v,
+            Verdict::Wait {
+                reason: WaitReason::Buckets,
+                ..
+            }
+        ),
+        "{v:?}"
+    );
+    let after = q.levels(&lane, &b).await.expect("redis");
+    assert!(close(after[0], before[0], 0.05), "{before:?} {after:?}");
+    assert!(close(after[1], before[1], 1.0), "{before:?} {after:?}");
+    assert!(after[2] < 10.0, "{after:?}");
+}
+
+#[tokio::test]
+async fn what_can_never_fit_is_refused_with_the_bucket_and_its_limit() {
+    let q = quota("neverfits");
+    let lane = q.lane("fp", "m");
+    let b = three(600.0);
+    let v = q
+        .admit(&lane, &b, &[1.0, 10.0, 601.0])
+        .await
+        .expect("redis");
+    assert_eq!(
+        v,
+        Verdict::NeverFits {
+            bucket: 2,
+            max: 600.0
+        }
+    );
+    let levels = q.levels(&lane, &b).await.expect("redis");
+    assert!(levels.iter().all(|l| close(*l, 600.0, 0.01)), "{levels:?}");
+}
+
+#[tokio::test]
+async fn settle_refunds_overestimates_up_to_capacity_and_charges_underestimates() {
+    let q = quota("settle");
+    let lane = q.lane("fp", "m");
+    let b = three(60_000.0);
+    admitted(
+        &q.admit(&lane, &b, &[1.0, 400.0, 500.0])
+            .await
+            .expect("redis"),
+    );
+    // Used 450 input (50 more than reserved) and 100 output (400 less).
+    let l = q
+        .settle(&lane, &b, &[0.0, -50.0, 400.0])
+        .await
+        .expect("redis");
+    assert!(close(l[1], 59_550.0, 5.0), "{l:?}");
+    assert!(close(l[2], 59_900.0, 5.0), "{l:?}");
+    // A refund never lifts a bucket over its capacity.
+    let l = q
+        .settle(&lane, &b, &[0.0, 0.0, 10_000.0])
+        .await
+        .expect("redis");
+    assert!(close(l[2], 60_000.0, 0.01), "{l:?}");
+}
+
+#[tokio::test]
+async fn two_clients_racing_for_the_last_capacity_get_it_once() {
+    let ns = namespace("race");
+    let a = RedisQuota::new(&redis_url(), &ns).expect("url");
+    let c = RedisQuota::new(&redis_url(), &ns).expect("url");
+    let lane = a.lane("fp", "m");
+    // 60/min, capacity 10: ten admissions of one, then nothing for ~1 s.
+    let b = vec![BucketSpec {
+        limit_per_min: 60.0,
+        capacity: 10.0,
+    }];
+    let race = |q: RedisQuota, lane| async move {
+        let mut won = 0;
+        for _ in 0..20 {
+            if let Verdict::Admitted { .. } = q
+                .admit(
+                    &lane,
+                    &[BucketSpec {
+                        limit_per_min: 60.0,
+                        capacity: 10.0,
+                    }],
+                    &[1.0],
+                )
+                .await
+                .expect("redis")
+            {
+                won += 1;
+            }
+        }
+        won
+    };
+    let (x, y) = tokio::join!(race(a.clone(), lane.clone()), race(c, lane.clone()));
+    assert_eq!(x + y, 10, "{x} + {y}");
+    let l = a.levels(&lane, &b).await.expect("redis");
+    assert!(l[0] < 1.0, "{l:?}");
+}
+
+#[tokio::test]
+async fn a_pause_set_by_one_client_holds_every_client_until_it_ends() {
+    let ns = namespace("pause");
+    let a = RedisQuota::new(&redis_url(), &ns).expect("url");
+    let c = RedisQuota::new(&redis_url(), &ns).expect("url");
+    let lane = a.lane("fp", "m");
+    let b = three(600.0);
+    a.pause(&lane, Duration::from_secs(5)).await.expect("redis");
+    match c.admit(&lane, &b, &[1.0, 1.0, 1.0]).await.expect("redis") {
+        Verdict::Wait { wait, reason } => {
+            assert_eq!(reason, WaitReason::Paused);
+            assert!(
+                wait > Duration::from_secs(4) && wait <= Duration::from_secs(5),
+                "{wait:?}"
+            );
+        }
+        other => panic!("expected a pause, got {other:?}"),
+    }
+    // A shorter pause never shortens it.
+    a.pause(&lane, Duration::from_secs(1)).await.expect("redis");
+    match c.admit(&lane, &b, &[1.0, 1.0, 1.0]).await.expect("redis") {
+        Verdict::Wait { wait, .. } => assert!(wait > Duration::from_secs(3), "{wait:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_servers_lower_remaining_is_learned_as_foreign_usage_by_everyone() {
+    let q = quota("foreign");
+    let lane = q.lane("fp", "m");
+    let b = three(6000.0); // 100/s
+    let l = q
+        .observe(&lane, &b, &[None, Some(1000.0), None], &[0.0, 0.0, 0.0])
+        .await
+        .expect("redis");
+    assert!(close(l[1], 1000.0, 1.0), "{l:?}");
+    // The learned rate (5000 / 10 s = 500/s, capped at 95 % of 100/s) slows the refill
+    // to 5/s: after 0.5 s about 2.5 more, not 50.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let l = q.levels(&lane, &b).await.expect("redis");
+    assert!(l[1] < 1010.0, "{l:?}");
+}
+
+#[tokio::test]
+async fn the_process_heartbeat_counts_the_processes_present() {
+    let q = quota("heartbeat");
+    assert_eq!(q.heartbeat("a").await.expect("redis"), 1);
+    assert_eq!(q.heartbeat("b").await.expect("redis"), 2);
+    assert_eq!(q.heartbeat("a").await.expect("redis"), 2);
+}
+
+#[test]
+fn the_fingerprint_hides_the_key_and_the_lane_keys_share_one_hash_tag() {
+    let fp = quotaswarm::quota::key_fingerprint("sk-live-very-secret");
+    assert!(!fp.contains("secret"));
+    let keys = quotaswarm::quota::LaneKeys::new("ns", &fp, "claude-sonnet-4-5");
+    let tag = format!("{{{fp}:claude-sonnet-4-5}}");
+    for k in [&keys.buckets, &keys.pause, &keys.circuit, &keys.reuse(7)] {
+        assert!(k.starts_with("ns:") && k.contains(&tag), "{k}");
+    }
+}
+
+#[tokio::test]
+async fn a_circuit_opened_by_one_client_holds_the_others_for_the_cool_down() {
+    let ns = namespace("circuit");
+    let a = RedisQuota::new(&redis_url(), &ns).expect("url");
+    let c = RedisQuota::new(&redis_url(), &ns).expect("url");
+    let lane = a.lane("fp", "m");
+    a.open_circuit(&lane, Duration::from_secs(30))
+        .await
+        .expect("redis");
+    match c
+        .admit(&lane, &three(600.0), &[1.0, 1.0, 1.0])
+        .await
+        .expect("redis")
+    {
+        Verdict::Wait { wait, reason } => {
+            assert_eq!(reason, WaitReason::CircuitOpen);
+            assert!(wait > Duration::from_secs(29), "{wait:?}");
+        }
+        other => panic!("expected the open circuit, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_an_error_not_a_hang() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let q = RedisQuota::new("redis://127.0.0.1:9/0", &namespace("down")).expect("url");
+    let lane = q.lane("fp", "m");
+    let started = std::time::Instant::now();
+    let r = q.admit(&lane, &three(600.0), &[1.0, 1.0, 1.0]).await;
+    assert!(
+        matches!(r, Err(quotaswarm::quota::QuotaError::Unreachable(_))),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_batch_admits_in_order_until_one_does_not_fit() {
+    let q = quota("batch");
+    let lane = q.lane("fp", "m");
+    let b = three(600.0); // 10/s, capacity 600
+    let costs = vec![
+        vec![1.0, 300.0, 0.0],
+        vec![1.0, 200.0, 0.0],
+        vec![1.0, 200.0, 0.0], // 100 left: waits ~10 s
+        vec![1.0, 10.0, 0.0],  // would fit, but queue order holds
+    ];
+    let r = q
+        .admit_batch(&lane, &b, &costs, Duration::ZERO)
+        .await
+        .expect("redis");
+    assert_eq!(r.admitted, 2);
+    match r.then {
+        Some(Verdict::Wait {
+            wait,
+            reason: WaitReason::Buckets,
+        }) => {
+            assert!(
+                wait <= Duration::from_secs(10) && wait > Duration::from_millis(9_900),
+                "{wait:?}"
+            );
+        }
+        other => panic!("expected a wait, got {other:?}"),
+    }
+    assert!(close(r.levels[1], 100.0, 0.5), "{:?}", r.levels);
+    let never = q
+        .admit_batch(&lane, &b, &[vec![1.0, 700.0, 0.0]], Duration::ZERO)
+        .await
+        .expect("redis");
+    assert_eq!(never.admitted, 0);
+    assert_eq!(
+        never.then,
+        Some(Verdict::NeverFits {
+            bucket: 1,
+            max: 600.0
+        })
+    );
+}

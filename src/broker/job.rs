@@ -30,6 +30,10 @@ pub struct RungPlan {
     pub est_input: u64,
     /// The estimate is the provider's own count (`count_tokens`): nothing to calibrate.
     pub provider_counted: bool,
+    /// The request as it is sent on this rung, when it differs from
+    /// [`Prepared::request`]: parameters the model drops (`on_unsupported = "drop"`)
+    /// removed, and the prompt-cache breakpoints the broker places for this model added.
+    pub request: Option<Arc<CompletionRequest>>,
 }
 
 /// A request validated, trimmed (when it has a trim policy), keyed and estimated, as
@@ -54,6 +58,14 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The request as it is sent on `rung` (see [`RungPlan::request`]).
+    pub fn request_for(&self, rung: usize) -> Arc<CompletionRequest> {
+        self.rungs
+            .get(rung)
+            .and_then(|r| r.request.clone())
+            .unwrap_or_else(|| self.request.clone())
+    }
+
     /// The estimated input tokens on `rung` (0 for a rung it does not have).
     pub(crate) fn est_input(&self, rung: usize) -> u64 {
         self.rungs.get(rung).map_or(0, |r| r.est_input)

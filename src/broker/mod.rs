@@ -17,6 +17,8 @@
 //! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
 //! | `circuit.rs` | the pure circuit breaker |
 //! | `key.rs` | the canonical key used for coalescing |
+//! | `policy.rs` | the pure parameter policy: what a model refuses, by its config preset |
+//! | `cache_points.rs` | the pure placement of automatic prompt-cache breakpoints |
 //! | `handle.rs` | `BrokerHandle`: validation, estimation and keying in the caller's task |
 //! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
 //! | `state.rs` | the broker's bookkeeping behind each message |
@@ -28,6 +30,7 @@
 
 mod actor;
 mod bucket;
+mod cache_points;
 mod circuit;
 mod error;
 mod handle;
@@ -35,6 +38,7 @@ mod job;
 mod key;
 mod lane;
 mod mailbox;
+mod policy;
 mod retry;
 mod state;
 mod stats;

@@ -19,7 +19,7 @@ use super::stats::{self, LaneStats, Stats};
 use super::stream::StreamSink;
 use super::time::{after, FAR};
 use super::BrokerMsg;
-use crate::config::{Config, Limits};
+use crate::config::{Config, Limits, ModelConfig};
 use crate::provider::{Dispatch, EventSink, ProviderMsg, Reporter};
 use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
 use crate::tokens::Estimator;
@@ -507,7 +507,7 @@ impl BrokerState {
             );
         }
         let lane_idx = job.lane;
-        let request = job.prepared.request.clone();
+        let request = job.prepared.request_for(job.rung);
         let wire_model = lane.model.model.clone();
         let provider = self.providers.get(&lane.model.provider).cloned();
         let mailbox = self.mailbox.clone();
@@ -583,13 +583,23 @@ impl BrokerState {
         self.pump(lane_idx, now);
     }
 
-    fn actual_cost(limits: &Limits, usage: &Usage) -> Cost {
-        match limits {
-            // Anthropic ITPM: uncached input + cache writes; cache reads are free.
-            Limits::Split { .. } => Cost::request(
-                (usage.input_tokens + usage.cache_creation_input_tokens) as f64,
-                usage.output_tokens as f64,
-            ),
+    /// What an attempt with `usage` cost the lane's buckets. Output tokens include any
+    /// thinking (Anthropic) or reasoning (OpenAI) tokens, as the providers count them.
+    fn actual_cost(model: &ModelConfig, usage: &Usage) -> Cost {
+        match model.limits {
+            // Anthropic ITPM: uncached input + cache writes; cache reads are free, except
+            // for models that count them (`cache_reads_count`, Claude Haiku 3.5 and older).
+            Limits::Split { .. } => {
+                let reads = if model.cache_reads_count {
+                    usage.cache_read_input_tokens
+                } else {
+                    0
+                };
+                Cost::request(
+                    (usage.input_tokens + usage.cache_creation_input_tokens + reads) as f64,
+                    usage.output_tokens as f64,
+                )
+            }
             // OpenAI TPM: every prompt token, cached or not, plus output.
             Limits::Combined { .. } => {
                 Cost::request(usage.total_input() as f64, usage.output_tokens as f64)
@@ -626,7 +636,7 @@ impl BrokerState {
         let lane_idx = job.lane;
         let lane = &mut self.lanes[lane_idx];
         let usage = reply.completion.usage;
-        let actual = Self::actual_cost(&lane.model.limits, &usage);
+        let actual = Self::actual_cost(&lane.model, &usage);
         lane.buckets.settle(&job.reserved, &actual, now);
         if lane.circuit.on_success() == Some(Transition::Closed) {
             job.span
@@ -684,7 +694,7 @@ impl BrokerState {
         // at the stream's start): that is settled on the buckets, spent, and wasted,
         // since the caller got no completion for it.
         let partial = err.partial_usage();
-        let charged = Self::actual_cost(&lane.model.limits, &partial);
+        let charged = Self::actual_cost(&lane.model, &partial);
         lane.buckets.settle(&job.reserved, &charged, now);
         let wasted = lane.model.cost(&partial);
         lane.counters.on_usage(&partial, wasted, now);

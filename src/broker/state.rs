@@ -709,7 +709,15 @@ impl BrokerState {
             self.answered.insert(lane.model.provider.clone());
         }
         let answered = self.answered.contains(&lane.model.provider);
-        if err.is_failure_of_model() && !retry::fails_fast(&err, answered) {
+        if retry::model_unavailable(&err) {
+            // An unknown or retired model: nothing it could answer; later requests skip
+            // the rung until a probe after the cool-down.
+            if lane.circuit.trip(now) == Some(Transition::Opened) {
+                job.span.in_scope(
+                    || tracing::warn!(model = %model, error = %err, "circuit opened: the model is unavailable"),
+                );
+            }
+        } else if err.is_failure_of_model() && !retry::fails_fast(&err, answered) {
             if lane.circuit.on_failure(now) == Some(Transition::Opened) {
                 job.span
                     .in_scope(|| tracing::warn!(model = %model, error = %err, "circuit opened"));

@@ -22,8 +22,16 @@ const TURNS: usize = 12;
 /// The shared system prompt: a long, stable rule book (about 2,400 tokens).
 fn system_prompt() -> String {
     let topics = [
-        "revenue", "churn", "latency", "headcount", "inventory", "freight", "refunds",
-        "licences", "energy use", "support tickets",
+        "revenue",
+        "churn",
+        "latency",
+        "headcount",
+        "inventory",
+        "freight",
+        "refunds",
+        "licences",
+        "energy use",
+        "support tickets",
     ];
     let mut s = String::from(
         "You are an analyst on a review team. Follow the rule book below exactly, cite the \
@@ -139,7 +147,10 @@ async fn run(auto_cache: bool) -> Figures {
 async fn automatic_caching_reads_most_input_from_the_cache_and_finishes_sooner_for_less() {
     let system = system_prompt();
     let system_tokens = Encoding::for_model("claude-sonnet-4-6").count(&system);
-    assert!(system_tokens >= 1500, "system prompt of {system_tokens} tokens");
+    assert!(
+        system_tokens >= 1500,
+        "system prompt of {system_tokens} tokens"
+    );
 
     let on = run(true).await;
     let off = run(false).await;
@@ -162,8 +173,15 @@ async fn automatic_caching_reads_most_input_from_the_cache_and_finishes_sooner_f
     }
     let expected = (AGENTS * TURNS) as u64;
     assert_eq!((on.completions, off.completions), (expected, expected));
-    assert!(on.hit_share >= 0.40, "cache reads {:.1}% of input", on.hit_share * 100.0);
-    assert_eq!(on.saved_tokens, on.cache_read, "reads are free against ITPM");
+    assert!(
+        on.hit_share >= 0.40,
+        "cache reads {:.1}% of input",
+        on.hit_share * 100.0
+    );
+    assert_eq!(
+        on.saved_tokens, on.cache_read,
+        "reads are free against ITPM"
+    );
     assert!(on.saved_usd > 0.0);
     assert_eq!(
         (off.cache_read, off.cache_write),
@@ -194,7 +212,10 @@ async fn breakpoints_go_on_the_system_prompt_and_the_user_turns_only_for_anthrop
         .user(document(0, 1));
     let p = h.prepare(req.clone()).expect("prepare");
     let sent = p.request_for(0);
-    assert!(sent.system[0].cache_control().is_some(), "the stable prefix");
+    assert!(
+        sent.system[0].cache_control().is_some(),
+        "the stable prefix"
+    );
     let marked: Vec<bool> = sent
         .messages
         .iter()

@@ -255,8 +255,8 @@ async fn a_request_that_moves_down_and_still_fails_is_a_move_but_no_fallback_ans
 
 /// A ladder whose first rung names a model the provider does not know (retired, or a
 /// typo) and a simulator that answers it 404 `not_found_error`.
-async fn swarm_with_a_retired_first_rung() -> (quotaswarm::broker::Broker, quotaswarm::sim::Simulator)
-{
+async fn swarm_with_a_retired_first_rung(
+) -> (quotaswarm::broker::Broker, quotaswarm::sim::Simulator) {
     let config = config(
         "[models.retired]\nprovider = \"anthropic\"\nmodel = \"claude-3-opus-20240229\"\n\
          rpm = 50\nitpm = 30000\notpm = 8000\n\
@@ -289,7 +289,11 @@ async fn a_ladder_whose_first_rung_answers_404_is_served_by_the_second() {
     let retired = s.lane("retired").unwrap();
     assert_eq!(retired.status.get("404"), Some(&1));
     assert_eq!(retired.retries, 0, "a 404 is not retried");
-    assert_eq!(retired.circuit, CircuitState::Open, "one 404 opens the circuit");
+    assert_eq!(
+        retired.circuit,
+        CircuitState::Open,
+        "one 404 opens the circuit"
+    );
     assert_eq!(s.fallbacks.get("retired->sonnet"), Some(&1));
     assert_eq!(s.fallback_answers, 1);
 

@@ -144,7 +144,10 @@ async fn with_the_drop_setting_they_are_sent_without_the_parameter() {
     let bodies = rec.bodies();
     assert_eq!(bodies.len(), 3);
     let (s, o, g) = (&bodies[0], &bodies[1], &bodies[2]);
-    assert_eq!(s["temperature"].as_f64().map(|t| (t * 10.0).round()), Some(2.0));
+    assert_eq!(
+        s["temperature"].as_f64().map(|t| (t * 10.0).round()),
+        Some(2.0)
+    );
     assert!(s.get("top_p").is_none(), "top_p dropped: {s}");
     assert!(o.get("temperature").is_none(), "temperature dropped: {o}");
     assert!(g.get("stop").is_none(), "stop dropped: {g}");

@@ -34,10 +34,13 @@ async fn the_caching_scenario_reports_its_cache_hits_in_the_table_and_the_json()
     assert!(table.contains("prompt cache: hit "), "{table}");
     assert!(table.contains("cache hit "), "the lane line: {table}");
 
-    let json: serde_json::Value =
-        serde_json::from_str(&serde_json::to_string(t).unwrap()).unwrap();
-    let reads = json["cache_read_tokens"].as_u64().expect("cache_read_tokens");
-    let writes = json["cache_write_tokens"].as_u64().expect("cache_write_tokens");
+    let json: serde_json::Value = serde_json::from_str(&serde_json::to_string(t).unwrap()).unwrap();
+    let reads = json["cache_read_tokens"]
+        .as_u64()
+        .expect("cache_read_tokens");
+    let writes = json["cache_write_tokens"]
+        .as_u64()
+        .expect("cache_write_tokens");
     let share = json["cache_hit_share"].as_f64().expect("cache_hit_share");
     println!("{json}");
     assert!(reads > 0 && writes > 0, "reads {reads}, writes {writes}");

@@ -62,7 +62,8 @@ pub(crate) fn choose(
         if room == 0 {
             break;
         }
-        let taken = existing.iter().any(|(s, _)| *s == c.spot) || out.iter().any(|(s, _)| *s == c.spot);
+        let taken =
+            existing.iter().any(|(s, _)| *s == c.spot) || out.iter().any(|(s, _)| *s == c.spot);
         if taken || c.prefix_tokens < min_tokens {
             continue;
         }
@@ -104,7 +105,13 @@ pub(crate) fn existing(req: &CompletionRequest) -> Vec<(Spot, CacheTtl)> {
     for (m, msg) in req.messages.iter().enumerate() {
         for (b, block) in msg.content.iter().enumerate() {
             if let Some(c) = nested_cache_control(block) {
-                out.push((Spot::Message { message: m, block: b }, c.ttl));
+                out.push((
+                    Spot::Message {
+                        message: m,
+                        block: b,
+                    },
+                    c.ttl,
+                ));
             }
         }
     }
@@ -125,7 +132,9 @@ fn last_carrier(req: &CompletionRequest, m: usize) -> Option<Spot> {
     let block = msg.content.iter().rposition(|b| {
         matches!(
             b,
-            ContentBlock::Text { .. } | ContentBlock::Image { .. } | ContentBlock::ToolResult { .. }
+            ContentBlock::Text { .. }
+                | ContentBlock::Image { .. }
+                | ContentBlock::ToolResult { .. }
         )
     })?;
     Some(Spot::Message { message: m, block })
@@ -262,8 +271,14 @@ mod tests {
             [
                 Spot::Tool(0),
                 Spot::System(0),
-                Spot::Message { message: 2, block: 0 },
-                Spot::Message { message: 4, block: 0 },
+                Spot::Message {
+                    message: 2,
+                    block: 0
+                },
+                Spot::Message {
+                    message: 4,
+                    block: 0
+                },
             ]
         );
     }
@@ -278,7 +293,13 @@ mod tests {
             system: 1900,
             messages: vec![30, 30, 30],
         };
-        assert_eq!(place(&req, &s, 2048), [Spot::Message { message: 2, block: 0 }]);
+        assert_eq!(
+            place(&req, &s, 2048),
+            [Spot::Message {
+                message: 2,
+                block: 0
+            }]
+        );
         assert!(place(&req, &s, 4096).is_empty());
     }
 
@@ -289,7 +310,14 @@ mod tests {
         req.messages[0].content[0].set_cache_control(Some(CacheControl::ephemeral()));
         req.messages[2].content[0].set_cache_control(Some(CacheControl::ephemeral()));
         let spots = place(&req, &sizes(&req, 50), 0);
-        assert_eq!(spots, [Spot::Message { message: 4, block: 0 }], "one slot left");
+        assert_eq!(
+            spots,
+            [Spot::Message {
+                message: 4,
+                block: 0
+            }],
+            "one slot left"
+        );
     }
 
     #[test]
@@ -328,8 +356,14 @@ mod tests {
             spots,
             [
                 Spot::System(0),
-                Spot::Message { message: 0, block: 0 },
-                Spot::Message { message: 2, block: 0 },
+                Spot::Message {
+                    message: 0,
+                    block: 0
+                },
+                Spot::Message {
+                    message: 2,
+                    block: 0
+                },
             ]
         );
         let mut marked = req.clone();
@@ -337,7 +371,10 @@ mod tests {
             &mut marked,
             &choose(&candidates(&req, &sizes(&req, 50)), &[], 0, FIVE, 4),
         );
-        assert!(marked.messages[1].content.iter().all(|b| b.cache_control().is_none()));
+        assert!(marked.messages[1]
+            .content
+            .iter()
+            .all(|b| b.cache_control().is_none()));
         assert!(marked.messages[2].content[0].cache_control().is_some());
     }
 
@@ -364,7 +401,13 @@ mod tests {
         // Before a caller's one-hour breakpoint, nothing shorter is added.
         let mut req = chat(2);
         req.messages[2].content[0].set_cache_control(Some(CacheControl::one_hour()));
-        let out = choose(&candidates(&req, &sizes(&req, 50)), &existing(&req), 0, FIVE, 4);
+        let out = choose(
+            &candidates(&req, &sizes(&req, 50)),
+            &existing(&req),
+            0,
+            FIVE,
+            4,
+        );
         assert!(out.is_empty(), "{out:?}");
     }
 
@@ -374,7 +417,13 @@ mod tests {
         let spots = place(&req, &sizes(&req, 50), 0);
         assert_eq!(
             spots,
-            [Spot::System(0), Spot::Message { message: 0, block: 0 }]
+            [
+                Spot::System(0),
+                Spot::Message {
+                    message: 0,
+                    block: 0
+                }
+            ]
         );
     }
 }

@@ -9,11 +9,11 @@
 
 use super::bucket::{Bucket, BucketKind};
 use super::cache_points;
-use super::policy;
 use super::error::{BrokerError, InvalidRequest};
 use super::job::{Prepared, RungPlan};
 use super::key::canonical_key;
 use super::mailbox::{BrokerMailbox, GiveUp};
+use super::policy;
 use super::stats::Stats;
 use super::stream::CompletionStream;
 use super::BrokerMsg;

@@ -251,7 +251,9 @@ mod tests {
             .top_p(0.9);
         let v = violations(&req, &rules("sonnet"));
         assert_eq!(params(&v), [Param::TopP]);
-        assert!(v[0].describe().contains("`temperature` and `top_p` cannot both be set"));
+        assert!(v[0]
+            .describe()
+            .contains("`temperature` and `top_p` cannot both be set"));
         let alone = CompletionRequest::prompt("sonnet", "hi").temperature(0.2);
         assert!(violations(&alone, &rules("sonnet")).is_empty());
     }
@@ -270,7 +272,9 @@ mod tests {
 
     #[test]
     fn openai_takes_at_most_four_stop_sequences_and_no_top_k_or_thinking() {
-        let mut req = CompletionRequest::prompt("gpt-4o", "hi").top_k(5).thinking(2048);
+        let mut req = CompletionRequest::prompt("gpt-4o", "hi")
+            .top_k(5)
+            .thinking(2048);
         req.stop = (0..5).map(|i| format!("S{i}")).collect();
         let v = violations(&req, &rules("gpt-4o"));
         assert_eq!(params(&v), [Param::TopK, Param::Thinking, Param::Stop]);

@@ -268,7 +268,9 @@ mod tests {
             Decision::GiveUp
         );
         let deprecated = ProviderError::BadRequest {
-            message: "invalid_request_error/model_deprecated: The model `gpt-4-0314` has been deprecated".into(),
+            message:
+                "invalid_request_error/model_deprecated: The model `gpt-4-0314` has been deprecated"
+                    .into(),
         };
         assert!(model_unavailable(&deprecated));
         let other = ProviderError::BadRequest {

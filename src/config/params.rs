@@ -177,7 +177,10 @@ fn params(path: &str, names: Option<Vec<String>>) -> Result<Vec<Param>, Problem>
                 let known: Vec<&str> = Param::ALL.iter().map(|p| p.as_str()).collect();
                 Problem::new(
                     path,
-                    format!("names unknown parameter {n:?} (known: {})", known.join(", ")),
+                    format!(
+                        "names unknown parameter {n:?} (known: {})",
+                        known.join(", ")
+                    ),
                 )
             })
         })

@@ -291,9 +291,15 @@ fn cache_and_parameter_settings_are_checked_with_their_path() {
         "config test.toml, line 2: models.sonnet.cache_ttl must be \"5m\" or \"1h\", not \"2h\""
     );
     let e = err("[models.sonnet]\non_unsupported = \"ignore\"\n");
-    assert!(e.contains("models.sonnet.on_unsupported must be \"refuse\" or \"drop\""), "{e}");
+    assert!(
+        e.contains("models.sonnet.on_unsupported must be \"refuse\" or \"drop\""),
+        "{e}"
+    );
     let e = err("[models.sonnet]\nparams = \"claude-9\"\n");
-    assert!(e.contains("models.sonnet.params names unknown preset \"claude-9\""), "{e}");
+    assert!(
+        e.contains("models.sonnet.params names unknown preset \"claude-9\""),
+        "{e}"
+    );
     let e = err("[param_presets.mine]\nunsupported = [\"temprature\"]\n");
     assert!(
         e.contains("param_presets.mine.unsupported names unknown parameter \"temprature\""),

@@ -132,7 +132,10 @@ const LANE_FIELDS: &[(&str, &str)] = &[
     ),
     ("wasted_usd", "quotaswarm_lane_wasted_usd_total"),
     ("cache_hit_share", "quotaswarm_lane_cache_hit_ratio"),
-    ("cache_saved_tokens", "quotaswarm_lane_cache_saved_tokens_total"),
+    (
+        "cache_saved_tokens",
+        "quotaswarm_lane_cache_saved_tokens_total",
+    ),
     ("cache_saved_usd", "quotaswarm_lane_cache_saved_usd"),
     ("priced", "quotaswarm_lane_priced"),
 ];

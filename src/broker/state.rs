@@ -585,7 +585,7 @@ impl BrokerState {
 
     /// What an attempt with `usage` cost the lane's buckets. Output tokens include any
     /// thinking (Anthropic) or reasoning (OpenAI) tokens, as the providers count them.
-    fn actual_cost(model: &ModelConfig, usage: &Usage) -> Cost {
+    pub(crate) fn actual_cost(model: &ModelConfig, usage: &Usage) -> Cost {
         match model.limits {
             // Anthropic ITPM: uncached input + cache writes; cache reads are free, except
             // for models that count them (`cache_reads_count`, Claude Haiku 3.5 and older).

@@ -251,3 +251,45 @@ async fn breakpoints_go_on_the_system_prompt_and_the_user_turns_only_for_anthrop
     ));
     swarm.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn openai_automatic_caching_is_reported_the_same_way_but_saves_no_quota() {
+    let swarm = Swarm::start(config(true), Backend::Embedded)
+        .await
+        .expect("swarm");
+    let h = swarm.handle();
+    let mut history: Vec<Message> = Vec::new();
+    for turn in 0..3 {
+        history.push(Message::user(document(0, turn)));
+        let req = CompletionRequest::new("gpt-4o-mini")
+            .system(system_prompt())
+            .messages(history.clone())
+            .max_tokens(100);
+        let p = h.prepare(req.clone()).expect("prepare");
+        assert!(p.rungs[0].request.is_none(), "no breakpoints on OpenAI");
+        let c = h.complete(req).await.expect("answer");
+        history.push(c.to_message());
+    }
+    let s = h.stats().await.expect("stats");
+    let lane = s.lane("gpt-4o-mini").expect("lane");
+    eprintln!(
+        "gpt-4o-mini: input {} cached {} hit {:.1}% saved {} tokens ${:.5}",
+        lane.input_tokens,
+        lane.cache_read_tokens,
+        lane.cache_hit_share * 100.0,
+        lane.cache_saved_tokens,
+        lane.cache_saved_usd
+    );
+    assert!(
+        lane.cache_read_tokens > 0,
+        "cached_tokens reported as reads"
+    );
+    assert!(lane.cache_hit_share > 0.0);
+    assert_eq!(
+        lane.cache_saved_tokens, 0,
+        "cached tokens still count toward TPM"
+    );
+    assert!(lane.cache_saved_usd > 0.0, "but cost the cached price");
+    assert_eq!(s.cache_read_tokens, lane.cache_read_tokens);
+    swarm.shutdown().await;
+}

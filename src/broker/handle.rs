@@ -6,6 +6,12 @@
 //! Validation refuses, with a typed [`InvalidRequest`], everything that could make the
 //! broker misbehave; and a `max_wait` beyond [`MAX_WAIT`] is clamped to it, so no option a
 //! caller can set reaches the broker in a form it cannot handle.
+//!
+//! Also here, per rung the request may use: the parameter policy (a parameter the model
+//! refuses is refused, or dropped from that rung's copy: `policy.rs`) and the automatic
+//! prompt-cache breakpoints (Anthropic models: `cache_points.rs`). A rung that needs
+//! either gets its own copy of the request ([`RungPlan::request`]); the canonical key and
+//! the estimates are the caller's request's.
 
 use super::bucket::{Bucket, BucketKind};
 use super::cache_points;

@@ -14,20 +14,19 @@
 //! the estimates are the caller's request's.
 
 use super::bucket::{Bucket, BucketKind};
-use super::cache_points;
 use super::error::{BrokerError, InvalidRequest};
 use super::job::{Prepared, RungPlan};
 use super::key::canonical_key;
 use super::mailbox::{BrokerMailbox, GiveUp};
-use super::policy;
+use super::rung_request::{check_params, usable_rungs, Variant};
 use super::stats::Stats;
 use super::stream::CompletionStream;
 use super::BrokerMsg;
-use crate::config::{Config, Limits, ModelConfig, OnUnsupported, Param, Wire};
+use crate::config::{Config, Limits, ModelConfig};
 use crate::provider::Endpoint;
 use crate::tokens::{Encoding, Estimator, PER_MESSAGE};
 use crate::trim::{prepend_summary, trim_to_budget, Trimmed};
-use crate::types::{CacheControl, Completion, CompletionRequest, ContentBlock, Message};
+use crate::types::{Completion, CompletionRequest, ContentBlock, Message};
 use crate::types::{Thinking, TrimPolicy};
 use ractor::concurrency::oneshot;
 use ractor::RpcReplyPort;
@@ -281,97 +280,6 @@ impl BrokerHandle {
         Ok((prepared, dropped))
     }
 
-    /// The request as rung model `m` gets it, when it differs from `req`: without the
-    /// parameters `m` drops (`on_unsupported = "drop"`, see `policy.rs`), with the cache
-    /// breakpoints the broker places for it (see `cache_points.rs`). Rungs that need the
-    /// same changes share one copy (`variants`).
-    fn rung_request(
-        &self,
-        req: &mut CompletionRequest,
-        m: &ModelConfig,
-        variants: &mut Vec<(Variant, Arc<CompletionRequest>)>,
-    ) -> Option<Arc<CompletionRequest>> {
-        let dropped: Vec<Param> = if m.on_unsupported == OnUnsupported::Drop {
-            let found = policy::violations(req, &m.params);
-            for v in &found {
-                tracing::warn!(
-                    model = %m.name,
-                    param = %v.param,
-                    reason = %v.describe(),
-                    "sending the request without a parameter the model refuses (on_unsupported = \"drop\")"
-                );
-            }
-            found.into_iter().map(|v| v.param).collect()
-        } else {
-            Vec::new()
-        };
-        let points = if self.auto_caches(req, m) {
-            let sizes = self.prefix_sizes(req, m);
-            let max = m
-                .params
-                .max_cache_breakpoints
-                .unwrap_or(ANTHROPIC_MAX_BREAKPOINTS);
-            cache_points::choose(
-                &cache_points::candidates(req, &sizes),
-                &cache_points::existing(req),
-                m.min_cache_tokens,
-                m.cache_ttl,
-                max,
-            )
-        } else {
-            Vec::new()
-        };
-        if dropped.is_empty() && points.is_empty() {
-            return None;
-        }
-        let variant = Variant { dropped, points };
-        if let Some((_, r)) = variants.iter().find(|(v, _)| *v == variant) {
-            return Some(r.clone());
-        }
-        let mut copy = req.clone();
-        policy::drop_params(&mut copy, &variant.dropped);
-        cache_points::apply(&mut copy, &variant.points);
-        let copy = Arc::new(copy);
-        variants.push((variant, copy.clone()));
-        Some(copy)
-    }
-
-    /// Whether the broker places cache breakpoints on `req` for model `m`: only on the
-    /// Anthropic wire, as the request says (`options.auto_cache`), else as the model's
-    /// config says.
-    fn auto_caches(&self, req: &CompletionRequest, m: &ModelConfig) -> bool {
-        let anthropic = self
-            .config
-            .providers
-            .get(&m.provider)
-            .is_some_and(|p| p.wire == Wire::Anthropic);
-        anthropic && req.options.auto_cache.unwrap_or(m.auto_cache)
-    }
-
-    /// The estimated tokens of `req`'s tools, system prompt and each message on model
-    /// `m`, calibrated like the input estimate. (`req` is only borrowed mutably to count
-    /// its parts without copying them; it is left as it was.)
-    fn prefix_sizes(&self, req: &mut CompletionRequest, m: &ModelConfig) -> cache_points::Sizes {
-        let enc = Encoding::for_model(&m.model);
-        let factor = self.estimator.factor(&m.name, &m.model);
-        let scale = |raw: u64| (raw as f64 * factor).ceil() as u64;
-        let messages = std::mem::take(&mut req.messages);
-        let system = std::mem::take(&mut req.system);
-        let tools = self.estimator.raw_input(enc, req);
-        req.system = system;
-        let with_system = self.estimator.raw_input(enc, req);
-        req.messages = messages;
-        cache_points::Sizes {
-            tools: scale(tools),
-            system: scale(with_system.saturating_sub(tools)),
-            messages: req
-                .messages
-                .iter()
-                .map(|msg| scale(self.estimator.message_tokens(enc, msg) + PER_MESSAGE))
-                .collect(),
-        }
-    }
-
     /// Trims `req`'s history to the policy's budget and to what every rung can ever
     /// take (its context window and one minute of its input limit).
     fn trim(
@@ -523,53 +431,6 @@ impl BrokerHandle {
         again.trimmed_tokens += trimmed;
         Ok(again)
     }
-}
-
-/// The most cache breakpoints an Anthropic request may carry, for a model whose
-/// parameter preset does not say.
-const ANTHROPIC_MAX_BREAKPOINTS: usize = 4;
-
-/// What makes one rung's request differ from the caller's: parameters dropped and
-/// breakpoints placed.
-#[derive(Debug, PartialEq)]
-struct Variant {
-    dropped: Vec<Param>,
-    points: Vec<(cache_points::Spot, CacheControl)>,
-}
-
-/// How many of `rungs` the request may use (down to its floor).
-fn usable_rungs(req: &CompletionRequest, rungs: &[String]) -> usize {
-    let end = rungs.len().saturating_sub(1);
-    req.options.floor.map_or(end, |f| f.min(end)) + 1
-}
-
-/// Refuses `req` if a model it may use refuses one of its parameters and is set to
-/// refuse (see `policy.rs`), or if it places more cache breakpoints than a model takes.
-fn check_params(
-    req: &CompletionRequest,
-    rungs: &[String],
-    config: &Config,
-) -> Result<(), InvalidRequest> {
-    let placed = cache_points::existing(req).len();
-    for m in rungs.iter().filter_map(|name| config.model(name)) {
-        if let Some(max) = m.params.max_cache_breakpoints.filter(|max| placed > *max) {
-            return Err(InvalidRequest::TooManyCacheBreakpoints {
-                model: m.name.clone(),
-                count: placed,
-                max,
-            });
-        }
-        if m.on_unsupported == OnUnsupported::Refuse {
-            if let Some(v) = policy::violations(req, &m.params).into_iter().next() {
-                return Err(InvalidRequest::UnsupportedParameter {
-                    model: m.name.clone(),
-                    param: v.param,
-                    reason: v.describe(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Checks what needs no config: messages, content, sampling parameters.

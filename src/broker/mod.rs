@@ -19,6 +19,7 @@
 //! | `key.rs` | the canonical key used for coalescing |
 //! | `policy.rs` | the pure parameter policy: what a model refuses, by its config preset |
 //! | `cache_points.rs` | the pure placement of automatic prompt-cache breakpoints |
+//! | `rung_request.rs` | each rung's copy of a request: parameters dropped, breakpoints placed |
 //! | `handle.rs` | `BrokerHandle`: validation, estimation and keying in the caller's task |
 //! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
 //! | `state.rs` | the broker's bookkeeping behind each message |
@@ -40,6 +41,7 @@ mod lane;
 mod mailbox;
 mod policy;
 mod retry;
+mod rung_request;
 mod state;
 mod stats;
 mod stream;

@@ -1,7 +1,7 @@
 //! One frame of `quotaswarm top`, as a pure function of a [`Stats`] snapshot and the
 //! terminal width: header (uptime, mailbox, totals, 429s, cost, prompt-cache hits when
-//! there are any, advice), then one row per
-//! lane. Clearing the screen and polling live in `cli/top.rs`.
+//! there are any, advice), then one row per lane. Clearing the screen and polling live
+//! in `cli/top.rs`.
 
 use crate::broker::CircuitState;
 use crate::broker::LaneStats;

@@ -126,17 +126,20 @@ fn nested_cache_control(block: &ContentBlock) -> Option<CacheControl> {
     })
 }
 
+/// Whether a block can carry a breakpoint: text (not empty: the API refuses a breakpoint
+/// on an empty text block), image and tool-result blocks.
+fn carries(b: &ContentBlock) -> bool {
+    match b {
+        ContentBlock::Text { text, .. } => !text.trim().is_empty(),
+        ContentBlock::Image { .. } | ContentBlock::ToolResult { .. } => true,
+        _ => false,
+    }
+}
+
 /// The last block of message `m` that can carry a breakpoint.
 fn last_carrier(req: &CompletionRequest, m: usize) -> Option<Spot> {
     let msg = req.messages.get(m)?;
-    let block = msg.content.iter().rposition(|b| {
-        matches!(
-            b,
-            ContentBlock::Text { .. }
-                | ContentBlock::Image { .. }
-                | ContentBlock::ToolResult { .. }
-        )
-    })?;
+    let block = msg.content.iter().rposition(carries)?;
     Some(Spot::Message { message: m, block })
 }
 
@@ -159,14 +162,10 @@ pub(crate) fn candidates(req: &CompletionRequest, sizes: &Sizes) -> Vec<Candidat
         spot: Spot::Tool(i),
         prefix_tokens: sizes.tools,
     });
-    let system = req
-        .system
-        .iter()
-        .rposition(|b| matches!(b, ContentBlock::Text { .. }))
-        .map(|i| Candidate {
-            spot: Spot::System(i),
-            prefix_tokens: sizes.tools + sizes.system,
-        });
+    let system = req.system.iter().rposition(carries).map(|i| Candidate {
+        spot: Spot::System(i),
+        prefix_tokens: sizes.tools + sizes.system,
+    });
     let users: Vec<usize> = req
         .messages
         .iter()
@@ -409,6 +408,24 @@ mod tests {
             4,
         );
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn an_empty_text_block_is_passed_over() {
+        let mut req = CompletionRequest::prompt("sonnet", "hello").system("sys");
+        req.system.push(ContentBlock::text(""));
+        req.messages[0].content.push(ContentBlock::text(" "));
+        let spots = place(&req, &sizes(&req, 50), 0);
+        assert_eq!(
+            spots,
+            [
+                Spot::System(0),
+                Spot::Message {
+                    message: 0,
+                    block: 0
+                }
+            ]
+        );
     }
 
     #[test]

@@ -499,7 +499,7 @@ mod tests {
         let p2 = openai("gpt-4o", &next, 1.0);
         let read = s.openai(1, "gpt-4o", &p2, t0).read;
         assert!(
-            read >= 1024 && (read - 1024) % 128 == 0 && read <= p.boundaries[0].1,
+            read >= 1024 && (read - 1024).is_multiple_of(128) && read <= p.boundaries[0].1,
             "{read}"
         );
     }

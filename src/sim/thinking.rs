@@ -64,9 +64,11 @@ pub(super) fn settings(body: &Value, max_tokens: u64) -> Result<Option<u64>, Str
     let budget = match t.get("budget_tokens").map(Value::as_u64) {
         None => return Err("thinking.enabled.budget_tokens: Field required".into()),
         Some(Some(b)) if b >= MIN_BUDGET => b,
-        Some(_) => return Err(format!(
+        Some(_) => {
+            return Err(format!(
             "thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_BUDGET}"
-        )),
+        ))
+        }
     };
     if budget >= max_tokens {
         return Err(format!(

@@ -293,3 +293,31 @@ async fn openai_automatic_caching_is_reported_the_same_way_but_saves_no_quota() 
     assert_eq!(s.cache_read_tokens, lane.cache_read_tokens);
     swarm.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_model_set_to_one_hour_gets_one_hour_breakpoints_and_short_prefixes_none() {
+    let config = Config::from_toml_str_over_defaults(
+        "[models.sonnet]\ncache_ttl = \"1h\"\n[models.haiku]\nmin_cache_tokens = 100000\n",
+        "test",
+    )
+    .expect("config");
+    let swarm = Swarm::start(config, Backend::Embedded)
+        .await
+        .expect("swarm");
+    let h = swarm.handle();
+    let req = |target: &str| {
+        CompletionRequest::new(target)
+            .system(system_prompt())
+            .user(document(2, 0))
+    };
+    let p = h.prepare(req("sonnet")).expect("prepare");
+    let sent = p.request_for(0);
+    assert_eq!(
+        sent.system[0].cache_control(),
+        Some(quotaswarm::CacheControl::one_hour())
+    );
+    // Below haiku's (here raised) minimum nothing would be cached: no breakpoint.
+    let p = h.prepare(req("haiku")).expect("prepare");
+    assert!(p.rungs[0].request.is_none());
+    swarm.shutdown().await;
+}

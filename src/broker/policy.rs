@@ -66,6 +66,9 @@ impl Violation {
             Reason::TooMany { count, max } => {
                 format!("at most {max} stop sequences are accepted, not {count}")
             }
+            Reason::WithThinking if p == Param::ResponseFormat => format!(
+                "`{p}` cannot be set with extended thinking on (structured output forces a tool, which thinking does not allow)"
+            ),
             Reason::WithThinking => format!("`{p}` cannot be set with extended thinking on"),
             Reason::WithThinkingOnlyDefault(v) => {
                 format!("`{p}` may only be 1 with extended thinking on, not {v}")
@@ -93,6 +96,7 @@ struct View {
     reasoning_effort: bool,
     tool_choice: Option<ToolChoiceKind>,
     parallel_tool_calls: bool,
+    response_format: bool,
 }
 
 impl View {
@@ -106,6 +110,7 @@ impl View {
             reasoning_effort: req.reasoning_effort.is_some(),
             tool_choice: req.tool_choice.as_ref().map(kind_of),
             parallel_tool_calls: req.parallel_tool_calls.is_some(),
+            response_format: req.response_format.is_some(),
         }
     }
 
@@ -119,6 +124,7 @@ impl View {
             Param::ReasoningEffort => self.reasoning_effort,
             Param::ToolChoice => self.tool_choice.is_some(),
             Param::ParallelToolCalls => self.parallel_tool_calls,
+            Param::ResponseFormat => self.response_format,
         }
     }
 
@@ -141,6 +147,7 @@ impl View {
             Param::ReasoningEffort => self.reasoning_effort = false,
             Param::ToolChoice => self.tool_choice = None,
             Param::ParallelToolCalls => self.parallel_tool_calls = false,
+            Param::ResponseFormat => self.response_format = false,
         }
     }
 }
@@ -221,6 +228,7 @@ pub(crate) fn drop_params(req: &mut CompletionRequest, params: &[Param]) {
             Param::ReasoningEffort => req.reasoning_effort = None,
             Param::ToolChoice => req.tool_choice = None,
             Param::ParallelToolCalls => req.parallel_tool_calls = None,
+            Param::ResponseFormat => req.response_format = None,
         }
     }
 }
@@ -307,6 +315,25 @@ mod tests {
             .temperature(1.0)
             .tool_choice(ToolChoice::Auto);
         assert!(violations(&fine, &rules("sonnet")).is_empty());
+    }
+
+    #[test]
+    fn with_thinking_claude_refuses_structured_output_which_forces_a_tool() {
+        let schema =
+            crate::types::OutputSchema::new("answer", serde_json::json!({"type": "object"}));
+        let req = CompletionRequest::prompt("sonnet", "hi")
+            .max_tokens(4096)
+            .thinking(2048)
+            .response_format(schema.clone());
+        let v = violations(&req, &rules("sonnet"));
+        assert_eq!(params(&v), [Param::ResponseFormat]);
+        assert!(
+            v[0].describe().contains("forces a tool"),
+            "{}",
+            v[0].describe()
+        );
+        let without = CompletionRequest::prompt("sonnet", "hi").response_format(schema);
+        assert!(violations(&without, &rules("sonnet")).is_empty());
     }
 
     #[test]

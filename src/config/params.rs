@@ -9,7 +9,7 @@
 //!
 //! The rules a preset can state (every list names parameters as the request spells them:
 //! `temperature`, `top_p`, `top_k`, `stop`, `thinking`, `reasoning_effort`, `tool_choice`,
-//! `parallel_tool_calls`):
+//! `parallel_tool_calls`, `response_format`):
 //!
 //! | key | meaning |
 //! |---|---|
@@ -46,11 +46,13 @@ pub enum Param {
     ToolChoice,
     /// `parallel_tool_calls` (Anthropic `disable_parallel_tool_use`).
     ParallelToolCalls,
+    /// `response_format` (structured output; on Anthropic a forced tool).
+    ResponseFormat,
 }
 
 impl Param {
     /// Every parameter, in the order checks report them.
-    pub const ALL: [Param; 8] = [
+    pub const ALL: [Param; 9] = [
         Param::Temperature,
         Param::TopP,
         Param::TopK,
@@ -59,6 +61,7 @@ impl Param {
         Param::ReasoningEffort,
         Param::ToolChoice,
         Param::ParallelToolCalls,
+        Param::ResponseFormat,
     ];
 
     /// The name as the request (and the config) spells it.
@@ -72,6 +75,7 @@ impl Param {
             Param::ReasoningEffort => "reasoning_effort",
             Param::ToolChoice => "tool_choice",
             Param::ParallelToolCalls => "parallel_tool_calls",
+            Param::ResponseFormat => "response_format",
         }
     }
 

@@ -321,3 +321,62 @@ async fn a_model_set_to_one_hour_gets_one_hour_breakpoints_and_short_prefixes_no
     assert!(p.rungs[0].request.is_none());
     swarm.shutdown().await;
 }
+
+/// One conversation on Sonnet at 6,000 input tokens per minute, until its history is
+/// larger than a minute of input quota; returns the estimate of the last request and its
+/// outcome.
+async fn long_conversation(auto_cache: bool) -> (u64, Result<(), quotaswarm::BrokerError>) {
+    let config = Config::from_toml_str_over_defaults(
+        &format!(
+            "[models.sonnet]\nrpm = 1000\nitpm = 6000\notpm = 40000\nauto_cache = {auto_cache}\n"
+        ),
+        "test",
+    )
+    .expect("config");
+    let swarm = Swarm::start(config, Backend::Embedded)
+        .await
+        .expect("swarm");
+    let h = swarm.handle();
+    let mut history: Vec<Message> = Vec::new();
+    let mut last = (0, Ok(()));
+    for turn in 0..12 {
+        history.push(Message::user(document(5, turn)));
+        let req = CompletionRequest::new("sonnet")
+            .system(system_prompt())
+            .messages(history.clone())
+            .max_tokens(100);
+        let est = h.prepare(req.clone()).expect("prepare").rungs[0].est_input;
+        match h.complete(req).await {
+            Ok(c) => {
+                history.push(c.to_message());
+                last = (est, Ok(()));
+            }
+            Err(e) => {
+                last = (est, Err(e));
+                break;
+            }
+        }
+    }
+    let s = h.stats().await.expect("stats");
+    assert_eq!(s.rate_limited, 0, "no 429s");
+    swarm.shutdown().await;
+    last
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_history_larger_than_a_minute_of_input_quota_is_served_while_it_is_cached() {
+    let (est, outcome) = long_conversation(true).await;
+    eprintln!("caching on: last request estimated at {est} input tokens: {outcome:?}");
+    assert!(
+        est > 6000,
+        "the history outgrew a minute of input quota: {est}"
+    );
+    assert!(outcome.is_ok(), "{outcome:?}");
+    // Without caching every input token counts: the broker refuses what can never fit.
+    let (est, outcome) = long_conversation(false).await;
+    eprintln!("caching off: stopped at a request estimated at {est} tokens: {outcome:?}");
+    assert!(
+        matches!(outcome, Err(quotaswarm::BrokerError::NeverFits { .. })),
+        "{outcome:?}"
+    );
+}

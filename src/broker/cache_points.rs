@@ -28,7 +28,9 @@
 //! five-minute one, and a candidate before a caller's one-hour breakpoint is skipped
 //! rather than given a shorter TTL ahead of it.
 
+use super::warm::CachedPrefix;
 use crate::types::{CacheControl, CacheTtl, CompletionRequest, ContentBlock, Role};
+use std::time::Duration;
 
 /// A place in a request that can carry a breakpoint, in prefix order (tools, then
 /// system, then messages).
@@ -197,6 +199,88 @@ pub(crate) fn candidates(req: &CompletionRequest, sizes: &Sizes) -> Vec<Candidat
         out.extend(tools);
     }
     out
+}
+
+/// The prefixes `req` marks at `breakpoints` (in prefix order), with their hashes and
+/// estimated tokens (from `sizes`; a breakpoint inside a message counts the whole
+/// message), for the lane's memory of what the provider has cached (`warm.rs`).
+pub(crate) fn prefixes(
+    req: &CompletionRequest,
+    breakpoints: &[(Spot, CacheTtl)],
+    sizes: &Sizes,
+) -> Vec<CachedPrefix> {
+    use std::hash::{Hash, Hasher};
+    let ttl = |t: CacheTtl| match t {
+        CacheTtl::FiveMinutes => Duration::from_secs(300),
+        CacheTtl::OneHour => Duration::from_secs(3600),
+    };
+    let mut h = std::hash::DefaultHasher::new();
+    let mut out = Vec::new();
+    let mut emit = |h: &std::hash::DefaultHasher, spot: Spot, tokens: u64| {
+        if let Some((_, t)) = breakpoints.iter().find(|(s, _)| *s == spot) {
+            out.push(CachedPrefix {
+                hash: h.finish(),
+                tokens,
+                ttl: ttl(*t),
+            });
+        }
+    };
+    for (i, t) in req.tools.iter().enumerate() {
+        0u8.hash(&mut h);
+        t.name.hash(&mut h);
+        t.description.hash(&mut h);
+        t.input_schema.to_string().hash(&mut h);
+        emit(&h, Spot::Tool(i), sizes.tools);
+    }
+    for (i, b) in req.system.iter().enumerate() {
+        1u8.hash(&mut h);
+        hash_block(b, &mut h);
+        emit(&h, Spot::System(i), sizes.tools + sizes.system);
+    }
+    let mut through = sizes.tools + sizes.system;
+    for (m, msg) in req.messages.iter().enumerate() {
+        through += sizes.messages.get(m).copied().unwrap_or(0);
+        2u8.hash(&mut h);
+        (msg.role == Role::User).hash(&mut h);
+        for (b, block) in msg.content.iter().enumerate() {
+            hash_block(block, &mut h);
+            emit(
+                &h,
+                Spot::Message {
+                    message: m,
+                    block: b,
+                },
+                through,
+            );
+        }
+    }
+    out
+}
+
+/// Hashes what a block says, leaving its breakpoint out.
+fn hash_block(b: &ContentBlock, h: &mut std::hash::DefaultHasher) {
+    use std::hash::Hash;
+    match b {
+        ContentBlock::Text { text, .. } => (0u8, text).hash(h),
+        ContentBlock::ToolUse { id, name, input } => (1u8, id, name, input.to_string()).hash(h),
+        ContentBlock::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+            ..
+        } => {
+            (2u8, tool_use_id, is_error).hash(h);
+            for c in content {
+                hash_block(c, h);
+            }
+        }
+        ContentBlock::Image { source, .. } => (3u8, source.to_string()).hash(h),
+        ContentBlock::Thinking {
+            thinking,
+            signature,
+        } => (4u8, thinking, signature).hash(h),
+        ContentBlock::RedactedThinking { data } => (5u8, data).hash(h),
+    }
 }
 
 /// Puts the chosen breakpoints on `req`.
@@ -426,6 +510,32 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn the_next_turn_repeats_the_prefix_hashes_whatever_the_breakpoints() {
+        let turn1 = chat(2);
+        let s1 = sizes(&turn1, 50);
+        let mut marked = turn1.clone();
+        apply(
+            &mut marked,
+            &choose(&candidates(&turn1, &s1), &[], 0, FIVE, 4),
+        );
+        let p1 = prefixes(&marked, &existing(&marked), &s1);
+        let turn2 = chat(3);
+        let s2 = sizes(&turn2, 50);
+        let all: Vec<(Spot, CacheTtl)> = candidates(&turn2, &s2)
+            .into_iter()
+            .map(|c| (c.spot, FIVE))
+            .collect();
+        let p2 = prefixes(&turn2, &all, &s2);
+        // Turn 1's final user turn (message 2) is turn 2's previous user turn.
+        let last1 = p1.last().expect("turn 1 marks its final turn");
+        assert!(p2
+            .iter()
+            .any(|p| p.hash == last1.hash && p.tokens == last1.tokens));
+        let ends: Vec<u64> = p2.iter().map(|p| p.tokens).collect();
+        assert_eq!(ends, [100, 2100, 2250, 2350]);
     }
 
     #[test]

@@ -257,10 +257,10 @@ impl BrokerHandle {
                 .estimator
                 .raw_input(Encoding::for_model(&m.model), &req);
             let est = self.estimator.calibrated(&model, &m.model, raw);
-            let request = if i < usable {
+            let (request, cache_prefixes) = if i < usable {
                 self.rung_request(&mut req, m, &mut variants)
             } else {
-                None
+                (None, Vec::new())
             };
             plans.push(RungPlan {
                 model,
@@ -268,6 +268,7 @@ impl BrokerHandle {
                 est_input: est,
                 provider_counted: false,
                 request,
+                cache_prefixes,
             });
         }
         let prepared = Prepared {

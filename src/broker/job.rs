@@ -3,7 +3,6 @@
 use super::bucket::Cost;
 use super::error::{BrokerError, RungError};
 use super::lane::QueueSlot;
-use crate::config::Limits;
 use crate::types::{Completion, CompletionRequest};
 use ractor::RpcReplyPort;
 use std::sync::Arc;
@@ -34,6 +33,10 @@ pub struct RungPlan {
     /// [`Prepared::request`]: parameters the model drops (`on_unsupported = "drop"`)
     /// removed, and the prompt-cache breakpoints the broker places for this model added.
     pub request: Option<Arc<CompletionRequest>>,
+    /// The prefixes the request marks with cache breakpoints on this rung (only where
+    /// cache reads are free against the input limit): what the lane checks against the
+    /// prefixes it knows are cached, to reserve less (`warm.rs`).
+    pub(crate) cache_prefixes: Vec<super::warm::CachedPrefix>,
 }
 
 /// A request validated, trimmed (when it has a trim policy), keyed and estimated, as
@@ -71,10 +74,11 @@ impl Prepared {
         self.rungs.get(rung).map_or(0, |r| r.est_input)
     }
 
-    /// The cost of one attempt on `rung` for a lane with `limits`.
-    pub(crate) fn cost(&self, rung: usize, limits: &Limits) -> Cost {
-        let input = self.est_input(rung) as f64;
-        let _ = limits;
+    /// The cost of one attempt on `rung` when `cached` of its estimated input tokens
+    /// will be read from the provider's cache (free against the input limit): the
+    /// estimate less those, and `max_tokens` as output (thinking included).
+    pub(crate) fn cost(&self, rung: usize, cached: u64) -> Cost {
+        let input = self.est_input(rung).saturating_sub(cached) as f64;
         Cost::request(input, f64::from(self.request.max_tokens))
     }
 

@@ -20,6 +20,7 @@
 //! | `policy.rs` | the pure parameter policy: what a model refuses, by its config preset |
 //! | `cache_points.rs` | the pure placement of automatic prompt-cache breakpoints |
 //! | `rung_request.rs` | each rung's copy of a request: parameters dropped, breakpoints placed |
+//! | `warm.rs` | a lane's memory of the prefixes the provider has cached, to reserve less for them |
 //! | `handle.rs` | `BrokerHandle`: validation, estimation and keying in the caller's task |
 //! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
 //! | `state.rs` | the broker's bookkeeping behind each message |
@@ -48,6 +49,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 mod time;
+mod warm;
 mod window;
 
 pub use circuit::CircuitState;

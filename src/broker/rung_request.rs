@@ -3,12 +3,15 @@
 //! rung's copy, see `policy.rs`) and the automatic prompt-cache breakpoints (Anthropic
 //! models, see `cache_points.rs`). A rung that needs either gets its own copy of the
 //! request ([`RungPlan::request`](super::RungPlan::request)); rungs that need the same
-//! changes share one.
+//! changes share one. For models whose cache reads are free against the input limit, the
+//! prefixes the request marks are listed too, so the lane can reserve less for a prefix
+//! it knows is cached (`warm.rs`).
 
 use super::cache_points;
 use super::error::InvalidRequest;
 use super::handle::BrokerHandle;
 use super::policy;
+use super::warm::CachedPrefix;
 use crate::config::{Config, ModelConfig, OnUnsupported, Param, Wire};
 use crate::tokens::{Encoding, PER_MESSAGE};
 use crate::types::{CacheControl, CompletionRequest};
@@ -24,7 +27,7 @@ impl BrokerHandle {
         req: &mut CompletionRequest,
         m: &ModelConfig,
         variants: &mut Vec<(Variant, Arc<CompletionRequest>)>,
-    ) -> Option<Arc<CompletionRequest>> {
+    ) -> (Option<Arc<CompletionRequest>>, Vec<CachedPrefix>) {
         let dropped: Vec<Param> = if m.on_unsupported == OnUnsupported::Drop {
             let found = policy::violations(req, &m.params);
             for v in &found {
@@ -39,47 +42,65 @@ impl BrokerHandle {
         } else {
             Vec::new()
         };
-        let points = if self.auto_caches(req, m) {
-            let sizes = self.prefix_sizes(req, m);
-            let max = m
-                .params
-                .max_cache_breakpoints
-                .unwrap_or(ANTHROPIC_MAX_BREAKPOINTS);
-            cache_points::choose(
-                &cache_points::candidates(req, &sizes),
-                &cache_points::existing(req),
-                m.min_cache_tokens,
-                m.cache_ttl,
-                max,
-            )
+        let anthropic = self.anthropic(m);
+        let existing = if anthropic {
+            cache_points::existing(req)
         } else {
             Vec::new()
         };
+        let auto = anthropic && req.options.auto_cache.unwrap_or(m.auto_cache);
+        // Sizes are needed to place breakpoints, and to remember cached prefixes where
+        // reads are free against the input limit (see `warm.rs`).
+        let remember = anthropic && !m.cache_reads_count;
+        let sizes = (auto || (remember && !existing.is_empty())).then(|| self.prefix_sizes(req, m));
+        let points = match (&sizes, auto) {
+            (Some(sizes), true) => {
+                let max = m
+                    .params
+                    .max_cache_breakpoints
+                    .unwrap_or(ANTHROPIC_MAX_BREAKPOINTS);
+                cache_points::choose(
+                    &cache_points::candidates(req, sizes),
+                    &existing,
+                    m.min_cache_tokens,
+                    m.cache_ttl,
+                    max,
+                )
+            }
+            _ => Vec::new(),
+        };
+        let prefixes = match &sizes {
+            Some(sizes) if remember => {
+                let mut all = existing;
+                all.extend(points.iter().map(|(s, c)| (*s, c.ttl)));
+                all.sort_by_key(|(s, _)| *s);
+                cache_points::prefixes(req, &all, sizes)
+            }
+            _ => Vec::new(),
+        };
         if dropped.is_empty() && points.is_empty() {
-            return None;
+            return (None, prefixes);
         }
         let variant = Variant { dropped, points };
         if let Some((_, r)) = variants.iter().find(|(v, _)| *v == variant) {
-            return Some(r.clone());
+            return (Some(r.clone()), prefixes);
         }
         let mut copy = req.clone();
         policy::drop_params(&mut copy, &variant.dropped);
         cache_points::apply(&mut copy, &variant.points);
         let copy = Arc::new(copy);
         variants.push((variant, copy.clone()));
-        Some(copy)
+        (Some(copy), prefixes)
     }
 
-    /// Whether the broker places cache breakpoints on `req` for model `m`: only on the
-    /// Anthropic wire, as the request says (`options.auto_cache`), else as the model's
-    /// config says.
-    fn auto_caches(&self, req: &CompletionRequest, m: &ModelConfig) -> bool {
-        let anthropic = self
-            .config
+    /// Whether model `m` speaks the Anthropic wire: only there does the broker place
+    /// cache breakpoints (as the request says, `options.auto_cache`, else as the model's
+    /// config says).
+    fn anthropic(&self, m: &ModelConfig) -> bool {
+        self.config
             .providers
             .get(&m.provider)
-            .is_some_and(|p| p.wire == Wire::Anthropic);
-        anthropic && req.options.auto_cache.unwrap_or(m.auto_cache)
+            .is_some_and(|p| p.wire == Wire::Anthropic)
     }
 
     /// The estimated tokens of `req`'s tools, system prompt and each message on model

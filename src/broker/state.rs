@@ -215,7 +215,7 @@ impl BrokerState {
             if rung < p.last_rung() && !lane.circuit.may_send(now) {
                 continue;
             }
-            let cost = p.cost(rung, &lane.model.limits);
+            let cost = lane.cost_of(p, rung, now);
             let Some(wait) = lane.projected_wait(&cost, now) else {
                 continue;
             };
@@ -252,7 +252,7 @@ impl BrokerState {
                 continue;
             };
             let err = self.context_overflow(p, rung, lane).unwrap_or_else(|| {
-                match lane.buckets.check(&p.cost(rung, &lane.model.limits), now) {
+                match lane.buckets.check(&lane.cost_of(p, rung, now), now) {
                     Admission::NeverFits { bucket, need, max } => BrokerError::never_fits(
                         &plan.model,
                         bucket,
@@ -284,7 +284,7 @@ impl BrokerState {
         let Some(lane) = self.lanes.get_mut(job.lane) else {
             return;
         };
-        let cost = job.prepared.cost(job.rung, &lane.model.limits);
+        let cost = lane.cost_of(&job.prepared, job.rung, now);
         job.queued = Some(lane.push(job.id, front, job.not_before, deadline, cost, now));
         self.jobs.insert(job.id, job);
     }
@@ -365,7 +365,7 @@ impl BrokerState {
                 }
                 continue;
             }
-            let cost = job.prepared.cost(job.rung, &lane.model.limits);
+            let cost = lane.cost_of(&job.prepared, job.rung, now);
             match lane.buckets.try_admit(&cost, now) {
                 Admission::Admitted => {
                     if let Some(job) = self.jobs.get_mut(&id) {
@@ -638,6 +638,10 @@ impl BrokerState {
         let usage = reply.completion.usage;
         let actual = Self::actual_cost(&lane.model, &usage);
         lane.buckets.settle(&job.reserved, &actual, now);
+        if let Some(plan) = job.prepared.rungs.get(job.rung) {
+            let min = lane.model.min_cache_tokens;
+            lane.warm.observe(&plan.cache_prefixes, &usage, min, now);
+        }
         if lane.circuit.on_success() == Some(Transition::Closed) {
             job.span
                 .in_scope(|| tracing::info!(model = %lane.model.name, "circuit closed"));

@@ -21,7 +21,8 @@ impl BrokerHandle {
     /// The request as rung model `m` gets it, when it differs from `req`: without the
     /// parameters `m` drops (`on_unsupported = "drop"`, see `policy.rs`), with the cache
     /// breakpoints the broker places for it (see `cache_points.rs`). Rungs that need the
-    /// same changes share one copy (`variants`).
+    /// same changes share one copy (`variants`). Also returns the prefixes the rung's
+    /// request marks, where the lane may reserve less for them (see `warm.rs`).
     pub(crate) fn rung_request(
         &self,
         req: &mut CompletionRequest,

@@ -27,6 +27,9 @@
 //! a shorter one: a one-hour breakpoint placed after a caller's five-minute one becomes a
 //! five-minute one, and a candidate before a caller's one-hour breakpoint is skipped
 //! rather than given a shorter TTL ahead of it.
+//!
+//! [`prefixes`] hashes the prefixes a request marks (breakpoints left out of the hash),
+//! so a lane can tell a request that repeats one its responses cached (`warm.rs`).
 
 use super::warm::CachedPrefix;
 use crate::types::{CacheControl, CacheTtl, CompletionRequest, ContentBlock, Role};

@@ -46,8 +46,8 @@ async fn exhaust(swarm: &Swarm, wire_model: &str, model: &str) {
 #[tokio::test(start_paused = true)]
 async fn with_opus_and_sonnet_exhausted_ladder_requests_complete_on_haiku() {
     let swarm = Swarm::start(config(""), Backend::Embedded).await.unwrap();
-    exhaust(&swarm, "claude-opus-4-5", "opus").await;
-    exhaust(&swarm, "claude-sonnet-4-5", "sonnet").await;
+    exhaust(&swarm, "claude-opus-4-6", "opus").await;
+    exhaust(&swarm, "claude-sonnet-4-6", "sonnet").await;
     let h = swarm.handle();
     for i in 0..5 {
         let c = h.complete(ask(i)).await.unwrap();
@@ -66,8 +66,8 @@ async fn with_opus_and_sonnet_exhausted_ladder_requests_complete_on_haiku() {
 #[tokio::test(start_paused = true)]
 async fn with_a_floor_at_sonnet_requests_wait_instead_of_going_to_haiku() {
     let swarm = Swarm::start(config(""), Backend::Embedded).await.unwrap();
-    exhaust(&swarm, "claude-opus-4-5", "opus").await;
-    exhaust(&swarm, "claude-sonnet-4-5", "sonnet").await;
+    exhaust(&swarm, "claude-opus-4-6", "opus").await;
+    exhaust(&swarm, "claude-sonnet-4-6", "sonnet").await;
     let h = swarm.handle();
     let start = Instant::now();
     let mut req = ask(1);
@@ -160,7 +160,7 @@ async fn a_request_queued_on_a_lane_that_pauses_moves_down_after_its_max_wait() 
     let swarm = Swarm::start(config("[broker]\nmax_in_flight = 1\n"), Backend::Embedded)
         .await
         .unwrap();
-    exhaust(&swarm, "claude-opus-4-5", "opus").await;
+    exhaust(&swarm, "claude-opus-4-6", "opus").await;
     let h = swarm.handle();
     let start = Instant::now();
     let ask_with_wait = |i| {
@@ -186,7 +186,7 @@ async fn on_its_last_rung_a_request_with_max_wait_waits_as_long_as_it_takes() {
     let swarm = Swarm::start(config("[broker]\nmax_in_flight = 1\n"), Backend::Embedded)
         .await
         .unwrap();
-    exhaust(&swarm, "claude-opus-4-5", "opus").await;
+    exhaust(&swarm, "claude-opus-4-6", "opus").await;
     let h = swarm.handle();
     let with_wait =
         |i| CompletionRequest::prompt("opus", format!("q{i}")).max_wait(Duration::from_secs(2));
@@ -198,8 +198,8 @@ async fn on_its_last_rung_a_request_with_max_wait_waits_as_long_as_it_takes() {
 #[tokio::test(start_paused = true)]
 async fn answers_from_a_lower_rung_are_counted_apart_from_the_moves_that_led_there() {
     let swarm = Swarm::start(config(""), Backend::Embedded).await.unwrap();
-    exhaust(&swarm, "claude-opus-4-5", "opus").await;
-    exhaust(&swarm, "claude-sonnet-4-5", "sonnet").await;
+    exhaust(&swarm, "claude-opus-4-6", "opus").await;
+    exhaust(&swarm, "claude-sonnet-4-6", "sonnet").await;
     let h = swarm.handle();
     for i in 0..5 {
         assert_eq!(h.complete(ask(i)).await.unwrap().model, "haiku");
@@ -251,4 +251,75 @@ async fn a_request_that_moves_down_and_still_fails_is_a_move_but_no_fallback_ans
     );
     assert_eq!(stats.fallback_answers, 0, "and got no answer there");
     assert_eq!((stats.completed, stats.failed), (0, 1));
+}
+
+/// A ladder whose first rung names a model the provider does not know (retired, or a
+/// typo) and a simulator that answers it 404 `not_found_error`.
+async fn swarm_with_a_retired_first_rung(
+) -> (quotaswarm::broker::Broker, quotaswarm::sim::Simulator) {
+    let config = config(
+        "[models.retired]\nprovider = \"anthropic\"\nmodel = \"claude-3-opus-20240229\"\n\
+         rpm = 50\nitpm = 30000\notpm = 8000\n\
+         [ladders]\nold-first = [\"retired\", \"sonnet\"]\n\
+         [broker]\ncircuit_cooldown_secs = 30\n",
+    );
+    let mut config = config;
+    config.use_embedded_sim();
+    // The simulator serves every model but the retired one.
+    let mut served = config.clone();
+    served.models.remove("retired");
+    served.ladders.clear();
+    let sim = quotaswarm::sim::Simulator::new(&served);
+    let endpoints = quotaswarm::swarm::endpoints(&config, Some(&sim)).unwrap();
+    let broker = quotaswarm::broker::start(config, endpoints, Default::default())
+        .await
+        .unwrap();
+    (broker, sim)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ladder_whose_first_rung_answers_404_is_served_by_the_second() {
+    let (broker, sim) = swarm_with_a_retired_first_rung().await;
+    let h = &broker.handle;
+    let ask = |i: usize| CompletionRequest::prompt("old-first", format!("q{i}")).max_tokens(20);
+    let c = h.complete(ask(0)).await.unwrap();
+    assert_eq!(c.model, "sonnet");
+    assert_eq!(c.provider_model, "claude-sonnet-4-6");
+    let s = h.stats().await.unwrap();
+    let retired = s.lane("retired").unwrap();
+    assert_eq!(retired.status.get("404"), Some(&1));
+    assert_eq!(retired.retries, 0, "a 404 is not retried");
+    assert_eq!(
+        retired.circuit,
+        CircuitState::Open,
+        "one 404 opens the circuit"
+    );
+    assert_eq!(s.fallbacks.get("retired->sonnet"), Some(&1));
+    assert_eq!(s.fallback_answers, 1);
+
+    // The next requests skip the retired rung without sending to it.
+    for i in 1..4 {
+        assert_eq!(h.complete(ask(i)).await.unwrap().model, "sonnet");
+    }
+    let s = h.stats().await.unwrap();
+    assert_eq!(s.lane("retired").unwrap().requests, 1);
+    assert_eq!(sim.stats().total.status(404), 1);
+
+    // A request to the retired model alone fails with the provider's 404, once.
+    let err = h
+        .complete(CompletionRequest::prompt("retired", "hello").max_tokens(20))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            BrokerError::Provider {
+                error: ProviderError::NotFound { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    println!("{err}");
+    broker.stop();
 }

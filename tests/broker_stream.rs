@@ -126,7 +126,7 @@ async fn dropping_a_stream_cancels_it_and_refunds_the_output_bucket() {
         sim.total.cancelled_streams, 1,
         "the simulator saw the connection close"
     );
-    let charged = sim.models["claude-sonnet-4-5"].output_tokens;
+    let charged = sim.models["claude-sonnet-4-6"].output_tokens;
     assert!(
         (3..50).contains(&charged),
         "charged only what was produced: {charged}"

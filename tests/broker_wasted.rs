@@ -95,7 +95,7 @@ async fn wasted_usd_is_what_cut_streams_were_billed_and_529s_add_nothing() {
     }
     let stats = h.stats().await.unwrap();
     let lane = stats.lane("sonnet").unwrap();
-    let ledger = sim.stats().models["claude-sonnet-4-5"].clone();
+    let ledger = sim.stats().models["claude-sonnet-4-6"].clone();
     let overloaded = ledger.status(529);
     println!(
         "{} attempts: {overloaded} answered 529, {} streams cut after 5 tokens; cut streams billed {} input + {} output tokens",
@@ -176,7 +176,7 @@ async fn a_cancelled_stream_wastes_what_it_had_produced() {
         }
     }
     let lane = lane.expect("the broker and the simulator saw the cancellation");
-    let ledger = sim.stats().models["claude-sonnet-4-5"].clone();
+    let ledger = sim.stats().models["claude-sonnet-4-6"].clone();
     // Input as billed; output between what the caller read and what was generated
     // (a frame or two may be in flight when the caller lets go).
     let low = usd(ledger.input_tokens, deltas);

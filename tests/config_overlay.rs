@@ -51,7 +51,7 @@ fn the_readme_sample_config_loads_as_printed() {
             otpm: 8000.0
         }
     );
-    assert!(c.sim.limits.contains_key("claude-sonnet-4-5"));
+    assert!(c.sim.limits.contains_key("claude-sonnet-4-6"));
     assert_eq!(c.sim.faults.len(), 1);
 }
 
@@ -71,7 +71,7 @@ fn a_one_line_override_keeps_every_other_built_in_setting() {
     );
     assert_eq!(sonnet.limits.rpm(), before.limits.rpm());
     assert_eq!(sonnet.provider, "anthropic");
-    assert_eq!(sonnet.model, "claude-sonnet-4-5");
+    assert_eq!(sonnet.model, "claude-sonnet-4-6");
     assert_eq!(sonnet.context_window, 200_000);
     assert_eq!(sonnet.burst, before.burst);
     let prices = sonnet.prices.expect("sonnet keeps its prices");

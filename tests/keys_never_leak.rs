@@ -89,7 +89,7 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
     let (kind, model, limits) = match wire {
         Wire::Anthropic => (
             "anthropic",
-            "claude-sonnet-4-5",
+            "claude-sonnet-4-6",
             "rpm = 600\nitpm = 600000\notpm = 600000",
         ),
         _ => ("openai", "gpt-4o-mini", "rpm = 600\ntpm = 600000"),

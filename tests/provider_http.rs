@@ -43,11 +43,11 @@ fn req() -> CompletionRequest {
 async fn a_completion_each_way_with_rate_limit_headers_parsed() {
     let server = sim("").await;
     let a = endpoint(&server, Anthropic, "k1")
-        .complete("claude-sonnet-4-5", &req())
+        .complete("claude-sonnet-4-6", &req())
         .await
         .unwrap();
     assert!(!a.completion.text().is_empty());
-    assert_eq!(a.completion.provider_model, "claude-sonnet-4-5");
+    assert_eq!(a.completion.provider_model, "claude-sonnet-4-6");
     assert!(a.completion.usage.input_tokens > 0 && a.completion.usage.output_tokens > 0);
     let rl = &a.rate_limits;
     assert_eq!(rl.requests.unwrap().limit, Some(50));
@@ -72,7 +72,7 @@ async fn a_completion_each_way_with_rate_limit_headers_parsed() {
 async fn a_429_is_classified_with_its_retry_after_on_both_wires() {
     let server = sim("").await;
     server.sim.set_limits(
-        "claude-sonnet-4-5",
+        "claude-sonnet-4-6",
         Limits::Split {
             rpm: 1.0,
             itpm: 30_000.0,
@@ -86,7 +86,7 @@ async fn a_429_is_classified_with_its_retry_after_on_both_wires() {
             tpm: 200_000.0,
         },
     );
-    for (wire, model) in [(Anthropic, "claude-sonnet-4-5"), (OpenAi, "gpt-4o-mini")] {
+    for (wire, model) in [(Anthropic, "claude-sonnet-4-6"), (OpenAi, "gpt-4o-mini")] {
         let ep = endpoint(&server, wire, "k2");
         ep.complete(model, &req()).await.unwrap();
         let f = ep.complete(model, &req()).await.unwrap_err();
@@ -115,11 +115,11 @@ async fn a_429_is_classified_with_its_retry_after_on_both_wires() {
 async fn a_529_and_a_503_are_retryable() {
     let server = sim("").await;
     server.sim.set_faults(vec![
-        Fault::new(FaultKind::Status(529), 1.0).for_model("claude-sonnet-4-5"),
+        Fault::new(FaultKind::Status(529), 1.0).for_model("claude-sonnet-4-6"),
         Fault::new(FaultKind::Status(503), 1.0).for_model("gpt-4o-mini"),
     ]);
     let a = endpoint(&server, Anthropic, "k3")
-        .complete("claude-sonnet-4-5", &req())
+        .complete("claude-sonnet-4-6", &req())
         .await
         .unwrap_err();
     assert!(
@@ -144,7 +144,7 @@ async fn a_529_and_a_503_are_retryable() {
 async fn bad_request_auth_and_not_found_are_final_on_both_wires() {
     let server = sim("api_keys = [\"good\"]\n").await;
     let long = CompletionRequest::prompt("x", "word ".repeat(250_000)).max_tokens(30);
-    for (wire, model) in [(Anthropic, "claude-sonnet-4-5"), (OpenAi, "gpt-4o-mini")] {
+    for (wire, model) in [(Anthropic, "claude-sonnet-4-6"), (OpenAi, "gpt-4o-mini")] {
         let good = endpoint(&server, wire, "good");
         let e = good.complete(model, &long).await.unwrap_err().error;
         assert!(
@@ -222,7 +222,7 @@ fn agent_request() -> CompletionRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_requests_with_tools_structured_output_and_thinking_are_accepted() {
     let server = sim("").await;
-    for (wire, model) in [(Anthropic, "claude-sonnet-4-5"), (OpenAi, "gpt-4o-mini")] {
+    for (wire, model) in [(Anthropic, "claude-sonnet-4-6"), (OpenAi, "gpt-4o-mini")] {
         let ep = endpoint(&server, wire, "k-agent");
         let reply = ep.complete(model, &agent_request()).await;
         assert!(reply.is_ok(), "{wire:?}: {:?}", reply.unwrap_err().error);
@@ -240,10 +240,10 @@ async fn agent_requests_with_tools_structured_output_and_thinking_are_accepted()
         .thinking(1024)
         .max_tokens(2048);
     let ep = endpoint(&server, Anthropic, "k-agent");
-    let reply = ep.complete("claude-sonnet-4-5", &thinking).await;
+    let reply = ep.complete("claude-sonnet-4-6", &thinking).await;
     assert!(reply.is_ok(), "{:?}", reply.unwrap_err().error);
     let done = ep
-        .stream("claude-sonnet-4-5", &thinking)
+        .stream("claude-sonnet-4-6", &thinking)
         .await
         .unwrap()
         .into_completion()

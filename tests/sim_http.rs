@@ -20,7 +20,7 @@ async fn serves_both_apis_and_stats_over_http() {
         .post(format!("{base}/v1/messages"))
         .header("x-api-key", "sk-ant-http")
         .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 64,
+        .json(&json!({"model": "claude-sonnet-4-6", "max_tokens": 64,
                       "messages": [{"role": "user", "content": "Hello"}]}))
         .send()
         .await
@@ -48,7 +48,7 @@ async fn serves_both_apis_and_stats_over_http() {
         .post(format!("{base}/v1/messages/count_tokens"))
         .header("x-api-key", "sk-ant-http")
         .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude-sonnet-4-5",
+        .json(&json!({"model": "claude-sonnet-4-6",
                       "messages": [{"role": "user", "content": "Hello"}]}))
         .send()
         .await

@@ -8,7 +8,7 @@ use reqwest::{Client, Response};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const SONNET: &str = "claude-sonnet-4-5";
+const SONNET: &str = "claude-sonnet-4-6";
 
 async fn start(f: impl FnOnce(&mut Config)) -> (SimServer, String) {
     let mut config = Config::default();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const CASES: [(Wire, &str); 2] = [
-    (Wire::Anthropic, "claude-sonnet-4-5"),
+    (Wire::Anthropic, "claude-sonnet-4-6"),
     (Wire::OpenAi, "gpt-4o"),
 ];
 
@@ -101,10 +101,21 @@ async fn dropping_the_stream_closes_the_connection_and_the_simulator_charges_les
     let server = server(5, Vec::new()).await;
     for (wire, model) in CASES {
         let ep = endpoint(&server, wire);
-        let full = ep.complete(model, &request()).await.unwrap().completion;
+        // A request whose (deterministic) reply is long enough to cut: the reply's length
+        // follows a hash of the request, model name included.
+        let mut req = request();
+        let mut full = ep.complete(model, &req).await.unwrap().completion;
+        for i in 0..10 {
+            if full.usage.output_tokens > 20 {
+                break;
+            }
+            req = CompletionRequest::prompt("x", format!("Stream me something, take {i}"))
+                .max_tokens(150);
+            full = ep.complete(model, &req).await.unwrap().completion;
+        }
         assert!(full.usage.output_tokens > 20, "{wire:?}");
         let before = stats(&server).await.models[model].output_tokens;
-        let mut s = ep.stream(model, &request()).await.unwrap();
+        let mut s = ep.stream(model, &req).await.unwrap();
         let mut deltas = 0;
         while let Some(ev) = s.next().await {
             if ev.unwrap().is_delta() {

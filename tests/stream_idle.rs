@@ -150,7 +150,7 @@ async fn a_simulated_stream_longer_than_the_request_timeout_completes_on_both_wi
     let (a, o) = tokio::join!(
         async {
             endpoint_for(&base, Wire::Anthropic)
-                .stream("claude-sonnet-4-5", &request)
+                .stream("claude-sonnet-4-6", &request)
                 .await
                 .unwrap()
                 .into_completion()

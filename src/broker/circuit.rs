@@ -114,6 +114,20 @@ impl Circuit {
         }
     }
 
+    /// The model cannot serve anything (unknown or retired): opens at once, whatever the
+    /// count, for a cool-down; after it one probe finds out whether it is back.
+    pub(crate) fn trip(&mut self, now: Instant) -> Option<Transition> {
+        self.failures = self.failures.max(self.threshold);
+        self.probe_in_flight = false;
+        let was_open = self.state(now) == CircuitState::Open;
+        self.open_until = Some(super::time::after(now, self.cooldown));
+        if was_open {
+            return None;
+        }
+        self.opened += 1;
+        Some(Transition::Opened)
+    }
+
     /// Any other outcome (e.g. a 400): ends a probe without deciding.
     pub(crate) fn on_neutral(&mut self) {
         self.probe_in_flight = false;
@@ -150,6 +164,19 @@ mod tests {
         assert_eq!(c.on_failure(t1), Some(Transition::Opened));
         assert_eq!(c.state(t1 + Duration::from_secs(4)), CircuitState::Open);
         assert_eq!(c.opened, 2);
+    }
+
+    #[test]
+    fn a_trip_opens_at_once_and_a_good_probe_closes_it() {
+        let t0 = Instant::now();
+        let mut c = Circuit::new(5, Duration::from_secs(30));
+        assert_eq!(c.trip(t0), Some(Transition::Opened));
+        assert_eq!(c.state(t0), CircuitState::Open);
+        assert_eq!(c.trip(t0), None, "already open");
+        let later = t0 + Duration::from_secs(30);
+        assert_eq!(c.on_send(later), Some(Transition::HalfOpened));
+        assert_eq!(c.on_success(), Some(Transition::Closed));
+        assert_eq!(c.opened, 1);
     }
 
     #[test]

@@ -77,6 +77,38 @@ pub enum InvalidRequest {
         /// The ladder's last rung (0 for a single model).
         last: usize,
     },
+    /// A model the request may use refuses one of its parameters (its `params` preset
+    /// in the config says so) and the model's `on_unsupported` is `refuse`: the
+    /// provider would answer 400. Nothing was sent.
+    #[error("model {model} refuses `{param}`: {reason}; remove it from the request, or set models.{model}.on_unsupported = \"drop\" to send the request without it")]
+    UnsupportedParameter {
+        /// The config model name.
+        model: String,
+        /// The parameter.
+        param: crate::config::Param,
+        /// Why the model refuses it.
+        reason: String,
+    },
+    /// Extended thinking's budget is below the API's minimum of 1,024 tokens or not
+    /// below `max_tokens` (which includes it).
+    #[error("thinking budget_tokens {budget} must be at least 1024 and below max_tokens {max_tokens} (max_tokens includes the thinking budget): raise max_tokens or lower the budget")]
+    ThinkingBudget {
+        /// The request's `budget_tokens`.
+        budget: u32,
+        /// The request's `max_tokens`.
+        max_tokens: u32,
+    },
+    /// The request places more prompt-cache breakpoints (`cache_control` on tools,
+    /// system and message blocks) than a model it may use accepts.
+    #[error("model {model} accepts at most {max} cache breakpoints, the request places {count}: remove some cache_control marks")]
+    TooManyCacheBreakpoints {
+        /// The config model name.
+        model: String,
+        /// Breakpoints the request places.
+        count: usize,
+        /// The most the model accepts.
+        max: usize,
+    },
     /// The request has a trim policy, but even its newest turn does not fit the budget.
     #[error("cannot trim to {budget} input tokens: the newest turn alone needs about {newest} (with {fixed} for system and tools)")]
     CannotTrim {

@@ -6,12 +6,19 @@
 //! Validation refuses, with a typed [`InvalidRequest`], everything that could make the
 //! broker misbehave; and a `max_wait` beyond [`MAX_WAIT`] is clamped to it, so no option a
 //! caller can set reaches the broker in a form it cannot handle.
+//!
+//! Also here, per rung the request may use: the parameter policy (a parameter the model
+//! refuses is refused, or dropped from that rung's copy: `policy.rs`) and the automatic
+//! prompt-cache breakpoints (Anthropic models: `cache_points.rs`). A rung that needs
+//! either gets its own copy of the request ([`RungPlan::request`]); the canonical key and
+//! the estimates are the caller's request's.
 
 use super::bucket::{Bucket, BucketKind};
 use super::error::{BrokerError, InvalidRequest};
 use super::job::{Prepared, RungPlan};
 use super::key::canonical_key;
 use super::mailbox::{BrokerMailbox, GiveUp};
+use super::rung_request::{check_params, usable_rungs, Variant};
 use super::stats::Stats;
 use super::stream::CompletionStream;
 use super::BrokerMsg;
@@ -19,7 +26,8 @@ use crate::config::{Config, Limits, ModelConfig};
 use crate::provider::Endpoint;
 use crate::tokens::{Encoding, Estimator, PER_MESSAGE};
 use crate::trim::{prepend_summary, trim_to_budget, Trimmed};
-use crate::types::{Completion, CompletionRequest, ContentBlock, Message, TrimPolicy};
+use crate::types::{Completion, CompletionRequest, ContentBlock, Message};
+use crate::types::{Thinking, TrimPolicy};
 use ractor::concurrency::oneshot;
 use ractor::RpcReplyPort;
 use std::collections::HashMap;
@@ -244,6 +252,8 @@ impl BrokerHandle {
             .rungs(&req.target)
             .ok_or_else(|| BrokerError::UnknownTarget(req.target.clone()))?;
         validate_for_rungs(&req, &rungs, &self.config).map_err(BrokerError::InvalidRequest)?;
+        let usable = usable_rungs(&req, &rungs);
+        check_params(&req, &rungs[..usable], &self.config).map_err(BrokerError::InvalidRequest)?;
         if let Some(w) = req.options.max_wait.as_mut() {
             *w = (*w).min(MAX_WAIT);
         }
@@ -257,7 +267,8 @@ impl BrokerHandle {
         }
         let key = canonical_key(&req);
         let mut plans = Vec::with_capacity(rungs.len());
-        for model in rungs {
+        let mut variants: Vec<(Variant, Arc<CompletionRequest>)> = Vec::new();
+        for (i, model) in rungs.into_iter().enumerate() {
             let Some(m) = self.config.model(&model) else {
                 return Err(BrokerError::UnknownTarget(model));
             };
@@ -265,11 +276,18 @@ impl BrokerHandle {
                 .estimator
                 .raw_input(Encoding::for_model(&m.model), &req);
             let est = self.estimator.calibrated(&model, &m.model, raw);
+            let (request, cache_prefixes) = if i < usable {
+                self.rung_request(&mut req, m, &mut variants)
+            } else {
+                (None, Vec::new())
+            };
             plans.push(RungPlan {
                 model,
                 raw_input: raw,
                 est_input: est,
                 provider_counted: false,
+                request,
+                cache_prefixes,
             });
         }
         let prepared = Prepared {
@@ -442,6 +460,16 @@ fn validate(req: &CompletionRequest) -> Result<(), InvalidRequest> {
     }
     if req.max_tokens == 0 {
         return Err(InvalidRequest::MaxTokensZero);
+    }
+    // The budget is part of max_tokens: the output reservation (max_tokens) and the
+    // settled output (output_tokens, thinking included) already count it.
+    if let Some(t) = req.thinking {
+        if t.budget_tokens < Thinking::MIN_BUDGET || t.budget_tokens >= req.max_tokens {
+            return Err(InvalidRequest::ThinkingBudget {
+                budget: t.budget_tokens,
+                max_tokens: req.max_tokens,
+            });
+        }
     }
     if let Some(t) = req.temperature {
         // `contains` is false for NaN.

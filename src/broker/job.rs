@@ -3,7 +3,6 @@
 use super::bucket::Cost;
 use super::error::{BrokerError, RungError};
 use super::lane::QueueSlot;
-use crate::config::Limits;
 use crate::types::{Completion, CompletionRequest};
 use ractor::RpcReplyPort;
 use std::sync::Arc;
@@ -30,6 +29,14 @@ pub struct RungPlan {
     pub est_input: u64,
     /// The estimate is the provider's own count (`count_tokens`): nothing to calibrate.
     pub provider_counted: bool,
+    /// The request as it is sent on this rung, when it differs from
+    /// [`Prepared::request`]: parameters the model drops (`on_unsupported = "drop"`)
+    /// removed, and the prompt-cache breakpoints the broker places for this model added.
+    pub request: Option<Arc<CompletionRequest>>,
+    /// The prefixes the request marks with cache breakpoints on this rung (only where
+    /// cache reads are free against the input limit): what the lane checks against the
+    /// prefixes it knows are cached, to reserve less (`warm.rs`).
+    pub(crate) cache_prefixes: Vec<super::warm::CachedPrefix>,
 }
 
 /// A request validated, trimmed (when it has a trim policy), keyed and estimated, as
@@ -54,15 +61,24 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The request as it is sent on `rung` (see [`RungPlan::request`]).
+    pub fn request_for(&self, rung: usize) -> Arc<CompletionRequest> {
+        self.rungs
+            .get(rung)
+            .and_then(|r| r.request.clone())
+            .unwrap_or_else(|| self.request.clone())
+    }
+
     /// The estimated input tokens on `rung` (0 for a rung it does not have).
     pub(crate) fn est_input(&self, rung: usize) -> u64 {
         self.rungs.get(rung).map_or(0, |r| r.est_input)
     }
 
-    /// The cost of one attempt on `rung` for a lane with `limits`.
-    pub(crate) fn cost(&self, rung: usize, limits: &Limits) -> Cost {
-        let input = self.est_input(rung) as f64;
-        let _ = limits;
+    /// The cost of one attempt on `rung` when `cached` of its estimated input tokens
+    /// will be read from the provider's cache (free against the input limit): the
+    /// estimate less those, and `max_tokens` as output (thinking included).
+    pub(crate) fn cost(&self, rung: usize, cached: u64) -> Cost {
+        let input = self.est_input(rung).saturating_sub(cached) as f64;
         Cost::request(input, f64::from(self.request.max_tokens))
     }
 

@@ -17,8 +17,10 @@
 
 use super::bucket::{BucketSet, Cost};
 use super::circuit::Circuit;
+use super::job::Prepared;
 use super::mailbox::BrokerMailbox;
 use super::stats::LaneCounters;
+use super::warm::WarmPrefixes;
 use super::BrokerMsg;
 use crate::config::{BrokerConfig, ModelConfig};
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,6 +64,8 @@ pub(crate) struct Lane {
     /// With a shared quota store: the admission asked for and the store's last word
     /// (see `shared.rs`); `None` with the memory store.
     pub(crate) shared: Option<super::shared::SharedLane>,
+    /// The prefixes the provider has cached for this lane, as its responses showed.
+    pub(crate) warm: WarmPrefixes,
 }
 
 impl Lane {
@@ -88,7 +92,18 @@ impl Lane {
             timer,
             counters: LaneCounters::new(),
             shared: None,
+            warm: WarmPrefixes::default(),
         }
+    }
+
+    /// What one attempt of `p` on `rung` costs this lane's buckets now: its estimate,
+    /// less the prefix the provider has cached (see `warm.rs`).
+    pub(crate) fn cost_of(&self, p: &Prepared, rung: usize, now: Instant) -> Cost {
+        let cached = p
+            .rungs
+            .get(rung)
+            .map_or(0, |r| self.warm.cached_tokens(&r.cache_prefixes, now));
+        p.cost(rung, cached)
     }
 
     pub(crate) fn pause_until(&mut self, until: Instant) {

@@ -17,6 +17,10 @@
 //! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
 //! | `circuit.rs` | the pure circuit breaker |
 //! | `key.rs` | the canonical key used for coalescing |
+//! | `policy.rs` | the pure parameter policy: what a model refuses, by its config preset |
+//! | `cache_points.rs` | the pure placement of automatic prompt-cache breakpoints |
+//! | `rung_request.rs` | each rung's copy of a request: parameters dropped, breakpoints placed |
+//! | `warm.rs` | a lane's memory of the prefixes the provider has cached, to reserve less for them |
 //! | `handle.rs` | `BrokerHandle`: validation, estimation and keying in the caller's task |
 //! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
 //! | `state.rs` | the broker's bookkeeping behind each message |
@@ -30,6 +34,7 @@
 
 mod actor;
 mod bucket;
+mod cache_points;
 mod circuit;
 mod error;
 mod handle;
@@ -37,8 +42,10 @@ mod job;
 mod key;
 mod lane;
 mod mailbox;
+mod policy;
 mod retry;
 mod reuse;
+mod rung_request;
 mod shared;
 mod state;
 mod stats;
@@ -46,6 +53,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 mod time;
+mod warm;
 mod window;
 
 pub use circuit::CircuitState;

@@ -49,6 +49,34 @@ pub(crate) fn fails_fast(err: &ProviderError, answered: bool) -> bool {
     !answered && matches!(err.underlying(), ProviderError::Unreachable { .. })
 }
 
+/// Whether `err` says the rung's model cannot serve anything: a 404 (Anthropic
+/// `not_found_error`, OpenAI `model_not_found`: an unknown or retired model, or a wrong
+/// base URL), or a 400 / other 4xx whose body says the model is deprecated, retired or
+/// does not exist. Waiting cannot help, but a lower rung (another model, maybe another
+/// endpoint) can: a ladder moves down at once, and the rung's circuit opens so the next
+/// requests skip it until a probe after the cool-down.
+pub(crate) fn model_unavailable(err: &ProviderError) -> bool {
+    let message = match err.underlying() {
+        ProviderError::NotFound { .. } => return true,
+        ProviderError::BadRequest { message } | ProviderError::Rejected { message, .. } => {
+            message.to_ascii_lowercase()
+        }
+        _ => return false,
+    };
+    let about_model = message.contains("model");
+    let gone = [
+        "model_not_found",
+        "not_found_error",
+        "deprecated",
+        "retired",
+        "decommissioned",
+        "end of life",
+        "does not exist",
+        "no longer available",
+    ];
+    about_model && gone.iter().any(|g| message.contains(g))
+}
+
 /// What to do after `err` on attempt `attempt` (1-based) of a rung; `lower_rung` tells
 /// whether the ladder (and its floor) allows moving down; `answered`, whether the rung's
 /// endpoint has ever answered (see [`fails_fast`]).
@@ -85,7 +113,7 @@ pub(crate) fn decide(
             | ProviderError::Overloaded { .. }
             | ProviderError::QuotaExhausted { .. }
             | ProviderError::TooLarge { .. }
-    );
+    ) || model_unavailable(err);
     if lower_rung && moves_down_at_once {
         return Decision::MoveDown;
     }
@@ -223,6 +251,33 @@ mod tests {
         assert_eq!(refused(true, 5, false), Decision::GiveUp);
         assert_eq!(refused(true, 5, true), Decision::MoveDown);
         assert!(!fails_fast(&ProviderError::Timeout, false));
+    }
+
+    #[test]
+    fn a_missing_or_retired_model_moves_down_at_once_and_ends_on_the_last_rung() {
+        let not_found = ProviderError::NotFound {
+            message: "not_found_error: model: claude-3-opus-20240229".into(),
+        };
+        assert!(model_unavailable(&not_found));
+        assert_eq!(
+            decide(&not_found, 1, true, true, &cfg(), 0.1),
+            Decision::MoveDown
+        );
+        assert_eq!(
+            decide(&not_found, 1, false, true, &cfg(), 0.1),
+            Decision::GiveUp
+        );
+        let deprecated = ProviderError::BadRequest {
+            message:
+                "invalid_request_error/model_deprecated: The model `gpt-4-0314` has been deprecated"
+                    .into(),
+        };
+        assert!(model_unavailable(&deprecated));
+        let other = ProviderError::BadRequest {
+            message: "invalid_request_error: messages: tool `lookup` does not exist".into(),
+        };
+        assert!(!model_unavailable(&other), "not about the model");
+        assert_eq!(decide(&other, 1, true, true, &cfg(), 0.1), Decision::GiveUp);
     }
 
     #[test]

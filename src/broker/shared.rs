@@ -110,7 +110,7 @@ impl BrokerState {
             if job.abandoned() && !batch.is_empty() {
                 break; // the pump drops it when it reaches the head
             }
-            let cost = job.prepared.cost(job.rung, &lane.model.limits);
+            let cost = lane.cost_of(&job.prepared, job.rung, now);
             if !batch.is_empty()
                 && matches!(lane.buckets.check(&cost, now), Admission::NeverFits { .. })
             {

@@ -19,7 +19,7 @@ use super::stats::{self, LaneStats, Stats};
 use super::stream::StreamSink;
 use super::time::{after, FAR};
 use super::BrokerMsg;
-use crate::config::{Config, Limits};
+use crate::config::{Config, Limits, ModelConfig};
 use crate::provider::{Dispatch, EventSink, ProviderMsg, Reporter};
 use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
 use crate::tokens::Estimator;
@@ -218,7 +218,7 @@ impl BrokerState {
             if rung < p.last_rung() && !lane.circuit.may_send(now) {
                 continue;
             }
-            let cost = p.cost(rung, &lane.model.limits);
+            let cost = lane.cost_of(p, rung, now);
             let Some(wait) = lane.projected_wait(&cost, now) else {
                 continue;
             };
@@ -255,7 +255,7 @@ impl BrokerState {
                 continue;
             };
             let err = self.context_overflow(p, rung, lane).unwrap_or_else(|| {
-                match lane.buckets.check(&p.cost(rung, &lane.model.limits), now) {
+                match lane.buckets.check(&lane.cost_of(p, rung, now), now) {
                     Admission::NeverFits { bucket, need, max } => BrokerError::never_fits(
                         &plan.model,
                         bucket,
@@ -287,7 +287,7 @@ impl BrokerState {
         let Some(lane) = self.lanes.get_mut(job.lane) else {
             return;
         };
-        let cost = job.prepared.cost(job.rung, &lane.model.limits);
+        let cost = lane.cost_of(&job.prepared, job.rung, now);
         job.queued = Some(lane.push(job.id, front, job.not_before, deadline, cost, now));
         self.jobs.insert(job.id, job);
     }
@@ -368,7 +368,7 @@ impl BrokerState {
                 }
                 continue;
             }
-            let cost = job.prepared.cost(job.rung, &lane.model.limits);
+            let cost = lane.cost_of(&job.prepared, job.rung, now);
             let verdict = match lane.gate(self.quota.as_ref(), &cost, now) {
                 super::shared::Gate::Decided(v) => v,
                 // The store's verdict comes as a message, which pumps the lane again.
@@ -520,7 +520,7 @@ impl BrokerState {
             );
         }
         let lane_idx = job.lane;
-        let request = job.prepared.request.clone();
+        let request = job.prepared.request_for(job.rung);
         let wire_model = lane.model.model.clone();
         let provider = self.providers.get(&lane.model.provider).cloned();
         let mailbox = self.mailbox.clone();
@@ -596,13 +596,23 @@ impl BrokerState {
         self.pump(lane_idx, now);
     }
 
-    fn actual_cost(limits: &Limits, usage: &Usage) -> Cost {
-        match limits {
-            // Anthropic ITPM: uncached input + cache writes; cache reads are free.
-            Limits::Split { .. } => Cost::request(
-                (usage.input_tokens + usage.cache_creation_input_tokens) as f64,
-                usage.output_tokens as f64,
-            ),
+    /// What an attempt with `usage` cost the lane's buckets. Output tokens include any
+    /// thinking (Anthropic) or reasoning (OpenAI) tokens, as the providers count them.
+    pub(crate) fn actual_cost(model: &ModelConfig, usage: &Usage) -> Cost {
+        match model.limits {
+            // Anthropic ITPM: uncached input + cache writes; cache reads are free, except
+            // for models that count them (`cache_reads_count`, Claude Haiku 3.5 and older).
+            Limits::Split { .. } => {
+                let reads = if model.cache_reads_count {
+                    usage.cache_read_input_tokens
+                } else {
+                    0
+                };
+                Cost::request(
+                    (usage.input_tokens + usage.cache_creation_input_tokens + reads) as f64,
+                    usage.output_tokens as f64,
+                )
+            }
             // OpenAI TPM: every prompt token, cached or not, plus output.
             Limits::Combined { .. } => {
                 Cost::request(usage.total_input() as f64, usage.output_tokens as f64)
@@ -640,8 +650,12 @@ impl BrokerState {
         let lane_idx = job.lane;
         let lane = &mut self.lanes[lane_idx];
         let usage = reply.completion.usage;
-        let actual = Self::actual_cost(&lane.model.limits, &usage);
+        let actual = Self::actual_cost(&lane.model, &usage);
         lane.buckets.settle(&job.reserved, &actual, now);
+        if let Some(plan) = job.prepared.rungs.get(job.rung) {
+            let min = lane.model.min_cache_tokens;
+            lane.warm.observe(&plan.cache_prefixes, &usage, min, now);
+        }
         self.share_settle(lane_idx, job.shared, &job.reserved, &actual);
         let lane = &mut self.lanes[lane_idx];
         if lane.circuit.on_success() == Some(Transition::Closed) {
@@ -700,7 +714,7 @@ impl BrokerState {
         // at the stream's start): that is settled on the buckets, spent, and wasted,
         // since the caller got no completion for it.
         let partial = err.partial_usage();
-        let charged = Self::actual_cost(&lane.model.limits, &partial);
+        let charged = Self::actual_cost(&lane.model, &partial);
         lane.buckets.settle(&job.reserved, &charged, now);
         self.share_settle(lane_idx, job.shared, &job.reserved, &charged);
         let lane = &mut self.lanes[lane_idx];
@@ -717,7 +731,15 @@ impl BrokerState {
             self.answered.insert(lane.model.provider.clone());
         }
         let answered = self.answered.contains(&lane.model.provider);
-        if err.is_failure_of_model() && !retry::fails_fast(&err, answered) {
+        if retry::model_unavailable(&err) {
+            // An unknown or retired model: nothing it could answer; later requests skip
+            // the rung until a probe after the cool-down.
+            if lane.circuit.trip(now) == Some(Transition::Opened) {
+                job.span.in_scope(
+                    || tracing::warn!(model = %model, error = %err, "circuit opened: the model is unavailable"),
+                );
+            }
+        } else if err.is_failure_of_model() && !retry::fails_fast(&err, answered) {
             if lane.circuit.on_failure(now) == Some(Transition::Opened) {
                 job.span
                     .in_scope(|| tracing::warn!(model = %model, error = %err, "circuit opened"));
@@ -882,6 +904,15 @@ impl BrokerState {
             backoff_wait_p95_secs: backoff_p95,
             input_tokens: sum(|l| l.input_tokens),
             output_tokens: sum(|l| l.output_tokens),
+            cache_read_tokens: sum(|l| l.cache_read_tokens),
+            cache_write_tokens: sum(|l| l.cache_write_tokens),
+            cache_hit_share: stats::cache_hit_share(
+                sum(|l| l.input_tokens),
+                sum(|l| l.cache_read_tokens),
+                sum(|l| l.cache_write_tokens),
+            ),
+            cache_saved_tokens: sum(|l| l.cache_saved_tokens),
+            cache_saved_usd: lanes.iter().map(|l| l.cache_saved_usd).sum(),
             cost_burn_usd_per_min: lanes.iter().map(|l| l.cost_burn_usd_per_min).sum(),
             wasted_usd: lanes.iter().map(|l| l.wasted_usd).sum(),
             uptime_secs: now.saturating_duration_since(self.started).as_secs_f64(),

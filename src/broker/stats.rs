@@ -262,6 +262,21 @@ pub struct LaneStats {
     pub cache_read_tokens: u64,
     /// Input tokens written to the provider's prompt cache.
     pub cache_write_tokens: u64,
+    /// Cache reads as a share of all input tokens (uncached, written and read), 0..1:
+    /// how much of what the lane sent came from the provider's prompt cache (Anthropic
+    /// breakpoints, OpenAI's automatic caching).
+    #[serde(default)]
+    pub cache_hit_share: f64,
+    /// Input tokens that did not count against the input rate limit thanks to cache
+    /// reads: the reads on Anthropic models (unless `cache_reads_count`); 0 on OpenAI
+    /// models, whose cached tokens still count toward tokens per minute.
+    #[serde(default)]
+    pub cache_saved_tokens: u64,
+    /// US dollars prompt caching saved at the model's prices: reads × (input price −
+    /// read price) − writes × (write price − input price); negative while caches are
+    /// written and not yet read.
+    #[serde(default)]
+    pub cache_saved_usd: f64,
     /// Input tokens the broker estimated (and reserved) for completed requests.
     pub estimated_input_tokens: u64,
     /// Input tokens the provider charged for the same requests (cache included).
@@ -369,6 +384,22 @@ pub struct Stats {
     pub input_tokens: u64,
     /// Output tokens charged.
     pub output_tokens: u64,
+    /// Input tokens read from the providers' prompt caches.
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the providers' prompt caches.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    /// Cache reads as a share of all input tokens (uncached, written and read), 0..1.
+    #[serde(default)]
+    pub cache_hit_share: f64,
+    /// Input tokens that did not count against input rate limits thanks to cache reads
+    /// (see [`LaneStats::cache_saved_tokens`]).
+    #[serde(default)]
+    pub cache_saved_tokens: u64,
+    /// US dollars prompt caching saved (see [`LaneStats::cache_saved_usd`]).
+    #[serde(default)]
+    pub cache_saved_usd: f64,
     /// US dollars spent, at the configured prices; lanes whose model has no prices add
     /// nothing (see [`LaneStats::priced`]).
     pub cost_usd: f64,
@@ -478,6 +509,16 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
         output_tokens: c.output_tokens,
         cache_read_tokens: c.cache_read_tokens,
         cache_write_tokens: c.cache_write_tokens,
+        cache_hit_share: cache_hit_share(c.input_tokens, c.cache_read_tokens, c.cache_write_tokens),
+        cache_saved_tokens: match lane.model.limits {
+            crate::config::Limits::Split { .. } if !lane.model.cache_reads_count => {
+                c.cache_read_tokens
+            }
+            _ => 0,
+        },
+        cache_saved_usd: lane.model.prices.map_or(0.0, |p| {
+            p.cache_savings(c.cache_read_tokens, c.cache_write_tokens)
+        }),
         estimated_input_tokens: c.estimated_input,
         charged_input_tokens: c.charged_input,
         estimation_error_pct: if c.charged_input == 0 {
@@ -490,6 +531,11 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
         cost_burn_usd_per_min: c.cost_burn_per_min(now),
         wasted_usd: c.wasted_usd,
     }
+}
+
+/// Cache reads as a share of all input (uncached `input`, `reads` and `writes`).
+pub(crate) fn cache_hit_share(input: u64, reads: u64, writes: u64) -> f64 {
+    share(reads, input.saturating_add(reads).saturating_add(writes))
 }
 
 pub(crate) fn share(part: u64, whole: u64) -> f64 {

@@ -83,3 +83,45 @@ async fn when_the_broker_dies_every_waiting_and_later_caller_gets_broker_stopped
     assert_eq!(within(h.complete(ask("later"))).await, stopped);
     assert_eq!(within(h.stats()).await, Err(BrokerError::BrokerStopped));
 }
+
+/// What a completion's usage costs a lane's buckets: Anthropic input limits count
+/// uncached input and cache writes, reads only on models that count them; OpenAI counts
+/// every prompt token; output (thinking included, as the providers count it) is output.
+#[test]
+fn settling_counts_cache_writes_not_reads_on_anthropic_and_everything_on_openai() {
+    use crate::types::Usage;
+    let config = Config::from_toml_str_over_defaults(
+        "[models.haiku-3-5]\nprovider = \"anthropic\"\nmodel = \"claude-3-5-haiku-latest\"\n\
+         rpm = 50\nitpm = 50000\notpm = 10000\ncache_reads_count = true\n",
+        "test",
+    )
+    .expect("config");
+    let usage = Usage {
+        input_tokens: 100,
+        output_tokens: 70,
+        cache_creation_input_tokens: 50,
+        cache_read_input_tokens: 1000,
+    };
+    let cost = |m: &str| state::BrokerState::actual_cost(config.model(m).expect("model"), &usage);
+    let sonnet = cost("sonnet");
+    assert_eq!((sonnet.input_tokens, sonnet.output_tokens), (150.0, 70.0));
+    assert_eq!(cost("haiku-3-5").input_tokens, 1150.0, "reads count there");
+    let gpt = cost("gpt-4o");
+    assert_eq!((gpt.input_tokens, gpt.output_tokens), (1150.0, 70.0));
+}
+
+/// Extended thinking's budget is part of `max_tokens`, which is what the output bucket
+/// reserves.
+#[tokio::test(start_paused = true)]
+async fn a_thinking_request_reserves_its_whole_max_tokens_as_output() {
+    let config = Config::default();
+    let broker = start(config.clone(), HashMap::new(), StartOptions::default())
+        .await
+        .expect("start");
+    let req = CompletionRequest::prompt("sonnet", "think first")
+        .max_tokens(4096)
+        .thinking(2048);
+    let p = broker.handle.prepare(req).expect("prepare");
+    assert_eq!(p.cost(0, 0).output_tokens, 4096.0);
+    broker.stop();
+}

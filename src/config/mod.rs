@@ -16,9 +16,12 @@
 
 mod locate;
 mod overlay;
+mod params;
 mod quota;
 mod raw;
 mod validate;
+
+pub use params::{OnUnsupported, Param, ParamRules, ToolChoiceKind};
 
 pub(crate) use raw::RawConfig;
 
@@ -222,6 +225,15 @@ impl Prices {
             + usage.cache_creation_input_tokens as f64 * self.cache_write)
             / 1_000_000.0
     }
+
+    /// What prompt caching saved in USD: `reads` tokens paid at the read price instead
+    /// of the input price, less the surcharge of `writes` tokens paid at the write price
+    /// (negative while a cache is written and not yet read).
+    pub fn cache_savings(&self, reads: u64, writes: u64) -> f64 {
+        (reads as f64 * (self.input - self.cache_read)
+            - writes as f64 * (self.cache_write - self.input))
+            / 1_000_000.0
+    }
 }
 
 /// One model (`[models.NAME]`): the broker keeps one lane per model.
@@ -250,6 +262,27 @@ pub struct ModelConfig {
     /// The reuse window (`reuse_secs`; default `[broker] reuse_secs`): an identical
     /// request within this long of a completion is answered from it. Zero: off.
     pub reuse: Duration,
+    /// Whether the broker places prompt-cache breakpoints on requests to this model
+    /// (`auto_cache`; default true for Anthropic models, always false for OpenAI models,
+    /// whose caching needs no breakpoints). A request can opt out
+    /// (`options.auto_cache = Some(false)`).
+    pub auto_cache: bool,
+    /// The shortest prefix, in tokens, the model caches (`min_cache_tokens`; the built-in
+    /// models set theirs, others default to 1,024): the broker places no breakpoint
+    /// whose prefix it estimates below it, since the provider would not cache it.
+    pub min_cache_tokens: u64,
+    /// The TTL of the breakpoints the broker places (`cache_ttl = "5m" | "1h"`, default
+    /// 5m; 1h writes cost twice the input price instead of 1.25×).
+    pub cache_ttl: crate::types::CacheTtl,
+    /// Whether cache reads count against the input-token limit (`cache_reads_count`,
+    /// default false: for current Claude models they do not; Claude Haiku 3.5 and older
+    /// models count them). OpenAI models always count every prompt token.
+    pub cache_reads_count: bool,
+    /// The parameters the model accepts (`params = "PRESET"`, see [`ParamRules`]).
+    pub params: ParamRules,
+    /// What the broker does with a request that breaks [`ModelConfig::params`]
+    /// (`on_unsupported`, default refuse).
+    pub on_unsupported: OnUnsupported,
 }
 
 impl ModelConfig {

@@ -27,6 +27,23 @@ pub struct RawConfig {
     pub sim: RawSim,
     #[serde(default)]
     pub quota: super::quota::RawQuota,
+    /// Parameter rules by preset name (`[param_presets.NAME]`; see `params.rs`).
+    #[serde(default)]
+    pub param_presets: BTreeMap<String, RawParamRules>,
+}
+
+/// One parameter preset as written (see `params.rs` for the keys' meaning).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParamRules {
+    pub unsupported: Option<Vec<String>>,
+    pub only_default: Option<Vec<String>>,
+    pub exclusive: Option<Vec<Vec<String>>>,
+    pub max_stop: Option<usize>,
+    pub max_cache_breakpoints: Option<usize>,
+    pub with_thinking_unsupported: Option<Vec<String>>,
+    pub with_thinking_only_default: Option<Vec<String>>,
+    pub with_thinking_tool_choice: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +84,18 @@ pub struct RawModel {
     pub count_tokens_rpm: Option<f64>,
     /// The reuse window in seconds; default `[broker] reuse_secs`.
     pub reuse_secs: Option<f64>,
+    /// Anthropic models: the broker places prompt-cache breakpoints (default true).
+    pub auto_cache: Option<bool>,
+    /// The shortest prefix (tokens) the model caches; shorter ones are not marked.
+    pub min_cache_tokens: Option<u64>,
+    /// `5m` or `1h`: the TTL of the breakpoints the broker places.
+    pub cache_ttl: Option<String>,
+    /// Whether cache reads count against the input limit (Claude Haiku 3.5 and older).
+    pub cache_reads_count: Option<bool>,
+    /// The parameter preset (`[param_presets.NAME]`) the model follows.
+    pub params: Option<String>,
+    /// `refuse` (default) or `drop`: what to do with a parameter the model refuses.
+    pub on_unsupported: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -12,7 +12,7 @@ fn defaults_validate() {
     let c = Config::from_toml_str(DEFAULTS_TOML, "defaults").expect("defaults validate");
     assert_eq!(c.rungs("claude").unwrap(), vec!["opus", "sonnet", "haiku"]);
     let sonnet = c.model("sonnet").unwrap();
-    assert_eq!(sonnet.model, "claude-sonnet-4-5");
+    assert_eq!(sonnet.model, "claude-sonnet-4-6");
     assert_eq!(
         sonnet.limits,
         Limits::Split {
@@ -180,7 +180,7 @@ fn a_model_without_prices_is_a_warning_and_has_no_prices() {
 fn sim_limits_are_keyed_by_wire_model() {
     let c = Config::from_toml_str_over_defaults("[sim.limits.sonnet]\nitpm = 100\n", "t").unwrap();
     assert_eq!(
-        c.sim.limits.get("claude-sonnet-4-5"),
+        c.sim.limits.get("claude-sonnet-4-6"),
         Some(&Limits::Split {
             rpm: 50.0,
             itpm: 100.0,
@@ -242,6 +242,71 @@ fn durations_too_large_for_a_duration_are_errors_not_panics() {
     assert!(e.contains("is too large"), "{e}");
     let e = err("[sim]\nlatency_ms = 1e300\n");
     assert!(e.contains("sim.latency_ms is too large"), "{e}");
+}
+
+#[test]
+fn default_models_are_current_and_carry_their_cache_minimums_and_presets() {
+    let c = Config::default();
+    let wire = |m: &str| c.model(m).unwrap().model.clone();
+    assert_eq!(
+        [wire("opus"), wire("sonnet"), wire("haiku")],
+        ["claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5"]
+    );
+    let sonnet = c.model("sonnet").unwrap();
+    assert!(sonnet.auto_cache);
+    assert_eq!(sonnet.min_cache_tokens, 2048);
+    assert_eq!(c.model("opus").unwrap().min_cache_tokens, 4096);
+    assert_eq!(sonnet.cache_ttl, crate::types::CacheTtl::FiveMinutes);
+    assert!(!sonnet.cache_reads_count);
+    assert_eq!(sonnet.params.preset, "claude-4-5");
+    assert_eq!(
+        sonnet.params.exclusive,
+        vec![(Param::Temperature, Param::TopP)]
+    );
+    assert_eq!(sonnet.on_unsupported, OnUnsupported::Refuse);
+    let gpt = c.model("gpt-4o").unwrap();
+    assert!(!gpt.auto_cache, "OpenAI caches without breakpoints");
+    assert_eq!(gpt.params.preset, "openai");
+    assert_eq!(gpt.params.max_stop, Some(4));
+}
+
+#[test]
+fn an_openai_reasoning_model_gets_the_reasoning_preset_by_its_name() {
+    let c = Config::from_toml_str_over_defaults(
+        "[models.o4-mini]\nprovider = \"openai\"\nrpm = 500\ntpm = 200000\non_unsupported = \"drop\"\n",
+        "test.toml",
+    )
+    .unwrap();
+    let m = c.model("o4-mini").unwrap();
+    assert_eq!(m.params.preset, "openai-reasoning");
+    assert!(m.params.unsupported.contains(&Param::Stop));
+    assert_eq!(m.on_unsupported, OnUnsupported::Drop);
+}
+
+#[test]
+fn cache_and_parameter_settings_are_checked_with_their_path() {
+    let e = err("[models.sonnet]\ncache_ttl = \"2h\"\n");
+    assert_eq!(
+        e,
+        "config test.toml, line 2: models.sonnet.cache_ttl must be \"5m\" or \"1h\", not \"2h\""
+    );
+    let e = err("[models.sonnet]\non_unsupported = \"ignore\"\n");
+    assert!(
+        e.contains("models.sonnet.on_unsupported must be \"refuse\" or \"drop\""),
+        "{e}"
+    );
+    let e = err("[models.sonnet]\nparams = \"claude-9\"\n");
+    assert!(
+        e.contains("models.sonnet.params names unknown preset \"claude-9\""),
+        "{e}"
+    );
+    let e = err("[param_presets.mine]\nunsupported = [\"temprature\"]\n");
+    assert!(
+        e.contains("param_presets.mine.unsupported names unknown parameter \"temprature\""),
+        "{e}"
+    );
+    let e = err("[param_presets.mine]\nonly_default = [\"stop\"]\n");
+    assert!(e.contains("can only name temperature and top_p"), "{e}");
 }
 
 #[test]

@@ -73,13 +73,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Problem
     };
     let broker = broker(raw.broker)?;
     let default_reuse = broker.reuse;
+    let presets = super::params::presets(raw.param_presets)?;
     let mut models = BTreeMap::new();
     let mut warnings = Vec::new();
     for (name, m) in raw.models {
         if let Some(w) = unpriced(&name, &m) {
             warnings.push(w);
         }
-        let mc = model(&name, m, &providers, default_burst, default_reuse)?;
+        let mc = model(&name, m, &providers, &presets, default_burst, default_reuse)?;
         models.insert(name, mc);
     }
     let mut ladders = BTreeMap::new();
@@ -247,6 +248,7 @@ fn model(
     name: &str,
     m: RawModel,
     providers: &BTreeMap<String, ProviderConfig>,
+    presets: &BTreeMap<String, ParamRules>,
     default_burst: Duration,
     default_reuse: Duration,
 ) -> Result<ModelConfig, Problem> {
@@ -303,16 +305,57 @@ fn model(
         Some(r) => Some(positive(&format!("{path}.count_tokens_rpm"), r)?),
         None => None,
     };
+    let wire_model = m.model.unwrap_or_else(|| name.to_string());
+    let anthropic = provider.wire == Wire::Anthropic;
+    let cache_ttl = match m.cache_ttl.as_deref() {
+        None | Some("5m") => crate::types::CacheTtl::FiveMinutes,
+        Some("1h") => crate::types::CacheTtl::OneHour,
+        Some(other) => {
+            return Err(Problem::new(
+                format!("{path}.cache_ttl"),
+                format!("must be \"5m\" or \"1h\", not {other:?}"),
+            ))
+        }
+    };
+    let min_cache_tokens = m.min_cache_tokens.unwrap_or(1024);
+    let params = match m.params {
+        Some(p) => match presets.get(&p) {
+            Some(rules) => rules.clone(),
+            None => {
+                return Err(Problem::new(
+                    format!("{path}.params"),
+                    format!(
+                        "names unknown preset {p:?} (the config has {:?})",
+                        presets.keys().collect::<Vec<_>>()
+                    ),
+                ))
+            }
+        },
+        None => presets
+            .get(super::params::default_preset(provider.wire, &wire_model))
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let on_unsupported = super::params::on_unsupported(
+        &format!("{path}.on_unsupported"),
+        m.on_unsupported.as_deref(),
+    )?;
     Ok(ModelConfig {
         name: name.to_string(),
         provider: provider_name,
-        model: m.model.unwrap_or_else(|| name.to_string()),
+        model: wire_model,
         limits,
         context_window,
         prices,
         burst,
         count_tokens_rpm,
         reuse: secs(&format!("{path}.reuse_secs"), m.reuse_secs, default_reuse)?,
+        auto_cache: anthropic && m.auto_cache.unwrap_or(true),
+        min_cache_tokens,
+        cache_ttl,
+        cache_reads_count: m.cache_reads_count.unwrap_or(false),
+        params,
+        on_unsupported,
     })
 }
 

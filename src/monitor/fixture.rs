@@ -52,6 +52,9 @@ fn lane(model: &str, provider_model: &str, buckets: Vec<BucketStats>) -> LaneSta
         output_tokens: 3_400,
         cache_read_tokens: 500,
         cache_write_tokens: 250,
+        cache_hit_share: 0.039,
+        cache_saved_tokens: 500,
+        cache_saved_usd: 0.0012,
         estimated_input_tokens: 12_600,
         charged_input_tokens: 12_000,
         estimation_error_pct: 5.0,
@@ -65,7 +68,7 @@ fn lane(model: &str, provider_model: &str, buckets: Vec<BucketStats>) -> LaneSta
 pub fn stats() -> Stats {
     let sonnet = lane(
         "sonnet",
-        "claude-sonnet-4-5",
+        "claude-sonnet-4-6",
         vec![
             bucket("requests", 50.0, 40.0, None),
             bucket("input_tokens", 30000.0, 7500.0, Some(42.5)),
@@ -115,6 +118,11 @@ pub fn stats() -> Stats {
         trimmed_tokens: 900,
         input_tokens: 24_000,
         output_tokens: 6_800,
+        cache_read_tokens: 1_000,
+        cache_write_tokens: 500,
+        cache_hit_share: 0.039,
+        cache_saved_tokens: 1_000,
+        cache_saved_usd: 0.0024,
         cost_usd: 0.1742,
         cost_burn_usd_per_min: 0.0246,
         wasted_usd: 0.0024,

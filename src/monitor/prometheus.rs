@@ -139,6 +139,9 @@ pub const BROKER_FIGURES: &[Figure<Stats>] = &[
     ("quotaswarm_cost_usd_total", Counter, "US dollars spent.", |s| s.cost_usd),
     ("quotaswarm_cost_burn_usd_per_minute", Gauge, "US dollars spent over the last minute.", |s| s.cost_burn_usd_per_min),
     ("quotaswarm_wasted_usd_total", Counter, "US dollars spent on attempts that failed.", |s| s.wasted_usd),
+    ("quotaswarm_cache_hit_ratio", Gauge, "Prompt-cache reads as a share of all input tokens (0..1).", |s| s.cache_hit_share),
+    ("quotaswarm_cache_saved_tokens_total", Counter, "Input tokens that did not count against input rate limits thanks to cache reads.", |s| s.cache_saved_tokens as f64),
+    ("quotaswarm_cache_saved_usd", Gauge, "US dollars prompt caching saved (reads at the read price less the write surcharge; may be negative).", |s| s.cache_saved_usd),
     ("quotaswarm_advice_lines", Gauge, "Advice lines for the person on call (text in /stats).", |s| s.advice.len() as f64),
     ("quotaswarm_quota_store_redis", Gauge, "1 when the quota is shared through Redis, 0 when it lives in this process.", |s| f64::from(u8::from(s.quota_store == "redis"))),
     ("quotaswarm_quota_store_degraded", Gauge, "Alert: 1 while the shared quota store is unreachable and this process admits with its local share.", |s| f64::from(u8::from(s.quota_store_degraded))),
@@ -175,6 +178,9 @@ pub const LANE_FIGURES: &[Figure<LaneStats>] = &[
     ("quotaswarm_lane_cost_usd_total", Counter, "US dollars spent on the lane.", |l| l.cost_usd),
     ("quotaswarm_lane_cost_burn_usd_per_minute", Gauge, "US dollars spent on the lane over the last minute.", |l| l.cost_burn_usd_per_min),
     ("quotaswarm_lane_wasted_usd_total", Counter, "US dollars spent on the lane's failed attempts.", |l| l.wasted_usd),
+    ("quotaswarm_lane_cache_hit_ratio", Gauge, "Prompt-cache reads as a share of the lane's input tokens (0..1).", |l| l.cache_hit_share),
+    ("quotaswarm_lane_cache_saved_tokens_total", Counter, "Input tokens of the lane that did not count against its input limit thanks to cache reads.", |l| l.cache_saved_tokens as f64),
+    ("quotaswarm_lane_cache_saved_usd", Gauge, "US dollars prompt caching saved on the lane (may be negative).", |l| l.cache_saved_usd),
     ("quotaswarm_lane_priced", Gauge, "1 when the lane's model has prices configured; 0 when its cost is unknown (its dollar figures read 0).", |l| f64::from(u8::from(l.priced))),
 ];
 
@@ -220,10 +226,12 @@ pub fn render_prometheus(stats: &Stats) -> String {
 
     let mut f = Family::counter(
         "quotaswarm_tokens_total",
-        "Tokens charged over all lanes, by kind (cache kinds per lane only).",
+        "Tokens charged over all lanes, by kind.",
     );
     f.sample(&[("kind", "input")], stats.input_tokens as f64);
     f.sample(&[("kind", "output")], stats.output_tokens as f64);
+    f.sample(&[("kind", "cache_read")], stats.cache_read_tokens as f64);
+    f.sample(&[("kind", "cache_write")], stats.cache_write_tokens as f64);
     families.push(f);
 
     let mut f = Family::counter(

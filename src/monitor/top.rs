@@ -1,6 +1,7 @@
 //! One frame of `quotaswarm top`, as a pure function of a [`Stats`] snapshot and the
-//! terminal width: header (uptime, mailbox, totals, 429s, cost, advice), then one row per
-//! lane. Clearing the screen and polling live in `cli/top.rs`.
+//! terminal width: header (uptime, mailbox, totals, 429s, cost, prompt-cache hits when
+//! there are any, advice), then one row per lane. Clearing the screen and polling live
+//! in `cli/top.rs`.
 
 use crate::broker::CircuitState;
 use crate::broker::LaneStats;
@@ -16,6 +17,13 @@ pub fn render_top(stats: &Stats, width: usize) -> String {
     let width = width.max(MIN_WIDTH);
     let mut out = String::new();
 
+    let cache = (stats.cache_read_tokens + stats.cache_write_tokens > 0).then(|| {
+        format!(
+            "cache hit {:.1}% (saved ${:.4})",
+            stats.cache_hit_share * 100.0,
+            stats.cache_saved_usd
+        )
+    });
     let header = [
         format!("quotaswarm  up {}", duration(stats.uptime_secs)),
         format!("mailbox {}", stats.mailbox_depth),
@@ -33,7 +41,8 @@ pub fn render_top(stats: &Stats, width: usize) -> String {
         format!("cost ${:.4}", stats.cost_usd),
         format!("burn ${:.4}/min", stats.cost_burn_usd_per_min),
     ];
-    wrap(&mut out, header.iter().map(String::as_str), "  ", width, "");
+    let header = header.iter().chain(cache.as_ref()).map(String::as_str);
+    wrap(&mut out, header, "  ", width, "");
     for advice in &stats.advice {
         let words = std::iter::once("advice:").chain(advice.split_whitespace());
         wrap(&mut out, words, " ", width, "  ");
@@ -227,6 +236,7 @@ mod tests {
             "429s 6 (7.50% of requests last hour, 4 last min)",
             "cost $0.1742",
             "burn $0.0246/min",
+            "cache hit 3.9% (saved $0.0024)",
             "advice: p95 backoff wait is 2.5s",
         ] {
             assert!(frame.contains(want), "missing {want:?} in\n{frame}");

@@ -4,7 +4,7 @@ use super::*;
 use crate::config::{Fault, FaultKind, Limits, OtpmMode};
 use serde_json::{json, Value};
 
-pub(super) const SONNET: &str = "claude-sonnet-4-5";
+pub(super) const SONNET: &str = "claude-sonnet-4-6";
 pub(super) const GPT: &str = "gpt-4o";
 
 /// These tests are about per-minute limits, so their buckets hold a whole minute

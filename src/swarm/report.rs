@@ -90,6 +90,24 @@ pub struct Totals {
     pub input_tokens: u64,
     /// Output tokens billed by providers.
     pub output_tokens: u64,
+    /// Input tokens read from the providers' prompt caches (Anthropic
+    /// `cache_read_input_tokens`, OpenAI `cached_tokens`).
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the providers' prompt caches (Anthropic
+    /// `cache_creation_input_tokens`).
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    /// Cache reads as a share of all input tokens (uncached, written and read), 0..1.
+    #[serde(default)]
+    pub cache_hit_share: f64,
+    /// Input tokens that did not count against input rate limits thanks to cache reads.
+    #[serde(default)]
+    pub cache_saved_tokens: u64,
+    /// US dollars prompt caching saved: reads at the read price instead of the input
+    /// price, less the write surcharge.
+    #[serde(default)]
+    pub cache_saved_usd: f64,
     /// US dollars spent, at the configured prices (models without prices add nothing:
     /// see `cost_unknown_for`).
     pub cost_usd: f64,
@@ -148,6 +166,11 @@ impl Totals {
             t.trimmed_tokens = s.trimmed_tokens;
             t.input_tokens = s.input_tokens;
             t.output_tokens = s.output_tokens;
+            t.cache_read_tokens = s.cache_read_tokens;
+            t.cache_write_tokens = s.cache_write_tokens;
+            t.cache_hit_share = s.cache_hit_share;
+            t.cache_saved_tokens = s.cache_saved_tokens;
+            t.cache_saved_usd = s.cache_saved_usd;
             t.cost_usd = s.cost_usd;
             t.wasted_usd = s.wasted_usd;
             t.cost_unknown_for = s
@@ -303,6 +326,17 @@ pub fn report_table(r: &SwarmReport) -> String {
             (false, false) => "",
         }
     );
+    if t.cache_read_tokens + t.cache_write_tokens > 0 {
+        let _ = writeln!(
+            out,
+            "prompt cache: hit {:.1}% of input tokens (read {}, written {})  saved {} tokens of input limits, ${:.4}",
+            t.cache_hit_share * 100.0,
+            t.cache_read_tokens,
+            t.cache_write_tokens,
+            t.cache_saved_tokens,
+            t.cache_saved_usd
+        );
+    }
     if let Some(s) = &r.stats {
         for (path, n) in &s.fallbacks {
             let at_admission = s.fallbacks_at_admission.get(path).copied().unwrap_or(0);
@@ -314,9 +348,14 @@ pub fn report_table(r: &SwarmReport) -> String {
             } else {
                 "cost unknown".to_string()
             };
+            let cache = if l.cache_read_tokens + l.cache_write_tokens > 0 {
+                format!("  cache hit {:.1}%", l.cache_hit_share * 100.0)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "  {:<12} attempts {:>4}  completions {:>4}  retries {:>3}  429s {:>3}  529s {:>3}  queue wait p50 {:>5.2}s p95 {:>5.2}s  {cost}",
+                "  {:<12} attempts {:>4}  completions {:>4}  retries {:>3}  429s {:>3}  529s {:>3}  queue wait p50 {:>5.2}s p95 {:>5.2}s  {cost}{cache}",
                 l.model,
                 l.requests,
                 l.completions,
@@ -433,5 +472,13 @@ mod tests {
             table.contains("moved opus->sonnet: 2 (1 at admission)"),
             "{table}"
         );
+        assert!(
+            table.contains("prompt cache: hit 3.9% of input tokens (read 1000, written 500)  saved 1000 tokens of input limits, $0.0024"),
+            "{table}"
+        );
+        assert!(table.contains("cache hit 3.9%"), "{table}");
+        let json = serde_json::to_value(&report.totals).unwrap();
+        assert_eq!(json["cache_read_tokens"], 1000);
+        assert_eq!(json["cache_write_tokens"], 500);
     }
 }

@@ -55,6 +55,11 @@ const TOP_FIELDS: &[(&str, &str)] = &[
         "quotaswarm_cost_burn_usd_per_minute",
     ),
     ("wasted_usd", "quotaswarm_wasted_usd_total"),
+    ("cache_read_tokens", "quotaswarm_tokens_total"),
+    ("cache_write_tokens", "quotaswarm_tokens_total"),
+    ("cache_hit_share", "quotaswarm_cache_hit_ratio"),
+    ("cache_saved_tokens", "quotaswarm_cache_saved_tokens_total"),
+    ("cache_saved_usd", "quotaswarm_cache_saved_usd"),
     ("advice", "quotaswarm_advice_lines"),
     ("lanes", "quotaswarm_lane_info"),
     ("quota_store", "quotaswarm_quota_store_redis"),
@@ -139,6 +144,12 @@ const LANE_FIELDS: &[(&str, &str)] = &[
         "quotaswarm_lane_cost_burn_usd_per_minute",
     ),
     ("wasted_usd", "quotaswarm_lane_wasted_usd_total"),
+    ("cache_hit_share", "quotaswarm_lane_cache_hit_ratio"),
+    (
+        "cache_saved_tokens",
+        "quotaswarm_lane_cache_saved_tokens_total",
+    ),
+    ("cache_saved_usd", "quotaswarm_lane_cache_saved_usd"),
     ("priced", "quotaswarm_lane_priced"),
 ];
 

@@ -1,0 +1,288 @@
+//! Which request parameters a model accepts, as data: named presets (`[param_presets.NAME]`
+//! in the config, the built-in ones in `defaults.toml`) that each model picks with
+//! `params = "NAME"`, and what the broker does with a request that breaks them
+//! (`on_unsupported = "refuse" | "drop"`).
+//!
+//! The providers answer such a request with a 400 that no retry or fallback can fix; the
+//! broker checks the rules in the caller's task instead (see `broker/policy.rs`), so the
+//! request is refused with an error naming the parameter, or sent without it.
+//!
+//! The rules a preset can state (every list names parameters as the request spells them:
+//! `temperature`, `top_p`, `top_k`, `stop`, `thinking`, `reasoning_effort`, `tool_choice`,
+//! `parallel_tool_calls`, `response_format`):
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `unsupported` | must not be set at all |
+//! | `only_default` | `temperature` / `top_p`: accepted only at their default, 1 |
+//! | `exclusive` | pairs that must not be set together (`[["temperature", "top_p"]]`) |
+//! | `max_stop` | the most stop sequences |
+//! | `max_cache_breakpoints` | the most `cache_control` breakpoints (tools, system, messages) |
+//! | `with_thinking_unsupported` | with extended thinking on: must not be set |
+//! | `with_thinking_only_default` | with extended thinking on: only at their default, 1 |
+//! | `with_thinking_tool_choice` | with extended thinking on: the `tool_choice` kinds allowed (`auto`, `none`, `any`, `tool`) |
+
+use super::raw::RawParamRules;
+use super::validate::Problem;
+use std::collections::BTreeMap;
+
+/// A request parameter a model may refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Param {
+    /// `temperature`.
+    Temperature,
+    /// `top_p`.
+    TopP,
+    /// `top_k`.
+    TopK,
+    /// `stop` (Anthropic `stop_sequences`).
+    Stop,
+    /// Anthropic extended `thinking`.
+    Thinking,
+    /// OpenAI `reasoning_effort`.
+    ReasoningEffort,
+    /// `tool_choice`.
+    ToolChoice,
+    /// `parallel_tool_calls` (Anthropic `disable_parallel_tool_use`).
+    ParallelToolCalls,
+    /// `response_format` (structured output; on Anthropic a forced tool).
+    ResponseFormat,
+}
+
+impl Param {
+    /// Every parameter, in the order checks report them.
+    pub const ALL: [Param; 9] = [
+        Param::Temperature,
+        Param::TopP,
+        Param::TopK,
+        Param::Stop,
+        Param::Thinking,
+        Param::ReasoningEffort,
+        Param::ToolChoice,
+        Param::ParallelToolCalls,
+        Param::ResponseFormat,
+    ];
+
+    /// The name as the request (and the config) spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Param::Temperature => "temperature",
+            Param::TopP => "top_p",
+            Param::TopK => "top_k",
+            Param::Stop => "stop",
+            Param::Thinking => "thinking",
+            Param::ReasoningEffort => "reasoning_effort",
+            Param::ToolChoice => "tool_choice",
+            Param::ParallelToolCalls => "parallel_tool_calls",
+            Param::ResponseFormat => "response_format",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind of `tool_choice`, for [`ParamRules::with_thinking_tool_choice`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ToolChoiceKind {
+    /// `auto`.
+    Auto,
+    /// `none`.
+    None,
+    /// `any` (OpenAI `required`).
+    Any,
+    /// A named tool.
+    Tool,
+}
+
+impl ToolChoiceKind {
+    /// The name as the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolChoiceKind::Auto => "auto",
+            ToolChoiceKind::None => "none",
+            ToolChoiceKind::Any => "any",
+            ToolChoiceKind::Tool => "tool",
+        }
+    }
+
+    fn parse(s: &str) -> Option<ToolChoiceKind> {
+        [
+            ToolChoiceKind::Auto,
+            ToolChoiceKind::None,
+            ToolChoiceKind::Any,
+            ToolChoiceKind::Tool,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// What a model accepts (a preset, see the module doc). The default accepts everything.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ParamRules {
+    /// The preset's name (`claude-4-5`), for messages; empty for the accept-all default.
+    pub preset: String,
+    /// Parameters that must not be set.
+    pub unsupported: Vec<Param>,
+    /// Parameters accepted only at their default (1).
+    pub only_default: Vec<Param>,
+    /// Pairs that must not be set together.
+    pub exclusive: Vec<(Param, Param)>,
+    /// The most stop sequences, if limited.
+    pub max_stop: Option<usize>,
+    /// The most cache breakpoints, if limited.
+    pub max_cache_breakpoints: Option<usize>,
+    /// With thinking on: parameters that must not be set.
+    pub with_thinking_unsupported: Vec<Param>,
+    /// With thinking on: parameters accepted only at their default (1).
+    pub with_thinking_only_default: Vec<Param>,
+    /// With thinking on: the `tool_choice` kinds allowed; `None`: any.
+    pub with_thinking_tool_choice: Option<Vec<ToolChoiceKind>>,
+}
+
+/// What the broker does with a request that breaks its model's [`ParamRules`]
+/// (`on_unsupported` per model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnUnsupported {
+    /// Refuse it in the caller's task with an error naming the parameter (the default).
+    #[default]
+    Refuse,
+    /// Send it without the parameter, with a warning in the log.
+    Drop,
+}
+
+/// The presets of a config, validated (`param_presets.NAME`).
+pub(super) fn presets(
+    raw: BTreeMap<String, RawParamRules>,
+) -> Result<BTreeMap<String, ParamRules>, Problem> {
+    raw.into_iter()
+        .map(|(name, r)| rules(&name, r).map(|rules| (name, rules)))
+        .collect()
+}
+
+fn params(path: &str, names: Option<Vec<String>>) -> Result<Vec<Param>, Problem> {
+    names
+        .unwrap_or_default()
+        .iter()
+        .map(|n| {
+            Param::parse(n).ok_or_else(|| {
+                let known: Vec<&str> = Param::ALL.iter().map(|p| p.as_str()).collect();
+                Problem::new(
+                    path,
+                    format!(
+                        "names unknown parameter {n:?} (known: {})",
+                        known.join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+fn numeric(path: &str, ps: Vec<Param>) -> Result<Vec<Param>, Problem> {
+    match ps
+        .iter()
+        .find(|p| !matches!(p, Param::Temperature | Param::TopP))
+    {
+        Some(p) => Err(Problem::new(
+            path,
+            format!("can only name temperature and top_p, not {p}"),
+        )),
+        None => Ok(ps),
+    }
+}
+
+fn rules(name: &str, r: RawParamRules) -> Result<ParamRules, Problem> {
+    let path = |k: &str| format!("param_presets.{name}.{k}");
+    let mut exclusive = Vec::new();
+    for (i, pair) in r.exclusive.unwrap_or_default().into_iter().enumerate() {
+        let at = format!("{}[{i}]", path("exclusive"));
+        let ps = params(&at, Some(pair))?;
+        match ps[..] {
+            [a, b] if a != b => exclusive.push((a, b)),
+            _ => return Err(Problem::new(at, "must name two different parameters")),
+        }
+    }
+    let with_thinking_tool_choice = match r.with_thinking_tool_choice {
+        None => None,
+        Some(kinds) => Some(
+            kinds
+                .iter()
+                .map(|k| {
+                    ToolChoiceKind::parse(k).ok_or_else(|| {
+                        Problem::new(
+                            path("with_thinking_tool_choice"),
+                            format!("names {k:?}: use \"auto\", \"none\", \"any\" or \"tool\""),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(ParamRules {
+        preset: name.to_string(),
+        unsupported: params(&path("unsupported"), r.unsupported)?,
+        only_default: numeric(
+            &path("only_default"),
+            params(&path("only_default"), r.only_default)?,
+        )?,
+        exclusive,
+        max_stop: r.max_stop,
+        max_cache_breakpoints: r.max_cache_breakpoints,
+        with_thinking_unsupported: params(
+            &path("with_thinking_unsupported"),
+            r.with_thinking_unsupported,
+        )?,
+        with_thinking_only_default: numeric(
+            &path("with_thinking_only_default"),
+            params(
+                &path("with_thinking_only_default"),
+                r.with_thinking_only_default,
+            )?,
+        )?,
+        with_thinking_tool_choice,
+    })
+}
+
+pub(super) fn on_unsupported(path: &str, v: Option<&str>) -> Result<OnUnsupported, Problem> {
+    match v {
+        None | Some("refuse") => Ok(OnUnsupported::Refuse),
+        Some("drop") => Ok(OnUnsupported::Drop),
+        Some(other) => Err(Problem::new(
+            path,
+            format!("must be \"refuse\" or \"drop\", not {other:?}"),
+        )),
+    }
+}
+
+/// The preset a model without `params` gets: by its wire, and for OpenAI by its family
+/// (reasoning models are the wire names starting `o1`, `o3`, `o4` or `gpt-5`). The names
+/// refer to the built-in presets; a config that replaces the defaults and defines none
+/// of them gets the accept-all default.
+pub(super) fn default_preset(wire: super::Wire, wire_model: &str) -> &'static str {
+    match wire {
+        super::Wire::Anthropic => "claude",
+        super::Wire::OpenAi => {
+            let reasoning = ["o1", "o3", "o4", "gpt-5"]
+                .iter()
+                .any(|p| wire_model.starts_with(p));
+            if reasoning {
+                "openai-reasoning"
+            } else {
+                "openai"
+            }
+        }
+    }
+}

@@ -48,12 +48,14 @@
 //! | `agent/tools.rs` | [`LocalTool`], [`Toolbox`]: tools the agent runs itself |
 //! | `agent/tool_loop.rs` | [`Ctx::run_tools`], [`ToolRun`]: the tool loop |
 //! | `agent/structured.rs` | [`Ctx::complete_json`], [`ReplySchema`]: typed structured output |
+//! | `agent/schema.rs` | [`strict_schema`]: JSON Schemas adapted to strict mode |
 
 mod addr;
 mod ask;
 mod asker;
 mod cancel;
 mod error;
+mod schema;
 mod structured;
 mod tool_loop;
 mod tools;
@@ -63,7 +65,8 @@ pub use ask::{Ask, History};
 pub use asker::{Asker, CountedStream};
 pub use cancel::{Cut, DEFAULT_GRACE};
 pub use error::{AgentError, OtherError, SendError, SpawnError, StepLimit, UnfitReply};
-pub use structured::{reply_json, schema_name, strict_schema, ReplySchema, StrictSchema};
+pub use schema::{derived_schema, schema_name, strict_schema, StrictSchema};
+pub use structured::{reply_json, ReplySchema};
 pub use tool_loop::ToolRun;
 pub use tools::{LocalTool, ToolFailure, ToolOutput, Toolbox, DEFAULT_MAX_STEPS};
 

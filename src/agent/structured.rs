@@ -10,288 +10,19 @@
 //! `tool_choice: {"type": "tool", name}`, and its decoder turns that tool call back into
 //! one text block holding the JSON. Either way the JSON is `completion.text()`.
 //!
-//! # What the adaptation does
-//!
-//! Strict structured output (OpenAI `strict: true`, Anthropic strict tools) accepts a
-//! subset of JSON Schema. [`strict_schema`] rewrites a derived schema into it:
-//!
-//! - **An object at the root.** A root that is not an object (a `Vec`, an enum, a
-//!   number) is wrapped as `{"value": ...}`; the parser unwraps it.
-//! - **Closed objects.** Every object gets `additionalProperties: false` and a
-//!   `properties` map (empty if it had none).
-//! - **Every property required.** Both APIs want each property in `required`; an
-//!   optional one is expressed as nullable. `Option<T>` fields already allow `null`;
-//!   a `#[serde(default)]` field becomes required (the model always fills it).
-//! - **Metadata dropped:** `$schema`, `$id`, `title`, `default`, `examples`,
-//!   `deprecated`, `readOnly`, `writeOnly`, `$comment`. `oneOf` becomes `anyOf` (OpenAI
-//!   has no `oneOf`; the variants schemars writes are disjoint anyway). A `$ref` loses
-//!   its sibling keywords (OpenAI refuses them); subschemas are inlined where possible,
-//!   so `$ref`s remain only for recursive types.
-//! - **Formats:** the string formats both APIs know (`date-time`, `date`, `time`,
-//!   `duration`, `email`, `hostname`, `ipv4`, `ipv6`, `uuid`) are kept; others (schemars'
-//!   `uint32`, `int64`, `double`, ...) are dropped.
-//! - **Constraints the APIs refuse** (`minimum`, `maximum`, `exclusiveMinimum`,
-//!   `exclusiveMaximum`, `multipleOf`, `minLength`, `maxLength`, `maxItems`, `minItems`
-//!   above 1, `uniqueItems`, `minProperties`, `maxProperties`) are dropped and written
-//!   into the `description` instead (`(minimum: 0)`), as the official SDKs do, so the
-//!   model still sees them; the Rust type still enforces what serde checks (a `u8`
-//!   rejects 300).
-//! - **Maps** (`HashMap<String, T>`: an object with a schema for `additionalProperties`)
-//!   cannot be strict: the schema keeps them and is sent with `strict: false`.
+//! How the schema is adapted to strict mode is described in `agent/schema.rs`
+//! ([`strict_schema`](super::strict_schema)).
 
 use super::ask::Ask;
 use super::asker::Asker;
 use super::error::{AgentError, UnfitReply};
+use super::schema::{derived_schema, schema_name, strict_schema};
 use super::Ctx;
 use crate::types::{Completion, CompletionRequest, ContentBlock, OutputSchema};
-use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use std::marker::PhantomData;
-
-/// The longest schema name the APIs accept.
-const MAX_NAME: usize = 64;
-
-/// Keywords that only describe a schema: dropped.
-const METADATA: &[&str] = &[
-    "$schema",
-    "$id",
-    "title",
-    "default",
-    "examples",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-    "$comment",
-];
-
-/// Constraints strict mode refuses: dropped, and written into the description.
-const CONSTRAINTS: &[&str] = &[
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "minLength",
-    "maxLength",
-    "maxItems",
-    "uniqueItems",
-    "minProperties",
-    "maxProperties",
-];
-
-/// String formats both APIs accept in strict mode.
-const FORMATS: &[&str] = &[
-    "date-time",
-    "date",
-    "time",
-    "duration",
-    "email",
-    "hostname",
-    "ipv4",
-    "ipv6",
-    "uuid",
-];
-
-/// Keywords whose value is one subschema.
-const ONE_SUBSCHEMA: &[&str] = &[
-    "items",
-    "additionalProperties",
-    "not",
-    "if",
-    "then",
-    "else",
-    "contains",
-];
-
-/// Keywords whose value is a list of subschemas.
-const SUBSCHEMA_LISTS: &[&str] = &["anyOf", "allOf", "prefixItems"];
-
-/// Keywords whose value maps names to subschemas.
-const SUBSCHEMA_MAPS: &[&str] = &["properties", "$defs", "definitions"];
-
-/// A schema adapted to strict structured output (see the module doc).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StrictSchema {
-    /// The adapted schema: an object at the root.
-    pub schema: Value,
-    /// Whether it fits strict mode (false when it holds a map).
-    pub strict: bool,
-    /// Whether the original root was wrapped as `{"value": ...}`.
-    pub wrapped: bool,
-}
-
-/// Adapts `schema` (a JSON Schema, as schemars or a hand derives it) to what the APIs
-/// accept in strict mode; see the module doc for each rewrite.
-pub fn strict_schema(schema: Value) -> StrictSchema {
-    let mut schema = match schema {
-        Value::Object(m) => m,
-        // `true` / `false` / anything else: "any JSON" cannot be strict; wrap it.
-        other => {
-            let mut m = Map::new();
-            m.insert("anyOf".into(), Value::Array(vec![other]));
-            m
-        }
-    };
-    let is_object = schema.get("type").and_then(Value::as_str) == Some("object")
-        && !schema.contains_key("anyOf")
-        && !schema.contains_key("oneOf");
-    let wrapped = !is_object;
-    if wrapped {
-        let defs = schema.remove("$defs");
-        let mut root = Map::new();
-        root.insert("type".into(), "object".into());
-        root.insert(
-            "properties".into(),
-            Value::Object(Map::from_iter([(
-                "value".to_string(),
-                Value::Object(schema),
-            )])),
-        );
-        if let Some(defs) = defs {
-            root.insert("$defs".into(), defs);
-        }
-        schema = root;
-    }
-    let mut schema = Value::Object(schema);
-    let mut strict = true;
-    adapt(&mut schema, &mut strict);
-    StrictSchema {
-        schema,
-        strict,
-        wrapped,
-    }
-}
-
-/// Rewrites one subschema and everything below it.
-fn adapt(schema: &mut Value, strict: &mut bool) {
-    let Value::Object(obj) = schema else {
-        return;
-    };
-    if obj.contains_key("$ref") {
-        obj.retain(|k, _| k == "$ref");
-        return;
-    }
-    for key in METADATA {
-        obj.remove(*key);
-    }
-    if let Some(f) = obj.get("format").and_then(Value::as_str) {
-        if !FORMATS.contains(&f) {
-            obj.remove("format");
-        }
-    }
-    let mut notes = Vec::new();
-    for key in CONSTRAINTS {
-        if let Some(v) = obj.remove(*key) {
-            notes.push(format!("{key}: {v}"));
-        }
-    }
-    if let Some(n) = obj
-        .get("minItems")
-        .and_then(Value::as_u64)
-        .filter(|n| *n > 1)
-    {
-        obj.remove("minItems");
-        notes.push(format!("minItems: {n}"));
-    }
-    if !notes.is_empty() {
-        let note = format!("({})", notes.join(", "));
-        let description = match obj.get("description").and_then(Value::as_str) {
-            Some(d) if !d.is_empty() => format!("{d} {note}"),
-            _ => note,
-        };
-        obj.insert("description".into(), description.into());
-    }
-    if let Some(one_of) = obj.remove("oneOf") {
-        obj.insert("anyOf".into(), one_of);
-    }
-    if is_object_schema(obj) {
-        close_object(obj, strict);
-    }
-    for key in ONE_SUBSCHEMA {
-        if let Some(sub) = obj.get_mut(*key) {
-            adapt(sub, strict);
-        }
-    }
-    for key in SUBSCHEMA_LISTS {
-        if let Some(Value::Array(subs)) = obj.get_mut(*key) {
-            subs.iter_mut().for_each(|s| adapt(s, strict));
-        }
-    }
-    for key in SUBSCHEMA_MAPS {
-        if let Some(Value::Object(subs)) = obj.get_mut(*key) {
-            subs.values_mut().for_each(|s| adapt(s, strict));
-        }
-    }
-}
-
-fn is_object_schema(obj: &Map<String, Value>) -> bool {
-    let typed = match obj.get("type") {
-        Some(Value::String(t)) => t == "object",
-        Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
-        _ => false,
-    };
-    typed || obj.contains_key("properties")
-}
-
-/// `additionalProperties: false`, a `properties` map, and every property required.
-fn close_object(obj: &mut Map<String, Value>, strict: &mut bool) {
-    if obj
-        .get("additionalProperties")
-        .is_some_and(Value::is_object)
-    {
-        // A map: its keys are open, which strict mode cannot express.
-        *strict = false;
-        if !obj.contains_key("properties") {
-            return;
-        }
-    } else {
-        obj.insert("additionalProperties".into(), false.into());
-    }
-    let names: Vec<Value> = match obj
-        .entry("properties")
-        .or_insert_with(|| Value::Object(Map::new()))
-    {
-        Value::Object(props) => props.keys().cloned().map(Value::String).collect(),
-        _ => Vec::new(),
-    };
-    obj.insert("required".into(), Value::Array(names));
-}
-
-/// A schema name the APIs accept: `[a-zA-Z0-9_-]`, 1 to 64 characters.
-pub fn schema_name(raw: &str) -> String {
-    let name: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(MAX_NAME)
-        .collect();
-    if name.is_empty() {
-        "reply".into()
-    } else {
-        name
-    }
-}
-
-/// The JSON Schema of `T` as schemars derives it (2020-12 dialect, subschemas inlined
-/// where the type is not recursive), before adaptation.
-pub fn derived_schema<T: JsonSchema>() -> Value {
-    SchemaSettings::draft2020_12()
-        .with(|s| {
-            s.inline_subschemas = true;
-            s.meta_schema = None;
-        })
-        .into_generator()
-        .into_root_schema_for::<T>()
-        .to_value()
-}
 
 /// How to ask for a `T` and read it back: the adapted schema as an [`OutputSchema`] and
 /// the parser of the reply.
@@ -506,8 +237,10 @@ impl<M: Send + 'static> Ctx<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::schema::is_object_schema;
     use crate::types::{StopReason, Usage};
     use serde_json::json;
+    use serde_json::{Map, Value};
     use std::collections::HashMap;
 
     /// A verdict on a claim.
@@ -645,41 +378,6 @@ mod tests {
     }
 
     #[test]
-    fn string_formats_the_apis_know_are_kept() {
-        let s = strict_schema(json!({
-            "type": "object",
-            "properties": {
-                "when": {"type": "string", "format": "date-time"},
-                "site": {"type": "string", "format": "uri-reference"},
-            }
-        }));
-        assert_eq!(s.schema["properties"]["when"]["format"], "date-time");
-        assert!(s.schema["properties"]["site"].get("format").is_none());
-    }
-
-    #[test]
-    fn one_of_becomes_any_of_and_refs_lose_their_siblings() {
-        let s = strict_schema(json!({
-            "type": "object",
-            "properties": {
-                "pick": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
-                "node": {"$ref": "#/$defs/Node", "description": "a node"},
-            },
-            "$defs": {"Node": {"type": "object", "properties": {"x": {"type": "integer"}}}}
-        }));
-        assert_eq!(
-            s.schema["properties"]["pick"],
-            json!({"anyOf": [{"type": "string"}, {"type": "integer"}]})
-        );
-        assert_eq!(
-            s.schema["properties"]["node"],
-            json!({"$ref": "#/$defs/Node"})
-        );
-        assert_eq!(s.schema["$defs"]["Node"]["additionalProperties"], false);
-        assert_eq!(s.schema["$defs"]["Node"]["required"], json!(["x"]));
-    }
-
-    #[test]
     fn a_root_that_is_not_an_object_is_wrapped_and_unwrapped() {
         let s = ReplySchema::<Vec<Mood>>::new();
         let schema = &s.output_schema().schema;
@@ -721,6 +419,12 @@ mod tests {
         assert!(!s.output_schema().strict);
         let c: Counts = s.parse(&text_reply(r#"{"by_word": {"a": 2}}"#)).unwrap();
         assert_eq!(c.by_word["a"], 2);
+    }
+
+    #[test]
+    fn a_schema_can_be_named() {
+        let s = ReplySchema::<Source>::named("a source!");
+        assert_eq!(s.output_schema().name, "a_source_");
     }
 
     #[test]
@@ -786,23 +490,5 @@ mod tests {
             StopReason::ToolUse,
         );
         assert_eq!(s.parse(&tool).unwrap().name, "b");
-    }
-
-    #[test]
-    fn schema_names_fit_the_apis_pattern() {
-        assert_eq!(schema_name("Wrapper<Foo>"), "Wrapper_Foo_");
-        assert_eq!(schema_name(""), "reply");
-        assert_eq!(schema_name(&"x".repeat(100)).len(), 64);
-        let s = ReplySchema::<Source>::named("a source!");
-        assert_eq!(s.output_schema().name, "a_source_");
-    }
-
-    #[test]
-    fn any_json_at_the_root_is_wrapped_without_panicking() {
-        for v in [json!(true), json!(null), json!([1]), json!("x")] {
-            let s = strict_schema(v);
-            assert!(s.wrapped);
-            assert_eq!(s.schema["type"], "object");
-        }
     }
 }

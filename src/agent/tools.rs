@@ -11,7 +11,7 @@
 //! not fit a typed tool and a panicking tool all become `tool_result` blocks with
 //! `is_error: true`, which the model reads and can recover from.
 
-use super::structured::{derived_schema, strict_schema};
+use super::schema::{derived_schema, strict_schema};
 use crate::types::{Completion, ContentBlock, Tool};
 use futures_util::future::{join_all, BoxFuture};
 use futures_util::FutureExt;

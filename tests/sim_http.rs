@@ -47,6 +47,7 @@ async fn serves_both_apis_and_stats_over_http() {
     let r = client
         .post(format!("{base}/v1/messages/count_tokens"))
         .header("x-api-key", "sk-ant-http")
+        .header("anthropic-version", "2023-06-01")
         .json(&json!({"model": "claude-sonnet-4-5",
                       "messages": [{"role": "user", "content": "Hello"}]}))
         .send()

@@ -128,8 +128,12 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
     /// A key set in code (never read from a file); wins over `api_key_env`.
     pub api_key: Option<ApiKey>,
-    /// Per-attempt HTTP timeout (`timeout_secs`, default 600 s).
+    /// Per-attempt HTTP timeout (`timeout_secs`, default 600 s) of non-streamed calls.
     pub timeout: Duration,
+    /// How long a streamed call may go without receiving a byte, for its headers or
+    /// between chunks, before it times out (`stream_idle_timeout_secs`, default 60 s).
+    /// Streams have no total timeout: a long answer that keeps arriving completes.
+    pub stream_idle_timeout: Duration,
 }
 
 impl ProviderConfig {
@@ -374,8 +378,12 @@ pub struct SimConfig {
     pub per_token: Duration,
     /// Seed of the fault draws (default 1).
     pub seed: u64,
-    /// Seconds of refill each simulated bucket holds, in (0, 60] (default 60: one
-    /// minute's limit, as the providers document).
+    /// Seconds of refill each simulated bucket holds, in (0, 60] (default 10: a sixth
+    /// of a minute's limit). The providers document per-minute limits but enforce them
+    /// over shorter intervals ("60 RPM may behave as 1 request/second"), so a whole
+    /// minute's quota never goes through in one second; 10 s matches `[broker]
+    /// burst_secs`. A single request larger than the burst but within the minute's
+    /// limit is still admitted when the bucket is full.
     pub burst_secs: f64,
     /// How Anthropic output tokens are charged (default [`OtpmMode::Actual`]).
     pub otpm_mode: OtpmMode,
@@ -383,6 +391,48 @@ pub struct SimConfig {
     pub limits: BTreeMap<String, Limits>,
     /// Injected faults.
     pub faults: Vec<Fault>,
+    /// Requests that offer tools may be answered with tool calls (default true): a forced
+    /// `tool_choice` always is, `auto` as [`SimConfig::tool_call_rate`] and
+    /// [`SimConfig::tool_steps`] say, `none` never. Off: always text.
+    pub tool_calls: bool,
+    /// With `tool_choice` auto, the share (0..=1, default 0.5) of fresh turns (no tool
+    /// result since the last plain user turn) answered with a tool call, decided from a
+    /// hash of the request, so the same request always gets the same answer.
+    pub tool_call_rate: f64,
+    /// With `tool_choice` auto, a tool loop that has started goes on calling tools while
+    /// it holds fewer than this many tool results since the last plain user turn, then
+    /// answers with text (default 2).
+    pub tool_steps: u32,
+    /// Share (0..=1, default 0) of schema-bound replies (a forced tool's input, an
+    /// OpenAI `json_schema` reply) generated *not* to fit the schema (a required field
+    /// left out), so clients can test their typed errors.
+    pub schema_violation_rate: f64,
+    /// Prompt caching (default true): Anthropic `cache_control` breakpoints cached per
+    /// key for their TTL (reads free against ITPM), OpenAI automatic prefix caching
+    /// (`cached_tokens`, still charged to TPM).
+    pub prompt_caching: bool,
+    /// Minimum cacheable prefix by wire model name, where it differs from the built-in
+    /// rule (4,096 for Opus 4.5/4.6 and Haiku 4.5, 2,048 for Haiku 3.x, else 1,024).
+    pub cache_min_tokens: BTreeMap<String, u64>,
+    /// Anthropic extended thinking (default true): `thinking` requests are validated and
+    /// answered with signed thinking blocks, whose signatures are checked on replay.
+    pub thinking: bool,
+    /// Refuse what the real APIs refuse (default true): unknown top-level fields,
+    /// rejected parameter combinations, unanswered tool calls, a missing
+    /// `anthropic-version` header.
+    pub strict_validation: bool,
+    /// OpenAI: a request refused with a 4xx other than 429 still costs one request of
+    /// the key's RPM, as the real API counts failed requests (default true).
+    pub charge_refused_requests: bool,
+    /// Request bodies larger than this are answered `413` (default 32 MiB, Anthropic's
+    /// documented limit).
+    pub max_body_bytes: u64,
+    /// Every key is out of money (default false): Anthropic answers the spend-cap 429
+    /// (`enforced_spend_limit_reached`, no `retry-after`), OpenAI 429
+    /// `insufficient_quota`.
+    pub spend_cap: bool,
+    /// Keys that are out of money, when [`SimConfig::spend_cap`] is false.
+    pub spend_cap_keys: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -393,10 +443,22 @@ impl Default for SimConfig {
             latency: Duration::from_millis(20),
             per_token: Duration::ZERO,
             seed: 1,
-            burst_secs: 60.0,
+            burst_secs: 10.0,
             otpm_mode: OtpmMode::Actual,
             limits: BTreeMap::new(),
             faults: Vec::new(),
+            tool_calls: true,
+            tool_call_rate: 0.5,
+            tool_steps: 2,
+            schema_violation_rate: 0.0,
+            prompt_caching: true,
+            cache_min_tokens: BTreeMap::new(),
+            thinking: true,
+            strict_validation: true,
+            charge_refused_requests: true,
+            max_body_bytes: 32 * 1024 * 1024,
+            spend_cap: false,
+            spend_cap_keys: Vec::new(),
         }
     }
 }

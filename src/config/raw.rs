@@ -38,6 +38,8 @@ pub struct RawProvider {
     pub wire: Option<String>,
     /// Per-attempt HTTP timeout in seconds.
     pub timeout_secs: Option<f64>,
+    /// Streamed calls: the longest silence, in seconds, before they time out.
+    pub stream_idle_timeout_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,7 +93,7 @@ pub struct RawSim {
     pub latency_ms: Option<f64>,
     pub per_token_ms: Option<f64>,
     pub seed: Option<u64>,
-    /// Seconds of refill each simulated bucket holds (default 60: one minute's limit).
+    /// Seconds of refill each simulated bucket holds (default 10: a sixth of a minute's limit).
     pub burst_secs: Option<f64>,
     /// Anthropic OTPM accounting: `actual` (2026 docs) or `max_tokens` (2025 docs).
     pub otpm_mode: Option<String>,
@@ -100,6 +102,32 @@ pub struct RawSim {
     pub limits: BTreeMap<String, RawSimLimits>,
     #[serde(default)]
     pub faults: Vec<RawFault>,
+    /// Answer requests that offer tools with tool calls (default true).
+    pub tool_calls: Option<bool>,
+    /// With `tool_choice` auto: share of fresh turns answered with a tool call (0..=1).
+    pub tool_call_rate: Option<f64>,
+    /// With `tool_choice` auto: tool results a loop collects before a text answer.
+    pub tool_steps: Option<u32>,
+    /// Share of schema-bound replies (forced tools, json_schema) that do not fit (0..=1).
+    pub schema_violation_rate: Option<f64>,
+    /// Anthropic cache breakpoints and OpenAI automatic prefix caching (default true).
+    pub prompt_caching: Option<bool>,
+    /// Minimum cacheable prefix by config model name, where it differs from the built-in.
+    #[serde(default)]
+    pub cache_min_tokens: BTreeMap<String, u64>,
+    /// Anthropic extended thinking: signed thinking blocks, checked on replay (default true).
+    pub thinking: Option<bool>,
+    /// Refuse what the real APIs refuse (unknown fields, parameter combinations, ...).
+    pub strict_validation: Option<bool>,
+    /// OpenAI: a request refused with a 4xx other than 429 still costs a request (RPM).
+    pub charge_refused_requests: Option<bool>,
+    /// Bodies larger than this are answered 413 (default 32 MiB).
+    pub max_body_bytes: Option<u64>,
+    /// Every key is out of money: Anthropic spend-cap 429, OpenAI `insufficient_quota`.
+    pub spend_cap: Option<bool>,
+    /// Keys that are out of money (when `spend_cap` is false).
+    #[serde(default)]
+    pub spend_cap_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -243,3 +243,23 @@ fn durations_too_large_for_a_duration_are_errors_not_panics() {
     let e = err("[sim]\nlatency_ms = 1e300\n");
     assert!(e.contains("sim.latency_ms is too large"), "{e}");
 }
+
+#[test]
+fn stream_idle_timeout_defaults_to_60_s_and_must_be_positive() {
+    let c = Config::from_toml_str_over_defaults(
+        "[providers.anthropic]\nkind = \"anthropic\"\nstream_idle_timeout_secs = 2.5\n",
+        "test.toml",
+    )
+    .unwrap();
+    let p = &c.providers["anthropic"];
+    assert_eq!(p.stream_idle_timeout, Duration::from_millis(2500));
+    assert_eq!(
+        c.providers["openai"].stream_idle_timeout,
+        Duration::from_secs(60)
+    );
+    let e = err("[providers.anthropic]\nkind = \"anthropic\"\nstream_idle_timeout_secs = 0\n");
+    assert!(
+        e.ends_with("providers.anthropic.stream_idle_timeout_secs must be > 0"),
+        "{e}"
+    );
+}

@@ -184,6 +184,17 @@ fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Problem> {
     if timeout.is_zero() {
         return Err(Problem::new(format!("{path}.timeout_secs"), "must be > 0"));
     }
+    let stream_idle_timeout = secs(
+        &format!("{path}.stream_idle_timeout_secs"),
+        p.stream_idle_timeout_secs,
+        Duration::from_secs(60),
+    )?;
+    if stream_idle_timeout.is_zero() {
+        return Err(Problem::new(
+            format!("{path}.stream_idle_timeout_secs"),
+            "must be > 0",
+        ));
+    }
     Ok(ProviderConfig {
         name: name.to_string(),
         wire,
@@ -192,6 +203,7 @@ fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Problem> {
         api_key_env: p.api_key_env,
         api_key: None,
         timeout,
+        stream_idle_timeout,
     })
 }
 
@@ -491,5 +503,52 @@ fn sim(s: RawSim, models: &BTreeMap<String, ModelConfig>) -> Result<SimConfig, P
         otpm_mode,
         limits: limits_by_wire,
         faults,
+        tool_calls: s.tool_calls.unwrap_or(d.tool_calls),
+        tool_call_rate: share("sim.tool_call_rate", s.tool_call_rate, d.tool_call_rate)?,
+        tool_steps: s.tool_steps.unwrap_or(d.tool_steps),
+        schema_violation_rate: share(
+            "sim.schema_violation_rate",
+            s.schema_violation_rate,
+            d.schema_violation_rate,
+        )?,
+        prompt_caching: s.prompt_caching.unwrap_or(d.prompt_caching),
+        cache_min_tokens: cache_min_tokens(s.cache_min_tokens, models)?,
+        thinking: s.thinking.unwrap_or(d.thinking),
+        strict_validation: s.strict_validation.unwrap_or(d.strict_validation),
+        charge_refused_requests: s
+            .charge_refused_requests
+            .unwrap_or(d.charge_refused_requests),
+        max_body_bytes: match s.max_body_bytes {
+            Some(0) => return Err(Problem::new("sim.max_body_bytes", "must be > 0")),
+            Some(n) => n,
+            None => d.max_body_bytes,
+        },
+        spend_cap: s.spend_cap.unwrap_or(d.spend_cap),
+        spend_cap_keys: s.spend_cap_keys,
     })
+}
+
+/// A share in 0..=1 (`sim.tool_call_rate`, ...), or the default.
+fn share(path: &str, value: Option<f64>, default: f64) -> Result<f64, Problem> {
+    match value {
+        Some(v) if !(0.0..=1.0).contains(&v) => Err(Problem::new(path, "must be between 0 and 1")),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+/// `[sim.cache_min_tokens]`, keyed by config model name, as wire model name.
+fn cache_min_tokens(
+    raw: BTreeMap<String, u64>,
+    models: &BTreeMap<String, ModelConfig>,
+) -> Result<BTreeMap<String, u64>, Problem> {
+    let mut out = BTreeMap::new();
+    for (name, n) in raw {
+        let path = format!("sim.cache_min_tokens.{name}");
+        let Some(m) = models.get(&name) else {
+            return Err(Problem::new(path, "names unknown model"));
+        };
+        out.insert(m.model.clone(), n);
+    }
+    Ok(out)
 }

@@ -22,6 +22,7 @@
 mod actor;
 mod anthropic;
 mod classify;
+pub(crate) mod family;
 mod openai;
 #[cfg(test)]
 mod parsers_never_panic;
@@ -111,6 +112,27 @@ pub trait Provider: Send + Sync + 'static {
     /// A fresh decoder for one streamed response from wire model `model` (the model
     /// picks the tokenizer used when output must be counted locally).
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder>;
+
+    /// Like [`Provider::decode`], knowing the request the response answers (the
+    /// Anthropic wire turns a structured-output tool call back into the reply's text).
+    /// [`Endpoint`] calls this one; the default is `decode`.
+    #[allow(clippy::result_large_err)]
+    fn decode_for(
+        &self,
+        req: &CompletionRequest,
+        response: HttpResponse,
+        now: SystemTime,
+    ) -> Result<ProviderReply, ProviderFailure> {
+        let _ = req;
+        self.decode(response, now)
+    }
+
+    /// Like [`Provider::stream_decoder`], knowing the request the stream answers.
+    /// [`Endpoint`] calls this one; the default is `stream_decoder`.
+    fn stream_decoder_for(&self, model: &str, req: &CompletionRequest) -> Box<dyn StreamDecoder> {
+        let _ = req;
+        self.stream_decoder(model)
+    }
 }
 
 /// The built-in provider for `wire`.
@@ -183,7 +205,7 @@ impl Endpoint {
             .send(http)
             .await
             .map_err(|e| self.failure_of_transport(e))?;
-        self.provider.decode(response, SystemTime::now())
+        self.provider.decode_for(req, response, SystemTime::now())
     }
 
     /// Sends one streamed attempt of `req` to wire model `model`.
@@ -223,7 +245,7 @@ impl Endpoint {
             });
         }
         Ok(ProviderStream::new(
-            self.provider.stream_decoder(model),
+            self.provider.stream_decoder_for(model, req),
             response.body,
             rate_limits,
         ))

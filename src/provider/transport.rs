@@ -119,20 +119,39 @@ pub trait Transport: Send + Sync + 'static {
 
 /// Real HTTP: reqwest over rustls, POSTing to `base_url` + the request's path, with a
 /// connection pool shared by all clones.
+///
+/// Two clocks bound a request, because a streamed answer may rightly last longer than
+/// any sensible total timeout:
+/// - a non-streamed [`Transport::send`] must be complete (headers and body) within
+///   `timeout`;
+/// - a streamed [`Transport::send_streaming`] has no total bound: it times out only when
+///   the server stays silent for the stream idle timeout, waiting for the headers or
+///   between two chunks of the body (default [`HttpTransport::DEFAULT_STREAM_IDLE`]).
+///
+/// Both end in [`TransportError::Timeout`].
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
     base_url: String,
+    /// The whole-request bound of non-streamed calls (set per request, not on the client,
+    /// so it never cuts a stream).
+    timeout: Duration,
+    /// The longest silence a streamed call tolerates.
+    stream_idle: Duration,
 }
 
 impl HttpTransport {
+    /// The stream idle timeout unless [`HttpTransport::with_stream_idle_timeout`] says
+    /// otherwise.
+    pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_secs(60);
+
     /// A transport to `base_url` (e.g. `https://api.anthropic.com`; a trailing `/` is
-    /// ignored). `timeout` bounds each whole request, body included; connecting is
-    /// bounded by 5 s (or `timeout` if shorter). Errs with
-    /// [`TransportError::Connection`] if the HTTP client cannot be built.
+    /// ignored). `timeout` bounds each whole non-streamed request, body included;
+    /// streamed requests are bounded by the idle timeout instead. Connecting is bounded
+    /// by 5 s (or `timeout` if shorter). Errs with [`TransportError::Connection`] if the
+    /// HTTP client cannot be built.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, TransportError> {
         let client = reqwest::Client::builder()
-            .timeout(timeout)
             .connect_timeout(Duration::from_secs(5).min(timeout))
             .pool_max_idle_per_host(64)
             .build()
@@ -140,7 +159,20 @@ impl HttpTransport {
         Ok(HttpTransport {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
+            timeout,
+            stream_idle: Self::DEFAULT_STREAM_IDLE,
         })
+    }
+
+    /// This transport with streamed calls timing out after `idle` without a byte (for the
+    /// headers, then between chunks). A zero `idle` is taken as the default.
+    pub fn with_stream_idle_timeout(mut self, idle: Duration) -> Self {
+        self.stream_idle = if idle.is_zero() {
+            Self::DEFAULT_STREAM_IDLE
+        } else {
+            idle
+        };
+        self
     }
 }
 
@@ -159,7 +191,7 @@ fn describe(e: &reqwest::Error) -> String {
 impl Transport for HttpTransport {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move {
-            let response = self.post(request).await?;
+            let response = self.post(request, Some(self.timeout)).await?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let body = response
@@ -179,16 +211,20 @@ impl Transport for HttpTransport {
         request: HttpRequest,
     ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
         Box::pin(async move {
-            let response = self.post(request).await?;
+            let idle = self.stream_idle;
+            let response = tokio::time::timeout(idle, self.post(request, None))
+                .await
+                .map_err(|_| TransportError::Timeout)??;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             // Owning the response inside the stream: dropping the stream drops the
             // connection, which is how a cancelled stream reaches the server.
             let this = self.clone();
-            let body = response
+            let chunks = response
                 .bytes_stream()
                 .map_err(move |e| this.transport_error(&e))
                 .boxed();
+            let body = idle_bounded(chunks, idle);
             Ok(StreamingResponse {
                 status,
                 headers,
@@ -200,15 +236,23 @@ impl Transport for HttpTransport {
 
 impl HttpTransport {
     /// Sends `request`; the response's headers have arrived, its body not yet.
-    async fn post(&self, request: HttpRequest) -> Result<reqwest::Response, TransportError> {
+    /// `timeout`, when given, bounds the whole request, body included (reqwest's
+    /// per-request timeout).
+    async fn post(
+        &self,
+        request: HttpRequest,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, TransportError> {
         let url = format!("{}{}", self.base_url, request.path);
-        self.client
+        let mut builder = self
+            .client
             .post(url)
             .headers(request.headers)
-            .body(request.body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))
+            .body(request.body);
+        if let Some(t) = timeout {
+            builder = builder.timeout(t);
+        }
+        builder.send().await.map_err(|e| self.transport_error(&e))
     }
 
     /// A connect failure is [`TransportError::Unreachable`] (checked before timeouts: a
@@ -225,6 +269,21 @@ impl HttpTransport {
             TransportError::Connection(describe(e))
         }
     }
+}
+
+/// `chunks`, ending with [`TransportError::Timeout`] when no chunk arrives for `idle`.
+/// Each chunk restarts the clock; after an error or the end nothing more is read.
+fn idle_bounded(chunks: ByteStream, idle: Duration) -> ByteStream {
+    futures_util::stream::unfold(Some(chunks), move |state| async move {
+        let mut chunks = state?;
+        match tokio::time::timeout(idle, chunks.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(chunks))),
+            Ok(Some(Err(e))) => Some((Err(e), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(TransportError::Timeout), None)),
+        }
+    })
+    .boxed()
 }
 
 /// The root cause of a failed connect, short: `connection refused`, `connect timed out`,

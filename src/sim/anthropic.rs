@@ -2,12 +2,11 @@
 //! bodies (spec §1.6) and `anthropic-ratelimit-*` headers (§1.7, §4).
 
 use super::format::{retry_after_secs, rfc3339_after};
-use super::limiter::{Cost, Denial, Dim, Window};
-use super::reply::{self, End};
+use super::limiter::{Denial, Dim, Window};
 use super::stats::Event;
-use super::stream::{self, named_event, Frame, Plan};
-use super::{bearer, json_response, put, request_id, tokens, Auth, Seen, Simulator};
-use crate::config::{OtpmMode, Wire};
+use super::stream::{self, Plan};
+use super::{bearer, json_response, put, request_id, tokens, validate, Auth, Seen, Simulator};
+use crate::config::Wire;
 use crate::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -17,21 +16,40 @@ const RATE_LIMIT_DOCS: &str = "For details, refer to: https://docs.claude.com/en
 You can see the response headers for current usage. Please reduce the prompt length or the \
 maximum tokens requested, or try again later.";
 
-/// A refusal: status, `error.type`, message, and `retry-after` seconds if any.
-struct Reject {
-    status: u16,
-    kind: &'static str,
-    message: String,
-    retry_after: Option<u64>,
+/// A refusal: status, `error.type`, message, `retry-after` seconds if any, and the
+/// error's `details` if any.
+pub(super) struct Reject {
+    pub status: u16,
+    pub kind: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+    pub details: Option<Value>,
 }
 
 impl Reject {
-    fn invalid(message: impl Into<String>) -> Reject {
+    pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Reject {
         Reject {
-            status: 400,
-            kind: "invalid_request_error",
+            status,
+            kind,
             message: message.into(),
             retry_after: None,
+            details: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Reject {
+        Reject::new(400, "invalid_request_error", message)
+    }
+
+    /// The tier spend cap (spec §1.6): a 429 without `retry-after` that no retry fixes.
+    pub fn spend_cap() -> Reject {
+        Reject {
+            details: Some(json!({"error_code": "enforced_spend_limit_reached"})),
+            ..Reject::new(
+                429,
+                "rate_limit_error",
+                "You have reached your specified API usage limits. You will regain access on the first day of next month at 00:00 UTC.",
+            )
         }
     }
 }
@@ -44,24 +62,19 @@ pub(super) fn looks_like(request: &HttpRequest) -> bool {
 }
 
 pub(super) fn not_found(sim: &Simulator, _request: &HttpRequest) -> HttpResponse {
-    let reject = Reject {
-        status: 404,
-        kind: "not_found_error",
-        message: "Not Found".into(),
-        retry_after: None,
-    };
+    let reject = Reject::new(404, "not_found_error", "Not Found");
     finish(sim, Err(reject), Seen::default(), false)
 }
 
 /// What a successful create produced.
-enum Answer {
+pub(super) enum Answer {
     Json(Value),
     Stream(Box<Plan>),
 }
 
 pub(super) async fn messages(sim: &Simulator, request: &HttpRequest) -> StreamingResponse {
     let mut seen = Seen::default();
-    match create(sim, request, &mut seen).await {
+    match super::anthropic_create::create(sim, request, &mut seen).await {
         Ok(Answer::Stream(mut plan)) => {
             put(&mut plan.headers, "request-id", request_id());
             if let (Some(key), Some(model)) = (&seen.key, &seen.model) {
@@ -98,11 +111,14 @@ fn finish(
     let mut response = match result {
         Ok(body) => json_response(200, &body),
         Err(r) => {
-            let body = json!({
+            let mut body = json!({
                 "type": "error",
                 "error": {"type": r.kind, "message": r.message},
                 "request_id": rid,
             });
+            if let Some(details) = r.details {
+                body["error"]["details"] = details;
+            }
             let mut resp = json_response(r.status, &body);
             if let Some(secs) = r.retry_after {
                 put(&mut resp.headers, "retry-after", secs.to_string());
@@ -121,6 +137,8 @@ fn finish(
         input_tokens: seen.input,
         output_tokens: seen.output,
         count_tokens,
+        cache_read: seen.cache_read,
+        cache_write: seen.cache_write,
         ..Event::default()
     });
     response
@@ -194,30 +212,49 @@ fn rate_limit_headers(response: &mut HttpResponse, windows: &[Window]) {
     );
 }
 
-/// Authentication, JSON, model and message checks shared by both routes.
-fn admit_common(
+/// Size, authentication, header, JSON, model and message checks shared by both routes.
+pub(super) fn admit_common(
     sim: &Simulator,
     request: &HttpRequest,
     seen: &mut Seen,
+    count_tokens: bool,
 ) -> Result<(Value, u64), Reject> {
+    if sim.too_large(request.body.len()) {
+        return Err(Reject::new(
+            413,
+            "request_too_large",
+            format!(
+                "Request exceeds the maximum allowed number of bytes. The maximum request size is {} bytes.",
+                sim.inner.max_body_bytes
+            ),
+        ));
+    }
     let key = request
         .headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .or_else(|| bearer(request));
-    seen.key = Some(sim.authenticate(key).map_err(|a| Reject {
-        status: 401,
-        kind: "authentication_error",
-        message: match a {
-            Auth::Missing => "x-api-key header is required".into(),
-            Auth::Invalid => "invalid x-api-key".into(),
-        },
-        retry_after: None,
+    seen.key = Some(sim.authenticate(key).map_err(|a| {
+        Reject::new(
+            401,
+            "authentication_error",
+            match a {
+                Auth::Missing => "x-api-key header is required",
+                Auth::Invalid => "invalid x-api-key",
+            },
+        )
     })?);
+    let strict = sim.inner.strict;
+    if strict && !request.headers.contains_key("anthropic-version") {
+        return Err(Reject::invalid("anthropic-version: header is required"));
+    }
     let body: Value = serde_json::from_slice(&request.body)
         .map_err(|e| Reject::invalid(format!("The request body is not valid JSON: {e}")))?;
     if !body.is_object() {
         return Err(Reject::invalid("The request body must be a JSON object"));
+    }
+    if strict {
+        validate::anthropic_fields(&body, count_tokens).map_err(Reject::invalid)?;
     }
     let model = match body.get("model") {
         None => return Err(Reject::invalid("model: Field required")),
@@ -227,14 +264,16 @@ fn admit_common(
     let spec = sim
         .model(&model)
         .filter(|s| s.wire() == Wire::Anthropic)
-        .ok_or_else(|| Reject {
-            status: 404,
-            kind: "not_found_error",
-            message: format!("model: {model}"),
-            retry_after: None,
-        })?;
+        .ok_or_else(|| Reject::new(404, "not_found_error", format!("model: {model}")))?;
     seen.model = Some(model);
     validate_messages(&body)?;
+    if strict {
+        let messages = body["messages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        validate::anthropic_tool_results(messages).map_err(Reject::invalid)?;
+    }
     Ok((body, spec.context_window))
 }
 
@@ -289,7 +328,7 @@ fn validate_messages(body: &Value) -> Result<(), Reject> {
     Ok(())
 }
 
-fn max_tokens(body: &Value) -> Result<u64, Reject> {
+pub(super) fn max_tokens(body: &Value) -> Result<u64, Reject> {
     match body.get("max_tokens") {
         None => Err(Reject::invalid("max_tokens: Field required")),
         Some(v) => match v.as_i64() {
@@ -304,7 +343,7 @@ fn max_tokens(body: &Value) -> Result<u64, Reject> {
     }
 }
 
-fn rate_limited(d: &Denial) -> Reject {
+pub(super) fn rate_limited(d: &Denial) -> Reject {
     let what = match d.dim {
         Dim::Requests => "requests",
         Dim::InputTokens => "input tokens",
@@ -322,195 +361,31 @@ fn rate_limited(d: &Denial) -> Reject {
         ),
     };
     Reject {
-        status: 429,
-        kind: "rate_limit_error",
-        message,
         retry_after: d.wait.map(retry_after_secs),
+        ..Reject::new(429, "rate_limit_error", message)
     }
 }
 
-fn fault(status: u16) -> Reject {
+pub(super) fn fault(status: u16) -> Reject {
     let (kind, message) = match status {
         529 => ("overloaded_error", "Overloaded"),
         504 => ("timeout_error", "Request timed out"),
         _ => ("api_error", "Internal server error"),
     };
-    Reject {
-        status,
-        kind,
-        message: message.into(),
-        retry_after: None,
-    }
-}
-
-async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Answer, Reject> {
-    let (body, context_window) = admit_common(sim, request, seen)?;
-    let max_tokens = max_tokens(&body)?;
-    let streamed = match body.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Reject::invalid("stream: Input should be a valid boolean")),
-    };
-    let (Some(key), Some(model)) = (seen.key.clone(), seen.model.clone()) else {
-        return Err(Reject::invalid("model: Field required"));
-    };
-    let input = tokens::anthropic_input(&body, sim.inner.token_factor);
-    if input > context_window {
-        return Err(Reject::invalid(format!(
-            "prompt is too long: {input} tokens > {context_window} maximum"
-        )));
-    }
-    let drawn = sim.draw_fault(&model);
-    if let Some(status) = drawn.status {
-        return Err(fault(status));
-    }
-    let reserve = match sim.inner.otpm_mode {
-        OtpmMode::Actual => 0.0,
-        OtpmMode::MaxTokens => max_tokens as f64,
-    };
-    let cost = Cost {
-        input: input as f64,
-        output_reserve: reserve,
-    };
-    sim.admit(&key, &model, cost)
-        .map_err(|d| rate_limited(&d))?;
-    seen.input = input;
-
-    let stops: Vec<String> = body
-        .get("stop_sequences")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let hash = reply::shaping_hash(
-        &body,
-        &[
-            "model",
-            "system",
-            "messages",
-            "max_tokens",
-            "temperature",
-            "top_p",
-            "stop_sequences",
-            "tools",
-        ],
-    );
-    let answer = reply::generate(hash, max_tokens, &stops);
-    let (stop_reason, stop_sequence) = match &answer.end {
-        End::Natural => ("end_turn", Value::Null),
-        End::MaxTokens => ("max_tokens", Value::Null),
-        End::Stop(s) => ("stop_sequence", Value::String(s.clone())),
-    };
-    let id = format!("msg_{}", reply::hex_id(rand::random::<u64>(), 24));
-    if streamed {
-        let frames = stream_frames(&id, &model, input, &answer, stop_reason, &stop_sequence);
-        let fail = drawn.mid_stream.map(|after| {
-            let error = json!({"type": "error",
-                               "error": {"type": "overloaded_error", "message": "Overloaded"}});
-            (after, named_event("error", &error).into())
-        });
-        return Ok(Answer::Stream(Box::new(Plan {
-            key,
-            model,
-            input,
-            reserve,
-            output: answer.output_tokens,
-            head_delay: sim.inner.latency + drawn.slow,
-            frames,
-            fail,
-            headers: Default::default(),
-        })));
-    }
-    sim.generate_delay(answer.output_tokens, drawn.slow).await;
-    sim.settle(&key, &model, reserve, answer.output_tokens as f64);
-    seen.output = answer.output_tokens;
-
-    Ok(Answer::Json(json!({
-        "id": id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [{"type": "text", "text": answer.text}],
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
-        "usage": {
-            "input_tokens": input,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-            "output_tokens": answer.output_tokens,
-            "service_tier": "standard"
-        }
-    })))
-}
-
-/// The event sequence of spec §1.5 for `answer`: `message_start` (input usage, output
-/// 1), one text block (a ping after its start, one `text_delta` per token),
-/// `message_delta` with the final `output_tokens`, `message_stop`.
-fn stream_frames(
-    id: &str,
-    model: &str,
-    input: u64,
-    answer: &reply::Reply,
-    stop_reason: &str,
-    stop_sequence: &Value,
-) -> Vec<Frame> {
-    let mut frames = vec![
-        Frame::structure(named_event(
-            "message_start",
-            &json!({"type": "message_start", "message": {
-                "id": id, "type": "message", "role": "assistant", "model": model,
-                "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": input, "cache_creation_input_tokens": 0,
-                          "cache_read_input_tokens": 0, "output_tokens": 1}}}),
-        )),
-        Frame::structure(named_event(
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": 0,
-                    "content_block": {"type": "text", "text": ""}}),
-        )),
-        Frame::structure(named_event("ping", &json!({"type": "ping"}))),
-    ];
-    for piece in stream::pieces(&answer.text) {
-        frames.push(Frame::delta(named_event(
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": 0,
-                    "delta": {"type": "text_delta", "text": piece}}),
-        )));
-    }
-    frames.push(Frame::tail(named_event(
-        "content_block_stop",
-        &json!({"type": "content_block_stop", "index": 0}),
-    )));
-    frames.push(Frame::tail(named_event(
-        "message_delta",
-        &json!({"type": "message_delta",
-                "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-                "usage": {"output_tokens": answer.output_tokens}}),
-    )));
-    frames.push(Frame::tail(named_event(
-        "message_stop",
-        &json!({"type": "message_stop"}),
-    )));
-    frames
+    Reject::new(status, kind, message)
 }
 
 fn count(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Value, Reject> {
-    let (body, _) = admit_common(sim, request, seen)?;
+    let (body, _) = admit_common(sim, request, seen, true)?;
     let Some(key) = seen.key.clone() else {
         return Err(Reject::invalid("x-api-key header is required"));
     };
     sim.admit_count_tokens(&key).map_err(|wait| Reject {
-        status: 429,
-        kind: "rate_limit_error",
-        message: format!(
+        retry_after: Some(retry_after_secs(wait)),
+        ..Reject::new(429, "rate_limit_error", format!(
             "This request would exceed your organization's rate limit of {} count_tokens requests per minute. {RATE_LIMIT_DOCS}",
             super::COUNT_TOKENS_RPM as u64
-        ),
-        retry_after: Some(retry_after_secs(wait)),
+        ))
     })?;
     let input = tokens::anthropic_input(&body, sim.inner.token_factor);
     Ok(json!({"input_tokens": input}))

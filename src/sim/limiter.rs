@@ -179,6 +179,16 @@ impl ModelBuckets {
         Ok(())
     }
 
+    /// Charges one request without admission (the level may go negative): a refused
+    /// OpenAI request still counts against RPM.
+    pub fn charge_request(&mut self, now: Instant) {
+        match self {
+            ModelBuckets::Split { rpm, .. } | ModelBuckets::Combined { rpm, .. } => {
+                rpm.take(1.0, now)
+            }
+        }
+    }
+
     /// Replaces the output reservation with the actual output.
     pub fn settle(&mut self, reserved_output: f64, actual_output: f64, now: Instant) {
         let b = match self {

@@ -11,6 +11,11 @@
 //! | `reply.rs` | deterministic answers from a hash of the request |
 //! | `faults.rs` | seeded fault injection |
 //! | `anthropic.rs`, `openai.rs` | each vendor's routes, validation, bodies and headers |
+//! | `content.rs`, `openai_body.rs` | each vendor's reply content, whole and streamed |
+//! | `validate.rs` | strict validation: unknown fields, parameter rules, unanswered tools |
+//! | `tools.rs`, `schema.rs` | tool calls and JSON made up to fit a schema |
+//! | `cache.rs` | prompt caching: prefixes, breakpoints, reads and writes per key |
+//! | `thinking.rs` | extended thinking: signed blocks, checked on replay |
 //! | `format.rs` | Go durations, RFC 3339 resets, `retry-after` |
 //! | `stream.rs` | streamed (SSE) answers: the producer task, cancellation, settlement |
 //! | `stats.rs` | counters behind `GET /_stats` |
@@ -19,16 +24,24 @@
 //! Keys are never logged or echoed; stats name a key by a fingerprint (`key_1a2b3c4d`).
 
 mod anthropic;
+mod anthropic_create;
 mod bucket;
+mod cache;
+mod content;
 mod faults;
 mod format;
 mod limiter;
 mod openai;
+mod openai_body;
 mod reply;
+mod schema;
 mod server;
 mod stats;
 mod stream;
+mod thinking;
 mod tokens;
+mod tools;
+mod validate;
 
 pub use server::{serve, SimError, SimServer};
 pub use stats::{Counters, SimStats};
@@ -41,7 +54,7 @@ use futures_util::future::BoxFuture;
 use limiter::{Cost, Denial, ModelBuckets, Window};
 use reqwest::header::{HeaderMap, HeaderValue};
 use stats::Event;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -101,6 +114,19 @@ struct Inner {
     count_buckets: Mutex<HashMap<u64, Bucket>>,
     faults: Mutex<Faults>,
     stats: Mutex<SimStats>,
+    /// Key of the thinking signatures (the fault seed).
+    seed: u64,
+    tools: tools::Policy,
+    prompt_caching: bool,
+    cache_min_tokens: HashMap<String, u64>,
+    cache: Mutex<cache::CacheStore>,
+    thinking: bool,
+    strict: bool,
+    charge_refused: bool,
+    max_body_bytes: u64,
+    spend_cap_all: bool,
+    /// Hashes of the keys that are out of money.
+    spend_capped: Mutex<HashSet<u64>>,
 }
 
 /// What a request turned out to be about (key, model, tokens), for headers and stats;
@@ -111,6 +137,8 @@ struct Seen {
     model: Option<String>,
     input: u64,
     output: u64,
+    cache_read: u64,
+    cache_write: u64,
 }
 
 /// A simulator of both APIs with per-key rate limits, deterministic answers and injected
@@ -156,6 +184,24 @@ impl Simulator {
                 count_buckets: Mutex::new(HashMap::new()),
                 faults: Mutex::new(Faults::new(s.faults.clone(), s.seed)),
                 stats: Mutex::new(SimStats::default()),
+                seed: s.seed,
+                tools: tools::Policy {
+                    enabled: s.tool_calls,
+                    rate: s.tool_call_rate,
+                    steps: s.tool_steps,
+                    violation_rate: s.schema_violation_rate,
+                },
+                prompt_caching: s.prompt_caching,
+                cache_min_tokens: s.cache_min_tokens.clone().into_iter().collect(),
+                cache: Mutex::new(cache::CacheStore::default()),
+                thinking: s.thinking,
+                strict: s.strict_validation,
+                charge_refused: s.charge_refused_requests,
+                max_body_bytes: s.max_body_bytes,
+                spend_cap_all: s.spend_cap,
+                spend_capped: Mutex::new(
+                    s.spend_cap_keys.iter().map(|k| KeyId::of(k).hash).collect(),
+                ),
             }),
         }
     }
@@ -230,6 +276,49 @@ impl Simulator {
             }
         }
         true
+    }
+
+    /// Puts `key` out of money (`true`: Anthropic answers the spend-cap 429, OpenAI
+    /// `insufficient_quota`) or back in (`false`; a `sim.spend_cap = true` config keeps
+    /// every key out).
+    pub fn set_spend_cap(&self, key: &str, capped: bool) {
+        let hash = KeyId::of(key).hash;
+        let mut set = lock(&self.inner.spend_capped);
+        if capped {
+            set.insert(hash);
+        } else {
+            set.remove(&hash);
+        }
+    }
+
+    fn spend_capped(&self, key: &KeyId) -> bool {
+        self.inner.spend_cap_all || lock(&self.inner.spend_capped).contains(&key.hash)
+    }
+
+    /// Whether a body of `len` bytes is over the size limit.
+    fn too_large(&self, len: usize) -> bool {
+        len as u64 > self.inner.max_body_bytes
+    }
+
+    /// Charges one request to the key's RPM without admission (a refused request).
+    fn charge_request(&self, key: &KeyId, model: &str) {
+        self.with_buckets(key, model, |b, now| b.charge_request(now));
+    }
+
+    /// Looks up an Anthropic request's prefixes in the key's cache.
+    fn cache_anthropic(&self, key: &KeyId, model: &str, p: &cache::Prefixes) -> cache::Outcome {
+        let min = cache::min_cacheable(model, &self.inner.cache_min_tokens);
+        lock(&self.inner.cache).anthropic(key.hash, model, p, min, Instant::now())
+    }
+
+    /// Looks up an OpenAI prompt's prefixes in the key's cache.
+    fn cache_openai(&self, key: &KeyId, model: &str, p: &cache::Prefixes) -> cache::Outcome {
+        lock(&self.inner.cache).openai(key.hash, model, p, Instant::now())
+    }
+
+    /// Makes a response's cache writes readable.
+    fn cache_commit(&self, key: &KeyId, model: &str, outcome: &cache::Outcome) {
+        lock(&self.inner.cache).commit(key.hash, model, &outcome.pending, Instant::now());
     }
 
     fn stats_response(&self) -> HttpResponse {
@@ -387,3 +476,5 @@ impl Transport for EmbeddedTransport {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_parity;

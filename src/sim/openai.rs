@@ -3,10 +3,12 @@
 
 use super::format::{go_duration, retry_after_secs};
 use super::limiter::{Cost, Denial, Dim, Window};
-use super::reply::{self, End};
+use super::openai_body::{self, stream_frames, ChunkHead, Said};
+use super::reply;
 use super::stats::Event;
-use super::stream::{self, data_event, Frame, Plan};
-use super::{bearer, json_response, put, request_id, tokens, Auth, Seen, Simulator};
+use super::stream::{self, data_event, Plan};
+use super::{bearer, cache, json_response, put, request_id, schema, tokens, tools, validate};
+use super::{Auth, Seen, Simulator};
 use crate::config::Wire;
 use crate::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use serde_json::{json, Value};
@@ -23,6 +25,19 @@ const ROLES: &[&str] = &[
     "assistant",
     "tool",
     "function",
+];
+/// The fields whose values shape the answer.
+const SHAPING: &[&str] = &[
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "tools",
+    "tool_choice",
+    "response_format",
 ];
 const LIMITS_URL: &str = "Visit https://platform.openai.com/account/rate-limits to learn more.";
 
@@ -109,6 +124,12 @@ fn finish(sim: &Simulator, result: Result<Value, Reject>, seen: Seen) -> HttpRes
     };
     put(&mut response.headers, "x-request-id", request_id());
     if let (Some(key), Some(model)) = (&seen.key, &seen.model) {
+        // Failed requests count against the limits too (spec §2.5); a 429 does not, or
+        // its own retry-after would be wrong.
+        let refused = (400..500).contains(&response.status) && response.status != 429;
+        if refused && sim.inner.charge_refused {
+            sim.charge_request(key, model);
+        }
         rate_limit_headers(&mut response, &sim.windows(key, model));
     }
     sim.record(&Event {
@@ -118,6 +139,7 @@ fn finish(sim: &Simulator, result: Result<Value, Reject>, seen: Seen) -> HttpRes
         input_tokens: seen.input,
         output_tokens: seen.output,
         count_tokens: false,
+        cache_read: seen.cache_read,
         ..Event::default()
     });
     response
@@ -303,6 +325,20 @@ fn validate_messages(body: &Value) -> Result<(), Reject> {
 }
 
 async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Answer, Reject> {
+    if sim.too_large(request.body.len()) {
+        return Err(Reject {
+            status: 413,
+            message: format!(
+                "Request too large: the body is {} bytes, the maximum is {} bytes.",
+                request.body.len(),
+                sim.inner.max_body_bytes
+            ),
+            kind: "invalid_request_error",
+            param: None,
+            code: Some("request_too_large"),
+            retry_after: None,
+        });
+    }
     seen.key = Some(sim.authenticate(bearer(request)).map_err(|a| match a {
         Auth::Missing => Reject {
             status: 401,
@@ -358,6 +394,13 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         })?;
     seen.model = Some(model.clone());
     validate_messages(&body)?;
+    if sim.inner.strict {
+        validate::openai(&model, &body).map_err(|r| Reject {
+            param: r.param,
+            code: r.code,
+            ..Reject::invalid(r.message, None, None)
+        })?;
+    }
     let max_out = match positive_int(&body, "max_completion_tokens")? {
         Some(n) => n,
         None => positive_int(&body, "max_tokens")?.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -410,6 +453,9 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
     let Some(key) = seen.key.clone() else {
         return Err(Reject::invalid("you must provide an API key", None, None));
     };
+    if sim.spend_capped(&key) {
+        return Err(insufficient_quota());
+    }
     let drawn = sim.draw_fault(&model);
     if let Some(status) = drawn.status {
         return Err(fault(status));
@@ -419,32 +465,23 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         input: prompt as f64,
         output_reserve: reserve,
     };
+    // Cached tokens still count toward TPM (spec §2.7): the whole prompt is charged.
     sim.admit(&key, &model, cost)
         .map_err(|d| rate_limited(&model, &d))?;
-    seen.input = prompt;
-
-    let stops: Vec<String> = match body.get("stop") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|s| s.as_str().map(String::from))
-            .collect(),
-        _ => Vec::new(),
+    let cached = if sim.inner.prompt_caching {
+        sim.cache_openai(
+            &key,
+            &model,
+            &cache::openai(&model, &body, sim.inner.token_factor),
+        )
+    } else {
+        cache::Outcome::default()
     };
-    let hash = reply::shaping_hash(
-        &body,
-        &[
-            "model",
-            "messages",
-            "max_tokens",
-            "max_completion_tokens",
-            "temperature",
-            "top_p",
-            "stop",
-            "tools",
-        ],
-    );
-    let answers: Vec<_> = (0..n)
+    seen.input = prompt;
+    seen.cache_read = cached.read;
+
+    let hash = reply::shaping_hash(&body, SHAPING);
+    let answers: Vec<Said> = (0..n)
         .map(|i| {
             // Choice 0 is the request's answer; further choices vary from it.
             let h = if i == 0 {
@@ -452,17 +489,17 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             } else {
                 hash ^ reply::fnv1a(&i.to_le_bytes())
             };
-            reply::generate(h, max_out, &stops)
+            say(sim, &model, &body, h, max_out)
         })
         .collect();
-    let completion: u64 = answers.iter().map(|a| a.output_tokens).sum();
-    let longest = answers.iter().map(|a| a.output_tokens).max().unwrap_or(0);
+    let completion: u64 = answers.iter().map(Said::tokens).sum();
+    let longest = answers.iter().map(Said::tokens).max().unwrap_or(0);
     let id = format!("chatcmpl-{}", reply::hex_id(rand::random::<u64>(), 24));
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    if let (true, Some(answer)) = (streamed, answers.first()) {
+    if let (true, Some(said)) = (streamed, answers.first()) {
         let head = ChunkHead {
             id: &id,
             created,
@@ -475,35 +512,36 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
                 "type": "server_error", "param": null, "code": null}});
             (after, data_event(&error.to_string()).into())
         });
+        let usage = openai_body::usage(prompt, cached.read, said.tokens());
+        sim.cache_commit(&key, &model, &cached);
         return Ok(Answer::Stream(Box::new(Plan {
             key,
             model: model.clone(),
             input: prompt,
+            cache_read: cached.read,
+            cache_write: 0,
             reserve,
-            output: answer.output_tokens,
+            output: said.tokens(),
             head_delay: sim.inner.latency + drawn.slow,
-            frames: stream_frames(&head, prompt, answer),
+            frames: stream_frames(&head, usage, said),
             fail,
             headers: Default::default(),
         })));
     }
     sim.generate_delay(longest, drawn.slow).await;
     sim.settle(&key, &model, reserve, completion as f64);
+    sim.cache_commit(&key, &model, &cached);
     seen.output = completion;
 
     let choices: Vec<Value> = answers
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let finish = match a.end {
-                End::MaxTokens => "length",
-                End::Natural | End::Stop(_) => "stop",
-            };
             json!({
                 "index": i,
-                "message": {"role": "assistant", "content": a.text, "refusal": null},
+                "message": a.message(),
                 "logprobs": null,
-                "finish_reason": finish,
+                "finish_reason": a.finish_reason(),
             })
         })
         .collect();
@@ -515,71 +553,80 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         "system_fingerprint": "fp_quotaswarm_sim",
         "service_tier": "default",
         "choices": choices,
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}
-        }
+        "usage": openai_body::usage(prompt, cached.read, completion),
     })))
 }
 
-/// The fields every chunk repeats.
-struct ChunkHead<'a> {
-    id: &'a str,
-    created: u64,
-    model: &'a str,
-    include_usage: bool,
-}
-
-impl ChunkHead<'_> {
-    fn chunk(&self, choices: Value, usage: Value) -> String {
-        let mut c = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model, "system_fingerprint": "fp_quotaswarm_sim",
-            "choices": choices,
-        });
-        if self.include_usage {
-            c["usage"] = usage;
+/// One choice: a tool call when [`tools::decide`] says so, JSON fitting a `json_schema`
+/// response format (a `json_object` one gets a small object), else text.
+fn say(sim: &Simulator, model: &str, body: &Value, hash: u64, max_out: u64) -> Said {
+    let policy = sim.inner.tools;
+    let offered = tools::openai_tools(body);
+    let choice = tools::openai_choice(body);
+    let messages = body["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let loop_results = tools::openai_loop_results(messages);
+    let count = |s: &str| tokens::openai_encoding(model).count_ordinary(s) as u64;
+    if let Some(i) = tools::decide(policy, &offered, &choice, loop_results, hash) {
+        let violate = choice.forced() && tools::violates(policy, hash);
+        let call = tools::call(&offered[i], hash, violate);
+        return Said::ToolCall {
+            id: format!("call_{}", reply::hex_id(hash ^ 0x6361_6c6c, 24)),
+            name: call.name,
+            arguments: call.input.to_string(),
+            tokens: call.tokens,
+        };
+    }
+    let format = body.get("response_format");
+    match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
+        Some("json_schema") => {
+            let schema = format
+                .and_then(|f| f.get("json_schema"))
+                .and_then(|j| j.get("schema"))
+                .cloned()
+                .unwrap_or(json!({"type": "object"}));
+            let mut v = schema::generate(&schema, hash);
+            if tools::violates(policy, hash) {
+                v = schema::violate(&schema, v);
+            }
+            let text = v.to_string();
+            Said::Json {
+                tokens: count(&text).max(1),
+                text,
+            }
         }
-        data_event(&c.to_string())
+        Some("json_object") => {
+            let r = reply::generate(hash, max_out.min(20), &[]);
+            let text = json!({"answer": r.text}).to_string();
+            Said::Json {
+                tokens: count(&text).max(1),
+                text,
+            }
+        }
+        _ => {
+            let stops: Vec<String> = match body.get("stop") {
+                Some(Value::String(s)) => vec![s.clone()],
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Said::Text(reply::generate(hash, max_out, &stops))
+        }
     }
 }
 
-/// The chunk sequence of spec §2.4: role chunk, one content chunk per token, the finish
-/// chunk, the usage chunk (`choices: []`) when asked for, `[DONE]`.
-fn stream_frames(head: &ChunkHead<'_>, prompt: u64, answer: &reply::Reply) -> Vec<Frame> {
-    let choice = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
-    let mut frames = vec![Frame::structure(head.chunk(
-        choice(
-            json!({"role": "assistant", "content": "", "refusal": null}),
-            Value::Null,
-        ),
-        Value::Null,
-    ))];
-    for piece in stream::pieces(&answer.text) {
-        frames.push(Frame::delta(
-            head.chunk(choice(json!({"content": piece}), Value::Null), Value::Null),
-        ));
+/// `insufficient_quota` (spec §2.5): out of credits; no retry helps.
+fn insufficient_quota() -> Reject {
+    Reject {
+        status: 429,
+        message: "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.".into(),
+        kind: "insufficient_quota",
+        param: None,
+        code: Some("insufficient_quota"),
+        retry_after: None,
     }
-    let finish = match answer.end {
-        End::MaxTokens => "length",
-        End::Natural | End::Stop(_) => "stop",
-    };
-    frames.push(Frame::tail(
-        head.chunk(choice(json!({}), json!(finish)), Value::Null),
-    ));
-    if head.include_usage {
-        let usage = json!({
-            "prompt_tokens": prompt,
-            "completion_tokens": answer.output_tokens,
-            "total_tokens": prompt + answer.output_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}
-        });
-        frames.push(Frame::tail(head.chunk(json!([]), usage)));
-    }
-    frames.push(Frame::tail(data_event("[DONE]")));
-    frames
 }

@@ -12,8 +12,9 @@ use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The real APIs accept bodies up to 32 MB.
-const BODY_LIMIT: usize = 32 * 1024 * 1024;
+/// Room above `sim.max_body_bytes` within which the simulator itself answers an
+/// oversized body (with the vendor's 413); beyond it axum refuses it unread.
+const BODY_SLACK: usize = 16 * 1024 * 1024;
 
 /// Failures of the simulator's HTTP server.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +106,11 @@ pub async fn serve(sim: Simulator, addr: SocketAddr) -> Result<SimServer, SimErr
         .map_err(|source| SimError::Bind { addr, source })?;
     let app = Router::new()
         .fallback(route)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(sim.inner.max_body_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_add(BODY_SLACK),
+        ))
         .with_state(sim.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -12,7 +12,8 @@ pub struct Counters {
     pub requests: u64,
     /// Responses by HTTP status, keyed `"200"`, `"429"`, ...
     pub statuses: BTreeMap<String, u64>,
-    /// Input tokens charged to the limits (Anthropic ITPM, OpenAI prompt).
+    /// Input tokens charged to the limits (Anthropic ITPM: input + cache writes, cache
+    /// reads left out; OpenAI prompt, cached tokens included).
     pub input_tokens: u64,
     /// Output tokens actually generated.
     pub output_tokens: u64,
@@ -28,6 +29,14 @@ pub struct Counters {
     /// Streams ended by an injected mid-stream error event.
     #[serde(default)]
     pub stream_errors: u64,
+    /// Input tokens read from the prompt cache (Anthropic `cache_read_input_tokens`,
+    /// OpenAI `cached_tokens`). Anthropic reads are not in `input_tokens`; OpenAI's are.
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the prompt cache (Anthropic
+    /// `cache_creation_input_tokens`; also in `input_tokens`).
+    #[serde(default)]
+    pub cache_write_tokens: u64,
 }
 
 impl Counters {
@@ -45,6 +54,8 @@ impl Counters {
         self.streams += u64::from(e.stream);
         self.cancelled_streams += u64::from(e.cancelled);
         self.stream_errors += u64::from(e.stream_error);
+        self.cache_read_tokens += e.cache_read;
+        self.cache_write_tokens += e.cache_write;
     }
 }
 
@@ -73,6 +84,8 @@ pub(crate) struct Event {
     pub stream: bool,
     pub cancelled: bool,
     pub stream_error: bool,
+    pub cache_read: u64,
+    pub cache_write: u64,
 }
 
 impl SimStats {

@@ -28,7 +28,8 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone)]
 pub(super) struct Frame {
     pub bytes: Bytes,
-    /// Output tokens this frame carries (1 per text delta; 0 for structure).
+    /// Output tokens this frame carries (1 per text delta, per tool-argument piece; 0
+    /// for structure).
     pub tokens: u64,
     /// After the content (`content_block_stop`, `message_delta`, finish/usage chunks, …):
     /// a pending mid-stream error is sent before the first of these.
@@ -40,14 +41,6 @@ impl Frame {
         Frame {
             bytes: bytes.into(),
             tokens: 0,
-            tail: false,
-        }
-    }
-
-    pub fn delta(bytes: String) -> Frame {
-        Frame {
-            bytes: bytes.into(),
-            tokens: 1,
             tail: false,
         }
     }
@@ -94,6 +87,9 @@ pub(super) struct Plan {
     pub model: String,
     /// Input tokens charged at admission (for stats).
     pub input: u64,
+    /// Prompt-cache tokens read and written (for stats).
+    pub cache_read: u64,
+    pub cache_write: u64,
     /// Output reserved at admission, settled at the end.
     pub reserve: f64,
     /// Output tokens a completed stream reports and is charged.
@@ -205,6 +201,8 @@ async fn produce(sim: Simulator, plan: Plan, tx: mpsc::Sender<Bytes>) {
         stream: true,
         cancelled: outcome == Outcome::Cancelled,
         stream_error: outcome == Outcome::Failed,
+        cache_read: plan.cache_read,
+        cache_write: plan.cache_write,
     });
     if outcome == Outcome::Cancelled {
         tracing::debug!(produced, "simulator: client went away mid-stream");

@@ -4,23 +4,27 @@ use super::*;
 use crate::config::{Fault, FaultKind, Limits, OtpmMode};
 use serde_json::{json, Value};
 
-const SONNET: &str = "claude-sonnet-4-5";
-const GPT: &str = "gpt-4o";
+pub(super) const SONNET: &str = "claude-sonnet-4-5";
+pub(super) const GPT: &str = "gpt-4o";
 
-fn config() -> Config {
+/// These tests are about per-minute limits, so their buckets hold a whole minute
+/// (`burst_secs = 60`, the default before it became 10 s); the default burst has its own
+/// tests (`realism::default_burst_...`).
+pub(super) fn config() -> Config {
     let mut c = Config::default();
     c.sim.latency = Duration::ZERO;
     c.sim.per_token = Duration::ZERO;
+    c.sim.burst_secs = 60.0;
     c
 }
 
-fn sim_with(f: impl FnOnce(&mut Config)) -> Simulator {
+pub(super) fn sim_with(f: impl FnOnce(&mut Config)) -> Simulator {
     let mut c = config();
     f(&mut c);
     Simulator::new(&c)
 }
 
-fn request(path: &str, headers: &[(&'static str, &str)], body: &[u8]) -> HttpRequest {
+pub(super) fn request(path: &str, headers: &[(&'static str, &str)], body: &[u8]) -> HttpRequest {
     let mut h = HeaderMap::new();
     for (k, v) in headers {
         if let Ok(v) = HeaderValue::from_str(v) {
@@ -34,11 +38,11 @@ fn request(path: &str, headers: &[(&'static str, &str)], body: &[u8]) -> HttpReq
     }
 }
 
-fn anthropic(body: &Value) -> HttpRequest {
+pub(super) fn anthropic(body: &Value) -> HttpRequest {
     anthropic_as("sk-ant-test", body)
 }
 
-fn anthropic_as(key: &str, body: &Value) -> HttpRequest {
+pub(super) fn anthropic_as(key: &str, body: &Value) -> HttpRequest {
     request(
         "/v1/messages",
         &[("x-api-key", key), ("anthropic-version", "2023-06-01")],
@@ -46,11 +50,11 @@ fn anthropic_as(key: &str, body: &Value) -> HttpRequest {
     )
 }
 
-fn openai(body: &Value) -> HttpRequest {
+pub(super) fn openai(body: &Value) -> HttpRequest {
     openai_as("sk-test", body)
 }
 
-fn openai_as(key: &str, body: &Value) -> HttpRequest {
+pub(super) fn openai_as(key: &str, body: &Value) -> HttpRequest {
     let auth = format!("Bearer {key}");
     request(
         "/v1/chat/completions",
@@ -59,28 +63,28 @@ fn openai_as(key: &str, body: &Value) -> HttpRequest {
     )
 }
 
-fn hello(max_tokens: u64) -> Value {
+pub(super) fn hello(max_tokens: u64) -> Value {
     json!({"model": SONNET, "max_tokens": max_tokens,
            "messages": [{"role": "user", "content": "Hello there"}]})
 }
 
-fn chat(max: u64) -> Value {
+pub(super) fn chat(max: u64) -> Value {
     json!({"model": GPT, "max_completion_tokens": max,
            "messages": [{"role": "user", "content": "Hello there"}]})
 }
 
-fn body(r: &HttpResponse) -> Value {
+pub(super) fn body(r: &HttpResponse) -> Value {
     serde_json::from_slice(&r.body).unwrap_or(Value::Null)
 }
 
-fn header<'a>(r: &'a HttpResponse, name: &str) -> &'a str {
+pub(super) fn header<'a>(r: &'a HttpResponse, name: &str) -> &'a str {
     r.headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
 }
 
-fn anthropic_error(r: &HttpResponse) -> (String, String) {
+pub(super) fn anthropic_error(r: &HttpResponse) -> (String, String) {
     let b = body(r);
     assert_eq!(b["type"], "error", "{b}");
     assert!(b["request_id"].as_str().unwrap().starts_with("req_"));
@@ -90,7 +94,7 @@ fn anthropic_error(r: &HttpResponse) -> (String, String) {
     )
 }
 
-fn openai_error(r: &HttpResponse) -> Value {
+pub(super) fn openai_error(r: &HttpResponse) -> Value {
     let b = body(r);
     let e = b["error"].clone();
     for k in ["message", "type", "param", "code"] {
@@ -450,7 +454,11 @@ async fn answers_malformed_anthropic_requests_with_400_invalid_request_error() {
     ];
     for (raw, expected) in cases {
         let r = sim
-            .handle(request("/v1/messages", &[("x-api-key", "k")], &raw))
+            .handle(request(
+                "/v1/messages",
+                &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
+                &raw,
+            ))
             .await;
         assert_eq!(r.status, 400, "{expected}");
         let (kind, message) = anthropic_error(&r);
@@ -517,7 +525,10 @@ async fn requires_a_listed_key_when_a_key_list_is_configured() {
     );
     let bearer = request(
         "/v1/messages",
-        &[("authorization", "Bearer good")],
+        &[
+            ("authorization", "Bearer good"),
+            ("anthropic-version", "2023-06-01"),
+        ],
         hello(5).to_string().as_bytes(),
     );
     assert_eq!(sim.handle(bearer).await.status, 200);
@@ -716,10 +727,13 @@ async fn counts_tokens_like_the_create_call_with_its_own_bucket() {
     let msg = json!({"model": SONNET, "max_tokens": 20, "system": "Be brief.",
         "tools": [{"name": "lookup", "description": "find", "input_schema": {"type": "object"}}],
         "messages": [{"role": "user", "content": "What is the capital of France?"}]});
+    // count_tokens takes the body without `max_tokens` (spec §1.3).
     let count = |b: &Value| {
+        let mut b = b.clone();
+        b.as_object_mut().map(|o| o.remove("max_tokens"));
         request(
             "/v1/messages/count_tokens",
-            &[("x-api-key", "k")],
+            &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
             b.to_string().as_bytes(),
         )
     };

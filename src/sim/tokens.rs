@@ -9,12 +9,12 @@ use serde_json::Value;
 use tiktoken_rs::CoreBPE;
 
 /// Tokens added per message (role markers) and once per request (reply priming).
-const PER_MESSAGE: usize = 3;
-const PRIMING: usize = 3;
+pub(super) const PER_MESSAGE: usize = 3;
+pub(super) const PRIMING: usize = 3;
 /// A flat charge for an image block.
 const IMAGE_TOKENS: usize = 1_600;
 
-fn cl100k() -> &'static CoreBPE {
+pub(super) fn cl100k() -> &'static CoreBPE {
     tiktoken_rs::cl100k_base_singleton()
 }
 
@@ -43,7 +43,7 @@ pub fn scale(raw: usize, factor: f64) -> u64 {
 }
 
 /// Text-bearing tokens of any JSON value: strings as text, anything else as its JSON.
-fn value_tokens(bpe: &CoreBPE, v: &Value) -> usize {
+pub(super) fn value_tokens(bpe: &CoreBPE, v: &Value) -> usize {
     match v {
         Value::Null => 0,
         Value::String(s) => bpe.count_ordinary(s),
@@ -52,7 +52,7 @@ fn value_tokens(bpe: &CoreBPE, v: &Value) -> usize {
 }
 
 /// An Anthropic content block (or plain-string content).
-fn anthropic_content(bpe: &CoreBPE, content: &Value) -> usize {
+pub(super) fn anthropic_content(bpe: &CoreBPE, content: &Value) -> usize {
     match content {
         Value::String(s) => bpe.count_ordinary(s),
         Value::Array(blocks) => blocks.iter().map(|b| anthropic_block(bpe, b)).sum(),
@@ -60,7 +60,7 @@ fn anthropic_content(bpe: &CoreBPE, content: &Value) -> usize {
     }
 }
 
-fn anthropic_block(bpe: &CoreBPE, block: &Value) -> usize {
+pub(super) fn anthropic_block(bpe: &CoreBPE, block: &Value) -> usize {
     match block.get("type").and_then(Value::as_str) {
         Some("text") => value_tokens(bpe, block.get("text").unwrap_or(&Value::Null)),
         Some("tool_use") => {
@@ -77,7 +77,7 @@ fn anthropic_block(bpe: &CoreBPE, block: &Value) -> usize {
 }
 
 /// Raw tokens of the tools array (their JSON, which is what the model sees).
-fn tools_tokens(bpe: &CoreBPE, body: &Value) -> usize {
+pub(super) fn tools_tokens(bpe: &CoreBPE, body: &Value) -> usize {
     match body.get("tools").and_then(Value::as_array) {
         Some(tools) => tools
             .iter()
@@ -108,31 +108,38 @@ pub fn openai_prompt(model: &str, body: &Value, factor: f64) -> u64 {
     let bpe = openai_encoding(model);
     let mut raw = PRIMING;
     if let Some(messages) = body.get("messages").and_then(Value::as_array) {
-        for m in messages {
-            raw += PER_MESSAGE;
-            let Some(fields) = m.as_object() else {
-                continue;
-            };
-            for (key, value) in fields {
-                raw += match (key.as_str(), value) {
-                    ("content", Value::Array(parts)) => parts
-                        .iter()
-                        .map(|p| match p.get("text") {
-                            Some(t) => value_tokens(bpe, t),
-                            None if p.get("type").and_then(Value::as_str) == Some("image_url") => {
-                                IMAGE_TOKENS
-                            }
-                            None => value_tokens(bpe, p),
-                        })
-                        .sum(),
-                    ("name", v) => value_tokens(bpe, v) + 1,
-                    (_, v) => value_tokens(bpe, v),
-                };
-            }
-        }
+        raw += messages
+            .iter()
+            .map(|m| openai_message(bpe, m))
+            .sum::<usize>();
     }
     raw += tools_tokens(bpe, body);
     scale(raw, factor)
+}
+
+/// Raw tokens of one Chat Completions message, its overhead included.
+pub(super) fn openai_message(bpe: &CoreBPE, m: &Value) -> usize {
+    let Some(fields) = m.as_object() else {
+        return PER_MESSAGE;
+    };
+    let mut raw = PER_MESSAGE;
+    for (key, value) in fields {
+        raw += match (key.as_str(), value) {
+            ("content", Value::Array(parts)) => parts
+                .iter()
+                .map(|p| match p.get("text") {
+                    Some(t) => value_tokens(bpe, t),
+                    None if p.get("type").and_then(Value::as_str) == Some("image_url") => {
+                        IMAGE_TOKENS
+                    }
+                    None => value_tokens(bpe, p),
+                })
+                .sum(),
+            ("name", v) => value_tokens(bpe, v) + 1,
+            (_, v) => value_tokens(bpe, v),
+        };
+    }
+    raw
 }
 
 #[cfg(test)]

@@ -26,14 +26,14 @@ pub fn endpoints(
     let mut out = HashMap::new();
     for (name, p) in &config.providers {
         let transport: Arc<dyn Transport> = match p.transport {
-            TransportKind::Http => {
-                Arc::new(HttpTransport::new(&p.base_url, p.timeout).map_err(|e| {
-                    StartError::Provider {
+            TransportKind::Http => Arc::new(
+                HttpTransport::new(&p.base_url, p.timeout)
+                    .map_err(|e| StartError::Provider {
                         provider: name.clone(),
                         message: e.to_string(),
-                    }
-                })?)
-            }
+                    })?
+                    .with_stream_idle_timeout(p.stream_idle_timeout),
+            ),
             TransportKind::Embedded => embedded(name, sim)?,
         };
         let key = p.resolve_key().or_else(|| {

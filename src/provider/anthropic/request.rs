@@ -1,0 +1,236 @@
+//! Anthropic request bodies (spec §1.2, §1.3, §1.8, §1.9): the private wire types and how
+//! a core [`CompletionRequest`] becomes one.
+//!
+//! - `system` is an array of text blocks, each with its `cache_control` (left out when
+//!   there is no system prompt). Message content blocks, tools and tool results carry
+//!   their `cache_control` as the core types serialise it (`{"type": "ephemeral"}`, with
+//!   `"ttl": "1h"` for the long TTL).
+//! - Message content is the core blocks in the wire's own shape: text, image, tool_use,
+//!   tool_result (its content as text and image blocks, with `is_error`), and the
+//!   assistant's thinking / redacted_thinking blocks replayed verbatim (a tool loop on a
+//!   thinking model must send them back unchanged, signature included).
+//! - `tool_choice` is `{"type": "auto" | "any" | "none"}` or `{"type": "tool", "name"}`;
+//!   parallel tool use off (`parallel_tool_calls == Some(false)`) is the choice object's
+//!   `disable_parallel_tool_use: true` (with `type: auto` when the request names no
+//!   choice, and only when there are tools; `none` has no such field).
+//! - `thinking` is `{"type": "enabled", "budget_tokens": N}`; `top_k` and a tool's
+//!   `strict` are sent as given.
+//! - Structured output ([`OutputSchema`]) is a tool named after the schema, whose
+//!   `input_schema` is the schema, appended after the request's tools, and forced with
+//!   `tool_choice {"type": "tool", "name"}`; the decoder turns that call back into the
+//!   reply's text. With thinking on, forcing a tool is a 400, so the choice is `auto`
+//!   and the tool's description asks for it. The schema's `strict` is not sent (the
+//!   forced call already follows the schema).
+
+use super::*;
+use crate::types::{OutputSchema, Thinking, ToolChoice};
+
+/// The description of the structured-output tool, for the model.
+pub(super) const STRUCTURED_TOOL_DESCRIPTION: &str =
+    "Give your final answer by calling this tool: its input is your reply, following the schema exactly.";
+
+#[derive(Serialize)]
+pub(super) struct WireRequest<'a> {
+    pub model: &'a str,
+    pub max_tokens: u32,
+    #[serde(skip_serializing_if = "<[ContentBlock]>::is_empty")]
+    pub system: &'a [ContentBlock],
+    pub messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<WireToolChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<WireThinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<WireMetadata<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+}
+
+/// `count_tokens` (spec §1.3): the messages body minus `max_tokens`, sampling fields,
+/// stop sequences, metadata and `stream`.
+#[derive(Serialize)]
+pub(super) struct WireCountTokensRequest<'a> {
+    pub model: &'a str,
+    #[serde(skip_serializing_if = "<[ContentBlock]>::is_empty")]
+    pub system: &'a [ContentBlock],
+    pub messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<WireToolChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<WireThinking>,
+}
+
+impl<'a> WireRequest<'a> {
+    pub(super) fn new(model: &'a str, req: &'a CompletionRequest, stream: bool) -> Self {
+        WireRequest {
+            model,
+            max_tokens: req.max_tokens,
+            system: &req.system,
+            messages: req.messages.iter().map(WireMessage::from).collect(),
+            temperature: req.temperature,
+            top_p: req.top_p,
+            top_k: req.top_k,
+            stop_sequences: &req.stop,
+            tools: tools(req),
+            tool_choice: tool_choice(req),
+            thinking: req.thinking.map(WireThinking::from),
+            metadata: req.metadata.as_ref().and_then(WireMetadata::from_value),
+            stream,
+        }
+    }
+}
+
+impl<'a> WireCountTokensRequest<'a> {
+    pub(super) fn new(model: &'a str, req: &'a CompletionRequest) -> Self {
+        WireCountTokensRequest {
+            model,
+            system: &req.system,
+            messages: req.messages.iter().map(WireMessage::from).collect(),
+            tools: tools(req),
+            tool_choice: tool_choice(req),
+            thinking: req.thinking.map(WireThinking::from),
+        }
+    }
+}
+
+/// The request's tools, then the structured-output tool if it asks for one.
+fn tools(req: &CompletionRequest) -> Vec<WireTool<'_>> {
+    let mut tools: Vec<WireTool<'_>> = req.tools.iter().map(WireTool::from).collect();
+    if let Some(schema) = &req.response_format {
+        tools.push(WireTool::structured(schema));
+    }
+    tools
+}
+
+/// The `tool_choice` object, if the request needs one.
+fn tool_choice(req: &CompletionRequest) -> Option<WireToolChoice<'_>> {
+    let has_tools = !req.tools.is_empty() || req.response_format.is_some();
+    let no_parallel = req.parallel_tool_calls == Some(false) && has_tools;
+    let (kind, name) = match (&req.response_format, &req.tool_choice) {
+        // Forcing a tool while thinking is a 400: let the model choose it.
+        (Some(_), _) if req.thinking.is_some() => ("auto", None),
+        (Some(schema), _) => ("tool", Some(schema.name.as_str())),
+        (None, Some(ToolChoice::Auto)) => ("auto", None),
+        (None, Some(ToolChoice::Any)) => ("any", None),
+        (None, Some(ToolChoice::None)) => ("none", None),
+        (None, Some(ToolChoice::Tool(name))) => ("tool", Some(name.as_str())),
+        (None, None) if no_parallel => ("auto", None),
+        (None, None) => return None,
+    };
+    Some(WireToolChoice {
+        kind,
+        name,
+        disable_parallel_tool_use: (no_parallel && kind != "none").then_some(true),
+    })
+}
+
+#[derive(Serialize)]
+pub(super) struct WireMessage<'a> {
+    role: &'static str,
+    // The neutral blocks serialise in the wire's own shape (type tag, cache_control,
+    // tool_result content blocks, thinking with its signature).
+    content: &'a [ContentBlock],
+}
+
+impl<'a> From<&'a Message> for WireMessage<'a> {
+    fn from(m: &'a Message) -> Self {
+        WireMessage {
+            role: match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            },
+            content: &m.content,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct WireTool<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
+}
+
+impl<'a> From<&'a Tool> for WireTool<'a> {
+    fn from(t: &'a Tool) -> Self {
+        WireTool {
+            name: &t.name,
+            description: t.description.as_deref(),
+            input_schema: &t.input_schema,
+            strict: t.strict,
+            cache_control: t.cache_control,
+        }
+    }
+}
+
+impl<'a> WireTool<'a> {
+    fn structured(schema: &'a OutputSchema) -> Self {
+        WireTool {
+            name: &schema.name,
+            description: Some(STRUCTURED_TOOL_DESCRIPTION),
+            input_schema: &schema.schema,
+            strict: None,
+            cache_control: None,
+        }
+    }
+}
+
+/// `{"type": "auto" | "any" | "none" | "tool", "name"?, "disable_parallel_tool_use"?}`.
+#[derive(Serialize)]
+pub(super) struct WireToolChoice<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disable_parallel_tool_use: Option<bool>,
+}
+
+/// `{"type": "enabled", "budget_tokens": N}`.
+#[derive(Serialize)]
+pub(super) struct WireThinking {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    budget_tokens: u32,
+}
+
+impl From<Thinking> for WireThinking {
+    fn from(t: Thinking) -> Self {
+        WireThinking {
+            kind: "enabled",
+            budget_tokens: t.budget_tokens,
+        }
+    }
+}
+
+/// Anthropic accepts only `metadata.user_id` and rejects unknown keys, so only that key
+/// is sent, and only when it is a string.
+#[derive(Serialize)]
+pub(super) struct WireMetadata<'a> {
+    user_id: &'a str,
+}
+
+impl<'a> WireMetadata<'a> {
+    fn from_value(v: &'a serde_json::Value) -> Option<Self> {
+        v.get("user_id")?
+            .as_str()
+            .map(|user_id| WireMetadata { user_id })
+    }
+}

@@ -1,0 +1,258 @@
+//! Request and response fixtures for what agents need on the OpenAI wire: tool control,
+//! tool results (error and several blocks), structured output, reasoning models and
+//! cached / reasoning usage. Each request is built with the public API, encoded, and
+//! compared as JSON values (key order normalised) with the body the official API
+//! reference shows.
+
+use super::*;
+use crate::types::{CacheControl, ReasoningEffort};
+use serde_json::json;
+use std::time::Duration;
+
+fn body(model: &str, req: &CompletionRequest) -> Value {
+    serde_json::from_slice(&OpenAi.encode(model, req, None).unwrap().body).unwrap()
+}
+
+fn expected(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+fn weather() -> Tool {
+    Tool::new(
+        "get_weather",
+        json!({"type": "object",
+               "properties": {"city": {"type": "string"}},
+               "required": ["city"], "additionalProperties": false}),
+    )
+    .description("Current weather in a city")
+    .strict(true)
+}
+
+#[test]
+fn tools_named_choice_no_parallel_calls_strict_and_tool_results() {
+    let req = CompletionRequest::new("gpt")
+        .system("You are terse.")
+        .user("Weather in Paris and Rome?")
+        .message(Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::ToolUse {
+                    id: "call_1".into(),
+                    name: "get_weather".into(),
+                    input: json!({"city": "Paris"}),
+                },
+                ContentBlock::ToolUse {
+                    id: "call_2".into(),
+                    name: "get_weather".into(),
+                    input: json!({"city": "Rome"}),
+                },
+            ],
+        })
+        .message(Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::ToolResult {
+                    tool_use_id: "call_1".into(),
+                    content: vec![
+                        ContentBlock::text("18C"),
+                        ContentBlock::Image {
+                            source: json!({"type": "base64", "media_type": "image/png",
+                                           "data": "AAAA"}),
+                            cache_control: None,
+                        },
+                        ContentBlock::text("sunny"),
+                    ],
+                    is_error: false,
+                    cache_control: Some(CacheControl::ephemeral()),
+                },
+                ContentBlock::tool_error("call_2", "station offline"),
+            ],
+        })
+        .tool(weather())
+        .tool_choice(ToolChoice::Tool("get_weather".into()))
+        .parallel_tool_calls(false)
+        .top_k(40)
+        .max_tokens(300);
+    let want = expected(
+        r#"{
+          "model": "gpt-4o", "max_completion_tokens": 300,
+          "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Weather in Paris and Rome?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+              {"id": "call_1", "type": "function",
+               "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+              {"id": "call_2", "type": "function",
+               "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_1",
+             "content": [{"type": "text", "text": "18C"}, {"type": "text", "text": "sunny"}]},
+            {"role": "tool", "tool_call_id": "call_2", "content": "Error: station offline"}
+          ],
+          "tools": [{"type": "function", "function": {
+            "name": "get_weather", "description": "Current weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"], "additionalProperties": false},
+            "strict": true}}],
+          "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+          "parallel_tool_calls": false
+        }"#,
+    );
+    assert_eq!(body("gpt-4o", &req), want);
+}
+
+#[test]
+fn tool_choice_modes() {
+    let base = CompletionRequest::prompt("gpt", "hi").tool(weather());
+    for (choice, wire) in [
+        (ToolChoice::Auto, json!("auto")),
+        (ToolChoice::Any, json!("required")),
+        (ToolChoice::None, json!("none")),
+    ] {
+        let b = body("gpt-4o", &base.clone().tool_choice(choice));
+        assert_eq!(b["tool_choice"], wire);
+        assert!(b.get("parallel_tool_calls").is_none());
+    }
+    // Without tools the API refuses `parallel_tool_calls`: it is not sent.
+    let b = body(
+        "gpt-4o",
+        &CompletionRequest::prompt("gpt", "hi").parallel_tool_calls(true),
+    );
+    assert!(b.get("parallel_tool_calls").is_none());
+}
+
+#[test]
+fn an_error_result_without_text_still_says_error() {
+    let req = CompletionRequest::prompt("gpt", "go").message(Message {
+        role: Role::User,
+        content: vec![ContentBlock::ToolResult {
+            tool_use_id: "call_9".into(),
+            content: vec![],
+            is_error: true,
+            cache_control: None,
+        }],
+    });
+    assert_eq!(
+        body("gpt-4o", &req)["messages"][1],
+        json!({"role": "tool", "tool_call_id": "call_9", "content": "Error:"})
+    );
+}
+
+#[test]
+fn structured_output_is_a_json_schema_response_format() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"], "additionalProperties": false
+    });
+    let req = CompletionRequest::prompt("gpt", "Extract the person: Ada, 36.")
+        .response_format(OutputSchema::new("person", schema))
+        .max_tokens(100);
+    let want = expected(
+        r#"{
+          "model": "gpt-4o-mini", "max_completion_tokens": 100,
+          "messages": [{"role": "user", "content": "Extract the person: Ada, 36."}],
+          "response_format": {"type": "json_schema", "json_schema": {
+            "name": "person", "strict": true,
+            "schema": {"type": "object",
+                       "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                       "required": ["name", "age"], "additionalProperties": false}}}
+        }"#,
+    );
+    assert_eq!(body("gpt-4o-mini", &req), want);
+}
+
+#[test]
+fn reasoning_models_get_developer_role_completion_cap_and_effort_without_thinking() {
+    let req = CompletionRequest::new("o")
+        .system("Answer in French.")
+        .user("Why is the sky blue?")
+        .message(Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::Thinking {
+                    thinking: "Rayleigh".into(),
+                    signature: "sig".into(),
+                },
+                ContentBlock::RedactedThinking { data: "xx".into() },
+                ContentBlock::text("La diffusion Rayleigh."),
+            ],
+        })
+        .user("Plus court.")
+        .reasoning_effort(ReasoningEffort::Low)
+        .thinking(2048)
+        .max_tokens(4000);
+    let want = expected(
+        r#"{
+          "model": "o3-mini", "max_completion_tokens": 4000, "reasoning_effort": "low",
+          "messages": [
+            {"role": "developer", "content": "Answer in French."},
+            {"role": "user", "content": "Why is the sky blue?"},
+            {"role": "assistant", "content": "La diffusion Rayleigh."},
+            {"role": "user", "content": "Plus court."}
+          ]
+        }"#,
+    );
+    assert_eq!(body("o3-mini", &req), want);
+    // gpt-5 is a reasoning model too; gpt-4o takes no effort and keeps `system`.
+    assert_eq!(body("gpt-5-mini", &req)["messages"][0]["role"], "developer");
+    let b = body("gpt-4o", &req);
+    assert_eq!(b["messages"][0]["role"], "system");
+    assert!(b.get("reasoning_effort").is_none());
+}
+
+#[test]
+fn legacy_models_get_max_tokens() {
+    let req = CompletionRequest::prompt("old", "hi").max_tokens(32);
+    for model in ["gpt-4", "gpt-4-turbo", "gpt-3.5-turbo"] {
+        let b = body(model, &req);
+        assert_eq!(b["max_tokens"], 32, "{model}");
+        assert!(b.get("max_completion_tokens").is_none(), "{model}");
+    }
+    for model in ["gpt-4o", "gpt-4.1-mini", "o4-mini"] {
+        let b = body(model, &req);
+        assert_eq!(b["max_completion_tokens"], 32, "{model}");
+        assert!(b.get("max_tokens").is_none(), "{model}");
+    }
+}
+
+fn ok(body: &str) -> HttpResponse {
+    HttpResponse {
+        status: 200,
+        headers: HeaderMap::new(),
+        body: body.to_string().into(),
+    }
+}
+
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
+}
+
+#[test]
+fn decodes_cached_and_reasoning_usage() {
+    // A reasoning model's reply (API reference shape): reasoning tokens are part of
+    // completion_tokens; cached tokens are the cached subset of prompt_tokens.
+    let body = r#"{
+      "id": "chatcmpl-r1", "object": "chat.completion", "created": 1767225600,
+      "model": "o3-mini-2025-01-31",
+      "choices": [{"index": 0, "finish_reason": "stop",
+                   "message": {"role": "assistant", "content": "{\"name\":\"Ada\",\"age\":36}",
+                               "refusal": null, "annotations": []}}],
+      "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+                "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 256, "audio_tokens": 0,
+                  "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+    }"#;
+    let c = OpenAi.decode(ok(body), now()).unwrap().completion;
+    assert_eq!(c.text(), r#"{"name":"Ada","age":36}"#);
+    assert_eq!(c.stop_reason, StopReason::EndTurn);
+    assert_eq!(
+        c.usage,
+        Usage {
+            input_tokens: 86,
+            output_tokens: 300,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 1920,
+        }
+    );
+}

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! It runs against the built-in simulator over loopback HTTP (no API key needed), whose
-//! model calls the tools with made-up arguments that fit their schemas.
+//! model calls the tools with made-up arguments that fit their schemas: three turns of
+//! tool calls, then an answer.
 
 use quotaswarm::agent::{Ask, ToolRun};
 use quotaswarm::swarm::{report_table, Backend, SwarmBuilder, SwarmReport};
@@ -24,7 +25,12 @@ const TASK: &str = "Expenses this month: rent 1200, food 430.50, travel 210. \
 pub async fn run_on(target: &str) -> anyhow::Result<(SwarmReport, ToolRun)> {
     let agent = Bookkeeper::new(Ask::new(target).max_tokens(400), TASK);
     let ledger = agent.ledger.clone();
-    let report = SwarmBuilder::new(Config::default())
+    let mut config = Config::default();
+    // The simulated model calls a tool on every fresh turn (by default on half of
+    // them), then goes on until it holds `tool_steps` results.
+    config.sim.tool_call_rate = 1.0;
+    config.sim.tool_steps = 3;
+    let report = SwarmBuilder::new(config)
         .backend(Backend::LoopbackSim)
         .agent("bookkeeper", agent)
         .deadline(Duration::from_secs(60))

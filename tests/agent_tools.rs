@@ -3,14 +3,17 @@
 //! streamed and not; with Anthropic extended thinking on, every tool turn replays its
 //! signed thinking block and the simulator, which checks the signatures, refuses none.
 //!
+//! A cut that comes while a tool runs ends the loop at once (in-process simulator,
+//! paused time).
+//!
 //! The simulator is set to call a tool on every fresh turn (`tool_call_rate = 1`) and
 //! to go on calling tools until the conversation holds `tool_steps` results, so each run
 //! makes `tool_steps` tool turns and then answers in words.
 
-use quotaswarm::agent::{Ask, ToolRun};
+use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, ToolRun, Toolbox};
 use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
-use quotaswarm::types::{ContentBlock, Role};
-use quotaswarm::Config;
+use quotaswarm::types::{ContentBlock, Role, Tool};
+use quotaswarm::{CompletionRequest, Config};
 use quotaswarm_agents::Bookkeeper;
 use std::time::Duration;
 
@@ -169,4 +172,48 @@ async fn thinking_blocks_are_replayed_through_three_tool_turns_and_accepted() {
     // the simulator, which checks each signature, accepted them all.
     assert_eq!(r.sim.as_ref().unwrap().total.requests, 4);
     none_refused(&r);
+}
+
+/// Runs a tool loop whose only tool takes an hour.
+struct Stuck;
+
+impl Agent for Stuck {
+    type Msg = ();
+    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
+        let tools = Toolbox::new().tool_fn(
+            Tool::new(
+                "slow",
+                serde_json::json!({"type": "object", "properties": {}}),
+            ),
+            |_| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok("done".into())
+            },
+        );
+        let req = CompletionRequest::prompt("haiku", "Call the slow tool.").max_tokens(100);
+        ctx.run_tools(&tools, req).await?;
+        ctx.finish();
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_ends_the_loop_while_a_tool_runs_without_a_kill() {
+    let report = SwarmBuilder::new(config())
+        .backend(Backend::Embedded)
+        .agent("stuck", Stuck)
+        .deadline(Duration::from_secs(30))
+        .run()
+        .await
+        .expect("run the swarm");
+    let a = &report.agents[0];
+    assert!(a.cut.is_some(), "{a:?}");
+    assert!(
+        !a.killed,
+        "the loop returned at the cut, before the grace period: {a:?}"
+    );
+    assert_eq!(
+        a.completions, 1,
+        "the tool call was asked for, then the cut came"
+    );
 }

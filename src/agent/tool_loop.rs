@@ -15,7 +15,9 @@
 //! A reply that stopped for [`StopReason::PauseTurn`] (Anthropic, a long turn paused)
 //! is appended and sent back as it is, to continue. Any other reply ends the loop. A
 //! model still asking for tools after [`Toolbox::max_steps`] calls ends it with
-//! [`StepLimit`]; a broker failure ends it with [`AgentError::Broker`].
+//! [`StepLimit`]; a broker failure ends it with [`AgentError::Broker`], and so does a
+//! cut of the agent while its tools run ([`BrokerError::Cancelled`], without waiting for
+//! them).
 //!
 //! The loop itself (`drive`) is generic over how one step is asked (`Step`), so it is
 //! tested with an in-process fake; [`Asker::run_tools`] asks plainly and
@@ -28,7 +30,7 @@ use super::tools::Toolbox;
 use super::Ctx;
 use crate::broker::{BrokerError, StreamItem};
 use crate::provider::StreamEvent;
-use crate::types::{Completion, CompletionRequest, Message, Role, StopReason, Usage};
+use crate::types::{Completion, CompletionRequest, ContentBlock, Message, Role, StopReason, Usage};
 use futures_util::StreamExt;
 use std::future::Future;
 
@@ -70,13 +72,37 @@ fn add_usage(sum: &mut Usage, u: &Usage) {
         .saturating_add(u.cache_read_input_tokens);
 }
 
-/// How the loop asks one step.
+/// How the loop asks one step, and runs the tools of a reply.
 pub(crate) trait Step {
     /// The reply to `req`.
     fn ask(
         &mut self,
         req: CompletionRequest,
     ) -> impl Future<Output = Result<Completion, BrokerError>> + Send;
+
+    /// The `tool_result` blocks answering `reply`'s calls.
+    fn run_tools<'a>(
+        &'a self,
+        tools: &'a Toolbox,
+        reply: &'a Completion,
+    ) -> impl Future<Output = Result<Vec<ContentBlock>, BrokerError>> + Send + 'a {
+        async move { Ok(tools.answer(reply).await) }
+    }
+}
+
+/// Runs `reply`'s tools unless the agent is cut first: then the loop ends at once with
+/// [`BrokerError::Cancelled`] (dropping the tools' futures), instead of waiting for a
+/// slow tool and being killed after the grace period.
+async fn unless_cut(
+    asker: &Asker,
+    tools: &Toolbox,
+    reply: &Completion,
+) -> Result<Vec<ContentBlock>, BrokerError> {
+    tokio::select! {
+        biased;
+        () = asker.cancelled() => Err(BrokerError::Cancelled),
+        results = tools.answer(reply) => Ok(results),
+    }
 }
 
 /// Each step asked plainly.
@@ -88,6 +114,14 @@ impl Step for Plain<'_> {
         req: CompletionRequest,
     ) -> impl Future<Output = Result<Completion, BrokerError>> + Send {
         self.0.complete(req)
+    }
+
+    fn run_tools<'a>(
+        &'a self,
+        tools: &'a Toolbox,
+        reply: &'a Completion,
+    ) -> impl Future<Output = Result<Vec<ContentBlock>, BrokerError>> + Send + 'a {
+        unless_cut(self.0, tools, reply)
     }
 }
 
@@ -109,6 +143,14 @@ impl<F: FnMut(&str) + Send> Step for Streamed<'_, F> {
         }
         // The broker ends every stream with its completion or an error.
         Err(BrokerError::BrokerStopped)
+    }
+
+    fn run_tools<'a>(
+        &'a self,
+        tools: &'a Toolbox,
+        reply: &'a Completion,
+    ) -> impl Future<Output = Result<Vec<ContentBlock>, BrokerError>> + Send + 'a {
+        unless_cut(self.asker, tools, reply)
     }
 }
 
@@ -153,7 +195,7 @@ pub(crate) async fn drive(
             });
         }
         if asks_for_tools {
-            let results = tools.answer(&reply).await;
+            let results = step.run_tools(tools, &reply).await?;
             tool_turns += 1;
             tool_calls += results.len();
             req.messages.push(Message {

@@ -207,7 +207,7 @@ pub(crate) async fn drive(
 }
 
 impl Asker {
-    /// Runs a tool loop (see the [module doc](self)): asks `req` with `tools` offered,
+    /// Runs a tool loop (see [`Ctx::run_tools`]): asks `req` with `tools` offered,
     /// runs the tools each reply calls, sends their results back, and repeats until the
     /// model stops asking. Every step is counted in the agent's report.
     pub async fn run_tools(
@@ -245,6 +245,12 @@ impl<M: Send + 'static> Ctx<M> {
     /// and repeats until the model answers without a tool call, at most
     /// [`Toolbox::max_steps`] model calls. Returns the final reply, the transcript, the
     /// number of steps and the usage summed over them (see [`ToolRun`]).
+    ///
+    /// Each reply joins the conversation whole, its thinking blocks first and unchanged
+    /// (with extended thinking on, the API refuses a tool loop that drops or edits them);
+    /// an Anthropic `pause_turn` reply is sent back as it is, to continue. A model still
+    /// asking for tools at the limit is [`AgentError::StepLimit`]; a broker failure, or a
+    /// cut of the agent (also while its tools run), is [`AgentError::Broker`].
     ///
     /// ```no_run
     /// use quotaswarm::agent::{Agent, AgentResult, Ctx, Toolbox, ToolOutput};

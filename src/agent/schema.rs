@@ -186,7 +186,23 @@ fn adapt(schema: &mut Value, strict: &mut bool) {
         obj.insert("description".into(), description.into());
     }
     if let Some(one_of) = obj.remove("oneOf") {
-        obj.insert("anyOf".into(), one_of);
+        match obj.remove("anyOf") {
+            None => {
+                obj.insert("anyOf".into(), one_of);
+            }
+            // Both: each must hold, so both go under `allOf`.
+            Some(any_of) => {
+                let mut all = match obj.remove("allOf") {
+                    Some(Value::Array(a)) => a,
+                    Some(other) => vec![other],
+                    None => Vec::new(),
+                };
+                for branches in [any_of, one_of] {
+                    all.push(Value::Object(Map::from_iter([("anyOf".into(), branches)])));
+                }
+                obj.insert("allOf".into(), Value::Array(all));
+            }
+        }
     }
     if is_object_schema(obj) {
         close_object(obj, strict);
@@ -322,11 +338,117 @@ mod tests {
     }
 
     #[test]
+    fn one_of_beside_any_of_keeps_both_under_all_of() {
+        let s = strict_schema(json!({
+            "type": "object",
+            "properties": {"x": {
+                "anyOf": [{"type": "string"}, {"type": "null"}],
+                "oneOf": [{"type": "string", "minLength": 1}],
+            }}
+        }));
+        assert_eq!(
+            s.schema["properties"]["x"],
+            json!({"allOf": [
+                {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                {"anyOf": [{"type": "string", "description": "(minLength: 1)"}]},
+            ]})
+        );
+    }
+
+    #[test]
     fn any_json_at_the_root_is_wrapped_without_panicking() {
         for v in [json!(true), json!(null), json!([1]), json!("x")] {
             let s = strict_schema(v);
             assert!(s.wrapped);
             assert_eq!(s.schema["type"], "object");
+        }
+    }
+
+    /// Any JSON (nested objects, arrays, schema keywords among the keys).
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("type".to_string()),
+            Just("properties".to_string()),
+            Just("items".to_string()),
+            Just("anyOf".to_string()),
+            Just("oneOf".to_string()),
+            Just("$ref".to_string()),
+            Just("additionalProperties".to_string()),
+            Just("required".to_string()),
+            Just("minimum".to_string()),
+            Just("format".to_string()),
+            "[a-z]{1,3}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            prop_oneof![
+                Just("object"),
+                Just("string"),
+                Just("uint32"),
+                Just("#/$defs/x")
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(key.clone(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every object schema at a schema position below `v` is closed, with every
+    /// property required (or is a map, whose keys stay open).
+    fn every_object_is_closed(v: &Value) -> bool {
+        let Value::Object(m) = v else {
+            return true;
+        };
+        if m.contains_key("$ref") {
+            return m.len() == 1;
+        }
+        if is_object_schema(m) {
+            let map = m.get("additionalProperties").is_some_and(Value::is_object);
+            let closed = map || m.get("additionalProperties") == Some(&Value::Bool(false));
+            let keys: Vec<Value> = match m.get("properties") {
+                Some(Value::Object(p)) => p.keys().cloned().map(Value::String).collect(),
+                _ => Vec::new(),
+            };
+            let required = match m.get("required") {
+                Some(Value::Array(r)) => *r == keys,
+                None => map && !m.contains_key("properties"),
+                _ => false,
+            };
+            if !(closed && required) {
+                return false;
+            }
+        }
+        let below = ONE_SUBSCHEMA.iter().filter_map(|k| m.get(*k));
+        let lists = SUBSCHEMA_LISTS
+            .iter()
+            .filter_map(|k| m.get(*k).and_then(Value::as_array))
+            .flatten();
+        let maps = SUBSCHEMA_MAPS
+            .iter()
+            .filter_map(|k| m.get(*k).and_then(Value::as_object))
+            .flat_map(|o| o.values());
+        below.chain(lists).chain(maps).all(every_object_is_closed)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_schema_adapts_to_an_object_root_without_panicking(schema in any_json()) {
+            let s = strict_schema(schema);
+            proptest::prop_assert_eq!(&s.schema["type"], "object");
+            proptest::prop_assert!(s.schema.get("$schema").is_none());
+            proptest::prop_assert!(s.schema.get("title").is_none());
+            proptest::prop_assert!(every_object_is_closed(&s.schema), "{:#}", s.schema);
+            // Adapting twice changes nothing more.
+            let again = strict_schema(s.schema.clone());
+            proptest::prop_assert_eq!(&again.schema, &s.schema);
         }
     }
 }

@@ -300,7 +300,8 @@ impl Toolbox {
     /// Adds a tool whose input is an `I`: its schema is derived with schemars and
     /// adapted to strict mode (see [`ReplySchema`](super::ReplySchema)); input that does
     /// not deserialize into `I` is answered with an `is_error` result without calling
-    /// `f`. The tool is marked `strict` when its schema allows it.
+    /// `f`. The tool is marked `strict` when its schema allows it. `I` should be a
+    /// struct: the APIs take tool input as a JSON object.
     pub fn typed_tool<I, F, Fut>(self, name: &str, description: &str, f: F) -> Self
     where
         I: DeserializeOwned + JsonSchema + Send + 'static,

@@ -178,3 +178,75 @@ async fn bad_request_auth_and_not_found_are_final_on_both_wires() {
         assert!(!e.is_retryable());
     }
 }
+
+/// What agents send: a tool loop's history (tool_use, tool_result with `is_error`),
+/// tools with `strict`, a tool choice, parallel use off, cache breakpoints, and
+/// structured output. Valid by the real APIs' rules, so a simulator as strict as they
+/// are accepts it.
+fn agent_request() -> CompletionRequest {
+    use quotaswarm::types::{CacheControl, ContentBlock, Message, OutputSchema, Role, Tool};
+    use serde_json::json;
+    CompletionRequest::new("x")
+        .system_cached("You look things up.", CacheControl::ephemeral())
+        .user("Weather in Paris?")
+        .message(Message {
+            role: Role::Assistant,
+            content: vec![ContentBlock::ToolUse {
+                id: "toolu_01A".into(),
+                name: "get_weather".into(),
+                input: json!({"city": "Paris"}),
+            }],
+        })
+        .message(Message {
+            role: Role::User,
+            content: vec![ContentBlock::tool_error("toolu_01A", "station offline")],
+        })
+        .tool(
+            Tool::new(
+                "get_weather",
+                json!({"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"], "additionalProperties": false}),
+            )
+            .description("Current weather")
+            .strict(true),
+        )
+        .parallel_tool_calls(false)
+        .response_format(OutputSchema::new(
+            "answer",
+            json!({"type": "object", "properties": {"text": {"type": "string"}},
+                   "required": ["text"], "additionalProperties": false}),
+        ))
+        .max_tokens(60)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_requests_with_tools_structured_output_and_thinking_are_accepted() {
+    let server = sim("").await;
+    for (wire, model) in [(Anthropic, "claude-sonnet-4-5"), (OpenAi, "gpt-4o-mini")] {
+        let ep = endpoint(&server, wire, "k-agent");
+        let reply = ep.complete(model, &agent_request()).await;
+        assert!(reply.is_ok(), "{wire:?}: {:?}", reply.unwrap_err().error);
+        let streamed = ep.stream(model, &agent_request()).await.unwrap();
+        let done = streamed.into_completion().await;
+        assert!(
+            done.is_ok(),
+            "{wire:?} streamed: {:?}",
+            done.unwrap_err().error
+        );
+    }
+    // A fresh Anthropic request with thinking on (budget within max_tokens, no sampling
+    // parameters), streamed and not.
+    let thinking = CompletionRequest::prompt("x", "Think first.")
+        .thinking(1024)
+        .max_tokens(2048);
+    let ep = endpoint(&server, Anthropic, "k-agent");
+    let reply = ep.complete("claude-sonnet-4-5", &thinking).await;
+    assert!(reply.is_ok(), "{:?}", reply.unwrap_err().error);
+    let done = ep
+        .stream("claude-sonnet-4-5", &thinking)
+        .await
+        .unwrap()
+        .into_completion()
+        .await;
+    assert!(done.is_ok(), "{:?}", done.unwrap_err().error);
+}

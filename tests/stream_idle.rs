@@ -2,14 +2,16 @@
 //! lasts longer than the request timeout but keeps sending completes, and one that goes
 //! silent ends with a timeout once the idle timeout passes.
 //!
-//! The server is a few lines of raw tokio TCP in this file, because the simulator has no
-//! way to stall a stream on purpose. Real time is unavoidable with real sockets; the
-//! timeouts are 1 s (request) and 2 s (idle) and each test takes under 3 s.
+//! The long stream comes from our simulator (one token every 300 ms); the silent one
+//! from a few lines of raw tokio TCP in this file, because the simulator has no way to
+//! stall a stream on purpose. Real time is unavoidable with real sockets; the timeouts
+//! are 1 s (request) and 2 s (idle) and each test takes under 3 s.
 
 use futures_util::StreamExt;
 use quotaswarm::config::Wire;
 use quotaswarm::provider::{self, Endpoint, HttpTransport, ProviderError, StreamEvent};
-use quotaswarm::CompletionRequest;
+use quotaswarm::sim::{serve, Simulator};
+use quotaswarm::{ApiKey, CompletionRequest, Config};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,15 +98,19 @@ async fn server(pieces: Vec<String>, gap: Duration, linger: Duration) -> String 
 }
 
 fn endpoint(base: &str) -> Endpoint {
+    endpoint_for(base, Wire::Anthropic)
+}
+
+fn endpoint_for(base: &str, wire: Wire) -> Endpoint {
     Endpoint {
         name: "idle".into(),
-        provider: provider::for_wire(Wire::Anthropic),
+        provider: provider::for_wire(wire),
         transport: Arc::new(
             HttpTransport::new(base, REQUEST_TIMEOUT)
                 .unwrap()
                 .with_stream_idle_timeout(IDLE_TIMEOUT),
         ),
-        key: None,
+        key: Some(ApiKey::new("sk-idle-test")),
     }
 }
 
@@ -127,6 +133,43 @@ async fn a_stream_longer_than_the_request_timeout_completes_while_it_keeps_sendi
     assert!(began.elapsed() > REQUEST_TIMEOUT, "{:?}", began.elapsed());
     assert_eq!(completion.text(), "abcde");
     assert_eq!(completion.usage.output_tokens, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_stream_longer_than_the_request_timeout_completes_on_both_wires() {
+    let mut config = Config::default();
+    config.sim.latency = Duration::from_millis(1);
+    config.sim.per_token = Duration::from_millis(300);
+    let server = serve(Simulator::new(&config), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr);
+    // Five tokens (the simulator's shortest reply), 300 ms apart: 1.5 s per stream.
+    let request = CompletionRequest::prompt("x", "Slowly.").max_tokens(5);
+    let began = Instant::now();
+    let (a, o) = tokio::join!(
+        async {
+            endpoint_for(&base, Wire::Anthropic)
+                .stream("claude-sonnet-4-5", &request)
+                .await
+                .unwrap()
+                .into_completion()
+                .await
+        },
+        async {
+            endpoint_for(&base, Wire::OpenAi)
+                .stream("gpt-4o-mini", &request)
+                .await
+                .unwrap()
+                .into_completion()
+                .await
+        },
+    );
+    for (wire, c) in [("anthropic", a), ("openai", o)] {
+        let c = c.unwrap_or_else(|f| panic!("{wire}: {:?}", f.error));
+        assert_eq!(c.usage.output_tokens, 5, "{wire}");
+    }
+    assert!(began.elapsed() > REQUEST_TIMEOUT, "{:?}", began.elapsed());
 }
 
 #[tokio::test]

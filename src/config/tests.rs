@@ -263,3 +263,36 @@ fn stream_idle_timeout_defaults_to_60_s_and_must_be_positive() {
         "{e}"
     );
 }
+
+#[test]
+fn sim_realism_switches_have_real_api_defaults_and_are_validated() {
+    let d = Config::default().sim;
+    assert_eq!(d.burst_secs, 10.0);
+    assert!(d.tool_calls && d.prompt_caching && d.thinking && d.strict_validation);
+    assert!(d.charge_refused_requests && !d.spend_cap);
+    assert_eq!((d.tool_call_rate, d.tool_steps), (0.5, 2));
+    assert_eq!(d.schema_violation_rate, 0.0);
+    assert_eq!(d.max_body_bytes, 32 * 1024 * 1024);
+    let c = Config::from_toml_str_over_defaults(
+        "[sim]\ntool_calls = false\ntool_call_rate = 1\ntool_steps = 4\n\
+         schema_violation_rate = 0.25\nprompt_caching = false\nthinking = false\n\
+         strict_validation = false\ncharge_refused_requests = false\nmax_body_bytes = 1000\n\
+         spend_cap = true\nspend_cap_keys = [\"k\"]\n[sim.cache_min_tokens]\nhaiku = 2048\n",
+        "t",
+    )
+    .unwrap();
+    let s = c.sim;
+    assert!(!s.tool_calls && !s.prompt_caching && !s.thinking && !s.strict_validation);
+    assert!(!s.charge_refused_requests && s.spend_cap);
+    assert_eq!((s.tool_call_rate, s.tool_steps), (1.0, 4));
+    assert_eq!((s.schema_violation_rate, s.max_body_bytes), (0.25, 1000));
+    assert_eq!(s.spend_cap_keys, vec!["k".to_string()]);
+    assert_eq!(s.cache_min_tokens.get("claude-haiku-4-5"), Some(&2048));
+    assert!(err("[sim]\ntool_call_rate = 1.5\n")
+        .ends_with("sim.tool_call_rate must be between 0 and 1"));
+    assert!(err("[sim]\nschema_violation_rate = -1\n")
+        .ends_with("sim.schema_violation_rate must be between 0 and 1"));
+    assert!(err("[sim]\nmax_body_bytes = 0\n").ends_with("sim.max_body_bytes must be > 0"));
+    assert!(err("[sim.cache_min_tokens]\nnope = 1\n")
+        .ends_with("sim.cache_min_tokens.nope names unknown model"));
+}

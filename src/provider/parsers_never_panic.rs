@@ -172,7 +172,9 @@ fn sse_event() -> impl Strategy<Value = (String, String)> {
     let n = || prop_oneof![0u64..100_000, any::<u64>()];
     let idx = || prop_oneof![0u64..4, any::<u64>()];
     let s = || "\\PC{0,12}";
-    let block_type = proptest::sample::select(&["text", "tool_use", "thinking", "other"][..]);
+    let block_type = proptest::sample::select(
+        &["text", "tool_use", "thinking", "redacted_thinking", "other"][..],
+    );
     let delta_type = proptest::sample::select(
         &[
             "text_delta",
@@ -188,10 +190,12 @@ fn sse_event() -> impl Strategy<Value = (String, String)> {
                 "cache_read_input_tokens": c, "cache_creation_input_tokens": d}}})),
         (idx(), block_type, s(), s()).prop_map(|(i, t, text, name)| json!({
             "type": "content_block_start", "index": i,
-            "content_block": {"type": t, "text": text, "id": name, "name": name}})),
+            "content_block": {"type": t, "text": text, "id": name, "name": name,
+                "thinking": text, "signature": name, "data": text}})),
         (idx(), delta_type, s()).prop_map(|(i, t, text)| json!({
             "type": "content_block_delta", "index": i,
-            "delta": {"type": t, "text": text, "partial_json": text}})),
+            "delta": {"type": t, "text": text, "partial_json": text, "thinking": text,
+                "signature": text}})),
         idx().prop_map(|i| json!({"type": "content_block_stop", "index": i})),
         (s(), n(), n()).prop_map(|(r, a, b)| json!({
             "type": "message_delta", "delta": {"stop_reason": r, "stop_sequence": null},
@@ -263,6 +267,8 @@ fn sse_event() -> impl Strategy<Value = (String, String)> {
 fn decoders() -> Vec<Box<dyn StreamDecoder>> {
     vec![
         Box::new(AnthropicStream::new("claude-sonnet-4-5")),
+        // Structured output: the tool named "" (an empty generated name) becomes text.
+        Box::new(AnthropicStream::new("claude-sonnet-4-5").structured_output("")),
         Box::new(OpenAiStream::new("gpt-4o")),
     ]
 }

@@ -147,6 +147,18 @@ struct Seen {
 /// It answers `POST /v1/messages`, `/v1/messages/count_tokens` and
 /// `/v1/chat/completions` like the real services (bodies, headers, 429s with their
 /// rate-limit headers and `retry-after`), and `GET /_stats` with [`SimStats`] as JSON.
+///
+/// Like the real services, and each switchable in `[sim]` (see
+/// [`SimConfig`](crate::config::SimConfig)): it calls tools (a forced `tool_choice`
+/// always, with input that fits the tool's schema; `auto` at a rate, for a few loop
+/// steps) and fills `json_schema` response formats; caches prompt prefixes per key
+/// (Anthropic breakpoints with their TTLs, reads free against ITPM; OpenAI automatic
+/// prefixes); answers `thinking` requests with signed thinking blocks and refuses a
+/// replayed tool loop whose thinking is missing or edited; refuses unknown fields,
+/// parameter combinations the model rejects, unanswered tool calls and a missing
+/// `anthropic-version`; counts a refused OpenAI request against RPM; holds a sixth of
+/// a minute's limit per bucket; answers 413 for oversized bodies; and plays an
+/// out-of-money key (Anthropic spend cap, OpenAI `insufficient_quota`).
 #[derive(Clone)]
 pub struct Simulator {
     inner: Arc<Inner>,

@@ -3,11 +3,11 @@
 
 use super::format::{go_duration, retry_after_secs};
 use super::limiter::{Cost, Denial, Dim, Window};
-use super::openai_body::{self, stream_frames, ChunkHead, Said};
+use super::openai_body::{self, say, stream_frames, Choice, ChunkHead};
 use super::reply;
 use super::stats::Event;
 use super::stream::{self, data_event, Plan};
-use super::{bearer, cache, json_response, put, request_id, schema, tokens, tools, validate};
+use super::{bearer, cache, json_response, put, request_id, tokens, validate};
 use super::{Auth, Seen, Simulator};
 use crate::config::Wire;
 use crate::provider::{HttpRequest, HttpResponse, StreamingResponse};
@@ -481,7 +481,7 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
     seen.cache_read = cached.read;
 
     let hash = reply::shaping_hash(&body, SHAPING);
-    let answers: Vec<Said> = (0..n)
+    let answers: Vec<Choice> = (0..n)
         .map(|i| {
             // Choice 0 is the request's answer; further choices vary from it.
             let h = if i == 0 {
@@ -492,14 +492,15 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             say(sim, &model, &body, h, max_out)
         })
         .collect();
-    let completion: u64 = answers.iter().map(Said::tokens).sum();
-    let longest = answers.iter().map(Said::tokens).max().unwrap_or(0);
+    let completion: u64 = answers.iter().map(Choice::tokens).sum();
+    let reasoning: u64 = answers.iter().map(|c| c.reasoning).sum();
+    let longest = answers.iter().map(Choice::tokens).max().unwrap_or(0);
     let id = format!("chatcmpl-{}", reply::hex_id(rand::random::<u64>(), 24));
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    if let (true, Some(said)) = (streamed, answers.first()) {
+    if let (true, Some(first)) = (streamed, answers.first()) {
         let head = ChunkHead {
             id: &id,
             created,
@@ -512,7 +513,7 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
                 "type": "server_error", "param": null, "code": null}});
             (after, data_event(&error.to_string()).into())
         });
-        let usage = openai_body::usage(prompt, cached.read, said.tokens());
+        let usage = openai_body::usage(prompt, cached.read, first.tokens(), first.reasoning);
         sim.cache_commit(&key, &model, &cached);
         return Ok(Answer::Stream(Box::new(Plan {
             key,
@@ -521,9 +522,9 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             cache_read: cached.read,
             cache_write: 0,
             reserve,
-            output: said.tokens(),
+            output: first.tokens(),
             head_delay: sim.inner.latency + drawn.slow,
-            frames: stream_frames(&head, usage, said),
+            frames: stream_frames(&head, usage, first),
             fail,
             headers: Default::default(),
         })));
@@ -539,9 +540,9 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         .map(|(i, a)| {
             json!({
                 "index": i,
-                "message": a.message(),
+                "message": a.said.message(),
                 "logprobs": null,
-                "finish_reason": a.finish_reason(),
+                "finish_reason": a.said.finish_reason(),
             })
         })
         .collect();
@@ -553,70 +554,8 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         "system_fingerprint": "fp_quotaswarm_sim",
         "service_tier": "default",
         "choices": choices,
-        "usage": openai_body::usage(prompt, cached.read, completion),
+        "usage": openai_body::usage(prompt, cached.read, completion, reasoning),
     })))
-}
-
-/// One choice: a tool call when [`tools::decide`] says so, JSON fitting a `json_schema`
-/// response format (a `json_object` one gets a small object), else text.
-fn say(sim: &Simulator, model: &str, body: &Value, hash: u64, max_out: u64) -> Said {
-    let policy = sim.inner.tools;
-    let offered = tools::openai_tools(body);
-    let choice = tools::openai_choice(body);
-    let messages = body["messages"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let loop_results = tools::openai_loop_results(messages);
-    let count = |s: &str| tokens::openai_encoding(model).count_ordinary(s) as u64;
-    if let Some(i) = tools::decide(policy, &offered, &choice, loop_results, hash) {
-        let violate = choice.forced() && tools::violates(policy, hash);
-        let call = tools::call(&offered[i], hash, violate);
-        return Said::ToolCall {
-            id: format!("call_{}", reply::hex_id(hash ^ 0x6361_6c6c, 24)),
-            name: call.name,
-            arguments: call.input.to_string(),
-            tokens: call.tokens,
-        };
-    }
-    let format = body.get("response_format");
-    match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
-        Some("json_schema") => {
-            let schema = format
-                .and_then(|f| f.get("json_schema"))
-                .and_then(|j| j.get("schema"))
-                .cloned()
-                .unwrap_or(json!({"type": "object"}));
-            let mut v = schema::generate(&schema, hash);
-            if tools::violates(policy, hash) {
-                v = schema::violate(&schema, v);
-            }
-            let text = v.to_string();
-            Said::Json {
-                tokens: count(&text).max(1),
-                text,
-            }
-        }
-        Some("json_object") => {
-            let r = reply::generate(hash, max_out.min(20), &[]);
-            let text = json!({"answer": r.text}).to_string();
-            Said::Json {
-                tokens: count(&text).max(1),
-                text,
-            }
-        }
-        _ => {
-            let stops: Vec<String> = match body.get("stop") {
-                Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            Said::Text(reply::generate(hash, max_out, &stops))
-        }
-    }
 }
 
 /// `insufficient_quota` (spec §2.5): out of credits; no retry helps.

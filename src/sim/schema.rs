@@ -144,7 +144,9 @@ fn gen(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Value {
             let (lo, hi) = range(obj, 0.0, 100.0);
             let steps = rng.below(101) as f64 / 100.0;
             let n = lo + (hi - lo).max(0.0) * steps;
-            serde_json::Number::from_f64((n * 100.0).round() / 100.0)
+            // Rounded for readability, never past a bound.
+            let n = ((n * 100.0).round() / 100.0).clamp(lo, hi.max(lo));
+            serde_json::Number::from_f64(n)
                 .map(Value::Number)
                 .unwrap_or(Value::from(0))
         }

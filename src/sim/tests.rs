@@ -9,7 +9,7 @@ pub(super) const GPT: &str = "gpt-4o";
 
 /// These tests are about per-minute limits, so their buckets hold a whole minute
 /// (`burst_secs = 60`, the default before it became 10 s); the default burst has its own
-/// tests (`realism::default_burst_...`).
+/// test (`tests_parity::quota::the_default_burst_is_a_sixth_of_a_minute`).
 pub(super) fn config() -> Config {
     let mut c = Config::default();
     c.sim.latency = Duration::ZERO;

@@ -72,6 +72,8 @@ pub(super) fn anthropic_block(bpe: &CoreBPE, block: &Value) -> usize {
             .map(|c| anthropic_content(bpe, c))
             .unwrap_or(0),
         Some("image") => IMAGE_TOKENS,
+        // The thinking text counts; its signature is not text the model reads.
+        Some("thinking") => value_tokens(bpe, block.get("thinking").unwrap_or(&Value::Null)),
         _ => value_tokens(bpe, block),
     }
 }

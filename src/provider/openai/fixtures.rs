@@ -5,7 +5,7 @@
 //! reference shows.
 
 use super::*;
-use crate::types::{CacheControl, ReasoningEffort};
+use crate::types::{CacheControl, OutputSchema, ReasoningEffort};
 use serde_json::json;
 use std::time::Duration;
 
@@ -255,4 +255,19 @@ fn decodes_cached_and_reasoning_usage() {
             cache_read_input_tokens: 1920,
         }
     );
+}
+
+#[test]
+fn absurd_usage_counts_are_clamped_in_whole_responses_too() {
+    let body = format!(
+        r#"{{"id": "c", "model": "gpt-4o", "choices": [{{"finish_reason": "stop",
+             "message": {{"role": "assistant", "content": "x"}}}}],
+             "usage": {{"prompt_tokens": {max}, "completion_tokens": {max},
+                        "prompt_tokens_details": {{"cached_tokens": 5}}}}}}"#,
+        max = u64::MAX
+    );
+    let u = OpenAi.decode(ok(&body), now()).unwrap().completion.usage;
+    assert_eq!(u.output_tokens, Usage::MAX_REPORTED);
+    assert_eq!(u.input_tokens, Usage::MAX_REPORTED - 5);
+    assert_eq!(u.cache_read_input_tokens, 5);
 }

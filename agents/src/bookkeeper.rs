@@ -32,9 +32,13 @@ pub struct Calc {
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
+    /// `a + b`.
     Add,
+    /// `a - b`.
     Subtract,
+    /// `a × b`.
     Multiply,
+    /// `a / b` (a zero `b` is a failed call).
     Divide,
 }
 
@@ -53,7 +57,9 @@ pub struct NoteOp {
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NoteAction {
+    /// Store `value` under `key`.
     Write,
+    /// Return the note under `key` (a missing one is a failed call).
     Read,
 }
 
@@ -69,8 +75,11 @@ pub struct Ledger {
     pub streamed: String,
 }
 
+/// Works `task` with the calculator and the notes store (see the module doc).
 pub struct Bookkeeper {
+    /// How each step is asked (target, `max_tokens`, broker options).
     pub ask: Ask,
+    /// The task, sent as the first user turn.
     pub task: String,
     /// Stream each step (the text is collected into the ledger as it arrives).
     pub stream: bool,
@@ -78,7 +87,9 @@ pub struct Bookkeeper {
     pub thinking: Option<u32>,
     /// At most this many model calls.
     pub max_steps: usize,
+    /// The notes store the `notes` tool reads and writes.
     pub notes: Notes,
+    /// The outcome, for whoever spawned the agent (clone it before spawning).
     pub ledger: Arc<Mutex<Ledger>>,
 }
 
@@ -87,6 +98,7 @@ pub const SYSTEM: &str = "You are a bookkeeper. Do arithmetic only with the calc
      and keep every result in the notes tool, then answer with the figures you found.";
 
 impl Bookkeeper {
+    /// A bookkeeper for `task`, not streamed, without thinking, at most 8 steps.
     pub fn new(ask: Ask, task: impl Into<String>) -> Self {
         Bookkeeper {
             ask,

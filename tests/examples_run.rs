@@ -34,6 +34,9 @@ mod streaming;
 #[allow(dead_code)]
 #[path = "../examples/tool_agent.rs"]
 mod tool_agent;
+#[allow(dead_code)]
+#[path = "../examples/typed_reply.rs"]
+mod typed_reply;
 
 use quotaswarm::swarm::{Backend, SwarmReport};
 
@@ -198,4 +201,11 @@ async fn tool_agent_runs_its_tools_until_the_model_answers() {
     assert_eq!(run.steps, run.tool_turns + 1);
     assert_eq!(r.agents[0].completions, run.steps as u64);
     assert!(!run.text().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_reply_parses_on_both_wires() {
+    let r = typed_reply::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.totals.answers, 2);
 }

@@ -66,6 +66,10 @@ pub use asker::{Asker, CountedStream};
 pub use cancel::{Cut, DEFAULT_GRACE};
 pub use error::{AgentError, OtherError, SendError, SpawnError, StepLimit, UnfitReply};
 pub use schema::{derived_schema, schema_name, strict_schema, StrictSchema};
+/// The `schemars` this crate derives schemas with (1.x). Typed replies and typed tools
+/// need `T: schemars::JsonSchema` of this version: depend on `schemars = "1"`, or derive
+/// through this re-export with `#[schemars(crate = "quotaswarm::agent::schemars")]`.
+pub use schemars;
 pub use structured::{reply_json, ReplySchema};
 pub use tool_loop::ToolRun;
 pub use tools::{LocalTool, ToolFailure, ToolOutput, Toolbox, DEFAULT_MAX_STEPS};

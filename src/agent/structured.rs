@@ -44,6 +44,21 @@ use std::marker::PhantomData;
 /// assert_eq!(format.schema["additionalProperties"], false);
 /// assert_eq!(format.schema["required"], serde_json::json!(["ok", "reason"]));
 /// ```
+///
+/// Without a `schemars` dependency of your own, derive through the re-export:
+///
+/// ```
+/// use quotaswarm::agent::schemars::JsonSchema;
+/// use quotaswarm::agent::ReplySchema;
+///
+/// #[derive(serde::Deserialize, JsonSchema)]
+/// #[schemars(crate = "quotaswarm::agent::schemars")]
+/// struct Count {
+///     n: u32,
+/// }
+///
+/// assert_eq!(ReplySchema::<Count>::new().output_schema().name, "Count");
+/// ```
 pub struct ReplySchema<T> {
     schema: OutputSchema,
     wrapped: bool,

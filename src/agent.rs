@@ -2,7 +2,7 @@
 //!
 //! An agent reacts to its start and to its own messages. Through its [`Ctx`] it asks the
 //! broker for completions (`complete`, `ask`, `chat`, `stream`: several may be in flight
-//! at once), messages other agents through their [`Addr`] and finishes. Every ask is
+//! at once; `run_tools` for a tool loop, `complete_json` for a typed reply), messages other agents through their [`Addr`] and finishes. Every ask is
 //! counted into the agent's [`AgentReport`], also those made from spawned tasks through
 //! an [`Asker`]. Handlers return an [`AgentResult`]: any error converts into
 //! [`AgentError`] with `?`. An agent that returns an error or panics is reported as such
@@ -45,18 +45,34 @@
 //! | `agent/addr.rs` | [`Addr`]: agent-to-agent messages |
 //! | `agent/error.rs` | [`AgentError`], [`SendError`], [`SpawnError`] |
 //! | `agent/cancel.rs` | [`Cut`]: cutting an agent short (cancel, stop, kill) |
+//! | `agent/tools.rs` | [`LocalTool`], [`Toolbox`]: tools the agent runs itself |
+//! | `agent/tool_loop.rs` | [`Ctx::run_tools`], [`ToolRun`]: the tool loop |
+//! | `agent/structured.rs` | [`Ctx::complete_json`], [`ReplySchema`]: typed structured output |
+//! | `agent/schema.rs` | [`strict_schema`]: JSON Schemas adapted to strict mode |
 
 mod addr;
 mod ask;
 mod asker;
 mod cancel;
 mod error;
+mod schema;
+mod structured;
+mod tool_loop;
+mod tools;
 
 pub use addr::Addr;
 pub use ask::{Ask, History};
 pub use asker::{Asker, CountedStream};
 pub use cancel::{Cut, DEFAULT_GRACE};
-pub use error::{AgentError, OtherError, SendError, SpawnError};
+pub use error::{AgentError, OtherError, SendError, SpawnError, StepLimit, UnfitReply};
+pub use schema::{derived_schema, schema_name, strict_schema, StrictSchema};
+/// The `schemars` this crate derives schemas with (1.x). Typed replies and typed tools
+/// need `T: schemars::JsonSchema` of this version: depend on `schemars = "1"`, or derive
+/// through this re-export with `#[schemars(crate = "quotaswarm::agent::schemars")]`.
+pub use schemars;
+pub use structured::{reply_json, ReplySchema};
+pub use tool_loop::ToolRun;
+pub use tools::{LocalTool, ToolFailure, ToolOutput, Toolbox, DEFAULT_MAX_STEPS};
 
 use crate::broker::{BrokerError, BrokerHandle};
 use crate::types::{Completion, CompletionRequest};

@@ -31,6 +31,12 @@ mod real_providers;
 #[allow(dead_code)]
 #[path = "../examples/streaming.rs"]
 mod streaming;
+#[allow(dead_code)]
+#[path = "../examples/tool_agent.rs"]
+mod tool_agent;
+#[allow(dead_code)]
+#[path = "../examples/typed_reply.rs"]
+mod typed_reply;
 
 use quotaswarm::swarm::{Backend, SwarmReport};
 
@@ -185,4 +191,21 @@ async fn streaming_prints_every_token_of_the_answer() {
         done.text(),
         "every token was printed as it arrived"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_agent_runs_its_tools_until_the_model_answers() {
+    let (r, run) = tool_agent::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(run.tool_turns, 3, "{run:?}");
+    assert_eq!(run.steps, run.tool_turns + 1);
+    assert_eq!(r.agents[0].completions, run.steps as u64);
+    assert!(!run.text().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_reply_parses_on_both_wires() {
+    let r = typed_reply::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.totals.answers, 2);
 }

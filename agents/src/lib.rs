@@ -8,10 +8,12 @@
 //! | `summarizer.rs` | [`Summarizer`] | cheap work on a ladder's cheapest rung |
 //! | `classifier.rs` | [`Router`] | classifying on the cheap rung and forwarding to other agents |
 //! | `critics.rs` | [`Critic`], [`spawn_pair`] | two agents critiquing each other through messages |
+//! | `bookkeeper.rs` | [`Bookkeeper`] | a tool loop over two local tools (calculator, notes) |
 //!
 //! `quotaswarm run` and scenario files (the `quotaswarm-cli` package) name these same
 //! types by kind, so what you read here is what the CLI runs.
 
+pub mod bookkeeper;
 pub mod classifier;
 pub mod critics;
 pub mod persona;
@@ -19,6 +21,7 @@ pub mod researcher;
 pub mod scripted;
 pub mod summarizer;
 
+pub use bookkeeper::Bookkeeper;
 pub use classifier::Router;
 pub use critics::{spawn_pair, Critic, CriticMsg};
 pub use persona::Persona;

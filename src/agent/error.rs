@@ -1,5 +1,6 @@
 //! The agent layer's errors: [`AgentError`] (what a handler fails with), [`SendError`]
-//! (a message to an agent that has stopped) and [`SpawnError`].
+//! (a message to an agent that has stopped), [`SpawnError`], [`UnfitReply`] (a typed
+//! reply that does not fit its type) and [`StepLimit`] (a tool loop that did not end).
 //!
 //! `AgentError` converts from any error with `?`, as `anyhow::Error` does. For that it
 //! cannot implement `std::error::Error` itself (the blanket `From` would then overlap
@@ -7,6 +8,7 @@
 //! gives the error inside.
 
 use crate::broker::BrokerError;
+use crate::types::StopReason;
 use std::error::Error;
 use std::fmt;
 
@@ -36,6 +38,12 @@ use std::fmt;
 pub enum AgentError {
     /// The broker refused or failed a request.
     Broker(BrokerError),
+    /// A structured reply (`complete_json`, `ask_json`) that does not parse as JSON or
+    /// does not fit the type asked for.
+    Unfit(UnfitReply),
+    /// A tool loop (`run_tools`, `stream_tools`) whose model still asked for tools when
+    /// its step limit was reached.
+    StepLimit(StepLimit),
     /// Any other failure: an I/O or parse error, an undelivered message, or a failure
     /// the agent defines itself ([`AgentError::other`]).
     Other(OtherError),
@@ -52,6 +60,8 @@ impl AgentError {
     pub fn source(&self) -> &(dyn Error + Send + Sync + 'static) {
         match self {
             AgentError::Broker(e) => e,
+            AgentError::Unfit(e) => e,
+            AgentError::StepLimit(e) => e,
             AgentError::Other(e) => e.get_ref(),
         }
     }
@@ -67,6 +77,8 @@ impl fmt::Display for AgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AgentError::Broker(e) => fmt::Display::fmt(e, f),
+            AgentError::Unfit(e) => fmt::Display::fmt(e, f),
+            AgentError::StepLimit(e) => fmt::Display::fmt(e, f),
             AgentError::Other(e) => fmt::Display::fmt(e, f),
         }
     }
@@ -77,9 +89,18 @@ where
     E: Error + Send + Sync + 'static,
 {
     fn from(error: E) -> Self {
+        // The agent layer's own errors keep their variant, whichever way they came.
         let boxed: Box<dyn Error + Send + Sync + 'static> = Box::new(error);
-        match boxed.downcast::<BrokerError>() {
-            Ok(broker) => AgentError::Broker(*broker),
+        let boxed = match boxed.downcast::<BrokerError>() {
+            Ok(broker) => return AgentError::Broker(*broker),
+            Err(other) => other,
+        };
+        let boxed = match boxed.downcast::<UnfitReply>() {
+            Ok(unfit) => return AgentError::Unfit(*unfit),
+            Err(other) => other,
+        };
+        match boxed.downcast::<StepLimit>() {
+            Ok(limit) => AgentError::StepLimit(*limit),
             Err(other) => AgentError::Other(OtherError(other)),
         }
     }
@@ -90,6 +111,8 @@ impl From<AgentError> for Box<dyn Error + Send + Sync + 'static> {
     fn from(error: AgentError) -> Self {
         match error {
             AgentError::Broker(e) => Box::new(e),
+            AgentError::Unfit(e) => Box::new(e),
+            AgentError::StepLimit(e) => Box::new(e),
             AgentError::Other(e) => e.0,
         }
     }
@@ -140,6 +163,89 @@ impl fmt::Display for Message {
 }
 
 impl Error for Message {}
+
+/// A structured reply that does not fit the type asked for: it is not JSON, or its
+/// JSON does not deserialize into the type (a field missing, a wrong type). Holds the
+/// raw reply text and serde's message.
+///
+/// A reply cut at `max_tokens` ends mid-JSON: the message says so (raise `max_tokens`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct UnfitReply {
+    /// The name of the schema asked for (`OutputSchema::name`).
+    pub schema: String,
+    /// The reply's text as it came back.
+    pub text: String,
+    /// What serde said (`missing field `score` at line 1 column 20`).
+    pub message: String,
+    /// Why the model stopped.
+    pub stop_reason: StopReason,
+}
+
+impl UnfitReply {
+    pub(crate) fn new(
+        schema: &str,
+        text: &str,
+        message: impl Into<String>,
+        stop_reason: StopReason,
+    ) -> Self {
+        UnfitReply {
+            schema: schema.to_string(),
+            text: text.to_string(),
+            message: message.into(),
+            stop_reason,
+        }
+    }
+}
+
+/// How much of the reply an [`UnfitReply`]'s message quotes.
+const QUOTED_CHARS: usize = 120;
+
+impl fmt::Display for UnfitReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the reply does not fit the schema {}: {}",
+            self.schema, self.message
+        )?;
+        match self.stop_reason {
+            StopReason::MaxTokens => f.write_str(" (the reply was cut at max_tokens: raise it)")?,
+            StopReason::Refusal => f.write_str(" (the model refused to answer)")?,
+            _ => {}
+        }
+        let quoted: String = self.text.chars().take(QUOTED_CHARS).collect();
+        let more = if quoted.len() < self.text.len() {
+            "…"
+        } else {
+            ""
+        };
+        write!(f, "; the reply: {quoted:?}{more}")
+    }
+}
+
+impl Error for UnfitReply {}
+
+/// A tool loop reached its step limit (model calls) while the model still asked for
+/// tools. The tools of the last reply were not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the model still asked for tools ({}) after {limit} steps, the tool loop's limit: \
+     raise it with Toolbox::max_steps, or make the tools' results enough to answer",
+    .pending.join(", ")
+)]
+#[non_exhaustive]
+pub struct StepLimit {
+    /// The limit: the most model calls one loop makes.
+    pub limit: usize,
+    /// The tools the last reply asked for, in order.
+    pub pending: Vec<String>,
+}
+
+impl StepLimit {
+    pub(crate) fn new(limit: usize, pending: Vec<String>) -> Self {
+        StepLimit { limit, pending }
+    }
+}
 
 /// A message could not be delivered: the agent it was for has stopped (it finished,
 /// failed or was stopped). The message is dropped.
@@ -222,6 +328,45 @@ mod tests {
         assert_eq!(e.to_string(), "cannot load prompts");
         let cause = e.source().source().map(ToString::to_string);
         assert_eq!(cause.as_deref(), Some("disk on fire"));
+    }
+
+    #[test]
+    fn the_agent_layers_own_errors_keep_their_variant() {
+        let unfit = UnfitReply::new(
+            "Verdict",
+            "{}",
+            "missing field `score`",
+            StopReason::EndTurn,
+        );
+        assert!(matches!(AgentError::from(unfit.clone()), AgentError::Unfit(u) if u == unfit));
+        let limit = StepLimit::new(4, vec!["calc".into()]);
+        assert!(matches!(AgentError::from(limit.clone()), AgentError::StepLimit(l) if l == limit));
+        let boxed: Box<dyn Error + Send + Sync> = AgentError::StepLimit(limit).into();
+        assert!(boxed.downcast_ref::<StepLimit>().is_some());
+    }
+
+    #[test]
+    fn an_unfit_reply_says_what_did_not_fit_and_quotes_the_reply() {
+        let e = UnfitReply::new(
+            "Verdict",
+            "{\"ok\": tru",
+            "EOF while parsing",
+            StopReason::MaxTokens,
+        );
+        let text = e.to_string();
+        assert!(text.contains("schema Verdict: EOF while parsing"), "{text}");
+        assert!(text.contains("raise it"), "{text}");
+        assert!(text.contains(r#""{\"ok\": tru""#), "{text}");
+        let long = UnfitReply::new("V", &"x".repeat(500), "no", StopReason::EndTurn);
+        assert!(long.to_string().ends_with("…"));
+    }
+
+    #[test]
+    fn a_step_limit_names_the_limit_and_the_pending_tools() {
+        let e = StepLimit::new(3, vec!["calc".into(), "notes".into()]);
+        let text = e.to_string();
+        assert!(text.contains("(calc, notes) after 3 steps"), "{text}");
+        assert!(text.contains("Toolbox::max_steps"), "{text}");
     }
 
     #[test]

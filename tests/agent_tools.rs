@@ -1,0 +1,219 @@
+//! The tool loop on the simulator over loopback HTTP: the bookkeeper (two local tools,
+//! a calculator and a notes store) completes its multi-step task on both wires,
+//! streamed and not; with Anthropic extended thinking on, every tool turn replays its
+//! signed thinking block and the simulator, which checks the signatures, refuses none.
+//!
+//! A cut that comes while a tool runs ends the loop at once (in-process simulator,
+//! paused time).
+//!
+//! The simulator is set to call a tool on every fresh turn (`tool_call_rate = 1`) and
+//! to go on calling tools until the conversation holds `tool_steps` results, so each run
+//! makes `tool_steps` tool turns and then answers in words.
+
+use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, ToolRun, Toolbox};
+use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::types::{ContentBlock, Role, Tool};
+use quotaswarm::{CompletionRequest, Config};
+use quotaswarm_agents::Bookkeeper;
+use std::time::Duration;
+
+const TASK: &str = "Expenses: rent 1200, food 430.50, travel 210. Add them up, note the \
+     total under \"total\", read it back and report it.";
+
+/// The tool turns the simulator asks for before it answers in words.
+const TOOL_STEPS: usize = 3;
+
+fn config() -> Config {
+    let text = format!("[sim]\nlatency_ms = 1\ntool_call_rate = 1.0\ntool_steps = {TOOL_STEPS}\n");
+    Config::from_toml_str_over_defaults(&text, "agent_tools test").expect("test config")
+}
+
+/// Runs one bookkeeper; returns the report and its tool loop's outcome.
+async fn run(agent: Bookkeeper) -> (SwarmReport, ToolRun) {
+    let ledger = agent.ledger.clone();
+    let report = SwarmBuilder::new(config())
+        .backend(Backend::LoopbackSim)
+        .agent("bookkeeper", agent)
+        .deadline(Duration::from_secs(60))
+        .run()
+        .await
+        .expect("run the swarm");
+    let run = ledger.lock().unwrap().run.take();
+    let run = run.unwrap_or_else(|| panic!("no tool run: {:?}", report.agents));
+    (report, run)
+}
+
+/// Every request the simulator saw was answered 200: none refused, none limited.
+fn none_refused(r: &SwarmReport) {
+    let sim = r.sim.as_ref().expect("simulator stats");
+    assert_eq!(
+        sim.total.status(200),
+        sim.total.requests,
+        "statuses: {:?}",
+        sim.total.statuses
+    );
+}
+
+/// The multi-step task is done: `TOOL_STEPS` turns of tool calls, each answered in
+/// order, then a text answer; every step counted in the agent's report.
+fn completed(r: &SwarmReport, run: &ToolRun) {
+    assert!(r.totals.is_clean(), "{:?}", r.agents);
+    none_refused(r);
+    assert_eq!(run.tool_turns, TOOL_STEPS, "{run:#?}");
+    assert_eq!(run.steps, TOOL_STEPS + 1);
+    assert!(run.tool_calls >= TOOL_STEPS);
+    assert_eq!(r.agents[0].completions, run.steps as u64);
+    assert!(!run.text().is_empty(), "a final answer in words");
+    assert!(run.usage.output_tokens > 0 && run.usage.total_input() > 0);
+
+    let m = &run.transcript.messages;
+    assert_eq!(
+        m.len(),
+        2 * TOOL_STEPS + 2,
+        "user, then (assistant, results) × steps, answer"
+    );
+    for turn in 0..TOOL_STEPS {
+        let (asked, answered) = (&m[1 + 2 * turn], &m[2 + 2 * turn]);
+        assert_eq!(asked.role, Role::Assistant);
+        assert_eq!(answered.role, Role::User);
+        let calls: Vec<&str> = asked
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::ToolUse { id, name, .. } => {
+                    assert!(["calculator", "notes"].contains(&name.as_str()), "{name}");
+                    Some(id.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        let results: Vec<&str> = answered
+            .content
+            .iter()
+            .map(|b| match b {
+                ContentBlock::ToolResult { tool_use_id, .. } => tool_use_id.as_str(),
+                other => panic!("a user turn of tool results only: {other:?}"),
+            })
+            .collect();
+        assert_eq!(calls, results, "one result per call, in order");
+    }
+    assert_eq!(m.last().map(|m| m.role), Some(Role::Assistant));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_a_multi_step_task_on_anthropic() {
+    let (r, run) = run(Bookkeeper::new(Ask::new("sonnet").max_tokens(400), TASK)).await;
+    completed(&r, &run);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_a_multi_step_task_on_openai() {
+    let (r, run) = run(Bookkeeper::new(
+        Ask::new("gpt-4o-mini").max_tokens(400),
+        TASK,
+    ))
+    .await;
+    completed(&r, &run);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_a_multi_step_task_streamed_on_anthropic() {
+    let agent = Bookkeeper::new(Ask::new("sonnet").max_tokens(400), TASK).streamed(true);
+    let ledger = agent.ledger.clone();
+    let (r, run) = run(agent).await;
+    completed(&r, &run);
+    assert_eq!(r.sim.as_ref().unwrap().total.streams, run.steps as u64);
+    let streamed = ledger.lock().unwrap().streamed.clone();
+    assert!(
+        streamed.ends_with(&run.text()),
+        "the answer's text arrived as deltas"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_a_multi_step_task_streamed_on_openai() {
+    let agent = Bookkeeper::new(Ask::new("gpt-4o-mini").max_tokens(400), TASK).streamed(true);
+    let ledger = agent.ledger.clone();
+    let (r, run) = run(agent).await;
+    completed(&r, &run);
+    assert_eq!(r.sim.as_ref().unwrap().total.streams, run.steps as u64);
+    let streamed = ledger.lock().unwrap().streamed.clone();
+    assert!(
+        streamed.ends_with(&run.text()),
+        "the answer's text arrived as deltas"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thinking_blocks_are_replayed_through_three_tool_turns_and_accepted() {
+    // The budget is part of max_tokens and must stay below it.
+    let agent = Bookkeeper::new(Ask::new("sonnet").max_tokens(4096), TASK).thinking(1024);
+    let (r, run) = run(agent).await;
+    completed(&r, &run);
+    assert_eq!(run.tool_turns, 3);
+    let assistant_turns: Vec<_> = run
+        .transcript
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .collect();
+    assert_eq!(assistant_turns.len(), 4);
+    for (i, turn) in assistant_turns.iter().enumerate() {
+        assert!(
+            matches!(
+                turn.content.first(),
+                Some(ContentBlock::Thinking { signature, .. }) if !signature.is_empty()
+            ),
+            "assistant turn {i} starts with a signed thinking block: {:?}",
+            turn.content
+        );
+    }
+    // Requests 2 to 4 each replayed the thinking of every tool turn before them, and
+    // the simulator, which checks each signature, accepted them all.
+    assert_eq!(r.sim.as_ref().unwrap().total.requests, 4);
+    none_refused(&r);
+}
+
+/// Runs a tool loop whose only tool takes an hour.
+struct Stuck;
+
+impl Agent for Stuck {
+    type Msg = ();
+    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
+        let tools = Toolbox::new().tool_fn(
+            Tool::new(
+                "slow",
+                serde_json::json!({"type": "object", "properties": {}}),
+            ),
+            |_| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok("done".into())
+            },
+        );
+        let req = CompletionRequest::prompt("haiku", "Call the slow tool.").max_tokens(100);
+        ctx.run_tools(&tools, req).await?;
+        ctx.finish();
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_ends_the_loop_while_a_tool_runs_without_a_kill() {
+    let report = SwarmBuilder::new(config())
+        .backend(Backend::Embedded)
+        .agent("stuck", Stuck)
+        .deadline(Duration::from_secs(30))
+        .run()
+        .await
+        .expect("run the swarm");
+    let a = &report.agents[0];
+    assert!(a.cut.is_some(), "{a:?}");
+    assert!(
+        !a.killed,
+        "the loop returned at the cut, before the grace period: {a:?}"
+    );
+    assert_eq!(
+        a.completions, 1,
+        "the tool call was asked for, then the cut came"
+    );
+}

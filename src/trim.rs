@@ -281,6 +281,11 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5c4e_3a),
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
         #[test]
         fn trimmed_histories_are_always_valid_and_within_budget(h in history(), budget in 10u64..400) {
             let input = normalise(&h);

@@ -116,9 +116,11 @@ pub fn strict_schema(schema: Value) -> StrictSchema {
             m
         }
     };
+    // A root `$ref` keeps nothing beside it (see `adapt`), so it is wrapped too.
     let is_object = schema.get("type").and_then(Value::as_str) == Some("object")
         && !schema.contains_key("anyOf")
-        && !schema.contains_key("oneOf");
+        && !schema.contains_key("oneOf")
+        && !schema.contains_key("$ref");
     let wrapped = !is_object;
     if wrapped {
         let defs = schema.remove("$defs");
@@ -151,9 +153,16 @@ fn adapt(schema: &mut Value, strict: &mut bool) {
     let Value::Object(obj) = schema else {
         return;
     };
-    if obj.contains_key("$ref") {
-        obj.retain(|k, _| k == "$ref");
-        return;
+    match obj.get("$ref") {
+        Some(Value::String(_)) => {
+            obj.retain(|k, _| k == "$ref");
+            return;
+        }
+        // Not a reference at all (`"$ref": null`): dropped, the rest adapted.
+        Some(_) => {
+            obj.remove("$ref");
+        }
+        None => {}
     }
     for key in METADATA {
         obj.remove(*key);
@@ -407,7 +416,7 @@ mod tests {
         let Value::Object(m) = v else {
             return true;
         };
-        if m.contains_key("$ref") {
+        if m.get("$ref").is_some_and(Value::is_string) {
             return m.len() == 1;
         }
         if is_object_schema(m) {
@@ -438,7 +447,25 @@ mod tests {
         below.chain(lists).chain(maps).all(every_object_is_closed)
     }
 
+    #[test]
+    fn a_root_with_a_ref_beside_its_type_still_has_an_object_root() {
+        // Found by the property below: `$ref` beside `type` once lost the type.
+        for schema in [
+            json!({"$ref": null, "type": "object"}),
+            json!({"$ref": "#/$defs/A", "type": "object", "$defs": {"A": {"type": "object"}}}),
+        ] {
+            let s = strict_schema(schema.clone());
+            assert_eq!(s.schema["type"], "object", "{schema} -> {:#}", s.schema);
+            assert!(every_object_is_closed(&s.schema), "{:#}", s.schema);
+        }
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5c4e_3a),
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
         #[test]
         fn any_schema_adapts_to_an_object_root_without_panicking(schema in any_json()) {
             let s = strict_schema(schema);

@@ -493,6 +493,11 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5c4e_3a),
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
         #[test]
         fn go_duration_parser_never_panics(s in ".{0,24}") {
             let _ = parse_go_duration(&s);

@@ -196,7 +196,7 @@ fn any_request_options_get_a_reply_and_the_broker_keeps_answering() {
         cases: cases(),
         failure_persistence: None,
         // The same cases on every run: CI is deterministic (PROPTEST_CASES widens it).
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5c4e_3a),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_202),
         ..RunnerConfig::default()
     });
     let result = runner.run(&request(), |(req, stream)| {

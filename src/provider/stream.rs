@@ -280,6 +280,26 @@ pub(crate) fn count_output(model: &str, text: &str) -> u64 {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use crate::provider::{HttpRequest, HttpResponse};
+
+    /// The fixed wall-clock instant the wire tests decode at (2025-08-21).
+    pub fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_755_780_000)
+    }
+
+    /// A request's body as JSON.
+    pub fn body_json(r: &HttpRequest) -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    /// A 200 response with `body` and no headers.
+    pub fn ok(body: &str) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            headers: reqwest::header::HeaderMap::new(),
+            body: body.to_string().into(),
+        }
+    }
 
     /// Feeds `text` to `decoder` in `chunk`-byte pieces and collects every item.
     pub async fn run(

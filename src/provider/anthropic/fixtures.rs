@@ -6,10 +6,9 @@
 
 use super::request::STRUCTURED_TOOL_DESCRIPTION;
 use super::*;
-use crate::provider::stream::test_support::{finished, run};
+use crate::provider::stream::test_support::{finished, now, ok, run};
 use crate::types::{OutputSchema, ToolChoice};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 fn body(req: &CompletionRequest) -> Value {
     let r = Anthropic.encode("claude-sonnet-4-5", req, None).unwrap();
@@ -18,18 +17,6 @@ fn body(req: &CompletionRequest) -> Value {
 
 fn expected(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
-}
-
-fn ok(body: &str) -> HttpResponse {
-    HttpResponse {
-        status: 200,
-        headers: HeaderMap::new(),
-        body: body.to_string().into(),
-    }
-}
-
-fn now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
 }
 
 fn weather() -> Tool {

@@ -4,22 +4,6 @@ use super::*;
 use serde_json::json;
 use std::time::Duration;
 
-fn now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
-}
-
-fn body_json(r: &HttpRequest) -> serde_json::Value {
-    serde_json::from_slice(&r.body).unwrap()
-}
-
-fn ok(body: &str) -> HttpResponse {
-    HttpResponse {
-        status: 200,
-        headers: HeaderMap::new(),
-        body: body.to_string().into(),
-    }
-}
-
 /// System, multi-turn, tool_use + tool_result, stop, temperature, tools, metadata.
 fn rich_request() -> CompletionRequest {
     let mut req = CompletionRequest::prompt("smart", "What is the weather in Paris?")
@@ -349,7 +333,7 @@ fn decodes_count_tokens_response() {
 
 // ---- streaming ----
 
-use crate::provider::stream::test_support::{finished, run};
+use crate::provider::stream::test_support::{body_json, finished, now, ok, run};
 
 /// Spec §1.5, verbatim.
 const SPEC_STREAM: &str = r#"event: message_start

@@ -5,9 +5,9 @@
 //! reference shows.
 
 use super::*;
+use crate::provider::stream::test_support::{now, ok};
 use crate::types::{CacheControl, OutputSchema, ReasoningEffort};
 use serde_json::json;
-use std::time::Duration;
 
 fn body(model: &str, req: &CompletionRequest) -> Value {
     serde_json::from_slice(&OpenAi.encode(model, req, None).unwrap().body).unwrap()
@@ -214,18 +214,6 @@ fn legacy_models_get_max_tokens() {
         assert_eq!(b["max_completion_tokens"], 32, "{model}");
         assert!(b.get("max_tokens").is_none(), "{model}");
     }
-}
-
-fn ok(body: &str) -> HttpResponse {
-    HttpResponse {
-        status: 200,
-        headers: HeaderMap::new(),
-        body: body.to_string().into(),
-    }
-}
-
-fn now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
 }
 
 #[test]

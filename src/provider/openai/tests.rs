@@ -4,22 +4,6 @@ use super::*;
 use serde_json::json;
 use std::time::Duration;
 
-fn now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
-}
-
-fn body_json(r: &HttpRequest) -> Value {
-    serde_json::from_slice(&r.body).unwrap()
-}
-
-fn ok(body: &str) -> HttpResponse {
-    HttpResponse {
-        status: 200,
-        headers: HeaderMap::new(),
-        body: body.to_string().into(),
-    }
-}
-
 /// System, multi-turn, tool_use + tool_result, stop, temperature, tools.
 fn rich_request() -> CompletionRequest {
     let mut req = CompletionRequest::prompt("fast", "What is the weather in Paris?")
@@ -317,7 +301,7 @@ fn error_response_is_classified_with_rate_limits() {
 
 // ---- streaming ----
 
-use crate::provider::stream::test_support::{finished, run};
+use crate::provider::stream::test_support::{body_json, finished, now, ok, run};
 
 /// Spec §2.4, verbatim.
 const SPEC_STREAM: &str = r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}

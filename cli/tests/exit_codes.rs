@@ -3,25 +3,18 @@
 //! the binary once for a second or two (the interrupted code, 130, is tested in
 //! `realtime/interrupt.rs`).
 
+mod common;
+
+use common::SimProcess;
 use quotaswarm::swarm::Totals;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_quotaswarm");
 
 /// Two chat turns on haiku.
 const SCENARIO: &str = r#"{"agents": [{"name": "asker", "model": "haiku",
     "turns": [{"user": "hello"}, {"user": "and again"}]}]}"#;
-
-struct SimProcess(Child);
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("quotaswarm-exit-{tag}-{}", std::process::id()));
@@ -38,23 +31,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 /// `quotaswarm sim` on a free port, accepting only the key `right`.
 fn start_sim(dir: &Path) -> (SimProcess, String) {
     let config = write(dir, "sim.toml", "[sim]\napi_keys = [\"right\"]\n");
-    let mut child = Command::new(BIN)
-        .args(["sim", "--addr", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start quotaswarm sim");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    (SimProcess(child), url)
+    common::start_sim(&config)
 }
 
 /// Runs the scenario against that simulator, sending the key `key`.

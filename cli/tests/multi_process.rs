@@ -10,8 +10,9 @@
 //! Its own test binary, so it does not share the machine with the other real-time tests
 //! while it measures a makespan. About 45 s.
 
+mod common;
+
 use quotaswarm::sim::SimStats;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -103,25 +104,10 @@ impl Drop for Killed {
     }
 }
 
-fn start_sim(dir: &Path) -> (Killed, String) {
+fn start_sim(dir: &Path) -> (common::SimProcess, String) {
     let path = dir.join("sim.toml");
     std::fs::write(&path, sim_config()).expect("write");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
-        .args(["sim", "--addr", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start quotaswarm sim");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    (Killed(Some(child)), url)
+    common::start_sim(&path)
 }
 
 struct Run {

@@ -3,13 +3,12 @@
 //! 30 s. The simulator must answer no 429s, and the makespan must be within 10 % of the
 //! ideal the limits allow (max over buckets of total charged / refill rate).
 
+use crate::common::start_sim;
 use quotaswarm::config::Wire;
 use quotaswarm::sim::SimStats;
 use quotaswarm::swarm::{wait_all, Backend, Swarm};
 use quotaswarm::{ApiKey, Config};
 use quotaswarm_agents::{ScriptedAgent, Turn};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RPM: f64 = 1200.0;
@@ -23,35 +22,6 @@ fn config_text() -> String {
          rpm = {RPM}\nitpm = {ITPM}\notpm = {OTPM}\nburst_secs = 2\n\
          [sim]\nburst_secs = 2\nlatency_ms = 30\nper_token_ms = 1\n"
     )
-}
-
-struct SimProcess(Child);
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `quotaswarm sim` on a free port; returns the process and its URL.
-fn start_sim(config_path: &std::path::Path) -> (SimProcess, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
-        .args(["sim", "--addr", "127.0.0.1:0", "--config"])
-        .arg(config_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start quotaswarm sim");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    (SimProcess(child), url)
 }
 
 fn words(i: usize, n: usize) -> String {

@@ -11,6 +11,8 @@
 //! | `progress` | with stderr piped, plain status lines every `--progress-secs`; none with `--quiet` |
 //! | `wrong_endpoint` | a `base_url` where nothing listens fails within seconds, naming the URL |
 
+#[path = "../common/mod.rs"]
+mod common;
 mod e2e_swarm;
 mod interrupt;
 mod progress;

@@ -2,45 +2,16 @@
 //! the JSON report's figures match the simulator's `/_stats`. And a malformed scenario
 //! file makes `quotaswarm run` fail with the field and the line.
 
+use crate::common::start_sim;
 use quotaswarm::sim::SimStats;
 use quotaswarm::swarm::Totals;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
-struct SimProcess(Child);
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("quotaswarm-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn start_sim(config: &std::path::Path) -> (SimProcess, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
-        .args(["sim", "--addr", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start quotaswarm sim");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    (SimProcess(child), url)
 }
 
 /// The simulator allows opus a tenth of what the broker believes (so some 429s come

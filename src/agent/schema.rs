@@ -233,6 +233,10 @@ fn adapt(schema: &mut Value, strict: &mut bool) {
     }
 }
 
+fn is_string_list(v: &Value) -> bool {
+    v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+}
+
 pub(super) fn is_object_schema(obj: &Map<String, Value>) -> bool {
     let typed = match obj.get("type") {
         Some(Value::String(t)) => t == "object",
@@ -251,6 +255,10 @@ fn close_object(obj: &mut Map<String, Value>, strict: &mut bool) {
         // A map: its keys are open, which strict mode cannot express.
         *strict = false;
         if !obj.contains_key("properties") {
+            // Keys the map must have stay; anything else under `required` is no schema.
+            if !obj.get("required").is_some_and(is_string_list) {
+                obj.remove("required");
+            }
             return;
         }
     } else {
@@ -429,6 +437,7 @@ mod tests {
             let required = match m.get("required") {
                 Some(Value::Array(r)) => *r == keys,
                 None => map && !m.contains_key("properties"),
+                Some(r) if map && !m.contains_key("properties") => super::is_string_list(r),
                 _ => false,
             };
             if !(closed && required) {
@@ -445,6 +454,24 @@ mod tests {
             .filter_map(|k| m.get(*k).and_then(Value::as_object))
             .flat_map(|o| o.values());
         below.chain(lists).chain(maps).all(every_object_is_closed)
+    }
+
+    #[test]
+    fn a_map_keeps_only_a_valid_required_list() {
+        // Found by the property below with more cases: `"required": null` on a map stayed.
+        let s = strict_schema(json!({
+            "type": "object", "additionalProperties": {}, "required": null
+        }));
+        assert!(s.schema.get("required").is_none(), "{:#}", s.schema);
+        let s = strict_schema(json!({
+            "type": ["object"], "additionalProperties": {}, "required": null
+        }));
+        assert!(every_object_is_closed(&s.schema), "{:#}", s.schema);
+        let s = strict_schema(json!({
+            "type": "object", "additionalProperties": {"type": "string"}, "required": ["a"]
+        }));
+        assert_eq!(s.schema["required"], json!(["a"]));
+        assert!(!s.strict);
     }
 
     #[test]

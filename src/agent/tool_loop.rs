@@ -70,6 +70,9 @@ fn add_usage(sum: &mut Usage, u: &Usage) {
     sum.cache_read_input_tokens = sum
         .cache_read_input_tokens
         .saturating_add(u.cache_read_input_tokens);
+    sum.cache_creation_1h_input_tokens = sum
+        .cache_creation_1h_input_tokens
+        .saturating_add(u.cache_creation_1h_input_tokens);
 }
 
 /// How the loop asks one step, and runs the tools of a reply.
@@ -358,6 +361,7 @@ mod tests {
                 output_tokens: out,
                 cache_creation_input_tokens: 0,
                 cache_read_input_tokens: 1,
+                cache_creation_1h_input_tokens: 0,
             },
         }
     }

@@ -68,6 +68,8 @@ pub(crate) struct LaneCounters {
     pub(crate) output_tokens: u64,
     pub(crate) cache_read_tokens: u64,
     pub(crate) cache_write_tokens: u64,
+    /// Of the writes, those with the 1-hour TTL (priced higher).
+    pub(crate) cache_write_1h_tokens: u64,
     pub(crate) cost_usd: f64,
     pub(crate) wasted_usd: f64,
     pub(crate) estimated_input: u64,
@@ -98,6 +100,7 @@ impl LaneCounters {
             output_tokens: 0,
             cache_read_tokens: 0,
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             cost_usd: 0.0,
             wasted_usd: 0.0,
             estimated_input: 0,
@@ -116,6 +119,7 @@ impl LaneCounters {
         self.output_tokens += usage.output_tokens;
         self.cache_read_tokens += usage.cache_read_input_tokens;
         self.cache_write_tokens += usage.cache_creation_input_tokens;
+        self.cache_write_1h_tokens += usage.cache_creation_1h_input_tokens;
         if usd <= 0.0 {
             return;
         }
@@ -517,7 +521,11 @@ pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
             _ => 0,
         },
         cache_saved_usd: lane.model.prices.map_or(0.0, |p| {
-            p.cache_savings(c.cache_read_tokens, c.cache_write_tokens)
+            p.cache_savings(
+                c.cache_read_tokens,
+                c.cache_write_tokens,
+                c.cache_write_1h_tokens,
+            )
         }),
         estimated_input_tokens: c.estimated_input,
         charged_input_tokens: c.charged_input,

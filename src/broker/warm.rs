@@ -109,6 +109,7 @@ mod tests {
             output_tokens: 10,
             cache_creation_input_tokens: write,
             cache_read_input_tokens: read,
+            cache_creation_1h_input_tokens: 0,
         }
     }
 

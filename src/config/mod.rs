@@ -212,8 +212,12 @@ pub struct Prices {
     pub output: f64,
     /// Input tokens read from the prompt cache (default: 10 % of `input`).
     pub cache_read: f64,
-    /// Input tokens written to the prompt cache (default: 125 % of `input`).
+    /// Input tokens written to the prompt cache with the default 5-minute TTL (default:
+    /// 125 % of `input`).
     pub cache_write: f64,
+    /// Input tokens written to the prompt cache with the 1-hour TTL
+    /// (`cache_write_1h_price`; default: 200 % of `input`).
+    pub cache_write_1h: f64,
 }
 
 impl Prices {
@@ -224,14 +228,22 @@ impl Prices {
             + usage.cache_read_input_tokens as f64 * self.cache_read
             + usage.cache_creation_input_tokens as f64 * self.cache_write)
             / 1_000_000.0
+            + usage
+                .cache_creation_1h_input_tokens
+                .min(usage.cache_creation_input_tokens) as f64
+                * (self.cache_write_1h - self.cache_write)
+                / 1_000_000.0
     }
 
     /// What prompt caching saved in USD: `reads` tokens paid at the read price instead
     /// of the input price, less the surcharge of `writes` tokens paid at the write price
-    /// (negative while a cache is written and not yet read).
-    pub fn cache_savings(&self, reads: u64, writes: u64) -> f64 {
+    /// (`writes_1h` of them at the 1-hour write price); negative while a cache is written
+    /// and not yet read.
+    pub fn cache_savings(&self, reads: u64, writes: u64, writes_1h: u64) -> f64 {
+        let writes_1h = writes_1h.min(writes);
         (reads as f64 * (self.input - self.cache_read)
-            - writes as f64 * (self.cache_write - self.input))
+            - (writes - writes_1h) as f64 * (self.cache_write - self.input)
+            - writes_1h as f64 * (self.cache_write_1h - self.input))
             / 1_000_000.0
     }
 }

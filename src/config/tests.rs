@@ -361,3 +361,34 @@ fn stream_idle_timeout_defaults_to_60_s_and_must_be_positive() {
         "{e}"
     );
 }
+
+#[test]
+fn one_hour_cache_writes_cost_twice_the_input_price_unless_configured() {
+    let c = Config::from_toml_str_over_defaults(
+        "[models.sonnet]\ninput_price = 3.0\noutput_price = 15.0\n\
+         [models.haiku]\ninput_price = 1.0\noutput_price = 5.0\ncache_write_1h_price = 2.5\n",
+        "t",
+    )
+    .unwrap();
+    let usage = crate::types::Usage {
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_creation_input_tokens: 1_000_000,
+        cache_read_input_tokens: 0,
+        cache_creation_1h_input_tokens: 400_000,
+    };
+    // 600,000 at the 5-minute write price (1.25x) and 400,000 at the 1-hour one (2x).
+    let sonnet = c.model("sonnet").unwrap();
+    assert!((sonnet.cost(&usage) - (0.6 * 3.75 + 0.4 * 6.0)).abs() < 1e-9);
+    let haiku = c.model("haiku").unwrap();
+    assert!((haiku.cost(&usage) - (0.6 * 1.25 + 0.4 * 2.5)).abs() < 1e-9);
+    // Savings count the 1-hour surcharge at its own price.
+    let p = sonnet.prices.unwrap();
+    let saved = p.cache_savings(1_000_000, 1_000_000, 400_000);
+    assert!(
+        (saved - (2.7 - 0.6 * 0.75 - 0.4 * 3.0)).abs() < 1e-9,
+        "{saved}"
+    );
+    assert!(err("[models.sonnet]\ncache_write_1h_price = -1\n")
+        .contains("models.sonnet.cache_write_1h_price"));
+}

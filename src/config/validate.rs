@@ -278,6 +278,7 @@ fn model(
     let output = price("output_price", m.output_price)?;
     let cache_read = price("cache_read_price", m.cache_read_price)?;
     let cache_write = price("cache_write_price", m.cache_write_price)?;
+    let cache_write_1h = price("cache_write_1h_price", m.cache_write_1h_price)?;
     // Without both main prices the cost is unknown; cache prices alone do not make one.
     let prices = match (input, output) {
         (Some(input), Some(output)) => Some(Prices {
@@ -285,6 +286,7 @@ fn model(
             output,
             cache_read: cache_read.unwrap_or(input * 0.1),
             cache_write: cache_write.unwrap_or(input * 1.25),
+            cache_write_1h: cache_write_1h.unwrap_or(input * 2.0),
         }),
         _ => None,
     };

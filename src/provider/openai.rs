@@ -195,6 +195,7 @@ impl WireUsage {
             output_tokens: self.completion_tokens.unwrap_or(0).min(Usage::MAX_REPORTED),
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: cached,
+            cache_creation_1h_input_tokens: 0,
         }
     }
 }

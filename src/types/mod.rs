@@ -624,6 +624,11 @@ pub struct Usage {
     /// Input tokens read from the prompt cache.
     #[serde(default)]
     pub cache_read_input_tokens: u64,
+    /// Of `cache_creation_input_tokens`, those written with the 1-hour TTL (Anthropic
+    /// `cache_creation.ephemeral_1h_input_tokens`), priced at twice the input price
+    /// instead of 1.25×.
+    #[serde(default)]
+    pub cache_creation_1h_input_tokens: u64,
 }
 
 impl Usage {

@@ -86,6 +86,7 @@ fn decodes_cache_reads_and_writes() {
             output_tokens: 393,
             cache_creation_input_tokens: 188,
             cache_read_input_tokens: 2100,
+            cache_creation_1h_input_tokens: 0,
         }
     );
 }

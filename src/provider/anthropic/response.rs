@@ -62,6 +62,15 @@ pub(super) struct WireUsage {
     cache_creation_input_tokens: Option<u64>,
     #[serde(default)]
     cache_read_input_tokens: Option<u64>,
+    /// The writes split by TTL.
+    #[serde(default)]
+    cache_creation: Option<WireCacheCreation>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct WireCacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -77,7 +86,15 @@ impl WireUsage {
             output_tokens: count(self.output_tokens),
             cache_creation_input_tokens: count(self.cache_creation_input_tokens),
             cache_read_input_tokens: count(self.cache_read_input_tokens),
+            cache_creation_1h_input_tokens: count(self.one_hour_writes())
+                .min(count(self.cache_creation_input_tokens)),
         }
+    }
+
+    fn one_hour_writes(&self) -> Option<u64> {
+        self.cache_creation
+            .as_ref()
+            .and_then(|c| c.ephemeral_1h_input_tokens)
     }
 
     /// The SDK's accumulator: every field present replaces (counts are cumulative).
@@ -99,6 +116,12 @@ impl WireUsage {
                 *field = v.min(Usage::MAX_REPORTED);
             }
         }
+        if let Some(v) = self.one_hour_writes() {
+            usage.cache_creation_1h_input_tokens = v.min(Usage::MAX_REPORTED);
+        }
+        usage.cache_creation_1h_input_tokens = usage
+            .cache_creation_1h_input_tokens
+            .min(usage.cache_creation_input_tokens);
     }
 }
 

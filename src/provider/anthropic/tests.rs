@@ -203,6 +203,7 @@ fn decodes_spec_response() {
                 output_tokens: 87,
                 cache_creation_input_tokens: 0,
                 cache_read_input_tokens: 2100,
+                cache_creation_1h_input_tokens: 0,
             },
         }
     );
@@ -243,6 +244,7 @@ fn tolerates_null_cache_fields_unknown_fields_and_unknown_blocks_and_keeps_think
             output_tokens: 1,
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 0,
+            cache_creation_1h_input_tokens: 0,
         }
     );
 }
@@ -388,6 +390,7 @@ async fn decodes_spec_stream_with_usage_overlaid_whatever_the_chunking() {
             output_tokens: 1,
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 2100,
+            cache_creation_1h_input_tokens: 0,
         };
         assert_eq!(
             evs[0],
@@ -588,4 +591,27 @@ fn encode_stream_sets_stream_true_and_encode_leaves_it_out() {
         .encode("claude-sonnet-4-5", &rich_request(), None)
         .unwrap();
     assert!(body_json(&r).get("stream").is_none());
+}
+
+#[test]
+fn one_hour_cache_writes_are_decoded_from_the_ttl_split() {
+    let body = r#"{"id": "m", "type": "message", "role": "assistant", "model": "claude-sonnet-4-6",
+      "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+      "usage": {"input_tokens": 5, "output_tokens": 2, "cache_creation_input_tokens": 150,
+                "cache_read_input_tokens": 0,
+                "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 50}}}"#;
+    let u = Anthropic.decode(ok(body), now()).unwrap().completion.usage;
+    assert_eq!(u.cache_creation_input_tokens, 150);
+    assert_eq!(u.cache_creation_1h_input_tokens, 50);
+    // A split larger than the writes (a broken server) never exceeds them.
+    let broken = body.replace(
+        "\"ephemeral_1h_input_tokens\": 50",
+        "\"ephemeral_1h_input_tokens\": 900",
+    );
+    let u = Anthropic
+        .decode(ok(&broken), now())
+        .unwrap()
+        .completion
+        .usage;
+    assert_eq!(u.cache_creation_1h_input_tokens, 150);
 }

@@ -241,6 +241,7 @@ fn decodes_cached_and_reasoning_usage() {
             output_tokens: 300,
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 1920,
+            cache_creation_1h_input_tokens: 0,
         }
     );
 }

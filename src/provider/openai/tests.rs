@@ -195,6 +195,7 @@ fn decodes_spec_response() {
                 output_tokens: 7,
                 cache_creation_input_tokens: 0,
                 cache_read_input_tokens: 1920,
+                cache_creation_1h_input_tokens: 0,
             },
         }
     );
@@ -236,6 +237,7 @@ fn decodes_tool_calls_and_keeps_unparsable_arguments_as_string() {
             output_tokens: 20,
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 0,
+            cache_creation_1h_input_tokens: 0,
         }
     );
 }
@@ -360,7 +362,8 @@ async fn decodes_spec_stream_with_final_usage_chunk() {
                 input_tokens: 24,
                 output_tokens: 7,
                 cache_creation_input_tokens: 0,
-                cache_read_input_tokens: 0
+                cache_read_input_tokens: 0,
+                cache_creation_1h_input_tokens: 0,
             }
         );
     }

@@ -14,6 +14,7 @@
 //! limits, the CLI points providers at a simulator) rather than building them from
 //! scratch; most are `#[non_exhaustive]` so that new settings are not breaking changes.
 
+pub(crate) mod family;
 mod locate;
 mod overlay;
 mod params;

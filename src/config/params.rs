@@ -275,10 +275,7 @@ pub(super) fn default_preset(wire: super::Wire, wire_model: &str) -> &'static st
     match wire {
         super::Wire::Anthropic => "claude",
         super::Wire::OpenAi => {
-            let reasoning = ["o1", "o3", "o4", "gpt-5"]
-                .iter()
-                .any(|p| wire_model.starts_with(p));
-            if reasoning {
+            if super::family::openai_family(wire_model) == super::family::OpenAiFamily::Reasoning {
                 "openai-reasoning"
             } else {
                 "openai"

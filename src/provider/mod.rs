@@ -22,7 +22,6 @@
 mod actor;
 mod anthropic;
 mod classify;
-pub(crate) mod family;
 mod openai;
 #[cfg(test)]
 mod parsers_never_panic;

@@ -6,7 +6,7 @@
 //! `"stream_options": {"include_usage": true}`; the decoder is [`OpenAiStream`].
 //!
 //! Mapping from the core (Anthropic-shaped) types:
-//! - the model's family ([`openai_family`](super::family::openai_family)) decides three
+//! - the model's family ([`openai_family`](crate::config::family::openai_family)) decides three
 //!   things: the system prompt is the first message with role `system`, or `developer`
 //!   for reasoning models (o-series, gpt-5); the output cap is `max_completion_tokens`,
 //!   or `max_tokens` for legacy models (gpt-3.5, gpt-4); `reasoning_effort` is sent to

@@ -194,10 +194,9 @@ fn refusal(message: String, param: Option<&str>, code: Option<&'static str>) -> 
 }
 
 /// OpenAI model family by wire name (the contract's rule): reasoning = `o1*`, `o3*`,
-/// `o4*`, `gpt-5*`, as `provider::family` decides it for the client side.
+/// `o4*`, `gpt-5*`, as `config::family` decides it for the client side.
 pub(super) fn openai_reasoning(model: &str) -> bool {
-    crate::provider::family::openai_family(model)
-        == crate::provider::family::OpenAiFamily::Reasoning
+    crate::config::family::openai_family(model) == crate::config::family::OpenAiFamily::Reasoning
 }
 
 /// OpenAI: unknown fields, the reasoning models' parameter rules, stop sequences, and

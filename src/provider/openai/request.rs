@@ -2,7 +2,7 @@
 //! [`CompletionRequest`] becomes one (the mapping is described in the parent module).
 
 use super::*;
-use crate::provider::family::openai_family;
+use crate::config::family::openai_family;
 use crate::types::{OutputSchema, ReasoningEffort};
 
 impl<'a> WireRequest<'a> {

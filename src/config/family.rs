@@ -1,8 +1,9 @@
 //! OpenAI model families, decided from the wire model name: which output-cap field a
 //! model takes, whether the system prompt goes as a `developer` message, and whether
-//! `reasoning_effort` is sent.
+//! `reasoning_effort` is sent. One rule for the whole crate: the OpenAI encoder, the
+//! default parameter preset of a model and the simulator's validation all ask it.
 //!
-//! The rule is the one the teams agreed on (OpenAI documents it model by model):
+//! OpenAI documents it model by model; by name:
 //! - reasoning: names starting `o1`, `o3`, `o4` or `gpt-5`. They reject `max_tokens`
 //!   (the cap is `max_completion_tokens`, reasoning tokens included), take the system
 //!   prompt as a `developer` message, and accept `reasoning_effort`;

@@ -6,6 +6,7 @@
 //! | [`scenario`] | scenario files (JSON): agents by kind (the `quotaswarm-agents` crate) or scripted turns; the built-in demo |
 //! | `run` | `quotaswarm run`: the demo, a scenario, or a quick scripted swarm |
 //! | `sim` | `quotaswarm sim`: the simulator served over HTTP |
+//! | `serve` | `quotaswarm serve`: the Anthropic- and OpenAI-compatible gateway |
 //! | `top` | `quotaswarm top`: a live view of a running broker's statistics |
 //! | [`exit`] | the exit codes: clean, failures, bad input, could not run, interrupted |
 //! | `interrupt` | Ctrl-C and SIGTERM during a run |
@@ -14,6 +15,7 @@ pub mod exit;
 mod interrupt;
 mod run;
 pub mod scenario;
+mod serve;
 mod sim;
 mod top;
 
@@ -47,6 +49,8 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Serve an Anthropic- and OpenAI-compatible gateway in front of the broker.
+    Serve(serve::ServeArgs),
     /// Watch a running broker's statistics, like `top` (polls `http://ADDR/stats`).
     Top(top::TopArgs),
 }
@@ -57,6 +61,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Sim { addr, config } => sim::sim(addr, config).await.map(|()| Exit::Clean),
+        Command::Serve(args) => serve::serve(args).await.map(|()| Exit::Clean),
         Command::Top(args) => top::top(args).await.map(|()| Exit::Clean),
     }
 }

@@ -1,0 +1,300 @@
+//! The Anthropic Messages wire, server side: a `POST /v1/messages` body in, a message
+//! (or its SSE events) out.
+
+use super::errors::GatewayError;
+use quotaswarm::provider::StreamEvent;
+use quotaswarm::types::{ContentBlock, Message, Role, StopReason, Tool, ToolChoice};
+use quotaswarm::{Completion, CompletionRequest};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+struct Body {
+    model: String,
+    max_tokens: Option<u32>,
+    messages: Vec<InMessage>,
+    #[serde(default)]
+    system: Option<TextOrBlocks>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    top_k: Option<u32>,
+    #[serde(default)]
+    stop_sequences: Vec<String>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    tools: Vec<Value>,
+    tool_choice: Option<Value>,
+    metadata: Option<Value>,
+    thinking: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct InMessage {
+    role: Role,
+    content: TextOrBlocks,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrBlocks {
+    Text(String),
+    Blocks(Vec<ContentBlock>),
+}
+
+impl TextOrBlocks {
+    fn blocks(self) -> Vec<ContentBlock> {
+        match self {
+            TextOrBlocks::Text(t) => vec![ContentBlock::text(t)],
+            TextOrBlocks::Blocks(b) => b,
+        }
+    }
+}
+
+/// A parsed request: the model asked for, whether to stream, and the broker request
+/// (its `target` still the client's model name).
+pub struct Parsed {
+    pub model: String,
+    pub stream: bool,
+    pub request: CompletionRequest,
+}
+
+/// Parses a Messages body. `count_only` (count_tokens) needs no `max_tokens`.
+pub fn parse(body: &[u8], count_only: bool) -> Result<Parsed, GatewayError> {
+    let b: Body = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::BadRequest(format!("invalid Messages request: {e}")))?;
+    let max_tokens = match (b.max_tokens, count_only) {
+        (Some(m), _) => m,
+        (None, true) => 1,
+        (None, false) => {
+            return Err(GatewayError::BadRequest(
+                "max_tokens: Field required".into(),
+            ))
+        }
+    };
+    let mut req = CompletionRequest::new(b.model.clone()).max_tokens(max_tokens);
+    req.system = b.system.map(TextOrBlocks::blocks).unwrap_or_default();
+    req.messages = b
+        .messages
+        .into_iter()
+        .map(|m| Message {
+            role: m.role,
+            content: m.content.blocks(),
+        })
+        .collect();
+    req.temperature = b.temperature;
+    req.top_p = b.top_p;
+    req.top_k = b.top_k;
+    req.stop = b.stop_sequences;
+    req.metadata = b.metadata;
+    for t in b.tools {
+        req.tools.push(tool(t)?);
+    }
+    if let Some(c) = b.tool_choice {
+        if c.get("disable_parallel_tool_use").and_then(Value::as_bool) == Some(true) {
+            req.parallel_tool_calls = Some(false);
+        }
+        req.tool_choice = Some(match c.get("type").and_then(Value::as_str) {
+            Some("auto") => ToolChoice::Auto,
+            Some("any") => ToolChoice::Any,
+            Some("none") => ToolChoice::None,
+            Some("tool") => ToolChoice::Tool(
+                c.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            _ => return Err(GatewayError::BadRequest(format!("invalid tool_choice {c}"))),
+        });
+    }
+    if let Some(t) = b.thinking {
+        if t.get("type").and_then(Value::as_str) == Some("enabled") {
+            let budget = t.get("budget_tokens").and_then(Value::as_u64).unwrap_or(0);
+            req = req.thinking(u32::try_from(budget).unwrap_or(u32::MAX));
+        }
+    }
+    Ok(Parsed {
+        model: b.model,
+        stream: b.stream,
+        request: req,
+    })
+}
+
+fn tool(t: Value) -> Result<Tool, GatewayError> {
+    if let Some(kind) = t.get("type").and_then(Value::as_str) {
+        if kind != "custom" {
+            return Err(GatewayError::Untranslatable(format!(
+                "server tool {kind:?} is not supported by the gateway"
+            )));
+        }
+    }
+    let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
+    let schema = t
+        .get("input_schema")
+        .cloned()
+        .unwrap_or(json!({"type": "object"}));
+    let mut tool = Tool::new(name, schema);
+    if let Some(d) = t.get("description").and_then(Value::as_str) {
+        tool = tool.description(d);
+    }
+    Ok(tool)
+}
+
+pub fn stop_reason(r: &StopReason) -> String {
+    match r {
+        StopReason::EndTurn | StopReason::ContentFilter => "end_turn".into(),
+        StopReason::MaxTokens => "max_tokens".into(),
+        StopReason::StopSequence => "stop_sequence".into(),
+        StopReason::ToolUse => "tool_use".into(),
+        StopReason::Refusal => "refusal".into(),
+        StopReason::PauseTurn => "pause_turn".into(),
+        StopReason::ContextWindowExceeded => "model_context_window_exceeded".into(),
+        StopReason::Other(s) => s.clone(),
+        _ => "end_turn".into(),
+    }
+}
+
+fn usage(c: &Completion) -> Value {
+    json!({
+        "input_tokens": c.usage.input_tokens,
+        "output_tokens": c.usage.output_tokens,
+        "cache_creation_input_tokens": c.usage.cache_creation_input_tokens,
+        "cache_read_input_tokens": c.usage.cache_read_input_tokens,
+    })
+}
+
+/// Anthropic ids start `msg_`; a completion from an OpenAI model gets one.
+fn message_id(id: &str) -> String {
+    if id.starts_with("msg_") {
+        id.to_string()
+    } else {
+        format!("msg_{}", id.trim_start_matches("chatcmpl-"))
+    }
+}
+
+/// The Messages response for a completion.
+pub fn message(c: &Completion) -> Value {
+    json!({
+        "id": message_id(&c.id),
+        "type": "message",
+        "role": "assistant",
+        "model": c.provider_model,
+        "content": c.content,
+        "stop_reason": stop_reason(&c.stop_reason),
+        "stop_sequence": c.stop_sequence,
+        "usage": usage(c),
+    })
+}
+
+/// Turns broker stream events into Messages SSE events.
+#[derive(Default)]
+pub struct Encoder {
+    started: bool,
+    open: Option<usize>,
+}
+
+fn sse(event: &str, data: Value) -> String {
+    format!("event: {event}\ndata: {data}\n\n")
+}
+
+impl Encoder {
+    fn start(&mut self, id: &str, model: &str, input_tokens: u64) -> String {
+        self.started = true;
+        let start = sse(
+            "message_start",
+            json!({"type": "message_start", "message": {
+                "id": message_id(id), "type": "message", "role": "assistant", "content": [],
+                "model": model, "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": input_tokens, "output_tokens": 0},
+            }}),
+        );
+        start + &sse("ping", json!({"type": "ping"}))
+    }
+
+    fn open_block(&mut self, index: usize, block: Value) -> String {
+        let mut out = self.close_block();
+        self.open = Some(index);
+        out += &sse(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": block}),
+        );
+        out
+    }
+
+    fn close_block(&mut self) -> String {
+        match self.open.take() {
+            Some(i) => sse(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": i}),
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// The SSE text for one event (empty for events the wire has no place for).
+    pub fn event(&mut self, e: &StreamEvent, model: &str) -> String {
+        let mut out = String::new();
+        if !self.started {
+            if let StreamEvent::Started {
+                id,
+                provider_model,
+                usage,
+            } = e
+            {
+                return self.start(id, provider_model, usage.input_tokens);
+            }
+            out += &self.start("msg_gateway", model, 0);
+        }
+        match e {
+            StreamEvent::TextDelta { index, text } => {
+                if self.open != Some(*index) {
+                    out += &self.open_block(*index, json!({"type": "text", "text": ""}));
+                }
+                out += &sse(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "text_delta", "text": text}}),
+                );
+            }
+            StreamEvent::ToolUseStart { index, id, name } => {
+                out += &self.open_block(
+                    *index,
+                    json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                );
+            }
+            StreamEvent::ToolInputDelta {
+                index,
+                partial_json,
+            } => {
+                out += &sse(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "input_json_delta", "partial_json": partial_json}}),
+                );
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// The closing events for the completion.
+    pub fn finish(&mut self, c: &Completion) -> String {
+        let mut out = String::new();
+        if !self.started {
+            out += &self.start(&c.id, &c.provider_model, c.usage.input_tokens);
+        }
+        out += &self.close_block();
+        out += &sse(
+            "message_delta",
+            json!({"type": "message_delta",
+                   "delta": {"stop_reason": stop_reason(&c.stop_reason), "stop_sequence": c.stop_sequence},
+                   "usage": {"output_tokens": c.usage.output_tokens}}),
+        );
+        out + &sse("message_stop", json!({"type": "message_stop"}))
+    }
+
+    /// An error after the stream started.
+    pub fn error(&mut self, body: Value) -> String {
+        sse("error", body)
+    }
+}

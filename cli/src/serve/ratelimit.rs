@@ -1,0 +1,82 @@
+//! The broker's view of each model's quota, as the vendors' rate-limit headers: a
+//! statistics snapshot refreshed in the background (at most a second old), so answering
+//! costs no message to the broker.
+
+use super::errors::Wire;
+use quotaswarm::broker::BucketStats;
+use quotaswarm::BrokerHandle;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Each config model's buckets, from the latest snapshot.
+#[derive(Clone, Default)]
+pub struct RateView {
+    lanes: Arc<RwLock<HashMap<String, Vec<BucketStats>>>>,
+}
+
+impl RateView {
+    /// Refreshes every second until the broker stops.
+    pub fn spawn_refresh(&self, handle: BrokerHandle) {
+        let lanes = self.lanes.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Ok(stats) = handle.stats().await else {
+                    return;
+                };
+                let fresh = stats
+                    .lanes
+                    .into_iter()
+                    .map(|l| (l.model, l.buckets))
+                    .collect();
+                *lanes.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            }
+        });
+    }
+
+    /// The rate-limit headers for `model` in `wire`'s names.
+    pub fn headers(&self, model: &str, wire: Wire) -> Vec<(&'static str, String)> {
+        let lanes = self.lanes.read().unwrap_or_else(|p| p.into_inner());
+        let Some(buckets) = lanes.get(model) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for b in buckets {
+            let limit = format!("{}", b.limit_per_min.round() as u64);
+            let remaining = format!("{}", b.level.max(0.0).floor() as u64);
+            let names: Option<(&'static str, &'static str)> = match (wire, b.bucket.as_str()) {
+                (Wire::Anthropic, "requests") => Some((
+                    "anthropic-ratelimit-requests-limit",
+                    "anthropic-ratelimit-requests-remaining",
+                )),
+                (Wire::Anthropic, "input_tokens") => Some((
+                    "anthropic-ratelimit-input-tokens-limit",
+                    "anthropic-ratelimit-input-tokens-remaining",
+                )),
+                (Wire::Anthropic, "output_tokens") => Some((
+                    "anthropic-ratelimit-output-tokens-limit",
+                    "anthropic-ratelimit-output-tokens-remaining",
+                )),
+                (Wire::Anthropic, "tokens") => Some((
+                    "anthropic-ratelimit-tokens-limit",
+                    "anthropic-ratelimit-tokens-remaining",
+                )),
+                (Wire::OpenAi, "requests") => Some((
+                    "x-ratelimit-limit-requests",
+                    "x-ratelimit-remaining-requests",
+                )),
+                (Wire::OpenAi, "tokens" | "input_tokens") => {
+                    Some(("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"))
+                }
+                _ => None,
+            };
+            if let Some((l, r)) = names {
+                out.push((l, limit));
+                out.push((r, remaining));
+            }
+        }
+        out
+    }
+}

@@ -400,7 +400,7 @@ async fn count_tokens(State(gw): Shared, req: Request) -> Response {
     }
 }
 
-/// The config's models and ladders, in the asking SDK's shape (Anthropic's SDK sends
+/// The config's models, ladders and provider models, in the asking SDK's shape (Anthropic's SDK sends
 /// `anthropic-version`).
 async fn models(State(gw): Shared, headers: HeaderMap) -> Response {
     let anthropic = headers.contains_key("anthropic-version");
@@ -413,7 +413,9 @@ async fn models(State(gw): Shared, headers: HeaderMap) -> Response {
         return e.into_response(wire);
     }
     let config = gw.handle.config();
-    let names: Vec<(String, String)> = config
+    // Every name `model` may take: config models, ladders, and the provider models
+    // they map.
+    let mut names: Vec<(String, String)> = config
         .models
         .values()
         .map(|m| (m.name.clone(), m.provider.clone()))
@@ -424,6 +426,11 @@ async fn models(State(gw): Shared, headers: HeaderMap) -> Response {
                 .map(|l| (l.clone(), "quotaswarm".to_string())),
         )
         .collect();
+    for m in config.models.values() {
+        if !names.iter().any(|(n, _)| *n == m.model) {
+            names.push((m.model.clone(), m.provider.clone()));
+        }
+    }
     let body = if anthropic {
         let data: Vec<Value> = names
             .iter()

@@ -1,0 +1,123 @@
+//! What the gateway tests share: the Python interpreter of the SDK virtual environment
+//! (created by `.ci/run`), `quotaswarm serve` started as a process on a free loopback
+//! port, and a config that points the gateway at a `quotaswarm sim` process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The environment variable naming the virtual environment with `openai` and
+/// `anthropic` installed; `target/sdk-venv` of the workspace when unset.
+pub const VENV_ENV: &str = "QUOTASWARM_SDK_VENV";
+
+/// The key the gateway sends to the simulator (never seen by clients).
+pub const PROVIDER_KEY_ENV: &str = "QUOTASWARM_GATEWAY_TEST_KEY";
+
+/// The SDK environment's python, or `None` (with a loud message) when it is missing
+/// outside CI. In CI (`CI=true`) a missing environment fails the test.
+pub fn python() -> Option<PathBuf> {
+    let venv = std::env::var_os(VENV_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+                .join("sdk-venv")
+        });
+    let python = venv.join("bin").join("python");
+    let ok = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import openai, anthropic"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    let message = format!(
+        "the official Python SDKs are not installed in {}: run `bash .ci/run` (or \
+         `python3 -m venv target/sdk-venv && target/sdk-venv/bin/pip install openai anthropic`), \
+         or set {VENV_ENV}",
+        venv.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{message}");
+    }
+    eprintln!("\n!!!!!!!!!!\nSKIPPED: {message}\n!!!!!!!!!!\n");
+    None
+}
+
+/// A `quotaswarm serve` process, killed (and reaped) when dropped.
+pub struct ServeProcess(pub Child);
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `quotaswarm serve --addr 127.0.0.1:0 --config <config>`; returns the process
+/// and the URL its first line announces.
+pub fn start_serve(config: &Path) -> (ServeProcess, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .env(PROVIDER_KEY_ENV, "the-provider-key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start quotaswarm serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (ServeProcess(child), url)
+}
+
+/// Providers of both wires at the simulator `sim_url`, then `rest` (models, ladders,
+/// `[gateway]`).
+pub fn config(sim_url: &str, rest: &str) -> String {
+    format!(
+        "replace_defaults = true\n\
+         [providers.anthropic]\nkind = \"anthropic\"\nbase_url = \"{sim_url}\"\napi_key_env = \"{PROVIDER_KEY_ENV}\"\n\
+         [providers.openai]\nkind = \"openai\"\nbase_url = \"{sim_url}\"\napi_key_env = \"{PROVIDER_KEY_ENV}\"\n\
+         {rest}"
+    )
+}
+
+/// A scratch directory of the test's own.
+pub fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "quotaswarm-gw-{name}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Runs a script of `cli/tests/gateway/` with `args`; panics with its output unless it
+/// succeeds.
+pub fn run_script(python: &Path, script: &str, args: &[&str]) -> Output {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("gateway")
+        .join(script);
+    let out = Command::new(python)
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

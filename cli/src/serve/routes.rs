@@ -233,7 +233,22 @@ async fn complete(
         request,
         permit,
     } = a;
-    let reply = gw.handle.complete(request).await;
+    let reply = match request.options.max_wait {
+        Some(max_wait)
+            if gw
+                .handle
+                .config()
+                .rungs(&request.target)
+                .is_some_and(|r| r.len() == 1) =>
+        {
+            within(&gw.handle, request, max_wait).await
+        }
+        _ => gw
+            .handle
+            .complete(request)
+            .await
+            .map_err(GatewayError::from_broker),
+    };
     drop(permit);
     match reply {
         Ok(c) => {
@@ -247,7 +262,48 @@ async fn complete(
             log(&gw, t0, wire, &client, &c.model, 200);
             resp
         }
-        Err(e) => error(&gw, GatewayError::from_broker(e), wire, t0, &model),
+        Err(e) => error(&gw, e, wire, t0, &model),
+    }
+}
+
+/// The broker bounds a ladder rung's wait by `max_wait` (then moves down); a single
+/// model waits for its turn however long. For a single model the gateway bounds the time
+/// to the provider's first byte itself: past `max_wait`, the request is given up (no
+/// quota spent) and the client told to retry.
+async fn within(
+    handle: &BrokerHandle,
+    request: CompletionRequest,
+    max_wait: Duration,
+) -> Result<Completion, GatewayError> {
+    let target = request.target.clone();
+    let mut stream = handle
+        .stream(request)
+        .await
+        .map_err(GatewayError::from_broker)?;
+    let first = tokio::time::timeout(max_wait, stream.next()).await;
+    let mut item = match first {
+        Ok(item) => item,
+        Err(_) => {
+            return Err(GatewayError::WouldWait {
+                message: format!(
+                    "model {target} cannot start this request within its x-quotaswarm-max-wait of {:.1}s",
+                    max_wait.as_secs_f64()
+                ),
+                retry_after: max_wait.max(Duration::from_secs(1)),
+            })
+        }
+    };
+    loop {
+        match item {
+            Some(Ok(StreamItem::Done(c))) => return Ok(c),
+            Some(Ok(StreamItem::Event(_))) => item = stream.next().await,
+            Some(Err(e)) => return Err(GatewayError::from_broker(e)),
+            None => {
+                return Err(GatewayError::from_broker(
+                    quotaswarm::BrokerError::BrokerStopped,
+                ))
+            }
+        }
     }
 }
 
@@ -292,13 +348,35 @@ async fn stream_response(
         permit,
     } = a;
     let config_model = request.target.clone();
+    let single = gw
+        .handle
+        .config()
+        .rungs(&config_model)
+        .is_some_and(|r| r.len() == 1);
+    let request_max_wait = request.options.max_wait.filter(|_| single);
     let mut stream = match gw.handle.stream(request).await {
         Ok(s) => s,
         Err(e) => return error(&gw, GatewayError::from_broker(e), wire, t0, &model),
     };
     // Errors before the first event (a wait too long, every rung failed) still get their
     // HTTP status; after it, they travel as an error event.
-    let first = match stream.next().await {
+    let first = match request_max_wait {
+        Some(w) => match tokio::time::timeout(w, stream.next()).await {
+            Ok(item) => item,
+            Err(_) => {
+                let e = GatewayError::WouldWait {
+                    message: format!(
+                        "model {config_model} cannot start this request within its x-quotaswarm-max-wait of {:.1}s",
+                        w.as_secs_f64()
+                    ),
+                    retry_after: w.max(Duration::from_secs(1)),
+                };
+                return error(&gw, e, wire, t0, &model);
+            }
+        },
+        None => stream.next().await,
+    };
+    let first = match first {
         Some(Ok(item)) => item,
         Some(Err(e)) => return error(&gw, GatewayError::from_broker(e), wire, t0, &model),
         None => {

@@ -1,0 +1,51 @@
+//! What clients hear when the gateway refuses, through the official Python SDKs: a
+//! wrong key → 401, a client over its RPM → 429 with `retry-after`, over its budget →
+//! the vendor's spend-limit error, an oversized body → 413, a max-wait that cannot be
+//! met → 429 with `retry-after`, a full queue → 529 (Anthropic) / 503 (OpenAI).
+
+mod common;
+mod gateway;
+
+use sha2::{Digest, Sha256};
+
+fn sha256(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn refusals_reach_the_sdks_in_their_vendors_shape() {
+    let Some(python) = gateway::python() else {
+        return;
+    };
+    let dir = gateway::dir("refusals");
+    let sim_config = dir.join("sim.toml");
+    std::fs::write(&sim_config, "[sim]\nlatency_ms = 5\nper_token_ms = 0\n").expect("write");
+    let (_sim, sim_url) = common::start_sim(&sim_config);
+    let rest = format!(
+        "[models.sonnet]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-6\"\nrpm = 50\nitpm = 30000\notpm = 8000\ninput_price = 3.0\noutput_price = 15.0\n\
+         [models.slow]\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\nrpm = 1\nitpm = 30000\notpm = 8000\nburst_secs = 1\ninput_price = 1.0\noutput_price = 5.0\n\
+         [gateway]\nmax_body_bytes = 65536\nmax_queue = 2\n\
+         [gateway.clients.alice]\nkey_sha256 = \"{}\"\nrpm = 3\n\
+         [gateway.clients.bob]\nkey_sha256 = \"{}\"\nbudget_usd = 0.000001\n\
+         [gateway.clients.carol]\nkey_sha256 = \"{}\"\n",
+        sha256("alice-key"),
+        sha256("bob-key"),
+        sha256("carol-key"),
+    );
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, gateway::config(&sim_url, &rest)).expect("write");
+    let (_serve, url) = gateway::start_serve(&config);
+    let out = gateway::run_script(&python, "sdk_refusals.py", &[&url]);
+    let seen: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the script prints one JSON object");
+    println!("{seen}");
+    assert_eq!(seen["wrong_key"], 401);
+    assert_eq!(seen["budget"], "insufficient_quota");
+    assert_eq!(seen["too_large"], 413);
+    assert_eq!(seen["full_queue_anthropic"][0], 529);
+    assert_eq!(seen["full_queue_openai"][0], 503);
+    assert!(seen["rpm_anthropic_retry_after"].as_f64().unwrap_or(0.0) >= 1.0);
+}

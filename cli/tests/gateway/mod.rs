@@ -100,13 +100,36 @@ pub fn dir(name: &str) -> PathBuf {
     d
 }
 
-/// Runs a script of `cli/tests/gateway/` with `args`; panics with its output unless it
-/// succeeds.
-pub fn run_script(python: &Path, script: &str, args: &[&str]) -> Output {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The path of a script of `cli/tests/gateway/`.
+pub fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("gateway")
-        .join(script);
+        .join(name)
+}
+
+/// `GET {url}/_stats` of a `quotaswarm sim`, as JSON.
+#[allow(dead_code)]
+pub fn sim_stats(url: &str) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        reqwest::get(format!("{url}/_stats"))
+            .await
+            .expect("sim stats")
+            .json()
+            .await
+            .expect("sim stats json")
+    })
+}
+
+/// Runs a script of `cli/tests/gateway/` with `args`; panics with its output unless it
+/// succeeds.
+#[allow(dead_code)]
+pub fn run_script(python: &Path, script: &str, args: &[&str]) -> Output {
+    let path = self::script(script);
     let out = Command::new(python)
         .arg(&path)
         .args(args)

@@ -108,7 +108,7 @@ fn endpoint_for(base: &str, wire: Wire) -> Endpoint {
         transport: Arc::new(
             HttpTransport::new(base, REQUEST_TIMEOUT)
                 .unwrap()
-                .with_stream_idle_timeout(IDLE_TIMEOUT),
+                .stream_idle_timeout(IDLE_TIMEOUT),
         ),
         key: Some(ApiKey::new("sk-idle-test")),
     }

@@ -5,7 +5,7 @@
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, Cut, Ending, DEFAULT_GRACE};
 use quotaswarm::config::Config;
-use quotaswarm::swarm::{Backend, SwarmBuilder};
+use quotaswarm::swarm::{Backend, BuiltSwarm, SwarmBuilder};
 use quotaswarm::BrokerError;
 use quotaswarm_agents::{ScriptedAgent, Turn};
 use std::sync::{Arc, Mutex};
@@ -257,7 +257,7 @@ impl Agent for StreamsSecond {
     async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
         let ask = Ask::new("slow").max_tokens(20);
         ctx.ask(&ask, "first").await?;
-        let stream = ctx.stream(ask.prompt("second")).await?;
+        let stream = ctx.stream(ask.clone().user("second")).await?;
         let end = stream.collect_completion().await.map(|_| ());
         *self.end.lock().unwrap() = Some(end.clone());
         end?;
@@ -287,7 +287,12 @@ async fn a_cut_ends_a_waiting_stream_with_the_typed_error() {
 
 #[tokio::test(start_paused = true)]
 async fn an_interrupt_cuts_every_running_agent_and_the_report_says_so() {
-    let (swarm, crew, deadline) = SwarmBuilder::new(one_request_a_minute())
+    let BuiltSwarm {
+        swarm,
+        crew,
+        deadline,
+        ..
+    } = SwarmBuilder::new(one_request_a_minute())
         .backend(Backend::Embedded)
         .agent("a", ScriptedAgent::new("slow", oneshots(5)))
         .agent("b", ScriptedAgent::new("slow", oneshots(5)))

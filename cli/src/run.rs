@@ -147,7 +147,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     }
     let mut config = config;
     if let Some(url) = &args.quota_store {
-        config.quota = config.quota.clone().with_redis(url.clone());
+        config.quota = config.quota.clone().redis(url.clone());
     }
     let json = args.json;
     let title = scenario.name.clone().unwrap_or_else(|| "scenario".into());

@@ -132,7 +132,7 @@ pub struct StartOptions {
 
 impl StartOptions {
     /// Sets [`StartOptions::handling_delay`].
-    pub fn with_handling_delay(mut self, delay: Duration) -> Self {
+    pub fn handling_delay(mut self, delay: Duration) -> Self {
         self.handling_delay = Some(delay);
         self
     }

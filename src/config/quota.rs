@@ -60,7 +60,7 @@ impl Default for QuotaConfig {
 impl QuotaConfig {
     /// The config for a Redis store at `url` (what `quotaswarm run --quota-store URL`
     /// sets), keeping the namespace and local share.
-    pub fn with_redis(mut self, url: impl Into<String>) -> Self {
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
         self.store = QuotaStore::Redis { url: url.into() };
         self
     }

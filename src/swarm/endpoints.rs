@@ -32,7 +32,7 @@ pub fn endpoints(
                         provider: name.clone(),
                         message: e.to_string(),
                     })?
-                    .with_stream_idle_timeout(p.stream_idle_timeout),
+                    .stream_idle_timeout(p.stream_idle_timeout),
             ),
             TransportKind::Embedded => embedded(name, sim)?,
         };

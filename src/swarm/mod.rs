@@ -17,8 +17,8 @@ pub use endpoints::{endpoints, SIM_KEY};
 pub use report::{report_table, status_line, SwarmReport, Totals};
 
 use crate::agent::{
-    spawn_agent, Agent, AgentHandle, AgentReport, Cut, RunningAgent, SendError, SpawnError,
-    DEFAULT_GRACE,
+    spawn_agent, Agent, AgentHandle, AgentOutput, AgentReport, Cut, RunningAgent, SendError,
+    SpawnError, DEFAULT_GRACE,
 };
 use crate::broker::{self, Broker, BrokerHandle, StartError, StartOptions};
 use crate::config::{Config, Transport, Wire};
@@ -157,8 +157,8 @@ impl Swarm {
     }
 
     /// Spawns and starts an agent; its handle gives its address and, once it stops, its
-    /// report.
-    pub async fn spawn<A: Agent>(
+    /// report (with its output, for an agent that returns one).
+    pub async fn spawn<A: Agent<O>, O: AgentOutput>(
         &self,
         name: impl Into<String>,
         agent: A,
@@ -173,7 +173,7 @@ impl Swarm {
 
     /// Spawns an agent without starting it (send it messages first, e.g. a peer's
     /// address, then [`AgentHandle::start`] it or hand it to a [`Crew`]).
-    pub async fn spawn_idle<A: Agent>(
+    pub async fn spawn_idle<A: Agent<O>, O: AgentOutput>(
         &self,
         name: impl Into<String>,
         agent: A,
@@ -284,8 +284,9 @@ impl SwarmBuilder {
         self
     }
 
-    /// Adds an agent, spawned when the swarm starts.
-    pub fn agent<A: Agent>(mut self, name: impl Into<String>, agent: A) -> Self {
+    /// Adds an agent, spawned when the swarm starts. What it returns is in its report
+    /// ([`SwarmReport::output`]).
+    pub fn agent<A: Agent<O>, O: AgentOutput>(mut self, name: impl Into<String>, agent: A) -> Self {
         let name = name.into();
         self.spawners.push(Box::new(move |swarm: &Swarm| {
             Box::pin(async move { Ok(vec![swarm.spawn_idle(name, agent).await?.erase()]) })
@@ -306,8 +307,9 @@ impl SwarmBuilder {
     }
 
     /// Starts the swarm and spawns every agent (idle), in a crew with this builder's
-    /// grace period. Start them with [`Crew::start`].
-    pub async fn build(self) -> Result<(Swarm, Crew, Option<Duration>), SwarmError> {
+    /// grace period. Start them with [`Crew::start`], or run it all with
+    /// [`BuiltSwarm::run`].
+    pub async fn build(self) -> Result<BuiltSwarm, SwarmError> {
         let swarm = Swarm::start(self.config, self.backend).await?;
         let mut crew = Crew::new();
         crew.set_grace(self.grace);
@@ -316,18 +318,45 @@ impl SwarmBuilder {
                 crew.push(a);
             }
         }
-        Ok((swarm, crew, self.deadline))
+        Ok(BuiltSwarm {
+            swarm,
+            crew,
+            deadline: self.deadline,
+        })
     }
 
     /// Runs until every agent finishes or the deadline; returns the report.
     pub async fn run(self) -> Result<SwarmReport, SwarmError> {
         let t0 = Instant::now();
-        let (swarm, crew, deadline) = self.build().await?;
-        let started = crew.start();
-        let outcome = crew.wait(started, deadline).await;
-        let report = swarm.report(outcome, t0.elapsed()).await;
-        swarm.shutdown().await;
-        Ok(report)
+        Ok(self.build().await?.run_from(t0).await)
+    }
+}
+
+/// A swarm started by [`SwarmBuilder::build`], its agents spawned but not started.
+#[non_exhaustive]
+pub struct BuiltSwarm {
+    /// The running broker (and simulator).
+    pub swarm: Swarm,
+    /// The agents, idle.
+    pub crew: Crew,
+    /// When to cut the agents still running, from their start.
+    pub deadline: Option<Duration>,
+}
+
+impl BuiltSwarm {
+    /// Starts the agents, waits until they all finish or the deadline, shuts the swarm
+    /// down and returns the report.
+    pub async fn run(self) -> SwarmReport {
+        self.run_from(Instant::now()).await
+    }
+
+    /// [`BuiltSwarm::run`], with the report's elapsed time counted from `t0`.
+    async fn run_from(self, t0: Instant) -> SwarmReport {
+        let started = self.crew.start();
+        let outcome = self.crew.wait(started, self.deadline).await;
+        let report = self.swarm.report(outcome, t0.elapsed()).await;
+        self.swarm.shutdown().await;
+        report
     }
 }
 

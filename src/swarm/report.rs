@@ -34,6 +34,13 @@ pub struct SwarmReport {
     pub sim: Option<crate::sim::SimStats>,
 }
 
+impl SwarmReport {
+    /// What the agent `name` returned, if it returned a `T` (see [`AgentReport::output`]).
+    pub fn output<T: 'static>(&self, name: &str) -> Option<&T> {
+        self.agents.iter().find(|a| a.name == name)?.output()
+    }
+}
+
 /// A run's figures, as `quotaswarm run --json` prints them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {

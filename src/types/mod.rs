@@ -402,6 +402,12 @@ impl CompletionRequest {
         CompletionRequest::new(target).user(text)
     }
 
+    /// Asks another target (a model or ladder name), keeping everything else.
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = target.into();
+        self
+    }
+
     /// Sets the system prompt (one text block, replacing any before).
     pub fn system(mut self, system: impl Into<String>) -> Self {
         self.system = vec![ContentBlock::text(system)];
@@ -510,6 +516,13 @@ impl CompletionRequest {
     /// Turns the broker's automatic cache breakpoints on or off for this request.
     pub fn auto_cache(mut self, on: bool) -> Self {
         self.options.auto_cache = Some(on);
+        self
+    }
+
+    /// Answers an identical request answered within `window` again from that completion,
+    /// without a provider call (`Duration::ZERO` turns reuse off for this request).
+    pub fn reuse(mut self, window: Duration) -> Self {
+        self.options.reuse = Some(window);
         self
     }
 

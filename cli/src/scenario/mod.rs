@@ -49,7 +49,9 @@
 
 use quotaswarm::agent::{Ask, RunningAgent};
 use quotaswarm::config::{Config, ConfigError};
-use quotaswarm::swarm::{status_line, Backend, Swarm, SwarmBuilder, SwarmError, SwarmReport};
+use quotaswarm::swarm::{
+    status_line, Backend, BuiltSwarm, Swarm, SwarmBuilder, SwarmError, SwarmReport,
+};
 use quotaswarm_agents::{classifier, critics, persona, researcher, summarizer};
 use quotaswarm_agents::{ScriptedAgent, Turn};
 use serde::Deserialize;
@@ -552,7 +554,12 @@ impl Scenario {
         opts: RunOptions,
     ) -> Result<SwarmReport, ScenarioError> {
         let t0 = tokio::time::Instant::now();
-        let (swarm, crew, deadline) = self.builder(config, backend)?.build().await?;
+        let BuiltSwarm {
+            swarm,
+            crew,
+            deadline,
+            ..
+        } = self.builder(config, backend)?.build().await?;
         if let Some(f) = opts.on_start {
             f(&swarm);
         }

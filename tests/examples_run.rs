@@ -2,6 +2,9 @@
 //! these tests call too), so the examples cannot rot.
 
 #[allow(dead_code)]
+#[path = "../examples/agent_output.rs"]
+mod agent_output;
+#[allow(dead_code)]
 #[path = "../examples/coalescing.rs"]
 mod coalescing;
 #[allow(dead_code)]
@@ -58,6 +61,24 @@ async fn custom_agent_runs() {
     let r = custom_agent::run().await.unwrap();
     all_finished(&r);
     assert_eq!(r.totals.answers, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_output_reads_each_agents_typed_result_from_the_report() {
+    let r = agent_output::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.agents.len(), agent_output::VOTERS.len());
+    for (name, _) in agent_output::VOTERS {
+        let vote = r.output::<agent_output::Vote>(name);
+        assert!(vote.is_some_and(|v| !v.reason.is_empty()), "{:?}", r.agents);
+    }
+    for a in &r.agents {
+        let json = a.output_json.as_ref().expect("the output, serialized");
+        assert!(
+            json["yes"].is_boolean() && json["reason"].is_string(),
+            "{json}"
+        );
+    }
 }
 
 #[test]

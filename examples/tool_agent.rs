@@ -1,5 +1,5 @@
 //! A tool-using agent: the `Bookkeeper` (from `quotaswarm-agents`) adds up expenses with
-//! a local calculator and keeps the total in a local notes store. `Ctx::run_tools` sends
+//! a local calculator and keeps the total in a local notes store. `ctx.run_tools` sends
 //! the request with both tools, runs each tool call the model makes, sends the results
 //! back, and repeats until the model answers in words.
 //!

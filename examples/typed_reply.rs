@@ -1,5 +1,5 @@
 //! Typed replies: an agent asks for a Rust type (`Deserialize` + `schemars::JsonSchema`)
-//! and gets it back parsed. `Ctx::ask_json` derives the type's JSON Schema, adapts it to
+//! and gets it back parsed. `ctx.ask_json` derives the type's JSON Schema, adapts it to
 //! strict structured output and sends it (OpenAI `response_format`, a forced tool on
 //! Anthropic); a reply that does not fit is `AgentError::Unfit`, with the raw text and
 //! serde's message.

@@ -17,7 +17,8 @@
 //! An agent still running at the swarm's deadline, when it is stopped or when the run is
 //! interrupted is *cut*: its asks fail with [`BrokerError::Cancelled`] and its actor
 //! stops once the running handler returns; a handler that goes on regardless is killed
-//! after a grace period. Agents that do long local work can watch [`Ctx::cancelled`].
+//! after a grace period. Agents that do long local work can watch `ctx.cancelled()`
+//! ([`Asker::cancelled`]).
 //!
 //! ```no_run
 //! use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
@@ -42,6 +43,8 @@
 //!     }
 //! }
 //! ```
+//!
+//! [`BrokerError::Cancelled`]: crate::BrokerError::Cancelled
 //!
 //! | file | holds |
 //! |---|---|
@@ -450,8 +453,9 @@ impl<M: Send + 'static> AgentHandle<M> {
     }
 
     /// Stops the agent: cuts it ([`Cut::Stopped`]) unless it had already ended. Its asks
-    /// fail with [`BrokerError::Cancelled`] and its actor stops once the running handler
-    /// returns. `why` is the actor's stop reason (for tracing).
+    /// fail with [`BrokerError::Cancelled`](crate::BrokerError::Cancelled) and its actor
+    /// stops once the running handler returns. `why` is the actor's stop reason (for
+    /// tracing).
     pub fn stop(&self, why: &str) {
         self.control.cancel(Cut::Stopped, Some(why));
     }

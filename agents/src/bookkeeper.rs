@@ -1,7 +1,7 @@
 //! `Bookkeeper`: an agent with two local tools, a calculator and a notes store, that
-//! works a multi-step task through the tool loop ([`Ctx::run_tools`]): the model asks
-//! for a sum, a note, a look-up; the agent runs each call itself and sends the results
-//! back until the model answers in words.
+//! works a multi-step task through the tool loop (`ctx.run_tools`, see
+//! [`Asker::run_tools`]): the model asks for a sum, a note, a look-up; the agent runs
+//! each call itself and sends the results back until the model answers in words.
 //!
 //! Both tools take typed input (`Calc`, `NoteOp`) whose JSON Schema is derived with
 //! schemars ([`Toolbox::typed_tool`]). A bad call (a division by zero, a note that is
@@ -11,7 +11,7 @@
 //! It returns a [`Ledger`] (the tool loop's outcome), found in its report:
 //! `report.output::<Ledger>("bookkeeper")`.
 //!
-//! [`Ctx::run_tools`]: quotaswarm::agent::Asker::run_tools
+//! [`Asker::run_tools`]: quotaswarm::agent::Asker::run_tools
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, ToolFailure, ToolOutput, ToolRun, Toolbox};
 use schemars::JsonSchema;

@@ -17,10 +17,9 @@
 
 use super::job::Waiter;
 use super::lane::{Lane, LaneTimer};
-use super::mailbox::BrokerMailbox;
-use super::state::{BrokerState, Caller, Totals};
-use super::stats::MailboxCounters;
-use super::BrokerMsg;
+use super::mailbox::{BrokerMailbox, BrokerMsg};
+use super::state::{BrokerState, Caller};
+use super::stats::{MailboxCounters, Totals};
 use crate::config::Config;
 use crate::provider::Endpoint;
 use crate::provider::ProviderActor;
@@ -82,7 +81,7 @@ impl Actor for QuotaBroker {
             lanes.push(Lane::new(model.clone(), &args.config.broker, timer, now));
         }
         let quota = args.quota.map(|q| {
-            super::shared::start_link(q, &mut lanes, &args.config, &args.endpoints, &mailbox)
+            super::shared_store::start_link(q, &mut lanes, &args.config, &args.endpoints, &mailbox)
         });
         let handling = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 2)?;
         let core = BrokerState {
@@ -93,7 +92,7 @@ impl Actor for QuotaBroker {
             lane_of,
             providers,
             jobs: HashMap::new(),
-            by_key: HashMap::new(),
+            coalescing: Default::default(),
             next_id: 1,
             started: now,
             totals: Totals::default(),

@@ -33,20 +33,29 @@
 //! | `time.rs` | instant and duration arithmetic that saturates instead of panicking |
 
 mod actor;
+mod admission;
 mod bucket;
 mod cache_points;
 mod circuit;
+mod coalescing;
+mod dispatch;
 mod error;
+mod failure;
+mod give_up;
 mod handle;
 mod job;
 mod key;
 mod lane;
 mod mailbox;
 mod policy;
+mod queue;
 mod retry;
 mod reuse;
 mod rung_request;
+mod settlement;
 mod shared;
+mod shared_store;
+mod snapshot;
 mod state;
 mod stats;
 mod stream;
@@ -65,40 +74,13 @@ pub use stats::{BucketStats, LaneStats, Stats};
 pub use stream::{CompletionStream, StreamItem, STREAM_BUFFER};
 
 use crate::config::Config;
-use crate::provider::{Endpoint, ProviderFailure, ProviderReply};
+use crate::provider::Endpoint;
 use crate::tokens::Estimator;
-use job::Reply;
-use ractor::{Actor, ActorRef, RpcReplyPort};
+use mailbox::BrokerMsg;
+use ractor::{Actor, ActorRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A provider's outcome for one attempt of one job.
-pub(crate) struct Finished {
-    pub(crate) job: u64,
-    pub(crate) lane: usize,
-    /// The attempt's token (see `Job::in_flight`).
-    pub(crate) attempt: u64,
-    pub(crate) outcome: Result<ProviderReply, ProviderFailure>,
-}
-
-/// What the broker actor handles (see `actor.rs`).
-pub(crate) enum BrokerMsg {
-    /// A request, the caller's ticket and its reply port.
-    Complete(Box<Prepared>, u64, RpcReplyPort<Reply>),
-    /// A streamed request, the caller's ticket and its stream.
-    Stream(Box<Prepared>, u64, stream::StreamSink),
-    /// The caller holding this ticket stopped waiting.
-    Abandon(u64),
-    Finished(Box<Finished>),
-    Tick(usize),
-    Stats(RpcReplyPort<Stats>),
-    /// From the shared quota store's link (see `shared.rs`).
-    Store(crate::quota::link::StoreEvent),
-    /// Test seam: makes `handle` panic, as a bug would.
-    #[cfg(test)]
-    Panic,
-}
 
 /// Why [`start`] (or a swarm that starts a broker) failed.
 #[derive(Debug, thiserror::Error)]

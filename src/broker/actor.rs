@@ -6,7 +6,9 @@
 //!
 //! Messages: `Complete` and `Stream` (from agents, through `BrokerHandle`), `Abandon`
 //! (from a caller that stopped waiting), `Finished` (from the tasks provider actors
-//! spawn), `Tick` (from each lane's one timer task), `Stats`.
+//! spawn), `Tick` (from each lane's one timer task), `Store` (from the shared quota
+//! store's link), `Stats`. Each goes to one `on_*` method of `BrokerState`; `state.rs`
+//! says which file holds which concern.
 //!
 //! Invariants: `handle` never awaits I/O, never returns `Err` and never panics, whatever
 //! the request (a failure travels in the reply); every `Complete` gets exactly one reply.
@@ -133,9 +135,7 @@ impl Actor for QuotaBroker {
             BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
             BrokerMsg::Tick(lane) => core.on_tick(lane, now),
             BrokerMsg::Store(event) => core.on_store(event, now),
-            BrokerMsg::Stats(reply) => {
-                let _ = reply.send(core.snapshot(now));
-            }
+            BrokerMsg::Stats(reply) => core.on_stats(reply, now),
             #[cfg(test)]
             BrokerMsg::Panic => panic!("a bug in the broker (test seam)"),
         }

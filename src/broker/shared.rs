@@ -93,31 +93,19 @@ impl SharedQuota {
             .clamp(0.01, 1.0)
     }
 
-    /// The store to tell about a lane, if the lane is shared and the store is up.
-    fn live(&self, lane_shared: bool) -> Option<&StoreLink> {
-        (!self.degraded && lane_shared).then_some(&self.link)
-    }
+    // What the broker tells the store about a lane goes only to a live store (see
+    // `BrokerState::live` in `shared_store.rs`).
 
     /// Settles a job admitted through the store there too: what it reserved on lane
     /// `lane` (with `buckets`) less what it cost.
-    pub(crate) fn settle(
-        &self,
-        lane: usize,
-        lane_shared: bool,
-        buckets: &BucketSet,
-        reserved: &Cost,
-        actual: &Cost,
-    ) {
-        let Some(link) = self.live(lane_shared) else {
-            return;
-        };
+    pub(crate) fn settle(&self, lane: usize, buckets: &BucketSet, reserved: &Cost, actual: &Cost) {
         let delta: Vec<f64> = amounts(buckets, reserved)
             .iter()
             .zip(amounts(buckets, actual))
             .map(|(r, a)| r - a)
             .collect();
         if delta.iter().any(|d| d.abs() > 1e-9) {
-            link.call(StoreCall::Settle { lane, delta });
+            self.link.call(StoreCall::Settle { lane, delta });
         }
     }
 
@@ -126,15 +114,11 @@ impl SharedQuota {
     pub(crate) fn observe(
         &self,
         lane: usize,
-        lane_shared: bool,
         buckets: &BucketSet,
         snap: &RateLimitSnapshot,
         slack: f64,
     ) {
         use BucketKind as K;
-        let Some(link) = self.live(lane_shared) else {
-            return;
-        };
         let mut any = false;
         let mut remaining = Vec::new();
         let mut slacks = Vec::new();
@@ -151,7 +135,7 @@ impl SharedQuota {
             slacks.push(s);
         }
         if any {
-            link.call(StoreCall::Observe {
+            self.link.call(StoreCall::Observe {
                 lane,
                 remaining,
                 slack: slacks,
@@ -164,29 +148,23 @@ impl SharedQuota {
     pub(crate) fn rate_limited(
         &self,
         lane: usize,
-        lane_shared: bool,
         buckets: &BucketSet,
         reserved: &Cost,
         pause: Duration,
     ) {
-        let Some(link) = self.live(lane_shared) else {
-            return;
-        };
-        link.call(StoreCall::Pause { lane, for_: pause });
-        link.call(StoreCall::Penalize {
+        self.link.call(StoreCall::Pause { lane, for_: pause });
+        self.link.call(StoreCall::Penalize {
             lane,
             reserved: amounts(buckets, reserved),
         });
     }
 
     /// Lane `lane`'s circuit opened: open it for everyone for `cooldown`.
-    pub(crate) fn circuit_opened(&self, lane: usize, lane_shared: bool, cooldown: Duration) {
-        if let Some(link) = self.live(lane_shared) {
-            link.call(StoreCall::Circuit {
-                lane,
-                for_: cooldown,
-            });
-        }
+    pub(crate) fn circuit_opened(&self, lane: usize, cooldown: Duration) {
+        self.link.call(StoreCall::Circuit {
+            lane,
+            for_: cooldown,
+        });
     }
 
     /// Gives capacity admitted for a job that no longer waits back to everyone.

@@ -196,6 +196,14 @@ impl BrokerState {
         }
     }
 
+    /// The store and lane `lane_idx`'s buckets, if the lane is shared and the store is
+    /// up: only then is the store told about the lane.
+    fn live(&self, lane_idx: usize) -> Option<(&SharedQuota, &BucketSet)> {
+        let q = self.quota.as_ref()?;
+        let lane = self.lanes.get(lane_idx)?;
+        (!q.degraded && lane.shared.is_some()).then_some((q, &lane.buckets))
+    }
+
     /// Settles a job admitted through the store there too.
     pub(crate) fn share_settle(
         &self,
@@ -204,45 +212,29 @@ impl BrokerState {
         reserved: &Cost,
         actual: &Cost,
     ) {
-        if !shared {
-            return;
-        }
-        if let (Some(q), Some(lane)) = (&self.quota, self.lanes.get(lane_idx)) {
-            q.settle(
-                lane_idx,
-                lane.shared.is_some(),
-                &lane.buckets,
-                reserved,
-                actual,
-            );
+        if let Some((q, buckets)) = self.live(lane_idx).filter(|_| shared) {
+            q.settle(lane_idx, buckets, reserved, actual);
         }
     }
 
     /// Tells the store what the server says remains on lane `lane_idx`.
     pub(crate) fn share_observe(&self, lane_idx: usize, snap: &RateLimitSnapshot, slack: f64) {
-        if let (Some(q), Some(lane)) = (&self.quota, self.lanes.get(lane_idx)) {
-            q.observe(lane_idx, lane.shared.is_some(), &lane.buckets, snap, slack);
+        if let Some((q, buckets)) = self.live(lane_idx) {
+            q.observe(lane_idx, buckets, snap, slack);
         }
     }
 
     /// A 429 on lane `lane_idx`: pause it for everyone (see `SharedQuota::rate_limited`).
     pub(crate) fn share_429(&self, lane_idx: usize, reserved: &Cost, pause: Duration) {
-        if let (Some(q), Some(lane)) = (&self.quota, self.lanes.get(lane_idx)) {
-            q.rate_limited(
-                lane_idx,
-                lane.shared.is_some(),
-                &lane.buckets,
-                reserved,
-                pause,
-            );
+        if let Some((q, buckets)) = self.live(lane_idx) {
+            q.rate_limited(lane_idx, buckets, reserved, pause);
         }
     }
 
     /// Lane `lane_idx`'s circuit opened: open it for everyone for the cool-down.
     pub(crate) fn share_circuit(&self, lane_idx: usize) {
-        if let (Some(q), Some(lane)) = (&self.quota, self.lanes.get(lane_idx)) {
-            let cooldown = self.config.broker.circuit_cooldown;
-            q.circuit_opened(lane_idx, lane.shared.is_some(), cooldown);
+        if let Some((q, _)) = self.live(lane_idx) {
+            q.circuit_opened(lane_idx, self.config.broker.circuit_cooldown);
         }
     }
 }

@@ -4,9 +4,15 @@
 use super::shared::SharedQuota;
 use super::state::BrokerState;
 use super::stats::{self, LaneStats, Stats};
+use ractor::RpcReplyPort;
 use tokio::time::Instant;
 
 impl BrokerState {
+    /// A `Stats` message: the snapshot, to a caller that may have stopped waiting.
+    pub(crate) fn on_stats(&self, reply: RpcReplyPort<Stats>, now: Instant) {
+        let _ = reply.send(self.snapshot(now));
+    }
+
     pub(crate) fn snapshot(&self, now: Instant) -> Stats {
         let lanes: Vec<_> = self.lanes.iter().map(|l| l.stats(now)).collect();
         let counters = &self.mailbox.counters;

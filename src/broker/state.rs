@@ -49,7 +49,8 @@ pub(crate) struct BrokerState {
     pub(crate) tickets: HashMap<u64, u64>,
     /// The next attempt's token (see `Job::in_flight`).
     pub(crate) next_attempt: u64,
-    /// The shared quota store, when `[quota] store = "redis"` (see `shared.rs`, `shared_store.rs`).
+    /// The shared quota store, when `[quota] store = "redis"` (see `shared.rs`,
+    /// `shared_store.rs`).
     pub(crate) quota: Option<SharedQuota>,
 }
 

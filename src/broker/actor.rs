@@ -6,7 +6,9 @@
 //!
 //! Messages: `Complete` and `Stream` (from agents, through `BrokerHandle`), `Abandon`
 //! (from a caller that stopped waiting), `Finished` (from the tasks provider actors
-//! spawn), `Tick` (from each lane's one timer task), `Stats`.
+//! spawn), `Tick` (from each lane's one timer task), `Store` (from the shared quota
+//! store's link), `Stats`. Each goes to one `on_*` method of `BrokerState`; `state.rs`
+//! says which file holds which concern.
 //!
 //! Invariants: `handle` never awaits I/O, never returns `Err` and never panics, whatever
 //! the request (a failure travels in the reply); every `Complete` gets exactly one reply.
@@ -17,10 +19,9 @@
 
 use super::job::Waiter;
 use super::lane::{Lane, LaneTimer};
-use super::mailbox::BrokerMailbox;
-use super::state::{BrokerState, Caller, Totals};
-use super::stats::MailboxCounters;
-use super::BrokerMsg;
+use super::mailbox::{BrokerMailbox, BrokerMsg};
+use super::state::{BrokerState, Caller};
+use super::stats::{MailboxCounters, Totals};
 use crate::config::Config;
 use crate::provider::Endpoint;
 use crate::provider::ProviderActor;
@@ -82,7 +83,7 @@ impl Actor for QuotaBroker {
             lanes.push(Lane::new(model.clone(), &args.config.broker, timer, now));
         }
         let quota = args.quota.map(|q| {
-            super::shared::start_link(q, &mut lanes, &args.config, &args.endpoints, &mailbox)
+            super::shared_store::start_link(q, &mut lanes, &args.config, &args.endpoints, &mailbox)
         });
         let handling = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 2)?;
         let core = BrokerState {
@@ -93,7 +94,7 @@ impl Actor for QuotaBroker {
             lane_of,
             providers,
             jobs: HashMap::new(),
-            by_key: HashMap::new(),
+            coalescing: Default::default(),
             next_id: 1,
             started: now,
             totals: Totals::default(),
@@ -134,9 +135,7 @@ impl Actor for QuotaBroker {
             BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
             BrokerMsg::Tick(lane) => core.on_tick(lane, now),
             BrokerMsg::Store(event) => core.on_store(event, now),
-            BrokerMsg::Stats(reply) => {
-                let _ = reply.send(core.snapshot(now));
-            }
+            BrokerMsg::Stats(reply) => core.on_stats(reply, now),
             #[cfg(test)]
             BrokerMsg::Panic => panic!("a bug in the broker (test seam)"),
         }

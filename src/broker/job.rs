@@ -2,7 +2,7 @@
 
 use super::bucket::Cost;
 use super::error::{BrokerError, RungError};
-use super::lane::QueueSlot;
+use super::queue::QueueSlot;
 use crate::types::{Completion, CompletionRequest};
 use ractor::RpcReplyPort;
 use std::sync::Arc;

@@ -124,24 +124,29 @@ impl Browser {
         );
     }
 
-    /// Evaluates `expression` in the page and returns its value (JSON-serialisable).
-    pub fn eval(&mut self, expression: &str) -> Value {
-        let r = self.call(
-            "Runtime.evaluate",
-            json!({ "expression": expression, "returnByValue": true }),
-        );
-        if let Some(e) = r.get("exceptionDetails") {
-            panic!("{expression} threw: {e}");
+    /// Evaluates `expression` in the page and returns its value (JSON-serialisable), or
+    /// `None` while it cannot: it threw, or the page is between documents (navigating).
+    /// Callers poll.
+    pub fn eval(&mut self, expression: &str) -> Option<Value> {
+        let session = self.session.clone();
+        let r = self
+            .send(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "returnByValue": true }),
+                Some(&session),
+            )
+            .ok()?;
+        if r.get("exceptionDetails").is_some() {
+            return None;
         }
-        r["result"]["value"].clone()
+        Some(r["result"]["value"].clone())
     }
 
-    /// The rendered DOM, serialised.
-    pub fn dom(&mut self) -> String {
-        self.eval("document.documentElement.outerHTML")
+    /// The rendered DOM, serialised (`None` while there is no document yet).
+    pub fn dom(&mut self) -> Option<String> {
+        self.eval("document.documentElement ? document.documentElement.outerHTML : null")?
             .as_str()
-            .unwrap_or_default()
-            .to_string()
+            .map(str::to_string)
     }
 
     /// A PNG of the viewport.
@@ -153,17 +158,40 @@ impl Browser {
             .expect("base64 screenshot")
     }
 
-    /// A command to the attached page.
+    /// A PNG of the whole page, however long, at the current viewport width.
+    pub fn screenshot_full_page(&mut self) -> Vec<u8> {
+        use base64::Engine as _;
+        let m = self.call("Page.getLayoutMetrics", json!({}));
+        let size = &m["cssContentSize"];
+        let clip = json!({
+            "x": 0, "y": 0, "scale": 1,
+            "width": size["width"].as_f64().unwrap_or(1280.0),
+            "height": size["height"].as_f64().unwrap_or(900.0),
+        });
+        let r = self.call(
+            "Page.captureScreenshot",
+            json!({ "format": "png", "captureBeyondViewport": true, "clip": clip }),
+        );
+        base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().expect("screenshot data"))
+            .expect("base64 screenshot")
+    }
+
+    /// A command to the attached page; its failure fails the test.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
         let session = self.session.clone();
         self.send(method, params, Some(&session))
+            .unwrap_or_else(|e| panic!("{method} failed: {e}"))
     }
 
     fn browser_call(&mut self, method: &str, params: Value) -> Value {
         self.send(method, params, None)
+            .unwrap_or_else(|e| panic!("{method} failed: {e}"))
     }
 
-    fn send(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
+    /// Sends one command and waits for its answer: `Err` with the protocol's error
+    /// object when the browser refused it. A browser that stops answering fails the test.
+    fn send(&mut self, method: &str, params: Value, session: Option<&str>) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({ "id": id, "method": method, "params": params });
@@ -188,10 +216,10 @@ impl Browser {
             match self.answers.recv_timeout(left) {
                 // Events (no id) and answers to nothing we wait for are skipped.
                 Ok(v) if v["id"].as_u64() == Some(id) => {
-                    if let Some(e) = v.get("error") {
-                        panic!("{method} failed: {e}");
-                    }
-                    return v["result"].clone();
+                    return match v.get("error") {
+                        Some(e) => Err(e.clone()),
+                        None => Ok(v["result"].clone()),
+                    };
                 }
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {

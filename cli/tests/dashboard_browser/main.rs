@@ -3,7 +3,8 @@
 //! Chromium opens `/`, and the test reads the rendered DOM twice: every lane appears,
 //! and the completion count the page shows grows while the page stays open (it polls by
 //! itself; the test never reloads it). It also checks the page fits a phone's width, and
-//! writes screenshots to `target/dashboard.png` and `target/dashboard-phone.png` for a
+//! writes screenshots to `target/dashboard.png` (a laptop's screen),
+//! `target/dashboard-full.png` (the whole page) and `target/dashboard-phone.png` for a
 //! person to look at.
 //!
 //! Needs Debian's `chromium` (`apt-get install chromium`; or set `CHROMIUM` to a
@@ -348,7 +349,9 @@ fn the_dashboard_shows_every_lane_and_live_completions_in_chromium() {
 
     // First read: the page has drawn every lane and a completion count.
     let first = wait_for("the page to show every lane and a completion", || {
-        read_page(&page.dom()).filter(|s| s.completed > 0 && s.lanes.len() == lanes.len())
+        page.dom()
+            .and_then(|d| read_page(&d))
+            .filter(|s| s.completed > 0 && s.lanes.len() == lanes.len())
     });
     assert_eq!(first.lanes, lanes, "{first:?}");
 
@@ -361,7 +364,9 @@ fn the_dashboard_shows_every_lane_and_live_completions_in_chromium() {
             .filter(|s| s.completed > first.completed)
     });
     let second = wait_for("the page to show the larger count", || {
-        read_page(&page.dom()).filter(|s| s.completed > first.completed)
+        page.dom()
+            .and_then(|d| read_page(&d))
+            .filter(|s| s.completed > first.completed)
     });
     assert!(
         second.completed > first.completed,
@@ -376,21 +381,29 @@ fn the_dashboard_shows_every_lane_and_live_completions_in_chromium() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(16usize);
     wait_for("the page to gather samples for its charts", || {
-        read_page(&page.dom()).filter(|s| s.samples >= want)
+        page.dom()
+            .and_then(|d| read_page(&d))
+            .filter(|s| s.samples >= want)
     });
     let target = target_dir();
     let png = page.screenshot();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     std::fs::write(target.join("dashboard.png"), png).unwrap();
+    std::fs::write(
+        target.join("dashboard-full.png"),
+        page.screenshot_full_page(),
+    )
+    .unwrap();
 
     // A phone: one column, nothing wider than the screen.
     page.resize(390, 844, true);
     let fits = wait_for("the page to re-render at phone width", || {
-        let v = page.eval(
-            "({ w: innerWidth, scroll: document.documentElement.scrollWidth, \
+        page.eval(
+            "({ drawn: document.getElementById('app').dataset.width, \
+                scroll: document.documentElement.scrollWidth, \
                 cols: getComputedStyle(document.getElementById('lanes')).gridTemplateColumns })",
-        );
-        (v["w"].as_u64() == Some(390)).then_some(v)
+        )
+        .filter(|v| v["drawn"].as_str() == Some("390"))
     });
     let scroll = fits["scroll"].as_u64().unwrap_or(u64::MAX);
     assert!(scroll <= 390, "wider than the phone: {fits}");

@@ -5,13 +5,14 @@
 // Rates are computed from counter deltas over the broker's own clock (`uptime_secs`),
 // not the browser's, so a throttled background tab or a slow poll does not distort them.
 // Stable hooks for tests: #app[data-ready][data-samples], #completed[data-value],
-// [data-lane=MODEL] with [data-completions], [data-circuit], [data-bucket].
+// #app[data-width] (the width it last drew at), [data-lane=MODEL] with
+// [data-completions], [data-circuit], [data-bucket].
 "use strict";
 
 (function () {
   const WINDOW_SECS = 15 * 60;
   // Rates are averaged over this trailing span of samples, to smooth polling jitter.
-  const RATE_SECS = 10;
+  const RATE_SECS = 15;
   const params = new URLSearchParams(location.search);
   const POLL_MS = Math.max(250, Number(params.get("every")) || 1000);
 
@@ -51,9 +52,11 @@
   function num(n) {
     if (!Number.isFinite(n)) return "–";
     const a = Math.abs(n);
-    if (a >= 1e9) return (n / 1e9).toFixed(a >= 1e10 ? 0 : 1) + "G";
-    if (a >= 1e6) return (n / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
-    if (a >= 1e3) return (n / 1e3).toFixed(a >= 1e4 ? 0 : 1) + "k";
+    // One decimal below 100 of a unit (12.5k), none above (250k); no trailing ".0".
+    const unit = (d, suffix) => (n / d).toFixed(a / d >= 100 ? 0 : 1).replace(/\.0$/, "") + suffix;
+    if (a >= 1e9) return unit(1e9, "G");
+    if (a >= 1e6) return unit(1e6, "M");
+    if (a >= 1e3) return unit(1e3, "k");
     if (a >= 100 || Number.isInteger(n)) return n.toFixed(0);
     return n.toFixed(a >= 10 ? 1 : 2);
   }
@@ -150,7 +153,8 @@
       const va = get(a);
       const vb = get(b);
       const dt = b.t - a.t;
-      if (dt > 0 && va !== undefined && vb !== undefined) {
+      // Not over less than 2 s: the first polls would turn one burst into a spike.
+      if (dt >= 2 && va !== undefined && vb !== undefined) {
         pts.push([b.t, Math.max(0, ((vb - va) / dt) * 60)]);
       }
     }
@@ -262,14 +266,15 @@
     const tiles = [
       tile("completed", "completed", int(st.completed), `${int(st.requests)} requests · ${int(st.failed)} failed`, { "data-value": st.completed }),
       tile("in-flight", "in flight", int(st.in_flight), `queued ${int(st.queue_depth)}`, { "data-value": st.in_flight }),
-      tile("mailbox", "broker mailbox", int(st.mailbox_depth), `p99 ${num(st.handling_p99_us)} µs / msg`, { "data-value": st.mailbox_depth }),
+      tile("mailbox", "broker mailbox", int(st.mailbox_depth), `p99 ${st.handling_p99_us >= 1000 ? num(st.handling_p99_us / 1000) + " ms" : num(st.handling_p99_us) + " µs"} / message`, { "data-value": st.mailbox_depth }),
       tile("rate-limited", "429s", int(st.rate_limited), `${int(st.rate_limited_last_minute)} last min · ${pct(st.rate_limited_share)} of 1 h`, {
         "data-value": st.rate_limited,
         class: "tile" + (st.rate_limited_last_minute > 0 ? " warn" : ""),
       }),
       tile("retries", "retries", int(st.retries), `backoff p95 ${num(st.backoff_wait_p95_secs)} s`, { "data-value": st.retries }),
-      tile("fallbacks", "fallbacks", int(fallbacks), `${int(st.fallback_answers)} answers from a lower rung`, { "data-value": fallbacks }),
-      tile("merged", "merged", int(st.merged), `${num(st.merged_tokens_saved)} tokens saved · reused ${int(st.reused || 0)}`, { "data-value": st.merged }),
+      tile("fallbacks", "fallbacks", int(fallbacks), `${int(st.fallback_answers)} answered lower`, { "data-value": fallbacks }),
+      tile("merged", "merged", int(st.merged), `${num(st.merged_tokens_saved)} tokens saved` + (st.reused ? ` · ${int(st.reused)} reused` : ""), { "data-value": st.merged }),
+      tile("tokens", "tokens", num((st.input_tokens || 0) + (st.output_tokens || 0) + (st.cache_read_tokens || 0) + (st.cache_write_tokens || 0)), `in ${num(st.input_tokens)} · out ${num(st.output_tokens)}`, { "data-value": (st.input_tokens || 0) + (st.output_tokens || 0) }),
       tile("cost", "cost", usd(st.cost_usd), `${usd(burn)}/min · ${usd(burn * 60)}/h`, { "data-value": st.cost_usd }),
       tile("cache", "cache hits", pct(st.cache_hit_share || 0), `saved ${usd(st.cache_saved_usd || 0)}`, { "data-value": st.cache_hit_share || 0 }),
     ];
@@ -377,7 +382,7 @@
         h(
           "span",
           { class: "tte" + (tte !== null && tte !== undefined && tte < 60 ? " soon" : ""), "data-tte": tte ?? "" },
-          tte === null || tte === undefined ? "not draining" : "dry in " + dur(tte)
+          b.level <= 0 ? "empty, refilling" : tte === null || tte === undefined ? "not draining" : "dry in " + dur(tte)
         )
       )
     );
@@ -392,7 +397,10 @@
     card.root.dataset.completions = String(l.completions);
     card.root.dataset.circuit = l.circuit;
     const badges = [h("span", { class: "badge circuit " + l.circuit, "data-circuit": l.circuit }, "circuit " + String(l.circuit).replace("_", "-"))];
-    if (l.paused_for_secs > 0) badges.push(h("span", { class: "badge paused" }, "paused " + dur(l.paused_for_secs)));
+    if (l.paused_for_secs > 0) {
+      const p = l.paused_for_secs;
+      badges.push(h("span", { class: "badge paused" }, "paused after 429 · " + (p < 10 ? p.toFixed(1) + " s" : dur(p))));
+    }
     if (!l.priced) badges.push(h("span", { class: "badge muted" }, "no prices"));
     card.head.replaceChildren(
       h("h3", {}, l.model, h("span", { class: "sub" }, l.provider_model)),
@@ -489,6 +497,7 @@
     $("span-label").textContent = span < WINDOW_SECS - 1 ? `last ${dur(span)} of 15 minutes` : "last 15 minutes";
     const app = $("app");
     app.dataset.samples = String(ring.length);
+    app.dataset.width = String(window.innerWidth);
     app.dataset.ready = "true";
   }
 

@@ -58,6 +58,7 @@
     if (a >= 1e6) return unit(1e6, "M");
     if (a >= 1e3) return unit(1e3, "k");
     if (a >= 100 || Number.isInteger(n)) return n.toFixed(0);
+    if (a < 0.1) return String(Number(n.toPrecision(2))); // shares: 0.005, not 0.01
     return n.toFixed(a >= 10 ? 1 : 2);
   }
   function int(n) {
@@ -313,9 +314,13 @@
       );
     }
     for (const l of st.lanes || []) {
-      if (l.circuit && l.circuit !== "closed") {
+      if (l.circuit === "open") {
         items.push(
-          h("li", { class: "alert critical", "data-alert": "circuit_" + l.circuit }, h("span", { class: "sev" }, "critical"), h("b", {}, `circuit ${l.circuit.replace("_", "-")} · ${l.model}`), " — requests skip this lane")
+          h("li", { class: "alert critical", "data-alert": "circuit_open" }, h("span", { class: "sev" }, "critical"), h("b", {}, `circuit open · ${l.model}`), " — nothing is sent to this lane; ladders fall through to the next rung")
+        );
+      } else if (l.circuit === "half_open") {
+        items.push(
+          h("li", { class: "alert warning", "data-alert": "circuit_half_open" }, h("span", { class: "sev" }, "warning"), h("b", {}, `circuit half-open · ${l.model}`), " — one probe request decides whether it closes")
         );
       }
     }

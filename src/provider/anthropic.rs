@@ -1,11 +1,12 @@
-//! Anthropic Messages API (spec §1): `POST /v1/messages` and `/v1/messages/count_tokens`.
+//! Anthropic Messages API: `POST /v1/messages` and `/v1/messages/count_tokens`
+//! (`docs/providers.md`, "Anthropic Messages").
 //!
 //! Shape: constants, the provider struct, the trait impl, then one submodule per part:
 //! `request` (the body: system blocks and cache breakpoints, tools and tool choice,
 //! thinking, structured output as a forced tool), `response` (thinking blocks kept,
 //! cached usage, the structured-output call turned back into text), `stream` (the SSE
 //! decoder), and the fixture tests. Unknown response fields, content-block types and SSE
-//! event names are tolerated (skipped), as the spec requires. Streaming (§1.5):
+//! event names are tolerated (skipped), since Anthropic adds values without notice. Streaming:
 //! [`encode_stream`] sets `"stream": true`; [`StreamDecoder`] for this wire is
 //! [`AnthropicStream`].
 //!
@@ -105,7 +106,7 @@ fn encode_messages(
     http_request(MESSAGES_PATH, &WireRequest::new(model, req, stream), key)
 }
 
-/// The `count_tokens` request for `req` sent to wire model `model` (spec §1.3): the
+/// The `count_tokens` request for `req` sent to wire model `model` (`docs/providers.md`, "Anthropic count_tokens"): the
 /// messages body minus `max_tokens`, sampling fields and stop sequences; system, tools
 /// (the structured-output tool included), `tool_choice` and `thinking` are counted.
 pub fn encode_count_tokens(

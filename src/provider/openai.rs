@@ -1,8 +1,9 @@
-//! OpenAI Chat Completions (spec §2): `POST /v1/chat/completions`.
+//! OpenAI Chat Completions: `POST /v1/chat/completions` (`docs/providers.md`, "OpenAI Chat
+//! Completions").
 //!
 //! Shape: constants, the provider struct, the trait impl, the response's private wire
 //! types and conversion; then `request` (the body), `stream` (the SSE decoder) and the
-//! fixture tests. Streaming (§2.4): `encode_stream` sets `"stream": true` and
+//! fixture tests. Streaming: `encode_stream` sets `"stream": true` and
 //! `"stream_options": {"include_usage": true}`; the decoder is [`OpenAiStream`].
 //!
 //! Mapping from the core (Anthropic-shaped) types:

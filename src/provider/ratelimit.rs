@@ -1,6 +1,7 @@
 //! Rate-limit headers of both vendors → one [`RateLimitSnapshot`]; `retry-after` parsing.
 //!
-//! Pure functions of `(headers, now)` (spec §1.7, §2.6, §3):
+//! Pure functions of `(headers, now)` (wire details in `docs/providers.md`,
+//! "Anthropic rate limits", "OpenAI rate limits" and "Retries"):
 //!
 //! - Anthropic: `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining,reset}`,
 //!   resets are RFC 3339 timestamps, resolved against `now` (saturating at zero).
@@ -114,7 +115,7 @@ pub fn parse(headers: &HeaderMap, now: SystemTime) -> RateLimitSnapshot {
     }
 }
 
-/// The server's wait hint (spec §3), in the SDKs' order:
+/// The server's wait hint, read in the official SDKs' order (`docs/providers.md`, "Retries"):
 /// 1. `retry-after-ms` as float milliseconds;
 /// 2. `retry-after` as float seconds;
 /// 3. `retry-after` as an HTTP date, minus `now`.
@@ -135,7 +136,7 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
 
 /// Parses a Go `time.Duration` string as OpenAI sends it in `x-ratelimit-reset-*`.
 ///
-/// Grammar (spec §2.6): `1*(number unit)`, `number = 1*DIGIT ["." 1*DIGIT]`,
+/// Grammar: `1*(number unit)`, `number = 1*DIGIT ["." 1*DIGIT]`,
 /// `unit = h | m | s | ms | us | µs | ns`. No sign, no spaces, no bare numbers; anything
 /// else is `None`. Arithmetic is exact in nanoseconds (no float rounding).
 pub fn parse_go_duration(s: &str) -> Option<Duration> {

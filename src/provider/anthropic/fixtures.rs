@@ -1,7 +1,8 @@
 //! Request and response fixtures for what agents need on the Anthropic wire: prompt
 //! caching, tool control and tool results, extended thinking, structured output. Each
 //! request is built with the public API, encoded, and compared as JSON values (key order
-//! normalised) with the body the spec (§1.2, §1.8, §1.9) and the official docs show;
+//! normalised) with the body the vendor's documentation shows (`docs/providers.md`, "Anthropic
+//! request body", "Anthropic prompt caching", "Anthropic extended thinking");
 //! responses are the docs' shapes, decoded.
 
 use super::request::STRUCTURED_TOOL_DESCRIPTION;
@@ -28,7 +29,7 @@ fn weather() -> Tool {
     .description("Current weather in a city")
 }
 
-// ---- caching (spec §1.2, §1.8) ----
+// ---- caching (docs/providers.md, "Anthropic prompt caching") ----
 
 #[test]
 fn caching_breakpoints_on_tools_system_and_history_blocks() {
@@ -68,7 +69,7 @@ fn no_system_prompt_sends_no_system_field() {
     assert!(b.get("system").is_none(), "{b}");
 }
 
-/// Spec §1.4 usage, cache fields included.
+/// A documented response usage, cache fields included.
 #[test]
 fn decodes_cache_reads_and_writes() {
     let body = r#"{"id": "msg_c", "type": "message", "role": "assistant",
@@ -216,7 +217,7 @@ fn tool_choice_modes_and_parallel_use() {
     );
 }
 
-// ---- thinking (spec §1.9) ----
+// ---- thinking (docs/providers.md, "Anthropic extended thinking") ----
 
 #[test]
 fn thinking_enabled_and_replayed_before_the_tool_use_it_led_to() {
@@ -537,7 +538,7 @@ data: {"type":"message_stop"}
     assert_eq!(c.stop_reason, StopReason::EndTurn);
 }
 
-// ---- count_tokens (spec §1.3) ----
+// ---- count_tokens (docs/providers.md, "Anthropic count_tokens") ----
 
 #[test]
 fn count_tokens_carries_system_tools_choice_and_thinking() {

@@ -125,7 +125,7 @@ fn key_with_invalid_header_characters_is_refused_without_echoing_it() {
     assert!(!e.to_string().contains("sk-bad"));
 }
 
-/// Spec §1.2, verbatim.
+/// The vendor's documented example request body.
 const SPEC_REQUEST: &str = r#"{
   "model": "claude-sonnet-4-5", "max_tokens": 512, "temperature": 0.2,
   "stop_sequences": ["\n\nEND"], "stream": false,
@@ -164,7 +164,7 @@ fn encodes_spec_request_example_modulo_documented_differences() {
     assert_eq!(body_json(&r), want);
 }
 
-/// Spec §1.4, verbatim.
+/// The vendor's documented example response body.
 const SPEC_RESPONSE: &str = r#"{
   "id": "msg_01XyZ",
   "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
@@ -337,7 +337,7 @@ fn decodes_count_tokens_response() {
 
 use crate::provider::stream::test_support::{body_json, finished, now, ok, run};
 
-/// Spec §1.5, verbatim.
+/// The vendor's documented example event stream.
 const SPEC_STREAM: &str = r#"event: message_start
 data: {"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":2100,"output_tokens":1}}}
 
@@ -361,7 +361,7 @@ data: {"type":"message_stop"}
 
 "#;
 
-/// Spec §1.5 mid-stream error, verbatim.
+/// The vendor's documented mid-stream error event.
 const SPEC_STREAM_ERROR: &str = r#"event: error
 data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}
 

@@ -135,7 +135,7 @@ fn debug_of_request_never_shows_the_key() {
     assert!(!debug.contains("sk-proj-secret-456"), "{debug}");
 }
 
-/// Spec §2.2, verbatim.
+/// The vendor's documented example request body.
 const SPEC_REQUEST: &str = r#"{
   "model": "gpt-4o-mini", "max_completion_tokens": 64, "temperature": 0, "stop": ["\n\n"],
   "messages": [
@@ -166,7 +166,7 @@ fn encodes_spec_request_example_modulo_documented_differences() {
     assert_eq!(body_json(&r), want);
 }
 
-/// Spec §2.3, verbatim.
+/// The vendor's documented example response body.
 const SPEC_RESPONSE: &str = r#"{
   "id": "chatcmpl-abc123", "object": "chat.completion", "created": 1767225600,
   "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_0123abcd", "service_tier": "default",
@@ -305,7 +305,7 @@ fn error_response_is_classified_with_rate_limits() {
 
 use crate::provider::stream::test_support::{body_json, finished, now, ok, run};
 
-/// Spec §2.4, verbatim.
+/// The vendor's documented example chunk stream.
 const SPEC_STREAM: &str = r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}
 
 data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"2, 3, 5"},"finish_reason":null}],"usage":null}

@@ -84,6 +84,12 @@ impl Family {
         self
     }
 
+    /// The family with the samples `fill` adds.
+    pub fn with(mut self, fill: impl FnOnce(&mut Family)) -> Self {
+        fill(&mut self);
+        self
+    }
+
     /// Appends the family's `# HELP`, `# TYPE` and sample lines to `out`.
     pub fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(self.help));
@@ -201,180 +207,227 @@ pub const BUCKET_FIGURES: &[Figure<BucketStats>] = &[
 /// USD, ratios 0..1).
 pub fn render_prometheus(stats: &Stats) -> String {
     let mut families: Vec<Family> = Vec::new();
+    let lanes = &stats.lanes;
 
     for (name, kind, help, get) in BROKER_FIGURES {
-        let mut f = Family::new(name, *kind, help);
-        f.sample(&[], get(stats));
-        families.push(f);
+        families.push(Family::new(name, *kind, help).with(|f| {
+            f.sample(&[], get(stats));
+        }));
     }
-
-    let mut f = Family::gauge(
-        "quotaswarm_message_handling_seconds",
-        "Time the broker spends handling one message, by quantile.",
+    families.push(
+        Family::gauge(
+            "quotaswarm_message_handling_seconds",
+            "Time the broker spends handling one message, by quantile.",
+        )
+        .with(|f| {
+            let (p50, p99) = (stats.handling_p50_us / 1e6, stats.handling_p99_us / 1e6);
+            labelled(f, &[], "quantile", &[("0.5", p50), ("0.99", p99)]);
+        }),
     );
-    f.sample(&[("quantile", "0.5")], stats.handling_p50_us / 1e6);
-    f.sample(&[("quantile", "0.99")], stats.handling_p99_us / 1e6);
-    families.push(f);
-
-    let mut f = Family::gauge(
-        "quotaswarm_backoff_wait_seconds",
-        "Backoff before retries over all lanes, by quantile.",
+    families.push(
+        Family::gauge(
+            "quotaswarm_backoff_wait_seconds",
+            "Backoff before retries over all lanes, by quantile.",
+        )
+        .with(|f| {
+            let (p50, p95) = (stats.backoff_wait_p50_secs, stats.backoff_wait_p95_secs);
+            labelled(f, &[], "quantile", &[("0.5", p50), ("0.95", p95)]);
+        }),
     );
-    f.sample(&[("quantile", "0.5")], stats.backoff_wait_p50_secs);
-    f.sample(&[("quantile", "0.95")], stats.backoff_wait_p95_secs);
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_tokens_total",
-        "Tokens charged over all lanes, by kind.",
+    families.push(
+        Family::counter(
+            "quotaswarm_tokens_total",
+            "Tokens charged over all lanes, by kind.",
+        )
+        .with(|f| {
+            let s = stats;
+            let kinds = token_kinds(
+                s.input_tokens,
+                s.output_tokens,
+                s.cache_read_tokens,
+                s.cache_write_tokens,
+            );
+            labelled(f, &[], "kind", &kinds);
+        }),
     );
-    f.sample(&[("kind", "input")], stats.input_tokens as f64);
-    f.sample(&[("kind", "output")], stats.output_tokens as f64);
-    f.sample(&[("kind", "cache_read")], stats.cache_read_tokens as f64);
-    f.sample(&[("kind", "cache_write")], stats.cache_write_tokens as f64);
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_fallbacks_total",
-        "Moves down a ladder (at admission and after failures), by model left and model taken.",
+    families.push(
+        Family::counter(
+            "quotaswarm_fallbacks_total",
+            "Moves down a ladder (at admission and after failures), by model left and model taken.",
+        )
+        .with(|f| ladder_moves(f, &stats.fallbacks)),
     );
-    for (key, n) in &stats.fallbacks {
-        let (from, to) = key.split_once("->").unwrap_or((key.as_str(), ""));
-        f.sample(&[("from", from), ("to", to)], *n as f64);
-    }
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_fallbacks_at_admission_total",
-        "The moves down a ladder made at admission (the higher rung paused, open or too slow), by model left and model taken.",
+    families.push(
+        Family::counter(
+            "quotaswarm_fallbacks_at_admission_total",
+            "The moves down a ladder made at admission (the higher rung paused, open or too slow), by model left and model taken.",
+        )
+        .with(|f| ladder_moves(f, &stats.fallbacks_at_admission)),
     );
-    for (key, n) in &stats.fallbacks_at_admission {
-        let (from, to) = key.split_once("->").unwrap_or((key.as_str(), ""));
-        f.sample(&[("from", from), ("to", to)], *n as f64);
-    }
-    families.push(f);
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_info",
-        "Always 1; maps a lane's model name to the provider's model id.",
+    families.push(
+        Family::gauge(
+            "quotaswarm_lane_info",
+            "Always 1; maps a lane's model name to the provider's model id.",
+        )
+        .with(|f| {
+            for l in lanes {
+                f.sample(
+                    &[("model", &l.model), ("provider_model", &l.provider_model)],
+                    1.0,
+                );
+            }
+        }),
     );
-    for l in &stats.lanes {
-        f.sample(
-            &[("model", &l.model), ("provider_model", &l.provider_model)],
-            1.0,
-        );
-    }
-    families.push(f);
-
     for (name, kind, help, get) in LANE_FIGURES {
-        let mut f = Family::new(name, *kind, help);
-        for l in &stats.lanes {
-            f.sample(&[("model", &l.model)], get(l));
-        }
-        families.push(f);
+        families.push(Family::new(name, *kind, help).with(|f| {
+            for l in lanes {
+                f.sample(&[("model", &l.model)], get(l));
+            }
+        }));
     }
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_circuit_open",
-        "1 while the lane's circuit is open or half-open, 0 when closed; see the state label.",
+    families.push(
+        Family::gauge(
+            "quotaswarm_lane_circuit_open",
+            "1 while the lane's circuit is open or half-open, 0 when closed; see the state label.",
+        )
+        .with(|f| {
+            for l in lanes {
+                let (state, open) = match l.circuit {
+                    CircuitState::Closed => ("closed", 0.0),
+                    CircuitState::Open => ("open", 1.0),
+                    CircuitState::HalfOpen => ("half_open", 1.0),
+                };
+                f.sample(&[("model", &l.model), ("state", state)], open);
+            }
+        }),
     );
-    for l in &stats.lanes {
-        let (state, open) = match l.circuit {
-            CircuitState::Closed => ("closed", 0.0),
-            CircuitState::Open => ("open", 1.0),
-            CircuitState::HalfOpen => ("half_open", 1.0),
-        };
-        f.sample(&[("model", &l.model), ("state", state)], open);
-    }
-    families.push(f);
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_queue_wait_seconds",
-        "Time requests waited in the lane's queue, by quantile.",
+    families.push(
+        Family::gauge(
+            "quotaswarm_lane_queue_wait_seconds",
+            "Time requests waited in the lane's queue, by quantile.",
+        )
+        .with(|f| {
+            for l in lanes {
+                let qs = [
+                    ("0.5", l.queue_wait_p50_secs),
+                    ("0.95", l.queue_wait_p95_secs),
+                ];
+                labelled(f, &[("model", &l.model)], "quantile", &qs);
+            }
+        }),
     );
-    for l in &stats.lanes {
-        f.sample(
-            &[("model", &l.model), ("quantile", "0.5")],
-            l.queue_wait_p50_secs,
-        );
-        f.sample(
-            &[("model", &l.model), ("quantile", "0.95")],
-            l.queue_wait_p95_secs,
-        );
-    }
-    families.push(f);
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_backoff_wait_seconds",
-        "Backoff before the lane's retries, by quantile.",
+    families.push(
+        Family::gauge(
+            "quotaswarm_lane_backoff_wait_seconds",
+            "Backoff before the lane's retries, by quantile.",
+        )
+        .with(|f| {
+            for l in lanes {
+                let qs = [
+                    ("0.5", l.backoff_wait_p50_secs),
+                    ("0.95", l.backoff_wait_p95_secs),
+                ];
+                labelled(f, &[("model", &l.model)], "quantile", &qs);
+            }
+        }),
     );
-    for l in &stats.lanes {
-        f.sample(
-            &[("model", &l.model), ("quantile", "0.5")],
-            l.backoff_wait_p50_secs,
-        );
-        f.sample(
-            &[("model", &l.model), ("quantile", "0.95")],
-            l.backoff_wait_p95_secs,
-        );
-    }
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_lane_responses_total",
-        "Responses on the lane by HTTP status (transport errors are not counted here).",
+    families.push(
+        Family::counter(
+            "quotaswarm_lane_responses_total",
+            "Responses on the lane by HTTP status (transport errors are not counted here).",
+        )
+        .with(|f| {
+            for l in lanes {
+                for (status, n) in &l.status {
+                    f.sample(&[("model", &l.model), ("status", status)], *n as f64);
+                }
+            }
+        }),
     );
-    for l in &stats.lanes {
-        for (status, n) in &l.status {
-            f.sample(&[("model", &l.model), ("status", status)], *n as f64);
-        }
-    }
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_lane_tokens_total",
-        "Tokens the provider charged on the lane, by kind.",
+    families.push(
+        Family::counter(
+            "quotaswarm_lane_tokens_total",
+            "Tokens the provider charged on the lane, by kind.",
+        )
+        .with(|f| {
+            for l in lanes {
+                let kinds = token_kinds(
+                    l.input_tokens,
+                    l.output_tokens,
+                    l.cache_read_tokens,
+                    l.cache_write_tokens,
+                );
+                labelled(f, &[("model", &l.model)], "kind", &kinds);
+            }
+        }),
     );
-    for l in &stats.lanes {
-        for (kind, n) in [
-            ("input", l.input_tokens),
-            ("output", l.output_tokens),
-            ("cache_read", l.cache_read_tokens),
-            ("cache_write", l.cache_write_tokens),
-        ] {
-            f.sample(&[("model", &l.model), ("kind", kind)], n as f64);
-        }
-    }
-    families.push(f);
-
     for (name, kind, help, get) in BUCKET_FIGURES {
-        let mut f = Family::new(name, *kind, help);
-        for l in &stats.lanes {
-            for b in &l.buckets {
-                f.sample(&[("model", &l.model), ("bucket", &b.bucket)], get(b));
+        families.push(Family::new(name, *kind, help).with(|f| {
+            for l in lanes {
+                for b in &l.buckets {
+                    f.sample(&[("model", &l.model), ("bucket", &b.bucket)], get(b));
+                }
             }
-        }
-        families.push(f);
+        }));
     }
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_time_to_exhaustion_seconds",
-        "Seconds until the bucket runs dry at the current burn; only for draining buckets.",
+    families.push(
+        Family::gauge(
+            "quotaswarm_lane_time_to_exhaustion_seconds",
+            "Seconds until the bucket runs dry at the current burn; only for draining buckets.",
+        )
+        .with(|f| {
+            for l in lanes {
+                for b in &l.buckets {
+                    if let Some(secs) = b.time_to_exhaustion_secs {
+                        f.sample(&[("model", &l.model), ("bucket", &b.bucket)], secs);
+                    }
+                }
+            }
+        }),
     );
-    for l in &stats.lanes {
-        for b in &l.buckets {
-            if let Some(secs) = b.time_to_exhaustion_secs {
-                f.sample(&[("model", &l.model), ("bucket", &b.bucket)], secs);
-            }
-        }
-    }
-    families.push(f);
 
     let mut out = String::with_capacity(16 * 1024);
     for f in &families {
         f.render(&mut out);
     }
     out
+}
+
+/// One sample per `(value of label, figure)`, each with `labels` and `label`.
+fn labelled(
+    f: &mut Family,
+    labels: &[(&'static str, &str)],
+    label: &'static str,
+    figures: &[(&str, f64)],
+) {
+    for (value, figure) in figures {
+        let mut all = labels.to_vec();
+        all.push((label, value));
+        f.sample(&all, *figure);
+    }
+}
+
+/// The four token counts, labelled `kind`.
+fn token_kinds(
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_write: u64,
+) -> [(&'static str, f64); 4] {
+    [
+        ("input", input as f64),
+        ("output", output as f64),
+        ("cache_read", cache_read as f64),
+        ("cache_write", cache_write as f64),
+    ]
+}
+
+/// Ladder moves keyed `"from->to"` as samples labelled `from` and `to`.
+fn ladder_moves(f: &mut Family, moves: &std::collections::BTreeMap<String, u64>) {
+    for (key, n) in moves {
+        let (from, to) = key.split_once("->").unwrap_or((key.as_str(), ""));
+        f.sample(&[("from", from), ("to", to)], *n as f64);
+    }
 }
 
 /// A label value: backslash, double quote and line feed escaped.

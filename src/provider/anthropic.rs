@@ -17,7 +17,6 @@ use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{CacheControl, ContentBlock, Message, Role, StopReason, Tool, Usage};
 use request::{WireCountTokensRequest, WireRequest};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use response::{WireCountTokensResponse, WireResponse, WireUsage};
 use serde::{Deserialize, Serialize};
 
@@ -35,22 +34,14 @@ impl Provider for Anthropic {
         Wire::Anthropic
     }
 
-    fn encode(
+    fn encode_attempt(
         &self,
         model: &str,
         req: &CompletionRequest,
         key: Option<&ApiKey>,
+        stream: bool,
     ) -> Result<HttpRequest, ProviderError> {
-        encode_messages(model, req, key, false)
-    }
-
-    fn encode_stream(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError> {
-        encode_messages(model, req, key, true)
+        http_request(MESSAGES_PATH, &WireRequest::new(model, req, stream), key)
     }
 
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
@@ -95,15 +86,6 @@ fn decode_messages(
             .map(|r| r.into_completion(structured))
             .map_err(|e| format!("Anthropic message body: {e}"))
     })
-}
-
-fn encode_messages(
-    model: &str,
-    req: &CompletionRequest,
-    key: Option<&ApiKey>,
-    stream: bool,
-) -> Result<HttpRequest, ProviderError> {
-    http_request(MESSAGES_PATH, &WireRequest::new(model, req, stream), key)
 }
 
 /// The `count_tokens` request for `req` sent to wire model `model` (`docs/providers.md`, "Anthropic count_tokens"): the
@@ -153,31 +135,15 @@ pub fn decode_count_tokens_at(
         })
 }
 
+/// A JSON request to `path` with the key in `x-api-key` and the API version header.
 fn http_request<T: Serialize>(
     path: &str,
     body: &T,
     key: Option<&ApiKey>,
 ) -> Result<HttpRequest, ProviderError> {
-    let body = serde_json::to_vec(body).map_err(|e| ProviderError::BadRequest {
-        message: format!("not sent: request could not be serialised: {e}"),
-    })?;
-    let mut headers = HeaderMap::new();
-    if let Some(key) = key {
-        let mut value =
-            HeaderValue::from_str(key.expose()).map_err(|_| ProviderError::BadRequest {
-                message: "not sent: the API key contains characters not allowed in an HTTP header"
-                    .into(),
-            })?;
-        value.set_sensitive(true);
-        headers.insert("x-api-key", value);
-    }
-    headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(HttpRequest {
-        path: path.to_string(),
-        headers,
-        body: body.into(),
-    })
+    let version = [("anthropic-version", API_VERSION)];
+    let x_api_key = reqwest::header::HeaderName::from_static("x-api-key");
+    super::json_request(path, body, key, x_api_key, str::to_string, &version)
 }
 
 mod request;

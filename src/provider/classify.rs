@@ -605,22 +605,7 @@ fn redact_keys(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
-
-    fn now() -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::provider::stream::test_support::{headers, now};
 
     fn classify_body(status: u16, pairs: &[(&str, &str)], body: &str) -> ProviderError {
         classify(status, &headers(pairs), body.as_bytes(), now())
@@ -871,11 +856,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config {
-            rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_202),
-            failure_persistence: None,
-            ..proptest::test_runner::Config::default()
-        })]
+        #![proptest_config(crate::types::test_seed::config())]
         #[test]
         fn classify_never_panics_on_arbitrary_bodies(
             status in 100u16..700,

@@ -63,6 +63,43 @@ pub struct ProviderFailure {
     pub rate_limits: RateLimitSnapshot,
 }
 
+/// A JSON `POST` to `path` with `body`, the fixed `headers`, and the key (when given) in
+/// header `key_header`, written by `key_value`. The key's header is marked sensitive, so
+/// it never shows in a `Debug` of the request.
+fn json_request<T: serde::Serialize>(
+    path: &str,
+    body: &T,
+    key: Option<&ApiKey>,
+    key_header: reqwest::header::HeaderName,
+    key_value: impl FnOnce(&str) -> String,
+    headers: &[(&'static str, &'static str)],
+) -> Result<HttpRequest, ProviderError> {
+    use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+    let body = serde_json::to_vec(body).map_err(|e| ProviderError::BadRequest {
+        message: format!("not sent: request could not be serialised: {e}"),
+    })?;
+    let mut map = HeaderMap::new();
+    if let Some(key) = key {
+        let mut value = HeaderValue::from_str(&key_value(key.expose())).map_err(|_| {
+            ProviderError::BadRequest {
+                message: "not sent: the API key contains characters not allowed in an HTTP header"
+                    .into(),
+            }
+        })?;
+        value.set_sensitive(true);
+        map.insert(key_header, value);
+    }
+    for (name, value) in headers {
+        map.insert(*name, HeaderValue::from_static(value));
+    }
+    map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(HttpRequest {
+        path: path.to_string(),
+        headers: map,
+        body: body.into(),
+    })
+}
+
 impl From<ProviderError> for ProviderFailure {
     fn from(error: ProviderError) -> Self {
         ProviderFailure {
@@ -80,15 +117,27 @@ pub trait Provider: Send + Sync + 'static {
     /// The wire format this provider speaks (decides, e.g., whether `count_tokens` exists).
     fn wire(&self) -> Wire;
 
-    /// The HTTP request for `req` sent to wire model `model`, carrying `key` when given.
-    /// Errs with [`ProviderError::BadRequest`] when the body cannot be serialised or the
-    /// key is not a valid header value.
+    /// The HTTP request for one attempt of `req` sent to wire model `model`, carrying
+    /// `key` when given; `stream` asks for a streamed (SSE) response. Errs with
+    /// [`ProviderError::BadRequest`] when the body cannot be serialised or the key is not
+    /// a valid header value.
+    fn encode_attempt(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
+        stream: bool,
+    ) -> Result<HttpRequest, ProviderError>;
+
+    /// [`Provider::encode_attempt`] for a whole (non-streamed) response.
     fn encode(
         &self,
         model: &str,
         req: &CompletionRequest,
         key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError>;
+    ) -> Result<HttpRequest, ProviderError> {
+        self.encode_attempt(model, req, key, false)
+    }
 
     /// The outcome of a response. `now` resolves absolute reset times in headers.
     // `ProviderFailure` carries the whole rate-limit snapshot (~280 bytes); failures are
@@ -100,13 +149,15 @@ pub trait Provider: Send + Sync + 'static {
         now: SystemTime,
     ) -> Result<ProviderReply, ProviderFailure>;
 
-    /// Like [`Provider::encode`], asking for a streamed (SSE) response.
+    /// [`Provider::encode_attempt`] asking for a streamed (SSE) response.
     fn encode_stream(
         &self,
         model: &str,
         req: &CompletionRequest,
         key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError>;
+    ) -> Result<HttpRequest, ProviderError> {
+        self.encode_attempt(model, req, key, true)
+    }
 
     /// A fresh decoder for one streamed response from wire model `model` (the model
     /// picks the tokenizer used when output must be counted locally).

@@ -37,7 +37,7 @@ use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{ContentBlock, Message, Role, StopReason, Tool, ToolChoice, Usage};
 use request::WireRequest;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -56,22 +56,23 @@ impl Provider for OpenAi {
         Wire::OpenAi
     }
 
-    fn encode(
+    fn encode_attempt(
         &self,
         model: &str,
         req: &CompletionRequest,
         key: Option<&ApiKey>,
+        stream: bool,
     ) -> Result<HttpRequest, ProviderError> {
-        encode_chat(model, req, key, false)
-    }
-
-    fn encode_stream(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError> {
-        encode_chat(model, req, key, true)
+        let body = WireRequest::new(model, req, stream);
+        let bearer = |key: &str| format!("Bearer {key}");
+        super::json_request(
+            CHAT_COMPLETIONS_PATH,
+            &body,
+            key,
+            AUTHORIZATION,
+            bearer,
+            &[],
+        )
     }
 
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
@@ -89,37 +90,6 @@ impl Provider for OpenAi {
                 .and_then(WireResponse::into_completion)
         })
     }
-}
-
-fn encode_chat(
-    model: &str,
-    req: &CompletionRequest,
-    key: Option<&ApiKey>,
-    stream: bool,
-) -> Result<HttpRequest, ProviderError> {
-    let body = WireRequest::new(model, req, stream);
-    let body = serde_json::to_vec(&body).map_err(|e| ProviderError::BadRequest {
-        message: format!("not sent: request could not be serialised: {e}"),
-    })?;
-    let mut headers = HeaderMap::new();
-    if let Some(key) = key {
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                ProviderError::BadRequest {
-                    message:
-                        "not sent: the API key contains characters not allowed in an HTTP header"
-                            .into(),
-                }
-            })?;
-        value.set_sensitive(true);
-        headers.insert(AUTHORIZATION, value);
-    }
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(HttpRequest {
-        path: CHAT_COMPLETIONS_PATH.to_string(),
-        headers,
-        body: body.into(),
-    })
 }
 
 // ---- private wire types: response ----

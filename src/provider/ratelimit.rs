@@ -243,23 +243,8 @@ fn positive_secs(secs: f64) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
-
-    /// 2025-08-21T12:40:00Z.
-    fn fixed_now() -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_bytes(v.as_bytes()).unwrap(),
-            );
-        }
-        h
-    }
+    // `now` is 2025-08-21T12:40:00Z.
+    use crate::provider::stream::test_support::{headers, now as fixed_now};
 
     #[test]
     fn parses_anthropic_headers_with_resets_relative_to_now() {
@@ -494,11 +479,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config {
-            rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_202),
-            failure_persistence: None,
-            ..proptest::test_runner::Config::default()
-        })]
+        #![proptest_config(crate::types::test_seed::config())]
         #[test]
         fn go_duration_parser_never_panics(s in ".{0,24}") {
             let _ = parse_go_duration(&s);

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 mod cache;
 mod reasoning;
+#[cfg(test)]
+pub(crate) mod test_seed;
 mod tools;
 
 pub use cache::{CacheControl, CacheTtl};

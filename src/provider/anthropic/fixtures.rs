@@ -7,17 +7,13 @@
 
 use super::request::STRUCTURED_TOOL_DESCRIPTION;
 use super::*;
-use crate::provider::stream::test_support::{finished, now, ok, run};
+use crate::provider::stream::test_support::{expected, finished, now, ok, run};
 use crate::types::{OutputSchema, ToolChoice};
 use serde_json::{json, Value};
 
 fn body(req: &CompletionRequest) -> Value {
     let r = Anthropic.encode("claude-sonnet-4-5", req, None).unwrap();
     serde_json::from_slice(&r.body).unwrap()
-}
-
-fn expected(text: &str) -> Value {
-    serde_json::from_str(text).unwrap()
 }
 
 fn weather() -> Tool {

@@ -1,6 +1,7 @@
 //! Fixture tests of the Anthropic wire: encoding, decoding, streaming; no HTTP.
 
 use super::*;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
 use std::time::Duration;
 
@@ -335,7 +336,7 @@ fn decodes_count_tokens_response() {
 
 // ---- streaming ----
 
-use crate::provider::stream::test_support::{body_json, finished, now, ok, run};
+use crate::provider::stream::test_support::{body_json, events, finished, now, ok, run};
 
 /// The vendor's documented example event stream.
 const SPEC_STREAM: &str = r#"event: message_start
@@ -366,13 +367,6 @@ const SPEC_STREAM_ERROR: &str = r#"event: error
 data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}
 
 "#;
-
-fn events(items: &[Result<StreamEvent, ProviderFailure>]) -> Vec<StreamEvent> {
-    items
-        .iter()
-        .filter_map(|i| i.as_ref().ok().cloned())
-        .collect()
-}
 
 #[tokio::test]
 async fn decodes_spec_stream_with_usage_overlaid_whatever_the_chunking() {

@@ -5,16 +5,12 @@
 //! reference shows.
 
 use super::*;
-use crate::provider::stream::test_support::{now, ok};
+use crate::provider::stream::test_support::{expected, now, ok};
 use crate::types::{CacheControl, OutputSchema, ReasoningEffort};
 use serde_json::json;
 
 fn body(model: &str, req: &CompletionRequest) -> Value {
     serde_json::from_slice(&OpenAi.encode(model, req, None).unwrap().body).unwrap()
-}
-
-fn expected(text: &str) -> Value {
-    serde_json::from_str(text).unwrap()
 }
 
 fn weather() -> Tool {

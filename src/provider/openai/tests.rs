@@ -1,6 +1,7 @@
 //! Fixture tests of the OpenAI wire: encoding, decoding, streaming; no HTTP.
 
 use super::*;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
 use std::time::Duration;
 
@@ -303,7 +304,7 @@ fn error_response_is_classified_with_rate_limits() {
 
 // ---- streaming ----
 
-use crate::provider::stream::test_support::{body_json, finished, now, ok, run};
+use crate::provider::stream::test_support::{body_json, events, finished, now, ok, run};
 
 /// The vendor's documented example chunk stream.
 const SPEC_STREAM: &str = r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}
@@ -317,13 +318,6 @@ data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"
 data: [DONE]
 
 "#;
-
-fn events(items: &[Result<StreamEvent, ProviderFailure>]) -> Vec<StreamEvent> {
-    items
-        .iter()
-        .filter_map(|i| i.as_ref().ok().cloned())
-        .collect()
-}
 
 #[tokio::test]
 async fn decodes_spec_stream_with_final_usage_chunk() {

@@ -250,11 +250,8 @@ impl Endpoint {
         req: &CompletionRequest,
     ) -> Result<ProviderReply, ProviderFailure> {
         let http = self.provider.encode(model, req, self.key.as_ref())?;
-        let response = self
-            .transport
-            .send(http)
-            .await
-            .map_err(|e| self.failure_of_transport(e))?;
+        let lost = |e| self.failure_of_transport(e);
+        let response = self.transport.send(http).await.map_err(lost)?;
         self.provider.decode_for(req, response, SystemTime::now())
     }
 
@@ -271,11 +268,8 @@ impl Endpoint {
         req: &CompletionRequest,
     ) -> Result<ProviderStream, ProviderFailure> {
         let http = self.provider.encode_stream(model, req, self.key.as_ref())?;
-        let response = self
-            .transport
-            .send_streaming(http)
-            .await
-            .map_err(|e| self.failure_of_transport(e))?;
+        let lost = |e| self.failure_of_transport(e);
+        let response = self.transport.send_streaming(http).await.map_err(lost)?;
         let now = SystemTime::now();
         let rate_limits = ratelimit::parse(&response.headers, now);
         if !(200..300).contains(&response.status) {

@@ -48,25 +48,13 @@ pub(super) fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Pro
         .trim_end_matches('/')
         .trim_end_matches("/v1")
         .to_string();
-    let timeout = secs(
-        &format!("{path}.timeout_secs"),
-        p.timeout_secs,
-        Duration::from_secs(600),
-    )?;
-    if timeout.is_zero() {
-        return Err(Problem::new(format!("{path}.timeout_secs"), "must be > 0"));
-    }
-    let stream_idle_timeout = secs(
-        &format!("{path}.stream_idle_timeout_secs"),
+    let timeout = nonzero_secs(&path, "timeout_secs", p.timeout_secs, 600)?;
+    let stream_idle_timeout = nonzero_secs(
+        &path,
+        "stream_idle_timeout_secs",
         p.stream_idle_timeout_secs,
-        Duration::from_secs(60),
+        60,
     )?;
-    if stream_idle_timeout.is_zero() {
-        return Err(Problem::new(
-            format!("{path}.stream_idle_timeout_secs"),
-            "must be > 0",
-        ));
-    }
     Ok(ProviderConfig {
         name: name.to_string(),
         wire,
@@ -88,4 +76,20 @@ fn wire(path: &str, s: &str) -> Result<Wire, Problem> {
             format!("must be \"anthropic\" or \"openai\", not {other:?}"),
         )),
     }
+}
+
+/// `{path}.{field}` in seconds, `default` when unset; zero is refused (a timeout of
+/// nothing would fail every request).
+fn nonzero_secs(
+    path: &str,
+    field: &str,
+    value: Option<f64>,
+    default: u64,
+) -> Result<Duration, Problem> {
+    let at = format!("{path}.{field}");
+    let d = secs(&at, value, Duration::from_secs(default))?;
+    if d.is_zero() {
+        return Err(Problem::new(at, "must be > 0"));
+    }
+    Ok(d)
 }

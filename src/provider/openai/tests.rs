@@ -307,17 +307,7 @@ fn error_response_is_classified_with_rate_limits() {
 use crate::provider::stream::test_support::{body_json, events, finished, now, ok, run};
 
 /// The vendor's documented example chunk stream.
-const SPEC_STREAM: &str = r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}
-
-data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"2, 3, 5"},"finish_reason":null}],"usage":null}
-
-data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}
-
-data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":7,"total_tokens":31,"prompt_tokens_details":{"cached_tokens":0}}}
-
-data: [DONE]
-
-"#;
+const SPEC_STREAM: &str = include_str!("streams/documented.sse");
 
 #[tokio::test]
 async fn decodes_spec_stream_with_final_usage_chunk() {
@@ -363,13 +353,18 @@ async fn decodes_spec_stream_with_final_usage_chunk() {
     }
 }
 
+/// The documented stream cut after its first `n` events.
+fn first_events(n: usize) -> String {
+    SPEC_STREAM
+        .split("\n\n")
+        .take(n)
+        .map(|e| format!("{e}\n\n"))
+        .collect()
+}
+
 #[tokio::test]
 async fn a_stream_cut_before_the_usage_chunk_counts_output_locally_and_says_so() {
-    let text: String = SPEC_STREAM
-        .split("\n\n")
-        .take(3)
-        .map(|e| format!("{e}\n\n"))
-        .collect();
+    let text = first_events(3);
     let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await;
     let (c, estimated) = finished(&items);
     assert!(estimated);
@@ -387,11 +382,7 @@ async fn a_stream_cut_before_the_usage_chunk_counts_output_locally_and_says_so()
 
 #[tokio::test]
 async fn a_stream_cut_before_finish_reason_is_a_mid_stream_connection_error() {
-    let text: String = SPEC_STREAM
-        .split("\n\n")
-        .take(2)
-        .map(|e| format!("{e}\n\n"))
-        .collect();
+    let text = first_events(2);
     let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await;
     let e = &items.last().unwrap().as_ref().unwrap_err().error;
     assert_eq!(e.deltas_delivered(), 1);

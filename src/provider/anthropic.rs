@@ -34,14 +34,12 @@ impl Provider for Anthropic {
         Wire::Anthropic
     }
 
-    fn encode_attempt(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-        stream: bool,
-    ) -> Result<HttpRequest, ProviderError> {
-        http_request(MESSAGES_PATH, &WireRequest::new(model, req, stream), key)
+    fn encode_attempt(&self, a: Attempt<'_>) -> Encoded {
+        http_request(
+            MESSAGES_PATH,
+            &WireRequest::new(a.model, a.req, a.stream),
+            a.key,
+        )
     }
 
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
@@ -56,11 +54,7 @@ impl Provider for Anthropic {
         Box::new(decoder)
     }
 
-    fn decode(
-        &self,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    fn decode(&self, response: HttpResponse, now: SystemTime) -> Decoded {
         decode_messages(response, now, None)
     }
 
@@ -69,7 +63,7 @@ impl Provider for Anthropic {
         req: &CompletionRequest,
         response: HttpResponse,
         now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    ) -> Decoded {
         let structured = req.response_format.as_ref().map(|s| s.name.as_str());
         decode_messages(response, now, structured)
     }

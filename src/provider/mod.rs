@@ -63,6 +63,44 @@ pub struct ProviderFailure {
     pub rate_limits: RateLimitSnapshot,
 }
 
+/// One attempt to encode: `req` sent to wire model `model`, carrying `key` when given;
+/// `stream` asks for a streamed (SSE) response.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    /// The provider's model id.
+    pub model: &'a str,
+    /// What to ask.
+    pub req: &'a CompletionRequest,
+    /// The API key to send, if any.
+    pub key: Option<&'a ApiKey>,
+    /// Whether to ask for server-sent events.
+    pub stream: bool,
+}
+
+impl<'a> Attempt<'a> {
+    /// `req` for wire model `model` with `key`, streamed or not.
+    pub fn new(
+        model: &'a str,
+        req: &'a CompletionRequest,
+        key: Option<&'a ApiKey>,
+        stream: bool,
+    ) -> Self {
+        Attempt {
+            model,
+            req,
+            key,
+            stream,
+        }
+    }
+}
+
+/// What decoding gives: the reply, or the classified failure with the response's rate
+/// limits.
+pub type Decoded = Result<ProviderReply, ProviderFailure>;
+
+/// What encoding gives: the HTTP request, or why it cannot be sent.
+pub type Encoded = Result<HttpRequest, ProviderError>;
+
 /// A JSON `POST` to `path` with `body`, the fixed `headers`, and the key (when given) in
 /// header `key_header`, written by `key_value`. The key's header is marked sensitive, so
 /// it never shows in a `Debug` of the request.
@@ -73,7 +111,7 @@ fn json_request<T: serde::Serialize>(
     key_header: reqwest::header::HeaderName,
     key_value: impl FnOnce(&str) -> String,
     headers: &[(&'static str, &'static str)],
-) -> Result<HttpRequest, ProviderError> {
+) -> Encoded {
     use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
     let body = serde_json::to_vec(body).map_err(|e| ProviderError::BadRequest {
         message: format!("not sent: request could not be serialised: {e}"),
@@ -117,46 +155,24 @@ pub trait Provider: Send + Sync + 'static {
     /// The wire format this provider speaks (decides, e.g., whether `count_tokens` exists).
     fn wire(&self) -> Wire;
 
-    /// The HTTP request for one attempt of `req` sent to wire model `model`, carrying
-    /// `key` when given; `stream` asks for a streamed (SSE) response. Errs with
-    /// [`ProviderError::BadRequest`] when the body cannot be serialised or the key is not
-    /// a valid header value.
-    fn encode_attempt(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-        stream: bool,
-    ) -> Result<HttpRequest, ProviderError>;
+    /// The HTTP request for one attempt. Errs with [`ProviderError::BadRequest`] when the
+    /// body cannot be serialised or the key is not a valid header value.
+    fn encode_attempt(&self, attempt: Attempt<'_>) -> Encoded;
 
-    /// [`Provider::encode_attempt`] for a whole (non-streamed) response.
-    fn encode(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError> {
-        self.encode_attempt(model, req, key, false)
+    /// The HTTP request for `req` sent to wire model `model`, carrying `key` when given.
+    fn encode(&self, model: &str, req: &CompletionRequest, key: Option<&ApiKey>) -> Encoded {
+        self.encode_attempt(Attempt::new(model, req, key, false))
     }
 
     /// The outcome of a response. `now` resolves absolute reset times in headers.
     // `ProviderFailure` carries the whole rate-limit snapshot (~280 bytes); failures are
     // not a hot path, so it stays unboxed.
     #[allow(clippy::result_large_err)]
-    fn decode(
-        &self,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure>;
+    fn decode(&self, response: HttpResponse, now: SystemTime) -> Decoded;
 
-    /// [`Provider::encode_attempt`] asking for a streamed (SSE) response.
-    fn encode_stream(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError> {
-        self.encode_attempt(model, req, key, true)
+    /// Like [`Provider::encode`], asking for a streamed (SSE) response.
+    fn encode_stream(&self, model: &str, req: &CompletionRequest, key: Option<&ApiKey>) -> Encoded {
+        self.encode_attempt(Attempt::new(model, req, key, true))
     }
 
     /// A fresh decoder for one streamed response from wire model `model` (the model
@@ -172,7 +188,7 @@ pub trait Provider: Send + Sync + 'static {
         req: &CompletionRequest,
         response: HttpResponse,
         now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    ) -> Decoded {
         let _ = req;
         self.decode(response, now)
     }

@@ -56,34 +56,18 @@ impl Provider for OpenAi {
         Wire::OpenAi
     }
 
-    fn encode_attempt(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-        stream: bool,
-    ) -> Result<HttpRequest, ProviderError> {
-        let body = WireRequest::new(model, req, stream);
+    fn encode_attempt(&self, a: Attempt<'_>) -> Encoded {
+        let body = WireRequest::new(a.model, a.req, a.stream);
         let bearer = |key: &str| format!("Bearer {key}");
-        super::json_request(
-            CHAT_COMPLETIONS_PATH,
-            &body,
-            key,
-            AUTHORIZATION,
-            bearer,
-            &[],
-        )
+        let path = CHAT_COMPLETIONS_PATH;
+        super::json_request(path, &body, a.key, AUTHORIZATION, bearer, &[])
     }
 
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
         Box::new(OpenAiStream::new(model))
     }
 
-    fn decode(
-        &self,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    fn decode(&self, response: HttpResponse, now: SystemTime) -> Decoded {
         super::decode_response(response, now, |body| {
             serde_json::from_slice::<WireResponse>(body)
                 .map_err(|e| format!("OpenAI chat completion body: {e}"))

@@ -58,14 +58,9 @@ impl Provider for Anthropic {
         decode_messages(response, now, None)
     }
 
-    fn decode_for(
-        &self,
-        req: &CompletionRequest,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Decoded {
+    fn decode_for(&self, req: &CompletionRequest, res: HttpResponse, now: SystemTime) -> Decoded {
         let structured = req.response_format.as_ref().map(|s| s.name.as_str());
-        decode_messages(response, now, structured)
+        decode_messages(res, now, structured)
     }
 }
 

@@ -183,14 +183,9 @@ pub trait Provider: Send + Sync + 'static {
     /// Anthropic wire turns a structured-output tool call back into the reply's text).
     /// [`Endpoint`] calls this one; the default is `decode`.
     #[allow(clippy::result_large_err)]
-    fn decode_for(
-        &self,
-        req: &CompletionRequest,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Decoded {
+    fn decode_for(&self, req: &CompletionRequest, res: HttpResponse, now: SystemTime) -> Decoded {
         let _ = req;
-        self.decode(response, now)
+        self.decode(res, now)
     }
 
     /// Like [`Provider::stream_decoder`], knowing the request the stream answers.
@@ -260,11 +255,7 @@ impl Endpoint {
 
     /// Sends one attempt of `req` to wire model `model` and classifies the outcome. No
     /// retries, no rate limiting: that is the broker's job.
-    pub async fn complete(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    pub async fn complete(&self, model: &str, req: &CompletionRequest) -> Decoded {
         let http = self.provider.encode(model, req, self.key.as_ref())?;
         let lost = |e| self.failure_of_transport(e);
         let response = self.transport.send(http).await.map_err(lost)?;

@@ -98,6 +98,19 @@ impl ContentBlock {
         }
     }
 
+    /// A tool call the model made (an assistant turn's block, echoed back in a history).
+    pub fn tool_use(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        input: serde_json::Value,
+    ) -> Self {
+        ContentBlock::ToolUse {
+            id: id.into(),
+            name: name.into(),
+            input,
+        }
+    }
+
     /// A successful tool result of one text block.
     pub fn tool_result(tool_use_id: impl Into<String>, text: impl Into<String>) -> Self {
         ContentBlock::ToolResult {

@@ -96,11 +96,11 @@ fn tools_forced_choice_no_parallel_use_strict_and_rich_tool_results() {
         .user("Weather in Paris?")
         .message(Message {
             role: Role::Assistant,
-            content: vec![ContentBlock::ToolUse {
-                id: "toolu_01A".into(),
-                name: "get_weather".into(),
-                input: json!({"city": "Paris"}),
-            }],
+            content: vec![ContentBlock::tool_use(
+                "toolu_01A",
+                "get_weather",
+                json!({"city": "Paris"}),
+            )],
         })
         .message(Message {
             role: Role::User,
@@ -120,11 +120,11 @@ fn tools_forced_choice_no_parallel_use_strict_and_rich_tool_results() {
         })
         .message(Message {
             role: Role::Assistant,
-            content: vec![ContentBlock::ToolUse {
-                id: "toolu_01B".into(),
-                name: "get_weather".into(),
-                input: json!({"city": "Rome"}),
-            }],
+            content: vec![ContentBlock::tool_use(
+                "toolu_01B",
+                "get_weather",
+                json!({"city": "Rome"}),
+            )],
         })
         .message(Message {
             role: Role::User,
@@ -229,11 +229,7 @@ fn thinking_enabled_and_replayed_before_the_tool_use_it_led_to() {
                 ContentBlock::RedactedThinking {
                     data: "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr".into(),
                 },
-                ContentBlock::ToolUse {
-                    id: "toolu_01A".into(),
-                    name: "get_weather".into(),
-                    input: json!({"city": "Paris"}),
-                },
+                ContentBlock::tool_use("toolu_01A", "get_weather", json!({"city": "Paris"})),
             ],
         })
         .message(Message {

@@ -15,11 +15,7 @@ fn rich_request() -> CompletionRequest {
         role: Role::Assistant,
         content: vec![
             ContentBlock::text("Let me look."),
-            ContentBlock::ToolUse {
-                id: "toolu_01A".into(),
-                name: "weather".into(),
-                input: json!({"city": "Paris"}),
-            },
+            ContentBlock::tool_use("toolu_01A", "weather", json!({"city": "Paris"})),
         ],
     });
     req.messages.push(Message {

@@ -13,11 +13,11 @@ fn rich_request() -> CompletionRequest {
         .temperature(0.0);
     req.messages.push(Message {
         role: Role::Assistant,
-        content: vec![ContentBlock::ToolUse {
-            id: "call_1".into(),
-            name: "weather".into(),
-            input: json!({"city": "Paris"}),
-        }],
+        content: vec![ContentBlock::tool_use(
+            "call_1",
+            "weather",
+            json!({"city": "Paris"}),
+        )],
     });
     req.messages.push(Message {
         role: Role::User,
@@ -30,11 +30,7 @@ fn rich_request() -> CompletionRequest {
         role: Role::Assistant,
         content: vec![
             ContentBlock::text("Checking Rome."),
-            ContentBlock::ToolUse {
-                id: "call_2".into(),
-                name: "weather".into(),
-                input: json!({"city": "Rome"}),
-            },
+            ContentBlock::tool_use("call_2", "weather", json!({"city": "Rome"})),
         ],
     });
     req.messages.push(Message {

@@ -18,6 +18,10 @@
 //! | [`swarm`] | starting simulator, broker and agents together; reports |
 //! | `sim` | the built-in simulator of both APIs, in-process or over loopback HTTP (feature `sim`) |
 //!
+//! The two vendor wire formats, as the providers speak them and the broker relies on them
+//! (endpoints, error bodies, rate-limit headers, retry rules, caching, thinking), are
+//! described in `docs/providers.md`, with links to the vendors' own pages.
+//!
 //! Features: `sim` (the simulator) and `monitor` (the stats server over HTTP) are on by
 //! default; `default-features = false` leaves the broker, the providers and the agent API
 //! without any HTTP server. Ready-made agents live in the `quotaswarm-agents` crate

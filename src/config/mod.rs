@@ -18,6 +18,7 @@ pub(crate) mod family;
 mod locate;
 mod overlay;
 mod params;
+mod problem;
 mod quota;
 mod raw;
 mod validate;
@@ -664,7 +665,7 @@ fn build(text: &str, origin: &str, layering: Layering) -> Result<Config, ConfigE
             })?
     };
     // A problem found after the overlay is placed where the user's text wrote it.
-    let place = |p: validate::Problem| ConfigError::Invalid {
+    let place = |p: problem::Problem| ConfigError::Invalid {
         origin: origin.to_string(),
         line: locate::line_of(text, &p.path),
         path: p.path,

@@ -1,19 +1,8 @@
 //! `[quota]`: where the quota lives — in this process (the default) or in Redis, shared
 //! by every process that uses the same API key and namespace.
 
-use super::validate::Problem;
-use serde::Deserialize;
-
-/// `[quota]` as written.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawQuota {
-    /// `"memory"` (default) or `"redis"`.
-    pub store: Option<String>,
-    pub redis_url: Option<String>,
-    pub namespace: Option<String>,
-    pub local_share: Option<f64>,
-}
+use super::problem::Problem;
+use super::raw::RawQuota;
 
 /// Where the broker keeps its buckets.
 #[derive(Debug, Clone, PartialEq)]

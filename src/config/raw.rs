@@ -26,7 +26,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub sim: RawSim,
     #[serde(default)]
-    pub quota: super::quota::RawQuota,
+    pub quota: RawQuota,
     /// Parameter rules by preset name (`[param_presets.NAME]`; see `params.rs`).
     #[serde(default)]
     pub param_presets: BTreeMap<String, RawParamRules>,
@@ -190,4 +190,15 @@ pub struct RawFault {
     pub mid_stream: Option<bool>,
     /// With `mid_stream`: output tokens sent before the error (default 0).
     pub after_tokens: Option<u64>,
+}
+
+/// `[quota]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    /// `"memory"` (default) or `"redis"`.
+    pub store: Option<String>,
+    pub redis_url: Option<String>,
+    pub namespace: Option<String>,
+    pub local_share: Option<f64>,
 }

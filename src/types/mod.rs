@@ -8,6 +8,8 @@ use std::time::Duration;
 
 mod cache;
 mod reasoning;
+#[cfg(test)]
+pub(crate) mod test_seed;
 mod tools;
 
 pub use cache::{CacheControl, CacheTtl};
@@ -93,6 +95,19 @@ impl ContentBlock {
         ContentBlock::Text {
             text: text.into(),
             cache_control: None,
+        }
+    }
+
+    /// A tool call the model made (an assistant turn's block, echoed back in a history).
+    pub fn tool_use(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        input: serde_json::Value,
+    ) -> Self {
+        ContentBlock::ToolUse {
+            id: id.into(),
+            name: name.into(),
+            input,
         }
     }
 

@@ -1,23 +1,31 @@
 //! Admission, the lane scheduler: a new request chooses its rung (coalescing first, see
-//! `coalescing.rs`), is queued on that rung's lane, and each lane's pump sends what may
-//! go now in queue order — bounded by `max_in_flight`, the lane's pause after a 429, its
+//! `coalescing.rs`) — for a ladder, the rung projected to finish it first after its
+//! preference for higher rungs (`placement.rs`) — and is queued on that rung's lane. Each
+//! lane's pump first re-places the last queued ladder jobs that another rung would now
+//! finish sooner, then sends what may go now in queue order — bounded by `max_in_flight`, the lane's pause after a 429, its
 //! circuit and its buckets (or the shared store's gate, `shared.rs`) — moves down its
 //! ladder what waited too long or sits behind an open circuit, and drops what nobody
 //! waits for; then it sets the lane's one timer for the next change.
 //!
 //! Cost per message: hash look-ups, bucket arithmetic, and O(log n) queue operations (n
 //! the lane's queue length, see `queue.rs`) for each job the message admits, moves down
-//! or removes. Nothing walks a queue. Choosing a rung is O(rungs).
+//! or removes. Nothing walks a queue. Choosing a rung is O(rungs); re-placing looks at
+//! each lane's last queued job, O(lanes × rungs) a pump when the config has ladders.
 
 use super::bucket::{Admission, Cost};
 use super::error::{BrokerError, RungError};
 use super::job::{Job, Prepared};
 use super::lane::Lane;
+use super::placement::{self, Ask, RungView};
 use super::shared::Gate;
 use super::state::{reply_all, BrokerState, Caller};
 use super::time::{after, FAR};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The most jobs one lane's tail gives up to other rungs in one pump (the rest move at
+/// its next pump), so that a message's cost stays bounded.
+const MOVES_PER_LANE: usize = 8;
 
 impl BrokerState {
     pub(crate) fn on_complete(&mut self, prepared: Prepared, caller: Caller, now: Instant) {
@@ -92,46 +100,131 @@ impl BrokerState {
             coalesce_key: key,
             lane,
             shared: false,
+            sent_at: None,
         };
         self.enqueue(job, false, now);
         self.pump(lane, now);
     }
 
-    /// The first rung from `from` whose projected wait is within the request's max wait;
-    /// if none is, the one with the shortest wait. Rungs that can never fit are skipped.
+    /// The rung from `from` on (and its lane) where `p` is projected to finish first,
+    /// after its preference for higher rungs, among those within its max wait; if none
+    /// is, the one with the shortest wait (see `placement.rs`).
     pub(crate) fn choose_rung(
         &self,
         p: &Prepared,
         from: usize,
         now: Instant,
     ) -> Option<(usize, usize)> {
-        let max_wait = self.wait_limit(p);
-        let mut best: Option<(Duration, usize, usize)> = None;
+        let views = self.rung_views(p, from, None, now);
+        let rung = placement::place(&views, &self.placement_ask(p))?;
+        Some((rung, self.lane_idx(p, rung)?))
+    }
+
+    /// What each rung of `p` from `from` on projects at `now`, for the rungs it could ever
+    /// use. `queued_on`: the lane where `p` is already the last queued job.
+    fn rung_views(
+        &self,
+        p: &Prepared,
+        from: usize,
+        queued_on: Option<usize>,
+        now: Instant,
+    ) -> Vec<RungView> {
+        let max_in_flight = self.config.broker.max_in_flight;
+        let mut views = Vec::with_capacity(p.rungs.len().saturating_sub(from));
         for rung in from..=p.last_rung() {
-            let Some(&lane_idx) = p.rungs.get(rung).and_then(|r| self.lane_of.get(&r.model)) else {
+            let Some(lane_idx) = self.lane_idx(p, rung) else {
                 continue;
             };
             let lane = &self.lanes[lane_idx];
             if self.context_overflow(p, rung, lane).is_some() {
                 continue;
             }
-            // An open circuit sends the request down the ladder while there is a lower
-            // rung; on the last rung it waits for the probe like any other wait.
-            if rung < p.last_rung() && !lane.circuit.may_send(now) {
-                continue;
-            }
             let cost = lane.cost_of(p, rung, now);
-            let Some(wait) = lane.projected_wait(&cost, now) else {
+            let queued = queued_on == Some(lane_idx);
+            let Some(wait) = lane.projected_wait(&cost, queued, now) else {
                 continue;
             };
-            if max_wait.is_none_or(|m| wait <= m) {
-                return Some((rung, lane_idx));
-            }
-            if best.is_none_or(|(w, _, _)| wait < w) {
-                best = Some((wait, rung, lane_idx));
+            let ahead = lane.queue.queue_len().saturating_sub(usize::from(queued));
+            views.push(RungView {
+                rung,
+                fits: true,
+                circuit_open: !lane.circuit.may_send(now),
+                wait,
+                busy: lane.busy_wait(ahead, max_in_flight),
+                service: lane.service,
+            });
+        }
+        views
+    }
+
+    fn lane_idx(&self, p: &Prepared, rung: usize) -> Option<usize> {
+        p.rungs
+            .get(rung)
+            .and_then(|r| self.lane_of.get(&r.model))
+            .copied()
+    }
+
+    /// The floor, max wait and preference `p` is placed with.
+    fn placement_ask(&self, p: &Prepared) -> Ask {
+        Ask {
+            floor: p.last_rung(),
+            max_wait: self.wait_limit(p),
+            prefer: p
+                .request
+                .options
+                .prefer
+                .unwrap_or(self.config.broker.ladder_prefer),
+        }
+    }
+
+    /// Re-places the last queued jobs of every lane that another rung would now finish
+    /// sooner (see `placement::replace`): each lane's tail moves while it gains, at most
+    /// [`MOVES_PER_LANE`] jobs a pump. Only jobs on their first attempt that never moved
+    /// down by a failure or a timeout move, and only between rungs of their own ladder
+    /// within their floor. A lane other than `pumping` that receives a job is woken now
+    /// (its timer), so its pump sends it; `pumping`'s own pump follows this.
+    fn respill(&mut self, pumping: usize, now: Instant) {
+        if self.config.ladders.is_empty() {
+            return;
+        }
+        for source in 0..self.lanes.len() {
+            for _ in 0..MOVES_PER_LANE {
+                let Some(id) = self.lanes[source].queue.tail() else {
+                    break;
+                };
+                let Some(job) = self.jobs.get(&id) else {
+                    break; // cannot happen: every queued id has its job
+                };
+                let movable = job.prepared.last_rung() > 0
+                    && job.errors.is_empty()
+                    && job.attempt == 0
+                    && !job.shared
+                    && !job.abandoned();
+                if !movable {
+                    break;
+                }
+                let views = self.rung_views(&job.prepared, 0, Some(source), now);
+                let ask = self.placement_ask(&job.prepared);
+                let Some(rung) = placement::replace(&views, job.rung, &ask) else {
+                    break;
+                };
+                let Some(target) = self.lane_idx(&job.prepared, rung) else {
+                    break;
+                };
+                let Some(mut job) = self.take_queued(id) else {
+                    break;
+                };
+                job.span.in_scope(|| {
+                    tracing::debug!(rung, "re-placed on the rung that finishes it sooner")
+                });
+                job.rung = rung;
+                job.lane = target;
+                self.enqueue(job, false, now);
+                if target != pumping {
+                    self.lanes[target].timer.arm(now, now);
+                }
             }
         }
-        best.map(|(_, rung, lane)| (rung, lane))
     }
 
     fn context_overflow(&self, p: &Prepared, rung: usize, lane: &Lane) -> Option<BrokerError> {
@@ -236,6 +329,7 @@ impl BrokerState {
         }
         self.expire(lane_idx, now);
         self.lanes[lane_idx].queue.promote(now);
+        self.respill(lane_idx, now);
         let max_in_flight = self.config.broker.max_in_flight;
         // What keeps the head of the queue from going, and until when.
         let mut blocked_until: Option<Instant> = None;

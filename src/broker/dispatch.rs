@@ -22,6 +22,7 @@ impl BrokerState {
         job.attempt += 1;
         job.reserved = cost;
         job.in_flight = Some(token);
+        job.sent_at = Some(now);
         if job.attempt == 1 {
             let waited = now.saturating_duration_since(job.enqueued_at);
             lane.counters.on_queue_wait(waited, now);

@@ -113,6 +113,8 @@ pub(crate) struct Job {
     pub(crate) lane: usize,
     /// Admitted through the shared quota store (so it is settled there too).
     pub(crate) shared: bool,
+    /// When its attempt in flight was sent (for the lane's observed latency).
+    pub(crate) sent_at: Option<Instant>,
     /// One span per completion, with OpenTelemetry GenAI attribute names; closed when the
     /// job replies. Retries, fallbacks and circuit changes are events inside it.
     pub(crate) span: tracing::Span,

@@ -31,7 +31,13 @@ pub(crate) struct Lane {
     pub(crate) shared: Option<SharedLane>,
     /// The prefixes the provider has cached for this lane, as its responses showed.
     pub(crate) warm: WarmPrefixes,
+    /// How long a successful call here takes: a moving average of what was observed
+    /// (zero until the first), for the placement of ladder requests.
+    pub(crate) service: Duration,
 }
+
+/// The weight of the newest observation in a lane's average latency.
+const SERVICE_WEIGHT: f64 = 0.2;
 
 impl Lane {
     pub(crate) fn new(
@@ -53,7 +59,36 @@ impl Lane {
             counters: LaneCounters::new(),
             shared: None,
             warm: WarmPrefixes::default(),
+            service: Duration::ZERO,
         }
+    }
+
+    /// A call sent at `sent_at` succeeded at `now`: one more latency observed.
+    pub(crate) fn observe_service(&mut self, sent_at: Option<Instant>, now: Instant) {
+        let Some(sent) = sent_at else {
+            return;
+        };
+        let took = now.saturating_duration_since(sent);
+        self.service = if self.service.is_zero() {
+            took
+        } else {
+            self.service
+                .mul_f64(1.0 - SERVICE_WEIGHT)
+                .saturating_add(took.mul_f64(SERVICE_WEIGHT))
+        };
+    }
+
+    /// How long until an in-flight slot is free for a request with `ahead` requests
+    /// queued before it, at `max_in_flight` slots: whole rounds of the observed latency.
+    pub(crate) fn busy_wait(&self, ahead: usize, max_in_flight: usize) -> Duration {
+        let slots = max_in_flight.max(1);
+        let work = self.in_flight + ahead + 1;
+        if work <= slots {
+            return Duration::ZERO;
+        }
+        let rounds = (work - slots).div_ceil(slots);
+        self.service
+            .saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
     }
 
     /// What one attempt of `p` on `rung` costs this lane's buckets now: its estimate,
@@ -71,11 +106,25 @@ impl Lane {
     }
 
     /// How long a new request of `cost` would wait here, queue included; `None` if it can
-    /// never fit.
-    pub(crate) fn projected_wait(&self, cost: &Cost, now: Instant) -> Option<Duration> {
-        let wait = self
-            .buckets
-            .projected_wait(&self.queue.queued_cost, cost, now)?;
+    /// never fit. `queued`: the request is already the last of this lane's queue (its
+    /// own cost is not ahead of it).
+    pub(crate) fn projected_wait(
+        &self,
+        cost: &Cost,
+        queued: bool,
+        now: Instant,
+    ) -> Option<Duration> {
+        let total = &self.queue.queued_cost;
+        let ahead = if queued {
+            Cost {
+                requests: (total.requests - cost.requests).max(0.0),
+                input_tokens: (total.input_tokens - cost.input_tokens).max(0.0),
+                output_tokens: (total.output_tokens - cost.output_tokens).max(0.0),
+            }
+        } else {
+            *total
+        };
+        let wait = self.buckets.projected_wait(&ahead, cost, now)?;
         let paused = self
             .paused_until
             .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));

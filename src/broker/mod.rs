@@ -39,6 +39,7 @@
 //! | `circuit.rs` | the pure circuit breaker |
 //! | `warm.rs` | a lane's memory of the prefixes the provider has cached, to reserve less for them |
 //! | `key.rs` | the canonical key used for coalescing |
+//! | `placement.rs` | the pure placement of a ladder request on the rung projected to finish it first |
 //! | `policy.rs` | the pure parameter policy: what a model refuses, by its config preset |
 //! | `cache_points.rs` | the pure placement of automatic prompt-cache breakpoints |
 //! | `error.rs` | `BrokerError` and the request's validation errors |
@@ -59,6 +60,7 @@ mod job;
 mod key;
 mod lane;
 mod mailbox;
+mod placement;
 mod policy;
 mod queue;
 mod retry;

@@ -130,6 +130,11 @@ impl LaneQueue {
         self.ready.values().take(k).copied().collect()
     }
 
+    /// The job at the back of `ready` (the last to go).
+    pub(crate) fn tail(&self) -> Option<u64> {
+        self.ready.last_key_value().map(|(_, id)| *id)
+    }
+
     /// The job at the head of `ready`.
     pub(crate) fn head(&self) -> Option<u64> {
         self.ready.first_key_value().map(|(_, id)| *id)

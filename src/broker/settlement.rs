@@ -31,6 +31,9 @@ impl BrokerState {
             return;
         };
         job.in_flight = None;
+        if outcome.is_ok() {
+            self.lanes[lane_idx].observe_service(job.sent_at, now);
+        }
         self.lanes[lane_idx].in_flight = self.lanes[lane_idx].in_flight.saturating_sub(1);
         match outcome {
             Ok(reply) => self.on_success(job, reply, now),

@@ -292,6 +292,11 @@ pub struct RequestOptions {
     /// off for this request.
     #[serde(default, with = "opt_duration_ms")]
     pub reuse: Option<Duration>,
+    /// How much longer this ladder request waits for each step up its ladder rather than
+    /// spill to a lower rung that would finish it sooner. `None`: the broker's
+    /// `ladder_prefer`; zero: the rung projected to finish it first.
+    #[serde(default, with = "opt_duration_ms")]
+    pub prefer: Option<Duration>,
 }
 
 fn yes() -> bool {
@@ -307,6 +312,7 @@ impl Default for RequestOptions {
             floor: None,
             auto_cache: None,
             reuse: None,
+            prefer: None,
         }
     }
 }
@@ -579,6 +585,15 @@ impl CompletionRequest {
     /// Never fall below this rung of the ladder (0 = the first).
     pub fn floor(mut self, rung: usize) -> Self {
         self.options.floor = Some(rung);
+        self
+    }
+
+    /// Wait up to `secs` longer per step up the ladder rather than spill to a lower rung
+    /// that would finish sooner (0: wherever it finishes first). Negative or NaN counts
+    /// as 0; too large for a `Duration`, as never spilling.
+    pub fn prefer_secs(mut self, secs: f64) -> Self {
+        let d = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX);
+        self.options.prefer = Some(d);
         self
     }
 }

@@ -58,6 +58,11 @@ pub(super) fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
             b.ladder_max_wait_secs,
             d.ladder_max_wait,
         )?,
+        ladder_prefer: secs(
+            "broker.ladder_prefer_secs",
+            b.ladder_prefer_secs,
+            d.ladder_prefer,
+        )?,
         estimator_cache_entries,
         reuse: secs("broker.reuse_secs", b.reuse_secs, d.reuse)?,
     })

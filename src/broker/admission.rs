@@ -173,7 +173,9 @@ impl BrokerState {
                 .request
                 .options
                 .prefer
-                .unwrap_or(self.config.broker.ladder_prefer),
+                .or(self.config.broker.ladder_prefer)
+                .or(self.wait_limit(p))
+                .unwrap_or(Duration::MAX),
         }
     }
 

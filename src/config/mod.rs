@@ -336,9 +336,11 @@ pub struct BrokerConfig {
     pub ladder_max_wait: Duration,
     /// How much longer a ladder request waits for each step up its ladder: it is placed
     /// on (and moved while queued to) the rung projected to finish it first, after this
-    /// handicap per step down (`ladder_prefer_secs`, default 10 s; 0: pure spill). A
-    /// request may set its own (`prefer_secs`).
-    pub ladder_prefer: Duration,
+    /// handicap per step down (`ladder_prefer_secs`; 0: pure spill). A request may set
+    /// its own (`prefer_secs`). `None` (the default): each request's max wait
+    /// (`ladder_max_wait` unless it sets one), so a request spills only to a rung that
+    /// finishes it sooner by more than it was willing to wait anyway.
+    pub ladder_prefer: Option<Duration>,
     /// Most token counts the estimator caches (default 100 000); beyond that the least
     /// useful are evicted and counted again when seen.
     pub estimator_cache_entries: usize,
@@ -360,7 +362,7 @@ impl Default for BrokerConfig {
             circuit_threshold: 5,
             circuit_cooldown: Duration::from_secs(30),
             ladder_max_wait: Duration::from_secs(10),
-            ladder_prefer: Duration::from_secs(10),
+            ladder_prefer: None,
             estimator_cache_entries: crate::tokens::DEFAULT_CACHE_ENTRIES,
             reuse: Duration::ZERO,
         }

@@ -113,7 +113,8 @@ pub struct RawBroker {
     pub circuit_threshold: Option<u32>,
     pub circuit_cooldown_secs: Option<f64>,
     pub ladder_max_wait_secs: Option<f64>,
-    /// Seconds a ladder request waits for each step up its ladder (0: pure spill).
+    /// Seconds a ladder request waits for each step up its ladder (0: pure spill; unset:
+    /// its max wait).
     pub ladder_prefer_secs: Option<f64>,
     pub estimator_cache_entries: Option<usize>,
     /// Default reuse window of every model, in seconds (0: off).

@@ -294,7 +294,8 @@ pub struct RequestOptions {
     pub reuse: Option<Duration>,
     /// How much longer this ladder request waits for each step up its ladder rather than
     /// spill to a lower rung that would finish it sooner. `None`: the broker's
-    /// `ladder_prefer`; zero: the rung projected to finish it first.
+    /// `ladder_prefer` (by default, its max wait); zero: the rung projected to finish it
+    /// first.
     #[serde(default, with = "opt_duration_ms")]
     pub prefer: Option<Duration>,
 }

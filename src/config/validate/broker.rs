@@ -58,11 +58,10 @@ pub(super) fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
             b.ladder_max_wait_secs,
             d.ladder_max_wait,
         )?,
-        ladder_prefer: secs(
-            "broker.ladder_prefer_secs",
-            b.ladder_prefer_secs,
-            d.ladder_prefer,
-        )?,
+        ladder_prefer: match b.ladder_prefer_secs {
+            Some(s) => Some(secs("broker.ladder_prefer_secs", Some(s), Duration::ZERO)?),
+            None => d.ladder_prefer,
+        },
         estimator_cache_entries,
         reuse: secs("broker.reuse_secs", b.reuse_secs, d.reuse)?,
     })

@@ -124,3 +124,73 @@ async fn with_a_large_preference_everything_stays_on_the_first_rung() {
     assert_eq!(r.rate_limited, 0, "no 429s");
     assert_eq!((r.on_big, r.on_small), (N, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_sets_its_own_preference_over_the_config() {
+    let swarm = Swarm::start(config(1_000_000.0), Backend::Embedded)
+        .await
+        .unwrap();
+    let h = swarm.handle();
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let req = CompletionRequest::prompt("spill", format!("Task {i}."))
+                    .max_tokens(20)
+                    .prefer_secs(0.0);
+                h.complete(req).await
+            })
+        })
+        .collect();
+    let mut on_small = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap().model == "small" {
+            on_small += 1;
+        }
+    }
+    println!("prefer_secs(0) over a config of 1e6: {on_small} on small");
+    assert!(on_small > 0);
+}
+
+/// The first rung reserves `max_tokens` of a small output-token bucket for each request
+/// and gets most of it back when the answer is short; the second rung is slow. Requests
+/// placed on the second rung while the first looked busy move back up as soon as the
+/// first rung's refunds show it would serve them sooner.
+#[tokio::test(start_paused = true)]
+async fn a_queued_request_moves_to_the_rung_that_now_serves_it_sooner() {
+    let text = format!(
+        "[sim]\nlatency_ms = {LATENCY_MS}\nper_token_ms = 0\n\
+         [broker]\nladder_prefer_secs = 0\n\
+         [models.big]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-6\"\n\
+         rpm = 6000\nitpm = 10000000\notpm = 6000\nburst_secs = 10\n\
+         [models.small]\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\n\
+         rpm = 6\nitpm = 10000000\notpm = 10000000\nburst_secs = 10\n\
+         [ladders]\nspill = [\"big\", \"small\"]\n"
+    );
+    let mut c = Config::from_toml_str_over_defaults(&text, "test").expect("config");
+    c.models.retain(|name, _| name == "big" || name == "small");
+    c.ladders.retain(|name, _| name == "spill");
+    let swarm = Swarm::start(c, Backend::Embedded).await.unwrap();
+    let h = swarm.handle();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let req = CompletionRequest::prompt("spill", format!("Task {i}: say hi."))
+                    .max_tokens(1000);
+                h.complete(req).await
+            })
+        })
+        .collect();
+    let mut on_small = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap().model == "small" {
+            on_small += 1;
+        }
+    }
+    let took = start.elapsed();
+    println!("re-placement: {on_small} of 6 answered by small, in {took:.2?}");
+    assert!(on_small <= 1, "{on_small} answered by small");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}

@@ -281,6 +281,12 @@ pub struct RequestOptions {
     /// Never fall below this rung of the ladder (0 = the first rung).
     #[serde(default)]
     pub floor: Option<usize>,
+    /// How much longer this ladder request waits for each step up its ladder rather than
+    /// spill to a lower rung that would finish it sooner. `None`: the broker's
+    /// `ladder_prefer` (by default, its max wait); zero: the rung projected to finish it
+    /// first.
+    #[serde(default, with = "opt_duration_ms")]
+    pub prefer: Option<Duration>,
     /// Automatic prompt-cache breakpoints (Anthropic): `None` follows the model's config
     /// (`auto_cache`, on by default for Anthropic models), `Some(false)` turns them off for
     /// this request. Breakpoints the request places itself are always kept.
@@ -292,12 +298,6 @@ pub struct RequestOptions {
     /// off for this request.
     #[serde(default, with = "opt_duration_ms")]
     pub reuse: Option<Duration>,
-    /// How much longer this ladder request waits for each step up its ladder rather than
-    /// spill to a lower rung that would finish it sooner. `None`: the broker's
-    /// `ladder_prefer` (by default, its max wait); zero: the rung projected to finish it
-    /// first.
-    #[serde(default, with = "opt_duration_ms")]
-    pub prefer: Option<Duration>,
 }
 
 fn yes() -> bool {
@@ -311,9 +311,9 @@ impl Default for RequestOptions {
             coalesce: true,
             trim: None,
             floor: None,
+            prefer: None,
             auto_cache: None,
             reuse: None,
-            prefer: None,
         }
     }
 }

@@ -22,8 +22,7 @@
 //! An agent has a `name`, either a `kind` with its inputs or scripted `turns` (kind
 //! `scripted`, the default), and how it asks: `model` (a model or ladder of the config) or
 //! `ladder` (an inline list of models), `system`, `max_tokens`, `max_wait_secs` (then move
-//! down the ladder), `prefer_secs` (wait this much longer per step up the ladder rather
-//! than spill to a rung that finishes sooner), `trim` (`max_input_tokens`, `summarize`), `coalesce` (default true),
+//! down the ladder), `trim` (`max_input_tokens`, `summarize`), `coalesce` (default true),
 //! `reuse_secs` (answer an identical request from a completion this recent; default: the
 //! config's `reuse_secs`) and `copies` (default 1; copies are named `NAME-1`, `NAME-2`,
 //! ...). Kinds and their
@@ -181,9 +180,6 @@ pub struct AgentSpec {
     /// The reuse window of this agent's requests (`reuse_secs`); `None` follows the
     /// config.
     pub reuse_secs: Option<f64>,
-    /// How much longer this agent's ladder requests wait per step up the ladder before
-    /// spilling to a rung that finishes sooner (`prefer_secs`); `None` follows the config.
-    pub prefer_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,7 +194,6 @@ struct RawAgent {
     ladder: Option<Vec<String>>,
     max_tokens: Option<u32>,
     max_wait_secs: Option<f64>,
-    prefer_secs: Option<f64>,
     trim: Option<RawTrim>,
     coalesce: Option<bool>,
     copies: Option<u32>,
@@ -331,9 +326,6 @@ impl TryFrom<RawAgent> for AgentSpec {
         {
             return Err(at("`max_wait_secs` must be a number ≥ 0".into()));
         }
-        if r.prefer_secs.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
-            return Err(at("`prefer_secs` must be a number ≥ 0".into()));
-        }
         if r.reuse_secs
             .is_some_and(|w| !(w.is_finite() && (0.0..=3600.0).contains(&w)))
         {
@@ -365,7 +357,6 @@ impl TryFrom<RawAgent> for AgentSpec {
             labels: r.labels,
             rounds: r.rounds.unwrap_or(2).max(1),
             reuse_secs: r.reuse_secs,
-            prefer_secs: r.prefer_secs,
         })
     }
 }
@@ -389,9 +380,6 @@ impl AgentSpec {
         }
         ask.options.trim = self.trim.clone();
         ask.options.reuse = self.reuse_secs.map(Duration::from_secs_f64);
-        if let Some(p) = self.prefer_secs {
-            ask = ask.prefer_secs(p);
-        }
         ask
     }
 
@@ -484,7 +472,6 @@ impl Scenario {
                 labels: Vec::new(),
                 rounds: 1,
                 reuse_secs: None,
-                prefer_secs: None,
             }],
             origin: "--agents".into(),
             lines: vec![0],

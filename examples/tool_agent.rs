@@ -12,7 +12,7 @@
 //! tool calls, then an answer.
 
 use quotaswarm::agent::{Ask, ToolRun};
-use quotaswarm::swarm::{report_table, Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{report_table, SwarmBuilder, SwarmReport};
 use quotaswarm::types::{ContentBlock, Role};
 use quotaswarm::Config;
 use quotaswarm_agents::Bookkeeper;
@@ -31,7 +31,7 @@ pub async fn run_on(target: &str) -> anyhow::Result<(SwarmReport, ToolRun)> {
     config.sim.tool_call_rate = 1.0;
     config.sim.tool_steps = 3;
     let report = SwarmBuilder::new(config)
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent("bookkeeper", agent)
         .deadline(Duration::from_secs(60))
         .run()

@@ -6,7 +6,7 @@
 //! leave out a required field.
 
 use quotaswarm::agent::{Agent, AgentError, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -71,7 +71,7 @@ async fn check(
     let config = Config::from_toml_str_over_defaults(&text, "agent_structured test").unwrap();
     let outcome = Outcome::default();
     let report = SwarmBuilder::new(config)
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent(
             "checker",
             Checker {
@@ -96,7 +96,7 @@ fn fits(report: &SwarmReport, got: Result<Check, AgentError>) {
         "{check:?}"
     );
     assert!(report.totals.is_clean(), "{:?}", report.agents);
-    let sim = report.sim.as_ref().unwrap();
+    let sim = quotaswarm_sim::stats_of(&report).unwrap();
     assert_eq!(sim.total.requests, 1);
     assert_eq!(sim.total.status(200), 1);
 }

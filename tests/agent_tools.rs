@@ -11,7 +11,7 @@
 //! makes `tool_steps` tool turns and then answers in words.
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, ToolRun, Toolbox};
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::types::{ContentBlock, Role, Tool};
 use quotaswarm::{CompletionRequest, Config};
 use quotaswarm_agents::Bookkeeper;
@@ -32,7 +32,7 @@ fn config() -> Config {
 async fn run(agent: Bookkeeper) -> (SwarmReport, ToolRun) {
     let ledger = agent.ledger.clone();
     let report = SwarmBuilder::new(config())
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent("bookkeeper", agent)
         .deadline(Duration::from_secs(60))
         .run()
@@ -45,7 +45,7 @@ async fn run(agent: Bookkeeper) -> (SwarmReport, ToolRun) {
 
 /// Every request the simulator saw was answered 200: none refused, none limited.
 fn none_refused(r: &SwarmReport) {
-    let sim = r.sim.as_ref().expect("simulator stats");
+    let sim = quotaswarm_sim::stats_of(&r).expect("simulator stats");
     assert_eq!(
         sim.total.status(200),
         sim.total.requests,
@@ -122,7 +122,10 @@ async fn completes_a_multi_step_task_streamed_on_anthropic() {
     let ledger = agent.ledger.clone();
     let (r, run) = run(agent).await;
     completed(&r, &run);
-    assert_eq!(r.sim.as_ref().unwrap().total.streams, run.steps as u64);
+    assert_eq!(
+        quotaswarm_sim::stats_of(&r).unwrap().total.streams,
+        run.steps as u64
+    );
     let streamed = ledger.lock().unwrap().streamed.clone();
     assert!(
         streamed.ends_with(&run.text()),
@@ -136,7 +139,10 @@ async fn completes_a_multi_step_task_streamed_on_openai() {
     let ledger = agent.ledger.clone();
     let (r, run) = run(agent).await;
     completed(&r, &run);
-    assert_eq!(r.sim.as_ref().unwrap().total.streams, run.steps as u64);
+    assert_eq!(
+        quotaswarm_sim::stats_of(&r).unwrap().total.streams,
+        run.steps as u64
+    );
     let streamed = ledger.lock().unwrap().streamed.clone();
     assert!(
         streamed.ends_with(&run.text()),
@@ -170,7 +176,7 @@ async fn thinking_blocks_are_replayed_through_three_tool_turns_and_accepted() {
     }
     // Requests 2 to 4 each replayed the thinking of every tool turn before them, and
     // the simulator, which checks each signature, accepted them all.
-    assert_eq!(r.sim.as_ref().unwrap().total.requests, 4);
+    assert_eq!(quotaswarm_sim::stats_of(&r).unwrap().total.requests, 4);
     none_refused(&r);
 }
 
@@ -200,7 +206,7 @@ impl Agent for Stuck {
 #[tokio::test(start_paused = true)]
 async fn a_cut_ends_the_loop_while_a_tool_runs_without_a_kill() {
     let report = SwarmBuilder::new(config())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("stuck", Stuck)
         .deadline(Duration::from_secs(30))
         .run()

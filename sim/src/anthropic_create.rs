@@ -8,8 +8,8 @@ use super::limiter::Cost;
 use super::reply::{self, End};
 use super::stream::{named_event, Plan};
 use super::{thinking, tokens, tools, validate, Seen, Simulator};
-use crate::config::OtpmMode;
-use crate::provider::HttpRequest;
+use quotaswarm::config::OtpmMode;
+use quotaswarm::provider::HttpRequest;
 use serde_json::{json, Value};
 
 /// The fields whose values shape the answer.

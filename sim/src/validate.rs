@@ -196,7 +196,8 @@ fn refusal(message: String, param: Option<&str>, code: Option<&'static str>) -> 
 /// OpenAI model family by wire name (the contract's rule): reasoning = `o1*`, `o3*`,
 /// `o4*`, `gpt-5*`, as `config::family` decides it for the client side.
 pub(super) fn openai_reasoning(model: &str) -> bool {
-    crate::config::family::openai_family(model) == crate::config::family::OpenAiFamily::Reasoning
+    quotaswarm::config::family::openai_family(model)
+        == quotaswarm::config::family::OpenAiFamily::Reasoning
 }
 
 /// OpenAI: unknown fields, the reasoning models' parameter rules, stop sequences, and

@@ -5,7 +5,7 @@
 //! once. After generation the reservation is settled against the actual output.
 
 use super::bucket::{Bucket, Shortfall};
-use crate::config::Limits;
+use quotaswarm::config::Limits;
 use std::time::Duration;
 use tokio::time::Instant;
 

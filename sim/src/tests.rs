@@ -1,7 +1,7 @@
 //! The simulator driven in-process through `Simulator::handle`, in paused time.
 
 use super::*;
-use crate::config::{Fault, FaultKind, Limits, OtpmMode};
+use quotaswarm::config::{Fault, FaultKind, Limits, OtpmMode};
 use serde_json::{json, Value};
 
 pub(super) const SONNET: &str = "claude-sonnet-4-6";
@@ -612,11 +612,7 @@ async fn injects_faults_deterministically_by_seed_and_can_turn_them_off() {
     let faulty = |seed: u64| {
         sim_with(|c| {
             c.sim.seed = seed;
-            c.sim.faults = vec![Fault {
-                model: Some(SONNET.into()),
-                kind: FaultKind::Status(529),
-                rate: 0.5,
-            }];
+            c.sim.faults = vec![Fault::new(FaultKind::Status(529), 0.5).for_model(SONNET)];
         })
     };
     let (a, b) = (faulty(9), faulty(9));
@@ -647,11 +643,7 @@ async fn injects_faults_deterministically_by_seed_and_can_turn_them_off() {
 #[tokio::test(start_paused = true)]
 async fn maps_openai_faults_to_the_engine_overloaded_503() {
     let sim = sim_with(|c| {
-        c.sim.faults = vec![Fault {
-            model: None,
-            kind: FaultKind::Status(503),
-            rate: 1.0,
-        }];
+        c.sim.faults = vec![Fault::new(FaultKind::Status(503), 1.0)];
     });
     let r = sim.handle(openai(&chat(5))).await;
     assert_eq!(r.status, 503);
@@ -667,11 +659,7 @@ async fn slows_responses_with_latency_per_token_and_slow_faults() {
     let sim = sim_with(|c| {
         c.sim.latency = Duration::from_millis(100);
         c.sim.per_token = Duration::from_millis(10);
-        c.sim.faults = vec![Fault {
-            model: None,
-            kind: FaultKind::Slow(Duration::from_secs(2)),
-            rate: 1.0,
-        }];
+        c.sim.faults = vec![Fault::new(FaultKind::Slow(Duration::from_secs(2)), 1.0)];
     });
     let start = Instant::now();
     let r = sim.handle(anthropic(&hello(50))).await;
@@ -875,16 +863,16 @@ async fn rounds_anthropic_token_remaining_to_the_nearest_thousand() {
 
 mod streaming {
     use super::*;
-    use crate::provider::{self, Endpoint, ProviderError, StreamEvent};
-    use crate::types::CompletionRequest;
     use futures_util::StreamExt;
+    use quotaswarm::provider::{self, Endpoint, ProviderError, StreamEvent};
+    use quotaswarm::types::CompletionRequest;
 
     fn endpoint(sim: &Simulator, wire: Wire) -> Endpoint {
         Endpoint {
             name: "sim".into(),
             provider: provider::for_wire(wire),
             transport: Arc::new(EmbeddedTransport { sim: sim.clone() }),
-            key: Some(crate::ApiKey::new("sk-stream")),
+            key: Some(quotaswarm::ApiKey::new("sk-stream")),
         }
     }
 
@@ -1010,11 +998,7 @@ mod streaming {
 
     #[tokio::test(start_paused = true)]
     async fn an_injected_mid_stream_fault_surfaces_as_a_typed_error_after_n_tokens() {
-        let fault = Fault {
-            model: None,
-            kind: FaultKind::MidStream { after_tokens: 4 },
-            rate: 1.0,
-        };
+        let fault = Fault::new(FaultKind::MidStream { after_tokens: 4 }, 1.0);
         for (wire, model) in [(Wire::Anthropic, SONNET), (Wire::OpenAi, GPT)] {
             let sim = slow_sim(vec![fault.clone()]);
             let ep = endpoint(&sim, wire);
@@ -1041,6 +1025,7 @@ mod streaming {
                     e.underlying(),
                     ProviderError::Server { status: 500, .. }
                 )),
+                other => panic!("no simulator for {other:?}"),
             }
             let stats = sim.stats();
             assert_eq!(stats.total.stream_errors, 1);
@@ -1052,13 +1037,7 @@ mod streaming {
 
     #[tokio::test(start_paused = true)]
     async fn errors_before_the_stream_starts_are_plain_classified_responses() {
-        let sim = sim_with(|c| {
-            c.sim.faults = vec![Fault {
-                model: None,
-                kind: FaultKind::Status(529),
-                rate: 1.0,
-            }]
-        });
+        let sim = sim_with(|c| c.sim.faults = vec![Fault::new(FaultKind::Status(529), 1.0)]);
         let e = endpoint(&sim, Wire::Anthropic)
             .stream(SONNET, &req())
             .await

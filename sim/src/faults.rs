@@ -4,7 +4,7 @@
 //! in list order, hit or miss, so the sequence depends only on the seed and the order of
 //! requests. The first status fault hit wins; slow faults add up.
 
-use crate::config::{Fault, FaultKind};
+use quotaswarm::config::{Fault, FaultKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
@@ -61,10 +61,10 @@ mod tests {
     use super::*;
 
     fn fault(model: Option<&str>, kind: FaultKind, rate: f64) -> Fault {
-        Fault {
-            model: model.map(String::from),
-            kind,
-            rate,
+        let f = Fault::new(kind, rate);
+        match model {
+            Some(m) => f.for_model(m),
+            None => f,
         }
     }
 

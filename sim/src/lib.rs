@@ -1,7 +1,16 @@
-//! The built-in simulator of the Anthropic Messages and OpenAI Chat Completions APIs.
+//! A simulator of the Anthropic Messages and OpenAI Chat Completions APIs, for
+//! quotaswarm's tests, examples and keyless runs.
 //!
 //! One [`Simulator`] answers [`HttpRequest`]s by path, so the same code serves in-process
-//! ([`EmbeddedTransport`], works in paused tokio time) and over HTTP ([`serve`]).
+//! ([`EmbeddedTransport`], works in paused tokio time) and over HTTP ([`serve`]). A swarm
+//! uses it through a backend from this crate: `SwarmBuilder::new(config)
+//! .backend(quotaswarm_sim::loopback())` (or [`auto`], [`embedded`], [`as_configured`]);
+//! [`of`] gives a running swarm's simulator back.
+//!
+//! The simulator keeps its own token buckets (`bucket.rs`, `limiter.rs`) on purpose,
+//! rather than sharing the broker's: it stands in for the provider that enforces the
+//! limits, and a limiter shared with the broker would agree with the broker's bugs
+//! instead of answering them with 429s.
 //!
 //! | file | holds |
 //! |---|---|
@@ -20,6 +29,7 @@
 //! | `stream.rs` | streamed (SSE) answers: the producer task, cancellation, settlement |
 //! | `stats.rs` | counters behind `GET /_stats` |
 //! | `server.rs` | the axum server |
+//! | `swarm.rs` | the swarm backends, the in-process transport |
 //!
 //! Keys are never logged or echoed; stats name a key by a fingerprint (`key_1a2b3c4d`).
 
@@ -38,6 +48,7 @@ mod schema;
 mod server;
 mod stats;
 mod stream;
+mod swarm;
 mod thinking;
 mod tokens;
 mod tools;
@@ -45,13 +56,13 @@ mod validate;
 
 pub use server::{serve, SimError, SimServer};
 pub use stats::{Counters, SimStats};
+pub use swarm::{as_configured, auto, embedded, loopback, of, stats_of, EmbeddedTransport};
 
-use crate::config::{Config, Fault, Limits, OtpmMode, Wire};
-use crate::provider::{HttpRequest, HttpResponse, StreamingResponse, Transport, TransportError};
 use bucket::Bucket;
 use faults::{Drawn, Faults};
-use futures_util::future::BoxFuture;
 use limiter::{Cost, Denial, ModelBuckets, Window};
+use quotaswarm::config::{Config, Fault, Limits, OtpmMode, Wire};
+use quotaswarm::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use reqwest::header::{HeaderMap, HeaderValue};
 use stats::Event;
 use std::collections::{HashMap, HashSet};
@@ -149,7 +160,7 @@ struct Seen {
 /// rate-limit headers and `retry-after`), and `GET /_stats` with [`SimStats`] as JSON.
 ///
 /// Like the real services, and each switchable in `[sim]` (see
-/// [`SimConfig`](crate::config::SimConfig)): it calls tools (a forced `tool_choice`
+/// [`SimConfig`](quotaswarm::config::SimConfig)): it calls tools (a forced `tool_choice`
 /// always, with input that fits the tool's schema; `auto` at a rate, for a few loop
 /// steps) and fills `json_schema` response formats; caches prompt prefixes per key
 /// (Anthropic breakpoints with their TTLs, reads free against ITPM; OpenAI automatic
@@ -463,27 +474,6 @@ fn bearer(request: &HttpRequest) -> Option<&str> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-}
-
-/// Calls the simulator in-process: no sockets, so it works in paused tokio time. Never
-/// fails with a [`TransportError`].
-#[derive(Clone)]
-pub struct EmbeddedTransport {
-    /// The simulator that answers.
-    pub sim: Simulator,
-}
-
-impl Transport for EmbeddedTransport {
-    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(async move { Ok(self.sim.handle(request).await) })
-    }
-
-    fn send_streaming(
-        &self,
-        request: HttpRequest,
-    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
-        Box::pin(async move { Ok(self.sim.handle_streaming(request).await) })
-    }
 }
 
 #[cfg(test)]

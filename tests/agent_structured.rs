@@ -96,7 +96,7 @@ fn fits(report: &SwarmReport, got: Result<Check, AgentError>) {
         "{check:?}"
     );
     assert!(report.totals.is_clean(), "{:?}", report.agents);
-    let sim = quotaswarm_sim::stats_of(&report).unwrap();
+    let sim = quotaswarm_sim::stats_of(report).unwrap();
     assert_eq!(sim.total.requests, 1);
     assert_eq!(sim.total.status(200), 1);
 }

@@ -45,7 +45,7 @@ async fn run(agent: Bookkeeper) -> (SwarmReport, ToolRun) {
 
 /// Every request the simulator saw was answered 200: none refused, none limited.
 fn none_refused(r: &SwarmReport) {
-    let sim = quotaswarm_sim::stats_of(&r).expect("simulator stats");
+    let sim = quotaswarm_sim::stats_of(r).expect("simulator stats");
     assert_eq!(
         sim.total.status(200),
         sim.total.requests,

@@ -35,7 +35,7 @@ fn ask(i: usize) -> CompletionRequest {
 
 /// Uses up a model's one request a minute in the simulator.
 async fn exhaust(swarm: &Swarm, wire_model: &str, model: &str) {
-    let sim = quotaswarm_sim::of(&swarm).unwrap();
+    let sim = quotaswarm_sim::of(swarm).unwrap();
     assert!(sim.set_limits(wire_model, tiny()));
     let _ = swarm
         .handle()

@@ -45,7 +45,7 @@ impl Faults {
             let hit = self.rng.random::<f64>() < f.rate;
             match f.kind {
                 FaultKind::Status(s) if hit && out.status.is_none() => out.status = Some(s),
-                FaultKind::Slow(d) if hit => out.slow += d,
+                FaultKind::Slow(d) if hit => out.slow = out.slow.saturating_add(d),
                 FaultKind::MidStream { after_tokens } if hit && out.mid_stream.is_none() => {
                     out.mid_stream = Some(after_tokens)
                 }

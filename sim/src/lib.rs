@@ -16,10 +16,15 @@
 //! |---|---|
 //! | `bucket.rs` | one continuously refilled bucket, pure over `now` |
 //! | `limiter.rs` | the bucket set of one (key, model): admission and settlement |
+//! | `checked.rs` | config numbers bounded for the simulator's arithmetic |
 //! | `tokens.rs` | the simulator's own token counting (tiktoken × `token_factor`) |
 //! | `reply.rs` | deterministic answers from a hash of the request |
 //! | `faults.rs` | seeded fault injection |
-//! | `anthropic.rs`, `openai.rs` | each vendor's routes, validation, bodies and headers |
+//! | `anthropic.rs` | the Anthropic routes; error bodies, ids and rate-limit headers |
+//! | `anthropic_request.rs` | an Anthropic request's checks before admission |
+//! | `anthropic_create.rs` | `POST /v1/messages` past the checks: admission and the reply |
+//! | `anthropic_reject.rs` | Anthropic refusals (rate limits, overload, spend cap) |
+//! | `openai.rs` | the OpenAI route, its checks, error bodies and headers |
 //! | `content.rs`, `openai_body.rs` | each vendor's reply content, whole and streamed |
 //! | `validate.rs` | strict validation: unknown fields, parameter rules, unanswered tools |
 //! | `tools.rs`, `schema.rs` | tool calls and JSON made up to fit a schema |
@@ -35,8 +40,11 @@
 
 mod anthropic;
 mod anthropic_create;
+mod anthropic_reject;
+mod anthropic_request;
 mod bucket;
 mod cache;
+mod checked;
 mod content;
 mod faults;
 mod format;
@@ -152,6 +160,23 @@ struct Seen {
     cache_write: u64,
 }
 
+impl Seen {
+    /// What the stats record of a request answered with `status`.
+    fn into_event(self, status: u16, count_tokens: bool) -> Event {
+        Event {
+            key: self.key.map(|k| k.label),
+            model: self.model,
+            status,
+            input_tokens: self.input,
+            output_tokens: self.output,
+            count_tokens,
+            cache_read: self.cache_read,
+            cache_write: self.cache_write,
+            ..Event::default()
+        }
+    }
+}
+
 /// A simulator of both APIs with per-key rate limits, deterministic answers and injected
 /// faults. Cheap to clone: clones share one state (buckets, faults, stats).
 ///
@@ -188,6 +213,7 @@ impl Simulator {
         let mut models = HashMap::new();
         for m in config.models.values() {
             let limits = config.sim.limits.get(&m.model).copied().unwrap_or(m.limits);
+            let limits = checked::limits(&m.model, limits);
             models.entry(m.model.clone()).or_insert(ModelSpec {
                 limits,
                 context_window: m.context_window,
@@ -198,11 +224,11 @@ impl Simulator {
             inner: Arc::new(Inner {
                 models: Mutex::new(models),
                 api_keys: s.api_keys.clone(),
-                token_factor: s.token_factor,
+                token_factor: checked::token_factor(s.token_factor),
                 latency: s.latency,
                 per_token: s.per_token,
                 otpm_mode: s.otpm_mode,
-                burst_secs: s.burst_secs,
+                burst_secs: checked::burst_secs(s.burst_secs),
                 buckets: Mutex::new(HashMap::new()),
                 count_buckets: Mutex::new(HashMap::new()),
                 faults: Mutex::new(Faults::new(s.faults.clone(), s.seed)),
@@ -285,6 +311,7 @@ impl Simulator {
     /// Changes a model's limits for every key, keeping what each key has used. Returns
     /// false if the simulator does not serve `wire_model`.
     pub fn set_limits(&self, wire_model: &str, limits: Limits) -> bool {
+        let limits = checked::limits(wire_model, limits);
         {
             let mut models = lock(&self.inner.models);
             let Some(spec) = models.get_mut(wire_model) else {
@@ -434,7 +461,7 @@ impl Simulator {
             .inner
             .per_token
             .saturating_mul(u32::try_from(output_tokens).unwrap_or(u32::MAX));
-        let d = self.inner.latency + per + slow;
+        let d = self.inner.latency.saturating_add(per).saturating_add(slow);
         if !d.is_zero() {
             tokio::time::sleep(d).await;
         }

@@ -36,8 +36,8 @@ pub enum SwarmError {
     #[error(transparent)]
     Start(#[from] StartError),
     /// The simulator could not start (e.g. its port is taken).
-    #[error("the simulator could not start: {0}")]
-    Sim(Box<dyn std::error::Error + Send + Sync>),
+    #[error("the simulator could not start")]
+    Sim(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A provider needs the simulator, but the backend has none.
     #[error(
         "providers {providers:?} need the simulator (no API key set, or kind = \"sim\"), but \

@@ -84,3 +84,24 @@ impl std::fmt::Debug for Backend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Swarm, SwarmError};
+    use super::*;
+
+    #[tokio::test]
+    async fn a_provider_that_needs_the_simulator_is_an_error_without_one() {
+        let config = Config::from_toml_str(
+            "[providers.p]\nkind = \"sim\"\nwire = \"anthropic\"\n\
+             [models.m]\nprovider = \"p\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 10\nitpm = 1000\notpm = 1000\n",
+            "test",
+        )
+        .expect("test config");
+        match Swarm::start(config, Backend::AsConfigured).await {
+            Err(SwarmError::NoSimulator { providers }) => assert_eq!(providers, ["p"]),
+            Err(e) => panic!("expected NoSimulator, got {e}"),
+            Ok(_) => panic!("expected NoSimulator, got a swarm"),
+        }
+    }
+}

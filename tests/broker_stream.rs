@@ -15,9 +15,9 @@ use quotaswarm::provider::{
     HttpRequest, HttpResponse, ProviderError, StreamEvent, StreamingResponse, Transport,
     TransportError,
 };
-use quotaswarm::sim::SimServer;
 use quotaswarm::swarm::Swarm;
 use quotaswarm::{CompletionRequest, Config};
+use quotaswarm_sim::SimServer;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,8 +10,8 @@
 use quotaswarm::broker::{self, StartOptions};
 use quotaswarm::config::Wire;
 use quotaswarm::provider::{self, Endpoint, HttpTransport};
-use quotaswarm::sim::{serve, SimServer, Simulator};
 use quotaswarm::{ApiKey, CompletionRequest, Config};
+use quotaswarm_sim::{serve, SimServer, Simulator};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 
 use prometheus_parse::{Scrape, Value};
 use quotaswarm::monitor::{self, MonitorError};
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use quotaswarm::{ApiKey, CompletionRequest, Config, Stats};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -24,7 +24,9 @@ async fn live_swarm() -> Swarm {
         p.api_key = Some(ApiKey::new(SECRET));
     }
     config.sim.api_keys = vec![SECRET.to_string()];
-    let swarm = Swarm::start(config, Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
+        .await
+        .unwrap();
     let h = swarm.handle();
     let same = CompletionRequest::prompt("claude", "What is a token bucket?");
     let (a, b, c, d) = tokio::join!(

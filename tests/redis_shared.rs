@@ -3,9 +3,9 @@
 //! Each test uses a namespace of its own.
 
 use quotaswarm::config::{Config, Wire};
-use quotaswarm::sim::{serve, SimServer, Simulator};
 use quotaswarm::swarm::{Backend, Swarm};
 use quotaswarm::{ApiKey, CompletionRequest};
+use quotaswarm_sim::{serve, SimServer, Simulator};
 use std::time::{Duration, Instant};
 
 fn redis_url() -> String {

@@ -4,8 +4,8 @@
 use futures_util::StreamExt;
 use quotaswarm::config::{Fault, FaultKind, Wire};
 use quotaswarm::provider::{self, Endpoint, HttpTransport, ProviderError, StreamEvent};
-use quotaswarm::sim::{serve, SimServer, SimStats, Simulator};
 use quotaswarm::{ApiKey, CompletionRequest, Config};
+use quotaswarm_sim::{serve, SimServer, SimStats, Simulator};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -10,8 +10,8 @@
 use futures_util::StreamExt;
 use quotaswarm::config::Wire;
 use quotaswarm::provider::{self, Endpoint, HttpTransport, ProviderError, StreamEvent};
-use quotaswarm::sim::{serve, Simulator};
 use quotaswarm::{ApiKey, CompletionRequest, Config};
+use quotaswarm_sim::{serve, Simulator};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

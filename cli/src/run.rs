@@ -17,7 +17,7 @@ use crate::exit::{Exit, EXIT_CODES};
 use crate::interrupt::Interrupts;
 use crate::scenario::{Progress, RunOptions, Scenario};
 use clap::Args;
-use quotaswarm::swarm::{report_table, Backend};
+use quotaswarm::swarm::report_table;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,7 +38,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub sim: bool,
     /// Instead of the demo: this many scripted chat agents (on the config's `claude`
-    /// ladder), requests going where `Backend::Auto` says.
+    /// ladder), requests going where `quotaswarm_sim::auto()` says (real APIs whose key is set, the simulator for the rest).
     #[arg(long, value_name = "N", conflicts_with = "scenario", value_parser = at_least_one)]
     pub agents: Option<u32>,
     /// With `--agents`: turns per agent (default 3).
@@ -111,9 +111,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
             };
             let scenario = Scenario::simple(agents, args.turns.unwrap_or(3), &target);
             let backend = if args.sim {
-                Backend::LoopbackSim
+                quotaswarm_sim::loopback()
             } else {
-                Backend::Auto
+                quotaswarm_sim::auto()
             };
             (scenario, config, backend)
         }
@@ -123,17 +123,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
                 Some(path) => (
                     scenario,
                     quotaswarm::Config::load(path)?,
-                    Backend::LoopbackSim,
+                    quotaswarm_sim::loopback(),
                 ),
-                None => (scenario, demo_config, Backend::LoopbackSim),
+                None => (scenario, demo_config, quotaswarm_sim::loopback()),
             }
         }
         (Some(path), _) => {
             let scenario = Scenario::load(path)?;
             let backend = if args.sim {
-                Backend::LoopbackSim
+                quotaswarm_sim::loopback()
             } else {
-                Backend::Auto
+                quotaswarm_sim::auto()
             };
             (
                 scenario,

@@ -12,7 +12,7 @@
 
 mod common;
 
-use quotaswarm::sim::SimStats;
+use quotaswarm_sim::SimStats;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;

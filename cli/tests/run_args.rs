@@ -1,7 +1,6 @@
 //! `quotaswarm run`'s arguments: bad input is refused at once, with a message that says
 //! what to give instead; and a stats address that is taken is named, its OS error once.
 
-use quotaswarm::swarm::Backend;
 use quotaswarm::Config;
 use quotaswarm_cli::scenario::{RunOptions, Scenario};
 use std::process::Command;
@@ -74,7 +73,7 @@ async fn a_taken_stats_address_is_named_with_its_os_error_once() {
         ..RunOptions::default()
     };
     let e = scenario
-        .run(Config::default(), Backend::Embedded, opts)
+        .run(Config::default(), quotaswarm_sim::embedded(), opts)
         .await
         .unwrap_err();
     // As the CLI prints errors: the whole chain.

@@ -14,7 +14,7 @@
 //! limits, the CLI points providers at a simulator) rather than building them from
 //! scratch; most are `#[non_exhaustive]` so that new settings are not breaking changes.
 
-pub(crate) mod family;
+pub mod family;
 mod locate;
 mod overlay;
 mod params;
@@ -159,7 +159,6 @@ impl ProviderConfig {
 /// token limits; OpenAI-style models one combined limit charged input + max_tokens.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "style", rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum Limits {
     /// Separate input and output limits (`rpm`, `itpm`, `otpm` in the config).
     Split {
@@ -363,7 +362,6 @@ impl Default for BrokerConfig {
 
 /// Anthropic output-token accounting in the simulator (`sim.otpm_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum OtpmMode {
     /// Charged on the tokens actually produced (2026 docs).
     Actual,

@@ -124,10 +124,10 @@ pub fn one_model_config(extra: &str) -> Config {
 pub async fn swarm_over_loopback(
     mut config: Config,
     key: &str,
-) -> (quotaswarm::swarm::Swarm, quotaswarm::sim::SimServer) {
+) -> (quotaswarm::swarm::Swarm, quotaswarm_sim::SimServer) {
     use quotaswarm::config::Wire;
-    let server = quotaswarm::sim::serve(
-        quotaswarm::sim::Simulator::new(&config),
+    let server = quotaswarm_sim::serve(
+        quotaswarm_sim::Simulator::new(&config),
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
     )
     .await

@@ -5,10 +5,10 @@
 
 use crate::common::start_sim;
 use quotaswarm::config::Wire;
-use quotaswarm::sim::SimStats;
 use quotaswarm::swarm::{wait_all, Backend, Swarm};
 use quotaswarm::{ApiKey, Config};
 use quotaswarm_agents::{ScriptedAgent, Turn};
+use quotaswarm_sim::SimStats;
 use std::time::{Duration, Instant};
 
 const RPM: f64 = 1200.0;

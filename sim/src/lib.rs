@@ -1,16 +1,30 @@
-//! The built-in simulator of the Anthropic Messages and OpenAI Chat Completions APIs.
+//! A simulator of the Anthropic Messages and OpenAI Chat Completions APIs, for
+//! quotaswarm's tests, examples and keyless runs.
 //!
 //! One [`Simulator`] answers [`HttpRequest`]s by path, so the same code serves in-process
-//! ([`EmbeddedTransport`], works in paused tokio time) and over HTTP ([`serve`]).
+//! ([`EmbeddedTransport`], works in paused tokio time) and over HTTP ([`serve`]). A swarm
+//! uses it through a backend from this crate: `SwarmBuilder::new(config)
+//! .backend(quotaswarm_sim::loopback())` (or [`auto`], [`embedded`], [`as_configured`]);
+//! [`of`] gives a running swarm's simulator back.
+//!
+//! The simulator keeps its own token buckets (`bucket.rs`, `limiter.rs`) on purpose,
+//! rather than sharing the broker's: it stands in for the provider that enforces the
+//! limits, and a limiter shared with the broker would agree with the broker's bugs
+//! instead of answering them with 429s.
 //!
 //! | file | holds |
 //! |---|---|
 //! | `bucket.rs` | one continuously refilled bucket, pure over `now` |
 //! | `limiter.rs` | the bucket set of one (key, model): admission and settlement |
+//! | `checked.rs` | config numbers bounded for the simulator's arithmetic |
 //! | `tokens.rs` | the simulator's own token counting (tiktoken × `token_factor`) |
 //! | `reply.rs` | deterministic answers from a hash of the request |
 //! | `faults.rs` | seeded fault injection |
-//! | `anthropic.rs`, `openai.rs` | each vendor's routes, validation, bodies and headers |
+//! | `anthropic.rs` | the Anthropic routes; error bodies, ids and rate-limit headers |
+//! | `anthropic_request.rs` | an Anthropic request's checks before admission |
+//! | `anthropic_create.rs` | `POST /v1/messages` past the checks: admission and the reply |
+//! | `anthropic_reject.rs` | Anthropic refusals (rate limits, overload, spend cap) |
+//! | `openai.rs` | the OpenAI route, its checks, error bodies and headers |
 //! | `content.rs`, `openai_body.rs` | each vendor's reply content, whole and streamed |
 //! | `validate.rs` | strict validation: unknown fields, parameter rules, unanswered tools |
 //! | `tools.rs`, `schema.rs` | tool calls and JSON made up to fit a schema |
@@ -20,13 +34,17 @@
 //! | `stream.rs` | streamed (SSE) answers: the producer task, cancellation, settlement |
 //! | `stats.rs` | counters behind `GET /_stats` |
 //! | `server.rs` | the axum server |
+//! | `swarm.rs` | the swarm backends, the in-process transport |
 //!
 //! Keys are never logged or echoed; stats name a key by a fingerprint (`key_1a2b3c4d`).
 
 mod anthropic;
 mod anthropic_create;
+mod anthropic_reject;
+mod anthropic_request;
 mod bucket;
 mod cache;
+mod checked;
 mod content;
 mod faults;
 mod format;
@@ -38,6 +56,7 @@ mod schema;
 mod server;
 mod stats;
 mod stream;
+mod swarm;
 mod thinking;
 mod tokens;
 mod tools;
@@ -45,13 +64,13 @@ mod validate;
 
 pub use server::{serve, SimError, SimServer};
 pub use stats::{Counters, SimStats};
+pub use swarm::{as_configured, auto, embedded, loopback, of, stats_of, EmbeddedTransport};
 
-use crate::config::{Config, Fault, Limits, OtpmMode, Wire};
-use crate::provider::{HttpRequest, HttpResponse, StreamingResponse, Transport, TransportError};
 use bucket::Bucket;
 use faults::{Drawn, Faults};
-use futures_util::future::BoxFuture;
 use limiter::{Cost, Denial, ModelBuckets, Window};
+use quotaswarm::config::{Config, Fault, Limits, OtpmMode, Wire};
+use quotaswarm::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use reqwest::header::{HeaderMap, HeaderValue};
 use stats::Event;
 use std::collections::{HashMap, HashSet};
@@ -141,6 +160,23 @@ struct Seen {
     cache_write: u64,
 }
 
+impl Seen {
+    /// What the stats record of a request answered with `status`.
+    fn into_event(self, status: u16, count_tokens: bool) -> Event {
+        Event {
+            key: self.key.map(|k| k.label),
+            model: self.model,
+            status,
+            input_tokens: self.input,
+            output_tokens: self.output,
+            count_tokens,
+            cache_read: self.cache_read,
+            cache_write: self.cache_write,
+            ..Event::default()
+        }
+    }
+}
+
 /// A simulator of both APIs with per-key rate limits, deterministic answers and injected
 /// faults. Cheap to clone: clones share one state (buckets, faults, stats).
 ///
@@ -149,7 +185,7 @@ struct Seen {
 /// rate-limit headers and `retry-after`), and `GET /_stats` with [`SimStats`] as JSON.
 ///
 /// Like the real services, and each switchable in `[sim]` (see
-/// [`SimConfig`](crate::config::SimConfig)): it calls tools (a forced `tool_choice`
+/// [`SimConfig`](quotaswarm::config::SimConfig)): it calls tools (a forced `tool_choice`
 /// always, with input that fits the tool's schema; `auto` at a rate, for a few loop
 /// steps) and fills `json_schema` response formats; caches prompt prefixes per key
 /// (Anthropic breakpoints with their TTLs, reads free against ITPM; OpenAI automatic
@@ -177,6 +213,7 @@ impl Simulator {
         let mut models = HashMap::new();
         for m in config.models.values() {
             let limits = config.sim.limits.get(&m.model).copied().unwrap_or(m.limits);
+            let limits = checked::limits(&m.model, limits);
             models.entry(m.model.clone()).or_insert(ModelSpec {
                 limits,
                 context_window: m.context_window,
@@ -187,11 +224,11 @@ impl Simulator {
             inner: Arc::new(Inner {
                 models: Mutex::new(models),
                 api_keys: s.api_keys.clone(),
-                token_factor: s.token_factor,
+                token_factor: checked::token_factor(s.token_factor),
                 latency: s.latency,
                 per_token: s.per_token,
                 otpm_mode: s.otpm_mode,
-                burst_secs: s.burst_secs,
+                burst_secs: checked::burst_secs(s.burst_secs),
                 buckets: Mutex::new(HashMap::new()),
                 count_buckets: Mutex::new(HashMap::new()),
                 faults: Mutex::new(Faults::new(s.faults.clone(), s.seed)),
@@ -274,6 +311,7 @@ impl Simulator {
     /// Changes a model's limits for every key, keeping what each key has used. Returns
     /// false if the simulator does not serve `wire_model`.
     pub fn set_limits(&self, wire_model: &str, limits: Limits) -> bool {
+        let limits = checked::limits(wire_model, limits);
         {
             let mut models = lock(&self.inner.models);
             let Some(spec) = models.get_mut(wire_model) else {
@@ -423,7 +461,7 @@ impl Simulator {
             .inner
             .per_token
             .saturating_mul(u32::try_from(output_tokens).unwrap_or(u32::MAX));
-        let d = self.inner.latency + per + slow;
+        let d = self.inner.latency.saturating_add(per).saturating_add(slow);
         if !d.is_zero() {
             tokio::time::sleep(d).await;
         }
@@ -463,27 +501,6 @@ fn bearer(request: &HttpRequest) -> Option<&str> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-}
-
-/// Calls the simulator in-process: no sockets, so it works in paused tokio time. Never
-/// fails with a [`TransportError`].
-#[derive(Clone)]
-pub struct EmbeddedTransport {
-    /// The simulator that answers.
-    pub sim: Simulator,
-}
-
-impl Transport for EmbeddedTransport {
-    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(async move { Ok(self.sim.handle(request).await) })
-    }
-
-    fn send_streaming(
-        &self,
-        request: HttpRequest,
-    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
-        Box::pin(async move { Ok(self.sim.handle_streaming(request).await) })
-    }
 }
 
 #[cfg(test)]

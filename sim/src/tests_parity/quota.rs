@@ -51,8 +51,8 @@ async fn answers_oversized_bodies_with_413_in_each_vendors_shape() {
 
 #[tokio::test(start_paused = true)]
 async fn spend_cap_and_insufficient_quota_are_final_for_the_provider_layer() {
-    use crate::provider::{self, Endpoint, ProviderError};
-    use crate::types::CompletionRequest;
+    use quotaswarm::provider::{self, Endpoint, ProviderError};
+    use quotaswarm::types::CompletionRequest;
     let sim = sim_with(|c| c.sim.spend_cap_keys = vec!["broke".into()]);
     let r = sim.handle(anthropic_as("broke", &hello(5))).await;
     assert_eq!(r.status, 429);
@@ -81,7 +81,7 @@ async fn spend_cap_and_insufficient_quota_are_final_for_the_provider_layer() {
             name: "sim".into(),
             provider: provider::for_wire(wire),
             transport: Arc::new(EmbeddedTransport { sim: sim.clone() }),
-            key: Some(crate::ApiKey::new("rich")),
+            key: Some(quotaswarm::ApiKey::new("rich")),
         };
         let e = ep
             .complete(model, &CompletionRequest::prompt("x", "hi").max_tokens(5))

@@ -46,16 +46,20 @@ impl Counters {
     }
 
     fn add(&mut self, e: &Event) {
-        self.requests += 1;
+        self.requests = self.requests.saturating_add(1);
         *self.statuses.entry(e.status.to_string()).or_insert(0) += 1;
-        self.input_tokens += e.input_tokens;
-        self.output_tokens += e.output_tokens;
-        self.count_tokens_calls += u64::from(e.count_tokens);
-        self.streams += u64::from(e.stream);
-        self.cancelled_streams += u64::from(e.cancelled);
-        self.stream_errors += u64::from(e.stream_error);
-        self.cache_read_tokens += e.cache_read;
-        self.cache_write_tokens += e.cache_write;
+        self.input_tokens = self.input_tokens.saturating_add(e.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(e.output_tokens);
+        self.count_tokens_calls = self
+            .count_tokens_calls
+            .saturating_add(u64::from(e.count_tokens));
+        self.streams = self.streams.saturating_add(u64::from(e.stream));
+        self.cancelled_streams = self
+            .cancelled_streams
+            .saturating_add(u64::from(e.cancelled));
+        self.stream_errors = self.stream_errors.saturating_add(u64::from(e.stream_error));
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(e.cache_read);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(e.cache_write);
     }
 }
 

@@ -1,16 +1,16 @@
-//! The OpenAI wire: `POST /v1/chat/completions`, error bodies (spec §2.5) and
-//! `x-ratelimit-*` headers (§2.6, §4).
+//! The OpenAI wire: `POST /v1/chat/completions`, its error bodies (`error.type`,
+//! `code`, `param`, as the real API words them) and the `x-ratelimit-*` headers it sends
+//! on every response, so a client can pace itself from any answer.
 
 use super::format::{go_duration, retry_after_secs};
 use super::limiter::{Cost, Denial, Dim, Window};
 use super::openai_body::{self, say, stream_frames, Choice, ChunkHead};
 use super::reply;
-use super::stats::Event;
 use super::stream::{self, data_event, Plan};
 use super::{bearer, cache, json_response, put, request_id, tokens, validate};
 use super::{Auth, Seen, Simulator};
-use crate::config::Wire;
-use crate::provider::{HttpRequest, HttpResponse, StreamingResponse};
+use quotaswarm::config::Wire;
+use quotaswarm::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -124,7 +124,7 @@ fn finish(sim: &Simulator, result: Result<Value, Reject>, seen: Seen) -> HttpRes
     };
     put(&mut response.headers, "x-request-id", request_id());
     if let (Some(key), Some(model)) = (&seen.key, &seen.model) {
-        // Failed requests count against the limits too (spec §2.5); a 429 does not, or
+        // OpenAI counts failed requests against the limits too; a 429 does not, or
         // its own retry-after would be wrong.
         let refused = (400..500).contains(&response.status) && response.status != 429;
         if refused && sim.inner.charge_refused {
@@ -132,16 +132,7 @@ fn finish(sim: &Simulator, result: Result<Value, Reject>, seen: Seen) -> HttpRes
         }
         rate_limit_headers(&mut response, &sim.windows(key, model));
     }
-    sim.record(&Event {
-        key: seen.key.map(|k| k.label),
-        model: seen.model,
-        status: response.status,
-        input_tokens: seen.input,
-        output_tokens: seen.output,
-        count_tokens: false,
-        cache_read: seen.cache_read,
-        ..Event::default()
-    });
+    sim.record(&seen.into_event(response.status, false));
     response
 }
 
@@ -465,7 +456,8 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         input: prompt as f64,
         output_reserve: reserve,
     };
-    // Cached tokens still count toward TPM (spec §2.7): the whole prompt is charged.
+    // OpenAI still counts cached tokens toward TPM (caching saves money, not quota):
+    // the whole prompt is charged.
     sim.admit(&key, &model, cost)
         .map_err(|d| rate_limited(&model, &d))?;
     let cached = if sim.inner.prompt_caching {
@@ -558,7 +550,8 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
     })))
 }
 
-/// `insufficient_quota` (spec §2.5): out of credits; no retry helps.
+/// `insufficient_quota`: OpenAI's 429 for an account out of credits; no retry helps,
+/// so a client must tell it from a rate limit.
 fn insufficient_quota() -> Reject {
     Reject {
         status: 429,

@@ -52,7 +52,10 @@ impl Bucket {
     }
 
     fn capacity_for(limit: f64, burst_secs: f64) -> f64 {
-        (limit * burst_secs.clamp(0.0, 60.0) / 60.0).clamp(limit.min(1.0), limit)
+        // max/min rather than clamp: clamp panics on a NaN bound.
+        (limit * burst_secs.clamp(0.0, 60.0) / 60.0)
+            .max(limit.min(1.0))
+            .min(limit)
     }
 
     pub fn capacity(&self) -> f64 {

@@ -5,7 +5,7 @@
 //! once. After generation the reservation is settled against the actual output.
 
 use super::bucket::{Bucket, Shortfall};
-use crate::config::Limits;
+use quotaswarm::config::Limits;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -217,6 +217,24 @@ impl ModelBuckets {
 mod tests {
     use super::*;
 
+    /// 10 requests and 1,000 tokens a minute.
+    fn combined(now: Instant) -> ModelBuckets {
+        ModelBuckets::new(
+            Limits::Combined {
+                rpm: 10.0,
+                tpm: 1000.0,
+            },
+            now,
+        )
+    }
+
+    fn cost(input: f64, output_reserve: f64) -> Cost {
+        Cost {
+            input,
+            output_reserve,
+        }
+    }
+
     fn split(now: Instant) -> ModelBuckets {
         ModelBuckets::new(
             Limits::Split {
@@ -232,10 +250,7 @@ mod tests {
     fn admits_and_debits_every_bucket() {
         let t0 = Instant::now();
         let mut b = split(t0);
-        let cost = Cost {
-            input: 100.0,
-            output_reserve: 20.0,
-        };
+        let cost = cost(100.0, 20.0);
         assert_eq!(b.admit(cost, t0), Ok(()));
         let w = b.windows(t0);
         assert_eq!(w[0].level, 59.0);
@@ -247,18 +262,9 @@ mod tests {
     fn denies_with_the_longest_wait_and_debits_nothing() {
         let t0 = Instant::now();
         let mut b = split(t0);
-        let big = Cost {
-            input: 600.0,
-            output_reserve: 0.0,
-        };
+        let big = cost(600.0, 0.0);
         assert_eq!(b.admit(big, t0), Ok(()));
-        let d = b.admit(
-            Cost {
-                input: 100.0,
-                output_reserve: 0.0,
-            },
-            t0,
-        );
+        let d = b.admit(cost(100.0, 0.0), t0);
         let d = d.err();
         assert_eq!(d.map(|d| d.dim), Some(Dim::InputTokens));
         // 100 tokens at 10/s.
@@ -273,20 +279,8 @@ mod tests {
     #[test]
     fn says_never_fits_for_a_request_above_capacity() {
         let t0 = Instant::now();
-        let mut b = ModelBuckets::new(
-            Limits::Combined {
-                rpm: 10.0,
-                tpm: 1000.0,
-            },
-            t0,
-        );
-        let d = b.admit(
-            Cost {
-                input: 900.0,
-                output_reserve: 200.0,
-            },
-            t0,
-        );
+        let mut b = combined(t0);
+        let d = b.admit(cost(900.0, 200.0), t0);
         assert_eq!(
             d,
             Err(Denial {
@@ -302,17 +296,8 @@ mod tests {
     #[test]
     fn settles_reservation_to_actual_output() {
         let t0 = Instant::now();
-        let mut b = ModelBuckets::new(
-            Limits::Combined {
-                rpm: 10.0,
-                tpm: 1000.0,
-            },
-            t0,
-        );
-        let cost = Cost {
-            input: 100.0,
-            output_reserve: 400.0,
-        };
+        let mut b = combined(t0);
+        let cost = cost(100.0, 400.0);
         assert_eq!(b.admit(cost, t0), Ok(()));
         b.settle(400.0, 50.0, t0);
         assert_eq!(b.windows(t0)[1].level, 850.0);

@@ -16,9 +16,9 @@
 
 use super::stats::Event;
 use super::{KeyId, Simulator};
-use crate::provider::{StreamingResponse, TransportError};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use quotaswarm::provider::{StreamingResponse, TransportError};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! An OpenAI reply's choices: what each says (hidden reasoning, then text, JSON for a
 //! `json_schema` response format, or a tool call), as a `chat.completion` message and
-//! as the chunk sequence of spec §2.4.
+//! as the `chat.completion.chunk` sequence the real API streams (role first, content
+//! deltas, the finish reason, then the usage chunk when `stream_options.include_usage`).
 
 use super::content::split_even;
 use super::reply::{self, End};
@@ -61,7 +62,8 @@ impl Said {
 }
 
 /// One choice: what it says, after `reasoning` hidden reasoning tokens (reasoning
-/// models; counted in `completion_tokens`, spec §2.9).
+/// models: the real API bills them in `completion_tokens` without showing them, so the
+/// simulator charges them the same way).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Choice {
     pub said: Said,

@@ -1,5 +1,7 @@
 //! Extended thinking (Anthropic): the request's `thinking` settings, the simulator's
-//! signed thinking blocks, and the checks a replayed tool loop must pass (spec §1.9).
+//! signed thinking blocks, and the checks a replayed tool loop must pass: the real API
+//! refuses a tool loop whose previous thinking block is missing or edited, so a client
+//! must replay it untouched.
 //!
 //! A signature is the base64 of a keyed hash of the thinking text: 32 bytes from four
 //! FNV-1a passes salted with the simulator's seed. Only the simulator can make one, so a

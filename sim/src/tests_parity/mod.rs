@@ -4,7 +4,7 @@
 
 use super::tests::*;
 use super::*;
-use crate::config::Limits;
+use quotaswarm::config::Limits;
 use serde_json::{json, Value};
 
 pub(super) fn weather_tool() -> Value {

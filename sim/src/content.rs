@@ -1,5 +1,7 @@
 //! An Anthropic reply's content blocks (thinking, text, tool_use) as JSON and as the
-//! streamed event sequence of spec §1.5.
+//! streamed event sequence the real API sends (`message_start`, per block
+//! `content_block_start` / `_delta` / `_stop`, `message_delta` with the usage,
+//! `message_stop`), so the client's stream parser meets the production order.
 
 use super::stream::{self, named_event, Frame};
 use serde_json::{json, Value};

@@ -1,6 +1,10 @@
 //! Strict validation (`sim.strict_validation`): what the real APIs refuse beyond a
-//! malformed body (spec §1.9, §2.2, §2.9). Each check returns the refusal's message (and
-//! for OpenAI its `param` and `code`); the wires wrap them in their error bodies.
+//! malformed body: unknown fields, parameter combinations a model rejects (e.g.
+//! `temperature` with `top_p` on newer Claude models, `max_tokens` or sampling
+//! parameters on OpenAI reasoning models), tool results without their call. A client
+//! that sends them would pass against a lax double and fail in production, so the
+//! simulator refuses them too. Each check returns the refusal's message (and for OpenAI
+//! its `param` and `code`); the wires wrap them in their error bodies.
 
 use serde_json::Value;
 use std::collections::HashSet;
@@ -29,7 +33,8 @@ const ANTHROPIC_FIELDS: &[&str] = &[
     "inference_geo",
 ];
 
-/// Top-level fields `POST /v1/messages/count_tokens` accepts (spec §1.3).
+/// Top-level fields `POST /v1/messages/count_tokens` accepts (the real endpoint refuses
+/// the rest, `max_tokens` included).
 const COUNT_TOKENS_FIELDS: &[&str] = &[
     "model",
     "messages",
@@ -196,7 +201,8 @@ fn refusal(message: String, param: Option<&str>, code: Option<&'static str>) -> 
 /// OpenAI model family by wire name (the contract's rule): reasoning = `o1*`, `o3*`,
 /// `o4*`, `gpt-5*`, as `config::family` decides it for the client side.
 pub(super) fn openai_reasoning(model: &str) -> bool {
-    crate::config::family::openai_family(model) == crate::config::family::OpenAiFamily::Reasoning
+    quotaswarm::config::family::openai_family(model)
+        == quotaswarm::config::family::OpenAiFamily::Reasoning
 }
 
 /// OpenAI: unknown fields, the reasoning models' parameter rules, stop sequences, and

@@ -4,7 +4,7 @@
 //! in list order, hit or miss, so the sequence depends only on the seed and the order of
 //! requests. The first status fault hit wins; slow faults add up.
 
-use crate::config::{Fault, FaultKind};
+use quotaswarm::config::{Fault, FaultKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
@@ -45,7 +45,7 @@ impl Faults {
             let hit = self.rng.random::<f64>() < f.rate;
             match f.kind {
                 FaultKind::Status(s) if hit && out.status.is_none() => out.status = Some(s),
-                FaultKind::Slow(d) if hit => out.slow += d,
+                FaultKind::Slow(d) if hit => out.slow = out.slow.saturating_add(d),
                 FaultKind::MidStream { after_tokens } if hit && out.mid_stream.is_none() => {
                     out.mid_stream = Some(after_tokens)
                 }
@@ -61,10 +61,10 @@ mod tests {
     use super::*;
 
     fn fault(model: Option<&str>, kind: FaultKind, rate: f64) -> Fault {
-        Fault {
-            model: model.map(String::from),
-            kind,
-            rate,
+        let f = Fault::new(kind, rate);
+        match model {
+            Some(m) => f.for_model(m),
+            None => f,
         }
     }
 

@@ -2,12 +2,12 @@
 //! routes live in one place ([`Simulator::handle`]).
 
 use super::Simulator;
-use crate::provider::HttpRequest;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use quotaswarm::provider::HttpRequest;
 use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -1,5 +1,8 @@
 //! Prompt caching: which prefixes of a request are cached, read and written, per key and
-//! model, pure over `now` (spec §1.8, §2.7).
+//! model, pure over `now`. Both vendors cache prompt prefixes per organization and
+//! report reads and writes in the usage, which changes what a request costs and what it
+//! charges to the limits; the broker's accounting is only tested if the simulator does
+//! the same.
 //!
 //! A request is cut into blocks in prompt order (Anthropic: tools → system → messages,
 //! one block per tool, system block and content block; OpenAI: the tools, then one block
@@ -199,7 +202,8 @@ pub(super) fn openai(model: &str, body: &Value, factor: f64) -> Prefixes {
     chain.out
 }
 
-/// The minimum cacheable prefix of an Anthropic model (spec §1.8), unless configured.
+/// The minimum cacheable prefix of an Anthropic model (the real API silently skips
+/// caching a shorter prefix, per model), unless configured.
 pub(super) fn min_cacheable(model: &str, configured: &HashMap<String, u64>) -> u64 {
     if let Some(n) = configured.get(model) {
         return *n;

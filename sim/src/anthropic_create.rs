@@ -1,16 +1,23 @@
 //! `POST /v1/messages` past the common checks: parameter rules, thinking, the spend cap,
 //! faults, prompt caching, admission, and the reply (thinking, text, tool_use blocks).
 
-use super::anthropic::{fault, max_tokens, rate_limited, Answer, Reject};
+use super::anthropic_reject::{fault, rate_limited, Reject};
+use super::anthropic_request::{admit_common, max_tokens};
 use super::cache;
 use super::content::{self, Part};
 use super::limiter::Cost;
 use super::reply::{self, End};
 use super::stream::{named_event, Plan};
 use super::{thinking, tokens, tools, validate, Seen, Simulator};
-use crate::config::OtpmMode;
-use crate::provider::HttpRequest;
+use quotaswarm::config::OtpmMode;
+use quotaswarm::provider::HttpRequest;
 use serde_json::{json, Value};
+
+/// What a successful create produced.
+pub(super) enum Answer {
+    Json(Value),
+    Stream(Box<Plan>),
+}
 
 /// The fields whose values shape the answer.
 const SHAPING: &[&str] = &[
@@ -32,7 +39,7 @@ pub(super) async fn create(
     request: &HttpRequest,
     seen: &mut Seen,
 ) -> Result<Answer, Reject> {
-    let (body, context_window) = super::anthropic::admit_common(sim, request, seen, false)?;
+    let (body, context_window) = admit_common(sim, request, seen, false)?;
     let max_tokens = max_tokens(&body)?;
     let streamed = match body.get("stream") {
         None | Some(Value::Null) => false,
@@ -88,7 +95,8 @@ pub(super) async fn create(
     } else {
         cache::Outcome::default()
     };
-    // ITPM counts input and cache writes, not cache reads (spec §1.7).
+    // Anthropic's ITPM counts input and cache writes, not cache reads: that is what
+    // makes caching raise the effective throughput.
     let charged = input.saturating_sub(cached.read);
     let reserve = match sim.inner.otpm_mode {
         OtpmMode::Actual => 0.0,
@@ -143,7 +151,7 @@ pub(super) async fn create(
             cache_write: cached.write(),
             reserve,
             output,
-            head_delay: sim.inner.latency + drawn.slow,
+            head_delay: sim.inner.latency.saturating_add(drawn.slow),
             frames,
             fail,
             headers: Default::default(),

@@ -162,16 +162,7 @@ async fn openai_caches_long_prompts_automatically_and_still_charges_tpm() {
 
 #[tokio::test(start_paused = true)]
 async fn a_long_conversation_with_moving_breakpoints_reads_most_of_its_input_from_the_cache() {
-    let sim = sim_with(|c| {
-        c.sim.limits.insert(
-            SONNET.into(),
-            Limits::Split {
-                rpm: 1000.0,
-                itpm: 1_000_000.0,
-                otpm: 100_000.0,
-            },
-        );
-    });
+    let sim = limited(SONNET, split(1000.0, 1_000_000.0, 100_000.0));
     let system = json!([{"type": "text", "text": "You review contracts carefully. ".repeat(300),
                          "cache_control": {"type": "ephemeral"}}]);
     let mut history: Vec<Value> = vec![];

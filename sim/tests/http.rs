@@ -1,7 +1,7 @@
 //! The simulator over real loopback HTTP: both vendors' routes and `GET /_stats`.
 
-use quotaswarm::sim::{serve, SimStats, Simulator};
 use quotaswarm::Config;
+use quotaswarm_sim::{serve, SimStats, Simulator};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

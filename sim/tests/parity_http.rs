@@ -2,8 +2,8 @@
 //! through our provider code): tool calls, prompt caching, thinking replay, strict
 //! validation, RPM for refused requests, 413 and out-of-money keys.
 
-use quotaswarm::sim::{serve, SimServer, SimStats, Simulator};
 use quotaswarm::Config;
+use quotaswarm_sim::{serve, SimServer, SimStats, Simulator};
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
 use std::time::Duration;

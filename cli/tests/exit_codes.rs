@@ -108,7 +108,9 @@ fn a_run_cut_at_its_deadline_exits_1_and_counts_the_agent_cut() {
     let scenario = write(&dir, "scenario.json", SCENARIO);
     let t0 = std::time::Instant::now();
     let out = Command::new(BIN)
-        .args(["run", "--json", "--deadline-secs", "0.5", "--scenario"])
+        // 5 s: the first turn is answered within it even on a loaded machine; the second
+        // is a minute away.
+        .args(["run", "--json", "--deadline-secs", "5", "--scenario"])
         .arg(scenario)
         .arg("--config")
         .arg(config)

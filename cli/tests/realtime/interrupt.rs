@@ -130,8 +130,10 @@ fn sigint_cuts_the_run_prints_the_partial_json_report_and_exits_130() {
     let (status, stdout, stderr, took) = interrupt_a_run("int", "-INT");
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert_partial_report(&stdout, &stderr);
-    // The agents stop at their pending asks: no grace period is waited out.
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    // The agents stop at their pending asks: the second turn (a minute away) is not
+    // waited for. Kept well under that minute rather than near the 2 s grace period,
+    // so a loaded machine cannot fail it.
+    assert!(took < Duration::from_secs(20), "{took:?}");
 }
 
 #[test]

@@ -2,9 +2,25 @@
 //! error carries the field's path and its line.
 
 use super::{AgentSpec, Kind, Scenario, ScenarioError};
+use crate::checked::{self, MAX_AGENTS};
 use quotaswarm_agents::Turn;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::path::Path;
+use std::time::Duration;
+
+/// `deadline_secs`: seconds above 0, checked (a zero would silently mean no deadline:
+/// leave the field out for that).
+pub(super) fn deadline<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Option::<f64>::deserialize(d)?
+        .map(|v| {
+            checked::positive_secs(v).map_err(|m| {
+                serde::de::Error::custom(format!(
+                    "`deadline_secs` {m} (leave it out for no deadline)"
+                ))
+            })
+        })
+        .transpose()
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,21 +158,30 @@ impl TryFrom<RawAgent> for AgentSpec {
         if r.copies == Some(0) {
             return Err(at("`copies` must be at least 1".into()));
         }
+        if r.copies.is_some_and(|c| c > MAX_AGENTS) {
+            return Err(at(format!("`copies` must be at most {MAX_AGENTS}")));
+        }
+        if r.rounds == Some(0) {
+            return Err(at("`rounds` must be at least 1".into()));
+        }
         if r.max_tokens == Some(0) {
             return Err(at("`max_tokens` must be at least 1".into()));
         }
-        if r.max_wait_secs
-            .is_some_and(|w| !(w.is_finite() && w >= 0.0))
-        {
-            return Err(at("`max_wait_secs` must be a number ≥ 0".into()));
-        }
-        if r.reuse_secs
-            .is_some_and(|w| !(w.is_finite() && (0.0..=3600.0).contains(&w)))
-        {
+        let max_wait = r
+            .max_wait_secs
+            .map(checked::secs)
+            .transpose()
+            .map_err(|m| at(format!("`max_wait_secs` {m}")))?;
+        if r.reuse_secs.is_some_and(|w| !(0.0..=3600.0).contains(&w)) {
             return Err(at(
                 "`reuse_secs` must be a number of seconds from 0 to 3600".into(),
             ));
         }
+        let reuse = r
+            .reuse_secs
+            .map(checked::secs)
+            .transpose()
+            .map_err(|m| at(format!("`reuse_secs` {m}")))?;
         if r.trim.as_ref().is_some_and(|t| t.max_input_tokens == 0) {
             return Err(at("`trim.max_input_tokens` must be at least 1".into()));
         }
@@ -169,7 +194,7 @@ impl TryFrom<RawAgent> for AgentSpec {
             model: r.model,
             ladder: r.ladder,
             max_tokens: r.max_tokens.unwrap_or(256),
-            max_wait_secs: r.max_wait_secs,
+            max_wait,
             trim: r.trim.map(|t| quotaswarm::types::TrimPolicy {
                 max_input_tokens: t.max_input_tokens,
                 summarize: t.summarize,
@@ -179,8 +204,8 @@ impl TryFrom<RawAgent> for AgentSpec {
             prompts: r.prompts,
             context: r.context,
             labels: r.labels,
-            rounds: r.rounds.unwrap_or(2).max(1),
-            reuse_secs: r.reuse_secs,
+            rounds: r.rounds.unwrap_or(2),
+            reuse,
         })
     }
 }

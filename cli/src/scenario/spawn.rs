@@ -2,12 +2,12 @@
 //! ladders registered, and each agent spawned as its kind says.
 
 use super::{AgentSpec, Kind, Scenario, ScenarioError};
+use crate::checked::MAX_AGENTS;
 use quotaswarm::agent::RunningAgent;
 use quotaswarm::config::Config;
 use quotaswarm::swarm::{Backend, Swarm, SwarmBuilder, SwarmError};
 use quotaswarm_agents::ScriptedAgent;
 use quotaswarm_agents::{classifier, critics, persona, researcher, summarizer};
-use std::time::Duration;
 
 impl Scenario {
     pub(super) fn invalid(&self, index: usize, field: &str, message: String) -> ScenarioError {
@@ -23,6 +23,13 @@ impl Scenario {
     pub fn apply(&self, config: &mut Config) -> Result<(), ScenarioError> {
         let mut seen = std::collections::BTreeSet::new();
         for (i, a) in self.agents.iter().enumerate() {
+            if seen.len() + a.names().len() > MAX_AGENTS as usize {
+                return Err(self.invalid(
+                    i,
+                    "copies",
+                    format!("the scenario asks for more than {MAX_AGENTS} agents"),
+                ));
+            }
             for n in a.names() {
                 if !seen.insert(n.clone()) {
                     return Err(self.invalid(i, "name", format!("agent name {n:?} is used twice")));
@@ -57,8 +64,8 @@ impl Scenario {
     ) -> Result<SwarmBuilder, ScenarioError> {
         self.apply(&mut config)?;
         let mut b = SwarmBuilder::new(config).backend(backend);
-        if let Some(d) = self.deadline_secs.filter(|d| d.is_finite() && *d > 0.0) {
-            b = b.deadline(Duration::from_secs_f64(d));
+        if let Some(d) = self.deadline {
+            b = b.deadline(d);
         }
         for spec in &self.agents {
             let spec = spec.clone();

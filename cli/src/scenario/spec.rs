@@ -16,9 +16,14 @@ pub struct Scenario {
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    /// Stop agents still running after this many seconds.
-    #[serde(default)]
-    pub deadline_secs: Option<f64>,
+    /// Stop agents still running after this long (`deadline_secs`, checked while
+    /// parsing: above 0 and at most 30 days).
+    #[serde(
+        default,
+        rename = "deadline_secs",
+        deserialize_with = "super::parse::deadline"
+    )]
+    pub deadline: Option<Duration>,
     pub agents: Vec<AgentSpec>,
     /// Where the file came from (for errors).
     #[serde(skip)]
@@ -71,7 +76,8 @@ pub struct AgentSpec {
     pub model: Option<String>,
     pub ladder: Option<Vec<String>>,
     pub max_tokens: u32,
-    pub max_wait_secs: Option<f64>,
+    /// How long a request waits for its rung before moving down (`max_wait_secs`).
+    pub max_wait: Option<Duration>,
     pub trim: Option<quotaswarm::types::TrimPolicy>,
     pub coalesce: bool,
     pub copies: u32,
@@ -81,7 +87,7 @@ pub struct AgentSpec {
     pub rounds: u32,
     /// The reuse window of this agent's requests (`reuse_secs`); `None` follows the
     /// config.
-    pub reuse_secs: Option<f64>,
+    pub reuse: Option<Duration>,
 }
 
 impl AgentSpec {
@@ -98,11 +104,11 @@ impl AgentSpec {
         let mut ask = Ask::new(self.target())
             .max_tokens(self.max_tokens)
             .coalesce(self.coalesce);
-        if let Some(w) = self.max_wait_secs {
-            ask = ask.max_wait(Duration::from_secs_f64(w));
+        if let Some(w) = self.max_wait {
+            ask = ask.max_wait(w);
         }
         ask.options.trim = self.trim.clone();
-        ask.options.reuse = self.reuse_secs.map(Duration::from_secs_f64);
+        ask.options.reuse = self.reuse;
         ask
     }
 
@@ -140,7 +146,7 @@ impl Scenario {
         Scenario {
             name: Some("scripted chat agents".into()),
             description: None,
-            deadline_secs: Some(120.0),
+            deadline: Some(Duration::from_secs(120)),
             agents: vec![AgentSpec {
                 name: "agent".into(),
                 kind: Kind::Scripted,
@@ -149,7 +155,7 @@ impl Scenario {
                 model: Some(target.to_string()),
                 ladder: None,
                 max_tokens: 200,
-                max_wait_secs: None,
+                max_wait: None,
                 trim: None,
                 coalesce: true,
                 copies: agents.max(1),
@@ -157,7 +163,7 @@ impl Scenario {
                 context: None,
                 labels: Vec::new(),
                 rounds: 1,
-                reuse_secs: None,
+                reuse: None,
             }],
             origin: "--agents".into(),
             lines: vec![0],

@@ -8,7 +8,8 @@
 //! shows progress on stderr while the run goes: refreshed in place on a terminal, else
 //! one plain line every `--progress-secs` (5 s); `--quiet` silences it. The report is a
 //! table, or with `--json` one JSON object on stdout (the run's
-//! [`Totals`](quotaswarm::swarm::Totals)) and no status line.
+//! [`Totals`](quotaswarm::swarm::Totals), then `per_agent` and `per_model` sections) and
+//! no status line.
 //!
 //! The exit code says how the run went ([`Exit`]). Ctrl-C or SIGTERM cuts the agents
 //! still running and prints the partial report; a second one exits at once.
@@ -39,7 +40,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub sim: bool,
     /// Instead of the demo: this many scripted chat agents (on the config's `claude`
-    /// ladder), requests going where `Backend::Auto` says.
+    /// ladder), requests going where `Backend::Auto` says. Each agent asks its own
+    /// questions, so no two requests are identical and none are merged.
     #[arg(long, value_name = "N", conflicts_with = "scenario", value_parser = agents_count)]
     pub agents: Option<u32>,
     /// With `--agents`: turns per agent (default 3).
@@ -178,7 +180,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     };
     let report = scenario.run(config, backend, opts).await?;
     if json {
-        println!("{}", serde_json::to_string(&report.totals)?);
+        println!(
+            "{}",
+            serde_json::to_string(&crate::json_report::json_report(&report)?)?
+        );
     } else {
         println!();
         print!("{}", report_table(&report));

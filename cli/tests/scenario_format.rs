@@ -176,3 +176,26 @@ fn more_agents_than_the_limit_are_refused() {
     assert!(e.contains("agents[1].copies"), "{e}");
     assert!(e.contains("more than 10000 agents"), "{e}");
 }
+
+#[test]
+fn the_quick_swarm_gives_each_agent_its_own_prompts() {
+    let s = Scenario::simple(3, 2, "claude");
+    let names: Vec<String> = s.agents.iter().flat_map(|a| a.names()).collect();
+    assert_eq!(names, ["agent-1", "agent-2", "agent-3"]);
+    let mut prompts: Vec<String> = s
+        .agents
+        .iter()
+        .flat_map(|a| a.turns.iter())
+        .map(|t| match t {
+            Turn::Chat { user, .. } | Turn::Oneshot { user, .. } => user.clone(),
+        })
+        .collect();
+    assert_eq!(prompts.len(), 6);
+    prompts.sort();
+    prompts.dedup();
+    assert_eq!(prompts.len(), 6, "no two requests identical: {prompts:?}");
+    assert_eq!(
+        Scenario::simple(1, 1, "claude").agents[0].names(),
+        ["agent"]
+    );
+}

@@ -41,8 +41,10 @@ pub enum ScenarioError {
 }
 
 impl ScenarioError {
-    /// Whether the scenario or its config is at fault (not the run).
+    /// Whether the scenario or its config is at fault (not the run). A stats address
+    /// that cannot be served (in use, not this machine's) is not: the run could not
+    /// start (exit 3, as the README says).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, ScenarioError::Swarm(_))
+        !matches!(self, ScenarioError::Swarm(_) | ScenarioError::Stats(_))
     }
 }

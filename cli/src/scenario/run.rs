@@ -1,6 +1,7 @@
 //! Running a scenario to the end: the swarm built and started, the stats server, the
 //! status line ticking, an interrupt cutting the agents, and the report.
 
+use super::progress::with_cut;
 use super::{Progress, Scenario, ScenarioError};
 use quotaswarm::config::Config;
 use quotaswarm::swarm::{status_line, Backend, Swarm, SwarmReport};
@@ -75,7 +76,11 @@ impl Scenario {
         if let Some(t) = ticker {
             t.abort();
             if let Ok(stats) = swarm.handle().stats().await {
-                progress.finish(&status_line(&stats, total, total, started.elapsed()));
+                // Agents cut by the deadline or an interrupt did not finish: say so.
+                let cut = outcome.reports.iter().filter(|r| r.cut.is_some()).count();
+                let done = total - cut.min(total);
+                let line = status_line(&stats, done, total, started.elapsed());
+                progress.finish(&with_cut(&line, done, total, cut));
             }
         }
         let report = swarm.report(outcome, t0.elapsed()).await;

@@ -135,38 +135,65 @@ impl AgentSpec {
 impl Scenario {
     /// `agents` scripted chat agents of `turns` turns each on the `claude` ladder (or the
     /// config's first model): the quick swarm of `quotaswarm run --agents N --turns T`.
+    ///
+    /// Each agent asks its own questions (`agent-3`, turn 1: a topic of its own): with
+    /// one script for all, every turn would be N identical requests merged into one, and
+    /// the swarm would never meet a rate limit.
     pub fn simple(agents: u32, turns: u32, target: &str) -> Scenario {
-        let turns = (0..turns.max(1))
-            .map(|t| Turn::Chat {
-                user: format!("Turn {t}: explain token buckets in two sentences."),
-                assistant: None,
-                max_tokens: None,
+        const TOPICS: [&str; 8] = [
+            "token buckets",
+            "rate limits",
+            "exponential backoff",
+            "prompt caching",
+            "request coalescing",
+            "model fallback ladders",
+            "circuit breakers",
+            "context trimming",
+        ];
+        let agents = agents.max(1);
+        let specs: Vec<AgentSpec> = (1..=agents)
+            .map(|a| {
+                let turns = (0..turns.max(1))
+                    .map(|t| {
+                        let topic = TOPICS[(a as usize + t as usize) % TOPICS.len()];
+                        Turn::Chat {
+                            user: format!("Agent {a}, turn {t}: explain {topic} in two sentences."),
+                            assistant: None,
+                            max_tokens: None,
+                        }
+                    })
+                    .collect();
+                AgentSpec {
+                    name: if agents == 1 {
+                        "agent".into()
+                    } else {
+                        format!("agent-{a}")
+                    },
+                    kind: Kind::Scripted,
+                    turns,
+                    system: Some("You are a concise explainer.".into()),
+                    model: Some(target.to_string()),
+                    ladder: None,
+                    max_tokens: 200,
+                    max_wait: None,
+                    trim: None,
+                    coalesce: true,
+                    copies: 1,
+                    prompts: Vec::new(),
+                    context: None,
+                    labels: Vec::new(),
+                    rounds: 1,
+                    reuse: None,
+                }
             })
             .collect();
         Scenario {
             name: Some("scripted chat agents".into()),
             description: None,
             deadline: Some(Duration::from_secs(120)),
-            agents: vec![AgentSpec {
-                name: "agent".into(),
-                kind: Kind::Scripted,
-                turns,
-                system: Some("You are a concise explainer.".into()),
-                model: Some(target.to_string()),
-                ladder: None,
-                max_tokens: 200,
-                max_wait: None,
-                trim: None,
-                coalesce: true,
-                copies: agents.max(1),
-                prompts: Vec::new(),
-                context: None,
-                labels: Vec::new(),
-                rounds: 1,
-                reuse: None,
-            }],
+            lines: vec![0; specs.len()],
+            agents: specs,
             origin: "--agents".into(),
-            lines: vec![0],
         }
     }
 

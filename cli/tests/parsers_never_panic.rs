@@ -12,6 +12,15 @@ use quotaswarm_cli::scenario::Scenario;
 
 const DEMO: &str = include_str!("../src/scenario/default.json");
 
+/// A runner with a fixed seed: every run checks the same cases (`PROPTEST_CASES` widens
+/// them).
+fn runner(seed: u64) -> TestRunner {
+    TestRunner::new(Config {
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        ..Config::default()
+    })
+}
+
 /// The built-in demo scenario with a few random edits: a byte range cut out, text
 /// spliced in, a value replaced.
 fn mutated_demo() -> impl Strategy<Value = String> {
@@ -55,11 +64,7 @@ fn parsers_never_panic_on_scenario_json() {
         1 => proptest::collection::vec(any::<u8>(), 0..200)
             .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
     ];
-    let mut runner = TestRunner::new(Config {
-        // A fixed seed: every run checks the same cases (`PROPTEST_CASES` widens them).
-        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_202),
-        ..Config::default()
-    });
+    let mut runner = runner(20_261_202);
     runner
         .run(&text, |text| {
             match Scenario::from_json_str(&text, "fuzz.json") {
@@ -136,10 +141,7 @@ fn extreme_numbers_in_a_scenario_never_panic() {
         values,
         proptest::sample::select(&["scripted", "critic_pair"][..]),
     );
-    let mut runner = TestRunner::new(Config {
-        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_204),
-        ..Config::default()
-    });
+    let mut runner = runner(20_261_204);
     runner
         .run(&case, |(field, value, kind)| {
             let text = scenario_with(field, &value, kind);
@@ -188,10 +190,7 @@ fn extreme_flag_values_never_panic() {
         1 => any::<i64>().prop_map(|v| v.to_string()),
     ];
     let case = (proptest::sample::select(FLAGS), values);
-    let mut runner = TestRunner::new(Config {
-        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_204),
-        ..Config::default()
-    });
+    let mut runner = runner(20_261_204);
     runner
         .run(&case, |(flag, value)| {
             let mut argv = vec!["quotaswarm"];

@@ -199,3 +199,19 @@ fn the_quick_swarm_gives_each_agent_its_own_prompts() {
         ["agent"]
     );
 }
+
+#[test]
+fn a_scenario_built_in_code_with_huge_durations_is_refused_by_apply() {
+    let mut s = Scenario::simple(1, 1, "claude");
+    s.agents[0].max_wait = Some(std::time::Duration::MAX);
+    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
+    assert!(e.contains("agents[0].max_wait_secs"), "{e}");
+    let mut s = Scenario::simple(1, 1, "claude");
+    s.deadline = Some(std::time::Duration::MAX);
+    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
+    assert!(e.contains("deadline_secs"), "{e}");
+    let mut s = Scenario::simple(1, 1, "claude");
+    s.agents[0].copies = u32::MAX;
+    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
+    assert!(e.contains("more than 10000 agents"), "{e}");
+}

@@ -30,7 +30,12 @@ impl Progress {
         match self {
             Progress::Off => None,
             Progress::Refresh => Some(Duration::from_millis(250)),
-            Progress::Lines(every) => Some(every.max(Duration::from_millis(10))),
+            // Clamped: `Lines` can be built in code with any duration, and an interval
+            // past the far future overflows an `Instant`.
+            Progress::Lines(every) => Some(every.clamp(
+                Duration::from_millis(10),
+                Duration::from_secs(crate::checked::MAX_SECS),
+            )),
         }
     }
 

@@ -2,12 +2,13 @@
 //! ladders registered, and each agent spawned as its kind says.
 
 use super::{AgentSpec, Kind, Scenario, ScenarioError};
-use crate::checked::MAX_AGENTS;
+use crate::checked::{MAX_AGENTS, MAX_SECS};
 use quotaswarm::agent::RunningAgent;
 use quotaswarm::config::Config;
 use quotaswarm::swarm::{Backend, Swarm, SwarmBuilder, SwarmError};
 use quotaswarm_agents::ScriptedAgent;
 use quotaswarm_agents::{classifier, critics, persona, researcher, summarizer};
+use std::time::Duration;
 
 impl Scenario {
     pub(super) fn invalid(&self, index: usize, field: &str, message: String) -> ScenarioError {
@@ -19,11 +20,30 @@ impl Scenario {
         }
     }
 
-    /// Checks the names against `config` and registers inline ladders in it.
+    /// Checks the names against `config` and registers inline ladders in it. Also
+    /// checks the counts and durations again, for a scenario built in code rather than
+    /// parsed (parsing checks them with the field's line).
     pub fn apply(&self, config: &mut Config) -> Result<(), ScenarioError> {
+        let most = Duration::from_secs(MAX_SECS);
+        let too_long = |d: &Option<Duration>| d.is_some_and(|d| d > most);
+        if too_long(&self.deadline) || self.deadline.is_some_and(|d| d.is_zero()) {
+            return Err(ScenarioError::Invalid {
+                origin: self.origin.clone(),
+                path: "deadline_secs".into(),
+                line: 0,
+                message: format!("must be above 0 and at most {MAX_SECS} seconds"),
+            });
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, a) in self.agents.iter().enumerate() {
-            if seen.len() + a.names().len() > MAX_AGENTS as usize {
+            for (field, d) in [("max_wait_secs", &a.max_wait), ("reuse_secs", &a.reuse)] {
+                if too_long(d) {
+                    let message = format!("must be at most {MAX_SECS} seconds");
+                    return Err(self.invalid(i, field, message));
+                }
+            }
+            // `copies` first: `names()` builds one name per copy.
+            if a.copies > MAX_AGENTS || seen.len() + a.names().len() > MAX_AGENTS as usize {
                 return Err(self.invalid(
                     i,
                     "copies",

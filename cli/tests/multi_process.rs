@@ -46,7 +46,17 @@ fn sim_config() -> String {
     )
 }
 
-/// The runs' config. `max_attempts` is raised far above the default 5 because, without
+/// The runs' config.
+///
+/// `local_share = 0.25`: on a loaded machine a Redis call can outlast its 500 ms timeout;
+/// the broker then admits locally until Redis answers, and a process that has not yet
+/// seen how many processes share the key takes the whole limit (share 1.0), so the
+/// three together overshoot and draw 429s (seen once: 12 429s under a full
+/// `cargo test --workspace` on a busy machine). A quarter each keeps the three within
+/// the limit while degraded. Issue 19 item 7 (`[quota] expected_processes`, default 4,
+/// in `src/broker`) makes that the default; then this line can go.
+///
+/// `max_attempts` is raised far above the default 5 because, without
 /// the shared store, three processes each spending the whole quota draw 429s, and today a
 /// 429 retried counts against the attempt limit: how many one request meets depends on
 /// how the three processes interleave, so with 5 the run failed now and then (one
@@ -58,7 +68,7 @@ fn client_config(url: &str, namespace: &str) -> String {
         "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n\
          base_url = \"{url}\"\napi_key_env = \"{KEY_ENV}\"\n\
          [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{}\
-         [quota]\nnamespace = \"{namespace}\"\n\
+         [quota]\nnamespace = \"{namespace}\"\nlocal_share = 0.25\n\
          [broker]\nmax_attempts = 1000\n",
         limits()
     )

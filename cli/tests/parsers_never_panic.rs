@@ -7,7 +7,6 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use quotaswarm::swarm::Backend;
 use quotaswarm_cli::scenario::Scenario;
 
 const DEMO: &str = include_str!("../src/scenario/default.json");
@@ -154,9 +153,9 @@ fn extreme_numbers_in_a_scenario_never_panic() {
                         let _ = a.ask();
                         prop_assert!(a.names().len() <= 2 * 10_000, "{text}");
                     }
-                    // Checking it against a config and preparing the swarm: no panic
-                    // either (nothing starts until `build`).
-                    let _ = s.builder(quotaswarm::Config::default(), Backend::Embedded);
+                    // Checking it against a config (what `builder` does first): no panic
+                    // either.
+                    let _ = s.apply(&mut quotaswarm::Config::default());
                 }
                 Err(e) => drop(e.to_string()),
             }

@@ -127,7 +127,10 @@ async fn completes_a_multi_step_task_streamed_on_anthropic() {
     let agent = Bookkeeper::new(Ask::new("sonnet").max_tokens(400), TASK).streamed(true);
     let (r, Ledger { run, streamed }) = run_ledger(agent).await;
     completed(&r, &run);
-    assert_eq!(quotaswarm_sim::stats_of(&r).unwrap().total.streams, run.steps as u64);
+    assert_eq!(
+        quotaswarm_sim::stats_of(&r).unwrap().total.streams,
+        run.steps as u64
+    );
     assert!(
         streamed.ends_with(&run.text()),
         "the answer's text arrived as deltas"
@@ -139,7 +142,10 @@ async fn completes_a_multi_step_task_streamed_on_openai() {
     let agent = Bookkeeper::new(Ask::new("gpt-4o-mini").max_tokens(400), TASK).streamed(true);
     let (r, Ledger { run, streamed }) = run_ledger(agent).await;
     completed(&r, &run);
-    assert_eq!(quotaswarm_sim::stats_of(&r).unwrap().total.streams, run.steps as u64);
+    assert_eq!(
+        quotaswarm_sim::stats_of(&r).unwrap().total.streams,
+        run.steps as u64
+    );
     assert!(
         streamed.ends_with(&run.text()),
         "the answer's text arrived as deltas"

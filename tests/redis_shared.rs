@@ -68,25 +68,45 @@ async fn a_429_seen_by_one_process_pauses_the_lane_in_the_others() {
                 .await
         }));
     }
-    // Wait for A's 429 (the pause reaches Redis a moment later).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while ha.stats().await.expect("stats").rate_limited == 0 {
-        assert!(Instant::now() < deadline, "no 429 in A");
+    // Wait until A's 429 has paused the lane in Redis (read from Redis itself, not
+    // guessed with a sleep): B then starts while the pause holds, however slow the
+    // machine, and knows how much of it is left.
+    let keys = quotaswarm::quota::LaneKeys::new(
+        &ns,
+        &quotaswarm::quota::key_fingerprint("shared-test-key"),
+        "claude-sonnet-4-5",
+    );
+    let mut conn = redis::Client::open(redis_url().as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (asked, pause_left) = loop {
+        // Asked before Redis answers: the pause ends no earlier than `asked + pttl`.
+        let asked = Instant::now();
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&keys.pause)
+            .query_async(&mut conn)
+            .await
+            .expect("pttl");
+        if pttl > 0 {
+            break (asked, Duration::from_millis(pttl.unsigned_abs()));
+        }
+        assert!(Instant::now() < deadline, "A's 429 never paused the lane");
         tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let sent = Instant::now();
+    };
     let reply = b
         .handle()
         .complete(CompletionRequest::prompt("m", "from B").max_tokens(10))
         .await
         .expect("B is answered");
-    let waited = sent.elapsed();
+    let waited = asked.elapsed();
     assert!(!reply.text().is_empty());
     let sb = b.handle().stats().await.expect("stats");
     assert!(
-        waited >= Duration::from_millis(500),
-        "B went at once: {waited:?}"
+        waited + Duration::from_millis(1) >= pause_left,
+        "B went before the pause ended: {waited:?} of {pause_left:?}"
     );
     assert_eq!(
         sb.rate_limited, 0,

@@ -91,7 +91,9 @@ async fn serves_both_apis_and_stats_over_http() {
         "served in {served:?}, stopped after {:?}",
         started.elapsed()
     );
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // A connection holding the shutdown open would hang it; 10 s leaves a loaded
+    // machine room.
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test]

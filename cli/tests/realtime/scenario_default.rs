@@ -25,8 +25,10 @@ async fn default_run_exercises_every_mechanism_and_matches_the_simulator() {
     assert!(t.fallbacks > 0, "fallbacks");
     assert!(t.retries > 0, "retries");
     assert!(t.rate_limited > 0 && t.overloaded > 0, "429s and 529s");
+    // The limits make a run of 20-40 s; a busy machine stretches it, so the bound is
+    // the demo's own deadline (90 s), which `timed_out` above already checks.
     assert!(
-        (10.0..=60.0).contains(&t.makespan_secs),
+        (10.0..=90.0).contains(&t.makespan_secs),
         "a run of 20-40 s (slower in a debug build on a busy machine): {}",
         t.makespan_secs
     );

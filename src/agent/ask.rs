@@ -1,6 +1,7 @@
 //! [`Ask`] (how an agent asks: target, reply budget, broker options) and [`History`]
 //! (a conversation an agent keeps).
 
+use crate::tokens::MessageCounts;
 use crate::types::{Completion, CompletionRequest, Message, RequestOptions, Role, TrimPolicy};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -127,6 +128,10 @@ pub struct History {
     pub system: Option<String>,
     /// The turns so far, oldest first.
     pub messages: Vec<Message>,
+    /// Their token counts, shared with the requests this history makes so each turn is
+    /// estimated from its new messages alone.
+    #[serde(skip)]
+    pub(crate) counts: MessageCounts,
 }
 
 impl History {
@@ -140,6 +145,7 @@ impl History {
         History {
             system: Some(system.into()),
             messages: Vec::new(),
+            counts: MessageCounts::default(),
         }
     }
 
@@ -160,7 +166,9 @@ impl History {
 
     /// The request that continues this conversation.
     pub fn request(&self, ask: &Ask) -> CompletionRequest {
-        ask.request(self.system.clone(), self.messages.clone())
+        let mut req = ask.request(self.system.clone(), self.messages.clone());
+        req.options.counts = Some(self.counts.share());
+        req
     }
 
     /// How many turns there are.

@@ -292,6 +292,11 @@ pub struct RequestOptions {
     /// off for this request.
     #[serde(default, with = "opt_duration_ms")]
     pub reuse: Option<Duration>,
+    /// The token counts of this conversation's messages, remembered between requests so
+    /// one more turn is estimated from its new messages alone (see
+    /// [`MessageCounts`](crate::tokens::MessageCounts)). Not sent, not part of equality.
+    #[serde(skip)]
+    pub counts: Option<crate::tokens::MessageCounts>,
 }
 
 fn yes() -> bool {
@@ -307,6 +312,7 @@ impl Default for RequestOptions {
             floor: None,
             auto_cache: None,
             reuse: None,
+            counts: None,
         }
     }
 }

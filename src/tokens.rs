@@ -25,8 +25,8 @@ use quick_cache::sync::Cache;
 #[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 
-mod counts;
-pub use counts::MessageCounts;
+use crate::types::counts;
+pub use crate::types::MessageCounts;
 use std::collections::VecDeque;
 
 /// How many recent responses calibration remembers per model.
@@ -48,6 +48,15 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// This encoding's place in a conversation's remembered counts
+    /// ([`MessageCounts`]), below [`counts::SLOTS`].
+    fn slot(self) -> usize {
+        match self {
+            Encoding::Cl100k => 0,
+            Encoding::O200k => 1,
+        }
+    }
+
     /// The encoding for a wire model name. Claude's tokenizer is not public: cl100k is
     /// the closest public one, and the calibration from `usage` covers the difference.
     pub fn for_model(model: &str) -> Encoding {
@@ -195,11 +204,11 @@ impl Estimator {
         for (i, m) in messages.iter().enumerate() {
             let shape = counts::shape(m);
             // The newest turn is always counted: it may be a retry of the one remembered.
-            let n = match memo.get(i, shape, encoding).filter(|_| i < newest) {
+            let n = match memo.get(i, shape, encoding.slot()).filter(|_| i < newest) {
                 Some(n) => n,
                 None => {
                     let n = self.message_tokens(encoding, m);
-                    memo.put(i, shape, encoding, n);
+                    memo.put(i, shape, encoding.slot(), n);
                     n
                 }
             };

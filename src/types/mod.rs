@@ -7,12 +7,14 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 mod cache;
+pub(crate) mod counts;
 mod reasoning;
 #[cfg(test)]
 pub(crate) mod test_seed;
 mod tools;
 
 pub use cache::{CacheControl, CacheTtl};
+pub use counts::MessageCounts;
 pub use reasoning::{ReasoningEffort, Thinking};
 pub use tools::{OutputSchema, Tool, ToolChoice};
 
@@ -294,9 +296,9 @@ pub struct RequestOptions {
     pub reuse: Option<Duration>,
     /// The token counts of this conversation's messages, remembered between requests so
     /// one more turn is estimated from its new messages alone (see
-    /// [`MessageCounts`](crate::tokens::MessageCounts)). Not sent, not part of equality.
+    /// [`MessageCounts`]). Not sent, not part of equality.
     #[serde(skip)]
-    pub counts: Option<crate::tokens::MessageCounts>,
+    pub counts: Option<MessageCounts>,
 }
 
 fn yes() -> bool {

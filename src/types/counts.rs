@@ -17,10 +17,11 @@
 //! cost four times as much on an 80,000-token history: a cache miss per message.) Append-only conversations — how agents and the tool loop grow a
 //! [`History`](crate::agent::History) — never do that.
 
-use crate::types::{Message, Role};
+use super::{Message, Role};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::Encoding;
+/// How many tokenizer encodings a count is kept for (the estimator's `Encoding`s).
+pub(crate) const SLOTS: usize = 2;
 
 /// A count not yet taken in that encoding.
 const UNKNOWN: u64 = u64::MAX;
@@ -35,7 +36,7 @@ const UNKNOWN: u64 = u64::MAX;
 pub struct MessageCounts(Arc<Mutex<Memo>>);
 
 #[derive(Debug, Default, Clone)]
-pub(super) struct Memo {
+pub(crate) struct Memo {
     /// The full content hash of the first message these counts were taken for.
     first: u64,
     entries: Vec<Remembered>,
@@ -44,8 +45,8 @@ pub(super) struct Memo {
 #[derive(Debug, Clone, Copy)]
 struct Remembered {
     shape: u64,
-    /// Per [`Encoding`] (see [`slot`]), [`UNKNOWN`] until counted.
-    tokens: [u64; 2],
+    /// Per encoding slot (the estimator's `Encoding::slot`), [`UNKNOWN`] until counted.
+    tokens: [u64; SLOTS],
 }
 
 impl MessageCounts {
@@ -69,7 +70,7 @@ impl MessageCounts {
         self.len() == 0
     }
 
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Memo> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Memo> {
         // A panic while the lock was held leaves at worst a count to be taken again.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -91,7 +92,7 @@ impl PartialEq for MessageCounts {
 impl Memo {
     /// Starts over when the history no longer begins with the message it began with
     /// (hash `first`): it was trimmed or summarised.
-    pub(super) fn begin(&mut self, first: u64) {
+    pub(crate) fn begin(&mut self, first: u64) {
         if self.first != first {
             self.entries.clear();
             self.first = first;
@@ -99,15 +100,15 @@ impl Memo {
     }
 
     /// The remembered count of message `i` with shape `shape`, if any.
-    pub(super) fn get(&self, i: usize, shape: u64, encoding: Encoding) -> Option<u64> {
+    pub(crate) fn get(&self, i: usize, shape: u64, slot: usize) -> Option<u64> {
         let e = self.entries.get(i)?;
-        let n = e.tokens[slot(encoding)];
+        let n = *e.tokens.get(slot)?;
         (e.shape == shape && n != UNKNOWN).then_some(n)
     }
 
     /// Remembers message `i`'s count. A different shape at `i` means the history took
     /// another course from there: what followed is forgotten.
-    pub(super) fn put(&mut self, i: usize, shape: u64, encoding: Encoding, n: u64) {
+    pub(crate) fn put(&mut self, i: usize, shape: u64, slot: usize, n: u64) {
         if i > self.entries.len() {
             return;
         }
@@ -115,23 +116,18 @@ impl Memo {
             self.entries.truncate(i);
             self.entries.push(Remembered {
                 shape,
-                tokens: [UNKNOWN; 2],
+                tokens: [UNKNOWN; SLOTS],
             });
         }
-        self.entries[i].tokens[slot(encoding)] = n;
-    }
-}
-
-fn slot(encoding: Encoding) -> usize {
-    match encoding {
-        Encoding::Cl100k => 0,
-        Encoding::O200k => 1,
+        if let Some(t) = self.entries[i].tokens.get_mut(slot) {
+            *t = n;
+        }
     }
 }
 
 /// A message's shape: its role and how many blocks it has. Both sit in the history's
 /// own array, so checking 2,000 messages touches no message's blocks or text.
-pub(super) fn shape(m: &Message) -> u64 {
+pub(crate) fn shape(m: &Message) -> u64 {
     let mut h = Mix(u64::from(matches!(m.role, Role::User)));
     h.add(m.content.len() as u64);
     h.0

@@ -73,9 +73,10 @@ impl LaneKeys {
         }
     }
 
-    /// The key of a reused completion (request key `key`).
-    pub fn reuse(&self, key: u64) -> String {
-        format!("{}:reuse:{key:016x}", self.prefix)
+    /// The key of a reused completion: request key `key` (hex) of key encoding
+    /// `version`, so entries written by another encoding are never read.
+    pub fn reuse(&self, version: u8, key: &str) -> String {
+        format!("{}:reuse:v{version}:{key}", self.prefix)
     }
 }
 

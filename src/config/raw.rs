@@ -203,4 +203,6 @@ pub struct RawQuota {
     pub redis_url: Option<String>,
     pub namespace: Option<String>,
     pub local_share: Option<f64>,
+    /// Processes assumed to share the namespace until they are seen (default 4).
+    pub expected_processes: Option<usize>,
 }

@@ -200,3 +200,21 @@ fn jitter_rng(seed: Option<u64>) -> rand::rngs::SmallRng {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::jitter_rng;
+    use rand::Rng;
+
+    fn draws(mut rng: rand::rngs::SmallRng) -> [u64; 2] {
+        [rng.random(), rng.random()]
+    }
+
+    #[test]
+    fn a_configured_seed_pins_the_jitter_and_the_os_seed_differs_per_broker() {
+        assert_eq!(draws(jitter_rng(Some(7))), draws(jitter_rng(Some(7))));
+        assert_ne!(draws(jitter_rng(Some(7))), draws(jitter_rng(Some(8))));
+        // Two OS-seeded generators agree on 128 bits with probability 2^-128.
+        assert_ne!(draws(jitter_rng(None)), draws(jitter_rng(None)));
+    }
+}

@@ -49,7 +49,7 @@ pub struct Prepared {
     pub request: Arc<CompletionRequest>,
     /// The canonical key: equal for requests that would get the same answer, so they
     /// can share one call (coalescing).
-    pub key: u64,
+    pub key: super::key::RequestKey,
     /// One plan per rung the target names (one for a model, several for a ladder), in
     /// ladder order.
     pub rungs: Vec<RungPlan>,
@@ -108,7 +108,7 @@ pub(crate) struct Job {
     /// report for this job is stale).
     pub(crate) in_flight: Option<u64>,
     pub(crate) errors: Vec<RungError>,
-    pub(crate) coalesce_key: Option<u64>,
+    pub(crate) coalesce_key: Option<super::key::RequestKey>,
     /// The lane this job is queued on or in flight on.
     pub(crate) lane: usize,
     /// Admitted through the shared quota store (so it is settled there too).

@@ -38,7 +38,7 @@
 //! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
 //! | `circuit.rs` | the pure circuit breaker |
 //! | `warm.rs` | a lane's memory of the prefixes the provider has cached, to reserve less for them |
-//! | `key.rs` | the canonical key used for coalescing |
+//! | `key.rs` | the request key (SHA-256 of a canonical, versioned encoding) for coalescing and reuse |
 //! | `policy.rs` | the pure parameter policy: what a model refuses, by its config preset |
 //! | `cache_points.rs` | the pure placement of automatic prompt-cache breakpoints |
 //! | `error.rs` | `BrokerError` and the request's validation errors |
@@ -82,6 +82,7 @@ pub use error::{BrokerError, InvalidRequest, RungError};
 pub use handle::BrokerHandle;
 pub use handle::{MAX_REQUEST_BYTES, MAX_WAIT};
 pub use job::{Prepared, RungPlan};
+pub use key::RequestKey;
 pub use stats::{BucketStats, LaneStats, Stats};
 pub use stream::{CompletionStream, StreamItem, STREAM_BUFFER};
 

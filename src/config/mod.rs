@@ -339,6 +339,10 @@ pub struct BrokerConfig {
     /// The default reuse window of every model (`reuse_secs`, default 0: off). See
     /// [`ModelConfig::reuse`].
     pub reuse: Duration,
+    /// A fixed seed for the backoff jitter (`jitter_seed`), for tests only: a test that
+    /// checks the exact waits sets it. `None` (the default): each process seeds its
+    /// jitter from the OS, so processes and restarts never retry in step.
+    pub jitter_seed: Option<u64>,
 }
 
 impl Default for BrokerConfig {
@@ -356,6 +360,7 @@ impl Default for BrokerConfig {
             ladder_max_wait: Duration::from_secs(10),
             estimator_cache_entries: crate::tokens::DEFAULT_CACHE_ENTRIES,
             reuse: Duration::ZERO,
+            jitter_seed: None,
         }
     }
 }

@@ -60,5 +60,6 @@ pub(super) fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
         )?,
         estimator_cache_entries,
         reuse: secs("broker.reuse_secs", b.reuse_secs, d.reuse)?,
+        jitter_seed: b.jitter_seed,
     })
 }

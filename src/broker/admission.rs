@@ -81,6 +81,7 @@ impl BrokerState {
             prepared,
             rung,
             attempt: 0,
+            rate_limited: 0,
             not_before: now,
             enqueued_at: now,
             reserved: Cost::default(),

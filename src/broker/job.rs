@@ -95,6 +95,9 @@ pub(crate) struct Job {
     pub(crate) rung: usize,
     /// Attempts on the current rung, the one in flight included.
     pub(crate) attempt: u32,
+    /// Of those, the ones answered with a rate limit (they are waits, not failures:
+    /// see `retry.rs`).
+    pub(crate) rate_limited: u32,
     pub(crate) not_before: Instant,
     pub(crate) enqueued_at: Instant,
     /// Reserved on the lane while in flight.

@@ -1,7 +1,8 @@
 //! Attempts that never end: a transport that neither answers nor errors would hold its
 //! lane slot and its reservation for good. Each attempt gets a watchdog task: if the
 //! attempt has not reported within its provider's timeout plus [`GRACE`] (for a
-//! stream, within the idle timeout plus the grace since its last event), the watchdog
+//! stream, within the idle timeout plus the grace since its last event, not counting
+//! time the stream waits for a slow reader), the watchdog
 //! tells the broker, which abandons the attempt — slot and reservation freed, the
 //! attempt failed as a timeout (retried as one, or answered) and counted in
 //! `attempts_abandoned`. A report that comes after that is stale and ignored, and
@@ -33,9 +34,18 @@ struct Activity {
     deltas: AtomicU64,
     /// Set when the broker gives up on the attempt: later events are dropped.
     abandoned: AtomicBool,
+    /// Set while an event waits for room in the caller's buffer.
+    sending: AtomicBool,
 }
 
 impl Activity {
+    /// Records activity now.
+    fn touch(&self) {
+        let since = Instant::now().saturating_duration_since(self.start);
+        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+        self.last_event_nanos.store(nanos, Ordering::Release);
+    }
+
     fn last_event(&self) -> Instant {
         let nanos = self.last_event_nanos.load(Ordering::Acquire);
         after(self.start, Duration::from_nanos(nanos))
@@ -51,17 +61,23 @@ struct WatchedSink {
 
 impl EventSink for WatchedSink {
     fn send(&self, event: StreamEvent) -> BoxFuture<'_, bool> {
-        let activity = &self.activity;
-        if activity.abandoned.load(Ordering::Acquire) {
-            return Box::pin(async { false });
-        }
-        let since = Instant::now().saturating_duration_since(activity.start);
-        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
-        activity.last_event_nanos.store(nanos, Ordering::Release);
-        if event.is_delta() {
-            activity.deltas.fetch_add(1, Ordering::AcqRel);
-        }
-        self.inner.send(event)
+        Box::pin(async move {
+            let activity = &self.activity;
+            if activity.abandoned.load(Ordering::Acquire) {
+                return false;
+            }
+            if event.is_delta() {
+                activity.deltas.fetch_add(1, Ordering::AcqRel);
+            }
+            // While the caller's buffer is full the provider waits on the caller, not
+            // the other way round: that is not the provider's silence.
+            activity.sending.store(true, Ordering::Release);
+            activity.touch();
+            let delivered = self.inner.send(event).await;
+            activity.touch();
+            activity.sending.store(false, Ordering::Release);
+            delivered
+        })
     }
 
     fn closed(&self) -> BoxFuture<'static, ()> {
@@ -92,16 +108,22 @@ impl Watchdog {
             last_event_nanos: AtomicU64::new(0),
             deltas: AtomicU64::new(0),
             abandoned: AtomicBool::new(false),
+            sending: AtomicBool::new(false),
         });
         let limit = timeout.saturating_add(GRACE);
         let watched = Arc::clone(&activity);
         let task = tokio::spawn(async move {
             loop {
                 let due = after(watched.last_event(), limit);
-                if Instant::now() >= due {
+                let now = Instant::now();
+                if now < due {
+                    tokio::time::sleep_until(due).await;
+                } else if watched.sending.load(Ordering::Acquire) {
+                    // A slow reader holds the stream up: look again later.
+                    tokio::time::sleep_until(after(now, limit)).await;
+                } else {
                     break;
                 }
-                tokio::time::sleep_until(due).await;
             }
             watched.abandoned.store(true, Ordering::Release);
             let deltas = watched.deltas.load(Ordering::Acquire);

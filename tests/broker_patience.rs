@@ -7,10 +7,11 @@
 mod common;
 
 use common::*;
+use futures_util::future::BoxFuture;
 use quotaswarm::broker::{self, BrokerError, StartOptions};
-use quotaswarm::provider::ProviderError;
+use quotaswarm::provider::{HttpRequest, HttpResponse, ProviderError, Transport, TransportError};
 use quotaswarm::CompletionRequest;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -186,4 +187,57 @@ async fn server_errors_still_count_against_max_attempts_between_429s() {
         "{err:?}"
     );
     assert_eq!(script.arrivals().len(), 7);
+}
+
+/// A scripted transport that also records which request (by its `ask-X` marker) each
+/// attempt carried.
+#[derive(Clone)]
+struct Recording {
+    script: Scripted,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Transport for Recording {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        let marker = ["ask-A", "ask-B", "ask-C"]
+            .into_iter()
+            .find(|m| body.contains(m))
+            .unwrap_or("?");
+        self.seen.lock().unwrap().push(marker.to_string());
+        self.script.send(request)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_request_keeps_its_place_in_the_queue() {
+    let transport = Recording {
+        script: Scripted::new(vec![
+            limited("1"),
+            limited("1"),
+            anthropic_ok("fine", 10, 5),
+        ]),
+        seen: Arc::default(),
+    };
+    let config = one_model_config("[broker]\nmax_in_flight = 2\n");
+    let eps = endpoints_over(&config, Arc::new(transport.clone()));
+    let b = broker::start(config, eps, StartOptions::default())
+        .await
+        .unwrap();
+    let h = &b.handle;
+    // A and B go at once and are both answered 429; C arrives behind them and queues.
+    let (a, bb, c) = tokio::join!(
+        h.complete(CompletionRequest::prompt("m", "ask-A")),
+        h.complete(CompletionRequest::prompt("m", "ask-B")),
+        h.complete(CompletionRequest::prompt("m", "ask-C")),
+    );
+    for r in [a, bb, c] {
+        assert_eq!(r.unwrap().text(), "fine");
+    }
+    let seen = transport.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        ["ask-A", "ask-B", "ask-A", "ask-B", "ask-C"],
+        "after the pause, A and B go again in their arrival order, ahead of C"
+    );
 }

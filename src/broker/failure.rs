@@ -143,6 +143,7 @@ impl BrokerState {
                 job.lane = lane;
                 job.attempt = 0;
                 job.rate_limited = 0;
+                job.place = None;
                 job.not_before = now;
                 job.enqueued_at = now;
                 job.reserved = Cost::default();

@@ -107,6 +107,9 @@ pub(crate) struct Job {
     pub(crate) sink: Option<(u64, super::stream::StreamSink)>,
     /// Where it sits in its lane's queue; `None` while in flight.
     pub(crate) queued: Option<QueueSlot>,
+    /// Its lane and its order in that lane's queue, kept while in flight: a retry goes
+    /// back there.
+    pub(crate) place: Option<(usize, i64)>,
     /// The token of the attempt in flight, which its `Finished` must carry (any other
     /// report for this job is stale).
     pub(crate) in_flight: Option<u64>,

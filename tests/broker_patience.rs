@@ -103,9 +103,13 @@ async fn past_the_patience_the_error_says_how_long_it_waited_and_how_many_429s_i
             waited,
             rate_limited,
             patience,
-            error: ProviderError::RateLimited { .. },
+            error,
             ..
         } => {
+            assert!(
+                matches!(**error, ProviderError::RateLimited { .. }),
+                "{error:?}"
+            );
             assert_eq!(model, "m");
             assert_eq!(*rate_limited, 7);
             assert_eq!(*waited, Duration::from_secs(60));

@@ -206,9 +206,9 @@ pub enum BrokerError {
         rate_limited: u32,
         /// How long it was willing to wait.
         patience: Duration,
-        /// The last rate-limit answer.
+        /// The last rate-limit answer (boxed: keeps `BrokerError` small).
         #[source]
-        error: ProviderError,
+        error: Box<ProviderError>,
     },
     /// The model's circuit breaker is open after repeated failures: nothing is sent to
     /// it until its cool-down ends. Reached the caller only when no lower rung could take

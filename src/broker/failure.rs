@@ -107,7 +107,7 @@ impl BrokerState {
                     waited: spent.waited,
                     rate_limited: job.rate_limited,
                     patience,
-                    error: err,
+                    error: Box::new(err),
                 };
                 self.move_down_or_fail(job, final_err, false, now);
             }

@@ -169,10 +169,6 @@ async fn a_report_after_the_abandonment_is_ignored() {
     assert_eq!(lane.failures, 1);
 }
 
-fn sse(event: &str, data: serde_json::Value) -> bytes::Bytes {
-    format!("event: {event}\ndata: {data}\n\n").into()
-}
-
 /// Streams an Anthropic answer of `deltas` text deltas; with `hang`, the body stops
 /// after the first delta and never ends.
 #[derive(Clone)]
@@ -195,39 +191,8 @@ impl Transport for StreamThenHang {
         let deltas = self.deltas;
         let shown = if self.hang { 3 } else { deltas + 5 };
         Box::pin(async move {
-            let events = futures_util::stream::iter(0..shown).map(move |i| {
-                Ok::<_, TransportError>(match i {
-                    0 => sse(
-                        "message_start",
-                        serde_json::json!({"type": "message_start", "message": {
-                            "id": "msg_hang", "type": "message", "role": "assistant",
-                            "model": "claude-sonnet-4-5", "content": [],
-                            "stop_reason": null, "stop_sequence": null,
-                            "usage": {"input_tokens": 10, "output_tokens": 1}}}),
-                    ),
-                    1 => sse(
-                        "content_block_start",
-                        serde_json::json!({"type": "content_block_start", "index": 0,
-                            "content_block": {"type": "text", "text": ""}}),
-                    ),
-                    i if i < deltas + 2 => sse(
-                        "content_block_delta",
-                        serde_json::json!({"type": "content_block_delta", "index": 0,
-                            "delta": {"type": "text_delta", "text": format!("w{} ", i - 2)}}),
-                    ),
-                    i if i == deltas + 2 => sse(
-                        "content_block_stop",
-                        serde_json::json!({"type": "content_block_stop", "index": 0}),
-                    ),
-                    i if i == deltas + 3 => sse(
-                        "message_delta",
-                        serde_json::json!({"type": "message_delta",
-                            "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-                            "usage": {"output_tokens": deltas}}),
-                    ),
-                    _ => sse("message_stop", serde_json::json!({"type": "message_stop"})),
-                })
-            });
+            let events = futures_util::stream::iter(0..shown)
+                .map(move |i| Ok::<_, TransportError>(anthropic_text_chunk(i, deltas)));
             let body = if self.hang {
                 events.chain(futures_util::stream::pending()).boxed()
             } else {

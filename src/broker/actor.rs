@@ -133,6 +133,12 @@ impl Actor for QuotaBroker {
             }
             BrokerMsg::Abandon(ticket) => core.on_abandon(ticket, now),
             BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
+            BrokerMsg::Overdue {
+                job,
+                lane,
+                attempt,
+                deltas,
+            } => core.on_overdue(job, lane, attempt, deltas, now),
             BrokerMsg::Tick(lane) => core.on_tick(lane, now),
             BrokerMsg::Store(event) => core.on_store(event, now),
             BrokerMsg::Stats(reply) => core.on_stats(reply, now),

@@ -95,6 +95,9 @@ pub(crate) struct Job {
     pub(crate) rung: usize,
     /// Attempts on the current rung, the one in flight included.
     pub(crate) attempt: u32,
+    /// Of those, the ones answered with a rate limit (they are waits, not failures:
+    /// see `retry.rs`).
+    pub(crate) rate_limited: u32,
     pub(crate) not_before: Instant,
     pub(crate) enqueued_at: Instant,
     /// Reserved on the lane while in flight.
@@ -104,6 +107,9 @@ pub(crate) struct Job {
     pub(crate) sink: Option<(u64, super::stream::StreamSink)>,
     /// Where it sits in its lane's queue; `None` while in flight.
     pub(crate) queued: Option<QueueSlot>,
+    /// Its lane and its order in that lane's queue, kept while in flight: a retry goes
+    /// back there.
+    pub(crate) place: Option<(usize, i64)>,
     /// The token of the attempt in flight, which its `Finished` must carry (any other
     /// report for this job is stale).
     pub(crate) in_flight: Option<u64>,

@@ -19,6 +19,7 @@
 //! | `reuse.rs` | the reuse window: recent completions answered again, in process and through Redis |
 //! | `admission.rs` | a new request's rung and queue; each lane's pump (the lane scheduler) |
 //! | `dispatch.rs` | an admitted attempt handed to its provider actor |
+//! | `overdue.rs` | an attempt that never reports: its watchdog, and its abandonment |
 //! | `settlement.rs` | an attempt's outcome: buckets settled on real usage, headers adopted, the answer |
 //! | `failure.rs` | after a failed attempt: circuit, 429 pause, retry, fall back or fail |
 //! | `shared_store.rs` | the exchange with a shared quota store: ask, verdicts, down and up |
@@ -59,6 +60,7 @@ mod job;
 mod key;
 mod lane;
 mod mailbox;
+mod overdue;
 mod policy;
 mod queue;
 mod retry;

@@ -113,6 +113,8 @@ pub struct RawBroker {
     pub circuit_threshold: Option<u32>,
     pub circuit_cooldown_secs: Option<f64>,
     pub ladder_max_wait_secs: Option<f64>,
+    /// How long a request without a `max_wait` waits through rate-limit answers.
+    pub rate_limit_patience_secs: Option<f64>,
     pub estimator_cache_entries: Option<usize>,
     /// Default reuse window of every model, in seconds (0: off).
     pub reuse_secs: Option<f64>,

@@ -46,30 +46,17 @@ fn sim_config() -> String {
     )
 }
 
-/// The runs' config.
-///
-/// `local_share = 0.25`: on a loaded machine a Redis call can outlast its 500 ms timeout;
-/// the broker then admits locally until Redis answers, and a process that has not yet
-/// seen how many processes share the key takes the whole limit (share 1.0), so the
-/// three together overshoot and draw 429s (seen once: 12 429s under a full
-/// `cargo test --workspace` on a busy machine). A quarter each keeps the three within
-/// the limit while degraded. Issue 19 item 7 (`[quota] expected_processes`, default 4,
-/// in `src/broker`) makes that the default; then this line can go.
-///
-/// `max_attempts` is raised far above the default 5 because, without
-/// the shared store, three processes each spending the whole quota draw 429s, and today a
-/// 429 retried counts against the attempt limit: how many one request meets depends on
-/// how the three processes interleave, so with 5 the run failed now and then (one
-/// request out of attempts after 14 429s). Once a 429 is a wait within the request's
-/// wait budget rather than a spent attempt (issue 19 item 2, in `src/broker`), this can
-/// go back to the default.
+/// The runs' config: the defaults, which the test is about. A Redis call that outlasts
+/// its timeout on a loaded machine leaves a process admitting locally with a quarter of
+/// each limit until it has seen the others (`[quota] expected_processes`, default 4), and
+/// without the shared store a 429 is a wait within the request's patience, not a spent
+/// attempt, so every request is answered either way.
 fn client_config(url: &str, namespace: &str) -> String {
     format!(
         "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n\
          base_url = \"{url}\"\napi_key_env = \"{KEY_ENV}\"\n\
          [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{}\
-         [quota]\nnamespace = \"{namespace}\"\nlocal_share = 0.25\n\
-         [broker]\nmax_attempts = 1000\n",
+         [quota]\nnamespace = \"{namespace}\"\n",
         limits()
     )
 }

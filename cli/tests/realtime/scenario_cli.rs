@@ -43,10 +43,7 @@ fn run_scenario_json_against_a_separate_sim_matches_its_stats() {
         &config,
         format!(
             "[providers.anthropic]\nkind = \"anthropic\"\nbase_url = \"{url}\"\napi_key_env = \"QUOTASWARM_TEST_KEY\"\n\
-             [broker]\nburst_secs = 2\nbackoff_base_secs = 0.1\n\
-             # Haiku's 529s are random (20 %): 10 attempts so no request fails them all\n\
-             # by bad luck (one in 3,000 did with the default 5).\n\
-             max_attempts = 10\n"
+             [broker]\nburst_secs = 2\nbackoff_base_secs = 0.1\n"
         ),
     )
     .unwrap();

@@ -11,7 +11,7 @@
 //! models answer with made-up JSON that fits the schema.
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{report_table, Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{report_table, SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ impl Agent<Vote> for Voter {
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let mut swarm = SwarmBuilder::new(Config::default())
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .deadline(Duration::from_secs(60));
     for (name, target) in VOTERS {
         swarm = swarm.agent(name, Voter { target });

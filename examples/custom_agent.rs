@@ -40,7 +40,7 @@ impl Agent<Lesson> for Tutor {
 }
 // README: end
 
-use quotaswarm::swarm::{report_table, Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{report_table, SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 
 fn tutor(topics: &[&str]) -> Tutor {
@@ -52,7 +52,7 @@ fn tutor(topics: &[&str]) -> Tutor {
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::LoopbackSim) // or Backend::Auto: real APIs whose key is set
+        .backend(quotaswarm_sim::loopback()) // or quotaswarm_sim::auto(): real APIs whose key is set
         .agent("tutor-1", tutor(&["queues", "backoff"]))
         .agent("tutor-2", tutor(&["token buckets"]))
         .deadline(Duration::from_secs(60))

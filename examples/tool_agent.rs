@@ -12,7 +12,7 @@
 //! tool calls, then an answer.
 
 use quotaswarm::agent::{Ask, ToolRun};
-use quotaswarm::swarm::{report_table, Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{report_table, SwarmBuilder, SwarmReport};
 use quotaswarm::types::{ContentBlock, Role};
 use quotaswarm::Config;
 use quotaswarm_agents::bookkeeper::{Bookkeeper, Ledger};
@@ -30,7 +30,7 @@ pub async fn run_on(target: &str) -> anyhow::Result<(SwarmReport, ToolRun)> {
     config.sim.tool_call_rate = 1.0;
     config.sim.tool_steps = 3;
     let mut report = SwarmBuilder::new(config)
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent("bookkeeper", agent)
         .deadline(Duration::from_secs(60))
         .run()

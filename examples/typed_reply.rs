@@ -12,7 +12,7 @@
 //! models answer with made-up JSON that fits the schema.
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ impl Agent for Triager {
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent("triage-anthropic", Triager { target: "sonnet" })
         .agent(
             "triage-openai",

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use quotaswarm::agent::{spawn_agent, Addr, Agent, AgentError, AgentOutput, AgentResult, Ask, Ctx};
 use quotaswarm::broker::StreamItem;
 use quotaswarm::config::Config;
-use quotaswarm::swarm::{Backend, Swarm, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{Swarm, SwarmBuilder, SwarmReport};
 use quotaswarm::{BrokerError, CompletionRequest};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 async fn run_one<A: Agent<O>, O: AgentOutput>(agent: A) -> SwarmReport {
     SwarmBuilder::new(Config::default())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("agent", agent)
         .deadline(Duration::from_secs(600))
         .run()
@@ -259,7 +259,7 @@ impl Agent for Listener {
 
 #[tokio::test(start_paused = true)]
 async fn an_addr_delivers_messages_until_the_agent_stops_and_a_second_start_is_ignored() {
-    let swarm = Swarm::start(Config::default(), Backend::Embedded)
+    let swarm = Swarm::start(Config::default(), quotaswarm_sim::embedded())
         .await
         .unwrap();
     let (starts, heard) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -323,7 +323,7 @@ impl Agent for Pinger {
 #[tokio::test(start_paused = true)]
 async fn agents_message_each_other_through_their_addresses() {
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agents_with(|swarm| {
             Box::pin(async move {
                 let a = swarm

@@ -6,7 +6,7 @@
 //! leave out a required field.
 
 use quotaswarm::agent::{Agent, AgentError, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -67,7 +67,7 @@ async fn check(
     let text = format!("[sim]\nlatency_ms = 1\nschema_violation_rate = {violation_rate}\n");
     let config = Config::from_toml_str_over_defaults(&text, "agent_structured test").unwrap();
     let mut report = SwarmBuilder::new(config)
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent("checker", Checker { target })
         .deadline(Duration::from_secs(60))
         .run()
@@ -86,7 +86,7 @@ fn fits(report: &SwarmReport, got: Result<Check, AgentError>) {
         "{check:?}"
     );
     assert!(report.totals.is_clean(), "{:?}", report.agents);
-    let sim = report.sim.as_ref().unwrap();
+    let sim = quotaswarm_sim::stats_of(report).unwrap();
     assert_eq!(sim.total.requests, 1);
     assert_eq!(sim.total.status(200), 1);
 }

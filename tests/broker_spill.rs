@@ -2,7 +2,7 @@
 //! finish it first (after the preference for higher rungs), against the embedded
 //! simulator.
 
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use quotaswarm::{CompletionRequest, Config};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -59,7 +59,7 @@ struct Run {
 
 /// Sends the swarm at once and waits for every answer.
 async fn run(prefer_secs: f64) -> Run {
-    let swarm = Swarm::start(config(prefer_secs), Backend::Embedded)
+    let swarm = Swarm::start(config(prefer_secs), quotaswarm_sim::embedded())
         .await
         .unwrap();
     let h = swarm.handle();
@@ -88,7 +88,11 @@ async fn run(prefer_secs: f64) -> Run {
         .iter()
         .map(|m| stats.lane(m).unwrap().rate_limited)
         .sum();
-    let sim = swarm.simulator.as_ref().unwrap().stats().total.status(429);
+    let sim = quotaswarm_sim::of(&swarm)
+        .unwrap()
+        .stats()
+        .total
+        .status(429);
     Run {
         makespan,
         on_big,
@@ -127,7 +131,7 @@ async fn with_a_large_preference_everything_stays_on_the_first_rung() {
 
 #[tokio::test(start_paused = true)]
 async fn a_request_sets_its_own_preference_over_the_config() {
-    let swarm = Swarm::start(config(1_000_000.0), Backend::Embedded)
+    let swarm = Swarm::start(config(1_000_000.0), quotaswarm_sim::embedded())
         .await
         .unwrap();
     let h = swarm.handle();
@@ -170,7 +174,7 @@ async fn a_queued_request_moves_to_the_rung_that_now_serves_it_sooner() {
     let mut c = Config::from_toml_str_over_defaults(&text, "test").expect("config");
     c.models.retain(|name, _| name == "big" || name == "small");
     c.ladders.retain(|name, _| name == "spill");
-    let swarm = Swarm::start(c, Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
     let h = swarm.handle();
     let start = Instant::now();
     let tasks: Vec<_> = (0..6)

@@ -41,7 +41,7 @@ mod tool_agent;
 #[path = "../examples/typed_reply.rs"]
 mod typed_reply;
 
-use quotaswarm::swarm::{Backend, SwarmReport};
+use quotaswarm::swarm::SwarmReport;
 
 fn all_finished(r: &SwarmReport) {
     assert!(!r.timed_out);
@@ -196,7 +196,7 @@ async fn monitoring_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_providers_falls_back_to_the_simulator() {
     // `run` would use real APIs when keys are set; the test forces the simulator.
-    let r = real_providers::run_with(Backend::LoopbackSim)
+    let r = real_providers::run_with(quotaswarm_sim::loopback())
         .await
         .unwrap();
     all_finished(&r);

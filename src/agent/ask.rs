@@ -1,6 +1,7 @@
 //! [`Ask`] (how an agent asks: a [`CompletionRequest`] used as a template) and
 //! [`History`] (a conversation an agent keeps).
 
+use crate::tokens::MessageCounts;
 use crate::types::{Completion, CompletionRequest, Message, Role};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,10 @@ pub struct History {
     pub system: Option<String>,
     /// The turns so far, oldest first.
     pub messages: Vec<Message>,
+    /// Their token counts, shared with the requests this history makes so each turn is
+    /// estimated from its new messages alone.
+    #[serde(skip)]
+    pub(crate) counts: MessageCounts,
 }
 
 impl History {
@@ -50,6 +55,7 @@ impl History {
         History {
             system: Some(system.into()),
             messages: Vec::new(),
+            counts: MessageCounts::default(),
         }
     }
 
@@ -71,11 +77,12 @@ impl History {
     /// The request that continues this conversation: `ask` with these turns appended,
     /// and this system prompt when there is one.
     pub fn request(&self, ask: &Ask) -> CompletionRequest {
-        let req = ask.clone().messages(self.messages.iter().cloned());
-        match &self.system {
-            Some(system) => req.system(system.clone()),
-            None => req,
+        let mut req = ask.clone().messages(self.messages.iter().cloned());
+        if let Some(system) = &self.system {
+            req = req.system(system.clone());
         }
+        req.options.counts = Some(self.counts.share());
+        req
     }
 
     /// How many turns there are.

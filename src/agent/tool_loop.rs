@@ -29,6 +29,7 @@ use super::error::{AgentError, StepLimit};
 use super::tools::Toolbox;
 use crate::broker::{BrokerError, StreamItem};
 use crate::provider::StreamEvent;
+use crate::tokens::MessageCounts;
 use crate::types::{Completion, CompletionRequest, ContentBlock, Message, Role, StopReason, Usage};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -190,6 +191,12 @@ pub(crate) async fn drive(
                 transcript: History {
                     system: (!system.is_empty()).then_some(system),
                     messages: req.messages,
+                    counts: req
+                        .options
+                        .counts
+                        .as_ref()
+                        .map(MessageCounts::share)
+                        .unwrap_or_default(),
                 },
                 steps,
                 tool_turns,

@@ -14,7 +14,7 @@
 //! limits, the CLI points providers at a simulator) rather than building them from
 //! scratch; most are `#[non_exhaustive]` so that new settings are not breaking changes.
 
-pub(crate) mod family;
+pub mod family;
 mod locate;
 mod overlay;
 mod params;
@@ -159,7 +159,6 @@ impl ProviderConfig {
 /// token limits; OpenAI-style models one combined limit charged input + max_tokens.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "style", rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum Limits {
     /// Separate input and output limits (`rpm`, `itpm`, `otpm` in the config).
     Split {
@@ -311,7 +310,9 @@ impl ModelConfig {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BrokerConfig {
-    /// Attempts per rung, the first included (default 5).
+    /// Attempts per rung, the first included (default 5). Only failures count: 5xx,
+    /// timeouts and transport errors. A rate-limit answer (429, or 529/503 overloaded)
+    /// is a wait, bounded by [`BrokerConfig::rate_limit_patience`] instead.
     pub max_attempts: u32,
     /// A server's `retry-after` above this is capped to it (default 60 s).
     pub retry_after_cap: Duration,
@@ -341,12 +342,21 @@ pub struct BrokerConfig {
     /// (`ladder_max_wait` unless it sets one), so a request spills only to a rung that
     /// finishes it sooner by more than it was willing to wait anyway.
     pub ladder_prefer: Option<Duration>,
+    /// How long a request waits through rate-limit answers (429, 529, 503) on one rung,
+    /// retrying (`rate_limit_patience_secs`, default 300 s); a request's longer
+    /// `max_wait` extends it. Past it, the request fails with
+    /// [`BrokerError::RateLimitedTooLong`](crate::broker::BrokerError::RateLimitedTooLong).
+    pub rate_limit_patience: Duration,
     /// Most token counts the estimator caches (default 100 000); beyond that the least
     /// useful are evicted and counted again when seen.
     pub estimator_cache_entries: usize,
     /// The default reuse window of every model (`reuse_secs`, default 0: off). See
     /// [`ModelConfig::reuse`].
     pub reuse: Duration,
+    /// A fixed seed for the backoff jitter (`jitter_seed`), for tests only: a test that
+    /// checks the exact waits sets it. `None` (the default): each process seeds its
+    /// jitter from the OS, so processes and restarts never retry in step.
+    pub jitter_seed: Option<u64>,
 }
 
 impl Default for BrokerConfig {
@@ -363,15 +373,16 @@ impl Default for BrokerConfig {
             circuit_cooldown: Duration::from_secs(30),
             ladder_max_wait: Duration::from_secs(10),
             ladder_prefer: None,
+            rate_limit_patience: Duration::from_secs(300),
             estimator_cache_entries: crate::tokens::DEFAULT_CACHE_ENTRIES,
             reuse: Duration::ZERO,
+            jitter_seed: None,
         }
     }
 }
 
 /// Anthropic output-token accounting in the simulator (`sim.otpm_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum OtpmMode {
     /// Charged on the tokens actually produced (2026 docs).
     Actual,

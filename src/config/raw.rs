@@ -116,9 +116,13 @@ pub struct RawBroker {
     /// Seconds a ladder request waits for each step up its ladder (0: pure spill; unset:
     /// its max wait).
     pub ladder_prefer_secs: Option<f64>,
+    /// How long a request without a `max_wait` waits through rate-limit answers.
+    pub rate_limit_patience_secs: Option<f64>,
     pub estimator_cache_entries: Option<usize>,
     /// Default reuse window of every model, in seconds (0: off).
     pub reuse_secs: Option<f64>,
+    /// A fixed backoff-jitter seed, for tests only (default: from the OS).
+    pub jitter_seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -204,4 +208,6 @@ pub struct RawQuota {
     pub redis_url: Option<String>,
     pub namespace: Option<String>,
     pub local_share: Option<f64>,
+    /// Processes assumed to share the namespace until they are seen (default 4).
+    pub expected_processes: Option<usize>,
 }

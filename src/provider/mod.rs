@@ -7,7 +7,7 @@
 //!   module per wire (`anthropic.rs`, `openai.rs`), same shape: constants, the provider
 //!   struct, the trait impl, private wire types, conversions, fixture tests.
 //! - [`Transport`] moves bytes: [`HttpTransport`] over reqwest (rustls), the embedded
-//!   simulator in-process (`sim::EmbeddedTransport`, feature `sim`), or a test's
+//!   simulator in-process (`quotaswarm_sim::EmbeddedTransport`), or a test's
 //!   scripted responses, so the wire code is the same whether a test uses sockets or
 //!   paused time.
 //! - [`Endpoint`] puts a provider, a transport and a key together and sends one attempt

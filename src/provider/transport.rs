@@ -1,5 +1,5 @@
 //! The transport seam: bytes in, bytes out. Real HTTP here; the embedded simulator
-//! implements the same trait in-process (`crate::sim::EmbeddedTransport`).
+//! implements the same trait in-process (`quotaswarm_sim::EmbeddedTransport`, in its own crate).
 //!
 //! [`Transport::send_streaming`] hands the body over as a stream of chunks as they
 //! arrive (for SSE). Dropping that stream cancels the response: reqwest closes the

@@ -11,10 +11,12 @@
 mod crew;
 mod endpoints;
 mod report;
+mod simulator;
 
 pub use crew::{Crew, CrewOutcome, Interrupter};
 pub use endpoints::{endpoints, SIM_KEY};
 pub use report::{report_table, status_line, SwarmReport, Totals};
+pub use simulator::{Backend, RunningSim, SimRoute, Simulate};
 
 use crate::agent::{
     spawn_agent, Agent, AgentHandle, AgentOutput, AgentReport, Cut, RunningAgent, SendError,
@@ -22,28 +24,9 @@ use crate::agent::{
 };
 use crate::broker::{self, Broker, BrokerHandle, StartError, StartOptions};
 use crate::config::{Config, Transport, Wire};
-#[cfg(feature = "sim")]
-use crate::sim::{SimServer, Simulator};
 use futures_util::future::BoxFuture;
-#[cfg(feature = "sim")]
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Where requests go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Backend {
-    /// Real providers for those whose API key is set; the rest go to a simulator served
-    /// on loopback HTTP.
-    Auto,
-    /// Everything to a simulator served on loopback HTTP (keys ignored).
-    LoopbackSim,
-    /// Everything to the simulator in-process (no sockets; works in paused time).
-    Embedded,
-    /// Exactly as the config says.
-    AsConfigured,
-}
 
 /// Why a swarm could not start or spawn an agent.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +36,13 @@ pub enum SwarmError {
     #[error(transparent)]
     Start(#[from] StartError),
     /// The simulator could not start (e.g. its port is taken).
-    #[cfg(feature = "sim")]
-    #[error(transparent)]
-    Sim(#[from] crate::sim::SimError),
-    /// A provider needs the simulator, but this build has no `sim` feature.
+    #[error("the simulator could not start")]
+    Sim(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A provider needs the simulator, but the backend has none.
     #[error(
-        "providers {providers:?} have no API key set and need the simulator, but quotaswarm \
-         was built without the `sim` feature: set their keys or enable the feature"
+        "providers {providers:?} need the simulator (no API key set, or kind = \"sim\"), but \
+         the backend has none: set their keys or pass a simulated backend \
+         (`quotaswarm_sim::auto()`)"
     )]
     NoSimulator {
         /// The providers that would have gone to the simulator.
@@ -79,11 +62,9 @@ pub struct Swarm {
     /// The broker every agent of this swarm asks.
     pub broker: Broker,
     /// The loopback simulator, when one was started.
-    #[cfg(feature = "sim")]
-    pub sim_server: Option<SimServer>,
+    pub sim_server: Option<Box<dyn RunningSim>>,
     /// The in-process simulator, when used.
-    #[cfg(feature = "sim")]
-    pub simulator: Option<Simulator>,
+    pub simulator: Option<Box<dyn RunningSim>>,
     /// One line per provider saying where its requests go.
     pub backends: Vec<String>,
 }
@@ -92,50 +73,51 @@ impl Swarm {
     /// Starts the simulator where `backend` needs one, then the broker over the
     /// endpoints `config` describes.
     pub async fn start(mut config: Config, backend: Backend) -> Result<Swarm, SwarmError> {
+        let (route, sim) = match backend {
+            Backend::Auto => (SimRoute::Auto, None),
+            Backend::AsConfigured => (SimRoute::AsConfigured, None),
+            Backend::Sim { route, sim } => (route, Some(sim)),
+        };
         let needs_sim: Vec<String> = config
             .providers
             .values()
-            .filter(|p| match backend {
-                Backend::Auto => p.transport == Transport::Http && p.api_key_from_env().is_none(),
-                Backend::LoopbackSim => true,
-                Backend::Embedded | Backend::AsConfigured => false,
+            .filter(|p| match route {
+                SimRoute::Auto => p.transport == Transport::Http && p.api_key_from_env().is_none(),
+                SimRoute::Loopback => true,
+                SimRoute::Embedded | SimRoute::AsConfigured => false,
             })
             .map(|p| p.name.clone())
             .collect();
-        if backend == Backend::Embedded {
+        if route == SimRoute::Embedded {
             config.use_embedded_sim();
         }
-        #[cfg(feature = "sim")]
-        let (sim_server, simulator) = start_simulators(&mut config, &needs_sim).await?;
-        #[cfg(not(feature = "sim"))]
-        {
-            let mut providers = needs_sim.clone();
-            providers.extend(
-                config
-                    .providers
-                    .values()
-                    .filter(|p| p.transport == Transport::Embedded)
-                    .map(|p| p.name.clone()),
-            );
-            if !providers.is_empty() {
-                return Err(SwarmError::NoSimulator { providers });
+        let (sim_server, simulator) = match sim {
+            Some(sim) => start_simulators(sim.as_ref(), &mut config, &needs_sim).await?,
+            None => {
+                let mut providers = needs_sim.clone();
+                providers.extend(
+                    config
+                        .providers
+                        .values()
+                        .filter(|p| p.transport == Transport::Embedded)
+                        .map(|p| p.name.clone()),
+                );
+                if !providers.is_empty() {
+                    return Err(SwarmError::NoSimulator { providers });
+                }
+                (None, None)
             }
-        }
+        };
         let backends = config
             .providers
             .values()
             .map(|p| backend_line(p, needs_sim.contains(&p.name)))
             .collect();
-        #[cfg(feature = "sim")]
-        let endpoints = endpoints::endpoints(&config, simulator.as_ref())?;
-        #[cfg(not(feature = "sim"))]
-        let endpoints = endpoints::endpoints(&config, None)?;
+        let endpoints = endpoints::endpoints(&config, simulator.as_ref().map(|s| s.transport()))?;
         let broker = broker::start(config, endpoints, StartOptions::default()).await?;
         Ok(Swarm {
             broker,
-            #[cfg(feature = "sim")]
             sim_server,
-            #[cfg(feature = "sim")]
             simulator,
             backends,
         })
@@ -181,13 +163,13 @@ impl Swarm {
         Ok(spawn_agent(name, agent, self.handle()).await?)
     }
 
-    /// The simulator's counters, when this swarm runs one (loopback or in-process).
-    #[cfg(feature = "sim")]
-    pub fn sim_stats(&self) -> Option<crate::sim::SimStats> {
+    /// The simulator's counters, when this swarm runs one (loopback or in-process), as
+    /// its crate serializes them (`quotaswarm_sim::SimStats`).
+    pub fn sim_stats(&self) -> Option<serde_json::Value> {
         self.sim_server
             .as_ref()
-            .map(|s| s.sim.stats())
-            .or_else(|| self.simulator.as_ref().map(Simulator::stats))
+            .or(self.simulator.as_ref())
+            .map(|s| s.stats())
     }
 
     /// Builds the run's report: per-agent reports plus the broker's (and the
@@ -207,7 +189,6 @@ impl Swarm {
             totals,
             backends: self.backends.clone(),
             stats,
-            #[cfg(feature = "sim")]
             sim: self.sim_stats(),
         }
     }
@@ -215,9 +196,8 @@ impl Swarm {
     /// Stops the broker and the loopback simulator.
     pub async fn shutdown(self) {
         self.broker.stop();
-        #[cfg(feature = "sim")]
         if let Some(s) = self.sim_server {
-            let _ = s.shutdown().await;
+            s.shutdown().await;
         }
     }
 }
@@ -379,19 +359,15 @@ fn backend_line(p: &crate::config::ProviderConfig, simulated: bool) -> String {
 /// Serves one simulator on loopback for the providers in `needs_sim` (pointing them at
 /// it, with the simulator's key) and makes the in-process one for `kind = "sim"`
 /// providers.
-#[cfg(feature = "sim")]
 async fn start_simulators(
+    sim: &dyn Simulate,
     config: &mut Config,
     needs_sim: &[String],
-) -> Result<(Option<SimServer>, Option<Simulator>), SwarmError> {
+) -> Result<(Option<Box<dyn RunningSim>>, Option<Box<dyn RunningSim>>), SwarmError> {
     let mut sim_server = None;
     if !needs_sim.is_empty() {
-        let server = crate::sim::serve(
-            Simulator::new(config),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        )
-        .await?;
-        let url = format!("http://{}", server.addr);
+        let server = sim.serve(config).await.map_err(SwarmError::Sim)?;
+        let url = server.base_url().unwrap_or_default();
         for name in needs_sim {
             if let Some(p) = config.providers.get_mut(name) {
                 p.transport = Transport::Http;
@@ -407,7 +383,7 @@ async fn start_simulators(
         .providers
         .values()
         .any(|p| p.transport == Transport::Embedded)
-        .then(|| Simulator::new(config));
+        .then(|| sim.embedded(config));
     Ok((sim_server, simulator))
 }
 

@@ -7,12 +7,14 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 mod cache;
+pub(crate) mod counts;
 mod reasoning;
 #[cfg(test)]
 pub(crate) mod test_seed;
 mod tools;
 
 pub use cache::{CacheControl, CacheTtl};
+pub use counts::MessageCounts;
 pub use reasoning::{ReasoningEffort, Thinking};
 pub use tools::{OutputSchema, Tool, ToolChoice};
 
@@ -298,6 +300,11 @@ pub struct RequestOptions {
     /// off for this request.
     #[serde(default, with = "opt_duration_ms")]
     pub reuse: Option<Duration>,
+    /// The token counts of this conversation's messages, remembered between requests so
+    /// one more turn is estimated from its new messages alone (see
+    /// [`MessageCounts`]). Not sent, not part of equality.
+    #[serde(skip)]
+    pub counts: Option<MessageCounts>,
 }
 
 fn yes() -> bool {
@@ -314,6 +321,7 @@ impl Default for RequestOptions {
             prefer: None,
             auto_cache: None,
             reuse: None,
+            counts: None,
         }
     }
 }

@@ -62,7 +62,13 @@ pub(super) fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
             Some(s) => Some(secs("broker.ladder_prefer_secs", Some(s), Duration::ZERO)?),
             None => d.ladder_prefer,
         },
+        rate_limit_patience: secs(
+            "broker.rate_limit_patience_secs",
+            b.rate_limit_patience_secs,
+            d.rate_limit_patience,
+        )?,
         estimator_cache_entries,
         reuse: secs("broker.reuse_secs", b.reuse_secs, d.reuse)?,
+        jitter_seed: b.jitter_seed,
     })
 }

@@ -110,7 +110,7 @@ fn request(i: usize) -> CompletionRequest {
 fn with_store(redis: bool) -> Config {
     let mut c = config("1e12");
     if redis {
-        c.quota = c.quota.clone().with_redis(redis_url());
+        c.quota = c.quota.clone().redis(redis_url());
         c.quota.namespace = namespace("broker");
     }
     c

@@ -7,13 +7,13 @@
 //! ```
 
 use quotaswarm::agent::Ask;
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use quotaswarm_agents::researcher::Researcher;
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let context = "We share one API key: 50 requests and 30,000 input tokens per minute.";
-    let mut swarm = SwarmBuilder::new(Config::default()).backend(Backend::LoopbackSim);
+    let mut swarm = SwarmBuilder::new(Config::default()).backend(quotaswarm_sim::loopback());
     for i in 1..=8 {
         let question = format!("What should researcher {i} look at first?");
         let agent = Researcher::new(Ask::new("haiku").max_tokens(80), context, vec![question]);

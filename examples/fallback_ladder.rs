@@ -8,7 +8,7 @@
 //! ```
 
 use quotaswarm::agent::Ask;
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use quotaswarm_agents::persona::Persona;
 
@@ -23,7 +23,7 @@ rpm = 5
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let config = Config::from_toml_str_over_defaults(CONFIG, "fallback example")?;
-    let mut swarm = SwarmBuilder::new(config).backend(Backend::LoopbackSim);
+    let mut swarm = SwarmBuilder::new(config).backend(quotaswarm_sim::loopback());
     for i in 1..=6 {
         let questions = vec![format!("Question {i}: why fall back?")];
         let agent = Persona::new(Ask::new("claude").max_tokens(60), "Be brief.", questions);

@@ -8,7 +8,7 @@
 //! ```
 
 use quotaswarm::agent::Ask;
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use quotaswarm_agents::persona::Persona;
 
@@ -18,7 +18,7 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
     let ask = Ask::new("sonnet").max_tokens(120).trim(600);
     let agent = Persona::new(ask, "You are a historian of computing.", questions);
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent("historian", agent)
         .run()
         .await?;

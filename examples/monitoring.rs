@@ -8,7 +8,7 @@
 //! ```
 
 use quotaswarm::swarm::status_line;
-use quotaswarm::swarm::{Backend, Crew, Swarm, SwarmReport};
+use quotaswarm::swarm::{Crew, Swarm, SwarmReport};
 use quotaswarm::Config;
 use quotaswarm_agents::ScriptedAgent;
 use std::io::IsTerminal;
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let t0 = tokio::time::Instant::now();
-    let swarm = Swarm::start(Config::default(), Backend::LoopbackSim).await?;
+    let swarm = Swarm::start(Config::default(), quotaswarm_sim::loopback()).await?;
     let server = swarm.serve_stats(([127, 0, 0, 1], 0).into()).await?;
     println!(
         "stats on {}  (try: quotaswarm top --addr {})",

@@ -9,7 +9,7 @@
 //! ```
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 
 /// Asks about its three topics at once, then finishes.
@@ -38,7 +38,7 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
         topics: ["a token bucket", "backoff with jitter", "a circuit breaker"],
     };
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent("surveyor", surveyor)
         .run()
         .await?;

@@ -8,7 +8,7 @@
 //! ```
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use std::path::PathBuf;
 
@@ -37,7 +37,7 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
     let prompts = dir.join("prompts.txt");
     std::fs::write(&prompts, "What is a token bucket?\nWhat is backoff?\n")?;
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent("reader", FileReader { path: prompts })
         .agent(
             "lost",

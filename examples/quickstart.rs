@@ -6,12 +6,12 @@
 //! ```
 
 use quotaswarm::swarm::report_table;
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use quotaswarm_agents::ScriptedAgent;
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
-    let mut swarm = SwarmBuilder::new(Config::default()).backend(Backend::LoopbackSim);
+    let mut swarm = SwarmBuilder::new(Config::default()).backend(quotaswarm_sim::loopback());
     for i in 1..=3 {
         let questions = [
             &format!("Hello from agent {i}!") as &str,

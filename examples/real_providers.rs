@@ -37,7 +37,7 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
         println!("Running on the simulator instead.");
     }
     // Auto: the real API for each provider whose key is set, the simulator for the rest.
-    run_with(Backend::Auto).await
+    run_with(quotaswarm_sim::auto()).await
 }
 
 #[tokio::main]

@@ -12,7 +12,7 @@
 use futures_util::StreamExt;
 use quotaswarm::broker::StreamItem;
 use quotaswarm::provider::StreamEvent;
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use quotaswarm::{Completion, CompletionRequest, Config};
 use std::io::Write;
 
@@ -20,7 +20,7 @@ use std::io::Write;
 pub async fn run() -> anyhow::Result<(String, Completion)> {
     let mut config = Config::default();
     config.sim.per_token = std::time::Duration::from_millis(15);
-    let swarm = Swarm::start(config, Backend::Auto).await?;
+    let swarm = Swarm::start(config, quotaswarm_sim::auto()).await?;
     let req = CompletionRequest::prompt("claude", "Tell me about token buckets.").max_tokens(80);
     let mut stream = swarm.handle().stream(req).await?;
     let mut printed = String::new();

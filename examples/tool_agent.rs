@@ -1,5 +1,5 @@
 //! A tool-using agent: the `Bookkeeper` (from `quotaswarm-agents`) adds up expenses with
-//! a local calculator and keeps the total in a local notes store. `Ctx::run_tools` sends
+//! a local calculator and keeps the total in a local notes store. `ctx.run_tools` sends
 //! the request with both tools, runs each tool call the model makes, sends the results
 //! back, and repeats until the model answers in words.
 //!
@@ -12,10 +12,10 @@
 //! tool calls, then an answer.
 
 use quotaswarm::agent::{Ask, ToolRun};
-use quotaswarm::swarm::{report_table, Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{report_table, SwarmBuilder, SwarmReport};
 use quotaswarm::types::{ContentBlock, Role};
 use quotaswarm::Config;
-use quotaswarm_agents::Bookkeeper;
+use quotaswarm_agents::bookkeeper::{Bookkeeper, Ledger};
 use std::time::Duration;
 
 const TASK: &str = "Expenses this month: rent 1200, food 430.50, travel 210. \
@@ -24,25 +24,22 @@ const TASK: &str = "Expenses this month: rent 1200, food 430.50, travel 210. \
 /// Runs the bookkeeper on `target` (a model or ladder); returns the report and its run.
 pub async fn run_on(target: &str) -> anyhow::Result<(SwarmReport, ToolRun)> {
     let agent = Bookkeeper::new(Ask::new(target).max_tokens(400), TASK);
-    let ledger = agent.ledger.clone();
     let mut config = Config::default();
     // The simulated model calls a tool on every fresh turn (by default on half of
     // them), then goes on until it holds `tool_steps` results.
     config.sim.tool_call_rate = 1.0;
     config.sim.tool_steps = 3;
-    let report = SwarmBuilder::new(config)
-        .backend(Backend::LoopbackSim)
+    let mut report = SwarmBuilder::new(config)
+        .backend(quotaswarm_sim::loopback())
         .agent("bookkeeper", agent)
         .deadline(Duration::from_secs(60))
         .run()
         .await?;
-    let run = ledger
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the ledger's lock is poisoned"))?
-        .run
-        .take()
+    // What the bookkeeper returned: its `Ledger`, typed, in its report.
+    let ledger = report.agents[0].take_output::<Ledger>();
+    let ledger = ledger
         .ok_or_else(|| anyhow::anyhow!("the bookkeeper did not finish: {:?}", report.agents))?;
-    Ok((report, run))
+    Ok((report, ledger.run))
 }
 
 /// Prints the conversation: tool calls, their results, the answer.

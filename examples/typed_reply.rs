@@ -1,5 +1,5 @@
 //! Typed replies: an agent asks for a Rust type (`Deserialize` + `schemars::JsonSchema`)
-//! and gets it back parsed. `Ctx::ask_json` derives the type's JSON Schema, adapts it to
+//! and gets it back parsed. `ctx.ask_json` derives the type's JSON Schema, adapts it to
 //! strict structured output and sends it (OpenAI `response_format`, a forced tool on
 //! Anthropic); a reply that does not fit is `AgentError::Unfit`, with the raw text and
 //! serde's message.
@@ -12,7 +12,7 @@
 //! models answer with made-up JSON that fits the schema.
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ impl Agent for Triager {
 
 pub async fn run() -> anyhow::Result<SwarmReport> {
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::LoopbackSim)
+        .backend(quotaswarm_sim::loopback())
         .agent("triage-anthropic", Triager { target: "sonnet" })
         .agent(
             "triage-openai",

@@ -1,17 +1,24 @@
 //! Agents: implement [`Agent`] in a few lines; [`spawn_agent`] wraps it in a ractor actor.
 //!
-//! An agent reacts to its start and to its own messages. Through its [`Ctx`] it asks the
-//! broker for completions (`complete`, `ask`, `chat`, `stream`: several may be in flight
-//! at once; `run_tools` for a tool loop, `complete_json` for a typed reply), messages other agents through their [`Addr`] and finishes. Every ask is
-//! counted into the agent's [`AgentReport`], also those made from spawned tasks through
-//! an [`Asker`]. Handlers return an [`AgentResult`]: any error converts into
-//! [`AgentError`] with `?`. An agent that returns an error or panics is reported as such
-//! and takes nothing else down.
+//! An agent reacts to its start and to its own messages. Its [`Ctx`] derefs to an
+//! [`Asker`], which asks the broker for completions (`complete`, `ask`, `chat`, `stream`:
+//! several may be in flight at once; `run_tools` for a tool loop, `complete_json` for a
+//! typed reply); the `Ctx` itself messages other agents through their [`Addr`] and
+//! finishes. Every ask is counted into the agent's [`AgentReport`], also those made from
+//! spawned tasks through a clone of the [`Asker`]. Handlers return an [`AgentResult`]:
+//! any error converts into [`AgentError`] with `?`. An agent that returns an error or
+//! panics is reported as such and takes nothing else down.
+//!
+//! An agent may return a result: `impl Agent<Out> for MyAgent` and finish with
+//! [`Ctx::finish_with`]; the value is in its [`AgentReport`], typed
+//! ([`AgentReport::output`]) and serialized (the JSON report's `output`). Agents that
+//! return nothing implement `Agent` (`Out = ()`) and call [`Ctx::finish`].
 //!
 //! An agent still running at the swarm's deadline, when it is stopped or when the run is
 //! interrupted is *cut*: its asks fail with [`BrokerError::Cancelled`] and its actor
 //! stops once the running handler returns; a handler that goes on regardless is killed
-//! after a grace period. Agents that do long local work can watch [`Ctx::cancelled`].
+//! after a grace period. Agents that do long local work can watch `ctx.cancelled()`
+//! ([`Asker::cancelled`]).
 //!
 //! ```no_run
 //! use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
@@ -37,17 +44,19 @@
 //! }
 //! ```
 //!
+//! [`BrokerError::Cancelled`]: crate::BrokerError::Cancelled
+//!
 //! | file | holds |
 //! |---|---|
-//! | `agent.rs` | the [`Agent`] trait, [`Ctx`], the actor wrapper and the handles |
-//! | `agent/ask.rs` | [`Ask`] and [`History`] |
+//! | `agent.rs` | the [`Agent`] trait, [`Ctx`], [`AgentReport`], the actor wrapper and the handles |
+//! | `agent/ask.rs` | [`Ask`] (a request template) and [`History`] |
 //! | `agent/asker.rs` | [`Asker`] and [`CountedStream`]: asking and counting |
 //! | `agent/addr.rs` | [`Addr`]: agent-to-agent messages |
 //! | `agent/error.rs` | [`AgentError`], [`SendError`], [`SpawnError`] |
 //! | `agent/cancel.rs` | [`Cut`]: cutting an agent short (cancel, stop, kill) |
 //! | `agent/tools.rs` | [`LocalTool`], [`Toolbox`]: tools the agent runs itself |
-//! | `agent/tool_loop.rs` | [`Ctx::run_tools`], [`ToolRun`]: the tool loop |
-//! | `agent/structured.rs` | [`Ctx::complete_json`], [`ReplySchema`]: typed structured output |
+//! | `agent/tool_loop.rs` | [`Asker::run_tools`], [`ToolRun`]: the tool loop |
+//! | `agent/structured.rs` | [`Asker::complete_json`], [`ReplySchema`]: typed structured output |
 //! | `agent/schema.rs` | [`strict_schema`]: JSON Schemas adapted to strict mode |
 
 mod addr;
@@ -74,14 +83,16 @@ pub use structured::{reply_json, ReplySchema};
 pub use tool_loop::ToolRun;
 pub use tools::{LocalTool, ToolFailure, ToolOutput, Toolbox, DEFAULT_MAX_STEPS};
 
-use crate::broker::{BrokerError, BrokerHandle};
-use crate::types::{Completion, CompletionRequest};
+use crate::broker::BrokerHandle;
 use addr::AgentMsg;
 use cancel::Control;
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
+use std::any::Any;
+use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -91,25 +102,58 @@ use tokio_util::sync::CancellationToken;
 pub type AgentResult<T = ()> = Result<T, AgentError>;
 
 /// An agent's behaviour. State lives in the implementing struct.
-pub trait Agent: Send + 'static {
+///
+/// `Out` is what the agent returns, with [`Ctx::finish_with`]: it lands in its
+/// [`AgentReport`] (see [`AgentOutput`]). An agent that returns nothing implements
+/// `Agent` (`Out = ()`) and ends with [`Ctx::finish`].
+///
+/// ```no_run
+/// use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
+///
+/// #[derive(serde::Serialize)]
+/// struct Verdict {
+///     approve: bool,
+/// }
+///
+/// struct Judge;
+///
+/// impl Agent<Verdict> for Judge {
+///     type Msg = ();
+///     async fn on_start(&mut self, ctx: &mut Ctx<(), Verdict>) -> AgentResult {
+///         let reply = ctx.ask(&Ask::new("haiku"), "Approve this change? yes or no").await?;
+///         ctx.finish_with(Verdict { approve: reply.text().contains("yes") });
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Agent<Out = ()>: Send + 'static {
     /// The agent's own messages (from other agents or from the code that spawned it).
     type Msg: Send + 'static;
 
     /// Runs once, when the agent is started.
-    fn on_start(&mut self, ctx: &mut Ctx<Self::Msg>) -> impl Future<Output = AgentResult> + Send;
+    fn on_start(
+        &mut self,
+        ctx: &mut Ctx<Self::Msg, Out>,
+    ) -> impl Future<Output = AgentResult> + Send;
 
     /// Runs for each message sent to the agent's [`Addr`], one at a time and in order;
     /// messages sent before the start are handled before it is started. Does nothing by
     /// default.
     fn on_message(
         &mut self,
-        ctx: &mut Ctx<Self::Msg>,
+        ctx: &mut Ctx<Self::Msg, Out>,
         msg: Self::Msg,
     ) -> impl Future<Output = AgentResult> + Send {
         let _ = (ctx, msg);
         async { Ok(()) }
     }
 }
+
+/// What an agent may return ([`Agent`]'s `Out`): serializable, for the JSON report, and
+/// `Send + Sync + 'static`, for the typed one. Every such type is one.
+pub trait AgentOutput: Serialize + Send + Sync + 'static {}
+
+impl<T: Serialize + Send + Sync + 'static> AgentOutput for T {}
 
 /// How one agent's run went.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -141,6 +185,30 @@ pub struct AgentReport {
     /// Whether, once cut, it went on past the grace period and its actor was killed.
     #[serde(default)]
     pub killed: bool,
+    /// What it returned ([`Ctx::finish_with`]), serialized; `None` when it returned
+    /// nothing. Rust callers read it typed with [`AgentReport::output`].
+    #[serde(default, rename = "output", skip_serializing_if = "Option::is_none")]
+    pub output_json: Option<serde_json::Value>,
+    /// The same, typed (not serialized).
+    #[serde(skip)]
+    output: TypedOutput,
+}
+
+/// An agent's output, type-erased so reports of agents of any kinds sit side by side.
+#[derive(Clone, Default)]
+struct TypedOutput(Option<Arc<dyn Any + Send + Sync>>);
+
+impl fmt::Debug for TypedOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
+impl PartialEq for TypedOutput {
+    /// Always equal: reports compare their outputs through `output_json`.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl AgentReport {
@@ -150,6 +218,40 @@ impl AgentReport {
             name: name.into(),
             ..AgentReport::default()
         }
+    }
+
+    /// What the agent returned ([`Ctx::finish_with`]), if it returned a `T`. `None` when
+    /// it returned nothing (it failed, was cut, or returns `()`), when `T` is not its
+    /// output type, or for a report read back from JSON (see `output_json`).
+    pub fn output<T: 'static>(&self) -> Option<&T> {
+        self.output.0.as_deref()?.downcast_ref::<T>()
+    }
+
+    /// Takes what the agent returned out of this report, like [`AgentReport::output`]
+    /// but by value. `None` also when a clone of this report still shares it.
+    pub fn take_output<T: Send + Sync + 'static>(&mut self) -> Option<T> {
+        let shared = self.output.0.take()?;
+        let back = match shared.downcast::<T>() {
+            Ok(typed) => match Arc::try_unwrap(typed) {
+                Ok(value) => return Some(value),
+                Err(typed) => typed as Arc<dyn Any + Send + Sync>,
+            },
+            Err(other) => other,
+        };
+        self.output.0 = Some(back);
+        None
+    }
+
+    /// Records what the agent returned, typed and serialized.
+    fn set_output<O: AgentOutput>(&mut self, value: O) {
+        self.output_json = match serde_json::to_value(&value) {
+            Ok(json) => Some(json),
+            Err(e) => {
+                tracing::warn!(agent = %self.name, error = %e, "the agent's output does not serialize");
+                None
+            }
+        };
+        self.output = TypedOutput(Some(Arc::new(value)));
     }
 
     /// How its run ended, as the run's totals count it.
@@ -177,85 +279,39 @@ pub enum Ending {
     Failed,
 }
 
-/// The agent's view of the swarm, passed to its handlers.
+/// The agent's view of the swarm, passed to its handlers. `O` is what the agent returns
+/// (see [`Agent`]).
 ///
-/// The asking methods take `&self`: join several asks to have them in flight at once,
-/// or move an [`Asker`] into a spawned task; all are counted in the agent's report.
-pub struct Ctx<M: Send + 'static> {
+/// It derefs to the agent's [`Asker`]: `ctx.ask(..)`, `ctx.chat(..)`, `ctx.complete(..)`,
+/// `ctx.stream(..)`, `ctx.run_tools(..)`, `ctx.name()`, `ctx.is_cancelled()`... The
+/// asking methods take `&self`: join several asks to have them in flight at once, or
+/// move a clone ([`Ctx::asker`]) into a spawned task; all are counted in the agent's
+/// report.
+pub struct Ctx<M: Send + 'static, O = ()> {
     asker: Asker,
     myself: Addr<M>,
     finished: bool,
+    output: Option<O>,
 }
 
-impl<M: Send + 'static> Ctx<M> {
-    /// The agent's name.
-    pub fn name(&self) -> &str {
-        self.asker.name()
-    }
+impl<M: Send + 'static, O> Deref for Ctx<M, O> {
+    type Target = Asker;
 
-    /// The broker itself, for what is not an ask (statistics, the config). Requests sent
-    /// straight to it are not counted in the agent's report: ask through the `Ctx`.
-    pub fn broker(&self) -> &BrokerHandle {
-        self.asker.broker()
+    fn deref(&self) -> &Asker {
+        &self.asker
     }
+}
 
+impl<M: Send + 'static, O> Ctx<M, O> {
     /// This agent's address, to hand to others.
     pub fn myself(&self) -> Addr<M> {
         self.myself.clone()
     }
 
-    /// An [`Asker`] counting into this agent's report, to move into spawned tasks.
+    /// A clone of this agent's [`Asker`], counting into its report, to move into
+    /// spawned tasks.
     pub fn asker(&self) -> Asker {
         self.asker.clone()
-    }
-
-    /// Whether this agent has been cut (deadline, stop or interrupt): its asks now fail
-    /// with [`BrokerError::Cancelled`] and its handler should return.
-    pub fn is_cancelled(&self) -> bool {
-        self.asker.is_cancelled()
-    }
-
-    /// Resolves once this agent is cut. For handlers doing long work that does not ask
-    /// the broker: race it against the work (`tokio::select!`) and return when it wins;
-    /// a handler still running a grace period after the cut is killed.
-    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
-        self.asker.cancelled()
-    }
-
-    /// Asks the broker for a completion, counting it in this agent's report. Once the
-    /// agent is cut, fails with [`BrokerError::Cancelled`] (at once, or as soon as the
-    /// cut comes while it waits).
-    pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
-        self.asker.complete(req).await
-    }
-
-    /// A one-shot question: `user` alone (no history), asked as `ask` says.
-    pub async fn ask(&self, ask: &Ask, user: impl Into<String>) -> Result<Completion, BrokerError> {
-        self.asker.ask(ask, user).await
-    }
-
-    /// One conversational turn: `user` joins `history`, then the reply does. On an error
-    /// the unanswered user turn is taken back, so the history stays valid.
-    pub async fn chat(
-        &self,
-        ask: &Ask,
-        history: &mut History,
-        user: impl Into<String>,
-    ) -> Result<Completion, BrokerError> {
-        self.asker.chat(ask, history, user).await
-    }
-
-    /// Asks for a streamed completion: deltas as they arrive, then the completion. Its
-    /// end (the completion or the error) is counted in this agent's report when it
-    /// arrives; dropping the stream cancels the request.
-    pub async fn stream(&self, req: CompletionRequest) -> Result<CountedStream, BrokerError> {
-        self.asker.stream(req).await
-    }
-
-    /// The cheapest rung of `target` (a ladder's last model, or the model itself), for
-    /// work that does not need the best model: summaries, classification, routing.
-    pub fn cheapest(&self, target: &str) -> String {
-        self.asker.cheapest(target)
     }
 
     /// Sends a message to another agent (or to itself). Fails if it has stopped.
@@ -263,23 +319,32 @@ impl<M: Send + 'static> Ctx<M> {
         to.send(msg)
     }
 
+    /// Marks the agent done, returning `output` (in its [`AgentReport`]); its actor
+    /// stops after the current handler returns.
+    pub fn finish_with(&mut self, output: O) {
+        self.output = Some(output);
+        self.finished = true;
+    }
+}
+
+impl<M: Send + 'static> Ctx<M> {
     /// Marks the agent done; its actor stops after the current handler returns.
     pub fn finish(&mut self) {
         self.finished = true;
     }
 }
 
-/// The actor that runs an [`Agent`].
-struct AgentActor<A: Agent>(std::marker::PhantomData<fn() -> A>);
+/// The actor that runs an [`Agent`] returning `O`.
+struct AgentActor<A, O>(std::marker::PhantomData<fn() -> (A, O)>);
 
-struct AgentState<A: Agent> {
+struct AgentState<A: Agent<O>, O> {
     agent: A,
-    ctx: Ctx<A::Msg>,
+    ctx: Ctx<A::Msg, O>,
     /// `on_start` has run (or is running): a second start is ignored.
     started: bool,
 }
 
-struct AgentArgs<A: Agent> {
+struct AgentArgs<A> {
     name: Arc<str>,
     agent: A,
     broker: BrokerHandle,
@@ -287,9 +352,9 @@ struct AgentArgs<A: Agent> {
     token: CancellationToken,
 }
 
-impl<A: Agent> Actor for AgentActor<A> {
+impl<A: Agent<O>, O: AgentOutput> Actor for AgentActor<A, O> {
     type Msg = AgentMsg<A::Msg>;
-    type State = AgentState<A>;
+    type State = AgentState<A, O>;
     type Arguments = AgentArgs<A>;
 
     async fn pre_start(
@@ -303,6 +368,7 @@ impl<A: Agent> Actor for AgentActor<A> {
                 asker: Asker::new(args.name.clone(), args.broker, args.report, args.token),
                 myself: Addr::new(myself, args.name),
                 finished: false,
+                output: None,
             },
             started: false,
         })
@@ -346,7 +412,13 @@ impl<A: Agent> Actor for AgentActor<A> {
             state.ctx.asker.update(|r| r.failure = Some(e.to_string()));
             myself.stop(Some(e.to_string()));
         } else if state.ctx.finished {
-            state.ctx.asker.update(|r| r.finished = true);
+            let output = state.ctx.output.take();
+            state.ctx.asker.update(|r| {
+                r.finished = true;
+                if let Some(output) = output {
+                    r.set_output(output);
+                }
+            });
             myself.stop(None);
         } else if state.ctx.is_cancelled() {
             myself.stop(None);
@@ -381,8 +453,9 @@ impl<M: Send + 'static> AgentHandle<M> {
     }
 
     /// Stops the agent: cuts it ([`Cut::Stopped`]) unless it had already ended. Its asks
-    /// fail with [`BrokerError::Cancelled`] and its actor stops once the running handler
-    /// returns. `why` is the actor's stop reason (for tracing).
+    /// fail with [`BrokerError::Cancelled`](crate::BrokerError::Cancelled) and its actor
+    /// stops once the running handler returns. `why` is the actor's stop reason (for
+    /// tracing).
     pub fn stop(&self, why: &str) {
         self.control.cancel(Cut::Stopped, Some(why));
     }
@@ -473,7 +546,8 @@ impl RunningAgent {
     }
 
     /// The report once the actor has stopped: an agent that neither finished nor
-    /// failed was stopped (or panicked outside a handler).
+    /// failed was stopped (or panicked outside a handler). It takes the agent's typed
+    /// output: a second call returns the report without it.
     pub fn final_report(&self) -> AgentReport {
         finalize(&self.report)
     }
@@ -489,8 +563,17 @@ fn snapshot(report: &Mutex<AgentReport>) -> AgentReport {
     report.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
+/// The final report. It takes the typed output out of the shared report, so the caller
+/// holds it alone and [`AgentReport::take_output`] can move it out.
 fn finalize(report: &Mutex<AgentReport>) -> AgentReport {
-    let mut r = snapshot(report);
+    let mut r = {
+        let mut shared = report.lock().unwrap_or_else(|p| p.into_inner());
+        let output = std::mem::take(&mut shared.output);
+        AgentReport {
+            output,
+            ..shared.clone()
+        }
+    };
     if let Some(why) = r.cut {
         r.failure = Some(cancel::cut_text(why, r.completions, r.killed));
     } else if !r.finished && r.failure.is_none() {
@@ -501,7 +584,7 @@ fn finalize(report: &Mutex<AgentReport>) -> AgentReport {
 
 /// Spawns `agent` as an actor, idle: start it with [`AgentHandle::start`] (messages
 /// sent before are handled first).
-pub async fn spawn_agent<A: Agent>(
+pub async fn spawn_agent<A: Agent<O>, O: AgentOutput>(
     name: impl Into<String>,
     agent: A,
     broker: BrokerHandle,
@@ -516,7 +599,7 @@ pub async fn spawn_agent<A: Agent>(
         report: report.clone(),
         token: token.clone(),
     };
-    let (actor, join) = Actor::spawn(None, AgentActor::<A>(std::marker::PhantomData), args)
+    let (actor, join) = Actor::spawn(None, AgentActor::<A, O>(std::marker::PhantomData), args)
         .await
         .map_err(|e| SpawnError {
             name: name.clone(),

@@ -16,13 +16,17 @@
 //! | [`agent`] | the `Agent` trait, its context and the actor wrapper |
 //! | [`monitor`] | the stats server (`/stats` JSON, `/metrics` Prometheus) and the `top` view |
 //! | [`swarm`] | starting simulator, broker and agents together; reports |
-//! | `sim` | the built-in simulator of both APIs, in-process or over loopback HTTP (feature `sim`) |
 //!
-//! Features: `sim` (the simulator) and `monitor` (the stats server over HTTP) are on by
-//! default; `default-features = false` leaves the broker, the providers and the agent API
-//! without any HTTP server. Ready-made agents live in the `quotaswarm-agents` crate
-//! (`agents/`), the `quotaswarm` command line and scenario files in `quotaswarm-cli`
-//! (`cli/`).
+//! The two vendor wire formats, as the providers speak them and the broker relies on them
+//! (endpoints, error bodies, rate-limit headers, retry rules, caching, thinking), are
+//! described in `docs/providers.md`, with links to the vendors' own pages.
+//!
+//! Feature `monitor` (the stats server over HTTP) is on by default;
+//! `default-features = false` leaves the broker, the providers and the agent API without
+//! any HTTP server. The simulator of both APIs (in-process or over loopback HTTP) is its
+//! own crate, `quotaswarm-sim` (`sim/`), plugged in through [`swarm::Backend`];
+//! ready-made agents live in `quotaswarm-agents` (`agents/`), the `quotaswarm` command
+//! line and scenario files in `quotaswarm-cli` (`cli/`).
 
 // Failures carry the rate-limit snapshot of their response by value: they are moved
 // once per attempt, never on a hot loop.
@@ -36,8 +40,6 @@ pub mod monitor;
 pub mod provider;
 pub mod quota;
 pub mod secret;
-#[cfg(feature = "sim")]
-pub mod sim;
 pub mod swarm;
 pub mod tokens;
 pub mod trim;

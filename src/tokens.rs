@@ -2,11 +2,15 @@
 //!
 //! - tiktoken-rs with the encoding of the target model family (`o200k_base` for gpt-4o,
 //!   4.1, 5 and the o-series; `cl100k_base` for gpt-4/3.5 and, as a stand-in, Claude),
-//!   with the cookbook's per-message overheads (spec §2.8);
+//!   with the cookbook's per-message overheads (the figures OpenAI publishes for its
+//!   chat format; our own tests pin them to the cookbook's example);
 //! - per-message counts cached by content hash in a bounded concurrent cache
 //!   (`quick_cache`, capacity `[broker] estimator_cache_entries`), so a growing history
 //!   costs only its new messages and a long-running swarm's memory stays flat: old
 //!   entries are evicted, and an evicted message is merely counted again;
+//! - a conversation's own memory of its counts ([`MessageCounts`], which a
+//!   [`History`](crate::agent::History) shares with its requests): one more turn then
+//!   reads only its new messages, not the whole history's text again;
 //! - a safety margin on the system prompt and tool schemas;
 //! - a per-model calibration factor learned from the `usage` responses report: the
 //!   largest provider/estimate ratio of the last [`CALIBRATION_WINDOW`] responses. It
@@ -18,6 +22,11 @@
 use crate::types::{CompletionRequest, ContentBlock, Message, Role};
 use dashmap::DashMap;
 use quick_cache::sync::Cache;
+#[cfg(test)]
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::types::counts;
+pub use crate::types::MessageCounts;
 use std::collections::VecDeque;
 
 /// How many recent responses calibration remembers per model.
@@ -39,8 +48,17 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// The encoding for a wire model name (spec §2.8; Claude models use cl100k as a
-    /// stand-in and are calibrated from `usage`).
+    /// This encoding's place in a conversation's remembered counts
+    /// ([`MessageCounts`]), below [`counts::SLOTS`].
+    fn slot(self) -> usize {
+        match self {
+            Encoding::Cl100k => 0,
+            Encoding::O200k => 1,
+        }
+    }
+
+    /// The encoding for a wire model name. Claude's tokenizer is not public: cl100k is
+    /// the closest public one, and the calibration from `usage` covers the difference.
     pub fn for_model(model: &str) -> Encoding {
         let m = model.strip_prefix("ft:").unwrap_or(model);
         if m.starts_with("gpt-4o")
@@ -104,6 +122,10 @@ pub struct Estimator {
     calibration: DashMap<String, VecDeque<f64>>,
     /// Extra fraction added to system prompt and tool schema counts.
     margin: f64,
+    /// How many messages' content has been read (hashed or counted), so tests can show
+    /// which estimates read old messages again.
+    #[cfg(test)]
+    messages_read: AtomicU64,
 }
 
 /// The factor a model starts with before any response calibrates it: 1 where tiktoken
@@ -132,16 +154,15 @@ impl Estimator {
             cache: Cache::new(entries.max(1)),
             calibration: DashMap::new(),
             margin,
+            #[cfg(test)]
+            messages_read: AtomicU64::new(0),
         }
     }
 
     /// Raw (uncalibrated) input tokens of `req` in `encoding`: messages with their
     /// overheads, plus system prompt and tools with the margin.
     pub fn raw_input(&self, encoding: Encoding, req: &CompletionRequest) -> u64 {
-        let mut total = REPLY_PRIMING;
-        for m in &req.messages {
-            total += PER_MESSAGE + self.message_tokens(encoding, m);
-        }
+        let total = REPLY_PRIMING + self.messages_input(encoding, req);
         let mut fixed = 0;
         if !req.system.is_empty() {
             fixed += PER_MESSAGE;
@@ -163,10 +184,43 @@ impl Estimator {
         total + (fixed as f64 * (1.0 + self.margin)).ceil() as u64
     }
 
+    /// Tokens of `req`'s messages with their overheads: from the conversation's
+    /// remembered counts where it carries them (`options.counts`), so an old message's
+    /// text is not read again; from the shared cache otherwise.
+    fn messages_input(&self, encoding: Encoding, req: &CompletionRequest) -> u64 {
+        let messages = &req.messages;
+        let overheads = PER_MESSAGE * messages.len() as u64;
+        let (Some(counts), Some(first)) = (&req.options.counts, messages.first()) else {
+            return overheads
+                + messages
+                    .iter()
+                    .map(|m| self.message_tokens(encoding, m))
+                    .sum::<u64>();
+        };
+        let mut memo = counts.lock();
+        memo.begin(self.read(first));
+        let newest = messages.len() - 1;
+        let mut total = overheads;
+        for (i, m) in messages.iter().enumerate() {
+            let shape = counts::shape(m);
+            // The newest turn is always counted: it may be a retry of the one remembered.
+            let n = match memo.get(i, shape, encoding.slot()).filter(|_| i < newest) {
+                Some(n) => n,
+                None => {
+                    let n = self.message_tokens(encoding, m);
+                    memo.put(i, shape, encoding.slot(), n);
+                    n
+                }
+            };
+            total += n;
+        }
+        total
+    }
+
     /// Tokens of one message's content, without [`PER_MESSAGE`] (cached by content
     /// hash, so a growing history costs only its new messages).
     pub fn message_tokens(&self, encoding: Encoding, m: &Message) -> u64 {
-        let key = (encoding, hash_message(m));
+        let key = (encoding, self.read(m));
         if let Some(n) = self.cache.get(&key) {
             return n;
         }
@@ -177,6 +231,13 @@ impl Estimator {
             .sum::<u64>();
         self.cache.insert(key, n);
         n
+    }
+
+    /// `m`'s content hash (counted as a read in tests).
+    fn read(&self, m: &Message) -> u64 {
+        #[cfg(test)]
+        self.messages_read.fetch_add(1, Ordering::Relaxed);
+        hash_message(m)
     }
 
     fn cached_count(&self, encoding: Encoding, text: &str) -> u64 {
@@ -359,6 +420,75 @@ mod tests {
         assert_eq!(
             second - first,
             PER_MESSAGE + 1 + Encoding::O200k.count("general kenobi")
+        );
+    }
+
+    /// A conversation of `n` distinct turns that remembers its counts.
+    fn remembered_history(n: usize) -> CompletionRequest {
+        let mut req = CompletionRequest::new("m");
+        req.options.counts = Some(MessageCounts::new());
+        for i in 0..n {
+            req.messages
+                .push(Message::user(format!("turn {i} of a long conversation")));
+        }
+        req
+    }
+
+    #[test]
+    fn one_more_turn_reads_only_the_new_message_whatever_the_history_length() {
+        for n in [10, 1_000] {
+            let e = Estimator::new(0.0);
+            let mut req = remembered_history(n);
+            e.raw_input(Encoding::O200k, &req);
+            req.messages.push(Message::assistant("and one more reply"));
+            let before = e.messages_read.load(Ordering::Relaxed);
+            let estimate = e.raw_input(Encoding::O200k, &req);
+            // The new message, and the first one (which tells a trimmed history apart).
+            assert_eq!(
+                e.messages_read.load(Ordering::Relaxed) - before,
+                2,
+                "n = {n}"
+            );
+            assert_eq!(
+                estimate,
+                Estimator::new(0.0).raw_input(Encoding::O200k, &req),
+                "n = {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn remembered_counts_follow_trims_retries_and_forks() {
+        let e = Estimator::new(0.0);
+        let recount = |req: &CompletionRequest| Estimator::new(0.0).raw_input(Encoding::O200k, req);
+        let mut req = remembered_history(20);
+        assert_eq!(e.raw_input(Encoding::O200k, &req), recount(&req));
+        // Trimmed from the front: the first message changed, everything is counted again.
+        let mut trimmed = req.clone();
+        trimmed.options.counts = req.options.counts.as_ref().map(MessageCounts::share);
+        trimmed.messages.drain(..5);
+        assert_eq!(e.raw_input(Encoding::O200k, &trimmed), recount(&trimmed));
+        // A retried last turn of the same length is counted anew.
+        req = remembered_history(20);
+        e.raw_input(Encoding::O200k, &req);
+        req.messages.pop();
+        req.messages.push(Message::user(
+            "x".repeat("turn 19 of a long conversation".len()),
+        ));
+        assert_eq!(e.raw_input(Encoding::O200k, &req), recount(&req));
+        // A fork (clone) grows its own counts; the original keeps its own.
+        let mut fork = req.clone();
+        fork.messages.push(Message::assistant("the fork's reply"));
+        req.messages.push(Message::assistant(
+            "a different reply, longer than the fork's",
+        ));
+        assert_eq!(e.raw_input(Encoding::O200k, &fork), recount(&fork));
+        assert_eq!(e.raw_input(Encoding::O200k, &req), recount(&req));
+        req.messages.push(Message::user("next"));
+        assert_eq!(e.raw_input(Encoding::O200k, &req), recount(&req));
+        assert_eq!(
+            req.options.counts.as_ref().map(MessageCounts::len),
+            Some(22)
         );
     }
 

@@ -281,11 +281,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(proptest::test_runner::Config {
-            rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_202),
-            failure_persistence: None,
-            ..proptest::test_runner::Config::default()
-        })]
+        #![proptest_config(crate::types::test_seed::config())]
         #[test]
         fn trimmed_histories_are_always_valid_and_within_budget(h in history(), budget in 10u64..400) {
             let input = normalise(&h);

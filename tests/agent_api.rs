@@ -4,19 +4,19 @@
 //! fails once the agent has stopped; a second start is ignored.
 
 use futures_util::StreamExt;
-use quotaswarm::agent::{spawn_agent, Addr, Agent, AgentError, AgentResult, Ask, Ctx};
+use quotaswarm::agent::{spawn_agent, Addr, Agent, AgentError, AgentOutput, AgentResult, Ask, Ctx};
 use quotaswarm::broker::StreamItem;
 use quotaswarm::config::Config;
-use quotaswarm::swarm::{Backend, Swarm, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{Swarm, SwarmBuilder, SwarmReport};
 use quotaswarm::{BrokerError, CompletionRequest};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-async fn run_one<A: Agent>(agent: A) -> SwarmReport {
+async fn run_one<A: Agent<O>, O: AgentOutput>(agent: A) -> SwarmReport {
     SwarmBuilder::new(Config::default())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("agent", agent)
         .deadline(Duration::from_secs(600))
         .run()
@@ -28,15 +28,15 @@ fn haiku() -> Ask {
     Ask::new("haiku").max_tokens(40)
 }
 
-/// One ask alone, then three joined: the three take about as long as the one.
+/// One ask alone, then three joined: the three take about as long as the one. Returns
+/// both times.
 struct Joiner {
     alone: Duration,
-    joined: Arc<std::sync::Mutex<Option<(Duration, Duration)>>>,
 }
 
-impl Agent for Joiner {
+impl Agent<(Duration, Duration)> for Joiner {
     type Msg = ();
-    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
+    async fn on_start(&mut self, ctx: &mut Ctx<(), (Duration, Duration)>) -> AgentResult {
         let ask = haiku();
         let t0 = Instant::now();
         ctx.ask(&ask, "warm up").await?;
@@ -51,26 +51,24 @@ impl Agent for Joiner {
         for r in [a, b, c] {
             r?;
         }
-        *self.joined.lock().unwrap() = Some((self.alone, together));
-        ctx.finish();
+        ctx.finish_with((self.alone, together));
         Ok(())
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn joined_asks_are_in_flight_together_and_all_counted() {
-    let timings = Arc::new(std::sync::Mutex::new(None));
     let report = run_one(Joiner {
         alone: Duration::ZERO,
-        joined: timings.clone(),
     })
     .await;
+    let timings = report.output::<(Duration, Duration)>("agent").copied();
     let a = &report.agents[0];
     assert!(a.finished, "{a:?}");
     assert_eq!(a.completions, 4);
     assert_eq!(a.errors, 0);
     assert!(a.output_tokens > 0);
-    let (alone, together) = timings.lock().unwrap().expect("timings");
+    let (alone, together) = timings.expect("timings");
     assert!(
         together < alone * 2,
         "three joined asks took {together:?}, one alone {alone:?}"
@@ -106,20 +104,19 @@ async fn an_asker_in_spawned_tasks_counts_into_the_agents_report() {
     assert_eq!(report.totals.answers, 4);
 }
 
-/// Streams one answer to its end, then asks for a stream the broker refuses.
-struct Streamer {
-    text: Arc<std::sync::Mutex<(String, String)>>,
-}
+/// Streams one answer to its end, then asks for a stream the broker refuses. Returns
+/// the text printed from the deltas and the completion's.
+struct Streamer;
 
-impl Agent for Streamer {
+impl Agent<(String, String)> for Streamer {
     type Msg = ();
-    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
+    async fn on_start(&mut self, ctx: &mut Ctx<(), (String, String)>) -> AgentResult {
         let req = CompletionRequest::prompt("haiku", "Stream me something.").max_tokens(40);
         let mut stream = ctx.stream(req).await?;
-        let mut printed = String::new();
+        let (mut printed, mut done) = (String::new(), String::new());
         while let Some(item) = stream.next().await {
             match item? {
-                StreamItem::Done(c) => self.text.lock().unwrap().1 = c.text(),
+                StreamItem::Done(c) => done = c.text(),
                 StreamItem::Event(e) => {
                     if let quotaswarm::provider::StreamEvent::TextDelta { text, .. } = e {
                         printed.push_str(&text);
@@ -127,18 +124,16 @@ impl Agent for Streamer {
                 }
             }
         }
-        self.text.lock().unwrap().0 = printed;
         let refused = ctx.stream(CompletionRequest::new("haiku")).await;
         assert!(matches!(refused, Err(BrokerError::InvalidRequest(_))));
-        ctx.finish();
+        ctx.finish_with((printed, done));
         Ok(())
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_streamed_completion_and_a_refused_stream_are_counted() {
-    let text = Arc::new(std::sync::Mutex::new((String::new(), String::new())));
-    let report = run_one(Streamer { text: text.clone() }).await;
+    let report = run_one(Streamer).await;
     let a = &report.agents[0];
     assert!(a.finished, "{a:?}");
     assert_eq!(a.completions, 1);
@@ -149,7 +144,10 @@ async fn a_streamed_completion_and_a_refused_stream_are_counted() {
         .as_deref()
         .unwrap_or_default()
         .contains("messages is empty"));
-    let (printed, done) = text.lock().unwrap().clone();
+    let (printed, done) = report.agents[0]
+        .output::<(String, String)>()
+        .cloned()
+        .expect("texts");
     assert!(!done.is_empty());
     assert_eq!(printed, done);
 }
@@ -261,7 +259,7 @@ impl Agent for Listener {
 
 #[tokio::test(start_paused = true)]
 async fn an_addr_delivers_messages_until_the_agent_stops_and_a_second_start_is_ignored() {
-    let swarm = Swarm::start(Config::default(), Backend::Embedded)
+    let swarm = Swarm::start(Config::default(), quotaswarm_sim::embedded())
         .await
         .unwrap();
     let (starts, heard) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -325,7 +323,7 @@ impl Agent for Pinger {
 #[tokio::test(start_paused = true)]
 async fn agents_message_each_other_through_their_addresses() {
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agents_with(|swarm| {
             Box::pin(async move {
                 let a = swarm

@@ -6,15 +6,14 @@
 //! leave out a required field.
 
 use quotaswarm::agent::{Agent, AgentError, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use schemars::JsonSchema;
-use serde::Deserialize;
-use std::sync::{Arc, Mutex};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// A claim checked, as the model answers it.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 struct Check {
     /// The claim, restated.
     claim: String,
@@ -28,13 +27,13 @@ struct Check {
     verdict: Verdict,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 struct Source {
     title: String,
     year: i32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum Verdict {
     True,
@@ -42,23 +41,21 @@ enum Verdict {
     Unclear,
 }
 
-type Outcome = Arc<Mutex<Option<Result<Check, AgentError>>>>;
+type Outcome = Result<Check, AgentError>;
 
-/// Asks one typed question and keeps the outcome.
+/// Asks one typed question and returns the outcome.
 struct Checker {
     target: &'static str,
-    outcome: Outcome,
 }
 
-impl Agent for Checker {
+impl Agent<Outcome> for Checker {
     type Msg = ();
-    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
+    async fn on_start(&mut self, ctx: &mut Ctx<(), Outcome>) -> AgentResult {
         let ask = Ask::new(self.target).max_tokens(400);
         let got = ctx
             .ask_json::<Check>(&ask, "Check the claim: token buckets allow bursts.")
             .await;
-        *self.outcome.lock().unwrap() = Some(got);
-        ctx.finish();
+        ctx.finish_with(got);
         Ok(())
     }
 }
@@ -69,21 +66,14 @@ async fn check(
 ) -> (SwarmReport, Result<Check, AgentError>) {
     let text = format!("[sim]\nlatency_ms = 1\nschema_violation_rate = {violation_rate}\n");
     let config = Config::from_toml_str_over_defaults(&text, "agent_structured test").unwrap();
-    let outcome = Outcome::default();
-    let report = SwarmBuilder::new(config)
-        .backend(Backend::LoopbackSim)
-        .agent(
-            "checker",
-            Checker {
-                target,
-                outcome: outcome.clone(),
-            },
-        )
+    let mut report = SwarmBuilder::new(config)
+        .backend(quotaswarm_sim::loopback())
+        .agent("checker", Checker { target })
         .deadline(Duration::from_secs(60))
         .run()
         .await
         .unwrap();
-    let got = outcome.lock().unwrap().take();
+    let got = report.agents[0].take_output::<Outcome>();
     let got = got.unwrap_or_else(|| panic!("no outcome: {:?}", report.agents));
     (report, got)
 }
@@ -96,7 +86,7 @@ fn fits(report: &SwarmReport, got: Result<Check, AgentError>) {
         "{check:?}"
     );
     assert!(report.totals.is_clean(), "{:?}", report.agents);
-    let sim = report.sim.as_ref().unwrap();
+    let sim = quotaswarm_sim::stats_of(report).unwrap();
     assert_eq!(sim.total.requests, 1);
     assert_eq!(sim.total.status(200), 1);
 }

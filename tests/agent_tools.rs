@@ -11,9 +11,10 @@
 //! makes `tool_steps` tool turns and then answers in words.
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, ToolRun, Toolbox};
-use quotaswarm::swarm::{Backend, SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::types::{ContentBlock, Role, Tool};
 use quotaswarm::{CompletionRequest, Config};
+use quotaswarm_agents::bookkeeper::Ledger;
 use quotaswarm_agents::Bookkeeper;
 use std::time::Duration;
 
@@ -28,24 +29,29 @@ fn config() -> Config {
     Config::from_toml_str_over_defaults(&text, "agent_tools test").expect("test config")
 }
 
-/// Runs one bookkeeper; returns the report and its tool loop's outcome.
-async fn run(agent: Bookkeeper) -> (SwarmReport, ToolRun) {
-    let ledger = agent.ledger.clone();
-    let report = SwarmBuilder::new(config())
-        .backend(Backend::LoopbackSim)
+/// Runs one bookkeeper; returns the report and its output.
+async fn run_ledger(agent: Bookkeeper) -> (SwarmReport, Ledger) {
+    let mut report = SwarmBuilder::new(config())
+        .backend(quotaswarm_sim::loopback())
         .agent("bookkeeper", agent)
         .deadline(Duration::from_secs(60))
         .run()
         .await
         .expect("run the swarm");
-    let run = ledger.lock().unwrap().run.take();
-    let run = run.unwrap_or_else(|| panic!("no tool run: {:?}", report.agents));
-    (report, run)
+    let ledger = report.agents[0].take_output::<Ledger>();
+    let ledger = ledger.unwrap_or_else(|| panic!("no tool run: {:?}", report.agents));
+    (report, ledger)
+}
+
+/// Runs one bookkeeper; returns the report and its tool loop's outcome.
+async fn run(agent: Bookkeeper) -> (SwarmReport, ToolRun) {
+    let (report, ledger) = run_ledger(agent).await;
+    (report, ledger.run)
 }
 
 /// Every request the simulator saw was answered 200: none refused, none limited.
 fn none_refused(r: &SwarmReport) {
-    let sim = r.sim.as_ref().expect("simulator stats");
+    let sim = quotaswarm_sim::stats_of(r).expect("simulator stats");
     assert_eq!(
         sim.total.status(200),
         sim.total.requests,
@@ -119,11 +125,12 @@ async fn completes_a_multi_step_task_on_openai() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completes_a_multi_step_task_streamed_on_anthropic() {
     let agent = Bookkeeper::new(Ask::new("sonnet").max_tokens(400), TASK).streamed(true);
-    let ledger = agent.ledger.clone();
-    let (r, run) = run(agent).await;
+    let (r, Ledger { run, streamed }) = run_ledger(agent).await;
     completed(&r, &run);
-    assert_eq!(r.sim.as_ref().unwrap().total.streams, run.steps as u64);
-    let streamed = ledger.lock().unwrap().streamed.clone();
+    assert_eq!(
+        quotaswarm_sim::stats_of(&r).unwrap().total.streams,
+        run.steps as u64
+    );
     assert!(
         streamed.ends_with(&run.text()),
         "the answer's text arrived as deltas"
@@ -133,11 +140,12 @@ async fn completes_a_multi_step_task_streamed_on_anthropic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completes_a_multi_step_task_streamed_on_openai() {
     let agent = Bookkeeper::new(Ask::new("gpt-4o-mini").max_tokens(400), TASK).streamed(true);
-    let ledger = agent.ledger.clone();
-    let (r, run) = run(agent).await;
+    let (r, Ledger { run, streamed }) = run_ledger(agent).await;
     completed(&r, &run);
-    assert_eq!(r.sim.as_ref().unwrap().total.streams, run.steps as u64);
-    let streamed = ledger.lock().unwrap().streamed.clone();
+    assert_eq!(
+        quotaswarm_sim::stats_of(&r).unwrap().total.streams,
+        run.steps as u64
+    );
     assert!(
         streamed.ends_with(&run.text()),
         "the answer's text arrived as deltas"
@@ -147,7 +155,7 @@ async fn completes_a_multi_step_task_streamed_on_openai() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thinking_blocks_are_replayed_through_three_tool_turns_and_accepted() {
     // The budget is part of max_tokens and must stay below it.
-    let agent = Bookkeeper::new(Ask::new("sonnet").max_tokens(4096), TASK).thinking(1024);
+    let agent = Bookkeeper::new(Ask::new("sonnet").max_tokens(4096).thinking(1024), TASK);
     let (r, run) = run(agent).await;
     completed(&r, &run);
     assert_eq!(run.tool_turns, 3);
@@ -170,7 +178,7 @@ async fn thinking_blocks_are_replayed_through_three_tool_turns_and_accepted() {
     }
     // Requests 2 to 4 each replayed the thinking of every tool turn before them, and
     // the simulator, which checks each signature, accepted them all.
-    assert_eq!(r.sim.as_ref().unwrap().total.requests, 4);
+    assert_eq!(quotaswarm_sim::stats_of(&r).unwrap().total.requests, 4);
     none_refused(&r);
 }
 
@@ -200,7 +208,7 @@ impl Agent for Stuck {
 #[tokio::test(start_paused = true)]
 async fn a_cut_ends_the_loop_while_a_tool_runs_without_a_kill() {
     let report = SwarmBuilder::new(config())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("stuck", Stuck)
         .deadline(Duration::from_secs(30))
         .run()

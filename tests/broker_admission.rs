@@ -2,7 +2,7 @@
 //! called in-process so a minute of quota takes no real minute).
 
 use futures_util::future::join_all;
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use quotaswarm::{CompletionRequest, Config};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +31,7 @@ async fn a_burst_of_three_minutes_of_input_finishes_in_about_three_minutes_in_or
         "[models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1000\nitpm = 6000\notpm = 100000\n",
         "",
     );
-    let swarm = Swarm::start(c, Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
     let h = swarm.handle();
     let start = Instant::now();
     let done_at = Arc::new(std::sync::Mutex::new(vec![None; 30]));
@@ -53,7 +53,7 @@ async fn a_burst_of_three_minutes_of_input_finishes_in_about_three_minutes_in_or
         "{:?}",
         results.iter().find(|r| r.is_err())
     );
-    let sim = swarm.simulator.as_ref().unwrap().stats();
+    let sim = quotaswarm_sim::of(&swarm).unwrap().stats();
     let charged = sim.total.input_tokens;
     println!(
         "charged {charged} input tokens ({:.2} minutes of ITPM) in {:.1} virtual s; 429s: {}",
@@ -86,7 +86,7 @@ async fn calibration_brings_the_estimate_within_5_percent_and_no_429s() {
         "[models.g]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\nrpm = 1000\ntpm = 20000\n",
         "token_factor = 1.2\n",
     );
-    let swarm = Swarm::start(c, Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
     let h = swarm.handle();
     let mut last_error = 1.0;
     for i in 0..12 {
@@ -105,7 +105,7 @@ async fn calibration_brings_the_estimate_within_5_percent_and_no_429s() {
         "estimate off by {:.1}%",
         last_error * 100.0
     );
-    let sim = swarm.simulator.as_ref().unwrap().stats();
+    let sim = quotaswarm_sim::of(&swarm).unwrap().stats();
     assert_eq!(sim.total.status(429), 0);
     let stats = h.stats().await.unwrap();
     assert_eq!(stats.rate_limited, 0);
@@ -118,13 +118,13 @@ async fn a_second_client_eating_half_the_quota_is_absorbed_via_headers() {
         "[models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1000\nitpm = 60000\notpm = 1000000\n",
         "",
     );
-    let swarm = Swarm::start(c, Backend::Embedded).await.unwrap();
-    let sim = swarm.simulator.clone().unwrap();
+    let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
+    let sim = quotaswarm_sim::of(&swarm).unwrap().clone();
     // The other client: same key, about half the ITPM (500 tokens/s) for 6 minutes.
     let other = Endpoint {
         name: "other".into(),
         provider: provider::for_wire(quotaswarm::config::Wire::Anthropic),
-        transport: Arc::new(quotaswarm::sim::EmbeddedTransport { sim: sim.clone() }),
+        transport: Arc::new(quotaswarm_sim::EmbeddedTransport { sim: sim.clone() }),
         key: Some(quotaswarm::ApiKey::new(quotaswarm::swarm::SIM_KEY)),
     };
     let other_task = tokio::spawn(async move {
@@ -174,7 +174,7 @@ async fn count_tokens_estimates_exactly_under_its_own_request_bucket() {
         "[models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1000\nitpm = 100000\notpm = 100000\ncount_tokens_rpm = 2\n",
         "token_factor = 1.3\n",
     );
-    let swarm = Swarm::start(c, Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
     let h = swarm.handle();
     let start = Instant::now();
     for i in 0..3 {
@@ -193,6 +193,6 @@ async fn count_tokens_estimates_exactly_under_its_own_request_bucket() {
         lane.estimated_input_tokens, lane.charged_input_tokens,
         "the provider's count is exact"
     );
-    let sim = swarm.simulator.as_ref().unwrap().stats();
+    let sim = quotaswarm_sim::of(&swarm).unwrap().stats();
     assert_eq!(sim.total.count_tokens_calls, 3);
 }

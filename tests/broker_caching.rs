@@ -9,7 +9,7 @@
 //! With caching on, cache reads must be at least 40 % of the input tokens, the makespan
 //! shorter and the cost lower than with caching off; and neither run may see a 429.
 
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use quotaswarm::tokens::Encoding;
 use quotaswarm::types::ContentBlock;
 use quotaswarm::{BrokerHandle, CompletionRequest, Config, Message};
@@ -111,7 +111,7 @@ struct Figures {
 }
 
 async fn run(auto_cache: bool) -> Figures {
-    let swarm = Swarm::start(config(auto_cache), Backend::Embedded)
+    let swarm = Swarm::start(config(auto_cache), quotaswarm_sim::embedded())
         .await
         .expect("swarm");
     let h = swarm.handle();
@@ -125,7 +125,7 @@ async fn run(auto_cache: bool) -> Figures {
     }
     let makespan = t0.elapsed();
     let s = h.stats().await.expect("stats");
-    let sim = swarm.sim_stats().expect("simulator stats");
+    let sim = quotaswarm_sim::of(&swarm).expect("simulator stats").stats();
     let f = Figures {
         makespan,
         input: s.input_tokens,
@@ -201,7 +201,7 @@ async fn automatic_caching_reads_most_input_from_the_cache_and_finishes_sooner_f
 
 #[tokio::test(start_paused = true)]
 async fn breakpoints_go_on_the_system_prompt_and_the_user_turns_only_for_anthropic() {
-    let swarm = Swarm::start(config(true), Backend::Embedded)
+    let swarm = Swarm::start(config(true), quotaswarm_sim::embedded())
         .await
         .expect("swarm");
     let h = swarm.handle();
@@ -254,7 +254,7 @@ async fn breakpoints_go_on_the_system_prompt_and_the_user_turns_only_for_anthrop
 
 #[tokio::test(start_paused = true)]
 async fn openai_automatic_caching_is_reported_the_same_way_but_saves_no_quota() {
-    let swarm = Swarm::start(config(true), Backend::Embedded)
+    let swarm = Swarm::start(config(true), quotaswarm_sim::embedded())
         .await
         .expect("swarm");
     let h = swarm.handle();
@@ -301,7 +301,7 @@ async fn a_model_set_to_one_hour_gets_one_hour_breakpoints_and_short_prefixes_no
         "test",
     )
     .expect("config");
-    let swarm = Swarm::start(config, Backend::Embedded)
+    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
         .await
         .expect("swarm");
     let h = swarm.handle();
@@ -333,7 +333,7 @@ async fn long_conversation(auto_cache: bool) -> (u64, Result<(), quotaswarm::Bro
         "test",
     )
     .expect("config");
-    let swarm = Swarm::start(config, Backend::Embedded)
+    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
         .await
         .expect("swarm");
     let h = swarm.handle();

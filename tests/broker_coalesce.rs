@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use quotaswarm::swarm::Swarm;
 use quotaswarm::{CompletionRequest, Config};
 
-async fn setup() -> (Swarm, quotaswarm::sim::SimServer) {
+async fn setup() -> (Swarm, quotaswarm_sim::SimServer) {
     let mut config = Config::default();
     // Tier-1 sonnet allows 50 requests a minute; these tests send 50 at once.
     for m in config.models.values_mut() {

@@ -6,7 +6,7 @@ mod common;
 use quotaswarm::broker::{BrokerError, CircuitState};
 use quotaswarm::config::{Fault, FaultKind, Limits};
 use quotaswarm::provider::ProviderError;
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use quotaswarm::{CompletionRequest, Config};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -35,7 +35,7 @@ fn ask(i: usize) -> CompletionRequest {
 
 /// Uses up a model's one request a minute in the simulator.
 async fn exhaust(swarm: &Swarm, wire_model: &str, model: &str) {
-    let sim = swarm.simulator.as_ref().unwrap();
+    let sim = quotaswarm_sim::of(swarm).unwrap();
     assert!(sim.set_limits(wire_model, tiny()));
     let _ = swarm
         .handle()
@@ -45,7 +45,9 @@ async fn exhaust(swarm: &Swarm, wire_model: &str, model: &str) {
 
 #[tokio::test(start_paused = true)]
 async fn with_opus_and_sonnet_exhausted_ladder_requests_complete_on_haiku() {
-    let swarm = Swarm::start(config(""), Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(config(""), quotaswarm_sim::embedded())
+        .await
+        .unwrap();
     exhaust(&swarm, "claude-opus-4-6", "opus").await;
     exhaust(&swarm, "claude-sonnet-4-6", "sonnet").await;
     let h = swarm.handle();
@@ -65,7 +67,9 @@ async fn with_opus_and_sonnet_exhausted_ladder_requests_complete_on_haiku() {
 
 #[tokio::test(start_paused = true)]
 async fn with_a_floor_at_sonnet_requests_wait_instead_of_going_to_haiku() {
-    let swarm = Swarm::start(config(""), Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(config(""), quotaswarm_sim::embedded())
+        .await
+        .unwrap();
     exhaust(&swarm, "claude-opus-4-6", "opus").await;
     exhaust(&swarm, "claude-sonnet-4-6", "sonnet").await;
     let h = swarm.handle();
@@ -87,7 +91,7 @@ async fn with_a_floor_at_sonnet_requests_wait_instead_of_going_to_haiku() {
 async fn when_every_rung_fails_the_error_lists_each_cause_in_order() {
     let swarm = Swarm::start(
         config("[broker]\nmax_attempts = 2\nbackoff_base_secs = 0.2\n[[sim.faults]]\nstatus = 500\nrate = 1.0\n"),
-        Backend::Embedded,
+        quotaswarm_sim::embedded(),
     )
     .await
     .unwrap();
@@ -122,12 +126,12 @@ async fn a_failing_model_opens_its_circuit_shifts_traffic_down_and_a_probe_close
              [broker]\ncircuit_threshold = 3\ncircuit_cooldown_secs = 30\nbackoff_base_secs = 0.1\n\
              [[sim.faults]]\nmodel = \"sonnet\"\nstatus = 503\nrate = 1.0\n",
         ),
-        Backend::Embedded,
+        quotaswarm_sim::embedded(),
     )
     .await
     .unwrap();
     let h = swarm.handle();
-    let sim = swarm.simulator.clone().unwrap();
+    let sim = quotaswarm_sim::of(&swarm).unwrap().clone();
     let fast = |i: usize| CompletionRequest::prompt("fast", format!("q{i}")).max_tokens(20);
     for i in 0..10 {
         let c = h.complete(fast(i)).await.unwrap();
@@ -157,9 +161,12 @@ async fn a_failing_model_opens_its_circuit_shifts_traffic_down_and_a_probe_close
 
 #[tokio::test(start_paused = true)]
 async fn a_request_queued_on_a_lane_that_pauses_moves_down_after_its_max_wait() {
-    let swarm = Swarm::start(config("[broker]\nmax_in_flight = 1\n"), Backend::Embedded)
-        .await
-        .unwrap();
+    let swarm = Swarm::start(
+        config("[broker]\nmax_in_flight = 1\n"),
+        quotaswarm_sim::embedded(),
+    )
+    .await
+    .unwrap();
     exhaust(&swarm, "claude-opus-4-6", "opus").await;
     let h = swarm.handle();
     let start = Instant::now();
@@ -183,9 +190,12 @@ async fn a_request_queued_on_a_lane_that_pauses_moves_down_after_its_max_wait() 
 
 #[tokio::test(start_paused = true)]
 async fn on_its_last_rung_a_request_with_max_wait_waits_as_long_as_it_takes() {
-    let swarm = Swarm::start(config("[broker]\nmax_in_flight = 1\n"), Backend::Embedded)
-        .await
-        .unwrap();
+    let swarm = Swarm::start(
+        config("[broker]\nmax_in_flight = 1\n"),
+        quotaswarm_sim::embedded(),
+    )
+    .await
+    .unwrap();
     exhaust(&swarm, "claude-opus-4-6", "opus").await;
     let h = swarm.handle();
     let with_wait =
@@ -197,7 +207,9 @@ async fn on_its_last_rung_a_request_with_max_wait_waits_as_long_as_it_takes() {
 
 #[tokio::test(start_paused = true)]
 async fn answers_from_a_lower_rung_are_counted_apart_from_the_moves_that_led_there() {
-    let swarm = Swarm::start(config(""), Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(config(""), quotaswarm_sim::embedded())
+        .await
+        .unwrap();
     exhaust(&swarm, "claude-opus-4-6", "opus").await;
     exhaust(&swarm, "claude-sonnet-4-6", "sonnet").await;
     let h = swarm.handle();
@@ -255,8 +267,8 @@ async fn a_request_that_moves_down_and_still_fails_is_a_move_but_no_fallback_ans
 
 /// A ladder whose first rung names a model the provider does not know (retired, or a
 /// typo) and a simulator that answers it 404 `not_found_error`.
-async fn swarm_with_a_retired_first_rung(
-) -> (quotaswarm::broker::Broker, quotaswarm::sim::Simulator) {
+async fn swarm_with_a_retired_first_rung() -> (quotaswarm::broker::Broker, quotaswarm_sim::Simulator)
+{
     let config = config(
         "[models.retired]\nprovider = \"anthropic\"\nmodel = \"claude-3-opus-20240229\"\n\
          rpm = 50\nitpm = 30000\notpm = 8000\n\
@@ -269,8 +281,8 @@ async fn swarm_with_a_retired_first_rung(
     let mut served = config.clone();
     served.models.remove("retired");
     served.ladders.clear();
-    let sim = quotaswarm::sim::Simulator::new(&served);
-    let endpoints = quotaswarm::swarm::endpoints(&config, Some(&sim)).unwrap();
+    let sim = quotaswarm_sim::Simulator::new(&served);
+    let endpoints = quotaswarm::swarm::endpoints(&config, Some(sim.transport())).unwrap();
     let broker = quotaswarm::broker::start(config, endpoints, Default::default())
         .await
         .unwrap();

@@ -7,8 +7,8 @@ use futures_util::future::BoxFuture;
 use quotaswarm::broker::{BrokerError, InvalidRequest};
 use quotaswarm::config::{Param, Transport as TransportKind};
 use quotaswarm::provider::{self, Endpoint, HttpRequest, HttpResponse, Transport, TransportError};
-use quotaswarm::sim::{EmbeddedTransport, Simulator};
 use quotaswarm::{ApiKey, BrokerHandle, CompletionRequest, Config};
+use quotaswarm_sim::{EmbeddedTransport, Simulator};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -181,11 +181,8 @@ fn any_request_options_get_a_reply_and_the_broker_keeps_answering() {
         .expect("runtime");
     let b = rt.block_on(async {
         let config = config();
-        let sim = quotaswarm::sim::Simulator::new(&config);
-        let eps = endpoints_over(
-            &config,
-            Arc::new(quotaswarm::sim::EmbeddedTransport { sim }),
-        );
+        let sim = quotaswarm_sim::Simulator::new(&config);
+        let eps = endpoints_over(&config, Arc::new(quotaswarm_sim::EmbeddedTransport { sim }));
         broker::start(config, eps, StartOptions::default())
             .await
             .expect("start the broker")

@@ -8,8 +8,8 @@ use quotaswarm::{BrokerError, CompletionRequest, Config};
 async fn start() -> Broker {
     let mut config = Config::default();
     config.use_embedded_sim();
-    let sim = quotaswarm::sim::Simulator::new(&config);
-    let endpoints = quotaswarm::swarm::endpoints(&config, Some(&sim)).unwrap();
+    let sim = quotaswarm_sim::Simulator::new(&config);
+    let endpoints = quotaswarm::swarm::endpoints(&config, Some(sim.transport())).unwrap();
     broker::start(config, endpoints, StartOptions::default())
         .await
         .unwrap()

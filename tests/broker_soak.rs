@@ -31,8 +31,8 @@ use quotaswarm::config::{Config, Transport as TransportKind};
 use quotaswarm::provider::{
     HttpRequest, HttpResponse, StreamingResponse, Transport, TransportError,
 };
-use quotaswarm::sim::{EmbeddedTransport, Simulator};
 use quotaswarm::{BrokerHandle, CompletionRequest};
+use quotaswarm_sim::{EmbeddedTransport, Simulator};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,7 +1,7 @@
 //! A history that grows past 80,000 tokens keeps working: trimmed to its budget, always a
 //! valid conversation (the simulator rejects orphaned tool results), trimmed tokens counted.
 
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use quotaswarm::trim::check_valid;
 use quotaswarm::types::{ContentBlock, Message, Role};
 use quotaswarm::{CompletionRequest, Config};
@@ -31,7 +31,9 @@ async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
     for m in config.models.values_mut() {
         m.limits = m.limits.scaled(20.0);
     }
-    let swarm = Swarm::start(config, Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
+        .await
+        .unwrap();
     let h = swarm.handle();
     let mut history: Vec<Message> = Vec::new();
     let mut history_tokens = 0u64;
@@ -74,7 +76,7 @@ async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
         assert!(check_valid(&quotaswarm::trim::normalise(&history)).is_ok());
     }
     let stats = h.stats().await.unwrap();
-    let sim = swarm.simulator.as_ref().unwrap().stats();
+    let sim = quotaswarm_sim::of(&swarm).unwrap().stats();
     println!(
         "history {history_tokens} tokens; largest request {max_input} input tokens (budget {BUDGET}); trimmed {} tokens; sim 400s: {}",
         stats.trimmed_tokens,
@@ -103,7 +105,9 @@ async fn trimmed_turns_can_be_replaced_by_a_summary_from_the_cheapest_rung() {
     for m in config.models.values_mut() {
         m.limits = m.limits.scaled(20.0);
     }
-    let swarm = Swarm::start(config, Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
+        .await
+        .unwrap();
     let h = swarm.handle();
     let history: Vec<Message> = (0..12)
         .flat_map(|t| {
@@ -131,7 +135,7 @@ async fn trimmed_turns_can_be_replaced_by_a_summary_from_the_cheapest_rung() {
         "the summary was made on the cheapest rung"
     );
     assert!(stats.trimmed_tokens > 0);
-    let sim = swarm.simulator.as_ref().unwrap().stats();
+    let sim = quotaswarm_sim::of(&swarm).unwrap().stats();
     assert_eq!(sim.total.status(400), 0);
     assert_eq!(sim.total.requests, 2, "one summary, one answer");
 }
@@ -142,7 +146,9 @@ async fn a_summary_is_counted_as_a_summary_not_as_a_callers_completion() {
     for m in config.models.values_mut() {
         m.limits = m.limits.scaled(20.0);
     }
-    let swarm = Swarm::start(config, Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
+        .await
+        .unwrap();
     let h = swarm.handle();
     let history: Vec<Message> = (0..12)
         .flat_map(|t| [Message::user(long_text(t)), Message::assistant("noted")])
@@ -156,6 +162,6 @@ async fn a_summary_is_counted_as_a_summary_not_as_a_callers_completion() {
     let stats = h.stats().await.unwrap();
     assert_eq!(stats.completed, 1, "the caller's one answer");
     assert_eq!(stats.summaries, 1, "the summary the broker asked for");
-    let sim = swarm.simulator.as_ref().unwrap().stats();
+    let sim = quotaswarm_sim::of(&swarm).unwrap().stats();
     assert_eq!(sim.total.status(200), stats.completed + stats.summaries);
 }

@@ -8,8 +8,8 @@
 use futures_util::StreamExt;
 use quotaswarm::broker::{self, Broker, BrokerHandle, StartOptions, StreamItem};
 use quotaswarm::provider::{ProviderError, StreamEvent};
-use quotaswarm::sim::Simulator;
 use quotaswarm::{BrokerError, CompletionRequest, Config, Usage};
+use quotaswarm_sim::Simulator;
 use std::time::Duration;
 
 /// Sonnet's list prices, USD per million tokens (the built-in defaults).
@@ -35,7 +35,7 @@ async fn start(sim_extra: &str) -> (Broker, Simulator) {
         m.limits = m.limits.scaled(20.0);
     }
     let sim = Simulator::new(&config);
-    let endpoints = quotaswarm::swarm::endpoints(&config, Some(&sim)).unwrap();
+    let endpoints = quotaswarm::swarm::endpoints(&config, Some(sim.transport())).unwrap();
     let b = broker::start(config, endpoints, StartOptions::default())
         .await
         .unwrap();

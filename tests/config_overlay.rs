@@ -5,9 +5,9 @@
 
 use quotaswarm::broker::{self, StartOptions};
 use quotaswarm::config::{Limits, Prices};
-use quotaswarm::sim::Simulator;
 use quotaswarm::swarm::{report_table, SwarmReport, Totals};
 use quotaswarm::{CompletionRequest, Config};
+use quotaswarm_sim::Simulator;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -225,7 +225,7 @@ async fn a_model_without_prices_warns_and_its_cost_is_reported_unknown() {
     assert!(config.model("free").unwrap().prices.is_none());
 
     let sim = Simulator::new(&config);
-    let endpoints = quotaswarm::swarm::endpoints(&config, Some(&sim)).unwrap();
+    let endpoints = quotaswarm::swarm::endpoints(&config, Some(sim.transport())).unwrap();
     let b = broker::start(config, endpoints, StartOptions::default())
         .await
         .unwrap();

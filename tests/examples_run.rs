@@ -2,6 +2,9 @@
 //! these tests call too), so the examples cannot rot.
 
 #[allow(dead_code)]
+#[path = "../examples/agent_output.rs"]
+mod agent_output;
+#[allow(dead_code)]
 #[path = "../examples/coalescing.rs"]
 mod coalescing;
 #[allow(dead_code)]
@@ -38,7 +41,7 @@ mod tool_agent;
 #[path = "../examples/typed_reply.rs"]
 mod typed_reply;
 
-use quotaswarm::swarm::{Backend, SwarmReport};
+use quotaswarm::swarm::SwarmReport;
 
 fn all_finished(r: &SwarmReport) {
     assert!(!r.timed_out);
@@ -58,6 +61,24 @@ async fn custom_agent_runs() {
     let r = custom_agent::run().await.unwrap();
     all_finished(&r);
     assert_eq!(r.totals.answers, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_output_reads_each_agents_typed_result_from_the_report() {
+    let r = agent_output::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.agents.len(), agent_output::VOTERS.len());
+    for (name, _) in agent_output::VOTERS {
+        let vote = r.output::<agent_output::Vote>(name);
+        assert!(vote.is_some_and(|v| !v.reason.is_empty()), "{:?}", r.agents);
+    }
+    for a in &r.agents {
+        let json = a.output_json.as_ref().expect("the output, serialized");
+        assert!(
+            json["yes"].is_boolean() && json["reason"].is_string(),
+            "{json}"
+        );
+    }
 }
 
 #[test]
@@ -175,7 +196,7 @@ async fn monitoring_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_providers_falls_back_to_the_simulator() {
     // `run` would use real APIs when keys are set; the test forces the simulator.
-    let r = real_providers::run_with(Backend::LoopbackSim)
+    let r = real_providers::run_with(quotaswarm_sim::loopback())
         .await
         .unwrap();
     all_finished(&r);

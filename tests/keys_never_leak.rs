@@ -10,8 +10,8 @@
 use quotaswarm::broker::{self, StartOptions};
 use quotaswarm::config::Wire;
 use quotaswarm::provider::{self, Endpoint, HttpTransport};
-use quotaswarm::sim::{serve, SimServer, Simulator};
 use quotaswarm::{ApiKey, CompletionRequest, Config};
+use quotaswarm_sim::{serve, SimServer, Simulator};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -126,7 +126,7 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
     };
     let config = Config::from_toml_str(
         &format!(
-            "[providers.p]\nkind = \"{kind}\"\n[models.m]\nprovider = \"p\"\nmodel = \"{model}\"\n{limits}\n[broker]\nmax_attempts = 1\n"
+            "[providers.p]\nkind = \"{kind}\"\n[models.m]\nprovider = \"p\"\nmodel = \"{model}\"\n{limits}\n[broker]\nmax_attempts = 1\nrate_limit_patience_secs = 0\n"
         ),
         "test",
     )

@@ -3,7 +3,7 @@
 
 use prometheus_parse::{Scrape, Value};
 use quotaswarm::monitor::{self, MonitorError};
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use quotaswarm::{ApiKey, CompletionRequest, Config, Stats};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -24,7 +24,9 @@ async fn live_swarm() -> Swarm {
         p.api_key = Some(ApiKey::new(SECRET));
     }
     config.sim.api_keys = vec![SECRET.to_string()];
-    let swarm = Swarm::start(config, Backend::Embedded).await.unwrap();
+    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
+        .await
+        .unwrap();
     let h = swarm.handle();
     let same = CompletionRequest::prompt("claude", "What is a token bucket?");
     let (a, b, c, d) = tokio::join!(
@@ -282,7 +284,15 @@ async fn answers_503_once_the_broker_has_stopped() {
     let swarm = live_swarm().await;
     let server = swarm.serve_stats(loopback()).await.unwrap();
     swarm.broker.stop();
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // The actor stops asynchronously: wait until a stats call says so (not a fixed
+    // sleep a loaded machine could outlast).
+    let handle = swarm.handle();
+    for _ in 0..1000 {
+        if handle.stats().await.is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     for path in ["/stats", "/metrics"] {
         let r = get(&format!("{}{path}", server.url())).await;
         assert_eq!(r.status(), 503, "{path}");

@@ -189,7 +189,7 @@ async fn backoff_p95_and_429_rates_fall_back_once_their_window_has_passed() {
 #[tokio::test(start_paused = true)]
 async fn mailbox_depth_rises_with_unhandled_messages_and_returns_to_zero() {
     let script = Scripted::new(vec![ok_with_usage(20, 5, 0, 0)]);
-    let options = StartOptions::default().with_handling_delay(Duration::from_millis(10));
+    let options = StartOptions::default().handling_delay(Duration::from_millis(10));
     let b = broker_with(
         &script,
         "rpm = 60000\nitpm = 6000000\notpm = 6000000",

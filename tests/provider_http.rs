@@ -3,8 +3,8 @@
 
 use quotaswarm::config::{Fault, FaultKind, Limits};
 use quotaswarm::provider::{self, Endpoint, HttpTransport, ProviderError};
-use quotaswarm::sim::{serve, SimServer, Simulator};
 use quotaswarm::{ApiKey, CompletionRequest, Config};
+use quotaswarm_sim::{serve, SimServer, Simulator};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

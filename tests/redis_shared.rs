@@ -3,9 +3,9 @@
 //! Each test uses a namespace of its own.
 
 use quotaswarm::config::{Config, Wire};
-use quotaswarm::sim::{serve, SimServer, Simulator};
 use quotaswarm::swarm::{Backend, Swarm};
 use quotaswarm::{ApiKey, CompletionRequest};
+use quotaswarm_sim::{serve, SimServer, Simulator};
 use std::time::{Duration, Instant};
 
 fn redis_url() -> String {
@@ -68,25 +68,45 @@ async fn a_429_seen_by_one_process_pauses_the_lane_in_the_others() {
                 .await
         }));
     }
-    // Wait for A's 429 (the pause reaches Redis a moment later).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while ha.stats().await.expect("stats").rate_limited == 0 {
-        assert!(Instant::now() < deadline, "no 429 in A");
+    // Wait until A's 429 has paused the lane in Redis (read from Redis itself, not
+    // guessed with a sleep): B then starts while the pause holds, however slow the
+    // machine, and knows how much of it is left.
+    let keys = quotaswarm::quota::LaneKeys::new(
+        &ns,
+        &quotaswarm::quota::key_fingerprint("shared-test-key"),
+        "claude-sonnet-4-5",
+    );
+    let mut conn = redis::Client::open(redis_url().as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (asked, pause_left) = loop {
+        // Asked before Redis answers: the pause ends no earlier than `asked + pttl`.
+        let asked = Instant::now();
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&keys.pause)
+            .query_async(&mut conn)
+            .await
+            .expect("pttl");
+        if pttl > 0 {
+            break (asked, Duration::from_millis(pttl.unsigned_abs()));
+        }
+        assert!(Instant::now() < deadline, "A's 429 never paused the lane");
         tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let sent = Instant::now();
+    };
     let reply = b
         .handle()
         .complete(CompletionRequest::prompt("m", "from B").max_tokens(10))
         .await
         .expect("B is answered");
-    let waited = sent.elapsed();
+    let waited = asked.elapsed();
     assert!(!reply.text().is_empty());
     let sb = b.handle().stats().await.expect("stats");
     assert!(
-        waited >= Duration::from_millis(500),
-        "B went at once: {waited:?}"
+        waited + Duration::from_millis(1) >= pause_left,
+        "B went before the pause ended: {waited:?} of {pause_left:?}"
     );
     assert_eq!(
         sb.rate_limited, 0,
@@ -124,6 +144,26 @@ impl Drop for OwnRedis {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Whether lane `m`'s buckets (under namespace `ns`) are in the Redis at `url`: the
+/// lane admitted through it.
+async fn lane_buckets_exist(ns: &str, url: &str) -> bool {
+    let keys = quotaswarm::quota::LaneKeys::new(
+        ns,
+        &quotaswarm::quota::key_fingerprint("shared-test-key"),
+        "claude-sonnet-4-5",
+    );
+    let client = redis::Client::open(url).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the test's redis");
+    redis::cmd("EXISTS")
+        .arg(&keys.buckets)
+        .query_async(&mut conn)
+        .await
+        .expect("exists")
 }
 
 fn free_port() -> u16 {
@@ -205,21 +245,7 @@ async fn redis_killed_and_restarted_mid_run_every_request_is_answered_and_sharin
     );
     assert!(sa.quota_store_outages >= 1 && sb.quota_store_outages >= 1);
     // Shared admission resumed: the restarted (empty) server holds the lane again.
-    let keys = quotaswarm::quota::LaneKeys::new(
-        &ns,
-        &quotaswarm::quota::key_fingerprint("shared-test-key"),
-        "claude-sonnet-4-5",
-    );
-    let client = redis::Client::open(url.as_str()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("restarted redis");
-    let exists: bool = redis::cmd("EXISTS")
-        .arg(&keys.buckets)
-        .query_async(&mut conn)
-        .await
-        .expect("exists");
+    let exists = lane_buckets_exist(&ns, &url).await;
     assert!(
         exists,
         "admissions went through Redis again after the restart"
@@ -334,4 +360,69 @@ async fn a_reuse_window_answers_identical_requests_across_processes_from_one_cal
     assert!(sa.reused_tokens_saved > 0);
     assert_eq!(calls_off, 50, "without the window every request is a call");
     assert_eq!(oa.reused + ob.reused, 0);
+}
+
+/// Polls `stats` until `done` holds (the deadline only bounds a failure).
+async fn wait_for(
+    h: &quotaswarm::BrokerHandle,
+    what: &str,
+    done: impl Fn(&quotaswarm::Stats) -> bool,
+) -> quotaswarm::Stats {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = h.stats().await.expect("stats");
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Lane `m`'s requests-per-minute limit as the broker admits with it now.
+fn rpm_limit(s: &quotaswarm::Stats) -> Option<f64> {
+    let lane = s.lanes.iter().find(|l| l.model == "m")?;
+    lane.buckets
+        .iter()
+        .find(|b| b.bucket == "requests")
+        .map(|b| b.limit_per_min)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_at_start_admits_with_the_expected_share_then_shares_when_it_answers() {
+    // Nothing listens on the port until the test starts its own redis-server there.
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let ns = namespace("downatstart");
+    let mut c = config(&ns, &url, "");
+    scale_rpm(&mut c, 600.0);
+    assert_eq!(c.quota.expected_processes, 4, "the documented default");
+    let server = sim(&c).await;
+    let a = swarm(c, &server).await;
+    let h = a.handle();
+
+    // Never having seen the process set, it assumes 4 processes: a quarter of the limit.
+    let s = wait_for(&h, "the degraded alert", |s| s.quota_store_degraded).await;
+    assert!(s.quota_store_outages >= 1);
+    let limit = rpm_limit(&s).expect("lane m");
+    assert!(
+        (limit - 150.0).abs() < 1e-6,
+        "local share of 600 rpm: {limit}"
+    );
+    let reply = h
+        .complete(CompletionRequest::prompt("m", "while redis is down").max_tokens(10))
+        .await
+        .expect("answered with the local share");
+    assert!(!reply.reused);
+
+    // Redis answers: the alert clears and admission goes through it.
+    let _redis = OwnRedis::start(port);
+    let s = wait_for(&h, "the alert to clear", |s| !s.quota_store_degraded).await;
+    assert_eq!(rpm_limit(&s), Some(600.0), "full limits again");
+    h.complete(CompletionRequest::prompt("m", "with redis up").max_tokens(10))
+        .await
+        .expect("answered through the store");
+    let exists = lane_buckets_exist(&ns, &url).await;
+    assert!(exists, "the admission after Redis came up went through it");
+    a.shutdown().await;
 }

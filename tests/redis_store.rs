@@ -1,8 +1,13 @@
 //! The shared quota's Lua script against a real Redis (127.0.0.1:6379, or the URL in
 //! `QUOTASWARM_TEST_REDIS`), each test under a namespace of its own.
+//!
+//! Redis keeps real time, so buckets refill and pauses run down between two calls. Where
+//! a figure depends on that, the test measures the time the calls took and allows
+//! exactly what it could have changed, instead of a fixed slack a loaded machine could
+//! exceed.
 
 use quotaswarm::quota::{BucketSpec, RedisQuota, Verdict, WaitReason};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn redis_url() -> String {
     std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
@@ -43,6 +48,12 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol
 }
 
+/// Seconds since `t` (an upper bound on the Redis time that passed between calls made
+/// after `t`).
+fn since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
 #[tokio::test]
 async fn a_fresh_lane_is_full_and_an_admission_debits_every_bucket() {
     let q = quota("fresh");
@@ -65,6 +76,7 @@ async fn buckets_refill_continuously_from_redis_time() {
     let lane = q.lane("fp", "m");
     // 6000/min = 100/s.
     let b = three(6000.0);
+    let t0 = Instant::now();
     admitted(
         &q.admit(&lane, &b, &[0.0, 6000.0, 0.0])
             .await
@@ -72,8 +84,13 @@ async fn buckets_refill_continuously_from_redis_time() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let levels = q.levels(&lane, &b).await.expect("redis");
-    // ~50 refilled in 0.5 s (the sleep is at least that long; allow scheduling slack).
-    assert!(levels[1] >= 49.0 && levels[1] <= 70.0, "{levels:?}");
+    // ~50 refilled in 0.5 s: at least that (the sleep is at least that long), at most
+    // what the time the calls took refills.
+    let most = 100.0 * since(t0) + 1.0;
+    assert!(
+        levels[1] >= 49.0 && levels[1] <= most,
+        "{levels:?} (at most {most})"
+    );
 }
 
 #[tokio::test]
@@ -81,15 +98,17 @@ async fn a_denial_says_exactly_how_long_until_it_fits() {
     let q = quota("notbefore");
     let lane = q.lane("fp", "m");
     let b = three(600.0); // 10/s
+    let t0 = Instant::now();
     admitted(&q.admit(&lane, &b, &[1.0, 500.0, 0.0]).await.expect("redis"));
-    // 100 left; 300 needs 200 more at 10/s: 20 s (less the microseconds between calls).
+    // 100 left; 300 needs 200 more at 10/s: 20 s, less what refilled between the calls.
     match q.admit(&lane, &b, &[1.0, 300.0, 0.0]).await.expect("redis") {
         Verdict::Wait { wait, reason } => {
             assert_eq!(reason, WaitReason::Buckets);
             let want = Duration::from_secs(20);
+            let between = Duration::from_secs_f64(since(t0)) + Duration::from_millis(1);
             assert!(
-                wait <= want && want - wait < Duration::from_millis(50),
-                "{wait:?}"
+                wait <= want && want - wait < between,
+                "{wait:?} (calls took {between:?})"
             );
         }
         other => panic!("expected a wait, got {other:?}"),
@@ -115,6 +134,7 @@ async fn checks_all_three_buckets_before_debiting_any() {
         },
     ];
     admitted(&q.admit(&lane, &b, &[1.0, 10.0, 95.0]).await.expect("redis"));
+    let t0 = Instant::now();
     let before = q.levels(&lane, &b).await.expect("redis");
     // Requests and input fit; output (about 5 left) does not: nothing is debited.
     let v = q
@@ -132,8 +152,15 @@ async fn checks_all_three_buckets_before_debiting_any() {
         "{v:?}"
     );
     let after = q.levels(&lane, &b).await.expect("redis");
-    assert!(close(after[0], before[0], 0.05), "{before:?} {after:?}");
-    assert!(close(after[1], before[1], 1.0), "{before:?} {after:?}");
+    // Nothing debited: each bucket only refilled, by at most its rate times the time
+    // the three calls took (1/s, 100/s, 100/60 per second).
+    let took = since(t0);
+    for (i, per_sec) in [1.0, 100.0, 100.0 / 60.0].into_iter().enumerate() {
+        assert!(
+            after[i] >= before[i] - 0.01 && after[i] <= before[i] + per_sec * took + 0.05,
+            "bucket {i}: {before:?} {after:?} in {took} s"
+        );
+    }
     assert!(after[2] < 10.0, "{after:?}");
 }
 
@@ -162,6 +189,7 @@ async fn settle_refunds_overestimates_up_to_capacity_and_charges_underestimates(
     let q = quota("settle");
     let lane = q.lane("fp", "m");
     let b = three(60_000.0);
+    let t0 = Instant::now();
     admitted(
         &q.admit(&lane, &b, &[1.0, 400.0, 500.0])
             .await
@@ -172,8 +200,10 @@ async fn settle_refunds_overestimates_up_to_capacity_and_charges_underestimates(
         .settle(&lane, &b, &[0.0, -50.0, 400.0])
         .await
         .expect("redis");
-    assert!(close(l[1], 59_550.0, 5.0), "{l:?}");
-    assert!(close(l[2], 59_900.0, 5.0), "{l:?}");
+    // Plus what refilled (1000/s) while the two calls took.
+    let refill = 1000.0 * since(t0) + 0.5;
+    assert!(l[1] >= 59_549.5 && l[1] <= 59_550.0 + refill, "{l:?}");
+    assert!(l[2] >= 59_899.5 && l[2] <= 59_900.0 + refill, "{l:?}");
     // A refund never lifts a bucket over its capacity.
     let l = q
         .settle(&lane, &b, &[0.0, 0.0, 10_000.0])
@@ -188,9 +218,10 @@ async fn two_clients_racing_for_the_last_capacity_get_it_once() {
     let a = RedisQuota::new(&redis_url(), &ns).expect("url");
     let c = RedisQuota::new(&redis_url(), &ns).expect("url");
     let lane = a.lane("fp", "m");
-    // 60/min, capacity 10: ten admissions of one, then nothing for ~1 s.
+    // 6/min, capacity 10: ten admissions of one, and no eleventh unless the forty calls
+    // take 10 s.
     let b = vec![BucketSpec {
-        limit_per_min: 60.0,
+        limit_per_min: 6.0,
         capacity: 10.0,
     }];
     let race = |q: RedisQuota, lane| async move {
@@ -200,7 +231,7 @@ async fn two_clients_racing_for_the_last_capacity_get_it_once() {
                 .admit(
                     &lane,
                     &[BucketSpec {
-                        limit_per_min: 60.0,
+                        limit_per_min: 6.0,
                         capacity: 10.0,
                     }],
                     &[1.0],
@@ -226,13 +257,16 @@ async fn a_pause_set_by_one_client_holds_every_client_until_it_ends() {
     let c = RedisQuota::new(&redis_url(), &ns).expect("url");
     let lane = a.lane("fp", "m");
     let b = three(600.0);
+    let t0 = Instant::now();
     a.pause(&lane, Duration::from_secs(5)).await.expect("redis");
     match c.admit(&lane, &b, &[1.0, 1.0, 1.0]).await.expect("redis") {
         Verdict::Wait { wait, reason } => {
             assert_eq!(reason, WaitReason::Paused);
+            // What is left of the 5 s: less only by the time the calls took.
+            let left = 5.0 - since(t0) - 0.001;
             assert!(
-                wait > Duration::from_secs(4) && wait <= Duration::from_secs(5),
-                "{wait:?}"
+                wait.as_secs_f64() >= left && wait <= Duration::from_secs(5),
+                "{wait:?} (at least {left} s)"
             );
         }
         other => panic!("expected a pause, got {other:?}"),
@@ -240,7 +274,14 @@ async fn a_pause_set_by_one_client_holds_every_client_until_it_ends() {
     // A shorter pause never shortens it.
     a.pause(&lane, Duration::from_secs(1)).await.expect("redis");
     match c.admit(&lane, &b, &[1.0, 1.0, 1.0]).await.expect("redis") {
-        Verdict::Wait { wait, .. } => assert!(wait > Duration::from_secs(3), "{wait:?}"),
+        Verdict::Wait { wait, .. } => {
+            // Still what is left of the 5 s, not of the 1 s.
+            let left = 5.0 - since(t0) - 0.001;
+            assert!(
+                wait.as_secs_f64() >= left && left > 1.0,
+                "{wait:?} ({left} s)"
+            );
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -250,16 +291,18 @@ async fn a_servers_lower_remaining_is_learned_as_foreign_usage_by_everyone() {
     let q = quota("foreign");
     let lane = q.lane("fp", "m");
     let b = three(6000.0); // 100/s
+    let t0 = Instant::now();
     let l = q
         .observe(&lane, &b, &[None, Some(1000.0), None], &[0.0, 0.0, 0.0])
         .await
         .expect("redis");
     assert!(close(l[1], 1000.0, 1.0), "{l:?}");
     // The learned rate (5000 / 10 s = 500/s, capped at 95 % of 100/s) slows the refill
-    // to 5/s: after 0.5 s about 2.5 more, not 50.
+    // to 5/s: after 0.5 s about 2.5 more, not 50 (at most 5/s over the time taken).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let l = q.levels(&lane, &b).await.expect("redis");
-    assert!(l[1] < 1010.0, "{l:?}");
+    let most = 1001.0 + 5.0 * since(t0) + 0.5;
+    assert!(l[1] < most, "{l:?} (under {most})");
 }
 
 #[tokio::test]
@@ -276,7 +319,12 @@ fn the_fingerprint_hides_the_key_and_the_lane_keys_share_one_hash_tag() {
     assert!(!fp.contains("secret"));
     let keys = quotaswarm::quota::LaneKeys::new("ns", &fp, "claude-sonnet-4-5");
     let tag = format!("{{{fp}:claude-sonnet-4-5}}");
-    for k in [&keys.buckets, &keys.pause, &keys.circuit, &keys.reuse(7)] {
+    for k in [
+        &keys.buckets,
+        &keys.pause,
+        &keys.circuit,
+        &keys.reuse(1, "07"),
+    ] {
         assert!(k.starts_with("ns:") && k.contains(&tag), "{k}");
     }
 }
@@ -287,6 +335,7 @@ async fn a_circuit_opened_by_one_client_holds_the_others_for_the_cool_down() {
     let a = RedisQuota::new(&redis_url(), &ns).expect("url");
     let c = RedisQuota::new(&redis_url(), &ns).expect("url");
     let lane = a.lane("fp", "m");
+    let t0 = Instant::now();
     a.open_circuit(&lane, Duration::from_secs(30))
         .await
         .expect("redis");
@@ -297,7 +346,9 @@ async fn a_circuit_opened_by_one_client_holds_the_others_for_the_cool_down() {
     {
         Verdict::Wait { wait, reason } => {
             assert_eq!(reason, WaitReason::CircuitOpen);
-            assert!(wait > Duration::from_secs(29), "{wait:?}");
+            // What is left of the 30 s cool-down.
+            let left = 30.0 - since(t0) - 0.001;
+            assert!(wait.as_secs_f64() >= left, "{wait:?} (at least {left} s)");
         }
         other => panic!("expected the open circuit, got {other:?}"),
     }

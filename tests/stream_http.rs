@@ -4,8 +4,8 @@
 use futures_util::StreamExt;
 use quotaswarm::config::{Fault, FaultKind, Wire};
 use quotaswarm::provider::{self, Endpoint, HttpTransport, ProviderError, StreamEvent};
-use quotaswarm::sim::{serve, SimServer, SimStats, Simulator};
 use quotaswarm::{ApiKey, CompletionRequest, Config};
+use quotaswarm_sim::{serve, SimServer, SimStats, Simulator};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,7 +98,9 @@ async fn streams_both_wires_over_http_matching_the_non_streamed_reply_and_the_ch
 
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection_and_the_simulator_charges_less() {
-    let server = server(5, Vec::new()).await;
+    // 25 ms a token: the rest of a reply of 20+ tokens takes half a second or more,
+    // time for the drop to reach the simulator even on a loaded machine.
+    let server = server(25, Vec::new()).await;
     for (wire, model) in CASES {
         let ep = endpoint(&server, wire);
         // A request whose (deterministic) reply is long enough to cut: the reply's length
@@ -127,7 +129,7 @@ async fn dropping_the_stream_closes_the_connection_and_the_simulator_charges_les
         }
         drop(s);
         let mut cancelled = 0;
-        for _ in 0..100 {
+        for _ in 0..500 {
             cancelled = stats(&server).await.models[model].cancelled_streams;
             if cancelled == 1 {
                 break;

@@ -5,7 +5,7 @@
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, Cut, Ending, DEFAULT_GRACE};
 use quotaswarm::config::Config;
-use quotaswarm::swarm::{Backend, SwarmBuilder};
+use quotaswarm::swarm::{BuiltSwarm, SwarmBuilder};
 use quotaswarm::BrokerError;
 use quotaswarm_agents::{ScriptedAgent, Turn};
 use std::sync::{Arc, Mutex};
@@ -39,7 +39,7 @@ fn one_request_a_minute() -> Config {
 async fn a_deadline_cuts_an_agent_looping_a_thousand_completions() {
     let t0 = Instant::now();
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("looper", ScriptedAgent::new("haiku", oneshots(1000)))
         .deadline(DEADLINE)
         .run()
@@ -91,7 +91,7 @@ impl Agent for Sleeper {
 async fn an_agent_ignoring_the_cut_is_killed_after_the_grace_period() {
     let t0 = Instant::now();
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("sleeper", Sleeper)
         .agent("quick", ScriptedAgent::new("haiku", oneshots(2)))
         .deadline(DEADLINE)
@@ -137,7 +137,7 @@ impl Agent for Stubborn {
 #[tokio::test(start_paused = true)]
 async fn an_agent_that_catches_the_cancellation_and_goes_on_is_killed() {
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("stubborn", Stubborn)
         .deadline(DEADLINE)
         .grace(Duration::from_secs(1))
@@ -177,7 +177,7 @@ impl Agent for Thinker {
 #[tokio::test(start_paused = true)]
 async fn long_local_work_watching_ctx_cancelled_ends_at_the_deadline() {
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("thinker", Thinker)
         .deadline(DEADLINE)
         .run()
@@ -209,7 +209,7 @@ impl Agent for TwoAsks {
 
 #[tokio::test(start_paused = true)]
 async fn stopping_an_agent_cancels_its_pending_ask() {
-    let swarm = quotaswarm::swarm::Swarm::start(one_request_a_minute(), Backend::Embedded)
+    let swarm = quotaswarm::swarm::Swarm::start(one_request_a_minute(), quotaswarm_sim::embedded())
         .await
         .expect("swarm");
     let second = Arc::new(Mutex::new(None));
@@ -257,7 +257,7 @@ impl Agent for StreamsSecond {
     async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
         let ask = Ask::new("slow").max_tokens(20);
         ctx.ask(&ask, "first").await?;
-        let stream = ctx.stream(ask.prompt("second")).await?;
+        let stream = ctx.stream(ask.clone().user("second")).await?;
         let end = stream.collect_completion().await.map(|_| ());
         *self.end.lock().unwrap() = Some(end.clone());
         end?;
@@ -268,7 +268,7 @@ impl Agent for StreamsSecond {
 
 #[tokio::test(start_paused = true)]
 async fn a_cut_ends_a_waiting_stream_with_the_typed_error() {
-    let swarm = quotaswarm::swarm::Swarm::start(one_request_a_minute(), Backend::Embedded)
+    let swarm = quotaswarm::swarm::Swarm::start(one_request_a_minute(), quotaswarm_sim::embedded())
         .await
         .expect("swarm");
     let end = Arc::new(Mutex::new(None));
@@ -287,8 +287,13 @@ async fn a_cut_ends_a_waiting_stream_with_the_typed_error() {
 
 #[tokio::test(start_paused = true)]
 async fn an_interrupt_cuts_every_running_agent_and_the_report_says_so() {
-    let (swarm, crew, deadline) = SwarmBuilder::new(one_request_a_minute())
-        .backend(Backend::Embedded)
+    let BuiltSwarm {
+        swarm,
+        crew,
+        deadline,
+        ..
+    } = SwarmBuilder::new(one_request_a_minute())
+        .backend(quotaswarm_sim::embedded())
         .agent("a", ScriptedAgent::new("slow", oneshots(5)))
         .agent("b", ScriptedAgent::new("slow", oneshots(5)))
         .build()
@@ -326,7 +331,7 @@ async fn an_agent_whose_every_request_fails_has_finished_with_errors() {
     // The in-process simulator accepts only this key; the swarm sends its own.
     config.sim.api_keys = vec!["right".into()];
     let report = SwarmBuilder::new(config)
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("denied", ScriptedAgent::new("haiku", oneshots(3)))
         .run()
         .await
@@ -349,7 +354,7 @@ async fn an_agent_whose_every_request_fails_has_finished_with_errors() {
 
 #[tokio::test(start_paused = true)]
 async fn wait_all_reports_agents_done_before_the_deadline_and_cuts_the_rest() {
-    let swarm = quotaswarm::swarm::Swarm::start(one_request_a_minute(), Backend::Embedded)
+    let swarm = quotaswarm::swarm::Swarm::start(one_request_a_minute(), quotaswarm_sim::embedded())
         .await
         .expect("swarm");
     let quick = swarm

@@ -2,7 +2,7 @@
 
 use quotaswarm::agent::{Agent, AgentResult, Ctx};
 use quotaswarm::config::Config;
-use quotaswarm::swarm::{Backend, SwarmBuilder};
+use quotaswarm::swarm::SwarmBuilder;
 use quotaswarm_agents::ScriptedAgent;
 
 struct Panicker;
@@ -18,7 +18,7 @@ impl Agent for Panicker {
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_agent_is_reported_and_the_others_finish() {
-    let mut b = SwarmBuilder::new(Config::default()).backend(Backend::Embedded);
+    let mut b = SwarmBuilder::new(Config::default()).backend(quotaswarm_sim::embedded());
     b = b.agent("panicker", Panicker);
     for i in 0..3 {
         b = b.agent(
@@ -53,7 +53,7 @@ impl Agent for Failer {
 #[tokio::test(start_paused = true)]
 async fn an_agent_returning_an_error_is_reported_and_the_others_finish() {
     let report = SwarmBuilder::new(Config::default())
-        .backend(Backend::Embedded)
+        .backend(quotaswarm_sim::embedded())
         .agent("failer", Failer)
         .agent("chat", ScriptedAgent::chat("haiku", &["hi"]))
         .run()

@@ -1,19 +1,21 @@
 //! `Bookkeeper`: an agent with two local tools, a calculator and a notes store, that
-//! works a multi-step task through the tool loop ([`Ctx::run_tools`]): the model asks
-//! for a sum, a note, a look-up; the agent runs each call itself and sends the results
-//! back until the model answers in words.
+//! works a multi-step task through the tool loop (`ctx.run_tools`, see
+//! [`Asker::run_tools`]): the model asks for a sum, a note, a look-up; the agent runs
+//! each call itself and sends the results back until the model answers in words.
 //!
 //! Both tools take typed input (`Calc`, `NoteOp`) whose JSON Schema is derived with
 //! schemars ([`Toolbox::typed_tool`]). A bad call (a division by zero, a note that is
 //! not there) goes back to the model as an `is_error` result it can recover from; it
 //! does not fail the agent.
 //!
-//! [`Ctx::run_tools`]: quotaswarm::agent::Ctx::run_tools
+//! It returns a [`Ledger`] (the tool loop's outcome), found in its report:
+//! `report.output::<Ledger>("bookkeeper")`.
+//!
+//! [`Asker::run_tools`]: quotaswarm::agent::Asker::run_tools
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, ToolFailure, ToolOutput, ToolRun, Toolbox};
-use quotaswarm::types::Message;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -66,31 +68,27 @@ pub enum NoteAction {
 /// The notes, shared by the agent and its tool.
 pub type Notes = Arc<Mutex<BTreeMap<String, String>>>;
 
-/// What a bookkeeper's run produced, readable by whoever spawned it.
-#[derive(Debug, Default)]
+/// What a bookkeeper returns (its output, in its report).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ledger {
     /// The tool loop's outcome (final answer, transcript, steps, usage).
-    pub run: Option<ToolRun>,
+    pub run: ToolRun,
     /// The text received as it streamed (when streaming).
     pub streamed: String,
 }
 
 /// Works `task` with the calculator and the notes store (see the module doc).
 pub struct Bookkeeper {
-    /// How each step is asked (target, `max_tokens`, broker options).
+    /// How each step is asked (target, `max_tokens`, thinking, broker options).
     pub ask: Ask,
     /// The task, sent as the first user turn.
     pub task: String,
     /// Stream each step (the text is collected into the ledger as it arrives).
     pub stream: bool,
-    /// Anthropic extended thinking with this budget (it must stay under `max_tokens`).
-    pub thinking: Option<u32>,
     /// At most this many model calls.
     pub max_steps: usize,
     /// The notes store the `notes` tool reads and writes.
     pub notes: Notes,
-    /// The outcome, for whoever spawned the agent (clone it before spawning).
-    pub ledger: Arc<Mutex<Ledger>>,
 }
 
 /// The system prompt: what the tools are for.
@@ -98,28 +96,21 @@ pub const SYSTEM: &str = "You are a bookkeeper. Do arithmetic only with the calc
      and keep every result in the notes tool, then answer with the figures you found.";
 
 impl Bookkeeper {
-    /// A bookkeeper for `task`, not streamed, without thinking, at most 8 steps.
+    /// A bookkeeper for `task`, not streamed, at most 8 steps. Extended thinking is
+    /// the `ask`'s (`Ask::thinking`; its budget must stay under `max_tokens`).
     pub fn new(ask: Ask, task: impl Into<String>) -> Self {
         Bookkeeper {
             ask,
             task: task.into(),
             stream: false,
-            thinking: None,
             max_steps: 8,
             notes: Notes::default(),
-            ledger: Arc::default(),
         }
     }
 
     /// Streams each step.
     pub fn streamed(mut self, on: bool) -> Self {
         self.stream = on;
-        self
-    }
-
-    /// Thinks before each step, with this budget.
-    pub fn thinking(mut self, budget_tokens: u32) -> Self {
-        self.thinking = Some(budget_tokens);
         self
     }
 
@@ -175,24 +166,16 @@ fn note(notes: &Notes, op: NoteOp) -> Result<ToolOutput, ToolFailure> {
     }
 }
 
-impl Agent for Bookkeeper {
+impl Agent<Ledger> for Bookkeeper {
     type Msg = ();
 
-    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
+    async fn on_start(&mut self, ctx: &mut Ctx<(), Ledger>) -> AgentResult {
         let tools = self.toolbox();
-        let mut req = self
-            .ask
-            .request(Some(SYSTEM.into()), vec![Message::user(self.task.clone())]);
-        if let Some(budget) = self.thinking {
-            req = req.thinking(budget);
-        }
+        let req = self.ask.clone().system(SYSTEM).user(self.task.clone());
+        let mut streamed = String::new();
         let run = if self.stream {
-            let ledger = self.ledger.clone();
-            ctx.stream_tools(&tools, req, move |text| {
-                let mut l = ledger.lock().unwrap_or_else(|p| p.into_inner());
-                l.streamed.push_str(text);
-            })
-            .await?
+            let on_text = |text: &str| streamed.push_str(text);
+            ctx.stream_tools(&tools, req, on_text).await?
         } else {
             ctx.run_tools(&tools, req).await?
         };
@@ -202,8 +185,7 @@ impl Agent for Bookkeeper {
             tool_calls = run.tool_calls,
             "bookkeeping done"
         );
-        self.ledger.lock().unwrap_or_else(|p| p.into_inner()).run = Some(run);
-        ctx.finish();
+        ctx.finish_with(Ledger { run, streamed });
         Ok(())
     }
 }

@@ -139,7 +139,7 @@ impl Agent for ScriptedAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quotaswarm::swarm::{Backend, SwarmBuilder};
+    use quotaswarm::swarm::SwarmBuilder;
     use quotaswarm::Config;
 
     #[tokio::test(start_paused = true)]
@@ -157,13 +157,13 @@ mod tests {
             },
         ];
         let report = SwarmBuilder::new(Config::default())
-            .backend(Backend::Embedded)
+            .backend(quotaswarm_sim::embedded())
             .agent("chat", ScriptedAgent::new("haiku", turns))
             .run()
             .await
             .unwrap();
         assert_eq!(report.agents[0].completions, 2, "{:?}", report.agents);
-        let sim = report.sim.as_ref().map(|s| s.total.requests);
+        let sim = quotaswarm_sim::stats_of(&report).map(|s| s.total.requests);
         assert_eq!(
             sim,
             Some(2),

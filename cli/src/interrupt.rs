@@ -19,9 +19,16 @@ impl Interrupts {
         tokio::spawn(async move {
             let first = signals.next().await;
             let _ = tx.send(Some(first));
-            eprintln!(
-                "\nquotaswarm: interrupted: cutting the agents, then the report (again to quit at once)"
-            );
+            // The offer to quit at once is for a person at the keyboard; SIGTERM comes
+            // from a supervisor, which waits for the report or kills.
+            match first {
+                Signal::Int => eprintln!(
+                    "\nquotaswarm: interrupted: cutting the agents, then the report (Ctrl-C again to quit at once)"
+                ),
+                Signal::Term => eprintln!(
+                    "\nquotaswarm: interrupted by SIGTERM: cutting the agents, then the report"
+                ),
+            }
             let second = signals.next().await;
             std::process::exit(i32::from(Exit::Interrupted(second).code()));
         });

@@ -9,10 +9,14 @@
 //! | `serve` | `quotaswarm serve`: the Anthropic- and OpenAI-compatible gateway |
 //! | `top` | `quotaswarm top`: a live view of a running broker's statistics |
 //! | [`exit`] | the exit codes: clean, failures, bad input, could not run, interrupted |
+//! | `checked` | numbers from the scenario file and the flags made durations and counts, checked |
 //! | `interrupt` | Ctrl-C and SIGTERM during a run |
+//! | `json_report` | `run --json`: the totals, per-agent and per-model sections, money rounded |
 
+mod checked;
 pub mod exit;
 mod interrupt;
+mod json_report;
 mod run;
 pub mod scenario;
 mod serve;

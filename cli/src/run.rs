@@ -8,16 +8,18 @@
 //! shows progress on stderr while the run goes: refreshed in place on a terminal, else
 //! one plain line every `--progress-secs` (5 s); `--quiet` silences it. The report is a
 //! table, or with `--json` one JSON object on stdout (the run's
-//! [`Totals`](quotaswarm::swarm::Totals)) and no status line.
+//! [`Totals`](quotaswarm::swarm::Totals), then `per_agent` and `per_model` sections) and
+//! no status line.
 //!
 //! The exit code says how the run went ([`Exit`]). Ctrl-C or SIGTERM cuts the agents
 //! still running and prints the partial report; a second one exits at once.
 
+use crate::checked::{self, MAX_AGENTS, MAX_TURNS};
 use crate::exit::{Exit, EXIT_CODES};
 use crate::interrupt::Interrupts;
 use crate::scenario::{Progress, RunOptions, Scenario};
 use clap::Args;
-use quotaswarm::swarm::{report_table, Backend};
+use quotaswarm::swarm::report_table;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,22 +40,24 @@ pub struct RunArgs {
     #[arg(long)]
     pub sim: bool,
     /// Instead of the demo: this many scripted chat agents (on the config's `claude`
-    /// ladder), requests going where `Backend::Auto` says.
-    #[arg(long, value_name = "N", conflicts_with = "scenario", value_parser = at_least_one)]
+    /// ladder), requests going where `quotaswarm_sim::auto()` says (real APIs whose key is set, the simulator for the rest). Each agent asks its own
+    /// questions, so no two requests are identical and none are merged.
+    #[arg(long, value_name = "N", conflicts_with = "scenario", value_parser = agents_count)]
     pub agents: Option<u32>,
     /// With `--agents`: turns per agent (default 3).
-    #[arg(long, value_name = "N", requires = "agents", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", requires = "agents", value_parser = turns_count)]
     pub turns: Option<u32>,
-    /// Cut agents still running after this many seconds (overrides the scenario's).
-    #[arg(long)]
-    pub deadline_secs: Option<f64>,
+    /// Cut agents still running after this many seconds (overrides the scenario's; above
+    /// 0).
+    #[arg(long, value_name = "SECS", value_parser = checked::positive_secs_arg)]
+    pub deadline_secs: Option<Duration>,
     /// Serve the broker's statistics (`/stats`, `/metrics`) on this address during the run.
     #[arg(long, value_name = "ADDR")]
     pub stats_addr: Option<std::net::SocketAddr>,
     /// When stderr is not a terminal (a pipe, a file, a CI log): print the status line
     /// this often, one plain line each time. On a terminal it refreshes in place.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = positive_secs)]
-    pub progress_secs: f64,
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = checked::positive_secs_arg)]
+    pub progress_secs: Duration,
     /// No status line and no start-up lines on stderr (the report and errors still
     /// print).
     #[arg(long, short)]
@@ -81,22 +85,14 @@ fn redis_url(s: &str) -> Result<String, String> {
     }
 }
 
-/// A number of seconds above 0.
-fn positive_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(_) => Err("must be a number of seconds above 0".into()),
-        Err(e) => Err(format!("{e} (a number of seconds above 0)")),
-    }
+/// `--agents`: 1 to [`MAX_AGENTS`] (`--agents 0` would otherwise run one agent).
+fn agents_count(s: &str) -> Result<u32, String> {
+    checked::count_arg(s, MAX_AGENTS)
 }
 
-/// A count of 1 or more (`--agents 0` would otherwise run one agent).
-fn at_least_one(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(format!("{e} (a whole number of 1 or more)")),
-    }
+/// `--turns`: 1 to [`MAX_TURNS`].
+fn turns_count(s: &str) -> Result<u32, String> {
+    checked::count_arg(s, MAX_TURNS)
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
@@ -111,9 +107,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
             };
             let scenario = Scenario::simple(agents, args.turns.unwrap_or(3), &target);
             let backend = if args.sim {
-                Backend::LoopbackSim
+                quotaswarm_sim::loopback()
             } else {
-                Backend::Auto
+                quotaswarm_sim::auto()
             };
             (scenario, config, backend)
         }
@@ -123,17 +119,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
                 Some(path) => (
                     scenario,
                     quotaswarm::Config::load(path)?,
-                    Backend::LoopbackSim,
+                    quotaswarm_sim::loopback(),
                 ),
-                None => (scenario, demo_config, Backend::LoopbackSim),
+                None => (scenario, demo_config, quotaswarm_sim::loopback()),
             }
         }
         (Some(path), _) => {
             let scenario = Scenario::load(path)?;
             let backend = if args.sim {
-                Backend::LoopbackSim
+                quotaswarm_sim::loopback()
             } else {
-                Backend::Auto
+                quotaswarm_sim::auto()
             };
             (
                 scenario,
@@ -143,11 +139,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
         }
     };
     if let Some(d) = args.deadline_secs {
-        scenario.deadline_secs = Some(d);
+        scenario.deadline = Some(d);
     }
     let mut config = config;
     if let Some(url) = &args.quota_store {
-        config.quota = config.quota.clone().with_redis(url.clone());
+        config.quota = config.quota.clone().redis(url.clone());
     }
     let json = args.json;
     let title = scenario.name.clone().unwrap_or_else(|| "scenario".into());
@@ -159,7 +155,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     } else if std::io::stderr().is_terminal() {
         Progress::Refresh
     } else {
-        Progress::Lines(Duration::from_secs_f64(args.progress_secs))
+        Progress::Lines(args.progress_secs)
     };
     let quiet = args.quiet;
     let opts = RunOptions {
@@ -184,7 +180,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     };
     let report = scenario.run(config, backend, opts).await?;
     if json {
-        println!("{}", serde_json::to_string(&report.totals)?);
+        println!(
+            "{}",
+            serde_json::to_string(&crate::json_report::json_report(&report)?)?
+        );
     } else {
         println!();
         print!("{}", report_table(&report));

@@ -1,6 +1,6 @@
 //! `quotaswarm sim`: serves the simulator until interrupted.
 
-use quotaswarm::sim::{serve, Simulator};
+use quotaswarm_sim::{serve, Simulator};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
 //! `quotaswarm run` ends as a script expects: 0 for a clean run, 1 when requests ended in
-//! errors or agents were cut (0 with `--allow-errors`), 2 for bad input. Each test runs
+//! errors or agents were cut (0 with `--allow-errors`), 2 for bad input, 3 when the run
+//! cannot start (a stats address in use). Each test runs
 //! the binary once for a second or two (the interrupted code, 130, is tested in
 //! `realtime/interrupt.rs`).
 
@@ -108,7 +109,9 @@ fn a_run_cut_at_its_deadline_exits_1_and_counts_the_agent_cut() {
     let scenario = write(&dir, "scenario.json", SCENARIO);
     let t0 = std::time::Instant::now();
     let out = Command::new(BIN)
-        .args(["run", "--json", "--deadline-secs", "0.5", "--scenario"])
+        // 5 s: the first turn is answered within it even on a loaded machine; the second
+        // is a minute away.
+        .args(["run", "--json", "--deadline-secs", "5", "--scenario"])
         .arg(scenario)
         .arg("--config")
         .arg(config)
@@ -193,4 +196,31 @@ fn run_help_documents_the_exit_codes() {
     ] {
         assert!(help.contains(line), "{line:?} in {help}");
     }
+}
+
+#[test]
+fn a_stats_address_in_use_exits_3_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--sim",
+            "--agents",
+            "1",
+            "--turns",
+            "1",
+            "--stats-addr",
+            &addr,
+        ])
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .expect("run quotaswarm");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("cannot serve stats on {addr}")),
+        "{err}"
+    );
 }

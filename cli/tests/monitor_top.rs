@@ -2,14 +2,14 @@
 //! live stats server over loopback, in real time.
 
 use quotaswarm::monitor::render_top;
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use quotaswarm::{CompletionRequest, Config, Stats};
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_quotaswarm");
 
 async fn live_swarm() -> Swarm {
-    let swarm = Swarm::start(Config::default(), Backend::Embedded)
+    let swarm = Swarm::start(Config::default(), quotaswarm_sim::embedded())
         .await
         .unwrap();
     let h = swarm.handle();

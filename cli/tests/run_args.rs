@@ -1,7 +1,6 @@
 //! `quotaswarm run`'s arguments: bad input is refused at once, with a message that says
 //! what to give instead; and a stats address that is taken is named, its OS error once.
 
-use quotaswarm::swarm::Backend;
 use quotaswarm::Config;
 use quotaswarm_cli::scenario::{RunOptions, Scenario};
 use std::process::Command;
@@ -74,7 +73,7 @@ async fn a_taken_stats_address_is_named_with_its_os_error_once() {
         ..RunOptions::default()
     };
     let e = scenario
-        .run(Config::default(), Backend::Embedded, opts)
+        .run(Config::default(), quotaswarm_sim::embedded(), opts)
         .await
         .unwrap_err();
     // As the CLI prints errors: the whole chain.
@@ -85,4 +84,47 @@ async fn a_taken_stats_address_is_named_with_its_os_error_once() {
     );
     assert_eq!(printed.matches("os error").count(), 1, "{printed}");
     assert!(!printed.contains("spawn"), "{printed}");
+}
+
+#[test]
+fn a_zero_or_out_of_range_duration_flag_is_refused() {
+    for (flag, value) in [
+        ("--deadline-secs", "0"),
+        ("--deadline-secs", "1e300"),
+        ("--deadline-secs", "-1"),
+        ("--deadline-secs", "NaN"),
+        ("--progress-secs", "inf"),
+        ("--progress-secs", "0"),
+    ] {
+        // `--flag=VALUE`: a bare `-1` would read as a flag.
+        let (ok, stderr) = run(&[&format!("{flag}={value}")]);
+        assert!(!ok, "{flag} {value}");
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for '{flag} <SECS>'")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_scenario_with_max_wait_secs_1e300_is_bad_input_not_a_panic() {
+    let dir = std::env::temp_dir().join(format!("quotaswarm-1e300-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("huge.json");
+    std::fs::write(
+        &scenario,
+        r#"{"agents": [{"name": "a", "model": "haiku", "max_wait_secs": 1e300,
+            "turns": [{"user": "hi"}]}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
+        .args(["run", "--sim", "--scenario"])
+        .arg(&scenario)
+        .output()
+        .expect("run quotaswarm");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`max_wait_secs` must be"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -3,7 +3,7 @@
 //! in-process simulator in paused time: the report table shows the cache-hit share and
 //! the `--json` totals carry `cache_read_tokens` and `cache_write_tokens`.
 
-use quotaswarm::swarm::{report_table, Backend};
+use quotaswarm::swarm::report_table;
 use quotaswarm::Config;
 use quotaswarm_cli::scenario::{RunOptions, Scenario};
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ async fn the_caching_scenario_reports_its_cache_hits_in_the_table_and_the_json()
     let agents: usize = scenario.agents.iter().map(|a| a.names().len()).sum();
     assert_eq!(agents, 4);
     let report = scenario
-        .run(config, Backend::Embedded, RunOptions::default())
+        .run(config, quotaswarm_sim::embedded(), RunOptions::default())
         .await
         .expect("the scenario runs");
     let table = report_table(&report);

@@ -141,3 +141,77 @@ fn a_missing_scenario_file_prints_its_os_error_once() {
     );
     assert_eq!(printed.matches("os error").count(), 1, "{printed}");
 }
+
+#[test]
+fn durations_out_of_range_are_errors_naming_the_field_not_panics() {
+    // Issue 19: `"max_wait_secs": 1e300` panicked in `Duration::from_secs_f64`.
+    let e = err("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\", \"max_wait_secs\": 1e300,\n  \"turns\": [{\"user\": \"hi\"}]}]}");
+    assert!(e.contains("agents[0]"), "{e}");
+    assert!(
+        e.contains("`max_wait_secs` must be a number of seconds from 0 to 2592000"),
+        "{e}"
+    );
+    let e = err("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"reuse_secs\": -1,\n  \"turns\": [{\"user\": \"hi\"}]}]}");
+    assert!(e.contains("`reuse_secs` must be"), "{e}");
+    let e = err("{\n\"deadline_secs\": 1e300,\n\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"turns\": [{\"user\": \"hi\"}]}]}");
+    assert!(e.contains("line 2"), "{e}");
+    assert!(e.contains("deadline_secs"), "{e}");
+    assert!(e.contains("above 0 and at most 2592000"), "{e}");
+}
+
+#[test]
+fn a_zero_deadline_or_round_count_is_refused_not_read_as_none() {
+    let e = err("{\"deadline_secs\": 0, \"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"turns\": [{\"user\": \"hi\"}]}]}");
+    assert!(e.contains("leave it out for no deadline"), "{e}");
+    let e = err("{\"agents\": [{\"name\": \"p\", \"kind\": \"critic_pair\", \"model\": \"haiku\", \"prompts\": [\"q\"], \"rounds\": 0}]}");
+    assert!(e.contains("`rounds` must be at least 1"), "{e}");
+}
+
+#[test]
+fn more_agents_than_the_limit_are_refused() {
+    let e = err("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"copies\": 4294967295, \"turns\": [{\"user\": \"hi\"}]}]}");
+    assert!(e.contains("`copies` must be at most 10000"), "{e}");
+    let s = parse("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"copies\": 10000, \"turns\": [{\"user\": \"hi\"}]},\n {\"name\": \"b\", \"model\": \"haiku\", \"copies\": 2, \"turns\": [{\"user\": \"hi\"}]}]}").unwrap();
+    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
+    assert!(e.contains("agents[1].copies"), "{e}");
+    assert!(e.contains("more than 10000 agents"), "{e}");
+}
+
+#[test]
+fn the_quick_swarm_gives_each_agent_its_own_prompts() {
+    let s = Scenario::simple(3, 2, "claude");
+    let names: Vec<String> = s.agents.iter().flat_map(|a| a.names()).collect();
+    assert_eq!(names, ["agent-1", "agent-2", "agent-3"]);
+    let mut prompts: Vec<String> = s
+        .agents
+        .iter()
+        .flat_map(|a| a.turns.iter())
+        .map(|t| match t {
+            Turn::Chat { user, .. } | Turn::Oneshot { user, .. } => user.clone(),
+        })
+        .collect();
+    assert_eq!(prompts.len(), 6);
+    prompts.sort();
+    prompts.dedup();
+    assert_eq!(prompts.len(), 6, "no two requests identical: {prompts:?}");
+    assert_eq!(
+        Scenario::simple(1, 1, "claude").agents[0].names(),
+        ["agent"]
+    );
+}
+
+#[test]
+fn a_scenario_built_in_code_with_huge_durations_is_refused_by_apply() {
+    let mut s = Scenario::simple(1, 1, "claude");
+    s.agents[0].max_wait = Some(std::time::Duration::MAX);
+    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
+    assert!(e.contains("agents[0].max_wait_secs"), "{e}");
+    let mut s = Scenario::simple(1, 1, "claude");
+    s.deadline = Some(std::time::Duration::MAX);
+    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
+    assert!(e.contains("deadline_secs"), "{e}");
+    let mut s = Scenario::simple(1, 1, "claude");
+    s.agents[0].copies = u32::MAX;
+    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
+    assert!(e.contains("more than 10000 agents"), "{e}");
+}

@@ -1,6 +1,7 @@
 //! [`Asker`]: asks the broker on an agent's behalf and counts every completion and
-//! error into the agent's report. [`Ctx`](super::Ctx) asks through one; clones of it go
-//! into spawned tasks and count into the same report. Its methods take `&self`, so any
+//! error into the agent's report. [`Ctx`](super::Ctx) derefs to one, so handlers call
+//! these methods on their `ctx`; clones of it go into spawned tasks and count into the
+//! same report. Its methods take `&self`, so any
 //! number of asks can be in flight at once. Each ask races the broker against the
 //! agent's cancellation: once the agent is cut, waiting asks return
 //! [`BrokerError::Cancelled`] (dropping the broker call) and new ones are not sent.
@@ -77,7 +78,9 @@ impl Asker {
         self.token.is_cancelled()
     }
 
-    /// Resolves once the agent is cut (see [`Ctx::cancelled`](super::Ctx::cancelled)).
+    /// Resolves once the agent is cut. For handlers doing long work that does not ask
+    /// the broker: race it against the work (`tokio::select!`) and return when it wins;
+    /// a handler still running a grace period after the cut is killed.
     pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
         self.token.cancelled()
     }
@@ -111,9 +114,9 @@ impl Asker {
         result
     }
 
-    /// A one-shot question: `user` alone (no history), asked as `ask` says.
+    /// A one-shot question: `ask` with `user` appended as its last turn (no history).
     pub async fn ask(&self, ask: &Ask, user: impl Into<String>) -> Result<Completion, BrokerError> {
-        self.complete(ask.prompt(user)).await
+        self.complete(ask.clone().user(user)).await
     }
 
     /// One conversational turn: `user` joins `history`, then the reply does. On an error

@@ -7,13 +7,13 @@
 //! 2. every ask of the agent waiting on the broker returns [`BrokerError::Cancelled`] at
 //!    once (its broker future is dropped, so the broker forgets a job no one else waits
 //!    for), and later asks fail the same way without reaching the broker;
-//!    [`Ctx::cancelled`] resolves for agents doing long local work;
+//!    `ctx.cancelled()` ([`Asker::cancelled`]) resolves for agents doing long local work;
 //! 3. the actor is asked to stop: it stops as soon as the running handler returns;
 //! 4. a handler that goes on anyway (it ignores the errors, or loops on work that never
 //!    asks) is killed after the grace period: its future is dropped at its next `.await`.
 //!
 //! [`BrokerError::Cancelled`]: crate::BrokerError::Cancelled
-//! [`Ctx::cancelled`]: super::Ctx::cancelled
+//! [`Asker::cancelled`]: super::Asker::cancelled
 
 use super::AgentReport;
 use ractor::ActorCell;

@@ -106,6 +106,14 @@ where
     }
 }
 
+/// Serialized as its message, so an agent can return a `Result<T, AgentError>` (its
+/// output goes into the JSON report too).
+impl serde::Serialize for AgentError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// For code that handles errors as boxed trait objects (`main` functions, `anyhow`).
 impl From<AgentError> for Box<dyn Error + Send + Sync + 'static> {
     fn from(error: AgentError) -> Self {

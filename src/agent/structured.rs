@@ -1,8 +1,8 @@
 //! Typed structured output: [`ReplySchema`] derives a JSON Schema from a Rust type
 //! (with `schemars`), adapts it to what the APIs accept in strict mode, asks for it as
 //! the request's `response_format`, and parses the reply back into the type.
-//! [`Ctx::complete_json`](super::Ctx::complete_json) and
-//! [`Ctx::ask_json`](super::Ctx::ask_json) do all of it in one call.
+//! [`Asker::complete_json`] and [`Asker::ask_json`] (on the agent's `Ctx` too) do all
+//! of it in one call.
 //!
 //! On the wire, OpenAI receives `response_format: {"type": "json_schema", "json_schema":
 //! {name, schema, strict}}` and answers with the JSON as its text; Anthropic receives a
@@ -17,7 +17,6 @@ use super::ask::Ask;
 use super::asker::Asker;
 use super::error::{AgentError, UnfitReply};
 use super::schema::{derived_schema, schema_name, strict_schema};
-use super::Ctx;
 use crate::types::{Completion, CompletionRequest, ContentBlock, OutputSchema};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -181,34 +180,11 @@ fn strip_fence(text: &str) -> &str {
 }
 
 impl Asker {
-    /// Asks for a `T`: `req` with its `response_format` set to `T`'s schema (see
-    /// [`ReplySchema`]), the reply parsed into `T`. A reply that does not fit is
-    /// [`AgentError::Unfit`], holding the text and serde's message; a broker failure is
-    /// [`AgentError::Broker`].
-    pub async fn complete_json<T: DeserializeOwned + JsonSchema>(
-        &self,
-        req: CompletionRequest,
-    ) -> Result<T, AgentError> {
-        let shape = ReplySchema::<T>::new();
-        let reply = self.complete(shape.request(req)).await?;
-        Ok(shape.parse(&reply)?)
-    }
-
-    /// A one-shot question answered as a `T`: `user` alone, asked as `ask` says (see
-    /// [`Asker::complete_json`]).
-    pub async fn ask_json<T: DeserializeOwned + JsonSchema>(
-        &self,
-        ask: &Ask,
-        user: impl Into<String>,
-    ) -> Result<T, AgentError> {
-        self.complete_json(ask.prompt(user)).await
-    }
-}
-
-impl<M: Send + 'static> Ctx<M> {
     /// Asks for a `T`, a type that derives `Deserialize` and `schemars::JsonSchema`:
     /// the request asks for `T`'s JSON Schema as structured output and the reply comes
-    /// back parsed. A reply that does not fit is [`AgentError::Unfit`].
+    /// back parsed (see [`ReplySchema`]). A reply that does not fit is
+    /// [`AgentError::Unfit`], holding the text and serde's message; a broker failure is
+    /// [`AgentError::Broker`].
     ///
     /// ```no_run
     /// use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
@@ -236,16 +212,19 @@ impl<M: Send + 'static> Ctx<M> {
         &self,
         req: CompletionRequest,
     ) -> Result<T, AgentError> {
-        self.asker.complete_json(req).await
+        let shape = ReplySchema::<T>::new();
+        let reply = self.complete(shape.request(req)).await?;
+        Ok(shape.parse(&reply)?)
     }
 
-    /// A one-shot question answered as a `T` (see [`Ctx::complete_json`]).
+    /// A one-shot question answered as a `T`: `user` alone, asked as `ask` says (see
+    /// [`Asker::complete_json`]).
     pub async fn ask_json<T: DeserializeOwned + JsonSchema>(
         &self,
         ask: &Ask,
         user: impl Into<String>,
     ) -> Result<T, AgentError> {
-        self.asker.ask_json(ask, user).await
+        self.complete_json(ask.clone().user(user)).await
     }
 }
 

@@ -27,15 +27,16 @@ use super::ask::History;
 use super::asker::Asker;
 use super::error::{AgentError, StepLimit};
 use super::tools::Toolbox;
-use super::Ctx;
 use crate::broker::{BrokerError, StreamItem};
 use crate::provider::StreamEvent;
+use crate::tokens::MessageCounts;
 use crate::types::{Completion, CompletionRequest, ContentBlock, Message, Role, StopReason, Usage};
 use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 /// How a tool loop ended: the final reply, the whole conversation and what it cost.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ToolRun {
     /// The last reply: the model's answer once it stopped asking for tools.
@@ -190,6 +191,12 @@ pub(crate) async fn drive(
                 transcript: History {
                     system: (!system.is_empty()).then_some(system),
                     messages: req.messages,
+                    counts: req
+                        .options
+                        .counts
+                        .as_ref()
+                        .map(MessageCounts::share)
+                        .unwrap_or_default(),
                 },
                 steps,
                 tool_turns,
@@ -210,43 +217,10 @@ pub(crate) async fn drive(
 }
 
 impl Asker {
-    /// Runs a tool loop (see [`Ctx::run_tools`]): asks `req` with `tools` offered,
-    /// runs the tools each reply calls, sends their results back, and repeats until the
-    /// model stops asking. Every step is counted in the agent's report.
-    pub async fn run_tools(
-        &self,
-        tools: &Toolbox,
-        req: CompletionRequest,
-    ) -> Result<ToolRun, AgentError> {
-        drive(tools, req, &mut Plain(self)).await
-    }
-
-    /// Like [`Asker::run_tools`], each step streamed: `on_text` receives the text of
-    /// every step as it arrives (the final answer's and any text the model writes
-    /// before its tool calls).
-    pub async fn stream_tools(
-        &self,
-        tools: &Toolbox,
-        req: CompletionRequest,
-        on_text: impl FnMut(&str) + Send,
-    ) -> Result<ToolRun, AgentError> {
-        drive(
-            tools,
-            req,
-            &mut Streamed {
-                asker: self,
-                on_text,
-            },
-        )
-        .await
-    }
-}
-
-impl<M: Send + 'static> Ctx<M> {
     /// Runs a tool loop: asks `req` with the toolbox's tools offered, runs locally the
     /// tools each reply calls, sends the results back (failures as `is_error` results)
     /// and repeats until the model answers without a tool call, at most
-    /// [`Toolbox::max_steps`] model calls. Returns the final reply, the transcript, the
+    /// [`Toolbox::max_steps`] model calls, each counted in the agent's report. Returns the final reply, the transcript, the
     /// number of steps and the usage summed over them (see [`ToolRun`]).
     ///
     /// Each reply joins the conversation whole, its thinking blocks first and unchanged
@@ -285,18 +259,27 @@ impl<M: Send + 'static> Ctx<M> {
         tools: &Toolbox,
         req: CompletionRequest,
     ) -> Result<ToolRun, AgentError> {
-        self.asker.run_tools(tools, req).await
+        drive(tools, req, &mut Plain(self)).await
     }
 
-    /// Like [`Ctx::run_tools`], each step streamed: `on_text` receives text deltas as
-    /// they arrive.
+    /// Like [`Asker::run_tools`], each step streamed: `on_text` receives the text of
+    /// every step as it arrives (the final answer's and any text the model writes
+    /// before its tool calls).
     pub async fn stream_tools(
         &self,
         tools: &Toolbox,
         req: CompletionRequest,
         on_text: impl FnMut(&str) + Send,
     ) -> Result<ToolRun, AgentError> {
-        self.asker.stream_tools(tools, req, on_text).await
+        drive(
+            tools,
+            req,
+            &mut Streamed {
+                asker: self,
+                on_text,
+            },
+        )
+        .await
     }
 }
 

@@ -6,7 +6,9 @@
 //!
 //! Messages: `Complete` and `Stream` (from agents, through `BrokerHandle`), `Abandon`
 //! (from a caller that stopped waiting), `Finished` (from the tasks provider actors
-//! spawn), `Tick` (from each lane's one timer task), `Stats`.
+//! spawn), `Tick` (from each lane's one timer task), `Store` (from the shared quota
+//! store's link), `Stats`. Each goes to one `on_*` method of `BrokerState`; `state.rs`
+//! says which file holds which concern.
 //!
 //! Invariants: `handle` never awaits I/O, never returns `Err` and never panics, whatever
 //! the request (a failure travels in the reply); every `Complete` gets exactly one reply.
@@ -17,10 +19,9 @@
 
 use super::job::Waiter;
 use super::lane::{Lane, LaneTimer};
-use super::mailbox::BrokerMailbox;
-use super::state::{BrokerState, Caller, Totals};
-use super::stats::MailboxCounters;
-use super::BrokerMsg;
+use super::mailbox::{BrokerMailbox, BrokerMsg};
+use super::state::{BrokerState, Caller};
+use super::stats::{MailboxCounters, Totals};
 use crate::config::Config;
 use crate::provider::Endpoint;
 use crate::provider::ProviderActor;
@@ -82,7 +83,7 @@ impl Actor for QuotaBroker {
             lanes.push(Lane::new(model.clone(), &args.config.broker, timer, now));
         }
         let quota = args.quota.map(|q| {
-            super::shared::start_link(q, &mut lanes, &args.config, &args.endpoints, &mailbox)
+            super::shared_store::start_link(q, &mut lanes, &args.config, &args.endpoints, &mailbox)
         });
         let handling = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 2)?;
         let core = BrokerState {
@@ -93,12 +94,12 @@ impl Actor for QuotaBroker {
             lane_of,
             providers,
             jobs: HashMap::new(),
-            by_key: HashMap::new(),
+            coalescing: Default::default(),
             next_id: 1,
             started: now,
             totals: Totals::default(),
             handling,
-            rng: rand::rngs::SmallRng::seed_from_u64(0x0051_5741_524d),
+            rng: jitter_rng(args.config.broker.jitter_seed),
             answered: Default::default(),
             tickets: HashMap::new(),
             next_attempt: 1,
@@ -132,11 +133,15 @@ impl Actor for QuotaBroker {
             }
             BrokerMsg::Abandon(ticket) => core.on_abandon(ticket, now),
             BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
+            BrokerMsg::Overdue {
+                job,
+                lane,
+                attempt,
+                deltas,
+            } => core.on_overdue(job, lane, attempt, deltas, now),
             BrokerMsg::Tick(lane) => core.on_tick(lane, now),
             BrokerMsg::Store(event) => core.on_store(event, now),
-            BrokerMsg::Stats(reply) => {
-                let _ = reply.send(core.snapshot(now));
-            }
+            BrokerMsg::Stats(reply) => core.on_stats(reply, now),
             #[cfg(test)]
             BrokerMsg::Panic => panic!("a bug in the broker (test seam)"),
         }
@@ -182,5 +187,40 @@ impl Actor for QuotaBroker {
             }
         }
         Ok(())
+    }
+}
+
+/// The backoff jitter's generator: seeded from the OS, so every process and every restart
+/// draws its own waits (a shared seed would retry them in step, the herd full jitter
+/// exists to break up); `[broker] jitter_seed` pins it for tests.
+fn jitter_rng(seed: Option<u64>) -> rand::rngs::SmallRng {
+    match seed {
+        Some(seed) => rand::rngs::SmallRng::seed_from_u64(seed),
+        // `from_os_rng` would panic if the OS had no randomness to give; the clock and
+        // the process id still differ between processes and restarts.
+        None => rand::rngs::SmallRng::try_from_os_rng().unwrap_or_else(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            rand::rngs::SmallRng::seed_from_u64(nanos ^ u64::from(std::process::id()) << 32)
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jitter_rng;
+    use rand::Rng;
+
+    fn draws(mut rng: rand::rngs::SmallRng) -> [u64; 2] {
+        [rng.random(), rng.random()]
+    }
+
+    #[test]
+    fn a_configured_seed_pins_the_jitter_and_the_os_seed_differs_per_broker() {
+        assert_eq!(draws(jitter_rng(Some(7))), draws(jitter_rng(Some(7))));
+        assert_ne!(draws(jitter_rng(Some(7))), draws(jitter_rng(Some(8))));
+        // Two OS-seeded generators agree on 128 bits with probability 2^-128.
+        assert_ne!(draws(jitter_rng(None)), draws(jitter_rng(None)));
     }
 }

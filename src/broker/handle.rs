@@ -17,11 +17,10 @@ use super::bucket::{Bucket, BucketKind};
 use super::error::{BrokerError, InvalidRequest};
 use super::job::{Prepared, RungPlan};
 use super::key::canonical_key;
-use super::mailbox::{BrokerMailbox, GiveUp};
-use super::rung_request::{check_params, usable_rungs, Variant};
+use super::mailbox::{BrokerMailbox, BrokerMsg};
+use super::rung_request::{check_params, usable_rungs, RungContext, Variant};
 use super::stats::Stats;
 use super::stream::CompletionStream;
-use super::BrokerMsg;
 use crate::config::{Config, Limits, ModelConfig};
 use crate::provider::Endpoint;
 use crate::tokens::{Encoding, Estimator, PER_MESSAGE};
@@ -170,7 +169,7 @@ impl BrokerHandle {
         {
             return Err(BrokerError::BrokerStopped);
         }
-        let give_up = GiveUp::new(self.mailbox.clone(), ticket);
+        let give_up = self.mailbox.give_up(ticket);
         let reply = rx.await.unwrap_or(Err(BrokerError::BrokerStopped));
         give_up.disarm();
         reply
@@ -188,7 +187,7 @@ impl BrokerHandle {
     pub async fn stream(&self, req: CompletionRequest) -> Result<CompletionStream, BrokerError> {
         let prepared = self.prepare_summarized(req).await?;
         let ticket = self.ticket();
-        let (sink, stream) = super::stream::channel(self.mailbox.clone(), ticket);
+        let (sink, stream) = super::stream::channel(self.mailbox.give_up(ticket));
         if !self
             .mailbox
             .send(BrokerMsg::Stream(Box::new(prepared), ticket, sink))
@@ -277,7 +276,11 @@ impl BrokerHandle {
                 .raw_input(Encoding::for_model(&m.model), &req);
             let est = self.estimator.calibrated(&model, &m.model, raw);
             let (request, cache_prefixes) = if i < usable {
-                self.rung_request(&mut req, m, &mut variants)
+                let ctx = RungContext {
+                    config: &self.config,
+                    estimator: &self.estimator,
+                };
+                ctx.rung_request(&mut req, m, &mut variants)
             } else {
                 (None, Vec::new())
             };

@@ -8,45 +8,70 @@
 //! [`BrokerHandle::stream`] gives the same admission for a streamed answer
 //! ([`CompletionStream`]); [`BrokerHandle::stats`] gives a [`Stats`] snapshot.
 //!
-//! Inside (not part of the API):
+//! Inside (not part of the API), from the top down: each file imports only from files
+//! below it.
 //!
 //! | file | holds |
 //! |---|---|
+//! | `actor.rs` | the ractor actor: routes each message to one `on_*` method |
+//! | `handle.rs` | `BrokerHandle`: validation, trimming, estimation and keying in the caller's task |
+//! | `rung_request.rs` | each rung's copy of a request: parameters dropped, breakpoints placed |
+//! | `reuse.rs` | the reuse window: recent completions answered again, in process and through Redis |
+//! | `admission.rs` | a new request's rung and queue; each lane's pump (the lane scheduler) |
+//! | `dispatch.rs` | an admitted attempt handed to its provider actor |
+//! | `overdue.rs` | an attempt that never reports: its watchdog, and its abandonment |
+//! | `settlement.rs` | an attempt's outcome: buckets settled on real usage, headers adopted, the answer |
+//! | `failure.rs` | after a failed attempt: circuit, 429 pause, retry, fall back or fail |
+//! | `shared_store.rs` | the exchange with a shared quota store: ask, verdicts, down and up |
+//! | `snapshot.rs` | the `Stats` snapshot |
+//! | `state.rs` | `BrokerState`: composes the lanes, jobs, coalescing, tickets, totals and store |
+//! | `coalescing.rs` | identical requests sharing one call: the key index and what it saved |
+//! | `lane.rs` | one (provider, model): buckets, queue, pause, circuit, its one timer, counters |
+//! | `shared.rs` | the shared store's data, the lane's admission gate, what is told to the store |
+//! | `mailbox.rs` | the actor's messages and the mailbox wrapper that counts them |
+//! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
+//! | `stream.rs` | streamed completions: deltas straight to the caller (bounded, with backpressure), cancel on drop |
+//! | `give_up.rs` | the guard that tells the broker when a caller stops waiting |
+//! | `queue.rs` | a lane's queue: ordered indexes, O(log n) per operation |
+//! | `stats.rs` | counters (changed through their `on_*` methods) and the `Stats` types |
+//! | `window.rs` | fixed-memory windowed counters and histograms |
 //! | `bucket.rs` | pure token buckets and the all-or-nothing bucket set |
-//! | `lane.rs` | one (provider, model): buckets, ordered queue indexes, pause, circuit, its one timer, counters |
 //! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
 //! | `circuit.rs` | the pure circuit breaker |
-//! | `key.rs` | the canonical key used for coalescing |
+//! | `warm.rs` | a lane's memory of the prefixes the provider has cached, to reserve less for them |
+//! | `key.rs` | the request key (SHA-256 of a canonical, versioned encoding) for coalescing and reuse |
+//! | `placement.rs` | the pure placement of a ladder request on the rung projected to finish it first |
 //! | `policy.rs` | the pure parameter policy: what a model refuses, by its config preset |
 //! | `cache_points.rs` | the pure placement of automatic prompt-cache breakpoints |
-//! | `rung_request.rs` | each rung's copy of a request: parameters dropped, breakpoints placed |
-//! | `warm.rs` | a lane's memory of the prefixes the provider has cached, to reserve less for them |
-//! | `handle.rs` | `BrokerHandle`: validation, estimation and keying in the caller's task |
-//! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
-//! | `state.rs` | the broker's bookkeeping behind each message |
-//! | `reuse.rs` | the reuse window: recent completions answered again, in process and through Redis |
-//! | `shared.rs` | a lane's admission through the shared quota store (Redis), and its fall-back to a local share |
-//! | `actor.rs` | the ractor actor |
-//! | `mailbox.rs` | the mailbox wrapper that counts messages sent and handled |
-//! | `stats.rs` | counters and the `Stats` snapshot |
-//! | `stream.rs` | streamed completions: deltas straight to the caller (bounded, with backpressure), cancel on drop |
+//! | `error.rs` | `BrokerError` and the request's validation errors |
 //! | `time.rs` | instant and duration arithmetic that saturates instead of panicking |
 
 mod actor;
+mod admission;
 mod bucket;
 mod cache_points;
 mod circuit;
+mod coalescing;
+mod dispatch;
 mod error;
+mod failure;
+mod give_up;
 mod handle;
 mod job;
 mod key;
 mod lane;
 mod mailbox;
+mod placement;
+mod overdue;
 mod policy;
+mod queue;
 mod retry;
 mod reuse;
 mod rung_request;
+mod settlement;
 mod shared;
+mod shared_store;
+mod snapshot;
 mod state;
 mod stats;
 mod stream;
@@ -61,44 +86,18 @@ pub use error::{BrokerError, InvalidRequest, RungError};
 pub use handle::BrokerHandle;
 pub use handle::{MAX_REQUEST_BYTES, MAX_WAIT};
 pub use job::{Prepared, RungPlan};
+pub use key::RequestKey;
 pub use stats::{BucketStats, LaneStats, Stats};
 pub use stream::{CompletionStream, StreamItem, STREAM_BUFFER};
 
 use crate::config::Config;
-use crate::provider::{Endpoint, ProviderFailure, ProviderReply};
+use crate::provider::Endpoint;
 use crate::tokens::Estimator;
-use job::Reply;
-use ractor::{Actor, ActorRef, RpcReplyPort};
+use mailbox::BrokerMsg;
+use ractor::{Actor, ActorRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A provider's outcome for one attempt of one job.
-pub(crate) struct Finished {
-    pub(crate) job: u64,
-    pub(crate) lane: usize,
-    /// The attempt's token (see `Job::in_flight`).
-    pub(crate) attempt: u64,
-    pub(crate) outcome: Result<ProviderReply, ProviderFailure>,
-}
-
-/// What the broker actor handles (see `actor.rs`).
-pub(crate) enum BrokerMsg {
-    /// A request, the caller's ticket and its reply port.
-    Complete(Box<Prepared>, u64, RpcReplyPort<Reply>),
-    /// A streamed request, the caller's ticket and its stream.
-    Stream(Box<Prepared>, u64, stream::StreamSink),
-    /// The caller holding this ticket stopped waiting.
-    Abandon(u64),
-    Finished(Box<Finished>),
-    Tick(usize),
-    Stats(RpcReplyPort<Stats>),
-    /// From the shared quota store's link (see `shared.rs`).
-    Store(crate::quota::link::StoreEvent),
-    /// Test seam: makes `handle` panic, as a bug would.
-    #[cfg(test)]
-    Panic,
-}
 
 /// Why [`start`] (or a swarm that starts a broker) failed.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +131,7 @@ pub struct StartOptions {
 
 impl StartOptions {
     /// Sets [`StartOptions::handling_delay`].
-    pub fn with_handling_delay(mut self, delay: Duration) -> Self {
+    pub fn handling_delay(mut self, delay: Duration) -> Self {
         self.handling_delay = Some(delay);
         self
     }

@@ -9,15 +9,21 @@
 
 use super::cache_points;
 use super::error::InvalidRequest;
-use super::handle::BrokerHandle;
 use super::policy;
 use super::warm::CachedPrefix;
 use crate::config::{Config, ModelConfig, OnUnsupported, Param, Wire};
-use crate::tokens::{Encoding, PER_MESSAGE};
+use crate::tokens::{Encoding, Estimator, PER_MESSAGE};
 use crate::types::{CacheControl, CompletionRequest};
 use std::sync::Arc;
 
-impl BrokerHandle {
+/// What a rung's request needs from the broker: the config (to know each provider's wire)
+/// and the estimator (to size prefixes).
+pub(crate) struct RungContext<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) estimator: &'a Estimator,
+}
+
+impl RungContext<'_> {
     /// The request as rung model `m` gets it, when it differs from `req`: without the
     /// parameters `m` drops (`on_unsupported = "drop"`, see `policy.rs`), with the cache
     /// breakpoints the broker places for it (see `cache_points.rs`). Rungs that need the

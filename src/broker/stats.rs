@@ -1,5 +1,6 @@
-//! Broker statistics: counters kept per lane, the [`Stats`] snapshot (serde) and the
-//! mailbox counters that monitoring reads without sending a message.
+//! Broker statistics: counters kept per lane and broker-wide (changed only through their
+//! `on_*` methods), the [`Stats`] snapshot types (serde) and the mailbox counters that
+//! monitoring reads without sending a message.
 
 use super::circuit::CircuitState;
 use super::window::{Windowed, WindowedHistogram};
@@ -54,6 +55,63 @@ fn quantile_secs(h: &Histogram<u64>, q: f64) -> f64 {
     }
 }
 
+/// The broker's own counters (per lane figures are in [`LaneCounters`]).
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) requests: u64,
+    pub(crate) completed: u64,
+    pub(crate) failed: u64,
+    pub(crate) refused: u64,
+    /// Moves down a ladder by `from->to`, at admission and after failures.
+    pub(crate) fallbacks: BTreeMap<String, u64>,
+    /// The part of `fallbacks` decided at admission.
+    pub(crate) fallbacks_at_admission: BTreeMap<String, u64>,
+    /// Completions from a lower rung than the request's first.
+    pub(crate) fallback_answers: u64,
+    /// Completions of the broker's own summary requests (not in `completed`).
+    pub(crate) summaries: u64,
+    pub(crate) trimmed_tokens: u64,
+}
+
+impl Totals {
+    /// A request arrived, with `trimmed` tokens trimmed from its history.
+    pub(crate) fn on_request(&mut self, trimmed: u64) {
+        self.requests += 1;
+        self.trimmed_tokens += trimmed;
+    }
+
+    /// No rung could take a request.
+    pub(crate) fn on_refused(&mut self) {
+        self.refused += 1;
+    }
+
+    /// A request moved down its ladder along `path` (`from->to`).
+    pub(crate) fn on_fallback(&mut self, path: String, at_admission: bool) {
+        if at_admission {
+            *self.fallbacks_at_admission.entry(path.clone()).or_default() += 1;
+        }
+        *self.fallbacks.entry(path).or_default() += 1;
+    }
+
+    /// A request was answered; `summary` for the broker's own summaries, `fallback`
+    /// when from a lower rung than its first.
+    pub(crate) fn on_answer(&mut self, summary: bool, fallback: bool) {
+        if summary {
+            self.summaries += 1;
+        } else {
+            self.completed += 1;
+            if fallback {
+                self.fallback_answers += 1;
+            }
+        }
+    }
+
+    /// A request failed on every rung it tried.
+    pub(crate) fn on_failed(&mut self) {
+        self.failed += 1;
+    }
+}
+
 /// Counters of one lane.
 #[derive(Debug)]
 pub(crate) struct LaneCounters {
@@ -61,6 +119,8 @@ pub(crate) struct LaneCounters {
     pub(crate) completions: u64,
     pub(crate) failures: u64,
     pub(crate) retries: u64,
+    /// Attempts that never reported within their timeout and grace (see `overdue.rs`).
+    pub(crate) attempts_abandoned: u64,
     pub(crate) status: BTreeMap<u16, u64>,
     pub(crate) transport_errors: u64,
     pub(crate) cancelled_streams: u64,
@@ -93,6 +153,7 @@ impl LaneCounters {
             completions: 0,
             failures: 0,
             retries: 0,
+            attempts_abandoned: 0,
             status: BTreeMap::new(),
             transport_errors: 0,
             cancelled_streams: 0,
@@ -114,7 +175,7 @@ impl LaneCounters {
     }
 
     /// Tokens the provider billed for one attempt, and what they cost.
-    pub(crate) fn on_usage(&mut self, usage: &crate::types::Usage, usd: f64, now: Instant) {
+    fn on_usage(&mut self, usage: &crate::types::Usage, usd: f64, now: Instant) {
         self.input_tokens += usage.input_tokens;
         self.output_tokens += usage.output_tokens;
         self.cache_read_tokens += usage.cache_read_input_tokens;
@@ -132,6 +193,54 @@ impl LaneCounters {
         self.recent_cost.last_minute(now)
     }
 
+    /// An attempt that completed, with the usage billed and its cost, and the input the
+    /// broker estimated for it (to compare with what was charged).
+    pub(crate) fn on_completion(
+        &mut self,
+        usage: &crate::types::Usage,
+        usd: f64,
+        estimated_input: Option<u64>,
+        now: Instant,
+    ) {
+        self.on_status(Some(200), now);
+        self.completions += 1;
+        self.on_usage(usage, usd, now);
+        if let Some(est) = estimated_input {
+            self.estimated_input += est;
+            self.charged_input += usage.total_input();
+        }
+    }
+
+    /// An attempt that failed with `status` (`None`: no HTTP response), having spent
+    /// `partial` (a stream cut short) worth `wasted` dollars.
+    pub(crate) fn on_failure(
+        &mut self,
+        status: Option<u16>,
+        partial: &crate::types::Usage,
+        wasted: f64,
+        cancelled_stream: bool,
+        now: Instant,
+    ) {
+        self.on_usage(partial, wasted, now);
+        self.wasted_usd += wasted;
+        if cancelled_stream {
+            self.cancelled_streams += 1;
+        }
+        self.on_status(status, now);
+        self.failures += 1;
+    }
+
+    /// A retry queued after a backoff of `delay`.
+    pub(crate) fn on_retry(&mut self, delay: Duration, now: Instant) {
+        self.retries += 1;
+        self.on_backoff(delay, now);
+    }
+
+    /// An attempt abandoned by its watchdog (its failure is counted as it settles).
+    pub(crate) fn on_abandoned(&mut self) {
+        self.attempts_abandoned += 1;
+    }
+
     pub(crate) fn on_sent(&mut self, now: Instant) {
         self.requests += 1;
         self.recent_requests.add(now, 1);
@@ -143,16 +252,16 @@ impl LaneCounters {
     }
 
     /// A retry's backoff.
-    pub(crate) fn on_backoff(&mut self, delay: Duration, now: Instant) {
+    fn on_backoff(&mut self, delay: Duration, now: Instant) {
         self.backoff_wait.record(now, delay);
     }
 
     /// Wait percentiles (seconds) of `h` over its window.
-    fn wait_quantiles(h: &WindowedHistogram, now: Instant) -> [f64; 2] {
+    pub(crate) fn wait_quantiles(h: &WindowedHistogram, now: Instant) -> [f64; 2] {
         merged_quantiles(std::iter::once(h), now, [0.5, 0.95])
     }
 
-    pub(crate) fn on_status(&mut self, status: Option<u16>, now: Instant) {
+    fn on_status(&mut self, status: Option<u16>, now: Instant) {
         match status {
             Some(s) => *self.status.entry(s).or_default() += 1,
             None => self.transport_errors += 1,
@@ -225,6 +334,10 @@ pub struct LaneStats {
     pub failures: u64,
     /// Attempts re-queued for a retry on this lane after a failure.
     pub retries: u64,
+    /// Attempts the broker gave up on because they never reported within their
+    /// provider's timeout plus a grace period (their slot and reservation freed, the
+    /// attempt failed as a timeout). Each is also one of `failures`.
+    pub attempts_abandoned: u64,
     /// Responses by HTTP status (as strings, for JSON maps).
     pub status: BTreeMap<String, u64>,
     /// 429 responses.
@@ -348,6 +461,9 @@ pub struct Stats {
     pub merged_usd_saved: f64,
     /// Retries, over all lanes.
     pub retries: u64,
+    /// Attempts abandoned because they never reported, over all lanes (see
+    /// [`LaneStats::attempts_abandoned`]).
+    pub attempts_abandoned: u64,
     /// Attempts in flight, over all lanes.
     pub in_flight: u64,
     /// Requests queued, over all lanes.
@@ -447,97 +563,6 @@ impl Stats {
     /// The lane of config model `model` (`sonnet`), if the broker has one.
     pub fn lane(&self, model: &str) -> Option<&LaneStats> {
         self.lanes.iter().find(|l| l.model == model)
-    }
-}
-
-pub(crate) fn lane_stats(lane: &super::lane::Lane, now: Instant) -> LaneStats {
-    let c = &lane.counters;
-    let queue = LaneCounters::wait_quantiles(&c.queue_wait, now);
-    let backoff = LaneCounters::wait_quantiles(&c.backoff_wait, now);
-    let buckets = lane
-        .buckets
-        .buckets()
-        .iter()
-        .map(|b| {
-            let level = b.level(now);
-            BucketStats {
-                bucket: b.kind.as_str().to_string(),
-                limit_per_min: b.limit(),
-                capacity: b.capacity(),
-                level,
-                headroom_pct: (level / b.capacity() * 100.0).max(0.0),
-                burn_per_sec: b.burn_rate(now),
-                refill_per_sec: b.rate(),
-                time_to_exhaustion_secs: b.time_to_exhaustion(now),
-            }
-        })
-        .collect();
-    LaneStats {
-        model: lane.model.name.clone(),
-        provider_model: lane.model.model.clone(),
-        queue_depth: lane.queue_len(),
-        in_flight: lane.in_flight,
-        paused_for_secs: lane
-            .paused_until
-            .map_or(0.0, |t| t.saturating_duration_since(now).as_secs_f64()),
-        circuit: lane.circuit.state(now),
-        circuit_opened: lane.circuit.opened,
-        buckets,
-        requests: c.requests,
-        completions: c.completions,
-        failures: c.failures,
-        retries: c.retries,
-        status: c.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        rate_limited: c.count_status(429),
-        rate_limited_last_minute: c.recent_429.last_minute(now),
-        rate_limited_last_hour: c.recent_429.last_hour(now),
-        rate_limited_share: share(
-            c.recent_429.last_hour(now),
-            c.recent_requests.last_hour(now),
-        ),
-        overloaded: c.count_status(529) + c.count_status(503),
-        server_errors: c
-            .status
-            .iter()
-            .filter(|(s, _)| **s >= 500)
-            .map(|(_, n)| n)
-            .sum(),
-        transport_errors: c.transport_errors,
-        cancelled_streams: c.cancelled_streams,
-        requests_last_minute: c.recent_requests.last_minute(now),
-        queue_wait_p50_secs: queue[0],
-        queue_wait_p95_secs: queue[1],
-        backoff_wait_p50_secs: backoff[0],
-        backoff_wait_p95_secs: backoff[1],
-        input_tokens: c.input_tokens,
-        output_tokens: c.output_tokens,
-        cache_read_tokens: c.cache_read_tokens,
-        cache_write_tokens: c.cache_write_tokens,
-        cache_hit_share: cache_hit_share(c.input_tokens, c.cache_read_tokens, c.cache_write_tokens),
-        cache_saved_tokens: match lane.model.limits {
-            crate::config::Limits::Split { .. } if !lane.model.cache_reads_count => {
-                c.cache_read_tokens
-            }
-            _ => 0,
-        },
-        cache_saved_usd: lane.model.prices.map_or(0.0, |p| {
-            p.cache_savings(
-                c.cache_read_tokens,
-                c.cache_write_tokens,
-                c.cache_write_1h_tokens,
-            )
-        }),
-        estimated_input_tokens: c.estimated_input,
-        charged_input_tokens: c.charged_input,
-        estimation_error_pct: if c.charged_input == 0 {
-            0.0
-        } else {
-            (c.estimated_input as f64 - c.charged_input as f64) / c.charged_input as f64 * 100.0
-        },
-        priced: lane.model.prices.is_some(),
-        cost_usd: c.cost_usd,
-        cost_burn_usd_per_min: c.cost_burn_per_min(now),
-        wasted_usd: c.wasted_usd,
     }
 }
 

@@ -22,7 +22,7 @@
 //!   buffer is full does a small task wait for room to deliver it.
 
 use super::error::BrokerError;
-use super::mailbox::{BrokerMailbox, GiveUp};
+use super::give_up::GiveUp;
 use crate::provider::EventSink;
 use crate::provider::StreamEvent;
 use crate::types::Completion;
@@ -120,14 +120,14 @@ pub(crate) struct StreamSink {
     tx: Sender<Result<StreamItem, BrokerError>>,
 }
 
-/// A stream and its sink; dropping the stream early sends `Abandon(ticket)` through
-/// `mailbox`.
-pub(crate) fn channel(mailbox: BrokerMailbox, ticket: u64) -> (StreamSink, CompletionStream) {
+/// A stream and its sink; dropping the stream early drops `give_up`, which tells the
+/// broker.
+pub(crate) fn channel(give_up: GiveUp) -> (StreamSink, CompletionStream) {
     let (tx, rx) = bounded(STREAM_BUFFER);
     let stream = CompletionStream {
         rx,
         ended: false,
-        give_up: Some(GiveUp::new(mailbox, ticket)),
+        give_up: Some(give_up),
     };
     (StreamSink { tx }, stream)
 }

@@ -14,7 +14,7 @@
 
 /// How an OpenAI model wants its request shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OpenAiFamily {
+pub enum OpenAiFamily {
     /// o-series and gpt-5: `developer` role, `max_completion_tokens`, `reasoning_effort`.
     Reasoning,
     /// gpt-3.5 and gpt-4 (not 4o / 4.1): `max_tokens`.
@@ -25,24 +25,24 @@ pub(crate) enum OpenAiFamily {
 
 impl OpenAiFamily {
     /// Whether the output cap is sent as the deprecated `max_tokens`.
-    pub(crate) fn uses_max_tokens(self) -> bool {
+    pub fn uses_max_tokens(self) -> bool {
         self == OpenAiFamily::Legacy
     }
 
     /// Whether the system prompt is a `developer` message.
-    pub(crate) fn uses_developer_role(self) -> bool {
+    pub fn uses_developer_role(self) -> bool {
         self == OpenAiFamily::Reasoning
     }
 
     /// Whether `reasoning_effort` is sent (other models reject it).
-    pub(crate) fn takes_reasoning_effort(self) -> bool {
+    pub fn takes_reasoning_effort(self) -> bool {
         self == OpenAiFamily::Reasoning
     }
 }
 
 /// The family of OpenAI wire model `model` (case-insensitive; a fine-tune `ft:` prefix
 /// is looked through).
-pub(crate) fn openai_family(model: &str) -> OpenAiFamily {
+pub fn openai_family(model: &str) -> OpenAiFamily {
     let lower = model.to_ascii_lowercase();
     let name = lower.strip_prefix("ft:").unwrap_or(&lower);
     if ["o1", "o3", "o4", "gpt-5"]

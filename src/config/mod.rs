@@ -14,10 +14,11 @@
 //! limits, the CLI points providers at a simulator) rather than building them from
 //! scratch; most are `#[non_exhaustive]` so that new settings are not breaking changes.
 
-pub(crate) mod family;
+pub mod family;
 mod locate;
 mod overlay;
 mod params;
+mod problem;
 mod quota;
 mod raw;
 mod validate;
@@ -158,7 +159,6 @@ impl ProviderConfig {
 /// token limits; OpenAI-style models one combined limit charged input + max_tokens.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "style", rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum Limits {
     /// Separate input and output limits (`rpm`, `itpm`, `otpm` in the config).
     Split {
@@ -310,7 +310,9 @@ impl ModelConfig {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BrokerConfig {
-    /// Attempts per rung, the first included (default 5).
+    /// Attempts per rung, the first included (default 5). Only failures count: 5xx,
+    /// timeouts and transport errors. A rate-limit answer (429, or 529/503 overloaded)
+    /// is a wait, bounded by [`BrokerConfig::rate_limit_patience`] instead.
     pub max_attempts: u32,
     /// A server's `retry-after` above this is capped to it (default 60 s).
     pub retry_after_cap: Duration,
@@ -333,12 +335,28 @@ pub struct BrokerConfig {
     /// The longest a ladder request waits for a rung before moving down, when the request
     /// sets no `max_wait` of its own (default 10 s).
     pub ladder_max_wait: Duration,
+    /// How much longer a ladder request waits for each step up its ladder: it is placed
+    /// on (and moved while queued to) the rung projected to finish it first, after this
+    /// handicap per step down (`ladder_prefer_secs`; 0: pure spill). A request may set
+    /// its own (`prefer_secs`). `None` (the default): each request's max wait
+    /// (`ladder_max_wait` unless it sets one), so a request spills only to a rung that
+    /// finishes it sooner by more than it was willing to wait anyway.
+    pub ladder_prefer: Option<Duration>,
+    /// How long a request waits through rate-limit answers (429, 529, 503) on one rung,
+    /// retrying (`rate_limit_patience_secs`, default 300 s); a request's longer
+    /// `max_wait` extends it. Past it, the request fails with
+    /// [`BrokerError::RateLimitedTooLong`](crate::broker::BrokerError::RateLimitedTooLong).
+    pub rate_limit_patience: Duration,
     /// Most token counts the estimator caches (default 100 000); beyond that the least
     /// useful are evicted and counted again when seen.
     pub estimator_cache_entries: usize,
     /// The default reuse window of every model (`reuse_secs`, default 0: off). See
     /// [`ModelConfig::reuse`].
     pub reuse: Duration,
+    /// A fixed seed for the backoff jitter (`jitter_seed`), for tests only: a test that
+    /// checks the exact waits sets it. `None` (the default): each process seeds its
+    /// jitter from the OS, so processes and restarts never retry in step.
+    pub jitter_seed: Option<u64>,
 }
 
 impl Default for BrokerConfig {
@@ -354,15 +372,17 @@ impl Default for BrokerConfig {
             circuit_threshold: 5,
             circuit_cooldown: Duration::from_secs(30),
             ladder_max_wait: Duration::from_secs(10),
+            ladder_prefer: None,
+            rate_limit_patience: Duration::from_secs(300),
             estimator_cache_entries: crate::tokens::DEFAULT_CACHE_ENTRIES,
             reuse: Duration::ZERO,
+            jitter_seed: None,
         }
     }
 }
 
 /// Anthropic output-token accounting in the simulator (`sim.otpm_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum OtpmMode {
     /// Charged on the tokens actually produced (2026 docs).
     Actual,
@@ -664,7 +684,7 @@ fn build(text: &str, origin: &str, layering: Layering) -> Result<Config, ConfigE
             })?
     };
     // A problem found after the overlay is placed where the user's text wrote it.
-    let place = |p: validate::Problem| ConfigError::Invalid {
+    let place = |p: problem::Problem| ConfigError::Invalid {
         origin: origin.to_string(),
         line: locate::line_of(text, &p.path),
         path: p.path,

@@ -22,8 +22,8 @@
 //! | `with_thinking_only_default` | with extended thinking on: only at their default, 1 |
 //! | `with_thinking_tool_choice` | with extended thinking on: the `tool_choice` kinds allowed (`auto`, `none`, `any`, `tool`) |
 
+use super::problem::Problem;
 use super::raw::RawParamRules;
-use super::validate::Problem;
 use std::collections::BTreeMap;
 
 /// A request parameter a model may refuse.

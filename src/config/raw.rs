@@ -26,7 +26,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub sim: RawSim,
     #[serde(default)]
-    pub quota: super::quota::RawQuota,
+    pub quota: RawQuota,
     /// Parameter rules by preset name (`[param_presets.NAME]`; see `params.rs`).
     #[serde(default)]
     pub param_presets: BTreeMap<String, RawParamRules>,
@@ -113,9 +113,16 @@ pub struct RawBroker {
     pub circuit_threshold: Option<u32>,
     pub circuit_cooldown_secs: Option<f64>,
     pub ladder_max_wait_secs: Option<f64>,
+    /// Seconds a ladder request waits for each step up its ladder (0: pure spill; unset:
+    /// its max wait).
+    pub ladder_prefer_secs: Option<f64>,
+    /// How long a request without a `max_wait` waits through rate-limit answers.
+    pub rate_limit_patience_secs: Option<f64>,
     pub estimator_cache_entries: Option<usize>,
     /// Default reuse window of every model, in seconds (0: off).
     pub reuse_secs: Option<f64>,
+    /// A fixed backoff-jitter seed, for tests only (default: from the OS).
+    pub jitter_seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -190,4 +197,17 @@ pub struct RawFault {
     pub mid_stream: Option<bool>,
     /// With `mid_stream`: output tokens sent before the error (default 0).
     pub after_tokens: Option<u64>,
+}
+
+/// `[quota]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    /// `"memory"` (default) or `"redis"`.
+    pub store: Option<String>,
+    pub redis_url: Option<String>,
+    pub namespace: Option<String>,
+    pub local_share: Option<f64>,
+    /// Processes assumed to share the namespace until they are seen (default 4).
+    pub expected_processes: Option<usize>,
 }

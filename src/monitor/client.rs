@@ -13,14 +13,11 @@ pub async fn fetch_stats(
     addr: SocketAddr,
 ) -> Result<Stats, MonitorError> {
     let url = format!("http://{addr}/stats");
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| MonitorError::Unreachable {
-            url: url.clone(),
-            reason: innermost(&e),
-        })?;
+    let unreachable = |e: reqwest::Error| MonitorError::Unreachable {
+        url: url.clone(),
+        reason: innermost(&e),
+    };
+    let response = client.get(&url).send().await.map_err(unreachable)?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
@@ -30,13 +27,7 @@ pub async fn fetch_stats(
             body: body.trim().chars().take(200).collect(),
         });
     }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| MonitorError::Unreachable {
-            url: url.clone(),
-            reason: innermost(&e),
-        })?;
+    let bytes = response.bytes().await.map_err(unreachable)?;
     serde_json::from_slice(&bytes).map_err(|e| MonitorError::Decode {
         url,
         reason: e.to_string(),

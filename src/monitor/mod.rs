@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | [`render_prometheus`] | `prometheus.rs` | the pure `Stats` → Prometheus text 0.0.4 renderer |
 //! | `serve`, `router` (feature `monitor`) | `server.rs` | the axum server: routes, bind, graceful shutdown |
+//! | the dashboard (feature `monitor`) | `dashboard/` | the live page at `/`: HTML, JS, CSS embedded in the binary |
 //! | [`render_top`] | `top.rs` | the pure `Stats` → terminal frame renderer behind `quotaswarm top` |
 //! | [`fetch_stats`] | `client.rs` | fetching `/stats` from a running server (what `top` polls) |
 //!
@@ -15,6 +16,8 @@
 //! the client need no feature; the server needs `monitor`.
 
 mod client;
+#[cfg(feature = "monitor")]
+mod dashboard;
 #[cfg(test)]
 pub(crate) mod fixture;
 mod prometheus;

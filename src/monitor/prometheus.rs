@@ -2,10 +2,10 @@
 //!
 //! Every figure of [`Stats`], [`LaneStats`] and [`BucketStats`] becomes one metric family
 //! (a few figures that belong together share one family through a label: `quantile`,
-//! `kind`, `status`, `from`/`to`). Plain scalar figures are rows of the tables
-//! [`BROKER_FIGURES`] and [`LANE_FIGURES`], so a new field of `Stats` is usually one new
-//! row; figures that need labels are written out in [`render_prometheus`] with the
-//! [`Family`] builder. A unit test fails when `Stats` gains a field this file does not
+//! `kind`, `status`, `from`/`to`). Every family is a row of a table: plain scalar
+//! figures of [`BROKER_FIGURES`], [`LANE_FIGURES`] and [`BUCKET_FIGURES`], figures with
+//! labels of their own of `BROKER_LABELLED` and `LANE_LABELLED` (a row says how to fill
+//! the [`Family`]), so a new field of `Stats` is one new row. A unit test fails when `Stats` gains a field this file does not
 //! export.
 //!
 //! Conventions:
@@ -67,20 +67,18 @@ impl Family {
         }
     }
 
-    pub fn counter(name: &'static str, help: &'static str) -> Self {
-        Family::new(name, Kind::Counter, help)
-    }
-
-    pub fn gauge(name: &'static str, help: &'static str) -> Self {
-        Family::new(name, Kind::Gauge, help)
-    }
-
     /// Adds one sample; `labels` are `(name, unescaped value)` pairs.
     pub fn sample(&mut self, labels: &[(&'static str, &str)], value: f64) -> &mut Self {
         self.samples.push((
             labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             value,
         ));
+        self
+    }
+
+    /// The family with the samples `fill` adds.
+    pub fn with(mut self, fill: impl FnOnce(&mut Family)) -> Self {
+        fill(&mut self);
         self
     }
 
@@ -127,6 +125,7 @@ pub const BROKER_FIGURES: &[Figure<Stats>] = &[
     ("quotaswarm_merged_saved_tokens_total", Counter, "Tokens not sent thanks to merging.", |s| s.merged_tokens_saved as f64),
     ("quotaswarm_merged_saved_usd_total", Counter, "US dollars not spent thanks to merging.", |s| s.merged_usd_saved),
     ("quotaswarm_retries_total", Counter, "Attempts re-queued after a retryable failure.", |s| s.retries as f64),
+    ("quotaswarm_attempts_abandoned_total", Counter, "Attempts abandoned after no report within their timeout plus grace.", |s| s.attempts_abandoned as f64),
     ("quotaswarm_in_flight", Gauge, "Requests sent to providers and not yet answered.", |s| s.in_flight as f64),
     ("quotaswarm_queue_depth", Gauge, "Requests waiting in all lanes' queues.", |s| s.queue_depth as f64),
     ("quotaswarm_rate_limited_total", Counter, "Responses with HTTP 429.", |s| s.rate_limited as f64),
@@ -164,6 +163,7 @@ pub const LANE_FIGURES: &[Figure<LaneStats>] = &[
     ("quotaswarm_lane_completions_total", Counter, "Attempts on the lane answered with a completion.", |l| l.completions as f64),
     ("quotaswarm_lane_failures_total", Counter, "Attempts on the lane that failed.", |l| l.failures as f64),
     ("quotaswarm_lane_retries_total", Counter, "Attempts on the lane re-queued for retry.", |l| l.retries as f64),
+    ("quotaswarm_lane_attempts_abandoned_total", Counter, "Attempts on the lane abandoned after no report within their timeout plus grace.", |l| l.attempts_abandoned as f64),
     ("quotaswarm_lane_rate_limited_total", Counter, "Responses on the lane with HTTP 429.", |l| l.rate_limited as f64),
     ("quotaswarm_lane_rate_limited_last_minute", Gauge, "Responses on the lane with HTTP 429 over the last minute.", |l| l.rate_limited_last_minute as f64),
     ("quotaswarm_lane_rate_limited_last_hour", Gauge, "Responses on the lane with HTTP 429 over the last hour.", |l| l.rate_limited_last_hour as f64),
@@ -195,186 +195,133 @@ pub const BUCKET_FIGURES: &[Figure<BucketStats>] = &[
     ("quotaswarm_lane_bucket_refill_per_second", Gauge, "Refill per second (lowered while slowed after a 429).", |b| b.refill_per_sec),
 ];
 
+/// A family whose samples carry labels of their own: name, type, help, and how to fill
+/// it from one `T` (the broker's stats, or one lane's).
+type Labelled<T> = (&'static str, Kind, &'static str, fn(&T, &mut Family));
+
+/// Broker-wide families with labels (`quantile`, `kind`, `from`/`to`).
+#[rustfmt::skip]
+const BROKER_LABELLED: &[Labelled<Stats>] = &[
+    ("quotaswarm_message_handling_seconds", Gauge, "Time the broker spends handling one message, by quantile.", |s, f| labelled(f, &[], "quantile", &[("0.5", s.handling_p50_us / 1e6), ("0.99", s.handling_p99_us / 1e6)])),
+    ("quotaswarm_backoff_wait_seconds", Gauge, "Backoff before retries over all lanes, by quantile.", |s, f| labelled(f, &[], "quantile", &[("0.5", s.backoff_wait_p50_secs), ("0.95", s.backoff_wait_p95_secs)])),
+    ("quotaswarm_tokens_total", Counter, "Tokens charged over all lanes, by kind.", |s, f| labelled(f, &[], "kind", &token_kinds(s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens))),
+    ("quotaswarm_fallbacks_total", Counter, "Moves down a ladder (at admission and after failures), by model left and model taken.", |s, f| ladder_moves(f, &s.fallbacks)),
+    ("quotaswarm_fallbacks_at_admission_total", Counter, "The moves down a ladder made at admission (the higher rung paused, open or too slow), by model left and model taken.", |s, f| ladder_moves(f, &s.fallbacks_at_admission)),
+];
+
+/// The lane's model name and the provider's model id; rendered before the lane figures.
+#[rustfmt::skip]
+const LANE_INFO: Labelled<LaneStats> =
+    ("quotaswarm_lane_info", Gauge, "Always 1; maps a lane's model name to the provider's model id.", |l, f| { f.sample(&[("model", &l.model), ("provider_model", &l.provider_model)], 1.0); });
+
+/// Per-lane families with labels beside `model`, filled once per lane.
+#[rustfmt::skip]
+const LANE_LABELLED: &[Labelled<LaneStats>] = &[
+    ("quotaswarm_lane_circuit_open", Gauge, "1 while the lane's circuit is open or half-open, 0 when closed; see the state label.", |l, f| { let (state, open) = circuit(l.circuit); f.sample(&[("model", &l.model), ("state", state)], open); }),
+    ("quotaswarm_lane_queue_wait_seconds", Gauge, "Time requests waited in the lane's queue, by quantile.", |l, f| labelled(f, &[("model", &l.model)], "quantile", &[("0.5", l.queue_wait_p50_secs), ("0.95", l.queue_wait_p95_secs)])),
+    ("quotaswarm_lane_backoff_wait_seconds", Gauge, "Backoff before the lane's retries, by quantile.", |l, f| labelled(f, &[("model", &l.model)], "quantile", &[("0.5", l.backoff_wait_p50_secs), ("0.95", l.backoff_wait_p95_secs)])),
+    ("quotaswarm_lane_responses_total", Counter, "Responses on the lane by HTTP status (transport errors are not counted here).", |l, f| { for (status, n) in &l.status { f.sample(&[("model", &l.model), ("status", status)], *n as f64); } }),
+    ("quotaswarm_lane_tokens_total", Counter, "Tokens the provider charged on the lane, by kind.", |l, f| labelled(f, &[("model", &l.model)], "kind", &token_kinds(l.input_tokens, l.output_tokens, l.cache_read_tokens, l.cache_write_tokens))),
+];
+
+/// Only draining buckets have a time to exhaustion; rendered after the bucket figures.
+#[rustfmt::skip]
+const LANE_EXHAUSTION: Labelled<LaneStats> =
+    ("quotaswarm_lane_time_to_exhaustion_seconds", Gauge, "Seconds until the bucket runs dry at the current burn; only for draining buckets.", |l, f| { for b in &l.buckets { if let Some(secs) = b.time_to_exhaustion_secs { f.sample(&[("model", &l.model), ("bucket", &b.bucket)], secs); } } });
+
 /// Renders `stats` in the Prometheus text exposition format 0.0.4 (serve it with
 /// [`CONTENT_TYPE`]). Metric names start with `quotaswarm_`; lane figures carry a
 /// `model` label, bucket figures a `bucket` label too; units are base units (seconds,
 /// USD, ratios 0..1).
 pub fn render_prometheus(stats: &Stats) -> String {
+    let lanes = &stats.lanes;
+    let per_lane =
+        |row: &Labelled<LaneStats>| head(row).with(|f| lanes.iter().for_each(|l| (row.3)(l, f)));
     let mut families: Vec<Family> = Vec::new();
-
-    for (name, kind, help, get) in BROKER_FIGURES {
-        let mut f = Family::new(name, *kind, help);
-        f.sample(&[], get(stats));
-        families.push(f);
+    for row in BROKER_FIGURES {
+        families.push(head(row).with(|f| {
+            f.sample(&[], (row.3)(stats));
+        }));
     }
-
-    let mut f = Family::gauge(
-        "quotaswarm_message_handling_seconds",
-        "Time the broker spends handling one message, by quantile.",
-    );
-    f.sample(&[("quantile", "0.5")], stats.handling_p50_us / 1e6);
-    f.sample(&[("quantile", "0.99")], stats.handling_p99_us / 1e6);
-    families.push(f);
-
-    let mut f = Family::gauge(
-        "quotaswarm_backoff_wait_seconds",
-        "Backoff before retries over all lanes, by quantile.",
-    );
-    f.sample(&[("quantile", "0.5")], stats.backoff_wait_p50_secs);
-    f.sample(&[("quantile", "0.95")], stats.backoff_wait_p95_secs);
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_tokens_total",
-        "Tokens charged over all lanes, by kind.",
-    );
-    f.sample(&[("kind", "input")], stats.input_tokens as f64);
-    f.sample(&[("kind", "output")], stats.output_tokens as f64);
-    f.sample(&[("kind", "cache_read")], stats.cache_read_tokens as f64);
-    f.sample(&[("kind", "cache_write")], stats.cache_write_tokens as f64);
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_fallbacks_total",
-        "Moves down a ladder (at admission and after failures), by model left and model taken.",
-    );
-    for (key, n) in &stats.fallbacks {
-        let (from, to) = key.split_once("->").unwrap_or((key.as_str(), ""));
-        f.sample(&[("from", from), ("to", to)], *n as f64);
+    for row in BROKER_LABELLED {
+        families.push(head(row).with(|f| (row.3)(stats, f)));
     }
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_fallbacks_at_admission_total",
-        "The moves down a ladder made at admission (the higher rung paused, open or too slow), by model left and model taken.",
-    );
-    for (key, n) in &stats.fallbacks_at_admission {
-        let (from, to) = key.split_once("->").unwrap_or((key.as_str(), ""));
-        f.sample(&[("from", from), ("to", to)], *n as f64);
-    }
-    families.push(f);
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_info",
-        "Always 1; maps a lane's model name to the provider's model id.",
-    );
-    for l in &stats.lanes {
-        f.sample(
-            &[("model", &l.model), ("provider_model", &l.provider_model)],
-            1.0,
-        );
-    }
-    families.push(f);
-
-    for (name, kind, help, get) in LANE_FIGURES {
-        let mut f = Family::new(name, *kind, help);
-        for l in &stats.lanes {
-            f.sample(&[("model", &l.model)], get(l));
-        }
-        families.push(f);
-    }
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_circuit_open",
-        "1 while the lane's circuit is open or half-open, 0 when closed; see the state label.",
-    );
-    for l in &stats.lanes {
-        let (state, open) = match l.circuit {
-            CircuitState::Closed => ("closed", 0.0),
-            CircuitState::Open => ("open", 1.0),
-            CircuitState::HalfOpen => ("half_open", 1.0),
-        };
-        f.sample(&[("model", &l.model), ("state", state)], open);
-    }
-    families.push(f);
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_queue_wait_seconds",
-        "Time requests waited in the lane's queue, by quantile.",
-    );
-    for l in &stats.lanes {
-        f.sample(
-            &[("model", &l.model), ("quantile", "0.5")],
-            l.queue_wait_p50_secs,
-        );
-        f.sample(
-            &[("model", &l.model), ("quantile", "0.95")],
-            l.queue_wait_p95_secs,
-        );
-    }
-    families.push(f);
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_backoff_wait_seconds",
-        "Backoff before the lane's retries, by quantile.",
-    );
-    for l in &stats.lanes {
-        f.sample(
-            &[("model", &l.model), ("quantile", "0.5")],
-            l.backoff_wait_p50_secs,
-        );
-        f.sample(
-            &[("model", &l.model), ("quantile", "0.95")],
-            l.backoff_wait_p95_secs,
-        );
-    }
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_lane_responses_total",
-        "Responses on the lane by HTTP status (transport errors are not counted here).",
-    );
-    for l in &stats.lanes {
-        for (status, n) in &l.status {
-            f.sample(&[("model", &l.model), ("status", status)], *n as f64);
-        }
-    }
-    families.push(f);
-
-    let mut f = Family::counter(
-        "quotaswarm_lane_tokens_total",
-        "Tokens the provider charged on the lane, by kind.",
-    );
-    for l in &stats.lanes {
-        for (kind, n) in [
-            ("input", l.input_tokens),
-            ("output", l.output_tokens),
-            ("cache_read", l.cache_read_tokens),
-            ("cache_write", l.cache_write_tokens),
-        ] {
-            f.sample(&[("model", &l.model), ("kind", kind)], n as f64);
-        }
-    }
-    families.push(f);
-
-    for (name, kind, help, get) in BUCKET_FIGURES {
-        let mut f = Family::new(name, *kind, help);
-        for l in &stats.lanes {
-            for b in &l.buckets {
-                f.sample(&[("model", &l.model), ("bucket", &b.bucket)], get(b));
+    families.push(per_lane(&LANE_INFO));
+    for row in LANE_FIGURES {
+        families.push(head(row).with(|f| {
+            for l in lanes {
+                f.sample(&[("model", &l.model)], (row.3)(l));
             }
-        }
-        families.push(f);
+        }));
     }
-
-    let mut f = Family::gauge(
-        "quotaswarm_lane_time_to_exhaustion_seconds",
-        "Seconds until the bucket runs dry at the current burn; only for draining buckets.",
-    );
-    for l in &stats.lanes {
-        for b in &l.buckets {
-            if let Some(secs) = b.time_to_exhaustion_secs {
-                f.sample(&[("model", &l.model), ("bucket", &b.bucket)], secs);
+    families.extend(LANE_LABELLED.iter().map(per_lane));
+    for row in BUCKET_FIGURES {
+        families.push(head(row).with(|f| {
+            for l in lanes {
+                for b in &l.buckets {
+                    f.sample(&[("model", &l.model), ("bucket", &b.bucket)], (row.3)(b));
+                }
             }
-        }
+        }));
     }
-    families.push(f);
+    families.push(per_lane(&LANE_EXHAUSTION));
 
     let mut out = String::with_capacity(16 * 1024);
     for f in &families {
         f.render(&mut out);
     }
     out
+}
+
+/// An empty family named, typed and described by a table row.
+fn head<F>(row: &(&'static str, Kind, &'static str, F)) -> Family {
+    Family::new(row.0, row.1, row.2)
+}
+
+/// The `state` label and the sample of a lane's circuit: 1 while requests are held back.
+fn circuit(state: CircuitState) -> (&'static str, f64) {
+    match state {
+        CircuitState::Closed => ("closed", 0.0),
+        CircuitState::Open => ("open", 1.0),
+        CircuitState::HalfOpen => ("half_open", 1.0),
+    }
+}
+
+/// One sample per `(value of label, figure)`, each with `labels` and `label`.
+fn labelled(
+    f: &mut Family,
+    labels: &[(&'static str, &str)],
+    label: &'static str,
+    figures: &[(&str, f64)],
+) {
+    for (value, figure) in figures {
+        let mut all = labels.to_vec();
+        all.push((label, value));
+        f.sample(&all, *figure);
+    }
+}
+
+/// The four token counts, labelled `kind`.
+fn token_kinds(
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_write: u64,
+) -> [(&'static str, f64); 4] {
+    [
+        ("input", input as f64),
+        ("output", output as f64),
+        ("cache_read", cache_read as f64),
+        ("cache_write", cache_write as f64),
+    ]
+}
+
+/// Ladder moves keyed `"from->to"` as samples labelled `from` and `to`.
+fn ladder_moves(f: &mut Family, moves: &std::collections::BTreeMap<String, u64>) {
+    for (key, n) in moves {
+        let (from, to) = key.split_once("->").unwrap_or((key.as_str(), ""));
+        f.sample(&[("from", from), ("to", to)], *n as f64);
+    }
 }
 
 /// A label value: backslash, double quote and line feed escaped.

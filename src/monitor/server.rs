@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `GET /stats` | the [`Stats`](crate::Stats) snapshot as JSON |
 //! | `GET /metrics` | the same figures in Prometheus text format 0.0.4 |
-//! | `GET /` | a one-line index of the routes |
+//! | `GET /` | the live dashboard (with `/dashboard.js`, `/dashboard.css`; see `dashboard/`) |
+//! | `GET /routes` | a one-line index of the routes |
 //!
 //! Each request asks the broker for one snapshot (one `Stats` message; the broker builds
 //! it in time proportional to the lanes and the recent events each keeps for its sliding
@@ -55,7 +56,8 @@ impl StatsServer {
 
 /// Serves `handle`'s statistics on `addr` (port 0 picks a free one); returns once
 /// listening. Routes: `GET /stats` (JSON [`Stats`](crate::Stats)), `GET /metrics`
-/// (Prometheus text), `GET /`. Errs with [`MonitorError::Bind`] if `addr` cannot be bound.
+/// (Prometheus text), `GET /` (the dashboard), `GET /routes`. Errs with
+/// [`MonitorError::Bind`] if `addr` cannot be bound.
 pub async fn serve(handle: BrokerHandle, addr: SocketAddr) -> Result<StatsServer, MonitorError> {
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "stats server bound to a non-loopback address");
@@ -85,14 +87,15 @@ pub async fn serve(handle: BrokerHandle, addr: SocketAddr) -> Result<StatsServer
 /// The routes [`serve`] serves, for embedding in another axum app.
 pub fn router(handle: BrokerHandle) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/routes", get(index))
         .route("/stats", get(stats_json))
         .route("/metrics", get(metrics))
+        .merge(super::dashboard::routes())
         .with_state(handle)
 }
 
 async fn index() -> &'static str {
-    "quotaswarm stats: GET /stats (JSON), GET /metrics (Prometheus text 0.0.4)\n"
+    "quotaswarm stats: GET / (dashboard), GET /stats (JSON), GET /metrics (Prometheus text 0.0.4)\n"
 }
 
 async fn stats_json(State(handle): State<BrokerHandle>) -> Response {

@@ -1,11 +1,12 @@
-//! Anthropic Messages API (spec §1): `POST /v1/messages` and `/v1/messages/count_tokens`.
+//! Anthropic Messages API: `POST /v1/messages` and `/v1/messages/count_tokens`
+//! (`docs/providers.md`, "Anthropic Messages").
 //!
 //! Shape: constants, the provider struct, the trait impl, then one submodule per part:
 //! `request` (the body: system blocks and cache breakpoints, tools and tool choice,
 //! thinking, structured output as a forced tool), `response` (thinking blocks kept,
 //! cached usage, the structured-output call turned back into text), `stream` (the SSE
 //! decoder), and the fixture tests. Unknown response fields, content-block types and SSE
-//! event names are tolerated (skipped), as the spec requires. Streaming (§1.5):
+//! event names are tolerated (skipped), since Anthropic adds values without notice. Streaming:
 //! [`encode_stream`] sets `"stream": true`; [`StreamDecoder`] for this wire is
 //! [`AnthropicStream`].
 //!
@@ -16,7 +17,6 @@ use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{CacheControl, ContentBlock, Message, Role, StopReason, Tool, Usage};
 use request::{WireCountTokensRequest, WireRequest};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use response::{WireCountTokensResponse, WireResponse, WireUsage};
 use serde::{Deserialize, Serialize};
 
@@ -34,22 +34,12 @@ impl Provider for Anthropic {
         Wire::Anthropic
     }
 
-    fn encode(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError> {
-        encode_messages(model, req, key, false)
-    }
-
-    fn encode_stream(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError> {
-        encode_messages(model, req, key, true)
+    fn encode_attempt(&self, a: Attempt<'_>) -> Encoded {
+        http_request(
+            MESSAGES_PATH,
+            &WireRequest::new(a.model, a.req, a.stream),
+            a.key,
+        )
     }
 
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
@@ -64,22 +54,13 @@ impl Provider for Anthropic {
         Box::new(decoder)
     }
 
-    fn decode(
-        &self,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    fn decode(&self, response: HttpResponse, now: SystemTime) -> Decoded {
         decode_messages(response, now, None)
     }
 
-    fn decode_for(
-        &self,
-        req: &CompletionRequest,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    fn decode_for(&self, req: &CompletionRequest, res: HttpResponse, now: SystemTime) -> Decoded {
         let structured = req.response_format.as_ref().map(|s| s.name.as_str());
-        decode_messages(response, now, structured)
+        decode_messages(res, now, structured)
     }
 }
 
@@ -96,16 +77,7 @@ fn decode_messages(
     })
 }
 
-fn encode_messages(
-    model: &str,
-    req: &CompletionRequest,
-    key: Option<&ApiKey>,
-    stream: bool,
-) -> Result<HttpRequest, ProviderError> {
-    http_request(MESSAGES_PATH, &WireRequest::new(model, req, stream), key)
-}
-
-/// The `count_tokens` request for `req` sent to wire model `model` (spec §1.3): the
+/// The `count_tokens` request for `req` sent to wire model `model` (`docs/providers.md`, "Anthropic count_tokens"): the
 /// messages body minus `max_tokens`, sampling fields and stop sequences; system, tools
 /// (the structured-output tool included), `tool_choice` and `thinking` are counted.
 pub fn encode_count_tokens(
@@ -152,31 +124,15 @@ pub fn decode_count_tokens_at(
         })
 }
 
+/// A JSON request to `path` with the key in `x-api-key` and the API version header.
 fn http_request<T: Serialize>(
     path: &str,
     body: &T,
     key: Option<&ApiKey>,
 ) -> Result<HttpRequest, ProviderError> {
-    let body = serde_json::to_vec(body).map_err(|e| ProviderError::BadRequest {
-        message: format!("not sent: request could not be serialised: {e}"),
-    })?;
-    let mut headers = HeaderMap::new();
-    if let Some(key) = key {
-        let mut value =
-            HeaderValue::from_str(key.expose()).map_err(|_| ProviderError::BadRequest {
-                message: "not sent: the API key contains characters not allowed in an HTTP header"
-                    .into(),
-            })?;
-        value.set_sensitive(true);
-        headers.insert("x-api-key", value);
-    }
-    headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(HttpRequest {
-        path: path.to_string(),
-        headers,
-        body: body.into(),
-    })
+    let version = [("anthropic-version", API_VERSION)];
+    let x_api_key = reqwest::header::HeaderName::from_static("x-api-key");
+    super::json_request(path, body, key, x_api_key, str::to_string, &version)
 }
 
 mod request;

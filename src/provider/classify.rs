@@ -1,6 +1,7 @@
 //! Failure classification: HTTP status + error body + headers → a typed [`ProviderError`].
 //!
-//! Status first, then the body's `error.type` / `error.code` (spec §1.6, §2.5):
+//! Status first, then the body's `error.type` / `error.code` (`docs/providers.md`,
+//! "Failure classification"):
 //! retryable are 408/409/429/500/502/503/504/529, timeouts and connection errors — except
 //! terminal 429s (Anthropic spend cap, OpenAI `insufficient_quota` family, "Request too
 //! large"), which can never succeed by waiting.
@@ -10,7 +11,7 @@
 //! `{"error":{"message","type","param","code"}}`; a body that is neither becomes the
 //! message, truncated.
 //!
-//! Server override: `x-should-retry` (spec §3) wins over the status, as in the SDKs.
+//! Server override: `x-should-retry` wins over the status, as in the SDKs.
 //! `false` on a retryable outcome gives [`ProviderError::Rejected`] (same status);
 //! `true` on a non-retryable 4xx gives [`ProviderError::Server`] (same status), except for
 //! the terminal 429s ([`ProviderError::QuotaExhausted`], [`ProviderError::TooLarge`]):
@@ -293,7 +294,7 @@ impl ProviderError {
 /// Longest message kept from an error body.
 const MAX_MESSAGE_CHARS: usize = 500;
 
-/// OpenAI `error.type` / `error.code` values meaning "out of money or quota" (spec §2.5).
+/// OpenAI `error.type` / `error.code` values meaning "out of money or quota": waiting cannot help.
 const OPENAI_QUOTA_CODES: [&str; 5] = [
     "insufficient_quota",
     "credit_balance_exhausted",
@@ -302,7 +303,7 @@ const OPENAI_QUOTA_CODES: [&str; 5] = [
     "organization_usage_limit_exceeded",
 ];
 
-/// Anthropic `error.details.error_code` of the tier spend cap (spec §1.6).
+/// Anthropic `error.details.error_code` of the tier spend cap: access returns only next month.
 const ANTHROPIC_SPEND_CAP: &str = "enforced_spend_limit_reached";
 
 /// The interesting parts of either vendor's error body.
@@ -349,7 +350,7 @@ impl ErrorBody {
                 .any(|c| OPENAI_QUOTA_CODES.contains(&c.as_str()))
     }
 
-    /// "Request too large … Limit N, Requested M" with M > N: can never fit (spec §2.5).
+    /// "Request too large … Limit N, Requested M" with M > N: can never fit.
     fn is_too_large(&self) -> bool {
         if !self
             .message
@@ -387,7 +388,7 @@ impl ErrorBody {
     }
 }
 
-/// Classifies a non-2xx response (spec §1.6, §2.5, §3). Used by both decoders.
+/// Classifies a non-2xx response of either vendor. Used by both decoders.
 ///
 /// | status | outcome |
 /// |---|---|
@@ -404,7 +405,7 @@ impl ErrorBody {
 /// A `RateLimited` wait is `retry-after` (or `retry-after-ms`), else the message's
 /// "try again in X", else the reset of the exhausted window in the rate-limit headers.
 /// A 429 without `retry-after` whose message names "usage limits" is the Anthropic spend
-/// cap worded without `details` (spec §3 rule 2): `QuotaExhausted`.
+/// cap worded without `details`: `QuotaExhausted`, since retrying it cannot succeed.
 /// Then `x-should-retry` may override (see the module doc).
 pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTime) -> ProviderError {
     let body = ErrorBody::parse(body);
@@ -450,7 +451,7 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTime) 
     apply_should_retry(error, status, headers, retry_after)
 }
 
-/// Classifies an error delivered inside an already-started stream (spec §1.5, §2.4):
+/// Classifies an error delivered inside an already-started stream:
 /// the body (`{"type":"error","error":{…}}` or `{"error":{…}}`) is classified as if it
 /// had come with the status its `error.type` / `error.code` stands for. The caller wraps
 /// the result in [`ProviderError::MidStream`].
@@ -604,37 +605,22 @@ fn redact_keys(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
-
-    fn now() -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::provider::stream::test_support::{headers, now};
 
     fn classify_body(status: u16, pairs: &[(&str, &str)], body: &str) -> ProviderError {
         classify(status, &headers(pairs), body.as_bytes(), now())
     }
 
-    /// Spec §1.6, verbatim.
+    /// Anthropic's documented 429 body.
     const ANTHROPIC_RATE_LIMIT: &str = r#"{"type": "error",
  "error": {"type": "rate_limit_error", "message": "Number of input tokens has exceeded your per-minute rate limit"},
  "request_id": "req_011CAbCdEf"}"#;
 
-    /// Spec §1.6, verbatim.
+    /// The spend-cap 429 body as reported for Anthropic's tier cap.
     const ANTHROPIC_SPEND_CAP_BODY: &str = r#"{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your API usage limits ...",
  "details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_011CXyZ"}"#;
 
-    /// Spec §2.5, verbatim.
+    /// OpenAI's documented 429 body.
     const OPENAI_RATE_LIMIT: &str = r#"{"error": {"message": "Rate limit reached for gpt-4o in organization org-XXXX on tokens per min (TPM): Limit 30000, Used 29100, Requested 1500. Please try again in 1.2s. Visit https://platform.openai.com/account/rate-limits to learn more.",
            "type": "tokens", "param": null, "code": "rate_limit_exceeded"}}"#;
 
@@ -870,11 +856,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config {
-            rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_202),
-            failure_persistence: None,
-            ..proptest::test_runner::Config::default()
-        })]
+        #![proptest_config(crate::types::test_seed::config())]
         #[test]
         fn classify_never_panics_on_arbitrary_bodies(
             status in 100u16..700,

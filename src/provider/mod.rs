@@ -7,7 +7,7 @@
 //!   module per wire (`anthropic.rs`, `openai.rs`), same shape: constants, the provider
 //!   struct, the trait impl, private wire types, conversions, fixture tests.
 //! - [`Transport`] moves bytes: [`HttpTransport`] over reqwest (rustls), the embedded
-//!   simulator in-process (`sim::EmbeddedTransport`, feature `sim`), or a test's
+//!   simulator in-process (`quotaswarm_sim::EmbeddedTransport`), or a test's
 //!   scripted responses, so the wire code is the same whether a test uses sockets or
 //!   paused time.
 //! - [`Endpoint`] puts a provider, a transport and a key together and sends one attempt
@@ -63,6 +63,81 @@ pub struct ProviderFailure {
     pub rate_limits: RateLimitSnapshot,
 }
 
+/// One attempt to encode: `req` sent to wire model `model`, carrying `key` when given;
+/// `stream` asks for a streamed (SSE) response.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    /// The provider's model id.
+    pub model: &'a str,
+    /// What to ask.
+    pub req: &'a CompletionRequest,
+    /// The API key to send, if any.
+    pub key: Option<&'a ApiKey>,
+    /// Whether to ask for server-sent events.
+    pub stream: bool,
+}
+
+impl<'a> Attempt<'a> {
+    /// `req` for wire model `model` with `key`, streamed or not.
+    pub fn new(
+        model: &'a str,
+        req: &'a CompletionRequest,
+        key: Option<&'a ApiKey>,
+        stream: bool,
+    ) -> Self {
+        Attempt {
+            model,
+            req,
+            key,
+            stream,
+        }
+    }
+}
+
+/// What decoding gives: the reply, or the classified failure with the response's rate
+/// limits.
+pub type Decoded = Result<ProviderReply, ProviderFailure>;
+
+/// What encoding gives: the HTTP request, or why it cannot be sent.
+pub type Encoded = Result<HttpRequest, ProviderError>;
+
+/// A JSON `POST` to `path` with `body`, the fixed `headers`, and the key (when given) in
+/// header `key_header`, written by `key_value`. The key's header is marked sensitive, so
+/// it never shows in a `Debug` of the request.
+fn json_request<T: serde::Serialize>(
+    path: &str,
+    body: &T,
+    key: Option<&ApiKey>,
+    key_header: reqwest::header::HeaderName,
+    key_value: impl FnOnce(&str) -> String,
+    headers: &[(&'static str, &'static str)],
+) -> Encoded {
+    use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+    let body = serde_json::to_vec(body).map_err(|e| ProviderError::BadRequest {
+        message: format!("not sent: request could not be serialised: {e}"),
+    })?;
+    let mut map = HeaderMap::new();
+    if let Some(key) = key {
+        let mut value = HeaderValue::from_str(&key_value(key.expose())).map_err(|_| {
+            ProviderError::BadRequest {
+                message: "not sent: the API key contains characters not allowed in an HTTP header"
+                    .into(),
+            }
+        })?;
+        value.set_sensitive(true);
+        map.insert(key_header, value);
+    }
+    for (name, value) in headers {
+        map.insert(*name, HeaderValue::from_static(value));
+    }
+    map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(HttpRequest {
+        path: path.to_string(),
+        headers: map,
+        body: body.into(),
+    })
+}
+
 impl From<ProviderError> for ProviderFailure {
     fn from(error: ProviderError) -> Self {
         ProviderFailure {
@@ -80,33 +155,25 @@ pub trait Provider: Send + Sync + 'static {
     /// The wire format this provider speaks (decides, e.g., whether `count_tokens` exists).
     fn wire(&self) -> Wire;
 
+    /// The HTTP request for one attempt. Errs with [`ProviderError::BadRequest`] when the
+    /// body cannot be serialised or the key is not a valid header value.
+    fn encode_attempt(&self, attempt: Attempt<'_>) -> Encoded;
+
     /// The HTTP request for `req` sent to wire model `model`, carrying `key` when given.
-    /// Errs with [`ProviderError::BadRequest`] when the body cannot be serialised or the
-    /// key is not a valid header value.
-    fn encode(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError>;
+    fn encode(&self, model: &str, req: &CompletionRequest, key: Option<&ApiKey>) -> Encoded {
+        self.encode_attempt(Attempt::new(model, req, key, false))
+    }
 
     /// The outcome of a response. `now` resolves absolute reset times in headers.
     // `ProviderFailure` carries the whole rate-limit snapshot (~280 bytes); failures are
     // not a hot path, so it stays unboxed.
     #[allow(clippy::result_large_err)]
-    fn decode(
-        &self,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure>;
+    fn decode(&self, response: HttpResponse, now: SystemTime) -> Decoded;
 
     /// Like [`Provider::encode`], asking for a streamed (SSE) response.
-    fn encode_stream(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError>;
+    fn encode_stream(&self, model: &str, req: &CompletionRequest, key: Option<&ApiKey>) -> Encoded {
+        self.encode_attempt(Attempt::new(model, req, key, true))
+    }
 
     /// A fresh decoder for one streamed response from wire model `model` (the model
     /// picks the tokenizer used when output must be counted locally).
@@ -116,14 +183,9 @@ pub trait Provider: Send + Sync + 'static {
     /// Anthropic wire turns a structured-output tool call back into the reply's text).
     /// [`Endpoint`] calls this one; the default is `decode`.
     #[allow(clippy::result_large_err)]
-    fn decode_for(
-        &self,
-        req: &CompletionRequest,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    fn decode_for(&self, req: &CompletionRequest, res: HttpResponse, now: SystemTime) -> Decoded {
         let _ = req;
-        self.decode(response, now)
+        self.decode(res, now)
     }
 
     /// Like [`Provider::stream_decoder`], knowing the request the stream answers.
@@ -193,17 +255,10 @@ impl Endpoint {
 
     /// Sends one attempt of `req` to wire model `model` and classifies the outcome. No
     /// retries, no rate limiting: that is the broker's job.
-    pub async fn complete(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    pub async fn complete(&self, model: &str, req: &CompletionRequest) -> Decoded {
         let http = self.provider.encode(model, req, self.key.as_ref())?;
-        let response = self
-            .transport
-            .send(http)
-            .await
-            .map_err(|e| self.failure_of_transport(e))?;
+        let lost = |e| self.failure_of_transport(e);
+        let response = self.transport.send(http).await.map_err(lost)?;
         self.provider.decode_for(req, response, SystemTime::now())
     }
 
@@ -220,11 +275,8 @@ impl Endpoint {
         req: &CompletionRequest,
     ) -> Result<ProviderStream, ProviderFailure> {
         let http = self.provider.encode_stream(model, req, self.key.as_ref())?;
-        let response = self
-            .transport
-            .send_streaming(http)
-            .await
-            .map_err(|e| self.failure_of_transport(e))?;
+        let lost = |e| self.failure_of_transport(e);
+        let response = self.transport.send_streaming(http).await.map_err(lost)?;
         let now = SystemTime::now();
         let rate_limits = ratelimit::parse(&response.headers, now);
         if !(200..300).contains(&response.status) {

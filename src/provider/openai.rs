@@ -1,8 +1,9 @@
-//! OpenAI Chat Completions (spec §2): `POST /v1/chat/completions`.
+//! OpenAI Chat Completions: `POST /v1/chat/completions` (`docs/providers.md`, "OpenAI Chat
+//! Completions").
 //!
 //! Shape: constants, the provider struct, the trait impl, the response's private wire
 //! types and conversion; then `request` (the body), `stream` (the SSE decoder) and the
-//! fixture tests. Streaming (§2.4): `encode_stream` sets `"stream": true` and
+//! fixture tests. Streaming: `encode_stream` sets `"stream": true` and
 //! `"stream_options": {"include_usage": true}`; the decoder is [`OpenAiStream`].
 //!
 //! Mapping from the core (Anthropic-shaped) types:
@@ -36,7 +37,7 @@ use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{ContentBlock, Message, Role, StopReason, Tool, ToolChoice, Usage};
 use request::WireRequest;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -55,70 +56,24 @@ impl Provider for OpenAi {
         Wire::OpenAi
     }
 
-    fn encode(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError> {
-        encode_chat(model, req, key, false)
-    }
-
-    fn encode_stream(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<HttpRequest, ProviderError> {
-        encode_chat(model, req, key, true)
+    fn encode_attempt(&self, a: Attempt<'_>) -> Encoded {
+        let body = WireRequest::new(a.model, a.req, a.stream);
+        let bearer = |key: &str| format!("Bearer {key}");
+        let path = CHAT_COMPLETIONS_PATH;
+        super::json_request(path, &body, a.key, AUTHORIZATION, bearer, &[])
     }
 
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
         Box::new(OpenAiStream::new(model))
     }
 
-    fn decode(
-        &self,
-        response: HttpResponse,
-        now: SystemTime,
-    ) -> Result<ProviderReply, ProviderFailure> {
+    fn decode(&self, response: HttpResponse, now: SystemTime) -> Decoded {
         super::decode_response(response, now, |body| {
             serde_json::from_slice::<WireResponse>(body)
                 .map_err(|e| format!("OpenAI chat completion body: {e}"))
                 .and_then(WireResponse::into_completion)
         })
     }
-}
-
-fn encode_chat(
-    model: &str,
-    req: &CompletionRequest,
-    key: Option<&ApiKey>,
-    stream: bool,
-) -> Result<HttpRequest, ProviderError> {
-    let body = WireRequest::new(model, req, stream);
-    let body = serde_json::to_vec(&body).map_err(|e| ProviderError::BadRequest {
-        message: format!("not sent: request could not be serialised: {e}"),
-    })?;
-    let mut headers = HeaderMap::new();
-    if let Some(key) = key {
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                ProviderError::BadRequest {
-                    message:
-                        "not sent: the API key contains characters not allowed in an HTTP header"
-                            .into(),
-                }
-            })?;
-        value.set_sensitive(true);
-        headers.insert(AUTHORIZATION, value);
-    }
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(HttpRequest {
-        path: CHAT_COMPLETIONS_PATH.to_string(),
-        headers,
-        body: body.into(),
-    })
 }
 
 // ---- private wire types: response ----

@@ -12,7 +12,7 @@ use super::{classify, ratelimit, RateLimitSnapshot, TransportError};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,12 +44,7 @@ const HEADER_NAMES: &[&str] = &[
 ];
 
 fn runner() -> TestRunner {
-    // `Config::default()` reads `PROPTEST_CASES` (256 when unset).
-    TestRunner::new(Config {
-        // A fixed seed: every run checks the same cases (`PROPTEST_CASES` widens them).
-        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_202),
-        ..Config::default()
-    })
+    TestRunner::new(crate::types::test_seed::config())
 }
 
 /// Any instant from 1970 to the year 9999.

@@ -1,6 +1,7 @@
 //! Rate-limit headers of both vendors → one [`RateLimitSnapshot`]; `retry-after` parsing.
 //!
-//! Pure functions of `(headers, now)` (spec §1.7, §2.6, §3):
+//! Pure functions of `(headers, now)` (wire details in `docs/providers.md`,
+//! "Anthropic rate limits", "OpenAI rate limits" and "Retries"):
 //!
 //! - Anthropic: `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining,reset}`,
 //!   resets are RFC 3339 timestamps, resolved against `now` (saturating at zero).
@@ -114,7 +115,7 @@ pub fn parse(headers: &HeaderMap, now: SystemTime) -> RateLimitSnapshot {
     }
 }
 
-/// The server's wait hint (spec §3), in the SDKs' order:
+/// The server's wait hint, read in the official SDKs' order (`docs/providers.md`, "Retries"):
 /// 1. `retry-after-ms` as float milliseconds;
 /// 2. `retry-after` as float seconds;
 /// 3. `retry-after` as an HTTP date, minus `now`.
@@ -135,7 +136,7 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
 
 /// Parses a Go `time.Duration` string as OpenAI sends it in `x-ratelimit-reset-*`.
 ///
-/// Grammar (spec §2.6): `1*(number unit)`, `number = 1*DIGIT ["." 1*DIGIT]`,
+/// Grammar: `1*(number unit)`, `number = 1*DIGIT ["." 1*DIGIT]`,
 /// `unit = h | m | s | ms | us | µs | ns`. No sign, no spaces, no bare numbers; anything
 /// else is `None`. Arithmetic is exact in nanoseconds (no float rounding).
 pub fn parse_go_duration(s: &str) -> Option<Duration> {
@@ -242,23 +243,8 @@ fn positive_secs(secs: f64) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
-
-    /// 2025-08-21T12:40:00Z.
-    fn fixed_now() -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_755_780_000)
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_bytes(v.as_bytes()).unwrap(),
-            );
-        }
-        h
-    }
+    // `now` is 2025-08-21T12:40:00Z.
+    use crate::provider::stream::test_support::{headers, now as fixed_now};
 
     #[test]
     fn parses_anthropic_headers_with_resets_relative_to_now() {
@@ -493,11 +479,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config {
-            rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_202),
-            failure_persistence: None,
-            ..proptest::test_runner::Config::default()
-        })]
+        #![proptest_config(crate::types::test_seed::config())]
         #[test]
         fn go_duration_parser_never_panics(s in ".{0,24}") {
             let _ = parse_go_duration(&s);

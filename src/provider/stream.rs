@@ -292,6 +292,32 @@ pub(crate) mod test_support {
         serde_json::from_slice(&r.body).unwrap()
     }
 
+    /// An expected JSON body, written as text.
+    pub fn expected(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// A header map of `(name, value)` pairs; values may hold any header bytes (`µs`).
+    pub fn headers(pairs: &[(&str, &str)]) -> reqwest::header::HeaderMap {
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
+        }
+        h
+    }
+
+    /// The events among `items`, failures left out.
+    pub fn events(items: &[Result<StreamEvent, ProviderFailure>]) -> Vec<StreamEvent> {
+        items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().cloned())
+            .collect()
+    }
+
     /// A 200 response with `body` and no headers.
     pub fn ok(body: &str) -> HttpResponse {
         HttpResponse {

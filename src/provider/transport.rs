@@ -1,5 +1,5 @@
 //! The transport seam: bytes in, bytes out. Real HTTP here; the embedded simulator
-//! implements the same trait in-process (`crate::sim::EmbeddedTransport`).
+//! implements the same trait in-process (`quotaswarm_sim::EmbeddedTransport`, in its own crate).
 //!
 //! [`Transport::send_streaming`] hands the body over as a stream of chunks as they
 //! arrive (for SSE). Dropping that stream cancels the response: reqwest closes the
@@ -141,7 +141,7 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    /// The stream idle timeout unless [`HttpTransport::with_stream_idle_timeout`] says
+    /// The stream idle timeout unless [`HttpTransport::stream_idle_timeout`] says
     /// otherwise.
     pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_secs(60);
 
@@ -166,7 +166,7 @@ impl HttpTransport {
 
     /// This transport with streamed calls timing out after `idle` without a byte (for the
     /// headers, then between chunks). A zero `idle` is taken as the default.
-    pub fn with_stream_idle_timeout(mut self, idle: Duration) -> Self {
+    pub fn stream_idle_timeout(mut self, idle: Duration) -> Self {
         self.stream_idle = if idle.is_zero() {
             Self::DEFAULT_STREAM_IDLE
         } else {

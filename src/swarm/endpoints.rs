@@ -5,23 +5,18 @@
 use crate::broker::StartError;
 use crate::config::{Config, Transport as TransportKind};
 use crate::provider::{self, Endpoint, HttpTransport, Transport};
-#[cfg(feature = "sim")]
-use crate::sim::{EmbeddedTransport, Simulator};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The key sent to the simulator when no other is set.
 pub const SIM_KEY: &str = "quotaswarm-sim";
 
-/// Stands in for the simulator when the crate is built without the `sim` feature.
-#[cfg(not(feature = "sim"))]
-pub enum Simulator {}
-
-/// The endpoints `config` describes. Providers with `kind = "sim"` use `sim` (the
-/// in-process simulator) and the simulator's key.
+/// The endpoints `config` describes. Providers with `kind = "sim"` use `sim` (a
+/// transport to the in-process simulator, e.g. `quotaswarm_sim::Simulator::transport`)
+/// and the simulator's key.
 pub fn endpoints(
     config: &Config,
-    sim: Option<&Simulator>,
+    sim: Option<Arc<dyn Transport>>,
 ) -> Result<HashMap<String, Endpoint>, StartError> {
     let mut out = HashMap::new();
     for (name, p) in &config.providers {
@@ -32,9 +27,9 @@ pub fn endpoints(
                         provider: name.clone(),
                         message: e.to_string(),
                     })?
-                    .with_stream_idle_timeout(p.stream_idle_timeout),
+                    .stream_idle_timeout(p.stream_idle_timeout),
             ),
-            TransportKind::Embedded => embedded(name, sim)?,
+            TransportKind::Embedded => embedded(name, sim.as_ref())?,
         };
         let key = p.resolve_key().or_else(|| {
             (p.transport == TransportKind::Embedded).then(|| crate::ApiKey::new(SIM_KEY))
@@ -52,21 +47,12 @@ pub fn endpoints(
     Ok(out)
 }
 
-#[cfg(feature = "sim")]
-fn embedded(name: &str, sim: Option<&Simulator>) -> Result<Arc<dyn Transport>, StartError> {
-    match sim {
-        Some(sim) => Ok(Arc::new(EmbeddedTransport { sim: sim.clone() })),
-        None => Err(StartError::Provider {
-            provider: name.to_string(),
-            message: "kind = \"sim\" needs the embedded simulator".into(),
-        }),
-    }
-}
-
-#[cfg(not(feature = "sim"))]
-fn embedded(name: &str, _sim: Option<&Simulator>) -> Result<Arc<dyn Transport>, StartError> {
-    Err(StartError::Provider {
+fn embedded(
+    name: &str,
+    sim: Option<&Arc<dyn Transport>>,
+) -> Result<Arc<dyn Transport>, StartError> {
+    sim.cloned().ok_or_else(|| StartError::Provider {
         provider: name.to_string(),
-        message: "kind = \"sim\" needs quotaswarm built with the `sim` feature".into(),
+        message: "kind = \"sim\" needs the embedded simulator".into(),
     })
 }

@@ -11,39 +11,22 @@
 mod crew;
 mod endpoints;
 mod report;
+mod simulator;
 
 pub use crew::{Crew, CrewOutcome, Interrupter};
 pub use endpoints::{endpoints, SIM_KEY};
 pub use report::{report_table, status_line, SwarmReport, Totals};
+pub use simulator::{Backend, RunningSim, SimRoute, Simulate};
 
 use crate::agent::{
-    spawn_agent, Agent, AgentHandle, AgentReport, Cut, RunningAgent, SendError, SpawnError,
-    DEFAULT_GRACE,
+    spawn_agent, Agent, AgentHandle, AgentOutput, AgentReport, Cut, RunningAgent, SendError,
+    SpawnError, DEFAULT_GRACE,
 };
 use crate::broker::{self, Broker, BrokerHandle, StartError, StartOptions};
 use crate::config::{Config, Transport, Wire};
-#[cfg(feature = "sim")]
-use crate::sim::{SimServer, Simulator};
 use futures_util::future::BoxFuture;
-#[cfg(feature = "sim")]
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Where requests go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Backend {
-    /// Real providers for those whose API key is set; the rest go to a simulator served
-    /// on loopback HTTP.
-    Auto,
-    /// Everything to a simulator served on loopback HTTP (keys ignored).
-    LoopbackSim,
-    /// Everything to the simulator in-process (no sockets; works in paused time).
-    Embedded,
-    /// Exactly as the config says.
-    AsConfigured,
-}
 
 /// Why a swarm could not start or spawn an agent.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +36,13 @@ pub enum SwarmError {
     #[error(transparent)]
     Start(#[from] StartError),
     /// The simulator could not start (e.g. its port is taken).
-    #[cfg(feature = "sim")]
-    #[error(transparent)]
-    Sim(#[from] crate::sim::SimError),
-    /// A provider needs the simulator, but this build has no `sim` feature.
+    #[error("the simulator could not start")]
+    Sim(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A provider needs the simulator, but the backend has none.
     #[error(
-        "providers {providers:?} have no API key set and need the simulator, but quotaswarm \
-         was built without the `sim` feature: set their keys or enable the feature"
+        "providers {providers:?} need the simulator (no API key set, or kind = \"sim\"), but \
+         the backend has none: set their keys or pass a simulated backend \
+         (`quotaswarm_sim::auto()`)"
     )]
     NoSimulator {
         /// The providers that would have gone to the simulator.
@@ -79,11 +62,9 @@ pub struct Swarm {
     /// The broker every agent of this swarm asks.
     pub broker: Broker,
     /// The loopback simulator, when one was started.
-    #[cfg(feature = "sim")]
-    pub sim_server: Option<SimServer>,
+    pub sim_server: Option<Box<dyn RunningSim>>,
     /// The in-process simulator, when used.
-    #[cfg(feature = "sim")]
-    pub simulator: Option<Simulator>,
+    pub simulator: Option<Box<dyn RunningSim>>,
     /// One line per provider saying where its requests go.
     pub backends: Vec<String>,
 }
@@ -92,50 +73,51 @@ impl Swarm {
     /// Starts the simulator where `backend` needs one, then the broker over the
     /// endpoints `config` describes.
     pub async fn start(mut config: Config, backend: Backend) -> Result<Swarm, SwarmError> {
+        let (route, sim) = match backend {
+            Backend::Auto => (SimRoute::Auto, None),
+            Backend::AsConfigured => (SimRoute::AsConfigured, None),
+            Backend::Sim { route, sim } => (route, Some(sim)),
+        };
         let needs_sim: Vec<String> = config
             .providers
             .values()
-            .filter(|p| match backend {
-                Backend::Auto => p.transport == Transport::Http && p.api_key_from_env().is_none(),
-                Backend::LoopbackSim => true,
-                Backend::Embedded | Backend::AsConfigured => false,
+            .filter(|p| match route {
+                SimRoute::Auto => p.transport == Transport::Http && p.api_key_from_env().is_none(),
+                SimRoute::Loopback => true,
+                SimRoute::Embedded | SimRoute::AsConfigured => false,
             })
             .map(|p| p.name.clone())
             .collect();
-        if backend == Backend::Embedded {
+        if route == SimRoute::Embedded {
             config.use_embedded_sim();
         }
-        #[cfg(feature = "sim")]
-        let (sim_server, simulator) = start_simulators(&mut config, &needs_sim).await?;
-        #[cfg(not(feature = "sim"))]
-        {
-            let mut providers = needs_sim.clone();
-            providers.extend(
-                config
-                    .providers
-                    .values()
-                    .filter(|p| p.transport == Transport::Embedded)
-                    .map(|p| p.name.clone()),
-            );
-            if !providers.is_empty() {
-                return Err(SwarmError::NoSimulator { providers });
+        let (sim_server, simulator) = match sim {
+            Some(sim) => start_simulators(sim.as_ref(), &mut config, &needs_sim).await?,
+            None => {
+                let mut providers = needs_sim.clone();
+                providers.extend(
+                    config
+                        .providers
+                        .values()
+                        .filter(|p| p.transport == Transport::Embedded)
+                        .map(|p| p.name.clone()),
+                );
+                if !providers.is_empty() {
+                    return Err(SwarmError::NoSimulator { providers });
+                }
+                (None, None)
             }
-        }
+        };
         let backends = config
             .providers
             .values()
             .map(|p| backend_line(p, needs_sim.contains(&p.name)))
             .collect();
-        #[cfg(feature = "sim")]
-        let endpoints = endpoints::endpoints(&config, simulator.as_ref())?;
-        #[cfg(not(feature = "sim"))]
-        let endpoints = endpoints::endpoints(&config, None)?;
+        let endpoints = endpoints::endpoints(&config, simulator.as_ref().map(|s| s.transport()))?;
         let broker = broker::start(config, endpoints, StartOptions::default()).await?;
         Ok(Swarm {
             broker,
-            #[cfg(feature = "sim")]
             sim_server,
-            #[cfg(feature = "sim")]
             simulator,
             backends,
         })
@@ -157,8 +139,8 @@ impl Swarm {
     }
 
     /// Spawns and starts an agent; its handle gives its address and, once it stops, its
-    /// report.
-    pub async fn spawn<A: Agent>(
+    /// report (with its output, for an agent that returns one).
+    pub async fn spawn<A: Agent<O>, O: AgentOutput>(
         &self,
         name: impl Into<String>,
         agent: A,
@@ -173,7 +155,7 @@ impl Swarm {
 
     /// Spawns an agent without starting it (send it messages first, e.g. a peer's
     /// address, then [`AgentHandle::start`] it or hand it to a [`Crew`]).
-    pub async fn spawn_idle<A: Agent>(
+    pub async fn spawn_idle<A: Agent<O>, O: AgentOutput>(
         &self,
         name: impl Into<String>,
         agent: A,
@@ -181,13 +163,13 @@ impl Swarm {
         Ok(spawn_agent(name, agent, self.handle()).await?)
     }
 
-    /// The simulator's counters, when this swarm runs one (loopback or in-process).
-    #[cfg(feature = "sim")]
-    pub fn sim_stats(&self) -> Option<crate::sim::SimStats> {
+    /// The simulator's counters, when this swarm runs one (loopback or in-process), as
+    /// its crate serializes them (`quotaswarm_sim::SimStats`).
+    pub fn sim_stats(&self) -> Option<serde_json::Value> {
         self.sim_server
             .as_ref()
-            .map(|s| s.sim.stats())
-            .or_else(|| self.simulator.as_ref().map(Simulator::stats))
+            .or(self.simulator.as_ref())
+            .map(|s| s.stats())
     }
 
     /// Builds the run's report: per-agent reports plus the broker's (and the
@@ -207,7 +189,6 @@ impl Swarm {
             totals,
             backends: self.backends.clone(),
             stats,
-            #[cfg(feature = "sim")]
             sim: self.sim_stats(),
         }
     }
@@ -215,9 +196,8 @@ impl Swarm {
     /// Stops the broker and the loopback simulator.
     pub async fn shutdown(self) {
         self.broker.stop();
-        #[cfg(feature = "sim")]
         if let Some(s) = self.sim_server {
-            let _ = s.shutdown().await;
+            s.shutdown().await;
         }
     }
 }
@@ -284,8 +264,9 @@ impl SwarmBuilder {
         self
     }
 
-    /// Adds an agent, spawned when the swarm starts.
-    pub fn agent<A: Agent>(mut self, name: impl Into<String>, agent: A) -> Self {
+    /// Adds an agent, spawned when the swarm starts. What it returns is in its report
+    /// ([`SwarmReport::output`]).
+    pub fn agent<A: Agent<O>, O: AgentOutput>(mut self, name: impl Into<String>, agent: A) -> Self {
         let name = name.into();
         self.spawners.push(Box::new(move |swarm: &Swarm| {
             Box::pin(async move { Ok(vec![swarm.spawn_idle(name, agent).await?.erase()]) })
@@ -306,8 +287,9 @@ impl SwarmBuilder {
     }
 
     /// Starts the swarm and spawns every agent (idle), in a crew with this builder's
-    /// grace period. Start them with [`Crew::start`].
-    pub async fn build(self) -> Result<(Swarm, Crew, Option<Duration>), SwarmError> {
+    /// grace period. Start them with [`Crew::start`], or run it all with
+    /// [`BuiltSwarm::run`].
+    pub async fn build(self) -> Result<BuiltSwarm, SwarmError> {
         let swarm = Swarm::start(self.config, self.backend).await?;
         let mut crew = Crew::new();
         crew.set_grace(self.grace);
@@ -316,18 +298,45 @@ impl SwarmBuilder {
                 crew.push(a);
             }
         }
-        Ok((swarm, crew, self.deadline))
+        Ok(BuiltSwarm {
+            swarm,
+            crew,
+            deadline: self.deadline,
+        })
     }
 
     /// Runs until every agent finishes or the deadline; returns the report.
     pub async fn run(self) -> Result<SwarmReport, SwarmError> {
         let t0 = Instant::now();
-        let (swarm, crew, deadline) = self.build().await?;
-        let started = crew.start();
-        let outcome = crew.wait(started, deadline).await;
-        let report = swarm.report(outcome, t0.elapsed()).await;
-        swarm.shutdown().await;
-        Ok(report)
+        Ok(self.build().await?.run_from(t0).await)
+    }
+}
+
+/// A swarm started by [`SwarmBuilder::build`], its agents spawned but not started.
+#[non_exhaustive]
+pub struct BuiltSwarm {
+    /// The running broker (and simulator).
+    pub swarm: Swarm,
+    /// The agents, idle.
+    pub crew: Crew,
+    /// When to cut the agents still running, from their start.
+    pub deadline: Option<Duration>,
+}
+
+impl BuiltSwarm {
+    /// Starts the agents, waits until they all finish or the deadline, shuts the swarm
+    /// down and returns the report.
+    pub async fn run(self) -> SwarmReport {
+        self.run_from(Instant::now()).await
+    }
+
+    /// [`BuiltSwarm::run`], with the report's elapsed time counted from `t0`.
+    async fn run_from(self, t0: Instant) -> SwarmReport {
+        let started = self.crew.start();
+        let outcome = self.crew.wait(started, self.deadline).await;
+        let report = self.swarm.report(outcome, t0.elapsed()).await;
+        self.swarm.shutdown().await;
+        report
     }
 }
 
@@ -350,19 +359,15 @@ fn backend_line(p: &crate::config::ProviderConfig, simulated: bool) -> String {
 /// Serves one simulator on loopback for the providers in `needs_sim` (pointing them at
 /// it, with the simulator's key) and makes the in-process one for `kind = "sim"`
 /// providers.
-#[cfg(feature = "sim")]
 async fn start_simulators(
+    sim: &dyn Simulate,
     config: &mut Config,
     needs_sim: &[String],
-) -> Result<(Option<SimServer>, Option<Simulator>), SwarmError> {
+) -> Result<(Option<Box<dyn RunningSim>>, Option<Box<dyn RunningSim>>), SwarmError> {
     let mut sim_server = None;
     if !needs_sim.is_empty() {
-        let server = crate::sim::serve(
-            Simulator::new(config),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        )
-        .await?;
-        let url = format!("http://{}", server.addr);
+        let server = sim.serve(config).await.map_err(SwarmError::Sim)?;
+        let url = server.base_url().unwrap_or_default();
         for name in needs_sim {
             if let Some(p) = config.providers.get_mut(name) {
                 p.transport = Transport::Http;
@@ -378,7 +383,7 @@ async fn start_simulators(
         .providers
         .values()
         .any(|p| p.transport == Transport::Embedded)
-        .then(|| Simulator::new(config));
+        .then(|| sim.embedded(config));
     Ok((sim_server, simulator))
 }
 

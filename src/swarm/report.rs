@@ -28,10 +28,17 @@ pub struct SwarmReport {
     pub backends: Vec<String>,
     /// The broker's statistics at the end (`None` if it could not be asked).
     pub stats: Option<Stats>,
-    /// The simulator's own counters, when the swarm ran one.
-    #[cfg(feature = "sim")]
+    /// The simulator's own counters, when the swarm ran one (`quotaswarm_sim::SimStats`
+    /// serialized: the core does not know the simulator's types).
     #[serde(default)]
-    pub sim: Option<crate::sim::SimStats>,
+    pub sim: Option<serde_json::Value>,
+}
+
+impl SwarmReport {
+    /// What the agent `name` returned, if it returned a `T` (see [`AgentReport::output`]).
+    pub fn output<T: 'static>(&self, name: &str) -> Option<&T> {
+        self.agents.iter().find(|a| a.name == name)?.output()
+    }
 }
 
 /// A run's figures, as `quotaswarm run --json` prints them.
@@ -367,15 +374,16 @@ pub fn report_table(r: &SwarmReport) -> String {
             );
         }
     }
-    #[cfg(feature = "sim")]
     if let Some(sim) = &r.sim {
+        let total = &sim["total"];
+        let status = |s: &str| total["statuses"][s].as_u64().unwrap_or(0);
         let _ = writeln!(
             out,
             "simulator: {} requests, {} answered 200, {} answered 429, {} answered 529",
-            sim.total.requests,
-            sim.total.status(200),
-            sim.total.status(429),
-            sim.total.status(529)
+            total["requests"].as_u64().unwrap_or(0),
+            status("200"),
+            status("429"),
+            status("529")
         );
     }
     out
@@ -454,7 +462,6 @@ mod tests {
             totals,
             backends: Vec::new(),
             stats: Some(stats),
-            #[cfg(feature = "sim")]
             sim: None,
         };
         let table = report_table(&report);

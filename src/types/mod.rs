@@ -7,10 +7,14 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 mod cache;
+pub(crate) mod counts;
 mod reasoning;
+#[cfg(test)]
+pub(crate) mod test_seed;
 mod tools;
 
 pub use cache::{CacheControl, CacheTtl};
+pub use counts::MessageCounts;
 pub use reasoning::{ReasoningEffort, Thinking};
 pub use tools::{OutputSchema, Tool, ToolChoice};
 
@@ -93,6 +97,19 @@ impl ContentBlock {
         ContentBlock::Text {
             text: text.into(),
             cache_control: None,
+        }
+    }
+
+    /// A tool call the model made (an assistant turn's block, echoed back in a history).
+    pub fn tool_use(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        input: serde_json::Value,
+    ) -> Self {
+        ContentBlock::ToolUse {
+            id: id.into(),
+            name: name.into(),
+            input,
         }
     }
 
@@ -266,6 +283,12 @@ pub struct RequestOptions {
     /// Never fall below this rung of the ladder (0 = the first rung).
     #[serde(default)]
     pub floor: Option<usize>,
+    /// How much longer this ladder request waits for each step up its ladder rather than
+    /// spill to a lower rung that would finish it sooner. `None`: the broker's
+    /// `ladder_prefer` (by default, its max wait); zero: the rung projected to finish it
+    /// first.
+    #[serde(default, with = "opt_duration_ms")]
+    pub prefer: Option<Duration>,
     /// Automatic prompt-cache breakpoints (Anthropic): `None` follows the model's config
     /// (`auto_cache`, on by default for Anthropic models), `Some(false)` turns them off for
     /// this request. Breakpoints the request places itself are always kept.
@@ -277,6 +300,11 @@ pub struct RequestOptions {
     /// off for this request.
     #[serde(default, with = "opt_duration_ms")]
     pub reuse: Option<Duration>,
+    /// The token counts of this conversation's messages, remembered between requests so
+    /// one more turn is estimated from its new messages alone (see
+    /// [`MessageCounts`]). Not sent, not part of equality.
+    #[serde(skip)]
+    pub counts: Option<MessageCounts>,
 }
 
 fn yes() -> bool {
@@ -290,8 +318,10 @@ impl Default for RequestOptions {
             coalesce: true,
             trim: None,
             floor: None,
+            prefer: None,
             auto_cache: None,
             reuse: None,
+            counts: None,
         }
     }
 }
@@ -400,6 +430,12 @@ impl CompletionRequest {
     /// A request for `target` with one user message: `new(target).user(text)`.
     pub fn prompt(target: impl Into<String>, text: impl Into<String>) -> Self {
         CompletionRequest::new(target).user(text)
+    }
+
+    /// Asks another target (a model or ladder name), keeping everything else.
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = target.into();
+        self
     }
 
     /// Sets the system prompt (one text block, replacing any before).
@@ -513,6 +549,13 @@ impl CompletionRequest {
         self
     }
 
+    /// Answers an identical request answered within `window` again from that completion,
+    /// without a provider call (`Duration::ZERO` turns reuse off for this request).
+    pub fn reuse(mut self, window: Duration) -> Self {
+        self.options.reuse = Some(window);
+        self
+    }
+
     /// Sets all the broker options at once.
     pub fn options(mut self, options: RequestOptions) -> Self {
         self.options = options;
@@ -551,6 +594,15 @@ impl CompletionRequest {
     /// Never fall below this rung of the ladder (0 = the first).
     pub fn floor(mut self, rung: usize) -> Self {
         self.options.floor = Some(rung);
+        self
+    }
+
+    /// Wait up to `secs` longer per step up the ladder rather than spill to a lower rung
+    /// that would finish sooner (0: wherever it finishes first). Negative or NaN counts
+    /// as 0; too large for a `Duration`, as never spilling.
+    pub fn prefer_secs(mut self, secs: f64) -> Self {
+        let d = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX);
+        self.options.prefer = Some(d);
         self
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! | module | shows |
 //! |---|---|
-//! | `e2e_swarm` | 24 agents against a separate `quotaswarm sim` process: 0 429s, makespan near the ideal |
+//! | `e2e_swarm` | 24 agents against a separate `quotaswarm sim` process: 0 429s, the makespan against the ideal |
 //! | `scenario_default` | the built-in demo exercises every mechanism and matches the simulator's counters |
 //! | `scenario_cli` | `quotaswarm run --scenario --json` against `quotaswarm sim`, and CLI errors |
 //! | `interrupt` | SIGINT / SIGTERM during `quotaswarm run --json`: the partial report, exit 130 / 143 |

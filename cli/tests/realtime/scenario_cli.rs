@@ -3,8 +3,8 @@
 //! file makes `quotaswarm run` fail with the field and the line.
 
 use crate::common::start_sim;
-use quotaswarm::sim::SimStats;
 use quotaswarm::swarm::Totals;
+use quotaswarm_sim::SimStats;
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -49,8 +49,9 @@ fn a_base_url_where_nothing_listens_fails_fast_and_names_the_url() {
         String::from_utf8_lossy(&out.stderr)
     );
     println!("{elapsed:?}\n{all}");
+    // Well under the ~75 s of backoffs before, with room for a loaded machine.
     assert!(
-        elapsed < Duration::from_secs(10),
+        elapsed < Duration::from_secs(30),
         "two turns failed in {elapsed:?}"
     );
     assert!(

@@ -1,22 +1,19 @@
 //! Request and response fixtures for what agents need on the Anthropic wire: prompt
 //! caching, tool control and tool results, extended thinking, structured output. Each
 //! request is built with the public API, encoded, and compared as JSON values (key order
-//! normalised) with the body the spec (§1.2, §1.8, §1.9) and the official docs show;
+//! normalised) with the body the vendor's documentation shows (`docs/providers.md`, "Anthropic
+//! request body", "Anthropic prompt caching", "Anthropic extended thinking");
 //! responses are the docs' shapes, decoded.
 
 use super::request::STRUCTURED_TOOL_DESCRIPTION;
 use super::*;
-use crate::provider::stream::test_support::{finished, now, ok, run};
+use crate::provider::stream::test_support::{expected, finished, now, ok, run};
 use crate::types::{OutputSchema, ToolChoice};
 use serde_json::{json, Value};
 
 fn body(req: &CompletionRequest) -> Value {
     let r = Anthropic.encode("claude-sonnet-4-5", req, None).unwrap();
     serde_json::from_slice(&r.body).unwrap()
-}
-
-fn expected(text: &str) -> Value {
-    serde_json::from_str(text).unwrap()
 }
 
 fn weather() -> Tool {
@@ -28,7 +25,7 @@ fn weather() -> Tool {
     .description("Current weather in a city")
 }
 
-// ---- caching (spec §1.2, §1.8) ----
+// ---- caching (docs/providers.md, "Anthropic prompt caching") ----
 
 #[test]
 fn caching_breakpoints_on_tools_system_and_history_blocks() {
@@ -68,7 +65,7 @@ fn no_system_prompt_sends_no_system_field() {
     assert!(b.get("system").is_none(), "{b}");
 }
 
-/// Spec §1.4 usage, cache fields included.
+/// A documented response usage, cache fields included.
 #[test]
 fn decodes_cache_reads_and_writes() {
     let body = r#"{"id": "msg_c", "type": "message", "role": "assistant",
@@ -99,11 +96,11 @@ fn tools_forced_choice_no_parallel_use_strict_and_rich_tool_results() {
         .user("Weather in Paris?")
         .message(Message {
             role: Role::Assistant,
-            content: vec![ContentBlock::ToolUse {
-                id: "toolu_01A".into(),
-                name: "get_weather".into(),
-                input: json!({"city": "Paris"}),
-            }],
+            content: vec![ContentBlock::tool_use(
+                "toolu_01A",
+                "get_weather",
+                json!({"city": "Paris"}),
+            )],
         })
         .message(Message {
             role: Role::User,
@@ -123,11 +120,11 @@ fn tools_forced_choice_no_parallel_use_strict_and_rich_tool_results() {
         })
         .message(Message {
             role: Role::Assistant,
-            content: vec![ContentBlock::ToolUse {
-                id: "toolu_01B".into(),
-                name: "get_weather".into(),
-                input: json!({"city": "Rome"}),
-            }],
+            content: vec![ContentBlock::tool_use(
+                "toolu_01B",
+                "get_weather",
+                json!({"city": "Rome"}),
+            )],
         })
         .message(Message {
             role: Role::User,
@@ -216,7 +213,7 @@ fn tool_choice_modes_and_parallel_use() {
     );
 }
 
-// ---- thinking (spec §1.9) ----
+// ---- thinking (docs/providers.md, "Anthropic extended thinking") ----
 
 #[test]
 fn thinking_enabled_and_replayed_before_the_tool_use_it_led_to() {
@@ -232,11 +229,7 @@ fn thinking_enabled_and_replayed_before_the_tool_use_it_led_to() {
                 ContentBlock::RedactedThinking {
                     data: "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr".into(),
                 },
-                ContentBlock::ToolUse {
-                    id: "toolu_01A".into(),
-                    name: "get_weather".into(),
-                    input: json!({"city": "Paris"}),
-                },
+                ContentBlock::tool_use("toolu_01A", "get_weather", json!({"city": "Paris"})),
             ],
         })
         .message(Message {
@@ -318,46 +311,7 @@ fn decodes_thinking_and_redacted_thinking_in_order() {
 }
 
 /// The docs' streamed thinking: thinking_delta, then signature_delta, then the text.
-const THINKING_STREAM: &str = r#"event: message_start
-data: {"type": "message_start", "message": {"id": "msg_01S", "type": "message", "role": "assistant", "content": [], "model": "claude-sonnet-4-5", "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 40, "output_tokens": 1}}}
-
-event: content_block_start
-data: {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}
-
-event: content_block_delta
-data: {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me solve this step by step:\n\n1. First break down 27 * 453"}}
-
-event: content_block_delta
-data: {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "\n2. 453 = 400 + 50 + 3"}}
-
-event: content_block_delta
-data: {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}}
-
-event: content_block_stop
-data: {"type": "content_block_stop", "index": 0}
-
-event: content_block_start
-data: {"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"}}
-
-event: content_block_stop
-data: {"type": "content_block_stop", "index": 1}
-
-event: content_block_start
-data: {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}}
-
-event: content_block_delta
-data: {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "27 * 453 = 12,231"}}
-
-event: content_block_stop
-data: {"type": "content_block_stop", "index": 2}
-
-event: message_delta
-data: {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 120}}
-
-event: message_stop
-data: {"type": "message_stop"}
-
-"#;
+const THINKING_STREAM: &str = include_str!("streams/thinking.sse");
 
 #[tokio::test]
 async fn streams_thinking_with_its_signature_into_the_completion() {
@@ -467,40 +421,7 @@ fn the_structured_tool_call_comes_back_as_the_json_text() {
 
 #[tokio::test]
 async fn a_streamed_structured_call_is_text_deltas_and_one_text_block() {
-    let text = r#"event: message_start
-data: {"type":"message_start","message":{"id":"msg_02P","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":80,"output_tokens":1}}}
-
-event: content_block_start
-data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Ada is 36."}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig-1"}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":0}
-
-event: content_block_start
-data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_02P","name":"person","input":{}}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"name\": \"Ada\","}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" \"age\": 36}"}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":1}
-
-event: message_delta
-data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":30}}
-
-event: message_stop
-data: {"type":"message_stop"}
-
-"#;
+    let text = include_str!("streams/structured_call.sse");
     let req = CompletionRequest::prompt("claude", "Extract")
         .response_format(person())
         .thinking(1024)
@@ -537,7 +458,7 @@ data: {"type":"message_stop"}
     assert_eq!(c.stop_reason, StopReason::EndTurn);
 }
 
-// ---- count_tokens (spec §1.3) ----
+// ---- count_tokens (docs/providers.md, "Anthropic count_tokens") ----
 
 #[test]
 fn count_tokens_carries_system_tools_choice_and_thinking() {

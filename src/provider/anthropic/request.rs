@@ -1,4 +1,4 @@
-//! Anthropic request bodies (spec §1.2, §1.3, §1.8, §1.9): the private wire types and how
+//! Anthropic request bodies (`docs/providers.md`, "Anthropic request body"): the private wire types and how
 //! a core [`CompletionRequest`] becomes one.
 //!
 //! - `system` is an array of text blocks, each with its `cache_control` (left out when
@@ -56,7 +56,7 @@ pub(super) struct WireRequest<'a> {
     pub stream: bool,
 }
 
-/// `count_tokens` (spec §1.3): the messages body minus `max_tokens`, sampling fields,
+/// `count_tokens`: the messages body minus `max_tokens`, sampling fields,
 /// stop sequences, metadata and `stream`.
 #[derive(Serialize)]
 pub(super) struct WireCountTokensRequest<'a> {

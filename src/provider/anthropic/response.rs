@@ -1,4 +1,4 @@
-//! Anthropic response bodies (spec §1.4, §1.8, §1.9): the private wire types and how one
+//! Anthropic response bodies (`docs/providers.md`, "Anthropic response and usage"): the private wire types and how one
 //! becomes a core [`Completion`].
 //!
 //! - Text, tool_use, thinking (with its signature) and redacted_thinking blocks are kept

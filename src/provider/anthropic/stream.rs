@@ -1,4 +1,4 @@
-//! Anthropic streaming (spec §1.5): the SSE decoder of one streamed Messages response.
+//! Anthropic streaming (`docs/providers.md`, "Anthropic streaming"): the SSE decoder of one streamed Messages response.
 
 use super::*;
 

@@ -1,6 +1,7 @@
 //! Fixture tests of the Anthropic wire: encoding, decoding, streaming; no HTTP.
 
 use super::*;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
 use std::time::Duration;
 
@@ -14,11 +15,7 @@ fn rich_request() -> CompletionRequest {
         role: Role::Assistant,
         content: vec![
             ContentBlock::text("Let me look."),
-            ContentBlock::ToolUse {
-                id: "toolu_01A".into(),
-                name: "weather".into(),
-                input: json!({"city": "Paris"}),
-            },
+            ContentBlock::tool_use("toolu_01A", "weather", json!({"city": "Paris"})),
         ],
     });
     req.messages.push(Message {
@@ -125,7 +122,7 @@ fn key_with_invalid_header_characters_is_refused_without_echoing_it() {
     assert!(!e.to_string().contains("sk-bad"));
 }
 
-/// Spec §1.2, verbatim.
+/// The vendor's documented example request body.
 const SPEC_REQUEST: &str = r#"{
   "model": "claude-sonnet-4-5", "max_tokens": 512, "temperature": 0.2,
   "stop_sequences": ["\n\nEND"], "stream": false,
@@ -164,7 +161,7 @@ fn encodes_spec_request_example_modulo_documented_differences() {
     assert_eq!(body_json(&r), want);
 }
 
-/// Spec §1.4, verbatim.
+/// The vendor's documented example response body.
 const SPEC_RESPONSE: &str = r#"{
   "id": "msg_01XyZ",
   "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
@@ -335,44 +332,13 @@ fn decodes_count_tokens_response() {
 
 // ---- streaming ----
 
-use crate::provider::stream::test_support::{body_json, finished, now, ok, run};
+use crate::provider::stream::test_support::{body_json, events, finished, now, ok, run};
 
-/// Spec §1.5, verbatim.
-const SPEC_STREAM: &str = r#"event: message_start
-data: {"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":2100,"output_tokens":1}}}
+/// The vendor's documented example event stream.
+const SPEC_STREAM: &str = include_str!("streams/documented.sse");
 
-event: content_block_start
-data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
-
-event: ping
-data: {"type":"ping"}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":0}
-
-event: message_delta
-data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}
-
-event: message_stop
-data: {"type":"message_stop"}
-
-"#;
-
-/// Spec §1.5 mid-stream error, verbatim.
-const SPEC_STREAM_ERROR: &str = r#"event: error
-data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}
-
-"#;
-
-fn events(items: &[Result<StreamEvent, ProviderFailure>]) -> Vec<StreamEvent> {
-    items
-        .iter()
-        .filter_map(|i| i.as_ref().ok().cloned())
-        .collect()
-}
+/// The vendor's documented mid-stream error event.
+const SPEC_STREAM_ERROR: &str = include_str!("streams/documented_error.sse");
 
 #[tokio::test]
 async fn decodes_spec_stream_with_usage_overlaid_whatever_the_chunking() {
@@ -480,60 +446,7 @@ async fn error_as_the_first_event_has_delivered_nothing() {
 
 #[tokio::test]
 async fn assembles_thinking_and_tool_use_from_deltas_and_skips_unknown_events_and_blocks() {
-    let text = r#"event: message_start
-data: {"type":"message_start","message":{"id":"msg_02","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}
-
-: a comment line
-
-event: content_block_start
-data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":0}
-
-event: brand_new_event
-data: {"type":"brand_new_event","x":1}
-
-event: content_block_start
-data: {"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Let me look."}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":1}
-
-event: content_block_start
-data: {"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_01A","name":"lookup","input":{}}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"q\": \"x"}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"y\"}"}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":2}
-
-event: content_block_start
-data: {"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_01B","name":"noargs","input":{}}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":3}
-
-event: message_delta
-data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":40}}
-
-event: message_stop
-data: {"type":"message_stop"}
-
-"#;
+    let text = include_str!("streams/thinking_tool_use_and_unknowns.sse");
     let items = run(Box::new(AnthropicStream::new("m")), text, 11).await;
     assert!(items.iter().all(Result::is_ok), "{items:?}");
     let evs = events(&items);

@@ -5,16 +5,12 @@
 //! reference shows.
 
 use super::*;
-use crate::provider::stream::test_support::{now, ok};
+use crate::provider::stream::test_support::{expected, now, ok};
 use crate::types::{CacheControl, OutputSchema, ReasoningEffort};
 use serde_json::json;
 
 fn body(model: &str, req: &CompletionRequest) -> Value {
     serde_json::from_slice(&OpenAi.encode(model, req, None).unwrap().body).unwrap()
-}
-
-fn expected(text: &str) -> Value {
-    serde_json::from_str(text).unwrap()
 }
 
 fn weather() -> Tool {
@@ -36,16 +32,8 @@ fn tools_named_choice_no_parallel_calls_strict_and_tool_results() {
         .message(Message {
             role: Role::Assistant,
             content: vec![
-                ContentBlock::ToolUse {
-                    id: "call_1".into(),
-                    name: "get_weather".into(),
-                    input: json!({"city": "Paris"}),
-                },
-                ContentBlock::ToolUse {
-                    id: "call_2".into(),
-                    name: "get_weather".into(),
-                    input: json!({"city": "Rome"}),
-                },
+                ContentBlock::tool_use("call_1", "get_weather", json!({"city": "Paris"})),
+                ContentBlock::tool_use("call_2", "get_weather", json!({"city": "Rome"})),
             ],
         })
         .message(Message {

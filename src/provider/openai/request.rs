@@ -1,4 +1,5 @@
-//! OpenAI request bodies (spec §2.2, §2.9): the private wire types and how a core
+//! OpenAI request bodies (`docs/providers.md`, "OpenAI request body",
+//! "OpenAI reasoning models"): the private wire types and how a core
 //! [`CompletionRequest`] becomes one (the mapping is described in the parent module).
 
 use super::*;

@@ -1,4 +1,4 @@
-//! OpenAI streaming (spec §2.4): the SSE decoder of one streamed chat completion.
+//! OpenAI streaming (`docs/providers.md`, "OpenAI streaming"): the SSE decoder of one streamed chat completion.
 
 use super::*;
 

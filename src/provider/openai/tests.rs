@@ -1,6 +1,7 @@
 //! Fixture tests of the OpenAI wire: encoding, decoding, streaming; no HTTP.
 
 use super::*;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
 use std::time::Duration;
 
@@ -12,11 +13,11 @@ fn rich_request() -> CompletionRequest {
         .temperature(0.0);
     req.messages.push(Message {
         role: Role::Assistant,
-        content: vec![ContentBlock::ToolUse {
-            id: "call_1".into(),
-            name: "weather".into(),
-            input: json!({"city": "Paris"}),
-        }],
+        content: vec![ContentBlock::tool_use(
+            "call_1",
+            "weather",
+            json!({"city": "Paris"}),
+        )],
     });
     req.messages.push(Message {
         role: Role::User,
@@ -29,11 +30,7 @@ fn rich_request() -> CompletionRequest {
         role: Role::Assistant,
         content: vec![
             ContentBlock::text("Checking Rome."),
-            ContentBlock::ToolUse {
-                id: "call_2".into(),
-                name: "weather".into(),
-                input: json!({"city": "Rome"}),
-            },
+            ContentBlock::tool_use("call_2", "weather", json!({"city": "Rome"})),
         ],
     });
     req.messages.push(Message {
@@ -135,7 +132,7 @@ fn debug_of_request_never_shows_the_key() {
     assert!(!debug.contains("sk-proj-secret-456"), "{debug}");
 }
 
-/// Spec §2.2, verbatim.
+/// The vendor's documented example request body.
 const SPEC_REQUEST: &str = r#"{
   "model": "gpt-4o-mini", "max_completion_tokens": 64, "temperature": 0, "stop": ["\n\n"],
   "messages": [
@@ -166,7 +163,7 @@ fn encodes_spec_request_example_modulo_documented_differences() {
     assert_eq!(body_json(&r), want);
 }
 
-/// Spec §2.3, verbatim.
+/// The vendor's documented example response body.
 const SPEC_RESPONSE: &str = r#"{
   "id": "chatcmpl-abc123", "object": "chat.completion", "created": 1767225600,
   "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_0123abcd", "service_tier": "default",
@@ -303,27 +300,10 @@ fn error_response_is_classified_with_rate_limits() {
 
 // ---- streaming ----
 
-use crate::provider::stream::test_support::{body_json, finished, now, ok, run};
+use crate::provider::stream::test_support::{body_json, events, finished, now, ok, run};
 
-/// Spec §2.4, verbatim.
-const SPEC_STREAM: &str = r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}
-
-data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"2, 3, 5"},"finish_reason":null}],"usage":null}
-
-data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}
-
-data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":7,"total_tokens":31,"prompt_tokens_details":{"cached_tokens":0}}}
-
-data: [DONE]
-
-"#;
-
-fn events(items: &[Result<StreamEvent, ProviderFailure>]) -> Vec<StreamEvent> {
-    items
-        .iter()
-        .filter_map(|i| i.as_ref().ok().cloned())
-        .collect()
-}
+/// The vendor's documented example chunk stream.
+const SPEC_STREAM: &str = include_str!("streams/documented.sse");
 
 #[tokio::test]
 async fn decodes_spec_stream_with_final_usage_chunk() {
@@ -369,13 +349,18 @@ async fn decodes_spec_stream_with_final_usage_chunk() {
     }
 }
 
+/// The documented stream cut after its first `n` events.
+fn first_events(n: usize) -> String {
+    SPEC_STREAM
+        .split("\n\n")
+        .take(n)
+        .map(|e| format!("{e}\n\n"))
+        .collect()
+}
+
 #[tokio::test]
 async fn a_stream_cut_before_the_usage_chunk_counts_output_locally_and_says_so() {
-    let text: String = SPEC_STREAM
-        .split("\n\n")
-        .take(3)
-        .map(|e| format!("{e}\n\n"))
-        .collect();
+    let text = first_events(3);
     let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await;
     let (c, estimated) = finished(&items);
     assert!(estimated);
@@ -393,11 +378,7 @@ async fn a_stream_cut_before_the_usage_chunk_counts_output_locally_and_says_so()
 
 #[tokio::test]
 async fn a_stream_cut_before_finish_reason_is_a_mid_stream_connection_error() {
-    let text: String = SPEC_STREAM
-        .split("\n\n")
-        .take(2)
-        .map(|e| format!("{e}\n\n"))
-        .collect();
+    let text = first_events(2);
     let items = run(Box::new(OpenAiStream::new("gpt-4o-mini")), &text, 8).await;
     let e = &items.last().unwrap().as_ref().unwrap_err().error;
     assert_eq!(e.deltas_delivered(), 1);

@@ -1,0 +1,117 @@
+//! Dispatch: an admitted job's attempt handed to its provider actor, with the report
+//! that comes back as `Finished` exactly once, whatever happens to the attempt, and a
+//! watchdog in case that report never comes (`overdue.rs`).
+
+use super::bucket::Cost;
+use super::circuit::Transition;
+use super::mailbox::{BrokerMsg, Finished};
+use super::overdue::Watchdog;
+use super::state::BrokerState;
+use crate::provider::{Dispatch, EventSink, ProviderError, ProviderFailure, ProviderMsg, Reporter};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The timeout of an attempt whose provider the config does not name (cannot happen: a
+/// validated config names every model's provider); the providers' default.
+const FALLBACK_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl BrokerState {
+    pub(crate) fn dispatch(&mut self, id: u64, cost: Cost, now: Instant) {
+        let token = self.next_attempt;
+        self.next_attempt += 1;
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let Some(lane) = self.lanes.get_mut(job.lane) else {
+            return;
+        };
+        job.attempt += 1;
+        job.reserved = cost;
+        job.in_flight = Some(token);
+        job.sent_at = Some(now);
+        if job.attempt == 1 {
+            let waited = now.saturating_duration_since(job.enqueued_at);
+            lane.counters.on_queue_wait(waited, now);
+            job.span.record("waited_ms", waited.as_millis() as u64);
+        }
+        job.span.record("attempt", job.attempt);
+        job.span.record("lane", lane.model.name.as_str());
+        lane.in_flight += 1;
+        lane.counters.on_sent(now);
+        if lane.circuit.on_send(now) == Some(Transition::HalfOpened) {
+            job.span.in_scope(
+                || tracing::info!(model = %lane.model.name, "circuit half-open: sending a probe"),
+            );
+        }
+        let lane_idx = job.lane;
+        let request = job.prepared.request_for(job.rung);
+        let wire_model = lane.model.model.clone();
+        let provider = self.providers.get(&lane.model.provider).cloned();
+        let stream = job
+            .sink
+            .as_ref()
+            .map(|(_, s)| Arc::new(s.clone()) as Arc<dyn EventSink>);
+        // A stream has no total timeout, only one between events.
+        let timeout =
+            self.config
+                .providers
+                .get(&lane.model.provider)
+                .map_or(FALLBACK_TIMEOUT, |p| {
+                    if stream.is_some() {
+                        p.stream_idle_timeout
+                    } else {
+                        p.timeout
+                    }
+                });
+        let watchdog = Watchdog::start(
+            self.mailbox.clone(),
+            (id, lane_idx, token),
+            timeout,
+            stream,
+            now,
+        );
+        let stop_watchdog = watchdog.stopper();
+        let stream = watchdog.stream;
+        let mailbox = self.mailbox.clone();
+        // Reports exactly once, even if the attempt panics or is dropped (`Reporter`).
+        let on_done = Reporter::new(Box::new(move |outcome| {
+            stop_watchdog.abort();
+            mailbox.send(BrokerMsg::Finished(Box::new(Finished {
+                job: id,
+                lane: lane_idx,
+                attempt: token,
+                outcome,
+            })));
+        }));
+        let dispatch = Box::new(Dispatch {
+            wire_model,
+            request,
+            on_done,
+            stream,
+        });
+        // If the provider actor is gone, the attempt fails as a connection error, reported
+        // through the mailbox like any outcome and retried like one (the supervisor
+        // restarts the actor).
+        let unavailable = |why: String| {
+            tracing::warn!(error = %why, "dispatch failed");
+            Err(ProviderFailure::from(ProviderError::Connection {
+                message: format!("provider actor unavailable: {why}"),
+            }))
+        };
+        match provider {
+            Some(p) => match p.cast(ProviderMsg::Dispatch(dispatch)) {
+                Ok(()) => {}
+                Err(ractor::MessagingErr::SendErr(ProviderMsg::Dispatch(d))) => {
+                    d.on_done
+                        .report(unavailable("its mailbox is closed".into()));
+                }
+                // Any other error dropped the dispatch, whose `Reporter` reported it.
+                Err(e) => tracing::warn!(error = %e, "dispatch failed"),
+            },
+            None => dispatch
+                .on_done
+                .report(unavailable("no provider actor for this model".into())),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `[providers.NAME]`: wire, transport, base URL and timeouts.
+
+use super::super::problem::{secs, Problem};
+use super::super::raw::*;
+use super::super::*;
+
+pub(super) fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Problem> {
+    let path = format!("providers.{name}");
+    let Some(kind) = p.kind.as_deref() else {
+        return Err(Problem::new(
+            format!("{path}.kind"),
+            "is required (\"anthropic\", \"openai\" or \"sim\")",
+        ));
+    };
+    let (wire, transport) = match kind {
+        "anthropic" => (Wire::Anthropic, Transport::Http),
+        "openai" => (Wire::OpenAi, Transport::Http),
+        "sim" => {
+            let w = p.wire.as_deref().unwrap_or("anthropic");
+            (wire(&format!("{path}.wire"), w)?, Transport::Embedded)
+        }
+        other => {
+            return Err(Problem::new(
+                format!("{path}.kind"),
+                format!("must be \"anthropic\", \"openai\" or \"sim\", not {other:?}"),
+            ))
+        }
+    };
+    if p.wire.is_some() && kind != "sim" {
+        return Err(Problem::new(
+            format!("{path}.wire"),
+            "is only for kind = \"sim\"",
+        ));
+    }
+    let default_url = match wire {
+        Wire::Anthropic => "https://api.anthropic.com",
+        Wire::OpenAi => "https://api.openai.com",
+    };
+    let base_url = p.base_url.unwrap_or_else(|| default_url.to_string());
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(Problem::new(
+            format!("{path}.base_url"),
+            "must start with http:// or https://",
+        ));
+    }
+    // Accept both `https://host` and `https://host/v1`: paths are appended as `/v1/...`.
+    let base_url = base_url
+        .trim_end_matches('/')
+        .trim_end_matches("/v1")
+        .to_string();
+    let timeout = nonzero_secs(&path, "timeout_secs", p.timeout_secs, 600)?;
+    let stream_idle_timeout = nonzero_secs(
+        &path,
+        "stream_idle_timeout_secs",
+        p.stream_idle_timeout_secs,
+        60,
+    )?;
+    Ok(ProviderConfig {
+        name: name.to_string(),
+        wire,
+        transport,
+        base_url,
+        api_key_env: p.api_key_env,
+        api_key: None,
+        timeout,
+        stream_idle_timeout,
+    })
+}
+
+fn wire(path: &str, s: &str) -> Result<Wire, Problem> {
+    match s {
+        "anthropic" => Ok(Wire::Anthropic),
+        "openai" => Ok(Wire::OpenAi),
+        other => Err(Problem::new(
+            path,
+            format!("must be \"anthropic\" or \"openai\", not {other:?}"),
+        )),
+    }
+}
+
+/// `{path}.{field}` in seconds, `default` when unset; zero is refused (a timeout of
+/// nothing would fail every request).
+fn nonzero_secs(
+    path: &str,
+    field: &str,
+    value: Option<f64>,
+    default: u64,
+) -> Result<Duration, Problem> {
+    let at = format!("{path}.{field}");
+    let d = secs(&at, value, Duration::from_secs(default))?;
+    if d.is_zero() {
+        return Err(Problem::new(at, "must be > 0"));
+    }
+    Ok(d)
+}

@@ -235,10 +235,6 @@ struct LongStream {
     read: Arc<AtomicUsize>,
 }
 
-fn sse(event: &str, data: serde_json::Value) -> bytes::Bytes {
-    format!("event: {event}\ndata: {data}\n\n").into()
-}
-
 impl Transport for LongStream {
     fn send(&self, _request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async { Err(TransportError::Connection("stream only".into())) })
@@ -252,37 +248,7 @@ impl Transport for LongStream {
         Box::pin(async move {
             let body = futures_util::stream::iter(0..deltas + 5).map(move |i| {
                 read.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, TransportError>(match i {
-                    0 => sse(
-                        "message_start",
-                        serde_json::json!({"type": "message_start", "message": {
-                            "id": "msg_long", "type": "message", "role": "assistant",
-                            "model": "claude-sonnet-4-5", "content": [],
-                            "stop_reason": null, "stop_sequence": null,
-                            "usage": {"input_tokens": 10, "output_tokens": 1}}}),
-                    ),
-                    1 => sse(
-                        "content_block_start",
-                        serde_json::json!({"type": "content_block_start", "index": 0,
-                            "content_block": {"type": "text", "text": ""}}),
-                    ),
-                    i if i < deltas + 2 => sse(
-                        "content_block_delta",
-                        serde_json::json!({"type": "content_block_delta", "index": 0,
-                            "delta": {"type": "text_delta", "text": format!("w{} ", i - 2)}}),
-                    ),
-                    i if i == deltas + 2 => sse(
-                        "content_block_stop",
-                        serde_json::json!({"type": "content_block_stop", "index": 0}),
-                    ),
-                    i if i == deltas + 3 => sse(
-                        "message_delta",
-                        serde_json::json!({"type": "message_delta",
-                            "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-                            "usage": {"output_tokens": deltas}}),
-                    ),
-                    _ => sse("message_stop", serde_json::json!({"type": "message_stop"})),
-                })
+                Ok::<_, TransportError>(common::anthropic_text_chunk(i, deltas))
             });
             let mut headers = reqwest::header::HeaderMap::new();
             headers.insert(

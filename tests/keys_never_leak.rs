@@ -126,7 +126,7 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
     };
     let config = Config::from_toml_str(
         &format!(
-            "[providers.p]\nkind = \"{kind}\"\n[models.m]\nprovider = \"p\"\nmodel = \"{model}\"\n{limits}\n[broker]\nmax_attempts = 1\n"
+            "[providers.p]\nkind = \"{kind}\"\n[models.m]\nprovider = \"p\"\nmodel = \"{model}\"\n{limits}\n[broker]\nmax_attempts = 1\nrate_limit_patience_secs = 0\n"
         ),
         "test",
     )

@@ -355,3 +355,82 @@ async fn a_reuse_window_answers_identical_requests_across_processes_from_one_cal
     assert_eq!(calls_off, 50, "without the window every request is a call");
     assert_eq!(oa.reused + ob.reused, 0);
 }
+
+/// Polls `stats` until `done` holds (the deadline only bounds a failure).
+async fn wait_for(
+    h: &quotaswarm::BrokerHandle,
+    what: &str,
+    done: impl Fn(&quotaswarm::Stats) -> bool,
+) -> quotaswarm::Stats {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = h.stats().await.expect("stats");
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Lane `m`'s requests-per-minute limit as the broker admits with it now.
+fn rpm_limit(s: &quotaswarm::Stats) -> Option<f64> {
+    let lane = s.lanes.iter().find(|l| l.model == "m")?;
+    lane.buckets
+        .iter()
+        .find(|b| b.bucket == "requests")
+        .map(|b| b.limit_per_min)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_at_start_admits_with_the_expected_share_then_shares_when_it_answers() {
+    // Nothing listens on the port until the test starts its own redis-server there.
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let ns = namespace("downatstart");
+    let mut c = config(&ns, &url, "");
+    scale_rpm(&mut c, 600.0);
+    assert_eq!(c.quota.expected_processes, 4, "the documented default");
+    let server = sim(&c).await;
+    let a = swarm(c, &server).await;
+    let h = a.handle();
+
+    // Never having seen the process set, it assumes 4 processes: a quarter of the limit.
+    let s = wait_for(&h, "the degraded alert", |s| s.quota_store_degraded).await;
+    assert!(s.quota_store_outages >= 1);
+    let limit = rpm_limit(&s).expect("lane m");
+    assert!(
+        (limit - 150.0).abs() < 1e-6,
+        "local share of 600 rpm: {limit}"
+    );
+    let reply = h
+        .complete(CompletionRequest::prompt("m", "while redis is down").max_tokens(10))
+        .await
+        .expect("answered with the local share");
+    assert!(!reply.reused);
+
+    // Redis answers: the alert clears and admission goes through it.
+    let _redis = OwnRedis::start(port);
+    let s = wait_for(&h, "the alert to clear", |s| !s.quota_store_degraded).await;
+    assert_eq!(rpm_limit(&s), Some(600.0), "full limits again");
+    h.complete(CompletionRequest::prompt("m", "with redis up").max_tokens(10))
+        .await
+        .expect("answered through the store");
+    let keys = quotaswarm::quota::LaneKeys::new(
+        &ns,
+        &quotaswarm::quota::key_fingerprint("shared-test-key"),
+        "claude-sonnet-4-5",
+    );
+    let client = redis::Client::open(url.as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the test's redis");
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&keys.buckets)
+        .query_async(&mut conn)
+        .await
+        .expect("exists");
+    assert!(exists, "the admission after Redis came up went through it");
+    a.shutdown().await;
+}

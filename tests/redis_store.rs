@@ -319,7 +319,12 @@ fn the_fingerprint_hides_the_key_and_the_lane_keys_share_one_hash_tag() {
     assert!(!fp.contains("secret"));
     let keys = quotaswarm::quota::LaneKeys::new("ns", &fp, "claude-sonnet-4-5");
     let tag = format!("{{{fp}:claude-sonnet-4-5}}");
-    for k in [&keys.buckets, &keys.pause, &keys.circuit, &keys.reuse(7)] {
+    for k in [
+        &keys.buckets,
+        &keys.pause,
+        &keys.circuit,
+        &keys.reuse(1, "07"),
+    ] {
         assert!(k.starts_with("ns:") && k.contains(&tag), "{k}");
     }
 }

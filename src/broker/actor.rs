@@ -99,7 +99,7 @@ impl Actor for QuotaBroker {
             started: now,
             totals: Totals::default(),
             handling,
-            rng: rand::rngs::SmallRng::seed_from_u64(0x0051_5741_524d),
+            rng: jitter_rng(args.config.broker.jitter_seed),
             answered: Default::default(),
             tickets: HashMap::new(),
             next_attempt: 1,
@@ -133,6 +133,12 @@ impl Actor for QuotaBroker {
             }
             BrokerMsg::Abandon(ticket) => core.on_abandon(ticket, now),
             BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
+            BrokerMsg::Overdue {
+                job,
+                lane,
+                attempt,
+                deltas,
+            } => core.on_overdue(job, lane, attempt, deltas, now),
             BrokerMsg::Tick(lane) => core.on_tick(lane, now),
             BrokerMsg::Store(event) => core.on_store(event, now),
             BrokerMsg::Stats(reply) => core.on_stats(reply, now),
@@ -181,5 +187,40 @@ impl Actor for QuotaBroker {
             }
         }
         Ok(())
+    }
+}
+
+/// The backoff jitter's generator: seeded from the OS, so every process and every restart
+/// draws its own waits (a shared seed would retry them in step, the herd full jitter
+/// exists to break up); `[broker] jitter_seed` pins it for tests.
+fn jitter_rng(seed: Option<u64>) -> rand::rngs::SmallRng {
+    match seed {
+        Some(seed) => rand::rngs::SmallRng::seed_from_u64(seed),
+        // `from_os_rng` would panic if the OS had no randomness to give; the clock and
+        // the process id still differ between processes and restarts.
+        None => rand::rngs::SmallRng::try_from_os_rng().unwrap_or_else(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            rand::rngs::SmallRng::seed_from_u64(nanos ^ u64::from(std::process::id()) << 32)
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jitter_rng;
+    use rand::Rng;
+
+    fn draws(mut rng: rand::rngs::SmallRng) -> [u64; 2] {
+        [rng.random(), rng.random()]
+    }
+
+    #[test]
+    fn a_configured_seed_pins_the_jitter_and_the_os_seed_differs_per_broker() {
+        assert_eq!(draws(jitter_rng(Some(7))), draws(jitter_rng(Some(7))));
+        assert_ne!(draws(jitter_rng(Some(7))), draws(jitter_rng(Some(8))));
+        // Two OS-seeded generators agree on 128 bits with probability 2^-128.
+        assert_ne!(draws(jitter_rng(None)), draws(jitter_rng(None)));
     }
 }

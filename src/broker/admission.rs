@@ -81,12 +81,14 @@ impl BrokerState {
             prepared,
             rung,
             attempt: 0,
+            rate_limited: 0,
             not_before: now,
             enqueued_at: now,
             reserved: Cost::default(),
             waiters: waiter.into_iter().collect(),
             sink,
             queued: None,
+            place: None,
             in_flight: None,
             errors: Vec::new(),
             coalesce_key: key,
@@ -183,17 +185,26 @@ impl BrokerState {
         }
     }
 
-    /// Queues `job` on its lane: at the back, or at the front for a retry.
+    /// Queues `job` on its lane: at the back, or for a retry back at its place.
     pub(crate) fn enqueue(&mut self, mut job: Job, front: bool, now: Instant) {
         let deadline = self.deadline(&job);
         let Some(lane) = self.lanes.get_mut(job.lane) else {
             return;
         };
         let cost = lane.cost_of(&job.prepared, job.rung, now);
-        job.queued = Some(
-            lane.queue
+        let place = job.place.filter(|(l, _)| front && *l == job.lane);
+        let slot = match place {
+            // A retry goes back to its place (see `queue.rs`).
+            Some((_, order)) => {
+                lane.queue
+                    .push_at(job.id, order, job.not_before, deadline, cost, now)
+            }
+            None => lane
+                .queue
                 .push(job.id, front, job.not_before, deadline, cost, now),
-        );
+        };
+        job.place = Some((job.lane, slot.order()));
+        job.queued = Some(slot);
         self.jobs.insert(job.id, job);
     }
 

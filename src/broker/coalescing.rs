@@ -3,6 +3,7 @@
 //! key index and the count of what merging saved.
 
 use super::job::{Job, Prepared, Waiter};
+use super::key::RequestKey;
 use super::lane::Lane;
 use crate::types::Usage;
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub(crate) struct Coalescing {
     /// Canonical key → the job in flight or queued for it.
-    by_key: HashMap<u64, u64>,
+    by_key: HashMap<RequestKey, u64>,
     /// Requests that joined another's call.
     pub(crate) merged: u64,
     /// Their estimated input plus `max_tokens`: what they would have reserved.
@@ -55,7 +56,7 @@ impl Coalescing {
     }
 
     /// Job `id` is the one identical requests with `key` join from now on.
-    pub(crate) fn register(&mut self, key: u64, id: u64) {
+    pub(crate) fn register(&mut self, key: RequestKey, id: u64) {
         self.by_key.insert(key, id);
     }
 

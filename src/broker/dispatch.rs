@@ -1,13 +1,20 @@
 //! Dispatch: an admitted job's attempt handed to its provider actor, with the report
-//! that comes back as `Finished` exactly once, whatever happens to the attempt.
+//! that comes back as `Finished` exactly once, whatever happens to the attempt, and a
+//! watchdog in case that report never comes (`overdue.rs`).
 
 use super::bucket::Cost;
 use super::circuit::Transition;
 use super::mailbox::{BrokerMsg, Finished};
+use super::overdue::Watchdog;
 use super::state::BrokerState;
 use crate::provider::{Dispatch, EventSink, ProviderError, ProviderFailure, ProviderMsg, Reporter};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
+
+/// The timeout of an attempt whose provider the config does not name (cannot happen: a
+/// validated config names every model's provider); the providers' default.
+const FALLBACK_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl BrokerState {
     pub(crate) fn dispatch(&mut self, id: u64, cost: Cost, now: Instant) {
@@ -40,9 +47,35 @@ impl BrokerState {
         let request = job.prepared.request_for(job.rung);
         let wire_model = lane.model.model.clone();
         let provider = self.providers.get(&lane.model.provider).cloned();
+        let stream = job
+            .sink
+            .as_ref()
+            .map(|(_, s)| Arc::new(s.clone()) as Arc<dyn EventSink>);
+        // A stream has no total timeout, only one between events.
+        let timeout =
+            self.config
+                .providers
+                .get(&lane.model.provider)
+                .map_or(FALLBACK_TIMEOUT, |p| {
+                    if stream.is_some() {
+                        p.stream_idle_timeout
+                    } else {
+                        p.timeout
+                    }
+                });
+        let watchdog = Watchdog::start(
+            self.mailbox.clone(),
+            (id, lane_idx, token),
+            timeout,
+            stream,
+            now,
+        );
+        let stop_watchdog = watchdog.stopper();
+        let stream = watchdog.stream;
         let mailbox = self.mailbox.clone();
         // Reports exactly once, even if the attempt panics or is dropped (`Reporter`).
         let on_done = Reporter::new(Box::new(move |outcome| {
+            stop_watchdog.abort();
             mailbox.send(BrokerMsg::Finished(Box::new(Finished {
                 job: id,
                 lane: lane_idx,
@@ -50,10 +83,6 @@ impl BrokerState {
                 outcome,
             })));
         }));
-        let stream = job
-            .sink
-            .as_ref()
-            .map(|(_, s)| Arc::new(s.clone()) as Arc<dyn EventSink>);
         let dispatch = Box::new(Dispatch {
             wire_model,
             request,

@@ -192,6 +192,24 @@ pub enum BrokerError {
         /// How long it was allowed to wait.
         max_wait: Duration,
     },
+    /// The provider kept answering with rate limits (429, or 529/503 overloaded) for
+    /// longer than the request would wait: the broker's `rate_limit_patience_secs`, or
+    /// the request's `max_wait` if longer. Rate limits are waited through, not counted against
+    /// `max_attempts`; this is the end of that wait.
+    #[error("model {model} was still rate-limited after {:.1}s and {rate_limited} rate-limit answers (429/529/503), the request's patience being {:.1}s; the last answer: {error}. Something else spends this key's quota (another process: share it with [quota] store = \"redis\"), or the configured limits are above the key's tier: lower rpm/tpm in the config, or raise max_wait or [broker] rate_limit_patience_secs", .waited.as_secs_f64(), .patience.as_secs_f64())]
+    RateLimitedTooLong {
+        /// The config model name.
+        model: String,
+        /// How long it had waited on the model, retries and backoffs included.
+        waited: Duration,
+        /// Rate-limit answers it got there.
+        rate_limited: u32,
+        /// How long it was willing to wait.
+        patience: Duration,
+        /// The last rate-limit answer (boxed: keeps `BrokerError` small).
+        #[source]
+        error: Box<ProviderError>,
+    },
     /// The model's circuit breaker is open after repeated failures: nothing is sent to
     /// it until its cool-down ends. Reached the caller only when no lower rung could take
     /// the request; otherwise it is one entry of [`BrokerError::AllRungsFailed`].

@@ -1,6 +1,8 @@
 //! After a failed attempt: the lane's circuit is told, a 429 pauses the lane (and
 //! penalises its refill), and the pure decision of `retry.rs` is applied — retry on the
-//! same lane after a backoff, move down the ladder, or reply with every rung's error.
+//! same lane after a backoff, move down the ladder, or reply with every rung's error. A
+//! rate-limit answer is counted apart from the attempts (`Job::rate_limited`): it is
+//! waited through for as long as the request's patience, not charged to `max_attempts`.
 
 use super::bucket::Cost;
 use super::circuit::Transition;
@@ -58,8 +60,28 @@ impl BrokerState {
             return;
         }
         let lower = job.rung < job.prepared.last_rung();
+        if retry::is_rate_limit(&err) {
+            job.rate_limited = job.rate_limited.saturating_add(1);
+        }
+        // On its last rung a request waits as long as it takes, whatever its `max_wait`
+        // (which bounds the wait for a rung with a lower one to go to): a `max_wait`
+        // longer than the broker's patience extends it, a shorter one does not cut it.
+        let patience = job
+            .prepared
+            .request
+            .options
+            .max_wait
+            .map_or(self.config.broker.rate_limit_patience, |w| {
+                w.max(self.config.broker.rate_limit_patience)
+            });
+        let spent = retry::Spent {
+            attempts: job.attempt,
+            rate_limited: job.rate_limited,
+            waited: now.saturating_duration_since(job.enqueued_at),
+            patience,
+        };
         let u: f64 = self.rng.random();
-        let decision = retry::decide(&err, job.attempt, lower, answered, &self.config.broker, u);
+        let decision = retry::decide(&err, spent, lower, answered, &self.config.broker, u);
         if let (ProviderError::RateLimited { .. }, Decision::Retry(d)) = (&err, decision) {
             self.lanes[lane_idx].pause_until(after(now, d));
             self.share_429(lane_idx, &job.reserved, d);
@@ -69,7 +91,7 @@ impl BrokerState {
             self.share_429(lane_idx, &job.reserved, d);
         }
         job.span.in_scope(|| {
-            tracing::info!(model = %model, error = %err, ?decision, attempt = job.attempt, "attempt failed")
+            tracing::info!(model = %model, error = %err, ?decision, attempt = job.attempt, rate_limited = job.rate_limited, "attempt failed")
         });
         match decision {
             Decision::Retry(delay) => {
@@ -78,6 +100,16 @@ impl BrokerState {
                 job.reserved = Cost::default();
                 // `on_finished` pumps the lane next, which sets its timer.
                 self.enqueue(job, true, now);
+            }
+            Decision::OutOfPatience => {
+                let final_err = BrokerError::RateLimitedTooLong {
+                    model,
+                    waited: spent.waited,
+                    rate_limited: job.rate_limited,
+                    patience,
+                    error: Box::new(err),
+                };
+                self.move_down_or_fail(job, final_err, false, now);
             }
             Decision::MoveDown | Decision::GiveUp => {
                 let final_err = match err {
@@ -110,6 +142,8 @@ impl BrokerState {
                 job.rung = rung;
                 job.lane = lane;
                 job.attempt = 0;
+                job.rate_limited = 0;
+                job.place = None;
                 job.not_before = now;
                 job.enqueued_at = now;
                 job.reserved = Cost::default();

@@ -49,7 +49,7 @@ pub struct Prepared {
     pub request: Arc<CompletionRequest>,
     /// The canonical key: equal for requests that would get the same answer, so they
     /// can share one call (coalescing).
-    pub key: u64,
+    pub key: super::key::RequestKey,
     /// One plan per rung the target names (one for a model, several for a ladder), in
     /// ladder order.
     pub rungs: Vec<RungPlan>,
@@ -95,6 +95,9 @@ pub(crate) struct Job {
     pub(crate) rung: usize,
     /// Attempts on the current rung, the one in flight included.
     pub(crate) attempt: u32,
+    /// Of those, the ones answered with a rate limit (they are waits, not failures:
+    /// see `retry.rs`).
+    pub(crate) rate_limited: u32,
     pub(crate) not_before: Instant,
     pub(crate) enqueued_at: Instant,
     /// Reserved on the lane while in flight.
@@ -104,11 +107,14 @@ pub(crate) struct Job {
     pub(crate) sink: Option<(u64, super::stream::StreamSink)>,
     /// Where it sits in its lane's queue; `None` while in flight.
     pub(crate) queued: Option<QueueSlot>,
+    /// Its lane and its order in that lane's queue, kept while in flight: a retry goes
+    /// back there.
+    pub(crate) place: Option<(usize, i64)>,
     /// The token of the attempt in flight, which its `Finished` must carry (any other
     /// report for this job is stale).
     pub(crate) in_flight: Option<u64>,
     pub(crate) errors: Vec<RungError>,
-    pub(crate) coalesce_key: Option<u64>,
+    pub(crate) coalesce_key: Option<super::key::RequestKey>,
     /// The lane this job is queued on or in flight on.
     pub(crate) lane: usize,
     /// Admitted through the shared quota store (so it is settled there too).

@@ -138,6 +138,7 @@ impl Lane {
             completions: c.completions,
             failures: c.failures,
             retries: c.retries,
+            attempts_abandoned: c.attempts_abandoned,
             status: c.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             rate_limited: c.count_status(429),
             rate_limited_last_minute: c.recent_429.last_minute(now),

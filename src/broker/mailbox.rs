@@ -29,6 +29,14 @@ pub(crate) enum BrokerMsg {
     /// The caller holding this ticket stopped waiting.
     Abandon(u64),
     Finished(Box<Finished>),
+    /// An attempt's watchdog fired: it has not reported within its timeout and grace
+    /// (see `overdue.rs`); `deltas` it had streamed to the caller.
+    Overdue {
+        job: u64,
+        lane: usize,
+        attempt: u64,
+        deltas: u64,
+    },
     Tick(usize),
     Stats(RpcReplyPort<Stats>),
     /// From the shared quota store's link (see `shared_store.rs`).

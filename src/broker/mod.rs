@@ -19,6 +19,7 @@
 //! | `reuse.rs` | the reuse window: recent completions answered again, in process and through Redis |
 //! | `admission.rs` | a new request's rung and queue; each lane's pump (the lane scheduler) |
 //! | `dispatch.rs` | an admitted attempt handed to its provider actor |
+//! | `overdue.rs` | an attempt that never reports: its watchdog, and its abandonment |
 //! | `settlement.rs` | an attempt's outcome: buckets settled on real usage, headers adopted, the answer |
 //! | `failure.rs` | after a failed attempt: circuit, 429 pause, retry, fall back or fail |
 //! | `shared_store.rs` | the exchange with a shared quota store: ask, verdicts, down and up |
@@ -38,7 +39,7 @@
 //! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
 //! | `circuit.rs` | the pure circuit breaker |
 //! | `warm.rs` | a lane's memory of the prefixes the provider has cached, to reserve less for them |
-//! | `key.rs` | the canonical key used for coalescing |
+//! | `key.rs` | the request key (SHA-256 of a canonical, versioned encoding) for coalescing and reuse |
 //! | `policy.rs` | the pure parameter policy: what a model refuses, by its config preset |
 //! | `cache_points.rs` | the pure placement of automatic prompt-cache breakpoints |
 //! | `error.rs` | `BrokerError` and the request's validation errors |
@@ -59,6 +60,7 @@ mod job;
 mod key;
 mod lane;
 mod mailbox;
+mod overdue;
 mod policy;
 mod queue;
 mod retry;
@@ -82,6 +84,7 @@ pub use error::{BrokerError, InvalidRequest, RungError};
 pub use handle::BrokerHandle;
 pub use handle::{MAX_REQUEST_BYTES, MAX_WAIT};
 pub use job::{Prepared, RungPlan};
+pub use key::RequestKey;
 pub use stats::{BucketStats, LaneStats, Stats};
 pub use stream::{CompletionStream, StreamItem, STREAM_BUFFER};
 

@@ -3,6 +3,9 @@
 //! - `ready`: jobs that may go now, in queue order (a `BTreeMap` from order to job). The
 //!   head is the first entry. Arrivals take increasing orders from 0; retries take
 //!   decreasing orders from −1, so a retry goes ahead of every arrival, as it always has.
+//!   A retry of a job that arrived on this lane goes back to its own arrival order
+//!   instead ([`LaneQueue::push_at`]): ahead of every later arrival, and behind the
+//!   earlier ones, so retries (a lane's 429s come in bursts) keep their arrival order.
 //! - `waiting`: jobs backing off before a retry, by the instant they may go; moved into
 //!   `ready` (keeping their order) when that instant comes.
 //! - `deadlines`: jobs that may still move down their ladder, by the instant their
@@ -28,6 +31,13 @@ pub(crate) struct QueueSlot {
     deadline: Option<Instant>,
     /// What it would cost (summed into `queued_cost`).
     cost: Cost,
+}
+
+impl QueueSlot {
+    /// Its place in the queue order (lower goes first).
+    pub(crate) fn order(&self) -> i64 {
+        self.order
+    }
 }
 
 /// The jobs queued on one lane, in order, with their summed cost.
@@ -78,6 +88,20 @@ impl LaneQueue {
             self.next_back = self.next_back.saturating_add(1);
             o
         };
+        self.push_at(id, order, not_before, deadline, cost, now)
+    }
+
+    /// Queues job `id` back at `order`, the order it was given when it arrived on this
+    /// lane (see [`QueueSlot::order`]), which no other job holds.
+    pub(crate) fn push_at(
+        &mut self,
+        id: u64,
+        order: i64,
+        not_before: Instant,
+        deadline: Option<Instant>,
+        cost: Cost,
+        now: Instant,
+    ) -> QueueSlot {
         let slot = QueueSlot {
             order,
             not_before: (not_before > now).then_some(not_before),
@@ -201,6 +225,21 @@ mod tests {
         assert_eq!(l.next_change(), Some(later));
         l.promote(later);
         assert_eq!(drain(&mut l), vec![9, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_retry_pushed_back_at_its_arrival_order_keeps_its_place() {
+        let t0 = Instant::now();
+        let mut l = lane(t0);
+        let a = l.push(1, false, t0, None, cost(1.0), t0);
+        let b = l.push(2, false, t0, None, cost(1.0), t0);
+        l.push(3, false, t0, None, cost(1.0), t0);
+        // 1 and 2 are sent, then retried, 2 first.
+        l.remove(1, &a);
+        l.remove(2, &b);
+        l.push_at(2, b.order(), t0, None, cost(1.0), t0);
+        l.push_at(1, a.order(), t0, None, cost(1.0), t0);
+        assert_eq!(drain(&mut l), vec![1, 2, 3]);
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! backoff with full jitter (`U × min(cap, base × 2^retries)`), which spreads a swarm's
 //! retries instead of synchronising them into waves.
 //!
+//! A rate-limit answer (429, or 529/503 overloaded) is a wait, not a failure: the
+//! request is retried for as long as its patience allows (the broker's
+//! `rate_limit_patience`, or the request's `max_wait` if longer), whatever `max_attempts` says; `max_attempts` bounds
+//! only real failures (5xx, timeouts, transport errors). Across processes sharing a key
+//! without the shared store, 429s are expected, and each is answered by waiting.
+//!
 //! Retrying helps an endpoint that was healthy and stumbles; it cannot help one that
 //! nothing has ever answered at. A connection refused (or an unknown host) from an
 //! endpoint with no answer yet is a wrong `base_url` or a server not started: the request
@@ -24,6 +30,43 @@ pub(crate) enum Decision {
     MoveDown,
     /// Nothing more to try.
     GiveUp,
+    /// Rate-limited for longer than the request's patience: nothing more to try.
+    OutOfPatience,
+}
+
+/// What a request has spent on its current rung, for [`decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spent {
+    /// Attempts sent on the rung, the failed one included (1-based).
+    pub(crate) attempts: u32,
+    /// Of those, the ones answered with a rate limit ([`is_rate_limit`]), which do not
+    /// count against `max_attempts`.
+    pub(crate) rate_limited: u32,
+    /// Time since the request was queued on the rung.
+    pub(crate) waited: Duration,
+    /// How long the request waits through rate limits.
+    pub(crate) patience: Duration,
+}
+
+impl Spent {
+    /// The attempts that count against `max_attempts`.
+    fn counted(&self) -> u32 {
+        self.attempts.saturating_sub(self.rate_limited)
+    }
+}
+
+/// Whether `err` is a rate-limit answer: a 429 (with or without `retry-after`), or a
+/// 529/503 overload. A spend cap (`QuotaExhausted`) is not: waiting does not lift it.
+pub(crate) fn is_rate_limit(err: &ProviderError) -> bool {
+    match err {
+        ProviderError::MidStream {
+            error,
+            deltas_delivered: 0,
+            ..
+        } => is_rate_limit(error),
+        ProviderError::RateLimited { .. } | ProviderError::Overloaded { .. } => true,
+        _ => false,
+    }
 }
 
 /// The delay before retry number `retries` (0 for the first retry). `u` is uniform in [0, 1).
@@ -77,12 +120,16 @@ pub(crate) fn model_unavailable(err: &ProviderError) -> bool {
     about_model && gone.iter().any(|g| message.contains(g))
 }
 
-/// What to do after `err` on attempt `attempt` (1-based) of a rung; `lower_rung` tells
-/// whether the ladder (and its floor) allows moving down; `answered`, whether the rung's
-/// endpoint has ever answered (see [`fails_fast`]).
+/// What to do after `err`, given what the request has `spent` on its rung; `lower_rung`
+/// tells whether the ladder (and its floor) allows moving down; `answered`, whether the
+/// rung's endpoint has ever answered (see [`fails_fast`]).
+///
+/// A rate-limit answer moves a ladder down at once; on the last rung it is retried
+/// after its backoff as long as the wait stays within `spent.patience`. Any other
+/// retryable failure is retried until `max_attempts` of them.
 pub(crate) fn decide(
     err: &ProviderError,
-    attempt: u32,
+    spent: Spent,
     lower_rung: bool,
     answered: bool,
     cfg: &BrokerConfig,
@@ -105,7 +152,7 @@ pub(crate) fn decide(
         ..
     } = err
     {
-        return decide(error, attempt, lower_rung, answered, cfg, u);
+        return decide(error, spent, lower_rung, answered, cfg, u);
     }
     let moves_down_at_once = matches!(
         err,
@@ -117,8 +164,19 @@ pub(crate) fn decide(
     if lower_rung && moves_down_at_once {
         return Decision::MoveDown;
     }
+    if is_rate_limit(err) {
+        let backoff = delay(err, spent.rate_limited.saturating_sub(1), cfg, u);
+        // Giving up now rather than after a backoff that ends past the patience: the
+        // answer would come too late anyway, and the caller learns it sooner.
+        return if spent.waited.saturating_add(backoff) <= spent.patience {
+            Decision::Retry(backoff)
+        } else {
+            Decision::OutOfPatience
+        };
+    }
+    let attempt = spent.counted();
     if err.is_retryable() && attempt < cfg.max_attempts {
-        return Decision::Retry(delay(err, attempt - 1, cfg, u));
+        return Decision::Retry(delay(err, attempt.saturating_sub(1), cfg, u));
     }
     if lower_rung && err.is_retryable() {
         return Decision::MoveDown;
@@ -132,6 +190,16 @@ mod tests {
 
     fn cfg() -> BrokerConfig {
         BrokerConfig::default()
+    }
+
+    /// `attempts` failed attempts, none of them rate limits, at once.
+    fn at(attempts: u32) -> Spent {
+        Spent {
+            attempts,
+            rate_limited: 0,
+            waited: Duration::ZERO,
+            patience: Duration::from_secs(300),
+        }
     }
 
     fn limited(secs: u64) -> ProviderError {
@@ -174,25 +242,123 @@ mod tests {
         let bad = ProviderError::BadRequest {
             message: String::new(),
         };
-        assert_eq!(decide(&bad, 1, false, true, &cfg(), 0.1), Decision::GiveUp);
+        assert_eq!(
+            decide(&bad, at(1), false, true, &cfg(), 0.1),
+            Decision::GiveUp
+        );
         let cap = ProviderError::QuotaExhausted {
             message: String::new(),
         };
-        assert_eq!(decide(&cap, 1, false, true, &cfg(), 0.1), Decision::GiveUp);
+        assert_eq!(
+            decide(&cap, at(1), false, true, &cfg(), 0.1),
+            Decision::GiveUp
+        );
     }
 
     #[test]
     fn retries_until_max_attempts_then_gives_up() {
-        let e = ProviderError::Overloaded {
-            status: 529,
+        // Was asserted of a 529; since rate limits stopped counting as attempts, of a 500.
+        let e = ProviderError::Server {
+            status: 500,
             retry_after: None,
             message: String::new(),
         };
         assert!(matches!(
-            decide(&e, 1, false, true, &cfg(), 0.1),
+            decide(&e, at(1), false, true, &cfg(), 0.1),
             Decision::Retry(_)
         ));
-        assert_eq!(decide(&e, 5, false, true, &cfg(), 0.1), Decision::GiveUp);
+        assert_eq!(
+            decide(&e, at(5), false, true, &cfg(), 0.1),
+            Decision::GiveUp
+        );
+    }
+
+    fn overloaded() -> ProviderError {
+        ProviderError::Overloaded {
+            status: 529,
+            retry_after: None,
+            message: String::new(),
+        }
+    }
+
+    /// `n` attempts, all answered with rate limits, over `waited` seconds.
+    fn rate_limited(n: u32, waited: u64) -> Spent {
+        Spent {
+            attempts: n,
+            rate_limited: n,
+            waited: Duration::from_secs(waited),
+            patience: Duration::from_secs(300),
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_wait_not_an_attempt() {
+        // Far past max_attempts (5), within the patience: retried.
+        for e in [
+            limited(7),
+            overloaded(),
+            ProviderError::RateLimited {
+                retry_after: None,
+                message: String::new(),
+            },
+        ] {
+            assert!(
+                matches!(
+                    decide(&e, rate_limited(40, 100), false, true, &cfg(), 0.5),
+                    Decision::Retry(_)
+                ),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            decide(&limited(7), rate_limited(40, 100), false, true, &cfg(), 0.5),
+            Decision::Retry(Duration::from_secs(7))
+        );
+        // 429s do not use up the attempts of real failures either.
+        let spent = Spent {
+            attempts: 12,
+            rate_limited: 8,
+            ..rate_limited(0, 10)
+        };
+        assert!(matches!(
+            decide(&ProviderError::Timeout, spent, false, true, &cfg(), 0.5),
+            Decision::Retry(_)
+        ));
+        let spent = Spent {
+            attempts: 13,
+            rate_limited: 8,
+            ..rate_limited(0, 10)
+        };
+        assert_eq!(
+            decide(&ProviderError::Timeout, spent, false, true, &cfg(), 0.5),
+            Decision::GiveUp
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_past_the_patience_runs_out_of_it() {
+        // Waited 295 s of 300: a 7 s retry-after would end past the patience.
+        assert_eq!(
+            decide(&limited(7), rate_limited(3, 295), false, true, &cfg(), 0.5),
+            Decision::OutOfPatience
+        );
+        assert_eq!(
+            decide(&limited(5), rate_limited(3, 295), false, true, &cfg(), 0.5),
+            Decision::Retry(Duration::from_secs(5))
+        );
+        let none = Spent {
+            patience: Duration::ZERO,
+            ..rate_limited(1, 0)
+        };
+        assert_eq!(
+            decide(&overloaded(), none, false, true, &cfg(), 0.5),
+            Decision::OutOfPatience
+        );
+        assert!(is_rate_limit(&overloaded()));
+        assert!(!is_rate_limit(&ProviderError::QuotaExhausted {
+            message: String::new()
+        }));
+        assert!(!is_rate_limit(&ProviderError::Timeout));
     }
 
     #[test]
@@ -207,15 +373,15 @@ mod tests {
             partial_usage: Default::default(),
         };
         assert!(matches!(
-            decide(&mid(0), 1, false, true, &cfg(), 0.1),
+            decide(&mid(0), at(1), false, true, &cfg(), 0.1),
             Decision::Retry(_)
         ));
         assert_eq!(
-            decide(&mid(3), 1, false, true, &cfg(), 0.1),
+            decide(&mid(3), at(1), false, true, &cfg(), 0.1),
             Decision::GiveUp
         );
         assert_eq!(
-            decide(&mid(3), 1, true, true, &cfg(), 0.1),
+            decide(&mid(3), at(1), true, true, &cfg(), 0.1),
             Decision::GiveUp
         );
     }
@@ -226,7 +392,7 @@ mod tests {
             base_url: "http://127.0.0.1:9".into(),
             reason: "connection refused".into(),
         };
-        decide(&e, attempt, lower, answered, &cfg(), 0.1)
+        decide(&e, at(attempt), lower, answered, &cfg(), 0.1)
     }
 
     #[test]
@@ -239,7 +405,7 @@ mod tests {
         );
         // Any other failure of a silent endpoint is retried as usual.
         assert!(matches!(
-            decide(&ProviderError::Timeout, 1, false, false, &cfg(), 0.1),
+            decide(&ProviderError::Timeout, at(1), false, false, &cfg(), 0.1),
             Decision::Retry(_)
         ));
     }
@@ -260,11 +426,11 @@ mod tests {
         };
         assert!(model_unavailable(&not_found));
         assert_eq!(
-            decide(&not_found, 1, true, true, &cfg(), 0.1),
+            decide(&not_found, at(1), true, true, &cfg(), 0.1),
             Decision::MoveDown
         );
         assert_eq!(
-            decide(&not_found, 1, false, true, &cfg(), 0.1),
+            decide(&not_found, at(1), false, true, &cfg(), 0.1),
             Decision::GiveUp
         );
         let deprecated = ProviderError::BadRequest {
@@ -277,13 +443,16 @@ mod tests {
             message: "invalid_request_error: messages: tool `lookup` does not exist".into(),
         };
         assert!(!model_unavailable(&other), "not about the model");
-        assert_eq!(decide(&other, 1, true, true, &cfg(), 0.1), Decision::GiveUp);
+        assert_eq!(
+            decide(&other, at(1), true, true, &cfg(), 0.1),
+            Decision::GiveUp
+        );
     }
 
     #[test]
     fn a_429_or_529_moves_down_the_ladder_at_once() {
         assert_eq!(
-            decide(&limited(3), 1, true, true, &cfg(), 0.1),
+            decide(&limited(3), at(1), true, true, &cfg(), 0.1),
             Decision::MoveDown
         );
         let e = ProviderError::Server {
@@ -292,9 +461,12 @@ mod tests {
             message: String::new(),
         };
         assert!(matches!(
-            decide(&e, 1, true, true, &cfg(), 0.1),
+            decide(&e, at(1), true, true, &cfg(), 0.1),
             Decision::Retry(_)
         ));
-        assert_eq!(decide(&e, 5, true, true, &cfg(), 0.1), Decision::MoveDown);
+        assert_eq!(
+            decide(&e, at(5), true, true, &cfg(), 0.1),
+            Decision::MoveDown
+        );
     }
 }

@@ -10,12 +10,13 @@
 //! It runs in the caller's task (`BrokerHandle::complete`), so the broker actor never
 //! waits on Redis: a look-up before sending, a store after the answer. Redis entries
 //! carry their wall-clock time, so the window is the asking request's, whoever stored
-//! it. The canonical key is a fixed-key SipHash of the request: the same across
-//! processes of one build.
+//! it. The request key (`key.rs`) is SHA-256 over a versioned encoding, the same in every
+//! build; its version is part of the Redis key, so two encodings never share entries.
 //!
 //! [`RequestOptions::reuse`]: crate::types::RequestOptions::reuse
 
 use super::job::Prepared;
+use super::key::{RequestKey, KEY_VERSION};
 use crate::config::Config;
 use crate::quota::{LaneKeys, RedisQuota, OP_TIMEOUT};
 use crate::types::Completion;
@@ -35,7 +36,7 @@ const MAX_WINDOW: Duration = Duration::from_secs(3600);
 
 /// The reuse cache of one broker (shared by its handles).
 pub(crate) struct ReuseCache {
-    local: Mutex<HashMap<u64, (Instant, Completion)>>,
+    local: Mutex<HashMap<RequestKey, (Instant, Completion)>>,
     /// Redis and the lane keys by config model name, with the shared store on.
     shared: Option<(RedisQuota, HashMap<String, LaneKeys>)>,
     pub(crate) hits: AtomicU64,
@@ -110,10 +111,13 @@ impl ReuseCache {
     async fn lookup_shared(&self, p: &Prepared, window: Duration) -> Option<Completion> {
         let (redis, lanes) = self.shared.as_ref()?;
         let keys = lanes.get(&p.rungs.first()?.model)?;
-        let json = tokio::time::timeout(OP_TIMEOUT, redis.reuse_get(keys, p.key))
-            .await
-            .ok()?
-            .ok()??;
+        let json = tokio::time::timeout(
+            OP_TIMEOUT,
+            redis.reuse_get(keys, KEY_VERSION, &p.key.to_string()),
+        )
+        .await
+        .ok()?
+        .ok()??;
         let stored: Stored = serde_json::from_str(&json).ok()?;
         let age = unix_ms().saturating_sub(stored.at_ms);
         if u128::from(age) > window.as_millis() {
@@ -136,7 +140,7 @@ impl ReuseCache {
             .fetch_add((usd * 1e6).round() as u64, Ordering::AcqRel);
     }
 
-    fn insert(&self, key: u64, at: Instant, c: Completion) {
+    fn insert(&self, key: RequestKey, at: Instant, c: Completion) {
         let mut map = self.local.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_ENTRIES {
             let now = Instant::now();
@@ -153,7 +157,13 @@ impl ReuseCache {
     /// Keeps `c`, the answer to the request of canonical key `key` (whose first rung is
     /// `first_model`), for requests within their window (in process, and
     /// in Redis for `window`, written from a task of its own).
-    pub(crate) fn store(&self, key: u64, first_model: &str, c: &Completion, window: Duration) {
+    pub(crate) fn store(
+        &self,
+        key: RequestKey,
+        first_model: &str,
+        c: &Completion,
+        window: Duration,
+    ) {
         self.insert(key, Instant::now(), c.clone());
         let Some((redis, lanes)) = &self.shared else {
             return;
@@ -169,8 +179,11 @@ impl ReuseCache {
         };
         let redis = redis.clone();
         tokio::spawn(async move {
-            let _ =
-                tokio::time::timeout(OP_TIMEOUT, redis.reuse_put(&keys, key, &json, window)).await;
+            let _ = tokio::time::timeout(
+                OP_TIMEOUT,
+                redis.reuse_put(&keys, KEY_VERSION, &key.to_string(), &json, window),
+            )
+            .await;
         });
     }
 }

@@ -23,6 +23,8 @@ pub(crate) struct SharedQuota {
     pub(crate) degraded: bool,
     /// `[quota] local_share`; `None`: 1 / processes last seen.
     pub(crate) local_share: Option<f64>,
+    /// `[quota] expected_processes`: the divisor before any process was seen.
+    pub(crate) expected_processes: usize,
 }
 
 /// A lane's state with a shared store.
@@ -88,8 +90,15 @@ impl SharedLane {
 impl SharedQuota {
     /// The share of each limit this process uses while the store is down.
     pub(crate) fn local_share(&self) -> f64 {
+        // Never having reached Redis, this process cannot know how many share the key:
+        // it assumes `expected_processes` rather than taking the whole limit.
+        let processes = self
+            .link
+            .processes_seen()
+            .unwrap_or(self.expected_processes)
+            .max(1);
         self.local_share
-            .unwrap_or_else(|| 1.0 / self.link.processes() as f64)
+            .unwrap_or_else(|| 1.0 / processes as f64)
             .clamp(0.01, 1.0)
     }
 

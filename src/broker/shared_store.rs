@@ -279,5 +279,6 @@ pub(crate) fn start_link(
         link,
         degraded: false,
         local_share: config.quota.local_share,
+        expected_processes: config.quota.expected_processes,
     }
 }

@@ -81,6 +81,7 @@ impl BrokerState {
             merged_tokens_saved: self.coalescing.merged_tokens_saved,
             merged_usd_saved: self.coalescing.merged_usd_saved,
             retries: lanes.iter().map(|l| l.retries).sum(),
+            attempts_abandoned: sum(|l| l.attempts_abandoned),
             rate_limited: lanes.iter().map(|l| l.rate_limited).sum(),
             fallbacks: self.totals.fallbacks.clone(),
             fallbacks_at_admission: self.totals.fallbacks_at_admission.clone(),

@@ -119,6 +119,8 @@ pub(crate) struct LaneCounters {
     pub(crate) completions: u64,
     pub(crate) failures: u64,
     pub(crate) retries: u64,
+    /// Attempts that never reported within their timeout and grace (see `overdue.rs`).
+    pub(crate) attempts_abandoned: u64,
     pub(crate) status: BTreeMap<u16, u64>,
     pub(crate) transport_errors: u64,
     pub(crate) cancelled_streams: u64,
@@ -151,6 +153,7 @@ impl LaneCounters {
             completions: 0,
             failures: 0,
             retries: 0,
+            attempts_abandoned: 0,
             status: BTreeMap::new(),
             transport_errors: 0,
             cancelled_streams: 0,
@@ -231,6 +234,11 @@ impl LaneCounters {
     pub(crate) fn on_retry(&mut self, delay: Duration, now: Instant) {
         self.retries += 1;
         self.on_backoff(delay, now);
+    }
+
+    /// An attempt abandoned by its watchdog (its failure is counted as it settles).
+    pub(crate) fn on_abandoned(&mut self) {
+        self.attempts_abandoned += 1;
     }
 
     pub(crate) fn on_sent(&mut self, now: Instant) {
@@ -326,6 +334,10 @@ pub struct LaneStats {
     pub failures: u64,
     /// Attempts re-queued for a retry on this lane after a failure.
     pub retries: u64,
+    /// Attempts the broker gave up on because they never reported within their
+    /// provider's timeout plus a grace period (their slot and reservation freed, the
+    /// attempt failed as a timeout). Each is also one of `failures`.
+    pub attempts_abandoned: u64,
     /// Responses by HTTP status (as strings, for JSON maps).
     pub status: BTreeMap<String, u64>,
     /// 429 responses.
@@ -449,6 +461,9 @@ pub struct Stats {
     pub merged_usd_saved: f64,
     /// Retries, over all lanes.
     pub retries: u64,
+    /// Attempts abandoned because they never reported, over all lanes (see
+    /// [`LaneStats::attempts_abandoned`]).
+    pub attempts_abandoned: u64,
     /// Attempts in flight, over all lanes.
     pub in_flight: u64,
     /// Requests queued, over all lanes.

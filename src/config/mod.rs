@@ -310,7 +310,9 @@ impl ModelConfig {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BrokerConfig {
-    /// Attempts per rung, the first included (default 5).
+    /// Attempts per rung, the first included (default 5). Only failures count: 5xx,
+    /// timeouts and transport errors. A rate-limit answer (429, or 529/503 overloaded)
+    /// is a wait, bounded by [`BrokerConfig::rate_limit_patience`] instead.
     pub max_attempts: u32,
     /// A server's `retry-after` above this is capped to it (default 60 s).
     pub retry_after_cap: Duration,
@@ -333,12 +335,21 @@ pub struct BrokerConfig {
     /// The longest a ladder request waits for a rung before moving down, when the request
     /// sets no `max_wait` of its own (default 10 s).
     pub ladder_max_wait: Duration,
+    /// How long a request waits through rate-limit answers (429, 529, 503) on one rung,
+    /// retrying (`rate_limit_patience_secs`, default 300 s); a request's longer
+    /// `max_wait` extends it. Past it, the request fails with
+    /// [`BrokerError::RateLimitedTooLong`](crate::broker::BrokerError::RateLimitedTooLong).
+    pub rate_limit_patience: Duration,
     /// Most token counts the estimator caches (default 100 000); beyond that the least
     /// useful are evicted and counted again when seen.
     pub estimator_cache_entries: usize,
     /// The default reuse window of every model (`reuse_secs`, default 0: off). See
     /// [`ModelConfig::reuse`].
     pub reuse: Duration,
+    /// A fixed seed for the backoff jitter (`jitter_seed`), for tests only: a test that
+    /// checks the exact waits sets it. `None` (the default): each process seeds its
+    /// jitter from the OS, so processes and restarts never retry in step.
+    pub jitter_seed: Option<u64>,
 }
 
 impl Default for BrokerConfig {
@@ -354,8 +365,10 @@ impl Default for BrokerConfig {
             circuit_threshold: 5,
             circuit_cooldown: Duration::from_secs(30),
             ladder_max_wait: Duration::from_secs(10),
+            rate_limit_patience: Duration::from_secs(300),
             estimator_cache_entries: crate::tokens::DEFAULT_CACHE_ENTRIES,
             reuse: Duration::ZERO,
+            jitter_seed: None,
         }
     }
 }

@@ -31,6 +31,11 @@ pub struct QuotaConfig {
     /// unreachable. `None` (the default): an even split by the number of processes last
     /// seen sharing the namespace.
     pub local_share: Option<f64>,
+    /// The processes this one assumes share the namespace until it has seen them
+    /// (`expected_processes`, default 4): a process that cannot reach Redis at start
+    /// admits with `1 / expected_processes` of each limit (unless `local_share` is set)
+    /// rather than the whole of it.
+    pub expected_processes: usize,
 }
 
 /// The Redis URL `[quota] redis_url` defaults to.
@@ -42,6 +47,7 @@ impl Default for QuotaConfig {
             store: QuotaStore::Memory,
             namespace: "quotaswarm".into(),
             local_share: None,
+            expected_processes: 4,
         }
     }
 }
@@ -96,10 +102,15 @@ pub(super) fn quota(q: RawQuota) -> Result<QuotaConfig, Problem> {
         Some(s) if s.is_finite() && s > 0.0 && s <= 1.0 => Some(s),
         Some(_) => return Err(Problem::new("quota.local_share", "must be in (0, 1]")),
     };
+    let expected_processes = q.expected_processes.unwrap_or(d.expected_processes);
+    if expected_processes == 0 {
+        return Err(Problem::new("quota.expected_processes", "must be >= 1"));
+    }
     Ok(QuotaConfig {
         store,
         namespace,
         local_share,
+        expected_processes,
     })
 }
 
@@ -132,6 +143,17 @@ mod tests {
         let c = Config::from_toml_str(BASE, "t").expect("valid");
         assert_eq!(c.quota.store, QuotaStore::Memory);
         assert_eq!(c.quota.local_share, None);
+        assert_eq!(c.quota.expected_processes, 4);
+    }
+
+    #[test]
+    fn expected_processes_and_the_jitter_seed_are_read() {
+        let text = format!("{BASE}[quota]\nexpected_processes = 3\n[broker]\njitter_seed = 7\n");
+        let c = Config::from_toml_str(&text, "t").expect("valid");
+        assert_eq!(c.quota.expected_processes, 3);
+        assert_eq!(c.broker.jitter_seed, Some(7));
+        let d = Config::from_toml_str(BASE, "t").expect("valid");
+        assert_eq!(d.broker.jitter_seed, None);
     }
 
     #[test]
@@ -155,6 +177,7 @@ mod tests {
             ("local_share = 1.5", "quota.local_share"),
             ("redis_url = \"http://x\"", "quota.redis_url"),
             ("namespace = \"a{b}\"", "quota.namespace"),
+            ("expected_processes = 0", "quota.expected_processes"),
         ] {
             let text = format!("{BASE}[quota]\n{bad}\n");
             let err = Config::from_toml_str(&text, "t")

@@ -113,9 +113,13 @@ pub struct RawBroker {
     pub circuit_threshold: Option<u32>,
     pub circuit_cooldown_secs: Option<f64>,
     pub ladder_max_wait_secs: Option<f64>,
+    /// How long a request without a `max_wait` waits through rate-limit answers.
+    pub rate_limit_patience_secs: Option<f64>,
     pub estimator_cache_entries: Option<usize>,
     /// Default reuse window of every model, in seconds (0: off).
     pub reuse_secs: Option<f64>,
+    /// A fixed backoff-jitter seed, for tests only (default: from the OS).
+    pub jitter_seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -201,4 +205,6 @@ pub struct RawQuota {
     pub redis_url: Option<String>,
     pub namespace: Option<String>,
     pub local_share: Option<f64>,
+    /// Processes assumed to share the namespace until they are seen (default 4).
+    pub expected_processes: Option<usize>,
 }

@@ -136,7 +136,16 @@ impl StoreLink {
 
     /// Processes last seen sharing the namespace (at least 1).
     pub(crate) fn processes(&self) -> usize {
-        self.health.processes.load(Ordering::Acquire).max(1)
+        self.processes_seen().unwrap_or(1)
+    }
+
+    /// Processes last seen sharing the namespace; `None` before the first heartbeat
+    /// answered (Redis was down at start).
+    pub(crate) fn processes_seen(&self) -> Option<usize> {
+        match self.health.processes.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(n),
+        }
     }
 }
 

@@ -36,7 +36,9 @@
 //! retried once first) mark the store down: every lane switches to local admission with `local_share` of each limit (default: an even
 //! split by the processes seen in the heartbeat set), `Stats::quota_store_degraded` and
 //! `quotaswarm_quota_store_degraded` go up, and the link pings with backoff (100 ms
-//! doubling to 2 s) until Redis answers; then shared admission resumes.
+//! doubling to 2 s) until Redis answers; then shared admission resumes. A process that
+//! cannot reach Redis at start has seen no heartbeat set, so it divides by `[quota]
+//! expected_processes` (default 4) instead of taking the whole limit.
 
 mod fingerprint;
 pub(crate) mod link;
@@ -73,9 +75,10 @@ impl LaneKeys {
         }
     }
 
-    /// The key of a reused completion (request key `key`).
-    pub fn reuse(&self, key: u64) -> String {
-        format!("{}:reuse:{key:016x}", self.prefix)
+    /// The key of a reused completion: request key `key` (hex) of key encoding
+    /// `version`, so entries written by another encoding are never read.
+    pub fn reuse(&self, version: u8, key: &str) -> String {
+        format!("{}:reuse:v{version}:{key}", self.prefix)
     }
 }
 

@@ -278,27 +278,35 @@ impl RedisQuota {
             .map_err(|e| QuotaError::unreachable(&e))
     }
 
-    /// The reused completion stored under `key` in the lane, if any (JSON text).
-    pub async fn reuse_get(&self, lane: &LaneKeys, key: u64) -> Result<Option<String>, QuotaError> {
+    /// The reused completion stored under request key `key` (hex, of key encoding
+    /// `version`) in the lane, if any (JSON text).
+    pub async fn reuse_get(
+        &self,
+        lane: &LaneKeys,
+        version: u8,
+        key: &str,
+    ) -> Result<Option<String>, QuotaError> {
         let mut conn = self.conn.clone();
         redis::cmd("GET")
-            .arg(lane.reuse(key))
+            .arg(lane.reuse(version, key))
             .query_async(&mut conn)
             .await
             .map_err(|e| QuotaError::unreachable(&e))
     }
 
-    /// Stores `json` under `key` in the lane for `ttl`.
+    /// Stores `json` under request key `key` (hex, of key encoding `version`) in the
+    /// lane for `ttl`.
     pub async fn reuse_put(
         &self,
         lane: &LaneKeys,
-        key: u64,
+        version: u8,
+        key: &str,
         json: &str,
         ttl: Duration,
     ) -> Result<(), QuotaError> {
         let mut conn = self.conn.clone();
         redis::cmd("SET")
-            .arg(lane.reuse(key))
+            .arg(lane.reuse(version, key))
             .arg(json)
             .arg("PX")
             .arg(ttl.as_millis().max(1) as u64)

@@ -143,3 +143,44 @@ pub async fn swarm_over_loopback(
         .expect("start the swarm");
     (swarm, server)
 }
+
+fn sse(event: &str, data: serde_json::Value) -> bytes::Bytes {
+    format!("event: {event}\ndata: {data}\n\n").into()
+}
+
+/// Chunk `i` of a streamed Anthropic answer of `deltas` one-word text deltas (`w0 `,
+/// `w1 `, ...), one SSE event per chunk, `deltas + 5` chunks in all: the start, the
+/// block's start, the deltas, the block's end, the usage and the stop.
+pub fn anthropic_text_chunk(i: usize, deltas: usize) -> bytes::Bytes {
+    match i {
+        0 => sse(
+            "message_start",
+            serde_json::json!({"type": "message_start", "message": {
+                "id": "msg_long", "type": "message", "role": "assistant",
+                "model": "claude-sonnet-4-5", "content": [],
+                "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+        ),
+        1 => sse(
+            "content_block_start",
+            serde_json::json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}),
+        ),
+        i if i < deltas + 2 => sse(
+            "content_block_delta",
+            serde_json::json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": format!("w{} ", i - 2)}}),
+        ),
+        i if i == deltas + 2 => sse(
+            "content_block_stop",
+            serde_json::json!({"type": "content_block_stop", "index": 0}),
+        ),
+        i if i == deltas + 3 => sse(
+            "message_delta",
+            serde_json::json!({"type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                "usage": {"output_tokens": deltas}}),
+        ),
+        _ => sse("message_stop", serde_json::json!({"type": "message_stop"})),
+    }
+}

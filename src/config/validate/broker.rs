@@ -58,7 +58,13 @@ pub(super) fn broker(b: RawBroker) -> Result<BrokerConfig, Problem> {
             b.ladder_max_wait_secs,
             d.ladder_max_wait,
         )?,
+        rate_limit_patience: secs(
+            "broker.rate_limit_patience_secs",
+            b.rate_limit_patience_secs,
+            d.rate_limit_patience,
+        )?,
         estimator_cache_entries,
         reuse: secs("broker.reuse_secs", b.reuse_secs, d.reuse)?,
+        jitter_seed: b.jitter_seed,
     })
 }

@@ -24,6 +24,7 @@ const TOP_FIELDS: &[(&str, &str)] = &[
     ),
     ("merged_usd_saved", "quotaswarm_merged_saved_usd_total"),
     ("retries", "quotaswarm_retries_total"),
+    ("attempts_abandoned", "quotaswarm_attempts_abandoned_total"),
     ("in_flight", "quotaswarm_in_flight"),
     ("queue_depth", "quotaswarm_queue_depth"),
     ("rate_limited", "quotaswarm_rate_limited_total"),
@@ -90,6 +91,10 @@ const LANE_FIELDS: &[(&str, &str)] = &[
     ("completions", "quotaswarm_lane_completions_total"),
     ("failures", "quotaswarm_lane_failures_total"),
     ("retries", "quotaswarm_lane_retries_total"),
+    (
+        "attempts_abandoned",
+        "quotaswarm_lane_attempts_abandoned_total",
+    ),
     ("status", "quotaswarm_lane_responses_total"),
     ("rate_limited", "quotaswarm_lane_rate_limited_total"),
     (

@@ -146,6 +146,26 @@ impl Drop for OwnRedis {
     }
 }
 
+/// Whether lane `m`'s buckets (under namespace `ns`) are in the Redis at `url`: the
+/// lane admitted through it.
+async fn lane_buckets_exist(ns: &str, url: &str) -> bool {
+    let keys = quotaswarm::quota::LaneKeys::new(
+        ns,
+        &quotaswarm::quota::key_fingerprint("shared-test-key"),
+        "claude-sonnet-4-5",
+    );
+    let client = redis::Client::open(url).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the test's redis");
+    redis::cmd("EXISTS")
+        .arg(&keys.buckets)
+        .query_async(&mut conn)
+        .await
+        .expect("exists")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -225,21 +245,7 @@ async fn redis_killed_and_restarted_mid_run_every_request_is_answered_and_sharin
     );
     assert!(sa.quota_store_outages >= 1 && sb.quota_store_outages >= 1);
     // Shared admission resumed: the restarted (empty) server holds the lane again.
-    let keys = quotaswarm::quota::LaneKeys::new(
-        &ns,
-        &quotaswarm::quota::key_fingerprint("shared-test-key"),
-        "claude-sonnet-4-5",
-    );
-    let client = redis::Client::open(url.as_str()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("restarted redis");
-    let exists: bool = redis::cmd("EXISTS")
-        .arg(&keys.buckets)
-        .query_async(&mut conn)
-        .await
-        .expect("exists");
+    let exists = lane_buckets_exist(&ns, &url).await;
     assert!(
         exists,
         "admissions went through Redis again after the restart"
@@ -416,21 +422,7 @@ async fn redis_down_at_start_admits_with_the_expected_share_then_shares_when_it_
     h.complete(CompletionRequest::prompt("m", "with redis up").max_tokens(10))
         .await
         .expect("answered through the store");
-    let keys = quotaswarm::quota::LaneKeys::new(
-        &ns,
-        &quotaswarm::quota::key_fingerprint("shared-test-key"),
-        "claude-sonnet-4-5",
-    );
-    let client = redis::Client::open(url.as_str()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("the test's redis");
-    let exists: bool = redis::cmd("EXISTS")
-        .arg(&keys.buckets)
-        .query_async(&mut conn)
-        .await
-        .expect("exists");
+    let exists = lane_buckets_exist(&ns, &url).await;
     assert!(exists, "the admission after Redis came up went through it");
     a.shutdown().await;
 }

@@ -14,21 +14,21 @@
 //! About 25 s.
 
 mod common;
+#[path = "common/load.rs"]
+mod load;
 
-use quotaswarm_sim::SimStats;
+use load::{limits, scenario, sim_config, sim_stats, AGENTS, PROCESSES};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const RPM: f64 = 1200.0;
-const ITPM: f64 = 120_000.0;
-const OTPM: f64 = 60_000.0;
-const PROCESSES: usize = 3;
-const AGENTS: usize = 8;
 const TURNS: usize = 4;
 const KEY_ENV: &str = "QUOTASWARM_CHAOS_TEST_KEY";
+/// 5 % 529s and 2 % 500s (seeded: the same requests fail each run).
+const FAULTS: &str =
+    "[[sim.faults]]\nstatus = 529\nrate = 0.05\n[[sim.faults]]\nstatus = 500\nrate = 0.02\n";
 /// What each process's broker logs (on stderr) when it finds the store unreachable
 /// (`warn`) and when shared admission resumes (`info`, enabled by [`LOG`]).
 const STORE_DOWN: &str = "quota store down";
@@ -37,21 +37,6 @@ const LOG: &str = "warn,quotaswarm::broker::shared_store=info";
 /// The longest any wait of the test may take before it fails: far beyond what a slow
 /// machine needs, so only a hang reaches it.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-fn limits() -> String {
-    format!("rpm = {RPM}\nitpm = {ITPM}\notpm = {OTPM}\nburst_secs = 2\ninput_price = 3.0\noutput_price = 15.0\n")
-}
-
-fn sim_config() -> String {
-    format!(
-        "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n\
-         [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{}\
-         [sim]\nburst_secs = 2\nlatency_ms = 30\nper_token_ms = 1\n\
-         [[sim.faults]]\nstatus = 529\nrate = 0.05\n\
-         [[sim.faults]]\nstatus = 500\nrate = 0.02\n",
-        limits()
-    )
-}
 
 /// The runs' config: the defaults for everything the test is about (the local share
 /// while Redis is down, backoff, retries, the patience with rate limits).
@@ -63,36 +48,6 @@ fn client_config(url: &str, namespace: &str) -> String {
          [quota]\nnamespace = \"{namespace}\"\n",
         limits()
     )
-}
-
-fn words(i: usize, n: usize) -> String {
-    let mut s = format!("Question {i}:");
-    for w in 0..n {
-        s.push_str([" queue", " bucket", " refill", " token", " agent"][(w * 7 + i) % 5]);
-    }
-    s
-}
-
-/// `AGENTS` scripted agents, `TURNS` one-shot turns each of about 400 input tokens.
-fn scenario(process: usize) -> String {
-    let turns: Vec<serde_json::Value> = (0..TURNS)
-        .map(|t| {
-            serde_json::json!({"oneshot": {
-                "system": "Answer briefly.",
-                "user": words(process * 100 + t, 380),
-                "max_tokens": 120
-            }})
-        })
-        .collect();
-    serde_json::json!({
-        "name": format!("process {process}"),
-        "deadline_secs": 300,
-        "agents": [{
-            "name": "agent", "kind": "scripted", "model": "m", "copies": AGENTS,
-            "coalesce": false, "max_tokens": 120, "turns": turns
-        }]
-    })
-    .to_string()
 }
 
 /// A child process killed (and reaped) if the test ends before it does.
@@ -154,7 +109,7 @@ impl RunProcess {
 
 fn start_run(dir: &Path, config: &Path, process: usize, store: &str) -> RunProcess {
     let path = dir.join(format!("scenario-{process}.json"));
-    std::fs::write(&path, scenario(process)).expect("write");
+    std::fs::write(&path, scenario(process, TURNS, 300)).expect("write");
     let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
         .args(["run", "--json", "--quiet", "--scenario"])
         .arg(&path)
@@ -192,22 +147,6 @@ fn start_run(dir: &Path, config: &Path, process: usize, store: &str) -> RunProce
     }
 }
 
-/// `GET {url}/_stats`, on a runtime of its own.
-fn sim_stats(url: &str) -> SimStats {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        reqwest::get(format!("{url}/_stats"))
-            .await
-            .expect("sim stats")
-            .json()
-            .await
-            .expect("sim stats json")
-    })
-}
-
 /// Waits until `done(runs)` holds, checking every 50 ms; fails (naming `what`) if a
 /// process ended meanwhile or after [`PATIENCE`].
 fn wait_until(what: &str, runs: &mut [RunProcess], mut done: impl FnMut(&[RunProcess]) -> bool) {
@@ -233,7 +172,7 @@ fn three_processes_ride_out_redis_killed_and_restarted_mid_run_with_faults() {
     let store = format!("redis://127.0.0.1:{port}/0");
 
     let sim_path = dir.join("sim.toml");
-    std::fs::write(&sim_path, sim_config()).expect("write");
+    std::fs::write(&sim_path, sim_config(FAULTS)).expect("write");
     let (_sim, url) = common::start_sim(&sim_path);
     let namespace = format!(
         "qs-chaos-{}-{:08x}",

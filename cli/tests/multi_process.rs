@@ -19,7 +19,7 @@ mod common;
 #[path = "common/load.rs"]
 mod load;
 
-use load::{limits, scenario, sim_config, sim_stats, AGENTS, ITPM, OTPM, PROCESSES, RPM};
+use load::{limits, scenario, sim_stats, AGENTS, ITPM, OTPM, PROCESSES, RPM};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -28,6 +28,10 @@ const KEY_ENV: &str = "QUOTASWARM_MP_TEST_KEY";
 
 fn redis_url() -> String {
     std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+fn sim_config() -> String {
+    load::sim_config("")
 }
 
 /// The runs' config.
@@ -83,7 +87,7 @@ impl Drop for Killed {
 
 fn start_sim(dir: &Path) -> (common::SimProcess, String) {
     let path = dir.join("sim.toml");
-    std::fs::write(&path, sim_config("")).expect("write");
+    std::fs::write(&path, sim_config()).expect("write");
     common::start_sim(&path)
 }
 

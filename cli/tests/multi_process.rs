@@ -16,34 +16,22 @@
 //! About 45 s.
 
 mod common;
+#[path = "common/load.rs"]
+mod load;
 
-use quotaswarm_sim::SimStats;
+use load::{limits, scenario, sim_stats, AGENTS, ITPM, OTPM, PROCESSES, RPM};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-const RPM: f64 = 1200.0;
-const ITPM: f64 = 120_000.0;
-const OTPM: f64 = 60_000.0;
-const PROCESSES: usize = 3;
-const AGENTS: usize = 8;
 const KEY_ENV: &str = "QUOTASWARM_MP_TEST_KEY";
 
 fn redis_url() -> String {
     std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
 }
 
-fn limits() -> String {
-    format!("rpm = {RPM}\nitpm = {ITPM}\notpm = {OTPM}\nburst_secs = 2\ninput_price = 3.0\noutput_price = 15.0\n")
-}
-
 fn sim_config() -> String {
-    format!(
-        "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n\
-         [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{}\
-         [sim]\nburst_secs = 2\nlatency_ms = 30\nper_token_ms = 1\n",
-        limits()
-    )
+    load::sim_config("")
 }
 
 /// The runs' config: the defaults, which the test is about. A Redis call that outlasts
@@ -59,36 +47,6 @@ fn client_config(url: &str, namespace: &str) -> String {
          [quota]\nnamespace = \"{namespace}\"\n",
         limits()
     )
-}
-
-fn words(i: usize, n: usize) -> String {
-    let mut s = format!("Question {i}:");
-    for w in 0..n {
-        s.push_str([" queue", " bucket", " refill", " token", " agent"][(w * 7 + i) % 5]);
-    }
-    s
-}
-
-/// `AGENTS` scripted agents, `turns` one-shot turns each of about 400 input tokens.
-fn scenario(process: usize, turns: usize) -> String {
-    let turns: Vec<serde_json::Value> = (0..turns)
-        .map(|t| {
-            serde_json::json!({"oneshot": {
-                "system": "Answer briefly.",
-                "user": words(process * 100 + t, 380),
-                "max_tokens": 120
-            }})
-        })
-        .collect();
-    serde_json::json!({
-        "name": format!("process {process}"),
-        "deadline_secs": 120,
-        "agents": [{
-            "name": "agent", "kind": "scripted", "model": "m", "copies": AGENTS,
-            "coalesce": false, "max_tokens": 120, "turns": turns
-        }]
-    })
-    .to_string()
 }
 
 /// A child process killed if the test ends (or fails) before it does.
@@ -137,7 +95,7 @@ fn run(dir: &Path, store: Option<&str>, turns: usize) -> Run {
     let children: Vec<Killed> = (0..PROCESSES)
         .map(|p| {
             let path = dir.join(format!("scenario-{p}.json"));
-            std::fs::write(&path, scenario(p, turns)).expect("write");
+            std::fs::write(&path, scenario(p, turns, 120)).expect("write");
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_quotaswarm"));
             cmd.args(["run", "--json", "--quiet", "--scenario"])
                 .arg(&path)
@@ -178,22 +136,6 @@ fn run(dir: &Path, store: Option<&str>, turns: usize) -> Run {
         status_429: sim.total.status(429),
         requests: m.requests,
     }
-}
-
-/// `GET {url}/_stats`, on a runtime of its own.
-fn sim_stats(url: &str) -> SimStats {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        reqwest::get(format!("{url}/_stats"))
-            .await
-            .expect("sim stats")
-            .json()
-            .await
-            .expect("sim stats json")
-    })
 }
 
 #[test]

@@ -124,6 +124,10 @@ pub struct Totals {
     /// Models that were used but have no prices in the config: their cost is unknown.
     #[serde(default)]
     pub cost_unknown_for: Vec<String>,
+    /// Times the shared quota store became unreachable during the run (each a window in
+    /// which this process admitted with its local share); 0 with the memory store.
+    #[serde(default)]
+    pub quota_store_outages: u64,
     /// From the swarm's start to the report, in seconds.
     pub elapsed_secs: f64,
     /// From the agents' start to the last agent's end, in seconds.
@@ -180,6 +184,7 @@ impl Totals {
             t.cache_saved_usd = s.cache_saved_usd;
             t.cost_usd = s.cost_usd;
             t.wasted_usd = s.wasted_usd;
+            t.quota_store_outages = s.quota_store_outages;
             t.cost_unknown_for = s
                 .lanes
                 .iter()

@@ -324,11 +324,8 @@ async fn a_ladder_whose_first_rung_answers_404_is_served_by_the_second() {
         .unwrap_err();
     assert!(
         matches!(
-            &err,
-            BrokerError::Provider {
-                error: ProviderError::NotFound { .. },
-                ..
-            }
+            common::provider_error(&err),
+            Some(ProviderError::NotFound { .. })
         ),
         "{err:?}"
     );

@@ -6,21 +6,11 @@
 //! exactly what it could have changed, instead of a fixed slack a loaded machine could
 //! exceed.
 
+mod common;
+
+use common::{namespace, redis_url};
 use quotaswarm::quota::{BucketSpec, RedisQuota, Verdict, WaitReason};
 use std::time::{Duration, Instant};
-
-fn redis_url() -> String {
-    std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
-}
-
-/// A namespace no other test (or earlier run) uses.
-fn namespace(test: &str) -> String {
-    format!(
-        "qs-test-{test}-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
-}
 
 fn quota(test: &str) -> RedisQuota {
     RedisQuota::new(&redis_url(), &namespace(test)).expect("redis url")

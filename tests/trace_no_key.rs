@@ -8,7 +8,7 @@ use quotaswarm::broker::{self, StartOptions};
 use quotaswarm::provider::{self, Endpoint};
 use quotaswarm::{ApiKey, CompletionRequest};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 fn ok_with_usage(input: u64, output: u64) -> quotaswarm::provider::HttpResponse {
     let body = serde_json::json!({
@@ -17,20 +17,6 @@ fn ok_with_usage(input: u64, output: u64) -> quotaswarm::provider::HttpResponse 
         "usage": {"input_tokens": input, "output_tokens": output}
     });
     response(200, &[], body)
-}
-
-/// Collects everything traced, to look for the key.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test(start_paused = true)]

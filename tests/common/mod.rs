@@ -143,3 +143,61 @@ pub async fn swarm_over_loopback(
         .expect("start the swarm");
     (swarm, server)
 }
+
+/// The Redis the shared-quota tests use: `QUOTASWARM_TEST_REDIS`, or the local one.
+pub fn redis_url() -> String {
+    std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// A Redis namespace no other test (or earlier run) uses.
+pub fn namespace(test: &str) -> String {
+    format!(
+        "qs-test-{test}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// A simulator with 1 ms latency and the `extra` config, served on loopback HTTP.
+pub async fn serve_sim(extra: &str) -> quotaswarm_sim::SimServer {
+    let config =
+        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 1\n{extra}"), "test")
+            .unwrap();
+    quotaswarm_sim::serve(
+        quotaswarm_sim::Simulator::new(&config),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap()
+}
+
+/// Collects everything written to it (traces, logs), to look for a key.
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The provider's error a broker error carries, if it carries one.
+pub fn provider_error(err: &quotaswarm::BrokerError) -> Option<&provider::ProviderError> {
+    match err {
+        quotaswarm::BrokerError::Provider { error, .. } => Some(error),
+        _ => None,
+    }
+}
+
+/// A broker over `transport` for the one-model config with `extra`.
+pub async fn broker_over(transport: Arc<dyn Transport>, extra: &str) -> quotaswarm::broker::Broker {
+    let config = one_model_config(extra);
+    let eps = endpoints_over(&config, transport);
+    quotaswarm::broker::start(config, eps, quotaswarm::broker::StartOptions::default())
+        .await
+        .unwrap()
+}

@@ -155,13 +155,7 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_leaks_through_401_429_5xx_a_refused_connection_or_a_panic() {
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-        .finish();
+    let subscriber = capture.subscriber(tracing_subscriber::fmt::format::FmtSpan::FULL);
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let cases = [

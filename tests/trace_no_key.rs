@@ -23,13 +23,7 @@ fn ok_with_usage(input: u64, output: u64) -> quotaswarm::provider::HttpResponse 
 async fn no_api_key_appears_in_stats_metrics_or_traces() {
     const KEY: &str = "sk-ant-api03-VERY-SECRET-KEY-0123456789";
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .finish();
+    let subscriber = capture.subscriber(tracing_subscriber::fmt::format::FmtSpan::CLOSE);
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let script = Scripted::new(vec![

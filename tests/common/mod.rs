@@ -175,6 +175,22 @@ pub async fn serve_sim(extra: &str) -> quotaswarm_sim::SimServer {
 #[derive(Clone, Default)]
 pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
 
+impl Capture {
+    /// A TRACE-level subscriber writing here without colours, with these span events.
+    pub fn subscriber(
+        &self,
+        spans: tracing_subscriber::fmt::format::FmtSpan,
+    ) -> impl tracing::Subscriber + Send + Sync {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_span_events(spans)
+            .finish()
+    }
+}
+
 impl std::io::Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);

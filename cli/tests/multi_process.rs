@@ -17,7 +17,6 @@
 
 mod common;
 
-use quotaswarm_sim::SimStats;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -176,37 +175,15 @@ fn run(dir: &Path, store: Option<&str>, turns: usize) -> Run {
         );
     }
     let makespan = started.elapsed().as_secs_f64();
-    let sim = sim_stats(&url);
+    let sim = common::sim_stats(&url);
     let m = &sim.models["claude-sonnet-4-5"];
-    let ideal = [
-        m.requests as f64 / (RPM / 60.0),
-        m.input_tokens as f64 / (ITPM / 60.0),
-        m.output_tokens as f64 / (OTPM / 60.0),
-    ]
-    .into_iter()
-    .fold(0.0, f64::max);
+    let ideal = common::ideal_secs(m, RPM, ITPM, OTPM);
     Run {
         makespan,
         ideal,
         status_429: sim.total.status(429),
         requests: m.requests,
     }
-}
-
-/// `GET {url}/_stats`, on a runtime of its own.
-fn sim_stats(url: &str) -> SimStats {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        reqwest::get(format!("{url}/_stats"))
-            .await
-            .expect("sim stats")
-            .json()
-            .await
-            .expect("sim stats json")
-    })
 }
 
 #[test]

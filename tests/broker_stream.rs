@@ -100,15 +100,10 @@ async fn dropping_a_stream_cancels_it_and_refunds_the_output_bucket() {
     let mut req = question("sonnet");
     req.max_tokens = 400;
     let mut stream = h.stream(req).await.unwrap();
-    let mut deltas = 0;
-    while let Some(item) = stream.next().await {
-        if let StreamItem::Event(StreamEvent::TextDelta { .. }) = item.unwrap() {
-            deltas += 1;
-            if deltas == 3 {
-                break;
-            }
-        }
-    }
+    let deltas = common::read_until(&mut stream, 3, |i| {
+        matches!(i, StreamItem::Event(StreamEvent::TextDelta { .. }))
+    })
+    .await;
     drop(stream);
     // Let the cancellation reach the simulator and the broker.
     let mut cancelled = 0;

@@ -5,6 +5,8 @@
 //! hand, from the partial usage the failed streams reported to their callers and,
 //! independently, from the simulator's ledger, at sonnet's list prices.
 
+mod common;
+
 use futures_util::StreamExt;
 use quotaswarm::broker::{self, Broker, BrokerHandle, StartOptions, StreamItem};
 use quotaswarm::provider::{ProviderError, StreamEvent};
@@ -155,15 +157,10 @@ async fn a_cancelled_stream_wastes_what_it_had_produced() {
     let mut req = question(0);
     req.max_tokens = 400;
     let mut stream = h.stream(req).await.unwrap();
-    let mut deltas = 0;
-    while let Some(item) = stream.next().await {
-        if let StreamItem::Event(StreamEvent::TextDelta { .. }) = item.unwrap() {
-            deltas += 1;
-            if deltas == 3 {
-                break;
-            }
-        }
-    }
+    let deltas = common::read_until(&mut stream, 3, |i| {
+        matches!(i, StreamItem::Event(StreamEvent::TextDelta { .. }))
+    })
+    .await;
     drop(stream);
     let mut lane = None;
     for _ in 0..100 {

@@ -217,3 +217,23 @@ pub async fn broker_over(transport: Arc<dyn Transport>, extra: &str) -> quotaswa
         .await
         .unwrap()
 }
+
+/// Reads `stream` until `n` of its items are `wanted` (or it ends) and returns how many
+/// were: what a caller that lets go early has seen.
+pub async fn read_until<S, T, E>(stream: &mut S, n: u64, wanted: impl Fn(&T) -> bool) -> u64
+where
+    S: futures_util::Stream<Item = Result<T, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    use futures_util::StreamExt;
+    let mut seen = 0;
+    while let Some(item) = stream.next().await {
+        if wanted(&item.unwrap()) {
+            seen += 1;
+            if seen == n {
+                break;
+            }
+        }
+    }
+    seen
+}

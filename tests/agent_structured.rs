@@ -114,26 +114,14 @@ fn unfit(report: &SwarmReport, got: Result<Check, AgentError>) {
     assert_eq!(report.agents[0].errors, 0);
 }
 
+/// On both wires: a reply that fits is the parsed struct, one that does not is the typed
+/// error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn returns_a_parsed_struct_on_anthropic() {
-    let (r, got) = check("sonnet", 0.0).await;
-    fits(&r, got);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn returns_a_parsed_struct_on_openai() {
-    let (r, got) = check("gpt-4o-mini", 0.0).await;
-    fits(&r, got);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_that_does_not_fit_is_the_typed_error_on_anthropic() {
-    let (r, got) = check("sonnet", 1.0).await;
-    unfit(&r, got);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_that_does_not_fit_is_the_typed_error_on_openai() {
-    let (r, got) = check("gpt-4o-mini", 1.0).await;
-    unfit(&r, got);
+async fn returns_a_parsed_struct_or_the_typed_error_on_anthropic_and_openai() {
+    for model in ["sonnet", "gpt-4o-mini"] {
+        let (r, got) = check(model, 0.0).await;
+        fits(&r, got);
+        let (r, got) = check(model, 1.0).await;
+        unfit(&r, got);
+    }
 }

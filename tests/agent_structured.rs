@@ -5,12 +5,16 @@
 //! message. The simulator's `schema_violation_rate = 1` makes every schema-bound reply
 //! leave out a required field.
 
+mod common;
+
+use common::run_alone;
+use quotaswarm_sim::loopback;
+
 use quotaswarm::agent::{Agent, AgentError, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::SwarmReport;
 use quotaswarm::Config;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 /// A claim checked, as the model answers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -66,13 +70,7 @@ async fn check(
 ) -> (SwarmReport, Result<Check, AgentError>) {
     let text = format!("[sim]\nlatency_ms = 1\nschema_violation_rate = {violation_rate}\n");
     let config = Config::from_toml_str_over_defaults(&text, "agent_structured test").unwrap();
-    let mut report = SwarmBuilder::new(config)
-        .backend(quotaswarm_sim::loopback())
-        .agent("checker", Checker { target })
-        .deadline(Duration::from_secs(60))
-        .run()
-        .await
-        .unwrap();
+    let mut report = run_alone(config, loopback(), "checker", Checker { target }, 60).await;
     let got = report.agents[0].take_output::<Outcome>();
     let got = got.unwrap_or_else(|| panic!("no outcome: {:?}", report.agents));
     (report, got)

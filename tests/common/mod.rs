@@ -237,3 +237,25 @@ where
     }
     seen
 }
+
+/// Runs `agent`, named `name`, alone in a swarm over `backend` until it finishes or
+/// `deadline_secs` pass.
+pub async fn run_alone<A, O>(
+    config: Config,
+    backend: quotaswarm::swarm::Backend,
+    name: &str,
+    agent: A,
+    deadline_secs: u64,
+) -> quotaswarm::swarm::SwarmReport
+where
+    A: quotaswarm::agent::Agent<O>,
+    O: quotaswarm::agent::AgentOutput,
+{
+    quotaswarm::swarm::SwarmBuilder::new(config)
+        .backend(backend)
+        .agent(name, agent)
+        .deadline(std::time::Duration::from_secs(deadline_secs))
+        .run()
+        .await
+        .expect("run the swarm")
+}

@@ -97,14 +97,7 @@ async fn both_wires_stream_in_order_and_match_the_plain_reply_and_the_charge() {
 async fn dropping_a_stream_cancels_it_and_refunds_the_output_bucket() {
     let (swarm, server) = setup("per_token_ms = 20\n").await;
     let h = swarm.handle();
-    let mut req = question("sonnet");
-    req.max_tokens = 400;
-    let mut stream = h.stream(req).await.unwrap();
-    let deltas = common::read_until(&mut stream, 3, |i| {
-        matches!(i, StreamItem::Event(StreamEvent::TextDelta { .. }))
-    })
-    .await;
-    drop(stream);
+    let deltas = common::three_deltas_then_drop(&h, question("sonnet")).await;
     // Let the cancellation reach the simulator and the broker.
     let mut cancelled = 0;
     for _ in 0..100 {

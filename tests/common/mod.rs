@@ -259,3 +259,19 @@ where
         .await
         .expect("run the swarm")
 }
+
+/// Streams `req` (allowed 400 tokens) and lets go after its third text delta; returns
+/// how many deltas were read.
+pub async fn three_deltas_then_drop(
+    h: &quotaswarm::BrokerHandle,
+    mut req: quotaswarm::CompletionRequest,
+) -> u64 {
+    use quotaswarm::broker::StreamItem;
+    use quotaswarm::provider::StreamEvent;
+    req.max_tokens = 400;
+    let mut stream = h.stream(req).await.unwrap();
+    read_until(&mut stream, 3, |i| {
+        matches!(i, StreamItem::Event(StreamEvent::TextDelta { .. }))
+    })
+    .await
+}

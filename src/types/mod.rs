@@ -9,6 +9,8 @@ use std::time::Duration;
 mod cache;
 mod reasoning;
 #[cfg(test)]
+pub(crate) mod test_reply;
+#[cfg(test)]
 pub(crate) mod test_seed;
 mod tools;
 

@@ -23,6 +23,17 @@ fn endpoint(server: &SimServer, wire: quotaswarm::config::Wire, key: &str) -> En
 
 use quotaswarm::config::Wire::{Anthropic, OpenAi};
 
+/// The provider error `req()` to `model` ends in, sent with `key`.
+async fn error_of(
+    server: &SimServer,
+    wire: quotaswarm::config::Wire,
+    key: &str,
+    model: &str,
+) -> ProviderError {
+    let ep = endpoint(server, wire, key);
+    ep.complete(model, &req()).await.unwrap_err().error
+}
+
 fn req() -> CompletionRequest {
     CompletionRequest::prompt("x", "Hello over HTTP")
         .system("Be brief.")
@@ -112,11 +123,7 @@ async fn a_529_and_a_503_are_retryable() {
         (Anthropic, "claude-sonnet-4-6", 529),
         (OpenAi, "gpt-4o-mini", 503),
     ] {
-        let e = endpoint(&server, wire, "k3")
-            .complete(model, &req())
-            .await
-            .unwrap_err()
-            .error;
+        let e = error_of(&server, wire, "k3", model).await;
         assert!(
             matches!(e, ProviderError::Overloaded { status: s, .. } if s == status),
             "{e:?}"
@@ -137,11 +144,7 @@ async fn bad_request_auth_and_not_found_are_final_on_both_wires() {
             "{model} 400: {e:?}"
         );
         assert!(!e.is_retryable());
-        let e = endpoint(&server, wire, "bad")
-            .complete(model, &req())
-            .await
-            .unwrap_err()
-            .error;
+        let e = error_of(&server, wire, "bad", model).await;
         assert!(
             matches!(e, ProviderError::Auth { status: 401, .. }),
             "{model} 401: {e:?}"

@@ -3,6 +3,11 @@
 //! agent's failure while broker errors stay matchable; agents talk through `Addr`, which
 //! fails once the agent has stopped; a second start is ignored.
 
+mod common;
+
+use common::run_alone;
+use quotaswarm_sim::embedded;
+
 use futures_util::StreamExt;
 use quotaswarm::agent::{spawn_agent, Addr, Agent, AgentError, AgentOutput, AgentResult, Ask, Ctx};
 use quotaswarm::broker::StreamItem;
@@ -15,13 +20,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 async fn run_one<A: Agent<O>, O: AgentOutput>(agent: A) -> SwarmReport {
-    SwarmBuilder::new(Config::default())
-        .backend(quotaswarm_sim::embedded())
-        .agent("agent", agent)
-        .deadline(Duration::from_secs(600))
-        .run()
-        .await
-        .expect("run")
+    run_alone(Config::default(), embedded(), "agent", agent, 600).await
 }
 
 fn haiku() -> Ask {

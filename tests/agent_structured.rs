@@ -5,12 +5,16 @@
 //! message. The simulator's `schema_violation_rate = 1` makes every schema-bound reply
 //! leave out a required field.
 
+mod common;
+
+use common::run_alone;
+use quotaswarm_sim::loopback;
+
 use quotaswarm::agent::{Agent, AgentError, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::SwarmReport;
 use quotaswarm::Config;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 /// A claim checked, as the model answers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -66,13 +70,7 @@ async fn check(
 ) -> (SwarmReport, Result<Check, AgentError>) {
     let text = format!("[sim]\nlatency_ms = 1\nschema_violation_rate = {violation_rate}\n");
     let config = Config::from_toml_str_over_defaults(&text, "agent_structured test").unwrap();
-    let mut report = SwarmBuilder::new(config)
-        .backend(quotaswarm_sim::loopback())
-        .agent("checker", Checker { target })
-        .deadline(Duration::from_secs(60))
-        .run()
-        .await
-        .unwrap();
+    let mut report = run_alone(config, loopback(), "checker", Checker { target }, 60).await;
     let got = report.agents[0].take_output::<Outcome>();
     let got = got.unwrap_or_else(|| panic!("no outcome: {:?}", report.agents));
     (report, got)
@@ -114,26 +112,14 @@ fn unfit(report: &SwarmReport, got: Result<Check, AgentError>) {
     assert_eq!(report.agents[0].errors, 0);
 }
 
+/// On both wires: a reply that fits is the parsed struct, one that does not is the typed
+/// error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn returns_a_parsed_struct_on_anthropic() {
-    let (r, got) = check("sonnet", 0.0).await;
-    fits(&r, got);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn returns_a_parsed_struct_on_openai() {
-    let (r, got) = check("gpt-4o-mini", 0.0).await;
-    fits(&r, got);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_that_does_not_fit_is_the_typed_error_on_anthropic() {
-    let (r, got) = check("sonnet", 1.0).await;
-    unfit(&r, got);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_that_does_not_fit_is_the_typed_error_on_openai() {
-    let (r, got) = check("gpt-4o-mini", 1.0).await;
-    unfit(&r, got);
+async fn returns_a_parsed_struct_or_the_typed_error_on_anthropic_and_openai() {
+    for model in ["sonnet", "gpt-4o-mini"] {
+        let (r, got) = check(model, 0.0).await;
+        fits(&r, got);
+        let (r, got) = check(model, 1.0).await;
+        unfit(&r, got);
+    }
 }

@@ -10,8 +10,13 @@
 //! to go on calling tools until the conversation holds `tool_steps` results, so each run
 //! makes `tool_steps` tool turns and then answers in words.
 
+mod common;
+
+use common::run_alone;
+use quotaswarm_sim::{embedded, loopback};
+
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, ToolRun, Toolbox};
-use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::SwarmReport;
 use quotaswarm::types::{ContentBlock, Role, Tool};
 use quotaswarm::{CompletionRequest, Config};
 use quotaswarm_agents::bookkeeper::Ledger;
@@ -31,13 +36,7 @@ fn config() -> Config {
 
 /// Runs one bookkeeper; returns the report and its output.
 async fn run_ledger(agent: Bookkeeper) -> (SwarmReport, Ledger) {
-    let mut report = SwarmBuilder::new(config())
-        .backend(quotaswarm_sim::loopback())
-        .agent("bookkeeper", agent)
-        .deadline(Duration::from_secs(60))
-        .run()
-        .await
-        .expect("run the swarm");
+    let mut report = run_alone(config(), loopback(), "bookkeeper", agent, 60).await;
     let ledger = report.agents[0].take_output::<Ledger>();
     let ledger = ledger.unwrap_or_else(|| panic!("no tool run: {:?}", report.agents));
     (report, ledger)
@@ -122,9 +121,10 @@ async fn completes_a_multi_step_task_on_openai() {
     completed(&r, &run);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn completes_a_multi_step_task_streamed_on_anthropic() {
-    let agent = Bookkeeper::new(Ask::new("sonnet").max_tokens(400), TASK).streamed(true);
+/// The bookkeeper's task, streamed on `model`: every step a stream, the answer's text
+/// arriving as deltas.
+async fn completes_streamed(model: &str) {
+    let agent = Bookkeeper::new(Ask::new(model).max_tokens(400), TASK).streamed(true);
     let (r, Ledger { run, streamed }) = run_ledger(agent).await;
     completed(&r, &run);
     assert_eq!(
@@ -138,18 +138,13 @@ async fn completes_a_multi_step_task_streamed_on_anthropic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_a_multi_step_task_streamed_on_anthropic() {
+    completes_streamed("sonnet").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completes_a_multi_step_task_streamed_on_openai() {
-    let agent = Bookkeeper::new(Ask::new("gpt-4o-mini").max_tokens(400), TASK).streamed(true);
-    let (r, Ledger { run, streamed }) = run_ledger(agent).await;
-    completed(&r, &run);
-    assert_eq!(
-        quotaswarm_sim::stats_of(&r).unwrap().total.streams,
-        run.steps as u64
-    );
-    assert!(
-        streamed.ends_with(&run.text()),
-        "the answer's text arrived as deltas"
-    );
+    completes_streamed("gpt-4o-mini").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,13 +202,7 @@ impl Agent for Stuck {
 
 #[tokio::test(start_paused = true)]
 async fn a_cut_ends_the_loop_while_a_tool_runs_without_a_kill() {
-    let report = SwarmBuilder::new(config())
-        .backend(quotaswarm_sim::embedded())
-        .agent("stuck", Stuck)
-        .deadline(Duration::from_secs(30))
-        .run()
-        .await
-        .expect("run the swarm");
+    let report = run_alone(config(), embedded(), "stuck", Stuck, 30).await;
     let a = &report.agents[0];
     assert!(a.cut.is_some(), "{a:?}");
     assert!(

@@ -111,9 +111,7 @@ struct Figures {
 }
 
 async fn run(auto_cache: bool) -> Figures {
-    let swarm = Swarm::start(config(auto_cache), quotaswarm_sim::embedded())
-        .await
-        .expect("swarm");
+    let swarm = embedded_swarm(config(auto_cache)).await;
     let h = swarm.handle();
     let system = system_prompt();
     let t0 = Instant::now();
@@ -141,6 +139,26 @@ async fn run(auto_cache: bool) -> Figures {
     };
     swarm.shutdown().await;
     f
+}
+
+/// The system prompt and `history` so far, for `target`.
+fn next_turn(target: &str, history: &[Message]) -> CompletionRequest {
+    CompletionRequest::new(target)
+        .system(system_prompt())
+        .messages(history.to_vec())
+        .max_tokens(100)
+}
+
+/// A swarm on the embedded simulator.
+async fn embedded_swarm(config: Config) -> Swarm {
+    Swarm::start(config, quotaswarm_sim::embedded())
+        .await
+        .expect("swarm")
+}
+
+/// The defaults under `toml`.
+fn over_defaults(toml: &str) -> Config {
+    Config::from_toml_str_over_defaults(toml, "test").expect("config")
 }
 
 #[tokio::test(start_paused = true)]
@@ -201,9 +219,7 @@ async fn automatic_caching_reads_most_input_from_the_cache_and_finishes_sooner_f
 
 #[tokio::test(start_paused = true)]
 async fn breakpoints_go_on_the_system_prompt_and_the_user_turns_only_for_anthropic() {
-    let swarm = Swarm::start(config(true), quotaswarm_sim::embedded())
-        .await
-        .expect("swarm");
+    let swarm = embedded_swarm(config(true)).await;
     let h = swarm.handle();
     let req = CompletionRequest::new("sonnet")
         .system(system_prompt())
@@ -254,17 +270,12 @@ async fn breakpoints_go_on_the_system_prompt_and_the_user_turns_only_for_anthrop
 
 #[tokio::test(start_paused = true)]
 async fn openai_automatic_caching_is_reported_the_same_way_but_saves_no_quota() {
-    let swarm = Swarm::start(config(true), quotaswarm_sim::embedded())
-        .await
-        .expect("swarm");
+    let swarm = embedded_swarm(config(true)).await;
     let h = swarm.handle();
     let mut history: Vec<Message> = Vec::new();
     for turn in 0..3 {
         history.push(Message::user(document(0, turn)));
-        let req = CompletionRequest::new("gpt-4o-mini")
-            .system(system_prompt())
-            .messages(history.clone())
-            .max_tokens(100);
+        let req = next_turn("gpt-4o-mini", &history);
         let p = h.prepare(req.clone()).expect("prepare");
         assert!(p.rungs[0].request.is_none(), "no breakpoints on OpenAI");
         let c = h.complete(req).await.expect("answer");
@@ -296,14 +307,10 @@ async fn openai_automatic_caching_is_reported_the_same_way_but_saves_no_quota() 
 
 #[tokio::test(start_paused = true)]
 async fn a_model_set_to_one_hour_gets_one_hour_breakpoints_and_short_prefixes_none() {
-    let config = Config::from_toml_str_over_defaults(
+    let swarm = embedded_swarm(over_defaults(
         "[models.sonnet]\ncache_ttl = \"1h\"\n[models.haiku]\nmin_cache_tokens = 100000\n",
-        "test",
-    )
-    .expect("config");
-    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
-        .await
-        .expect("swarm");
+    ))
+    .await;
     let h = swarm.handle();
     let req = |target: &str| {
         CompletionRequest::new(target)
@@ -326,25 +333,16 @@ async fn a_model_set_to_one_hour_gets_one_hour_breakpoints_and_short_prefixes_no
 /// larger than a minute of input quota; returns the estimate of the last request and its
 /// outcome.
 async fn long_conversation(auto_cache: bool) -> (u64, Result<(), quotaswarm::BrokerError>) {
-    let config = Config::from_toml_str_over_defaults(
-        &format!(
-            "[models.sonnet]\nrpm = 1000\nitpm = 6000\notpm = 40000\nauto_cache = {auto_cache}\n"
-        ),
-        "test",
-    )
-    .expect("config");
-    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
-        .await
-        .expect("swarm");
+    let swarm = embedded_swarm(over_defaults(&format!(
+        "[models.sonnet]\nrpm = 1000\nitpm = 6000\notpm = 40000\nauto_cache = {auto_cache}\n"
+    )))
+    .await;
     let h = swarm.handle();
     let mut history: Vec<Message> = Vec::new();
     let mut last = (0, Ok(()));
     for turn in 0..12 {
         history.push(Message::user(document(5, turn)));
-        let req = CompletionRequest::new("sonnet")
-            .system(system_prompt())
-            .messages(history.clone())
-            .max_tokens(100);
+        let req = next_turn("sonnet", &history);
         let est = h.prepare(req.clone()).expect("prepare").rungs[0].est_input;
         match h.complete(req).await {
             Ok(c) => {

@@ -7,8 +7,9 @@ use common::swarm_over_loopback;
 use futures_util::future::join_all;
 use quotaswarm::swarm::Swarm;
 use quotaswarm::{CompletionRequest, Config};
+use quotaswarm_sim::SimServer;
 
-async fn setup() -> (Swarm, quotaswarm_sim::SimServer) {
+async fn setup() -> (Swarm, SimServer) {
     let mut config = Config::default();
     // Tier-1 sonnet allows 50 requests a minute; these tests send 50 at once.
     for m in config.models.values_mut() {
@@ -22,6 +23,23 @@ fn question() -> CompletionRequest {
         .system("You are a careful researcher.")
         .max_tokens(64)
         .temperature(0.0)
+}
+
+async fn stop(swarm: Swarm, server: SimServer) {
+    swarm.shutdown().await;
+    let _ = server.shutdown().await;
+}
+
+/// Every request was answered and sent on its own: `n` calls, none merged.
+async fn each_sent_none_merged<T, E>(
+    replies: &[Result<T, E>],
+    server: &SimServer,
+    h: &quotaswarm::BrokerHandle,
+    n: u64,
+) {
+    assert!(replies.iter().all(|r| r.is_ok()));
+    assert_eq!(server.sim.stats().total.requests, n);
+    assert_eq!(h.stats().await.unwrap().merged, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,8 +61,7 @@ async fn coalesces_50_identical_inflight_requests_into_one_call() {
         "merged {} requests, saving {} tokens and ${:.5}",
         stats.merged, stats.merged_tokens_saved, stats.merged_usd_saved
     );
-    swarm.shutdown().await;
-    let _ = server.shutdown().await;
+    stop(swarm, server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,11 +74,8 @@ async fn with_coalescing_off_every_request_is_sent() {
         h.complete(q)
     }))
     .await;
-    assert!(replies.iter().all(|r| r.is_ok()));
-    assert_eq!(server.sim.stats().total.requests, 50);
-    assert_eq!(h.stats().await.unwrap().merged, 0);
-    swarm.shutdown().await;
-    let _ = server.shutdown().await;
+    each_sent_none_merged(&replies, &server, &h, 50).await;
+    stop(swarm, server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,11 +84,8 @@ async fn requests_differing_only_in_temperature_are_not_merged() {
     let h = swarm.handle();
     let replies =
         join_all((0..10).map(|i| h.complete(question().temperature(i as f32 / 10.0)))).await;
-    assert!(replies.iter().all(|r| r.is_ok()));
-    assert_eq!(server.sim.stats().total.requests, 10);
-    assert_eq!(h.stats().await.unwrap().merged, 0);
-    swarm.shutdown().await;
-    let _ = server.shutdown().await;
+    each_sent_none_merged(&replies, &server, &h, 10).await;
+    stop(swarm, server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,6 +101,5 @@ async fn a_waiter_that_gives_up_does_not_disturb_the_others() {
     quitter.abort();
     let replies = join_all(stayers).await;
     assert!(replies.iter().all(|r| r.is_ok()), "{replies:?}");
-    swarm.shutdown().await;
-    let _ = server.shutdown().await;
+    stop(swarm, server).await;
 }

@@ -43,13 +43,24 @@ async fn exhaust(swarm: &Swarm, wire_model: &str, model: &str) {
         .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn with_opus_and_sonnet_exhausted_ladder_requests_complete_on_haiku() {
-    let swarm = Swarm::start(config(""), quotaswarm_sim::embedded())
+/// A swarm on the embedded simulator with `config(extra)`, the given (wire model, model)
+/// pairs exhausted.
+async fn start(extra: &str, exhausted: &[(&str, &str)]) -> Swarm {
+    let swarm = Swarm::start(config(extra), quotaswarm_sim::embedded())
         .await
         .unwrap();
-    exhaust(&swarm, "claude-opus-4-6", "opus").await;
-    exhaust(&swarm, "claude-sonnet-4-6", "sonnet").await;
+    for (wire_model, model) in exhausted {
+        exhaust(&swarm, wire_model, model).await;
+    }
+    swarm
+}
+
+const OPUS: (&str, &str) = ("claude-opus-4-6", "opus");
+const SONNET: (&str, &str) = ("claude-sonnet-4-6", "sonnet");
+
+#[tokio::test(start_paused = true)]
+async fn with_opus_and_sonnet_exhausted_ladder_requests_complete_on_haiku() {
+    let swarm = start("", &[OPUS, SONNET]).await;
     let h = swarm.handle();
     for i in 0..5 {
         let c = h.complete(ask(i)).await.unwrap();
@@ -67,11 +78,7 @@ async fn with_opus_and_sonnet_exhausted_ladder_requests_complete_on_haiku() {
 
 #[tokio::test(start_paused = true)]
 async fn with_a_floor_at_sonnet_requests_wait_instead_of_going_to_haiku() {
-    let swarm = Swarm::start(config(""), quotaswarm_sim::embedded())
-        .await
-        .unwrap();
-    exhaust(&swarm, "claude-opus-4-6", "opus").await;
-    exhaust(&swarm, "claude-sonnet-4-6", "sonnet").await;
+    let swarm = start("", &[OPUS, SONNET]).await;
     let h = swarm.handle();
     let start = Instant::now();
     let mut req = ask(1);
@@ -89,12 +96,7 @@ async fn with_a_floor_at_sonnet_requests_wait_instead_of_going_to_haiku() {
 
 #[tokio::test(start_paused = true)]
 async fn when_every_rung_fails_the_error_lists_each_cause_in_order() {
-    let swarm = Swarm::start(
-        config("[broker]\nmax_attempts = 2\nbackoff_base_secs = 0.2\n[[sim.faults]]\nstatus = 500\nrate = 1.0\n"),
-        quotaswarm_sim::embedded(),
-    )
-    .await
-    .unwrap();
+    let swarm = start("[broker]\nmax_attempts = 2\nbackoff_base_secs = 0.2\n[[sim.faults]]\nstatus = 500\nrate = 1.0\n", &[]).await;
     let err = swarm.handle().complete(ask(1)).await.unwrap_err();
     let BrokerError::AllRungsFailed(rungs) = &err else {
         panic!("{err:?}")
@@ -120,16 +122,13 @@ async fn when_every_rung_fails_the_error_lists_each_cause_in_order() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_model_opens_its_circuit_shifts_traffic_down_and_a_probe_closes_it() {
-    let swarm = Swarm::start(
-        config(
-            "[ladders]\nfast = [\"sonnet\", \"haiku\"]\n\
-             [broker]\ncircuit_threshold = 3\ncircuit_cooldown_secs = 30\nbackoff_base_secs = 0.1\n\
-             [[sim.faults]]\nmodel = \"sonnet\"\nstatus = 503\nrate = 1.0\n",
-        ),
-        quotaswarm_sim::embedded(),
+    let swarm = start(
+        "[ladders]\nfast = [\"sonnet\", \"haiku\"]\n\
+         [broker]\ncircuit_threshold = 3\ncircuit_cooldown_secs = 30\nbackoff_base_secs = 0.1\n\
+         [[sim.faults]]\nmodel = \"sonnet\"\nstatus = 503\nrate = 1.0\n",
+        &[],
     )
-    .await
-    .unwrap();
+    .await;
     let h = swarm.handle();
     let sim = quotaswarm_sim::of(&swarm).unwrap().clone();
     let fast = |i: usize| CompletionRequest::prompt("fast", format!("q{i}")).max_tokens(20);
@@ -161,13 +160,7 @@ async fn a_failing_model_opens_its_circuit_shifts_traffic_down_and_a_probe_close
 
 #[tokio::test(start_paused = true)]
 async fn a_request_queued_on_a_lane_that_pauses_moves_down_after_its_max_wait() {
-    let swarm = Swarm::start(
-        config("[broker]\nmax_in_flight = 1\n"),
-        quotaswarm_sim::embedded(),
-    )
-    .await
-    .unwrap();
-    exhaust(&swarm, "claude-opus-4-6", "opus").await;
+    let swarm = start("[broker]\nmax_in_flight = 1\n", &[OPUS]).await;
     let h = swarm.handle();
     let start = Instant::now();
     let ask_with_wait = |i| {
@@ -190,13 +183,7 @@ async fn a_request_queued_on_a_lane_that_pauses_moves_down_after_its_max_wait() 
 
 #[tokio::test(start_paused = true)]
 async fn on_its_last_rung_a_request_with_max_wait_waits_as_long_as_it_takes() {
-    let swarm = Swarm::start(
-        config("[broker]\nmax_in_flight = 1\n"),
-        quotaswarm_sim::embedded(),
-    )
-    .await
-    .unwrap();
-    exhaust(&swarm, "claude-opus-4-6", "opus").await;
+    let swarm = start("[broker]\nmax_in_flight = 1\n", &[OPUS]).await;
     let h = swarm.handle();
     let with_wait =
         |i| CompletionRequest::prompt("opus", format!("q{i}")).max_wait(Duration::from_secs(2));
@@ -207,11 +194,7 @@ async fn on_its_last_rung_a_request_with_max_wait_waits_as_long_as_it_takes() {
 
 #[tokio::test(start_paused = true)]
 async fn answers_from_a_lower_rung_are_counted_apart_from_the_moves_that_led_there() {
-    let swarm = Swarm::start(config(""), quotaswarm_sim::embedded())
-        .await
-        .unwrap();
-    exhaust(&swarm, "claude-opus-4-6", "opus").await;
-    exhaust(&swarm, "claude-sonnet-4-6", "sonnet").await;
+    let swarm = start("", &[OPUS, SONNET]).await;
     let h = swarm.handle();
     for i in 0..5 {
         assert_eq!(h.complete(ask(i)).await.unwrap().model, "haiku");
@@ -324,11 +307,8 @@ async fn a_ladder_whose_first_rung_answers_404_is_served_by_the_second() {
         .unwrap_err();
     assert!(
         matches!(
-            &err,
-            BrokerError::Provider {
-                error: ProviderError::NotFound { .. },
-                ..
-            }
+            common::provider_error(&err),
+            Some(ProviderError::NotFound { .. })
         ),
         "{err:?}"
     );

@@ -261,13 +261,20 @@ async fn an_attempt_that_panics_once_is_retried_and_the_caller_gets_its_answer()
 
 // ---- 3. Abandoned work is dropped --------------------------------------------------
 
-#[tokio::test(start_paused = true)]
-async fn a_hundred_queued_requests_whose_callers_gave_up_cost_no_provider_call() {
+/// A broker (and its handle) whose m1 has just used its one request of the minute (m2
+/// is roomy).
+async fn m1_minute_used_up() -> (broker::Broker, Simulator, quotaswarm::BrokerHandle) {
     let config = two_models(ONE_RPM, ROOMY, "[sim]\nlatency_ms = 20\n");
     let sim = Simulator::new(&config);
     let b = start_over(config, Arc::new(EmbeddedTransport { sim: sim.clone() })).await;
     let h = b.handle.clone();
     h.complete(ask("m1", "use up the minute")).await.unwrap();
+    (b, sim, h)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hundred_queued_requests_whose_callers_gave_up_cost_no_provider_call() {
+    let (_b, sim, h) = m1_minute_used_up().await;
     assert_eq!(sim.stats().total.requests, 1);
 
     let callers: Vec<_> = (0..100)
@@ -323,11 +330,7 @@ async fn a_caller_that_gives_up_during_a_backoff_stops_the_retries() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_dropped_while_queued_leaves_the_queue_and_costs_nothing() {
-    let config = two_models(ONE_RPM, ROOMY, "[sim]\nlatency_ms = 20\n");
-    let sim = Simulator::new(&config);
-    let b = start_over(config, Arc::new(EmbeddedTransport { sim: sim.clone() })).await;
-    let h = b.handle.clone();
-    h.complete(ask("m1", "use up the minute")).await.unwrap();
+    let (_b, sim, h) = m1_minute_used_up().await;
     let stream = h.stream(ask("m1", "stream me later")).await.unwrap();
     until(&h, |s| s.queue_depth == 1).await;
     drop(stream);

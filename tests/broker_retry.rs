@@ -4,18 +4,17 @@
 mod common;
 
 use common::*;
-use quotaswarm::broker::{self, BrokerError, StartOptions};
+use quotaswarm::broker::{self, BrokerError};
 use quotaswarm::provider::ProviderError;
 use quotaswarm::CompletionRequest;
 use std::sync::Arc;
 use std::time::Duration;
 
-async fn broker_over(script: &Scripted, extra: &str) -> broker::Broker {
-    let config = one_model_config(extra);
-    let eps = endpoints_over(&config, Arc::new(script.clone()));
-    broker::start(config, eps, StartOptions::default())
+/// Sends "hello" to `m`.
+async fn hello(b: &broker::Broker) -> Result<quotaswarm::Completion, BrokerError> {
+    b.handle
+        .complete(CompletionRequest::prompt("m", "hello"))
         .await
-        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -24,12 +23,8 @@ async fn a_429_with_retry_after_7_is_not_retried_before_7s() {
         anthropic_error(429, "rate_limit_error", &[("retry-after", "7")]),
         anthropic_ok("fine", 10, 5),
     ]);
-    let b = broker_over(&script, "").await;
-    let reply = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-        .unwrap();
+    let b = broker_over(Arc::new(script.clone()), "").await;
+    let reply = hello(&b).await.unwrap();
     assert_eq!(reply.text(), "fine");
     let at = script.arrivals();
     assert_eq!(at.len(), 2);
@@ -44,20 +39,10 @@ async fn a_429_with_retry_after_7_is_not_retried_before_7s() {
 #[tokio::test(start_paused = true)]
 async fn a_400_is_sent_once_and_reaches_the_caller() {
     let script = Scripted::new(vec![anthropic_error(400, "invalid_request_error", &[])]);
-    let b = broker_over(&script, "").await;
-    let err = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-        .unwrap_err();
+    let b = broker_over(Arc::new(script.clone()), "").await;
+    let err = hello(&b).await.unwrap_err();
     assert!(
-        matches!(
-            &err,
-            BrokerError::Provider {
-                error: ProviderError::BadRequest { .. },
-                ..
-            }
-        ),
+        matches!(provider_error(&err), Some(ProviderError::BadRequest { .. })),
         "{err:?}"
     );
     assert_eq!(script.arrivals().len(), 1);
@@ -71,12 +56,12 @@ async fn a_529_is_retried_with_growing_backoff() {
         anthropic_error(529, "overloaded_error", &[]),
         anthropic_ok("back", 10, 5),
     ]);
-    let b = broker_over(&script, "[broker]\nbackoff_base_secs = 1.0\n").await;
-    let reply = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-        .unwrap();
+    let b = broker_over(
+        Arc::new(script.clone()),
+        "[broker]\nbackoff_base_secs = 1.0\n",
+    )
+    .await;
+    let reply = hello(&b).await.unwrap();
     assert_eq!(reply.text(), "back");
     let at = script.arrivals();
     assert_eq!(at.len(), 4);
@@ -97,22 +82,15 @@ async fn a_529_is_retried_with_growing_backoff() {
 async fn gives_up_after_max_attempts_with_the_last_error() {
     let script = Scripted::new(vec![anthropic_error(500, "api_error", &[])]);
     let b = broker_over(
-        &script,
+        Arc::new(script.clone()),
         "[broker]\nmax_attempts = 3\nbackoff_base_secs = 0.1\n",
     )
     .await;
-    let err = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-        .unwrap_err();
+    let err = hello(&b).await.unwrap_err();
     assert!(
         matches!(
-            &err,
-            BrokerError::Provider {
-                error: ProviderError::Server { status: 500, .. },
-                ..
-            }
+            provider_error(&err),
+            Some(ProviderError::Server { status: 500, .. })
         ),
         "{err:?}"
     );
@@ -123,19 +101,12 @@ async fn gives_up_after_max_attempts_with_the_last_error() {
 async fn a_spend_cap_429_is_final() {
     let body = serde_json::json!({"type":"error","error":{"type":"rate_limit_error","message":"You have reached your API usage limits","details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_x"});
     let script = Scripted::new(vec![response(429, &[], body)]);
-    let b = broker_over(&script, "").await;
-    let err = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-        .unwrap_err();
+    let b = broker_over(Arc::new(script.clone()), "").await;
+    let err = hello(&b).await.unwrap_err();
     assert!(
         matches!(
-            &err,
-            BrokerError::Provider {
-                error: ProviderError::QuotaExhausted { .. },
-                ..
-            }
+            provider_error(&err),
+            Some(ProviderError::QuotaExhausted { .. })
         ),
         "{err:?}"
     );
@@ -145,7 +116,7 @@ async fn a_spend_cap_429_is_final() {
 #[tokio::test(start_paused = true)]
 async fn bad_input_is_refused_at_once_and_the_broker_keeps_going() {
     let script = Scripted::new(vec![anthropic_ok("still here", 10, 5)]);
-    let b = broker_over(&script, "").await;
+    let b = broker_over(Arc::new(script.clone()), "").await;
     let h = &b.handle;
     let empty = CompletionRequest::new("m");
     assert!(matches!(
@@ -208,18 +179,10 @@ impl quotaswarm::provider::Transport for RefusesAfter {
     }
 }
 
-async fn broker_refusing(t: &RefusesAfter) -> broker::Broker {
-    let config = one_model_config("");
-    let eps = endpoints_over(&config, Arc::new(t.clone()));
-    broker::start(config, eps, StartOptions::default())
-        .await
-        .unwrap()
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_refused_connection_fails_at_once_naming_the_base_url_when_the_endpoint_never_answered() {
     let t = RefusesAfter::default();
-    let b = broker_refusing(&t).await;
+    let b = broker_over(Arc::new(t.clone()), "").await;
     let t0 = tokio::time::Instant::now();
     // More requests than the circuit's threshold: none waits for a cool-down either.
     for i in 0..8 {
@@ -249,7 +212,7 @@ async fn a_refused_connection_is_retried_with_backoff_once_the_endpoint_has_answ
         answers: 1,
         ..RefusesAfter::default()
     };
-    let b = broker_refusing(&t).await;
+    let b = broker_over(Arc::new(t.clone()), "").await;
     let ok = b
         .handle
         .complete(CompletionRequest::prompt("m", "first"))

@@ -185,36 +185,33 @@ impl Chaos {
     }
 }
 
+impl Draw {
+    /// The attempt as drawn: a panic, a timeout after the attempt timeout, or `pass`.
+    async fn attempt<T, F>(self, pass: impl FnOnce() -> F) -> Result<T, TransportError>
+    where
+        F: std::future::Future<Output = Result<T, TransportError>>,
+    {
+        match self {
+            Draw::Panic => panic!("{PANIC_MESSAGE}"),
+            Draw::Timeout => {
+                tokio::time::sleep(ATTEMPT_TIMEOUT).await;
+                Err(TransportError::Timeout)
+            }
+            Draw::Pass => pass().await,
+        }
+    }
+}
+
 impl Transport for Chaos {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        let draw = self.draw();
-        Box::pin(async move {
-            match draw {
-                Draw::Panic => panic!("{PANIC_MESSAGE}"),
-                Draw::Timeout => {
-                    tokio::time::sleep(ATTEMPT_TIMEOUT).await;
-                    Err(TransportError::Timeout)
-                }
-                Draw::Pass => self.inner.send(request).await,
-            }
-        })
+        Box::pin(self.draw().attempt(|| self.inner.send(request)))
     }
 
     fn send_streaming(
         &self,
         request: HttpRequest,
     ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
-        let draw = self.draw();
-        Box::pin(async move {
-            match draw {
-                Draw::Panic => panic!("{PANIC_MESSAGE}"),
-                Draw::Timeout => {
-                    tokio::time::sleep(ATTEMPT_TIMEOUT).await;
-                    Err(TransportError::Timeout)
-                }
-                Draw::Pass => self.inner.send_streaming(request).await,
-            }
-        })
+        Box::pin(self.draw().attempt(|| self.inner.send_streaming(request)))
     }
 }
 

@@ -34,6 +34,14 @@ async fn setup(sim_extra: &str) -> (Swarm, SimServer) {
     swarm_over_loopback(config, "stream-test").await
 }
 
+/// A swarm whose simulator breaks every sonnet stream after `tokens` tokens.
+async fn breaking_sonnet_after(tokens: u32) -> (Swarm, SimServer) {
+    setup(&format!(
+        "[[sim.faults]]\nmodel = \"sonnet\"\nmid_stream = true\nafter_tokens = {tokens}\nrate = 1.0\n"
+    ))
+    .await
+}
+
 fn question(target: &str) -> CompletionRequest {
     CompletionRequest::prompt(target, "Stream me a long answer about token buckets.")
         .max_tokens(120)
@@ -97,19 +105,7 @@ async fn both_wires_stream_in_order_and_match_the_plain_reply_and_the_charge() {
 async fn dropping_a_stream_cancels_it_and_refunds_the_output_bucket() {
     let (swarm, server) = setup("per_token_ms = 20\n").await;
     let h = swarm.handle();
-    let mut req = question("sonnet");
-    req.max_tokens = 400;
-    let mut stream = h.stream(req).await.unwrap();
-    let mut deltas = 0;
-    while let Some(item) = stream.next().await {
-        if let StreamItem::Event(StreamEvent::TextDelta { .. }) = item.unwrap() {
-            deltas += 1;
-            if deltas == 3 {
-                break;
-            }
-        }
-    }
-    drop(stream);
+    let deltas = common::three_deltas_then_drop(&h, question("sonnet")).await;
     // Let the cancellation reach the simulator and the broker.
     let mut cancelled = 0;
     for _ in 0..100 {
@@ -152,10 +148,7 @@ async fn dropping_a_stream_cancels_it_and_refunds_the_output_bucket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mid_stream_error_before_any_delta_is_retried() {
-    let (swarm, server) = setup(
-        "[[sim.faults]]\nmodel = \"sonnet\"\nmid_stream = true\nafter_tokens = 0\nrate = 1.0\n",
-    )
-    .await;
+    let (swarm, server) = breaking_sonnet_after(0).await;
     let h = swarm.handle();
     let mut stream = h.stream(question("sonnet")).await.unwrap();
     // Let two attempts fail before any delta, then stop the faults.
@@ -184,10 +177,7 @@ async fn a_mid_stream_error_before_any_delta_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mid_stream_error_after_deltas_reaches_the_caller_once() {
-    let (swarm, server) = setup(
-        "[[sim.faults]]\nmodel = \"sonnet\"\nmid_stream = true\nafter_tokens = 5\nrate = 1.0\n",
-    )
-    .await;
+    let (swarm, server) = breaking_sonnet_after(5).await;
     let h = swarm.handle();
     let mut stream = h.stream(question("sonnet")).await.unwrap();
     let mut deltas = 0;

@@ -25,15 +25,33 @@ fn long_text(turn: usize) -> String {
     s
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
+/// A swarm on the embedded simulator with every model's limits twenty times the default.
+async fn roomy_swarm() -> Swarm {
     let mut config = Config::default();
     for m in config.models.values_mut() {
         m.limits = m.limits.scaled(20.0);
     }
-    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
+    Swarm::start(config, quotaswarm_sim::embedded())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Twelve long turns (each answered by `noted(turn)`) and a question, to be trimmed to
+/// 6,000 tokens with a summary.
+fn to_summarise(noted: impl Fn(usize) -> String) -> CompletionRequest {
+    let history: Vec<Message> = (0..12)
+        .flat_map(|t| [Message::user(long_text(t)), Message::assistant(noted(t))])
+        .chain([Message::user("What did we note first?")])
+        .collect();
+    CompletionRequest::new("claude")
+        .messages(history)
+        .max_tokens(100)
+        .trim_with_summary(6_000)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
+    let swarm = roomy_swarm().await;
     let h = swarm.handle();
     let mut history: Vec<Message> = Vec::new();
     let mut history_tokens = 0u64;
@@ -101,27 +119,9 @@ async fn a_history_past_80k_tokens_keeps_working_within_its_budget() {
 
 #[tokio::test(start_paused = true)]
 async fn trimmed_turns_can_be_replaced_by_a_summary_from_the_cheapest_rung() {
-    let mut config = Config::default();
-    for m in config.models.values_mut() {
-        m.limits = m.limits.scaled(20.0);
-    }
-    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
-        .await
-        .unwrap();
+    let swarm = roomy_swarm().await;
     let h = swarm.handle();
-    let history: Vec<Message> = (0..12)
-        .flat_map(|t| {
-            [
-                Message::user(long_text(t)),
-                Message::assistant(format!("noted {t}")),
-            ]
-        })
-        .chain([Message::user("What did we note first?")])
-        .collect();
-    let req = CompletionRequest::new("claude")
-        .messages(history)
-        .max_tokens(100)
-        .trim_with_summary(6_000);
+    let req = to_summarise(|t| format!("noted {t}"));
     let reply = h.complete(req).await.unwrap();
     assert!(
         reply.usage.total_input() <= 6_000,
@@ -142,22 +142,9 @@ async fn trimmed_turns_can_be_replaced_by_a_summary_from_the_cheapest_rung() {
 
 #[tokio::test(start_paused = true)]
 async fn a_summary_is_counted_as_a_summary_not_as_a_callers_completion() {
-    let mut config = Config::default();
-    for m in config.models.values_mut() {
-        m.limits = m.limits.scaled(20.0);
-    }
-    let swarm = Swarm::start(config, quotaswarm_sim::embedded())
-        .await
-        .unwrap();
+    let swarm = roomy_swarm().await;
     let h = swarm.handle();
-    let history: Vec<Message> = (0..12)
-        .flat_map(|t| [Message::user(long_text(t)), Message::assistant("noted")])
-        .chain([Message::user("What did we note first?")])
-        .collect();
-    let req = CompletionRequest::new("claude")
-        .messages(history)
-        .max_tokens(100)
-        .trim_with_summary(6_000);
+    let req = to_summarise(|_| "noted".to_string());
     h.complete(req).await.unwrap();
     let stats = h.stats().await.unwrap();
     assert_eq!(stats.completed, 1, "the caller's one answer");

@@ -5,9 +5,11 @@
 //! hand, from the partial usage the failed streams reported to their callers and,
 //! independently, from the simulator's ledger, at sonnet's list prices.
 
+mod common;
+
 use futures_util::StreamExt;
 use quotaswarm::broker::{self, Broker, BrokerHandle, StartOptions, StreamItem};
-use quotaswarm::provider::{ProviderError, StreamEvent};
+use quotaswarm::provider::ProviderError;
 use quotaswarm::{BrokerError, CompletionRequest, Config, Usage};
 use quotaswarm_sim::Simulator;
 use std::time::Duration;
@@ -152,19 +154,7 @@ async fn failures_answered_before_generation_waste_nothing() {
 async fn a_cancelled_stream_wastes_what_it_had_produced() {
     let (b, sim) = start("per_token_ms = 20\n").await;
     let h = &b.handle;
-    let mut req = question(0);
-    req.max_tokens = 400;
-    let mut stream = h.stream(req).await.unwrap();
-    let mut deltas = 0;
-    while let Some(item) = stream.next().await {
-        if let StreamItem::Event(StreamEvent::TextDelta { .. }) = item.unwrap() {
-            deltas += 1;
-            if deltas == 3 {
-                break;
-            }
-        }
-    }
-    drop(stream);
+    let deltas = common::three_deltas_then_drop(h, question(0)).await;
     let mut lane = None;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;

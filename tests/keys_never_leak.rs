@@ -7,32 +7,21 @@
 //! In its own test binary, with one test: it installs the global tracing subscriber so
 //! that every runtime thread's events are captured.
 
+mod common;
+
+use common::{serve_sim, Capture};
 use quotaswarm::broker::{self, StartOptions};
 use quotaswarm::config::Wire;
 use quotaswarm::provider::{self, Endpoint, HttpTransport};
 use quotaswarm::{ApiKey, CompletionRequest, Config};
-use quotaswarm_sim::{serve, SimServer, Simulator};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A key no output may contain; its middle is what the checks look for.
 const KEY: &str = "sk-ant-LEAKCHECK-0123456789abcdef";
 const NEEDLE: &str = "LEAKCHECK";
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// How the attempt fails.
 #[derive(Debug, Clone, Copy)]
@@ -62,18 +51,6 @@ impl provider::Transport for PanicsWithRequest {
     }
 }
 
-async fn sim(toml: &str) -> SimServer {
-    let config =
-        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 1\n{toml}"), "test")
-            .unwrap();
-    serve(
-        Simulator::new(&config),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap()
-}
-
 /// A loopback address with nothing listening.
 fn closed_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -96,12 +73,12 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
     };
     let (server, addr) = match case {
         Case::Unauthorized => {
-            let s = sim("api_keys = [\"sk-ant-the-only-accepted-key\"]\n").await;
+            let s = serve_sim("api_keys = [\"sk-ant-the-only-accepted-key\"]\n").await;
             let addr = s.addr;
             (Some(s), addr)
         }
         Case::RateLimited => {
-            let s = sim("").await;
+            let s = serve_sim("").await;
             let one_a_minute = match wire {
                 Wire::Anthropic => quotaswarm::config::Limits::Split {
                     rpm: 1.0,
@@ -118,7 +95,7 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
             (Some(s), addr)
         }
         Case::Status(status) => {
-            let s = sim(&format!("[[sim.faults]]\nstatus = {status}\nrate = 1.0\n")).await;
+            let s = serve_sim(&format!("[[sim.faults]]\nstatus = {status}\nrate = 1.0\n")).await;
             let addr = s.addr;
             (Some(s), addr)
         }
@@ -178,13 +155,7 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_leaks_through_401_429_5xx_a_refused_connection_or_a_panic() {
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-        .finish();
+    let subscriber = capture.subscriber(tracing_subscriber::fmt::format::FmtSpan::FULL);
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let cases = [

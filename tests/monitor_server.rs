@@ -18,6 +18,13 @@ fn loopback() -> SocketAddr {
 
 /// A broker over the embedded simulator that has answered a few completions on two
 /// lanes (one request merged into an identical one in flight).
+/// A live swarm with its stats served on loopback.
+async fn served_swarm() -> (Swarm, quotaswarm::monitor::StatsServer) {
+    let swarm = live_swarm().await;
+    let server = swarm.serve_stats(loopback()).await.unwrap();
+    (swarm, server)
+}
+
 async fn live_swarm() -> Swarm {
     let mut config = Config::default();
     for p in config.providers.values_mut() {
@@ -86,8 +93,7 @@ const FAMILIES: &[&str] = &[
 
 #[tokio::test]
 async fn metrics_of_a_live_broker_parse_and_hold_every_family() {
-    let swarm = live_swarm().await;
-    let server = swarm.serve_stats(loopback()).await.unwrap();
+    let (swarm, server) = served_swarm().await;
     assert_ne!(server.addr.port(), 0, "the bound port is returned");
 
     let r = get(&format!("{}/metrics", server.url())).await;
@@ -261,8 +267,7 @@ async fn stats_json_deserializes_into_the_brokers_stats() {
 
 #[tokio::test]
 async fn the_api_key_never_appears_in_stats_or_metrics() {
-    let swarm = live_swarm().await;
-    let server = swarm.serve_stats(loopback()).await.unwrap();
+    let (swarm, server) = served_swarm().await;
     let base = server.url();
     for path in ["/", "/stats", "/metrics"] {
         let body = get(&format!("{base}{path}")).await.text().await.unwrap();
@@ -281,8 +286,7 @@ async fn the_api_key_never_appears_in_stats_or_metrics() {
 
 #[tokio::test]
 async fn answers_503_once_the_broker_has_stopped() {
-    let swarm = live_swarm().await;
-    let server = swarm.serve_stats(loopback()).await.unwrap();
+    let (swarm, server) = served_swarm().await;
     swarm.broker.stop();
     // The actor stops asynchronously: wait until a stats call says so (not a fixed
     // sleep a loaded machine could outlast).
@@ -302,8 +306,7 @@ async fn answers_503_once_the_broker_has_stopped() {
 
 #[tokio::test]
 async fn shutdown_stops_listening_and_fetch_says_nothing_answers() {
-    let swarm = live_swarm().await;
-    let server = swarm.serve_stats(loopback()).await.unwrap();
+    let (swarm, server) = served_swarm().await;
     let addr = server.addr;
     let client = reqwest::Client::new();
     let stats = monitor::fetch_stats(&client, addr).await.unwrap();

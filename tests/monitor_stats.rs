@@ -40,6 +40,25 @@ async fn broker_with(script: &Scripted, limits: &str, options: StartOptions) -> 
     broker::start(config, eps, options).await.unwrap()
 }
 
+/// A broker with room for every test's few requests.
+async fn roomy(script: &Scripted) -> broker::Broker {
+    broker_with(
+        script,
+        "rpm = 600\nitpm = 60000\notpm = 60000",
+        StartOptions::default(),
+    )
+    .await
+}
+
+/// Sends `n` distinct questions to `m` one after another; each is answered.
+async fn ask_n(h: &quotaswarm::BrokerHandle, n: usize) {
+    for i in 0..n {
+        h.complete(CompletionRequest::prompt("m", format!("q{i}")))
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn burning_input_at_twice_the_refill_predicts_time_to_exhaustion() {
     // 6000 input tokens a minute = 100/s, one minute of burst; burn 200/s.
@@ -92,18 +111,9 @@ async fn the_429_rate_and_backoff_percentiles_follow_a_scripted_sequence() {
     ];
     responses.extend((0..8).map(|_| ok_with_usage(20, 5, 0, 0)));
     let script = Scripted::new(responses);
-    let b = broker_with(
-        &script,
-        "rpm = 600\nitpm = 60000\notpm = 60000",
-        StartOptions::default(),
-    )
-    .await;
+    let b = roomy(&script).await;
     let h = b.handle.clone();
-    for i in 0..8 {
-        h.complete(CompletionRequest::prompt("m", format!("q{i}")))
-            .await
-            .unwrap();
-    }
+    ask_n(&h, 8).await;
     let s = h.stats().await.unwrap();
     let lane = s.lane("m").unwrap();
     assert_eq!(lane.requests, 10);
@@ -135,12 +145,7 @@ async fn backoff_p95_and_429_rates_fall_back_once_their_window_has_passed() {
         .collect();
     responses.extend((0..8).map(|_| ok_with_usage(20, 5, 0, 0)));
     let script = Scripted::new(responses);
-    let b = broker_with(
-        &script,
-        "rpm = 600\nitpm = 60000\notpm = 60000",
-        StartOptions::default(),
-    )
-    .await;
+    let b = roomy(&script).await;
     let h = b.handle.clone();
     h.complete(CompletionRequest::prompt("m", "burst"))
         .await
@@ -224,18 +229,9 @@ async fn mailbox_depth_rises_with_unhandled_messages_and_returns_to_zero() {
 #[tokio::test(start_paused = true)]
 async fn costs_match_the_config_prices_by_hand() {
     let script = Scripted::new(vec![ok_with_usage(1000, 500, 200, 100)]);
-    let b = broker_with(
-        &script,
-        "rpm = 600\nitpm = 60000\notpm = 60000",
-        StartOptions::default(),
-    )
-    .await;
+    let b = roomy(&script).await;
     let h = b.handle.clone();
-    for i in 0..4 {
-        h.complete(CompletionRequest::prompt("m", format!("q{i}")))
-            .await
-            .unwrap();
-    }
+    ask_n(&h, 4).await;
     let s = h.stats().await.unwrap();
     // (1000 × $3 + 500 × $15 + 200 × $0.30 + 100 × $3.75) per million, four times.
     let by_hand = 4.0 * (1000.0 * 3.0 + 500.0 * 15.0 + 200.0 * 0.3 + 100.0 * 3.75) / 1e6;

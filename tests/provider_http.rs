@@ -1,25 +1,15 @@
 //! Both providers over real loopback HTTP against the simulator: a completion each way,
 //! and every failure class the broker depends on, with rate-limit headers parsed.
 
+mod common;
+
+use common::serve_sim;
 use quotaswarm::config::{Fault, FaultKind, Limits};
 use quotaswarm::provider::{self, Endpoint, HttpTransport, ProviderError};
-use quotaswarm::{ApiKey, CompletionRequest, Config};
-use quotaswarm_sim::{serve, SimServer, Simulator};
-use std::net::SocketAddr;
+use quotaswarm::{ApiKey, CompletionRequest};
+use quotaswarm_sim::SimServer;
 use std::sync::Arc;
 use std::time::Duration;
-
-async fn sim(extra: &str) -> SimServer {
-    let config =
-        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 1\n{extra}"), "test")
-            .unwrap();
-    serve(
-        Simulator::new(&config),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap()
-}
 
 fn endpoint(server: &SimServer, wire: quotaswarm::config::Wire, key: &str) -> Endpoint {
     let url = format!("http://{}", server.addr);
@@ -33,6 +23,17 @@ fn endpoint(server: &SimServer, wire: quotaswarm::config::Wire, key: &str) -> En
 
 use quotaswarm::config::Wire::{Anthropic, OpenAi};
 
+/// The provider error `req()` to `model` ends in, sent with `key`.
+async fn error_of(
+    server: &SimServer,
+    wire: quotaswarm::config::Wire,
+    key: &str,
+    model: &str,
+) -> ProviderError {
+    let ep = endpoint(server, wire, key);
+    ep.complete(model, &req()).await.unwrap_err().error
+}
+
 fn req() -> CompletionRequest {
     CompletionRequest::prompt("x", "Hello over HTTP")
         .system("Be brief.")
@@ -41,7 +42,7 @@ fn req() -> CompletionRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completion_each_way_with_rate_limit_headers_parsed() {
-    let server = sim("").await;
+    let server = serve_sim("").await;
     let a = endpoint(&server, Anthropic, "k1")
         .complete("claude-sonnet-4-6", &req())
         .await
@@ -70,7 +71,7 @@ async fn a_completion_each_way_with_rate_limit_headers_parsed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_is_classified_with_its_retry_after_on_both_wires() {
-    let server = sim("").await;
+    let server = serve_sim("").await;
     server.sim.set_limits(
         "claude-sonnet-4-6",
         Limits::Split {
@@ -113,36 +114,27 @@ async fn a_429_is_classified_with_its_retry_after_on_both_wires() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_529_and_a_503_are_retryable() {
-    let server = sim("").await;
+    let server = serve_sim("").await;
     server.sim.set_faults(vec![
         Fault::new(FaultKind::Status(529), 1.0).for_model("claude-sonnet-4-6"),
         Fault::new(FaultKind::Status(503), 1.0).for_model("gpt-4o-mini"),
     ]);
-    let a = endpoint(&server, Anthropic, "k3")
-        .complete("claude-sonnet-4-6", &req())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(a.error, ProviderError::Overloaded { status: 529, .. }),
-        "{:?}",
-        a.error
-    );
-    assert!(a.error.is_retryable());
-    let o = endpoint(&server, OpenAi, "k3")
-        .complete("gpt-4o-mini", &req())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(o.error, ProviderError::Overloaded { status: 503, .. }),
-        "{:?}",
-        o.error
-    );
-    assert!(o.error.is_retryable());
+    for (wire, model, status) in [
+        (Anthropic, "claude-sonnet-4-6", 529),
+        (OpenAi, "gpt-4o-mini", 503),
+    ] {
+        let e = error_of(&server, wire, "k3", model).await;
+        assert!(
+            matches!(e, ProviderError::Overloaded { status: s, .. } if s == status),
+            "{e:?}"
+        );
+        assert!(e.is_retryable());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_request_auth_and_not_found_are_final_on_both_wires() {
-    let server = sim("api_keys = [\"good\"]\n").await;
+    let server = serve_sim("api_keys = [\"good\"]\n").await;
     let long = CompletionRequest::prompt("x", "word ".repeat(250_000)).max_tokens(30);
     for (wire, model) in [(Anthropic, "claude-sonnet-4-6"), (OpenAi, "gpt-4o-mini")] {
         let good = endpoint(&server, wire, "good");
@@ -152,11 +144,7 @@ async fn bad_request_auth_and_not_found_are_final_on_both_wires() {
             "{model} 400: {e:?}"
         );
         assert!(!e.is_retryable());
-        let e = endpoint(&server, wire, "bad")
-            .complete(model, &req())
-            .await
-            .unwrap_err()
-            .error;
+        let e = error_of(&server, wire, "bad", model).await;
         assert!(
             matches!(e, ProviderError::Auth { status: 401, .. }),
             "{model} 401: {e:?}"
@@ -221,7 +209,7 @@ fn agent_request() -> CompletionRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_requests_with_tools_structured_output_and_thinking_are_accepted() {
-    let server = sim("").await;
+    let server = serve_sim("").await;
     for (wire, model) in [(Anthropic, "claude-sonnet-4-6"), (OpenAi, "gpt-4o-mini")] {
         let ep = endpoint(&server, wire, "k-agent");
         let reply = ep.complete(model, &agent_request()).await;

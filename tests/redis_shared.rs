@@ -2,23 +2,14 @@
 //! over loopback HTTP against one simulator, in real time (sockets: no paused clock).
 //! Each test uses a namespace of its own.
 
+mod common;
+
+use common::{namespace, redis_url};
 use quotaswarm::config::{Config, Wire};
 use quotaswarm::swarm::{Backend, Swarm};
 use quotaswarm::{ApiKey, CompletionRequest};
 use quotaswarm_sim::{serve, SimServer, Simulator};
 use std::time::{Duration, Instant};
-
-fn redis_url() -> String {
-    std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
-}
-
-fn namespace(test: &str) -> String {
-    format!(
-        "qs-test-{test}-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
-}
 
 /// One Anthropic model `m`; the broker's limits are generous, the simulator's are `sim`.
 fn config(ns: &str, url: &str, extra: &str) -> Config {

@@ -6,27 +6,29 @@
 //! exactly what it could have changed, instead of a fixed slack a loaded machine could
 //! exceed.
 
-use quotaswarm::quota::{BucketSpec, RedisQuota, Verdict, WaitReason};
+mod common;
+
+use common::{namespace, redis_url};
+use quotaswarm::quota::{BucketSpec, LaneKeys, RedisQuota, Verdict, WaitReason};
 use std::time::{Duration, Instant};
-
-fn redis_url() -> String {
-    std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
-}
-
-/// A namespace no other test (or earlier run) uses.
-fn namespace(test: &str) -> String {
-    format!(
-        "qs-test-{test}-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
-}
 
 fn quota(test: &str) -> RedisQuota {
     RedisQuota::new(&redis_url(), &namespace(test)).expect("redis url")
 }
 
 /// Requests, input and output buckets: 600/min each, one minute of capacity.
+/// A quota of its own for `test`, and its lane `m` for key fingerprint `fp`.
+fn quota_lane(test: &str) -> (RedisQuota, LaneKeys) {
+    let q = quota(test);
+    let lane = q.lane("fp", "m");
+    (q, lane)
+}
+
+/// Asks `q` to admit `amounts` on `lane`; Redis must answer.
+async fn admit(q: &RedisQuota, lane: &LaneKeys, b: &[BucketSpec], amounts: &[f64]) -> Verdict {
+    q.admit(lane, b, amounts).await.expect("redis")
+}
+
 fn three(limit: f64) -> Vec<BucketSpec> {
     vec![
         BucketSpec {
@@ -56,13 +58,9 @@ fn since(t: Instant) -> f64 {
 
 #[tokio::test]
 async fn a_fresh_lane_is_full_and_an_admission_debits_every_bucket() {
-    let q = quota("fresh");
-    let lane = q.lane("fp", "m");
+    let (q, lane) = quota_lane("fresh");
     let b = three(600.0);
-    let v = q
-        .admit(&lane, &b, &[1.0, 100.0, 50.0])
-        .await
-        .expect("redis");
+    let v = admit(&q, &lane, &b, &[1.0, 100.0, 50.0]).await;
     let l = admitted(&v);
     assert!(
         close(l[0], 599.0, 0.01) && close(l[1], 500.0, 0.01) && close(l[2], 550.0, 0.01),
@@ -72,16 +70,11 @@ async fn a_fresh_lane_is_full_and_an_admission_debits_every_bucket() {
 
 #[tokio::test]
 async fn buckets_refill_continuously_from_redis_time() {
-    let q = quota("refill");
-    let lane = q.lane("fp", "m");
+    let (q, lane) = quota_lane("refill");
     // 6000/min = 100/s.
     let b = three(6000.0);
     let t0 = Instant::now();
-    admitted(
-        &q.admit(&lane, &b, &[0.0, 6000.0, 0.0])
-            .await
-            .expect("redis"),
-    );
+    admitted(&admit(&q, &lane, &b, &[0.0, 6000.0, 0.0]).await);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let levels = q.levels(&lane, &b).await.expect("redis");
     // ~50 refilled in 0.5 s: at least that (the sleep is at least that long), at most
@@ -95,13 +88,12 @@ async fn buckets_refill_continuously_from_redis_time() {
 
 #[tokio::test]
 async fn a_denial_says_exactly_how_long_until_it_fits() {
-    let q = quota("notbefore");
-    let lane = q.lane("fp", "m");
+    let (q, lane) = quota_lane("notbefore");
     let b = three(600.0); // 10/s
     let t0 = Instant::now();
-    admitted(&q.admit(&lane, &b, &[1.0, 500.0, 0.0]).await.expect("redis"));
+    admitted(&admit(&q, &lane, &b, &[1.0, 500.0, 0.0]).await);
     // 100 left; 300 needs 200 more at 10/s: 20 s, less what refilled between the calls.
-    match q.admit(&lane, &b, &[1.0, 300.0, 0.0]).await.expect("redis") {
+    match admit(&q, &lane, &b, &[1.0, 300.0, 0.0]).await {
         Verdict::Wait { wait, reason } => {
             assert_eq!(reason, WaitReason::Buckets);
             let want = Duration::from_secs(20);
@@ -117,8 +109,7 @@ async fn a_denial_says_exactly_how_long_until_it_fits() {
 
 #[tokio::test]
 async fn checks_all_three_buckets_before_debiting_any() {
-    let q = quota("allornone");
-    let lane = q.lane("fp", "m");
+    let (q, lane) = quota_lane("allornone");
     let b = vec![
         BucketSpec {
             limit_per_min: 60.0,
@@ -133,14 +124,11 @@ async fn checks_all_three_buckets_before_debiting_any() {
             capacity: 100.0,
         },
     ];
-    admitted(&q.admit(&lane, &b, &[1.0, 10.0, 95.0]).await.expect("redis"));
+    admitted(&admit(&q, &lane, &b, &[1.0, 10.0, 95.0]).await);
     let t0 = Instant::now();
     let before = q.levels(&lane, &b).await.expect("redis");
     // Requests and input fit; output (about 5 left) does not: nothing is debited.
-    let v = q
-        .admit(&lane, &b, &[1.0, 1000.0, 50.0])
-        .await
-        .expect("redis");
+    let v = admit(&q, &lane, &b, &[1.0, 1000.0, 50.0]).await;
     assert!(
         matches!(
             v,
@@ -166,13 +154,9 @@ async fn checks_all_three_buckets_before_debiting_any() {
 
 #[tokio::test]
 async fn what_can_never_fit_is_refused_with_the_bucket_and_its_limit() {
-    let q = quota("neverfits");
-    let lane = q.lane("fp", "m");
+    let (q, lane) = quota_lane("neverfits");
     let b = three(600.0);
-    let v = q
-        .admit(&lane, &b, &[1.0, 10.0, 601.0])
-        .await
-        .expect("redis");
+    let v = admit(&q, &lane, &b, &[1.0, 10.0, 601.0]).await;
     assert_eq!(
         v,
         Verdict::NeverFits {
@@ -186,15 +170,10 @@ async fn what_can_never_fit_is_refused_with_the_bucket_and_its_limit() {
 
 #[tokio::test]
 async fn settle_refunds_overestimates_up_to_capacity_and_charges_underestimates() {
-    let q = quota("settle");
-    let lane = q.lane("fp", "m");
+    let (q, lane) = quota_lane("settle");
     let b = three(60_000.0);
     let t0 = Instant::now();
-    admitted(
-        &q.admit(&lane, &b, &[1.0, 400.0, 500.0])
-            .await
-            .expect("redis"),
-    );
+    admitted(&admit(&q, &lane, &b, &[1.0, 400.0, 500.0]).await);
     // Used 450 input (50 more than reserved) and 100 output (400 less).
     let l = q
         .settle(&lane, &b, &[0.0, -50.0, 400.0])
@@ -288,8 +267,7 @@ async fn a_pause_set_by_one_client_holds_every_client_until_it_ends() {
 
 #[tokio::test]
 async fn a_servers_lower_remaining_is_learned_as_foreign_usage_by_everyone() {
-    let q = quota("foreign");
-    let lane = q.lane("fp", "m");
+    let (q, lane) = quota_lane("foreign");
     let b = three(6000.0); // 100/s
     let t0 = Instant::now();
     let l = q
@@ -370,8 +348,7 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
 
 #[tokio::test]
 async fn a_batch_admits_in_order_until_one_does_not_fit() {
-    let q = quota("batch");
-    let lane = q.lane("fp", "m");
+    let (q, lane) = quota_lane("batch");
     let b = three(600.0); // 10/s, capacity 600
     let costs = vec![
         vec![1.0, 300.0, 0.0],

@@ -1,6 +1,8 @@
 //! Streaming over real loopback HTTP: `Endpoint::stream` with `HttpTransport` against
 //! `sim::serve`, for both wires. Real time, so latencies are kept tiny.
 
+mod common;
+
 use futures_util::StreamExt;
 use quotaswarm::config::{Fault, FaultKind, Wire};
 use quotaswarm::provider::{self, Endpoint, HttpTransport, ProviderError, StreamEvent};
@@ -118,15 +120,7 @@ async fn dropping_the_stream_closes_the_connection_and_the_simulator_charges_les
         assert!(full.usage.output_tokens > 20, "{wire:?}");
         let before = stats(&server).await.models[model].output_tokens;
         let mut s = ep.stream(model, &req).await.unwrap();
-        let mut deltas = 0;
-        while let Some(ev) = s.next().await {
-            if ev.unwrap().is_delta() {
-                deltas += 1;
-                if deltas == 3 {
-                    break;
-                }
-            }
-        }
+        common::read_until(&mut s, 3, |e| e.is_delta()).await;
         drop(s);
         let mut cancelled = 0;
         for _ in 0..500 {

@@ -147,23 +147,20 @@ async fn a_simulated_stream_longer_than_the_request_timeout_completes_on_both_wi
     // Five tokens (the simulator's shortest reply), 300 ms apart: 1.5 s per stream.
     let request = CompletionRequest::prompt("x", "Slowly.").max_tokens(5);
     let began = Instant::now();
+    let streamed = |wire, model| {
+        let ep = endpoint_for(&base, wire);
+        let request = &request;
+        async move {
+            ep.stream(model, request)
+                .await
+                .unwrap()
+                .into_completion()
+                .await
+        }
+    };
     let (a, o) = tokio::join!(
-        async {
-            endpoint_for(&base, Wire::Anthropic)
-                .stream("claude-sonnet-4-6", &request)
-                .await
-                .unwrap()
-                .into_completion()
-                .await
-        },
-        async {
-            endpoint_for(&base, Wire::OpenAi)
-                .stream("gpt-4o-mini", &request)
-                .await
-                .unwrap()
-                .into_completion()
-                .await
-        },
+        streamed(Wire::Anthropic, "claude-sonnet-4-6"),
+        streamed(Wire::OpenAi, "gpt-4o-mini"),
     );
     for (wire, c) in [("anthropic", a), ("openai", o)] {
         let c = c.unwrap_or_else(|f| panic!("{wire}: {:?}", f.error));

@@ -8,7 +8,7 @@ use quotaswarm::broker::{self, StartOptions};
 use quotaswarm::provider::{self, Endpoint};
 use quotaswarm::{ApiKey, CompletionRequest};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 fn ok_with_usage(input: u64, output: u64) -> quotaswarm::provider::HttpResponse {
     let body = serde_json::json!({
@@ -19,31 +19,11 @@ fn ok_with_usage(input: u64, output: u64) -> quotaswarm::provider::HttpResponse 
     response(200, &[], body)
 }
 
-/// Collects everything traced, to look for the key.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn no_api_key_appears_in_stats_metrics_or_traces() {
     const KEY: &str = "sk-ant-api03-VERY-SECRET-KEY-0123456789";
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .finish();
+    let subscriber = capture.subscriber(tracing_subscriber::fmt::format::FmtSpan::CLOSE);
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let script = Scripted::new(vec![

@@ -17,7 +17,8 @@ mod common;
 #[path = "common/load.rs"]
 mod load;
 
-use load::{limits, scenario, sim_config, sim_stats, AGENTS, PROCESSES};
+use common::sim_stats;
+use load::{limits, scenario, sim_config, AGENTS, PROCESSES};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};

@@ -19,7 +19,8 @@ mod common;
 #[path = "common/load.rs"]
 mod load;
 
-use load::{limits, scenario, sim_stats, AGENTS, ITPM, OTPM, PROCESSES, RPM};
+use common::sim_stats;
+use load::{limits, scenario, AGENTS, ITPM, OTPM, PROCESSES, RPM};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;

@@ -1,7 +1,10 @@
 //! The simulator over real loopback HTTP: both vendors' routes and `GET /_stats`.
 
+mod common;
+
+use common::{chat, messages, sim_stats};
 use quotaswarm::Config;
-use quotaswarm_sim::{serve, SimStats, Simulator};
+use quotaswarm_sim::{serve, Simulator};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -16,29 +19,18 @@ async fn serves_both_apis_and_stats_over_http() {
     let client = reqwest::Client::new();
     let started = Instant::now();
 
-    let r = client
-        .post(format!("{base}/v1/messages"))
-        .header("x-api-key", "sk-ant-http")
-        .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude-sonnet-4-6", "max_tokens": 64,
-                      "messages": [{"role": "user", "content": "Hello"}]}))
-        .send()
-        .await
-        .unwrap();
+    let hello = json!({"model": "claude-sonnet-4-6", "max_tokens": 64,
+                       "messages": [{"role": "user", "content": "Hello"}]});
+    let r = messages(&client, &base, "sk-ant-http", &hello).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["anthropic-ratelimit-requests-limit"], "50");
     assert!(r.headers().contains_key("request-id"));
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["type"], "message");
 
-    let r = client
-        .post(format!("{base}/v1/chat/completions"))
-        .bearer_auth("sk-http")
-        .json(&json!({"model": "gpt-4o", "max_completion_tokens": 64,
-                      "messages": [{"role": "user", "content": "Hello"}]}))
-        .send()
-        .await
-        .unwrap();
+    let hello = json!({"model": "gpt-4o", "max_completion_tokens": 64,
+                       "messages": [{"role": "user", "content": "Hello"}]});
+    let r = chat(&client, &base, "sk-http", &hello).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-ratelimit-limit-requests"], "500");
     let b: Value = r.json().await.unwrap();
@@ -64,14 +56,7 @@ async fn serves_both_apis_and_stats_over_http() {
         .unwrap();
     assert_eq!(r.status(), 400);
 
-    let stats: SimStats = client
-        .get(format!("{base}/_stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = sim_stats(&client, &base).await;
     assert_eq!(stats.total.requests, 4);
     assert_eq!(stats.total.status(200), 3);
     assert_eq!(stats.total.status(400), 1);

@@ -2,9 +2,12 @@
 //! through our provider code): tool calls, prompt caching, thinking replay, strict
 //! validation, RPM for refused requests, 413 and out-of-money keys.
 
+mod common;
+
+use common::{body_of, chat, messages, sim_stats};
 use quotaswarm::Config;
-use quotaswarm_sim::{serve, SimServer, SimStats, Simulator};
-use reqwest::{Client, Response};
+use quotaswarm_sim::{serve, SimServer, Simulator};
+use reqwest::Client;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -19,27 +22,6 @@ async fn start(f: impl FnOnce(&mut Config)) -> (SimServer, String) {
         .unwrap();
     let base = format!("http://{}", server.addr);
     (server, base)
-}
-
-async fn messages(client: &Client, base: &str, key: &str, body: &Value) -> Response {
-    client
-        .post(format!("{base}/v1/messages"))
-        .header("x-api-key", key)
-        .header("anthropic-version", "2023-06-01")
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn chat(client: &Client, base: &str, key: &str, body: &Value) -> Response {
-    client
-        .post(format!("{base}/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
 }
 
 fn weather_schema() -> Value {
@@ -106,14 +88,7 @@ async fn a_cache_write_then_a_read_and_itpm_charged_without_reads() {
     let (input2, write2, read2) = usage(&second);
     assert_eq!((write2, read2), (0, write));
     assert_eq!(input2, input1, "identical request, identical uncached part");
-    let stats: SimStats = client
-        .get(format!("{base}/_stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = sim_stats(&client, &base).await;
     assert_eq!(stats.total.cache_read_tokens, write);
     assert_eq!(stats.total.cache_write_tokens, write);
     // ITPM was charged input + write, then input alone: the read is free.
@@ -155,8 +130,7 @@ async fn a_replayed_thinking_signature_is_accepted_and_an_edited_one_refused() {
     let mut edited = content.clone();
     edited[0]["thinking"] = json!("Something else entirely");
     let r = messages(&client, &base, "sk-ant-think", &replay(edited)).await;
-    assert_eq!(r.status(), 400);
-    let b: Value = r.json().await.unwrap();
+    let b = body_of(r, 400).await;
     assert_eq!(b["type"], "error");
     assert_eq!(b["error"]["type"], "invalid_request_error");
     assert_eq!(
@@ -173,8 +147,7 @@ async fn unknown_fields_and_temperature_with_top_p_are_refused() {
     let unknown = json!({"model": SONNET, "max_tokens": 5, "frobnicate": true,
                          "messages": [{"role": "user", "content": "x"}]});
     let r = messages(&client, &base, "sk-ant-strict", &unknown).await;
-    assert_eq!(r.status(), 400);
-    let b: Value = r.json().await.unwrap();
+    let b = body_of(r, 400).await;
     assert_eq!(b["error"]["type"], "invalid_request_error");
     assert_eq!(
         b["error"]["message"],
@@ -183,8 +156,7 @@ async fn unknown_fields_and_temperature_with_top_p_are_refused() {
     let both = json!({"model": SONNET, "max_tokens": 5, "temperature": 0.2, "top_p": 0.9,
                       "messages": [{"role": "user", "content": "x"}]});
     let r = messages(&client, &base, "sk-ant-strict", &both).await;
-    assert_eq!(r.status(), 400);
-    let b: Value = r.json().await.unwrap();
+    let b = body_of(r, 400).await;
     assert_eq!(
         b["error"]["message"],
         "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
@@ -192,8 +164,7 @@ async fn unknown_fields_and_temperature_with_top_p_are_refused() {
     let unknown = json!({"model": "gpt-4o", "frobnicate": 1,
                          "messages": [{"role": "user", "content": "x"}]});
     let r = chat(&client, &base, "sk-strict", &unknown).await;
-    assert_eq!(r.status(), 400);
-    let b: Value = r.json().await.unwrap();
+    let b = body_of(r, 400).await;
     assert_eq!(
         b["error"]["message"],
         "Unrecognized request argument supplied: frobnicate"

@@ -277,16 +277,7 @@ mod tests {
     }
 
     fn reply(content: Vec<ContentBlock>, stop: StopReason) -> Completion {
-        Completion {
-            id: "r".into(),
-            model: "m".into(),
-            provider_model: "m".into(),
-            content,
-            reused: false,
-            stop_reason: stop,
-            stop_sequence: None,
-            usage: Usage::default(),
-        }
+        crate::types::test_reply::reply(content, stop, Usage::default())
     }
 
     fn text_reply(text: &str) -> Completion {

@@ -331,22 +331,14 @@ mod tests {
     }
 
     fn completion(content: Vec<ContentBlock>, stop: StopReason, out: u64) -> Completion {
-        Completion {
-            id: "r".into(),
-            model: "m".into(),
-            provider_model: "m".into(),
-            content,
-            reused: false,
-            stop_reason: stop,
-            stop_sequence: None,
-            usage: Usage {
-                input_tokens: 10,
-                output_tokens: out,
-                cache_creation_input_tokens: 0,
-                cache_read_input_tokens: 1,
-                cache_creation_1h_input_tokens: 0,
-            },
-        }
+        let usage = Usage {
+            input_tokens: 10,
+            output_tokens: out,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 1,
+            cache_creation_1h_input_tokens: 0,
+        };
+        crate::types::test_reply::reply(content, stop, usage)
     }
 
     fn thinking(n: usize) -> ContentBlock {

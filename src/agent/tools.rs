@@ -411,23 +411,15 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn calls(uses: &[(&str, &str, Value)]) -> Completion {
-        Completion {
-            id: "r".into(),
-            model: "m".into(),
-            provider_model: "m".into(),
-            content: uses
-                .iter()
-                .map(|(id, name, input)| ContentBlock::ToolUse {
-                    id: id.to_string(),
-                    name: name.to_string(),
-                    input: input.clone(),
-                })
-                .collect(),
-            reused: false,
-            stop_reason: StopReason::ToolUse,
-            stop_sequence: None,
-            usage: Usage::default(),
-        }
+        let content = uses
+            .iter()
+            .map(|(id, name, input)| ContentBlock::ToolUse {
+                id: id.to_string(),
+                name: name.to_string(),
+                input: input.clone(),
+            })
+            .collect();
+        crate::types::test_reply::reply(content, StopReason::ToolUse, Usage::default())
     }
 
     #[derive(serde::Deserialize, JsonSchema)]

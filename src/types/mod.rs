@@ -10,6 +10,8 @@ mod cache;
 pub(crate) mod counts;
 mod reasoning;
 #[cfg(test)]
+pub(crate) mod test_reply;
+#[cfg(test)]
 pub(crate) mod test_seed;
 mod tools;
 

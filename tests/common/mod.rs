@@ -184,3 +184,135 @@ pub fn anthropic_text_chunk(i: usize, deltas: usize) -> bytes::Bytes {
         _ => sse("message_stop", serde_json::json!({"type": "message_stop"})),
     }
 }
+
+/// The Redis the shared-quota tests use: `QUOTASWARM_TEST_REDIS`, or the local one.
+pub fn redis_url() -> String {
+    std::env::var("QUOTASWARM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// A Redis namespace no other test (or earlier run) uses.
+pub fn namespace(test: &str) -> String {
+    format!(
+        "qs-test-{test}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// A simulator with 1 ms latency and the `extra` config, served on loopback HTTP.
+pub async fn serve_sim(extra: &str) -> quotaswarm_sim::SimServer {
+    let config =
+        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 1\n{extra}"), "test")
+            .unwrap();
+    quotaswarm_sim::serve(
+        quotaswarm_sim::Simulator::new(&config),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap()
+}
+
+/// Collects everything written to it (traces, logs), to look for a key.
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// A TRACE-level subscriber writing here without colours, with these span events.
+    pub fn subscriber(
+        &self,
+        spans: tracing_subscriber::fmt::format::FmtSpan,
+    ) -> impl tracing::Subscriber + Send + Sync {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_span_events(spans)
+            .finish()
+    }
+}
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The provider's error a broker error carries, if it carries one.
+pub fn provider_error(err: &quotaswarm::BrokerError) -> Option<&provider::ProviderError> {
+    match err {
+        quotaswarm::BrokerError::Provider { error, .. } => Some(error),
+        _ => None,
+    }
+}
+
+/// A broker over `transport` for the one-model config with `extra`.
+pub async fn broker_over(transport: Arc<dyn Transport>, extra: &str) -> quotaswarm::broker::Broker {
+    let config = one_model_config(extra);
+    let eps = endpoints_over(&config, transport);
+    quotaswarm::broker::start(config, eps, quotaswarm::broker::StartOptions::default())
+        .await
+        .unwrap()
+}
+
+/// Reads `stream` until `n` of its items are `wanted` (or it ends) and returns how many
+/// were: what a caller that lets go early has seen.
+pub async fn read_until<S, T, E>(stream: &mut S, n: u64, wanted: impl Fn(&T) -> bool) -> u64
+where
+    S: futures_util::Stream<Item = Result<T, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    use futures_util::StreamExt;
+    let mut seen = 0;
+    while let Some(item) = stream.next().await {
+        if wanted(&item.unwrap()) {
+            seen += 1;
+            if seen == n {
+                break;
+            }
+        }
+    }
+    seen
+}
+
+/// Runs `agent`, named `name`, alone in a swarm over `backend` until it finishes or
+/// `deadline_secs` pass.
+pub async fn run_alone<A, O>(
+    config: Config,
+    backend: quotaswarm::swarm::Backend,
+    name: &str,
+    agent: A,
+    deadline_secs: u64,
+) -> quotaswarm::swarm::SwarmReport
+where
+    A: quotaswarm::agent::Agent<O>,
+    O: quotaswarm::agent::AgentOutput,
+{
+    quotaswarm::swarm::SwarmBuilder::new(config)
+        .backend(backend)
+        .agent(name, agent)
+        .deadline(std::time::Duration::from_secs(deadline_secs))
+        .run()
+        .await
+        .expect("run the swarm")
+}
+
+/// Streams `req` (allowed 400 tokens) and lets go after its third text delta; returns
+/// how many deltas were read.
+pub async fn three_deltas_then_drop(
+    h: &quotaswarm::BrokerHandle,
+    mut req: quotaswarm::CompletionRequest,
+) -> u64 {
+    use quotaswarm::broker::StreamItem;
+    use quotaswarm::provider::StreamEvent;
+    req.max_tokens = 400;
+    let mut stream = h.stream(req).await.unwrap();
+    read_until(&mut stream, 3, |i| {
+        matches!(i, StreamItem::Event(StreamEvent::TextDelta { .. }))
+    })
+    .await
+}

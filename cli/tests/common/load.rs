@@ -3,8 +3,6 @@
 //! scenario, and the simulator's stats. Included with `#[path]` by the tests that use all
 //! of it (`multi_process.rs`, `chaos.rs`), so the other tests sharing `common` carry none.
 
-use quotaswarm_sim::SimStats;
-
 pub const RPM: f64 = 1200.0;
 pub const ITPM: f64 = 120_000.0;
 pub const OTPM: f64 = 60_000.0;
@@ -56,20 +54,4 @@ pub fn scenario(process: usize, turns: usize, deadline_secs: u64) -> String {
         }]
     })
     .to_string()
-}
-
-/// `GET {url}/_stats`, on a runtime of its own.
-pub fn sim_stats(url: &str) -> SimStats {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        reqwest::get(format!("{url}/_stats"))
-            .await
-            .expect("sim stats")
-            .json()
-            .await
-            .expect("sim stats json")
-    })
 }

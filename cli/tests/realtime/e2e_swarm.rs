@@ -5,7 +5,7 @@
 //! is printed as a measurement and only bounded widely (half to twice the ideal): a
 //! loaded machine stretches a real-time run, and the test must not depend on its speed.
 
-use crate::common::start_sim;
+use crate::common::{self, start_sim};
 use quotaswarm::config::Wire;
 use quotaswarm::swarm::{wait_all, Backend, Swarm};
 use quotaswarm::{ApiKey, Config};
@@ -81,13 +81,7 @@ async fn a_swarm_sharing_one_key_uses_nearly_all_the_quota_without_429s() {
         .await
         .unwrap();
     let m = &sim.models["claude-sonnet-4-5"];
-    let ideal = [
-        m.requests as f64 / (RPM / 60.0),
-        m.input_tokens as f64 / (ITPM / 60.0),
-        m.output_tokens as f64 / (OTPM / 60.0),
-    ]
-    .into_iter()
-    .fold(0.0, f64::max);
+    let ideal = common::ideal_secs(m, RPM, ITPM, OTPM);
     println!(
         "e2e: {} requests, {} input + {} output tokens charged; 429s {}; makespan {makespan:.1}s, ideal {ideal:.1}s (ratio {:.3})",
         m.requests,

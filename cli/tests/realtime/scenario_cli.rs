@@ -2,9 +2,8 @@
 //! the JSON report's figures match the simulator's `/_stats`. And a malformed scenario
 //! file makes `quotaswarm run` fail with the field and the line.
 
-use crate::common::start_sim;
+use crate::common::{self, start_sim};
 use quotaswarm::swarm::Totals;
-use quotaswarm_sim::SimStats;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -50,14 +49,7 @@ fn run_scenario_json_against_a_separate_sim_matches_its_stats() {
     let scenario = dir.join("scenario.json");
     std::fs::write(&scenario, SCENARIO).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
-        .args(["run", "--json", "--scenario"])
-        .arg(&scenario)
-        .arg("--config")
-        .arg(&config)
-        .env("QUOTASWARM_TEST_KEY", "one-key")
-        .output()
-        .expect("run quotaswarm");
+    let out = common::run_scenario(&["--json"], &scenario, &config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -68,14 +60,7 @@ fn run_scenario_json_against_a_separate_sim_matches_its_stats() {
     );
     let t: Totals = serde_json::from_str(stdout.trim()).expect("JSON report");
 
-    let sim: SimStats = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        reqwest::get(format!("{url}/_stats"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let sim = common::sim_stats(&url);
     println!("{t:?}\n{sim:?}");
     assert_eq!(t.agents_finished, 6);
     assert_eq!(t.errors, 0);

@@ -2,7 +2,7 @@
 //! URL and the setting to fix, instead of retrying through backoffs and circuit
 //! cool-downs (about 75 s per request before).
 
-use std::process::Command;
+use crate::common;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -34,14 +34,7 @@ fn a_base_url_where_nothing_listens_fails_fast_and_names_the_url() {
     .unwrap();
 
     let t0 = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
-        .args(["run", "--scenario"])
-        .arg(&scenario)
-        .arg("--config")
-        .arg(&config)
-        .env("QUOTASWARM_TEST_KEY", "one-key")
-        .output()
-        .expect("run quotaswarm");
+    let out = common::run_scenario(&[], &scenario, &config);
     let elapsed = t0.elapsed();
     let all = format!(
         "{}{}",

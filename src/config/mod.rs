@@ -14,6 +14,7 @@
 //! limits, the CLI points providers at a simulator) rather than building them from
 //! scratch; most are `#[non_exhaustive]` so that new settings are not breaking changes.
 
+mod alerts;
 pub mod family;
 mod locate;
 mod overlay;
@@ -29,6 +30,8 @@ pub(crate) use raw::RawConfig;
 
 use crate::secret::ApiKey;
 pub use quota::{QuotaConfig, QuotaStore, DEFAULT_REDIS_URL};
+
+pub use alerts::AlertsConfig;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -535,6 +538,8 @@ pub struct Config {
     pub sim: SimConfig,
     /// Where the quota lives (`[quota]`): this process, or Redis shared by several.
     pub quota: QuotaConfig,
+    /// When the broker raises alerts and where it sends them (`[alerts]`).
+    pub alerts: AlertsConfig,
     /// What loading found questionable but not wrong (a model without prices), one line
     /// each, placed like errors (`config my.toml, line 3: models.x has no ...`). Also
     /// logged with `tracing::warn!` when the config is loaded.
@@ -622,6 +627,7 @@ impl Default for Config {
                 broker: BrokerConfig::default(),
                 sim: SimConfig::default(),
                 quota: QuotaConfig::default(),
+                alerts: AlertsConfig::default(),
                 warnings: Vec::new(),
             }
         })

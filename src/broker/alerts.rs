@@ -173,7 +173,12 @@ struct Found {
 
 /// The new state from a snapshot, the previous state and the broker's uptime `now`
 /// (seconds; the snapshot's own `uptime_secs` in production).
-pub(crate) fn evaluate(stats: &Stats, prev: &AlertState, now: f64, cfg: &AlertsConfig) -> AlertState {
+pub(crate) fn evaluate(
+    stats: &Stats,
+    prev: &AlertState,
+    now: f64,
+    cfg: &AlertsConfig,
+) -> AlertState {
     let mut found = Vec::new();
     let mut baselines = BTreeMap::new();
     let mut retries = BTreeMap::new();
@@ -186,7 +191,10 @@ pub(crate) fn evaluate(stats: &Stats, prev: &AlertState, now: f64, cfg: &AlertsC
         // The baseline learns slowly, storms included: a level that lasts for minutes
         // becomes the lane's normal (the hour-share alert still reports it).
         let next = match baseline {
-            None => Baseline { share: 0.0, at: now },
+            None => Baseline {
+                share: 0.0,
+                at: now,
+            },
             Some(b) => {
                 let w = 1.0 - (-(now - b.at).max(0.0) / BASELINE_SECS).exp();
                 Baseline {
@@ -270,9 +278,17 @@ fn spike(lane: &LaneStats, recent: f64, baseline: f64, cfg: &AlertsConfig) -> Op
     })
 }
 
-fn lane_rules(lane: &LaneStats, retries_minute: u64, retries_window: u64, cfg: &AlertsConfig, out: &mut Vec<Found>) {
+fn lane_rules(
+    lane: &LaneStats,
+    retries_minute: u64,
+    retries_window: u64,
+    cfg: &AlertsConfig,
+    out: &mut Vec<Found>,
+) {
     let model = || Some(lane.model.clone());
-    if lane.rate_limited_last_hour >= cfg.min_rate_limited && lane.rate_limited_share > cfg.rate_limited_share {
+    if lane.rate_limited_last_hour >= cfg.min_rate_limited
+        && lane.rate_limited_share > cfg.rate_limited_share
+    {
         out.push(Found {
             kind: AlertKind::RateLimitedShare,
             severity: Severity::Warning,
@@ -326,7 +342,10 @@ fn lane_rules(lane: &LaneStats, retries_minute: u64, retries_window: u64, cfg: &
             lane: model(),
             value: t,
             threshold: dry_within,
-            message: format!("the {} bucket runs dry in {t:.0}s at the current burn", b.bucket),
+            message: format!(
+                "the {} bucket runs dry in {t:.0}s at the current burn",
+                b.bucket
+            ),
             advice: Some("requests will queue; fall back down a ladder or raise the tier".into()),
         });
     }
@@ -338,7 +357,9 @@ fn lane_rules(lane: &LaneStats, retries_minute: u64, retries_window: u64, cfg: &
             value: 1.0,
             threshold: 1.0,
             message: "circuit open: nothing is sent to this lane".into(),
-            advice: Some("the provider keeps failing; ladders fall through to the next rung".into()),
+            advice: Some(
+                "the provider keeps failing; ladders fall through to the next rung".into(),
+            ),
         });
     }
 }
@@ -352,8 +373,12 @@ fn broker_rules(stats: &Stats, cfg: &AlertsConfig, out: &mut Vec<Found>) {
             lane: None,
             value: per_hour,
             threshold: budget,
-            message: format!("spending ${per_hour:.2}/hour over the last minute (budget ${budget:.2}/hour)"),
-            advice: Some("use cheaper rungs, fewer agents, or raise alerts.cost_budget_per_hour".into()),
+            message: format!(
+                "spending ${per_hour:.2}/hour over the last minute (budget ${budget:.2}/hour)"
+            ),
+            advice: Some(
+                "use cheaper rungs, fewer agents, or raise alerts.cost_budget_per_hour".into(),
+            ),
         });
     }
     if stats.quota_store_degraded {
@@ -363,7 +388,9 @@ fn broker_rules(stats: &Stats, cfg: &AlertsConfig, out: &mut Vec<Found>) {
             lane: None,
             value: 1.0,
             threshold: 1.0,
-            message: "the shared quota store is unreachable; admitting with this process's local share".into(),
+            message:
+                "the shared quota store is unreachable; admitting with this process's local share"
+                    .into(),
             advice: None,
         });
     }

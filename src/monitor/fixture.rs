@@ -1,9 +1,9 @@
 //! A hand-built `Stats` for the renderers' unit tests: two lanes (Anthropic's three
 //! buckets, OpenAI's two), one draining bucket, a fallback, statuses and advice.
 
-use crate::broker::{Alert, AlertKind, Severity, BucketStats};
 use crate::broker::CircuitState;
 use crate::broker::LaneStats;
+use crate::broker::{Alert, AlertKind, BucketStats, Severity};
 use crate::Stats;
 use std::collections::BTreeMap;
 

@@ -45,7 +45,13 @@ fn run(
 
 #[test]
 fn a_quiet_lane_raises_nothing() {
-    let st = run(AlertState::default(), 0, 600, &AlertsConfig::default(), |_, _| {});
+    let st = run(
+        AlertState::default(),
+        0,
+        600,
+        &AlertsConfig::default(),
+        |_, _| {},
+    );
     assert!(st.active.is_empty(), "{:?}", kinds(&st));
 }
 
@@ -71,7 +77,9 @@ fn a_429_spike_over_the_baseline_is_raised_keeps_its_start_and_clears() {
     let st = run(st, 630, 1, &cfg, |_, s| {
         s.lanes[0].rate_limited_last_minute = 1;
     });
-    assert!(!st.active.contains_key(&(AlertKind::RateLimitedSpike, "m".into())));
+    assert!(!st
+        .active
+        .contains_key(&(AlertKind::RateLimitedSpike, "m".into())));
     let ch = changes(&before, &st);
     assert_eq!(ch.cleared.len(), 1);
     assert!(ch.raised.is_empty());
@@ -111,10 +119,16 @@ fn a_few_429s_are_noise() {
 
 #[test]
 fn the_hour_share_over_half_a_percent_carries_the_tier_advice() {
-    let st = run(AlertState::default(), 0, 1, &AlertsConfig::default(), |_, s| {
-        s.lanes[0].rate_limited_last_hour = 6;
-        s.lanes[0].rate_limited_share = 0.006;
-    });
+    let st = run(
+        AlertState::default(),
+        0,
+        1,
+        &AlertsConfig::default(),
+        |_, s| {
+            s.lanes[0].rate_limited_last_hour = 6;
+            s.lanes[0].rate_limited_share = 0.006;
+        },
+    );
     let a = &st.active[&(AlertKind::RateLimitedShare, "m".into())];
     assert_eq!(a.threshold, 0.005);
     assert!(a.advice.as_deref().unwrap_or("").contains("tier"));
@@ -124,13 +138,23 @@ fn the_hour_share_over_half_a_percent_carries_the_tier_advice() {
 fn a_retry_storm_is_counted_over_the_last_minute() {
     let cfg = AlertsConfig::default();
     // One retry a second: 20 within a minute after 20 s.
-    let st = run(AlertState::default(), 0, 19, &cfg, |t, s| s.lanes[0].retries = t);
+    let st = run(AlertState::default(), 0, 19, &cfg, |t, s| {
+        s.lanes[0].retries = t
+    });
     assert!(!kinds(&st).contains(&AlertKind::RetryStorm));
     let st = run(st, 19, 2, &cfg, |t, s| s.lanes[0].retries = t);
-    assert!(kinds(&st).contains(&AlertKind::RetryStorm), "{:?}", kinds(&st));
+    assert!(
+        kinds(&st).contains(&AlertKind::RetryStorm),
+        "{:?}",
+        kinds(&st)
+    );
     // Retries stop: gone once the minute has passed.
     let st = run(st, 21, 61, &cfg, |_, s| s.lanes[0].retries = 20);
-    assert!(!kinds(&st).contains(&AlertKind::RetryStorm), "{:?}", kinds(&st));
+    assert!(
+        !kinds(&st).contains(&AlertKind::RetryStorm),
+        "{:?}",
+        kinds(&st)
+    );
 }
 
 #[test]
@@ -151,8 +175,10 @@ fn backoff_p95_needs_enough_retries() {
 
 #[test]
 fn dry_buckets_cost_circuits_and_the_store() {
-    let mut cfg = AlertsConfig::default();
-    cfg.cost_budget_per_hour = Some(1.0);
+    let cfg = AlertsConfig {
+        cost_budget_per_hour: Some(1.0),
+        ..AlertsConfig::default()
+    };
     let st = run(AlertState::default(), 0, 1, &cfg, |_, s| {
         s.lanes[0].buckets[1].time_to_exhaustion_secs = Some(30.0);
         s.lanes[0].circuit = CircuitState::Open;

@@ -36,7 +36,11 @@ impl Current {
 }
 
 /// Starts the watcher over `handle` (whose `alerts` is `current`).
-pub(crate) fn spawn(handle: BrokerHandle, config: AlertsConfig, mut sinks: Vec<Arc<dyn AlertSink>>) {
+pub(crate) fn spawn(
+    handle: BrokerHandle,
+    config: AlertsConfig,
+    mut sinks: Vec<Arc<dyn AlertSink>>,
+) {
     if !config.enabled {
         return;
     }

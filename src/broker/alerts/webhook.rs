@@ -40,8 +40,14 @@ impl Webhook {
         for attempt in 1..=ATTEMPTS {
             match self.client.post(&self.url).json(changes).send().await {
                 Ok(r) if r.status().is_success() => return true,
-                Ok(r) => tracing::warn!(status = r.status().as_u16(), attempt, "alert webhook refused the POST"),
-                Err(e) => tracing::warn!(error = %e.without_url(), attempt, "alert webhook unreachable"),
+                Ok(r) => tracing::warn!(
+                    status = r.status().as_u16(),
+                    attempt,
+                    "alert webhook refused the POST"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e.without_url(), attempt, "alert webhook unreachable")
+                }
             }
             if attempt < ATTEMPTS {
                 tokio::time::sleep(wait).await;
@@ -98,8 +104,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let hook = Webhook::new(format!("http://{addr}/hook"))
-            .with_backoff(Duration::from_millis(10));
+        let hook =
+            Webhook::new(format!("http://{addr}/hook")).with_backoff(Duration::from_millis(10));
         let mut stats = crate::monitor::fixture::stats();
         stats.lanes.truncate(1);
         stats.quota_store_degraded = true;

@@ -16,6 +16,7 @@
 
 mod alerts;
 pub mod family;
+mod keypath;
 mod locate;
 mod overlay;
 mod params;
@@ -650,7 +651,11 @@ fn build(text: &str, origin: &str, layering: Layering) -> Result<Config, ConfigE
         message: e.message().trim_end().to_string(),
     };
     // The file on its own first, so that its mistakes are reported with their line.
-    let user: RawConfig = toml::from_str(text).map_err(|e| parse_error(e, origin, text))?;
+    let user: RawConfig = keypath::parse(text).map_err(|e| ConfigError::Parse {
+        origin: origin.to_string(),
+        line: e.span.map(|s| locate::line_at(text, s.start)),
+        message: e.message,
+    })?;
     let raw = if layering == Layering::Alone || user.replace_defaults == Some(true) {
         user
     } else {

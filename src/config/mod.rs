@@ -541,6 +541,10 @@ pub struct Config {
     pub quota: QuotaConfig,
     /// When the broker raises alerts and where it sends them (`[alerts]`).
     pub alerts: AlertsConfig,
+    /// Where each agent's transcript goes (`DIR/AGENT.jsonl`: what it asked and was
+    /// answered); none by default. Not read from the file: `quotaswarm run --transcript
+    /// DIR` sets it.
+    pub transcript: Option<std::path::PathBuf>,
     /// What loading found questionable but not wrong (a model without prices), one line
     /// each, placed like errors (`config my.toml, line 3: models.x has no ...`). Also
     /// logged with `tracing::warn!` when the config is loaded.
@@ -629,6 +633,7 @@ impl Default for Config {
                 sim: SimConfig::default(),
                 quota: QuotaConfig::default(),
                 alerts: AlertsConfig::default(),
+                transcript: None,
                 warnings: Vec::new(),
             }
         })

@@ -49,7 +49,10 @@ pub(crate) fn spawn(
     }
     tokio::spawn(async move {
         let mut state = AlertState::default();
-        let mut tick = tokio::time::interval(config.interval);
+        // The first evaluation one interval after the start: there is nothing to see
+        // before.
+        let first = tokio::time::Instant::now() + config.interval;
+        let mut tick = tokio::time::interval_at(first, config.interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

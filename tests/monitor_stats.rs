@@ -25,8 +25,10 @@ fn ok_with_usage(
     response(200, &[], body)
 }
 
+/// Without the alert watcher: its snapshots would be messages among those these tests
+/// count (mailbox depth, messages handled).
 async fn broker_with(script: &Scripted, limits: &str, options: StartOptions) -> broker::Broker {
-    let config = quotaswarm::Config::from_toml_str(
+    let mut config = quotaswarm::Config::from_toml_str(
         &format!(
             "[providers.anthropic]\nkind = \"sim\"\nwire = \"anthropic\"\n\
              [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{limits}\n\
@@ -36,6 +38,7 @@ async fn broker_with(script: &Scripted, limits: &str, options: StartOptions) -> 
         "test",
     )
     .unwrap();
+    config.alerts.enabled = false;
     let eps = endpoints_over(&config, Arc::new(script.clone()));
     broker::start(config, eps, options).await.unwrap()
 }

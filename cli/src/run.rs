@@ -1,5 +1,6 @@
 //! `quotaswarm run [--scenario FILE | --agents N [--turns N]] [--config FILE] [--json]
-//! [--sim] [--deadline-secs N] [--stats-addr ADDR] [--progress-secs N] [--quiet]`.
+//! [--sim] [--deadline-secs N] [--stats-addr ADDR] [--progress-secs N] [--quiet]
+//! [--transcript DIR]`.
 //!
 //! With no scenario it runs the built-in demo (`cli/src/scenario/default.json` over
 //! `cli/src/scenario/default.toml`) on the simulator served over loopback HTTP. With a
@@ -71,6 +72,10 @@ pub struct RunArgs {
     /// `redis_url`, the config's namespace and local share kept.
     #[arg(long, value_name = "URL", value_parser = redis_url)]
     pub quota_store: Option<String>,
+    /// Write what each agent asked and was answered to DIR/AGENT.jsonl (one JSON line
+    /// per completion: the request, the answer or the error), creating DIR.
+    #[arg(long, value_name = "DIR")]
+    pub transcript: Option<PathBuf>,
 }
 
 /// A Redis URL (`redis://HOST:PORT/DB`, `rediss://` or `unix://`).
@@ -144,6 +149,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let mut config = config;
     if let Some(url) = &args.quota_store {
         config.quota = config.quota.clone().redis(url.clone());
+    }
+    if let Some(dir) = &args.transcript {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the transcript directory {}: {e}",
+                dir.display()
+            )
+        })?;
+        config.transcript = Some(dir.clone());
     }
     let json = args.json;
     let title = scenario.name.clone().unwrap_or_else(|| "scenario".into());

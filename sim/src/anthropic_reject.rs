@@ -75,6 +75,20 @@ pub(super) fn rate_limited(d: &Denial) -> Reject {
 }
 
 pub(super) fn fault(status: u16) -> Reject {
+    // An injected 429 (a storm from another client on the key, say) reads like the
+    // real rate-limit refusal and asks for a one-second wait.
+    if status == 429 {
+        return Reject {
+            retry_after: Some(1),
+            ..Reject::new(
+                429,
+                "rate_limit_error",
+                format!(
+                    "This request would exceed your organization's rate limit. {RATE_LIMIT_DOCS}"
+                ),
+            )
+        };
+    }
     let (kind, message) = match status {
         529 => ("overloaded_error", "Overloaded"),
         504 => ("timeout_error", "Request timed out"),

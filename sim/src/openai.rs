@@ -188,6 +188,17 @@ fn rate_limited(model: &str, d: &Denial) -> Reject {
 }
 
 fn fault(status: u16) -> Reject {
+    // An injected 429 reads like the real rate-limit refusal.
+    if status == 429 {
+        return Reject {
+            status,
+            message: "Rate limit reached. Please try again in 1s.".into(),
+            kind: "requests",
+            param: None,
+            code: Some("rate_limit_exceeded"),
+            retry_after: Some(1),
+        };
+    }
     let message = match status {
         503 => "The engine is currently overloaded, please try again later",
         502 => "Bad gateway.",

@@ -103,6 +103,13 @@ impl Asker {
             return Err(refused().await);
         }
         let first = self.first_rung(&req.target);
+        // Only with `--transcript`: the request is needed after the broker took it.
+        let transcript = self
+            .broker
+            .config
+            .transcript
+            .as_ref()
+            .map(|d| (d, req.clone()));
         let result = tokio::select! {
             biased;
             // Dropping the broker call lets the broker drop the job when no one else
@@ -111,6 +118,9 @@ impl Asker {
             result = self.broker.complete(req) => result,
         };
         self.record(first.as_deref(), result.as_ref());
+        if let Some((dir, req)) = transcript {
+            crate::monitor::transcript::record(dir, &self.name, &req, result.as_ref());
+        }
         result
     }
 

@@ -63,6 +63,8 @@ pub struct BrokerHandle {
     pub(crate) tickets: Arc<AtomicU64>,
     /// The reuse window's completions and counters (see `reuse.rs`).
     pub(crate) reuse: Arc<super::reuse::ReuseCache>,
+    /// The active alerts, as the alert watcher last evaluated them.
+    pub(crate) alerts: Arc<super::alerts::Current>,
 }
 
 /// Calls to `count_tokens`, under their own request bucket per model (separate from
@@ -209,6 +211,7 @@ impl BrokerHandle {
         stats.reused = self.reuse.hits.load(Ordering::Acquire);
         stats.reused_tokens_saved = self.reuse.tokens_saved.load(Ordering::Acquire);
         stats.reused_usd_saved = self.reuse.usd_saved();
+        stats.alerts = self.alerts.get();
         Ok(stats)
     }
 

@@ -24,6 +24,7 @@
 //! | `failure.rs` | after a failed attempt: circuit, 429 pause, retry, fall back or fail |
 //! | `shared_store.rs` | the exchange with a shared quota store: ask, verdicts, down and up |
 //! | `snapshot.rs` | the `Stats` snapshot |
+//! | `alerts.rs` | alerts from the snapshot's windowed figures (pure); `alerts/` runs them on a timer and POSTs them |
 //! | `state.rs` | `BrokerState`: composes the lanes, jobs, coalescing, tickets, totals and store |
 //! | `coalescing.rs` | identical requests sharing one call: the key index and what it saved |
 //! | `lane.rs` | one (provider, model): buckets, queue, pause, circuit, its one timer, counters |
@@ -48,6 +49,7 @@
 
 mod actor;
 mod admission;
+mod alerts;
 mod bucket;
 mod cache_points;
 mod circuit;
@@ -81,6 +83,7 @@ mod time;
 mod warm;
 mod window;
 
+pub use alerts::{Alert, AlertChanges, AlertKind, AlertSink, Severity};
 pub use circuit::CircuitState;
 pub use error::{BrokerError, InvalidRequest, RungError};
 pub use handle::BrokerHandle;
@@ -121,18 +124,36 @@ pub enum StartError {
 }
 
 /// Options for [`start`]. `StartOptions::default()` is what production wants.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct StartOptions {
     /// Test seam: a pause added to the handling of every message, so a test can watch
     /// [`BrokerHandle::mailbox_depth`] rise. `None` (the default) adds nothing.
     pub handling_delay: Option<Duration>,
+    /// Also told every alert raised or cleared (besides the log, `Stats` and the
+    /// `[alerts] webhook_url`).
+    pub alert_sink: Option<Arc<dyn AlertSink>>,
+}
+
+impl std::fmt::Debug for StartOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartOptions")
+            .field("handling_delay", &self.handling_delay)
+            .field("alert_sink", &self.alert_sink.is_some())
+            .finish()
+    }
 }
 
 impl StartOptions {
     /// Sets [`StartOptions::handling_delay`].
     pub fn handling_delay(mut self, delay: Duration) -> Self {
         self.handling_delay = Some(delay);
+        self
+    }
+
+    /// Sets [`StartOptions::alert_sink`].
+    pub fn alert_sink(mut self, sink: Arc<dyn AlertSink>) -> Self {
+        self.alert_sink = Some(sink);
         self
     }
 }
@@ -218,6 +239,12 @@ pub async fn start(
         counter,
         tickets: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         reuse: Arc::new(reuse::ReuseCache::new(reuse_shared)),
+        alerts: Arc::default(),
     };
+    alerts::spawn_watch(
+        handle.clone(),
+        handle.config.alerts.clone(),
+        options.alert_sink.into_iter().collect(),
+    );
     Ok(Broker { handle, actor })
 }

@@ -98,6 +98,8 @@ impl BrokerState {
             reused: 0,
             reused_tokens_saved: 0,
             reused_usd_saved: 0.0,
+            // Evaluated by the alert watcher; `BrokerHandle::stats` fills them in.
+            alerts: Vec::new(),
         }
     }
 }

@@ -557,6 +557,10 @@ pub struct Stats {
     /// Dollars those answers would have cost, at the configured prices.
     #[serde(default)]
     pub reused_usd_saved: f64,
+    /// The active alerts (`[alerts]`), in kind then lane order; each clears by itself
+    /// when its condition no longer holds.
+    #[serde(default)]
+    pub alerts: Vec<super::alerts::Alert>,
 }
 
 impl Stats {

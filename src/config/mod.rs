@@ -14,7 +14,9 @@
 //! limits, the CLI points providers at a simulator) rather than building them from
 //! scratch; most are `#[non_exhaustive]` so that new settings are not breaking changes.
 
+mod alerts;
 pub mod family;
+mod keypath;
 mod locate;
 mod overlay;
 mod params;
@@ -29,6 +31,8 @@ pub(crate) use raw::RawConfig;
 
 use crate::secret::ApiKey;
 pub use quota::{QuotaConfig, QuotaStore, DEFAULT_REDIS_URL};
+
+pub use alerts::AlertsConfig;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -556,6 +560,12 @@ pub struct Config {
     pub sim: SimConfig,
     /// Where the quota lives (`[quota]`): this process, or Redis shared by several.
     pub quota: QuotaConfig,
+    /// When the broker raises alerts and where it sends them (`[alerts]`).
+    pub alerts: AlertsConfig,
+    /// Where each agent's transcript goes (`DIR/AGENT.jsonl`: what it asked and was
+    /// answered); none by default. Not read from the file: `quotaswarm run --transcript
+    /// DIR` sets it.
+    pub transcript: Option<std::path::PathBuf>,
     /// What loading found questionable but not wrong (a model without prices), one line
     /// each, placed like errors (`config my.toml, line 3: models.x has no ...`). Also
     /// logged with `tracing::warn!` when the config is loaded.
@@ -643,6 +653,8 @@ impl Default for Config {
                 broker: BrokerConfig::default(),
                 sim: SimConfig::default(),
                 quota: QuotaConfig::default(),
+                alerts: AlertsConfig::default(),
+                transcript: None,
                 warnings: Vec::new(),
             }
         })
@@ -665,7 +677,11 @@ fn build(text: &str, origin: &str, layering: Layering) -> Result<Config, ConfigE
         message: e.message().trim_end().to_string(),
     };
     // The file on its own first, so that its mistakes are reported with their line.
-    let user: RawConfig = toml::from_str(text).map_err(|e| parse_error(e, origin, text))?;
+    let user: RawConfig = keypath::parse(text).map_err(|e| ConfigError::Parse {
+        origin: origin.to_string(),
+        line: e.span.map(|s| locate::line_at(text, s.start)),
+        message: e.message,
+    })?;
     let raw = if layering == Layering::Alone || user.replace_defaults == Some(true) {
         user
     } else {

@@ -30,6 +30,8 @@ pub struct RawConfig {
     /// Parameter rules by preset name (`[param_presets.NAME]`; see `params.rs`).
     #[serde(default)]
     pub param_presets: BTreeMap<String, RawParamRules>,
+    #[serde(default)]
+    pub alerts: super::alerts::RawAlerts,
 }
 
 /// One parameter preset as written (see `params.rs` for the keys' meaning).

@@ -47,6 +47,26 @@ fn an_unknown_field_is_rejected_with_its_name() {
 }
 
 #[test]
+fn an_unknown_key_names_its_full_path() {
+    let e =
+        err("[models.sonnet]\nprovider = \"anthropic\"\nrpm = 5\nitpm = 10\notpm = 10\nitmp = 3\n");
+    assert!(
+        e.starts_with("config test.toml, line 6: models.sonnet.itmp: unknown field `itmp`"),
+        "{e}"
+    );
+    let e = err("[broker]\nmax_atempts = 3\n");
+    assert!(
+        e.contains("line 2: broker.max_atempts: unknown field"),
+        "{e}"
+    );
+    let e = err("colour = 1\n");
+    assert!(e.contains("colour: unknown field `colour`"), "{e}");
+    // A mistyped value names its path too.
+    let e = err("[models.sonnet]\nprovider = \"anthropic\"\nrpm = \"five\"\n");
+    assert!(e.contains("models.sonnet.rpm: invalid type"), "{e}");
+}
+
+#[test]
 fn an_unknown_provider_or_ladder_rung_names_its_path() {
     let e = err("[models.x]\nprovider = \"nope\"\nrpm = 5\ntpm = 10\n");
     assert_eq!(

@@ -65,6 +65,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Problem
         broker,
         sim,
         quota,
+        alerts: super::alerts::alerts(raw.alerts)?,
+        transcript: None,
         warnings: Vec::new(),
     };
     Ok((config, warnings))

@@ -1,9 +1,9 @@
 //! A hand-built `Stats` for the renderers' unit tests: two lanes (Anthropic's three
 //! buckets, OpenAI's two), one draining bucket, a fallback, statuses and advice.
 
-use crate::broker::BucketStats;
 use crate::broker::CircuitState;
 use crate::broker::LaneStats;
+use crate::broker::{Alert, AlertKind, BucketStats, Severity};
 use crate::Stats;
 use std::collections::BTreeMap;
 
@@ -137,5 +137,16 @@ pub fn stats() -> Stats {
         reused: 4,
         reused_tokens_saved: 2_000,
         reused_usd_saved: 0.006,
+        alerts: vec![Alert {
+            kind: AlertKind::CircuitOpen,
+            severity: Severity::Critical,
+            lane: Some("gpt-4o".into()),
+            started_at_secs: 3700.0,
+            age_secs: 23.5,
+            value: 1.0,
+            threshold: 1.0,
+            message: "circuit open: nothing is sent to this lane".into(),
+            advice: None,
+        }],
     }
 }

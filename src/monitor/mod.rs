@@ -24,6 +24,7 @@ mod prometheus;
 #[cfg(feature = "monitor")]
 mod server;
 mod top;
+pub mod transcript;
 
 pub use client::fetch_stats;
 pub use prometheus::{render_prometheus, CONTENT_TYPE};

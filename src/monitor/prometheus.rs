@@ -20,6 +20,8 @@
 //!   are held back), 0 when closed; the `state` label says which.
 //! - The advice lines are text: `/metrics` exports only their number
 //!   (`quotaswarm_advice_lines`); `/stats` has the text.
+//! - `quotaswarm_alert_active{kind,lane}` has a sample (1) per active alert only; an
+//!   alert that clears disappears (alert on `quotaswarm_alert_active == 1`).
 //! - A family is always announced (`# HELP`, `# TYPE`), even with no samples yet (for
 //!   example `quotaswarm_fallbacks_total` before any fallback).
 
@@ -199,7 +201,7 @@ pub const BUCKET_FIGURES: &[Figure<BucketStats>] = &[
 /// it from one `T` (the broker's stats, or one lane's).
 type Labelled<T> = (&'static str, Kind, &'static str, fn(&T, &mut Family));
 
-/// Broker-wide families with labels (`quantile`, `kind`, `from`/`to`).
+/// Broker-wide families with labels (`quantile`, `kind`, `from`/`to`, `lane`).
 #[rustfmt::skip]
 const BROKER_LABELLED: &[Labelled<Stats>] = &[
     ("quotaswarm_message_handling_seconds", Gauge, "Time the broker spends handling one message, by quantile.", |s, f| labelled(f, &[], "quantile", &[("0.5", s.handling_p50_us / 1e6), ("0.99", s.handling_p99_us / 1e6)])),
@@ -207,6 +209,7 @@ const BROKER_LABELLED: &[Labelled<Stats>] = &[
     ("quotaswarm_tokens_total", Counter, "Tokens charged over all lanes, by kind.", |s, f| labelled(f, &[], "kind", &token_kinds(s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens))),
     ("quotaswarm_fallbacks_total", Counter, "Moves down a ladder (at admission and after failures), by model left and model taken.", |s, f| ladder_moves(f, &s.fallbacks)),
     ("quotaswarm_fallbacks_at_admission_total", Counter, "The moves down a ladder made at admission (the higher rung paused, open or too slow), by model left and model taken.", |s, f| ladder_moves(f, &s.fallbacks_at_admission)),
+    ("quotaswarm_alert_active", Gauge, "1 for each active alert, by kind and lane (empty lane: the whole broker); absent when it has cleared. /stats has the message and advice.", |s, f| { for a in &s.alerts { f.sample(&[("kind", a.kind.as_str()), ("lane", a.lane_label())], 1.0); } }),
 ];
 
 /// The lane's model name and the provider's model id; rendered before the lane figures.

@@ -1,10 +1,11 @@
 //! One frame of `quotaswarm top`, as a pure function of a [`Stats`] snapshot and the
 //! terminal width: header (uptime, mailbox, totals, 429s, cost, prompt-cache hits when
-//! there are any, advice), then one row per lane. Clearing the screen and polling live
+//! there are any, alerts, advice), then one row per lane. Clearing the screen and polling live
 //! in `cli/top.rs`.
 
 use crate::broker::CircuitState;
 use crate::broker::LaneStats;
+use crate::broker::Severity;
 use crate::Stats;
 use std::fmt::Write as _;
 
@@ -43,6 +44,19 @@ pub fn render_top(stats: &Stats, width: usize) -> String {
     ];
     let header = header.iter().chain(cache.as_ref()).map(String::as_str);
     wrap(&mut out, header, "  ", width, "");
+    // Alerts before advice: they are what is wrong now.
+    for a in &stats.alerts {
+        let head = format!(
+            "ALERT {} {}{}{} for {}:",
+            severity(a.severity),
+            a.kind.as_str(),
+            if a.lane.is_some() { " " } else { "" },
+            a.lane_label(),
+            duration(a.age_secs)
+        );
+        let words = std::iter::once(head.as_str()).chain(a.message.split_whitespace());
+        wrap(&mut out, words, " ", width, "  ");
+    }
     for advice in &stats.advice {
         let words = std::iter::once("advice:").chain(advice.split_whitespace());
         wrap(&mut out, words, " ", width, "  ");
@@ -142,6 +156,14 @@ fn row(l: &LaneStats) -> [String; 9] {
     ]
 }
 
+/// How an alert's severity reads in the header (critical shouts).
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "CRITICAL",
+        Severity::Warning => "warning",
+    }
+}
+
 /// A bucket's short name for the table (`input_tokens` → `in`); unknown names stay whole.
 fn short(bucket: &str) -> &str {
     match bucket {
@@ -238,6 +260,7 @@ mod tests {
             "burn $0.0246/min",
             "cache hit 3.9% (saved $0.0024)",
             "advice: p95 backoff wait is 2.5s",
+            "ALERT CRITICAL circuit_open gpt-4o for 24s: circuit open",
         ] {
             assert!(frame.contains(want), "missing {want:?} in\n{frame}");
         }

@@ -298,7 +298,7 @@
       items.push(
         h(
           "li",
-          { class: "alert " + sev, "data-alert": a.kind || "alert", "data-lane": null },
+          { class: "alert " + sev, "data-alert": a.kind || "alert", "data-lane": null, "data-alert-lane": a.lane || null },
           h("span", { class: "sev" }, sev),
           h("b", {}, what || "alert"),
           figures,
@@ -308,13 +308,15 @@
         )
       );
     }
-    if (st.quota_store_degraded) {
+    // The broker's own alerts cover these two; derive them only from an older broker.
+    const has = (kind, lane) => alerts.some((a) => a && a.kind === kind && (lane === undefined || a.lane === lane));
+    if (st.quota_store_degraded && !has("quota_store_degraded")) {
       items.push(
         h("li", { class: "alert critical", "data-alert": "quota_store_degraded" }, h("span", { class: "sev" }, "critical"), h("b", {}, "quota store unreachable"), " — admitting with this process's local share")
       );
     }
     for (const l of st.lanes || []) {
-      if (l.circuit === "open") {
+      if (l.circuit === "open" && !has("circuit_open", l.model)) {
         items.push(
           h("li", { class: "alert critical", "data-alert": "circuit_open" }, h("span", { class: "sev" }, "critical"), h("b", {}, `circuit open · ${l.model}`), " — nothing is sent to this lane; ladders fall through to the next rung")
         );

@@ -62,6 +62,7 @@ const TOP_FIELDS: &[(&str, &str)] = &[
     ("cache_saved_tokens", "quotaswarm_cache_saved_tokens_total"),
     ("cache_saved_usd", "quotaswarm_cache_saved_usd"),
     ("advice", "quotaswarm_advice_lines"),
+    ("alerts", "quotaswarm_alert_active"),
     ("lanes", "quotaswarm_lane_info"),
     ("quota_store", "quotaswarm_quota_store_redis"),
     ("quota_store_degraded", "quotaswarm_quota_store_degraded"),

@@ -12,10 +12,11 @@
 //! | [`provider`] | the Anthropic and OpenAI wire formats, rate-limit headers, failure classification, transports |
 //! | [`tokens`] | pre-flight token estimation with tiktoken, a shared cache and calibration |
 //! | [`trim`] | pure history trimming that keeps conversations valid |
+//! | [`quota`] | where a lane's buckets live: this process, or Redis shared by several processes on one key |
 //! | [`broker`] | the QuotaBroker actor: lanes, admission, retries, coalescing, fallback, stats |
 //! | [`agent`] | the `Agent` trait, its context and the actor wrapper |
 //! | [`monitor`] | the stats server (`/stats` JSON, `/metrics` Prometheus) and the `top` view |
-//! | [`swarm`] | starting simulator, broker and agents together; reports |
+//! | [`swarm`] | starting a broker (on real APIs or a simulator backend) and agents together; reports |
 //!
 //! The two vendor wire formats, as the providers speak them and the broker relies on them
 //! (endpoints, error bodies, rate-limit headers, retry rules, caching, thinking), are

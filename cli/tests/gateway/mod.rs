@@ -111,17 +111,24 @@ pub fn script(name: &str) -> PathBuf {
 /// `GET {url}/_stats` of a `quotaswarm sim`, as JSON.
 #[allow(dead_code)]
 pub fn sim_stats(url: &str) -> serde_json::Value {
+    serde_json::from_str(&get(&format!("{url}/_stats"))).expect("sim stats json")
+}
+
+/// The body of `GET url` (panics unless it is a 2xx).
+#[allow(dead_code)]
+pub fn get(url: &str) -> String {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        reqwest::get(format!("{url}/_stats"))
+        reqwest::get(url)
             .await
-            .expect("sim stats")
-            .json()
+            .and_then(|r| r.error_for_status())
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+            .text()
             .await
-            .expect("sim stats json")
+            .expect("body")
     })
 }
 

@@ -8,15 +8,6 @@
 mod common;
 mod gateway;
 
-use sha2::{Digest, Sha256};
-
-fn sha256(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn refusals_reach_the_sdks_in_their_vendors_shape() {
     let Some(python) = gateway::python() else {
@@ -33,9 +24,9 @@ fn refusals_reach_the_sdks_in_their_vendors_shape() {
          [gateway.clients.alice]\nkey_sha256 = \"{}\"\nrpm = 3\n\
          [gateway.clients.bob]\nkey_sha256 = \"{}\"\nbudget_usd = 0.000001\n\
          [gateway.clients.carol]\nkey_sha256 = \"{}\"\n",
-        sha256("alice-key"),
-        sha256("bob-key"),
-        sha256("carol-key"),
+        gateway::sha256("alice-key"),
+        gateway::sha256("bob-key"),
+        gateway::sha256("carol-key"),
     );
     let config = dir.join("gateway.toml");
     std::fs::write(&config, gateway::config(&sim_url, &rest)).expect("write");

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 /// The environment variable naming the virtual environment with `openai` and
 /// `anthropic` installed; `target/sdk-venv` of the workspace when unset.
+#[allow(dead_code)]
 pub const VENV_ENV: &str = "QUOTASWARM_SDK_VENV";
 
 /// The key the gateway sends to the simulator (never seen by clients).
@@ -15,6 +16,7 @@ pub const PROVIDER_KEY_ENV: &str = "QUOTASWARM_GATEWAY_TEST_KEY";
 
 /// The SDK environment's python, or `None` (with a loud message) when it is missing
 /// outside CI. In CI (`CI=true`) a missing environment fails the test.
+#[allow(dead_code)]
 pub fn python() -> Option<PathBuf> {
     let venv = std::env::var_os(VENV_ENV)
         .map(PathBuf::from)
@@ -58,13 +60,19 @@ impl Drop for ServeProcess {
 
 /// Starts `quotaswarm serve --addr 127.0.0.1:0 --config <config>`; returns the process
 /// and the URL its first line announces.
+#[allow(dead_code)]
 pub fn start_serve(config: &Path) -> (ServeProcess, String) {
+    start_serve_with(config, Stdio::inherit())
+}
+
+/// [`start_serve`], its stderr (the access log's) going to `stderr`.
+pub fn start_serve_with(config: &Path, stderr: Stdio) -> (ServeProcess, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
         .args(["serve", "--addr", "127.0.0.1:0", "--config"])
         .arg(config)
         .env(PROVIDER_KEY_ENV, "the-provider-key")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("start quotaswarm serve");
     let stdout = child.stdout.take().expect("stdout");
@@ -87,6 +95,16 @@ pub fn config(sim_url: &str, rest: &str) -> String {
          [providers.openai]\nkind = \"openai\"\nbase_url = \"{sim_url}\"\napi_key_env = \"{PROVIDER_KEY_ENV}\"\n\
          {rest}"
     )
+}
+
+/// The hex SHA-256 of a client key, as `[gateway.clients.*] key_sha256` takes it.
+#[allow(dead_code)]
+pub fn sha256(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A scratch directory of the test's own.

@@ -1,7 +1,8 @@
 //! The official Python SDKs (`anthropic`, `openai`) pointed at `quotaswarm serve` in
 //! front of `quotaswarm sim`: plain, streamed, tool-calling and count-tokens calls on
 //! both wires parse and name the answering model; the OpenAI SDK reaches an Anthropic
-//! model through `/v1/chat/completions` (translation).
+//! model through `/v1/chat/completions`, the Anthropic SDK an OpenAI model through
+//! `/v1/messages`, streamed (translation both ways).
 
 mod common;
 mod gateway;
@@ -42,7 +43,12 @@ fn the_official_sdks_call_both_wires_through_the_gateway() {
         ] {
             assert_eq!(seen[key], "claude-sonnet-4-6", "{key}: {seen}");
         }
-        for key in ["openai_plain", "openai_stream", "openai_tool"] {
+        for key in [
+            "openai_plain",
+            "openai_stream",
+            "openai_tool",
+            "anthropic_to_openai_stream",
+        ] {
             assert_eq!(seen[key], "gpt-4o-mini", "{key}: {seen}");
         }
         assert!(
@@ -52,6 +58,10 @@ fn the_official_sdks_call_both_wires_through_the_gateway() {
         assert_eq!(seen["openai_stream_tool"], "get_weather", "{seen}");
         assert_eq!(
             seen["openai_to_anthropic_stream_tool"], "get_weather",
+            "{seen}"
+        );
+        assert_eq!(
+            seen["anthropic_to_openai_stream_tool"], "get_weather",
             "{seen}"
         );
     }

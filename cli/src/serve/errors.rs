@@ -119,7 +119,24 @@ impl GatewayError {
         }
     }
 
-    fn status(&self, wire: Wire) -> StatusCode {
+    /// Why the gateway itself refused the request (its label in the per-client
+    /// counters), or `None` for a bad request or a failure upstream.
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::Unauthorized => Some("unauthorized"),
+            GatewayError::TooLarge(_) => Some("too_large"),
+            GatewayError::ClientRateLimited { .. } => Some("client_rate_limit"),
+            GatewayError::BudgetSpent { .. } => Some("budget"),
+            GatewayError::WouldWait { .. } => Some("max_wait"),
+            GatewayError::Overloaded { .. } => Some("overloaded"),
+            GatewayError::BadRequest(_)
+            | GatewayError::Untranslatable(_)
+            | GatewayError::UnknownModel(_)
+            | GatewayError::Upstream { .. } => None,
+        }
+    }
+
+    pub fn status(&self, wire: Wire) -> StatusCode {
         let overloaded = match wire {
             Wire::Anthropic => 529,
             Wire::OpenAi => 503,

@@ -13,6 +13,7 @@
 //! | `ratelimit` | the broker's view as rate-limit headers |
 //! | `settings` | the config file's `[gateway]` table |
 //! | `shutdown` | SIGTERM: stop accepting, drain, exit |
+//! | `usage` | per-client counters for `/stats` and `/metrics` |
 
 mod anthropic;
 mod clients;
@@ -22,6 +23,7 @@ mod ratelimit;
 mod routes;
 mod settings;
 mod shutdown;
+mod usage;
 
 use anyhow::Context;
 use clap::Args;
@@ -71,6 +73,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ready: AtomicBool::new(true),
         access_log: settings.access_log,
         rates,
+        usage: usage::Usage::default(),
     });
     let app = routes::router(gw.clone()).layer(axum::extract::DefaultBodyLimit::disable());
     let listener = tokio::net::TcpListener::bind(args.addr)

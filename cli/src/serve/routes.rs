@@ -7,6 +7,7 @@ use super::clients::Clients;
 use super::errors::{GatewayError, Wire};
 use super::openai;
 use super::ratelimit::RateView;
+use super::usage::Usage;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 /// What every handler shares.
 pub struct Gateway {
@@ -31,13 +33,18 @@ pub struct Gateway {
     pub ready: AtomicBool,
     pub access_log: bool,
     pub rates: RateView,
+    pub usage: Usage,
 }
 
 type Shared = State<Arc<Gateway>>;
 
 pub fn router(gw: Arc<Gateway>) -> Router {
-    let stats = quotaswarm::monitor::router(gw.handle.clone());
+    // The monitor's routes (dashboard, `/routes`) answer whatever the gateway does not;
+    // the gateway's `/stats` and `/metrics` add its per-client counters to the broker's.
+    let monitor = quotaswarm::monitor::router(gw.handle.clone());
     Router::new()
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/chat/completions", post(chat_completions))
@@ -45,7 +52,36 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(gw)
-        .merge(stats)
+        .fallback_service(monitor)
+}
+
+/// The broker's stats, with a `clients` section: the gateway's per-client counters.
+async fn stats(State(gw): Shared) -> Response {
+    match gw.handle.stats().await {
+        Ok(s) => {
+            let mut body = serde_json::to_value(&s).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut body {
+                m.insert("clients".into(), gw.usage.json());
+            }
+            Json(body).into_response()
+        }
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+/// The broker's metrics, then the gateway's per-client families.
+async fn metrics(State(gw): Shared) -> Response {
+    match gw.handle.stats().await {
+        Ok(s) => {
+            let text = quotaswarm::monitor::render_prometheus(&s) + &gw.usage.prometheus();
+            (
+                [(header::CONTENT_TYPE, quotaswarm::monitor::CONTENT_TYPE)],
+                text,
+            )
+                .into_response()
+        }
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
 }
 
 /// The config model or ladder `model` names: itself, or the config model whose
@@ -115,11 +151,11 @@ struct Admitted {
 
 fn admit(
     gw: &Gateway,
+    client: String,
     headers: &HeaderMap,
     mut request: CompletionRequest,
     model: &str,
 ) -> Result<Admitted, GatewayError> {
-    let client = gw.clients.authenticate(headers)?;
     request.target = resolve(gw.handle.config(), model)
         .ok_or_else(|| GatewayError::UnknownModel(model.to_string()))?;
     options(&mut request, headers)?;
@@ -159,6 +195,8 @@ fn settle(gw: &Gateway, client: &str, estimate: u64, c: &Completion) {
     let actual = c.usage.total_input() + c.usage.output_tokens;
     gw.clients
         .charge(client, actual as i64 - estimate as i64, usd);
+    gw.usage
+        .completed(client, c.usage.total_input(), c.usage.output_tokens, usd);
 }
 
 fn request_id(wire: Wire) -> (&'static str, String) {
@@ -200,11 +238,25 @@ fn log(gw: &Gateway, t0: Instant, wire: Wire, client: &str, model: &str, status:
     }
 }
 
-fn error(gw: &Gateway, e: GatewayError, wire: Wire, t0: Instant, model: &str) -> Response {
+/// The error's answer; `client` is `-` when the request came before (or without) a
+/// known client, and only known clients are counted.
+fn error(
+    gw: &Gateway,
+    e: GatewayError,
+    wire: Wire,
+    t0: Instant,
+    client: &str,
+    model: &str,
+) -> Response {
+    let refusal = e.refusal();
     let mut resp = e.into_response(wire);
     let (name, id) = request_id(wire);
     set(&mut resp, name, &id);
-    log(gw, t0, wire, "-", model, resp.status().as_u16());
+    let status = resp.status().as_u16();
+    if client != "-" {
+        gw.usage.failed(client, status, refusal);
+    }
+    log(gw, t0, wire, client, model, status);
     resp
 }
 
@@ -216,13 +268,20 @@ async fn complete(
     parsed: Result<(String, bool, bool, CompletionRequest), GatewayError>,
     t0: Instant,
 ) -> Response {
+    let client = match gw.clients.authenticate(&headers) {
+        Ok(c) => c,
+        Err(e) => return error(&gw, e, wire, t0, "-", "-"),
+    };
+    tracing::Span::current().record("client", client.as_str());
+    gw.usage.request(&client);
     let (model, stream, include_usage, request) = match parsed {
         Ok(p) => p,
-        Err(e) => return error(&gw, e, wire, t0, "-"),
+        Err(e) => return error(&gw, e, wire, t0, &client, "-"),
     };
-    let a = match admit(&gw, &headers, request, &model) {
+    tracing::Span::current().record("model", model.as_str());
+    let a = match admit(&gw, client.clone(), &headers, request, &model) {
         Ok(a) => a,
-        Err(e) => return error(&gw, e, wire, t0, &model),
+        Err(e) => return error(&gw, e, wire, t0, &client, &model),
     };
     if stream {
         return stream_response(gw, wire, a, model, include_usage, t0).await;
@@ -262,7 +321,7 @@ async fn complete(
             log(&gw, t0, wire, &client, &c.model, 200);
             resp
         }
-        Err(e) => error(&gw, e, wire, t0, &model),
+        Err(e) => error(&gw, e, wire, t0, &client, &model),
     }
 }
 
@@ -356,7 +415,10 @@ async fn stream_response(
     let request_max_wait = request.options.max_wait.filter(|_| single);
     let mut stream = match gw.handle.stream(request).await {
         Ok(s) => s,
-        Err(e) => return error(&gw, GatewayError::from_broker(e), wire, t0, &model),
+        Err(e) => {
+            let e = GatewayError::from_broker(e);
+            return error(&gw, e, wire, t0, &client, &model);
+        }
     };
     // Errors before the first event (a wait too long, every rung failed) still get their
     // HTTP status; after it, they travel as an error event.
@@ -371,17 +433,20 @@ async fn stream_response(
                     ),
                     retry_after: w.max(Duration::from_secs(1)),
                 };
-                return error(&gw, e, wire, t0, &model);
+                return error(&gw, e, wire, t0, &client, &model);
             }
         },
         None => stream.next().await,
     };
     let first = match first {
         Some(Ok(item)) => item,
-        Some(Err(e)) => return error(&gw, GatewayError::from_broker(e), wire, t0, &model),
+        Some(Err(e)) => {
+            let e = GatewayError::from_broker(e);
+            return error(&gw, e, wire, t0, &client, &model);
+        }
         None => {
             let e = quotaswarm::BrokerError::BrokerStopped;
-            return error(&gw, GatewayError::from_broker(e), wire, t0, &model);
+            return error(&gw, GatewayError::from_broker(e), wire, t0, &client, &model);
         }
     };
     let mut enc = match wire {
@@ -391,29 +456,39 @@ async fn stream_response(
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     let task_gw = gw.clone();
     let task_client = client.clone();
-    tokio::spawn(async move {
-        let _permit = permit;
-        let mut item = Some(Ok(first));
-        while let Some(next) = item.take() {
-            let (text, end) = match next {
-                Ok(StreamItem::Event(e)) => (enc.event(&e, &model), false),
-                Ok(StreamItem::Done(c)) => {
-                    settle(&task_gw, &task_client, estimate, &c);
-                    log(&task_gw, t0, wire, &task_client, &c.model, 200);
-                    (enc.finish(&c), true)
+    tokio::spawn(
+        async move {
+            let _permit = permit;
+            let mut item = Some(Ok(first));
+            while let Some(next) = item.take() {
+                let (text, end) = match next {
+                    Ok(StreamItem::Event(e)) => (enc.event(&e, &model), false),
+                    Ok(StreamItem::Done(c)) => {
+                        settle(&task_gw, &task_client, estimate, &c);
+                        log(&task_gw, t0, wire, &task_client, &c.model, 200);
+                        (enc.finish(&c), true)
+                    }
+                    Err(e) => {
+                        // The status line has gone out as 200; the error travels as an event
+                        // but is counted with the status it would have had.
+                        let e = GatewayError::from_broker(e);
+                        let status = e.status(wire).as_u16();
+                        task_gw.usage.failed(&task_client, status, e.refusal());
+                        (enc.error(e.body(wire)), true)
+                    }
+                };
+                // A client that hung up drops the body: dropping the stream cancels the request.
+                if !text.is_empty() && tx.send(Bytes::from(text)).await.is_err() {
+                    return;
                 }
-                Err(e) => (enc.error(GatewayError::from_broker(e).body(wire)), true),
-            };
-            // A client that hung up drops the body: dropping the stream cancels the request.
-            if !text.is_empty() && tx.send(Bytes::from(text)).await.is_err() {
-                return;
+                if end {
+                    return;
+                }
+                item = stream.next().await;
             }
-            if end {
-                return;
-            }
-            item = stream.next().await;
         }
-    });
+        .in_current_span(),
+    );
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
@@ -434,20 +509,39 @@ async fn messages(State(gw): Shared, req: Request) -> Response {
     let t0 = Instant::now();
     let (headers, bytes) = match body(req, gw.max_body).await {
         Ok(b) => b,
-        Err(e) => return error(&gw, e, Wire::Anthropic, t0, "-"),
+        Err(e) => return error(&gw, e, Wire::Anthropic, t0, "-", "-"),
     };
     let parsed = anthropic::parse(&bytes, false).map(|p| (p.model, p.stream, false, p.request));
-    complete(gw, Wire::Anthropic, headers, parsed, t0).await
+    complete(gw, Wire::Anthropic, headers, parsed, t0)
+        .instrument(request_span(Wire::Anthropic))
+        .await
 }
 
 async fn chat_completions(State(gw): Shared, req: Request) -> Response {
     let t0 = Instant::now();
     let (headers, bytes) = match body(req, gw.max_body).await {
         Ok(b) => b,
-        Err(e) => return error(&gw, e, Wire::OpenAi, t0, "-"),
+        Err(e) => return error(&gw, e, Wire::OpenAi, t0, "-", "-"),
     };
     let parsed = openai::parse(&bytes).map(|p| (p.model, p.stream, p.include_usage, p.request));
-    complete(gw, Wire::OpenAi, headers, parsed, t0).await
+    complete(gw, Wire::OpenAi, headers, parsed, t0)
+        .instrument(request_span(Wire::OpenAi))
+        .await
+}
+
+/// The span of one completion request; `client` and `model` are recorded once known,
+/// so everything the request logs (broker and providers included) names its client.
+fn request_span(wire: Wire) -> tracing::Span {
+    tracing::info_span!(
+        "gateway_request",
+        wire = if wire == Wire::Anthropic {
+            "anthropic"
+        } else {
+            "openai"
+        },
+        client = tracing::field::Empty,
+        model = tracing::field::Empty,
+    )
 }
 
 /// `count_tokens`: the broker's estimate for the first rung, without sending anything.
@@ -474,7 +568,7 @@ async fn count_tokens(State(gw): Shared, req: Request) -> Response {
             decorate(&gw, &mut resp, wire, &client, None);
             resp
         }
-        Err(e) => error(&gw, e, wire, t0, "-"),
+        Err(e) => error(&gw, e, wire, t0, "-", "-"),
     }
 }
 

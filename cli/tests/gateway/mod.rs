@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 /// The environment variable naming the virtual environment with `openai` and
 /// `anthropic` installed; `target/sdk-venv` of the workspace when unset.
+#[allow(dead_code)]
 pub const VENV_ENV: &str = "QUOTASWARM_SDK_VENV";
 
 /// The key the gateway sends to the simulator (never seen by clients).
@@ -15,6 +16,7 @@ pub const PROVIDER_KEY_ENV: &str = "QUOTASWARM_GATEWAY_TEST_KEY";
 
 /// The SDK environment's python, or `None` (with a loud message) when it is missing
 /// outside CI. In CI (`CI=true`) a missing environment fails the test.
+#[allow(dead_code)]
 pub fn python() -> Option<PathBuf> {
     let venv = std::env::var_os(VENV_ENV)
         .map(PathBuf::from)
@@ -58,13 +60,19 @@ impl Drop for ServeProcess {
 
 /// Starts `quotaswarm serve --addr 127.0.0.1:0 --config <config>`; returns the process
 /// and the URL its first line announces.
+#[allow(dead_code)]
 pub fn start_serve(config: &Path) -> (ServeProcess, String) {
+    start_serve_with(config, Stdio::inherit())
+}
+
+/// [`start_serve`], its stderr (the access log's) going to `stderr`.
+pub fn start_serve_with(config: &Path, stderr: Stdio) -> (ServeProcess, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
         .args(["serve", "--addr", "127.0.0.1:0", "--config"])
         .arg(config)
         .env(PROVIDER_KEY_ENV, "the-provider-key")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("start quotaswarm serve");
     let stdout = child.stdout.take().expect("stdout");
@@ -89,6 +97,16 @@ pub fn config(sim_url: &str, rest: &str) -> String {
     )
 }
 
+/// The hex SHA-256 of a client key, as `[gateway.clients.*] key_sha256` takes it.
+#[allow(dead_code)]
+pub fn sha256(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A scratch directory of the test's own.
 pub fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
@@ -111,17 +129,24 @@ pub fn script(name: &str) -> PathBuf {
 /// `GET {url}/_stats` of a `quotaswarm sim`, as JSON.
 #[allow(dead_code)]
 pub fn sim_stats(url: &str) -> serde_json::Value {
+    serde_json::from_str(&get(&format!("{url}/_stats"))).expect("sim stats json")
+}
+
+/// The body of `GET url` (panics unless it is a 2xx).
+#[allow(dead_code)]
+pub fn get(url: &str) -> String {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        reqwest::get(format!("{url}/_stats"))
+        reqwest::get(url)
             .await
-            .expect("sim stats")
-            .json()
+            .and_then(|r| r.error_for_status())
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+            .text()
             .await
-            .expect("sim stats json")
+            .expect("body")
     })
 }
 

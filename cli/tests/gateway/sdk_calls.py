@@ -1,5 +1,6 @@
 """The official Python SDKs pointed at `quotaswarm serve`: plain, streamed, tool-calling
-and count-tokens calls on both wires, and the OpenAI SDK asking an Anthropic model.
+and count-tokens calls on both wires, the OpenAI SDK asking an Anthropic model, and the
+Anthropic SDK asking an OpenAI model (streamed).
 
 Usage: sdk_calls.py GATEWAY_URL ANTHROPIC_MODEL OPENAI_MODEL
 Prints one JSON object: for each call, the model the response names. Any SDK error
@@ -119,6 +120,26 @@ def openai_calls(model, tag):
 openai_calls(gpt, "openai")
 # Translation: the OpenAI SDK asking an Anthropic model.
 openai_calls(claude, "openai_to_anthropic")
+
+# Translation the other way: the Anthropic SDK asking an OpenAI model, streamed, text
+# and a tool call whose input arrives in pieces.
+with a.messages.stream(model=gpt, max_tokens=64, messages=ask) as s:
+    text = "".join(s.text_stream)
+    final = s.get_final_message()
+assert text and final.stop_reason in ("end_turn", "max_tokens"), final
+assert final.usage.output_tokens > 0, final
+out["anthropic_to_openai_stream"] = final.model
+with a.messages.stream(
+    model=gpt,
+    max_tokens=256,
+    messages=[{"role": "user", "content": "Weather in Rome?"}],
+    tools=[{"name": "get_weather", "description": "Weather now", "input_schema": WEATHER}],
+    tool_choice={"type": "tool", "name": "get_weather"},
+) as s:
+    final = s.get_final_message()
+calls = [b for b in final.content if b.type == "tool_use"]
+assert final.stop_reason == "tool_use" and calls and isinstance(calls[0].input, dict), final
+out["anthropic_to_openai_stream_tool"] = calls[0].name
 
 models = o.models.list()
 assert any(m.id == claude for m in models.data), models

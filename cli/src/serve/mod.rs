@@ -27,7 +27,7 @@ mod usage;
 
 use anyhow::Context;
 use clap::Args;
-use quotaswarm::swarm::{Backend, Swarm};
+use quotaswarm::swarm::Swarm;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,7 +57,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.addr
         );
     }
-    let swarm = Swarm::start(config, Backend::Auto)
+    // Providers whose key is set go to their API (or `base_url`); the rest to the built-in
+    // simulator on loopback, so `quotaswarm serve` with no key and no config works at once.
+    let swarm = Swarm::start(config, quotaswarm_sim::auto())
         .await
         .context("starting the broker")?;
     for line in &swarm.backends {

@@ -18,7 +18,7 @@ mod common;
 mod load;
 
 use common::sim_stats;
-use load::{limits, scenario, sim_config, AGENTS, PROCESSES};
+use load::{client_config, scenario, sim_config, AGENTS, PROCESSES};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -38,18 +38,6 @@ const LOG: &str = "warn,quotaswarm::broker::shared_store=info";
 /// The longest any wait of the test may take before it fails: far beyond what a slow
 /// machine needs, so only a hang reaches it.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-/// The runs' config: the defaults for everything the test is about (the local share
-/// while Redis is down, backoff, retries, the patience with rate limits).
-fn client_config(url: &str, namespace: &str) -> String {
-    format!(
-        "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n\
-         base_url = \"{url}\"\napi_key_env = \"{KEY_ENV}\"\n\
-         [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{}\
-         [quota]\nnamespace = \"{namespace}\"\n",
-        limits()
-    )
-}
 
 /// A child process killed (and reaped) if the test ends before it does.
 struct Killed(Child);
@@ -181,7 +169,7 @@ fn three_processes_ride_out_redis_killed_and_restarted_mid_run_with_faults() {
         rand::random::<u32>()
     );
     let config = dir.join("client.toml");
-    std::fs::write(&config, client_config(&url, &namespace)).expect("write");
+    std::fs::write(&config, client_config(&url, &namespace, KEY_ENV)).expect("write");
 
     let asks = (PROCESSES * AGENTS * TURNS) as u64;
     let started = Instant::now();

@@ -20,7 +20,7 @@ mod common;
 mod load;
 
 use common::sim_stats;
-use load::{limits, scenario, AGENTS, ITPM, OTPM, PROCESSES, RPM};
+use load::{client_config, scenario, AGENTS, ITPM, OTPM, PROCESSES, RPM};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -33,21 +33,6 @@ fn redis_url() -> String {
 
 fn sim_config() -> String {
     load::sim_config("")
-}
-
-/// The runs' config: the defaults, which the test is about. A Redis call that outlasts
-/// its timeout on a loaded machine leaves a process admitting locally with a quarter of
-/// each limit until it has seen the others (`[quota] expected_processes`, default 4), and
-/// without the shared store a 429 is a wait within the request's patience, not a spent
-/// attempt, so every request is answered either way.
-fn client_config(url: &str, namespace: &str) -> String {
-    format!(
-        "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n\
-         base_url = \"{url}\"\napi_key_env = \"{KEY_ENV}\"\n\
-         [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{}\
-         [quota]\nnamespace = \"{namespace}\"\n",
-        limits()
-    )
 }
 
 /// A child process killed if the test ends (or fails) before it does.
@@ -91,7 +76,7 @@ fn run(dir: &Path, store: Option<&str>, turns: usize) -> Run {
     let (_sim, url) = start_sim(dir);
     let namespace = format!("qs-mp-{}-{:08x}", std::process::id(), rand::random::<u32>());
     let config = dir.join("client.toml");
-    std::fs::write(&config, client_config(&url, &namespace)).expect("write");
+    std::fs::write(&config, client_config(&url, &namespace, KEY_ENV)).expect("write");
     let started = Instant::now();
     let children: Vec<Killed> = (0..PROCESSES)
         .map(|p| {

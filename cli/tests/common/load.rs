@@ -15,6 +15,20 @@ pub fn limits() -> String {
     format!("rpm = {RPM}\nitpm = {ITPM}\notpm = {OTPM}\nburst_secs = 2\ninput_price = 3.0\noutput_price = 15.0\n")
 }
 
+/// A `quotaswarm run` process's config: model `m` on the simulator at `url`, the key
+/// read from `key_env`, the quota's `namespace`, and the defaults for everything else
+/// (the local share while Redis is down, backoff, retries, the patience with 429s),
+/// which are what the tests are about.
+pub fn client_config(url: &str, namespace: &str, key_env: &str) -> String {
+    format!(
+        "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n\
+         base_url = \"{url}\"\napi_key_env = \"{key_env}\"\n\
+         [models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n{}\
+         [quota]\nnamespace = \"{namespace}\"\n",
+        limits()
+    )
+}
+
 /// The simulator's config, with `extra` (e.g. `[[sim.faults]]` tables) at the end.
 pub fn sim_config(extra: &str) -> String {
     format!(

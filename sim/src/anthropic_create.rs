@@ -8,7 +8,7 @@ use super::content::{self, Part};
 use super::limiter::Cost;
 use super::reply::{self, End};
 use super::stream::{named_event, Plan};
-use super::{thinking, tokens, tools, validate, Seen, Simulator};
+use super::{schema, thinking, tokens, tools, validate, Seen, Simulator};
 use quotaswarm::config::OtpmMode;
 use quotaswarm::provider::HttpRequest;
 use serde_json::{json, Value};
@@ -32,6 +32,7 @@ const SHAPING: &[&str] = &[
     "tools",
     "tool_choice",
     "thinking",
+    "output_config",
 ];
 
 pub(super) async fn create(
@@ -55,6 +56,7 @@ pub(super) async fn create(
         .unwrap_or(&[]);
     if sim.inner.strict {
         validate::anthropic_parameters(&model, &body).map_err(Reject::invalid)?;
+        thinking::check_model_rules(&model, &body).map_err(Reject::invalid)?;
         let marks = cache::anthropic_marks(&body);
         if marks > cache::MAX_BREAKPOINTS {
             return Err(Reject::invalid(format!(
@@ -63,8 +65,9 @@ pub(super) async fn create(
             )));
         }
     }
+    let format = thinking::output_config(&model, &body).map_err(Reject::invalid)?;
     let budget = if sim.inner.thinking {
-        let budget = thinking::settings(&body, max_tokens).map_err(Reject::invalid)?;
+        let budget = thinking::settings(&model, &body, max_tokens).map_err(Reject::invalid)?;
         if budget.is_some() {
             thinking::check_parameters(&body).map_err(Reject::invalid)?;
             thinking::check_replay(sim.inner.seed, messages).map_err(Reject::invalid)?;
@@ -113,7 +116,15 @@ pub(super) async fn create(
     seen.cache_write = cached.write();
 
     let hash = reply::shaping_hash(&body, SHAPING);
-    let (parts, end) = answer(sim, &body, messages, hash, max_tokens, budget);
+    let (parts, end) = answer(
+        sim,
+        &body,
+        messages,
+        hash,
+        max_tokens,
+        budget,
+        format.as_ref(),
+    );
     let output: u64 = parts.iter().map(Part::tokens).sum();
     let (stop_reason, stop_sequence) = match &end {
         _ if parts.iter().any(|p| matches!(p, Part::ToolUse { .. })) => ("tool_use", Value::Null),
@@ -178,7 +189,8 @@ pub(super) async fn create(
 }
 
 /// The reply's blocks: a signed thinking block when thinking is on, then a tool call
-/// (after a short preface when the choice was `auto`) or a text answer.
+/// (after a short preface when the choice was `auto`), JSON following the native
+/// structured-output `format` schema, or a text answer.
 fn answer(
     sim: &Simulator,
     body: &Value,
@@ -186,6 +198,7 @@ fn answer(
     hash: u64,
     max_tokens: u64,
     budget: Option<u64>,
+    format: Option<&Value>,
 ) -> (Vec<Part>, End) {
     let mut parts = Vec::new();
     let mut room = max_tokens;
@@ -218,6 +231,18 @@ fn answer(
             name: call.name,
             input: call.input,
             tokens: call.tokens,
+        });
+        return (parts, End::Natural);
+    }
+    if let Some(schema) = format {
+        let mut v = schema::generate(schema, hash);
+        if tools::violates(policy, hash) {
+            v = schema::violate(schema, v);
+        }
+        let text = v.to_string();
+        parts.push(Part::Text {
+            tokens: (tokens::cl100k().count_ordinary(&text) as u64).max(1),
+            text,
         });
         return (parts, End::Natural);
     }

@@ -1,7 +1,14 @@
-//! Extended thinking (Anthropic): the request's `thinking` settings, the simulator's
-//! signed thinking blocks, and the checks a replayed tool loop must pass: the real API
-//! refuses a tool loop whose previous thinking block is missing or edited, so a client
-//! must replay it untouched.
+//! Thinking (Anthropic): the request's `thinking` and `output_config` settings as each
+//! model generation takes them, the simulator's signed thinking blocks, and the checks a
+//! replayed tool loop must pass: the real API refuses a tool loop whose previous thinking
+//! block is missing or edited, so a client must replay it untouched.
+//!
+//! Which model takes what is `quotaswarm::config::family::claude_family`, the rule the
+//! client's presets follow too: budget thinking (`enabled`) before Opus 4.7 (refused
+//! after, with the real message), adaptive thinking from 4.6 on (refused before, as the
+//! API's tag validation refuses it), `output_config.effort` values per generation, and
+//! native structured output (`output_config.format`) from 4.5 on, whose schema the reply
+//! text then follows.
 //!
 //! A signature is the base64 of a keyed hash of the thinking text: 32 bytes from four
 //! FNV-1a passes salted with the simulator's seed. Only the simulator can make one, so a
@@ -9,6 +16,7 @@
 //! API refuses it.
 
 use super::reply;
+use quotaswarm::config::family::{claude_family, ClaudeFamily};
 use serde_json::Value;
 
 /// The least `budget_tokens` the API accepts.
@@ -49,19 +57,35 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The request's thinking settings: `Ok(None)` when thinking is off, `Ok(Some(budget))`
-/// when enabled and valid, else the real 400's message.
-pub(super) fn settings(body: &Value, max_tokens: u64) -> Result<Option<u64>, String> {
+/// The request's thinking settings on `model`: `Ok(None)` when thinking is off,
+/// `Ok(Some(budget))` when on and valid (adaptive thinking: up to `max_tokens`), else
+/// the real 400's message.
+pub(super) fn settings(model: &str, body: &Value, max_tokens: u64) -> Result<Option<u64>, String> {
     let Some(t) = body.get("thinking").filter(|t| !t.is_null()) else {
         return Ok(None);
     };
+    let family = claude_family(model);
+    let tags = if family.budget_thinking() {
+        "'adaptive', 'disabled', 'enabled'"
+    } else {
+        "'adaptive', 'disabled'"
+    };
     match t.get("type").and_then(Value::as_str) {
         Some("disabled") => return Ok(None),
+        Some("enabled") if !family.budget_thinking() => {
+            return Err("\"thinking.type.enabled\" is not supported for this model. Use \"thinking.type.adaptive\" and \"output_config.effort\" to control thinking behavior.".into())
+        }
         Some("enabled") => {}
-        _ => return Err(
-            "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'"
-                .into(),
-        ),
+        Some("adaptive") if family.adaptive_thinking() => return Ok(Some(max_tokens)),
+        Some("adaptive") => {
+            return Err("thinking: Input tag 'adaptive' found using 'type' does not match any of the expected tags: 'disabled', 'enabled'".into())
+        }
+        Some(other) => {
+            return Err(format!(
+                "thinking: Input tag '{other}' found using 'type' does not match any of the expected tags: {tags}"
+            ))
+        }
+        None => return Err(format!("thinking: Unable to extract tag using discriminator 'type' (expected tags: {tags})")),
     }
     let budget = match t.get("budget_tokens").map(Value::as_u64) {
         None => return Err("thinking.enabled.budget_tokens: Field required".into()),
@@ -101,15 +125,98 @@ pub(super) fn check_parameters(body: &Value) -> Result<(), String> {
             "`top_k` must be unset when thinking is enabled. {THINKING_DOCS}#feature-compatibility"
         ));
     }
-    let forced = body
-        .get("tool_choice")
-        .and_then(|c| c.get("type"))
-        .and_then(Value::as_str)
-        .is_some_and(|t| t == "any" || t == "tool");
-    if forced {
+    if forces_tool(body) {
         return Err("Thinking may not be enabled when tool_choice forces tool use.".into());
     }
     Ok(())
+}
+
+/// The effort values of the API's enum.
+const EFFORTS: [&str; 5] = ["low", "medium", "high", "xhigh", "max"];
+
+/// Checks `output_config` on `model` (effort values the model takes, a native structured
+/// output format where the model has it); returns the schema the reply must follow, if
+/// any, else the 400's message.
+pub(super) fn output_config(model: &str, body: &Value) -> Result<Option<Value>, String> {
+    let Some(config) = body.get("output_config").filter(|c| !c.is_null()) else {
+        return Ok(None);
+    };
+    let Some(fields) = config.as_object() else {
+        return Err("output_config: Input should be a valid dictionary".into());
+    };
+    if let Some(k) = fields
+        .keys()
+        .find(|k| !["effort", "format"].contains(&k.as_str()))
+    {
+        return Err(format!("output_config.{k}: Extra inputs are not permitted"));
+    }
+    let family = claude_family(model);
+    if let Some(effort) = config.get("effort").filter(|e| !e.is_null()) {
+        let Some(e) = effort.as_str().filter(|e| EFFORTS.contains(e)) else {
+            return Err(
+                "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'"
+                    .into(),
+            );
+        };
+        if !family.efforts().iter().any(|x| x.as_str() == e) {
+            return Err(match family {
+                ClaudeFamily::Legacy | ClaudeFamily::Claude45 => {
+                    "This model does not support the effort parameter.".to_string()
+                }
+                _ => format!("output_config.effort: \"{e}\" is not supported for this model."),
+            });
+        }
+    }
+    let Some(format) = config.get("format").filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    if !family.native_structured_output() {
+        return Err(
+            "output_config.format: structured outputs are not supported for this model.".into(),
+        );
+    }
+    if format.get("type").and_then(Value::as_str) != Some("json_schema") {
+        return Err("output_config.format.type: Input should be 'json_schema'".into());
+    }
+    match format.get("schema") {
+        Some(schema) if schema.is_object() => Ok(Some(schema.clone())),
+        Some(_) => Err("output_config.format.schema: Input should be a valid dictionary".into()),
+        None => Err("output_config.format.schema: Field required".into()),
+    }
+}
+
+/// What `model` refuses whatever the thinking: sampling parameters other than their
+/// defaults (Claude 4.7 and later) and a forced tool (Claude 5.1 and later).
+pub(super) fn check_model_rules(model: &str, body: &Value) -> Result<(), String> {
+    let family = claude_family(model);
+    if !family.sampling() {
+        for field in ["temperature", "top_p"] {
+            if let Some(v) = body
+                .get(field)
+                .and_then(Value::as_f64)
+                .filter(|v| *v != 1.0)
+            {
+                return Err(format!(
+                    "`{field}` is not supported for this model with a value other than its default (1), not {v}."
+                ));
+            }
+        }
+        if body.get("top_k").is_some_and(|k| !k.is_null()) {
+            return Err("`top_k` is not supported for this model.".into());
+        }
+    }
+    if !family.forced_tool() && forces_tool(body) {
+        return Err("tool_choice: forced tool use (`any` or `tool`) is not supported for this model. Use `auto` or `none`.".into());
+    }
+    Ok(())
+}
+
+/// Whether `tool_choice` forces a tool (`any` or `tool`).
+fn forces_tool(body: &Value) -> bool {
+    body.get("tool_choice")
+        .and_then(|c| c.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t == "any" || t == "tool")
 }
 
 fn block_type(b: &Value) -> Option<&str> {
@@ -207,6 +314,7 @@ mod tests {
     #[test]
     fn validates_budget_against_max_tokens() {
         let t = |b: Value| json!({"thinking": b});
+        let settings = |b: &Value, max| settings("claude-sonnet-4-5", b, max);
         assert_eq!(
             settings(&t(json!({"type": "enabled", "budget_tokens": 2000})), 4000),
             Ok(Some(2000))
@@ -222,6 +330,56 @@ mod tests {
                 .unwrap_err()
                 .contains("`max_tokens` must be greater than `thinking.budget_tokens`")
         );
+    }
+
+    #[test]
+    fn each_generation_takes_its_own_kind_of_thinking() {
+        let enabled = json!({"thinking": {"type": "enabled", "budget_tokens": 2000}});
+        let adaptive = json!({"thinking": {"type": "adaptive"}});
+        assert_eq!(settings("claude-opus-4-6", &enabled, 4000), Ok(Some(2000)));
+        assert_eq!(settings("claude-opus-4-6", &adaptive, 4000), Ok(Some(4000)));
+        assert_eq!(settings("claude-opus-5-5", &adaptive, 4000), Ok(Some(4000)));
+        let e = settings("claude-opus-4-7", &enabled, 4000).unwrap_err();
+        assert!(
+            e.starts_with("\"thinking.type.enabled\" is not supported for this model."),
+            "{e}"
+        );
+        let e = settings("claude-sonnet-4-5", &adaptive, 4000).unwrap_err();
+        assert!(e.contains("Input tag 'adaptive'"), "{e}");
+    }
+
+    #[test]
+    fn output_config_takes_the_efforts_and_format_of_the_generation() {
+        let effort = |e: &str| json!({"output_config": {"effort": e}});
+        assert_eq!(output_config("claude-opus-4-6", &effort("max")), Ok(None));
+        assert!(output_config("claude-opus-4-6", &effort("xhigh")).is_err());
+        assert!(output_config("claude-opus-4-7", &effort("xhigh")).is_ok());
+        assert!(output_config("claude-sonnet-4-5", &effort("low"))
+            .unwrap_err()
+            .contains("does not support the effort parameter"));
+        assert!(output_config("claude-opus-4-7", &effort("extreme")).is_err());
+        let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+        let format =
+            json!({"output_config": {"format": {"type": "json_schema", "schema": schema}}});
+        assert_eq!(output_config("claude-haiku-4-5", &format), Ok(Some(schema)));
+        assert!(output_config("claude-3-7-sonnet-20250219", &format).is_err());
+        let bad = json!({"output_config": {"format": {"type": "json"}}});
+        assert!(output_config("claude-opus-5-5", &bad).is_err());
+        let extra = json!({"output_config": {"verbosity": "low"}});
+        assert!(output_config("claude-opus-5-5", &extra).is_err());
+    }
+
+    #[test]
+    fn newer_models_refuse_sampling_and_the_newest_a_forced_tool() {
+        let t = json!({"temperature": 0.3});
+        assert!(check_model_rules("claude-sonnet-4-6", &t).is_ok());
+        assert!(check_model_rules("claude-opus-4-7", &t).is_err());
+        assert!(check_model_rules("claude-opus-4-7", &json!({"temperature": 1.0})).is_ok());
+        let any = json!({"tool_choice": {"type": "any"}});
+        assert!(check_model_rules("claude-opus-5", &any).is_ok());
+        assert!(check_model_rules("claude-opus-5-5", &any)
+            .unwrap_err()
+            .contains("forced tool use"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! simulator refuses them too. Each check returns the refusal's message (and for OpenAI
 //! its `param` and `code`); the wires wrap them in their error bodies.
 
+use quotaswarm::config::family::claude_version;
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -109,18 +110,6 @@ pub(super) fn anthropic_fields(body: &Value, count_tokens: bool) -> Result<(), S
         Some(f) => Err(format!("{f}: Extra inputs are not permitted")),
         None => Ok(()),
     }
-}
-
-/// `(major, minor)` of a Claude model name (`claude-sonnet-4-5-20250929` → (4, 5),
-/// `claude-opus-4-20250514` → (4, 0)); `None` for other names.
-fn claude_version(model: &str) -> Option<(u32, u32)> {
-    let mut numbers = model
-        .strip_prefix("claude-")?
-        .split('-')
-        .filter(|p| p.len() <= 2)
-        .filter_map(|p| p.parse::<u32>().ok());
-    let major = numbers.next()?;
-    Some((major, numbers.next().unwrap_or(0)))
 }
 
 /// Anthropic: parameter combinations the model refuses (Claude 4.5 and later:

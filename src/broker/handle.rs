@@ -469,10 +469,10 @@ fn validate(req: &CompletionRequest) -> Result<(), InvalidRequest> {
     }
     // The budget is part of max_tokens: the output reservation (max_tokens) and the
     // settled output (output_tokens, thinking included) already count it.
-    if let Some(t) = req.thinking {
-        if t.budget_tokens < Thinking::MIN_BUDGET || t.budget_tokens >= req.max_tokens {
+    if let Some(budget) = req.thinking.and_then(Thinking::budget_tokens) {
+        if budget < Thinking::MIN_BUDGET || budget >= req.max_tokens {
             return Err(InvalidRequest::ThinkingBudget {
-                budget: t.budget_tokens,
+                budget,
                 max_tokens: req.max_tokens,
             });
         }

@@ -15,8 +15,8 @@
 //! never meet in one cache.
 
 use crate::types::{
-    CacheControl, CacheTtl, CompletionRequest, ContentBlock, Message, OutputSchema,
-    ReasoningEffort, Role, Thinking, Tool, ToolChoice,
+    CacheControl, CacheTtl, CompletionRequest, ContentBlock, Message, OutputSchema, Role, Tool,
+    ToolChoice,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -87,18 +87,12 @@ pub(crate) fn canonical_key(req: &CompletionRequest) -> RequestKey {
     e.opt(tool_choice.as_ref(), Encoder::tool_choice);
     e.opt(parallel_tool_calls.as_ref(), |e, p| e.bool(*p));
     e.opt(response_format.as_ref(), Encoder::output_schema);
-    e.opt(thinking.as_ref(), |e, t| {
-        let Thinking { budget_tokens } = t;
-        e.u64(u64::from(*budget_tokens));
+    e.opt(thinking.as_ref(), |e, t| match t.budget_tokens() {
+        Some(budget) => e.u64(u64::from(budget)),
+        // Tagged apart from any budget (a budget is a u64 in the same place).
+        None => e.str(t.kind().as_str()),
     });
-    e.opt(reasoning_effort.as_ref(), |e, r| {
-        e.tag(match r {
-            ReasoningEffort::Minimal => 0,
-            ReasoningEffort::Low => 1,
-            ReasoningEffort::Medium => 2,
-            ReasoningEffort::High => 3,
-        })
-    });
+    e.opt(reasoning_effort.as_ref(), |e, r| e.str(r.as_str()));
     RequestKey(e.0.finalize().into())
 }
 

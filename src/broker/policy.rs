@@ -20,7 +20,7 @@
 //! `thinking` no longer restricts `top_p`).
 
 use crate::config::{Param, ParamRules, ToolChoiceKind};
-use crate::types::{CompletionRequest, ToolChoice};
+use crate::types::{CompletionRequest, ReasoningEffort, ThinkingKind, ToolChoice};
 
 /// Why a model refuses one parameter of a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +42,31 @@ pub(crate) enum Reason {
         kind: ToolChoiceKind,
         allowed: Vec<ToolChoiceKind>,
     },
+    /// This tool choice is not allowed on this model at all.
+    ToolChoiceKind {
+        kind: ToolChoiceKind,
+        allowed: Vec<ToolChoiceKind>,
+    },
+    /// This kind of thinking is not accepted (budget thinking on Claude Opus 4.7+).
+    ThinkingType {
+        kind: ThinkingKind,
+        allowed: Vec<ThinkingKind>,
+    },
+    /// This effort value is not accepted.
+    Effort {
+        value: ReasoningEffort,
+        allowed: Vec<ReasoningEffort>,
+    },
+}
+
+/// `a, b, c` of the names.
+fn list<T: Copy>(items: &[T], name: impl Fn(T) -> &'static str) -> String {
+    let names: Vec<&str> = items.iter().map(|&i| name(i)).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// One parameter a model refuses, and why.
@@ -73,14 +98,30 @@ impl Violation {
             Reason::WithThinkingOnlyDefault(v) => {
                 format!("`{p}` may only be 1 with extended thinking on, not {v}")
             }
-            Reason::ToolChoiceWithThinking { kind, allowed } => {
-                let allowed: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
-                format!(
-                    "`tool_choice` {} cannot be used with extended thinking on (only {})",
-                    kind.as_str(),
-                    allowed.join(", ")
-                )
-            }
+            Reason::ToolChoiceWithThinking { kind, allowed } => format!(
+                "`tool_choice` {} cannot be used with extended thinking on (only {})",
+                kind.as_str(),
+                list(allowed, ToolChoiceKind::as_str)
+            ),
+            Reason::ToolChoiceKind { kind, allowed } => format!(
+                "`tool_choice` {} is not accepted by this model (only {}): it cannot be forced to call a tool",
+                kind.as_str(),
+                list(allowed, ToolChoiceKind::as_str)
+            ),
+            Reason::ThinkingType { kind, allowed } => format!(
+                "`thinking` of type \"{}\" is not accepted by this model (it takes: {}){}",
+                kind.as_str(),
+                list(allowed, ThinkingKind::as_str),
+                if *kind == ThinkingKind::Enabled {
+                    ": use adaptive thinking, steered by `reasoning_effort`"
+                } else {
+                    ": use budget thinking"
+                }
+            ),
+            Reason::Effort { value, allowed } => format!(
+                "`{p}` \"{value}\" is not accepted by this model (it takes: {})",
+                list(allowed, ReasoningEffort::as_str)
+            ),
         }
     }
 }
@@ -92,8 +133,8 @@ struct View {
     top_p: Option<f32>,
     top_k: bool,
     stop: usize,
-    thinking: bool,
-    reasoning_effort: bool,
+    thinking: Option<ThinkingKind>,
+    reasoning_effort: Option<ReasoningEffort>,
     tool_choice: Option<ToolChoiceKind>,
     parallel_tool_calls: bool,
     response_format: bool,
@@ -106,8 +147,8 @@ impl View {
             top_p: req.top_p,
             top_k: req.top_k.is_some(),
             stop: req.stop.len(),
-            thinking: req.thinking.is_some(),
-            reasoning_effort: req.reasoning_effort.is_some(),
+            thinking: req.thinking.map(|t| t.kind()),
+            reasoning_effort: req.reasoning_effort,
             tool_choice: req.tool_choice.as_ref().map(kind_of),
             parallel_tool_calls: req.parallel_tool_calls.is_some(),
             response_format: req.response_format.is_some(),
@@ -120,8 +161,8 @@ impl View {
             Param::TopP => self.top_p.is_some(),
             Param::TopK => self.top_k,
             Param::Stop => self.stop > 0,
-            Param::Thinking => self.thinking,
-            Param::ReasoningEffort => self.reasoning_effort,
+            Param::Thinking => self.thinking.is_some(),
+            Param::ReasoningEffort => self.reasoning_effort.is_some(),
             Param::ToolChoice => self.tool_choice.is_some(),
             Param::ParallelToolCalls => self.parallel_tool_calls,
             Param::ResponseFormat => self.response_format,
@@ -143,8 +184,8 @@ impl View {
             Param::TopP => self.top_p = None,
             Param::TopK => self.top_k = false,
             Param::Stop => self.stop = 0,
-            Param::Thinking => self.thinking = false,
-            Param::ReasoningEffort => self.reasoning_effort = false,
+            Param::Thinking => self.thinking = None,
+            Param::ReasoningEffort => self.reasoning_effort = None,
             Param::ToolChoice => self.tool_choice = None,
             Param::ParallelToolCalls => self.parallel_tool_calls = false,
             Param::ResponseFormat => self.response_format = false,
@@ -175,6 +216,36 @@ pub(crate) fn violations(req: &CompletionRequest, rules: &ParamRules) -> Vec<Vio
             refuse(&mut v, p, Reason::Unsupported);
         }
     }
+    if let (Some(allowed), Some(kind)) = (&rules.thinking_types, v.thinking) {
+        if !allowed.contains(&kind) {
+            let allowed = allowed.clone();
+            refuse(
+                &mut v,
+                Param::Thinking,
+                Reason::ThinkingType { kind, allowed },
+            );
+        }
+    }
+    if let (Some(allowed), Some(value)) = (&rules.efforts, v.reasoning_effort) {
+        if !allowed.contains(&value) {
+            let allowed = allowed.clone();
+            refuse(
+                &mut v,
+                Param::ReasoningEffort,
+                Reason::Effort { value, allowed },
+            );
+        }
+    }
+    if let (Some(allowed), Some(kind)) = (&rules.tool_choices, v.tool_choice) {
+        if !allowed.contains(&kind) {
+            let allowed = allowed.clone();
+            refuse(
+                &mut v,
+                Param::ToolChoice,
+                Reason::ToolChoiceKind { kind, allowed },
+            );
+        }
+    }
     for &p in &rules.only_default {
         if let Some(x) = v.value(p).filter(|x| *x != 1.0) {
             refuse(&mut v, p, Reason::OnlyDefault(x));
@@ -191,7 +262,7 @@ pub(crate) fn violations(req: &CompletionRequest, rules: &ParamRules) -> Vec<Vio
             refuse(&mut v, Param::Stop, Reason::TooMany { count, max });
         }
     }
-    if v.thinking {
+    if v.thinking.is_some() {
         for &p in &rules.with_thinking_unsupported {
             if v.is_set(p) {
                 refuse(&mut v, p, Reason::WithThinking);
@@ -239,12 +310,24 @@ mod tests {
     use crate::config::Config;
     use crate::types::ReasoningEffort;
 
+    /// The rules of `model`: the defaults' models, `o4-mini`, and one Claude model per
+    /// generation, each with the preset its name picks: `sonnet-4` (before 4.5),
+    /// `sonnet-4-5`, `opus-4-6`, `opus-4-7`, `opus-5-5`.
     fn rules(model: &str) -> ParamRules {
-        let c = Config::from_toml_str_over_defaults(
-            "[models.o4-mini]\nprovider = \"openai\"\nrpm = 500\ntpm = 200000\n",
-            "test",
-        )
-        .unwrap();
+        let mut toml =
+            String::from("[models.o4-mini]\nprovider = \"openai\"\nrpm = 500\ntpm = 200000\n");
+        for (name, wire) in [
+            ("sonnet-4", "claude-sonnet-4-20250514"),
+            ("sonnet-4-5", "claude-sonnet-4-5"),
+            ("opus-4-6", "claude-opus-4-6"),
+            ("opus-4-7", "claude-opus-4-7"),
+            ("opus-5-5", "claude-opus-5-5"),
+        ] {
+            toml.push_str(&format!(
+                "[models.{name}]\nprovider = \"anthropic\"\nmodel = \"{wire}\"\nrpm = 50\nitpm = 30000\notpm = 8000\n"
+            ));
+        }
+        let c = Config::from_toml_str_over_defaults(&toml, "test").unwrap();
         c.model(model).unwrap().params.clone()
     }
 
@@ -257,13 +340,13 @@ mod tests {
         let req = CompletionRequest::prompt("sonnet", "hi")
             .temperature(0.2)
             .top_p(0.9);
-        let v = violations(&req, &rules("sonnet"));
+        let v = violations(&req, &rules("sonnet-4-5"));
         assert_eq!(params(&v), [Param::TopP]);
         assert!(v[0]
             .describe()
             .contains("`temperature` and `top_p` cannot both be set"));
         let alone = CompletionRequest::prompt("sonnet", "hi").temperature(0.2);
-        assert!(violations(&alone, &rules("sonnet")).is_empty());
+        assert!(violations(&alone, &rules("sonnet-4-5")).is_empty());
     }
 
     #[test]
@@ -304,7 +387,7 @@ mod tests {
             .temperature(0.5)
             .top_k(10)
             .tool_choice(ToolChoice::Any);
-        let v = violations(&req, &rules("sonnet"));
+        let v = violations(&req, &rules("sonnet-4-5"));
         assert_eq!(
             params(&v),
             [Param::TopK, Param::Temperature, Param::ToolChoice]
@@ -314,7 +397,7 @@ mod tests {
             .thinking(2048)
             .temperature(1.0)
             .tool_choice(ToolChoice::Auto);
-        assert!(violations(&fine, &rules("sonnet")).is_empty());
+        assert!(violations(&fine, &rules("sonnet-4-5")).is_empty());
     }
 
     #[test]
@@ -325,15 +408,21 @@ mod tests {
             .max_tokens(4096)
             .thinking(2048)
             .response_format(schema.clone());
-        let v = violations(&req, &rules("sonnet"));
+        let v = violations(&req, &rules("sonnet-4"));
         assert_eq!(params(&v), [Param::ResponseFormat]);
         assert!(
             v[0].describe().contains("forces a tool"),
             "{}",
             v[0].describe()
         );
-        let without = CompletionRequest::prompt("sonnet", "hi").response_format(schema);
-        assert!(violations(&without, &rules("sonnet")).is_empty());
+        let without = CompletionRequest::prompt("sonnet", "hi").response_format(schema.clone());
+        assert!(violations(&without, &rules("sonnet-4")).is_empty());
+        // From Claude 4.5 on, structured output is native: it works with thinking on.
+        let native = CompletionRequest::prompt("sonnet", "hi")
+            .max_tokens(4096)
+            .thinking(2048)
+            .response_format(schema);
+        assert!(violations(&native, &rules("sonnet-4-5")).is_empty());
     }
 
     #[test]
@@ -342,12 +431,81 @@ mod tests {
             .reasoning_effort(ReasoningEffort::High)
             .temperature(0.3)
             .top_p(0.5);
-        let v = violations(&req, &rules("sonnet"));
+        let v = violations(&req, &rules("sonnet-4-5"));
         assert_eq!(params(&v), [Param::ReasoningEffort, Param::TopP]);
         drop_params(&mut req, &params(&v));
         assert_eq!(req.reasoning_effort, None);
         assert_eq!(req.top_p, None);
         assert_eq!(req.temperature, Some(0.3), "the first of the pair stays");
-        assert!(violations(&req, &rules("sonnet")).is_empty());
+        assert!(violations(&req, &rules("sonnet-4-5")).is_empty());
+    }
+
+    #[test]
+    fn each_generation_takes_its_own_kind_of_thinking() {
+        let budget = CompletionRequest::prompt("m", "hi")
+            .max_tokens(4096)
+            .thinking(2048);
+        let adaptive = CompletionRequest::prompt("m", "hi").adaptive_thinking();
+        let refused = |req: &CompletionRequest, m: &str| params(&violations(req, &rules(m)));
+        assert!(refused(&budget, "sonnet-4-5").is_empty());
+        assert_eq!(refused(&adaptive, "sonnet-4-5"), [Param::Thinking]);
+        assert!(refused(&budget, "opus-4-6").is_empty());
+        assert!(refused(&adaptive, "opus-4-6").is_empty());
+        for m in ["opus-4-7", "opus-5-5"] {
+            let v = violations(&budget, &rules(m));
+            assert_eq!(params(&v), [Param::Thinking], "{m}");
+            let why = v[0].describe();
+            assert!(
+                why.contains("\"enabled\" is not accepted") && why.contains("adaptive"),
+                "{why}"
+            );
+            assert!(refused(&adaptive, m).is_empty(), "{m}");
+        }
+    }
+
+    #[test]
+    fn effort_values_are_refused_where_the_family_lacks_them() {
+        let at = |e| CompletionRequest::prompt("m", "hi").reasoning_effort(e);
+        let refused = |e, m: &str| params(&violations(&at(e), &rules(m)));
+        assert!(refused(ReasoningEffort::Max, "opus-4-6").is_empty());
+        assert_eq!(
+            refused(ReasoningEffort::XHigh, "opus-4-6"),
+            [Param::ReasoningEffort]
+        );
+        assert!(refused(ReasoningEffort::XHigh, "opus-4-7").is_empty());
+        assert_eq!(
+            refused(ReasoningEffort::Minimal, "opus-5-5"),
+            [Param::ReasoningEffort]
+        );
+        assert_eq!(
+            refused(ReasoningEffort::Max, "o4-mini"),
+            [Param::ReasoningEffort]
+        );
+        assert!(refused(ReasoningEffort::None, "o4-mini").is_empty());
+        let v = violations(&at(ReasoningEffort::XHigh), &rules("opus-4-6"));
+        assert_eq!(
+            v[0].describe(),
+            "`reasoning_effort` \"xhigh\" is not accepted by this model (it takes: low, medium, high, max)"
+        );
+    }
+
+    #[test]
+    fn claude_5_1_and_later_refuse_a_forced_tool_and_sampling() {
+        let req = CompletionRequest::prompt("m", "hi")
+            .tool_choice(ToolChoice::Any)
+            .temperature(0.2)
+            .top_k(5);
+        let v = violations(&req, &rules("opus-5-5"));
+        assert_eq!(
+            params(&v),
+            [Param::TopK, Param::ToolChoice, Param::Temperature]
+        );
+        assert!(
+            v[1].describe().contains("cannot be forced"),
+            "{}",
+            v[1].describe()
+        );
+        let v = violations(&req, &rules("opus-4-7"));
+        assert_eq!(params(&v), [Param::TopK, Param::Temperature]);
     }
 }

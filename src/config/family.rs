@@ -1,7 +1,9 @@
-//! OpenAI model families, decided from the wire model name: which output-cap field a
-//! model takes, whether the system prompt goes as a `developer` message, and whether
-//! `reasoning_effort` is sent. One rule for the whole crate: the OpenAI encoder, the
-//! default parameter preset of a model and the simulator's validation all ask it.
+//! Model families, decided from the wire model name. One rule for the whole crate: the
+//! encoders, the default parameter preset of a model and the simulator's validation all
+//! ask it.
+//!
+//! OpenAI ([`openai_family`]): which output-cap field a model takes, whether the system
+//! prompt goes as a `developer` message, and whether `reasoning_effort` is sent.
 //!
 //! OpenAI documents it model by model; by name:
 //! - reasoning: names starting `o1`, `o3`, `o4` or `gpt-5`. They reject `max_tokens`
@@ -11,6 +13,8 @@
 //!   deployments of these (and compatible servers imitating them) know only `max_tokens`;
 //! - everything else (`gpt-4o`, `gpt-4.1`, unknown names): `max_completion_tokens`, the
 //!   current field.
+
+use crate::types::ReasoningEffort;
 
 /// How an OpenAI model wants its request shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +61,154 @@ pub fn openai_family(model: &str) -> OpenAiFamily {
     }
 }
 
+/// How a Claude model thinks and takes structured output, by generation (Anthropic's
+/// models overview, "adaptive thinking", "effort" and "structured outputs" pages):
+///
+/// | family | thinking | effort | structured output | forced tool | sampling |
+/// |---|---|---|---|---|---|
+/// | `Legacy` (before 4.5, unknown names) | budget | – | forced tool | yes | yes |
+/// | `Claude45` (Sonnet/Haiku/Opus 4.5) | budget | – | native | yes | yes |
+/// | `Claude46` (Opus/Sonnet 4.6) | adaptive, budget (deprecated) | low–high, max | native | yes | yes |
+/// | `Adaptive` (Opus 4.7, 4.8, Mythos Preview, Claude 5) | adaptive only | low–high, xhigh, max | native | yes | defaults only |
+/// | `Claude51` (Claude 5.1 and later: Fable 5.1, the 5.5 models) | adaptive only | low–high, xhigh, max | native | no | defaults only |
+///
+/// "Forced tool": `tool_choice` `any` or `tool` (the 5.1+ models answer it with a 400);
+/// "sampling": `temperature` / `top_p` other than 1, or `top_k` (Claude 4.7 and later
+/// answer them with a 400). Unknown names are `Legacy`: structured output as a forced
+/// tool works on every model that takes tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClaudeFamily {
+    /// Before Claude 4.5, and names that are not Claude's.
+    Legacy,
+    /// Claude 4.5.
+    Claude45,
+    /// Claude Opus 4.6 and Sonnet 4.6.
+    Claude46,
+    /// Claude Opus 4.7 to Claude 5.0: adaptive thinking only.
+    Adaptive,
+    /// Claude 5.1 and later: also no forced tool.
+    Claude51,
+}
+
+impl ClaudeFamily {
+    /// Whether budget thinking (`{"type": "enabled"}`) is accepted.
+    pub fn budget_thinking(self) -> bool {
+        matches!(
+            self,
+            ClaudeFamily::Legacy | ClaudeFamily::Claude45 | ClaudeFamily::Claude46
+        )
+    }
+
+    /// Whether adaptive thinking (`{"type": "adaptive"}`) is accepted.
+    pub fn adaptive_thinking(self) -> bool {
+        !matches!(self, ClaudeFamily::Legacy | ClaudeFamily::Claude45)
+    }
+
+    /// The `output_config.effort` values accepted (empty: the field is refused).
+    pub fn efforts(self) -> &'static [ReasoningEffort] {
+        use ReasoningEffort::{High, Low, Max, Medium, XHigh};
+        match self {
+            ClaudeFamily::Legacy | ClaudeFamily::Claude45 => &[],
+            ClaudeFamily::Claude46 => &[Low, Medium, High, Max],
+            ClaudeFamily::Adaptive | ClaudeFamily::Claude51 => &[Low, Medium, High, XHigh, Max],
+        }
+    }
+
+    /// Whether structured output is native (`output_config.format`) rather than a
+    /// forced tool.
+    pub fn native_structured_output(self) -> bool {
+        self != ClaudeFamily::Legacy
+    }
+
+    /// Whether `tool_choice` may force a tool (`any`, `tool`).
+    pub fn forced_tool(self) -> bool {
+        self != ClaudeFamily::Claude51
+    }
+
+    /// Whether `temperature` / `top_p` other than 1 and `top_k` are accepted.
+    pub fn sampling(self) -> bool {
+        !matches!(self, ClaudeFamily::Adaptive | ClaudeFamily::Claude51)
+    }
+
+    /// The built-in parameter preset for this family (`defaults.toml`).
+    pub fn preset(self) -> &'static str {
+        match self {
+            ClaudeFamily::Legacy => "claude",
+            ClaudeFamily::Claude45 => "claude-4-5",
+            ClaudeFamily::Claude46 => "claude-4-6",
+            ClaudeFamily::Adaptive => "claude-adaptive",
+            ClaudeFamily::Claude51 => "claude-5-1",
+        }
+    }
+}
+
+/// `(major, minor)` of a Claude model name: its first one- or two-digit numbers
+/// (`claude-sonnet-4-5-20250929` → (4, 5), `claude-opus-4-20250514` → (4, 0),
+/// `claude-3-7-sonnet-latest` → (3, 7), `claude-opus-5` → (5, 0)); `None` for names
+/// that do not start `claude-` or carry no version.
+pub fn claude_version(model: &str) -> Option<(u32, u32)> {
+    let lower = model.to_ascii_lowercase();
+    let mut numbers = lower
+        .strip_prefix("claude-")?
+        .split('-')
+        .filter(|p| p.len() <= 2)
+        .filter_map(|p| p.parse::<u32>().ok());
+    let major = numbers.next()?;
+    Some((major, numbers.next().unwrap_or(0)))
+}
+
+/// The family of Claude wire model `model` (see [`ClaudeFamily`]).
+pub fn claude_family(model: &str) -> ClaudeFamily {
+    if model.eq_ignore_ascii_case("claude-mythos-preview") {
+        return ClaudeFamily::Adaptive;
+    }
+    match claude_version(model) {
+        Some(v) if v >= (5, 1) => ClaudeFamily::Claude51,
+        Some(v) if v >= (4, 7) => ClaudeFamily::Adaptive,
+        Some(v) if v >= (4, 6) => ClaudeFamily::Claude46,
+        Some(v) if v >= (4, 5) => ClaudeFamily::Claude45,
+        _ => ClaudeFamily::Legacy,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claude_families_follow_the_generation() {
+        for (m, f) in [
+            ("claude-3-7-sonnet-20250219", ClaudeFamily::Legacy),
+            ("claude-opus-4-1", ClaudeFamily::Legacy),
+            ("claude-sonnet-4-20250514", ClaudeFamily::Legacy),
+            ("llama-3", ClaudeFamily::Legacy),
+            ("claude-sonnet-4-5-20250929", ClaudeFamily::Claude45),
+            ("claude-haiku-4-5", ClaudeFamily::Claude45),
+            ("claude-opus-4-6", ClaudeFamily::Claude46),
+            ("claude-sonnet-4-6", ClaudeFamily::Claude46),
+            ("claude-opus-4-7", ClaudeFamily::Adaptive),
+            ("claude-opus-4-8", ClaudeFamily::Adaptive),
+            ("claude-mythos-preview", ClaudeFamily::Adaptive),
+            ("claude-opus-5", ClaudeFamily::Adaptive),
+            ("claude-sonnet-5", ClaudeFamily::Adaptive),
+            ("claude-fable-5-1", ClaudeFamily::Claude51),
+            ("claude-opus-5-5", ClaudeFamily::Claude51),
+            ("claude-haiku-5-5", ClaudeFamily::Claude51),
+        ] {
+            assert_eq!(claude_family(m), f, "{m}");
+        }
+        assert!(
+            ClaudeFamily::Claude46.budget_thinking() && ClaudeFamily::Claude46.adaptive_thinking()
+        );
+        assert!(!ClaudeFamily::Adaptive.budget_thinking());
+        assert!(!ClaudeFamily::Claude45.adaptive_thinking());
+        assert!(!ClaudeFamily::Legacy.native_structured_output());
+        assert!(!ClaudeFamily::Claude51.forced_tool() && ClaudeFamily::Adaptive.forced_tool());
+        assert!(!ClaudeFamily::Claude46
+            .efforts()
+            .contains(&ReasoningEffort::XHigh));
+    }
 
     #[test]
     fn reasoning_models_are_the_o_series_and_gpt_5() {

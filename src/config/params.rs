@@ -21,9 +21,17 @@
 //! | `with_thinking_unsupported` | with extended thinking on: must not be set |
 //! | `with_thinking_only_default` | with extended thinking on: only at their default, 1 |
 //! | `with_thinking_tool_choice` | with extended thinking on: the `tool_choice` kinds allowed (`auto`, `none`, `any`, `tool`) |
+//! | `tool_choices` | the `tool_choice` kinds allowed at all (Claude 5.1+ refuse forcing a tool: `["auto", "none"]`) |
+//! | `thinking_types` | the kinds of `thinking` accepted: `enabled` (budget), `adaptive` (Claude Opus 4.7+: only `["adaptive"]`) |
+//! | `efforts` | the `reasoning_effort` values accepted (`none`, `minimal`, `low`, `medium`, `high`, `xhigh`, `max`) |
+//!
+//! "Thinking on" is either kind of thinking. Without `thinking_types`, `efforts` or
+//! `tool_choices`, every value is accepted. On Anthropic, `reasoning_effort` is sent as
+//! `output_config.effort`.
 
 use super::problem::Problem;
 use super::raw::RawParamRules;
+use crate::types::{ReasoningEffort, ThinkingKind};
 use std::collections::BTreeMap;
 
 /// A request parameter a model may refuse.
@@ -149,6 +157,12 @@ pub struct ParamRules {
     pub with_thinking_only_default: Vec<Param>,
     /// With thinking on: the `tool_choice` kinds allowed; `None`: any.
     pub with_thinking_tool_choice: Option<Vec<ToolChoiceKind>>,
+    /// The `tool_choice` kinds allowed at all; `None`: any.
+    pub tool_choices: Option<Vec<ToolChoiceKind>>,
+    /// The kinds of thinking accepted; `None`: both.
+    pub thinking_types: Option<Vec<ThinkingKind>>,
+    /// The effort values accepted; `None`: all.
+    pub efforts: Option<Vec<ReasoningEffort>>,
 }
 
 /// What the broker does with a request that breaks its model's [`ParamRules`]
@@ -204,6 +218,31 @@ fn numeric(path: &str, ps: Vec<Param>) -> Result<Vec<Param>, Problem> {
     }
 }
 
+/// A list of names, each parsed by `parse`; `None` stays `None`.
+fn names<T>(
+    path: &str,
+    list: Option<Vec<String>>,
+    parse: impl Fn(&str) -> Option<T>,
+    known: &[&str],
+) -> Result<Option<Vec<T>>, Problem> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    list.iter()
+        .map(|n| {
+            parse(n).ok_or_else(|| {
+                Problem::new(
+                    path,
+                    format!("names {n:?}: use one of {}", known.join(", ")),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+const TOOL_CHOICE_KINDS: [&str; 4] = ["auto", "none", "any", "tool"];
+
 fn rules(name: &str, r: RawParamRules) -> Result<ParamRules, Problem> {
     let path = |k: &str| format!("param_presets.{name}.{k}");
     let mut exclusive = Vec::new();
@@ -215,22 +254,30 @@ fn rules(name: &str, r: RawParamRules) -> Result<ParamRules, Problem> {
             _ => return Err(Problem::new(at, "must name two different parameters")),
         }
     }
-    let with_thinking_tool_choice = match r.with_thinking_tool_choice {
-        None => None,
-        Some(kinds) => Some(
-            kinds
-                .iter()
-                .map(|k| {
-                    ToolChoiceKind::parse(k).ok_or_else(|| {
-                        Problem::new(
-                            path("with_thinking_tool_choice"),
-                            format!("names {k:?}: use \"auto\", \"none\", \"any\" or \"tool\""),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-    };
+    let with_thinking_tool_choice = names(
+        &path("with_thinking_tool_choice"),
+        r.with_thinking_tool_choice,
+        ToolChoiceKind::parse,
+        &TOOL_CHOICE_KINDS,
+    )?;
+    let tool_choices = names(
+        &path("tool_choices"),
+        r.tool_choices,
+        ToolChoiceKind::parse,
+        &TOOL_CHOICE_KINDS,
+    )?;
+    let thinking_types = names(
+        &path("thinking_types"),
+        r.thinking_types,
+        ThinkingKind::parse,
+        &ThinkingKind::ALL.map(ThinkingKind::as_str),
+    )?;
+    let efforts = names(
+        &path("efforts"),
+        r.efforts,
+        ReasoningEffort::parse,
+        &ReasoningEffort::ALL.map(ReasoningEffort::as_str),
+    )?;
     Ok(ParamRules {
         preset: name.to_string(),
         unsupported: params(&path("unsupported"), r.unsupported)?,
@@ -253,6 +300,9 @@ fn rules(name: &str, r: RawParamRules) -> Result<ParamRules, Problem> {
             )?,
         )?,
         with_thinking_tool_choice,
+        tool_choices,
+        thinking_types,
+        efforts,
     })
 }
 
@@ -267,13 +317,14 @@ pub(super) fn on_unsupported(path: &str, v: Option<&str>) -> Result<OnUnsupporte
     }
 }
 
-/// The preset a model without `params` gets: by its wire, and for OpenAI by its family
-/// (reasoning models are the wire names starting `o1`, `o3`, `o4` or `gpt-5`). The names
-/// refer to the built-in presets; a config that replaces the defaults and defines none
-/// of them gets the accept-all default.
+/// The preset a model without `params` gets: by its wire and its family (`family.rs`:
+/// for Anthropic by the Claude generation, for OpenAI reasoning models the wire names
+/// starting `o1`, `o3`, `o4` or `gpt-5`). The names refer to the built-in presets; a
+/// config that replaces the defaults and defines none of them gets the accept-all
+/// default.
 pub(super) fn default_preset(wire: super::Wire, wire_model: &str) -> &'static str {
     match wire {
-        super::Wire::Anthropic => "claude",
+        super::Wire::Anthropic => super::family::claude_family(wire_model).preset(),
         super::Wire::OpenAi => {
             if super::family::openai_family(wire_model) == super::family::OpenAiFamily::Reasoning {
                 "openai-reasoning"

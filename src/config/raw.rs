@@ -46,6 +46,9 @@ pub struct RawParamRules {
     pub with_thinking_unsupported: Option<Vec<String>>,
     pub with_thinking_only_default: Option<Vec<String>>,
     pub with_thinking_tool_choice: Option<Vec<String>>,
+    pub tool_choices: Option<Vec<String>>,
+    pub thinking_types: Option<Vec<String>>,
+    pub efforts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -278,7 +278,7 @@ fn default_models_are_current_and_carry_their_cache_minimums_and_presets() {
     assert_eq!(c.model("opus").unwrap().min_cache_tokens, 4096);
     assert_eq!(sonnet.cache_ttl, crate::types::CacheTtl::FiveMinutes);
     assert!(!sonnet.cache_reads_count);
-    assert_eq!(sonnet.params.preset, "claude-4-5");
+    assert_eq!(sonnet.params.preset, "claude-4-6");
     assert_eq!(
         sonnet.params.exclusive,
         vec![(Param::Temperature, Param::TopP)]

@@ -3,7 +3,7 @@
 //!
 //! Shape: constants, the provider struct, the trait impl, then one submodule per part:
 //! `request` (the body: system blocks and cache breakpoints, tools and tool choice,
-//! thinking, structured output as a forced tool), `response` (thinking blocks kept,
+//! thinking and effort, structured output native or as a forced tool), `response` (thinking blocks kept,
 //! cached usage, the structured-output call turned back into text), `stream` (the SSE
 //! decoder), and the fixture tests. Unknown response fields, content-block types and SSE
 //! event names are tolerated (skipped), since Anthropic adds values without notice. Streaming:
@@ -141,6 +141,8 @@ mod stream;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod fixtures_thinking;
 #[cfg(test)]
 mod tests;
 

@@ -17,7 +17,7 @@ mod tools;
 
 pub use cache::{CacheControl, CacheTtl};
 pub use counts::MessageCounts;
-pub use reasoning::{ReasoningEffort, Thinking};
+pub use reasoning::{ReasoningEffort, Thinking, ThinkingKind};
 pub use tools::{OutputSchema, Tool, ToolChoice};
 
 /// Who wrote a message. The system prompt is not a role: it is `CompletionRequest::system`.
@@ -390,10 +390,11 @@ pub struct CompletionRequest {
     /// A JSON Schema the reply must follow (structured output).
     #[serde(default)]
     pub response_format: Option<OutputSchema>,
-    /// Anthropic extended thinking; its budget is part of `max_tokens`.
+    /// Anthropic thinking: budget (its budget is part of `max_tokens`) or adaptive.
     #[serde(default)]
     pub thinking: Option<Thinking>,
-    /// How hard an OpenAI reasoning model thinks.
+    /// How hard the model thinks (OpenAI `reasoning_effort`, Anthropic
+    /// `output_config.effort`).
     #[serde(default)]
     pub reasoning_effort: Option<ReasoningEffort>,
     /// Passed to providers that accept it (Anthropic `metadata`); does not shape the answer.
@@ -533,13 +534,21 @@ impl CompletionRequest {
         self
     }
 
-    /// Turns on Anthropic extended thinking with this budget (part of `max_tokens`).
+    /// Turns on Anthropic budget thinking with this budget (part of `max_tokens`).
     pub fn thinking(mut self, budget_tokens: u32) -> Self {
         self.thinking = Some(Thinking::budget(budget_tokens));
         self
     }
 
-    /// Sets an OpenAI reasoning model's effort.
+    /// Turns on Anthropic adaptive thinking (the model decides how much to think; steer
+    /// it with [`reasoning_effort`](Self::reasoning_effort)).
+    pub fn adaptive_thinking(mut self) -> Self {
+        self.thinking = Some(Thinking::adaptive());
+        self
+    }
+
+    /// Sets how hard the model thinks: OpenAI `reasoning_effort`, Anthropic
+    /// `output_config.effort` (each model takes the values its preset lists).
     pub fn reasoning_effort(mut self, effort: ReasoningEffort) -> Self {
         self.reasoning_effort = Some(effort);
         self

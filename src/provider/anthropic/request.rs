@@ -13,17 +13,23 @@
 //!   parallel tool use off (`parallel_tool_calls == Some(false)`) is the choice object's
 //!   `disable_parallel_tool_use: true` (with `type: auto` when the request names no
 //!   choice, and only when there are tools; `none` has no such field).
-//! - `thinking` is `{"type": "enabled", "budget_tokens": N}`; `top_k` and a tool's
-//!   `strict` are sent as given.
-//! - Structured output ([`OutputSchema`]) is a tool named after the schema, whose
-//!   `input_schema` is the schema, appended after the request's tools, and forced with
-//!   `tool_choice {"type": "tool", "name"}`; the decoder turns that call back into the
-//!   reply's text. With thinking on, forcing a tool is a 400, so the choice is `auto`
-//!   and the tool's description asks for it. The schema's `strict` is not sent (the
-//!   forced call already follows the schema).
+//! - `thinking` is `{"type": "enabled", "budget_tokens": N}` (budget thinking) or
+//!   `{"type": "adaptive"}`; `top_k` and a tool's `strict` are sent as given.
+//! - `output_config` carries the effort (`reasoning_effort` as `{"effort": "high"}`) and
+//!   native structured output (`{"format": {"type": "json_schema", "schema"}}`); it is
+//!   left out when it would be empty.
+//! - Structured output ([`OutputSchema`]) is native where the model family has it
+//!   (`config::family::ClaudeFamily`: Claude 4.5 and later): `output_config.format`, and
+//!   the reply's text is the JSON. On older models (and unknown names) it is a tool named
+//!   after the schema, whose `input_schema` is the schema, appended after the request's
+//!   tools, and forced with `tool_choice {"type": "tool", "name"}`; the decoder turns that
+//!   call back into the reply's text. With thinking on, forcing a tool is a 400, so the
+//!   choice is `auto` and the tool's description asks for it. The schema's `strict` is
+//!   not sent (native output and the forced call both follow the schema).
 
 use super::*;
-use crate::types::{OutputSchema, Thinking, ToolChoice};
+use crate::config::family::claude_family;
+use crate::types::{OutputSchema, ReasoningEffort, Thinking, ToolChoice};
 
 /// The description of the structured-output tool, for the model.
 pub(super) const STRUCTURED_TOOL_DESCRIPTION: &str =
@@ -49,7 +55,9 @@ pub(super) struct WireRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<WireToolChoice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking: Option<WireThinking>,
+    pub thinking: Option<Thinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<WireOutputConfig<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<WireMetadata<'a>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -69,11 +77,14 @@ pub(super) struct WireCountTokensRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<WireToolChoice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking: Option<WireThinking>,
+    pub thinking: Option<Thinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<WireOutputConfig<'a>>,
 }
 
 impl<'a> WireRequest<'a> {
     pub(super) fn new(model: &'a str, req: &'a CompletionRequest, stream: bool) -> Self {
+        let native = native(model);
         WireRequest {
             model,
             max_tokens: req.max_tokens,
@@ -83,9 +94,10 @@ impl<'a> WireRequest<'a> {
             top_p: req.top_p,
             top_k: req.top_k,
             stop_sequences: &req.stop,
-            tools: tools(req),
-            tool_choice: tool_choice(req),
-            thinking: req.thinking.map(WireThinking::from),
+            tools: tools(req, native),
+            tool_choice: tool_choice(req, native),
+            thinking: req.thinking,
+            output_config: WireOutputConfig::of(req, native),
             metadata: req.metadata.as_ref().and_then(WireMetadata::from_value),
             stream,
         }
@@ -94,31 +106,45 @@ impl<'a> WireRequest<'a> {
 
 impl<'a> WireCountTokensRequest<'a> {
     pub(super) fn new(model: &'a str, req: &'a CompletionRequest) -> Self {
+        let native = native(model);
         WireCountTokensRequest {
             model,
             system: &req.system,
             messages: req.messages.iter().map(WireMessage::from).collect(),
-            tools: tools(req),
-            tool_choice: tool_choice(req),
-            thinking: req.thinking.map(WireThinking::from),
+            tools: tools(req, native),
+            tool_choice: tool_choice(req, native),
+            thinking: req.thinking,
+            output_config: WireOutputConfig::of(req, native),
         }
     }
 }
 
+/// Whether wire model `model` takes structured output natively (`output_config.format`)
+/// rather than as a forced tool.
+fn native(model: &str) -> bool {
+    claude_family(model).native_structured_output()
+}
+
+/// The request's structured output, when it is sent as a forced tool (not `native`).
+fn forced_schema(req: &CompletionRequest, native: bool) -> Option<&OutputSchema> {
+    req.response_format.as_ref().filter(|_| !native)
+}
+
 /// The request's tools, then the structured-output tool if it asks for one.
-fn tools(req: &CompletionRequest) -> Vec<WireTool<'_>> {
+fn tools(req: &CompletionRequest, native: bool) -> Vec<WireTool<'_>> {
     let mut tools: Vec<WireTool<'_>> = req.tools.iter().map(WireTool::from).collect();
-    if let Some(schema) = &req.response_format {
+    if let Some(schema) = forced_schema(req, native) {
         tools.push(WireTool::structured(schema));
     }
     tools
 }
 
 /// The `tool_choice` object, if the request needs one.
-fn tool_choice(req: &CompletionRequest) -> Option<WireToolChoice<'_>> {
-    let has_tools = !req.tools.is_empty() || req.response_format.is_some();
+fn tool_choice(req: &CompletionRequest, native: bool) -> Option<WireToolChoice<'_>> {
+    let forced = forced_schema(req, native);
+    let has_tools = !req.tools.is_empty() || forced.is_some();
     let no_parallel = req.parallel_tool_calls == Some(false) && has_tools;
-    let (kind, name) = match (&req.response_format, &req.tool_choice) {
+    let (kind, name) = match (forced, &req.tool_choice) {
         // Forcing a tool while thinking is a 400: let the model choose it.
         (Some(_), _) if req.thinking.is_some() => ("auto", None),
         (Some(schema), _) => ("tool", Some(schema.name.as_str())),
@@ -203,21 +229,37 @@ pub(super) struct WireToolChoice<'a> {
     disable_parallel_tool_use: Option<bool>,
 }
 
-/// `{"type": "enabled", "budget_tokens": N}`.
+/// `{"effort"?, "format"?}`: how hard the model thinks, and native structured output.
 #[derive(Serialize)]
-pub(super) struct WireThinking {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    budget_tokens: u32,
+pub(super) struct WireOutputConfig<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effort: Option<ReasoningEffort>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<WireFormat<'a>>,
 }
 
-impl From<Thinking> for WireThinking {
-    fn from(t: Thinking) -> Self {
-        WireThinking {
-            kind: "enabled",
-            budget_tokens: t.budget_tokens,
-        }
+impl<'a> WireOutputConfig<'a> {
+    /// The request's `output_config`, or `None` when it would be empty.
+    fn of(req: &'a CompletionRequest, native: bool) -> Option<Self> {
+        let format = req
+            .response_format
+            .as_ref()
+            .filter(|_| native)
+            .map(|s| WireFormat {
+                kind: "json_schema",
+                schema: &s.schema,
+            });
+        let effort = req.reasoning_effort;
+        (effort.is_some() || format.is_some()).then_some(WireOutputConfig { effort, format })
     }
+}
+
+/// `{"type": "json_schema", "schema"}`.
+#[derive(Serialize)]
+pub(super) struct WireFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: &'a serde_json::Value,
 }
 
 /// Anthropic accepts only `metadata.user_id` and rejects unknown keys, so only that key

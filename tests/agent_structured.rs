@@ -1,6 +1,7 @@
 //! Typed structured output on the simulator over loopback HTTP: `ask_json` returns a
-//! parsed struct on both wires (OpenAI `response_format` json_schema; Anthropic a forced
-//! tool whose call the decoder turns into the JSON text), and a reply that does not fit
+//! parsed struct on both wires (OpenAI `response_format` json_schema; Anthropic native
+//! `output_config.format` on current models, a forced tool whose call the decoder turns
+//! into the JSON text on older ones), and a reply that does not fit
 //! the type is the typed error `AgentError::Unfit`, holding the raw text and serde's
 //! message. The simulator's `schema_violation_rate = 1` makes every schema-bound reply
 //! leave out a required field.

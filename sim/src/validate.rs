@@ -236,6 +236,9 @@ pub(super) fn openai(model: &str, body: &Value) -> Result<(), OpenAiRefusal> {
             ));
         }
     }
+    if let Some(e) = body.get("reasoning_effort").filter(|e| !e.is_null()) {
+        reasoning_effort(model, e)?;
+    }
     if stops > MAX_STOPS {
         return Err(refusal(
             format!("Invalid 'stop': array too long. Expected an array with maximum length {MAX_STOPS}, but got an array with length {stops} instead."),
@@ -244,6 +247,31 @@ pub(super) fn openai(model: &str, body: &Value) -> Result<(), OpenAiRefusal> {
         ));
     }
     openai_tool_results(body)
+}
+
+/// The `reasoning_effort` values of OpenAI's scale (no model takes all of them).
+const OPENAI_EFFORTS: [&str; 6] = ["none", "minimal", "low", "medium", "high", "xhigh"];
+
+/// OpenAI: `reasoning_effort` only on reasoning models, and only a value of OpenAI's
+/// scale (Anthropic's `max` is not one).
+fn reasoning_effort(model: &str, e: &Value) -> Result<(), OpenAiRefusal> {
+    if !openai_reasoning(model) {
+        return Err(refusal(
+            "Unsupported parameter: 'reasoning_effort' is not supported with this model.".into(),
+            Some("reasoning_effort"),
+            Some("unsupported_parameter"),
+        ));
+    }
+    match e.as_str() {
+        Some(v) if OPENAI_EFFORTS.contains(&v) => Ok(()),
+        _ => Err(refusal(
+            format!(
+                "Invalid value: {e}. Supported values are: 'none', 'minimal', 'low', 'medium', 'high', and 'xhigh'."
+            ),
+            Some("reasoning_effort"),
+            Some("invalid_value"),
+        )),
+    }
 }
 
 /// Every `tool_calls` id of an assistant message needs a `tool` message right after it.
@@ -359,5 +387,10 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("max_tokens"));
         let e = openai("gpt-4o", &json!({"stop": ["a", "b", "c", "d", "e"]})).unwrap_err();
         assert_eq!(e.code, Some("array_above_max_length"));
+        assert!(openai("gpt-5", &json!({"reasoning_effort": "xhigh"})).is_ok());
+        let e = openai("gpt-5", &json!({"reasoning_effort": "max"})).unwrap_err();
+        assert_eq!(e.code, Some("invalid_value"));
+        let e = openai("gpt-4o", &json!({"reasoning_effort": "low"})).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("reasoning_effort"));
     }
 }

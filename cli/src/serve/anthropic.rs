@@ -3,7 +3,9 @@
 
 use super::errors::GatewayError;
 use quotaswarm::provider::StreamEvent;
-use quotaswarm::types::{ContentBlock, Message, Role, StopReason, Tool, ToolChoice};
+use quotaswarm::types::{
+    ContentBlock, Message, OutputSchema, ReasoningEffort, Role, StopReason, Tool, ToolChoice,
+};
 use quotaswarm::{Completion, CompletionRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -27,6 +29,7 @@ struct Body {
     tool_choice: Option<Value>,
     metadata: Option<Value>,
     thinking: Option<Value>,
+    output_config: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -108,16 +111,47 @@ pub fn parse(body: &[u8], count_only: bool) -> Result<Parsed, GatewayError> {
         });
     }
     if let Some(t) = b.thinking {
-        if t.get("type").and_then(Value::as_str) == Some("enabled") {
-            let budget = t.get("budget_tokens").and_then(Value::as_u64).unwrap_or(0);
-            req = req.thinking(u32::try_from(budget).unwrap_or(u32::MAX));
+        match t.get("type").and_then(Value::as_str) {
+            Some("enabled") => {
+                let budget = t.get("budget_tokens").and_then(Value::as_u64).unwrap_or(0);
+                req = req.thinking(u32::try_from(budget).unwrap_or(u32::MAX));
+            }
+            Some("adaptive") => req = req.adaptive_thinking(),
+            _ => {}
         }
+    }
+    if let Some(c) = b.output_config {
+        req = output_config(req, &c)?;
     }
     Ok(Parsed {
         model: b.model,
         stream: b.stream,
         request: req,
     })
+}
+
+/// `output_config`: the effort (`reasoning_effort`) and a native structured-output
+/// format (`response_format`, named `output`).
+fn output_config(mut req: CompletionRequest, c: &Value) -> Result<CompletionRequest, GatewayError> {
+    if let Some(e) = c.get("effort").and_then(Value::as_str) {
+        let effort = ReasoningEffort::parse(e).ok_or_else(|| {
+            GatewayError::BadRequest(format!("invalid output_config.effort {e:?}"))
+        })?;
+        req = req.reasoning_effort(effort);
+    }
+    if let Some(f) = c.get("format").filter(|f| !f.is_null()) {
+        match (f.get("type").and_then(Value::as_str), f.get("schema")) {
+            (Some("json_schema"), Some(schema)) => {
+                req = req.response_format(OutputSchema::new("output", schema.clone()));
+            }
+            _ => {
+                return Err(GatewayError::BadRequest(format!(
+                    "invalid output_config.format {f}: expected {{\"type\": \"json_schema\", \"schema\": {{...}}}}"
+                )))
+            }
+        }
+    }
+    Ok(req)
 }
 
 fn tool(t: Value) -> Result<Tool, GatewayError> {
@@ -296,5 +330,32 @@ impl Encoder {
     /// An error after the stream started.
     pub fn error(&mut self, body: Value) -> String {
         sse("error", body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quotaswarm::types::Thinking;
+
+    #[test]
+    fn takes_adaptive_thinking_the_effort_and_a_native_format() {
+        let body = json!({
+            "model": "claude-opus-5-5", "max_tokens": 500,
+            "messages": [{"role": "user", "content": "hi"}],
+            "thinking": {"type": "adaptive"},
+            "output_config": {"effort": "xhigh",
+                              "format": {"type": "json_schema", "schema": {"type": "object"}}}
+        });
+        let p = parse(body.to_string().as_bytes(), false).unwrap();
+        assert_eq!(p.request.thinking, Some(Thinking::adaptive()));
+        assert_eq!(p.request.reasoning_effort, Some(ReasoningEffort::XHigh));
+        assert_eq!(
+            p.request.response_format.map(|f| f.schema),
+            Some(json!({"type": "object"}))
+        );
+        let bad = json!({"model": "m", "max_tokens": 5, "messages": [],
+                         "output_config": {"effort": "extreme"}});
+        assert!(parse(bad.to_string().as_bytes(), false).is_err());
     }
 }

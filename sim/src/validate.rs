@@ -249,11 +249,8 @@ pub(super) fn openai(model: &str, body: &Value) -> Result<(), OpenAiRefusal> {
     openai_tool_results(body)
 }
 
-/// The `reasoning_effort` values of OpenAI's scale (no model takes all of them).
-const OPENAI_EFFORTS: [&str; 6] = ["none", "minimal", "low", "medium", "high", "xhigh"];
-
-/// OpenAI: `reasoning_effort` only on reasoning models, and only a value of OpenAI's
-/// scale (Anthropic's `max` is not one).
+/// OpenAI: `reasoning_effort` only on reasoning models, and only a value the model takes
+/// (`config::family::openai_efforts`, the rule the client's presets follow).
 fn reasoning_effort(model: &str, e: &Value) -> Result<(), OpenAiRefusal> {
     if !openai_reasoning(model) {
         return Err(refusal(
@@ -262,15 +259,20 @@ fn reasoning_effort(model: &str, e: &Value) -> Result<(), OpenAiRefusal> {
             Some("unsupported_parameter"),
         ));
     }
+    let takes = quotaswarm::config::family::openai_efforts(model);
     match e.as_str() {
-        Some(v) if OPENAI_EFFORTS.contains(&v) => Ok(()),
-        _ => Err(refusal(
-            format!(
-                "Invalid value: {e}. Supported values are: 'none', 'minimal', 'low', 'medium', 'high', and 'xhigh'."
-            ),
-            Some("reasoning_effort"),
-            Some("invalid_value"),
-        )),
+        Some(v) if takes.iter().any(|t| t.as_str() == v) => Ok(()),
+        _ => {
+            let names: Vec<String> = takes.iter().map(|t| format!("'{}'", t.as_str())).collect();
+            Err(refusal(
+                format!(
+                    "Invalid value: {e}. Supported values are: {}.",
+                    names.join(", ")
+                ),
+                Some("reasoning_effort"),
+                Some("invalid_value"),
+            ))
+        }
     }
 }
 
@@ -387,9 +389,14 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("max_tokens"));
         let e = openai("gpt-4o", &json!({"stop": ["a", "b", "c", "d", "e"]})).unwrap_err();
         assert_eq!(e.code, Some("array_above_max_length"));
-        assert!(openai("gpt-5", &json!({"reasoning_effort": "xhigh"})).is_ok());
+        assert!(openai("gpt-5.2", &json!({"reasoning_effort": "xhigh"})).is_ok());
+        assert!(openai("gpt-5.6-sol", &json!({"reasoning_effort": "max"})).is_ok());
         let e = openai("gpt-5", &json!({"reasoning_effort": "max"})).unwrap_err();
         assert_eq!(e.code, Some("invalid_value"));
+        assert!(
+            e.message.ends_with("'minimal', 'low', 'medium', 'high'."),
+            "{e:?}"
+        );
         let e = openai("gpt-4o", &json!({"reasoning_effort": "low"})).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("reasoning_effort"));
     }

@@ -481,7 +481,11 @@ mod tests {
             refused(ReasoningEffort::Max, "o4-mini"),
             [Param::ReasoningEffort]
         );
-        assert!(refused(ReasoningEffort::None, "o4-mini").is_empty());
+        assert_eq!(
+            refused(ReasoningEffort::None, "o4-mini"),
+            [Param::ReasoningEffort]
+        );
+        assert!(refused(ReasoningEffort::Low, "o4-mini").is_empty());
         let v = violations(&at(ReasoningEffort::XHigh), &rules("opus-4-6"));
         assert_eq!(
             v[0].describe(),

@@ -61,6 +61,51 @@ pub fn openai_family(model: &str) -> OpenAiFamily {
     }
 }
 
+/// The `reasoning_effort` values an OpenAI reasoning model takes, by its name (the
+/// models' pages, "Reasoning.effort supports"): the o-series `low`, `medium`, `high`;
+/// gpt-5 adds `minimal`; gpt-5.1 has `none` instead; gpt-5.2 to 5.5 add `xhigh`; gpt-5.6
+/// and later add `max`. Other models take none.
+pub fn openai_efforts(model: &str) -> &'static [ReasoningEffort] {
+    use ReasoningEffort::{High, Low, Max, Medium, Minimal, None, XHigh};
+    if openai_family(model) != OpenAiFamily::Reasoning {
+        return &[];
+    }
+    match gpt5_minor(model) {
+        Option::None => &[Low, Medium, High],
+        Some(0) => &[Minimal, Low, Medium, High],
+        Some(1) => &[None, Low, Medium, High],
+        Some(2..=5) => &[None, Low, Medium, High, XHigh],
+        Some(_) => &[None, Low, Medium, High, XHigh, Max],
+    }
+}
+
+/// The built-in preset of an OpenAI reasoning model (by its effort values).
+pub fn openai_reasoning_preset(model: &str) -> &'static str {
+    match gpt5_minor(model) {
+        None => "openai-reasoning",
+        Some(0) => "gpt-5",
+        Some(1) => "gpt-5-1",
+        Some(2..=5) => "gpt-5-2",
+        Some(_) => "gpt-5-6",
+    }
+}
+
+/// The minor version of a gpt-5 name (`gpt-5`, `gpt-5-mini` → 0; `gpt-5.2-pro` → 2);
+/// `None` for other names.
+fn gpt5_minor(model: &str) -> Option<u32> {
+    let lower = model.to_ascii_lowercase();
+    let name = lower.strip_prefix("ft:").unwrap_or(&lower);
+    let rest = name.strip_prefix("gpt-5")?;
+    match rest.strip_prefix('.') {
+        Some(minor) => minor
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|d| d.parse().ok()),
+        None if rest.is_empty() || rest.starts_with('-') => Some(0),
+        None => Option::None,
+    }
+}
+
 /// How a Claude model thinks and takes structured output, by generation (Anthropic's
 /// models overview, "adaptive thinking", "effort" and "structured outputs" pages):
 ///
@@ -177,6 +222,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn openai_effort_values_follow_the_generation() {
+        use ReasoningEffort::*;
+        assert_eq!(openai_efforts("o3"), [Low, Medium, High]);
+        assert_eq!(openai_efforts("gpt-5-mini"), [Minimal, Low, Medium, High]);
+        assert_eq!(openai_efforts("gpt-5.1"), [None, Low, Medium, High]);
+        assert!(openai_efforts("gpt-5.4-pro").contains(&XHigh));
+        assert!(!openai_efforts("gpt-5.5").contains(&Max));
+        assert!(openai_efforts("gpt-5.6-sol").contains(&Max));
+        assert!(openai_efforts("gpt-4o").is_empty());
+        assert_eq!(openai_reasoning_preset("gpt-5.6-luna"), "gpt-5-6");
+        assert_eq!(openai_reasoning_preset("o4-mini"), "openai-reasoning");
+    }
+
+    #[test]
     fn claude_families_follow_the_generation() {
         for (m, f) in [
             ("claude-3-7-sonnet-20250219", ClaudeFamily::Legacy),
@@ -261,5 +320,72 @@ mod tests {
         assert!(OpenAiFamily::Reasoning.uses_developer_role());
         assert!(OpenAiFamily::Reasoning.takes_reasoning_effort());
         assert!(!OpenAiFamily::Standard.takes_reasoning_effort());
+    }
+
+    /// The built-in presets a model gets by its name agree with its family: the same
+    /// effort values, kinds of thinking and forced tools (the simulator follows the
+    /// family, the broker the preset).
+    #[test]
+    fn the_built_in_presets_agree_with_the_families() {
+        use crate::types::ThinkingKind;
+        let claude = [
+            "claude-sonnet-4-5",
+            "claude-opus-4-6",
+            "claude-opus-4-7",
+            "claude-opus-5-5",
+        ];
+        let openai = ["o3", "gpt-5", "gpt-5.1", "gpt-5.4", "gpt-5.6-terra"];
+        let mut toml = String::new();
+        for (i, m) in claude.iter().chain(&openai).enumerate() {
+            let (provider, limits) = if m.starts_with("claude") {
+                ("anthropic", "itpm = 30000\notpm = 8000")
+            } else {
+                ("openai", "tpm = 30000")
+            };
+            toml.push_str(&format!(
+                "[models.m{i}]\nprovider = \"{provider}\"\nmodel = \"{m}\"\nrpm = 50\n{limits}\n"
+            ));
+        }
+        let c = crate::config::Config::from_toml_str_over_defaults(&toml, "test").unwrap();
+        for (i, m) in claude.iter().chain(&openai).enumerate() {
+            let rules = &c.model(&format!("m{i}")).unwrap().params;
+            let family_efforts = if m.starts_with("claude") {
+                claude_family(m).efforts()
+            } else {
+                openai_efforts(m)
+            };
+            let efforts = rules.efforts.clone().unwrap_or_default();
+            let refused = rules
+                .unsupported
+                .contains(&crate::config::Param::ReasoningEffort);
+            assert_eq!(
+                if refused { &[][..] } else { &efforts[..] },
+                family_efforts,
+                "{m} ({})",
+                rules.preset
+            );
+            if m.starts_with("claude") {
+                let f = claude_family(m);
+                let kinds = rules
+                    .thinking_types
+                    .clone()
+                    .unwrap_or(ThinkingKind::ALL.to_vec());
+                assert_eq!(
+                    kinds.contains(&ThinkingKind::Enabled),
+                    f.budget_thinking(),
+                    "{m}"
+                );
+                assert_eq!(
+                    kinds.contains(&ThinkingKind::Adaptive),
+                    f.adaptive_thinking(),
+                    "{m}"
+                );
+                let forced = rules
+                    .tool_choices
+                    .as_ref()
+                    .is_none_or(|k| k.contains(&crate::config::ToolChoiceKind::Any));
+                assert_eq!(forced, f.forced_tool(), "{m}");
+            }
+        }
     }
 }

@@ -327,7 +327,7 @@ pub(super) fn default_preset(wire: super::Wire, wire_model: &str) -> &'static st
         super::Wire::Anthropic => super::family::claude_family(wire_model).preset(),
         super::Wire::OpenAi => {
             if super::family::openai_family(wire_model) == super::family::OpenAiFamily::Reasoning {
-                "openai-reasoning"
+                super::family::openai_reasoning_preset(wire_model)
             } else {
                 "openai"
             }

@@ -12,14 +12,14 @@
 
 mod common;
 
-use common::{run_alone, serve_sim};
+use common::{assistant_turns_start_with_signed_thinking, run_alone, serve_sim};
 use futures_util::future::BoxFuture;
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
 use quotaswarm::broker::{BrokerError, InvalidRequest};
 use quotaswarm::config::{Param, Wire};
 use quotaswarm::provider::{self, Endpoint, HttpRequest, HttpResponse, HttpTransport};
 use quotaswarm::provider::{Transport, TransportError};
-use quotaswarm::types::{ContentBlock, OutputSchema, ReasoningEffort, Role};
+use quotaswarm::types::{OutputSchema, ReasoningEffort};
 use quotaswarm::{ApiKey, CompletionRequest, Config};
 use quotaswarm_agents::bookkeeper::Ledger;
 use quotaswarm_agents::Bookkeeper;
@@ -66,18 +66,24 @@ fn config() -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adaptive_thinking_runs_a_tool_loop_on_a_model_that_refuses_budget_thinking() {
+    adaptive_tool_loop(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_thinking_runs_a_streamed_tool_loop_too() {
+    adaptive_tool_loop(true).await;
+}
+
+/// The bookkeeper's three tool turns with adaptive thinking at high effort, `streamed`
+/// or not: every assistant turn starts with a signed thinking block, replayed in the
+/// next request and accepted.
+async fn adaptive_tool_loop(streamed: bool) {
     let ask = Ask::new("adaptive")
         .max_tokens(2000)
         .adaptive_thinking()
         .reasoning_effort(ReasoningEffort::High);
-    let mut r = run_alone(
-        config(),
-        loopback(),
-        "bookkeeper",
-        Bookkeeper::new(ask, TASK),
-        60,
-    )
-    .await;
+    let agent = Bookkeeper::new(ask, TASK).streamed(streamed);
+    let mut r = run_alone(config(), loopback(), "bookkeeper", agent, 60).await;
     let ledger = r.agents[0].take_output::<Ledger>();
     let run = ledger
         .unwrap_or_else(|| panic!("no tool run: {:?}", r.agents))
@@ -85,29 +91,14 @@ async fn adaptive_thinking_runs_a_tool_loop_on_a_model_that_refuses_budget_think
     assert!(r.totals.is_clean(), "{:?}", r.agents);
     assert_eq!(run.tool_turns, 3, "{run:#?}");
     assert!(!run.text().is_empty(), "a final answer in words");
-    let assistant: Vec<_> = run
-        .transcript
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::Assistant)
-        .collect();
-    assert_eq!(assistant.len(), 4);
-    for (i, turn) in assistant.iter().enumerate() {
-        assert!(
-            matches!(
-                turn.content.first(),
-                Some(ContentBlock::Thinking { signature, .. }) if !signature.is_empty()
-            ),
-            "assistant turn {i} starts with a signed thinking block: {:?}",
-            turn.content
-        );
-    }
+    assistant_turns_start_with_signed_thinking(&run.transcript.messages, 4);
     let sim = quotaswarm_sim::stats_of(&r).expect("simulator stats");
     println!(
-        "adaptive tool loop: {} requests, statuses {:?}",
-        sim.total.requests, sim.total.statuses
+        "adaptive tool loop (streamed: {streamed}): {} requests, {} streams, statuses {:?}",
+        sim.total.requests, sim.total.streams, sim.total.statuses
     );
     assert_eq!(sim.total.requests, 4);
+    assert_eq!(sim.total.streams, if streamed { 4 } else { 0 });
     assert_eq!(sim.total.status(200), 4, "{:?}", sim.total.statuses);
 }
 

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::run_alone;
+use common::{assistant_turns_start_with_signed_thinking, run_alone};
 use quotaswarm_sim::{embedded, loopback};
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, ToolRun, Toolbox};
@@ -154,23 +154,7 @@ async fn thinking_blocks_are_replayed_through_three_tool_turns_and_accepted() {
     let (r, run) = run(agent).await;
     completed(&r, &run);
     assert_eq!(run.tool_turns, 3);
-    let assistant_turns: Vec<_> = run
-        .transcript
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::Assistant)
-        .collect();
-    assert_eq!(assistant_turns.len(), 4);
-    for (i, turn) in assistant_turns.iter().enumerate() {
-        assert!(
-            matches!(
-                turn.content.first(),
-                Some(ContentBlock::Thinking { signature, .. }) if !signature.is_empty()
-            ),
-            "assistant turn {i} starts with a signed thinking block: {:?}",
-            turn.content
-        );
-    }
+    assistant_turns_start_with_signed_thinking(&run.transcript.messages, 4);
     // Requests 2 to 4 each replayed the thinking of every tool turn before them, and
     // the simulator, which checks each signature, accepted them all.
     assert_eq!(quotaswarm_sim::stats_of(&r).unwrap().total.requests, 4);

@@ -216,35 +216,17 @@ pub(crate) fn violations(req: &CompletionRequest, rules: &ParamRules) -> Vec<Vio
             refuse(&mut v, p, Reason::Unsupported);
         }
     }
-    if let (Some(allowed), Some(kind)) = (&rules.thinking_types, v.thinking) {
-        if !allowed.contains(&kind) {
-            let allowed = allowed.clone();
-            refuse(
-                &mut v,
-                Param::Thinking,
-                Reason::ThinkingType { kind, allowed },
-            );
-        }
+    if let Some((kind, allowed)) = outside(&rules.thinking_types, v.thinking) {
+        let reason = Reason::ThinkingType { kind, allowed };
+        refuse(&mut v, Param::Thinking, reason);
     }
-    if let (Some(allowed), Some(value)) = (&rules.efforts, v.reasoning_effort) {
-        if !allowed.contains(&value) {
-            let allowed = allowed.clone();
-            refuse(
-                &mut v,
-                Param::ReasoningEffort,
-                Reason::Effort { value, allowed },
-            );
-        }
+    if let Some((value, allowed)) = outside(&rules.efforts, v.reasoning_effort) {
+        let reason = Reason::Effort { value, allowed };
+        refuse(&mut v, Param::ReasoningEffort, reason);
     }
-    if let (Some(allowed), Some(kind)) = (&rules.tool_choices, v.tool_choice) {
-        if !allowed.contains(&kind) {
-            let allowed = allowed.clone();
-            refuse(
-                &mut v,
-                Param::ToolChoice,
-                Reason::ToolChoiceKind { kind, allowed },
-            );
-        }
+    if let Some((kind, allowed)) = outside(&rules.tool_choices, v.tool_choice) {
+        let reason = Reason::ToolChoiceKind { kind, allowed };
+        refuse(&mut v, Param::ToolChoice, reason);
     }
     for &p in &rules.only_default {
         if let Some(x) = v.value(p).filter(|x| *x != 1.0) {
@@ -285,6 +267,14 @@ pub(crate) fn violations(req: &CompletionRequest, rules: &ParamRules) -> Vec<Vio
         }
     }
     out
+}
+
+/// `value` with the `allowed` list, when a list is given and `value` is set but not in it.
+fn outside<T: Copy + PartialEq>(allowed: &Option<Vec<T>>, value: Option<T>) -> Option<(T, Vec<T>)> {
+    match (allowed, value) {
+        (Some(allowed), Some(v)) if !allowed.contains(&v) => Some((v, allowed.clone())),
+        _ => None,
+    }
 }
 
 /// Removes `params` from `req` (the whole parameter each).

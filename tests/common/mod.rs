@@ -316,3 +316,27 @@ pub async fn three_deltas_then_drop(
     })
     .await
 }
+
+/// Asserts that `messages` hold `turns` assistant turns, each starting with a signed
+/// thinking block (what a tool loop on a thinking model must replay).
+pub fn assistant_turns_start_with_signed_thinking(
+    messages: &[quotaswarm::types::Message],
+    turns: usize,
+) {
+    use quotaswarm::types::{ContentBlock, Role};
+    let assistant: Vec<_> = messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .collect();
+    assert_eq!(assistant.len(), turns);
+    for (i, turn) in assistant.iter().enumerate() {
+        assert!(
+            matches!(
+                turn.content.first(),
+                Some(ContentBlock::Thinking { signature, .. }) if !signature.is_empty()
+            ),
+            "assistant turn {i} starts with a signed thinking block: {:?}",
+            turn.content
+        );
+    }
+}

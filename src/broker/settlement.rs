@@ -116,7 +116,16 @@ impl BrokerState {
             .record("gen_ai.usage.input_tokens", usage.total_input());
         job.span
             .record("gen_ai.usage.output_tokens", usage.output_tokens);
-        job.span.record("outcome", "ok");
+        job.span.record(
+            "gen_ai.usage.cache_read.input_tokens",
+            usage.cache_read_input_tokens,
+        );
+        job.span.record(
+            "gen_ai.usage.cache_creation.input_tokens",
+            usage.cache_creation_input_tokens,
+        );
+        job.record_end("ok", || self.wire_of(lane_idx));
+        let lane = &mut self.lanes[lane_idx];
         let cost = lane.model.cost(&usage);
         let plan = job.prepared.rungs.get(job.rung).cloned();
         let estimated = plan.as_ref().map(|p| p.est_input);
@@ -137,6 +146,12 @@ impl BrokerState {
         completion.model = model;
         self.coalescing.forget(&job);
         reply_all(&mut self.tickets, &mut job, Ok(completion));
+    }
+
+    /// The wire (`anthropic`, `openai`) of a lane's provider: the GenAI provider name.
+    pub(crate) fn wire_of(&self, lane_idx: usize) -> Option<&'static str> {
+        let provider = &self.lanes.get(lane_idx)?.model.provider;
+        self.config.providers.get(provider).map(|p| p.wire.as_str())
     }
 
     /// Settles a failed attempt. A failure answered before generation (429, 529, 5xx,

@@ -90,14 +90,17 @@ impl BrokerState {
             self.lanes[lane_idx].pause_until(after(now, d));
             self.share_429(lane_idx, &job.reserved, d);
         }
+        // Integers as `i64`: the OpenTelemetry export sends unsigned ones as strings.
+        let (attempt, rate_limited) = (i64::from(job.attempt), i64::from(job.rate_limited));
+        let status = err.status().map(i64::from);
         job.span.in_scope(|| match decision {
             // Its own event name, so that a trace viewer shows retries at a glance.
             Decision::Retry(delay) => {
-                let retry_in_ms = delay.as_millis() as u64;
-                tracing::info!(model = %model, error = %err, status = err.status(), retry_in_ms, attempt = job.attempt, rate_limited = job.rate_limited, "attempt failed; retrying")
+                let retry_in_ms = super::job::int(delay.as_millis() as u64);
+                tracing::info!(model = %model, error = %err, status, retry_in_ms, attempt, rate_limited, "attempt failed; retrying")
             }
             _ => {
-                tracing::info!(model = %model, error = %err, status = err.status(), ?decision, attempt = job.attempt, rate_limited = job.rate_limited, "attempt failed")
+                tracing::info!(model = %model, error = %err, status, ?decision, attempt, rate_limited, "attempt failed")
             }
         });
         match decision {

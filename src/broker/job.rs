@@ -126,6 +126,13 @@ pub(crate) struct Job {
     pub(crate) span: tracing::Span,
 }
 
+/// A count as a span field: OpenTelemetry's integers are signed 64-bit, and the export
+/// (`tracing-opentelemetry`) sends an unsigned `tracing` value as a string, so the
+/// completion span records counts as `i64`.
+pub(crate) fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// The span of one completion (fields filled in as they become known). The `otel.*`
 /// fields are read by the OpenTelemetry export (`monitor::otlp`): the span kind, and an
 /// error status when the completion failed.
@@ -137,19 +144,19 @@ pub(crate) fn completion_span(request: &CompletionRequest, first_model: &str) ->
         gen_ai.operation.name = "chat",
         gen_ai.provider.name = tracing::field::Empty,
         gen_ai.request.model = %request.target,
-        gen_ai.request.max_tokens = request.max_tokens,
+        gen_ai.request.max_tokens = i64::from(request.max_tokens),
         gen_ai.response.model = tracing::field::Empty,
         gen_ai.usage.input_tokens = tracing::field::Empty,
         gen_ai.usage.output_tokens = tracing::field::Empty,
         gen_ai.usage.cache_read.input_tokens = tracing::field::Empty,
         gen_ai.usage.cache_creation.input_tokens = tracing::field::Empty,
         lane = %first_model,
-        attempt = 0u32,
-        rate_limited = 0u32,
-        rung = 0u64,
+        attempt = 0i64,
+        rate_limited = 0i64,
+        rung = 0i64,
         fallback = false,
         waited_ms = tracing::field::Empty,
-        merged = 0u64,
+        merged = 0i64,
         outcome = tracing::field::Empty,
     )
 }
@@ -178,9 +185,9 @@ impl Job {
         if let Some(p) = provider() {
             span.record("gen_ai.provider.name", p);
         }
-        span.record("rung", self.rung as u64);
+        span.record("rung", int(self.rung as u64));
         span.record("fallback", self.rung > 0);
-        span.record("rate_limited", self.rate_limited);
+        span.record("rate_limited", i64::from(self.rate_limited));
     }
 
     pub(crate) fn model(&self) -> &str {

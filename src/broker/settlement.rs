@@ -5,7 +5,7 @@
 
 use super::bucket::Cost;
 use super::circuit::Transition;
-use super::job::Job;
+use super::job::{int, Job};
 use super::state::{reply_all, BrokerState};
 use crate::config::{Limits, ModelConfig};
 use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
@@ -113,16 +113,16 @@ impl BrokerState {
             reply.completion.provider_model.as_str(),
         );
         job.span
-            .record("gen_ai.usage.input_tokens", usage.total_input());
+            .record("gen_ai.usage.input_tokens", int(usage.total_input()));
         job.span
-            .record("gen_ai.usage.output_tokens", usage.output_tokens);
+            .record("gen_ai.usage.output_tokens", int(usage.output_tokens));
         job.span.record(
             "gen_ai.usage.cache_read.input_tokens",
-            usage.cache_read_input_tokens,
+            int(usage.cache_read_input_tokens),
         );
         job.span.record(
             "gen_ai.usage.cache_creation.input_tokens",
-            usage.cache_creation_input_tokens,
+            int(usage.cache_creation_input_tokens),
         );
         job.record_end("ok", || self.wire_of(lane_idx));
         let lane = &mut self.lanes[lane_idx];

@@ -17,10 +17,14 @@
 use crate::config::OtlpConfig;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanData, SpanProcessor,
+};
 use opentelemetry_sdk::Resource;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::time::Duration;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -96,7 +100,7 @@ impl Otlp {
             .with_service_name(config.service_name.clone())
             .build();
         let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
+            .with_span_processor(LastValues(BatchSpanProcessor::builder(exporter).build()))
             .with_sampler(sampler)
             .with_resource(resource)
             .build();
@@ -141,7 +145,7 @@ impl Otlp {
 
     async fn blocking<F>(&self, f: F) -> Result<(), OtlpError>
     where
-        F: FnOnce() -> opentelemetry_sdk::error::OTelSdkResult + Send + 'static,
+        F: FnOnce() -> OTelSdkResult + Send + 'static,
     {
         let export = |message: String| OtlpError::Export {
             url: self.url.clone(),
@@ -151,5 +155,80 @@ impl Otlp {
             .await
             .map_err(|e| export(e.to_string()))?
             .map_err(|e| export(e.to_string()))
+    }
+}
+
+/// Keeps one value per attribute key, the last recorded, before the batch processor: a
+/// `tracing` field recorded several times (a completion's `attempt` and `lane`, once per
+/// attempt) reaches the span as several attributes of one key, which OTLP forbids.
+#[derive(Debug)]
+struct LastValues<P>(P);
+
+impl<P: SpanProcessor> SpanProcessor for LastValues<P> {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, mut span: SpanData) {
+        last_values(&mut span.attributes);
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
+
+/// Drops every attribute a later one of the same key overrides; the order of the kept
+/// ones is unchanged.
+fn last_values(attributes: &mut Vec<opentelemetry::KeyValue>) {
+    let mut seen = HashSet::with_capacity(attributes.len());
+    let mut kept: Vec<_> = attributes
+        .drain(..)
+        .rev()
+        .filter(|kv| seen.insert(kv.key.clone()))
+        .collect();
+    kept.reverse();
+    *attributes = kept;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::KeyValue;
+
+    #[test]
+    fn the_last_value_of_a_key_wins_and_order_is_kept() {
+        let mut a = vec![
+            KeyValue::new("attempt", 0),
+            KeyValue::new("lane", "opus"),
+            KeyValue::new("model", "m"),
+            KeyValue::new("attempt", 1),
+            KeyValue::new("lane", "sonnet"),
+            KeyValue::new("attempt", 2),
+        ];
+        last_values(&mut a);
+        assert_eq!(
+            a,
+            vec![
+                KeyValue::new("model", "m"),
+                KeyValue::new("lane", "sonnet"),
+                KeyValue::new("attempt", 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_endpoint_is_an_error_naming_it() {
+        let err = Otlp::start(&OtlpConfig::new("http://exa mple:4318")).unwrap_err();
+        assert!(err.to_string().contains("exa mple"), "{err}");
     }
 }

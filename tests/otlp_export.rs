@@ -1,8 +1,9 @@
 //! The OpenTelemetry export end to end, over real sockets: a swarm in-process against the
-//! simulator served on loopback HTTP (which answers half the attempts 529 overloaded, so
-//! retries happen), its spans exported by `monitor::otlp` over OTLP/HTTP to a receiver in
+//! simulator served on loopback HTTP, asked along a two-rung ladder whose rungs answer
+//! half the attempts 529 overloaded (so the top rung's 529s move requests down the
+//! ladder, and the last rung's are retried), its spans exported by `monitor::otlp` over OTLP/HTTP to a receiver in
 //! this test, which decodes each `ExportTraceServiceRequest` protobuf. One span per
-//! completion, with the GenAI attributes, the usage and the retry events; the header of
+//! completion, with the GenAI attributes, the usage, the retry and fallback events; the header of
 //! `[otlp] headers` arrives. Real time (the exporter needs real sockets), made
 //! deterministic by waiting on the broker and flushing the export, never by sleeping.
 //! In its own test binary: a thread-local tracing subscriber must not race other tests'
@@ -89,12 +90,14 @@ fn int(attrs: &[KeyValue], key: &str) -> Option<i64> {
 const COMPLETIONS: usize = 6;
 
 #[tokio::test]
-async fn each_completion_is_one_exported_span_with_genai_attributes_and_retry_events() {
+async fn each_completion_is_one_exported_span_with_genai_attributes_retry_and_fallback_events() {
     let (addr, got) = receiver().await;
     let config = Config::from_toml_str_over_defaults(
         &format!(
-            "[models.sonnet]\nrpm = 6000\n\
+            "[models.opus]\nrpm = 6000\n[models.sonnet]\nrpm = 6000\n\
+             [ladders]\nl = [\"opus\", \"sonnet\"]\n\
              [sim]\nlatency_ms = 1\nseed = 3\n\
+             [[sim.faults]]\nmodel = \"opus\"\nstatus = 529\nrate = 0.5\n\
              [[sim.faults]]\nmodel = \"sonnet\"\nstatus = 529\nrate = 0.5\n\
              [broker]\nbackoff_base_secs = 0.01\nbackoff_cap_secs = 0.05\ncircuit_threshold = 1000\n\
              [otlp]\nendpoint = \"http://{addr}\"\nservice_name = \"otlp-test\"\n\
@@ -112,8 +115,7 @@ async fn each_completion_is_one_exported_span_with_genai_attributes_and_retry_ev
         .unwrap();
     let h = swarm.handle();
     for i in 0..COMPLETIONS {
-        let req =
-            CompletionRequest::prompt("sonnet", format!("question {i}: say hi")).max_tokens(16);
+        let req = CompletionRequest::prompt("l", format!("question {i}: say hi")).max_tokens(16);
         h.complete(req).await.unwrap();
     }
     // The broker closes a completion's span right after replying: one more round trip
@@ -145,15 +147,35 @@ async fn each_completion_is_one_exported_span_with_genai_attributes_and_retry_ev
     for s in &spans {
         let a = &s.attributes;
         assert_eq!(string(a, "gen_ai.operation.name").as_deref(), Some("chat"));
-        assert_eq!(string(a, "gen_ai.request.model").as_deref(), Some("sonnet"));
+        assert_eq!(string(a, "gen_ai.request.model").as_deref(), Some("l"));
         assert_eq!(
             string(a, "gen_ai.provider.name").as_deref(),
             Some("anthropic")
         );
+        // The rung that answered, and the move down to it when it is not the first.
+        let lane = string(a, "lane").unwrap_or_default();
+        let wire = if lane == "opus" {
+            "claude-opus-4-6"
+        } else {
+            "claude-sonnet-4-6"
+        };
+        assert_eq!(string(a, "gen_ai.response.model").as_deref(), Some(wire));
+        let fell_back = lane == "sonnet";
         assert_eq!(
-            string(a, "gen_ai.response.model").as_deref(),
-            Some("claude-sonnet-4-6")
+            attr(a, "fallback"),
+            Some(&Value::BoolValue(fell_back)),
+            "{a:?}"
         );
+        let fallback_events: Vec<_> = s
+            .events
+            .iter()
+            .filter(|e| e.name == "falling back down the ladder")
+            .collect();
+        assert_eq!(fallback_events.len(), usize::from(fell_back), "{s:?}");
+        if let Some(e) = fallback_events.first() {
+            assert_eq!(string(&e.attributes, "from").as_deref(), Some("opus"));
+            assert_eq!(string(&e.attributes, "to").as_deref(), Some("sonnet"));
+        }
         assert!(
             int(a, "gen_ai.usage.input_tokens").unwrap_or(0) > 0,
             "{a:?}"
@@ -163,7 +185,6 @@ async fn each_completion_is_one_exported_span_with_genai_attributes_and_retry_ev
             "{a:?}"
         );
         assert_eq!(string(a, "outcome").as_deref(), Some("ok"));
-        assert_eq!(string(a, "lane").as_deref(), Some("sonnet"));
         assert_eq!(s.kind, SpanKind::Client as i32);
         // Retries are counted on the span too: its attempts and 529s match its events.
         let retries = s
@@ -174,7 +195,13 @@ async fn each_completion_is_one_exported_span_with_genai_attributes_and_retry_ev
         assert_eq!(int(a, "attempt"), Some(retries + 1), "{s:?}");
         assert_eq!(int(a, "rate_limited"), Some(retries), "{s:?}");
     }
-    assert!(retry_events > 0, "the simulator's 529s were retried");
+    let fallbacks = spans
+        .iter()
+        .filter(|s| attr(&s.attributes, "fallback") == Some(&Value::BoolValue(true)))
+        .count();
+    println!("{fallbacks} completions fell back from opus to sonnet");
+    assert!(fallbacks > 0, "the top rung's 529s moved requests down");
+    assert!(retry_events > 0, "the last rung's 529s were retried");
     assert_eq!(retry_events as u64, stats.retries, "one event per retry");
     let event = spans
         .iter()

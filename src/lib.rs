@@ -24,7 +24,9 @@
 //!
 //! Feature `monitor` (the stats server over HTTP) is on by default;
 //! `default-features = false` leaves the broker, the providers and the agent API without
-//! any HTTP server. The simulator of both APIs (in-process or over loopback HTTP) is its
+//! any HTTP server. Feature `otlp` (off by default, on in the command line) exports the
+//! per-completion spans to an OpenTelemetry backend over OTLP/HTTP (`monitor::otlp`, the
+//! config's `[otlp]` table). The simulator of both APIs (in-process or over loopback HTTP) is its
 //! own crate, `quotaswarm-sim` (`sim/`), plugged in through [`swarm::Backend`];
 //! ready-made agents live in `quotaswarm-agents` (`agents/`), the `quotaswarm` command
 //! line and scenario files in `quotaswarm-cli` (`cli/`).

@@ -11,6 +11,7 @@
 //! | [`exit`] | the exit codes: clean, failures, bad input, could not run, interrupted |
 //! | `checked` | numbers from the scenario file and the flags made durations and counts, checked |
 //! | `interrupt` | Ctrl-C and SIGTERM during a run |
+//! | [`telemetry`] | log lines on stderr; the `[otlp]` export of the broker's spans, joined once the config is read |
 //! | `json_report` | `run --json`: the totals, per-agent and per-model sections, money rounded |
 
 mod checked;
@@ -21,6 +22,7 @@ mod run;
 pub mod scenario;
 mod serve;
 mod sim;
+pub mod telemetry;
 mod top;
 
 pub use exit::Exit;

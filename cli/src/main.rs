@@ -2,17 +2,10 @@
 
 use clap::Parser;
 use std::io::IsTerminal;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(colour())
-        .init();
+    quotaswarm_cli::telemetry::init(colour());
     let cli = quotaswarm_cli::Cli::parse();
     match quotaswarm_cli::main(cli).await {
         Ok(exit) => exit.into(),

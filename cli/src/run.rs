@@ -172,6 +172,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
         Progress::Lines(args.progress_secs)
     };
     let quiet = args.quiet;
+    // `[otlp]`: the broker's spans go to that collector; the last ones are sent before
+    // the report is printed.
+    let export = crate::telemetry::install(config.otlp.as_ref())?;
+    if let (Some(e), false) = (&export, json || quiet) {
+        eprintln!("traces to {}", e.url());
+    }
     let opts = RunOptions {
         progress,
         stats_addr: args.stats_addr,
@@ -192,7 +198,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
             })
         }),
     };
-    let report = scenario.run(config, backend, opts).await?;
+    let report = scenario.run(config, backend, opts).await;
+    if let Some(e) = export {
+        e.finish().await;
+    }
+    let report = report?;
     if json {
         println!(
             "{}",

@@ -39,7 +39,8 @@ impl Coalescing {
             return Err(waiter);
         };
         job.waiters.push(waiter);
-        job.span.record("merged", job.waiters.len() as u64 - 1);
+        job.span
+            .record("merged", super::job::int(job.waiters.len() as u64 - 1));
         self.merged += 1;
         let est_input = prepared.rungs.get(job.rung).map_or(0, |r| r.est_input);
         let max_out = u64::from(prepared.request.max_tokens);

@@ -33,9 +33,10 @@ impl BrokerState {
         if job.attempt == 1 {
             let waited = now.saturating_duration_since(job.enqueued_at);
             lane.counters.on_queue_wait(waited, now);
-            job.span.record("waited_ms", waited.as_millis() as u64);
+            job.span
+                .record("waited_ms", super::job::int(waited.as_millis() as u64));
         }
-        job.span.record("attempt", job.attempt);
+        job.span.record("attempt", i64::from(job.attempt));
         job.span.record("lane", lane.model.name.as_str());
         lane.in_flight += 1;
         lane.counters.on_sent(now);

@@ -90,8 +90,18 @@ impl BrokerState {
             self.lanes[lane_idx].pause_until(after(now, d));
             self.share_429(lane_idx, &job.reserved, d);
         }
-        job.span.in_scope(|| {
-            tracing::info!(model = %model, error = %err, ?decision, attempt = job.attempt, rate_limited = job.rate_limited, "attempt failed")
+        // Integers as `i64`: the OpenTelemetry export sends unsigned ones as strings.
+        let (attempt, rate_limited) = (i64::from(job.attempt), i64::from(job.rate_limited));
+        let status = err.status().map(i64::from);
+        job.span.in_scope(|| match decision {
+            // Its own event name, so that a trace viewer shows retries at a glance.
+            Decision::Retry(delay) => {
+                let retry_in_ms = super::job::int(delay.as_millis() as u64);
+                tracing::info!(model = %model, error = %err, status, retry_in_ms, attempt, rate_limited, "attempt failed; retrying")
+            }
+            _ => {
+                tracing::info!(model = %model, error = %err, status, ?decision, attempt, rate_limited, "attempt failed")
+            }
         });
         match decision {
             Decision::Retry(delay) => {
@@ -158,7 +168,7 @@ impl BrokerState {
             }
         }
         self.totals.on_failed();
-        job.span.record("outcome", "error");
+        job.record_end("error", || self.wire_of(job.lane));
         self.coalescing.forget(&job);
         let reply = if job.errors.len() > 1 {
             Err(BrokerError::AllRungsFailed(std::mem::take(&mut job.errors)))

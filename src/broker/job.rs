@@ -126,20 +126,37 @@ pub(crate) struct Job {
     pub(crate) span: tracing::Span,
 }
 
-/// The span of one completion (fields filled in as they become known).
+/// A count as a span field: OpenTelemetry's integers are signed 64-bit, and the export
+/// (`tracing-opentelemetry`) sends an unsigned `tracing` value as a string, so the
+/// completion span records counts as `i64`.
+pub(crate) fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The span of one completion (fields filled in as they become known). The `otel.*`
+/// fields are read by the OpenTelemetry export (`monitor::otlp`): the span kind, and an
+/// error status when the completion failed.
 pub(crate) fn completion_span(request: &CompletionRequest, first_model: &str) -> tracing::Span {
     tracing::info_span!(
         "gen_ai.completion",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
         gen_ai.operation.name = "chat",
+        gen_ai.provider.name = tracing::field::Empty,
         gen_ai.request.model = %request.target,
-        gen_ai.request.max_tokens = request.max_tokens,
+        gen_ai.request.max_tokens = i64::from(request.max_tokens),
         gen_ai.response.model = tracing::field::Empty,
         gen_ai.usage.input_tokens = tracing::field::Empty,
         gen_ai.usage.output_tokens = tracing::field::Empty,
+        gen_ai.usage.cache_read.input_tokens = tracing::field::Empty,
+        gen_ai.usage.cache_creation.input_tokens = tracing::field::Empty,
         lane = %first_model,
-        attempt = 0u32,
+        attempt = 0i64,
+        rate_limited = 0i64,
+        rung = 0i64,
+        fallback = false,
         waited_ms = tracing::field::Empty,
-        merged = 0u64,
+        merged = 0i64,
         outcome = tracing::field::Empty,
     )
 }
@@ -150,6 +167,27 @@ impl Job {
     pub(crate) fn abandoned(&self) -> bool {
         self.waiters.iter().all(|w| w.port.is_closed())
             && self.sink.as_ref().is_none_or(|(_, s)| s.is_closed())
+    }
+
+    /// Records how the completion ended on its span: `outcome` (`ok`, `error`), the
+    /// provider's wire (`gen_ai.provider.name`), the rung that answered last and whether
+    /// that was a fallback, and the rate-limit answers met there. Nothing to do when no
+    /// subscriber wants the span.
+    pub(crate) fn record_end<'a>(&self, outcome: &str, provider: impl FnOnce() -> Option<&'a str>) {
+        let span = &self.span;
+        if span.is_disabled() {
+            return;
+        }
+        span.record("outcome", outcome);
+        if outcome == "error" {
+            span.record("otel.status_code", "ERROR");
+        }
+        if let Some(p) = provider() {
+            span.record("gen_ai.provider.name", p);
+        }
+        span.record("rung", int(self.rung as u64));
+        span.record("fallback", self.rung > 0);
+        span.record("rate_limited", i64::from(self.rate_limited));
     }
 
     pub(crate) fn model(&self) -> &str {

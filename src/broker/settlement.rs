@@ -5,7 +5,7 @@
 
 use super::bucket::Cost;
 use super::circuit::Transition;
-use super::job::Job;
+use super::job::{int, Job};
 use super::state::{reply_all, BrokerState};
 use crate::config::{Limits, ModelConfig};
 use crate::provider::{ProviderError, ProviderFailure, ProviderReply, RateLimitSnapshot};
@@ -113,10 +113,19 @@ impl BrokerState {
             reply.completion.provider_model.as_str(),
         );
         job.span
-            .record("gen_ai.usage.input_tokens", usage.total_input());
+            .record("gen_ai.usage.input_tokens", int(usage.total_input()));
         job.span
-            .record("gen_ai.usage.output_tokens", usage.output_tokens);
-        job.span.record("outcome", "ok");
+            .record("gen_ai.usage.output_tokens", int(usage.output_tokens));
+        job.span.record(
+            "gen_ai.usage.cache_read.input_tokens",
+            int(usage.cache_read_input_tokens),
+        );
+        job.span.record(
+            "gen_ai.usage.cache_creation.input_tokens",
+            int(usage.cache_creation_input_tokens),
+        );
+        job.record_end("ok", || self.wire_of(lane_idx));
+        let lane = &mut self.lanes[lane_idx];
         let cost = lane.model.cost(&usage);
         let plan = job.prepared.rungs.get(job.rung).cloned();
         let estimated = plan.as_ref().map(|p| p.est_input);
@@ -137,6 +146,12 @@ impl BrokerState {
         completion.model = model;
         self.coalescing.forget(&job);
         reply_all(&mut self.tickets, &mut job, Ok(completion));
+    }
+
+    /// The wire (`anthropic`, `openai`) of a lane's provider: the GenAI provider name.
+    pub(crate) fn wire_of(&self, lane_idx: usize) -> Option<&'static str> {
+        let provider = &self.lanes.get(lane_idx)?.model.provider;
+        self.config.providers.get(provider).map(|p| p.wire.as_str())
     }
 
     /// Settles a failed attempt. A failure answered before generation (429, 529, 5xx,

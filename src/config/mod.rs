@@ -18,6 +18,7 @@ mod alerts;
 pub mod family;
 mod keypath;
 mod locate;
+mod otlp;
 mod overlay;
 mod params;
 mod problem;
@@ -33,6 +34,7 @@ use crate::secret::ApiKey;
 pub use quota::{QuotaConfig, QuotaStore, DEFAULT_REDIS_URL};
 
 pub use alerts::AlertsConfig;
+pub use otlp::{OtlpConfig, DEFAULT_OTLP_ENDPOINT};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -562,6 +564,9 @@ pub struct Config {
     pub quota: QuotaConfig,
     /// When the broker raises alerts and where it sends them (`[alerts]`).
     pub alerts: AlertsConfig,
+    /// Where the per-completion spans are exported over OTLP/HTTP (`[otlp]`); none (no
+    /// export) unless the table is present. Exporting needs the `otlp` feature.
+    pub otlp: Option<OtlpConfig>,
     /// Where each agent's transcript goes (`DIR/AGENT.jsonl`: what it asked and was
     /// answered); none by default. Not read from the file: `quotaswarm run --transcript
     /// DIR` sets it.
@@ -654,6 +659,7 @@ impl Default for Config {
                 sim: SimConfig::default(),
                 quota: QuotaConfig::default(),
                 alerts: AlertsConfig::default(),
+                otlp: None,
                 transcript: None,
                 warnings: Vec::new(),
             }

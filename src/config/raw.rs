@@ -32,6 +32,7 @@ pub struct RawConfig {
     pub param_presets: BTreeMap<String, RawParamRules>,
     #[serde(default)]
     pub alerts: super::alerts::RawAlerts,
+    pub otlp: Option<super::otlp::RawOtlp>,
 }
 
 /// One parameter preset as written (see `params.rs` for the keys' meaning).

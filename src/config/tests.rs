@@ -412,3 +412,25 @@ fn one_hour_cache_writes_cost_twice_the_input_price_unless_configured() {
     assert!(err("[models.sonnet]\ncache_write_1h_price = -1\n")
         .contains("models.sonnet.cache_write_1h_price"));
 }
+
+#[test]
+fn otlp_is_off_without_its_table_and_its_errors_name_file_line_and_path() {
+    assert_eq!(Config::default().otlp, None);
+    let c = Config::from_toml_str_over_defaults(
+        "[otlp]\nendpoint = \"http://collector:4318\"\nsample_ratio = 0.25\n",
+        "test.toml",
+    )
+    .unwrap();
+    let otlp = c.otlp.unwrap();
+    assert_eq!(otlp.traces_url(), "http://collector:4318/v1/traces");
+    assert_eq!(otlp.sample_ratio, 0.25);
+    assert_eq!(
+        err("[otlp]\nendpoint = \"http://c:4318\"\nsample_ratio = 2\n"),
+        "config test.toml, line 3: otlp.sample_ratio must be between 0 and 1"
+    );
+    let e = err("[otlp]\nendpont = \"http://c:4318\"\n");
+    assert!(
+        e.starts_with("config test.toml, line 2: otlp.endpont: unknown field"),
+        "{e}"
+    );
+}

@@ -66,6 +66,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<(Config, Vec<Problem>), Problem
         sim,
         quota,
         alerts: super::alerts::alerts(raw.alerts)?,
+        otlp: super::otlp::otlp(raw.otlp)?,
         transcript: None,
         warnings: Vec::new(),
     };

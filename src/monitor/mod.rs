@@ -9,6 +9,7 @@
 //! | the dashboard (feature `monitor`) | `dashboard/` | the live page at `/`: HTML, JS, CSS embedded in the binary |
 //! | [`render_top`] | `top.rs` | the pure `Stats` → terminal frame renderer behind `quotaswarm top` |
 //! | [`fetch_stats`] | `client.rs` | fetching `/stats` from a running server (what `top` polls) |
+//! | [`otlp`] (feature `otlp`) | `otlp.rs` | the per-completion spans exported over OTLP/HTTP to an OpenTelemetry backend |
 //!
 //! Everything here reads the snapshot the broker already builds; nothing here talks to
 //! the broker other than through [`BrokerHandle::stats`](crate::BrokerHandle::stats), and
@@ -20,6 +21,8 @@ mod client;
 mod dashboard;
 #[cfg(test)]
 pub(crate) mod fixture;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod prometheus;
 #[cfg(feature = "monitor")]
 mod server;

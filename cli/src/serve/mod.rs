@@ -59,11 +59,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Providers whose key is set go to their API (or `base_url`); the rest to the built-in
     // simulator on loopback, so `quotaswarm serve` with no key and no config works at once.
+    let export = crate::telemetry::install(config.otlp.as_ref())?;
     let swarm = Swarm::start(config, quotaswarm_sim::auto())
         .await
         .context("starting the broker")?;
     for line in &swarm.backends {
         eprintln!("{line}");
+    }
+    if let Some(e) = &export {
+        eprintln!("traces to {}", e.url());
     }
     let rates = ratelimit::RateView::default();
     rates.spawn_refresh(swarm.handle());
@@ -104,5 +108,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         () = deadline => eprintln!("quotaswarm serve: drain deadline of {drain:?} passed; exiting"),
     }
     swarm.shutdown().await;
+    if let Some(e) = export {
+        e.finish().await;
+    }
     Ok(())
 }

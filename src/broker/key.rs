@@ -59,9 +59,10 @@ pub(crate) fn canonical_key(req: &CompletionRequest) -> RequestKey {
         thinking,
         reasoning_effort,
         // Neither shapes the answer: identical requests with different options or
-        // metadata share one call.
+        // metadata share one call; of the options, only the extra headers and body
+        // fields can (encoded last, below).
         metadata: _,
-        options: _,
+        options,
     } = req;
     let mut e = Encoder(Sha256::new());
     e.raw(b"quotaswarm-request-key");
@@ -99,6 +100,25 @@ pub(crate) fn canonical_key(req: &CompletionRequest) -> RequestKey {
             ReasoningEffort::High => 3,
         })
     });
+    // Appended only when set: every encoding above is self-delimiting, so a request
+    // without extras keeps the key it had before they existed (no version bump), and
+    // none can equal one with them. Credential header values are left out.
+    if !options.headers.is_empty() || options.extra_body.is_some() {
+        e.tag(0xE7);
+        let headers: Vec<(&str, &str)> = options.headers.iter().collect();
+        e.len(headers.len());
+        for (name, value) in headers {
+            e.str(name);
+            e.str(if crate::types::is_secret_header(name) {
+                ""
+            } else {
+                value
+            });
+        }
+        e.opt(options.extra_body.as_ref(), |e, b| {
+            e.value(&Value::Object(b.clone()))
+        });
+    }
     RequestKey(e.0.finalize().into())
 }
 

@@ -401,4 +401,24 @@ mod tests {
         assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(format!("{k:?}"), format!("RequestKey({hex})"));
     }
+
+    #[test]
+    fn extra_headers_and_body_fields_shape_the_key_but_credentials_do_not() {
+        let plain = CompletionRequest::prompt("sonnet", "hi");
+        let key = |r: CompletionRequest| canonical_key(&r);
+        let body = |v: Value| plain.clone().extra_body(v);
+        assert_ne!(key(plain.clone()), key(body(json!({"top_k": 20}))));
+        assert_ne!(
+            key(body(json!({"top_k": 20}))),
+            key(body(json!({"top_k": 21})))
+        );
+        assert_ne!(
+            key(plain.clone()),
+            key(plain.clone().header("anthropic-beta", "b"))
+        );
+        assert_eq!(
+            key(plain.clone().header("x-api-token", "one")),
+            key(plain.clone().header("x-api-token", "two"))
+        );
+    }
 }

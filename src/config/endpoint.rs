@@ -231,4 +231,92 @@ mod tests {
         assert!(split_url("u", "https://host").is_err());
         assert!(split_url("u", "ftp://host/x").is_err());
     }
+
+    /// The error `toml` (over the defaults) loads with.
+    fn error_of(toml: &str) -> String {
+        match super::super::Config::from_toml_str_over_defaults(toml, "t.toml") {
+            Ok(_) => panic!("expected an error for:\n{toml}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const AZURE: &str = "[providers.az]\nkind = \"openai\"\n";
+
+    #[test]
+    fn endpoint_mistakes_name_their_full_path() {
+        let cases = [
+            (
+                "url = \"https://h/openai/x\"\npath = \"/y\"",
+                "providers.az.path cannot be set with url",
+            ),
+            (
+                "url = \"https://h/openai/x\"\nbase_url = \"https://h\"",
+                "providers.az.base_url cannot be set with url",
+            ),
+            ("url = \"https://h\"", "providers.az.url needs a path"),
+            ("auth = \"basic\"", "providers.az.auth must be \"bearer\", \"x-api-key\", \"api-key\" or \"none\", not \"basic\""),
+            (
+                "headers = { Authorization = \"Bearer x\" }",
+                "providers.az.headers.Authorization is set by auth = \"bearer\"",
+            ),
+            (
+                "auth = \"api-key\"\nheaders = { api-key = \"k\" }",
+                "providers.az.headers.api-key is set by auth = \"api-key\"",
+            ),
+            (
+                "headers = { content-type = \"text/plain\" }",
+                "providers.az.headers.content-type is set by the transport",
+            ),
+            ("headers = { \"bad name\" = \"v\" }", "providers.az.headers.bad name is not a valid HTTP header name"),
+            ("path = \"v1/chat\"", "providers.az.path must start with /"),
+            ("path = \"/v1/chat?x=1\"", "providers.az.path must not hold a query"),
+            ("path = \"/d/{deployment}/chat\"", "providers.az.path has a placeholder other than {model}"),
+        ];
+        for (lines, want) in cases {
+            let e = error_of(&format!("{AZURE}{lines}\n"));
+            assert!(e.contains(want), "{e}\n  wanted: {want}");
+        }
+        let model = "[models.sonnet]\nextra_body = { stream = true }\n";
+        let e = error_of(model);
+        assert!(
+            e.contains("models.sonnet.extra_body.stream is set by the broker"),
+            "{e}"
+        );
+        let model = "[models.sonnet]\nheaders = { x-api-key = \"k\" }\n";
+        let e = error_of(model);
+        assert!(
+            e.contains("models.sonnet.headers.x-api-key is set by auth = \"x-api-key\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secret_header_values_never_show() {
+        let toml = "[providers.gw]\nkind = \"openai\"\nauth = \"none\"\n\
+                    headers = { x-gateway-token = \"tok-secret-123\", x-team = \"blue\" }\n";
+        let c = super::super::Config::from_toml_str_over_defaults(toml, "t.toml").expect("valid");
+        let debug = format!("{:?}", c.providers["gw"]);
+        assert!(
+            !debug.contains("tok-secret-123") && debug.contains("blue"),
+            "{debug}"
+        );
+        let bad =
+            "[providers.gw]\nkind = \"openai\"\nheaders = { x-token = \"tok-secret\\u0001\" }\n";
+        let e = error_of(bad);
+        assert!(
+            !e.contains("tok-secret") && e.contains("providers.gw.headers.x-token"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_path_of_ones_own_keeps_the_base_url_whole() {
+        let c = super::super::Config::from_toml_str_over_defaults(
+            "[providers.g]\nkind = \"openai\"\nbase_url = \"https://h/v1\"\npath = \"/x\"\n",
+            "t.toml",
+        )
+        .expect("valid");
+        assert_eq!(c.providers["g"].base_url, "https://h/v1");
+        assert_eq!(c.providers["g"].auth, Auth::Bearer);
+    }
 }

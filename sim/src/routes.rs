@@ -7,6 +7,7 @@
 //! | `/openai/v1/...` | Azure OpenAI v1 | `api-key` or bearer |
 //! | `/openai/deployments/{deployment}/...?api-version=...` | classic Azure OpenAI: the deployment is the model | `api-key` or bearer |
 //! | `/v1beta/openai/...` | Gemini's OpenAI-compatible endpoint | bearer |
+//! | `/PREFIX/v1/...` | a gateway or proxy in front of a vendor | the vendor's |
 //!
 //! Each prefix is mapped onto the vendor path that follows it (`/openai/v1/chat/completions`
 //! → `/v1/chat/completions`), so every wire's route is reachable behind each of them.
@@ -134,7 +135,11 @@ fn style_of(path: &str) -> (Style, String) {
             return (Style::AzureClassic { deployment }, format!("/v1/{tail}"));
         }
     }
-    (Style::Vendor, path.to_string())
+    // A gateway or proxy's own prefix before the vendor path (`/anthropic/v1/messages`).
+    match path.find("/v1/") {
+        Some(i) if i > 0 => (Style::Vendor, path[i..].to_string()),
+        _ => (Style::Vendor, path.to_string()),
+    }
 }
 
 /// Classic Azure takes the model from the deployment in the path, not the body.
@@ -199,4 +204,42 @@ fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_address_maps_onto_the_vendor_path() {
+        let cases = [
+            ("/v1/messages", "/v1/messages", None),
+            ("/openai/v1/chat/completions", "/v1/chat/completions", None),
+            ("/openai/v1/responses", "/v1/responses", None),
+            (
+                "/v1beta/openai/chat/completions",
+                "/v1/chat/completions",
+                None,
+            ),
+            (
+                "/anthropic/v1/messages/count_tokens",
+                "/v1/messages/count_tokens",
+                None,
+            ),
+            (
+                "/openai/deployments/gpt%204o/chat/completions",
+                "/v1/chat/completions",
+                Some("gpt 4o"),
+            ),
+        ];
+        for (path, vendor, deployment) in cases {
+            let (style, rest) = style_of(path);
+            assert_eq!(rest, vendor, "{path}");
+            let got = match style {
+                Style::AzureClassic { deployment } => Some(deployment),
+                _ => None,
+            };
+            assert_eq!(got.as_deref(), deployment, "{path}");
+        }
+    }
 }

@@ -295,4 +295,28 @@ headers = { x-ms-client-request-id = "abc" }
             ));
         }
     }
+
+    #[test]
+    fn count_tokens_follows_a_custom_messages_path() {
+        let route = Route {
+            path: Some("/anthropic/v1/messages".into()),
+            auth: Auth::Bearer,
+            ..Route::for_wire(Wire::Anthropic)
+        };
+        let p = Routed::wrap(for_wire(Wire::Anthropic), route);
+        let req = CompletionRequest::prompt("m", "hi");
+        let key = ApiKey::new("k");
+        let http = p
+            .encode_count_tokens("claude-x", &req, Some(&key))
+            .expect("Anthropic counts")
+            .expect("encodes");
+        assert_eq!(http.path, "/anthropic/v1/messages/count_tokens");
+        assert_eq!(http.headers["authorization"], "Bearer k");
+        assert!(!http.headers.contains_key("x-api-key"));
+        assert!(
+            Routed::wrap(for_wire(Wire::OpenAi), Route::for_wire(Wire::OpenAi))
+                .encode_count_tokens("gpt", &req, None)
+                .is_none()
+        );
+    }
 }

@@ -2,7 +2,9 @@
 //! refused connection and a transport that panics (its panic message prints the whole
 //! request it was sending, headers included), on both wires, over real loopback HTTP to the simulator. The key
 //! shows in no traced line (TRACE level), no error's `Display` or `Debug`, no `Stats`
-//! JSON and no `/metrics` text.
+//! JSON and no `/metrics` text. Each case runs twice: with the wire's own key header, and
+//! through a configured route (the key in Azure's `api-key`, or as a bearer token) with a
+//! credential in a configured header too.
 //!
 //! In its own test binary, with one test: it installs the global tracing subscriber so
 //! that every runtime thread's events are captured.
@@ -62,7 +64,7 @@ fn closed_port() -> SocketAddr {
 /// Runs `case` on `wire` through a broker (one attempt, no retry); returns what a
 /// person or a scraper could see: the errors' Display and Debug, the stats JSON and
 /// the metrics text.
-async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
+async fn run(wire: Wire, case: Case, routed: bool) -> Vec<(String, String)> {
     let (kind, model, limits) = match wire {
         Wire::Anthropic => (
             "anthropic",
@@ -101,19 +103,31 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
         }
         Case::Refused | Case::Panic => (None, closed_port()),
     };
+    let mut seen_config = Vec::new();
+    let route = match (routed, wire) {
+        (false, _) => String::new(),
+        (true, Wire::Anthropic) => format!("auth = \"bearer\"\nheaders = {{ x-gateway-token = \"{KEY}\" }}\n"),
+        (true, _) => format!(
+            "path = \"/openai/v1/chat/completions\"\nauth = \"api-key\"\nheaders = {{ x-gateway-token = \"{KEY}\" }}\n"
+        ),
+    };
     let config = Config::from_toml_str(
         &format!(
-            "[providers.p]\nkind = \"{kind}\"\n[models.m]\nprovider = \"p\"\nmodel = \"{model}\"\n{limits}\n[broker]\nmax_attempts = 1\nrate_limit_patience_secs = 0\n"
+            "[providers.p]\nkind = \"{kind}\"\n{route}[models.m]\nprovider = \"p\"\nmodel = \"{model}\"\n{limits}\n[broker]\nmax_attempts = 1\nrate_limit_patience_secs = 0\n"
         ),
         "test",
     )
     .unwrap();
+    seen_config.push(("config Debug".to_string(), format!("{config:?}")));
     let mut eps = HashMap::new();
     eps.insert(
         "p".to_string(),
         Endpoint {
             name: "p".into(),
-            provider: provider::for_wire(wire),
+            provider: provider::Routed::wrap(
+                provider::for_wire(wire),
+                provider::Route::of(&config.providers["p"]),
+            ),
             transport: match case {
                 Case::Panic => Arc::new(PanicsWithRequest),
                 _ => Arc::new(
@@ -127,7 +141,7 @@ async fn run(wire: Wire, case: Case) -> Vec<(String, String)> {
         .await
         .unwrap();
     let req = || CompletionRequest::prompt("m", "Hello").max_tokens(20);
-    let mut seen = Vec::new();
+    let mut seen = seen_config;
     if let Case::RateLimited = case {
         b.handle.complete(req()).await.unwrap();
     }
@@ -167,9 +181,14 @@ async fn no_key_leaks_through_401_429_5xx_a_refused_connection_or_a_panic() {
         Case::Refused,
         Case::Panic,
     ];
-    for wire in [Wire::Anthropic, Wire::OpenAi] {
+    for (wire, routed) in [
+        (Wire::Anthropic, false),
+        (Wire::OpenAi, false),
+        (Wire::Anthropic, true),
+        (Wire::OpenAi, true),
+    ] {
         for case in cases {
-            for (what, text) in run(wire, case).await {
+            for (what, text) in run(wire, case, routed).await {
                 assert!(
                     !text.contains(NEEDLE),
                     "{wire:?} {case:?}: the key leaked into the {what}:\n{text}"

@@ -32,6 +32,7 @@
 //! | `thinking.rs` | extended thinking: signed blocks, checked on replay |
 //! | `format.rs` | Go durations, RFC 3339 resets, `retry-after` |
 //! | `stream.rs` | streamed (SSE) answers: the producer task, cancellation, settlement |
+//! | `routes.rs` | other addresses of the wires (Azure, Gemini, keyless local servers), the request log |
 //! | `stats.rs` | counters behind `GET /_stats` |
 //! | `server.rs` | the axum server |
 //! | `swarm.rs` | the swarm backends, the in-process transport |
@@ -52,6 +53,7 @@ mod limiter;
 mod openai;
 mod openai_body;
 mod reply;
+mod routes;
 mod schema;
 mod server;
 mod stats;
@@ -62,6 +64,7 @@ mod tokens;
 mod tools;
 mod validate;
 
+pub use routes::SeenRequest;
 pub use server::{serve, SimError, SimServer};
 pub use stats::{Counters, SimStats};
 pub use swarm::{as_configured, auto, embedded, loopback, of, stats_of, EmbeddedTransport};
@@ -113,6 +116,11 @@ impl KeyId {
             label: format!("key_{:08x}", hash >> 32),
         }
     }
+
+    /// Whether this is the key a keyless request is served under (`routes.rs`).
+    fn is_anonymous(&self) -> bool {
+        *self == KeyId::of(routes::ANONYMOUS_KEY)
+    }
 }
 
 enum Auth {
@@ -146,6 +154,10 @@ struct Inner {
     spend_cap_all: bool,
     /// Hashes of the keys that are out of money.
     spend_capped: Mutex<HashSet<u64>>,
+    /// Serve requests without a key (the config has a provider with `auth = "none"`).
+    keyless: bool,
+    /// What the latest requests looked like (`routes.rs`).
+    seen_requests: Mutex<std::collections::VecDeque<SeenRequest>>,
 }
 
 /// What a request turned out to be about (key, model, tokens), for headers and stats;
@@ -183,6 +195,10 @@ impl Seen {
 /// It answers `POST /v1/messages`, `/v1/messages/count_tokens` and
 /// `/v1/chat/completions` like the real services (bodies, headers, 429s with their
 /// rate-limit headers and `retry-after`), and `GET /_stats` with [`SimStats`] as JSON.
+/// The same routes answer behind Azure OpenAI's addresses (v1 and classic, with the
+/// `api-key` header), Gemini's OpenAI-compatible one, and without a key when the config
+/// has an `auth = "none"` provider; `GET /_requests` lists what the latest requests
+/// looked like ([`Simulator::requests`]).
 ///
 /// Like the real services, and each switchable in `[sim]` (see
 /// [`SimConfig`](quotaswarm::config::SimConfig)): it calls tools (a forced `tool_choice`
@@ -251,6 +267,11 @@ impl Simulator {
                 spend_capped: Mutex::new(
                     s.spend_cap_keys.iter().map(|k| KeyId::of(k).hash).collect(),
                 ),
+                keyless: config
+                    .providers
+                    .values()
+                    .any(|p| p.auth == quotaswarm::config::Auth::None),
+                seen_requests: Mutex::new(Default::default()),
             }),
         }
     }
@@ -276,17 +297,24 @@ impl Simulator {
     }
 
     /// Like [`Simulator::handle_streaming`] for a request with this HTTP method (the
-    /// server's): routing is by path alone, and a 404 names the method and path asked.
+    /// server's): routing is by path alone (the path may carry a query, and stand for a
+    /// vendor path behind another address: see `routes.rs`), and a 404 names the method
+    /// and path asked.
     pub(crate) async fn handle_method(
         &self,
         method: &str,
         request: HttpRequest,
     ) -> StreamingResponse {
+        let request = match routes::normalise(self, request) {
+            Ok(r) => r,
+            Err(refused) => return StreamingResponse::complete(*refused),
+        };
         let full = match request.path.as_str() {
             "/v1/messages" => return anthropic::messages(self, &request).await,
             "/v1/chat/completions" => return openai::chat(self, &request).await,
             "/v1/messages/count_tokens" => anthropic::count_tokens(self, &request),
             "/_stats" => self.stats_response(),
+            "/_requests" => routes::log_response(&lock(&self.inner.seen_requests)),
             _ if anthropic::looks_like(&request) => anthropic::not_found(self, &request),
             _ => openai::not_found(self, method, &request),
         };
@@ -296,6 +324,12 @@ impl Simulator {
     /// A snapshot of every counter.
     pub fn stats(&self) -> SimStats {
         lock(&self.inner.stats).clone()
+    }
+
+    /// What the latest requests (up to 256) looked like, oldest first: path, query,
+    /// credential headers, other headers and body parameters (`GET /_requests`).
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        lock(&self.inner.seen_requests).iter().cloned().collect()
     }
 
     /// The label under which `/_stats` lists `key`.
@@ -390,7 +424,8 @@ impl Simulator {
     fn authenticate(&self, key: Option<&str>) -> Result<KeyId, Auth> {
         let key = key.filter(|k| !k.is_empty()).ok_or(Auth::Missing)?;
         let keys = &self.inner.api_keys;
-        if !keys.is_empty() && !keys.iter().any(|k| k == key) {
+        let anonymous = self.inner.keyless && key == routes::ANONYMOUS_KEY;
+        if !anonymous && !keys.is_empty() && !keys.iter().any(|k| k == key) {
             return Err(Auth::Invalid);
         }
         Ok(KeyId::of(key))

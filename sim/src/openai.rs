@@ -397,7 +397,14 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
     seen.model = Some(model.clone());
     validate_messages(&body)?;
     if sim.inner.strict {
-        validate::openai(&model, &body).map_err(|r| Reject {
+        // A keyless request stands for a local server, which takes its own extras.
+        let local = seen.key.as_ref().is_some_and(super::KeyId::is_anonymous);
+        let checked = if local {
+            std::borrow::Cow::Owned(validate::without_local_fields(&body))
+        } else {
+            std::borrow::Cow::Borrowed(&body)
+        };
+        validate::openai(&model, &checked).map_err(|r| Reject {
             param: r.param,
             code: r.code,
             ..Reject::invalid(r.message, None, None)

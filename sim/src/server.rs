@@ -68,7 +68,10 @@ async fn route(
     body: Bytes,
 ) -> Response {
     let request = HttpRequest {
-        path: uri.path().to_string(),
+        // The query too: some addresses need one (classic Azure's `api-version`).
+        path: uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string()),
         headers,
         body,
     };

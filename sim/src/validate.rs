@@ -88,6 +88,40 @@ const OPENAI_FIELDS: &[&str] = &[
     "function_call",
 ];
 
+/// Top-level fields a local OpenAI-compatible server (vLLM) takes beyond OpenAI's: its
+/// sampling and structured-output extras, which clients send in `extra_body`. Accepted
+/// from requests served without a key (`routes.rs`), as such a server would.
+const LOCAL_SERVER_FIELDS: &[&str] = &[
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "length_penalty",
+    "min_tokens",
+    "ignore_eos",
+    "stop_token_ids",
+    "skip_special_tokens",
+    "include_stop_str_in_output",
+    "guided_json",
+    "guided_regex",
+    "guided_choice",
+    "structured_outputs",
+    "chat_template_kwargs",
+];
+
+/// `body` without the fields only a local server takes ([`LOCAL_SERVER_FIELDS`]), to
+/// check the rest as OpenAI would.
+pub(super) fn without_local_fields(body: &Value) -> Value {
+    match body {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !LOCAL_SERVER_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// OpenAI allows at most this many stop sequences.
 const MAX_STOPS: usize = 4;
 

@@ -46,7 +46,8 @@ impl BrokerState {
             );
         }
         let lane_idx = job.lane;
-        let request = job.prepared.request_for(job.rung);
+        // The model's own headers and `extra_body` go under the request's.
+        let request = lane.model.with_extras(job.prepared.request_for(job.rung));
         let wire_model = lane.model.model.clone();
         let provider = self.providers.get(&lane.model.provider).cloned();
         let stream = job

@@ -102,6 +102,10 @@ impl TokenCounter {
                 Some(w) => tokio::time::sleep(w).await,
             }
         }
+        // The model's headers (an `anthropic-beta`) go to the counter too.
+        let with_model = (!model.headers.is_empty())
+            .then(|| model.with_extras(std::sync::Arc::new(req.clone())));
+        let req = with_model.as_deref().unwrap_or(req);
         match endpoint.count_tokens(&model.model, req).await? {
             Ok(n) => Some(n),
             Err(f) => {

@@ -59,9 +59,10 @@ pub(crate) fn canonical_key(req: &CompletionRequest) -> RequestKey {
         thinking,
         reasoning_effort,
         // Neither shapes the answer: identical requests with different options or
-        // metadata share one call.
+        // metadata share one call; of the options, only the extra headers and body
+        // fields can (encoded last, below).
         metadata: _,
-        options: _,
+        options,
     } = req;
     let mut e = Encoder(Sha256::new());
     e.raw(b"quotaswarm-request-key");
@@ -93,6 +94,25 @@ pub(crate) fn canonical_key(req: &CompletionRequest) -> RequestKey {
         None => e.str(t.kind().as_str()),
     });
     e.opt(reasoning_effort.as_ref(), |e, r| e.str(r.as_str()));
+    // Appended only when set: every encoding above is self-delimiting, so a request
+    // without extras keeps the key it had before they existed (no version bump), and
+    // none can equal one with them. Credential header values are left out.
+    if !options.headers.is_empty() || options.extra_body.is_some() {
+        e.tag(0xE7);
+        let headers: Vec<(&str, &str)> = options.headers.iter().collect();
+        e.len(headers.len());
+        for (name, value) in headers {
+            e.str(name);
+            e.str(if crate::types::is_secret_header(name) {
+                ""
+            } else {
+                value
+            });
+        }
+        e.opt(options.extra_body.as_ref(), |e, b| {
+            e.value(&Value::Object(b.clone()))
+        });
+    }
     RequestKey(e.0.finalize().into())
 }
 
@@ -374,5 +394,25 @@ mod tests {
         assert_eq!(hex.len(), 64);
         assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(format!("{k:?}"), format!("RequestKey({hex})"));
+    }
+
+    #[test]
+    fn extra_headers_and_body_fields_shape_the_key_but_credentials_do_not() {
+        let plain = CompletionRequest::prompt("sonnet", "hi");
+        let key = |r: CompletionRequest| canonical_key(&r);
+        let body = |v: Value| plain.clone().extra_body(v);
+        assert_ne!(key(plain.clone()), key(body(json!({"top_k": 20}))));
+        assert_ne!(
+            key(body(json!({"top_k": 20}))),
+            key(body(json!({"top_k": 21})))
+        );
+        assert_ne!(
+            key(plain.clone()),
+            key(plain.clone().header("anthropic-beta", "b"))
+        );
+        assert_eq!(
+            key(plain.clone().header("x-api-token", "one")),
+            key(plain.clone().header("x-api-token", "two"))
+        );
     }
 }

@@ -15,6 +15,7 @@
 //! scratch; most are `#[non_exhaustive]` so that new settings are not breaking changes.
 
 mod alerts;
+mod endpoint;
 pub mod family;
 mod keypath;
 mod locate;
@@ -35,6 +36,7 @@ pub use quota::{QuotaConfig, QuotaStore, DEFAULT_REDIS_URL};
 
 pub use alerts::AlertsConfig;
 pub use otlp::{OtlpConfig, DEFAULT_OTLP_ENDPOINT};
+pub use endpoint::{Auth, RESERVED_BODY_FIELDS, RESERVED_HEADERS};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -147,6 +149,18 @@ pub struct ProviderConfig {
     /// between chunks, before it times out (`stream_idle_timeout_secs`, default 60 s).
     /// Streams have no total timeout: a long answer that keeps arriving completes.
     pub stream_idle_timeout: Duration,
+    /// The request path after `base_url` (`path`, or the path of `url`), replacing the
+    /// wire's (`/v1/messages`, `/v1/chat/completions`); `{model}` in it stands for the
+    /// wire model (classic Azure's deployment). `None`: the wire's.
+    pub path: Option<String>,
+    /// How the key is sent (`auth`; default the wire's: `x-api-key` for Anthropic,
+    /// `bearer` otherwise). [`Auth::None`] sends none and is never simulated.
+    pub auth: Auth,
+    /// Query parameters of every request (`query`, and those of `url`), e.g. Azure's
+    /// `api-version`.
+    pub query: Vec<(String, String)>,
+    /// Headers of every request (`headers`); credential values never show in `Debug`.
+    pub headers: crate::types::ExtraHeaders,
 }
 
 impl ProviderConfig {
@@ -158,6 +172,24 @@ impl ProviderConfig {
     /// The key to send: the one set in code, else the environment's.
     pub fn resolve_key(&self) -> Option<ApiKey> {
         self.api_key.clone().or_else(|| self.api_key_from_env())
+    }
+
+    /// Sends this provider's requests to `origin` (`http://127.0.0.1:8787`, e.g. a
+    /// simulator) over HTTP, keeping what follows the host in its base URL (Azure v1's
+    /// `/openai`), its path, query, key scheme and headers.
+    pub fn point_at(&mut self, origin: &str) {
+        let after_scheme = self.base_url.find("://").map_or(0, |i| i + 3);
+        let rest = self.base_url[after_scheme..]
+            .find('/')
+            .map_or("", |i| &self.base_url[after_scheme + i..]);
+        self.base_url = format!("{}{rest}", origin.trim_end_matches('/'));
+        self.transport = Transport::Http;
+    }
+
+    /// Whether this provider can be called for real: it needs no key (`auth = "none"`)
+    /// or has one. One that cannot goes to the simulator under `quotaswarm_sim::auto()`.
+    pub fn can_call(&self) -> bool {
+        self.auth == Auth::None || self.resolve_key().is_some()
     }
 }
 
@@ -302,9 +334,34 @@ pub struct ModelConfig {
     /// What the broker does with a request that breaks [`ModelConfig::params`]
     /// (`on_unsupported`, default refuse).
     pub on_unsupported: OnUnsupported,
+    /// Headers of this model's requests (`headers`, e.g. `anthropic-beta`), over the
+    /// provider's; a request's own win over them.
+    pub headers: crate::types::ExtraHeaders,
+    /// JSON fields merged into this model's request bodies (`extra_body`); a request's
+    /// own win over them.
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ModelConfig {
+    /// `req` with this model's headers and `extra_body` under its own (unchanged, not
+    /// copied, when the model sets none).
+    pub fn with_extras(
+        &self,
+        req: std::sync::Arc<crate::types::CompletionRequest>,
+    ) -> std::sync::Arc<crate::types::CompletionRequest> {
+        if self.headers.is_empty() && self.extra_body.is_none() {
+            return req;
+        }
+        let mut r = (*req).clone();
+        r.options.headers = r.options.headers.over(&self.headers);
+        if let Some(base) = &self.extra_body {
+            let mut body = base.clone();
+            body.extend(r.options.extra_body.take().unwrap_or_default());
+            r.options.extra_body = Some(body);
+        }
+        std::sync::Arc::new(r)
+    }
+
     /// The cost in USD of `usage` at this model's prices; 0 when it has none (see
     /// [`ModelConfig::prices`]).
     pub fn cost(&self, usage: &crate::types::Usage) -> f64 {
@@ -636,11 +693,11 @@ impl Config {
         }
     }
 
-    /// Points every provider of `wire` at `base_url` over HTTP (e.g. a `quotaswarm sim`).
+    /// Points every provider of `wire` at `base_url` over HTTP (e.g. a `quotaswarm sim`),
+    /// keeping what follows the host in each one's own ([`ProviderConfig::point_at`]).
     pub fn point_at(&mut self, wire: Wire, base_url: &str) {
         for p in self.providers.values_mut().filter(|p| p.wire == wire) {
-            p.transport = Transport::Http;
-            p.base_url = base_url.trim_end_matches('/').to_string();
+            p.point_at(base_url);
         }
     }
 }

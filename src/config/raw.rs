@@ -65,6 +65,18 @@ pub struct RawProvider {
     pub timeout_secs: Option<f64>,
     /// Streamed calls: the longest silence, in seconds, before they time out.
     pub stream_idle_timeout_secs: Option<f64>,
+    /// The whole endpoint URL (instead of `base_url` and `path`); may hold a query.
+    pub url: Option<String>,
+    /// The request path after `base_url`, replacing the wire's; `{model}` is the wire model.
+    pub path: Option<String>,
+    /// `bearer`, `x-api-key`, `api-key` or `none`; default the wire's.
+    pub auth: Option<String>,
+    /// Query parameters added to every request.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Headers added to every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +115,11 @@ pub struct RawModel {
     pub params: Option<String>,
     /// `refuse` (default) or `drop`: what to do with a parameter the model refuses.
     pub on_unsupported: Option<String>,
+    /// Headers added to this model's requests (e.g. `anthropic-beta`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSON fields merged into this model's request bodies.
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -46,6 +46,15 @@ impl Provider for Anthropic {
         Box::new(AnthropicStream::new(model))
     }
 
+    fn encode_count_tokens(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
+    ) -> Option<Encoded> {
+        Some(encode_count_tokens(model, req, key))
+    }
+
     fn stream_decoder_for(&self, model: &str, req: &CompletionRequest) -> Box<dyn StreamDecoder> {
         let mut decoder = AnthropicStream::new(model);
         if let Some(schema) = &req.response_format {

@@ -12,7 +12,9 @@
 //!   paused time.
 //! - [`Endpoint`] puts a provider, a transport and a key together and sends one attempt
 //!   ([`Endpoint::complete`], [`Endpoint::stream`]); the broker's provider actors hold
-//!   one each.
+//!   one each. A provider configured with its own path, query, key scheme or headers is
+//!   its wire wrapped in a [`Routed`] (`route.rs`), which also applies each request's own
+//!   headers and `extra_body`.
 //! - Every response's rate-limit headers (both vendors' families) become one
 //!   [`RateLimitSnapshot`]; every failure becomes a typed [`ProviderError`] (status and
 //!   error body, with `x-should-retry` honoured).
@@ -26,12 +28,14 @@ mod openai;
 #[cfg(test)]
 mod parsers_never_panic;
 mod ratelimit;
+mod route;
 mod stream;
 mod transport;
 
 pub(crate) use actor::{Dispatch, EventSink, ProviderActor, ProviderMsg, Reporter};
 pub use classify::ProviderError;
 pub use ratelimit::{LimitWindow, RateLimitSnapshot};
+pub use route::{Route, Routed};
 pub use stream::{ByteStream, Flow, ProviderStream, StreamDecoder, StreamEvent};
 pub use transport::{
     HttpRequest, HttpResponse, HttpTransport, StreamingResponse, Transport, TransportError,
@@ -188,6 +192,18 @@ pub trait Provider: Send + Sync + 'static {
         self.decode(res, now)
     }
 
+    /// The request counting `req`'s input tokens with the provider's own counter
+    /// (Anthropic `count_tokens`); `None` (the default) for wires that have none.
+    fn encode_count_tokens(
+        &self,
+        model: &str,
+        req: &CompletionRequest,
+        key: Option<&ApiKey>,
+    ) -> Option<Encoded> {
+        let _ = (model, req, key);
+        None
+    }
+
     /// Like [`Provider::stream_decoder`], knowing the request the stream answers.
     /// [`Endpoint`] calls this one; the default is `stream_decoder`.
     fn stream_decoder_for(&self, model: &str, req: &CompletionRequest) -> Box<dyn StreamDecoder> {
@@ -240,10 +256,11 @@ impl Endpoint {
         model: &str,
         req: &CompletionRequest,
     ) -> Option<Result<u64, ProviderFailure>> {
-        if self.provider.wire() != Wire::Anthropic {
-            return None;
-        }
-        let http = match anthropic::encode_count_tokens(model, req, self.key.as_ref()) {
+        let encoded = self
+            .provider
+            .encode_count_tokens(model, req, self.key.as_ref())?
+            .and_then(|h| route::with_request_extras(h, req, false));
+        let http = match encoded {
             Ok(h) => h,
             Err(e) => return Some(Err(e.into())),
         };
@@ -257,6 +274,7 @@ impl Endpoint {
     /// retries, no rate limiting: that is the broker's job.
     pub async fn complete(&self, model: &str, req: &CompletionRequest) -> Decoded {
         let http = self.provider.encode(model, req, self.key.as_ref())?;
+        let http = route::with_request_extras(http, req, true)?;
         let lost = |e| self.failure_of_transport(e);
         let response = self.transport.send(http).await.map_err(lost)?;
         self.provider.decode_for(req, response, SystemTime::now())
@@ -275,6 +293,7 @@ impl Endpoint {
         req: &CompletionRequest,
     ) -> Result<ProviderStream, ProviderFailure> {
         let http = self.provider.encode_stream(model, req, self.key.as_ref())?;
+        let http = route::with_request_extras(http, req, true)?;
         let lost = |e| self.failure_of_transport(e);
         let response = self.transport.send_streaming(http).await.map_err(lost)?;
         let now = SystemTime::now();

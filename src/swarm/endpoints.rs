@@ -1,10 +1,11 @@
 //! Wiring: the provider endpoints a config describes, each with its transport (real HTTP
 //! or the in-process simulator) and its key. The broker takes endpoints ready-made and
-//! never knows whether a simulator stands behind them.
+//! never knows whether a simulator stands behind them. A provider's own path, query,
+//! key scheme and headers (`[providers.X]`) wrap its wire in a [`Routed`].
 
 use crate::broker::StartError;
 use crate::config::{Config, Transport as TransportKind};
-use crate::provider::{self, Endpoint, HttpTransport, Transport};
+use crate::provider::{self, Endpoint, HttpTransport, Route, Routed, Transport};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -34,11 +35,13 @@ pub fn endpoints(
         let key = p.resolve_key().or_else(|| {
             (p.transport == TransportKind::Embedded).then(|| crate::ApiKey::new(SIM_KEY))
         });
+        // `auth = "none"` sends no key, whatever is set.
+        let key = key.filter(|_| p.auth != crate::config::Auth::None);
         out.insert(
             name.clone(),
             Endpoint {
                 name: name.clone(),
-                provider: provider::for_wire(p.wire),
+                provider: Routed::wrap(provider::for_wire(p.wire), Route::of(p)),
                 transport,
                 key,
             },

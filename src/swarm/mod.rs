@@ -82,7 +82,8 @@ impl Swarm {
             .providers
             .values()
             .filter(|p| match route {
-                SimRoute::Auto => p.transport == Transport::Http && p.api_key_from_env().is_none(),
+                // A keyless provider (`auth = "none"`, a local server) is real.
+                SimRoute::Auto => p.transport == Transport::Http && !p.can_call(),
                 SimRoute::Loopback => true,
                 SimRoute::Embedded | SimRoute::AsConfigured => false,
             })
@@ -344,7 +345,7 @@ impl BuiltSwarm {
 fn backend_line(p: &crate::config::ProviderConfig, simulated: bool) -> String {
     let wire = match p.wire {
         Wire::Anthropic => "Anthropic Messages",
-        Wire::OpenAi => "OpenAI Chat Completions",
+        _ => "OpenAI Chat Completions",
     };
     match p.transport {
         Transport::Embedded => format!("{}: simulator in-process ({wire})", p.name),
@@ -370,8 +371,7 @@ async fn start_simulators(
         let url = server.base_url().unwrap_or_default();
         for name in needs_sim {
             if let Some(p) = config.providers.get_mut(name) {
-                p.transport = Transport::Http;
-                p.base_url = url.clone();
+                p.point_at(&url);
                 // Keys from the environment must not leak to the simulator.
                 p.api_key_env = None;
                 p.api_key = Some(crate::ApiKey::new(SIM_KEY));

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod cache;
 pub(crate) mod counts;
+mod extra;
 mod reasoning;
 #[cfg(test)]
 pub(crate) mod test_reply;
@@ -17,6 +18,7 @@ mod tools;
 
 pub use cache::{CacheControl, CacheTtl};
 pub use counts::MessageCounts;
+pub use extra::{is_secret_header, ExtraHeaders};
 pub use reasoning::{ReasoningEffort, Thinking, ThinkingKind};
 pub use tools::{OutputSchema, Tool, ToolChoice};
 
@@ -307,6 +309,14 @@ pub struct RequestOptions {
     /// [`MessageCounts`]). Not sent, not part of equality.
     #[serde(skip)]
     pub counts: Option<MessageCounts>,
+    /// Extra HTTP headers (e.g. `anthropic-beta`) over the provider's and the model's
+    /// (see `extra.rs`, [`CompletionRequest::header`]).
+    #[serde(default, skip_serializing_if = "ExtraHeaders::is_empty")]
+    pub headers: ExtraHeaders,
+    /// JSON fields merged into the body at the top level, over the model's `extra_body`
+    /// ([`CompletionRequest::extra_body`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 fn yes() -> bool {
@@ -324,6 +334,8 @@ impl Default for RequestOptions {
             auto_cache: None,
             reuse: None,
             counts: None,
+            headers: ExtraHeaders::default(),
+            extra_body: None,
         }
     }
 }

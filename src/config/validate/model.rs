@@ -40,7 +40,7 @@ pub(super) fn limits(
 
 pub(super) fn model(
     name: &str,
-    m: RawModel,
+    mut m: RawModel,
     providers: &BTreeMap<String, ProviderConfig>,
     presets: &BTreeMap<String, ParamRules>,
     default_burst: Duration,
@@ -100,6 +100,13 @@ pub(super) fn model(
         &format!("{path}.on_unsupported"),
         m.on_unsupported.as_deref(),
     )?;
+    let headers = super::super::endpoint::headers(
+        &format!("{path}.headers"),
+        std::mem::take(&mut m.headers),
+        provider.auth,
+    )?;
+    let extra_body =
+        super::super::endpoint::extra_body(&format!("{path}.extra_body"), m.extra_body.take())?;
     Ok(ModelConfig {
         name: name.to_string(),
         provider: provider_name,
@@ -116,6 +123,8 @@ pub(super) fn model(
         cache_reads_count: m.cache_reads_count.unwrap_or(false),
         params,
         on_unsupported,
+        headers,
+        extra_body,
     })
 }
 

@@ -1,5 +1,6 @@
 //! `[providers.NAME]`: wire, transport, base URL and timeouts.
 
+use super::super::endpoint::Location;
 use super::super::problem::{secs, Problem};
 use super::super::raw::*;
 use super::super::*;
@@ -32,22 +33,17 @@ pub(super) fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Pro
             "is only for kind = \"sim\"",
         ));
     }
-    let default_url = match wire {
-        Wire::Anthropic => "https://api.anthropic.com",
-        Wire::OpenAi => "https://api.openai.com",
+    let Location {
+        base_url,
+        path: request_path,
+        mut query,
+    } = location(&path, &p, wire)?;
+    query.extend(p.query.into_iter().filter(|(k, _)| !k.is_empty()));
+    let auth = match p.auth.as_deref() {
+        Some(a) => Auth::parse(&format!("{path}.auth"), a)?,
+        None => Auth::for_wire(wire),
     };
-    let base_url = p.base_url.unwrap_or_else(|| default_url.to_string());
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        return Err(Problem::new(
-            format!("{path}.base_url"),
-            "must start with http:// or https://",
-        ));
-    }
-    // Accept both `https://host` and `https://host/v1`: paths are appended as `/v1/...`.
-    let base_url = base_url
-        .trim_end_matches('/')
-        .trim_end_matches("/v1")
-        .to_string();
+    let headers = super::super::endpoint::headers(&format!("{path}.headers"), p.headers, auth)?;
     let timeout = nonzero_secs(&path, "timeout_secs", p.timeout_secs, 600)?;
     let stream_idle_timeout = nonzero_secs(
         &path,
@@ -64,6 +60,60 @@ pub(super) fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Pro
         api_key: None,
         timeout,
         stream_idle_timeout,
+        path: request_path,
+        auth,
+        query,
+        headers,
+    })
+}
+
+/// The base URL, the request path (`None`: the wire's) and the query of `url`, from
+/// either `url` or `base_url` + `path`.
+fn location(at: &str, p: &RawProvider, wire: Wire) -> Result<Location, Problem> {
+    if let Some(url) = &p.url {
+        for (field, set) in [
+            ("base_url", p.base_url.is_some()),
+            ("path", p.path.is_some()),
+        ] {
+            if set {
+                return Err(Problem::new(
+                    format!("{at}.{field}"),
+                    "cannot be set with url (the url holds the whole address): keep one",
+                ));
+            }
+        }
+        return super::super::endpoint::split_url(&format!("{at}.url"), url);
+    }
+    let default_url = match wire {
+        Wire::Anthropic => "https://api.anthropic.com",
+        _ => "https://api.openai.com",
+    };
+    let base_url = p
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default_url.to_string());
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(Problem::new(
+            format!("{at}.base_url"),
+            "must start with http:// or https://",
+        ));
+    }
+    let path = p
+        .path
+        .as_deref()
+        .map(|s| super::super::endpoint::request_path(&format!("{at}.path"), s))
+        .transpose()?;
+    let base_url = base_url.trim_end_matches('/');
+    // With the wire's path, accept both `https://host` and `https://host/v1`: paths are
+    // appended as `/v1/...`. A path of one's own is appended to the base URL as written.
+    let base_url = match path {
+        Some(_) => base_url,
+        None => base_url.trim_end_matches("/v1"),
+    };
+    Ok(Location {
+        base_url: base_url.to_string(),
+        path,
+        query: Vec::new(),
     })
 }
 

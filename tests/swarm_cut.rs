@@ -5,7 +5,7 @@
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, Cut, Ending, DEFAULT_GRACE};
 use quotaswarm::config::Config;
-use quotaswarm::swarm::{BuiltSwarm, SwarmBuilder};
+use quotaswarm::swarm::{BuiltSwarm, SwarmBuilder, SwarmReport};
 use quotaswarm::BrokerError;
 use quotaswarm_agents::{ScriptedAgent, Turn};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,16 @@ fn oneshots(n: usize) -> Vec<Turn> {
         .collect()
 }
 
+/// A swarm over the in-process simulator with the default config.
+fn default_swarm() -> SwarmBuilder {
+    SwarmBuilder::new(Config::default()).backend(quotaswarm_sim::embedded())
+}
+
+/// Runs `swarm` with the [`DEADLINE`].
+async fn run_to_deadline(swarm: SwarmBuilder) -> SwarmReport {
+    swarm.deadline(DEADLINE).run().await.expect("run")
+}
+
 /// One model, `slow`, that takes one request a minute: a second ask waits in the
 /// broker's queue for about a minute.
 fn one_request_a_minute() -> Config {
@@ -38,13 +48,8 @@ fn one_request_a_minute() -> Config {
 #[tokio::test(start_paused = true)]
 async fn a_deadline_cuts_an_agent_looping_a_thousand_completions() {
     let t0 = Instant::now();
-    let report = SwarmBuilder::new(Config::default())
-        .backend(quotaswarm_sim::embedded())
-        .agent("looper", ScriptedAgent::new("haiku", oneshots(1000)))
-        .deadline(DEADLINE)
-        .run()
-        .await
-        .expect("run");
+    let looper = ScriptedAgent::new("haiku", oneshots(1000));
+    let report = run_to_deadline(default_swarm().agent("looper", looper)).await;
     let took = t0.elapsed();
     let a = &report.agents[0];
     println!("{a:?} in {took:?}");
@@ -90,14 +95,13 @@ impl Agent for Sleeper {
 #[tokio::test(start_paused = true)]
 async fn an_agent_ignoring_the_cut_is_killed_after_the_grace_period() {
     let t0 = Instant::now();
-    let report = SwarmBuilder::new(Config::default())
-        .backend(quotaswarm_sim::embedded())
-        .agent("sleeper", Sleeper)
-        .agent("quick", ScriptedAgent::new("haiku", oneshots(2)))
-        .deadline(DEADLINE)
-        .run()
-        .await
-        .expect("run");
+    let quick = ScriptedAgent::new("haiku", oneshots(2));
+    let report = run_to_deadline(
+        default_swarm()
+            .agent("sleeper", Sleeper)
+            .agent("quick", quick),
+    )
+    .await;
     let took = t0.elapsed();
     let (sleeper, quick) = (&report.agents[0], &report.agents[1]);
     assert_eq!(sleeper.cut, Some(Cut::Deadline));
@@ -136,14 +140,8 @@ impl Agent for Stubborn {
 
 #[tokio::test(start_paused = true)]
 async fn an_agent_that_catches_the_cancellation_and_goes_on_is_killed() {
-    let report = SwarmBuilder::new(Config::default())
-        .backend(quotaswarm_sim::embedded())
-        .agent("stubborn", Stubborn)
-        .deadline(DEADLINE)
-        .grace(Duration::from_secs(1))
-        .run()
-        .await
-        .expect("run");
+    let stubborn = default_swarm().agent("stubborn", Stubborn);
+    let report = run_to_deadline(stubborn.grace(Duration::from_secs(1))).await;
     let a = &report.agents[0];
     assert_eq!(a.cut, Some(Cut::Deadline));
     assert!(a.killed, "{a:?}");
@@ -176,13 +174,7 @@ impl Agent for Thinker {
 
 #[tokio::test(start_paused = true)]
 async fn long_local_work_watching_ctx_cancelled_ends_at_the_deadline() {
-    let report = SwarmBuilder::new(Config::default())
-        .backend(quotaswarm_sim::embedded())
-        .agent("thinker", Thinker)
-        .deadline(DEADLINE)
-        .run()
-        .await
-        .expect("run");
+    let report = run_to_deadline(default_swarm().agent("thinker", Thinker)).await;
     let a = &report.agents[0];
     assert_eq!(a.cut, Some(Cut::Deadline));
     assert!(!a.killed);

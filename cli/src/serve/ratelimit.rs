@@ -89,3 +89,47 @@ impl RateView {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_wire_names_its_buckets_as_its_vendor_does() {
+        let cases: [(Wire, &str, Option<(&str, &str)>); 5] = [
+            (
+                Wire::Anthropic,
+                "input_tokens",
+                Some((
+                    "anthropic-ratelimit-input-tokens-limit",
+                    "anthropic-ratelimit-input-tokens-remaining",
+                )),
+            ),
+            (
+                Wire::Anthropic,
+                "requests",
+                Some((
+                    "anthropic-ratelimit-requests-limit",
+                    "anthropic-ratelimit-requests-remaining",
+                )),
+            ),
+            (
+                Wire::OpenAi,
+                "input_tokens",
+                Some(("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens")),
+            ),
+            (
+                Wire::OpenAi,
+                "requests",
+                Some((
+                    "x-ratelimit-limit-requests",
+                    "x-ratelimit-remaining-requests",
+                )),
+            ),
+            (Wire::OpenAi, "output_tokens", None),
+        ];
+        for (wire, bucket, want) in cases {
+            assert_eq!(names(wire, bucket), want, "{bucket}");
+        }
+    }
+}

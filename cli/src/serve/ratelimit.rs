@@ -96,7 +96,8 @@ mod tests {
 
     #[test]
     fn each_wire_names_its_buckets_as_its_vendor_does() {
-        let cases: [(Wire, &str, Option<(&str, &str)>); 5] = [
+        type Names = Option<(&'static str, &'static str)>;
+        let cases: [(Wire, &str, Names); 5] = [
             (
                 Wire::Anthropic,
                 "input_tokens",

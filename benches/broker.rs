@@ -8,19 +8,11 @@
 use futures_util::future::BoxFuture;
 use hdrhistogram::Histogram;
 use quotaswarm::broker::{self, StartOptions};
-use quotaswarm::CompletionRequest;
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Instant;
 
 mod common;
 
-use common::{config, endpoint};
-
-fn request(i: usize) -> CompletionRequest {
-    // Distinct requests (no coalescing), a short conversation each.
-    CompletionRequest::prompt("m", format!("question number {i} about rate limits")).coalesce(false)
-}
+use common::{config, endpoint, request, spread};
 
 async fn run(
     label: &str,
@@ -28,29 +20,7 @@ async fn run(
     callers: usize,
     f: impl Fn(usize) -> BoxFuture<'static, ()> + Send + Sync + 'static,
 ) -> (f64, Histogram<u64>) {
-    let f = Arc::new(f);
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..callers {
-        let f = f.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut h = Histogram::<u64>::new(3).expect("histogram");
-            for i in (c..n).step_by(callers) {
-                let t = Instant::now();
-                f(i).await;
-                let _ = h.record(t.elapsed().as_nanos() as u64);
-            }
-            h
-        }));
-    }
-    let mut all = Histogram::<u64>::new(3).expect("histogram");
-    for t in tasks {
-        if let Ok(h) = t.await {
-            let _ = all.add(h);
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let rate = n as f64 / secs;
+    let (rate, all) = spread(n, callers, f).await;
     println!(
         "{label:<28} {:>9.0} completions/s   p50 {:>7.1} µs   p99 {:>7.1} µs",
         rate,

@@ -13,14 +13,12 @@ use hdrhistogram::Histogram;
 use quotaswarm::broker::{self, StartOptions};
 use quotaswarm::config::Config;
 use quotaswarm::quota::{BucketSpec, RedisQuota};
-use quotaswarm::CompletionRequest;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 mod common;
 
-use common::{config, endpoint};
+use common::{config, endpoint, request, spread};
 
 fn redis_url() -> String {
     std::env::var("QUOTASWARM_BENCH_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
@@ -76,35 +74,16 @@ async fn through_broker(label: &str, config: Config, n: usize, callers: usize) {
     for i in 0..200 {
         let _ = h.complete(request(usize::MAX - i)).await;
     }
-    let start = Instant::now();
-    let h = Arc::new(h);
-    let mut tasks = Vec::new();
-    for c in 0..callers {
+    let (rate, all) = spread(n, callers, move |i| {
         let h = h.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new(3).expect("histogram");
-            for i in (c..n).step_by(callers) {
-                let t = Instant::now();
-                h.complete(request(i)).await.expect("answered");
-                let _ = hist.record(t.elapsed().as_nanos() as u64);
-            }
-            hist
-        }));
-    }
-    let mut all = Histogram::<u64>::new(3).expect("histogram");
-    for t in tasks {
-        if let Ok(hist) = t.await {
-            let _ = all.add(hist);
-        }
-    }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
+        Box::pin(async move {
+            h.complete(request(i)).await.expect("answered");
+        })
+    })
+    .await;
     let (p50, p99) = quantiles(&all);
     println!("{label:<34} {rate:>9.0} completions/s   p50 {p50:>8.1} µs   p99 {p99:>8.1} µs");
     b.stop();
-}
-
-fn request(i: usize) -> CompletionRequest {
-    CompletionRequest::prompt("m", format!("question number {i} about rate limits")).coalesce(false)
 }
 
 fn with_store(redis: bool) -> Config {

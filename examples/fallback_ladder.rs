@@ -8,7 +8,7 @@
 //! ```
 
 use quotaswarm::agent::Ask;
-use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{report_table, SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use quotaswarm_agents::persona::Persona;
 
@@ -30,25 +30,16 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
         swarm = swarm.agent(format!("agent-{i}"), agent);
     }
     let report = swarm.run().await?;
-    if let Some(stats) = &report.stats {
-        for (path, n) in &stats.fallbacks {
-            println!("fell back {path}: {n} times");
-        }
-        for lane in stats.lanes.iter().filter(|l| l.completions > 0) {
-            println!("{} answered {} requests", lane.model, lane.completions);
-        }
-    }
-    for a in &report.agents {
-        println!(
-            "{}: {} answers, {} from a lower rung",
-            a.name, a.completions, a.fallbacks
-        );
+    // Per agent: its answers and how many came from a lower rung; per lane: what it
+    // answered.
+    print!("{}", report_table(&report));
+    for (path, n) in report.stats.iter().flat_map(|s| &s.fallbacks) {
+        println!("fell back {path}: {n} times");
     }
     Ok(report)
 }
 
 #[tokio::main]
-#[allow(dead_code)]
 async fn main() -> anyhow::Result<()> {
     run().await.map(|_| ())
 }

@@ -65,7 +65,6 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
 }
 
 #[tokio::main]
-#[allow(dead_code)]
 async fn main() -> anyhow::Result<()> {
     run().await.map(|_| ())
 }

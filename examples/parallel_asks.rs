@@ -9,7 +9,7 @@
 //! ```
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx};
-use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
+use quotaswarm::swarm::{report_table, SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 
 /// Asks about its three topics at once, then finishes.
@@ -42,17 +42,11 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
         .agent("surveyor", surveyor)
         .run()
         .await?;
-    for a in &report.agents {
-        println!(
-            "{}: {} answers in {:.2}s",
-            a.name, a.completions, report.makespan_secs
-        );
-    }
+    print!("{}", report_table(&report));
     Ok(report)
 }
 
 #[tokio::main]
-#[allow(dead_code)]
 async fn main() -> anyhow::Result<()> {
     run().await.map(|_| ())
 }

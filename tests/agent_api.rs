@@ -9,7 +9,9 @@ use common::run_alone;
 use quotaswarm_sim::embedded;
 
 use futures_util::StreamExt;
-use quotaswarm::agent::{spawn_agent, Addr, Agent, AgentError, AgentOutput, AgentResult, Ask, Ctx};
+use quotaswarm::agent::{
+    spawn_agent, Addr, Agent, AgentError, AgentOutput, AgentReport, AgentResult, Ask, Ctx,
+};
 use quotaswarm::broker::StreamItem;
 use quotaswarm::config::Config;
 use quotaswarm::swarm::{Swarm, SwarmBuilder, SwarmReport};
@@ -21,6 +23,15 @@ use tokio::time::Instant;
 
 async fn run_one<A: Agent<O>, O: AgentOutput>(agent: A) -> SwarmReport {
     run_alone(Config::default(), embedded(), "agent", agent, 600).await
+}
+
+/// Runs `agent` alone and checks that it finished; returns the swarm's report and the
+/// agent's.
+async fn run_finished<A: Agent<O>, O: AgentOutput>(agent: A) -> (SwarmReport, AgentReport) {
+    let report = run_one(agent).await;
+    let a = report.agents[0].clone();
+    assert!(a.finished, "{a:?}");
+    (report, a)
 }
 
 fn haiku() -> Ask {
@@ -57,13 +68,11 @@ impl Agent<(Duration, Duration)> for Joiner {
 
 #[tokio::test(start_paused = true)]
 async fn joined_asks_are_in_flight_together_and_all_counted() {
-    let report = run_one(Joiner {
+    let (report, a) = run_finished(Joiner {
         alone: Duration::ZERO,
     })
     .await;
     let timings = report.output::<(Duration, Duration)>("agent").copied();
-    let a = &report.agents[0];
-    assert!(a.finished, "{a:?}");
     assert_eq!(a.completions, 4);
     assert_eq!(a.errors, 0);
     assert!(a.output_tokens > 0);
@@ -96,9 +105,7 @@ impl Agent for Fanout {
 
 #[tokio::test(start_paused = true)]
 async fn an_asker_in_spawned_tasks_counts_into_the_agents_report() {
-    let report = run_one(Fanout).await;
-    let a = &report.agents[0];
-    assert!(a.finished, "{a:?}");
+    let (report, a) = run_finished(Fanout).await;
     assert_eq!(a.completions, 4);
     assert_eq!(report.totals.answers, 4);
 }
@@ -132,9 +139,7 @@ impl Agent<(String, String)> for Streamer {
 
 #[tokio::test(start_paused = true)]
 async fn a_streamed_completion_and_a_refused_stream_are_counted() {
-    let report = run_one(Streamer).await;
-    let a = &report.agents[0];
-    assert!(a.finished, "{a:?}");
+    let (_, a) = run_finished(Streamer).await;
     assert_eq!(a.completions, 1);
     assert!(a.output_tokens > 0);
     assert_eq!(a.errors, 1);
@@ -143,10 +148,7 @@ async fn a_streamed_completion_and_a_refused_stream_are_counted() {
         .as_deref()
         .unwrap_or_default()
         .contains("messages is empty"));
-    let (printed, done) = report.agents[0]
-        .output::<(String, String)>()
-        .cloned()
-        .expect("texts");
+    let (printed, done) = a.output::<(String, String)>().cloned().expect("texts");
     assert!(!done.is_empty());
     assert_eq!(printed, done);
 }
@@ -168,9 +170,7 @@ impl Agent for Dropper {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_dropped_before_its_end_is_not_counted() {
-    let report = run_one(Dropper).await;
-    let a = &report.agents[0];
-    assert!(a.finished, "{a:?}");
+    let (_, a) = run_finished(Dropper).await;
     assert_eq!((a.completions, a.errors), (0, 0));
 }
 
@@ -224,12 +224,10 @@ impl Agent for Matcher {
 #[tokio::test(start_paused = true)]
 async fn broker_errors_stay_matchable_after_the_question_mark() {
     let matched = Arc::new(AtomicUsize::new(0));
-    let report = run_one(Matcher {
+    let (_, a) = run_finished(Matcher {
         matched: matched.clone(),
     })
     .await;
-    let a = &report.agents[0];
-    assert!(a.finished, "{a:?}");
     assert_eq!(matched.load(Ordering::SeqCst), 1);
     assert_eq!(a.errors, 1);
 }

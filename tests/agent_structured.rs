@@ -48,18 +48,14 @@ enum Verdict {
 
 type Outcome = Result<Check, AgentError>;
 
-/// Asks one typed question and returns the outcome.
-struct Checker {
-    target: &'static str,
-}
+/// Asks one typed question with its `Ask` and returns the outcome.
+struct Checker(Ask);
 
 impl Agent<Outcome> for Checker {
     type Msg = ();
     async fn on_start(&mut self, ctx: &mut Ctx<(), Outcome>) -> AgentResult {
-        let ask = Ask::new(self.target).max_tokens(400);
-        let got = ctx
-            .ask_json::<Check>(&ask, "Check the claim: token buckets allow bursts.")
-            .await;
+        let claim = "Check the claim: token buckets allow bursts.";
+        let got = ctx.ask_json::<Check>(&self.0, claim).await;
         ctx.finish_with(got);
         Ok(())
     }
@@ -71,7 +67,8 @@ async fn check(
 ) -> (SwarmReport, Result<Check, AgentError>) {
     let text = format!("[sim]\nlatency_ms = 1\nschema_violation_rate = {violation_rate}\n");
     let config = Config::from_toml_str_over_defaults(&text, "agent_structured test").unwrap();
-    let mut report = run_alone(config, loopback(), "checker", Checker { target }, 60).await;
+    let checker = Checker(Ask::new(target).max_tokens(400));
+    let mut report = run_alone(config, loopback(), "checker", checker, 60).await;
     let got = report.agents[0].take_output::<Outcome>();
     let got = got.unwrap_or_else(|| panic!("no outcome: {:?}", report.agents));
     (report, got)

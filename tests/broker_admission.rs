@@ -16,6 +16,20 @@ fn config(models: &str, sim: &str) -> Config {
     Config::from_toml_str(&text, "test").expect("test config")
 }
 
+/// Model `m` (wire `claude-sonnet-4-5`) with `rpm = 1000` and `limits`.
+fn sonnet_m(limits: &str) -> String {
+    format!("[models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1000\n{limits}\n")
+}
+
+/// A swarm of [`config`] over the embedded simulator, and its handle.
+async fn start(models: &str, sim: &str) -> (Swarm, quotaswarm::BrokerHandle) {
+    let swarm = Swarm::start(config(models, sim), quotaswarm_sim::embedded())
+        .await
+        .unwrap();
+    let h = swarm.handle();
+    (swarm, h)
+}
+
 /// A user text of roughly `words` tokens.
 fn text(i: usize, words: usize) -> String {
     let mut s = format!("request {i}:");
@@ -27,13 +41,8 @@ fn text(i: usize, words: usize) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn a_burst_of_three_minutes_of_input_finishes_in_about_three_minutes_in_order_without_429s() {
-    let c = config(
-        "[models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1000\nitpm = 6000\notpm = 100000\n",
-        "",
-    );
-    let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
-    let h = swarm.handle();
-    let start = Instant::now();
+    let (swarm, h) = start(&sonnet_m("itpm = 6000\notpm = 100000"), "").await;
+    let t0 = Instant::now();
     let done_at = Arc::new(std::sync::Mutex::new(vec![None; 30]));
     // join_all polls in order, so the requests reach the broker in order.
     let futs = (0..30).map(|i| {
@@ -47,7 +56,7 @@ async fn a_burst_of_three_minutes_of_input_finishes_in_about_three_minutes_in_or
         }
     });
     let results = join_all(futs).await;
-    let elapsed = start.elapsed();
+    let elapsed = t0.elapsed();
     assert!(
         results.iter().all(|r| r.is_ok()),
         "{:?}",
@@ -82,12 +91,11 @@ async fn a_burst_of_three_minutes_of_input_finishes_in_about_three_minutes_in_or
 
 #[tokio::test(start_paused = true)]
 async fn calibration_brings_the_estimate_within_5_percent_and_no_429s() {
-    let c = config(
+    let (swarm, h) = start(
         "[models.g]\nprovider = \"openai\"\nmodel = \"gpt-4o\"\nrpm = 1000\ntpm = 20000\n",
         "token_factor = 1.2\n",
-    );
-    let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
-    let h = swarm.handle();
+    )
+    .await;
     let mut last_error = 1.0;
     for i in 0..12 {
         let req = CompletionRequest::prompt("g", text(i, 300 + 20 * i)).max_tokens(100);
@@ -114,11 +122,7 @@ async fn calibration_brings_the_estimate_within_5_percent_and_no_429s() {
 #[tokio::test(start_paused = true)]
 async fn a_second_client_eating_half_the_quota_is_absorbed_via_headers() {
     use quotaswarm::provider::{self, Endpoint};
-    let c = config(
-        "[models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1000\nitpm = 60000\notpm = 1000000\n",
-        "",
-    );
-    let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
+    let (swarm, h) = start(&sonnet_m("itpm = 60000\notpm = 1000000"), "").await;
     let sim = quotaswarm_sim::of(&swarm).unwrap().clone();
     // The other client: same key, about half the ITPM (500 tokens/s) for 6 minutes.
     let other = Endpoint {
@@ -139,7 +143,6 @@ async fn a_second_client_eating_half_the_quota_is_absorbed_via_headers() {
         ok
     });
     // The swarm: 20 agents that would like all of the quota.
-    let h = swarm.handle();
     let agents = (0..20).map(|a| {
         let h = h.clone();
         async move {
@@ -170,24 +173,20 @@ async fn a_second_client_eating_half_the_quota_is_absorbed_via_headers() {
 
 #[tokio::test(start_paused = true)]
 async fn count_tokens_estimates_exactly_under_its_own_request_bucket() {
-    let c = config(
-        "[models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\nrpm = 1000\nitpm = 100000\notpm = 100000\ncount_tokens_rpm = 2\n",
+    let (swarm, h) = start(
+        &sonnet_m("itpm = 100000\notpm = 100000\ncount_tokens_rpm = 2"),
         "token_factor = 1.3\n",
-    );
-    let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
-    let h = swarm.handle();
-    let start = Instant::now();
+    )
+    .await;
+    let t0 = Instant::now();
     for i in 0..3 {
         h.complete(CompletionRequest::prompt("m", text(i, 200)))
             .await
             .unwrap();
     }
     // Two counts a minute: the third waited about 30 s for its count.
-    assert!(
-        start.elapsed() >= Duration::from_secs(25),
-        "{:?}",
-        start.elapsed()
-    );
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_secs(25), "{took:?}");
     let lane = h.stats().await.unwrap().lane("m").unwrap().clone();
     assert_eq!(
         lane.estimated_input_tokens, lane.charged_input_tokens,

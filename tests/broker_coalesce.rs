@@ -30,16 +30,17 @@ async fn stop(swarm: Swarm, server: SimServer) {
     let _ = server.shutdown().await;
 }
 
-/// Every request was answered and sent on its own: `n` calls, none merged.
-async fn each_sent_none_merged<T, E>(
-    replies: &[Result<T, E>],
-    server: &SimServer,
-    h: &quotaswarm::BrokerHandle,
-    n: u64,
-) {
+/// Sends `requests` at once: every one is answered and sent on its own, one call each,
+/// none merged.
+async fn each_sent_none_merged(requests: Vec<CompletionRequest>) {
+    let (swarm, server) = setup().await;
+    let h = swarm.handle();
+    let n = requests.len() as u64;
+    let replies = join_all(requests.into_iter().map(|q| h.complete(q))).await;
     assert!(replies.iter().all(|r| r.is_ok()));
     assert_eq!(server.sim.stats().total.requests, n);
     assert_eq!(h.stats().await.unwrap().merged, 0);
+    stop(swarm, server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,26 +67,15 @@ async fn coalesces_50_identical_inflight_requests_into_one_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_coalescing_off_every_request_is_sent() {
-    let (swarm, server) = setup().await;
-    let h = swarm.handle();
-    let replies = join_all((0..50).map(|_| {
-        let mut q = question();
-        q.options.coalesce = false;
-        h.complete(q)
-    }))
-    .await;
-    each_sent_none_merged(&replies, &server, &h, 50).await;
-    stop(swarm, server).await;
+    let mut q = question();
+    q.options.coalesce = false;
+    each_sent_none_merged(vec![q; 50]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_differing_only_in_temperature_are_not_merged() {
-    let (swarm, server) = setup().await;
-    let h = swarm.handle();
-    let replies =
-        join_all((0..10).map(|i| h.complete(question().temperature(i as f32 / 10.0)))).await;
-    each_sent_none_merged(&replies, &server, &h, 10).await;
-    stop(swarm, server).await;
+    let requests = (0..10).map(|i| question().temperature(i as f32 / 10.0));
+    each_sent_none_merged(requests.collect()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,19 +8,15 @@ mod common;
 
 use common::*;
 use futures_util::future::BoxFuture;
-use quotaswarm::broker::{self, BrokerError, StartOptions};
+use quotaswarm::broker::{self, BrokerError};
 use quotaswarm::provider::{HttpRequest, HttpResponse, ProviderError, Transport, TransportError};
 use quotaswarm::CompletionRequest;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-async fn broker_over(script: &Scripted, extra: &str) -> broker::Broker {
-    let config = one_model_config(extra);
-    let eps = endpoints_over(&config, Arc::new(script.clone()));
-    broker::start(config, eps, StartOptions::default())
-        .await
-        .unwrap()
+async fn scripted_broker(script: &Scripted, extra: &str) -> broker::Broker {
+    broker_over(Arc::new(script.clone()), extra).await
 }
 
 fn limited(retry_after: &str) -> quotaswarm::provider::HttpResponse {
@@ -32,26 +28,14 @@ async fn more_429s_than_max_attempts_still_end_in_an_answer_within_the_patience(
     let mut script = vec![limited("2"); 12];
     script.push(anthropic_ok("through", 10, 5));
     let script = Scripted::new(script);
-    let b = broker_over(&script, "[broker]\nmax_attempts = 2\n").await;
+    let b = scripted_broker(&script, "[broker]\nmax_attempts = 2\n").await;
     let start = Instant::now();
-    let reply = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-        .unwrap();
-    assert_eq!(reply.text(), "through");
+    assert_eq!(ask_m(&b, "hello").await.unwrap().text(), "through");
     assert_eq!(script.arrivals().len(), 13);
     // Twelve waits of the server's retry-after.
-    assert!(
-        start.elapsed() >= Duration::from_secs(24),
-        "{:?}",
-        start.elapsed()
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(25),
-        "{:?}",
-        start.elapsed()
-    );
+    let took = start.elapsed();
+    assert!(took >= Duration::from_secs(24), "{took:?}");
+    assert!(took < Duration::from_secs(25), "{took:?}");
     let stats = b.handle.stats().await.unwrap();
     assert_eq!(stats.rate_limited, 12);
     assert_eq!(stats.retries, 12);
@@ -68,17 +52,9 @@ async fn overload_answers_529_and_503_are_waits_too() {
     }
     script.push(anthropic_ok("back", 10, 5));
     let script = Scripted::new(script);
-    let b = broker_over(
-        &script,
-        "[broker]\nmax_attempts = 2\nbackoff_base_secs = 0.5\n",
-    )
-    .await;
-    let reply = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-        .unwrap();
-    assert_eq!(reply.text(), "back");
+    let extra = "[broker]\nmax_attempts = 2\nbackoff_base_secs = 0.5\n";
+    let b = scripted_broker(&script, extra).await;
+    assert_eq!(ask_m(&b, "hello").await.unwrap().text(), "back");
     assert_eq!(script.arrivals().len(), 9);
     let lane = b.handle.stats().await.unwrap();
     let lane = lane.lane("m").unwrap();
@@ -89,13 +65,9 @@ async fn overload_answers_529_and_503_are_waits_too() {
 #[tokio::test(start_paused = true)]
 async fn past_the_patience_the_error_says_how_long_it_waited_and_how_many_429s_it_saw() {
     let script = Scripted::new(vec![limited("10")]);
-    let b = broker_over(&script, "[broker]\nrate_limit_patience_secs = 60\n").await;
+    let b = scripted_broker(&script, "[broker]\nrate_limit_patience_secs = 60\n").await;
     let start = Instant::now();
-    let err = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-        .unwrap_err();
+    let err = ask_m(&b, "hello").await.unwrap_err();
     // 429s at 0, 10, …, 60 s: after the one at 60 s another 10 s would pass the patience.
     match &err {
         BrokerError::RateLimitedTooLong {
@@ -136,7 +108,7 @@ async fn past_the_patience_the_error_says_how_long_it_waited_and_how_many_429s_i
 #[tokio::test(start_paused = true)]
 async fn a_longer_max_wait_extends_the_patience() {
     let script = Scripted::new(vec![limited("10")]);
-    let b = broker_over(&script, "[broker]\nrate_limit_patience_secs = 20\n").await;
+    let b = scripted_broker(&script, "[broker]\nrate_limit_patience_secs = 20\n").await;
     let err = b
         .handle
         .complete(CompletionRequest::prompt("m", "hello").max_wait(Duration::from_secs(40)))
@@ -170,26 +142,14 @@ async fn server_errors_still_count_against_max_attempts_between_429s() {
         anthropic_error(500, "api_error", &[]),
         anthropic_ok("never reached", 10, 5),
     ]);
-    let b = broker_over(
-        &script,
-        "[broker]\nmax_attempts = 3\nbackoff_base_secs = 0.1\n",
-    )
-    .await;
-    let err = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            BrokerError::Provider {
-                error: ProviderError::Server { status: 500, .. },
-                ..
-            }
-        ),
-        "{err:?}"
+    let extra = "[broker]\nmax_attempts = 3\nbackoff_base_secs = 0.1\n";
+    let b = scripted_broker(&script, extra).await;
+    let err = ask_m(&b, "hello").await.unwrap_err();
+    let server_error = matches!(
+        provider_error(&err),
+        Some(ProviderError::Server { status: 500, .. })
     );
+    assert!(server_error, "{err:?}");
     assert_eq!(script.arrivals().len(), 7);
 }
 
@@ -223,11 +183,7 @@ async fn a_rate_limited_request_keeps_its_place_in_the_queue() {
         ]),
         seen: Arc::default(),
     };
-    let config = one_model_config("[broker]\nmax_in_flight = 2\n");
-    let eps = endpoints_over(&config, Arc::new(transport.clone()));
-    let b = broker::start(config, eps, StartOptions::default())
-        .await
-        .unwrap();
+    let b = broker_over(Arc::new(transport.clone()), "[broker]\nmax_in_flight = 2\n").await;
     let h = &b.handle;
     // A and B go at once and are both answered 429; C arrives behind them and queues.
     let (a, bb, c) = tokio::join!(

@@ -3,13 +3,14 @@
 //! HTTP (the simulator sees nothing), or, with `on_unsupported = "drop"`, sent without it
 //! (asserted on the bodies the simulator received, recorded by a transport around it).
 
+mod common;
+
 use futures_util::future::BoxFuture;
 use quotaswarm::broker::{BrokerError, InvalidRequest};
 use quotaswarm::config::{Param, Transport as TransportKind};
-use quotaswarm::provider::{self, Endpoint, HttpRequest, HttpResponse, Transport, TransportError};
-use quotaswarm::{ApiKey, BrokerHandle, CompletionRequest, Config};
+use quotaswarm::provider::{HttpRequest, HttpResponse, Transport, TransportError};
+use quotaswarm::{BrokerHandle, CompletionRequest, Config};
 use quotaswarm_sim::{EmbeddedTransport, Simulator};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The simulator in-process, keeping every request body it is sent.
@@ -53,28 +54,36 @@ async fn start(config: Config) -> (BrokerHandle, Simulator, Recording) {
         inner: EmbeddedTransport { sim: sim.clone() },
         bodies: Arc::default(),
     };
-    let endpoints: HashMap<String, Endpoint> = config
-        .providers
-        .values()
-        .map(|p| {
-            let ep = Endpoint {
-                name: p.name.clone(),
-                provider: provider::for_wire(p.wire),
-                transport: Arc::new(rec.clone()),
-                key: Some(ApiKey::new("test-key")),
-            };
-            (p.name.clone(), ep)
-        })
-        .collect();
-    let broker = quotaswarm::broker::start(config, endpoints, Default::default())
-        .await
-        .expect("broker");
+    let broker = common::start_over(config, Arc::new(rec.clone())).await;
     (broker.handle, sim, rec)
 }
 
-fn five_stops(mut req: CompletionRequest) -> CompletionRequest {
-    req.stop = (1..=5).map(|i| format!("STOP{i}")).collect();
-    req
+/// Three requests, each with a parameter its model refuses (by default), and the model
+/// and parameter named in the refusal: top_p with temperature on sonnet, temperature on
+/// o4-mini, five stop sequences on gpt-4o.
+fn refusable() -> [(CompletionRequest, (&'static str, Param)); 3] {
+    let mut five_stops = CompletionRequest::prompt("gpt-4o", "hi");
+    five_stops.stop = (1..=5).map(|i| format!("STOP{i}")).collect();
+    [
+        (
+            CompletionRequest::prompt("sonnet", "hi")
+                .temperature(0.2)
+                .top_p(0.9),
+            ("sonnet", Param::TopP),
+        ),
+        (
+            CompletionRequest::prompt("o4-mini", "hi").temperature(0.2),
+            ("o4-mini", Param::Temperature),
+        ),
+        (five_stops, ("gpt-4o", Param::Stop)),
+    ]
+}
+
+/// `prompt` "think" to `model` with these `max_tokens` and thinking `budget`.
+fn think(model: &str, max_tokens: u32, budget: u32) -> CompletionRequest {
+    CompletionRequest::prompt(model, "think")
+        .max_tokens(max_tokens)
+        .thinking(budget)
 }
 
 fn refused_param(err: &BrokerError) -> (String, Param) {
@@ -89,23 +98,7 @@ fn refused_param(err: &BrokerError) -> (String, Param) {
 #[tokio::test(start_paused = true)]
 async fn refused_parameters_never_reach_the_provider() {
     let (h, sim, rec) = start(config("")).await;
-    let cases = [
-        (
-            CompletionRequest::prompt("sonnet", "hi")
-                .temperature(0.2)
-                .top_p(0.9),
-            ("sonnet", Param::TopP),
-        ),
-        (
-            CompletionRequest::prompt("o4-mini", "hi").temperature(0.2),
-            ("o4-mini", Param::Temperature),
-        ),
-        (
-            five_stops(CompletionRequest::prompt("gpt-4o", "hi")),
-            ("gpt-4o", Param::Stop),
-        ),
-    ];
-    for (req, (model, param)) in cases {
+    for (req, (model, param)) in refusable() {
         let err = h.complete(req).await.unwrap_err();
         assert_eq!(refused_param(&err), (model.to_string(), param));
         let text = err.to_string();
@@ -125,21 +118,9 @@ async fn with_the_drop_setting_they_are_sent_without_the_parameter() {
         "{drop}[models.sonnet]\n{drop}[models.gpt-4o]\n{drop}"
     )))
     .await;
-    let sonnet = h
-        .complete(
-            CompletionRequest::prompt("sonnet", "hi")
-                .temperature(0.2)
-                .top_p(0.9),
-        )
-        .await
-        .unwrap();
-    assert_eq!(sonnet.model, "sonnet");
-    h.complete(CompletionRequest::prompt("o4-mini", "hi").temperature(0.2))
-        .await
-        .unwrap();
-    h.complete(five_stops(CompletionRequest::prompt("gpt-4o", "hi")))
-        .await
-        .unwrap();
+    for (req, (model, _)) in refusable() {
+        assert_eq!(h.complete(req).await.unwrap().model, model);
+    }
     assert_eq!(sim.stats().total.status(200), 3);
     let bodies = rec.bodies();
     assert_eq!(bodies.len(), 3);
@@ -170,14 +151,7 @@ async fn a_ladder_is_checked_on_every_rung_it_may_use() {
 #[tokio::test(start_paused = true)]
 async fn a_thinking_budget_must_fit_below_max_tokens() {
     let (h, sim, _) = start(config("")).await;
-    let err = h
-        .complete(
-            CompletionRequest::prompt("sonnet", "think")
-                .max_tokens(2000)
-                .thinking(2048),
-        )
-        .await
-        .unwrap_err();
+    let err = h.complete(think("sonnet", 2000, 2048)).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -188,24 +162,10 @@ async fn a_thinking_budget_must_fit_below_max_tokens() {
         ),
         "{err:?}"
     );
-    let err = h
-        .complete(
-            CompletionRequest::prompt("sonnet", "think")
-                .max_tokens(4000)
-                .thinking(512),
-        )
-        .await
-        .unwrap_err();
+    let err = h.complete(think("sonnet", 4000, 512)).await.unwrap_err();
     assert!(err.to_string().contains("at least 1024"), "{err}");
     // Thinking on an OpenAI model is refused like any parameter it does not take.
-    let err = h
-        .complete(
-            CompletionRequest::prompt("gpt-4o", "think")
-                .max_tokens(4000)
-                .thinking(2048),
-        )
-        .await
-        .unwrap_err();
+    let err = h.complete(think("gpt-4o", 4000, 2048)).await.unwrap_err();
     assert_eq!(refused_param(&err), ("gpt-4o".into(), Param::Thinking));
     assert_eq!(sim.stats().total.requests, 0);
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use futures_util::future::BoxFuture;
-use quotaswarm::broker::{self, BrokerError, InvalidRequest, StartOptions, MAX_WAIT};
+use quotaswarm::broker::{self, BrokerError, InvalidRequest, MAX_WAIT};
 use quotaswarm::config::{Config, Transport as TransportKind};
 use quotaswarm::provider::{HttpRequest, HttpResponse, ProviderError, Transport, TransportError};
 use quotaswarm::{CompletionRequest, ContentBlock};
@@ -41,13 +41,6 @@ const ROOMY: &str = "rpm = 1000\nitpm = 100000\notpm = 100000";
 const ONE_RPM: &str = "rpm = 1\nitpm = 100000\notpm = 100000";
 /// Nothing of more than 10 input tokens ever fits.
 const TINY_INPUT: &str = "rpm = 1000\nitpm = 10\notpm = 100000";
-
-async fn start_over(config: Config, transport: Arc<dyn Transport>) -> broker::Broker {
-    let eps = endpoints_over(&config, transport);
-    broker::start(config, eps, StartOptions::default())
-        .await
-        .expect("start the broker")
-}
 
 /// Fails the test instead of hanging it (virtual time: costs nothing).
 async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {

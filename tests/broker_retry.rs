@@ -4,18 +4,11 @@
 mod common;
 
 use common::*;
-use quotaswarm::broker::{self, BrokerError};
+use quotaswarm::broker::BrokerError;
 use quotaswarm::provider::ProviderError;
 use quotaswarm::CompletionRequest;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Sends "hello" to `m`.
-async fn hello(b: &broker::Broker) -> Result<quotaswarm::Completion, BrokerError> {
-    b.handle
-        .complete(CompletionRequest::prompt("m", "hello"))
-        .await
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_429_with_retry_after_7_is_not_retried_before_7s() {
@@ -24,7 +17,7 @@ async fn a_429_with_retry_after_7_is_not_retried_before_7s() {
         anthropic_ok("fine", 10, 5),
     ]);
     let b = broker_over(Arc::new(script.clone()), "").await;
-    let reply = hello(&b).await.unwrap();
+    let reply = ask_m(&b, "hello").await.unwrap();
     assert_eq!(reply.text(), "fine");
     let at = script.arrivals();
     assert_eq!(at.len(), 2);
@@ -40,7 +33,7 @@ async fn a_429_with_retry_after_7_is_not_retried_before_7s() {
 async fn a_400_is_sent_once_and_reaches_the_caller() {
     let script = Scripted::new(vec![anthropic_error(400, "invalid_request_error", &[])]);
     let b = broker_over(Arc::new(script.clone()), "").await;
-    let err = hello(&b).await.unwrap_err();
+    let err = ask_m(&b, "hello").await.unwrap_err();
     assert!(
         matches!(provider_error(&err), Some(ProviderError::BadRequest { .. })),
         "{err:?}"
@@ -61,7 +54,7 @@ async fn a_529_is_retried_with_growing_backoff() {
         "[broker]\nbackoff_base_secs = 1.0\n",
     )
     .await;
-    let reply = hello(&b).await.unwrap();
+    let reply = ask_m(&b, "hello").await.unwrap();
     assert_eq!(reply.text(), "back");
     let at = script.arrivals();
     assert_eq!(at.len(), 4);
@@ -86,7 +79,7 @@ async fn gives_up_after_max_attempts_with_the_last_error() {
         "[broker]\nmax_attempts = 3\nbackoff_base_secs = 0.1\n",
     )
     .await;
-    let err = hello(&b).await.unwrap_err();
+    let err = ask_m(&b, "hello").await.unwrap_err();
     assert!(
         matches!(
             provider_error(&err),
@@ -102,7 +95,7 @@ async fn a_spend_cap_429_is_final() {
     let body = serde_json::json!({"type":"error","error":{"type":"rate_limit_error","message":"You have reached your API usage limits","details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_x"});
     let script = Scripted::new(vec![response(429, &[], body)]);
     let b = broker_over(Arc::new(script.clone()), "").await;
-    let err = hello(&b).await.unwrap_err();
+    let err = ask_m(&b, "hello").await.unwrap_err();
     assert!(
         matches!(
             provider_error(&err),
@@ -213,18 +206,10 @@ async fn a_refused_connection_is_retried_with_backoff_once_the_endpoint_has_answ
         ..RefusesAfter::default()
     };
     let b = broker_over(Arc::new(t.clone()), "").await;
-    let ok = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "first"))
-        .await
-        .unwrap();
+    let ok = ask_m(&b, "first").await.unwrap();
     assert_eq!(ok.text(), "here");
     let t0 = tokio::time::Instant::now();
-    let err = b
-        .handle
-        .complete(CompletionRequest::prompt("m", "second"))
-        .await
-        .unwrap_err();
+    let err = ask_m(&b, "second").await.unwrap_err();
     assert!(err.to_string().contains("nothing answers"), "{err}");
     // The first answer, then max_attempts (5) attempts of the second request.
     assert_eq!(t.attempts.load(std::sync::atomic::Ordering::SeqCst), 6);

@@ -50,6 +50,28 @@ fn ideal() -> Duration {
     Duration::from_secs_f64((N as f64 - burst) / rate + LATENCY_MS as f64 / 1000.0)
 }
 
+/// Sends `requests` at once and counts the answers by the model that gave them: (big,
+/// small).
+async fn answered_by(
+    h: &quotaswarm::BrokerHandle,
+    requests: impl Iterator<Item = CompletionRequest>,
+) -> (usize, usize) {
+    let tasks: Vec<_> = requests
+        .map(|req| {
+            let h = h.clone();
+            tokio::spawn(async move { h.complete(req).await })
+        })
+        .collect();
+    let (mut on_big, mut on_small) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap().unwrap().model.as_str() {
+            "big" => on_big += 1,
+            _ => on_small += 1,
+        }
+    }
+    (on_big, on_small)
+}
+
 struct Run {
     makespan: Duration,
     on_big: usize,
@@ -64,24 +86,10 @@ async fn run(prefer_secs: f64) -> Run {
         .unwrap();
     let h = swarm.handle();
     let start = Instant::now();
-    let tasks: Vec<_> = (0..N)
-        .map(|i| {
-            let h = h.clone();
-            tokio::spawn(async move {
-                let req =
-                    CompletionRequest::prompt("spill", format!("Task {i}: one line, please."))
-                        .max_tokens(20);
-                h.complete(req).await
-            })
-        })
-        .collect();
-    let (mut on_big, mut on_small) = (0, 0);
-    for t in tasks {
-        match t.await.unwrap().unwrap().model.as_str() {
-            "big" => on_big += 1,
-            _ => on_small += 1,
-        }
-    }
+    let requests = (0..N).map(|i| {
+        CompletionRequest::prompt("spill", format!("Task {i}: one line, please.")).max_tokens(20)
+    });
+    let (on_big, on_small) = answered_by(&h, requests).await;
     let makespan = start.elapsed();
     let stats = h.stats().await.unwrap();
     let lanes: u64 = ["big", "small"]
@@ -135,23 +143,12 @@ async fn a_request_sets_its_own_preference_over_the_config() {
         .await
         .unwrap();
     let h = swarm.handle();
-    let tasks: Vec<_> = (0..N)
-        .map(|i| {
-            let h = h.clone();
-            tokio::spawn(async move {
-                let req = CompletionRequest::prompt("spill", format!("Task {i}."))
-                    .max_tokens(20)
-                    .prefer_secs(0.0);
-                h.complete(req).await
-            })
-        })
-        .collect();
-    let mut on_small = 0;
-    for t in tasks {
-        if t.await.unwrap().unwrap().model == "small" {
-            on_small += 1;
-        }
-    }
+    let requests = (0..N).map(|i| {
+        CompletionRequest::prompt("spill", format!("Task {i}."))
+            .max_tokens(20)
+            .prefer_secs(0.0)
+    });
+    let (_, on_small) = answered_by(&h, requests).await;
     println!("prefer_secs(0) over a config of 1e6: {on_small} on small");
     assert!(on_small > 0);
 }
@@ -177,22 +174,9 @@ async fn a_queued_request_moves_to_the_rung_that_now_serves_it_sooner() {
     let swarm = Swarm::start(c, quotaswarm_sim::embedded()).await.unwrap();
     let h = swarm.handle();
     let start = Instant::now();
-    let tasks: Vec<_> = (0..6)
-        .map(|i| {
-            let h = h.clone();
-            tokio::spawn(async move {
-                let req = CompletionRequest::prompt("spill", format!("Task {i}: say hi."))
-                    .max_tokens(1000);
-                h.complete(req).await
-            })
-        })
-        .collect();
-    let mut on_small = 0;
-    for t in tasks {
-        if t.await.unwrap().unwrap().model == "small" {
-            on_small += 1;
-        }
-    }
+    let requests = (0..6)
+        .map(|i| CompletionRequest::prompt("spill", format!("Task {i}: say hi.")).max_tokens(1000));
+    let (_, on_small) = answered_by(&h, requests).await;
     let took = start.elapsed();
     println!("re-placement: {on_small} of 6 answered by small, in {took:.2?}");
     assert!(on_small <= 1, "{on_small} answered by small");

@@ -7,18 +7,13 @@
 mod common;
 
 use common::swarm_over_loopback;
-use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
-use quotaswarm::broker::{self, BrokerError, StartOptions, StreamItem, STREAM_BUFFER};
+use quotaswarm::broker::{CompletionStream, StreamItem, STREAM_BUFFER};
 use quotaswarm::config::{Fault, FaultKind};
-use quotaswarm::provider::{
-    HttpRequest, HttpResponse, ProviderError, StreamEvent, StreamingResponse, Transport,
-    TransportError,
-};
+use quotaswarm::provider::StreamEvent;
 use quotaswarm::swarm::Swarm;
 use quotaswarm::{CompletionRequest, Config};
 use quotaswarm_sim::SimServer;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,12 +29,15 @@ async fn setup(sim_extra: &str) -> (Swarm, SimServer) {
     swarm_over_loopback(config, "stream-test").await
 }
 
-/// A swarm whose simulator breaks every sonnet stream after `tokens` tokens.
-async fn breaking_sonnet_after(tokens: u32) -> (Swarm, SimServer) {
-    setup(&format!(
+/// A swarm whose simulator breaks every sonnet stream after `tokens` tokens, and a
+/// stream of [`question`] to sonnet started on it.
+async fn breaking_sonnet_after(tokens: u32) -> (Swarm, SimServer, CompletionStream) {
+    let (swarm, server) = setup(&format!(
         "[[sim.faults]]\nmodel = \"sonnet\"\nmid_stream = true\nafter_tokens = {tokens}\nrate = 1.0\n"
     ))
-    .await
+    .await;
+    let stream = swarm.handle().stream(question("sonnet")).await.unwrap();
+    (swarm, server, stream)
 }
 
 fn question(target: &str) -> CompletionRequest {
@@ -57,24 +55,14 @@ async fn both_wires_stream_in_order_and_match_the_plain_reply_and_the_charge() {
         let plain = h.complete(question(target)).await.unwrap();
         let before = server.sim.stats();
         let mut stream = h.stream(question(target)).await.unwrap();
-        let mut text = String::new();
-        let mut deltas = 0;
-        let mut done = None;
-        while let Some(item) = stream.next().await {
-            match item.unwrap() {
-                StreamItem::Event(StreamEvent::TextDelta { text: t, .. }) => {
-                    deltas += 1;
-                    text.push_str(&t);
-                }
-                StreamItem::Event(_) => {}
-                StreamItem::Done(c) => done = Some(c),
-            }
-        }
-        let done = done.expect("a final completion");
+        let read = common::drain(&mut stream, false).await;
+        assert!(read.errors.is_empty(), "{:?}", read.errors);
+        let done = read.done.clone().expect("a final completion");
         let after = server.sim.stats();
+        let deltas = read.texts.len();
         assert!(deltas > 3, "{target}: {deltas} deltas");
         assert_eq!(
-            text,
+            read.text(),
             plain.text(),
             "{target}: the streamed text equals the plain reply"
         );
@@ -148,9 +136,7 @@ async fn dropping_a_stream_cancels_it_and_refunds_the_output_bucket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mid_stream_error_before_any_delta_is_retried() {
-    let (swarm, server) = breaking_sonnet_after(0).await;
-    let h = swarm.handle();
-    let mut stream = h.stream(question("sonnet")).await.unwrap();
+    let (swarm, server, mut stream) = breaking_sonnet_after(0).await;
     // Let two attempts fail before any delta, then stop the faults.
     for _ in 0..200 {
         if server.sim.stats().total.stream_errors >= 2 {
@@ -159,17 +145,10 @@ async fn a_mid_stream_error_before_any_delta_is_retried() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.sim.set_faults(Vec::<Fault>::new());
-    let mut text = String::new();
-    let mut done = false;
-    while let Some(item) = stream.next().await {
-        match item.unwrap() {
-            StreamItem::Event(StreamEvent::TextDelta { text: t, .. }) => text.push_str(&t),
-            StreamItem::Done(_) => done = true,
-            _ => {}
-        }
-    }
-    assert!(done && !text.is_empty());
-    let stats = h.stats().await.unwrap();
+    let read = common::drain(&mut stream, false).await;
+    assert!(read.errors.is_empty(), "{:?}", read.errors);
+    assert!(read.done.is_some() && !read.text().is_empty());
+    let stats = swarm.handle().stats().await.unwrap();
     assert!(stats.lane("sonnet").unwrap().retries >= 2);
     swarm.shutdown().await;
     let _ = server.shutdown().await;
@@ -177,34 +156,12 @@ async fn a_mid_stream_error_before_any_delta_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mid_stream_error_after_deltas_reaches_the_caller_once() {
-    let (swarm, server) = breaking_sonnet_after(5).await;
-    let h = swarm.handle();
-    let mut stream = h.stream(question("sonnet")).await.unwrap();
-    let mut deltas = 0;
-    let mut errors = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(StreamItem::Event(StreamEvent::TextDelta { .. })) => deltas += 1,
-            Ok(_) => {}
-            Err(e) => errors.push(e),
-        }
-    }
-    assert_eq!(deltas, 5);
+    let (swarm, server, mut stream) = breaking_sonnet_after(5).await;
+    let read = common::drain(&mut stream, false).await;
+    let errors = &read.errors;
+    assert_eq!(read.texts.len(), 5);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        matches!(
-            &errors[0],
-            BrokerError::Provider {
-                error: ProviderError::MidStream {
-                    deltas_delivered: 5,
-                    ..
-                },
-                ..
-            }
-        ),
-        "{:?}",
-        errors[0]
-    );
+    assert!(common::is_mid_stream(&errors[0], 5), "{:?}", errors[0]);
     assert_eq!(
         server.sim.stats().total.streams,
         1,
@@ -217,61 +174,17 @@ async fn a_mid_stream_error_after_deltas_reaches_the_caller_once() {
 
 // ---- A slow consumer bounds what is buffered ------------------------------------
 
-/// Streams one long Anthropic answer of `deltas` one-word text deltas, one SSE event per
-/// body chunk, produced only as the client reads; counts the chunks read so far.
-#[derive(Clone)]
-struct LongStream {
-    deltas: usize,
-    read: Arc<AtomicUsize>,
-}
-
-impl Transport for LongStream {
-    fn send(&self, _request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(async { Err(TransportError::Connection("stream only".into())) })
-    }
-
-    fn send_streaming(
-        &self,
-        _request: HttpRequest,
-    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
-        let (deltas, read) = (self.deltas, self.read.clone());
-        Box::pin(async move {
-            let body = futures_util::stream::iter(0..deltas + 5).map(move |i| {
-                read.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, TransportError>(common::anthropic_text_chunk(i, deltas))
-            });
-            let mut headers = reqwest::header::HeaderMap::new();
-            headers.insert(
-                "content-type",
-                reqwest::header::HeaderValue::from_static("text/event-stream"),
-            );
-            Ok(StreamingResponse {
-                status: 200,
-                headers,
-                body: body.boxed(),
-            })
-        })
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_slow_consumer_bounds_the_buffered_events_and_still_gets_every_delta() {
     const DELTAS: usize = 5_000;
-    let transport = LongStream {
-        deltas: DELTAS,
-        read: Arc::default(),
-    };
-    let config = common::one_model_config("");
-    let eps = common::endpoints_over(&config, Arc::new(transport.clone()));
-    let b = broker::start(config, eps, StartOptions::default())
-        .await
-        .unwrap();
+    let transport = common::LongStream::new(DELTAS, None);
+    let b = common::broker_over(Arc::new(transport.clone()), "").await;
     let req = CompletionRequest::prompt("m", "a very long answer, please").max_tokens(8_000);
     let mut stream = b.handle.stream(req).await.unwrap();
     // The caller reads nothing for a minute.
     tokio::time::sleep(Duration::from_secs(60)).await;
     let buffered = stream.unread();
-    let read = transport.read.load(Ordering::SeqCst);
+    let read = transport.read();
     println!(
         "unread for 60 s: {buffered} items buffered, {read} of {} chunks read from the response",
         DELTAS + 5
@@ -302,7 +215,7 @@ async fn a_slow_consumer_bounds_the_buffered_events_and_still_gets_every_delta()
     assert_eq!(n, DELTAS);
     let done = done.expect("the completion");
     assert_eq!(done.usage.output_tokens, DELTAS as u64);
-    assert_eq!(transport.read.load(Ordering::SeqCst), DELTAS + 5);
+    assert_eq!(transport.read(), DELTAS + 5);
     let s = b.handle.stats().await.unwrap();
     assert_eq!((s.queue_depth, s.in_flight), (0, 0));
 }

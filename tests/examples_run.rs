@@ -49,24 +49,28 @@ fn all_finished(r: &SwarmReport) {
     assert_eq!(r.totals.errors, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quickstart_runs() {
-    let r = quickstart::run().await.unwrap();
+/// Runs an example's `run` and checks that every agent finished without errors.
+async fn finished(
+    run: impl std::future::Future<Output = anyhow::Result<SwarmReport>>,
+) -> SwarmReport {
+    let r = run.await.unwrap();
     all_finished(&r);
-    assert_eq!(r.totals.answers, 6);
+    r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn custom_agent_runs() {
-    let r = custom_agent::run().await.unwrap();
-    all_finished(&r);
-    assert_eq!(r.totals.answers, 3);
+async fn quickstart_custom_agent_and_monitoring_run_and_get_every_answer() {
+    let r = finished(quickstart::run()).await;
+    assert_eq!(r.totals.answers, 6, "quickstart");
+    let r = finished(custom_agent::run()).await;
+    assert_eq!(r.totals.answers, 3, "custom_agent");
+    let r = finished(monitoring::run()).await;
+    assert_eq!(r.totals.answers, 24, "monitoring");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_output_reads_each_agents_typed_result_from_the_report() {
-    let r = agent_output::run().await.unwrap();
-    all_finished(&r);
+    let r = finished(agent_output::run()).await;
     assert_eq!(r.agents.len(), agent_output::VOTERS.len());
     for (name, _) in agent_output::VOTERS {
         let vote = r.output::<agent_output::Vote>(name);
@@ -127,8 +131,7 @@ fn the_readme_shows_the_whole_custom_agent_example() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_asks_are_all_counted_in_the_agents_report() {
-    let r = parallel_asks::run().await.unwrap();
-    all_finished(&r);
+    let r = finished(parallel_asks::run()).await;
     assert_eq!(r.agents.len(), 1);
     assert_eq!(r.agents[0].completions, 3, "{:?}", r.agents[0]);
     assert_eq!(r.totals.answers, 3);
@@ -154,16 +157,14 @@ async fn prompts_from_file_reports_a_missing_file_as_the_agents_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coalescing_merges_identical_rechecks() {
-    let r = coalescing::run().await.unwrap();
-    all_finished(&r);
+    let r = finished(coalescing::run()).await;
     assert!(r.totals.merged >= 1, "{:?}", r.totals);
     assert_eq!(r.totals.answers, r.totals.completions + r.totals.merged);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fallback_ladder_falls_back() {
-    let r = fallback_ladder::run().await.unwrap();
-    all_finished(&r);
+    let r = finished(fallback_ladder::run()).await;
     assert!(r.totals.fallbacks > 0, "{:?}", r.totals);
     // All the way down, as the README promises: opus → sonnet → haiku.
     let stats = r.stats.as_ref().unwrap();
@@ -181,25 +182,14 @@ async fn fallback_ladder_falls_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_history_is_trimmed() {
-    let r = long_history::run().await.unwrap();
-    all_finished(&r);
+    let r = finished(long_history::run()).await;
     assert!(r.totals.trimmed_tokens > 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn monitoring_runs() {
-    let r = monitoring::run().await.unwrap();
-    all_finished(&r);
-    assert_eq!(r.totals.answers, 24);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_providers_falls_back_to_the_simulator() {
     // `run` would use real APIs when keys are set; the test forces the simulator.
-    let r = real_providers::run_with(quotaswarm_sim::loopback())
-        .await
-        .unwrap();
-    all_finished(&r);
+    let r = finished(real_providers::run_with(quotaswarm_sim::loopback())).await;
     assert_eq!(r.totals.answers, 2);
 }
 
@@ -226,7 +216,6 @@ async fn tool_agent_runs_its_tools_until_the_model_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_reply_parses_on_both_wires() {
-    let r = typed_reply::run().await.unwrap();
-    all_finished(&r);
+    let r = finished(typed_reply::run()).await;
     assert_eq!(r.totals.answers, 2);
 }

@@ -29,14 +29,44 @@ async fn admit(q: &RedisQuota, lane: &LaneKeys, b: &[BucketSpec], amounts: &[f64
     q.admit(lane, b, amounts).await.expect("redis")
 }
 
+/// Two clients of one namespace of its own for `test`, and their lane `m`.
+fn two_clients(test: &str) -> (RedisQuota, RedisQuota, LaneKeys) {
+    let (a, lane) = quota_lane(test);
+    let c = RedisQuota::new(&redis_url(), a.namespace()).expect("url");
+    (a, c, lane)
+}
+
+/// A fresh lane for `test` with [`three`] buckets of `limit`, and the time just before
+/// its first call: the admission of `amounts`, which must be admitted.
+async fn lane_after(
+    test: &str,
+    limit: f64,
+    amounts: &[f64],
+) -> (RedisQuota, LaneKeys, Vec<BucketSpec>, Instant) {
+    let (q, lane) = quota_lane(test);
+    let b = three(limit);
+    let t0 = Instant::now();
+    admitted(&admit(&q, &lane, &b, amounts).await);
+    (q, lane, b, t0)
+}
+
+fn spec(limit_per_min: f64, capacity: f64) -> BucketSpec {
+    BucketSpec {
+        limit_per_min,
+        capacity,
+    }
+}
+
 fn three(limit: f64) -> Vec<BucketSpec> {
-    vec![
-        BucketSpec {
-            limit_per_min: limit,
-            capacity: limit,
-        };
-        3
-    ]
+    vec![spec(limit, limit); 3]
+}
+
+/// The wait of a `Wait` verdict for `reason`.
+fn wait_for(v: Verdict, reason: WaitReason) -> Duration {
+    match v {
+        Verdict::Wait { wait, reason: r } if r == reason => wait,
+        other => panic!("expected a wait for {reason:?}, got {other:?}"),
+    }
 }
 
 fn admitted(v: &Verdict) -> &[f64] {
@@ -70,11 +100,8 @@ async fn a_fresh_lane_is_full_and_an_admission_debits_every_bucket() {
 
 #[tokio::test]
 async fn buckets_refill_continuously_from_redis_time() {
-    let (q, lane) = quota_lane("refill");
     // 6000/min = 100/s.
-    let b = three(6000.0);
-    let t0 = Instant::now();
-    admitted(&admit(&q, &lane, &b, &[0.0, 6000.0, 0.0]).await);
+    let (q, lane, b, t0) = lane_after("refill", 6000.0, &[0.0, 6000.0, 0.0]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let levels = q.levels(&lane, &b).await.expect("redis");
     // ~50 refilled in 0.5 s: at least that (the sleep is at least that long), at most
@@ -88,56 +115,30 @@ async fn buckets_refill_continuously_from_redis_time() {
 
 #[tokio::test]
 async fn a_denial_says_exactly_how_long_until_it_fits() {
-    let (q, lane) = quota_lane("notbefore");
-    let b = three(600.0); // 10/s
-    let t0 = Instant::now();
-    admitted(&admit(&q, &lane, &b, &[1.0, 500.0, 0.0]).await);
+    // 600/min = 10/s.
+    let (q, lane, b, t0) = lane_after("notbefore", 600.0, &[1.0, 500.0, 0.0]).await;
     // 100 left; 300 needs 200 more at 10/s: 20 s, less what refilled between the calls.
-    match admit(&q, &lane, &b, &[1.0, 300.0, 0.0]).await {
-        Verdict::Wait { wait, reason } => {
-            assert_eq!(reason, WaitReason::Buckets);
-            let want = Duration::from_secs(20);
-            let between = Duration::from_secs_f64(since(t0)) + Duration::from_millis(1);
-            assert!(
-                wait <= want && want - wait < between,
-                "{wait:?} (calls took {between:?})"
-            );
-        }
-        other => panic!("expected a wait, got {other:?}"),
-    }
+    let v = admit(&q, &lane, &b, &[1.0, 300.0, 0.0]).await;
+    let wait = wait_for(v, WaitReason::Buckets);
+    let want = Duration::from_secs(20);
+    let between = Duration::from_secs_f64(since(t0)) + Duration::from_millis(1);
+    assert!(
+        wait <= want && want - wait < between,
+        "{wait:?} (calls took {between:?})"
+    );
 }
 
 #[tokio::test]
 async fn checks_all_three_buckets_before_debiting_any() {
     let (q, lane) = quota_lane("allornone");
-    let b = vec![
-        BucketSpec {
-            limit_per_min: 60.0,
-            capacity: 60.0,
-        },
-        BucketSpec {
-            limit_per_min: 6000.0,
-            capacity: 6000.0,
-        },
-        BucketSpec {
-            limit_per_min: 100.0,
-            capacity: 100.0,
-        },
-    ];
+    let b = vec![spec(60.0, 60.0), spec(6000.0, 6000.0), spec(100.0, 100.0)];
     admitted(&admit(&q, &lane, &b, &[1.0, 10.0, 95.0]).await);
     let t0 = Instant::now();
     let before = q.levels(&lane, &b).await.expect("redis");
     // Requests and input fit; output (about 5 left) does not: nothing is debited.
-    let v = admit(&q, &lane, &b, &[1.0, 1000.0, 50.0]).await;
-    assert!(
-        matches!(
-            v,
-            Verdict::Wait {
-                reason: WaitReason::Buckets,
-                ..
-            }
-        ),
-        "{v:?}"
+    wait_for(
+        admit(&q, &lane, &b, &[1.0, 1000.0, 50.0]).await,
+        WaitReason::Buckets,
     );
     let after = q.levels(&lane, &b).await.expect("redis");
     // Nothing debited: each bucket only refilled, by at most its rate times the time
@@ -170,10 +171,7 @@ async fn what_can_never_fit_is_refused_with_the_bucket_and_its_limit() {
 
 #[tokio::test]
 async fn settle_refunds_overestimates_up_to_capacity_and_charges_underestimates() {
-    let (q, lane) = quota_lane("settle");
-    let b = three(60_000.0);
-    let t0 = Instant::now();
-    admitted(&admit(&q, &lane, &b, &[1.0, 400.0, 500.0]).await);
+    let (q, lane, b, t0) = lane_after("settle", 60_000.0, &[1.0, 400.0, 500.0]).await;
     // Used 450 input (50 more than reserved) and 100 output (400 less).
     let l = q
         .settle(&lane, &b, &[0.0, -50.0, 400.0])
@@ -193,31 +191,14 @@ async fn settle_refunds_overestimates_up_to_capacity_and_charges_underestimates(
 
 #[tokio::test]
 async fn two_clients_racing_for_the_last_capacity_get_it_once() {
-    let ns = namespace("race");
-    let a = RedisQuota::new(&redis_url(), &ns).expect("url");
-    let c = RedisQuota::new(&redis_url(), &ns).expect("url");
-    let lane = a.lane("fp", "m");
+    let (a, c, lane) = two_clients("race");
     // 6/min, capacity 10: ten admissions of one, and no eleventh unless the forty calls
     // take 10 s.
-    let b = vec![BucketSpec {
-        limit_per_min: 6.0,
-        capacity: 10.0,
-    }];
+    let b = vec![spec(6.0, 10.0)];
     let race = |q: RedisQuota, lane| async move {
         let mut won = 0;
         for _ in 0..20 {
-            if let Verdict::Admitted { .. } = q
-                .admit(
-                    &lane,
-                    &[BucketSpec {
-                        limit_per_min: 6.0,
-                        capacity: 10.0,
-                    }],
-                    &[1.0],
-                )
-                .await
-                .expect("redis")
-            {
+            if let Verdict::Admitted { .. } = admit(&q, &lane, &[spec(6.0, 10.0)], &[1.0]).await {
                 won += 1;
             }
         }
@@ -231,37 +212,22 @@ async fn two_clients_racing_for_the_last_capacity_get_it_once() {
 
 #[tokio::test]
 async fn a_pause_set_by_one_client_holds_every_client_until_it_ends() {
-    let ns = namespace("pause");
-    let a = RedisQuota::new(&redis_url(), &ns).expect("url");
-    let c = RedisQuota::new(&redis_url(), &ns).expect("url");
-    let lane = a.lane("fp", "m");
+    let (a, c, lane) = two_clients("pause");
     let b = three(600.0);
     let t0 = Instant::now();
-    a.pause(&lane, Duration::from_secs(5)).await.expect("redis");
-    match c.admit(&lane, &b, &[1.0, 1.0, 1.0]).await.expect("redis") {
-        Verdict::Wait { wait, reason } => {
-            assert_eq!(reason, WaitReason::Paused);
-            // What is left of the 5 s: less only by the time the calls took.
-            let left = 5.0 - since(t0) - 0.001;
-            assert!(
-                wait.as_secs_f64() >= left && wait <= Duration::from_secs(5),
-                "{wait:?} (at least {left} s)"
-            );
-        }
-        other => panic!("expected a pause, got {other:?}"),
-    }
-    // A shorter pause never shortens it.
-    a.pause(&lane, Duration::from_secs(1)).await.expect("redis");
-    match c.admit(&lane, &b, &[1.0, 1.0, 1.0]).await.expect("redis") {
-        Verdict::Wait { wait, .. } => {
-            // Still what is left of the 5 s, not of the 1 s.
-            let left = 5.0 - since(t0) - 0.001;
-            assert!(
-                wait.as_secs_f64() >= left && left > 1.0,
-                "{wait:?} ({left} s)"
-            );
-        }
-        other => panic!("{other:?}"),
+    // A pause of 5 s, then a shorter one, which never shortens it: both times the other
+    // client waits what is left of the 5 s, less only by the time the calls took.
+    for pause in [5, 1] {
+        a.pause(&lane, Duration::from_secs(pause))
+            .await
+            .expect("redis");
+        let v = admit(&c, &lane, &b, &[1.0, 1.0, 1.0]).await;
+        let wait = wait_for(v, WaitReason::Paused);
+        let left = 5.0 - since(t0) - 0.001;
+        assert!(
+            wait.as_secs_f64() >= left && wait <= Duration::from_secs(5) && left > 1.0,
+            "after a pause of {pause} s: {wait:?} (at least {left} s)"
+        );
     }
 }
 
@@ -309,27 +275,16 @@ fn the_fingerprint_hides_the_key_and_the_lane_keys_share_one_hash_tag() {
 
 #[tokio::test]
 async fn a_circuit_opened_by_one_client_holds_the_others_for_the_cool_down() {
-    let ns = namespace("circuit");
-    let a = RedisQuota::new(&redis_url(), &ns).expect("url");
-    let c = RedisQuota::new(&redis_url(), &ns).expect("url");
-    let lane = a.lane("fp", "m");
+    let (a, c, lane) = two_clients("circuit");
     let t0 = Instant::now();
     a.open_circuit(&lane, Duration::from_secs(30))
         .await
         .expect("redis");
-    match c
-        .admit(&lane, &three(600.0), &[1.0, 1.0, 1.0])
-        .await
-        .expect("redis")
-    {
-        Verdict::Wait { wait, reason } => {
-            assert_eq!(reason, WaitReason::CircuitOpen);
-            // What is left of the 30 s cool-down.
-            let left = 30.0 - since(t0) - 0.001;
-            assert!(wait.as_secs_f64() >= left, "{wait:?} (at least {left} s)");
-        }
-        other => panic!("expected the open circuit, got {other:?}"),
-    }
+    let v = admit(&c, &lane, &three(600.0), &[1.0, 1.0, 1.0]).await;
+    let wait = wait_for(v, WaitReason::CircuitOpen);
+    // What is left of the 30 s cool-down.
+    let left = 30.0 - since(t0) - 0.001;
+    assert!(wait.as_secs_f64() >= left, "{wait:?} (at least {left} s)");
 }
 
 #[tokio::test]
@@ -361,18 +316,12 @@ async fn a_batch_admits_in_order_until_one_does_not_fit() {
         .await
         .expect("redis");
     assert_eq!(r.admitted, 2);
-    match r.then {
-        Some(Verdict::Wait {
-            wait,
-            reason: WaitReason::Buckets,
-        }) => {
-            assert!(
-                wait <= Duration::from_secs(10) && wait > Duration::from_millis(9_900),
-                "{wait:?}"
-            );
-        }
-        other => panic!("expected a wait, got {other:?}"),
-    }
+    let then = r.then.expect("what comes after the admitted ones");
+    let wait = wait_for(then, WaitReason::Buckets);
+    assert!(
+        wait <= Duration::from_secs(10) && wait > Duration::from_millis(9_900),
+        "{wait:?}"
+    );
     assert!(close(r.levels[1], 100.0, 0.5), "{:?}", r.levels);
     let never = q
         .admit_batch(&lane, &b, &[vec![1.0, 700.0, 0.0]], Duration::ZERO)

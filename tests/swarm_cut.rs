@@ -5,7 +5,7 @@
 
 use quotaswarm::agent::{Agent, AgentResult, Ask, Ctx, Cut, Ending, DEFAULT_GRACE};
 use quotaswarm::config::Config;
-use quotaswarm::swarm::{BuiltSwarm, SwarmBuilder};
+use quotaswarm::swarm::{BuiltSwarm, SwarmBuilder, SwarmReport};
 use quotaswarm::BrokerError;
 use quotaswarm_agents::{ScriptedAgent, Turn};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,16 @@ fn oneshots(n: usize) -> Vec<Turn> {
         .collect()
 }
 
+/// A swarm over the in-process simulator with the default config.
+fn default_swarm() -> SwarmBuilder {
+    SwarmBuilder::new(Config::default()).backend(quotaswarm_sim::embedded())
+}
+
+/// Runs `swarm` with the [`DEADLINE`].
+async fn run_to_deadline(swarm: SwarmBuilder) -> SwarmReport {
+    swarm.deadline(DEADLINE).run().await.expect("run")
+}
+
 /// One model, `slow`, that takes one request a minute: a second ask waits in the
 /// broker's queue for about a minute.
 fn one_request_a_minute() -> Config {
@@ -38,13 +48,8 @@ fn one_request_a_minute() -> Config {
 #[tokio::test(start_paused = true)]
 async fn a_deadline_cuts_an_agent_looping_a_thousand_completions() {
     let t0 = Instant::now();
-    let report = SwarmBuilder::new(Config::default())
-        .backend(quotaswarm_sim::embedded())
-        .agent("looper", ScriptedAgent::new("haiku", oneshots(1000)))
-        .deadline(DEADLINE)
-        .run()
-        .await
-        .expect("run");
+    let looper = ScriptedAgent::new("haiku", oneshots(1000));
+    let report = run_to_deadline(default_swarm().agent("looper", looper)).await;
     let took = t0.elapsed();
     let a = &report.agents[0];
     println!("{a:?} in {took:?}");
@@ -90,14 +95,13 @@ impl Agent for Sleeper {
 #[tokio::test(start_paused = true)]
 async fn an_agent_ignoring_the_cut_is_killed_after_the_grace_period() {
     let t0 = Instant::now();
-    let report = SwarmBuilder::new(Config::default())
-        .backend(quotaswarm_sim::embedded())
-        .agent("sleeper", Sleeper)
-        .agent("quick", ScriptedAgent::new("haiku", oneshots(2)))
-        .deadline(DEADLINE)
-        .run()
-        .await
-        .expect("run");
+    let quick = ScriptedAgent::new("haiku", oneshots(2));
+    let report = run_to_deadline(
+        default_swarm()
+            .agent("sleeper", Sleeper)
+            .agent("quick", quick),
+    )
+    .await;
     let took = t0.elapsed();
     let (sleeper, quick) = (&report.agents[0], &report.agents[1]);
     assert_eq!(sleeper.cut, Some(Cut::Deadline));
@@ -136,14 +140,8 @@ impl Agent for Stubborn {
 
 #[tokio::test(start_paused = true)]
 async fn an_agent_that_catches_the_cancellation_and_goes_on_is_killed() {
-    let report = SwarmBuilder::new(Config::default())
-        .backend(quotaswarm_sim::embedded())
-        .agent("stubborn", Stubborn)
-        .deadline(DEADLINE)
-        .grace(Duration::from_secs(1))
-        .run()
-        .await
-        .expect("run");
+    let stubborn = default_swarm().agent("stubborn", Stubborn);
+    let report = run_to_deadline(stubborn.grace(Duration::from_secs(1))).await;
     let a = &report.agents[0];
     assert_eq!(a.cut, Some(Cut::Deadline));
     assert!(a.killed, "{a:?}");
@@ -176,21 +174,18 @@ impl Agent for Thinker {
 
 #[tokio::test(start_paused = true)]
 async fn long_local_work_watching_ctx_cancelled_ends_at_the_deadline() {
-    let report = SwarmBuilder::new(Config::default())
-        .backend(quotaswarm_sim::embedded())
-        .agent("thinker", Thinker)
-        .deadline(DEADLINE)
-        .run()
-        .await
-        .expect("run");
+    let report = run_to_deadline(default_swarm().agent("thinker", Thinker)).await;
     let a = &report.agents[0];
     assert_eq!(a.cut, Some(Cut::Deadline));
     assert!(!a.killed);
     assert!(report.makespan_secs < DEADLINE.as_secs_f64() + 0.1);
 }
 
-/// Asks twice on `slow`; records what the second ask returned.
+/// Asks once on `slow`, then asks again (or, with `stream`, streams the second ask);
+/// records how the second ask ended.
+#[derive(Clone, Default)]
 struct TwoAsks {
+    stream: bool,
     second: Arc<Mutex<Option<Result<(), BrokerError>>>>,
 }
 
@@ -199,7 +194,12 @@ impl Agent for TwoAsks {
     async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
         let ask = Ask::new("slow").max_tokens(20);
         ctx.ask(&ask, "first").await?;
-        let second = ctx.ask(&ask, "second").await.map(|_| ());
+        let second = if self.stream {
+            let stream = ctx.stream(ask.clone().user("second")).await?;
+            stream.collect_completion().await.map(|_| ())
+        } else {
+            ctx.ask(&ask, "second").await.map(|_| ())
+        };
         *self.second.lock().unwrap() = Some(second.clone());
         second?;
         ctx.finish();
@@ -207,33 +207,32 @@ impl Agent for TwoAsks {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn stopping_an_agent_cancels_its_pending_ask() {
+/// A swarm of [`one_request_a_minute`] running `agent`, named `name`, a second after
+/// its start.
+async fn a_second_into(
+    name: &str,
+    agent: TwoAsks,
+) -> (quotaswarm::swarm::Swarm, quotaswarm::agent::AgentHandle<()>) {
     let swarm = quotaswarm::swarm::Swarm::start(one_request_a_minute(), quotaswarm_sim::embedded())
         .await
         .expect("swarm");
-    let second = Arc::new(Mutex::new(None));
-    let agent = swarm
-        .spawn(
-            "two",
-            TwoAsks {
-                second: second.clone(),
-            },
-        )
-        .await
-        .expect("spawn");
+    let agent = swarm.spawn(name, agent).await.expect("spawn");
     tokio::time::sleep(Duration::from_secs(1)).await;
+    (swarm, agent)
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopping_an_agent_cancels_its_pending_ask() {
+    let two = TwoAsks::default();
+    let (swarm, agent) = a_second_into("two", two.clone()).await;
     assert!(!agent.is_done(), "the second ask waits a minute");
     let t = Instant::now();
     agent.stop("enough");
     let report = agent.wait().await;
-    assert!(
-        t.elapsed() < Duration::from_millis(100),
-        "{:?}",
-        t.elapsed()
-    );
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(100), "{took:?}");
     assert_eq!(
-        *second.lock().unwrap(),
+        *two.second.lock().unwrap(),
         Some(Err(BrokerError::Cancelled)),
         "the pending ask returns the typed error"
     );
@@ -247,38 +246,18 @@ async fn stopping_an_agent_cancels_its_pending_ask() {
     swarm.shutdown().await;
 }
 
-/// Streams its second ask on `slow`; records how the stream ended.
-struct StreamsSecond {
-    end: Arc<Mutex<Option<Result<(), BrokerError>>>>,
-}
-
-impl Agent for StreamsSecond {
-    type Msg = ();
-    async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
-        let ask = Ask::new("slow").max_tokens(20);
-        ctx.ask(&ask, "first").await?;
-        let stream = ctx.stream(ask.clone().user("second")).await?;
-        let end = stream.collect_completion().await.map(|_| ());
-        *self.end.lock().unwrap() = Some(end.clone());
-        end?;
-        ctx.finish();
-        Ok(())
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_cut_ends_a_waiting_stream_with_the_typed_error() {
-    let swarm = quotaswarm::swarm::Swarm::start(one_request_a_minute(), quotaswarm_sim::embedded())
-        .await
-        .expect("swarm");
-    let end = Arc::new(Mutex::new(None));
-    let agent = swarm
-        .spawn("streamer", StreamsSecond { end: end.clone() })
-        .await
-        .expect("spawn");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let streamer = TwoAsks {
+        stream: true,
+        ..TwoAsks::default()
+    };
+    let (swarm, agent) = a_second_into("streamer", streamer.clone()).await;
     let report = agent.cut(Cut::Deadline, DEFAULT_GRACE).await;
-    assert_eq!(*end.lock().unwrap(), Some(Err(BrokerError::Cancelled)));
+    assert_eq!(
+        *streamer.second.lock().unwrap(),
+        Some(Err(BrokerError::Cancelled))
+    );
     assert_eq!(report.cut, Some(Cut::Deadline));
     assert!(!report.killed);
     assert_eq!((report.completions, report.errors), (1, 0));

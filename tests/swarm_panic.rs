@@ -5,21 +5,30 @@ use quotaswarm::config::Config;
 use quotaswarm::swarm::SwarmBuilder;
 use quotaswarm_agents::ScriptedAgent;
 
-struct Panicker;
+/// Fails on start: after one answer by panicking, or at once with an error.
+enum Broken {
+    Panics,
+    Fails,
+}
 
-impl Agent for Panicker {
+impl Agent for Broken {
     type Msg = ();
     async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
-        ctx.ask(&quotaswarm::agent::Ask::new("haiku"), "one answer first")
-            .await?;
-        panic!("on purpose");
+        match self {
+            Broken::Panics => {
+                ctx.ask(&quotaswarm::agent::Ask::new("haiku"), "one answer first")
+                    .await?;
+                panic!("on purpose");
+            }
+            Broken::Fails => Err(quotaswarm::agent::AgentError::other("gave up")),
+        }
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_agent_is_reported_and_the_others_finish() {
     let mut b = SwarmBuilder::new(Config::default()).backend(quotaswarm_sim::embedded());
-    b = b.agent("panicker", Panicker);
+    b = b.agent("panicker", Broken::Panics);
     for i in 0..3 {
         b = b.agent(
             format!("chat-{i}"),
@@ -41,20 +50,11 @@ async fn a_panicking_agent_is_reported_and_the_others_finish() {
     assert_eq!(report.totals.agents_finished, 3);
 }
 
-struct Failer;
-
-impl Agent for Failer {
-    type Msg = ();
-    async fn on_start(&mut self, _ctx: &mut Ctx<()>) -> AgentResult {
-        Err(quotaswarm::agent::AgentError::other("gave up"))
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_agent_returning_an_error_is_reported_and_the_others_finish() {
     let report = SwarmBuilder::new(Config::default())
         .backend(quotaswarm_sim::embedded())
-        .agent("failer", Failer)
+        .agent("failer", Broken::Fails)
         .agent("chat", ScriptedAgent::chat("haiku", &["hi"]))
         .run()
         .await

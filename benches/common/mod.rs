@@ -1,4 +1,5 @@
-//! What the benches share: an instant in-process provider and a one-model config.
+//! What the benches share: an instant in-process provider, a one-model config, distinct
+//! requests, and a driver that spreads calls over concurrent callers.
 
 use futures_util::future::BoxFuture;
 use quotaswarm::config::Config;
@@ -49,4 +50,44 @@ pub fn endpoint() -> Endpoint {
         transport: Arc::new(Instant200(body.to_string().into())),
         key: Some(ApiKey::new("bench")),
     }
+}
+
+/// Request `i` of a run: distinct requests (no coalescing), a short conversation each.
+#[allow(dead_code)]
+pub fn request(i: usize) -> quotaswarm::CompletionRequest {
+    quotaswarm::CompletionRequest::prompt("m", format!("question number {i} about rate limits"))
+        .coalesce(false)
+}
+
+/// Calls `f(i)` for every `i` in `0..n`, spread over `callers` concurrent tasks; returns
+/// the calls per second and every call's latency in nanoseconds.
+#[allow(dead_code)]
+pub async fn spread(
+    n: usize,
+    callers: usize,
+    f: impl Fn(usize) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+) -> (f64, hdrhistogram::Histogram<u64>) {
+    use hdrhistogram::Histogram;
+    let f = Arc::new(f);
+    let start = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..callers {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new(3).expect("histogram");
+            for i in (c..n).step_by(callers) {
+                let t = std::time::Instant::now();
+                f(i).await;
+                let _ = h.record(t.elapsed().as_nanos() as u64);
+            }
+            h
+        }));
+    }
+    let mut all = Histogram::<u64>::new(3).expect("histogram");
+    for t in tasks {
+        if let Ok(h) = t.await {
+            let _ = all.add(h);
+        }
+    }
+    (n as f64 / start.elapsed().as_secs_f64(), all)
 }

@@ -14,18 +14,14 @@ const PROMPT: &str = "a prompt that must stay out of the log";
 #[test]
 fn the_access_log_is_one_json_line_per_request_without_keys_or_bodies() {
     let dir = gateway::dir("access-log");
-    let sim_config = dir.join("sim.toml");
-    std::fs::write(&sim_config, "[sim]\nlatency_ms = 5\nper_token_ms = 0\n").expect("write");
-    let (_sim, sim_url) = common::start_sim(&sim_config);
+    let (_sim, sim_url) = gateway::start_sim_in(&dir, "[sim]\nlatency_ms = 5\nper_token_ms = 0\n");
     let rest = format!(
         "[models.sonnet]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-6\"\nrpm = 50\nitpm = 30000\notpm = 8000\n\
          [gateway]\naccess_log = true\n\
          [gateway.clients.dana]\nkey_sha256 = \"{}\"\n",
         gateway::sha256(KEY),
     );
-    let config = dir.join("gateway.toml");
-    std::fs::write(&config, gateway::config(&sim_url, &rest)).expect("write");
-    let (mut serve, url) = gateway::start_serve_with(&config, Stdio::piped());
+    let (mut serve, url) = gateway::start_gateway_in(&dir, &sim_url, &rest, Stdio::piped());
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

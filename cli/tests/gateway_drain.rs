@@ -13,17 +13,13 @@ fn sigterm_drains_the_requests_in_flight_then_exits_0() {
     };
     let dir = gateway::dir("drain");
     let model = "[models.m]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-6\"\nrpm = 6000\nitpm = 1000000\notpm = 1000000\ninput_price = 3.0\noutput_price = 15.0\n";
-    let sim_config = dir.join("sim.toml");
     // Answers take 3 s, long enough to be caught in flight.
-    std::fs::write(
-        &sim_config,
-        format!("replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n{model}[sim]\nlatency_ms = 3000\nper_token_ms = 0\n"),
-    )
-    .expect("write");
-    let (_sim, sim_url) = common::start_sim(&sim_config);
-    let config = dir.join("gateway.toml");
-    std::fs::write(&config, gateway::config(&sim_url, model)).expect("write");
-    let (mut serve, url) = gateway::start_serve(&config);
+    let (_sim, sim_url) = gateway::start_sim_in(
+        &dir,
+        &format!("replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n{model}[sim]\nlatency_ms = 3000\nper_token_ms = 0\n"),
+    );
+    let (mut serve, url) =
+        gateway::start_gateway_in(&dir, &sim_url, model, std::process::Stdio::inherit());
     let pid = serve.0.id().to_string();
     let out = gateway::run_script(&python, "sdk_drain.py", &[&url, &pid]);
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");

@@ -40,17 +40,14 @@ fn load(name: &str, redis: bool, serves: usize) {
             limits(burst)
         )
     };
-    let sim_config = dir.join("sim.toml");
-    std::fs::write(
-        &sim_config,
-        format!(
+    let (_sim, sim_url) = gateway::start_sim_in(
+        &dir,
+        &format!(
             "replace_defaults = true\n[providers.anthropic]\nkind = \"anthropic\"\n{}\
              [sim]\nburst_secs = 2\nlatency_ms = 20\nper_token_ms = 1\n",
             model(2)
         ),
-    )
-    .expect("write");
-    let (_sim, sim_url) = common::start_sim(&sim_config);
+    );
     let quota = if redis {
         format!(
             "[quota]\nstore = \"redis\"\nredis_url = \"{}\"\nnamespace = \"qs-gw-{}-{:08x}\"\n",

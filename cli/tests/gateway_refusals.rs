@@ -14,9 +14,7 @@ fn refusals_reach_the_sdks_in_their_vendors_shape() {
         return;
     };
     let dir = gateway::dir("refusals");
-    let sim_config = dir.join("sim.toml");
-    std::fs::write(&sim_config, "[sim]\nlatency_ms = 5\nper_token_ms = 0\n").expect("write");
-    let (_sim, sim_url) = common::start_sim(&sim_config);
+    let (_sim, sim_url) = gateway::start_sim_in(&dir, "[sim]\nlatency_ms = 5\nper_token_ms = 0\n");
     let rest = format!(
         "[models.sonnet]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-6\"\nrpm = 50\nitpm = 30000\notpm = 8000\ninput_price = 3.0\noutput_price = 15.0\n\
          [models.slow]\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\nrpm = 1\nitpm = 30000\notpm = 8000\nburst_secs = 1\ninput_price = 1.0\noutput_price = 5.0\n\
@@ -28,9 +26,8 @@ fn refusals_reach_the_sdks_in_their_vendors_shape() {
         gateway::sha256("bob-key"),
         gateway::sha256("carol-key"),
     );
-    let config = dir.join("gateway.toml");
-    std::fs::write(&config, gateway::config(&sim_url, &rest)).expect("write");
-    let (_serve, url) = gateway::start_serve(&config);
+    let (_serve, url) =
+        gateway::start_gateway_in(&dir, &sim_url, &rest, std::process::Stdio::inherit());
     let out = gateway::run_script(&python, "sdk_refusals.py", &[&url]);
     let seen: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("the script prints one JSON object");

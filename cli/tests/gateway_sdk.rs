@@ -20,12 +20,9 @@ fn the_official_sdks_call_both_wires_through_the_gateway() {
         return;
     };
     let dir = gateway::dir("sdk");
-    let sim_config = dir.join("sim.toml");
-    std::fs::write(&sim_config, format!("replace_defaults = false\n{SIM}")).expect("write");
-    let (_sim, sim_url) = common::start_sim(&sim_config);
-    let config = dir.join("gateway.toml");
-    std::fs::write(&config, gateway::config(&sim_url, MODELS)).expect("write");
-    let (_serve, url) = gateway::start_serve(&config);
+    let (_sim, sim_url) = gateway::start_sim_in(&dir, &format!("replace_defaults = false\n{SIM}"));
+    let (_serve, url) =
+        gateway::start_gateway_in(&dir, &sim_url, MODELS, std::process::Stdio::inherit());
 
     // By config model name, and by the provider model name the config maps.
     for (claude, gpt) in [("sonnet", "mini"), ("claude-sonnet-4-6", "gpt-4o-mini")] {

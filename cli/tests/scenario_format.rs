@@ -1,5 +1,7 @@
 //! The scenario format: what parses, and errors that name the field and the line.
 
+mod common;
+
 use quotaswarm::Config;
 use quotaswarm_agents::Turn;
 use quotaswarm_cli::scenario::{Kind, Scenario, ScenarioError};
@@ -10,6 +12,27 @@ fn parse(text: &str) -> Result<Scenario, ScenarioError> {
 
 fn err(text: &str) -> String {
     parse(text).expect_err("should fail").to_string()
+}
+
+/// Asserts that `e` contains every one of `parts`.
+fn says(e: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(e.contains(part), "{part:?} missing from: {e}");
+    }
+}
+
+/// Parsing `text` fails with an error that says every one of `parts`; returns it.
+fn refused(text: &str, parts: &[&str]) -> String {
+    let e = err(text);
+    says(&e, parts);
+    e
+}
+
+/// Applying `s` to the default config fails with an error that says every one of
+/// `parts`.
+fn refused_by_apply(s: &Scenario, parts: &[&str]) {
+    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
+    says(&e, parts);
 }
 
 #[test]
@@ -58,49 +81,39 @@ fn the_built_in_demo_parses_and_fits_its_config() {
 
 #[test]
 fn a_wrong_type_names_the_field_path_and_line() {
-    let e = err("{\n \"agents\": [\n  {\"name\": \"a\", \"model\": \"haiku\",\n   \"turns\": [{\"user\": \"hi\", \"max_tokens\": -3}]}\n ]\n}");
-    assert!(e.contains("line 4"), "{e}");
-    assert!(e.contains("agents[0].turns[0].max_tokens"), "{e}");
+    refused("{\n \"agents\": [\n  {\"name\": \"a\", \"model\": \"haiku\",\n   \"turns\": [{\"user\": \"hi\", \"max_tokens\": -3}]}\n ]\n}", &["line 4", "agents[0].turns[0].max_tokens"]);
 }
 
 #[test]
 fn an_unknown_field_is_an_error_with_its_line() {
-    let e = err("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\",\n  \"max_token\": 5, \"turns\": [{\"user\": \"hi\"}]}]}");
-    assert!(e.contains("unknown field `max_token`"), "{e}");
-    assert!(e.contains("line 3"), "{e}");
-    assert!(e.contains("agents[0]"), "{e}");
+    refused("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\",\n  \"max_token\": 5, \"turns\": [{\"user\": \"hi\"}]}]}", &["unknown field `max_token`", "line 3", "agents[0]"]);
 }
 
 #[test]
 fn a_turn_without_user_or_oneshot_is_refused() {
-    let e = err("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\",\n  \"turns\": [{\"assistant\": \"hi\"}]}\n]}");
-    assert!(e.contains("agents[0].turns[0]: a turn needs `user`"), "{e}");
-    assert!(e.contains("line 3"), "{e}");
+    refused("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\",\n  \"turns\": [{\"assistant\": \"hi\"}]}\n]}", &["agents[0].turns[0]: a turn needs `user`", "line 3"]);
 }
 
 #[test]
 fn model_and_ladder_are_exclusive_and_one_is_needed() {
-    let e = err("{\"agents\": [{\"name\": \"a\", \"turns\": [{\"user\": \"hi\"}]}]}");
-    assert!(e.contains("exactly one of `model` and `ladder`"), "{e}");
+    refused(
+        "{\"agents\": [{\"name\": \"a\", \"turns\": [{\"user\": \"hi\"}]}]}",
+        &["exactly one of `model` and `ladder`"],
+    );
 }
 
 #[test]
 fn an_unknown_kind_lists_the_known_ones() {
-    let e = err("{\"agents\": [{\"name\": \"a\", \"kind\": \"poet\", \"model\": \"haiku\"}]}");
-    assert!(
-        e.contains("unknown variant `poet`") && e.contains("critic_pair"),
-        "{e}"
+    refused(
+        "{\"agents\": [{\"name\": \"a\", \"kind\": \"poet\", \"model\": \"haiku\"}]}",
+        &["unknown variant `poet`", "critic_pair", "agents[0].kind"],
     );
-    assert!(e.contains("agents[0].kind"), "{e}");
 }
 
 #[test]
 fn an_unknown_model_names_the_agent_field_and_line() {
     let s = parse("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\", \"turns\": [{\"user\": \"x\"}]},\n {\"name\": \"b\", \"model\": \"gpt-9\", \"turns\": [{\"user\": \"x\"}]}\n]}").unwrap();
-    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
-    assert!(e.contains("agents[1].model"), "{e}");
-    assert!(e.contains("line 3"), "{e}");
-    assert!(e.contains("gpt-9"), "{e}");
+    refused_by_apply(&s, &["agents[1].model", "line 3", "gpt-9"]);
 }
 
 #[test]
@@ -116,17 +129,15 @@ fn a_scenario_without_agents_is_refused() {
 
 #[test]
 fn a_kind_missing_its_inputs_is_named_as_the_file_spells_it() {
-    let e = err("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\"}]}");
-    assert!(
-        e.contains("agent \"a\": kind \"scripted\" needs \"turns\""),
-        "{e}"
+    refused(
+        "{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\"}]}",
+        &["agent \"a\": kind \"scripted\" needs \"turns\""],
     );
-    let e = err(
+    refused(
         "{\"agents\": [{\"name\": \"p\", \"kind\": \"critic_pair\", \"model\": \"haiku\", \"prompts\": []}]}",
+        &["kind \"critic_pair\" needs exactly one"],
     );
-    assert!(e.contains("kind \"critic_pair\" needs exactly one"), "{e}");
-    let e = err("{\"agents\": [{\"name\": \"p\", \"kind\": \"persona\", \"model\": \"haiku\", \"turns\": [{\"user\": \"x\"}]}]}");
-    assert!(e.contains("not \"persona\""), "{e}");
+    let e = refused("{\"agents\": [{\"name\": \"p\", \"kind\": \"persona\", \"model\": \"haiku\", \"turns\": [{\"user\": \"x\"}]}]}", &["not \"persona\""]);
     assert!(!e.contains("Persona") && !e.contains("Scripted"), "{e}");
 }
 
@@ -135,46 +146,31 @@ fn a_missing_scenario_file_prints_its_os_error_once() {
     let e = Scenario::load(std::path::Path::new("/no/such/quotaswarm/scenario.json")).unwrap_err();
     // As the CLI prints errors: the whole chain.
     let printed = format!("{:#}", anyhow::Error::from(e));
-    assert!(
-        printed.starts_with("cannot read scenario file /no/such/quotaswarm/scenario.json: "),
-        "{printed}"
+    common::starts_with_one_os_error(
+        &printed,
+        "cannot read scenario file /no/such/quotaswarm/scenario.json: ",
     );
-    assert_eq!(printed.matches("os error").count(), 1, "{printed}");
 }
 
 #[test]
 fn durations_out_of_range_are_errors_naming_the_field_not_panics() {
     // Issue 19: `"max_wait_secs": 1e300` panicked in `Duration::from_secs_f64`.
-    let e = err("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\", \"max_wait_secs\": 1e300,\n  \"turns\": [{\"user\": \"hi\"}]}]}");
-    assert!(e.contains("agents[0]"), "{e}");
-    assert!(
-        e.contains("`max_wait_secs` must be a number of seconds from 0 to 2592000"),
-        "{e}"
-    );
-    let e = err("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"reuse_secs\": -1,\n  \"turns\": [{\"user\": \"hi\"}]}]}");
-    assert!(e.contains("`reuse_secs` must be"), "{e}");
-    let e = err("{\n\"deadline_secs\": 1e300,\n\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"turns\": [{\"user\": \"hi\"}]}]}");
-    assert!(e.contains("line 2"), "{e}");
-    assert!(e.contains("deadline_secs"), "{e}");
-    assert!(e.contains("above 0 and at most 2592000"), "{e}");
+    refused("{\"agents\": [\n {\"name\": \"a\", \"model\": \"haiku\", \"max_wait_secs\": 1e300,\n  \"turns\": [{\"user\": \"hi\"}]}]}", &["agents[0]", "`max_wait_secs` must be a number of seconds from 0 to 2592000"]);
+    refused("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"reuse_secs\": -1,\n  \"turns\": [{\"user\": \"hi\"}]}]}", &["`reuse_secs` must be"]);
+    refused("{\n\"deadline_secs\": 1e300,\n\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"turns\": [{\"user\": \"hi\"}]}]}", &["line 2", "deadline_secs", "above 0 and at most 2592000"]);
 }
 
 #[test]
 fn a_zero_deadline_or_round_count_is_refused_not_read_as_none() {
-    let e = err("{\"deadline_secs\": 0, \"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"turns\": [{\"user\": \"hi\"}]}]}");
-    assert!(e.contains("leave it out for no deadline"), "{e}");
-    let e = err("{\"agents\": [{\"name\": \"p\", \"kind\": \"critic_pair\", \"model\": \"haiku\", \"prompts\": [\"q\"], \"rounds\": 0}]}");
-    assert!(e.contains("`rounds` must be at least 1"), "{e}");
+    refused("{\"deadline_secs\": 0, \"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"turns\": [{\"user\": \"hi\"}]}]}", &["leave it out for no deadline"]);
+    refused("{\"agents\": [{\"name\": \"p\", \"kind\": \"critic_pair\", \"model\": \"haiku\", \"prompts\": [\"q\"], \"rounds\": 0}]}", &["`rounds` must be at least 1"]);
 }
 
 #[test]
 fn more_agents_than_the_limit_are_refused() {
-    let e = err("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"copies\": 4294967295, \"turns\": [{\"user\": \"hi\"}]}]}");
-    assert!(e.contains("`copies` must be at most 10000"), "{e}");
+    refused("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"copies\": 4294967295, \"turns\": [{\"user\": \"hi\"}]}]}", &["`copies` must be at most 10000"]);
     let s = parse("{\"agents\": [{\"name\": \"a\", \"model\": \"haiku\", \"copies\": 10000, \"turns\": [{\"user\": \"hi\"}]},\n {\"name\": \"b\", \"model\": \"haiku\", \"copies\": 2, \"turns\": [{\"user\": \"hi\"}]}]}").unwrap();
-    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
-    assert!(e.contains("agents[1].copies"), "{e}");
-    assert!(e.contains("more than 10000 agents"), "{e}");
+    refused_by_apply(&s, &["agents[1].copies", "more than 10000 agents"]);
 }
 
 #[test]
@@ -204,14 +200,11 @@ fn the_quick_swarm_gives_each_agent_its_own_prompts() {
 fn a_scenario_built_in_code_with_huge_durations_is_refused_by_apply() {
     let mut s = Scenario::simple(1, 1, "claude");
     s.agents[0].max_wait = Some(std::time::Duration::MAX);
-    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
-    assert!(e.contains("agents[0].max_wait_secs"), "{e}");
+    refused_by_apply(&s, &["agents[0].max_wait_secs"]);
     let mut s = Scenario::simple(1, 1, "claude");
     s.deadline = Some(std::time::Duration::MAX);
-    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
-    assert!(e.contains("deadline_secs"), "{e}");
+    refused_by_apply(&s, &["deadline_secs"]);
     let mut s = Scenario::simple(1, 1, "claude");
     s.agents[0].copies = u32::MAX;
-    let e = s.apply(&mut Config::default()).unwrap_err().to_string();
-    assert!(e.contains("more than 10000 agents"), "{e}");
+    refused_by_apply(&s, &["more than 10000 agents"]);
 }

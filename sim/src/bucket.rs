@@ -160,6 +160,19 @@ mod tests {
         start + Duration::from_secs_f64(secs)
     }
 
+    /// Now, and a bucket of `limit` a minute, full at that moment.
+    fn per_minute(limit: f64) -> (Instant, Bucket) {
+        let now = Instant::now();
+        (now, Bucket::per_minute(limit, now))
+    }
+
+    /// [`per_minute`] with `taken` already taken at that moment.
+    fn taken(limit: f64, taken: f64) -> (Instant, Bucket) {
+        let (now, mut b) = per_minute(limit);
+        b.take(taken, now);
+        (now, b)
+    }
+
     #[test]
     fn a_short_burst_holds_less_and_admits_a_larger_amount_when_full() {
         let t0 = Instant::now();
@@ -177,17 +190,14 @@ mod tests {
 
     #[test]
     fn starts_full() {
-        let t0 = Instant::now();
-        let b = Bucket::per_minute(600.0, t0);
+        let (t0, b) = per_minute(600.0);
         assert_eq!(b.level(t0), 600.0);
         assert_eq!(b.time_to_full(t0), Duration::ZERO);
     }
 
     #[test]
     fn refills_at_limit_per_sixty_seconds() {
-        let t0 = Instant::now();
-        let mut b = Bucket::per_minute(600.0, t0);
-        b.take(600.0, t0);
+        let (t0, b) = taken(600.0, 600.0);
         assert!((b.level(at(t0, 1.0)) - 10.0).abs() < 1e-9);
         assert!((b.level(at(t0, 30.0)) - 300.0).abs() < 1e-9);
         assert_eq!(b.level(at(t0, 120.0)), 600.0, "never above capacity");
@@ -195,9 +205,7 @@ mod tests {
 
     #[test]
     fn reports_time_until_capacity() {
-        let t0 = Instant::now();
-        let mut b = Bucket::per_minute(60.0, t0);
-        b.take(60.0, t0);
+        let (t0, b) = taken(60.0, 60.0);
         assert_eq!(b.time_until(5.0, t0), Ok(Duration::from_secs(5)));
         assert_eq!(b.time_until(5.0, at(t0, 5.0)), Ok(Duration::ZERO));
         assert_eq!(
@@ -209,8 +217,7 @@ mod tests {
 
     #[test]
     fn rejects_amounts_above_capacity_as_never_fitting() {
-        let t0 = Instant::now();
-        let b = Bucket::per_minute(100.0, t0);
+        let (t0, b) = per_minute(100.0);
         assert_eq!(
             b.check(101.0, t0),
             Err(Shortfall::NeverFits { capacity: 100.0 })
@@ -219,9 +226,7 @@ mod tests {
 
     #[test]
     fn may_go_negative_and_refills_from_there() {
-        let t0 = Instant::now();
-        let mut b = Bucket::per_minute(60.0, t0);
-        b.take(90.0, t0);
+        let (t0, b) = taken(60.0, 90.0);
         assert_eq!(b.level(t0), -30.0);
         assert!(b.check_not_empty(t0).is_err());
         assert!(b.check_not_empty(at(t0, 31.0)).is_ok());
@@ -229,18 +234,14 @@ mod tests {
 
     #[test]
     fn give_refunds_without_exceeding_capacity() {
-        let t0 = Instant::now();
-        let mut b = Bucket::per_minute(60.0, t0);
-        b.take(10.0, t0);
+        let (t0, mut b) = taken(60.0, 10.0);
         b.give(50.0, t0);
         assert_eq!(b.level(t0), 60.0);
     }
 
     #[test]
     fn set_limit_keeps_usage() {
-        let t0 = Instant::now();
-        let mut b = Bucket::per_minute(60.0, t0);
-        b.take(20.0, t0);
+        let (t0, mut b) = taken(60.0, 20.0);
         b.set_limit(120.0, t0);
         assert_eq!(b.level(t0), 100.0);
         assert_eq!(b.capacity(), 120.0);

@@ -367,6 +367,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Now, and a store with nothing cached.
+    fn empty_store() -> (Instant, CacheStore) {
+        (Instant::now(), CacheStore::default())
+    }
+
     const M: &str = "claude-sonnet-4-5";
 
     fn long_system(ttl: Option<&str>) -> Value {
@@ -400,8 +405,7 @@ mod tests {
 
     #[test]
     fn writes_then_reads_after_commit_and_expires_after_the_ttl() {
-        let t0 = Instant::now();
-        let mut s = CacheStore::default();
+        let (t0, mut s) = empty_store();
         let p = anthropic(&long_system(None), 1.0);
         let first = s.anthropic(1, M, &p, 1024, t0);
         assert_eq!(first.read, 0);
@@ -428,8 +432,7 @@ mod tests {
 
     #[test]
     fn one_hour_entries_outlive_five_minutes_and_are_reported_apart() {
-        let t0 = Instant::now();
-        let mut s = CacheStore::default();
+        let (t0, mut s) = empty_store();
         let p = anthropic(&long_system(Some("1h")), 1.0);
         let first = s.anthropic(1, M, &p, 1024, t0);
         assert_eq!((first.write_5m, first.write_1h > 0), (0, true));
@@ -443,8 +446,7 @@ mod tests {
 
     #[test]
     fn short_prefixes_are_not_cached() {
-        let t0 = Instant::now();
-        let mut s = CacheStore::default();
+        let (t0, mut s) = empty_store();
         let p = anthropic(&long_system(None), 1.0);
         let o = s.anthropic(1, M, &p, 4096, t0);
         assert_eq!((o.read, o.write(), o.pending.len()), (0, 0, 0));
@@ -454,8 +456,7 @@ mod tests {
 
     #[test]
     fn a_later_breakpoint_reads_an_earlier_prefix_within_twenty_blocks() {
-        let t0 = Instant::now();
-        let mut s = CacheStore::default();
+        let (t0, mut s) = empty_store();
         let mut turn1 = long_system(None);
         turn1["system"][0]
             .as_object_mut()
@@ -490,8 +491,7 @@ mod tests {
 
     #[test]
     fn openai_caches_message_prefixes_in_steps_of_128() {
-        let t0 = Instant::now();
-        let mut s = CacheStore::default();
+        let (t0, mut s) = empty_store();
         let long = json!({"messages": [{"role": "system", "content": "rules ".repeat(1500)},
                                        {"role": "user", "content": "q1"}]});
         let p = openai("gpt-4o", &long, 1.0);

@@ -217,15 +217,18 @@ impl ModelBuckets {
 mod tests {
     use super::*;
 
+    /// Now, and buckets of `limits` full at that moment.
+    fn fresh(limits: Limits) -> (Instant, ModelBuckets) {
+        let now = Instant::now();
+        (now, ModelBuckets::new(limits, now))
+    }
+
     /// 10 requests and 1,000 tokens a minute.
-    fn combined(now: Instant) -> ModelBuckets {
-        ModelBuckets::new(
-            Limits::Combined {
-                rpm: 10.0,
-                tpm: 1000.0,
-            },
-            now,
-        )
+    fn combined() -> (Instant, ModelBuckets) {
+        fresh(Limits::Combined {
+            rpm: 10.0,
+            tpm: 1000.0,
+        })
     }
 
     fn cost(input: f64, output_reserve: f64) -> Cost {
@@ -235,21 +238,18 @@ mod tests {
         }
     }
 
-    fn split(now: Instant) -> ModelBuckets {
-        ModelBuckets::new(
-            Limits::Split {
-                rpm: 60.0,
-                itpm: 600.0,
-                otpm: 120.0,
-            },
-            now,
-        )
+    /// 60 requests, 600 input and 120 output tokens a minute.
+    fn split() -> (Instant, ModelBuckets) {
+        fresh(Limits::Split {
+            rpm: 60.0,
+            itpm: 600.0,
+            otpm: 120.0,
+        })
     }
 
     #[test]
     fn admits_and_debits_every_bucket() {
-        let t0 = Instant::now();
-        let mut b = split(t0);
+        let (t0, mut b) = split();
         let cost = cost(100.0, 20.0);
         assert_eq!(b.admit(cost, t0), Ok(()));
         let w = b.windows(t0);
@@ -260,8 +260,7 @@ mod tests {
 
     #[test]
     fn denies_with_the_longest_wait_and_debits_nothing() {
-        let t0 = Instant::now();
-        let mut b = split(t0);
+        let (t0, mut b) = split();
         let big = cost(600.0, 0.0);
         assert_eq!(b.admit(big, t0), Ok(()));
         let d = b.admit(cost(100.0, 0.0), t0);
@@ -278,8 +277,7 @@ mod tests {
 
     #[test]
     fn says_never_fits_for_a_request_above_capacity() {
-        let t0 = Instant::now();
-        let mut b = combined(t0);
+        let (t0, mut b) = combined();
         let d = b.admit(cost(900.0, 200.0), t0);
         assert_eq!(
             d,
@@ -295,8 +293,7 @@ mod tests {
 
     #[test]
     fn settles_reservation_to_actual_output() {
-        let t0 = Instant::now();
-        let mut b = combined(t0);
+        let (t0, mut b) = combined();
         let cost = cost(100.0, 400.0);
         assert_eq!(b.admit(cost, t0), Ok(()));
         b.settle(400.0, 50.0, t0);

@@ -31,6 +31,13 @@ fn weather_schema() -> Value {
            "required": ["city", "days"]})
 }
 
+/// The body of `r`, a 400 whose error message is `message`.
+async fn refused_with(r: reqwest::Response, message: &str) -> Value {
+    let b = body_of(r, 400).await;
+    assert_eq!(b["error"]["message"], message, "{b}");
+    b
+}
+
 async fn stop(server: SimServer, client: Client) {
     drop(client);
     server.shutdown().await.unwrap();
@@ -44,9 +51,7 @@ async fn a_forced_tool_call_fits_its_schema() {
         "tools": [{"name": "get_weather", "input_schema": weather_schema()}],
         "tool_choice": {"type": "tool", "name": "get_weather"},
         "messages": [{"role": "user", "content": "Weather in Paris?"}]});
-    let r = messages(&client, &base, "sk-ant-tools", &body).await;
-    assert_eq!(r.status(), 200);
-    let b: Value = r.json().await.unwrap();
+    let b = body_of(messages(&client, &base, "sk-ant-tools", &body).await, 200).await;
     assert_eq!(b["stop_reason"], "tool_use");
     let call = &b["content"][0];
     assert_eq!(call["type"], "tool_use");
@@ -73,18 +78,10 @@ async fn a_cache_write_then_a_read_and_itpm_charged_without_reads() {
             u["cache_read_input_tokens"].as_u64().unwrap(),
         )
     };
-    let first: Value = messages(&client, &base, "sk-ant-cache", &body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = body_of(messages(&client, &base, "sk-ant-cache", &body).await, 200).await;
     let (input1, write, read1) = usage(&first);
     assert!(write > 1024 && read1 == 0, "{first}");
-    let second: Value = messages(&client, &base, "sk-ant-cache", &body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second = body_of(messages(&client, &base, "sk-ant-cache", &body).await, 200).await;
     let (input2, write2, read2) = usage(&second);
     assert_eq!((write2, read2), (0, write));
     assert_eq!(input2, input1, "identical request, identical uncached part");
@@ -107,11 +104,11 @@ async fn a_replayed_thinking_signature_is_accepted_and_an_edited_one_refused() {
                "thinking": {"type": "enabled", "budget_tokens": 1500},
                "tools": tools, "messages": messages})
     };
-    let first: Value = messages(&client, &base, "sk-ant-think", &request(vec![ask.clone()]))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = body_of(
+        messages(&client, &base, "sk-ant-think", &request(vec![ask.clone()])).await,
+        200,
+    )
+    .await;
     let content = first["content"].as_array().unwrap().clone();
     assert_eq!(content[0]["type"], "thinking");
     let call = content.iter().find(|c| c["type"] == "tool_use").unwrap();
@@ -130,13 +127,13 @@ async fn a_replayed_thinking_signature_is_accepted_and_an_edited_one_refused() {
     let mut edited = content.clone();
     edited[0]["thinking"] = json!("Something else entirely");
     let r = messages(&client, &base, "sk-ant-think", &replay(edited)).await;
-    let b = body_of(r, 400).await;
+    let b = refused_with(
+        r,
+        "messages.1.content.0: Invalid `signature` in `thinking` block",
+    )
+    .await;
     assert_eq!(b["type"], "error");
     assert_eq!(b["error"]["type"], "invalid_request_error");
-    assert_eq!(
-        b["error"]["message"],
-        "messages.1.content.0: Invalid `signature` in `thinking` block"
-    );
     stop(server, client).await;
 }
 
@@ -147,28 +144,20 @@ async fn unknown_fields_and_temperature_with_top_p_are_refused() {
     let unknown = json!({"model": SONNET, "max_tokens": 5, "frobnicate": true,
                          "messages": [{"role": "user", "content": "x"}]});
     let r = messages(&client, &base, "sk-ant-strict", &unknown).await;
-    let b = body_of(r, 400).await;
+    let b = refused_with(r, "frobnicate: Extra inputs are not permitted").await;
     assert_eq!(b["error"]["type"], "invalid_request_error");
-    assert_eq!(
-        b["error"]["message"],
-        "frobnicate: Extra inputs are not permitted"
-    );
     let both = json!({"model": SONNET, "max_tokens": 5, "temperature": 0.2, "top_p": 0.9,
                       "messages": [{"role": "user", "content": "x"}]});
     let r = messages(&client, &base, "sk-ant-strict", &both).await;
-    let b = body_of(r, 400).await;
-    assert_eq!(
-        b["error"]["message"],
-        "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
-    );
+    refused_with(
+        r,
+        "`temperature` and `top_p` cannot both be specified for this model. Please use only one.",
+    )
+    .await;
     let unknown = json!({"model": "gpt-4o", "frobnicate": 1,
                          "messages": [{"role": "user", "content": "x"}]});
     let r = chat(&client, &base, "sk-strict", &unknown).await;
-    let b = body_of(r, 400).await;
-    assert_eq!(
-        b["error"]["message"],
-        "Unrecognized request argument supplied: frobnicate"
-    );
+    refused_with(r, "Unrecognized request argument supplied: frobnicate").await;
     stop(server, client).await;
 }
 
@@ -199,9 +188,7 @@ async fn an_oversized_body_gets_413_request_too_large() {
     let client = Client::new();
     let big = json!({"model": SONNET, "max_tokens": 5,
                      "messages": [{"role": "user", "content": "x".repeat(10_000)}]});
-    let r = messages(&client, &base, "sk-ant-big", &big).await;
-    assert_eq!(r.status(), 413);
-    let b: Value = r.json().await.unwrap();
+    let b = body_of(messages(&client, &base, "sk-ant-big", &big).await, 413).await;
     assert_eq!(b["type"], "error");
     assert_eq!(b["error"]["type"], "request_too_large");
     stop(server, client).await;

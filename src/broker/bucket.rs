@@ -469,10 +469,31 @@ mod tests {
 
     const MIN: Duration = Duration::from_secs(60);
 
+    /// Now, and a bucket of `kind` and `limit` a minute holding a minute's worth.
+    fn per_minute(kind: BucketKind, limit: f64) -> (Instant, Bucket) {
+        let now = Instant::now();
+        (now, Bucket::new(kind, limit, MIN, now))
+    }
+
+    /// `s` admits a request of `input` tokens reserving `output` at `now`, or not.
+    fn admit(s: &mut BucketSet, input: f64, output: f64, now: Instant) -> Admission {
+        s.try_admit(&Cost::request(input, output), now)
+    }
+
+    /// Whether `s` would admit a request of `input` tokens reserving `output` at `now`.
+    fn check(s: &BucketSet, input: f64, output: f64, now: Instant) -> Admission {
+        s.check(&Cost::request(input, output), now)
+    }
+
+    /// Now, and split buckets of these limits holding a minute's worth.
+    fn split_set(rpm: f64, itpm: f64, otpm: f64) -> (Instant, BucketSet) {
+        let now = Instant::now();
+        (now, BucketSet::new(&split(rpm, itpm, otpm), MIN, now))
+    }
+
     #[test]
     fn a_bucket_refills_continuously_up_to_capacity() {
-        let t0 = Instant::now();
-        let mut b = Bucket::new(BucketKind::InputTokens, 600.0, MIN, t0);
+        let (t0, mut b) = per_minute(BucketKind::InputTokens, 600.0);
         assert_eq!(b.level(t0), 600.0);
         b.debit(600.0, t0);
         assert_eq!(b.level(t0), 0.0);
@@ -503,41 +524,35 @@ mod tests {
 
     #[test]
     fn denial_says_the_exact_instant_it_fits() {
-        let t0 = Instant::now();
-        let mut s = BucketSet::new(&split(60.0, 600.0, 600.0), MIN, t0);
-        assert_eq!(
-            s.try_admit(&Cost::request(500.0, 10.0), t0),
-            Admission::Admitted
-        );
+        let (t0, mut s) = split_set(60.0, 600.0, 600.0);
+        assert_eq!(admit(&mut s, 500.0, 10.0, t0), Admission::Admitted);
         // 100 input tokens left; 300 more need 200 more tokens at 10/s = 20 s.
         assert_eq!(
-            s.try_admit(&Cost::request(300.0, 10.0), t0),
+            admit(&mut s, 300.0, 10.0, t0),
             Admission::NotBefore(t0 + Duration::from_secs(20))
         );
         assert_eq!(
-            s.try_admit(&Cost::request(300.0, 10.0), t0 + Duration::from_secs(20)),
+            admit(&mut s, 300.0, 10.0, t0 + Duration::from_secs(20)),
             Admission::Admitted
         );
     }
 
     #[test]
     fn the_slowest_bucket_decides_the_wait() {
-        let t0 = Instant::now();
-        let mut s = BucketSet::new(&split(60.0, 6000.0, 60.0), MIN, t0);
+        let (t0, mut s) = split_set(60.0, 6000.0, 60.0);
         s.debit(&Cost::request(0.0, 60.0), t0);
         // Output is empty: 30 output tokens need 30 s at 1/s; input is plentiful.
         assert_eq!(
-            s.check(&Cost::request(10.0, 30.0), t0),
+            check(&s, 10.0, 30.0, t0),
             Admission::NotBefore(t0 + Duration::from_secs(30))
         );
     }
 
     #[test]
     fn rejects_what_can_never_fit_with_the_maximum() {
-        let t0 = Instant::now();
-        let s = BucketSet::new(&split(60.0, 600.0, 600.0), MIN, t0);
+        let (t0, s) = split_set(60.0, 600.0, 600.0);
         assert_eq!(
-            s.check(&Cost::request(601.0, 1.0), t0),
+            check(&s, 601.0, 1.0, t0),
             Admission::NeverFits {
                 bucket: BucketKind::InputTokens,
                 need: 601.0,
@@ -548,11 +563,10 @@ mod tests {
 
     #[test]
     fn checks_all_buckets_before_debiting_any() {
-        let t0 = Instant::now();
-        let mut s = BucketSet::new(&split(60.0, 600.0, 10.0), MIN, t0);
+        let (t0, mut s) = split_set(60.0, 600.0, 10.0);
         let before: Vec<f64> = s.buckets().iter().map(|b| b.level(t0)).collect();
         assert!(matches!(
-            s.try_admit(&Cost::request(100.0, 11.0), t0),
+            admit(&mut s, 100.0, 11.0, t0),
             Admission::NeverFits { .. }
         ));
         let after: Vec<f64> = s.buckets().iter().map(|b| b.level(t0)).collect();
@@ -571,21 +585,17 @@ mod tests {
             Duration::from_secs(10),
             t0,
         );
-        assert_eq!(
-            s.try_admit(&Cost::request(300.0, 0.0), t0),
-            Admission::Admitted
-        );
+        assert_eq!(admit(&mut s, 300.0, 0.0, t0), Admission::Admitted);
         // level is -200; a 10-token request must wait until level >= 10: 21 s.
         assert_eq!(
-            s.check(&Cost::request(10.0, 0.0), t0),
+            check(&s, 10.0, 0.0, t0),
             Admission::NotBefore(t0 + Duration::from_secs(21))
         );
     }
 
     #[test]
     fn settle_refunds_overestimates_and_charges_underestimates() {
-        let t0 = Instant::now();
-        let mut s = BucketSet::new(&split(60.0, 1000.0, 1000.0), MIN, t0);
+        let (t0, mut s) = split_set(60.0, 1000.0, 1000.0);
         let reserved = Cost::request(400.0, 500.0);
         s.debit(&reserved, t0);
         s.settle(&reserved, &Cost::request(450.0, 100.0), t0);
@@ -595,29 +605,26 @@ mod tests {
 
     #[test]
     fn refunds_never_exceed_capacity() {
-        let t0 = Instant::now();
-        let mut b = Bucket::new(BucketKind::Tokens, 100.0, MIN, t0);
+        let (t0, mut b) = per_minute(BucketKind::Tokens, 100.0);
         b.credit(50.0, t0);
         assert_eq!(b.level(t0), 100.0);
     }
 
     #[test]
     fn adopting_the_servers_lower_remaining_delays_admission() {
-        let t0 = Instant::now();
-        let mut s = BucketSet::new(&split(60.0, 600.0, 600.0), MIN, t0);
+        let (t0, mut s) = split_set(60.0, 600.0, 600.0);
         if let Some(b) = s.get_mut(BucketKind::InputTokens) {
             b.adopt_remaining(0.0, t0);
         }
         assert_eq!(
-            s.check(&Cost::request(100.0, 1.0), t0),
+            check(&s, 100.0, 1.0, t0),
             Admission::NotBefore(t0 + Duration::from_secs(10))
         );
     }
 
     #[test]
     fn a_429_penalty_lowers_the_refill_by_the_reserved_amount_over_tau() {
-        let t0 = Instant::now();
-        let mut b = Bucket::new(BucketKind::InputTokens, 600.0, MIN, t0);
+        let (t0, mut b) = per_minute(BucketKind::InputTokens, 600.0);
         b.penalize(50.0, t0);
         assert!((b.rate() - 5.0).abs() < 1e-9, "{}", b.rate());
     }
@@ -643,8 +650,7 @@ mod tests {
 
     #[test]
     fn an_idle_or_slow_bucket_has_no_time_to_exhaustion() {
-        let t0 = Instant::now();
-        let mut b = Bucket::new(BucketKind::InputTokens, 600.0, MIN, t0);
+        let (t0, mut b) = per_minute(BucketKind::InputTokens, 600.0);
         assert_eq!(b.time_to_exhaustion(t0), None);
         let mut now = t0;
         for _ in 0..100 {
@@ -656,8 +662,7 @@ mod tests {
 
     #[test]
     fn a_local_share_scales_every_limit_and_level() {
-        let t0 = Instant::now();
-        let mut s = BucketSet::new(&split(60.0, 600.0, 600.0), MIN, t0);
+        let (t0, mut s) = split_set(60.0, 600.0, 600.0);
         s.set_levels(&[30.0, 600.0, 100.0], t0);
         let half = s.scaled(&split(60.0, 600.0, 600.0), MIN, 0.5, t0);
         let limits: Vec<f64> = half.buckets().iter().map(|b| b.limit()).collect();
@@ -668,8 +673,7 @@ mod tests {
 
     #[test]
     fn projected_wait_counts_the_queue_ahead() {
-        let t0 = Instant::now();
-        let s = BucketSet::new(&split(600.0, 600.0, 600.0), MIN, t0);
+        let (t0, s) = split_set(600.0, 600.0, 600.0);
         let ahead = Cost::request(1000.0, 0.0);
         // 600 in the bucket, 1000 ahead + 200 = 600 short at 10/s.
         assert_eq!(

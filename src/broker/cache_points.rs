@@ -341,6 +341,10 @@ mod tests {
         }
     }
 
+    fn msg(message: usize, block: usize) -> Spot {
+        Spot::Message { message, block }
+    }
+
     fn place(req: &CompletionRequest, s: &Sizes, min: u64) -> Vec<Spot> {
         choose(&candidates(req, s), &existing(req), min, FIVE, 4)
             .into_iter()
@@ -354,18 +358,7 @@ mod tests {
         let spots = place(&req, &sizes(&req, 50), 100);
         assert_eq!(
             spots,
-            [
-                Spot::Tool(0),
-                Spot::System(0),
-                Spot::Message {
-                    message: 2,
-                    block: 0
-                },
-                Spot::Message {
-                    message: 4,
-                    block: 0
-                },
-            ]
+            [Spot::Tool(0), Spot::System(0), msg(2, 0), msg(4, 0),]
         );
     }
 
@@ -379,13 +372,7 @@ mod tests {
             system: 1900,
             messages: vec![30, 30, 30],
         };
-        assert_eq!(
-            place(&req, &s, 2048),
-            [Spot::Message {
-                message: 2,
-                block: 0
-            }]
-        );
+        assert_eq!(place(&req, &s, 2048), [msg(2, 0)]);
         assert!(place(&req, &s, 4096).is_empty());
     }
 
@@ -396,14 +383,7 @@ mod tests {
         req.messages[0].content[0].set_cache_control(Some(CacheControl::ephemeral()));
         req.messages[2].content[0].set_cache_control(Some(CacheControl::ephemeral()));
         let spots = place(&req, &sizes(&req, 50), 0);
-        assert_eq!(
-            spots,
-            [Spot::Message {
-                message: 4,
-                block: 0
-            }],
-            "one slot left"
-        );
+        assert_eq!(spots, [msg(4, 0)], "one slot left");
     }
 
     #[test]
@@ -438,20 +418,7 @@ mod tests {
             },
         ];
         let spots = place(&req, &sizes(&req, 50), 0);
-        assert_eq!(
-            spots,
-            [
-                Spot::System(0),
-                Spot::Message {
-                    message: 0,
-                    block: 0
-                },
-                Spot::Message {
-                    message: 2,
-                    block: 0
-                },
-            ]
-        );
+        assert_eq!(spots, [Spot::System(0), msg(0, 0), msg(2, 0),]);
         let mut marked = req.clone();
         apply(
             &mut marked,
@@ -503,16 +470,7 @@ mod tests {
         req.system.push(ContentBlock::text(""));
         req.messages[0].content.push(ContentBlock::text(" "));
         let spots = place(&req, &sizes(&req, 50), 0);
-        assert_eq!(
-            spots,
-            [
-                Spot::System(0),
-                Spot::Message {
-                    message: 0,
-                    block: 0
-                }
-            ]
-        );
+        assert_eq!(spots, [Spot::System(0), msg(0, 0)]);
     }
 
     #[test]
@@ -545,15 +503,6 @@ mod tests {
     fn a_single_prompt_gets_the_stable_prefix_and_its_turn() {
         let req = CompletionRequest::prompt("sonnet", "hello").system("sys");
         let spots = place(&req, &sizes(&req, 50), 0);
-        assert_eq!(
-            spots,
-            [
-                Spot::System(0),
-                Spot::Message {
-                    message: 0,
-                    block: 0
-                }
-            ]
-        );
+        assert_eq!(spots, [Spot::System(0), msg(0, 0)]);
     }
 }

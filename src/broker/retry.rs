@@ -202,6 +202,20 @@ mod tests {
         }
     }
 
+    /// The decision after `attempts` failed attempts ending in `e`, at an endpoint that
+    /// has answered before, with (`lower`) or without a lower rung.
+    fn after(e: &ProviderError, attempts: u32, lower: bool) -> Decision {
+        decide(e, at(attempts), lower, true, &cfg(), 0.1)
+    }
+
+    fn server(status: u16) -> ProviderError {
+        ProviderError::Server {
+            status,
+            retry_after: None,
+            message: String::new(),
+        }
+    }
+
     fn limited(secs: u64) -> ProviderError {
         ProviderError::RateLimited {
             retry_after: Some(Duration::from_secs(secs)),
@@ -242,35 +256,19 @@ mod tests {
         let bad = ProviderError::BadRequest {
             message: String::new(),
         };
-        assert_eq!(
-            decide(&bad, at(1), false, true, &cfg(), 0.1),
-            Decision::GiveUp
-        );
+        assert_eq!(after(&bad, 1, false), Decision::GiveUp);
         let cap = ProviderError::QuotaExhausted {
             message: String::new(),
         };
-        assert_eq!(
-            decide(&cap, at(1), false, true, &cfg(), 0.1),
-            Decision::GiveUp
-        );
+        assert_eq!(after(&cap, 1, false), Decision::GiveUp);
     }
 
     #[test]
     fn retries_until_max_attempts_then_gives_up() {
         // Was asserted of a 529; since rate limits stopped counting as attempts, of a 500.
-        let e = ProviderError::Server {
-            status: 500,
-            retry_after: None,
-            message: String::new(),
-        };
-        assert!(matches!(
-            decide(&e, at(1), false, true, &cfg(), 0.1),
-            Decision::Retry(_)
-        ));
-        assert_eq!(
-            decide(&e, at(5), false, true, &cfg(), 0.1),
-            Decision::GiveUp
-        );
+        let e = server(500);
+        assert!(matches!(after(&e, 1, false), Decision::Retry(_)));
+        assert_eq!(after(&e, 5, false), Decision::GiveUp);
     }
 
     fn overloaded() -> ProviderError {
@@ -372,18 +370,9 @@ mod tests {
             deltas_delivered: deltas,
             partial_usage: Default::default(),
         };
-        assert!(matches!(
-            decide(&mid(0), at(1), false, true, &cfg(), 0.1),
-            Decision::Retry(_)
-        ));
-        assert_eq!(
-            decide(&mid(3), at(1), false, true, &cfg(), 0.1),
-            Decision::GiveUp
-        );
-        assert_eq!(
-            decide(&mid(3), at(1), true, true, &cfg(), 0.1),
-            Decision::GiveUp
-        );
+        assert!(matches!(after(&mid(0), 1, false), Decision::Retry(_)));
+        assert_eq!(after(&mid(3), 1, false), Decision::GiveUp);
+        assert_eq!(after(&mid(3), 1, true), Decision::GiveUp);
     }
 
     fn refused(answered: bool, attempt: u32, lower: bool) -> Decision {
@@ -425,14 +414,8 @@ mod tests {
             message: "not_found_error: model: claude-3-opus-20240229".into(),
         };
         assert!(model_unavailable(&not_found));
-        assert_eq!(
-            decide(&not_found, at(1), true, true, &cfg(), 0.1),
-            Decision::MoveDown
-        );
-        assert_eq!(
-            decide(&not_found, at(1), false, true, &cfg(), 0.1),
-            Decision::GiveUp
-        );
+        assert_eq!(after(&not_found, 1, true), Decision::MoveDown);
+        assert_eq!(after(&not_found, 1, false), Decision::GiveUp);
         let deprecated = ProviderError::BadRequest {
             message:
                 "invalid_request_error/model_deprecated: The model `gpt-4-0314` has been deprecated"
@@ -443,30 +426,14 @@ mod tests {
             message: "invalid_request_error: messages: tool `lookup` does not exist".into(),
         };
         assert!(!model_unavailable(&other), "not about the model");
-        assert_eq!(
-            decide(&other, at(1), true, true, &cfg(), 0.1),
-            Decision::GiveUp
-        );
+        assert_eq!(after(&other, 1, true), Decision::GiveUp);
     }
 
     #[test]
     fn a_429_or_529_moves_down_the_ladder_at_once() {
-        assert_eq!(
-            decide(&limited(3), at(1), true, true, &cfg(), 0.1),
-            Decision::MoveDown
-        );
-        let e = ProviderError::Server {
-            status: 503,
-            retry_after: None,
-            message: String::new(),
-        };
-        assert!(matches!(
-            decide(&e, at(1), true, true, &cfg(), 0.1),
-            Decision::Retry(_)
-        ));
-        assert_eq!(
-            decide(&e, at(5), true, true, &cfg(), 0.1),
-            Decision::MoveDown
-        );
+        assert_eq!(after(&limited(3), 1, true), Decision::MoveDown);
+        let e = server(503);
+        assert!(matches!(after(&e, 1, true), Decision::Retry(_)));
+        assert_eq!(after(&e, 5, true), Decision::MoveDown);
     }
 }

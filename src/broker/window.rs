@@ -208,13 +208,21 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    /// Now, and a window holding each `(seconds after now, value)` of `events`.
+    fn window<T: Slot + Copy + Default + AddAssign>(
+        events: impl IntoIterator<Item = (u64, T)>,
+    ) -> (Instant, Windowed<T>) {
+        let t0 = Instant::now();
+        let mut c = Windowed::new();
+        for (s, v) in events {
+            c.add(t0 + secs(s), v);
+        }
+        (t0, c)
+    }
+
     #[test]
     fn counts_events_in_the_last_minute() {
-        let t0 = Instant::now();
-        let mut c = Windowed::<u64>::new();
-        c.add(t0, 1);
-        c.add(t0 + secs(30), 2);
-        c.add(t0 + secs(59), 3);
+        let (t0, c) = window([(0, 1u64), (30, 2), (59, 3)]);
         assert_eq!(c.last_minute(t0 + secs(59)), 6);
         assert_eq!(
             c.last_minute(t0 + secs(61)),
@@ -232,10 +240,7 @@ mod tests {
 
     #[test]
     fn forgets_events_older_than_an_hour() {
-        let t0 = Instant::now();
-        let mut c = Windowed::<u64>::new();
-        c.add(t0, 1);
-        c.add(t0 + secs(1800), 1);
+        let (t0, c) = window([(0, 1u64), (1800, 1)]);
         assert_eq!(c.last_hour(t0 + secs(3599)), 2);
         assert_eq!(c.last_hour(t0 + secs(3601)), 1);
         assert_eq!(c.last_hour(t0 + secs(5401)), 0);
@@ -243,11 +248,7 @@ mod tests {
 
     #[test]
     fn gaps_longer_than_the_window_clear_it() {
-        let t0 = Instant::now();
-        let mut c = Windowed::<u64>::new();
-        for s in 0..60 {
-            c.add(t0 + secs(s), 1);
-        }
+        let (t0, mut c) = window((0..60).map(|s| (s, 1u64)));
         assert_eq!(c.last_minute(t0 + secs(59)), 60);
         // Three hours later, on the same slot positions: the old counts are gone.
         let later = t0 + secs(3 * 3600);
@@ -258,11 +259,7 @@ mod tests {
 
     #[test]
     fn partial_gaps_clear_only_the_slots_passed() {
-        let t0 = Instant::now();
-        let mut c = Windowed::<f64>::new();
-        c.add(t0, 0.5);
-        c.add(t0 + secs(10), 0.25);
-        c.add(t0 + secs(65), 1.0);
+        let (t0, c) = window([(0, 0.5), (10, 0.25), (65, 1.0)]);
         assert_eq!(c.last_minute(t0 + secs(65)), 1.25);
         assert_eq!(c.last_hour(t0 + secs(65)), 1.75);
     }

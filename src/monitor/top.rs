@@ -231,18 +231,20 @@ mod tests {
     #[test]
     fn shows_each_lane_with_headroom_per_bucket() {
         let frame = render_top(&fixture::stats(), 160);
-        let sonnet = frame.lines().find(|l| l.starts_with("sonnet")).unwrap();
-        assert!(sonnet.contains("req 80% in 25% out 75%"), "{frame}");
-        assert!(sonnet.contains("43s in"), "{frame}");
-        assert!(sonnet.contains("1.50s"), "{frame}");
-        assert!(sonnet.contains("$0.0871"), "{frame}");
-        let gpt = frame.lines().find(|l| l.starts_with("gpt-4o")).unwrap();
-        assert!(gpt.contains("req 99% tok 97%"), "{frame}");
-        assert!(gpt.contains("OPEN (paused 4s)"), "{frame}");
-        assert!(
-            gpt.contains(" - "),
-            "no time to exhaustion shows as '-': {frame}"
-        );
+        let lanes: [(&str, &[&str]); 2] = [
+            (
+                "sonnet",
+                &["req 80% in 25% out 75%", "43s in", "1.50s", "$0.0871"],
+            ),
+            // " - ": no time to exhaustion shows as '-'.
+            ("gpt-4o", &["req 99% tok 97%", "OPEN (paused 4s)", " - "]),
+        ];
+        for (lane, wants) in lanes {
+            let line = frame.lines().find(|l| l.starts_with(lane)).unwrap();
+            for want in wants {
+                assert!(line.contains(want), "{lane}: missing {want:?} in\n{frame}");
+            }
+        }
     }
 
     #[test]

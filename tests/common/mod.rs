@@ -250,13 +250,153 @@ pub fn provider_error(err: &quotaswarm::BrokerError) -> Option<&provider::Provid
     }
 }
 
-/// A broker over `transport` for the one-model config with `extra`.
-pub async fn broker_over(transport: Arc<dyn Transport>, extra: &str) -> quotaswarm::broker::Broker {
-    let config = one_model_config(extra);
+/// A broker for `config` whose every provider sends over `transport`.
+pub async fn start_over(
+    config: Config,
+    transport: Arc<dyn Transport>,
+) -> quotaswarm::broker::Broker {
     let eps = endpoints_over(&config, transport);
     quotaswarm::broker::start(config, eps, quotaswarm::broker::StartOptions::default())
         .await
-        .unwrap()
+        .expect("start the broker")
+}
+
+/// A broker over `transport` for the one-model config with `extra`.
+pub async fn broker_over(transport: Arc<dyn Transport>, extra: &str) -> quotaswarm::broker::Broker {
+    start_over(one_model_config(extra), transport).await
+}
+
+/// Sends `prompt` to the one-model config's `m`.
+pub async fn ask_m(
+    b: &quotaswarm::broker::Broker,
+    prompt: &str,
+) -> Result<quotaswarm::Completion, quotaswarm::BrokerError> {
+    b.handle
+        .complete(quotaswarm::CompletionRequest::prompt("m", prompt))
+        .await
+}
+
+/// A 200 `text/event-stream` answer whose body is `body`.
+pub fn event_stream(
+    body: quotaswarm::provider::ByteStream,
+) -> quotaswarm::provider::StreamingResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    quotaswarm::provider::StreamingResponse {
+        status: 200,
+        headers,
+        body,
+    }
+}
+
+/// Whether `err` is a provider's mid-stream failure after `deltas` delivered deltas.
+pub fn is_mid_stream(err: &quotaswarm::BrokerError, deltas: u64) -> bool {
+    matches!(
+        provider_error(err),
+        Some(provider::ProviderError::MidStream { deltas_delivered, .. }) if *deltas_delivered == deltas
+    )
+}
+
+/// Streams one long Anthropic answer of `deltas` one-word text deltas
+/// ([`anthropic_text_chunk`]), one SSE event per body chunk, produced only as the client
+/// reads. With `hang_after`, the body stops after that many chunks and never ends.
+/// Counts the calls and the chunks read so far; plain sends fail.
+#[derive(Clone, Default)]
+pub struct LongStream {
+    pub deltas: usize,
+    pub hang_after: Option<usize>,
+    pub calls: Arc<std::sync::atomic::AtomicUsize>,
+    pub read: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LongStream {
+    pub fn new(deltas: usize, hang_after: Option<usize>) -> Self {
+        LongStream {
+            deltas,
+            hang_after,
+            ..Default::default()
+        }
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn read(&self) -> usize {
+        self.read.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Transport for LongStream {
+    fn send(&self, _request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async { Err(TransportError::Connection("stream only".into())) })
+    }
+
+    fn send_streaming(
+        &self,
+        _request: HttpRequest,
+    ) -> BoxFuture<'_, Result<quotaswarm::provider::StreamingResponse, TransportError>> {
+        use futures_util::StreamExt;
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (deltas, read, hang) = (self.deltas, self.read.clone(), self.hang_after);
+        Box::pin(async move {
+            let events = futures_util::stream::iter(0..hang.unwrap_or(deltas + 5)).map(move |i| {
+                read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, TransportError>(anthropic_text_chunk(i, deltas))
+            });
+            Ok(event_stream(match hang {
+                Some(_) => events.chain(futures_util::stream::pending()).boxed(),
+                None => events.boxed(),
+            }))
+        })
+    }
+}
+
+/// What a caller read from a broker stream to its end.
+#[derive(Debug, Default)]
+pub struct Drained {
+    /// The text deltas, in order.
+    pub texts: Vec<String>,
+    /// The completion the stream ended with, if it did.
+    pub done: Option<quotaswarm::Completion>,
+    /// The errors it yielded.
+    pub errors: Vec<quotaswarm::BrokerError>,
+}
+
+impl Drained {
+    /// The text deltas joined.
+    pub fn text(&self) -> String {
+        self.texts.concat()
+    }
+}
+
+/// Reads `stream` to its end, or to its first error when `stop_at_error`.
+pub async fn drain<S>(stream: &mut S, stop_at_error: bool) -> Drained
+where
+    S: futures_util::Stream<Item = Result<quotaswarm::broker::StreamItem, quotaswarm::BrokerError>>
+        + Unpin,
+{
+    use futures_util::StreamExt;
+    use quotaswarm::broker::StreamItem;
+    use quotaswarm::provider::StreamEvent;
+    let mut out = Drained::default();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(StreamItem::Event(StreamEvent::TextDelta { text, .. })) => out.texts.push(text),
+            Ok(StreamItem::Done(c)) => out.done = Some(c),
+            Ok(_) => {}
+            Err(e) => {
+                out.errors.push(e);
+                if stop_at_error {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Reads `stream` until `n` of its items are `wanted` (or it ends) and returns how many

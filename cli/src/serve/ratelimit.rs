@@ -9,6 +9,41 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// The (limit, remaining) header names of an Anthropic rate-limit dimension (`tokens`,
+/// `input-tokens`, ...), as static strings.
+macro_rules! anthropic {
+    ($dim:literal) => {
+        Some((
+            concat!("anthropic-ratelimit-", $dim, "-limit"),
+            concat!("anthropic-ratelimit-", $dim, "-remaining"),
+        ))
+    };
+}
+
+/// The same for an OpenAI dimension (`requests`, `tokens`).
+macro_rules! openai {
+    ($dim:literal) => {
+        Some((
+            concat!("x-ratelimit-limit-", $dim),
+            concat!("x-ratelimit-remaining-", $dim),
+        ))
+    };
+}
+
+/// The (limit, remaining) header names `wire` gives the broker's bucket `bucket`, if
+/// it has them.
+fn names(wire: Wire, bucket: &str) -> Option<(&'static str, &'static str)> {
+    match (wire, bucket) {
+        (Wire::Anthropic, "requests") => anthropic!("requests"),
+        (Wire::Anthropic, "input_tokens") => anthropic!("input-tokens"),
+        (Wire::Anthropic, "output_tokens") => anthropic!("output-tokens"),
+        (Wire::Anthropic, "tokens") => anthropic!("tokens"),
+        (Wire::OpenAi, "requests") => openai!("requests"),
+        (Wire::OpenAi, "tokens" | "input_tokens") => openai!("tokens"),
+        _ => None,
+    }
+}
+
 /// Each config model's buckets, from the latest snapshot.
 #[derive(Clone, Default)]
 pub struct RateView {
@@ -46,37 +81,56 @@ impl RateView {
         for b in buckets {
             let limit = format!("{}", b.limit_per_min.round() as u64);
             let remaining = format!("{}", b.level.max(0.0).floor() as u64);
-            let names: Option<(&'static str, &'static str)> = match (wire, b.bucket.as_str()) {
-                (Wire::Anthropic, "requests") => Some((
-                    "anthropic-ratelimit-requests-limit",
-                    "anthropic-ratelimit-requests-remaining",
-                )),
-                (Wire::Anthropic, "input_tokens") => Some((
-                    "anthropic-ratelimit-input-tokens-limit",
-                    "anthropic-ratelimit-input-tokens-remaining",
-                )),
-                (Wire::Anthropic, "output_tokens") => Some((
-                    "anthropic-ratelimit-output-tokens-limit",
-                    "anthropic-ratelimit-output-tokens-remaining",
-                )),
-                (Wire::Anthropic, "tokens") => Some((
-                    "anthropic-ratelimit-tokens-limit",
-                    "anthropic-ratelimit-tokens-remaining",
-                )),
-                (Wire::OpenAi, "requests") => Some((
-                    "x-ratelimit-limit-requests",
-                    "x-ratelimit-remaining-requests",
-                )),
-                (Wire::OpenAi, "tokens" | "input_tokens") => {
-                    Some(("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"))
-                }
-                _ => None,
-            };
-            if let Some((l, r)) = names {
+            if let Some((l, r)) = names(wire, &b.bucket) {
                 out.push((l, limit));
                 out.push((r, remaining));
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_wire_names_its_buckets_as_its_vendor_does() {
+        type Names = Option<(&'static str, &'static str)>;
+        let cases: [(Wire, &str, Names); 5] = [
+            (
+                Wire::Anthropic,
+                "input_tokens",
+                Some((
+                    "anthropic-ratelimit-input-tokens-limit",
+                    "anthropic-ratelimit-input-tokens-remaining",
+                )),
+            ),
+            (
+                Wire::Anthropic,
+                "requests",
+                Some((
+                    "anthropic-ratelimit-requests-limit",
+                    "anthropic-ratelimit-requests-remaining",
+                )),
+            ),
+            (
+                Wire::OpenAi,
+                "input_tokens",
+                Some(("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens")),
+            ),
+            (
+                Wire::OpenAi,
+                "requests",
+                Some((
+                    "x-ratelimit-limit-requests",
+                    "x-ratelimit-remaining-requests",
+                )),
+            ),
+            (Wire::OpenAi, "output_tokens", None),
+        ];
+        for (wire, bucket, want) in cases {
+            assert_eq!(names(wire, bucket), want, "{bucket}");
+        }
     }
 }

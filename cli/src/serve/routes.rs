@@ -286,32 +286,28 @@ async fn complete(
     if stream {
         return stream_response(gw, wire, a, model, include_usage, t0).await;
     }
-    let Admitted {
-        client,
-        estimate,
-        request,
-        permit,
-    } = a;
-    let reply = match request.options.max_wait {
+    // `client` is the admitted one (`a.client`); the queue slot (`a.permit`) is held
+    // until the answer is in.
+    let reply = match a.request.options.max_wait {
         Some(max_wait)
             if gw
                 .handle
                 .config()
-                .rungs(&request.target)
+                .rungs(&a.request.target)
                 .is_some_and(|r| r.len() == 1) =>
         {
-            within(&gw.handle, request, max_wait).await
+            within(&gw.handle, a.request, max_wait).await
         }
         _ => gw
             .handle
-            .complete(request)
+            .complete(a.request)
             .await
             .map_err(GatewayError::from_broker),
     };
-    drop(permit);
+    drop(a.permit);
     match reply {
         Ok(c) => {
-            settle(&gw, &client, estimate, &c);
+            settle(&gw, &client, a.estimate, &c);
             let body = match wire {
                 Wire::Anthropic => anthropic::message(&c),
                 Wire::OpenAi => openai::completion(&c),

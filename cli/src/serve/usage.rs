@@ -100,35 +100,48 @@ impl Usage {
                 );
             }
         }
-        family(
-            &mut out,
-            "errors_total",
-            "Failed requests per gateway client and HTTP status.",
-        );
-        for (client, c) in all.iter() {
-            for (status, n) in &c.errors {
-                let _ = writeln!(
-                    out,
-                    "quotaswarm_gateway_client_errors_total{{client=\"{}\",status=\"{status}\"}} {n}",
-                    escape(client)
-                );
-            }
-        }
-        family(
-            &mut out,
-            "refusals_total",
-            "Requests the gateway itself refused, per client and reason.",
-        );
-        for (client, c) in all.iter() {
-            for (reason, n) in &c.refusals {
-                let _ = writeln!(
-                    out,
-                    "quotaswarm_gateway_client_refusals_total{{client=\"{}\",reason=\"{reason}\"}} {n}",
-                    escape(client)
-                );
-            }
-        }
+        let errors = Family {
+            name: "errors_total",
+            help: "Failed requests per gateway client and HTTP status.",
+            label: "status",
+        };
+        errors.write(&mut out, &all, |c| &c.errors);
+        let refusals = Family {
+            name: "refusals_total",
+            help: "Requests the gateway itself refused, per client and reason.",
+            label: "reason",
+        };
+        refusals.write(&mut out, &all, |c| &c.refusals);
         out
+    }
+}
+
+/// A family with a second label: one sample per client and key of one of its maps.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    /// What the map's keys are, as a label name.
+    label: &'static str,
+}
+
+impl Family {
+    fn write<K: std::fmt::Display>(
+        &self,
+        out: &mut String,
+        all: &BTreeMap<String, Counters>,
+        map: impl Fn(&Counters) -> &BTreeMap<K, u64>,
+    ) {
+        let Family { name, help, label } = self;
+        family(out, name, help);
+        for (client, c) in all {
+            for (key, n) in map(c) {
+                let _ = writeln!(
+                    out,
+                    "quotaswarm_gateway_client_{name}{{client=\"{}\",{label}=\"{key}\"}} {n}",
+                    escape(client)
+                );
+            }
+        }
     }
 }
 

@@ -1,30 +1,43 @@
-//! What the CLI tests share: `quotaswarm sim` started as a process of its own on a free
-//! loopback port.
+//! What the CLI tests share: `quotaswarm sim` (or any command that announces
+//! `listening on URL`) started as a process of its own on a free loopback port, and
+//! checks of the errors the CLI prints.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-/// A `quotaswarm sim` process, killed (and reaped) when dropped.
-pub struct SimProcess(pub Child);
+/// A child process, killed (and reaped) when dropped.
+pub struct ChildProcess(pub Child);
 
-impl Drop for SimProcess {
+impl Drop for ChildProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
+/// A `quotaswarm sim` process.
+pub type SimProcess = ChildProcess;
+
 /// Starts `quotaswarm sim --addr 127.0.0.1:0 --config <config>`; returns the process and
 /// the URL its first line announces (`listening on URL`).
 pub fn start_sim(config: &Path) -> (SimProcess, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quotaswarm"));
+    command
         .args(["sim", "--addr", "127.0.0.1:0", "--config"])
         .arg(config)
+        .stderr(Stdio::inherit());
+    start_listening(command, "start quotaswarm sim")
+}
+
+/// Spawns `command` (`what` it does, for the panic if it cannot) with its stdout piped;
+/// returns the process and the URL its first line announces (`listening on URL`).
+pub fn start_listening(mut command: Command, what: &str) -> (ChildProcess, String) {
+    let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
-        .expect("start quotaswarm sim");
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("read");
@@ -33,7 +46,7 @@ pub fn start_sim(config: &Path) -> (SimProcess, String) {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_string();
-    (SimProcess(child), url)
+    (ChildProcess(child), url)
 }
 
 /// The shortest run the limits allow for what the simulator charged `m`: the largest of
@@ -79,4 +92,14 @@ pub fn run_scenario(flags: &[&str], scenario: &Path, config: &Path) -> std::proc
         .env("QUOTASWARM_TEST_KEY", "one-key")
         .output()
         .expect("run quotaswarm")
+}
+
+/// Asserts that `printed`, an error as the CLI prints it (the whole chain, after the
+/// `error: ` of its stderr line if there is one), starts with `start` and names its OS
+/// error once.
+#[allow(dead_code)]
+pub fn starts_with_one_os_error(printed: &str, start: &str) {
+    let chain = printed.strip_prefix("error: ").unwrap_or(printed);
+    assert!(chain.starts_with(start), "{printed}");
+    assert_eq!(printed.matches("os error").count(), 1, "{printed}");
 }

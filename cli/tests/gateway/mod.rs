@@ -2,9 +2,8 @@
 //! (created by `.ci/run`), `quotaswarm serve` started as a process on a free loopback
 //! port, and a config that points the gateway at a `quotaswarm sim` process.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 /// The environment variable naming the virtual environment with `openai` and
 /// `anthropic` installed; `target/sdk-venv` of the workspace when unset.
@@ -49,14 +48,7 @@ pub fn python() -> Option<PathBuf> {
 }
 
 /// A `quotaswarm serve` process, killed (and reaped) when dropped.
-pub struct ServeProcess(pub Child);
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub type ServeProcess = crate::common::ChildProcess;
 
 /// Starts `quotaswarm serve --addr 127.0.0.1:0 --config <config>`; returns the process
 /// and the URL its first line announces.
@@ -67,23 +59,36 @@ pub fn start_serve(config: &Path) -> (ServeProcess, String) {
 
 /// [`start_serve`], its stderr (the access log's) going to `stderr`.
 pub fn start_serve_with(config: &Path, stderr: Stdio) -> (ServeProcess, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quotaswarm"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quotaswarm"));
+    command
         .args(["serve", "--addr", "127.0.0.1:0", "--config"])
         .arg(config)
         .env(PROVIDER_KEY_ENV, "the-provider-key")
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("start quotaswarm serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    (ServeProcess(child), url)
+        .stderr(stderr);
+    crate::common::start_listening(command, "start quotaswarm serve")
+}
+
+/// Writes `sim_toml` to `dir/sim.toml` and starts `quotaswarm sim` with it; returns the
+/// process and its URL.
+#[allow(dead_code)]
+pub fn start_sim_in(dir: &Path, sim_toml: &str) -> (crate::common::SimProcess, String) {
+    let sim_config = dir.join("sim.toml");
+    std::fs::write(&sim_config, sim_toml).expect("write");
+    crate::common::start_sim(&sim_config)
+}
+
+/// Writes [`config`]`(sim_url, rest)` to `dir/gateway.toml` and starts `quotaswarm serve`
+/// with it, its stderr going to `stderr`; returns the process and its URL.
+#[allow(dead_code)]
+pub fn start_gateway_in(
+    dir: &Path,
+    sim_url: &str,
+    rest: &str,
+    stderr: Stdio,
+) -> (ServeProcess, String) {
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(&config_path, config(sim_url, rest)).expect("write");
+    start_serve_with(&config_path, stderr)
 }
 
 /// Providers of both wires at the simulator `sim_url`, then `rest` (models, ladders,

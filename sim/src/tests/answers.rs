@@ -5,10 +5,7 @@ use super::*;
 
 #[tokio::test(start_paused = true)]
 async fn answers_an_anthropic_message_with_usage_and_every_rate_limit_header() {
-    let sim = sim_with(|_| {});
-    let r = sim.handle(anthropic(&hello(100))).await;
-    assert_eq!(r.status, 200);
-    let b = body(&r);
+    let (r, b) = answered(anthropic(&hello(100))).await;
     assert!(b["id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(b["type"], "message");
     assert_eq!(b["role"], "assistant");
@@ -39,10 +36,7 @@ async fn answers_an_anthropic_message_with_usage_and_every_rate_limit_header() {
 
 #[tokio::test(start_paused = true)]
 async fn answers_an_openai_chat_completion_with_usage_and_every_rate_limit_header() {
-    let sim = sim_with(|_| {});
-    let r = sim.handle(openai(&chat(50))).await;
-    assert_eq!(r.status, 200);
-    let b = body(&r);
+    let (r, b) = answered(openai(&chat(50))).await;
     assert!(b["id"].as_str().unwrap().starts_with("chatcmpl-"));
     assert_eq!(b["object"], "chat.completion");
     assert_eq!(b["choices"][0]["message"]["role"], "assistant");
@@ -146,8 +140,7 @@ async fn answers_malformed_openai_requests_with_400_and_real_codes() {
 #[tokio::test(start_paused = true)]
 async fn requires_a_listed_key_when_a_key_list_is_configured() {
     let sim = sim_with(|c| c.sim.api_keys = vec!["good".into()]);
-    let r = sim.handle(anthropic_as("bad", &hello(5))).await;
-    assert_eq!(r.status, 401);
+    let r = answer(&sim, anthropic_as("bad", &hello(5)), 401).await;
     let (kind, message) = anthropic_error(&r);
     assert_eq!(kind, "authentication_error");
     assert!(!message.contains("bad"));
@@ -167,8 +160,7 @@ async fn requires_a_listed_key_when_a_key_list_is_configured() {
     );
     assert_eq!(sim.handle(bearer).await.status, 200);
 
-    let r = sim.handle(openai_as("bad", &chat(5))).await;
-    assert_eq!(r.status, 401);
+    let r = answer(&sim, openai_as("bad", &chat(5)), 401).await;
     assert_eq!(openai_error(&r)["code"], "invalid_api_key");
     let none = request("/v1/chat/completions", &[], chat(5).to_string().as_bytes());
     assert_eq!(sim.handle(none).await.status, 401);

@@ -49,8 +49,7 @@ async fn maps_openai_faults_to_the_engine_overloaded_503() {
     let sim = sim_with(|c| {
         c.sim.faults = vec![Fault::new(FaultKind::Status(503), 1.0)];
     });
-    let r = sim.handle(openai(&chat(5))).await;
-    assert_eq!(r.status, 503);
+    let r = answer(&sim, openai(&chat(5)), 503).await;
     assert!(openai_error(&r)["message"]
         .as_str()
         .unwrap()

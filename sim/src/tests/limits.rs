@@ -9,8 +9,7 @@ async fn answers_over_limit_anthropic_requests_with_429_and_retry_after() {
     for _ in 0..2 {
         assert_eq!(sim.handle(anthropic(&hello(10))).await.status, 200);
     }
-    let r = sim.handle(anthropic(&hello(10))).await;
-    assert_eq!(r.status, 429);
+    let r = answer(&sim, anthropic(&hello(10)), 429).await;
     let (kind, message) = anthropic_error(&r);
     assert_eq!(kind, "rate_limit_error");
     assert!(message.contains("2 requests per minute"), "{message}");
@@ -27,11 +26,9 @@ async fn rejects_anthropic_input_beyond_itpm_and_names_the_limit() {
     let long = "word ".repeat(400);
     let big =
         json!({"model": SONNET, "max_tokens": 5, "messages": [{"role": "user", "content": long}]});
-    let first = sim.handle(anthropic(&big)).await;
-    assert_eq!(first.status, 200);
+    let first = answer(&sim, anthropic(&big), 200).await;
     let input = body(&first)["usage"]["input_tokens"].as_u64().unwrap();
-    let r = sim.handle(anthropic(&big)).await;
-    assert_eq!(r.status, 429);
+    let r = answer(&sim, anthropic(&big), 429).await;
     let (_, message) = anthropic_error(&r);
     assert!(message.contains("600 input tokens per minute"), "{message}");
     // Level is 600 − input, the request needs `input`: wait (2·input − 600) / 10 s.
@@ -40,24 +37,21 @@ async fn rejects_anthropic_input_beyond_itpm_and_names_the_limit() {
     // A request larger than the whole bucket can never fit: no retry-after.
     let huge = json!({"model": SONNET, "max_tokens": 5,
                       "messages": [{"role": "user", "content": "word ".repeat(700)}]});
-    let r = sim.handle(anthropic(&huge)).await;
-    assert_eq!(r.status, 429);
+    let r = answer(&sim, anthropic(&huge), 429).await;
     assert_eq!(header(&r, "retry-after"), "");
 }
 
 #[tokio::test(start_paused = true)]
 async fn answers_over_limit_openai_requests_with_429_and_retry_after() {
     let sim = limited(GPT, combined(100.0, 600.0));
-    let first = sim.handle(openai(&chat(50))).await;
-    assert_eq!(first.status, 200);
+    let first = answer(&sim, openai(&chat(50)), 200).await;
     let u = body(&first)["usage"].clone();
     let (p, o) = (
         u["prompt_tokens"].as_u64().unwrap(),
         u["completion_tokens"].as_u64().unwrap(),
     );
     // Now 600 − p − o are left; ask for exactly the capacity: p + (600 − p).
-    let r = sim.handle(openai(&chat(600 - p))).await;
-    assert_eq!(r.status, 429);
+    let r = answer(&sim, openai(&chat(600 - p)), 429).await;
     let e = openai_error(&r);
     assert_eq!(e["type"], "tokens");
     assert_eq!(e["code"], "rate_limit_exceeded");
@@ -85,8 +79,7 @@ async fn answers_over_rpm_openai_requests_with_type_requests() {
     for _ in 0..2 {
         assert_eq!(sim.handle(openai(&chat(10))).await.status, 200);
     }
-    let r = sim.handle(openai(&chat(10))).await;
-    assert_eq!(r.status, 429);
+    let r = answer(&sim, openai(&chat(10)), 429).await;
     let e = openai_error(&r);
     assert_eq!(e["type"], "requests");
     assert!(e["message"].as_str().unwrap().contains(
@@ -99,8 +92,7 @@ async fn answers_over_rpm_openai_requests_with_type_requests() {
 #[tokio::test(start_paused = true)]
 async fn rejects_an_openai_request_larger_than_tpm_as_request_too_large() {
     let sim = limited(GPT, combined(10.0, 1000.0));
-    let r = sim.handle(openai(&chat(2000))).await;
-    assert_eq!(r.status, 429);
+    let r = answer(&sim, openai(&chat(2000)), 429).await;
     let e = openai_error(&r);
     let m = e["message"].as_str().unwrap();
     assert!(m.starts_with("Request too large for gpt-4o in organization org-sim on tokens per min (TPM): Limit 1000, Requested "), "{m}");
@@ -129,8 +121,7 @@ async fn refills_buckets_at_the_configured_rate() {
     assert_eq!(sim.handle(anthropic(&hello(10))).await.status, 200);
     assert_eq!(sim.handle(anthropic(&hello(10))).await.status, 429);
     tokio::time::advance(Duration::from_secs(60)).await;
-    let r = sim.handle(anthropic(&hello(10))).await;
-    assert_eq!(r.status, 200);
+    let r = answer(&sim, anthropic(&hello(10)), 200).await;
     assert_eq!(header(&r, "anthropic-ratelimit-requests-remaining"), "1");
 }
 
@@ -140,13 +131,11 @@ async fn charges_actual_output_to_otpm_after_generation() {
         c.sim.otpm_mode = OtpmMode::Actual;
     });
     // Output is charged after the fact, so max_tokens far above OTPM is admitted...
-    let r = sim.handle(anthropic(&hello(4000))).await;
-    assert_eq!(r.status, 200);
+    let r = answer(&sim, anthropic(&hello(4000)), 200).await;
     let out = body(&r)["usage"]["output_tokens"].as_u64().unwrap();
     assert!(out >= 5, "replies are at least five words");
     // ...and the bucket, now empty or negative, refuses the next one until it refills.
-    let r = sim.handle(anthropic(&hello(4000))).await;
-    assert_eq!(r.status, 429);
+    let r = answer(&sim, anthropic(&hello(4000)), 429).await;
     assert!(anthropic_error(&r).1.contains("5 output tokens per minute"));
     // Level 5 − out refills at 5/60 per second; admission needs it above zero.
     let wait = (out - 5) as f64 * 12.0;
@@ -162,10 +151,9 @@ async fn reserves_max_tokens_for_otpm_in_max_tokens_mode_and_refunds_the_rest() 
     let sim = limited_with(SONNET, split(100.0, 30000.0, 5000.0), |c| {
         c.sim.otpm_mode = OtpmMode::MaxTokens;
     });
-    let too_big = sim.handle(anthropic(&hello(6000))).await;
-    assert_eq!(too_big.status, 429);
-    let r = sim.handle(anthropic(&hello(4000))).await;
-    assert_eq!(r.status, 200);
+    // max_tokens 6000 does not fit the 5000 OTPM reservation.
+    answer(&sim, anthropic(&hello(6000)), 429).await;
+    let r = answer(&sim, anthropic(&hello(4000)), 200).await;
     let out = body(&r)["usage"]["output_tokens"].as_u64().unwrap();
     assert!(out < 1000);
     // After the refund only `out` is used, so another 4000 fits.
@@ -202,8 +190,7 @@ async fn counts_tokens_like_the_create_call_with_its_own_bucket() {
             b.to_string().as_bytes(),
         )
     };
-    let c = sim.handle(count(&msg)).await;
-    assert_eq!(c.status, 200);
+    let c = answer(&sim, count(&msg), 200).await;
     let counted = body(&c)["input_tokens"].clone();
     let m = sim.handle(anthropic_as("k", &msg)).await;
     assert_eq!(body(&m)["usage"]["input_tokens"], counted);
@@ -244,8 +231,7 @@ async fn changes_limits_at_run_time_keeping_usage() {
             tpm: 100000.0
         }
     ));
-    let r = sim.handle(openai(&chat(5))).await;
-    assert_eq!(r.status, 200);
+    let r = answer(&sim, openai(&chat(5)), 200).await;
     assert_eq!(header(&r, "x-ratelimit-limit-requests"), "3");
     assert_eq!(header(&r, "x-ratelimit-remaining-requests"), "1");
     assert!(!sim.set_limits("nope", Limits::Combined { rpm: 3.0, tpm: 1.0 }));
@@ -256,8 +242,7 @@ async fn rounds_anthropic_token_remaining_to_the_nearest_thousand() {
     let sim = limited(SONNET, split(100.0, 3000.0, 1000.0));
     let big = json!({"model": SONNET, "max_tokens": 5,
                      "messages": [{"role": "user", "content": "word ".repeat(900)}]});
-    let r = sim.handle(anthropic(&big)).await;
-    assert_eq!(r.status, 200);
+    let r = answer(&sim, anthropic(&big), 200).await;
     let input = body(&r)["usage"]["input_tokens"].as_u64().unwrap();
     let exact = 3000 - input;
     let shown: u64 = header(&r, "anthropic-ratelimit-input-tokens-remaining")

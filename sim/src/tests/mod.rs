@@ -101,6 +101,21 @@ pub(super) fn body(r: &HttpResponse) -> Value {
     serde_json::from_slice(&r.body).unwrap_or(Value::Null)
 }
 
+/// `sim`'s answer to `req`, which must have the status `status`.
+pub(super) async fn answer(sim: &Simulator, req: HttpRequest, status: u16) -> HttpResponse {
+    let r = sim.handle(req).await;
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    r
+}
+
+/// `req` sent to a simulator of the default config: it must be answered 200; the answer
+/// and its body.
+pub(super) async fn answered(req: HttpRequest) -> (HttpResponse, Value) {
+    let r = answer(&sim_with(|_| {}), req, 200).await;
+    let b = body(&r);
+    (r, b)
+}
+
 pub(super) fn header<'a>(r: &'a HttpResponse, name: &str) -> &'a str {
     r.headers
         .get(name)

@@ -37,8 +37,7 @@ async fn counts_what_was_sent_in_stats() {
         4
     );
 
-    let r = sim.handle(request("/_stats", &[], b"")).await;
-    assert_eq!(r.status, 200);
+    let r = answer(&sim, request("/_stats", &[], b""), 200).await;
     let back: SimStats = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(back, stats);
 }

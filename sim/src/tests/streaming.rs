@@ -4,7 +4,7 @@
 use super::*;
 use futures_util::StreamExt;
 use quotaswarm::provider::{self, Endpoint, ProviderError, StreamEvent};
-use quotaswarm::types::CompletionRequest;
+use quotaswarm::types::{Completion, CompletionRequest};
 
 fn endpoint(sim: &Simulator, wire: Wire) -> Endpoint {
     Endpoint {
@@ -27,12 +27,19 @@ fn req() -> CompletionRequest {
     CompletionRequest::prompt("x", "Tell me a story").max_tokens(200)
 }
 
+/// A [`slow_sim`] without faults, an endpoint of `wire` to it, and its whole (not
+/// streamed) reply to [`req`] on `model`.
+async fn slow_with_reply(wire: Wire, model: &str) -> (Simulator, Endpoint, Completion) {
+    let sim = slow_sim(Vec::new());
+    let ep = endpoint(&sim, wire);
+    let full = ep.complete(model, &req()).await.unwrap().completion;
+    (sim, ep, full)
+}
+
 #[tokio::test(start_paused = true)]
 async fn streams_the_same_text_and_usage_as_the_non_streamed_reply_with_per_token_latency() {
     for (wire, model) in [(Wire::Anthropic, SONNET), (Wire::OpenAi, GPT)] {
-        let sim = slow_sim(Vec::new());
-        let ep = endpoint(&sim, wire);
-        let full = ep.complete(model, &req()).await.unwrap().completion;
+        let (sim, ep, full) = slow_with_reply(wire, model).await;
         let t0 = Instant::now();
         let mut s = ep.stream(model, &req()).await.unwrap();
         assert!(s.rate_limits.requests.is_some(), "{wire:?}");
@@ -82,9 +89,7 @@ async fn streams_the_same_text_and_usage_as_the_non_streamed_reply_with_per_toke
 #[tokio::test(start_paused = true)]
 async fn dropping_the_stream_cancels_and_charges_only_what_was_sent() {
     for (wire, model) in [(Wire::Anthropic, SONNET), (Wire::OpenAi, GPT)] {
-        let sim = slow_sim(Vec::new());
-        let ep = endpoint(&sim, wire);
-        let full = ep.complete(model, &req()).await.unwrap().completion;
+        let (sim, ep, full) = slow_with_reply(wire, model).await;
         assert!(full.usage.output_tokens > 10);
         let mut s = ep.stream(model, &req()).await.unwrap();
         let mut seen = 0;
@@ -194,8 +199,7 @@ async fn wire_format_matches_the_vendor_shapes() {
     let sim = sim_with(|_| {});
     let mut b = hello(50);
     b["stream"] = json!(true);
-    let r = sim.handle(anthropic(&b)).await;
-    assert_eq!(r.status, 200);
+    let r = answer(&sim, anthropic(&b), 200).await;
     assert!(header(&r, "content-type").starts_with("text/event-stream"));
     let text = String::from_utf8(r.body.to_vec()).unwrap();
     let names: Vec<&str> = text

@@ -54,6 +54,7 @@ mod openai_body;
 mod reply;
 mod schema;
 mod server;
+mod server_tools;
 mod stats;
 mod stream;
 mod swarm;

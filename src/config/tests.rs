@@ -396,6 +396,7 @@ fn one_hour_cache_writes_cost_twice_the_input_price_unless_configured() {
         cache_creation_input_tokens: 1_000_000,
         cache_read_input_tokens: 0,
         cache_creation_1h_input_tokens: 400_000,
+        ..Default::default()
     };
     // 600,000 at the 5-minute write price (1.25x) and 400,000 at the 1-hour one (2x).
     let sonnet = c.model("sonnet").unwrap();

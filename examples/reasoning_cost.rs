@@ -37,7 +37,10 @@ fn config() -> anyhow::Result<Config> {
          context_window = 200000\ninput_price = {INPUT_PRICE}\n\
          output_price = {OUTPUT_PRICE}\ncache_read_price = {CACHED_PRICE}\n"
     );
-    Ok(Config::from_toml_str_over_defaults(&text, "reasoning_cost example")?)
+    Ok(Config::from_toml_str_over_defaults(
+        &text,
+        "reasoning_cost example",
+    )?)
 }
 
 /// Asks its questions one after another; returns the usage summed over its replies.
@@ -97,8 +100,7 @@ pub async fn run() -> anyhow::Result<(SwarmReport, Figures)> {
         + usage.cache_read_input_tokens as f64 * CACHED_PRICE
         + usage.output_tokens as f64 * OUTPUT_PRICE)
         / 1_000_000.0;
-    let without_reasoning =
-        by_hand - usage.reasoning_tokens as f64 * OUTPUT_PRICE / 1_000_000.0;
+    let without_reasoning = by_hand - usage.reasoning_tokens as f64 * OUTPUT_PRICE / 1_000_000.0;
     let figures = Figures {
         usage,
         reported_usd: report.totals.cost_usd,

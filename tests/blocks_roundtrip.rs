@@ -100,7 +100,13 @@ fn uninterpreted(reply_body: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     for block in reply["content"].as_array().unwrap() {
         match block["type"].as_str().unwrap() {
-            "text" => out.extend(block["citations"].as_array().into_iter().flatten().map(text_of)),
+            "text" => out.extend(
+                block["citations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text_of),
+            ),
             _ => out.push(text_of(block)),
         }
     }
@@ -116,7 +122,11 @@ async fn a_citation_and_a_server_tool_block_survive_a_round_trip_byte_for_byte()
     let kinds: Vec<Option<&str>> = first.content.iter().map(ContentBlock::raw_type).collect();
     assert_eq!(
         kinds,
-        [Some("server_tool_use"), Some("web_search_tool_result"), None]
+        [
+            Some("server_tool_use"),
+            Some("web_search_tool_result"),
+            None
+        ]
     );
     assert!(
         matches!(&first.content[2], ContentBlock::Text { citations: Some(c), .. } if c.len() == 1),

@@ -243,6 +243,10 @@ async fn reasoning_cost_counts_reasoning_tokens_and_matches_the_sum_by_hand() {
     assert!(f.usage.reasoning_tokens >= 12 * 1024, "{f:?}");
     assert!(f.usage.reasoning_tokens < f.usage.output_tokens, "{f:?}");
     let close = (f.reported_usd - f.by_hand_usd).abs() <= 1e-9 * f.by_hand_usd.max(1.0);
-    assert!(close, "reported {} vs by hand {}", f.reported_usd, f.by_hand_usd);
+    assert!(
+        close,
+        "reported {} vs by hand {}",
+        f.reported_usd, f.by_hand_usd
+    );
     assert!(f.by_hand_usd > f.without_reasoning_usd * 2.0, "{f:?}");
 }

@@ -146,6 +146,9 @@ struct WireUsage {
 struct WirePromptDetails {
     #[serde(default)]
     cached_tokens: Option<u64>,
+    /// Written to the cache (models that bill writes, GPT-5.6 and later).
+    #[serde(default)]
+    cache_write_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -155,16 +158,16 @@ struct WireCompletionDetails {
 }
 
 impl WireUsage {
-    /// Core usage: `input_tokens` excludes the cached subset of `prompt_tokens`;
+    /// Core usage: `input_tokens` excludes the cached subset of `prompt_tokens` and the
+    /// subset written to the cache (`cache_write_tokens`, kept as
+    /// `cache_creation_input_tokens` and priced as a write);
     /// `reasoning_tokens` is the reasoning subset of `completion_tokens` (which stays
     /// whole in `output_tokens`: OpenAI bills reasoning as output).
     fn into_usage(self) -> Usage {
         let prompt = self.prompt_tokens.unwrap_or(0).min(Usage::MAX_REPORTED);
-        let cached = self
-            .prompt_tokens_details
-            .and_then(|d| d.cached_tokens)
-            .unwrap_or(0)
-            .min(prompt);
+        let details = self.prompt_tokens_details.unwrap_or_default();
+        let cached = details.cached_tokens.unwrap_or(0).min(prompt);
+        let written = details.cache_write_tokens.unwrap_or(0).min(prompt - cached);
         let output = self.completion_tokens.unwrap_or(0).min(Usage::MAX_REPORTED);
         let reasoning = self
             .completion_tokens_details
@@ -172,9 +175,9 @@ impl WireUsage {
             .unwrap_or(0)
             .min(output);
         Usage {
-            input_tokens: prompt - cached,
+            input_tokens: prompt - cached - written,
             output_tokens: output,
-            cache_creation_input_tokens: 0,
+            cache_creation_input_tokens: written,
             cache_read_input_tokens: cached,
             cache_creation_1h_input_tokens: 0,
             reasoning_tokens: reasoning,

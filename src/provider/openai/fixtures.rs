@@ -345,3 +345,27 @@ fn requests_sharing_a_prefix_share_a_prompt_cache_key() {
         .get("prompt_cache_key")
         .is_none());
 }
+
+#[test]
+fn cache_writes_are_decoded_apart_from_input() {
+    // A model that bills cache writes reports them beside the reads.
+    let body = r#"{
+      "id": "chatcmpl-w1", "model": "gpt-5.6",
+      "choices": [{"index": 0, "finish_reason": "stop",
+                   "message": {"role": "assistant", "content": "ok"}}],
+      "usage": {"prompt_tokens": 5000, "completion_tokens": 40,
+                "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 3500},
+                "completion_tokens_details": {"reasoning_tokens": 32}}
+    }"#;
+    let u = OpenAi.decode(ok(body), now()).unwrap().completion.usage;
+    assert_eq!(
+        (
+            u.input_tokens,
+            u.cache_read_input_tokens,
+            u.cache_creation_input_tokens
+        ),
+        (500, 1000, 3500)
+    );
+    assert_eq!((u.output_tokens, u.reasoning_tokens), (40, 32));
+    assert_eq!(u.total_input(), 5000);
+}

@@ -265,3 +265,40 @@ async fn the_tool_loop_continues_a_paused_turn_over_http() {
         m[1].content.len()
     );
 }
+
+/// A PDF, a text document and an image by URL in one user turn.
+fn documents_request() -> CompletionRequest {
+    CompletionRequest::new("x")
+        .system("You read documents.")
+        .message(Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::pdf_base64("JVBERi0xLjQKJcfsj6IKNSAwIG9iago=").titled("report.pdf"),
+                ContentBlock::text_document("Grass is green."),
+                ContentBlock::image_url("https://example.com/cat.png"),
+                ContentBlock::text("Summarise them."),
+            ],
+        })
+        .max_tokens(60)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_and_images_by_url_are_answered_on_both_wires() {
+    let server = serve_sim("").await;
+    let req = documents_request();
+    for (wire, model, part) in [
+        (Wire::Anthropic, SONNET, "document"),
+        (Wire::OpenAi, "gpt-4o-mini", "file"),
+    ] {
+        let (ep, recorder) = endpoint(&server, wire);
+        let c = ep.complete(model, &req).await.unwrap().completion;
+        assert!(!c.text().is_empty(), "{wire:?}");
+        let sent: Value = serde_json::from_slice(&recorder.seen.lock().unwrap()[0].0).unwrap();
+        let turn = sent["messages"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(turn["content"][0]["type"], part, "{wire:?}: {turn}");
+        if wire == Wire::OpenAi {
+            // The system prompt is a shared prefix: the request carries its cache key.
+            assert!(sent["prompt_cache_key"].as_str().unwrap().starts_with("qs-"));
+        }
+    }
+}

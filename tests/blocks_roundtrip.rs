@@ -298,7 +298,10 @@ async fn documents_and_images_by_url_are_answered_on_both_wires() {
         assert_eq!(turn["content"][0]["type"], part, "{wire:?}: {turn}");
         if wire == Wire::OpenAi {
             // The system prompt is a shared prefix: the request carries its cache key.
-            assert!(sent["prompt_cache_key"].as_str().unwrap().starts_with("qs-"));
+            assert!(sent["prompt_cache_key"]
+                .as_str()
+                .unwrap()
+                .starts_with("qs-"));
         }
     }
 }

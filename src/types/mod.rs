@@ -122,7 +122,8 @@ pub enum ContentBlock {
     /// `code_execution_tool_result`, ...), `search_result` blocks, and types this
     /// version does not know yet. The object holds its own `"type"`. The runtime does
     /// not interpret it; the OpenAI Chat wire, which has no such blocks, leaves it out.
-    #[serde(untagged)]
+    /// Only an object with a string `"type"` reads as one.
+    #[serde(untagged, deserialize_with = "typed_object")]
     Raw(serde_json::Map<String, serde_json::Value>),
 }
 
@@ -285,6 +286,19 @@ impl ContentBlock {
             ContentBlock::ToolResult { content, .. } => join_text(content),
             _ => String::new(),
         }
+    }
+}
+
+/// A JSON object with a string `"type"`: what a block kept whole must be.
+fn typed_object<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+    let block = serde_json::Map::deserialize(d)?;
+    match block.get("type") {
+        Some(serde_json::Value::String(_)) => Ok(block),
+        _ => Err(serde::de::Error::custom(
+            "a content block needs a string \"type\"",
+        )),
     }
 }
 

@@ -121,14 +121,19 @@ pub fn parse(body: &[u8], count_only: bool) -> Result<Parsed, GatewayError> {
 }
 
 fn tool(t: Value) -> Result<Tool, GatewayError> {
+    let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
     if let Some(kind) = t.get("type").and_then(Value::as_str) {
         if kind != "custom" {
-            return Err(GatewayError::Untranslatable(format!(
-                "server tool {kind:?} is not supported by the gateway"
-            )));
+            // A server tool (web search, code execution, ...): passed on with its
+            // settings; its blocks come back kept whole.
+            let mut tool = Tool::server(kind, name);
+            let settings = t.as_object().into_iter().flatten();
+            for (k, v) in settings.filter(|(k, _)| !["type", "name"].contains(&k.as_str())) {
+                tool = tool.setting(k.clone(), v.clone());
+            }
+            return Ok(tool);
         }
     }
-    let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
     let schema = t
         .get("input_schema")
         .cloned()

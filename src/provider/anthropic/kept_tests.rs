@@ -173,3 +173,21 @@ fn documents_and_images_by_url_are_sent_in_the_documented_shape() {
         ])
     );
 }
+
+#[test]
+fn only_an_object_with_a_string_type_is_kept_whole() {
+    let kept: ContentBlock =
+        serde_json::from_value(json!({"type": "container_upload", "file_id": "f"})).unwrap();
+    assert_eq!(kept.raw_type(), Some("container_upload"));
+    for bad in [
+        json!({"file_id": "f"}),
+        json!({"type": 3}),
+        json!("text"),
+        json!([1]),
+    ] {
+        assert!(
+            serde_json::from_value::<ContentBlock>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+}

@@ -303,3 +303,28 @@ impl Encoder {
         sse("error", body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_tools_and_kept_blocks_pass_through() {
+        let body = json!({
+            "model": "sonnet", "max_tokens": 100,
+            "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}],
+            "messages": [
+                {"role": "user", "content": "news?"},
+                {"role": "assistant", "content": [
+                    {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+                     "input": {"query": "news"}}]}
+            ]
+        });
+        let parsed = parse(body.to_string().as_bytes(), false).unwrap();
+        let tool = &parsed.request.tools[0];
+        assert_eq!(tool.kind.as_deref(), Some("web_search_20250305"));
+        assert_eq!(tool.settings["max_uses"], 2);
+        let kept = &parsed.request.messages[1].content[0];
+        assert_eq!(kept.raw_type(), Some("server_tool_use"));
+    }
+}

@@ -314,6 +314,23 @@ fn block_tokens(encoding: Encoding, b: &ContentBlock) -> u64 {
         // as text, so it is left out.
         ContentBlock::Thinking { thinking, .. } => encoding.count(thinking) + 4,
         ContentBlock::RedactedThinking { data } => (data.len() as u64) / 4 + 4,
+        ContentBlock::Document { source, .. } => document_tokens(encoding, source),
+        // Kept-whole blocks (server-tool results, search results): their JSON text, a
+        // generous stand-in for what the provider counts of them.
+        ContentBlock::Raw(block) => {
+            encoding.count(&serde_json::Value::Object(block.clone()).to_string())
+        }
+    }
+}
+
+/// A document's input tokens: a text source's text; a PDF (base64 or by URL) is read as
+/// text and page images, so a conservative figure: one image's 1600 tokens, or one token
+/// per 30 bytes of the file when that is more (a dense page is ~100 KB and ~3000 tokens).
+fn document_tokens(encoding: Encoding, source: &serde_json::Value) -> u64 {
+    let data = source.get("data").and_then(serde_json::Value::as_str);
+    match source.get("type").and_then(serde_json::Value::as_str) {
+        Some("text") => encoding.count(data.unwrap_or("")) + 4,
+        _ => 1600u64.max(data.map_or(0, |d| d.len() as u64 * 3 / 4 / 30)),
     }
 }
 
@@ -359,6 +376,14 @@ fn hash_blocks(blocks: &[ContentBlock], h: &mut std::hash::DefaultHasher) {
             ContentBlock::RedactedThinking { data } => {
                 5u8.hash(h);
                 data.hash(h);
+            }
+            ContentBlock::Document { source, .. } => {
+                16u8.hash(h);
+                source.to_string().hash(h);
+            }
+            ContentBlock::Raw(block) => {
+                18u8.hash(h);
+                serde_json::Value::Object(block.clone()).to_string().hash(h);
             }
         }
     }

@@ -32,6 +32,9 @@ mod quickstart;
 #[path = "../examples/real_providers.rs"]
 mod real_providers;
 #[allow(dead_code)]
+#[path = "../examples/reasoning_cost.rs"]
+mod reasoning_cost;
+#[allow(dead_code)]
 #[path = "../examples/streaming.rs"]
 mod streaming;
 #[allow(dead_code)]
@@ -218,4 +221,21 @@ async fn tool_agent_runs_its_tools_until_the_model_answers() {
 async fn typed_reply_parses_on_both_wires() {
     let r = finished(typed_reply::run()).await;
     assert_eq!(r.totals.answers, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_cost_counts_reasoning_tokens_and_matches_the_sum_by_hand() {
+    let (r, f) = reasoning_cost::run().await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.totals.answers, 12);
+    // Effort high: the simulator reports 1,024 to 2,047 reasoning tokens per reply.
+    assert!(f.usage.reasoning_tokens >= 12 * 1024, "{f:?}");
+    assert!(f.usage.reasoning_tokens < f.usage.output_tokens, "{f:?}");
+    let close = (f.reported_usd - f.by_hand_usd).abs() <= 1e-9 * f.by_hand_usd.max(1.0);
+    assert!(
+        close,
+        "reported {} vs by hand {}",
+        f.reported_usd, f.by_hand_usd
+    );
+    assert!(f.by_hand_usd > f.without_reasoning_usd * 2.0, "{f:?}");
 }

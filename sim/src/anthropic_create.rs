@@ -1,5 +1,6 @@
 //! `POST /v1/messages` past the common checks: parameter rules, thinking, the spend cap,
-//! faults, prompt caching, admission, and the reply (thinking, text, tool_use blocks).
+//! faults, prompt caching, admission, and the reply (thinking, text, tool_use blocks;
+//! web searches and citations, see `server_tools`).
 
 use super::anthropic_reject::{fault, rate_limited, Reject};
 use super::anthropic_request::{admit_common, max_tokens};
@@ -8,7 +9,7 @@ use super::content::{self, Part};
 use super::limiter::Cost;
 use super::reply::{self, End};
 use super::stream::{named_event, Plan};
-use super::{schema, thinking, tokens, tools, validate, Seen, Simulator};
+use super::{schema, server_tools, thinking, tokens, tools, validate, Seen, Simulator};
 use quotaswarm::config::OtpmMode;
 use quotaswarm::provider::HttpRequest;
 use serde_json::{json, Value};
@@ -116,7 +117,7 @@ pub(super) async fn create(
     seen.cache_write = cached.write();
 
     let hash = reply::shaping_hash(&body, SHAPING);
-    let (parts, end) = answer(
+    let (parts, end, searches) = answer(
         sim,
         &body,
         messages,
@@ -128,6 +129,7 @@ pub(super) async fn create(
     let output: u64 = parts.iter().map(Part::tokens).sum();
     let (stop_reason, stop_sequence) = match &end {
         _ if parts.iter().any(|p| matches!(p, Part::ToolUse { .. })) => ("tool_use", Value::Null),
+        End::Paused => ("pause_turn", Value::Null),
         End::Natural => ("end_turn", Value::Null),
         End::MaxTokens => ("max_tokens", Value::Null),
         End::Stop(s) => ("stop_sequence", Value::String(s.clone())),
@@ -146,7 +148,11 @@ pub(super) async fn create(
         let message = json!({
             "id": id, "type": "message", "role": "assistant", "model": model,
             "content": [], "stop_reason": null, "stop_sequence": null, "usage": start_usage});
-        let frames = content::frames(message, &parts, stop_reason, &stop_sequence, output);
+        let mut final_usage = json!({"output_tokens": output});
+        if let Some(s) = &searches {
+            final_usage["server_tool_use"] = s.clone();
+        }
+        let frames = content::frames(message, &parts, stop_reason, &stop_sequence, final_usage);
         let fail = drawn.mid_stream.map(|after| {
             let error = json!({"type": "error",
                                "error": {"type": "overloaded_error", "message": "Overloaded"}});
@@ -176,6 +182,9 @@ pub(super) async fn create(
     let mut usage = usage_in;
     usage["output_tokens"] = json!(output);
     usage["service_tier"] = json!("standard");
+    if let Some(s) = searches {
+        usage["server_tool_use"] = s;
+    }
     Ok(Answer::Json(json!({
         "id": id,
         "type": "message",
@@ -188,9 +197,11 @@ pub(super) async fn create(
     })))
 }
 
-/// The reply's blocks: a signed thinking block when thinking is on, then a tool call
-/// (after a short preface when the choice was `auto`), JSON following the native
-/// structured-output `format` schema, or a text answer.
+/// The reply's blocks: a signed thinking block when thinking is on, then web searches
+/// and their cited answer when a web search tool is offered (with the usage's
+/// `server_tool_use`), else a tool call (after a short preface when the choice was
+/// `auto`), JSON following the native structured-output `format` schema, or a text
+/// answer (citing documents that ask for citations).
 fn answer(
     sim: &Simulator,
     body: &Value,
@@ -199,7 +210,7 @@ fn answer(
     max_tokens: u64,
     budget: Option<u64>,
     format: Option<&Value>,
-) -> (Vec<Part>, End) {
+) -> (Vec<Part>, End, Option<Value>) {
     let mut parts = Vec::new();
     let mut room = max_tokens;
     if let Some(budget) = budget {
@@ -212,6 +223,13 @@ fn answer(
             tokens: t.output_tokens,
         });
     }
+    if let Some(search) = server_tools::web_search(body) {
+        let r = reply::generate(hash, room, &[]);
+        let s = server_tools::search(&search, messages, hash, r.text, r.output_tokens);
+        parts.extend(s.parts);
+        let end = if s.paused { End::Paused } else { r.end };
+        return (parts, end, Some(json!({"web_search_requests": s.searches})));
+    }
     let offered = tools::anthropic_tools(body);
     let choice = tools::anthropic_choice(body);
     let loop_results = tools::anthropic_loop_results(messages);
@@ -222,6 +240,7 @@ fn answer(
             parts.push(Part::Text {
                 text: preface.text,
                 tokens: preface.output_tokens,
+                citations: Vec::new(),
             });
         }
         let violate = choice.forced() && tools::violates(policy, hash);
@@ -232,7 +251,7 @@ fn answer(
             input: call.input,
             tokens: call.tokens,
         });
-        return (parts, End::Natural);
+        return (parts, End::Natural, None);
     }
     if let Some(schema) = format {
         let mut v = schema::generate(schema, hash);
@@ -243,8 +262,9 @@ fn answer(
         parts.push(Part::Text {
             tokens: (tokens::cl100k().count_ordinary(&text) as u64).max(1),
             text,
+            citations: Vec::new(),
         });
-        return (parts, End::Natural);
+        return (parts, End::Natural, None);
     }
     let stops: Vec<String> = body
         .get("stop_sequences")
@@ -259,6 +279,7 @@ fn answer(
     parts.push(Part::Text {
         text: r.text,
         tokens: r.output_tokens,
+        citations: server_tools::document_citations(messages),
     });
-    (parts, r.end)
+    (parts, r.end, None)
 }

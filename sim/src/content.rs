@@ -1,7 +1,10 @@
-//! An Anthropic reply's content blocks (thinking, text, tool_use) as JSON and as the
-//! streamed event sequence the real API sends (`message_start`, per block
-//! `content_block_start` / `_delta` / `_stop`, `message_delta` with the usage,
-//! `message_stop`), so the client's stream parser meets the production order.
+//! An Anthropic reply's content blocks (thinking, text with its citations, tool_use,
+//! server-tool calls and results) as JSON and as the streamed event sequence the real
+//! API sends (`message_start`, per block `content_block_start` / `_delta` / `_stop`,
+//! `message_delta` with the usage, `message_stop`), so the client's stream parser meets
+//! the production order. A text's citations stream as `citations_delta`s before its
+//! text; a `server_tool_use` starts with `input: {}` and streams its input as
+//! `input_json_delta`s; a server-tool result arrives whole in its start event.
 
 use super::stream::{self, named_event, Frame};
 use serde_json::{json, Value};
@@ -17,6 +20,8 @@ pub(super) enum Part {
     Text {
         text: String,
         tokens: u64,
+        /// Citation objects (`web_search_result_location`, `char_location`, ...).
+        citations: Vec<Value>,
     },
     ToolUse {
         id: String,
@@ -24,13 +29,16 @@ pub(super) enum Part {
         input: Value,
         tokens: u64,
     },
+    /// A server tool's call (`server_tool_use`, whose `input` streams) or result (any
+    /// other type, sent whole).
+    Server { block: Value, tokens: u64 },
 }
 
 impl Part {
     pub fn tokens(&self) -> u64 {
         match self {
             Part::Thinking { tokens, .. } | Part::Text { tokens, .. } => *tokens,
-            Part::ToolUse { tokens, .. } => *tokens,
+            Part::ToolUse { tokens, .. } | Part::Server { tokens, .. } => *tokens,
         }
     }
 
@@ -40,10 +48,16 @@ impl Part {
             Part::Thinking {
                 text, signature, ..
             } => json!({"type": "thinking", "thinking": text, "signature": signature}),
+            Part::Text {
+                text, citations, ..
+            } if !citations.is_empty() => {
+                json!({"type": "text", "text": text, "citations": citations})
+            }
             Part::Text { text, .. } => json!({"type": "text", "text": text}),
             Part::ToolUse {
                 id, name, input, ..
             } => json!({"type": "tool_use", "id": id, "name": name, "input": input}),
+            Part::Server { block, .. } => block.clone(),
         }
     }
 
@@ -55,6 +69,12 @@ impl Part {
             Part::ToolUse { id, name, .. } => {
                 json!({"type": "tool_use", "id": id, "name": name, "input": {}})
             }
+            Part::Server { block, .. } if streams_input(block) => {
+                let mut skeleton = block.clone();
+                skeleton["input"] = json!({});
+                skeleton
+            }
+            Part::Server { block, .. } => block.clone(),
         }
     }
 
@@ -74,9 +94,16 @@ impl Part {
                 ));
                 d
             }
-            Part::Text { text, .. } => stream::pieces(text)
-                .into_iter()
-                .map(|p| (json!({"type": "text_delta", "text": p}), 1))
+            Part::Text {
+                text, citations, ..
+            } => citations
+                .iter()
+                .map(|c| (json!({"type": "citations_delta", "citation": c}), 0))
+                .chain(
+                    stream::pieces(text)
+                        .into_iter()
+                        .map(|p| (json!({"type": "text_delta", "text": p}), 1)),
+                )
                 .collect(),
             Part::ToolUse { input, tokens, .. } => {
                 let mut d = vec![(json!({"type": "input_json_delta", "partial_json": ""}), 0)];
@@ -87,8 +114,21 @@ impl Part {
                 );
                 d
             }
+            Part::Server { block, tokens } if streams_input(block) => {
+                let input = block.get("input").map(Value::to_string).unwrap_or_default();
+                split_even(&input, *tokens)
+                    .into_iter()
+                    .map(|p| (json!({"type": "input_json_delta", "partial_json": p}), 1))
+                    .collect()
+            }
+            Part::Server { .. } => Vec::new(),
         }
     }
+}
+
+/// Whether a server block's `input` streams (a `server_tool_use` call).
+fn streams_input(block: &Value) -> bool {
+    block.get("type").and_then(Value::as_str) == Some("server_tool_use")
 }
 
 /// `text` cut into `n` (at least 1) pieces of about equal length, on char boundaries.
@@ -101,13 +141,14 @@ pub(super) fn split_even(text: &str, n: u64) -> Vec<String> {
 
 /// The event sequence: `message_start` (`usage` as given, output 1), each block
 /// (start, a ping after the first start, deltas, stop), `message_delta` with the final
-/// output tokens, `message_stop`.
+/// usage (`output_tokens`, and `server_tool_use` when a server tool ran),
+/// `message_stop`.
 pub(super) fn frames(
     message: Value,
     parts: &[Part],
     stop_reason: &str,
     stop_sequence: &Value,
-    output_tokens: u64,
+    final_usage: Value,
 ) -> Vec<Frame> {
     let mut frames = vec![Frame::structure(named_event(
         "message_start",
@@ -151,7 +192,7 @@ pub(super) fn frames(
         "message_delta",
         &json!({"type": "message_delta",
                 "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-                "usage": {"output_tokens": output_tokens}}),
+                "usage": final_usage}),
     )));
     frames.push(Frame::tail(named_event(
         "message_stop",
@@ -189,7 +230,13 @@ mod tests {
                 tokens: 2,
             },
         ];
-        let f = frames(json!({}), &parts, "tool_use", &Value::Null, 5);
+        let f = frames(
+            json!({}),
+            &parts,
+            "tool_use",
+            &Value::Null,
+            json!({"output_tokens": 5}),
+        );
         let text: String = f
             .iter()
             .map(|f| String::from_utf8_lossy(&f.bytes).to_string())

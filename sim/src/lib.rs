@@ -56,6 +56,7 @@ mod reply;
 mod routes;
 mod schema;
 mod server;
+mod server_tools;
 mod stats;
 mod stream;
 mod swarm;

@@ -45,6 +45,8 @@ pub enum End {
     Natural,
     MaxTokens,
     Stop(String),
+    /// A server-tool turn paused (Anthropic `pause_turn`), to be continued.
+    Paused,
 }
 
 fn next(state: &mut u64) -> u64 {

@@ -12,8 +12,12 @@
 //!    (failures, unknown tools and panics as `is_error: true` results, see
 //!    [`Toolbox::answer`]).
 //!
-//! A reply that stopped for [`StopReason::PauseTurn`] (Anthropic, a long turn paused)
-//! is appended and sent back as it is, to continue. Any other reply ends the loop. A
+//! A reply that stopped for [`StopReason::PauseTurn`] (Anthropic: a turn of server
+//! tools — web search, code execution — paused by the API's own iteration limit) is
+//! appended as it is, its server-tool blocks kept whole, and the request is sent again
+//! ending with that assistant turn, which the API continues. The continuation's blocks
+//! join the same assistant turn (the API reads consecutive assistant turns as one), so
+//! the transcript holds the turn once, whole. Any other reply ends the loop. A
 //! model still asking for tools after [`Toolbox::max_steps`] calls ends it with
 //! [`StepLimit`]; a broker failure ends it with [`AgentError::Broker`], and so does a
 //! cut of the agent while its tools run ([`BrokerError::Cancelled`], without waiting for
@@ -74,6 +78,21 @@ fn add_usage(sum: &mut Usage, u: &Usage) {
     sum.cache_creation_1h_input_tokens = sum
         .cache_creation_1h_input_tokens
         .saturating_add(u.cache_creation_1h_input_tokens);
+    sum.reasoning_tokens = sum.reasoning_tokens.saturating_add(u.reasoning_tokens);
+    sum.web_search_requests = sum
+        .web_search_requests
+        .saturating_add(u.web_search_requests);
+}
+
+/// Appends `reply` to the conversation: to the last assistant turn when that turn was
+/// paused (`paused`) and this reply continues it, as a new turn otherwise.
+fn append_reply(messages: &mut Vec<Message>, reply: &Completion, paused: bool) {
+    match messages.last_mut() {
+        Some(last) if paused && last.role == Role::Assistant => {
+            last.content.extend(reply.content.iter().cloned())
+        }
+        _ => messages.push(reply.to_message()),
+    }
 }
 
 /// How the loop asks one step, and runs the tools of a reply.
@@ -172,6 +191,7 @@ pub(crate) async fn drive(
     }
     let (mut steps, mut tool_turns, mut tool_calls) = (0, 0, 0);
     let mut usage = Usage::default();
+    let mut paused = false;
     loop {
         let reply = step.ask(req.clone()).await?;
         steps += 1;
@@ -183,7 +203,8 @@ pub(crate) async fn drive(
             let pending = reply.tool_uses().map(|(_, name, _)| name.to_string());
             return Err(StepLimit::new(tools.step_limit(), pending.collect()).into());
         }
-        req.messages.push(reply.to_message());
+        append_reply(&mut req.messages, &reply, paused);
+        paused = reply.stop_reason == StopReason::PauseTurn;
         if !goes_on {
             let system = req.system_text();
             return Ok(ToolRun {
@@ -337,6 +358,7 @@ mod tests {
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 1,
             cache_creation_1h_input_tokens: 0,
+            ..Default::default()
         };
         crate::types::test_reply::reply(content, stop, usage)
     }
@@ -506,13 +528,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_paused_turn_is_sent_back_to_continue() {
+    async fn a_paused_turn_is_sent_back_whole_to_continue_and_kept_as_one_turn() {
+        let search: ContentBlock = serde_json::from_value(
+            json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+                   "input": {"query": "q"}}),
+        )
+        .unwrap();
+        let result: ContentBlock = serde_json::from_value(
+            json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}),
+        )
+        .unwrap();
+        let paused = vec![ContentBlock::text("part one"), search, result];
         let fake = Fake::new(vec![
-            Ok(completion(
-                vec![ContentBlock::text("part one")],
-                StopReason::PauseTurn,
-                1,
-            )),
+            Ok(completion(paused.clone(), StopReason::PauseTurn, 1)),
             Ok(completion(
                 vec![ContentBlock::text("done")],
                 StopReason::EndTurn,
@@ -521,7 +549,19 @@ mod tests {
         ]);
         let run = drive(&tools(), req(), &mut &fake).await.unwrap();
         assert_eq!((run.steps, run.tool_turns), (2, 0));
-        assert_eq!(fake.seen()[1].messages.last().unwrap().text(), "part one");
+        // The continuation request ends with the paused turn, its server blocks whole.
+        let continued = fake.seen()[1].messages.last().unwrap().clone();
+        assert_eq!(
+            (continued.role, continued.content),
+            (Role::Assistant, paused.clone())
+        );
+        // The transcript holds the turn once: the paused blocks, then the continuation.
+        let m = &run.transcript.messages;
+        assert_eq!(m.len(), 2);
+        let mut whole = paused;
+        whole.push(ContentBlock::text("done"));
+        assert_eq!(m[1].content, whole);
+        assert_eq!(run.text(), "done");
     }
 
     #[tokio::test]

@@ -132,11 +132,13 @@ fn nested_cache_control(block: &ContentBlock) -> Option<CacheControl> {
 }
 
 /// Whether a block can carry a breakpoint: text (not empty: the API refuses a breakpoint
-/// on an empty text block), image and tool-result blocks.
+/// on an empty text block), image, document and tool-result blocks.
 fn carries(b: &ContentBlock) -> bool {
     match b {
         ContentBlock::Text { text, .. } => !text.trim().is_empty(),
-        ContentBlock::Image { .. } | ContentBlock::ToolResult { .. } => true,
+        ContentBlock::Image { .. }
+        | ContentBlock::Document { .. }
+        | ContentBlock::ToolResult { .. } => true,
         _ => false,
     }
 }
@@ -283,6 +285,10 @@ fn hash_block(b: &ContentBlock, h: &mut std::hash::DefaultHasher) {
             signature,
         } => (4u8, thinking, signature).hash(h),
         ContentBlock::RedactedThinking { data } => (5u8, data).hash(h),
+        ContentBlock::Document { source, .. } => (16u8, source.to_string()).hash(h),
+        ContentBlock::Raw(block) => {
+            (18u8, serde_json::to_string(block).unwrap_or_default()).hash(h)
+        }
     }
 }
 

@@ -560,6 +560,8 @@ fn block_bytes(b: &ContentBlock) -> usize {
             signature,
         } => thinking.len() + signature.len(),
         ContentBlock::RedactedThinking { data } => data.len(),
+        ContentBlock::Document { source, .. } => value_bytes(source),
+        ContentBlock::Raw(block) => block.values().map(value_bytes).sum(),
     }
 }
 

@@ -180,16 +180,19 @@ impl Encoder {
                 self.len(items.len());
                 items.iter().for_each(|i| self.value(i));
             }
-            Value::Object(map) => {
-                self.tag(5);
-                self.len(map.len());
-                let mut entries: Vec<_> = map.iter().collect();
-                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                for (k, v) in entries {
-                    self.str(k);
-                    self.value(v);
-                }
-            }
+            Value::Object(map) => self.map(map),
+        }
+    }
+
+    /// A JSON object (tag 5), keys sorted.
+    fn map(&mut self, map: &serde_json::Map<String, Value>) {
+        self.tag(5);
+        self.len(map.len());
+        let mut entries: Vec<_> = map.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (k, v) in entries {
+            self.str(k);
+            self.value(v);
         }
     }
 
@@ -225,10 +228,25 @@ impl Encoder {
             ContentBlock::Text {
                 text,
                 cache_control,
+                citations: None,
             } => {
                 self.tag(0);
                 self.str(text);
                 self.cache(cache_control.as_ref());
+            }
+            // Tags 16 and up: the blocks kept for replay (documents, citations, raw
+            // blocks); a text with citations has its own tag, so a plain text's encoding
+            // (and every key made before them) is unchanged.
+            ContentBlock::Text {
+                text,
+                cache_control,
+                citations: Some(citations),
+            } => {
+                self.tag(17);
+                self.str(text);
+                self.cache(cache_control.as_ref());
+                self.len(citations.len());
+                citations.iter().for_each(|c| self.value(c));
             }
             ContentBlock::ToolUse { id, name, input } => {
                 self.tag(1);
@@ -268,6 +286,24 @@ impl Encoder {
                 self.tag(5);
                 self.str(data);
             }
+            ContentBlock::Document {
+                source,
+                title,
+                context,
+                citations,
+                cache_control,
+            } => {
+                self.tag(16);
+                self.value(source);
+                self.opt(title.as_deref(), |e, t| e.str(t));
+                self.opt(context.as_deref(), |e, c| e.str(c));
+                self.opt(citations.as_ref(), Encoder::value);
+                self.cache(cache_control.as_ref());
+            }
+            ContentBlock::Raw(block) => {
+                self.tag(18);
+                self.map(block);
+            }
         }
     }
 
@@ -278,10 +314,22 @@ impl Encoder {
             input_schema,
             strict,
             cache_control,
+            kind,
+            settings,
         } = t;
         self.str(name);
         self.opt(description.as_deref(), |e, d| e.str(d));
-        self.value(input_schema);
+        match kind {
+            None => self.value(input_schema),
+            // Where a function tool has its schema (a JSON value, tags 0 to 5), a server
+            // tool has tag 16, its type and settings: function tools keep their keys.
+            Some(kind) => {
+                self.tag(16);
+                self.str(kind);
+                self.map(settings);
+                self.value(input_schema);
+            }
+        }
         self.opt(strict.as_ref(), |e, s| e.bool(*s));
         self.cache(cache_control.as_ref());
     }

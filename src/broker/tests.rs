@@ -102,6 +102,7 @@ fn settling_counts_cache_writes_not_reads_on_anthropic_and_everything_on_openai(
         cache_creation_input_tokens: 50,
         cache_read_input_tokens: 1000,
         cache_creation_1h_input_tokens: 0,
+        ..Default::default()
     };
     let cost = |m: &str| state::BrokerState::actual_cost(config.model(m).expect("model"), &usage);
     let sonnet = cost("sonnet");

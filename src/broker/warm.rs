@@ -110,6 +110,7 @@ mod tests {
             cache_creation_input_tokens: write,
             cache_read_input_tokens: read,
             cache_creation_1h_input_tokens: 0,
+            ..Default::default()
         }
     }
 

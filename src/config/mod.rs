@@ -257,10 +257,17 @@ pub struct Prices {
     /// Input tokens written to the prompt cache with the 1-hour TTL
     /// (`cache_write_1h_price`; default: 200 % of `input`).
     pub cache_write_1h: f64,
+    /// USD per 1,000 web searches run by a server tool (`web_search_price`; default
+    /// Anthropic's $10), billed on top of the tokens.
+    pub web_search: f64,
 }
 
 impl Prices {
-    /// The cost in USD of `usage` at these prices.
+    /// Anthropic's web search price: USD per 1,000 searches.
+    pub const WEB_SEARCH_PER_1K: f64 = 10.0;
+
+    /// The cost in USD of `usage` at these prices. Reasoning tokens are part of
+    /// `output_tokens` and priced with them; web searches at `web_search` per 1,000.
     pub fn cost(&self, usage: &crate::types::Usage) -> f64 {
         (usage.input_tokens as f64 * self.input
             + usage.output_tokens as f64 * self.output
@@ -272,6 +279,7 @@ impl Prices {
                 .min(usage.cache_creation_input_tokens) as f64
                 * (self.cache_write_1h - self.cache_write)
                 / 1_000_000.0
+            + usage.web_search_requests as f64 * self.web_search / 1_000.0
     }
 
     /// What prompt caching saved in USD: `reads` tokens paid at the read price instead

@@ -97,6 +97,8 @@ pub struct RawModel {
     pub cache_read_price: Option<f64>,
     pub cache_write_price: Option<f64>,
     pub cache_write_1h_price: Option<f64>,
+    /// USD per 1,000 web searches a server tool runs.
+    pub web_search_price: Option<f64>,
     /// Bucket capacity in seconds of refill (burst window); default from `[broker]`.
     pub burst_secs: Option<f64>,
     /// Anthropic models only: estimate input with the provider's `count_tokens` endpoint.

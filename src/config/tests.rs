@@ -396,6 +396,7 @@ fn one_hour_cache_writes_cost_twice_the_input_price_unless_configured() {
         cache_creation_input_tokens: 1_000_000,
         cache_read_input_tokens: 0,
         cache_creation_1h_input_tokens: 400_000,
+        ..Default::default()
     };
     // 600,000 at the 5-minute write price (1.25x) and 400,000 at the 1-hour one (2x).
     let sonnet = c.model("sonnet").unwrap();
@@ -432,5 +433,45 @@ fn otlp_is_off_without_its_table_and_its_errors_name_file_line_and_path() {
     assert!(
         e.starts_with("config test.toml, line 2: otlp.endpont: unknown field"),
         "{e}"
+    );
+}
+
+#[test]
+fn reasoning_tokens_are_priced_as_output_and_web_searches_per_thousand() {
+    let c = Config::from_toml_str_over_defaults(
+        "[models.o4-mini]
+provider = \"openai\"
+tpm = 100000
+rpm = 100
+         input_price = 1.1
+output_price = 4.4
+cache_read_price = 0.275
+         [models.haiku]
+web_search_price = 5.0
+",
+        "t",
+    )
+    .unwrap();
+    // An OpenAI reply: 2,006 prompt tokens of which 1,920 cached, 300 completion tokens
+    // of which 256 reasoning (decoded so by the OpenAI wire).
+    let reply = crate::types::Usage {
+        input_tokens: 86,
+        cache_read_input_tokens: 1920,
+        output_tokens: 300,
+        reasoning_tokens: 256,
+        ..Default::default()
+    };
+    let by_hand = (86.0 * 1.1 + 1920.0 * 0.275 + 300.0 * 4.4) / 1e6;
+    assert!((c.model("o4-mini").unwrap().cost(&reply) - by_hand).abs() < 1e-12);
+    let searched = crate::types::Usage {
+        input_tokens: 1_000_000,
+        web_search_requests: 3,
+        ..Default::default()
+    };
+    // Sonnet: $3 of input and three searches at the default $10 per 1,000.
+    assert!((c.model("sonnet").unwrap().cost(&searched) - 3.03).abs() < 1e-9);
+    assert!((c.model("haiku").unwrap().cost(&searched) - 1.015).abs() < 1e-9);
+    assert!(
+        err("[models.sonnet]\nweb_search_price = -1\n").contains("models.sonnet.web_search_price")
     );
 }

@@ -5,8 +5,10 @@
 //! `request` (the body: system blocks and cache breakpoints, tools and tool choice,
 //! thinking and effort, structured output native or as a forced tool), `response` (thinking blocks kept,
 //! cached usage, the structured-output call turned back into text), `stream` (the SSE
-//! decoder), and the fixture tests. Unknown response fields, content-block types and SSE
-//! event names are tolerated (skipped), since Anthropic adds values without notice. Streaming:
+//! decoder), and the fixture tests. Unknown response fields and SSE event names are
+//! tolerated (skipped), since Anthropic adds values without notice; content blocks of
+//! types the runtime does not interpret (server tools, search results, new types) are
+//! kept whole ([`ContentBlock::Raw`]) and replayed verbatim. Streaming:
 //! [`encode_stream`] sets `"stream": true`; [`StreamDecoder`] for this wire is
 //! [`AnthropicStream`].
 //!
@@ -152,6 +154,8 @@ mod stream;
 mod fixtures;
 #[cfg(test)]
 mod fixtures_thinking;
+#[cfg(test)]
+mod kept_tests;
 #[cfg(test)]
 mod tests;
 

@@ -30,7 +30,16 @@
 //!   string, and `content: null` when the turn has no text;
 //! - one text block is sent as a plain string, anything else as a parts array; images
 //!   become `image_url` parts when their source is a URL or base64 (as a `data:` URL), and
-//!   are dropped otherwise (and always in assistant turns, where OpenAI refuses them).
+//!   are dropped otherwise (and always in assistant turns, where OpenAI refuses them);
+//!   a base64 document becomes a `file` part (`file_data` as a `data:` URL, `filename`
+//!   from its title), a text document a text part; a document by URL or file id has no
+//!   Chat form, so a request carrying one is refused before sending, as is one carrying
+//!   a server tool (Anthropic's). Blocks kept whole from Anthropic replies
+//!   (server-tool calls and results) are left out, and citations on text are not sent;
+//! - `prompt_cache_key` is set on every request with a system prompt or tools: `qs-`
+//!   and 32 hex digits of SHA-256 over the system text and the tools' JSON, so requests
+//!   sharing that prefix share a key and OpenAI routes them to the same prompt cache
+//!   (`request::prompt_cache_key`).
 
 use super::classify::classify_stream_error;
 use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
@@ -57,6 +66,7 @@ impl Provider for OpenAi {
     }
 
     fn encode_attempt(&self, a: Attempt<'_>) -> Encoded {
+        request::sendable(a.req)?;
         let body = WireRequest::new(a.model, a.req, a.stream);
         let bearer = |key: &str| format!("Bearer {key}");
         let path = CHAT_COMPLETIONS_PATH;
@@ -128,29 +138,50 @@ struct WireUsage {
     completion_tokens: Option<u64>,
     #[serde(default)]
     prompt_tokens_details: Option<WirePromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<WireCompletionDetails>,
 }
 
 #[derive(Deserialize, Default)]
 struct WirePromptDetails {
     #[serde(default)]
     cached_tokens: Option<u64>,
+    /// Written to the cache (models that bill writes, GPT-5.6 and later).
+    #[serde(default)]
+    cache_write_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireCompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 impl WireUsage {
-    /// Core usage: `input_tokens` excludes the cached subset of `prompt_tokens`.
+    /// Core usage: `input_tokens` excludes the cached subset of `prompt_tokens` and the
+    /// subset written to the cache (`cache_write_tokens`, kept as
+    /// `cache_creation_input_tokens` and priced as a write);
+    /// `reasoning_tokens` is the reasoning subset of `completion_tokens` (which stays
+    /// whole in `output_tokens`: OpenAI bills reasoning as output).
     fn into_usage(self) -> Usage {
         let prompt = self.prompt_tokens.unwrap_or(0).min(Usage::MAX_REPORTED);
-        let cached = self
-            .prompt_tokens_details
-            .and_then(|d| d.cached_tokens)
+        let details = self.prompt_tokens_details.unwrap_or_default();
+        let cached = details.cached_tokens.unwrap_or(0).min(prompt);
+        let written = details.cache_write_tokens.unwrap_or(0).min(prompt - cached);
+        let output = self.completion_tokens.unwrap_or(0).min(Usage::MAX_REPORTED);
+        let reasoning = self
+            .completion_tokens_details
+            .and_then(|d| d.reasoning_tokens)
             .unwrap_or(0)
-            .min(prompt);
+            .min(output);
         Usage {
-            input_tokens: prompt - cached,
-            output_tokens: self.completion_tokens.unwrap_or(0).min(Usage::MAX_REPORTED),
-            cache_creation_input_tokens: 0,
+            input_tokens: prompt - cached - written,
+            output_tokens: output,
+            cache_creation_input_tokens: written,
             cache_read_input_tokens: cached,
             cache_creation_1h_input_tokens: 0,
+            reasoning_tokens: reasoning,
+            web_search_requests: 0,
         }
     }
 }

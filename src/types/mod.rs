@@ -47,6 +47,11 @@ pub enum ContentBlock {
         /// A cache breakpoint after this block.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache_control: Option<CacheControl>,
+        /// The sources this text cites (Anthropic citations: `char_location`,
+        /// `page_location`, `web_search_result_location`, ... objects), kept whole and
+        /// sent back unchanged. `None` when the block cites nothing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        citations: Option<Vec<serde_json::Value>>,
     },
     /// A tool call made by the assistant.
     ToolUse {
@@ -93,6 +98,35 @@ pub enum ContentBlock {
         /// The opaque payload.
         data: String,
     },
+    /// A document for the model to read: a PDF or plain text (Anthropic `document`
+    /// block; on OpenAI Chat a `file` part). Build it with [`ContentBlock::pdf_base64`],
+    /// [`ContentBlock::pdf_url`] or [`ContentBlock::text_document`].
+    Document {
+        /// The Anthropic `source` object: `{"type": "base64", "media_type":
+        /// "application/pdf", "data"}`, `{"type": "url", "url"}`, `{"type": "text",
+        /// "media_type": "text/plain", "data"}`, `{"type": "file", "file_id"}`, ...
+        source: serde_json::Value,
+        /// A title for the model (and the file name on OpenAI).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// Context about the document the model reads but does not cite.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+        /// `{"enabled": true}` asks the model to cite passages of the document.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        citations: Option<serde_json::Value>,
+        /// A cache breakpoint after this block.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
+    },
+    /// Any other block, kept whole as the provider sent it and sent back verbatim:
+    /// server-tool calls and results (`server_tool_use`, `web_search_tool_result`,
+    /// `code_execution_tool_result`, ...), `search_result` blocks, and types this
+    /// version does not know yet. The object holds its own `"type"`. The runtime does
+    /// not interpret it; the OpenAI Chat wire, which has no such blocks, leaves it out.
+    /// Only an object with a string `"type"` reads as one.
+    #[serde(untagged, deserialize_with = "typed_object")]
+    Raw(serde_json::Map<String, serde_json::Value>),
 }
 
 impl ContentBlock {
@@ -101,6 +135,76 @@ impl ContentBlock {
         ContentBlock::Text {
             text: text.into(),
             cache_control: None,
+            citations: None,
+        }
+    }
+
+    /// An image fetched by the provider from `url` (Anthropic `{"type": "url"}` source;
+    /// an `image_url` part on OpenAI).
+    pub fn image_url(url: impl Into<String>) -> Self {
+        ContentBlock::Image {
+            source: serde_json::json!({"type": "url", "url": url.into()}),
+            cache_control: None,
+        }
+    }
+
+    /// A PDF given as base64 `data`.
+    pub fn pdf_base64(data: impl Into<String>) -> Self {
+        Self::document(serde_json::json!({
+            "type": "base64",
+            "media_type": "application/pdf",
+            "data": data.into(),
+        }))
+    }
+
+    /// A PDF the provider fetches from `url` (Anthropic only: OpenAI Chat takes files
+    /// as data, and refuses this block).
+    pub fn pdf_url(url: impl Into<String>) -> Self {
+        Self::document(serde_json::json!({"type": "url", "url": url.into()}))
+    }
+
+    /// A plain-text document (Anthropic `text` source), which the model can cite.
+    pub fn text_document(text: impl Into<String>) -> Self {
+        Self::document(serde_json::json!({
+            "type": "text",
+            "media_type": "text/plain",
+            "data": text.into(),
+        }))
+    }
+
+    fn document(source: serde_json::Value) -> Self {
+        ContentBlock::Document {
+            source,
+            title: None,
+            context: None,
+            citations: None,
+            cache_control: None,
+        }
+    }
+
+    /// This document block with a title; other blocks are returned unchanged.
+    pub fn titled(mut self, name: impl Into<String>) -> Self {
+        if let ContentBlock::Document { title, .. } = &mut self {
+            *title = Some(name.into());
+        }
+        self
+    }
+
+    /// This document block with citations enabled (`{"enabled": true}`); other blocks
+    /// are returned unchanged.
+    pub fn with_citations(mut self) -> Self {
+        if let ContentBlock::Document { citations, .. } = &mut self {
+            *citations = Some(serde_json::json!({"enabled": true}));
+        }
+        self
+    }
+
+    /// The `type` of a block kept whole ([`ContentBlock::Raw`]), e.g.
+    /// `"web_search_tool_result"`; `None` for the others.
+    pub fn raw_type(&self) -> Option<&str> {
+        match self {
+            ContentBlock::Raw(block) => block.get("type")?.as_str(),
+            _ => None,
         }
     }
 
@@ -146,7 +250,7 @@ impl ContentBlock {
     }
 
     /// This block with a cache breakpoint after it, where the block can carry one (text,
-    /// image, tool result); other blocks are returned unchanged.
+    /// image, document, tool result); other blocks are returned unchanged.
     pub fn cached(mut self, cache: CacheControl) -> Self {
         self.set_cache_control(Some(cache));
         self
@@ -157,6 +261,7 @@ impl ContentBlock {
         match self {
             ContentBlock::Text { cache_control, .. }
             | ContentBlock::Image { cache_control, .. }
+            | ContentBlock::Document { cache_control, .. }
             | ContentBlock::ToolResult { cache_control, .. } => *cache_control,
             _ => None,
         }
@@ -168,6 +273,7 @@ impl ContentBlock {
         match self {
             ContentBlock::Text { cache_control, .. }
             | ContentBlock::Image { cache_control, .. }
+            | ContentBlock::Document { cache_control, .. }
             | ContentBlock::ToolResult { cache_control, .. } => {
                 *cache_control = cache;
                 true
@@ -182,6 +288,19 @@ impl ContentBlock {
             ContentBlock::ToolResult { content, .. } => join_text(content),
             _ => String::new(),
         }
+    }
+}
+
+/// A JSON object with a string `"type"`: what a block kept whole must be.
+fn typed_object<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+    let block = serde_json::Map::deserialize(d)?;
+    match block.get("type") {
+        Some(serde_json::Value::String(_)) => Ok(block),
+        _ => Err(serde::de::Error::custom(
+            "a content block needs a string \"type\"",
+        )),
     }
 }
 
@@ -685,7 +804,8 @@ impl StopReason {
 /// Token usage as the provider reported it.
 ///
 /// `input_tokens` excludes cache reads and writes (Anthropic semantics); for OpenAI,
-/// `input_tokens = prompt_tokens − cached_tokens` and `cache_read_input_tokens = cached_tokens`.
+/// `input_tokens = prompt_tokens − cached_tokens`, `cache_read_input_tokens = cached_tokens`
+/// and `reasoning_tokens` is the part of `output_tokens` spent reasoning.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Usage {
@@ -704,6 +824,15 @@ pub struct Usage {
     /// instead of 1.25×.
     #[serde(default)]
     pub cache_creation_1h_input_tokens: u64,
+    /// Of `output_tokens`, those the model spent reasoning (OpenAI
+    /// `completion_tokens_details.reasoning_tokens`). Already inside `output_tokens`,
+    /// which is what is billed and priced; reported apart so a run shows them.
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+    /// Web searches run by a server tool (Anthropic `server_tool_use.web_search_requests`),
+    /// which Anthropic bills per search on top of the tokens.
+    #[serde(default)]
+    pub web_search_requests: u64,
 }
 
 impl Usage {

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 ///     .description("Looks a word up.")
 ///     .strict(true);
 /// assert_eq!(t.name, "lookup");
+///
+/// // A server tool the provider runs itself (Anthropic web search), named by its type:
+/// let search = Tool::server("web_search_20250305", "web_search").setting("max_uses", 5);
+/// assert_eq!(search.kind.as_deref(), Some("web_search_20250305"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -20,7 +24,8 @@ pub struct Tool {
     /// What it does, for the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// JSON Schema of the tool's input (`type: object`).
+    /// JSON Schema of the tool's input (`type: object`); `null` for a server tool.
+    #[serde(default)]
     pub input_schema: serde_json::Value,
     /// Ask the provider to guarantee that calls match the schema exactly (`strict`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,6 +33,16 @@ pub struct Tool {
     /// An Anthropic cache breakpoint after this tool (tools come first in the prefix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_control: Option<CacheControl>,
+    /// A server tool's versioned type (`web_search_20250305`, `web_fetch_20250910`,
+    /// `code_execution_20250825`, ...): the provider runs it and returns its call and
+    /// result as blocks kept whole ([`ContentBlock::Raw`](super::ContentBlock::Raw)).
+    /// `None` for a tool the agent runs (a function tool with an `input_schema`).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// A server tool's other fields, sent as given (`max_uses`, `allowed_domains`,
+    /// `user_location`, ...).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Tool {
@@ -39,7 +54,30 @@ impl Tool {
             input_schema,
             strict: None,
             cache_control: None,
+            kind: None,
+            settings: serde_json::Map::new(),
         }
+    }
+
+    /// A server tool of type `kind` (e.g. `web_search_20250305`) called `name` (e.g.
+    /// `web_search`): the provider runs it. Anthropic only; the OpenAI Chat wire refuses
+    /// a request carrying one before sending it.
+    pub fn server(kind: impl Into<String>, name: impl Into<String>) -> Self {
+        Tool {
+            kind: Some(kind.into()),
+            ..Tool::new(name, serde_json::Value::Null)
+        }
+    }
+
+    /// Sets one of a server tool's fields (`max_uses`, `allowed_domains`, ...).
+    pub fn setting(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+
+    /// Whether the provider runs this tool (it names a server-tool type).
+    pub fn is_server(&self) -> bool {
+        self.kind.is_some()
     }
 
     /// Describes the tool for the model.

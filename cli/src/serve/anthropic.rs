@@ -155,14 +155,19 @@ fn output_config(mut req: CompletionRequest, c: &Value) -> Result<CompletionRequ
 }
 
 fn tool(t: Value) -> Result<Tool, GatewayError> {
+    let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
     if let Some(kind) = t.get("type").and_then(Value::as_str) {
         if kind != "custom" {
-            return Err(GatewayError::Untranslatable(format!(
-                "server tool {kind:?} is not supported by the gateway"
-            )));
+            // A server tool (web search, code execution, ...): passed on with its
+            // settings; its blocks come back kept whole.
+            let mut tool = Tool::server(kind, name);
+            let settings = t.as_object().into_iter().flatten();
+            for (k, v) in settings.filter(|(k, _)| !["type", "name"].contains(&k.as_str())) {
+                tool = tool.setting(k.clone(), v.clone());
+            }
+            return Ok(tool);
         }
     }
-    let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
     let schema = t
         .get("input_schema")
         .cloned()
@@ -357,5 +362,25 @@ mod tests {
         let bad = json!({"model": "m", "max_tokens": 5, "messages": [],
                          "output_config": {"effort": "extreme"}});
         assert!(parse(bad.to_string().as_bytes(), false).is_err());
+    }
+
+    #[test]
+    fn server_tools_and_kept_blocks_pass_through() {
+        let body = json!({
+            "model": "sonnet", "max_tokens": 100,
+            "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}],
+            "messages": [
+                {"role": "user", "content": "news?"},
+                {"role": "assistant", "content": [
+                    {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+                     "input": {"query": "news"}}]}
+            ]
+        });
+        let parsed = parse(body.to_string().as_bytes(), false).unwrap();
+        let tool = &parsed.request.tools[0];
+        assert_eq!(tool.kind.as_deref(), Some("web_search_20250305"));
+        assert_eq!(tool.settings["max_uses"], 2);
+        let kept = &parsed.request.messages[1].content[0];
+        assert_eq!(kept.raw_type(), Some("server_tool_use"));
     }
 }

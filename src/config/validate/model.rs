@@ -131,7 +131,7 @@ pub(super) fn model(
 /// A model's prices per million tokens; `None` without both main prices (the cost is
 /// then unknown: cache prices alone do not make one). Cache prices default to the
 /// vendors' multipliers of the input price (read ×0.1, 5-minute write ×1.25, 1-hour
-/// write ×2).
+/// write ×2); web searches to Anthropic's $10 per 1,000.
 fn prices(path: &str, m: &RawModel) -> Result<Option<Prices>, Problem> {
     let price = |field: &str, v: Option<f64>| -> Result<Option<f64>, Problem> {
         v.map(|v| non_negative(&format!("{path}.{field}"), v))
@@ -142,6 +142,7 @@ fn prices(path: &str, m: &RawModel) -> Result<Option<Prices>, Problem> {
     let cache_read = price("cache_read_price", m.cache_read_price)?;
     let cache_write = price("cache_write_price", m.cache_write_price)?;
     let cache_write_1h = price("cache_write_1h_price", m.cache_write_1h_price)?;
+    let web_search = price("web_search_price", m.web_search_price)?;
     Ok(match (input, output) {
         (Some(input), Some(output)) => Some(Prices {
             input,
@@ -149,6 +150,7 @@ fn prices(path: &str, m: &RawModel) -> Result<Option<Prices>, Problem> {
             cache_read: cache_read.unwrap_or(input * 0.1),
             cache_write: cache_write.unwrap_or(input * 1.25),
             cache_write_1h: cache_write_1h.unwrap_or(input * 2.0),
+            web_search: web_search.unwrap_or(Prices::WEB_SEARCH_PER_1K),
         }),
         _ => None,
     })

@@ -89,6 +89,7 @@ fn decodes_cache_reads_and_writes() {
             cache_creation_input_tokens: 188,
             cache_read_input_tokens: 2100,
             cache_creation_1h_input_tokens: 0,
+            ..Default::default()
         }
     );
 }

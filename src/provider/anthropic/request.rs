@@ -13,6 +13,12 @@
 //!   parallel tool use off (`parallel_tool_calls == Some(false)`) is the choice object's
 //!   `disable_parallel_tool_use: true` (with `type: auto` when the request names no
 //!   choice, and only when there are tools; `none` has no such field).
+//! - A server tool ([`Tool::server`]) is sent as `{"type", "name", ...settings,
+//!   "cache_control"?}` (no `input_schema`): the API runs it and answers with
+//!   `server_tool_use` / `*_tool_result` blocks, kept whole in the reply.
+//! - Documents (`document` blocks, with their `citations` switch) and blocks kept whole
+//!   from earlier replies ([`ContentBlock::Raw`]: server-tool calls and results, search
+//!   results, unknown types) travel verbatim, as do text blocks' `citations`.
 //! - `thinking` is `{"type": "enabled", "budget_tokens": N}` (budget thinking) or
 //!   `{"type": "adaptive"}`; `top_k` and a tool's `strict` are sent as given.
 //! - `output_config` carries the effort (`reasoning_effort` as `{"effort": "high"}`) and
@@ -182,33 +188,54 @@ impl<'a> From<&'a Message> for WireMessage<'a> {
     }
 }
 
+/// A function tool, or a server tool named by its type.
 #[derive(Serialize)]
-pub(super) struct WireTool<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    input_schema: &'a serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    strict: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache_control: Option<CacheControl>,
+#[serde(untagged)]
+pub(super) enum WireTool<'a> {
+    Function {
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        description: Option<&'a str>,
+        input_schema: &'a serde_json::Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        strict: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
+    },
+    Server {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        name: &'a str,
+        #[serde(flatten)]
+        settings: &'a serde_json::Map<String, serde_json::Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
+    },
 }
 
 impl<'a> From<&'a Tool> for WireTool<'a> {
     fn from(t: &'a Tool) -> Self {
-        WireTool {
-            name: &t.name,
-            description: t.description.as_deref(),
-            input_schema: &t.input_schema,
-            strict: t.strict,
-            cache_control: t.cache_control,
+        match &t.kind {
+            Some(kind) => WireTool::Server {
+                kind,
+                name: &t.name,
+                settings: &t.settings,
+                cache_control: t.cache_control,
+            },
+            None => WireTool::Function {
+                name: &t.name,
+                description: t.description.as_deref(),
+                input_schema: &t.input_schema,
+                strict: t.strict,
+                cache_control: t.cache_control,
+            },
         }
     }
 }
 
 impl<'a> WireTool<'a> {
     fn structured(schema: &'a OutputSchema) -> Self {
-        WireTool {
+        WireTool::Function {
             name: &schema.name,
             description: Some(STRUCTURED_TOOL_DESCRIPTION),
             input_schema: &schema.schema,

@@ -1,10 +1,13 @@
 //! Anthropic response bodies (`docs/providers.md`, "Anthropic response and usage"): the private wire types and how one
 //! becomes a core [`Completion`].
 //!
-//! - Text, tool_use, thinking (with its signature) and redacted_thinking blocks are kept
-//!   in order; other block types (server tools, whatever comes next) are skipped.
+//! - Text (with its `citations`), tool_use, thinking (with its signature) and
+//!   redacted_thinking blocks are decoded; every other block (server-tool calls and
+//!   results, `search_result`, whatever comes next) is kept whole as
+//!   [`ContentBlock::Raw`], in order, so a history replays it verbatim.
 //! - Usage: `cache_creation_input_tokens` and `cache_read_input_tokens` are kept apart
-//!   from `input_tokens` (null or absent counts are 0, absurd ones clamped).
+//!   from `input_tokens` (null or absent counts are 0, absurd ones clamped);
+//!   `server_tool_use.web_search_requests` is kept as `Usage::web_search_requests`.
 //! - Structured output: when the request asked for one, the call of the schema's tool
 //!   becomes the reply (see [`structured_reply`]).
 
@@ -30,6 +33,8 @@ pub(super) struct WireResponse {
 enum WireResponseBlock {
     Text {
         text: String,
+        #[serde(default)]
+        citations: Option<Vec<serde_json::Value>>,
     },
     ToolUse {
         id: String,
@@ -47,9 +52,9 @@ enum WireResponseBlock {
         #[serde(default)]
         data: String,
     },
-    /// Server-tool blocks, and whatever comes next.
-    #[serde(other)]
-    Unknown,
+    /// Server-tool blocks, and whatever comes next: kept whole.
+    #[serde(untagged)]
+    Other(serde_json::Map<String, serde_json::Value>),
 }
 
 #[derive(Deserialize, Default)]
@@ -65,6 +70,15 @@ pub(super) struct WireUsage {
     /// The writes split by TTL.
     #[serde(default)]
     cache_creation: Option<WireCacheCreation>,
+    /// What server tools ran.
+    #[serde(default)]
+    server_tool_use: Option<WireServerToolUse>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct WireServerToolUse {
+    #[serde(default)]
+    web_search_requests: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -88,7 +102,15 @@ impl WireUsage {
             cache_read_input_tokens: count(self.cache_read_input_tokens),
             cache_creation_1h_input_tokens: count(self.one_hour_writes())
                 .min(count(self.cache_creation_input_tokens)),
+            reasoning_tokens: 0,
+            web_search_requests: count(self.web_searches()),
         }
+    }
+
+    fn web_searches(&self) -> Option<u64> {
+        self.server_tool_use
+            .as_ref()
+            .and_then(|s| s.web_search_requests)
     }
 
     fn one_hour_writes(&self) -> Option<u64> {
@@ -116,6 +138,9 @@ impl WireUsage {
                 *field = v.min(Usage::MAX_REPORTED);
             }
         }
+        if let Some(v) = self.web_searches() {
+            usage.web_search_requests = v.min(Usage::MAX_REPORTED);
+        }
         if let Some(v) = self.one_hour_writes() {
             usage.cache_creation_1h_input_tokens = v.min(Usage::MAX_REPORTED);
         }
@@ -132,22 +157,26 @@ impl WireResponse {
         let content = self
             .content
             .into_iter()
-            .filter_map(|b| match b {
-                WireResponseBlock::Text { text } => Some(ContentBlock::text(text)),
+            .map(|b| match b {
+                WireResponseBlock::Text { text, citations } => ContentBlock::Text {
+                    text,
+                    cache_control: None,
+                    citations,
+                },
                 WireResponseBlock::ToolUse { id, name, input } => {
-                    Some(ContentBlock::ToolUse { id, name, input })
+                    ContentBlock::ToolUse { id, name, input }
                 }
                 WireResponseBlock::Thinking {
                     thinking,
                     signature,
-                } => Some(ContentBlock::Thinking {
+                } => ContentBlock::Thinking {
                     thinking,
                     signature,
-                }),
+                },
                 WireResponseBlock::RedactedThinking { data } => {
-                    Some(ContentBlock::RedactedThinking { data })
+                    ContentBlock::RedactedThinking { data }
                 }
-                WireResponseBlock::Unknown => None,
+                WireResponseBlock::Other(block) => ContentBlock::Raw(block),
             })
             .collect();
         // Never null in a non-streamed response; an absent one is reported as unknown.
@@ -175,8 +204,8 @@ impl WireResponse {
 }
 
 /// Structured output on Anthropic is a forced call of the tool `name` whose input is the
-/// reply. When `content` holds that call, the reply becomes its thinking blocks (kept for
-/// replay, in order) followed by one text block holding the input as JSON text, and a
+/// reply. When `content` holds that call, the reply becomes its thinking and kept-whole
+/// blocks (for replay, in order) followed by one text block holding the input as JSON text, and a
 /// `tool_use` stop becomes `end_turn`, so `completion.text()` is the JSON on both wires.
 /// Any other text or tool call in the turn is dropped (the answer is the schema's).
 /// Input that did not parse (a cut stream) is passed on as its raw text. Without the
@@ -202,9 +231,9 @@ pub(super) fn structured_reply(
                     other => other.to_string(),
                 };
             }
-            b @ (ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }) => {
-                reply.push(b)
-            }
+            b @ (ContentBlock::Thinking { .. }
+            | ContentBlock::RedactedThinking { .. }
+            | ContentBlock::Raw(_)) => reply.push(b),
             _ => {}
         }
     }

@@ -5,10 +5,13 @@ use super::*;
 /// The SSE decoder of one streamed Messages response.
 ///
 /// `message_start` gives the input-side usage; content blocks are assembled by `index`
-/// (text appended, `input_json_delta` concatenated and parsed at `content_block_stop`,
-/// `{}` when empty; `thinking_delta` appended and `signature_delta` set on thinking
-/// blocks, which are kept in the completion with redacted_thinking blocks, in order, for
-/// replay); `message_delta.usage` *replaces* each field it carries (counts are
+/// (text appended, `citations_delta` appended to the text's citations,
+/// `input_json_delta` concatenated and parsed at `content_block_stop`, `{}` when empty;
+/// `thinking_delta` appended and `signature_delta` set on thinking blocks, which are
+/// kept in the completion with redacted_thinking blocks, in order, for replay; any other
+/// block — server-tool calls and results, unknown types — is kept whole as
+/// [`ContentBlock::Raw`] from its `content_block_start`, a server tool call's
+/// `input_json_delta`s parsed into its `input`, as the SDK's accumulator does); `message_delta.usage` *replaces* each field it carries (counts are
 /// cumulative); `ping` and unknown events are skipped; an `error` event is the failure.
 ///
 /// Thinking is not a delta a consumer sees: it arrives whole in the finished completion.
@@ -33,7 +36,10 @@ pub struct AnthropicStream {
 
 #[derive(Debug)]
 enum StreamBlock {
-    Text(String),
+    Text {
+        text: String,
+        citations: Option<Vec<serde_json::Value>>,
+    },
     ToolUse {
         id: String,
         name: String,
@@ -45,8 +51,11 @@ enum StreamBlock {
         signature: String,
     },
     RedactedThinking(String),
-    /// Other block types: not part of the core completion.
-    Other,
+    /// Other block types, kept whole; `json` gathers a server tool call's input.
+    Other {
+        block: serde_json::Map<String, serde_json::Value>,
+        json: String,
+    },
 }
 
 impl AnthropicStream {
@@ -77,29 +86,36 @@ impl AnthropicStream {
     fn completion(&mut self) -> Completion {
         let content: Vec<ContentBlock> = std::mem::take(&mut self.blocks)
             .into_values()
-            .filter_map(|b| match b {
-                StreamBlock::Text(text) => Some(ContentBlock::text(text)),
+            .map(|b| match b {
+                StreamBlock::Text { text, citations } => ContentBlock::Text {
+                    text,
+                    cache_control: None,
+                    citations,
+                },
                 StreamBlock::ToolUse {
                     id,
                     name,
                     json,
                     input,
-                } => Some(ContentBlock::ToolUse {
+                } => ContentBlock::ToolUse {
                     id,
                     name,
                     input: input.unwrap_or_else(|| parse_tool_input(json)),
-                }),
+                },
                 StreamBlock::Thinking {
                     thinking,
                     signature,
-                } => Some(ContentBlock::Thinking {
+                } => ContentBlock::Thinking {
                     thinking,
                     signature,
-                }),
-                StreamBlock::RedactedThinking(data) => {
-                    Some(ContentBlock::RedactedThinking { data })
+                },
+                StreamBlock::RedactedThinking(data) => ContentBlock::RedactedThinking { data },
+                StreamBlock::Other { mut block, json } => {
+                    if !json.trim().is_empty() {
+                        block.insert("input".into(), parse_tool_input(json));
+                    }
+                    ContentBlock::Raw(block)
                 }
-                StreamBlock::Other => None,
             })
             .collect();
         let stop_reason = self
@@ -173,14 +189,14 @@ impl StreamDecoder for AnthropicStream {
                 content_block,
             } => {
                 let block = match content_block {
-                    WireStartBlock::Text { text } => {
+                    WireStartBlock::Text { text, citations } => {
                         if !text.is_empty() {
                             out.push(StreamEvent::TextDelta {
                                 index,
                                 text: text.clone(),
                             });
                         }
-                        StreamBlock::Text(text)
+                        StreamBlock::Text { text, citations }
                     }
                     WireStartBlock::ToolUse { id, name } if self.is_structured(&name) => {
                         StreamBlock::ToolUse {
@@ -213,16 +229,30 @@ impl StreamDecoder for AnthropicStream {
                     WireStartBlock::RedactedThinking { data } => {
                         StreamBlock::RedactedThinking(data)
                     }
-                    WireStartBlock::Unknown => StreamBlock::Other,
+                    WireStartBlock::Other(block) => StreamBlock::Other {
+                        block,
+                        json: String::new(),
+                    },
                 };
                 self.blocks.insert(index, block);
             }
             WireStreamEvent::ContentBlockDelta { index, delta } => {
                 match (self.blocks.get_mut(&index), delta) {
-                    (Some(StreamBlock::Text(text)), WireDelta::TextDelta { text: piece }) => {
+                    (
+                        Some(StreamBlock::Text { text, .. }),
+                        WireDelta::TextDelta { text: piece },
+                    ) => {
                         text.push_str(&piece);
                         out.push(StreamEvent::TextDelta { index, text: piece });
                     }
+                    (
+                        Some(StreamBlock::Text { citations, .. }),
+                        WireDelta::CitationsDelta { citation },
+                    ) => citations.get_or_insert_with(Vec::new).push(citation),
+                    (
+                        Some(StreamBlock::Other { json, .. }),
+                        WireDelta::InputJsonDelta { partial_json },
+                    ) => json.push_str(&partial_json),
                     (
                         Some(StreamBlock::ToolUse { json, name, .. }),
                         WireDelta::InputJsonDelta { partial_json },
@@ -255,7 +285,7 @@ impl StreamDecoder for AnthropicStream {
                             format!("content_block_delta for unopened block {index}"),
                         ))
                     }
-                    // thinking, signature, citations, or a delta for a skipped block.
+                    // A delta of a kind this block does not take, or unknown.
                     _ => {}
                 }
             }
@@ -296,14 +326,15 @@ impl StreamDecoder for AnthropicStream {
         let mut produced = String::new();
         for b in self.blocks.values() {
             match b {
-                StreamBlock::Text(t) => produced.push_str(t),
+                StreamBlock::Text { text, .. } => produced.push_str(text),
                 StreamBlock::ToolUse { json, input, .. } => match input {
                     Some(v) => produced.push_str(&v.to_string()),
                     None => produced.push_str(json),
                 },
                 // Thinking tokens are output tokens.
                 StreamBlock::Thinking { thinking, .. } => produced.push_str(thinking),
-                StreamBlock::RedactedThinking(_) | StreamBlock::Other => {}
+                StreamBlock::Other { json, .. } => produced.push_str(json),
+                StreamBlock::RedactedThinking(_) => {}
             }
         }
         let mut usage = self.usage;
@@ -360,6 +391,8 @@ enum WireStartBlock {
     Text {
         #[serde(default)]
         text: String,
+        #[serde(default)]
+        citations: Option<Vec<serde_json::Value>>,
     },
     ToolUse {
         id: String,
@@ -375,8 +408,9 @@ enum WireStartBlock {
         #[serde(default)]
         data: String,
     },
-    #[serde(other)]
-    Unknown,
+    /// Server-tool blocks and unknown types, kept whole.
+    #[serde(untagged)]
+    Other(serde_json::Map<String, serde_json::Value>),
 }
 
 #[derive(Deserialize)]
@@ -396,6 +430,9 @@ enum WireDelta {
     SignatureDelta {
         #[serde(default)]
         signature: String,
+    },
+    CitationsDelta {
+        citation: serde_json::Value,
     },
     #[serde(other)]
     Unknown,

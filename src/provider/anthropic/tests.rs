@@ -201,13 +201,14 @@ fn decodes_spec_response() {
                 cache_creation_input_tokens: 0,
                 cache_read_input_tokens: 2100,
                 cache_creation_1h_input_tokens: 0,
+                ..Default::default()
             },
         }
     );
 }
 
 #[test]
-fn tolerates_null_cache_fields_unknown_fields_and_unknown_blocks_and_keeps_thinking() {
+fn tolerates_null_cache_fields_and_unknown_fields_keeps_thinking_and_unknown_blocks_whole() {
     let body = r#"{
       "id": "msg_02", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
       "brand_new_field": {"x": 1},
@@ -229,7 +230,13 @@ fn tolerates_null_cache_fields_unknown_fields_and_unknown_blocks_and_keeps_think
                 thinking: "hmm".into(),
                 signature: "sig".into()
             },
-            ContentBlock::text("Done.")
+            ContentBlock::text("Done."),
+            // Server-tool and unknown blocks are kept whole, for replay.
+            serde_json::from_value(
+                json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}})
+            )
+            .unwrap(),
+            serde_json::from_value(json!({"type": "hologram", "payload": [1, 2, 3]})).unwrap(),
         ]
     );
     assert_eq!(c.stop_reason, StopReason::StopSequence);
@@ -242,6 +249,7 @@ fn tolerates_null_cache_fields_unknown_fields_and_unknown_blocks_and_keeps_think
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 0,
             cache_creation_1h_input_tokens: 0,
+            ..Default::default()
         }
     );
 }
@@ -357,6 +365,7 @@ async fn decodes_spec_stream_with_usage_overlaid_whatever_the_chunking() {
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 2100,
             cache_creation_1h_input_tokens: 0,
+            ..Default::default()
         };
         assert_eq!(
             evs[0],

@@ -83,7 +83,8 @@ fn tools_named_choice_no_parallel_calls_strict_and_tool_results() {
                            "required": ["city"], "additionalProperties": false},
             "strict": true}}],
           "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-          "parallel_tool_calls": false
+          "parallel_tool_calls": false,
+          "prompt_cache_key": "qs-ae738a30d95b561843926fdbc74c4811"
         }"#,
     );
     assert_eq!(body("gpt-4o", &req), want);
@@ -173,6 +174,7 @@ fn reasoning_models_get_developer_role_completion_cap_and_effort_without_thinkin
     let want = expected(
         r#"{
           "model": "o3-mini", "max_completion_tokens": 4000, "reasoning_effort": "low",
+          "prompt_cache_key": "qs-bdd24e9bce515874317359d9e4515f1c",
           "messages": [
             {"role": "developer", "content": "Answer in French."},
             {"role": "user", "content": "Why is the sky blue?"},
@@ -230,6 +232,8 @@ fn decodes_cached_and_reasoning_usage() {
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 1920,
             cache_creation_1h_input_tokens: 0,
+            reasoning_tokens: 256,
+            ..Default::default()
         }
     );
 }
@@ -247,4 +251,121 @@ fn absurd_usage_counts_are_clamped_in_whole_responses_too() {
     assert_eq!(u.output_tokens, Usage::MAX_REPORTED);
     assert_eq!(u.input_tokens, Usage::MAX_REPORTED - 5);
     assert_eq!(u.cache_read_input_tokens, 5);
+}
+
+// ---- documents, server tools, kept blocks, prompt_cache_key ----
+
+#[test]
+fn documents_become_file_or_text_parts_and_images_by_url_image_url_parts() {
+    let req = CompletionRequest::new("gpt").message(Message {
+        role: Role::User,
+        content: vec![
+            ContentBlock::pdf_base64("JVBERi0x").titled("report.pdf"),
+            ContentBlock::text_document("Grass is green."),
+            ContentBlock::image_url("https://example.com/cat.png"),
+            ContentBlock::text("Summarise."),
+        ],
+    });
+    assert_eq!(
+        body("gpt-4o", &req)["messages"][0]["content"],
+        json!([
+            {"type": "file",
+             "file": {"filename": "report.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"}},
+            {"type": "text", "text": "Grass is green."},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+            {"type": "text", "text": "Summarise."}
+        ])
+    );
+}
+
+#[test]
+fn what_chat_cannot_carry_is_refused_before_sending() {
+    let by_url = CompletionRequest::new("gpt").message(Message {
+        role: Role::User,
+        content: vec![ContentBlock::pdf_url("https://example.com/a.pdf")],
+    });
+    let search = CompletionRequest::prompt("gpt", "news?")
+        .tool(Tool::server("web_search_20250305", "web_search"));
+    for req in [by_url, search] {
+        let e = OpenAi.encode("gpt-4o", &req, None).unwrap_err();
+        assert!(matches!(e, ProviderError::BadRequest { .. }), "{e:?}");
+        assert!(e.to_string().contains("not sent"), "{e}");
+    }
+}
+
+#[test]
+fn anthropic_blocks_kept_whole_are_left_out_and_citations_not_sent() {
+    let kept: ContentBlock = serde_json::from_value(
+        json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}),
+    )
+    .unwrap();
+    let cited = ContentBlock::Text {
+        text: "Grass is green.".into(),
+        cache_control: None,
+        citations: Some(vec![
+            json!({"type": "char_location", "cited_text": "Grass"}),
+        ]),
+    };
+    let req = CompletionRequest::prompt("gpt", "Colour?")
+        .message(Message {
+            role: Role::Assistant,
+            content: vec![kept, cited],
+        })
+        .user("Thanks.");
+    assert_eq!(
+        body("gpt-4o", &req)["messages"][1],
+        json!({"role": "assistant", "content": "Grass is green."})
+    );
+}
+
+#[test]
+fn requests_sharing_a_prefix_share_a_prompt_cache_key() {
+    let key = |req: &CompletionRequest| body("gpt-4o", req)["prompt_cache_key"].clone();
+    let a = CompletionRequest::prompt("gpt", "one")
+        .system("You are terse.")
+        .tool(weather());
+    let b = CompletionRequest::prompt("gpt", "two, a different question")
+        .system("You are terse.")
+        .tool(weather());
+    let other_system = CompletionRequest::prompt("gpt", "one")
+        .system("You are verbose.")
+        .tool(weather());
+    let other_tools = CompletionRequest::prompt("gpt", "one").system("You are terse.");
+    let k = key(&a);
+    assert!(
+        k.as_str().unwrap().starts_with("qs-") && k.as_str().unwrap().len() == 35,
+        "{k}"
+    );
+    assert_eq!(key(&b), k);
+    assert_ne!(key(&other_system), k);
+    assert_ne!(key(&other_tools), k);
+    assert_ne!(key(&other_system), key(&other_tools));
+    // No shared prefix to speak of: no key.
+    assert!(body("gpt-4o", &CompletionRequest::prompt("gpt", "hi"))
+        .get("prompt_cache_key")
+        .is_none());
+}
+
+#[test]
+fn cache_writes_are_decoded_apart_from_input() {
+    // A model that bills cache writes reports them beside the reads.
+    let body = r#"{
+      "id": "chatcmpl-w1", "model": "gpt-5.6",
+      "choices": [{"index": 0, "finish_reason": "stop",
+                   "message": {"role": "assistant", "content": "ok"}}],
+      "usage": {"prompt_tokens": 5000, "completion_tokens": 40,
+                "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 3500},
+                "completion_tokens_details": {"reasoning_tokens": 32}}
+    }"#;
+    let u = OpenAi.decode(ok(body), now()).unwrap().completion.usage;
+    assert_eq!(
+        (
+            u.input_tokens,
+            u.cache_read_input_tokens,
+            u.cache_creation_input_tokens
+        ),
+        (500, 1000, 3500)
+    );
+    assert_eq!((u.output_tokens, u.reasoning_tokens), (40, 32));
+    assert_eq!(u.total_input(), 5000);
 }

@@ -5,6 +5,55 @@
 use super::*;
 use crate::config::family::openai_family;
 use crate::types::{OutputSchema, ReasoningEffort};
+use sha2::{Digest, Sha256};
+
+/// `Ok` when every part of `req` has a Chat Completions form; otherwise the refusal,
+/// before anything is sent: a server tool (Anthropic's, run by the provider) or a
+/// document the wire cannot carry (by URL or file id: Chat takes files as data).
+pub(super) fn sendable(req: &CompletionRequest) -> Result<(), ProviderError> {
+    if let Some(t) = req.tools.iter().find(|t| t.is_server()) {
+        return Err(ProviderError::BadRequest {
+            message: format!(
+                "not sent: tool `{}` is a server tool ({}), which OpenAI Chat Completions cannot run; use it on an Anthropic model",
+                t.name,
+                t.kind.as_deref().unwrap_or_default()
+            ),
+        });
+    }
+    let documents = req.messages.iter().flat_map(|m| &m.content);
+    for block in documents {
+        if let ContentBlock::Document { source, .. } = block {
+            if document_part(source, None).is_none() {
+                return Err(ProviderError::BadRequest {
+                    message: "not sent: OpenAI Chat Completions takes a document as base64 data or text; a document by URL or file id has no form there".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `prompt_cache_key` of a request with a system prompt or tools: `qs-` and 32 hex
+/// digits of SHA-256 over the system text and the tools as JSON, each length-prefixed.
+/// Requests sharing that prefix share the key, which OpenAI uses (with the prefix hash)
+/// to route them to the same cache; `None` for a request with neither.
+pub(super) fn prompt_cache_key(req: &CompletionRequest) -> Option<String> {
+    if req.system.is_empty() && req.tools.is_empty() {
+        return None;
+    }
+    let mut h = Sha256::new();
+    let system = req.system_text();
+    h.update((system.len() as u64).to_le_bytes());
+    h.update(system.as_bytes());
+    for t in &req.tools {
+        let json = serde_json::to_string(t).unwrap_or_default();
+        h.update((json.len() as u64).to_le_bytes());
+        h.update(json.as_bytes());
+    }
+    let digest = h.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("qs-{hex}"))
+}
 
 impl<'a> WireRequest<'a> {
     /// The body for `req` sent to wire model `model`, shaped by the model's family.
@@ -42,6 +91,7 @@ impl<'a> WireRequest<'a> {
             reasoning_effort: req
                 .reasoning_effort
                 .filter(|_| family.takes_reasoning_effort()),
+            prompt_cache_key: prompt_cache_key(req),
             stream,
             stream_options: stream.then_some(WireStreamOptions {
                 include_usage: true,
@@ -74,10 +124,16 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
                             });
                         }
                     }
-                    // A tool call or reasoning in a user turn has no OpenAI form.
+                    ContentBlock::Document { source, title, .. } => {
+                        // Refused before encoding when it has no form (see `sendable`).
+                        parts.extend(document_part(source, title.as_deref()));
+                    }
+                    // A tool call, reasoning or an Anthropic block kept whole in a user
+                    // turn has no OpenAI form.
                     ContentBlock::ToolUse { .. }
                     | ContentBlock::Thinking { .. }
-                    | ContentBlock::RedactedThinking { .. } => {}
+                    | ContentBlock::RedactedThinking { .. }
+                    | ContentBlock::Raw(_) => {}
                 }
             }
             // A turn of only tool results needs no user message.
@@ -107,8 +163,10 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
                     }),
                     ContentBlock::ToolResult { .. }
                     | ContentBlock::Image { .. }
+                    | ContentBlock::Document { .. }
                     | ContentBlock::Thinking { .. }
-                    | ContentBlock::RedactedThinking { .. } => {}
+                    | ContentBlock::RedactedThinking { .. }
+                    | ContentBlock::Raw(_) => {}
                 }
             }
             let content = if parts.is_empty() && !tool_calls.is_empty() {
@@ -121,6 +179,26 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
                 tool_calls,
             });
         }
+    }
+}
+
+/// A document `source` as a Chat part: base64 data as a `file` part (`file_data` a
+/// `data:` URL, `filename` the title or `document.pdf`), text as a text part; `None`
+/// for sources Chat cannot take (URL, file id).
+fn document_part<'a>(source: &'a Value, title: Option<&str>) -> Option<WirePart<'a>> {
+    let data = source.get("data")?.as_str()?;
+    match source.get("type")?.as_str()? {
+        "base64" => {
+            let media_type = source.get("media_type")?.as_str()?;
+            Some(WirePart::File {
+                file: WireFile {
+                    filename: title.unwrap_or("document.pdf").to_string(),
+                    file_data: format!("data:{media_type};base64,{data}"),
+                },
+            })
+        }
+        "text" => Some(WirePart::Text { text: data }),
+        _ => None,
     }
 }
 
@@ -162,6 +240,8 @@ pub(super) struct WireRequest<'a> {
     response_format: Option<WireResponseFormat<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_effort: Option<ReasoningEffort>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_cache_key: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -323,11 +403,19 @@ impl<'a> WireContent<'a> {
 enum WirePart<'a> {
     Text { text: &'a str },
     ImageUrl { image_url: WireImageUrl },
+    File { file: WireFile },
 }
 
 #[derive(Serialize)]
 struct WireImageUrl {
     url: String,
+}
+
+/// A file given inline: `{"filename", "file_data": "data:<type>;base64,..."}`.
+#[derive(Serialize)]
+struct WireFile {
+    filename: String,
+    file_data: String,
 }
 
 #[derive(Serialize)]

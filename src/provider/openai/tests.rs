@@ -81,7 +81,8 @@ fn encodes_chat_request_exactly() {
             ],
             "tools": [{"type": "function", "function": {
                 "name": "weather", "description": "Current weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+            "prompt_cache_key": "qs-96a719899b0d03eca4c4a8d3057f1050"
         })
     );
 }
@@ -158,6 +159,11 @@ fn encodes_spec_request_example_modulo_documented_differences() {
     obj.remove("stream");
     obj.remove("stream_options");
     obj.insert("temperature".into(), json!(0.0));
+    // A system prompt: the automatic cache key of that prefix.
+    obj.insert(
+        "prompt_cache_key".into(),
+        json!("qs-bfb6196870d768592cfadf5d33e7a363"),
+    );
     want["messages"][1]["content"] = json!("Name three primes.");
     let r = OpenAi.encode("gpt-4o-mini", &req, None).unwrap();
     assert_eq!(body_json(&r), want);
@@ -193,6 +199,7 @@ fn decodes_spec_response() {
                 cache_creation_input_tokens: 0,
                 cache_read_input_tokens: 1920,
                 cache_creation_1h_input_tokens: 0,
+                ..Default::default()
             },
         }
     );
@@ -235,6 +242,7 @@ fn decodes_tool_calls_and_keeps_unparsable_arguments_as_string() {
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 0,
             cache_creation_1h_input_tokens: 0,
+            ..Default::default()
         }
     );
 }
@@ -344,6 +352,7 @@ async fn decodes_spec_stream_with_final_usage_chunk() {
                 cache_creation_input_tokens: 0,
                 cache_read_input_tokens: 0,
                 cache_creation_1h_input_tokens: 0,
+                ..Default::default()
             }
         );
     }

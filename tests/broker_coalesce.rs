@@ -47,7 +47,24 @@ async fn each_sent_none_merged(requests: Vec<CompletionRequest>) {
 async fn coalesces_50_identical_inflight_requests_into_one_call() {
     let (swarm, server) = setup().await;
     let h = swarm.handle();
-    let replies = join_all((0..50).map(|_| h.complete(question()))).await;
+    // The simulator holds its reply until all 50 have reached the broker, so the merge
+    // does not depend on how fast this machine sends them.
+    server.sim.hold();
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.complete(question()).await })
+        })
+        .collect();
+    while h.stats().await.unwrap().merged < 49 {
+        tokio::task::yield_now().await;
+    }
+    server.sim.release();
+    let replies: Vec<_> = join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     let first = replies[0].as_ref().unwrap().clone();
     assert!(
         replies.iter().all(|r| r.as_ref().ok() == Some(&first)),

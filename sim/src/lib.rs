@@ -159,6 +159,10 @@ struct Inner {
     keyless: bool,
     /// What the latest requests looked like (`routes.rs`).
     seen_requests: Mutex<std::collections::VecDeque<SeenRequest>>,
+    /// Open (true) unless a test holds replies back ([`Simulator::hold`]): a held reply
+    /// waits here after its quota is charged, so a test can line requests up behind one
+    /// in-flight call without racing the network.
+    gate: tokio::sync::watch::Sender<bool>,
 }
 
 /// What a request turned out to be about (key, model, tokens), for headers and stats;
@@ -273,6 +277,7 @@ impl Simulator {
                     .values()
                     .any(|p| p.auth == quotaswarm::config::Auth::None),
                 seen_requests: Mutex::new(Default::default()),
+                gate: tokio::sync::watch::Sender::new(true),
             }),
         }
     }
@@ -320,6 +325,17 @@ impl Simulator {
             _ => openai::not_found(self, method, &request),
         };
         StreamingResponse::complete(full)
+    }
+
+    /// Holds every reply back (after its request is counted and charged) until
+    /// [`release`](Self::release): for tests that need requests in flight at once.
+    pub fn hold(&self) {
+        self.inner.gate.send_replace(false);
+    }
+
+    /// Lets held replies go, and every later one.
+    pub fn release(&self) {
+        self.inner.gate.send_replace(true);
     }
 
     /// A snapshot of every counter.
@@ -493,6 +509,8 @@ impl Simulator {
 
     /// Simulated generation time.
     async fn generate_delay(&self, output_tokens: u64, slow: Duration) {
+        // Closed only while a test holds replies; the sender lives as long as `self`.
+        let _ = self.inner.gate.subscribe().wait_for(|open| *open).await;
         let per = self
             .inner
             .per_token

@@ -35,8 +35,8 @@ use crate::secret::ApiKey;
 pub use quota::{QuotaConfig, QuotaStore, DEFAULT_REDIS_URL};
 
 pub use alerts::AlertsConfig;
-pub use otlp::{OtlpConfig, DEFAULT_OTLP_ENDPOINT};
 pub use endpoint::{Auth, RESERVED_BODY_FIELDS, RESERVED_HEADERS};
+pub use otlp::{OtlpConfig, DEFAULT_OTLP_ENDPOINT};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;

@@ -314,6 +314,17 @@ fn block_tokens(encoding: Encoding, b: &ContentBlock) -> u64 {
         // as text, so it is left out.
         ContentBlock::Thinking { thinking, .. } => encoding.count(thinking) + 4,
         ContentBlock::RedactedThinking { data } => (data.len() as u64) / 4 + 4,
+        // An OpenAI reasoning item: its summary is text; its encrypted payload is
+        // opaque, estimated like redacted thinking.
+        ContentBlock::Reasoning {
+            summary,
+            encrypted_content,
+            ..
+        } => {
+            summary.iter().map(|s| encoding.count(s)).sum::<u64>()
+                + encrypted_content.as_ref().map_or(0, |e| e.len() as u64 / 4)
+                + 4
+        }
     }
 }
 
@@ -359,6 +370,16 @@ fn hash_blocks(blocks: &[ContentBlock], h: &mut std::hash::DefaultHasher) {
             ContentBlock::RedactedThinking { data } => {
                 5u8.hash(h);
                 data.hash(h);
+            }
+            ContentBlock::Reasoning {
+                id,
+                summary,
+                encrypted_content,
+            } => {
+                6u8.hash(h);
+                id.hash(h);
+                summary.hash(h);
+                encrypted_content.hash(h);
             }
         }
     }

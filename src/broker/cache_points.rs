@@ -283,6 +283,11 @@ fn hash_block(b: &ContentBlock, h: &mut std::hash::DefaultHasher) {
             signature,
         } => (4u8, thinking, signature).hash(h),
         ContentBlock::RedactedThinking { data } => (5u8, data).hash(h),
+        ContentBlock::Reasoning {
+            id,
+            summary,
+            encrypted_content,
+        } => (6u8, id, summary, encrypted_content).hash(h),
     }
 }
 

@@ -556,6 +556,15 @@ fn block_bytes(b: &ContentBlock) -> usize {
             signature,
         } => thinking.len() + signature.len(),
         ContentBlock::RedactedThinking { data } => data.len(),
+        ContentBlock::Reasoning {
+            id,
+            summary,
+            encrypted_content,
+        } => {
+            id.len()
+                + summary.iter().map(String::len).sum::<usize>()
+                + encrypted_content.as_ref().map_or(0, String::len)
+        }
     }
 }
 

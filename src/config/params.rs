@@ -274,9 +274,11 @@ pub(super) fn on_unsupported(path: &str, v: Option<&str>) -> Result<OnUnsupporte
 pub(super) fn default_preset(wire: super::Wire, wire_model: &str) -> &'static str {
     match wire {
         super::Wire::Anthropic => "claude",
-        super::Wire::OpenAi => {
+        super::Wire::OpenAi | super::Wire::Responses => {
             if super::family::openai_family(wire_model) == super::family::OpenAiFamily::Reasoning {
                 "openai-reasoning"
+            } else if wire == super::Wire::Responses {
+                "openai-responses"
             } else {
                 "openai"
             }

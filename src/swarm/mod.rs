@@ -345,6 +345,7 @@ fn backend_line(p: &crate::config::ProviderConfig, simulated: bool) -> String {
     let wire = match p.wire {
         Wire::Anthropic => "Anthropic Messages",
         Wire::OpenAi => "OpenAI Chat Completions",
+        Wire::Responses => "OpenAI Responses",
     };
     match p.transport {
         Transport::Embedded => format!("{}: simulator in-process ({wire})", p.name),

@@ -77,7 +77,8 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
                     // A tool call or reasoning in a user turn has no OpenAI form.
                     ContentBlock::ToolUse { .. }
                     | ContentBlock::Thinking { .. }
-                    | ContentBlock::RedactedThinking { .. } => {}
+                    | ContentBlock::RedactedThinking { .. }
+                    | ContentBlock::Reasoning { .. } => {}
                 }
             }
             // A turn of only tool results needs no user message.
@@ -108,7 +109,8 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
                     ContentBlock::ToolResult { .. }
                     | ContentBlock::Image { .. }
                     | ContentBlock::Thinking { .. }
-                    | ContentBlock::RedactedThinking { .. } => {}
+                    | ContentBlock::RedactedThinking { .. }
+                    | ContentBlock::Reasoning { .. } => {}
                 }
             }
             let content = if parts.is_empty() && !tool_calls.is_empty() {

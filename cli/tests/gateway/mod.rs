@@ -88,6 +88,7 @@ pub fn start_serve_with(config: &Path, stderr: Stdio) -> (ServeProcess, String) 
 
 /// Providers of both wires at the simulator `sim_url`, then `rest` (models, ladders,
 /// `[gateway]`).
+#[allow(dead_code)]
 pub fn config(sim_url: &str, rest: &str) -> String {
     format!(
         "replace_defaults = true\n\

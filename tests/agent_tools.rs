@@ -59,6 +59,15 @@ async fn run(agent: Bookkeeper) -> (SwarmReport, ToolRun) {
     (report, ledger.run)
 }
 
+/// The assistant's turns of the loop's transcript.
+fn assistant_turns(run: &ToolRun) -> Vec<&quotaswarm::types::Message> {
+    run.transcript
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .collect()
+}
+
 /// Every request the simulator saw was answered 200: none refused, none limited.
 fn none_refused(r: &SwarmReport) {
     let sim = quotaswarm_sim::stats_of(r).expect("simulator stats");
@@ -183,12 +192,7 @@ async fn reasoning_items_are_replayed_through_three_tool_turns_on_responses() {
             Bookkeeper::new(Ask::new("o4-responses").max_tokens(4096), TASK).streamed(streamed);
         let (r, run) = run(agent).await;
         completed(&r, &run);
-        let assistant_turns: Vec<_> = run
-            .transcript
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::Assistant)
-            .collect();
+        let assistant_turns = assistant_turns(&run);
         assert_eq!(assistant_turns.len(), TOOL_STEPS + 1);
         for (i, turn) in assistant_turns.iter().enumerate() {
             assert!(
@@ -217,12 +221,7 @@ async fn thinking_blocks_are_replayed_through_three_tool_turns_and_accepted() {
     let (r, run) = run(agent).await;
     completed(&r, &run);
     assert_eq!(run.tool_turns, 3);
-    let assistant_turns: Vec<_> = run
-        .transcript
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::Assistant)
-        .collect();
+    let assistant_turns = assistant_turns(&run);
     assert_eq!(assistant_turns.len(), 4);
     for (i, turn) in assistant_turns.iter().enumerate() {
         assert!(

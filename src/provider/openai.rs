@@ -139,19 +139,22 @@ struct WirePromptDetails {
 impl WireUsage {
     /// Core usage: `input_tokens` excludes the cached subset of `prompt_tokens`.
     fn into_usage(self) -> Usage {
-        let prompt = self.prompt_tokens.unwrap_or(0).min(Usage::MAX_REPORTED);
-        let cached = self
-            .prompt_tokens_details
-            .and_then(|d| d.cached_tokens)
-            .unwrap_or(0)
-            .min(prompt);
-        Usage {
-            input_tokens: prompt - cached,
-            output_tokens: self.completion_tokens.unwrap_or(0).min(Usage::MAX_REPORTED),
-            cache_creation_input_tokens: 0,
-            cache_read_input_tokens: cached,
-            cache_creation_1h_input_tokens: 0,
-        }
+        let cached = self.prompt_tokens_details.and_then(|d| d.cached_tokens);
+        usage_of(self.prompt_tokens, cached, self.completion_tokens)
+    }
+}
+
+/// Core usage from an OpenAI report (either wire): `input` includes its `cached` part,
+/// which core usage counts apart; every count is clamped to [`Usage::MAX_REPORTED`].
+pub(super) fn usage_of(input: Option<u64>, cached: Option<u64>, output: Option<u64>) -> Usage {
+    let input = input.unwrap_or(0).min(Usage::MAX_REPORTED);
+    let cached = cached.unwrap_or(0).min(input);
+    Usage {
+        input_tokens: input - cached,
+        output_tokens: output.unwrap_or(0).min(Usage::MAX_REPORTED),
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: cached,
+        cache_creation_1h_input_tokens: 0,
     }
 }
 
@@ -216,4 +219,5 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub(super) use request::image_url;
 pub use stream::OpenAiStream;

@@ -126,8 +126,9 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
     }
 }
 
-/// An Anthropic-style image `source` as an OpenAI image URL.
-fn image_url(source: &Value) -> Option<String> {
+/// An Anthropic-style image `source` as an OpenAI image URL (a `data:` URL for base64);
+/// both OpenAI wires use it.
+pub(in crate::provider) fn image_url(source: &Value) -> Option<String> {
     match source.get("type")?.as_str()? {
         "url" => source.get("url")?.as_str().map(str::to_string),
         "base64" => {

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::config::family::openai_family;
+use crate::provider::openai::image_url;
 use crate::types::{OutputSchema, ReasoningEffort};
 use serde::Serialize;
 use serde_json::Value;
@@ -162,19 +163,6 @@ fn output_text(content: &[ContentBlock], is_error: bool) -> String {
         format!("{TOOL_ERROR_MARKER}{text}").trim_end().to_string()
     } else {
         text
-    }
-}
-
-/// An Anthropic-style image `source` as an image URL (`data:` for base64).
-fn image_url(source: &Value) -> Option<String> {
-    match source.get("type")?.as_str()? {
-        "url" => source.get("url")?.as_str().map(str::to_string),
-        "base64" => {
-            let media_type = source.get("media_type")?.as_str()?;
-            let data = source.get("data")?.as_str()?;
-            Some(format!("data:{media_type};base64,{data}"))
-        }
-        _ => None,
     }
 }
 

@@ -64,18 +64,8 @@ impl WireUsage {
     /// Core usage: `input_tokens` excludes the cached subset; `output_tokens` keeps the
     /// reasoning tokens it includes (they are billed as output).
     pub fn into_usage(self) -> Usage {
-        let input = self.input_tokens.unwrap_or(0).min(Usage::MAX_REPORTED);
-        let cached = self
-            .input_tokens_details
-            .and_then(|d| d.cached_tokens)
-            .unwrap_or(0)
-            .min(input);
-        Usage {
-            input_tokens: input - cached,
-            output_tokens: self.output_tokens.unwrap_or(0).min(Usage::MAX_REPORTED),
-            cache_read_input_tokens: cached,
-            ..Usage::default()
-        }
+        let cached = self.input_tokens_details.and_then(|d| d.cached_tokens);
+        crate::provider::openai::usage_of(self.input_tokens, cached, self.output_tokens)
     }
 
     /// Of the output tokens, those the model spent reasoning (0 when not reported).

@@ -16,8 +16,8 @@
 //! `store: false` is not found (404), as the real API does for items it never stored.
 
 use super::openai::{self, Admitted, Answer, Asked, Reject};
-use super::responses_body::{self, Rendered};
-use super::{reply, thinking, validate, Seen, Simulator};
+use super::responses_body::{self, encrypted_content, Rendered};
+use super::{reply, validate, Seen, Simulator};
 use quotaswarm::provider::{HttpRequest, StreamingResponse};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -69,14 +69,6 @@ const FIELDS: &[&str] = &[
     "conversation",
     "prompt",
 ];
-
-/// The salt of the reasoning items' encrypted content.
-const REASONING_SALT: &str = "reasoning";
-
-/// The `encrypted_content` the simulator gives reasoning item `id`.
-pub(super) fn encrypted_content(seed: u64, id: &str) -> String {
-    thinking::sign(seed, &format!("{REASONING_SALT}:{id}"))
-}
 
 pub(super) async fn create(sim: &Simulator, request: &HttpRequest) -> StreamingResponse {
     let mut seen = Seen::default();

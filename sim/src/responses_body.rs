@@ -10,11 +10,19 @@ use super::content::split_even;
 use super::openai::SERVER_ERROR;
 use super::openai_body::{Choice, Said};
 use super::reply::{self, End};
-use super::responses::encrypted_content;
 use super::stream::{self, named_event, Frame};
-use super::Simulator;
+use super::{thinking, Simulator};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The salt of the reasoning items' encrypted content.
+const REASONING_SALT: &str = "reasoning";
+
+/// The `encrypted_content` the simulator gives reasoning item `id`: its keyed signature,
+/// so only the simulator can make one and an edited one is found out.
+pub(super) fn encrypted_content(seed: u64, id: &str) -> String {
+    thinking::sign(seed, &format!("{REASONING_SALT}:{id}"))
+}
 
 /// Everything a response shows, decided once for the JSON and the stream alike.
 pub(super) struct Rendered {

@@ -109,8 +109,13 @@ impl ResponsesStream {
 
     fn on_item_added(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
         let item = &data["item"];
+        let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
+        // Built-in tools' items become no block (as in the final answer).
+        if !KEPT_ITEMS.contains(&kind) {
+            return;
+        }
         let index = self.block_of(data["output_index"].as_u64().unwrap_or(0));
-        if item.get("type").and_then(Value::as_str) == Some("function_call") {
+        if kind == "function_call" {
             let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or("");
             let (id, name) = (text("call_id").to_string(), text("name").to_string());
             self.blocks[index] = Some(ContentBlock::ToolUse {
@@ -123,12 +128,15 @@ impl ResponsesStream {
     }
 
     fn on_item_done(&mut self, data: &Value) {
-        let index = self.block_of(data["output_index"].as_u64().unwrap_or(0));
         let (block, refusal) = item_block(&data["item"]);
         if let Some(r) = refusal {
             self.refusal = r;
         }
-        self.blocks[index] = block;
+        let output_index = data["output_index"].as_u64().unwrap_or(0);
+        if block.is_some() || self.items.contains_key(&output_index) {
+            let index = self.block_of(output_index);
+            self.blocks[index] = block;
+        }
     }
 
     /// Text or arguments appended to the item at `output_index`.
@@ -221,6 +229,9 @@ impl ResponsesStream {
             .collect()
     }
 }
+
+/// The output items that become blocks (the others are built-in tools' calls).
+const KEPT_ITEMS: &[&str] = &["message", "function_call", "reasoning"];
 
 /// A stream's failure event as the `{"error": {...}}` body the classifier reads.
 fn error_body(error: Option<&Value>) -> Vec<u8> {

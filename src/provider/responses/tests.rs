@@ -157,3 +157,35 @@ async fn a_failed_response_and_a_cut_stream_are_errors() {
     let items = run(decoder(), &cut, 11).await;
     assert!(items.last().is_some_and(Result::is_err), "{items:?}");
 }
+
+#[tokio::test]
+async fn a_built_in_tool_item_takes_no_block_index() {
+    let sent = [
+        json!({"type": "response.created", "response": {"id": "resp_w", "model": "gpt-4.1", "output": []}}),
+        json!({"type": "response.output_item.added", "output_index": 0,
+               "item": {"type": "web_search_call", "id": "ws_1", "status": "in_progress"}}),
+        json!({"type": "response.output_item.done", "output_index": 0,
+               "item": {"type": "web_search_call", "id": "ws_1", "status": "completed"}}),
+        json!({"type": "response.output_item.added", "output_index": 1,
+               "item": {"type": "message", "id": "msg_1", "role": "assistant", "content": []}}),
+        json!({"type": "response.output_text.delta", "output_index": 1, "content_index": 0,
+               "item_id": "msg_1", "delta": "Found it."}),
+        json!({"type": "response.completed", "response": {"id": "resp_w", "status": "completed",
+               "model": "gpt-4.1", "output": [
+                   {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+                   {"type": "message", "id": "msg_1", "role": "assistant",
+                    "content": [{"type": "output_text", "text": "Found it."}]}],
+               "usage": {"input_tokens": 9, "output_tokens": 3}}}),
+    ];
+    let text: String = sent
+        .iter()
+        .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap()))
+        .collect();
+    let items = run(decoder(), &text, 3).await;
+    assert!(events(&items).contains(&StreamEvent::TextDelta {
+        index: 0,
+        text: "Found it.".into()
+    }));
+    let (c, _) = finished(&items);
+    assert_eq!(c.content, vec![ContentBlock::text("Found it.")]);
+}

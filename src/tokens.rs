@@ -314,6 +314,17 @@ fn block_tokens(encoding: Encoding, b: &ContentBlock) -> u64 {
         // as text, so it is left out.
         ContentBlock::Thinking { thinking, .. } => encoding.count(thinking) + 4,
         ContentBlock::RedactedThinking { data } => (data.len() as u64) / 4 + 4,
+        // An OpenAI reasoning item: its summary is text; its encrypted payload is
+        // opaque, estimated like redacted thinking.
+        ContentBlock::Reasoning {
+            summary,
+            encrypted_content,
+            ..
+        } => {
+            summary.iter().map(|s| encoding.count(s)).sum::<u64>()
+                + encrypted_content.as_ref().map_or(0, |e| e.len() as u64 / 4)
+                + 4
+        }
         ContentBlock::Document { source, .. } => document_tokens(encoding, source),
         // Kept-whole blocks (server-tool results, search results): their JSON text, a
         // generous stand-in for what the provider counts of them.
@@ -384,6 +395,16 @@ fn hash_blocks(blocks: &[ContentBlock], h: &mut std::hash::DefaultHasher) {
             ContentBlock::Raw(block) => {
                 18u8.hash(h);
                 serde_json::Value::Object(block.clone()).to_string().hash(h);
+            }
+            ContentBlock::Reasoning {
+                id,
+                summary,
+                encrypted_content,
+            } => {
+                6u8.hash(h);
+                id.hash(h);
+                summary.hash(h);
+                encrypted_content.hash(h);
             }
         }
     }

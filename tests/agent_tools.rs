@@ -1,7 +1,10 @@
 //! The tool loop on the simulator over loopback HTTP: the bookkeeper (two local tools,
-//! a calculator and a notes store) completes its multi-step task on both wires,
+//! a calculator and a notes store) completes its multi-step task on every wire,
 //! streamed and not; with Anthropic extended thinking on, every tool turn replays its
 //! signed thinking block and the simulator, which checks the signatures, refuses none.
+//! On the OpenAI Responses wire the same task runs on a chat model and on a reasoning
+//! model, whose reasoning items (with their encrypted content) are replayed and checked
+//! alike.
 //!
 //! A cut that comes while a tool runs ends the loop at once (in-process simulator,
 //! paused time).
@@ -29,8 +32,16 @@ const TASK: &str = "Expenses: rent 1200, food 430.50, travel 210. Add them up, n
 /// The tool turns the simulator asks for before it answers in words.
 const TOOL_STEPS: usize = 3;
 
+/// An OpenAI provider on the Responses wire, with a chat model and a reasoning model.
+const RESPONSES: &str = "\
+[providers.openai-responses]\nkind = \"openai\"\nwire = \"responses\"\napi_key_env = \"OPENAI_API_KEY\"\n\
+[models.mini-responses]\nprovider = \"openai-responses\"\nmodel = \"gpt-4o-mini\"\nrpm = 500\ntpm = 200000\n\
+[models.o4-responses]\nprovider = \"openai-responses\"\nmodel = \"o4-mini\"\nrpm = 500\ntpm = 200000\n";
+
 fn config() -> Config {
-    let text = format!("[sim]\nlatency_ms = 1\ntool_call_rate = 1.0\ntool_steps = {TOOL_STEPS}\n");
+    let text = format!(
+        "[sim]\nlatency_ms = 1\ntool_call_rate = 1.0\ntool_steps = {TOOL_STEPS}\n{RESPONSES}"
+    );
     Config::from_toml_str_over_defaults(&text, "agent_tools test").expect("test config")
 }
 
@@ -46,6 +57,15 @@ async fn run_ledger(agent: Bookkeeper) -> (SwarmReport, Ledger) {
 async fn run(agent: Bookkeeper) -> (SwarmReport, ToolRun) {
     let (report, ledger) = run_ledger(agent).await;
     (report, ledger.run)
+}
+
+/// The assistant's turns of the loop's transcript.
+fn assistant_turns(run: &ToolRun) -> Vec<&quotaswarm::types::Message> {
+    run.transcript
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .collect()
 }
 
 /// Every request the simulator saw was answered 200: none refused, none limited.
@@ -145,6 +165,53 @@ async fn completes_a_multi_step_task_streamed_on_anthropic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completes_a_multi_step_task_streamed_on_openai() {
     completes_streamed("gpt-4o-mini").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_a_multi_step_task_on_responses() {
+    let (r, run) = run(Bookkeeper::new(
+        Ask::new("mini-responses").max_tokens(400),
+        TASK,
+    ))
+    .await;
+    completed(&r, &run);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_a_multi_step_task_streamed_on_responses() {
+    completes_streamed("mini-responses").await;
+}
+
+/// A reasoning model on the Responses wire: each assistant turn starts with a reasoning
+/// item carrying encrypted content, every later request replays them all, and the
+/// simulator, which checks that content, refuses none. Streamed or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_items_are_replayed_through_three_tool_turns_on_responses() {
+    for streamed in [false, true] {
+        let agent =
+            Bookkeeper::new(Ask::new("o4-responses").max_tokens(4096), TASK).streamed(streamed);
+        let (r, run) = run(agent).await;
+        completed(&r, &run);
+        let assistant_turns = assistant_turns(&run);
+        assert_eq!(assistant_turns.len(), TOOL_STEPS + 1);
+        for (i, turn) in assistant_turns.iter().enumerate() {
+            assert!(
+                matches!(
+                    turn.content.first(),
+                    Some(ContentBlock::Reasoning { id, encrypted_content: Some(e), .. })
+                        if id.starts_with("rs_") && !e.is_empty()
+                ),
+                "assistant turn {i} starts with a reasoning item: {:?}",
+                turn.content
+            );
+        }
+        let sim = quotaswarm_sim::stats_of(&r).unwrap();
+        assert_eq!(sim.total.requests, TOOL_STEPS as u64 + 1);
+        println!(
+            "responses reasoning loop (streamed: {streamed}): {} requests, {} input and {} output tokens",
+            sim.total.requests, run.usage.input_tokens, run.usage.output_tokens
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

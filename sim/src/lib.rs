@@ -1,4 +1,5 @@
-//! A simulator of the Anthropic Messages and OpenAI Chat Completions APIs, for
+//! A simulator of the Anthropic Messages, OpenAI Chat Completions and OpenAI Responses
+//! APIs, for
 //! quotaswarm's tests, examples and keyless runs.
 //!
 //! One [`Simulator`] answers [`HttpRequest`]s by path, so the same code serves in-process
@@ -26,6 +27,8 @@
 //! | `anthropic_reject.rs` | Anthropic refusals (rate limits, overload, spend cap) |
 //! | `openai.rs` | the OpenAI route, its checks, error bodies and headers |
 //! | `content.rs`, `openai_body.rs` | each vendor's reply content, whole and streamed |
+//! | `responses.rs` | the OpenAI Responses route: its items' checks, read as a chat body |
+//! | `responses_body.rs` | a Responses answer: output items, usage, named stream events |
 //! | `validate.rs` | strict validation: unknown fields, parameter rules, unanswered tools |
 //! | `tools.rs`, `schema.rs` | tool calls and JSON made up to fit a schema |
 //! | `cache.rs` | prompt caching: prefixes, breakpoints, reads and writes per key |
@@ -53,6 +56,8 @@ mod limiter;
 mod openai;
 mod openai_body;
 mod reply;
+mod responses;
+mod responses_body;
 mod routes;
 mod schema;
 mod server;
@@ -197,8 +202,8 @@ impl Seen {
 /// A simulator of both APIs with per-key rate limits, deterministic answers and injected
 /// faults. Cheap to clone: clones share one state (buckets, faults, stats).
 ///
-/// It answers `POST /v1/messages`, `/v1/messages/count_tokens` and
-/// `/v1/chat/completions` like the real services (bodies, headers, 429s with their
+/// It answers `POST /v1/messages`, `/v1/messages/count_tokens`, `/v1/chat/completions`
+/// and `/v1/responses` like the real services (bodies, headers, 429s with their
 /// rate-limit headers and `retry-after`), and `GET /_stats` with [`SimStats`] as JSON.
 /// The same routes answer behind Azure OpenAI's addresses (v1 and classic, with the
 /// `api-key` header), Gemini's OpenAI-compatible one, and without a key when the config
@@ -318,6 +323,7 @@ impl Simulator {
         let full = match request.path.as_str() {
             "/v1/messages" => return anthropic::messages(self, &request).await,
             "/v1/chat/completions" => return openai::chat(self, &request).await,
+            "/v1/responses" => return responses::create(self, &request).await,
             "/v1/messages/count_tokens" => anthropic::count_tokens(self, &request),
             "/_stats" => self.stats_response(),
             "/_requests" => routes::log_response(&lock(&self.inner.seen_requests)),

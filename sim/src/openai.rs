@@ -6,9 +6,9 @@ use super::format::{go_duration, retry_after_secs};
 use super::limiter::{Cost, Denial, Dim, Window};
 use super::openai_body::{self, say, stream_frames, Choice, ChunkHead};
 use super::reply;
-use super::stream::{self, data_event, Plan};
+use super::stream::{self, data_event, Frame, Plan};
 use super::{bearer, cache, json_response, put, request_id, tokens, validate};
-use super::{Auth, Seen, Simulator};
+use super::{Auth, ModelSpec, Seen, Simulator};
 use quotaswarm::config::Wire;
 use quotaswarm::provider::{HttpRequest, HttpResponse, StreamingResponse};
 use serde_json::{json, Value};
@@ -39,20 +39,23 @@ const SHAPING: &[&str] = &[
     "tool_choice",
     "response_format",
 ];
+/// The message of a server error, injected or mid-stream.
+pub(super) const SERVER_ERROR: &str =
+    "The server had an error while processing your request. Sorry about that!";
 const LIMITS_URL: &str = "Visit https://platform.openai.com/account/rate-limits to learn more.";
 
 /// A refusal in the `{"error": {message, type, param, code}}` shape.
-struct Reject {
-    status: u16,
-    message: String,
-    kind: &'static str,
-    param: Option<String>,
-    code: Option<&'static str>,
-    retry_after: Option<u64>,
+pub(super) struct Reject {
+    pub status: u16,
+    pub message: String,
+    pub kind: &'static str,
+    pub param: Option<String>,
+    pub code: Option<&'static str>,
+    pub retry_after: Option<u64>,
 }
 
 impl Reject {
-    fn invalid(
+    pub(super) fn invalid(
         message: impl Into<String>,
         param: Option<&str>,
         code: Option<&'static str>,
@@ -81,14 +84,25 @@ pub(super) fn not_found(sim: &Simulator, method: &str, request: &HttpRequest) ->
 }
 
 /// What a successful create produced.
-enum Answer {
+pub(super) enum Answer {
     Json(Value),
     Stream(Box<Plan>),
 }
 
 pub(super) async fn chat(sim: &Simulator, request: &HttpRequest) -> StreamingResponse {
     let mut seen = Seen::default();
-    match create(sim, request, &mut seen).await {
+    let result = create(sim, request, &mut seen).await;
+    respond(sim, result, seen)
+}
+
+/// The response of an OpenAI route (either wire): the JSON answer or refusal with the
+/// rate-limit headers, or the started stream.
+pub(super) fn respond(
+    sim: &Simulator,
+    result: Result<Answer, Reject>,
+    seen: Seen,
+) -> StreamingResponse {
+    match result {
         Ok(Answer::Stream(mut plan)) => {
             let mut r = HttpResponse {
                 status: 200,
@@ -215,7 +229,7 @@ fn fault(status: u16) -> Reject {
     }
 }
 
-fn positive_int(body: &Value, field: &str) -> Result<Option<u64>, Reject> {
+pub(super) fn positive_int(body: &Value, field: &str) -> Result<Option<u64>, Reject> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_i64() {
@@ -231,6 +245,22 @@ fn positive_int(body: &Value, field: &str) -> Result<Option<u64>, Reject> {
                 Some("invalid_type"),
             )),
         },
+    }
+}
+
+/// The body's `stream` flag (false when absent or null).
+pub(super) fn stream_flag(body: &Value) -> Result<bool, Reject> {
+    match body.get("stream") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => Err(Reject::invalid(
+            format!(
+                "Invalid type for 'stream': expected a boolean, but got {} instead.",
+                type_name(v)
+            ),
+            Some("stream"),
+            Some("invalid_type"),
+        )),
     }
 }
 
@@ -326,7 +356,13 @@ fn validate_messages(body: &Value) -> Result<(), Reject> {
     Ok(())
 }
 
-async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Answer, Reject> {
+/// The checks every OpenAI route makes first: body size, key, JSON object, a model this
+/// simulator serves on an OpenAI wire. Gives the body, the model and its spec.
+pub(super) fn prelude(
+    sim: &Simulator,
+    request: &HttpRequest,
+    seen: &mut Seen,
+) -> Result<(Value, String, ModelSpec), Reject> {
     if sim.too_large(request.body.len()) {
         return Err(Reject {
             status: 413,
@@ -395,6 +431,11 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             retry_after: None,
         })?;
     seen.model = Some(model.clone());
+    Ok((body, model, spec))
+}
+
+async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Result<Answer, Reject> {
+    let (body, model, spec) = prelude(sim, request, seen)?;
     validate_messages(&body)?;
     if sim.inner.strict {
         // A keyless request stands for a local server, which takes its own extras.
@@ -415,20 +456,7 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         None => positive_int(&body, "max_tokens")?.unwrap_or(DEFAULT_MAX_TOKENS),
     };
     let n = positive_int(&body, "n")?.unwrap_or(1);
-    let streamed = match body.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => {
-            return Err(Reject::invalid(
-                format!(
-                    "Invalid type for 'stream': expected a boolean, but got {} instead.",
-                    type_name(v)
-                ),
-                Some("stream"),
-                Some("invalid_type"),
-            ))
-        }
-    };
+    let streamed = stream_flag(&body)?;
     let stream_options = body.get("stream_options").filter(|v| !v.is_null());
     if stream_options.is_some() && !streamed {
         return Err(Reject::invalid(
@@ -448,60 +476,16 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             None,
         ));
     }
-    let prompt = tokens::openai_prompt(&model, &body, sim.inner.token_factor);
-    if prompt > spec.context_window {
-        return Err(Reject::invalid(
-            format!(
-                "This model's maximum context length is {} tokens. However, your messages resulted in {prompt} tokens. Please reduce the length of the messages.",
-                spec.context_window
-            ),
-            Some("messages"),
-            Some("context_length_exceeded"),
-        ));
-    }
-    let Some(key) = seen.key.clone() else {
-        return Err(Reject::invalid("you must provide an API key", None, None));
-    };
-    if sim.spend_capped(&key) {
-        return Err(insufficient_quota());
-    }
-    let drawn = sim.draw_fault(&model);
-    if let Some(status) = drawn.status {
-        return Err(fault(status));
-    }
-    let reserve = (max_out * n) as f64;
-    let cost = Cost {
-        input: prompt as f64,
-        output_reserve: reserve,
-    };
-    // OpenAI still counts cached tokens toward TPM (caching saves money, not quota):
-    // the whole prompt is charged.
-    sim.admit(&key, &model, cost)
-        .map_err(|d| rate_limited(&model, &d))?;
-    let cached = if sim.inner.prompt_caching {
-        sim.cache_openai(
-            &key,
-            &model,
-            &cache::openai(&model, &body, sim.inner.token_factor),
-        )
-    } else {
-        cache::Outcome::default()
-    };
-    seen.input = prompt;
-    seen.cache_read = cached.read;
-
     let hash = reply::shaping_hash(&body, SHAPING);
-    let answers: Vec<Choice> = (0..n)
-        .map(|i| {
-            // Choice 0 is the request's answer; further choices vary from it.
-            let h = if i == 0 {
-                hash
-            } else {
-                hash ^ reply::fnv1a(&i.to_le_bytes())
-            };
-            say(sim, &model, &body, h, max_out)
-        })
-        .collect();
+    let asked = Asked {
+        max_out,
+        n,
+        hash,
+        window_param: "messages",
+    };
+    let mut admitted = admit_and_say(sim, seen, &model, &spec, &body, asked)?;
+    let (prompt, cached_read) = (admitted.prompt, admitted.cached.read);
+    let answers = std::mem::take(&mut admitted.answers);
     let completion: u64 = answers.iter().map(Choice::tokens).sum();
     let reasoning: u64 = answers.iter().map(|c| c.reasoning).sum();
     let longest = answers.iter().map(Choice::tokens).max().unwrap_or(0);
@@ -517,31 +501,20 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
             model: &model,
             include_usage,
         };
-        let fail = drawn.mid_stream.map(|after| {
-            let error = json!({"error": {
-                "message": "The server had an error while processing your request. Sorry about that!",
-                "type": "server_error", "param": null, "code": null}});
-            (after, data_event(&error.to_string()).into())
-        });
-        let usage = openai_body::usage(prompt, cached.read, first.tokens(), first.reasoning);
-        sim.cache_commit(&key, &model, &cached);
-        return Ok(Answer::Stream(Box::new(Plan {
-            key,
-            model: model.clone(),
-            input: prompt,
-            cache_read: cached.read,
-            cache_write: 0,
-            reserve,
-            output: first.tokens(),
-            head_delay: sim.inner.latency + drawn.slow,
-            frames: stream_frames(&head, usage, first),
-            fail,
-            headers: Default::default(),
-        })));
+        let error = json!({"error": {
+            "message": SERVER_ERROR, "type": "server_error", "param": null, "code": null}});
+        let usage = openai_body::usage(prompt, cached_read, first.tokens(), first.reasoning);
+        let frames = stream_frames(&head, usage, first);
+        let plan = admitted.into_plan(
+            sim,
+            &model,
+            first.tokens(),
+            frames,
+            data_event(&error.to_string()),
+        );
+        return Ok(Answer::Stream(Box::new(plan)));
     }
-    sim.generate_delay(longest, drawn.slow).await;
-    sim.settle(&key, &model, reserve, completion as f64);
-    sim.cache_commit(&key, &model, &cached);
+    admitted.settle(sim, &model, longest, completion).await;
     seen.output = completion;
 
     let choices: Vec<Value> = answers
@@ -564,8 +537,145 @@ async fn create(sim: &Simulator, request: &HttpRequest, seen: &mut Seen) -> Resu
         "system_fingerprint": "fp_quotaswarm_sim",
         "service_tier": "default",
         "choices": choices,
-        "usage": openai_body::usage(prompt, cached.read, completion, reasoning),
+        "usage": openai_body::usage(prompt, cached_read, completion, reasoning),
     })))
+}
+
+/// What a request asks of the model once checked: its output cap, its number of
+/// choices and the hash of its answer-shaping fields.
+pub(super) struct Asked {
+    pub max_out: u64,
+    pub n: u64,
+    pub hash: u64,
+    /// The field a too-long prompt is blamed on (`messages`, `input`).
+    pub window_param: &'static str,
+}
+
+/// A request past admission: its key, drawn faults, reservation, prompt and cache
+/// outcome, and its answers.
+pub(super) struct Admitted {
+    pub key: super::KeyId,
+    pub drawn: super::Drawn,
+    pub reserve: f64,
+    pub prompt: u64,
+    pub cached: cache::Outcome,
+    pub answers: Vec<Choice>,
+}
+
+impl Admitted {
+    /// The stream of `frames` (carrying `output` tokens), failing with `error` where a
+    /// mid-stream fault was drawn; the prompt's cache writes become readable.
+    pub(super) fn into_plan(
+        self,
+        sim: &Simulator,
+        model: &str,
+        output: u64,
+        frames: Vec<Frame>,
+        error: String,
+    ) -> Plan {
+        sim.cache_commit(&self.key, model, &self.cached);
+        Plan {
+            key: self.key,
+            model: model.to_string(),
+            input: self.prompt,
+            cache_read: self.cached.read,
+            cache_write: 0,
+            reserve: self.reserve,
+            output,
+            head_delay: sim.inner.latency + self.drawn.slow,
+            frames,
+            fail: self.drawn.mid_stream.map(|after| (after, error.into())),
+            headers: Default::default(),
+        }
+    }
+
+    /// A whole answer: waits the generation time of the `longest` choice, then settles
+    /// the reservation at `output` tokens and commits the cache writes.
+    pub(super) async fn settle(&self, sim: &Simulator, model: &str, longest: u64, output: u64) {
+        sim.generate_delay(longest, self.drawn.slow).await;
+        sim.settle(&self.key, model, self.reserve, output as f64);
+        sim.cache_commit(&self.key, model, &self.cached);
+    }
+}
+
+/// The part both OpenAI wires share after their own checks, on a Chat Completions
+/// shaped `body`: the context window, spend cap, injected faults, admission against the
+/// key's buckets, the prompt cache, and the `n` answers.
+pub(super) fn admit_and_say(
+    sim: &Simulator,
+    seen: &mut Seen,
+    model: &str,
+    spec: &ModelSpec,
+    body: &Value,
+    asked: Asked,
+) -> Result<Admitted, Reject> {
+    let Asked {
+        max_out,
+        n,
+        hash,
+        window_param,
+    } = asked;
+    let prompt = tokens::openai_prompt(model, body, sim.inner.token_factor);
+    if prompt > spec.context_window {
+        return Err(Reject::invalid(
+            format!(
+                "This model's maximum context length is {} tokens. However, your messages resulted in {prompt} tokens. Please reduce the length of the messages.",
+                spec.context_window
+            ),
+            Some(window_param),
+            Some("context_length_exceeded"),
+        ));
+    }
+    let Some(key) = seen.key.clone() else {
+        return Err(Reject::invalid("you must provide an API key", None, None));
+    };
+    if sim.spend_capped(&key) {
+        return Err(insufficient_quota());
+    }
+    let drawn = sim.draw_fault(model);
+    if let Some(status) = drawn.status {
+        return Err(fault(status));
+    }
+    let reserve = (max_out * n) as f64;
+    let cost = Cost {
+        input: prompt as f64,
+        output_reserve: reserve,
+    };
+    // OpenAI still counts cached tokens toward TPM (caching saves money, not quota):
+    // the whole prompt is charged.
+    sim.admit(&key, model, cost)
+        .map_err(|d| rate_limited(model, &d))?;
+    let cached = if sim.inner.prompt_caching {
+        sim.cache_openai(
+            &key,
+            model,
+            &cache::openai(model, body, sim.inner.token_factor),
+        )
+    } else {
+        cache::Outcome::default()
+    };
+    seen.input = prompt;
+    seen.cache_read = cached.read;
+
+    let answers: Vec<Choice> = (0..n)
+        .map(|i| {
+            // Choice 0 is the request's answer; further choices vary from it.
+            let h = if i == 0 {
+                hash
+            } else {
+                hash ^ reply::fnv1a(&i.to_le_bytes())
+            };
+            say(sim, model, body, h, max_out)
+        })
+        .collect();
+    Ok(Admitted {
+        key,
+        drawn,
+        reserve,
+        prompt,
+        cached,
+        answers,
+    })
 }
 
 /// `insufficient_quota`: OpenAI's 429 for an account out of credits; no retry helps,

@@ -289,6 +289,11 @@ fn hash_block(b: &ContentBlock, h: &mut std::hash::DefaultHasher) {
         ContentBlock::Raw(block) => {
             (18u8, serde_json::to_string(block).unwrap_or_default()).hash(h)
         }
+        ContentBlock::Reasoning {
+            id,
+            summary,
+            encrypted_content,
+        } => (6u8, id, summary, encrypted_content).hash(h),
     }
 }
 

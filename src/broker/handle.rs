@@ -562,6 +562,15 @@ fn block_bytes(b: &ContentBlock) -> usize {
         ContentBlock::RedactedThinking { data } => data.len(),
         ContentBlock::Document { source, .. } => value_bytes(source),
         ContentBlock::Raw(block) => block.values().map(value_bytes).sum(),
+        ContentBlock::Reasoning {
+            id,
+            summary,
+            encrypted_content,
+        } => {
+            id.len()
+                + summary.iter().map(String::len).sum::<usize>()
+                + encrypted_content.as_ref().map_or(0, String::len)
+        }
     }
 }
 

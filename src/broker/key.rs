@@ -304,6 +304,20 @@ impl Encoder {
                 self.tag(18);
                 self.map(block);
             }
+            ContentBlock::Reasoning {
+                id,
+                summary,
+                encrypted_content,
+            } => {
+                self.tag(6);
+                self.str(id);
+                self.len(summary.len());
+                for s in summary {
+                    self.str(s);
+                }
+                self.bool(encrypted_content.is_some());
+                self.str(encrypted_content.as_deref().unwrap_or(""));
+            }
         }
     }
 

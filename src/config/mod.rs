@@ -105,15 +105,25 @@ pub enum Wire {
     /// limit.
     #[serde(rename = "openai")]
     OpenAi,
+    /// OpenAI Responses (`POST /v1/responses`), on an OpenAI provider
+    /// (`wire = "responses"`): same keys, limits and headers as Chat Completions.
+    Responses,
 }
 
 impl Wire {
-    /// The name used in config files: `anthropic` or `openai`.
+    /// The name used in config files: `anthropic`, `openai` or `responses`.
     pub fn as_str(self) -> &'static str {
         match self {
             Wire::Anthropic => "anthropic",
             Wire::OpenAi => "openai",
+            Wire::Responses => "responses",
         }
+    }
+
+    /// Whether this is one of OpenAI's wires (Chat Completions or Responses): one
+    /// combined token limit, `x-ratelimit-*` headers, OpenAI model families.
+    pub fn is_openai(self) -> bool {
+        matches!(self, Wire::OpenAi | Wire::Responses)
     }
 }
 
@@ -133,7 +143,8 @@ pub enum Transport {
 pub struct ProviderConfig {
     /// The table's name (`anthropic`); models refer to it.
     pub name: String,
-    /// The wire format (`kind = "anthropic" | "openai"`, or `wire` for `kind = "sim"`).
+    /// The wire format (`kind = "anthropic" | "openai"`, or `wire` for `kind = "sim"`;
+    /// `wire = "responses"` on an OpenAI provider).
     pub wire: Wire,
     /// Real HTTP, or the embedded simulator (`kind = "sim"`).
     pub transport: Transport,

@@ -325,9 +325,11 @@ pub(super) fn on_unsupported(path: &str, v: Option<&str>) -> Result<OnUnsupporte
 pub(super) fn default_preset(wire: super::Wire, wire_model: &str) -> &'static str {
     match wire {
         super::Wire::Anthropic => super::family::claude_family(wire_model).preset(),
-        super::Wire::OpenAi => {
+        super::Wire::OpenAi | super::Wire::Responses => {
             if super::family::openai_family(wire_model) == super::family::OpenAiFamily::Reasoning {
                 super::family::openai_reasoning_preset(wire_model)
+            } else if wire == super::Wire::Responses {
+                "openai-responses"
             } else {
                 "openai"
             }

@@ -59,7 +59,9 @@ pub struct RawProvider {
     pub kind: Option<String>,
     pub base_url: Option<String>,
     pub api_key_env: Option<String>,
-    /// For `kind = "sim"`: which wire the embedded simulator speaks (`anthropic` | `openai`).
+    /// For `kind = "sim"`: which wire the embedded simulator speaks (`anthropic` |
+    /// `openai` | `responses`); for `kind = "openai"`: `openai` (Chat Completions, the
+    /// default) or `responses`.
     pub wire: Option<String>,
     /// Per-attempt HTTP timeout in seconds.
     pub timeout_secs: Option<f64>,

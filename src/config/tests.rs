@@ -475,3 +475,43 @@ web_search_price = 5.0
         err("[models.sonnet]\nweb_search_price = -1\n").contains("models.sonnet.web_search_price")
     );
 }
+
+#[test]
+fn wire_responses_on_an_openai_provider_selects_the_responses_wire_and_its_preset() {
+    let c = Config::from_toml_str_over_defaults(
+        "[providers.oai-r]\nkind = \"openai\"\nwire = \"responses\"\n\
+         [providers.sim-r]\nkind = \"sim\"\nwire = \"responses\"\n\
+         [models.mini-r]\nprovider = \"oai-r\"\nmodel = \"gpt-4o-mini\"\nrpm = 500\ntpm = 200000\n\
+         [models.o4-r]\nprovider = \"oai-r\"\nmodel = \"o4-mini\"\nrpm = 500\ntpm = 200000\n",
+        "test.toml",
+    )
+    .unwrap();
+    let p = &c.providers["oai-r"];
+    assert_eq!((p.wire, p.transport), (Wire::Responses, Transport::Http));
+    assert_eq!(p.base_url, "https://api.openai.com");
+    let s = &c.providers["sim-r"];
+    assert_eq!(
+        (s.wire, s.transport),
+        (Wire::Responses, Transport::Embedded)
+    );
+    assert_eq!(
+        c.providers["openai"].wire,
+        Wire::OpenAi,
+        "chat stays the default"
+    );
+    let mini = c.model("mini-r").unwrap();
+    assert_eq!(mini.params.preset, "openai-responses");
+    assert!(mini.params.unsupported.contains(&Param::Stop));
+    assert_eq!(c.model("o4-r").unwrap().params.preset, "openai-reasoning");
+
+    let e = err("[providers.x]\nkind = \"openai\"\nwire = \"anthropic\"\n");
+    assert!(
+        e.contains("providers.x.wire must be \"openai\" or \"responses\""),
+        "{e}"
+    );
+    let e = err("[providers.x]\nkind = \"anthropic\"\nwire = \"responses\"\n");
+    assert!(
+        e.contains("providers.x.wire is only for kind = \"openai\" or \"sim\""),
+        "{e}"
+    );
+}

@@ -1,10 +1,10 @@
-//! Providers: the two real wire formats (Anthropic Messages, OpenAI Chat Completions)
-//! behind one trait, over one transport seam.
+//! Providers: the real wire formats (Anthropic Messages, OpenAI Chat Completions, OpenAI
+//! Responses) behind one trait, over one transport seam.
 //!
 //! - [`Provider`] encodes a core [`CompletionRequest`] into an HTTP request and decodes
 //!   the HTTP response (success or failure) into a [`ProviderReply`] or a
 //!   [`ProviderFailure`]; [`for_wire`] gives the built-in one for a [`Wire`]. One private
-//!   module per wire (`anthropic.rs`, `openai.rs`), same shape: constants, the provider
+//!   module per wire (`anthropic.rs`, `openai.rs`, `responses.rs`), same shape: constants, the provider
 //!   struct, the trait impl, private wire types, conversions, fixture tests.
 //! - [`Transport`] moves bytes: [`HttpTransport`] over reqwest (rustls), the embedded
 //!   simulator in-process (`quotaswarm_sim::EmbeddedTransport`), or a test's
@@ -28,6 +28,7 @@ mod openai;
 #[cfg(test)]
 mod parsers_never_panic;
 mod ratelimit;
+mod responses;
 mod route;
 mod stream;
 mod transport;
@@ -217,6 +218,7 @@ pub fn for_wire(wire: Wire) -> Arc<dyn Provider> {
     match wire {
         Wire::Anthropic => Arc::new(anthropic::Anthropic),
         Wire::OpenAi => Arc::new(openai::OpenAi),
+        Wire::Responses => Arc::new(responses::Responses),
     }
 }
 

@@ -164,25 +164,44 @@ impl WireUsage {
     /// `reasoning_tokens` is the reasoning subset of `completion_tokens` (which stays
     /// whole in `output_tokens`: OpenAI bills reasoning as output).
     fn into_usage(self) -> Usage {
-        let prompt = self.prompt_tokens.unwrap_or(0).min(Usage::MAX_REPORTED);
         let details = self.prompt_tokens_details.unwrap_or_default();
-        let cached = details.cached_tokens.unwrap_or(0).min(prompt);
-        let written = details.cache_write_tokens.unwrap_or(0).min(prompt - cached);
-        let output = self.completion_tokens.unwrap_or(0).min(Usage::MAX_REPORTED);
         let reasoning = self
             .completion_tokens_details
-            .and_then(|d| d.reasoning_tokens)
-            .unwrap_or(0)
-            .min(output);
-        Usage {
-            input_tokens: prompt - cached - written,
-            output_tokens: output,
-            cache_creation_input_tokens: written,
-            cache_read_input_tokens: cached,
-            cache_creation_1h_input_tokens: 0,
-            reasoning_tokens: reasoning,
-            web_search_requests: 0,
-        }
+            .and_then(|d| d.reasoning_tokens);
+        usage_of(
+            self.prompt_tokens,
+            details.cached_tokens,
+            details.cache_write_tokens,
+            self.completion_tokens,
+            reasoning,
+        )
+    }
+}
+
+/// Core usage from an OpenAI report (either wire): `input` includes its `cached` part and
+/// its `written` part (written to the cache, priced as a write), which core usage counts
+/// apart; `reasoning` is the reasoning subset of `output`, which stays whole in
+/// `output_tokens` (OpenAI bills reasoning as output). Every count is clamped to
+/// [`Usage::MAX_REPORTED`].
+pub(super) fn usage_of(
+    input: Option<u64>,
+    cached: Option<u64>,
+    written: Option<u64>,
+    output: Option<u64>,
+    reasoning: Option<u64>,
+) -> Usage {
+    let input = input.unwrap_or(0).min(Usage::MAX_REPORTED);
+    let cached = cached.unwrap_or(0).min(input);
+    let written = written.unwrap_or(0).min(input - cached);
+    let output = output.unwrap_or(0).min(Usage::MAX_REPORTED);
+    Usage {
+        input_tokens: input - cached - written,
+        output_tokens: output,
+        cache_creation_input_tokens: written,
+        cache_read_input_tokens: cached,
+        cache_creation_1h_input_tokens: 0,
+        reasoning_tokens: reasoning.unwrap_or(0).min(output),
+        web_search_requests: 0,
     }
 }
 
@@ -247,4 +266,5 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub(super) use request::image_url;
 pub use stream::OpenAiStream;

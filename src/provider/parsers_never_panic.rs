@@ -7,6 +7,7 @@
 
 use super::anthropic::AnthropicStream;
 use super::openai::OpenAiStream;
+use super::responses::ResponsesStream;
 use super::stream::{ProviderStream, StreamDecoder, StreamEvent};
 use super::{classify, ratelimit, RateLimitSnapshot, TransportError};
 use bytes::Bytes;
@@ -221,6 +222,60 @@ fn sse_event() -> impl Strategy<Value = (String, String)> {
             }
             chunk
         });
+    let item_type = || {
+        proptest::sample::select(&["message", "function_call", "reasoning", "web_search_call"][..])
+    };
+    let item = move || {
+        (item_type(), s(), s(), s()).prop_map(|(t, id, name, text)| json!({
+            "type": t, "id": id, "call_id": id, "name": name, "arguments": text,
+            "summary": [{"type": "summary_text", "text": text}], "encrypted_content": text,
+            "content": [{"type": "output_text", "text": text}, {"type": "refusal", "refusal": name}]}))
+    };
+    let status = || proptest::sample::select(&["completed", "incomplete", "failed", "x"][..]);
+    let responses = prop_oneof![
+        (s(), s()).prop_map(|(id, model)| json!({"type": "response.created",
+            "response": {"id": id, "model": model, "status": "in_progress", "output": []}})),
+        (
+            proptest::sample::select(
+                &["response.output_item.added", "response.output_item.done"][..]
+            ),
+            idx(),
+            item()
+        )
+            .prop_map(|(t, i, item)| json!({"type": t, "output_index": i, "item": item})),
+        (
+            proptest::sample::select(
+                &[
+                    "response.output_text.delta",
+                    "response.function_call_arguments.delta",
+                    "response.refusal.delta"
+                ][..]
+            ),
+            idx(),
+            s()
+        )
+            .prop_map(|(t, i, d)| json!({"type": t, "output_index": i, "delta": d})),
+        (
+            proptest::sample::select(&["response.completed", "response.incomplete"][..]),
+            status(),
+            proptest::collection::vec(item(), 0..3),
+            n(),
+            n(),
+            n(),
+            n()
+        )
+            .prop_map(
+                |(t, st, output, a, b, c, d)| json!({"type": t, "response": {
+                "id": "r", "status": st, "output": output,
+                "incomplete_details": {"reason": "max_output_tokens"},
+                "usage": {"input_tokens": a, "output_tokens": b,
+                    "input_tokens_details": {"cached_tokens": c},
+                    "output_tokens_details": {"reasoning_tokens": d}}}})
+            ),
+        (s(), s()).prop_map(|(code, m)| json!({"type": "response.failed",
+            "response": {"status": "failed", "error": {"code": code, "message": m}}})),
+        (s(), s()).prop_map(|(code, m)| json!({"type": "error", "code": code, "message": m})),
+    ];
     let name = prop_oneof![
         proptest::sample::select(
             &[
@@ -239,7 +294,7 @@ fn sse_event() -> impl Strategy<Value = (String, String)> {
         "\\PC{0,12}",
     ];
     let data = prop_oneof![
-        3 => (prop_oneof![anthropic, openai], any::<Option<usize>>()).prop_map(|(v, cut): (Value, _)| {
+        3 => (prop_oneof![anthropic, openai, responses], any::<Option<usize>>()).prop_map(|(v, cut): (Value, _)| {
             let text = v.to_string();
             match cut {
                 // Cut at a char boundary at or before `c`.
@@ -265,6 +320,7 @@ fn decoders() -> Vec<Box<dyn StreamDecoder>> {
         // Structured output: the tool named "" (an empty generated name) becomes text.
         Box::new(AnthropicStream::new("claude-sonnet-4-5").structured_output("")),
         Box::new(OpenAiStream::new("gpt-4o")),
+        Box::new(ResponsesStream::new("o4-mini")),
     ]
 }
 
@@ -287,7 +343,7 @@ fn check_finished(events: &[StreamEvent]) {
 }
 
 #[test]
-fn parsers_never_panic_on_sse_events_fed_to_either_decoder() {
+fn parsers_never_panic_on_sse_events_fed_to_any_decoder() {
     let events = proptest::collection::vec(sse_event(), 0..24);
     runner()
         .run(&(events, any_now()), |(events, now)| {

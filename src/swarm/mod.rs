@@ -345,7 +345,8 @@ impl BuiltSwarm {
 fn backend_line(p: &crate::config::ProviderConfig, simulated: bool) -> String {
     let wire = match p.wire {
         Wire::Anthropic => "Anthropic Messages",
-        _ => "OpenAI Chat Completions",
+        Wire::OpenAi => "OpenAI Chat Completions",
+        Wire::Responses => "OpenAI Responses",
     };
     match p.transport {
         Transport::Embedded => format!("{}: simulator in-process ({wire})", p.name),

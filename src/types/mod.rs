@@ -98,6 +98,18 @@ pub enum ContentBlock {
         /// The opaque payload.
         data: String,
     },
+    /// An OpenAI Responses reasoning item: kept in histories and replayed (with its
+    /// `encrypted_content`) so a reasoning model's tool loop keeps its chain of thought.
+    Reasoning {
+        /// The item's id (`rs_…`).
+        id: String,
+        /// The reasoning summary's texts (empty unless a summary was asked for).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        summary: Vec<String>,
+        /// The reasoning, encrypted by the provider (asked for with `include`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encrypted_content: Option<String>,
+    },
     /// A document for the model to read: a PDF or plain text (Anthropic `document`
     /// block; on OpenAI Chat a `file` part). Build it with [`ContentBlock::pdf_base64`],
     /// [`ContentBlock::pdf_url`] or [`ContentBlock::text_document`].

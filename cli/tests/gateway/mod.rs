@@ -93,6 +93,7 @@ pub fn start_gateway_in(
 
 /// Providers of both wires at the simulator `sim_url`, then `rest` (models, ladders,
 /// `[gateway]`).
+#[allow(dead_code)]
 pub fn config(sim_url: &str, rest: &str) -> String {
     format!(
         "replace_defaults = true\n\

@@ -146,5 +146,6 @@ mod answers;
 mod extremes;
 mod faults;
 mod limits;
+mod responses;
 mod stats;
 mod streaming;

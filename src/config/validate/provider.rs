@@ -15,7 +15,18 @@ pub(super) fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Pro
     };
     let (wire, transport) = match kind {
         "anthropic" => (Wire::Anthropic, Transport::Http),
-        "openai" => (Wire::OpenAi, Transport::Http),
+        "openai" => match p.wire.as_deref() {
+            None | Some("openai") => (Wire::OpenAi, Transport::Http),
+            Some("responses") => (Wire::Responses, Transport::Http),
+            Some(other) => {
+                return Err(Problem::new(
+                    format!("{path}.wire"),
+                    format!(
+                        "must be \"openai\" or \"responses\" for kind = \"openai\", not {other:?}"
+                    ),
+                ))
+            }
+        },
         "sim" => {
             let w = p.wire.as_deref().unwrap_or("anthropic");
             (wire(&format!("{path}.wire"), w)?, Transport::Embedded)
@@ -27,10 +38,10 @@ pub(super) fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Pro
             ))
         }
     };
-    if p.wire.is_some() && kind != "sim" {
+    if p.wire.is_some() && kind == "anthropic" {
         return Err(Problem::new(
             format!("{path}.wire"),
-            "is only for kind = \"sim\"",
+            "is only for kind = \"openai\" or \"sim\"",
         ));
     }
     let Location {
@@ -121,9 +132,10 @@ fn wire(path: &str, s: &str) -> Result<Wire, Problem> {
     match s {
         "anthropic" => Ok(Wire::Anthropic),
         "openai" => Ok(Wire::OpenAi),
+        "responses" => Ok(Wire::Responses),
         other => Err(Problem::new(
             path,
-            format!("must be \"anthropic\" or \"openai\", not {other:?}"),
+            format!("must be \"anthropic\", \"openai\" or \"responses\", not {other:?}"),
         )),
     }
 }

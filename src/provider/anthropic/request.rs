@@ -172,8 +172,9 @@ fn tool_choice(req: &CompletionRequest, native: bool) -> Option<WireToolChoice<'
 pub(super) struct WireMessage<'a> {
     role: &'static str,
     // The neutral blocks serialise in the wire's own shape (type tag, cache_control,
-    // tool_result content blocks, thinking with its signature).
-    content: &'a [ContentBlock],
+    // tool_result content blocks, thinking with its signature). OpenAI reasoning items
+    // have no Anthropic form and are left out.
+    content: Vec<&'a ContentBlock>,
 }
 
 impl<'a> From<&'a Message> for WireMessage<'a> {
@@ -183,7 +184,11 @@ impl<'a> From<&'a Message> for WireMessage<'a> {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             },
-            content: &m.content,
+            content: m
+                .content
+                .iter()
+                .filter(|b| !matches!(b, ContentBlock::Reasoning { .. }))
+                .collect(),
         }
     }
 }

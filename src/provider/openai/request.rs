@@ -133,7 +133,8 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
                     ContentBlock::ToolUse { .. }
                     | ContentBlock::Thinking { .. }
                     | ContentBlock::RedactedThinking { .. }
-                    | ContentBlock::Raw(_) => {}
+                    | ContentBlock::Raw(_)
+                    | ContentBlock::Reasoning { .. } => {}
                 }
             }
             // A turn of only tool results needs no user message.
@@ -166,7 +167,8 @@ fn push_message<'a>(out: &mut Vec<WireMessage<'a>>, m: &'a Message) {
                     | ContentBlock::Document { .. }
                     | ContentBlock::Thinking { .. }
                     | ContentBlock::RedactedThinking { .. }
-                    | ContentBlock::Raw(_) => {}
+                    | ContentBlock::Raw(_)
+                    | ContentBlock::Reasoning { .. } => {}
                 }
             }
             let content = if parts.is_empty() && !tool_calls.is_empty() {
@@ -202,8 +204,9 @@ fn document_part<'a>(source: &'a Value, title: Option<&str>) -> Option<WirePart<
     }
 }
 
-/// An Anthropic-style image `source` as an OpenAI image URL.
-fn image_url(source: &Value) -> Option<String> {
+/// An Anthropic-style image `source` as an OpenAI image URL (a `data:` URL for base64);
+/// both OpenAI wires use it.
+pub(in crate::provider) fn image_url(source: &Value) -> Option<String> {
     match source.get("type")?.as_str()? {
         "url" => source.get("url")?.as_str().map(str::to_string),
         "base64" => {

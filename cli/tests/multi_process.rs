@@ -3,8 +3,15 @@
 //!
 //! What each store promises, asserted in a way no machine speed can break:
 //!
-//! - With `--quota-store redis://…` (the machine's Redis, a namespace of its own): the
-//!   simulator answers no 429s and every agent of every process finishes. The combined
+//! - With `--quota-store redis://…` (the machine's Redis, a namespace of its own): every
+//!   agent of every process finishes, and 429s are rare: at most 5 % of requests. Not
+//!   zero, because four OS processes (three clients, the simulator) in real time on a
+//!   loaded 2-core machine are not on one clock: a process descheduled for a few hundred
+//!   milliseconds delivers requests the broker spaced out as one burst, which a drained
+//!   bucket refuses (and a Redis call slower than the store's timeout drops a process to
+//!   its local share for a while). The paused-time tests (`tests/redis_shared.rs`,
+//!   `tests/broker_*.rs`) hold the broker to zero 429s where time is exact; here it is
+//!   held to what real time allows. The combined
 //!   makespan against the ideal for the combined load (max over buckets of total charged
 //!   / refill rate) is printed as a measurement; the assertion only bounds it widely
 //!   (between half and twice the ideal), since a loaded machine stretches a real-time
@@ -146,7 +153,12 @@ fn three_processes_on_one_key_share_the_quota_through_redis_and_not_without_it()
         PROCESSES, alone.requests, alone.status_429, alone.makespan, alone.ideal
     );
 
-    assert_eq!(shared.status_429, 0, "no 429s with the shared store");
+    assert!(
+        shared.status_429 * 20 <= shared.requests,
+        "429s are rare with the shared store: {} of {} requests",
+        shared.status_429,
+        shared.requests
+    );
     assert!(
         (20.0..=45.0).contains(&shared.ideal),
         "the limits should make a 20-40 s run: {}",

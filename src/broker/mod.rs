@@ -24,6 +24,7 @@
 //! | `failure.rs` | after a failed attempt: circuit, 429 pause, retry, fall back or fail |
 //! | `shared_store.rs` | the exchange with a shared quota store: ask, verdicts, down and up |
 //! | `snapshot.rs` | the `Stats` snapshot |
+//! | `alert.rs` | one alert's data (kind, severity, figures), shared by the rules and `Stats` |
 //! | `alerts.rs` | alerts from the snapshot's windowed figures (pure); `alerts/` runs them on a timer and POSTs them |
 //! | `state.rs` | `BrokerState`: composes the lanes, jobs, coalescing, tickets, totals and store |
 //! | `coalescing.rs` | identical requests sharing one call: the key index and what it saved |
@@ -49,6 +50,7 @@
 
 mod actor;
 mod admission;
+mod alert;
 mod alerts;
 mod bucket;
 mod cache_points;

@@ -560,7 +560,7 @@ pub struct Stats {
     /// The active alerts (`[alerts]`), in kind then lane order; each clears by itself
     /// when its condition no longer holds.
     #[serde(default)]
-    pub alerts: Vec<super::alerts::Alert>,
+    pub alerts: Vec<super::alert::Alert>,
 }
 
 impl Stats {

@@ -17,6 +17,7 @@
 
 use crate::config::{LimitPolicy, Limits, UNKNOWN_LIMIT};
 use crate::provider::{LimitWindow, RateLimitSnapshot};
+use tokio::time::Instant;
 
 /// Where a lane's limits in effect come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub(crate) struct LaneLimits {
     learned: bool,
     /// Times the limits in effect changed.
     pub(crate) changes: u64,
+    /// When they last changed.
+    changed_at: Option<Instant>,
 }
 
 impl LaneLimits {
@@ -62,6 +65,7 @@ impl LaneLimits {
             current: limits,
             learned: false,
             changes: 0,
+            changed_at: None,
         }
     }
 
@@ -91,16 +95,25 @@ impl LaneLimits {
         }
     }
 
-    /// Takes the limits `snap` reports, bucket by bucket, where they differ from those in
-    /// effect (and the policy learns). Returns the limits that were in effect before, if
-    /// anything changed.
-    pub(crate) fn observe(&mut self, snap: &RateLimitSnapshot) -> Option<Limits> {
-        self.adopt(&reported(&self.current, snap))
+    /// Whether the limits changed after an attempt sent at `sent_at` was admitted: a 429
+    /// of such an attempt says the old limits were wrong, not that others use the key.
+    pub(crate) fn changed_since(&self, sent_at: Option<Instant>) -> bool {
+        match (self.changed_at, sent_at) {
+            (Some(changed), Some(sent)) => changed >= sent,
+            _ => false,
+        }
+    }
+
+    /// Takes the limits `snap` reports at `now`, bucket by bucket, where they differ from
+    /// those in effect (and the policy learns). Returns the limits that were in effect
+    /// before, if anything changed.
+    pub(crate) fn observe(&mut self, snap: &RateLimitSnapshot, now: Instant) -> Option<Limits> {
+        self.adopt(&reported(&self.current, snap), now)
     }
 
     /// Takes `figures` (per bucket in bucket order, `None` where unknown: what the shared
     /// store holds), as [`LaneLimits::observe`] does.
-    pub(crate) fn adopt(&mut self, figures: &[Option<f64>]) -> Option<Limits> {
+    pub(crate) fn adopt(&mut self, figures: &[Option<f64>], now: Instant) -> Option<Limits> {
         if self.policy == LimitPolicy::Pinned {
             return None;
         }
@@ -122,6 +135,7 @@ impl LaneLimits {
         self.current = with_vec(&before, &next);
         self.learned = true;
         self.changes += 1;
+        self.changed_at = Some(now);
         Some(before)
     }
 }
@@ -203,21 +217,27 @@ mod tests {
 
     #[test]
     fn server_figures_replace_configured_ones_up_and_down_once() {
+        let t0 = Instant::now();
         let mut l = LaneLimits::new(LimitPolicy::Learn, split(50.0, 30_000.0, 8_000.0));
         assert_eq!(l.source(), LimitSource::Config);
-        let before = l.observe(&anthropic(200, 120_000, 2_000));
+        let before = l.observe(&anthropic(200, 120_000, 2_000), t0);
         assert_eq!(before, Some(split(50.0, 30_000.0, 8_000.0)));
         assert_eq!(l.current(), split(200.0, 120_000.0, 2_000.0));
         assert_eq!(l.source(), LimitSource::Server);
         // The same figures again: no change, nothing to log.
-        assert_eq!(l.observe(&anthropic(200, 120_000, 2_000)), None);
+        assert_eq!(l.observe(&anthropic(200, 120_000, 2_000), t0), None);
         assert_eq!(l.changes, 1);
+        // An attempt sent before the change was admitted under the old limits.
+        assert!(l.changed_since(Some(t0)));
+        assert!(!l.changed_since(Some(t0 + std::time::Duration::from_millis(1))));
+        assert!(!l.changed_since(None));
     }
 
     #[test]
     fn pinned_limits_ignore_the_server() {
+        let t0 = Instant::now();
         let mut l = LaneLimits::new(LimitPolicy::Pinned, split(50.0, 30_000.0, 8_000.0));
-        assert_eq!(l.observe(&anthropic(200, 120_000, 2_000)), None);
+        assert_eq!(l.observe(&anthropic(200, 120_000, 2_000), t0), None);
         assert_eq!(l.current(), split(50.0, 30_000.0, 8_000.0));
         assert_eq!(l.source(), LimitSource::Config);
         assert_eq!(l.in_flight_cap(64), 64);
@@ -225,21 +245,23 @@ mod tests {
 
     #[test]
     fn missing_zero_and_fractional_figures_are_handled() {
+        let t0 = Instant::now();
         let mut l = LaneLimits::new(LimitPolicy::Learn, split(50.4, 30_000.0, 8_000.0));
         let mut s = RateLimitSnapshot {
             requests: window(50),    // within rounding of 50.4
             input_tokens: window(0), // ignored
             ..RateLimitSnapshot::default()
         };
-        assert_eq!(l.observe(&s), None);
-        assert_eq!(l.observe(&RateLimitSnapshot::default()), None);
+        assert_eq!(l.observe(&s, t0), None);
+        assert_eq!(l.observe(&RateLimitSnapshot::default(), t0), None);
         s.output_tokens = window(9_000);
-        assert!(l.observe(&s).is_some());
+        assert!(l.observe(&s, t0).is_some());
         assert_eq!(l.current(), split(50.4, 30_000.0, 9_000.0));
     }
 
     #[test]
     fn an_unconfigured_model_has_one_in_flight_until_every_limit_is_known() {
+        let t0 = Instant::now();
         let u = UNKNOWN_LIMIT;
         let mut l = LaneLimits::new(LimitPolicy::Discover, split(u, u, u));
         assert_eq!(l.source(), LimitSource::Unknown);
@@ -248,15 +270,16 @@ mod tests {
             requests: window(1_000),
             ..RateLimitSnapshot::default()
         };
-        assert!(l.observe(&s).is_some());
+        assert!(l.observe(&s, t0).is_some());
         assert_eq!(l.in_flight_cap(64), 1, "token limits still unknown");
-        assert!(l.observe(&anthropic(1_000, 400_000, 80_000)).is_some());
+        assert!(l.observe(&anthropic(1_000, 400_000, 80_000), t0).is_some());
         assert_eq!(l.source(), LimitSource::Server);
         assert_eq!(l.in_flight_cap(64), 64);
     }
 
     #[test]
     fn combined_lanes_read_the_openai_token_figure() {
+        let t0 = Instant::now();
         let mut l = LaneLimits::new(
             LimitPolicy::Learn,
             Limits::Combined {
@@ -269,7 +292,7 @@ mod tests {
             tokens: window(800_000),
             ..RateLimitSnapshot::default()
         };
-        assert!(l.observe(&s).is_some());
+        assert!(l.observe(&s, t0).is_some());
         assert_eq!(
             l.current(),
             Limits::Combined {
@@ -278,7 +301,7 @@ mod tests {
             }
         );
         // What the shared store holds takes the same path.
-        assert!(l.adopt(&[None, Some(900_000.0)]).is_some());
+        assert!(l.adopt(&[None, Some(900_000.0)], t0).is_some());
         assert_eq!(as_vec(&l.current()), vec![5_000.0, 900_000.0]);
     }
 }

@@ -23,7 +23,7 @@ impl BrokerState {
         let Some(lane) = self.lanes.get_mut(lane_idx) else {
             return false;
         };
-        let Some(before) = lane.limits.observe(snap) else {
+        let Some(before) = lane.limits.observe(snap, now) else {
             return false;
         };
         self.apply_limits(lane_idx, before, "the server's rate-limit headers", now);
@@ -45,7 +45,7 @@ impl BrokerState {
         let Some(lane) = self.lanes.get_mut(lane_idx) else {
             return;
         };
-        let Some(before) = lane.limits.adopt(figures) else {
+        let Some(before) = lane.limits.adopt(figures, now) else {
             return;
         };
         self.apply_limits(lane_idx, before, "the shared quota store", now);

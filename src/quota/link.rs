@@ -186,24 +186,14 @@ impl Ctx {
         Some(spec)
     }
 
-    /// Replaces lane `lane`'s buckets; returns the spec before, with them.
-    fn respec(
-        &self,
-        lane: usize,
-        buckets: Vec<BucketSpec>,
-    ) -> Option<(Arc<LaneSpec>, Arc<LaneSpec>)> {
-        let slot = self.lanes.get(lane)?;
-        let mut g = match slot.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let old = g.clone();
-        let new = Arc::new(LaneSpec {
-            buckets,
-            ..LaneSpec::clone(&old)
-        });
-        *g = new.clone();
-        Some((old, new))
+    /// Lane `lane`'s spec from now on.
+    fn set_spec(&self, lane: usize, spec: Arc<LaneSpec>) {
+        if let Some(slot) = self.lanes.get(lane) {
+            match slot.lock() {
+                Ok(mut g) => *g = spec,
+                Err(poisoned) => *poisoned.into_inner() = spec,
+            }
+        }
     }
 
     /// A call succeeded.
@@ -252,15 +242,24 @@ async fn serve(mut rx: mpsc::UnboundedReceiver<StoreCall>, ctx: Arc<Ctx>) {
             remaining,
         } = call
         {
-            // The new limits hold for every call after this one, whatever the store's
-            // health; the store itself is told only while it answers.
-            let Some((old, new)) = ctx.respec(lane, buckets) else {
+            // The store moves its levels by the change of capacity, computed against the
+            // old limits: calls go on with those until it has (a call clamping the level
+            // to the new capacity first would have it counted twice), then with the new
+            // ones. The link takes them whatever the store's health.
+            let Some(old) = ctx.spec(lane) else {
                 continue;
             };
-            if ctx.health.up.load(Ordering::Acquire) {
-                let ctx = ctx.clone();
-                tokio::spawn(async move { relimit(&ctx, &old, &new, &remaining).await });
-            }
+            let new = Arc::new(LaneSpec {
+                buckets,
+                ..LaneSpec::clone(&old)
+            });
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                if ctx.health.up.load(Ordering::Acquire) {
+                    relimit(&ctx, &old, &new, &remaining).await;
+                }
+                ctx.set_spec(lane, new);
+            });
             continue;
         }
         let ctx = ctx.clone();

@@ -52,6 +52,12 @@ for i = 1, n do
   cap[i] = tonumber(ARGV[b + 1])
   amt[i] = tonumber(ARGV[b + 2])
   slack[i] = tonumber(ARGV[b + 3])
+  if op == 'limits' then
+    -- The store already holds the new limit (another process told it first): the level
+    -- refills and is capped with the new figures, and is not moved again.
+    local prev = st['L' .. i]
+    if prev ~= nil and math.abs(prev - amt[i]) <= 0.5 then limit[i], cap[i] = amt[i], slack[i] end
+  end
   nominal[i] = limit[i] / 60
   foreign[i] = st['f' .. i] or 0
   rate[i] = math.max(nominal[i] - foreign[i], nominal[i] * 0.05)
@@ -141,7 +147,7 @@ elseif op == 'limits' then
       foreign[i] = 0
       redis.call('HSET', KEYS[1], 'L' .. i, tostring(amt[i]))
     end
-    local r = tonumber(ARGV[base + i])
+    local r = tonumber(ARGV[base + i - 1])
     if r ~= nil and r >= 0 then level[i] = math.min(level[i], r) end
     level[i] = math.min(level[i], slack[i])
   end

@@ -131,13 +131,7 @@ impl RedisQuota {
         costs: &[Vec<f64>],
         server_lag: Duration,
     ) -> Result<Batch, QuotaError> {
-        let mut inv = self.script.prepare_invoke();
-        inv.key(&lane.buckets)
-            .key(&lane.pause)
-            .key(&lane.circuit)
-            .arg("batch")
-            .arg(buckets.len())
-            .arg(server_lag.as_secs_f64());
+        let mut inv = self.invocation(lane, "batch", buckets.len(), server_lag.as_secs_f64());
         for b in buckets {
             inv.arg(b.limit_per_min).arg(b.capacity).arg(0.0).arg(0.0);
         }
@@ -221,13 +215,7 @@ impl RedisQuota {
         new: &[BucketSpec],
         remaining: &[Option<f64>],
     ) -> Result<(), QuotaError> {
-        let mut inv = self.script.prepare_invoke();
-        inv.key(&lane.buckets)
-            .key(&lane.pause)
-            .key(&lane.circuit)
-            .arg("limits")
-            .arg(old.len())
-            .arg(0.0);
+        let mut inv = self.invocation(lane, "limits", old.len(), 0.0);
         for (i, b) in old.iter().enumerate() {
             let n = new.get(i).copied().unwrap_or(*b);
             inv.arg(b.limit_per_min)
@@ -379,6 +367,25 @@ impl RedisQuota {
             .map_err(|e| QuotaError::unreachable(&e))
     }
 
+    /// The script's call for `op` on `lane`'s keys with `n` buckets and a server lag of
+    /// `lag_secs`; the per-bucket arguments follow.
+    fn invocation(
+        &self,
+        lane: &LaneKeys,
+        op: &str,
+        n: usize,
+        lag_secs: f64,
+    ) -> redis::ScriptInvocation<'_> {
+        let mut inv = self.script.prepare_invoke();
+        inv.key(&lane.buckets)
+            .key(&lane.pause)
+            .key(&lane.circuit)
+            .arg(op)
+            .arg(n)
+            .arg(lag_secs);
+        inv
+    }
+
     async fn run(
         &self,
         lane: &LaneKeys,
@@ -388,13 +395,7 @@ impl RedisQuota {
         slack: &[f64],
         lag_secs: f64,
     ) -> Result<Value, QuotaError> {
-        let mut inv = self.script.prepare_invoke();
-        inv.key(&lane.buckets)
-            .key(&lane.pause)
-            .key(&lane.circuit)
-            .arg(op)
-            .arg(buckets.len())
-            .arg(lag_secs);
+        let mut inv = self.invocation(lane, op, buckets.len(), lag_secs);
         for (i, b) in buckets.iter().enumerate() {
             inv.arg(b.limit_per_min)
                 .arg(b.capacity)

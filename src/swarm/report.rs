@@ -395,7 +395,7 @@ pub fn report_table(r: &SwarmReport) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<12} attempts {:>4}  completions {:>4}  retries {:>3}  429s {:>3}  529s {:>3}  queue wait p50 {:>5.2}s p95 {:>5.2}s  {cost}{cache}  {}",
+                "  {:<12} attempts {:>4}  completions {:>4}  retries {:>3}  429s {:>3}  529s {:>3}  queue wait p50 {:>5.2}s p95 {:>5.2}s  {}  {cost}{cache}",
                 l.model,
                 l.requests,
                 l.completions,

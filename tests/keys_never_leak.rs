@@ -65,13 +65,19 @@ fn closed_port() -> SocketAddr {
 /// person or a scraper could see: the errors' Display and Debug, the stats JSON and
 /// the metrics text.
 async fn run(wire: Wire, case: Case, routed: bool) -> Vec<(String, String)> {
+    // Pinned (`limits = "config"`): the broker must not learn the simulator's lower
+    // limits in the 429 case, or it would wait instead of drawing the 429.
     let (kind, model, limits) = match wire {
         Wire::Anthropic => (
             "anthropic",
             "claude-sonnet-4-6",
-            "rpm = 600\nitpm = 600000\notpm = 600000",
+            "rpm = 600\nitpm = 600000\notpm = 600000\nlimits = \"config\"",
         ),
-        _ => ("openai", "gpt-4o-mini", "rpm = 600\ntpm = 600000"),
+        _ => (
+            "openai",
+            "gpt-4o-mini",
+            "rpm = 600\ntpm = 600000\nlimits = \"config\"",
+        ),
     };
     let (server, addr) = match case {
         Case::Unauthorized => {

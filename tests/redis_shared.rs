@@ -417,3 +417,65 @@ async fn redis_down_at_start_admits_with_the_expected_share_then_shares_when_it_
     assert!(exists, "the admission after Redis came up went through it");
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_one_process_learns_from_the_server_reach_the_others_through_redis() {
+    let url = redis_url();
+    let ns = namespace("learned");
+    // The key has four times the configured 6,000 requests a minute.
+    let extra = "[sim.limits.m]\nrpm = 24000\nitpm = 1000000\notpm = 1000000\n";
+    let server = sim(&config(&ns, &url, extra)).await;
+    let a = swarm(config(&ns, &url, extra), &server).await;
+    let b = swarm(config(&ns, &url, extra), &server).await;
+    let sb = b.handle().stats().await.expect("stats");
+    assert_eq!(
+        rpm_limit(&sb),
+        Some(6000.0),
+        "B starts at the configured limit"
+    );
+
+    a.handle()
+        .complete(CompletionRequest::prompt("m", "from A").max_tokens(10))
+        .await
+        .expect("A is answered");
+    let sa = a.handle().stats().await.expect("stats");
+    assert_eq!(rpm_limit(&sa), Some(24000.0), "A took the server's limit");
+
+    // The store holds it under the lane's key...
+    let keys = quotaswarm::quota::LaneKeys::new(
+        &ns,
+        &quotaswarm::quota::key_fingerprint("shared-test-key"),
+        "claude-sonnet-4-5",
+    );
+    let mut conn = redis::Client::open(url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let stored: Option<String> = redis::cmd("HGET")
+        .arg(&keys.buckets)
+        .arg("L1")
+        .query_async(&mut conn)
+        .await
+        .expect("hget");
+    assert_eq!(stored.as_deref(), Some("24000"));
+
+    // ...and B, which sent nothing, adopts it at its next sync (every heartbeat).
+    let asked = Instant::now();
+    let sb = wait_for(&b.handle(), "B to adopt A's learned limits", |s| {
+        rpm_limit(s) == Some(24000.0)
+    })
+    .await;
+    let lane = sb.lane("m").expect("lane m");
+    println!(
+        "B adopted rpm {:?} ({}) {:?} after A learned it, having sent {} requests",
+        rpm_limit(&sb),
+        lane.limit_source,
+        asked.elapsed(),
+        lane.requests
+    );
+    assert_eq!(lane.limit_source, "server");
+    assert_eq!(lane.requests, 0);
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -336,3 +336,39 @@ async fn a_batch_admits_in_order_until_one_does_not_fit() {
         })
     );
 }
+
+#[tokio::test]
+async fn new_limits_keep_what_was_spent_once_and_are_kept_for_every_process() {
+    let (q, lane) = quota_lane("limits");
+    let old = three(600.0);
+    let t0 = Instant::now();
+    admitted(&admit(&q, &lane, &old, &[0.0, 400.0, 0.0]).await);
+    assert_eq!(
+        q.learned_limits(&lane, 3).await.expect("redis"),
+        vec![None; 3]
+    );
+    // Four times the limits: 400 spent of 2400.
+    let new = three(2400.0);
+    q.set_limits(&lane, &old, &new, &[None, None, None])
+        .await
+        .expect("redis");
+    let levels = q.levels(&lane, &new).await.expect("redis");
+    // Refill since t0 at most 40/s (the new rate) on top of 2000.
+    let slack = 40.0 * since(t0) + 0.01;
+    assert!(close(levels[1], 2000.0, slack), "{levels:?}");
+    assert_eq!(
+        q.learned_limits(&lane, 3).await.expect("redis"),
+        vec![Some(2400.0); 3]
+    );
+    // Another process telling the same change moves nothing again; a `remaining` lower
+    // than the level caps it.
+    q.set_limits(&lane, &old, &new, &[Some(100.0), None, None])
+        .await
+        .expect("redis");
+    let again = q.levels(&lane, &new).await.expect("redis");
+    assert!(
+        close(again[1], 2000.0, 40.0 * since(t0) + 0.01),
+        "{again:?}"
+    );
+    assert!(again[0] <= 100.0 + 40.0 * since(t0), "{again:?}");
+}

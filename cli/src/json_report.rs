@@ -1,10 +1,11 @@
 //! The `--json` report: one JSON object on stdout. The run's totals stay at the top level
 //! (as scripts already read them), and two sections follow, as the table shows them:
 //! `per_agent` (each agent's report, in the order the agents were added) and `per_model`
-//! (each model that was sent requests). Money (every field whose name has `usd`) is
+//! (each model that was sent requests, with its limits in effect per minute and their
+//! `limit_source`: `config`, `server` or `unknown`). Money (every field whose name has `usd`) is
 //! rounded to a millionth of a dollar: the digits past it are float noise, not cost.
 
-use quotaswarm::swarm::SwarmReport;
+use quotaswarm::swarm::{lane_limits, SwarmReport};
 use serde_json::{json, Map, Value};
 
 /// The report as `quotaswarm run --json` prints it.
@@ -37,6 +38,8 @@ pub fn json_report(report: &SwarmReport) -> Result<Value, serde_json::Error> {
                 "cache_hit_share": l.cache_hit_share,
                 "queue_wait_p50_secs": l.queue_wait_p50_secs,
                 "queue_wait_p95_secs": l.queue_wait_p95_secs,
+                "limit_source": l.limit_source,
+                "limits": lane_limits(l).into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<String, Value>>(),
                 // `null` when the model has no prices: unknown, not free.
                 "cost_usd": l.priced.then_some(l.cost_usd),
             })

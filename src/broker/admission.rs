@@ -152,7 +152,7 @@ impl BrokerState {
                 fits: true,
                 circuit_open: !lane.circuit.may_send(now),
                 wait,
-                busy: lane.busy_wait(ahead, max_in_flight),
+                busy: lane.busy_wait(ahead, lane.max_in_flight(max_in_flight)),
                 service: lane.service,
             });
         }
@@ -348,7 +348,7 @@ impl BrokerState {
         let mut blocked_until: Option<Instant> = None;
         loop {
             let lane = &mut self.lanes[lane_idx];
-            if lane.queue.queue_len() == 0 || lane.in_flight >= max_in_flight {
+            if lane.queue.queue_len() == 0 || lane.in_flight >= lane.max_in_flight(max_in_flight) {
                 break;
             }
             if let Some(t) = lane.paused_until.filter(|t| *t > now) {

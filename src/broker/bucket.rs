@@ -221,8 +221,22 @@ impl Bucket {
         (net > 1e-9 && level > 0.0).then(|| level / net)
     }
 
+    /// A new limit per minute: the capacity (the same `burst` of refill) and the refill
+    /// follow it, and what was spent (capacity − level, a debt included) stays spent.
+    /// Others' learned rate starts afresh: it was measured against the old limit.
+    pub(crate) fn set_limit(&mut self, limit_per_min: f64, burst: Duration, now: Instant) {
+        self.sync(now);
+        let spent = self.capacity - self.level;
+        let fresh = Bucket::new(self.kind, limit_per_min, burst, now);
+        self.limit = fresh.limit;
+        self.capacity = fresh.capacity;
+        self.rate = fresh.rate;
+        self.level = self.capacity - spent;
+        self.foreign_rate = 0.0;
+        self.synced_at = None;
+    }
+
     /// Lowers the level to what the server says remains, if that is less.
-    #[cfg(test)]
     pub(crate) fn adopt_remaining(&mut self, remaining: f64, now: Instant) {
         self.sync(now);
         if remaining < self.level {
@@ -434,6 +448,24 @@ impl BucketSet {
             new.level = new.capacity.min(old.level(now) * share);
         }
         out
+    }
+
+    /// Sets each bucket's limit to `limits`' × `share` (see [`Bucket::set_limit`]),
+    /// where it differs.
+    pub(crate) fn set_limits(
+        &mut self,
+        limits: &Limits,
+        burst: Duration,
+        share: f64,
+        now: Instant,
+    ) {
+        let figures = super::learned_limits::as_vec(limits);
+        for (b, limit) in self.buckets.iter_mut().zip(figures) {
+            let limit = limit * share;
+            if (b.limit - limit).abs() > 1e-9 {
+                b.set_limit(limit, burst, now);
+            }
+        }
     }
 
     /// Sets each bucket's level (as a shared store reported it), in order.
@@ -669,6 +701,30 @@ mod tests {
         let levels: Vec<f64> = half.buckets().iter().map(|b| b.level(t0)).collect();
         assert_eq!(limits, vec![30.0, 300.0, 300.0]);
         assert_eq!(levels, vec![15.0, 300.0, 50.0]);
+    }
+
+    #[test]
+    fn a_new_limit_keeps_what_was_spent() {
+        let t0 = Instant::now();
+        // capacity 100 (10 s of 600/min); 70 spent.
+        let mut s = BucketSet::new(&split(60.0, 600.0, 600.0), Duration::from_secs(10), t0);
+        s.debit(&Cost::request(70.0, 0.0), t0);
+        let burst = Duration::from_secs(10);
+        s.set_limits(&split(60.0, 2400.0, 600.0), burst, 1.0, t0);
+        let input = s.buckets()[1].clone();
+        assert_eq!((input.limit(), input.capacity()), (2400.0, 400.0));
+        assert!(
+            (input.level(t0) - 330.0).abs() < 1e-9,
+            "{}",
+            input.level(t0)
+        );
+        assert!((input.rate() - 40.0).abs() < 1e-9);
+        // Down to a quarter of the first: 70 spent of 25 is a debt of 45.
+        s.set_limits(&split(60.0, 150.0, 600.0), burst, 1.0, t0);
+        assert!((s.buckets()[1].level(t0) + 45.0).abs() < 1e-9);
+        // A local share scales the limits too.
+        s.set_limits(&split(60.0, 150.0, 600.0), burst, 0.5, t0);
+        assert_eq!(s.buckets()[0].limit(), 30.0);
     }
 
     #[test]

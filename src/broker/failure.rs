@@ -43,12 +43,16 @@ impl BrokerState {
         } else {
             lane.circuit.on_neutral();
         }
-        if matches!(err, ProviderError::RateLimited { .. }) {
+        let lane = &mut self.lanes[lane_idx];
+        if matches!(err, ProviderError::RateLimited { .. })
+            && !lane.limits.changed_since(job.sent_at)
+        {
             // We admitted it, yet the server refused: someone else shares the key, or the
             // server enforces over a shorter window. Count what we reserved as others'
             // consumption: the lane's refill drops by that much and recovers over a few
-            // minutes of clean responses.
-            self.lanes[lane_idx].buckets.penalize(&job.reserved, now);
+            // minutes of clean responses. (Not when it was admitted under limits since
+            // replaced by the server's: those were wrong, and are no more.)
+            lane.buckets.penalize(&job.reserved, now);
         }
         self.adopt(lane_idx, &failure.rate_limits, now);
         if job.abandoned() {

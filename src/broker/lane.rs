@@ -6,6 +6,7 @@
 use super::bucket::{BucketSet, Cost};
 use super::circuit::Circuit;
 use super::job::Prepared;
+use super::learned_limits::LaneLimits;
 use super::mailbox::{BrokerMailbox, BrokerMsg};
 use super::queue::LaneQueue;
 use super::shared::{Gate, SharedLane, SharedQuota};
@@ -34,6 +35,8 @@ pub(crate) struct Lane {
     /// How long a successful call here takes: a moving average of what was observed
     /// (zero until the first), for the placement of ladder requests.
     pub(crate) service: Duration,
+    /// The limits in effect (configured, or learned from the server) and their origin.
+    pub(crate) limits: LaneLimits,
 }
 
 /// The weight of the newest observation in a lane's average latency.
@@ -48,7 +51,9 @@ impl Lane {
     ) -> Self {
         let buckets = BucketSet::new(&model.limits, model.burst, now)
             .with_server_lag(super::bucket::SERVER_LAG);
+        let limits = LaneLimits::new(model.limit_policy, model.limits);
         Lane {
+            limits,
             model,
             buckets,
             queue: LaneQueue::new(),
@@ -99,6 +104,12 @@ impl Lane {
             .get(rung)
             .map_or(0, |r| self.warm.cached_tokens(&r.cache_prefixes, now));
         p.cost(rung, cached)
+    }
+
+    /// The most attempts this lane may have in flight (`max`: `[broker] max_in_flight`;
+    /// one while a limit is still unknown).
+    pub(crate) fn max_in_flight(&self, max: usize) -> usize {
+        self.limits.in_flight_cap(max)
     }
 
     pub(crate) fn pause_until(&mut self, until: Instant) {
@@ -175,6 +186,8 @@ impl Lane {
         LaneStats {
             model: lane.model.name.clone(),
             provider_model: lane.model.model.clone(),
+            limit_source: lane.limits.source().as_str().to_string(),
+            limit_changes: lane.limits.changes,
             queue_depth: lane.queue.queue_len(),
             in_flight: lane.in_flight,
             paused_for_secs: lane

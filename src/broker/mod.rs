@@ -22,6 +22,7 @@
 //! | `overdue.rs` | an attempt that never reports: its watchdog, and its abandonment |
 //! | `settlement.rs` | an attempt's outcome: buckets settled on real usage, headers adopted, the answer |
 //! | `failure.rs` | after a failed attempt: circuit, 429 pause, retry, fall back or fail |
+//! | `limits_change.rs` | a lane adopting the server's limits (from headers or the shared store): buckets, store, log |
 //! | `shared_store.rs` | the exchange with a shared quota store: ask, verdicts, down and up |
 //! | `snapshot.rs` | the `Stats` snapshot |
 //! | `alert.rs` | one alert's data (kind, severity, figures), shared by the rules and `Stats` |
@@ -29,6 +30,7 @@
 //! | `state.rs` | `BrokerState`: composes the lanes, jobs, coalescing, tickets, totals and store |
 //! | `coalescing.rs` | identical requests sharing one call: the key index and what it saved |
 //! | `lane.rs` | one (provider, model): buckets, queue, pause, circuit, its one timer, counters |
+//! | `learned_limits.rs` | the pure policy of a lane's limits: configured, learned from the server, or pinned |
 //! | `shared.rs` | the shared store's data, the lane's admission gate, what is told to the store |
 //! | `mailbox.rs` | the actor's messages and the mailbox wrapper that counts them |
 //! | `job.rs` | what the caller's task prepares and what the broker tracks per request |
@@ -64,6 +66,8 @@ mod handle;
 mod job;
 mod key;
 mod lane;
+mod learned_limits;
+mod limits_change;
 mod mailbox;
 mod overdue;
 mod placement;

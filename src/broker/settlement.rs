@@ -66,8 +66,12 @@ impl BrokerState {
         }
     }
 
+    /// Adopts what the server's headers say: its limits (`limits_change.rs`), and what
+    /// remains of each bucket. Right after a change of limits the server's `remaining`
+    /// only caps the levels: a shortfall then says nothing about others' usage.
     pub(crate) fn adopt(&mut self, lane_idx: usize, snap: &RateLimitSnapshot, now: Instant) {
         use super::bucket::BucketKind as K;
+        let relimited = self.learn_limits(lane_idx, snap, now);
         let lane = &mut self.lanes[lane_idx];
         // Anthropic rounds token `remaining` to the nearest thousand: allow for it.
         let slack = if matches!(lane.model.limits, Limits::Split { .. }) {
@@ -86,10 +90,16 @@ impl BrokerState {
                 continue;
             };
             if let Some(b) = lane.buckets.get_mut(kind) {
-                b.observe_remaining(remaining as f64, slack, now);
+                if relimited {
+                    b.adopt_remaining(remaining as f64, now);
+                } else {
+                    b.observe_remaining(remaining as f64, slack, now);
+                }
             }
         }
-        self.share_observe(lane_idx, snap, slack);
+        if !relimited {
+            self.share_observe(lane_idx, snap, slack);
+        }
     }
 
     fn on_success(&mut self, mut job: Job, reply: ProviderReply, now: Instant) {

@@ -24,10 +24,8 @@ impl BrokerState {
         let Some(lane) = self.lanes.get(lane_idx) else {
             return;
         };
-        let room = self
-            .config
-            .broker
-            .max_in_flight
+        let room = lane
+            .max_in_flight(self.config.broker.max_in_flight)
             .saturating_sub(lane.in_flight)
             .clamp(1, BATCH);
         let mut batch = Vec::new();
@@ -65,6 +63,7 @@ impl BrokerState {
     pub(crate) fn on_store(&mut self, event: StoreEvent, now: Instant) {
         match event {
             StoreEvent::Verdict { lane, jobs, batch } => self.on_verdict(lane, &jobs, batch, now),
+            StoreEvent::Limits { lane, limits } => self.on_shared_limits(lane, &limits, now),
             StoreEvent::Down => self.on_store_down(now),
             StoreEvent::Up => self.on_store_up(now),
         }
@@ -167,7 +166,7 @@ impl BrokerState {
                 sh.retry_at = None;
                 lane.buckets =
                     lane.buckets
-                        .scaled(&lane.model.limits, lane.model.burst, share, now);
+                        .scaled(&lane.limits.current(), lane.model.burst, share, now);
             }
         }
         for i in 0..self.lanes.len() {
@@ -187,7 +186,7 @@ impl BrokerState {
                 sh.degraded = false;
                 sh.retry_at = None;
                 // Full limits again; the store's next answer sets the levels.
-                lane.buckets = BucketSet::new(&lane.model.limits, lane.model.burst, now)
+                lane.buckets = BucketSet::new(&lane.limits.current(), lane.model.burst, now)
                     .with_server_lag(SERVER_LAG);
             }
         }
@@ -222,6 +221,34 @@ impl BrokerState {
         if let Some((q, buckets)) = self.live(lane_idx) {
             q.observe(lane_idx, buckets, snap, slack);
         }
+    }
+
+    /// Lane `lane_idx` took new limits: the link uses them from now on, and the store
+    /// keeps them for the other processes (`remaining`: what the server said is left).
+    /// Sent whatever the store's health, so the link is never left with stale limits.
+    pub(crate) fn share_limits(&self, lane_idx: usize, remaining: Vec<Option<f64>>, now: Instant) {
+        use crate::quota::BucketSpec;
+        let (Some(q), Some(lane)) = (self.quota.as_ref(), self.lanes.get(lane_idx)) else {
+            return;
+        };
+        if lane.shared.is_none() {
+            return;
+        }
+        // The full limits (the buckets may hold a local share while the store is down).
+        let full = BucketSet::new(&lane.limits.current(), lane.model.burst, now);
+        let buckets = full
+            .buckets()
+            .iter()
+            .map(|b| BucketSpec {
+                limit_per_min: b.limit(),
+                capacity: b.capacity(),
+            })
+            .collect();
+        q.link.call(StoreCall::Limits {
+            lane: lane_idx,
+            buckets,
+            remaining,
+        });
     }
 
     /// A 429 on lane `lane_idx`: pause it for everyone (see `SharedQuota::rate_limited`).

@@ -284,7 +284,8 @@ pub struct BucketStats {
     /// Which bucket: `requests`, `input_tokens`, `output_tokens` (split limits) or
     /// `tokens` (combined limits).
     pub bucket: String,
-    /// The configured limit, per minute.
+    /// The limit in effect, per minute: the configured one, or the server's (see
+    /// [`LaneStats::limit_source`]).
     pub limit_per_min: f64,
     /// The most the bucket holds: the limit × the model's `burst_secs` / 60.
     pub capacity: f64,
@@ -314,6 +315,16 @@ pub struct LaneStats {
     pub model: String,
     /// The wire model name sent to the provider (`claude-sonnet-4-5`).
     pub provider_model: String,
+    /// Where the limits in effect (each bucket's `limit_per_min`) come from: `config`
+    /// (as configured: no server figure has differed, or `limits = "config"` pins them),
+    /// `server` (the provider's `-limit` headers, seen here or by another process through
+    /// the shared store) or `unknown` (no limits configured and not all reported yet:
+    /// one request in flight).
+    #[serde(default)]
+    pub limit_source: String,
+    /// Times the limits in effect changed to the server's figures.
+    #[serde(default)]
+    pub limit_changes: u64,
     /// Requests waiting on this lane (for admission, or for a retry's backoff).
     pub queue_depth: usize,
     /// Attempts sent and not yet answered.

@@ -251,6 +251,28 @@ impl Limits {
     }
 }
 
+/// Where a model's limits come from (`[models.NAME] limits = "server" | "config"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LimitPolicy {
+    /// `limits = "server"` (the default) with limits configured: they are a starting
+    /// point, and the limits the server reports in its `-limit` headers replace them
+    /// whenever they differ (up or down).
+    Learn,
+    /// `limits = "server"` with no limits configured (`rpm`, `itpm`, `otpm`, `tpm` all
+    /// absent): one request in flight until the server's first `-limit` headers (or the
+    /// shared quota store) give the limits.
+    Discover,
+    /// `limits = "config"`: the configured limits, whatever the server reports.
+    Pinned,
+}
+
+/// The per-minute figure a model configured without limits ([`LimitPolicy::Discover`])
+/// holds until the server reports its own: large enough never to hold a request back,
+/// finite so that the bucket arithmetic stays exact.
+pub const UNKNOWN_LIMIT: f64 = 1e9;
+
 /// A model's prices, in USD per million tokens (`input_price`, `output_price`,
 /// `cache_read_price`, `cache_write_price` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -316,8 +338,13 @@ pub struct ModelConfig {
     pub provider: String,
     /// The wire model name (`claude-sonnet-4-5`); defaults to the config name.
     pub model: String,
-    /// Its rate limits, which the broker never exceeds.
+    /// Its configured rate limits: the broker's starting point, which the server's
+    /// `-limit` headers replace unless [`ModelConfig::limit_policy`] pins them. For a
+    /// model configured without limits ([`LimitPolicy::Discover`]) these are
+    /// placeholders of [`UNKNOWN_LIMIT`] each, used only until the first headers.
     pub limits: Limits,
+    /// Where the broker takes the model's limits from (`limits = "server" | "config"`).
+    pub limit_policy: LimitPolicy,
     /// The context window, in tokens (default 200 000).
     pub context_window: u64,
     /// Its prices, for the cost figures; `None` when the config gives no `input_price` or

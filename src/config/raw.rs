@@ -92,6 +92,9 @@ pub struct RawModel {
     pub itpm: Option<f64>,
     pub otpm: Option<f64>,
     pub tpm: Option<f64>,
+    /// `"server"` (default: the server's `-limit` headers replace the limits above) or
+    /// `"config"` (the limits above are pinned).
+    pub limits: Option<String>,
     pub context_window: Option<u64>,
     /// USD per million tokens.
     pub input_price: Option<f64>,

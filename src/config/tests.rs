@@ -437,6 +437,19 @@ fn otlp_is_off_without_its_table_and_its_errors_name_file_line_and_path() {
 }
 
 #[test]
+fn a_model_learns_its_limits_by_default_and_limits_config_pins_them() {
+    let c =
+        Config::from_toml_str_over_defaults("[models.sonnet]\nlimits = \"config\"\n", "t").unwrap();
+    assert_eq!(c.model("sonnet").unwrap().limit_policy, LimitPolicy::Pinned);
+    assert_eq!(c.model("haiku").unwrap().limit_policy, LimitPolicy::Learn);
+    let e = err("[models.sonnet]\nlimits = \"tier-4\"\n");
+    assert_eq!(
+        e,
+        "config test.toml, line 2: models.sonnet.limits must be \"server\" or \"config\", not \"tier-4\""
+    );
+}
+
+#[test]
 fn reasoning_tokens_are_priced_as_output_and_web_searches_per_thousand() {
     let c = Config::from_toml_str_over_defaults(
         "[models.o4-mini]
@@ -514,4 +527,23 @@ fn wire_responses_on_an_openai_provider_selects_the_responses_wire_and_its_prese
         e.contains("providers.x.wire is only for kind = \"openai\" or \"sim\""),
         "{e}"
     );
+}
+
+#[test]
+fn a_model_without_limits_discovers_them_and_cannot_pin_none() {
+    let c = Config::from_toml_str_over_defaults(
+        "[models.new]\nprovider = \"anthropic\"\n[models.mini]\nprovider = \"openai\"\n",
+        "t",
+    )
+    .unwrap();
+    let new = c.model("new").unwrap();
+    assert_eq!(new.limit_policy, LimitPolicy::Discover);
+    assert!(matches!(new.limits, Limits::Split { rpm, .. } if rpm == UNKNOWN_LIMIT));
+    let mini = c.model("mini").unwrap();
+    assert!(matches!(mini.limits, Limits::Combined { tpm, .. } if tpm == UNKNOWN_LIMIT));
+    let e = err("[models.new]\nprovider = \"anthropic\"\nlimits = \"config\"\n");
+    assert!(e.contains("models.new.limits is \"config\""), "{e}");
+    // Some limits but not all is still an error.
+    let e = err("[models.new]\nprovider = \"anthropic\"\nrpm = 5\n");
+    assert!(e.contains("models.new.itpm is required"), "{e}");
 }

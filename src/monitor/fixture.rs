@@ -24,6 +24,8 @@ fn lane(model: &str, provider_model: &str, buckets: Vec<BucketStats>) -> LaneSta
     LaneStats {
         model: model.into(),
         provider_model: provider_model.into(),
+        limit_source: "server".into(),
+        limit_changes: 1,
         queue_depth: 3,
         in_flight: 2,
         paused_for_secs: 0.0,

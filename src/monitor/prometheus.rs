@@ -158,6 +158,7 @@ pub const BROKER_FIGURES: &[Figure<Stats>] = &[
 pub const LANE_FIGURES: &[Figure<LaneStats>] = &[
     ("quotaswarm_lane_queue_depth", Gauge, "Requests waiting in the lane's queue.", |l| l.queue_depth as f64),
     ("quotaswarm_lane_in_flight", Gauge, "Requests of the lane sent and not yet answered.", |l| l.in_flight as f64),
+    ("quotaswarm_lane_limit_changes_total", Counter, "Times the lane's limits changed to the figures of the provider's rate-limit headers.", |l| l.limit_changes as f64),
     ("quotaswarm_lane_paused_seconds", Gauge, "Seconds the lane stays paused after a 429 (0 when not paused).", |l| l.paused_for_secs),
     ("quotaswarm_lane_circuit_opened_total", Counter, "Times the lane's circuit has opened.", |l| l.circuit_opened as f64),
     ("quotaswarm_lane_requests_total", Counter, "Attempts sent on the lane.", |l| l.requests as f64),
@@ -220,6 +221,7 @@ const LANE_INFO: Labelled<LaneStats> =
 /// Per-lane families with labels beside `model`, filled once per lane.
 #[rustfmt::skip]
 const LANE_LABELLED: &[Labelled<LaneStats>] = &[
+    ("quotaswarm_lane_limit_source", Gauge, "Always 1; the source label says where the lane's limits in effect come from: config, server (the provider's rate-limit headers) or unknown (none configured, none reported yet).", |l, f| { f.sample(&[("model", &l.model), ("source", &l.limit_source)], 1.0); }),
     ("quotaswarm_lane_circuit_open", Gauge, "1 while the lane's circuit is open or half-open, 0 when closed; see the state label.", |l, f| { let (state, open) = circuit(l.circuit); f.sample(&[("model", &l.model), ("state", state)], open); }),
     ("quotaswarm_lane_queue_wait_seconds", Gauge, "Time requests waited in the lane's queue, by quantile.", |l, f| labelled(f, &[("model", &l.model)], "quantile", &[("0.5", l.queue_wait_p50_secs), ("0.95", l.queue_wait_p95_secs)])),
     ("quotaswarm_lane_backoff_wait_seconds", Gauge, "Backoff before the lane's retries, by quantile.", |l, f| labelled(f, &[("model", &l.model)], "quantile", &[("0.5", l.backoff_wait_p50_secs), ("0.95", l.backoff_wait_p95_secs)])),

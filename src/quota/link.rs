@@ -12,7 +12,7 @@
 
 use super::{Batch, BucketSpec, LaneKeys, RedisQuota, CONNECT_TIMEOUT, OP_TIMEOUT};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -61,6 +61,14 @@ pub(crate) enum StoreCall {
         lane: usize,
         for_: Duration,
     },
+    /// The lane's limits changed to `buckets` (the server's figures, `remaining` what its
+    /// response said is left): the link uses them from now on, and the store keeps them
+    /// for the other processes (see `script.lua`, op `limits`).
+    Limits {
+        lane: usize,
+        buckets: Vec<BucketSpec>,
+        remaining: Vec<Option<f64>>,
+    },
 }
 
 /// What the link reports to the broker.
@@ -71,6 +79,12 @@ pub(crate) enum StoreEvent {
         lane: usize,
         jobs: Vec<u64>,
         batch: Option<Batch>,
+    },
+    /// The limits the store holds for `lane` (per bucket, `None` where it has none),
+    /// read at every heartbeat: another process may have learned them from the server.
+    Limits {
+        lane: usize,
+        limits: Vec<Option<f64>>,
     },
     /// The store stopped answering.
     Down,
@@ -118,7 +132,7 @@ impl StoreLink {
         let report: Report = Arc::new(report);
         let ctx = Arc::new(Ctx {
             quota,
-            lanes,
+            lanes: lanes.into_iter().map(|l| Mutex::new(Arc::new(l))).collect(),
             health: health.clone(),
             report,
             alive: tx.downgrade(),
@@ -151,7 +165,8 @@ impl StoreLink {
 
 struct Ctx {
     quota: RedisQuota,
-    lanes: Vec<LaneSpec>,
+    /// Each lane's spec; its limits change when the broker adopts the server's.
+    lanes: Vec<Mutex<Arc<LaneSpec>>>,
     health: Arc<Health>,
     report: Report,
     /// Upgrades while the broker holds its end of the link.
@@ -161,6 +176,26 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// Lane `lane`'s spec now.
+    fn spec(&self, lane: usize) -> Option<Arc<LaneSpec>> {
+        let slot = self.lanes.get(lane)?;
+        let spec = match slot.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        Some(spec)
+    }
+
+    /// Lane `lane`'s spec from now on.
+    fn set_spec(&self, lane: usize, spec: Arc<LaneSpec>) {
+        if let Some(slot) = self.lanes.get(lane) {
+            match slot.lock() {
+                Ok(mut g) => *g = spec,
+                Err(poisoned) => *poisoned.into_inner() = spec,
+            }
+        }
+    }
+
     /// A call succeeded.
     fn ok(&self) {
         self.health.failures.store(0, Ordering::Release);
@@ -201,14 +236,52 @@ async fn serve(mut rx: mpsc::UnboundedReceiver<StoreCall>, ctx: Arc<Ctx>) {
         Err(_) => ctx.down("first contact timed out"),
     }
     while let Some(call) = rx.recv().await {
+        if let StoreCall::Limits {
+            lane,
+            buckets,
+            remaining,
+        } = call
+        {
+            // The store moves its levels by the change of capacity, computed against the
+            // old limits: calls go on with those until it has (a call clamping the level
+            // to the new capacity first would have it counted twice), then with the new
+            // ones. The link takes them whatever the store's health.
+            let Some(old) = ctx.spec(lane) else {
+                continue;
+            };
+            let new = Arc::new(LaneSpec {
+                buckets,
+                ..LaneSpec::clone(&old)
+            });
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                if ctx.health.up.load(Ordering::Acquire) {
+                    relimit(&ctx, &old, &new, &remaining).await;
+                }
+                ctx.set_spec(lane, new);
+            });
+            continue;
+        }
         let ctx = ctx.clone();
         tokio::spawn(async move { run(call, ctx).await });
     }
 }
 
+/// Tells the store lane `old`'s limits are now `new`'s.
+async fn relimit(ctx: &Arc<Ctx>, old: &LaneSpec, new: &LaneSpec, remaining: &[Option<f64>]) {
+    let call = ctx
+        .quota
+        .set_limits(&old.keys, &old.buckets, &new.buckets, remaining);
+    match tokio::time::timeout(OP_TIMEOUT, call).await {
+        Ok(Ok(())) => ctx.ok(),
+        Ok(Err(e)) => ctx.failed(&e.to_string()),
+        Err(_) => ctx.failed("call timed out"),
+    }
+}
+
 async fn run(call: StoreCall, ctx: Arc<Ctx>) {
     let q = &ctx.quota;
-    let spec = |lane: usize| ctx.lanes.get(lane);
+    let spec = |lane: usize| ctx.spec(lane);
     match call {
         StoreCall::Admit { lane, jobs, costs } => {
             let mut verdict = None;
@@ -260,7 +333,7 @@ async fn run(call: StoreCall, ctx: Arc<Ctx>) {
                     }
                     StoreCall::Pause { for_, .. } => q.pause(&s.keys, *for_).await,
                     StoreCall::Circuit { for_, .. } => q.open_circuit(&s.keys, *for_).await,
-                    StoreCall::Admit { .. } => Ok(()),
+                    StoreCall::Admit { .. } | StoreCall::Limits { .. } => Ok(()),
                 }
             };
             match tokio::time::timeout(OP_TIMEOUT, fut).await {
@@ -279,7 +352,8 @@ fn lane_of(call: &StoreCall) -> usize {
         | StoreCall::Observe { lane, .. }
         | StoreCall::Penalize { lane, .. }
         | StoreCall::Pause { lane, .. }
-        | StoreCall::Circuit { lane, .. } => *lane,
+        | StoreCall::Circuit { lane, .. }
+        | StoreCall::Limits { lane, .. } => *lane,
     }
 }
 
@@ -301,12 +375,26 @@ async fn heartbeat(ctx: Arc<Ctx>) {
                 Ok(Ok(n)) => {
                     ctx.ok();
                     ctx.health.processes.store(n, Ordering::Release);
+                    sync_limits(&ctx).await;
                 }
                 Ok(Err(e)) => ctx.failed(&e.to_string()),
                 Err(_) => ctx.failed("heartbeat timed out"),
             }
         }
         tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
+/// Reports the limits the store holds for each lane (learned by any process).
+async fn sync_limits(ctx: &Arc<Ctx>) {
+    for lane in 0..ctx.lanes.len() {
+        let Some(s) = ctx.spec(lane) else { continue };
+        let read = ctx.quota.learned_limits(&s.keys, s.buckets.len());
+        if let Ok(Ok(limits)) = tokio::time::timeout(OP_TIMEOUT, read).await {
+            if limits.iter().any(Option::is_some) {
+                (ctx.report)(StoreEvent::Limits { lane, limits });
+            }
+        }
     }
 }
 

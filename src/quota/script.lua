@@ -2,7 +2,8 @@
 --
 -- KEYS[1] the lane's hash: t (last refill, microseconds of Redis TIME), and per bucket
 --         i = 1..n: l<i> (level), f<i> (others' learned rate, units/s), s<i> (when the
---         server's view was last compared, microseconds)
+--         server's view was last compared, microseconds), L<i> (the limit per minute a
+--         process learned from the server, if any)
 -- KEYS[2] the lane's pause key (a 429's retry-after), KEYS[3] its open-circuit key
 -- ARGV[1] op: admit | settle | observe | penalize | peek | pause | circuit
 -- pause / circuit: ARGV[2] milliseconds; extends the key's expiry, never shortens it.
@@ -12,6 +13,12 @@
 --   settle:   amount = reserved - actual (> 0 refunds, < 0 charges)
 --   observe:  amount = the server's `remaining` (< 0: not reported); slack its rounding
 --   penalize: amount = what a refused request had reserved
+--   limits:   limit and capacity are the old ones, amount the new limit and slack the
+--             new capacity; after the buckets ARGV holds each bucket's `remaining` (< 0:
+--             not reported). Stores L<i> (the limit learned from the server, read by
+--             every process) and, unless L<i> already held it, moves the level by the
+--             change of capacity (what was spent stays spent), at most to `remaining`;
+--             others' learned rate starts afresh
 --   batch:    amounts unused; after the buckets ARGV holds m, then m costs of n amounts:
 --             admits the costs in order, each all-or-nothing, until one does not fit
 -- Replies: {0, level...} (admitted, settled, observed, peeked); {1, wait_us, reason}
@@ -45,6 +52,12 @@ for i = 1, n do
   cap[i] = tonumber(ARGV[b + 1])
   amt[i] = tonumber(ARGV[b + 2])
   slack[i] = tonumber(ARGV[b + 3])
+  if op == 'limits' then
+    -- The store already holds the new limit (another process told it first): the level
+    -- refills and is capped with the new figures, and is not moved again.
+    local prev = st['L' .. i]
+    if prev ~= nil and math.abs(prev - amt[i]) <= 0.5 then limit[i], cap[i] = amt[i], slack[i] end
+  end
   nominal[i] = limit[i] / 60
   foreign[i] = st['f' .. i] or 0
   rate[i] = math.max(nominal[i] - foreign[i], nominal[i] * 0.05)
@@ -124,6 +137,19 @@ elseif op == 'settle' then
     else
       level[i] = level[i] + amt[i]
     end
+  end
+elseif op == 'limits' then
+  local base = 4 + n * 4
+  for i = 1, n do
+    local prev = st['L' .. i]
+    if prev == nil or math.abs(prev - amt[i]) > 0.5 then
+      level[i] = level[i] + (slack[i] - cap[i])
+      foreign[i] = 0
+      redis.call('HSET', KEYS[1], 'L' .. i, tostring(amt[i]))
+    end
+    local r = tonumber(ARGV[base + i - 1])
+    if r ~= nil and r >= 0 then level[i] = math.min(level[i], r) end
+    level[i] = math.min(level[i], slack[i])
   end
 elseif op == 'penalize' then
   for i = 1, n do

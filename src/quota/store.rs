@@ -131,13 +131,7 @@ impl RedisQuota {
         costs: &[Vec<f64>],
         server_lag: Duration,
     ) -> Result<Batch, QuotaError> {
-        let mut inv = self.script.prepare_invoke();
-        inv.key(&lane.buckets)
-            .key(&lane.pause)
-            .key(&lane.circuit)
-            .arg("batch")
-            .arg(buckets.len())
-            .arg(server_lag.as_secs_f64());
+        let mut inv = self.invocation(lane, "batch", buckets.len(), server_lag.as_secs_f64());
         for b in buckets {
             inv.arg(b.limit_per_min).arg(b.capacity).arg(0.0).arg(0.0);
         }
@@ -206,6 +200,63 @@ impl RedisQuota {
         self.run(lane, "penalize", buckets, reserved, &[], 0.0)
             .await
             .map(|_| ())
+    }
+
+    /// The lane's limits change from `old` to `new` (the server's figures; `remaining`
+    /// per bucket is what its response said is left, `None` where it said nothing). The
+    /// store keeps the new limits for the other processes ([`RedisQuota::learned_limits`])
+    /// and, unless it already holds them (another process told it first), moves each
+    /// level by the change of capacity, so what was spent stays spent, and no higher
+    /// than `remaining`.
+    pub async fn set_limits(
+        &self,
+        lane: &LaneKeys,
+        old: &[BucketSpec],
+        new: &[BucketSpec],
+        remaining: &[Option<f64>],
+    ) -> Result<(), QuotaError> {
+        let mut inv = self.invocation(lane, "limits", old.len(), 0.0);
+        for (i, b) in old.iter().enumerate() {
+            let n = new.get(i).copied().unwrap_or(*b);
+            inv.arg(b.limit_per_min)
+                .arg(b.capacity)
+                .arg(n.limit_per_min)
+                .arg(n.capacity);
+        }
+        for i in 0..old.len() {
+            inv.arg(remaining.get(i).copied().flatten().unwrap_or(-1.0));
+        }
+        let mut conn = self.conn.clone();
+        inv.invoke_async::<Value>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| QuotaError::unreachable(&e))
+    }
+
+    /// The limits per minute the store holds for the lane's `n` buckets, as some process
+    /// learned them from the server (`None` for a bucket none has).
+    pub async fn learned_limits(
+        &self,
+        lane: &LaneKeys,
+        n: usize,
+    ) -> Result<Vec<Option<f64>>, QuotaError> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&lane.buckets);
+        for i in 1..=n {
+            cmd.arg(format!("L{i}"));
+        }
+        let mut conn = self.conn.clone();
+        let raw: Vec<Option<String>> = cmd
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| QuotaError::unreachable(&e))?;
+        Ok(raw
+            .into_iter()
+            .map(|v| {
+                v.and_then(|t| t.parse::<f64>().ok())
+                    .filter(|f| f.is_finite())
+            })
+            .collect())
     }
 
     /// Pauses the lane in every process for `for_` (a 429's retry-after): admissions
@@ -316,6 +367,25 @@ impl RedisQuota {
             .map_err(|e| QuotaError::unreachable(&e))
     }
 
+    /// The script's call for `op` on `lane`'s keys with `n` buckets and a server lag of
+    /// `lag_secs`; the per-bucket arguments follow.
+    fn invocation(
+        &self,
+        lane: &LaneKeys,
+        op: &str,
+        n: usize,
+        lag_secs: f64,
+    ) -> redis::ScriptInvocation<'_> {
+        let mut inv = self.script.prepare_invoke();
+        inv.key(&lane.buckets)
+            .key(&lane.pause)
+            .key(&lane.circuit)
+            .arg(op)
+            .arg(n)
+            .arg(lag_secs);
+        inv
+    }
+
     async fn run(
         &self,
         lane: &LaneKeys,
@@ -325,13 +395,7 @@ impl RedisQuota {
         slack: &[f64],
         lag_secs: f64,
     ) -> Result<Value, QuotaError> {
-        let mut inv = self.script.prepare_invoke();
-        inv.key(&lane.buckets)
-            .key(&lane.pause)
-            .key(&lane.circuit)
-            .arg(op)
-            .arg(buckets.len())
-            .arg(lag_secs);
+        let mut inv = self.invocation(lane, op, buckets.len(), lag_secs);
         for (i, b) in buckets.iter().enumerate() {
             inv.arg(b.limit_per_min)
                 .arg(b.capacity)

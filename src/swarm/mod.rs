@@ -15,7 +15,7 @@ mod simulator;
 
 pub use crew::{Crew, CrewOutcome, Interrupter};
 pub use endpoints::{endpoints, SIM_KEY};
-pub use report::{report_table, status_line, SwarmReport, Totals};
+pub use report::{lane_limits, report_table, status_line, SwarmReport, Totals};
 pub use simulator::{Backend, RunningSim, SimRoute, Simulate};
 
 use crate::agent::{

@@ -3,7 +3,7 @@
 //! are unit-tested.
 
 use crate::agent::{AgentReport, Ending};
-use crate::broker::Stats;
+use crate::broker::{LaneStats, Stats};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use std::time::Duration;
@@ -262,6 +262,34 @@ fn cost_text(t: &Totals) -> String {
     }
 }
 
+/// A lane's limits in effect per minute, by config key (`rpm`, `itpm`, `otpm` or
+/// `tpm`), from its buckets.
+pub fn lane_limits(l: &LaneStats) -> Vec<(&'static str, f64)> {
+    l.buckets
+        .iter()
+        .filter_map(|b| {
+            let key = match b.bucket.as_str() {
+                "requests" => "rpm",
+                "input_tokens" => "itpm",
+                "output_tokens" => "otpm",
+                "tokens" => "tpm",
+                _ => return None,
+            };
+            Some((key, b.limit_per_min))
+        })
+        .collect()
+}
+
+/// `limits server: rpm 200 itpm 120000 otpm 2000`: a lane's limits in effect and where
+/// they come from (see [`LaneStats::limit_source`]).
+fn limits_text(l: &LaneStats) -> String {
+    let mut out = format!("limits {}:", l.limit_source);
+    for (key, limit) in lane_limits(l) {
+        let _ = write!(out, " {key} {limit:.0}");
+    }
+    out
+}
+
 /// The final report: one row per agent, then the totals and each lane's figures.
 pub fn report_table(r: &SwarmReport) -> String {
     let mut out = String::new();
@@ -367,7 +395,7 @@ pub fn report_table(r: &SwarmReport) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<12} attempts {:>4}  completions {:>4}  retries {:>3}  429s {:>3}  529s {:>3}  queue wait p50 {:>5.2}s p95 {:>5.2}s  {cost}{cache}",
+                "  {:<12} attempts {:>4}  completions {:>4}  retries {:>3}  429s {:>3}  529s {:>3}  queue wait p50 {:>5.2}s p95 {:>5.2}s  {}  {cost}{cache}",
                 l.model,
                 l.requests,
                 l.completions,
@@ -375,7 +403,8 @@ pub fn report_table(r: &SwarmReport) -> String {
                 l.rate_limited,
                 l.status.get("529").copied().unwrap_or(0),
                 l.queue_wait_p50_secs,
-                l.queue_wait_p95_secs
+                l.queue_wait_p95_secs,
+                limits_text(l)
             );
         }
     }
@@ -489,6 +518,10 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("cache hit 3.9%"), "{table}");
+        assert!(
+            table.contains("limits server: rpm 50 itpm 30000 otpm 8000"),
+            "{table}"
+        );
         let json = serde_json::to_value(&report.totals).unwrap();
         assert_eq!(json["cache_read_tokens"], 1000);
         assert_eq!(json["cache_write_tokens"], 500);

@@ -56,7 +56,7 @@ pub(super) fn model(
             format!("names unknown provider {provider_name:?}"),
         ));
     };
-    let limits = limits(&path, m.rpm, m.itpm, m.otpm, m.tpm)?;
+    let (limits, limit_policy) = model_limits(&path, &m, provider.wire)?;
     let context_window = m.context_window.unwrap_or(200_000);
     if context_window == 0 {
         return Err(Problem::new(
@@ -112,6 +112,7 @@ pub(super) fn model(
         provider: provider_name,
         model: wire_model,
         limits,
+        limit_policy,
         context_window,
         prices,
         burst,
@@ -126,6 +127,51 @@ pub(super) fn model(
         headers,
         extra_body,
     })
+}
+
+/// A model's limits and where the broker takes them from (`limits = "server" |
+/// "config"`). Without any of `rpm`, `itpm`, `otpm`, `tpm` the model learns them from the
+/// server ([`LimitPolicy::Discover`], placeholders of the wire's style meanwhile);
+/// pinning needs them.
+fn model_limits(path: &str, m: &RawModel, wire: Wire) -> Result<(Limits, LimitPolicy), Problem> {
+    let pinned = match m.limits.as_deref() {
+        None | Some("server") => false,
+        Some("config") => true,
+        Some(other) => {
+            return Err(Problem::new(
+                format!("{path}.limits"),
+                format!("must be \"server\" or \"config\", not {other:?}"),
+            ))
+        }
+    };
+    let none = m.rpm.is_none() && m.itpm.is_none() && m.otpm.is_none() && m.tpm.is_none();
+    if none && pinned {
+        return Err(Problem::new(
+            format!("{path}.limits"),
+            "is \"config\", which pins the configured limits, but rpm and itpm/otpm (or tpm) are not set",
+        ));
+    }
+    if none {
+        let u = UNKNOWN_LIMIT;
+        let placeholder = match wire {
+            Wire::OpenAi => Limits::Combined { rpm: u, tpm: u },
+            _ => Limits::Split {
+                rpm: u,
+                itpm: u,
+                otpm: u,
+            },
+        };
+        return Ok((placeholder, LimitPolicy::Discover));
+    }
+    let limits = limits(path, m.rpm, m.itpm, m.otpm, m.tpm)?;
+    Ok((
+        limits,
+        if pinned {
+            LimitPolicy::Pinned
+        } else {
+            LimitPolicy::Learn
+        },
+    ))
 }
 
 /// A model's prices per million tokens; `None` without both main prices (the cost is

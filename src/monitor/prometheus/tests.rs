@@ -84,6 +84,8 @@ const LANE_FIELDS: &[(&str, &str)] = &[
     ("provider_model", "quotaswarm_lane_info"),
     ("queue_depth", "quotaswarm_lane_queue_depth"),
     ("in_flight", "quotaswarm_lane_in_flight"),
+    ("limit_source", "quotaswarm_lane_limit_source"),
+    ("limit_changes", "quotaswarm_lane_limit_changes_total"),
     ("paused_for_secs", "quotaswarm_lane_paused_seconds"),
     ("circuit", "quotaswarm_lane_circuit_open"),
     ("circuit_opened", "quotaswarm_lane_circuit_opened_total"),

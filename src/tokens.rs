@@ -282,7 +282,12 @@ impl Estimator {
             return;
         }
         let ratio = (actual as f64 / raw as f64).clamp(0.25, 4.0);
-        let mut recent = self.calibration.entry(model.to_string()).or_default();
+        // Known models (all but the first response of each) are found without copying
+        // their name.
+        let mut recent = match self.calibration.get_mut(model) {
+            Some(r) => r,
+            None => self.calibration.entry(model.to_string()).or_default(),
+        };
         recent.push_back(ratio);
         while recent.len() > CALIBRATION_WINDOW {
             recent.pop_front();

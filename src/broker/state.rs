@@ -63,12 +63,23 @@ pub(crate) enum Caller {
 /// Gives every waiter (and the stream, if any) the final reply, exactly once, and
 /// forgets their tickets.
 pub(crate) fn reply_all(tickets: &mut HashMap<u64, u64>, job: &mut Job, reply: Reply) {
-    for w in std::mem::take(&mut job.waiters) {
+    let mut waiters = std::mem::take(&mut job.waiters);
+    // The last one to be answered gets `reply` itself (most jobs have one caller): only
+    // the others' answers are copies.
+    let last = if job.sink.is_none() {
+        waiters.pop()
+    } else {
+        None
+    };
+    for w in waiters {
         tickets.remove(&w.ticket);
         // A waiter that gave up (closed port) does not disturb the others.
         let _ = w.port.send(reply.clone());
     }
-    if let Some((ticket, sink)) = job.sink.take() {
+    if let Some(w) = last {
+        tickets.remove(&w.ticket);
+        let _ = w.port.send(reply);
+    } else if let Some((ticket, sink)) = job.sink.take() {
         tickets.remove(&ticket);
         sink.finish(reply);
     }

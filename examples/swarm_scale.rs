@@ -24,12 +24,13 @@ latency_ms = 1
 per_token_ms = 0
 "#;
 
-/// The process's peak resident memory so far, in MiB (`None` off Linux).
-fn peak_memory_mib() -> Option<f64> {
+/// A memory figure of this process from `/proc/self/status` (`VmHWM:`, the peak
+/// resident memory so far, or `VmRSS:`, the current), in MiB (`None` off Linux).
+fn memory_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line
-        .trim_start_matches("VmHWM:")
+        .trim_start_matches(field)
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -51,7 +52,11 @@ async fn main() -> anyhow::Result<()> {
         let question = format!("Agent {i}: what is a token bucket?");
         swarm = swarm.agent(format!("a{i}"), ScriptedAgent::chat("haiku", &[&question]));
     }
-    let report = swarm.run().await?;
+    let built = swarm.build().await?;
+    if let Some(mib) = memory_mib("VmRSS:") {
+        println!("{n} agents spawned: {mib:.0} MiB resident");
+    }
+    let report = built.run().await;
     let t = &report.totals;
     println!(
         "{n} agents: {} completions, {} errors, {} agents failed, {:.1} s",
@@ -60,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
         t.agents_failed,
         started.elapsed().as_secs_f64()
     );
-    match peak_memory_mib() {
+    match memory_mib("VmHWM:") {
         Some(mib) => println!("peak memory: {mib:.0} MiB (VmHWM)"),
         None => println!("peak memory: not available on this platform"),
     }

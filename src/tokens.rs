@@ -200,8 +200,11 @@ impl Estimator {
         let mut memo = counts.lock();
         memo.begin(self.read(first));
         let newest = messages.len() - 1;
-        let mut total = overheads;
-        for (i, m) in messages.iter().enumerate() {
+        // The remembered run, in one tight pass; from the first message without a
+        // remembered count on, each is counted (and remembered) as it comes.
+        let (known, sum) = memo.known_prefix(&messages[..newest], encoding.slot());
+        let mut total = overheads + sum;
+        for (i, m) in messages.iter().enumerate().skip(known) {
             let shape = counts::shape(m);
             // The newest turn is always counted: it may be a retry of the one remembered.
             let n = match memo.get(i, shape, encoding.slot()).filter(|_| i < newest) {

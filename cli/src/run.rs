@@ -11,7 +11,6 @@
 //! table, or with `--json` one JSON object on stdout (the run's
 //! [`Totals`](quotaswarm::swarm::Totals), then `per_agent` and `per_model` sections) and
 //! no status line.
-//! Last, unless `--quiet`, the process's peak memory on stderr (`VmHWM`, on Linux).
 //!
 //! The exit code says how the run went ([`Exit`]). Ctrl-C or SIGTERM cuts the agents
 //! still running and prints the partial report; a second one exits at once.
@@ -89,21 +88,6 @@ fn redis_url(s: &str) -> Result<String, String> {
     } else {
         Err("must be a Redis URL such as redis://127.0.0.1:6379/0".into())
     }
-}
-
-/// The process's peak resident memory so far, in MiB: `VmHWM` from `/proc/self/status`
-/// (Linux; `None` elsewhere).
-fn peak_memory_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line
-        .trim_start_matches("VmHWM:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
 }
 
 /// `--agents`: 1 to [`MAX_AGENTS`] (`--agents 0` would otherwise run one agent).
@@ -217,11 +201,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     } else {
         println!();
         print!("{}", report_table(&report));
-    }
-    if !quiet {
-        if let Some(mib) = peak_memory_mib() {
-            eprintln!("quotaswarm: peak memory {mib:.0} MiB (VmHWM)");
-        }
     }
     Ok(match interrupts.received() {
         Some(signal) if report.interrupted => Exit::Interrupted(signal),

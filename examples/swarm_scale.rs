@@ -6,7 +6,7 @@
 //! cargo run --release --example swarm_scale -- 100000
 //! ```
 
-use quotaswarm::swarm::SwarmBuilder;
+use quotaswarm::swarm::{SwarmBuilder, SwarmReport};
 use quotaswarm::Config;
 use quotaswarm_agents::ScriptedAgent;
 use std::time::Instant;
@@ -39,12 +39,9 @@ fn memory_mib(field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let n: u32 = match std::env::args().nth(1) {
-        Some(a) => a.parse()?,
-        None => 100_000,
-    };
+/// Runs `n` one-turn agents, printing the memory after spawning them, the run's figures
+/// and the peak memory.
+pub async fn run(n: u32) -> anyhow::Result<SwarmReport> {
     let config = Config::from_toml_str_over_defaults(CONFIG, "swarm_scale")?;
     let started = Instant::now();
     let mut swarm = SwarmBuilder::new(config).backend(quotaswarm_sim::loopback());
@@ -69,5 +66,15 @@ async fn main() -> anyhow::Result<()> {
         Some(mib) => println!("peak memory: {mib:.0} MiB (VmHWM)"),
         None => println!("peak memory: not available on this platform"),
     }
-    Ok(())
+    Ok(report)
+}
+
+#[tokio::main]
+#[allow(dead_code)]
+async fn main() -> anyhow::Result<()> {
+    let n: u32 = match std::env::args().nth(1) {
+        Some(a) => a.parse()?,
+        None => 100_000,
+    };
+    run(n).await.map(|_| ())
 }

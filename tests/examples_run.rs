@@ -35,6 +35,9 @@ mod real_providers;
 #[path = "../examples/streaming.rs"]
 mod streaming;
 #[allow(dead_code)]
+#[path = "../examples/swarm_scale.rs"]
+mod swarm_scale;
+#[allow(dead_code)]
 #[path = "../examples/tool_agent.rs"]
 mod tool_agent;
 #[allow(dead_code)]
@@ -54,6 +57,14 @@ async fn quickstart_runs() {
     let r = quickstart::run().await.unwrap();
     all_finished(&r);
     assert_eq!(r.totals.answers, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swarm_scale_runs() {
+    // 100,000 by default (BENCHMARKS.md); a few hundred here.
+    let r = swarm_scale::run(300).await.unwrap();
+    all_finished(&r);
+    assert_eq!(r.totals.answers, 300);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,7 +39,13 @@ async fn main() {
 }
 
 async fn measure(callers: usize) {
-    let n = if callers == 1 { 10_000 } else { 40_000 };
+    // `QUOTASWARM_BENCH_DIVIDE=N` runs a Nth of the completions (e.g. under a profiler).
+    let divide = std::env::var("QUOTASWARM_BENCH_DIVIDE")
+        .ok()
+        .and_then(|d| d.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let n = if callers == 1 { 10_000 } else { 40_000 } / divide;
     let ep = endpoint();
     // Baseline: the endpoint alone.
     let direct = {
@@ -52,7 +58,7 @@ async fn measure(callers: usize) {
         }
     };
     // warm-up (tiktoken singletons, allocator)
-    run("warm-up (direct)", 2_000, callers, direct.clone()).await;
+    run("warm-up (direct)", 2_000 / divide, callers, direct.clone()).await;
     let (base_rate, base) = run("direct endpoint (baseline)", n, callers, direct).await;
 
     let mut eps = HashMap::new();

@@ -385,16 +385,19 @@ impl<A: Agent<O>, O: AgentOutput> Actor for AgentActor<A, O> {
             myself.stop(None);
             return Ok(());
         }
+        // The handlers' futures are boxed while they run: held inline, their largest
+        // state (an ask's, through the broker handle) would size every agent's actor task
+        // from its spawn on, asking or not — kilobytes per agent in a swarm of 100,000.
         let run = match msg {
             AgentMsg::Start if state.started => return Ok(()),
             AgentMsg::Start => {
                 state.started = true;
-                AssertUnwindSafe(state.agent.on_start(&mut state.ctx))
+                AssertUnwindSafe(Box::pin(state.agent.on_start(&mut state.ctx)))
                     .catch_unwind()
                     .await
             }
             AgentMsg::Msg(m) => {
-                AssertUnwindSafe(state.agent.on_message(&mut state.ctx, m))
+                AssertUnwindSafe(Box::pin(state.agent.on_message(&mut state.ctx, m)))
                     .catch_unwind()
                     .await
             }

@@ -2,7 +2,7 @@
 //!
 //! A runtime for swarms of LLM agents that never fall over on rate limits. Agents are
 //! ractor actors; they never call an LLM API themselves but send completion requests to
-//! one `QuotaBroker`, which owns every quota bucket and dispatches to provider actors.
+//! one `QuotaBroker`, which owns every quota bucket and runs each admitted attempt in a task of its own.
 //!
 //! | module | holds |
 //! |---|---|

@@ -200,8 +200,11 @@ impl Estimator {
         let mut memo = counts.lock();
         memo.begin(self.read(first));
         let newest = messages.len() - 1;
-        let mut total = overheads;
-        for (i, m) in messages.iter().enumerate() {
+        // The remembered run, in one tight pass; from the first message without a
+        // remembered count on, each is counted (and remembered) as it comes.
+        let (known, sum) = memo.known_prefix(&messages[..newest], encoding.slot());
+        let mut total = overheads + sum;
+        for (i, m) in messages.iter().enumerate().skip(known) {
             let shape = counts::shape(m);
             // The newest turn is always counted: it may be a retry of the one remembered.
             let n = match memo.get(i, shape, encoding.slot()).filter(|_| i < newest) {
@@ -282,7 +285,12 @@ impl Estimator {
             return;
         }
         let ratio = (actual as f64 / raw as f64).clamp(0.25, 4.0);
-        let mut recent = self.calibration.entry(model.to_string()).or_default();
+        // Known models (all but the first response of each) are found without copying
+        // their name.
+        let mut recent = match self.calibration.get_mut(model) {
+            Some(r) => r,
+            None => self.calibration.entry(model.to_string()).or_default(),
+        };
         recent.push_back(ratio);
         while recent.len() > CALIBRATION_WINDOW {
             recent.pop_front();

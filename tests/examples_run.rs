@@ -38,6 +38,9 @@ mod reasoning_cost;
 #[path = "../examples/streaming.rs"]
 mod streaming;
 #[allow(dead_code)]
+#[path = "../examples/swarm_scale.rs"]
+mod swarm_scale;
+#[allow(dead_code)]
 #[path = "../examples/tool_agent.rs"]
 mod tool_agent;
 #[allow(dead_code)]
@@ -59,6 +62,13 @@ async fn finished(
     let r = run.await.unwrap();
     all_finished(&r);
     r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swarm_scale_runs() {
+    // 100,000 by default (BENCHMARKS.md); a few hundred here.
+    let r = finished(swarm_scale::run(300)).await;
+    assert_eq!(r.totals.answers, 300);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

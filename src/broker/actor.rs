@@ -5,15 +5,15 @@
 //! actors, settles usage, retries, falls back, and replies exactly once per waiter.
 //!
 //! Messages: `Complete` and `Stream` (from agents, through `BrokerHandle`), `Abandon`
-//! (from a caller that stopped waiting), `Finished` (from the tasks provider actors
-//! spawn), `Tick` (from each lane's one timer task), `Store` (from the shared quota
+//! (from a caller that stopped waiting), `Finished` (from each attempt's task), `Overdue`
+//! (from an attempt that never reported), `Tick` (from each lane's one timer task), `Store` (from the shared quota
 //! store's link), `Stats`. Each goes to one `on_*` method of `BrokerState`; `state.rs`
 //! says which file holds which concern.
 //!
 //! Invariants: `handle` never awaits I/O, never returns `Err` and never panics, whatever
 //! the request (a failure travels in the reply); every `Complete` gets exactly one reply.
-//! Supervises the provider actors and restarts any that dies. If the actor dies anyway (a
-//! bug), its state is dropped with every reply port in it, and its mailbox with every
+//! Attempts run in tasks of their own (`dispatch.rs`), not in child actors: a dispatch is
+//! one task spawn. If the actor dies anyway (a bug), its state is dropped with every reply port in it, and its mailbox with every
 //! message not yet handled: each caller still waiting gets `BrokerStopped` at once, and
 //! so does every later call (the mailbox is closed).
 
@@ -24,9 +24,8 @@ use super::state::{BrokerState, Caller};
 use super::stats::{MailboxCounters, Totals};
 use crate::config::Config;
 use crate::provider::Endpoint;
-use crate::provider::ProviderActor;
 use crate::tokens::Estimator;
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::SeedableRng;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -48,7 +47,6 @@ pub(crate) struct BrokerArgs {
 
 pub(crate) struct State {
     core: BrokerState,
-    endpoints: HashMap<String, Endpoint>,
     handling_delay: Option<std::time::Duration>,
 }
 
@@ -63,13 +61,11 @@ impl Actor for QuotaBroker {
         args: BrokerArgs,
     ) -> Result<State, ActorProcessingErr> {
         let now = Instant::now();
-        let mut providers = HashMap::new();
-        for (name, endpoint) in &args.endpoints {
-            let (actor, _) =
-                Actor::spawn_linked(None, ProviderActor, endpoint.clone(), myself.get_cell())
-                    .await?;
-            providers.insert(name.clone(), actor);
-        }
+        let endpoints = args
+            .endpoints
+            .iter()
+            .map(|(name, e)| (name.clone(), Arc::new(e.clone())))
+            .collect();
         let mailbox = BrokerMailbox {
             actor: myself.clone(),
             counters: args.counters,
@@ -92,7 +88,7 @@ impl Actor for QuotaBroker {
             mailbox,
             lanes,
             lane_of,
-            providers,
+            endpoints,
             jobs: HashMap::new(),
             coalescing: Default::default(),
             next_id: 1,
@@ -107,7 +103,6 @@ impl Actor for QuotaBroker {
         };
         Ok(State {
             core,
-            endpoints: args.endpoints,
             handling_delay: args.handling_delay,
         })
     }
@@ -148,44 +143,6 @@ impl Actor for QuotaBroker {
         let us = started.elapsed().as_micros() as u64;
         let _ = core.handling.record(us.clamp(1, 60_000_000));
         core.mailbox.counters.handled.fetch_add(1, Ordering::AcqRel);
-        Ok(())
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<BrokerMsg>,
-        event: SupervisionEvent,
-        state: &mut State,
-    ) -> Result<(), ActorProcessingErr> {
-        let dead = match &event {
-            SupervisionEvent::ActorFailed(cell, _)
-            | SupervisionEvent::ActorTerminated(cell, _, _) => Some(cell.get_id()),
-            _ => None,
-        };
-        let Some(dead) = dead else { return Ok(()) };
-        let name = state
-            .core
-            .providers
-            .iter()
-            .find(|(_, a)| a.get_id() == dead)
-            .map(|(n, _)| n.clone());
-        if let (Some(name), false) = (name, myself.get_status() == ractor::ActorStatus::Stopping) {
-            if let Some(endpoint) = state.endpoints.get(&name).cloned() {
-                tracing::warn!(provider = %name, "provider actor stopped; restarting it");
-                match Actor::spawn_linked(None, ProviderActor, endpoint, myself.get_cell()).await {
-                    Ok((actor, _)) => {
-                        state.core.providers.insert(name, actor);
-                    }
-                    // Returning the error would stop the broker. Without its actor the
-                    // provider's attempts fail as connection errors (retried, then
-                    // reported), which says more than a stopped broker would.
-                    Err(e) => {
-                        tracing::error!(provider = %name, error = %e, "cannot restart the provider actor");
-                        state.core.providers.remove(&name);
-                    }
-                }
-            }
-        }
         Ok(())
     }
 }

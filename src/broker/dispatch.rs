@@ -1,13 +1,16 @@
-//! Dispatch: an admitted job's attempt handed to its provider actor, with the report
-//! that comes back as `Finished` exactly once, whatever happens to the attempt, and a
-//! watchdog in case that report never comes (`overdue.rs`).
+//! Dispatch: an admitted job's attempt started in a task of its own over its lane's
+//! endpoint (`provider::spawn_attempt`), with the report that comes back as `Finished`
+//! exactly once, whatever happens to the attempt, and a limit in case that report never
+//! comes (`overdue.rs`): a plain attempt carries its own timer, a stream a watchdog.
 
 use super::bucket::Cost;
 use super::circuit::Transition;
 use super::mailbox::{BrokerMsg, Finished};
-use super::overdue::Watchdog;
+use super::overdue::{self, Watchdog};
 use super::state::BrokerState;
-use crate::provider::{Dispatch, EventSink, ProviderError, ProviderFailure, ProviderMsg, Reporter};
+use crate::provider::{
+    spawn_attempt, Dispatch, EventSink, ProviderError, ProviderFailure, Reporter,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -49,7 +52,7 @@ impl BrokerState {
         // The model's own headers and `extra_body` go under the request's.
         let request = lane.model.with_extras(job.prepared.request_for(job.rung));
         let wire_model = lane.model.model.clone();
-        let provider = self.providers.get(&lane.model.provider).cloned();
+        let endpoint = self.endpoints.get(&lane.model.provider).cloned();
         let stream = job
             .sink
             .as_ref()
@@ -66,19 +69,26 @@ impl BrokerState {
                         p.timeout
                     }
                 });
-        let watchdog = Watchdog::start(
-            self.mailbox.clone(),
-            (id, lane_idx, token),
-            timeout,
-            stream,
-            now,
-        );
-        let stop_watchdog = watchdog.stopper();
-        let stream = watchdog.stream;
+        let attempt = (id, lane_idx, token);
+        // A stream's silence is measured between events (a watchdog task beside it); a
+        // plain attempt's from its start (a timer in its own task).
+        let (stream, stop_watchdog, overdue) = match stream {
+            Some(sink) => {
+                let w = Watchdog::start(self.mailbox.clone(), attempt, timeout, sink, now);
+                (Some(w.stream), Some(w.task), None)
+            }
+            None => (
+                None,
+                None,
+                Some(overdue::limit(self.mailbox.clone(), attempt, timeout)),
+            ),
+        };
         let mailbox = self.mailbox.clone();
         // Reports exactly once, even if the attempt panics or is dropped (`Reporter`).
         let on_done = Reporter::new(Box::new(move |outcome| {
-            stop_watchdog.abort();
+            if let Some(w) = stop_watchdog {
+                w.abort();
+            }
             mailbox.send(BrokerMsg::Finished(Box::new(Finished {
                 job: id,
                 lane: lane_idx,
@@ -86,34 +96,26 @@ impl BrokerState {
                 outcome,
             })));
         }));
-        let dispatch = Box::new(Dispatch {
+        let dispatch = Dispatch {
             wire_model,
             request,
             on_done,
             stream,
-        });
-        // If the provider actor is gone, the attempt fails as a connection error, reported
-        // through the mailbox like any outcome and retried like one (the supervisor
-        // restarts the actor).
-        let unavailable = |why: String| {
-            tracing::warn!(error = %why, "dispatch failed");
-            Err(ProviderFailure::from(ProviderError::Connection {
-                message: format!("provider actor unavailable: {why}"),
-            }))
+            overdue,
         };
-        match provider {
-            Some(p) => match p.cast(ProviderMsg::Dispatch(dispatch)) {
-                Ok(()) => {}
-                Err(ractor::MessagingErr::SendErr(ProviderMsg::Dispatch(d))) => {
-                    d.on_done
-                        .report(unavailable("its mailbox is closed".into()));
-                }
-                // Any other error dropped the dispatch, whose `Reporter` reported it.
-                Err(e) => tracing::warn!(error = %e, "dispatch failed"),
-            },
-            None => dispatch
-                .on_done
-                .report(unavailable("no provider actor for this model".into())),
+        match endpoint {
+            Some(endpoint) => spawn_attempt(endpoint, dispatch),
+            // A model whose provider has no endpoint: the attempt fails as a connection
+            // error, reported through the mailbox like any outcome and retried like one.
+            None => {
+                tracing::warn!("dispatch failed: no endpoint for this model's provider");
+                dispatch
+                    .on_done
+                    .report(Err(ProviderFailure::from(ProviderError::Connection {
+                        message: "provider unavailable: no endpoint for this model's provider"
+                            .into(),
+                    })));
+            }
         }
     }
 }

@@ -151,7 +151,10 @@ impl BrokerHandle {
         if window.is_zero() {
             return self.send(prepared).await;
         }
-        if let Some(c) = self.reuse.lookup(&self.config, &prepared, window).await {
+        // Boxed, like the other branches most requests never take (the provider's count,
+        // the summary): a waiting caller's future is then only as large as the common
+        // path, which matters with 100,000 agents waiting at once.
+        if let Some(c) = Box::pin(self.reuse.lookup(&self.config, &prepared, window)).await {
             return Ok(c);
         }
         let key = prepared.key;
@@ -223,7 +226,14 @@ impl BrokerHandle {
     /// dropped turns with a summary.
     async fn prepare_summarized(&self, req: CompletionRequest) -> Result<Prepared, BrokerError> {
         let (mut prepared, dropped) = self.prepare_with_dropped(req)?;
-        self.count_with_provider(&mut prepared).await;
+        let provider_counts = prepared.rungs.iter().any(|r| {
+            self.config
+                .model(&r.model)
+                .is_some_and(|m| m.count_tokens_rpm.is_some())
+        });
+        if provider_counts {
+            Box::pin(self.count_with_provider(&mut prepared)).await;
+        }
         let summarize = prepared
             .request
             .options
@@ -231,7 +241,7 @@ impl BrokerHandle {
             .as_ref()
             .is_some_and(|t| t.summarize);
         if summarize && !dropped.is_empty() {
-            return self.with_summary(prepared, &dropped).await;
+            return Box::pin(self.with_summary(prepared, &dropped)).await;
         }
         Ok(prepared)
     }

@@ -18,7 +18,7 @@
 //! | `rung_request.rs` | each rung's copy of a request: parameters dropped, breakpoints placed |
 //! | `reuse.rs` | the reuse window: recent completions answered again, in process and through Redis |
 //! | `admission.rs` | a new request's rung and queue; each lane's pump (the lane scheduler) |
-//! | `dispatch.rs` | an admitted attempt handed to its provider actor |
+//! | `dispatch.rs` | an admitted attempt started in a task of its own, over its lane's endpoint |
 //! | `overdue.rs` | an attempt that never reports: its watchdog, and its abandonment |
 //! | `settlement.rs` | an attempt's outcome: buckets settled on real usage, headers adopted, the answer |
 //! | `failure.rs` | after a failed attempt: circuit, 429 pause, retry, fall back or fail |
@@ -124,7 +124,7 @@ pub enum StartError {
     /// The shared quota store's URL is unusable (`[quota] redis_url`).
     #[error("quota store: {0}")]
     QuotaStore(#[source] crate::quota::QuotaError),
-    /// The broker actor (or one of its provider actors) could not be spawned.
+    /// The broker actor could not be spawned.
     #[error("cannot start the broker actor: {0}")]
     Spawn(#[source] ractor::SpawnErr),
 }
@@ -175,7 +175,7 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Stops the broker and its provider actors. Requests waiting for a reply then fail
+    /// Stops the broker. Requests waiting for a reply then fail
     /// with [`BrokerError::BrokerStopped`], and so does every later call on a handle.
     ///
     /// The same holds if the broker actor dies of a bug: every pending and later call
@@ -186,7 +186,7 @@ impl Broker {
 }
 
 /// Starts a broker over `endpoints`, keyed by provider name (`[providers.NAME]` in the
-/// config): one provider actor per endpoint and one lane per configured model.
+/// config): one lane per configured model, each attempt a task over its provider's endpoint.
 ///
 /// Each model's `provider` should name one of `endpoints`: a request admitted on a model
 /// whose provider has no endpoint fails its attempts as connection errors. Errs with

@@ -1,9 +1,10 @@
 //! Attempts that never end: a transport that neither answers nor errors would hold its
-//! lane slot and its reservation for good. Each attempt gets a watchdog task: if the
-//! attempt has not reported within its provider's timeout plus [`GRACE`] (for a
-//! stream, within the idle timeout plus the grace since its last event, not counting
-//! time the stream waits for a slow reader), the watchdog
-//! tells the broker, which abandons the attempt — slot and reservation freed, the
+//! lane slot and its reservation for good. A plain attempt carries a limit ([`limit`]: a
+//! timer in the attempt's own task, which costs nothing for an attempt that finishes
+//! without waiting); a stream gets a watchdog task ([`Watchdog`]). If the attempt has
+//! not reported within its provider's timeout plus [`GRACE`] (for a stream, within the
+//! idle timeout plus the grace since its last event, not counting time the stream
+//! waits for a slow reader), the broker is told, and abandons the attempt — slot and reservation freed, the
 //! attempt failed as a timeout (retried as one, or answered) and counted in
 //! `attempts_abandoned`. A report that comes after that is stale and ignored, and
 //! whatever a stuck stream still sends is dropped, so the caller never sees it.
@@ -11,7 +12,7 @@
 use super::mailbox::{BrokerMailbox, BrokerMsg};
 use super::state::BrokerState;
 use super::time::after;
-use crate::provider::{EventSink, ProviderError, ProviderFailure, StreamEvent};
+use crate::provider::{EventSink, Overdue, ProviderError, ProviderFailure, StreamEvent};
 use futures_util::future::BoxFuture;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -85,22 +86,42 @@ impl EventSink for WatchedSink {
     }
 }
 
-/// The watchdog of one attempt, started by `dispatch`.
+/// The limit of plain (not streamed) attempt `attempt` of job `job` on lane `lane`: with
+/// no report within `timeout` + [`GRACE`], the broker gets `Overdue`.
+pub(crate) fn limit(
+    mailbox: BrokerMailbox,
+    (job, lane, attempt): (u64, usize, u64),
+    timeout: Duration,
+) -> Overdue {
+    Overdue {
+        after: timeout.saturating_add(GRACE),
+        notify: Box::new(move || {
+            mailbox.send(BrokerMsg::Overdue {
+                job,
+                lane,
+                attempt,
+                deltas: 0,
+            });
+        }),
+    }
+}
+
+/// The watchdog of one streamed attempt, started by `dispatch`.
 pub(crate) struct Watchdog {
-    task: AbortHandle,
-    /// The stream sink to hand the provider instead of the caller's, if streamed.
-    pub(crate) stream: Option<Arc<dyn EventSink>>,
+    /// Stops the watchdog once the attempt reports.
+    pub(crate) task: AbortHandle,
+    /// The stream sink to hand the provider instead of the caller's.
+    pub(crate) stream: Arc<dyn EventSink>,
 }
 
 impl Watchdog {
-    /// Watches attempt `attempt` of job `job` on lane `lane`, sent at `now`: with no
-    /// report within `timeout` + [`GRACE`] (for a stream, no event for that long), the
-    /// broker gets `Overdue`.
+    /// Watches streamed attempt `attempt` of job `job` on lane `lane`, sent at `now`:
+    /// with no event within `timeout` + [`GRACE`], the broker gets `Overdue`.
     pub(crate) fn start(
         mailbox: BrokerMailbox,
         (job, lane, attempt): (u64, usize, u64),
         timeout: Duration,
-        stream: Option<Arc<dyn EventSink>>,
+        stream: Arc<dyn EventSink>,
         now: Instant,
     ) -> Self {
         let activity = Arc::new(Activity {
@@ -135,18 +156,11 @@ impl Watchdog {
             });
         })
         .abort_handle();
-        let stream = stream.map(|inner| {
-            Arc::new(WatchedSink {
-                inner,
-                activity: Arc::clone(&activity),
-            }) as Arc<dyn EventSink>
-        });
+        let stream = Arc::new(WatchedSink {
+            inner: stream,
+            activity: Arc::clone(&activity),
+        }) as Arc<dyn EventSink>;
         Watchdog { task, stream }
-    }
-
-    /// The handle that stops the watchdog once the attempt reports.
-    pub(crate) fn stopper(&self) -> AbortHandle {
-        self.task.clone()
     }
 }
 

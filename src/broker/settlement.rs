@@ -137,10 +137,10 @@ impl BrokerState {
         job.record_end("ok", || self.wire_of(lane_idx));
         let lane = &mut self.lanes[lane_idx];
         let cost = lane.model.cost(&usage);
-        let plan = job.prepared.rungs.get(job.rung).cloned();
-        let estimated = plan.as_ref().map(|p| p.est_input);
+        let plan = job.prepared.rungs.get(job.rung);
+        let estimated = plan.map(|p| p.est_input);
         lane.counters.on_completion(&usage, cost, estimated, now);
-        if let Some(plan) = &plan {
+        if let Some(plan) = plan {
             if !plan.provider_counted {
                 self.estimator
                     .observe(&plan.model, plan.raw_input, usage.total_input());

@@ -3,7 +3,7 @@
 //! and the shared store — composed here, acted on by one file per concern:
 //!
 //! - `admission.rs`: choose a rung, queue, pump each lane (the lane scheduler);
-//! - `dispatch.rs`: hand an admitted attempt to its provider actor;
+//! - `dispatch.rs`: start an admitted attempt over its lane's endpoint;
 //! - `settlement.rs`: settle an attempt's usage, adopt rate-limit headers, answer;
 //! - `failure.rs`: after a failed attempt, retry, fall back or fail;
 //! - `shared_store.rs`: the exchange with a shared quota store;
@@ -20,10 +20,9 @@ use super::shared::SharedQuota;
 use super::stats::Totals;
 use super::stream::StreamSink;
 use crate::config::Config;
-use crate::provider::ProviderMsg;
+use crate::provider::Endpoint;
 use crate::tokens::Estimator;
 use hdrhistogram::Histogram;
-use ractor::ActorRef;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -34,7 +33,8 @@ pub(crate) struct BrokerState {
     pub(crate) mailbox: BrokerMailbox,
     pub(crate) lanes: Vec<Lane>,
     pub(crate) lane_of: HashMap<String, usize>,
-    pub(crate) providers: HashMap<String, ActorRef<ProviderMsg>>,
+    /// The endpoints by provider name, each attempt's `Arc` handed to its task.
+    pub(crate) endpoints: HashMap<String, Arc<Endpoint>>,
     pub(crate) jobs: HashMap<u64, Job>,
     pub(crate) coalescing: Coalescing,
     pub(crate) next_id: u64,
@@ -63,12 +63,23 @@ pub(crate) enum Caller {
 /// Gives every waiter (and the stream, if any) the final reply, exactly once, and
 /// forgets their tickets.
 pub(crate) fn reply_all(tickets: &mut HashMap<u64, u64>, job: &mut Job, reply: Reply) {
-    for w in std::mem::take(&mut job.waiters) {
+    let mut waiters = std::mem::take(&mut job.waiters);
+    // The last one to be answered gets `reply` itself (most jobs have one caller): only
+    // the others' answers are copies.
+    let last = if job.sink.is_none() {
+        waiters.pop()
+    } else {
+        None
+    };
+    for w in waiters {
         tickets.remove(&w.ticket);
         // A waiter that gave up (closed port) does not disturb the others.
         let _ = w.port.send(reply.clone());
     }
-    if let Some((ticket, sink)) = job.sink.take() {
+    if let Some(w) = last {
+        tickets.remove(&w.ticket);
+        let _ = w.port.send(reply);
+    } else if let Some((ticket, sink)) = job.sink.take() {
         tickets.remove(&ticket);
         sink.finish(reply);
     }

@@ -143,8 +143,8 @@ pub enum ProviderError {
         partial_usage: Usage,
     },
     /// The attempt never reported an outcome: the task sending it panicked (a bug in a
-    /// transport or a wire decoder) or was aborted, or its provider actor stopped with the
-    /// attempt still in its mailbox. Retryable; not counted as a failure of the model.
+    /// transport or a wire decoder) or was aborted (the runtime shutting down).
+    /// Retryable; not counted as a failure of the model.
     #[error("the attempt was lost: {message}")]
     Aborted {
         /// What happened (the panic's message, when there was one).

@@ -11,18 +11,18 @@
 //!   scripted responses, so the wire code is the same whether a test uses sockets or
 //!   paused time.
 //! - [`Endpoint`] puts a provider, a transport and a key together and sends one attempt
-//!   ([`Endpoint::complete`], [`Endpoint::stream`]); the broker's provider actors hold
-//!   one each. A provider configured with its own path, query, key scheme or headers is
-//!   its wire wrapped in a [`Routed`] (`route.rs`), which also applies each request's own
-//!   headers and `extra_body`.
+//!   ([`Endpoint::complete`], [`Endpoint::stream`]); the broker runs each attempt in a
+//!   task of its own over its lane's endpoint (`attempt.rs`). A provider configured with
+//!   its own path, query, key scheme or headers is its wire wrapped in a [`Routed`]
+//!   (`route.rs`), which also applies each request's own headers and `extra_body`.
 //! - Every response's rate-limit headers (both vendors' families) become one
 //!   [`RateLimitSnapshot`]; every failure becomes a typed [`ProviderError`] (status and
 //!   error body, with `x-should-retry` honoured).
 //! - Streaming: [`StreamEvent`] is what a consumer sees, [`StreamDecoder`] the per-wire
 //!   pure SSE state machine, [`ProviderStream`] drives one over a body.
 
-mod actor;
 mod anthropic;
+mod attempt;
 mod classify;
 mod openai;
 #[cfg(test)]
@@ -33,7 +33,7 @@ mod route;
 mod stream;
 mod transport;
 
-pub(crate) use actor::{Dispatch, EventSink, ProviderActor, ProviderMsg, Reporter};
+pub(crate) use attempt::{spawn_attempt, Dispatch, EventSink, Overdue, Reporter};
 pub use classify::ProviderError;
 pub use ratelimit::{LimitWindow, RateLimitSnapshot};
 pub use route::{Route, Routed};

@@ -1,5 +1,4 @@
-//! The swarm builder: starts the simulator (when needed), the broker with its provider
-//! actors, and agents; runs until every agent finishes, the deadline or an interrupt
+//! The swarm builder: starts the simulator (when needed), the broker, and agents; runs until every agent finishes, the deadline or an interrupt
 //! (which cut the agents still running); reports.
 //!
 //! Three levels, pick one:

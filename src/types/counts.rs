@@ -78,7 +78,7 @@ impl MessageCounts {
 
 impl Clone for MessageCounts {
     fn clone(&self) -> Self {
-        MessageCounts(Arc::new(Mutex::new(self.lock().clone())))
+        MessageCounts(Arc::new(Mutex::new(self.lock().fork())))
     }
 }
 
@@ -90,6 +90,34 @@ impl PartialEq for MessageCounts {
 }
 
 impl Memo {
+    /// A copy for a forked conversation, with room for the turns it will add (an exact
+    /// copy would move all its entries again on its first new turn).
+    fn fork(&self) -> Memo {
+        let mut entries = Vec::with_capacity(self.entries.len() + self.entries.len() / 8 + 8);
+        entries.extend_from_slice(&self.entries);
+        Memo {
+            first: self.first,
+            entries,
+        }
+    }
+
+    /// How many of `messages`, from the first, have a remembered count in `slot` under
+    /// their own shape, and those counts' sum: one pass over the history's own array
+    /// and the remembered entries, no message's blocks read.
+    pub(crate) fn known_prefix(&self, messages: &[Message], slot: usize) -> (usize, u64) {
+        let mut sum = 0;
+        let mut known = 0;
+        for (m, e) in messages.iter().zip(&self.entries) {
+            let n = match e.tokens.get(slot) {
+                Some(&n) if n != UNKNOWN && e.shape == shape(m) => n,
+                _ => break,
+            };
+            sum += n;
+            known += 1;
+        }
+        (known, sum)
+    }
+
     /// Starts over when the history no longer begins with the message it began with
     /// (hash `first`): it was trimmed or summarised.
     pub(crate) fn begin(&mut self, first: u64) {

@@ -154,7 +154,7 @@ fn model_limits(path: &str, m: &RawModel, wire: Wire) -> Result<(Limits, LimitPo
     if none {
         let u = UNKNOWN_LIMIT;
         let placeholder = match wire {
-            Wire::OpenAi => Limits::Combined { rpm: u, tpm: u },
+            Wire::OpenAi | Wire::Responses => Limits::Combined { rpm: u, tpm: u },
             _ => Limits::Split {
                 rpm: u,
                 itpm: u,

@@ -1,24 +1,24 @@
-//! The provider actor: one per endpoint, generic over the [`Provider`](super::Provider)
-//! trait through [`Endpoint`].
-//!
-//! Messages: [`ProviderMsg::Dispatch`]. For each dispatch it spawns one task that sends the
-//! HTTP request and hands the outcome to the dispatch's [`Reporter`], which the broker
-//! builds to post a `Finished` message back to itself. The actor itself never awaits I/O,
-//! so one slow response does not hold up the next dispatch.
+//! One attempt: [`spawn_attempt`] runs a [`Dispatch`] in a task of its own, which sends the
+//! HTTP request (or reads the stream) through its [`Endpoint`] and hands the outcome to the
+//! dispatch's [`Reporter`], which the broker builds to post a `Finished` message back to
+//! itself. The broker calls it from its handler without awaiting anything, so one slow
+//! response does not hold up the next dispatch (and no actor sits between the two: a
+//! dispatch costs one task spawn, not a message hop and then a spawn).
 //!
 //! Every dispatch reports exactly once, whatever happens to it: success, failure and
 //! timeout alike (the transport has a timeout); a panic inside the attempt is caught and
 //! reported as [`ProviderError::Aborted`]; and a dispatch dropped without reporting (its
-//! task aborted, the runtime shutting down, this actor stopped with it in its mailbox)
-//! reports `Aborted` from the [`Reporter`]'s `Drop`. So the broker always hears back and
-//! the lane's in-flight slot is always released.
+//! task aborted, the runtime shutting down) reports `Aborted` from the [`Reporter`]'s
+//! `Drop`. So the broker always hears back and the lane's in-flight slot is always
+//! released. An attempt given an [`Overdue`] limit that has not finished within it calls
+//! the limit's notice first and is then dropped (its `Reporter` reports `Aborted`, which
+//! the broker, told first, ignores as stale).
 
 use super::{Endpoint, ProviderError, ProviderFailure, ProviderReply, StreamEvent};
 use crate::tokens::Encoding;
 use crate::types::{CompletionRequest, Usage};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -52,7 +52,7 @@ impl Drop for Reporter {
         if let Some(f) = self.on_done.take() {
             f(Err(ProviderError::Aborted {
                 message: "the attempt was dropped before it reported (its task was aborted, \
-                          or its provider actor stopped)"
+                          or the runtime shut down)"
                     .into(),
             }
             .into()));
@@ -77,46 +77,26 @@ pub struct Dispatch {
     pub on_done: Reporter,
     /// Stream the response to this sink (`None`: a plain request).
     pub stream: Option<Arc<dyn EventSink>>,
+    /// Give up on the attempt if it has not finished within this limit.
+    pub overdue: Option<Overdue>,
 }
 
-pub enum ProviderMsg {
-    Dispatch(Box<Dispatch>),
+/// An attempt's limit: past `after` without an outcome, `notify` is called and the
+/// attempt is dropped. Its timer costs nothing for an attempt that finishes on its first
+/// poll (a timer is registered only when the attempt has to wait).
+pub struct Overdue {
+    pub after: std::time::Duration,
+    pub notify: Box<dyn FnOnce() + Send + 'static>,
 }
 
-pub struct ProviderActor;
-
-impl Actor for ProviderActor {
-    type Msg = ProviderMsg;
-    type State = Endpoint;
-    type Arguments = Endpoint;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        endpoint: Endpoint,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(endpoint)
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        endpoint: &mut Endpoint,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            ProviderMsg::Dispatch(d) => on_dispatch(endpoint.clone(), *d),
-        }
-        Ok(())
-    }
-}
-
-fn on_dispatch(endpoint: Endpoint, d: Dispatch) {
+/// Runs `d` through `endpoint` in a task of its own (see the module doc).
+pub(crate) fn spawn_attempt(endpoint: Arc<Endpoint>, d: Dispatch) {
     let Dispatch {
         wire_model,
         request,
         on_done,
         stream: sink,
+        overdue,
     } = d;
     tokio::spawn(async move {
         let attempt = async {
@@ -126,7 +106,18 @@ fn on_dispatch(endpoint: Endpoint, d: Dispatch) {
             }
         };
         // A panic in the transport or the wire code must not lose the report.
-        let outcome = match AssertUnwindSafe(attempt).catch_unwind().await {
+        let attempt = AssertUnwindSafe(attempt).catch_unwind();
+        let caught = match overdue {
+            None => attempt.await,
+            Some(Overdue { after, notify }) => match tokio::time::timeout(after, attempt).await {
+                Ok(caught) => caught,
+                Err(_) => {
+                    notify();
+                    return; // `on_done` dropped: a stale `Aborted` after the notice
+                }
+            },
+        };
+        let outcome = match caught {
             Ok(outcome) => outcome,
             Err(panic) => Err(ProviderError::Aborted {
                 message: format!("the attempt panicked: {}", panic_message(panic.as_ref())),

@@ -93,17 +93,26 @@ pub enum Flow {
     Done,
 }
 
+/// One dispatched SSE event as a [`StreamDecoder`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct SseEvent<'a> {
+    /// The event name; `"message"` when the server named none.
+    pub event: &'a str,
+    /// The event's data (its `data:` lines joined).
+    pub data: &'a str,
+    /// When it arrived (resolves the relative resets an error event carries).
+    pub now: SystemTime,
+}
+
 /// A wire's SSE state machine, from SSE events to [`StreamEvent`]s; one fresh decoder
 /// per response ([`Provider::stream_decoder`](super::Provider::stream_decoder)). Pure:
 /// no I/O, no clock beyond the `now` passed in.
 pub trait StreamDecoder: Send + 'static {
-    /// One dispatched SSE event (`event` is `"message"` when the server named none).
-    /// An `Err` is the failure inside the stream (not yet wrapped in `MidStream`).
+    /// One dispatched SSE event. An `Err` is the failure inside the stream (not yet
+    /// wrapped in `MidStream`).
     fn on_event(
         &mut self,
-        event: &str,
-        data: &str,
-        now: SystemTime,
+        sse: SseEvent<'_>,
         out: &mut Vec<StreamEvent>,
     ) -> Result<Flow, ProviderError>;
 
@@ -190,10 +199,14 @@ impl ProviderStream {
                 let mut out = Vec::new();
                 match st.sse.next().await {
                     Some(Ok(ev)) => {
-                        match st
-                            .decoder
-                            .on_event(&ev.event, &ev.data, SystemTime::now(), &mut out)
-                        {
+                        match st.decoder.on_event(
+                            SseEvent {
+                                event: &ev.event,
+                                data: &ev.data,
+                                now: SystemTime::now(),
+                            },
+                            &mut out,
+                        ) {
                             Ok(flow) => {
                                 st.pending.extend(out);
                                 if flow == Flow::Done {

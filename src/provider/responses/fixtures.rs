@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::provider::stream::test_support::{body_json, expected, now, ok};
-use crate::types::{OutputSchema, ReasoningEffort};
+use crate::types::{OutputSchema, ReasoningEffort, ToolChoice};
 use serde_json::{json, Value};
 
 fn body(model: &str, req: &CompletionRequest) -> Value {

@@ -300,6 +300,15 @@ pub(crate) mod test_support {
         SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_755_780_000)
     }
 
+    /// A tiny base64 PNG image block (`{"type": "base64", "media_type": "image/png",
+    /// "data": "AAAA"}`), as the wire tests send it.
+    pub fn png_image() -> crate::types::ContentBlock {
+        crate::types::ContentBlock::Image {
+            source: serde_json::json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
+            cache_control: None,
+        }
+    }
+
     /// A request's body as JSON.
     pub fn body_json(r: &HttpRequest) -> serde_json::Value {
         serde_json::from_slice(&r.body).unwrap()

@@ -80,10 +80,7 @@ fn omits_absent_optional_fields_and_key() {
     let mut req = CompletionRequest::prompt("smart", "hi");
     req.messages.push(Message {
         role: Role::User,
-        content: vec![ContentBlock::Image {
-            source: json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
-            cache_control: None,
-        }],
+        content: vec![png_image()],
     });
     req.metadata = Some(json!({"team": "x"}));
     let r = Anthropic.encode("claude-haiku-4-5", &req, None).unwrap();
@@ -340,7 +337,7 @@ fn decodes_count_tokens_response() {
 
 // ---- streaming ----
 
-use crate::provider::stream::test_support::{body_json, events, finished, now, ok, run};
+use crate::provider::stream::test_support::{body_json, events, finished, now, ok, png_image, run};
 
 /// The vendor's documented example event stream.
 const SPEC_STREAM: &str = include_str!("streams/documented.sse");

@@ -93,10 +93,7 @@ fn encodes_parts_and_images_and_omits_absent_fields() {
         role: Role::User,
         content: vec![
             ContentBlock::text("What is this?"),
-            ContentBlock::Image {
-                source: json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
-                cache_control: None,
-            },
+            png_image(),
             ContentBlock::Image {
                 source: json!({"type": "url", "url": "https://example.com/cat.png"}),
                 cache_control: None,
@@ -308,7 +305,7 @@ fn error_response_is_classified_with_rate_limits() {
 
 // ---- streaming ----
 
-use crate::provider::stream::test_support::{body_json, events, finished, now, ok, run};
+use crate::provider::stream::test_support::{body_json, events, finished, now, ok, png_image, run};
 
 /// The vendor's documented example chunk stream.
 const SPEC_STREAM: &str = include_str!("streams/documented.sse");

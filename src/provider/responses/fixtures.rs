@@ -5,7 +5,7 @@
 //! compared as JSON with the body the API reference describes.
 
 use super::*;
-use crate::provider::stream::test_support::{body_json, expected, now, ok};
+use crate::provider::stream::test_support::{body_json, expected, now, ok, png_image};
 use crate::types::{OutputSchema, ReasoningEffort, ToolChoice};
 use serde_json::{json, Value};
 
@@ -130,13 +130,7 @@ fn images_become_input_images_and_anthropic_thinking_is_not_sent() {
     let req = CompletionRequest::new("mini")
         .message(Message {
             role: Role::User,
-            content: vec![
-                ContentBlock::text("What is this?"),
-                ContentBlock::Image {
-                    source: json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
-                    cache_control: None,
-                },
-            ],
+            content: vec![ContentBlock::text("What is this?"), png_image()],
         })
         .message(Message {
             role: Role::Assistant,

@@ -366,6 +366,17 @@ pub(crate) mod test_support {
             .await
     }
 
+    /// Like [`run`], asserting that no item is a failure.
+    pub async fn run_ok(
+        decoder: Box<dyn StreamDecoder>,
+        text: &str,
+        chunk: usize,
+    ) -> Vec<Result<StreamEvent, ProviderFailure>> {
+        let items = run(decoder, text, chunk).await;
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+        items
+    }
+
     /// The `Finished` completion among `items`.
     pub fn finished(items: &[Result<StreamEvent, ProviderFailure>]) -> (Completion, bool) {
         items

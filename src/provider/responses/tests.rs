@@ -1,7 +1,7 @@
 //! Fixture tests of the Responses stream decoder, at every chunking; no HTTP.
 
 use super::*;
-use crate::provider::stream::test_support::{events, finished, run};
+use crate::provider::stream::test_support::{events, finished, run, run_ok};
 use crate::provider::StreamEvent;
 use serde_json::json;
 
@@ -20,8 +20,7 @@ fn decoder() -> Box<ResponsesStream> {
 #[tokio::test]
 async fn decodes_the_documented_text_stream_at_any_chunking() {
     for chunk in [1, 7, 64, 100_000] {
-        let items = run(decoder(), DOCUMENTED, chunk).await;
-        assert!(items.iter().all(Result::is_ok), "{items:?}");
+        let items = run_ok(decoder(), DOCUMENTED, chunk).await;
         let evs = events(&items);
         assert!(matches!(
             &evs[0],

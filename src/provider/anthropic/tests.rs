@@ -36,12 +36,14 @@ fn rich_request() -> CompletionRequest {
     req
 }
 
+/// [`rich_request`] encoded for wire model `model` with API key `key`.
+fn encode_rich(model: &str, key: &str) -> Result<HttpRequest, ProviderError> {
+    Anthropic.encode(model, &rich_request(), Some(&ApiKey::new(key)))
+}
+
 #[test]
 fn encodes_messages_request_exactly() {
-    let key = ApiKey::new("sk-ant-secret-123");
-    let r = Anthropic
-        .encode("claude-sonnet-4-5", &rich_request(), Some(&key))
-        .unwrap();
+    let r = encode_rich("claude-sonnet-4-5", "sk-ant-secret-123").unwrap();
     assert_eq!(r.path, "/v1/messages");
     assert_eq!(r.headers["x-api-key"], "sk-ant-secret-123");
     assert!(r.headers["x-api-key"].is_sensitive());
@@ -111,10 +113,7 @@ fn debug_of_request_never_shows_the_key() {
 
 #[test]
 fn key_with_invalid_header_characters_is_refused_without_echoing_it() {
-    let key = ApiKey::new("sk-bad\nkey");
-    let e = Anthropic
-        .encode("m", &rich_request(), Some(&key))
-        .unwrap_err();
+    let e = encode_rich("m", "sk-bad\nkey").unwrap_err();
     assert!(!e.is_retryable());
     assert!(!e.to_string().contains("sk-bad"));
 }

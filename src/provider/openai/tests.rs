@@ -46,12 +46,14 @@ fn rich_request() -> CompletionRequest {
     req
 }
 
+/// [`rich_request`] encoded for wire model `model` with API key `key`.
+fn encode_rich(model: &str, key: &str) -> Result<HttpRequest, ProviderError> {
+    OpenAi.encode(model, &rich_request(), Some(&ApiKey::new(key)))
+}
+
 #[test]
 fn encodes_chat_request_exactly() {
-    let key = ApiKey::new("sk-proj-secret-456");
-    let r = OpenAi
-        .encode("gpt-4o-mini", &rich_request(), Some(&key))
-        .unwrap();
+    let r = encode_rich("gpt-4o-mini", "sk-proj-secret-456").unwrap();
     assert_eq!(r.path, "/v1/chat/completions");
     assert_eq!(r.headers["authorization"], "Bearer sk-proj-secret-456");
     assert!(r.headers["authorization"].is_sensitive());
@@ -122,10 +124,7 @@ fn encodes_parts_and_images_and_omits_absent_fields() {
 
 #[test]
 fn debug_of_request_never_shows_the_key() {
-    let key = ApiKey::new("sk-proj-secret-456");
-    let r = OpenAi
-        .encode("gpt-4o", &rich_request(), Some(&key))
-        .unwrap();
+    let r = encode_rich("gpt-4o", "sk-proj-secret-456").unwrap();
     let debug = format!("{r:?}");
     assert!(!debug.contains("sk-proj-secret-456"), "{debug}");
 }

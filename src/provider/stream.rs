@@ -309,6 +309,20 @@ pub(crate) mod test_support {
         }
     }
 
+    /// A reasoning item with one summary part and its encrypted content.
+    pub fn reasoning(id: &str, summary: &str, encrypted: &str) -> crate::types::ContentBlock {
+        crate::types::ContentBlock::Reasoning {
+            id: id.into(),
+            summary: vec![summary.into()],
+            encrypted_content: Some(encrypted.into()),
+        }
+    }
+
+    /// `(input, cache read, output)` tokens of `u`.
+    pub fn in_cached_out(u: &Usage) -> (u64, u64, u64) {
+        (u.input_tokens, u.cache_read_input_tokens, u.output_tokens)
+    }
+
     /// A request's body as JSON.
     pub fn body_json(r: &HttpRequest) -> serde_json::Value {
         serde_json::from_slice(&r.body).unwrap()
@@ -375,6 +389,14 @@ pub(crate) mod test_support {
         let items = run(decoder, text, chunk).await;
         assert!(items.iter().all(Result::is_ok), "{items:?}");
         items
+    }
+
+    /// The `Finished` completion among `items`, asserting its usage is the provider's
+    /// own (not estimated).
+    pub fn finished_reported(items: &[Result<StreamEvent, ProviderFailure>]) -> Completion {
+        let (c, estimated) = finished(items);
+        assert!(!estimated, "usage estimated: {c:?}");
+        c
     }
 
     /// The `Finished` completion among `items`.

@@ -337,7 +337,7 @@ fn decodes_count_tokens_response() {
 // ---- streaming ----
 
 use crate::provider::stream::test_support::{
-    body_json, events, finished, now, ok, png_image, run, run_ok,
+    body_json, events, finished, finished_reported, now, ok, png_image, run, run_ok,
 };
 
 /// The vendor's documented example event stream.
@@ -379,8 +379,7 @@ async fn decodes_spec_stream_with_usage_overlaid_whatever_the_chunking() {
                 text: "Hello".into()
             }
         );
-        let (c, estimated) = finished(&items);
-        assert!(!estimated);
+        let c = finished_reported(&items);
         assert_eq!(c.text(), "Hello");
         assert_eq!(c.stop_reason, StopReason::EndTurn);
         // message_delta replaced output_tokens; the rest kept message_start's values.

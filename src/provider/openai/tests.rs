@@ -305,7 +305,7 @@ fn error_response_is_classified_with_rate_limits() {
 // ---- streaming ----
 
 use crate::provider::stream::test_support::{
-    body_json, events, finished, now, ok, png_image, run, run_ok,
+    body_json, events, finished, finished_reported, now, ok, png_image, run, run_ok,
 };
 
 /// The vendor's documented example chunk stream.
@@ -337,8 +337,7 @@ async fn decodes_spec_stream_with_final_usage_chunk() {
             }
         );
         assert_eq!(evs.len(), 3, "{evs:?}");
-        let (c, estimated) = finished(&items);
-        assert!(!estimated);
+        let c = finished_reported(&items);
         assert_eq!(c.text(), "2, 3, 5");
         assert_eq!(c.stop_reason, StopReason::EndTurn);
         assert_eq!(

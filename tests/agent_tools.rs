@@ -125,20 +125,20 @@ fn completed(r: &SwarmReport, run: &ToolRun) {
     assert_eq!(m.last().map(|m| m.role), Some(Role::Assistant));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn completes_a_multi_step_task_on_anthropic() {
-    let (r, run) = run(Bookkeeper::new(Ask::new("sonnet").max_tokens(400), TASK)).await;
+/// The bookkeeper's task on `model`, not streamed.
+async fn completes(model: &str) {
+    let (r, run) = run(Bookkeeper::new(Ask::new(model).max_tokens(400), TASK)).await;
     completed(&r, &run);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completes_a_multi_step_task_on_anthropic() {
+    completes("sonnet").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completes_a_multi_step_task_on_openai() {
-    let (r, run) = run(Bookkeeper::new(
-        Ask::new("gpt-4o-mini").max_tokens(400),
-        TASK,
-    ))
-    .await;
-    completed(&r, &run);
+    completes("gpt-4o-mini").await;
 }
 
 /// The bookkeeper's task, streamed on `model`: every step a stream, the answer's text
@@ -169,12 +169,7 @@ async fn completes_a_multi_step_task_streamed_on_openai() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completes_a_multi_step_task_on_responses() {
-    let (r, run) = run(Bookkeeper::new(
-        Ask::new("mini-responses").max_tokens(400),
-        TASK,
-    ))
-    .await;
-    completed(&r, &run);
+    completes("mini-responses").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

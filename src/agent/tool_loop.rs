@@ -363,6 +363,11 @@ mod tests {
         crate::types::test_reply::reply(content, stop, usage)
     }
 
+    /// A final text reply (`end_turn`) of `out` output tokens.
+    fn final_reply(text: &str, out: u64) -> Completion {
+        completion(vec![ContentBlock::text(text)], StopReason::EndTurn, out)
+    }
+
     fn thinking(n: usize) -> ContentBlock {
         ContentBlock::Thinking {
             thinking: format!("thought {n}"),
@@ -415,11 +420,7 @@ mod tests {
                 StopReason::ToolUse,
                 6,
             )),
-            Ok(completion(
-                vec![ContentBlock::text("8")],
-                StopReason::EndTurn,
-                7,
-            )),
+            Ok(final_reply("8", 7)),
         ]);
         let run = drive(&tools(), req(), &mut &fake).await.unwrap();
         assert_eq!(run.text(), "8");
@@ -467,11 +468,7 @@ mod tests {
                 StopReason::ToolUse,
                 1,
             )),
-            Ok(completion(
-                vec![ContentBlock::text("sorry")],
-                StopReason::EndTurn,
-                1,
-            )),
+            Ok(final_reply("sorry", 1)),
         ]);
         let run = drive(&tools(), req(), &mut &fake).await.unwrap();
         let results = &run.transcript.messages[2].content;
@@ -541,11 +538,7 @@ mod tests {
         let paused = vec![ContentBlock::text("part one"), search, result];
         let fake = Fake::new(vec![
             Ok(completion(paused.clone(), StopReason::PauseTurn, 1)),
-            Ok(completion(
-                vec![ContentBlock::text("done")],
-                StopReason::EndTurn,
-                1,
-            )),
+            Ok(final_reply("done", 1)),
         ]);
         let run = drive(&tools(), req(), &mut &fake).await.unwrap();
         assert_eq!((run.steps, run.tool_turns), (2, 0));
@@ -566,11 +559,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reply_without_tool_calls_ends_at_once_and_request_tools_win() {
-        let fake = Fake::new(vec![Ok(completion(
-            vec![ContentBlock::text("no tools needed")],
-            StopReason::EndTurn,
-            1,
-        ))]);
+        let fake = Fake::new(vec![Ok(final_reply("no tools needed", 1))]);
         let own = Tool::new("noop", json!({"type": "object"})).description("the request's own");
         let run = drive(&tools(), req().tool(own.clone()), &mut &fake)
             .await

@@ -15,11 +15,11 @@
 //! [`encode_stream`]: Provider::encode_stream
 
 use super::classify::{classify, classify_stream_error};
-use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
+use super::stream::{count_output, Flow, SseEvent, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{CacheControl, ContentBlock, Message, Role, StopReason, Tool, Usage};
 use request::{WireCountTokensRequest, WireRequest};
-use response::{WireCountTokensResponse, WireResponse, WireUsage};
+use response::{WireCountTokensResponse, WireResponse, WireResponseBlock, WireUsage};
 use serde::{Deserialize, Serialize};
 
 /// The only `anthropic-version` the SDK sends.
@@ -48,13 +48,8 @@ impl Provider for Anthropic {
         Box::new(AnthropicStream::new(model))
     }
 
-    fn encode_count_tokens(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Option<Encoded> {
-        Some(encode_count_tokens(model, req, key))
+    fn encode_count_tokens(&self, a: Attempt<'_>) -> Option<Encoded> {
+        Some(encode_count_tokens(a.model, a.req, a.key))
     }
 
     fn stream_decoder_for(&self, model: &str, req: &CompletionRequest) -> Box<dyn StreamDecoder> {

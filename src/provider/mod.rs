@@ -37,7 +37,7 @@ pub(crate) use attempt::{spawn_attempt, Dispatch, EventSink, Overdue, Reporter};
 pub use classify::ProviderError;
 pub use ratelimit::{LimitWindow, RateLimitSnapshot};
 pub use route::{Route, Routed};
-pub use stream::{ByteStream, Flow, ProviderStream, StreamDecoder, StreamEvent};
+pub use stream::{ByteStream, Flow, ProviderStream, SseEvent, StreamDecoder, StreamEvent};
 pub use transport::{
     HttpRequest, HttpResponse, HttpTransport, StreamingResponse, Transport, TransportError,
 };
@@ -195,13 +195,9 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The request counting `req`'s input tokens with the provider's own counter
     /// (Anthropic `count_tokens`); `None` (the default) for wires that have none.
-    fn encode_count_tokens(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Option<Encoded> {
-        let _ = (model, req, key);
+    /// `a.stream` is ignored: a count is never streamed.
+    fn encode_count_tokens(&self, a: Attempt<'_>) -> Option<Encoded> {
+        let _ = a;
         None
     }
 
@@ -260,7 +256,7 @@ impl Endpoint {
     ) -> Option<Result<u64, ProviderFailure>> {
         let encoded = self
             .provider
-            .encode_count_tokens(model, req, self.key.as_ref())?
+            .encode_count_tokens(Attempt::new(model, req, self.key.as_ref(), false))?
             .and_then(|h| route::with_request_extras(h, req, false));
         let http = match encoded {
             Ok(h) => h,

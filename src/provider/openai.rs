@@ -42,7 +42,7 @@
 //!   (`request::prompt_cache_key`).
 
 use super::classify::classify_stream_error;
-use super::stream::{count_output, Flow, StreamDecoder, StreamEvent};
+use super::stream::{count_output, Flow, SseEvent, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{ContentBlock, Message, Role, StopReason, Tool, ToolChoice, Usage};
 use request::WireRequest;
@@ -244,18 +244,15 @@ impl WireResponse {
                 .map(StopReason::from_openai)
                 .unwrap_or_else(|| StopReason::Other(String::new()))
         };
-        Ok(Completion {
-            id: self.id,
-            // The broker overwrites `model` with the config name.
-            model: self.model.clone(),
-            provider_model: self.model,
+        // Reasoning tokens are inside completion_tokens; cached ones inside prompt.
+        let usage = self.usage.unwrap_or_default().into_usage();
+        Ok(Completion::from_provider(
+            self.id,
+            self.model,
             content,
             stop_reason,
-            stop_sequence: None,
-            // Reasoning tokens are inside completion_tokens; cached ones inside prompt.
-            usage: self.usage.unwrap_or_default().into_usage(),
-            reused: false,
-        })
+            usage,
+        ))
     }
 }
 
@@ -266,5 +263,5 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-pub(super) use request::image_url;
+pub(super) use request::{image_url, WireFunctionName, WireToolChoice};
 pub use stream::OpenAiStream;

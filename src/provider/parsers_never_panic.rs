@@ -8,7 +8,7 @@
 use super::anthropic::AnthropicStream;
 use super::openai::OpenAiStream;
 use super::responses::ResponsesStream;
-use super::stream::{ProviderStream, StreamDecoder, StreamEvent};
+use super::stream::{ProviderStream, SseEvent, StreamDecoder, StreamEvent};
 use super::{classify, ratelimit, RateLimitSnapshot, TransportError};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -351,7 +351,7 @@ fn parsers_never_panic_on_sse_events_fed_to_any_decoder() {
                 let mut out = Vec::new();
                 for (event, data) in &events {
                     // Keep feeding after `Done` and errors too: a decoder must hold up.
-                    let _ = decoder.on_event(event, data, now, &mut out);
+                    let _ = decoder.on_event(SseEvent { event, data, now }, &mut out);
                     check_usage(&decoder.partial_usage());
                 }
                 let _ = decoder.on_eof(&mut out);
@@ -425,8 +425,15 @@ fn huge_usage_counts_are_clamped_when_decoded() {
     let start = json!({"type": "message_start", "message": {"id": "m", "model": "claude-sonnet-4-5",
         "usage": {"input_tokens": u64::MAX, "output_tokens": 1,
                   "cache_read_input_tokens": u64::MAX, "cache_creation_input_tokens": u64::MAX}}});
-    a.on_event("message_start", &start.to_string(), now, &mut out)
-        .unwrap();
+    a.on_event(
+        SseEvent {
+            event: "message_start",
+            data: &start.to_string(),
+            now,
+        },
+        &mut out,
+    )
+    .unwrap();
     let u = a.partial_usage();
     assert_eq!(u.input_tokens, crate::types::Usage::MAX_REPORTED);
     assert_eq!(u.total_input(), 3 * crate::types::Usage::MAX_REPORTED);
@@ -435,9 +442,24 @@ fn huge_usage_counts_are_clamped_when_decoded() {
     let chunk = json!({"id": "c", "model": "gpt-4o", "choices": [],
         "usage": {"prompt_tokens": u64::MAX, "completion_tokens": u64::MAX,
                   "prompt_tokens_details": {"cached_tokens": u64::MAX}}});
-    o.on_event("message", &chunk.to_string(), now, &mut out)
-        .unwrap();
-    o.on_event("message", "[DONE]", now, &mut out).unwrap();
+    o.on_event(
+        SseEvent {
+            event: "message",
+            data: &chunk.to_string(),
+            now,
+        },
+        &mut out,
+    )
+    .unwrap();
+    o.on_event(
+        SseEvent {
+            event: "message",
+            data: "[DONE]",
+            now,
+        },
+        &mut out,
+    )
+    .unwrap();
     let Some(StreamEvent::Finished { completion, .. }) = out.last() else {
         panic!("{out:?}");
     };

@@ -36,7 +36,7 @@
 
 use super::stream::StreamDecoder;
 use super::*;
-use crate::types::{ContentBlock, Message, Role, StopReason, Tool, ToolChoice, Usage};
+use crate::types::{ContentBlock, Message, Role, StopReason, Tool, Usage};
 use reqwest::header::AUTHORIZATION;
 
 pub use super::openai::TOOL_ERROR_MARKER;

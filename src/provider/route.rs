@@ -118,17 +118,15 @@ impl Provider for Routed {
         self.route.apply(http, a.model, "", a.key, a.req)
     }
 
-    fn encode_count_tokens(
-        &self,
-        model: &str,
-        req: &CompletionRequest,
-        key: Option<&ApiKey>,
-    ) -> Option<Encoded> {
-        let http = match self.inner.encode_count_tokens(model, req, None)? {
+    fn encode_count_tokens(&self, a: Attempt<'_>) -> Option<Encoded> {
+        let http = match self.inner.encode_count_tokens(Attempt { key: None, ..a })? {
             Ok(h) => h,
             Err(e) => return Some(Err(e)),
         };
-        Some(self.route.apply(http, model, "/count_tokens", key, req))
+        Some(
+            self.route
+                .apply(http, a.model, "/count_tokens", a.key, a.req),
+        )
     }
 
     fn decode(&self, response: HttpResponse, now: SystemTime) -> Decoded {
@@ -307,7 +305,7 @@ headers = { x-ms-client-request-id = "abc" }
         let req = CompletionRequest::prompt("m", "hi");
         let key = ApiKey::new("k");
         let http = p
-            .encode_count_tokens("claude-x", &req, Some(&key))
+            .encode_count_tokens(Attempt::new("claude-x", &req, Some(&key), false))
             .expect("Anthropic counts")
             .expect("encodes");
         assert_eq!(http.path, "/anthropic/v1/messages/count_tokens");
@@ -315,7 +313,7 @@ headers = { x-ms-client-request-id = "abc" }
         assert!(!http.headers.contains_key("x-api-key"));
         assert!(
             Routed::wrap(for_wire(Wire::OpenAi), Route::for_wire(Wire::OpenAi))
-                .encode_count_tokens("gpt", &req, None)
+                .encode_count_tokens(Attempt::new("gpt", &req, None, false))
                 .is_none()
         );
     }

@@ -93,17 +93,26 @@ pub enum Flow {
     Done,
 }
 
+/// One dispatched SSE event as a [`StreamDecoder`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct SseEvent<'a> {
+    /// The event name; `"message"` when the server named none.
+    pub event: &'a str,
+    /// The event's data (its `data:` lines joined).
+    pub data: &'a str,
+    /// When it arrived (resolves the relative resets an error event carries).
+    pub now: SystemTime,
+}
+
 /// A wire's SSE state machine, from SSE events to [`StreamEvent`]s; one fresh decoder
 /// per response ([`Provider::stream_decoder`](super::Provider::stream_decoder)). Pure:
 /// no I/O, no clock beyond the `now` passed in.
 pub trait StreamDecoder: Send + 'static {
-    /// One dispatched SSE event (`event` is `"message"` when the server named none).
-    /// An `Err` is the failure inside the stream (not yet wrapped in `MidStream`).
+    /// One dispatched SSE event. An `Err` is the failure inside the stream (not yet
+    /// wrapped in `MidStream`).
     fn on_event(
         &mut self,
-        event: &str,
-        data: &str,
-        now: SystemTime,
+        sse: SseEvent<'_>,
         out: &mut Vec<StreamEvent>,
     ) -> Result<Flow, ProviderError>;
 
@@ -190,10 +199,14 @@ impl ProviderStream {
                 let mut out = Vec::new();
                 match st.sse.next().await {
                     Some(Ok(ev)) => {
-                        match st
-                            .decoder
-                            .on_event(&ev.event, &ev.data, SystemTime::now(), &mut out)
-                        {
+                        match st.decoder.on_event(
+                            SseEvent {
+                                event: &ev.event,
+                                data: &ev.data,
+                                now: SystemTime::now(),
+                            },
+                            &mut out,
+                        ) {
                             Ok(flow) => {
                                 st.pending.extend(out);
                                 if flow == Flow::Done {
@@ -287,6 +300,29 @@ pub(crate) mod test_support {
         SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_755_780_000)
     }
 
+    /// A tiny base64 PNG image block (`{"type": "base64", "media_type": "image/png",
+    /// "data": "AAAA"}`), as the wire tests send it.
+    pub fn png_image() -> crate::types::ContentBlock {
+        crate::types::ContentBlock::Image {
+            source: serde_json::json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
+            cache_control: None,
+        }
+    }
+
+    /// A reasoning item with one summary part and its encrypted content.
+    pub fn reasoning(id: &str, summary: &str, encrypted: &str) -> crate::types::ContentBlock {
+        crate::types::ContentBlock::Reasoning {
+            id: id.into(),
+            summary: vec![summary.into()],
+            encrypted_content: Some(encrypted.into()),
+        }
+    }
+
+    /// `(input, cache read, output)` tokens of `u`.
+    pub fn in_cached_out(u: &Usage) -> (u64, u64, u64) {
+        (u.input_tokens, u.cache_read_input_tokens, u.output_tokens)
+    }
+
     /// A request's body as JSON.
     pub fn body_json(r: &HttpRequest) -> serde_json::Value {
         serde_json::from_slice(&r.body).unwrap()
@@ -342,6 +378,25 @@ pub(crate) mod test_support {
         ProviderStream::new(decoder, body, RateLimitSnapshot::default())
             .collect()
             .await
+    }
+
+    /// Like [`run`], asserting that no item is a failure.
+    pub async fn run_ok(
+        decoder: Box<dyn StreamDecoder>,
+        text: &str,
+        chunk: usize,
+    ) -> Vec<Result<StreamEvent, ProviderFailure>> {
+        let items = run(decoder, text, chunk).await;
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+        items
+    }
+
+    /// The `Finished` completion among `items`, asserting its usage is the provider's
+    /// own (not estimated).
+    pub fn finished_reported(items: &[Result<StreamEvent, ProviderFailure>]) -> Completion {
+        let (c, estimated) = finished(items);
+        assert!(!estimated, "usage estimated: {c:?}");
+        c
     }
 
     /// The `Finished` completion among `items`.

@@ -888,6 +888,28 @@ pub struct Completion {
 }
 
 impl Completion {
+    /// A reply as provider wire model `provider_model` sent it: `model` starts as the
+    /// wire name too (the broker overwrites it with the config name); no stop sequence,
+    /// not reused.
+    pub fn from_provider(
+        id: String,
+        provider_model: String,
+        content: Vec<ContentBlock>,
+        stop_reason: StopReason,
+        usage: Usage,
+    ) -> Completion {
+        Completion {
+            id,
+            model: provider_model.clone(),
+            provider_model,
+            content,
+            stop_reason,
+            stop_sequence: None,
+            usage,
+            reused: false,
+        }
+    }
+
     /// All text blocks joined with newlines.
     pub fn text(&self) -> String {
         join_text(&self.content)

@@ -4,7 +4,7 @@
 //! in the next request unchanged; server tools and documents encoded.
 
 use super::*;
-use crate::provider::stream::test_support::{finished, now, ok, run};
+use crate::provider::stream::test_support::{finished_reported, now, ok, run};
 use serde_json::{json, Value};
 
 /// A web search reply as the API documents it (ids and encrypted fields shortened).
@@ -134,8 +134,7 @@ async fn a_streamed_search_reply_keeps_the_same_blocks() {
         37,
     )
     .await;
-    let (streamed, estimated) = finished(&items);
-    assert!(!estimated);
+    let streamed = finished_reported(&items);
     assert_eq!(streamed.content, plain.content);
     assert_eq!(streamed.usage, plain.usage);
     assert_eq!(

@@ -56,14 +56,8 @@ pub(super) struct WireRequest<'a> {
     pub top_k: Option<u32>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub stop_sequences: &'a [String],
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<WireTool<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<WireToolChoice<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thinking: Option<Thinking>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output_config: Option<WireOutputConfig<'a>>,
+    #[serde(flatten)]
+    pub counted: WireCounted<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<WireMetadata<'a>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -78,6 +72,14 @@ pub(super) struct WireCountTokensRequest<'a> {
     #[serde(skip_serializing_if = "<[ContentBlock]>::is_empty")]
     pub system: &'a [ContentBlock],
     pub messages: Vec<WireMessage<'a>>,
+    #[serde(flatten)]
+    pub counted: WireCounted<'a>,
+}
+
+/// The fields a request and its `count_tokens` share after the messages: tools (the
+/// structured-output tool included), `tool_choice`, `thinking` and `output_config`.
+#[derive(Serialize)]
+pub(super) struct WireCounted<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,9 +90,20 @@ pub(super) struct WireCountTokensRequest<'a> {
     pub output_config: Option<WireOutputConfig<'a>>,
 }
 
+impl<'a> WireCounted<'a> {
+    fn new(model: &str, req: &'a CompletionRequest) -> Self {
+        let native = native(model);
+        WireCounted {
+            tools: tools(req, native),
+            tool_choice: tool_choice(req, native),
+            thinking: req.thinking,
+            output_config: WireOutputConfig::of(req, native),
+        }
+    }
+}
+
 impl<'a> WireRequest<'a> {
     pub(super) fn new(model: &'a str, req: &'a CompletionRequest, stream: bool) -> Self {
-        let native = native(model);
         WireRequest {
             model,
             max_tokens: req.max_tokens,
@@ -100,10 +113,7 @@ impl<'a> WireRequest<'a> {
             top_p: req.top_p,
             top_k: req.top_k,
             stop_sequences: &req.stop,
-            tools: tools(req, native),
-            tool_choice: tool_choice(req, native),
-            thinking: req.thinking,
-            output_config: WireOutputConfig::of(req, native),
+            counted: WireCounted::new(model, req),
             metadata: req.metadata.as_ref().and_then(WireMetadata::from_value),
             stream,
         }
@@ -112,15 +122,11 @@ impl<'a> WireRequest<'a> {
 
 impl<'a> WireCountTokensRequest<'a> {
     pub(super) fn new(model: &'a str, req: &'a CompletionRequest) -> Self {
-        let native = native(model);
         WireCountTokensRequest {
             model,
             system: &req.system,
             messages: req.messages.iter().map(WireMessage::from).collect(),
-            tools: tools(req, native),
-            tool_choice: tool_choice(req, native),
-            thinking: req.thinking,
-            output_config: WireOutputConfig::of(req, native),
+            counted: WireCounted::new(model, req),
         }
     }
 }

@@ -28,10 +28,13 @@ pub(super) struct WireResponse {
     usage: WireUsage,
 }
 
+/// A content block of a reply, or of a stream's `content_block_start` (there a text
+/// block starts empty and a tool call's `input` is `{}`, filled in by later deltas).
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum WireResponseBlock {
+pub(super) enum WireResponseBlock {
     Text {
+        #[serde(default)]
         text: String,
         #[serde(default)]
         citations: Option<Vec<serde_json::Value>>,
@@ -189,16 +192,10 @@ impl WireResponse {
             Some(name) => structured_reply(name, content, stop_reason),
             None => (content, stop_reason),
         };
+        let usage = self.usage.into_usage();
         Completion {
-            id: self.id,
-            // The broker overwrites `model` with the config name.
-            model: self.model.clone(),
-            provider_model: self.model,
-            content,
-            stop_reason,
             stop_sequence: self.stop_sequence,
-            usage: self.usage.into_usage(),
-            reused: false,
+            ..Completion::from_provider(self.id, self.model, content, stop_reason, usage)
         }
     }
 }

@@ -128,14 +128,14 @@ impl AnthropicStream {
             None => (content, stop_reason),
         };
         Completion {
-            id: self.id.clone(),
-            model: self.provider_model.clone(),
-            provider_model: self.provider_model.clone(),
-            content,
-            stop_reason,
             stop_sequence: self.stop_sequence.clone(),
-            usage: self.usage,
-            reused: false,
+            ..Completion::from_provider(
+                self.id.clone(),
+                self.provider_model.clone(),
+                content,
+                stop_reason,
+                self.usage,
+            )
         }
     }
 }
@@ -158,9 +158,7 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> ProviderError {
 impl StreamDecoder for AnthropicStream {
     fn on_event(
         &mut self,
-        event: &str,
-        data: &str,
-        now: SystemTime,
+        SseEvent { event, data, now }: SseEvent<'_>,
         out: &mut Vec<StreamEvent>,
     ) -> Result<Flow, ProviderError> {
         match event {
@@ -189,7 +187,7 @@ impl StreamDecoder for AnthropicStream {
                 content_block,
             } => {
                 let block = match content_block {
-                    WireStartBlock::Text { text, citations } => {
+                    WireResponseBlock::Text { text, citations } => {
                         if !text.is_empty() {
                             out.push(StreamEvent::TextDelta {
                                 index,
@@ -198,7 +196,7 @@ impl StreamDecoder for AnthropicStream {
                         }
                         StreamBlock::Text { text, citations }
                     }
-                    WireStartBlock::ToolUse { id, name } if self.is_structured(&name) => {
+                    WireResponseBlock::ToolUse { id, name, .. } if self.is_structured(&name) => {
                         StreamBlock::ToolUse {
                             id,
                             name,
@@ -206,7 +204,7 @@ impl StreamDecoder for AnthropicStream {
                             input: None,
                         }
                     }
-                    WireStartBlock::ToolUse { id, name } => {
+                    WireResponseBlock::ToolUse { id, name, .. } => {
                         out.push(StreamEvent::ToolUseStart {
                             index,
                             id: id.clone(),
@@ -219,17 +217,17 @@ impl StreamDecoder for AnthropicStream {
                             input: None,
                         }
                     }
-                    WireStartBlock::Thinking {
+                    WireResponseBlock::Thinking {
                         thinking,
                         signature,
                     } => StreamBlock::Thinking {
                         thinking,
                         signature,
                     },
-                    WireStartBlock::RedactedThinking { data } => {
+                    WireResponseBlock::RedactedThinking { data } => {
                         StreamBlock::RedactedThinking(data)
                     }
-                    WireStartBlock::Other(block) => StreamBlock::Other {
+                    WireResponseBlock::Other(block) => StreamBlock::Other {
                         block,
                         json: String::new(),
                     },
@@ -353,7 +351,7 @@ enum WireStreamEvent {
     },
     ContentBlockStart {
         index: usize,
-        content_block: WireStartBlock,
+        content_block: WireResponseBlock,
     },
     ContentBlockDelta {
         index: usize,
@@ -383,34 +381,6 @@ struct WireStreamMessage {
     model: String,
     #[serde(default)]
     usage: WireUsage,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireStartBlock {
-    Text {
-        #[serde(default)]
-        text: String,
-        #[serde(default)]
-        citations: Option<Vec<serde_json::Value>>,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-    },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-        #[serde(default)]
-        signature: String,
-    },
-    RedactedThinking {
-        #[serde(default)]
-        data: String,
-    },
-    /// Server-tool blocks and unknown types, kept whole.
-    #[serde(untagged)]
-    Other(serde_json::Map<String, serde_json::Value>),
 }
 
 #[derive(Deserialize)]

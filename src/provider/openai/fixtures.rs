@@ -5,7 +5,7 @@
 //! reference shows.
 
 use super::*;
-use crate::provider::stream::test_support::{expected, now, ok};
+use crate::provider::stream::test_support::{expected, now, ok, png_image};
 use crate::types::{CacheControl, OutputSchema, ReasoningEffort};
 use serde_json::json;
 
@@ -43,11 +43,7 @@ fn tools_named_choice_no_parallel_calls_strict_and_tool_results() {
                     tool_use_id: "call_1".into(),
                     content: vec![
                         ContentBlock::text("18C"),
-                        ContentBlock::Image {
-                            source: json!({"type": "base64", "media_type": "image/png",
-                                           "data": "AAAA"}),
-                            cache_control: None,
-                        },
+                        png_image(),
                         ContentBlock::text("sunny"),
                     ],
                     is_error: false,

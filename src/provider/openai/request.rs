@@ -85,7 +85,11 @@ impl<'a> WireRequest<'a> {
             top_p: req.top_p,
             stop: &req.stop,
             tools: req.tools.iter().map(WireTool::from).collect(),
-            tool_choice: req.tool_choice.as_ref().map(WireToolChoice::from),
+            tool_choice: req.tool_choice.as_ref().map(|c| {
+                WireToolChoice::new(c, |name| WireNamedFunction {
+                    function: WireFunctionName { name },
+                })
+            }),
             parallel_tool_calls: req.parallel_tool_calls.filter(|_| !req.tools.is_empty()),
             response_format: req.response_format.as_ref().map(WireResponseFormat::from),
             reasoning_effort: req
@@ -236,7 +240,7 @@ pub(super) struct WireRequest<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<WireToolChoice<'a>>,
+    tool_choice: Option<WireToolChoice<WireNamedFunction<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel_tool_calls: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,32 +258,42 @@ pub(super) struct WireRequest<'a> {
 /// `"auto" | "required" | "none"` or `{"type": "function", "function": {"name"}}`.
 #[derive(Serialize)]
 #[serde(untagged)]
-enum WireToolChoice<'a> {
+pub(crate) enum WireToolChoice<T> {
     Mode(&'static str),
     Function {
         #[serde(rename = "type")]
         kind: &'static str,
-        function: WireFunctionName<'a>,
+        #[serde(flatten)]
+        named: T,
     },
 }
 
-#[derive(Serialize)]
-struct WireFunctionName<'a> {
-    name: &'a str,
-}
-
-impl<'a> From<&'a ToolChoice> for WireToolChoice<'a> {
-    fn from(c: &'a ToolChoice) -> Self {
+impl<T> WireToolChoice<T> {
+    /// `c` on an OpenAI wire: a forced tool is `{"type": "function", ...named(name)}`
+    /// (Chat Completions nests the name in `"function"`, Responses does not).
+    pub(crate) fn new<'a>(c: &'a ToolChoice, named: impl FnOnce(&'a str) -> T) -> Self {
         match c {
             ToolChoice::Auto => WireToolChoice::Mode("auto"),
             ToolChoice::Any => WireToolChoice::Mode("required"),
             ToolChoice::None => WireToolChoice::Mode("none"),
             ToolChoice::Tool(name) => WireToolChoice::Function {
                 kind: "function",
-                function: WireFunctionName { name },
+                named: named(name),
             },
         }
     }
+}
+
+/// `{"name"}`: the tool a tool choice forces.
+#[derive(Serialize)]
+pub(crate) struct WireFunctionName<'a> {
+    pub(crate) name: &'a str,
+}
+
+/// `{"function": {"name"}}`: Chat Completions' forced tool.
+#[derive(Serialize)]
+struct WireNamedFunction<'a> {
+    function: WireFunctionName<'a>,
 }
 
 /// `{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`.

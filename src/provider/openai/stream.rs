@@ -110,16 +110,13 @@ impl OpenAiStream {
                 .unwrap_or_else(|| StopReason::Other(String::new()))
         };
         out.push(StreamEvent::Finished {
-            completion: Completion {
-                id: self.id.clone(),
-                model: self.provider_model.clone(),
-                provider_model: self.provider_model.clone(),
+            completion: Completion::from_provider(
+                self.id.clone(),
+                self.provider_model.clone(),
                 content,
                 stop_reason,
-                stop_sequence: None,
                 usage,
-                reused: false,
-            },
+            ),
             usage_estimated,
         });
     }
@@ -185,9 +182,7 @@ impl OpenAiStream {
 impl StreamDecoder for OpenAiStream {
     fn on_event(
         &mut self,
-        _event: &str,
-        data: &str,
-        now: SystemTime,
+        SseEvent { data, now, .. }: SseEvent<'_>,
         out: &mut Vec<StreamEvent>,
     ) -> Result<Flow, ProviderError> {
         if data.trim_start().starts_with("[DONE]") {

@@ -5,8 +5,10 @@
 //! compared as JSON with the body the API reference describes.
 
 use super::*;
-use crate::provider::stream::test_support::{body_json, expected, now, ok};
-use crate::types::{OutputSchema, ReasoningEffort};
+use crate::provider::stream::test_support::{
+    body_json, expected, in_cached_out, now, ok, png_image, reasoning,
+};
+use crate::types::{OutputSchema, ReasoningEffort, ToolChoice};
 use serde_json::{json, Value};
 
 fn body(model: &str, req: &CompletionRequest) -> Value {
@@ -34,11 +36,7 @@ fn tool_loop() -> CompletionRequest {
         .message(Message {
             role: Role::Assistant,
             content: vec![
-                ContentBlock::Reasoning {
-                    id: "rs_1".into(),
-                    summary: vec!["Need the weather.".into()],
-                    encrypted_content: Some("gAAAA==".into()),
-                },
+                reasoning("rs_1", "Need the weather.", "gAAAA=="),
                 ContentBlock::text("Checking."),
                 ContentBlock::tool_use("call_1", "get_weather", json!({"city": "Paris"})),
             ],
@@ -130,13 +128,7 @@ fn images_become_input_images_and_anthropic_thinking_is_not_sent() {
     let req = CompletionRequest::new("mini")
         .message(Message {
             role: Role::User,
-            content: vec![
-                ContentBlock::text("What is this?"),
-                ContentBlock::Image {
-                    source: json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}),
-                    cache_control: None,
-                },
-            ],
+            content: vec![ContentBlock::text("What is this?"), png_image()],
         })
         .message(Message {
             role: Role::Assistant,
@@ -177,23 +169,12 @@ fn decodes_reasoning_a_call_and_usage_with_cached_and_reasoning_tokens() {
     assert_eq!(
         c.content,
         vec![
-            ContentBlock::Reasoning {
-                id: "rs_1".into(),
-                summary: vec!["Think.".into()],
-                encrypted_content: Some("enc==".into()),
-            },
+            reasoning("rs_1", "Think.", "enc=="),
             ContentBlock::tool_use("call_9", "get_weather", json!({"city": "Rome"})),
         ]
     );
     assert_eq!(c.stop_reason, StopReason::ToolUse);
-    assert_eq!(
-        (
-            c.usage.input_tokens,
-            c.usage.cache_read_input_tokens,
-            c.usage.output_tokens
-        ),
-        (60, 40, 70)
-    );
+    assert_eq!(in_cached_out(&c.usage), (60, 40, 70));
     // The history replays the reasoning item unchanged.
     let next = CompletionRequest::prompt("o4", "go").message(c.to_message());
     assert_eq!(

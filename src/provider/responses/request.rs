@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::config::family::openai_family;
-use crate::provider::openai::image_url;
+use crate::provider::openai::{image_url, WireFunctionName, WireToolChoice};
 use crate::types::{OutputSchema, ReasoningEffort};
 use serde::Serialize;
 use serde_json::Value;
@@ -26,8 +26,9 @@ pub(super) struct WireRequest<'a> {
     top_p: Option<f32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
+    /// `"auto" | "required" | "none"` or `{"type": "function", "name"}`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<WireToolChoice<'a>>,
+    tool_choice: Option<WireToolChoice<WireFunctionName<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel_tool_calls: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,7 +59,10 @@ impl<'a> WireRequest<'a> {
             temperature: req.temperature,
             top_p: req.top_p,
             tools: req.tools.iter().map(WireTool::from).collect(),
-            tool_choice: req.tool_choice.as_ref().map(WireToolChoice::from),
+            tool_choice: req
+                .tool_choice
+                .as_ref()
+                .map(|c| WireToolChoice::new(c, |name| WireFunctionName { name })),
             parallel_tool_calls: req.parallel_tool_calls.filter(|_| !req.tools.is_empty()),
             text: req.response_format.as_ref().map(|s| WireText {
                 format: WireFormat::from(s),
@@ -239,32 +243,6 @@ impl<'a> From<&'a Tool> for WireTool<'a> {
             parameters: &t.input_schema,
             // The Responses API treats a missing `strict` as true; ours means false.
             strict: t.strict.unwrap_or(false),
-        }
-    }
-}
-
-/// `"auto" | "required" | "none"` or `{"type": "function", "name"}`.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum WireToolChoice<'a> {
-    Mode(&'static str),
-    Function {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        name: &'a str,
-    },
-}
-
-impl<'a> From<&'a ToolChoice> for WireToolChoice<'a> {
-    fn from(c: &'a ToolChoice) -> Self {
-        match c {
-            ToolChoice::Auto => WireToolChoice::Mode("auto"),
-            ToolChoice::Any => WireToolChoice::Mode("required"),
-            ToolChoice::None => WireToolChoice::Mode("none"),
-            ToolChoice::Tool(name) => WireToolChoice::Function {
-                kind: "function",
-                name,
-            },
         }
     }
 }

@@ -206,16 +206,12 @@ impl WireResponse {
             reasoning_tokens = usage.reasoning_tokens(),
             "OpenAI response: reasoning tokens (part of output_tokens)"
         );
-        Ok(Completion {
-            id: self.id,
-            // The broker overwrites `model` with the config name.
-            model: self.model.clone(),
-            provider_model: self.model,
+        Ok(Completion::from_provider(
+            self.id,
+            self.model,
             content,
             stop_reason,
-            stop_sequence: None,
-            usage: usage.into_usage(),
-            reused: false,
-        })
+            usage.into_usage(),
+        ))
     }
 }

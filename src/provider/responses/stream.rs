@@ -4,7 +4,7 @@
 use super::response::{item_block, stop_reason, WireResponse};
 use super::*;
 use crate::provider::classify::classify_stream_error;
-use crate::provider::stream::{count_output, Flow, StreamEvent};
+use crate::provider::stream::{count_output, Flow, SseEvent, StreamEvent};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -250,9 +250,7 @@ fn error_body(error: Option<&Value>) -> Vec<u8> {
 impl StreamDecoder for ResponsesStream {
     fn on_event(
         &mut self,
-        _event: &str,
-        data: &str,
-        now: SystemTime,
+        SseEvent { data, now, .. }: SseEvent<'_>,
         out: &mut Vec<StreamEvent>,
     ) -> Result<Flow, ProviderError> {
         let invalid = |e: String| ProviderError::InvalidResponse {

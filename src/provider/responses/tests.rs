@@ -1,7 +1,9 @@
 //! Fixture tests of the Responses stream decoder, at every chunking; no HTTP.
 
 use super::*;
-use crate::provider::stream::test_support::{events, finished, run};
+use crate::provider::stream::test_support::{
+    events, finished, finished_reported, in_cached_out, reasoning, run, run_ok,
+};
 use crate::provider::StreamEvent;
 use serde_json::json;
 
@@ -20,8 +22,7 @@ fn decoder() -> Box<ResponsesStream> {
 #[tokio::test]
 async fn decodes_the_documented_text_stream_at_any_chunking() {
     for chunk in [1, 7, 64, 100_000] {
-        let items = run(decoder(), DOCUMENTED, chunk).await;
-        assert!(items.iter().all(Result::is_ok), "{items:?}");
+        let items = run_ok(decoder(), DOCUMENTED, chunk).await;
         let evs = events(&items);
         assert!(matches!(
             &evs[0],
@@ -42,8 +43,7 @@ async fn decodes_the_documented_text_stream_at_any_chunking() {
                 }
             ]
         );
-        let (c, estimated) = finished(&items);
-        assert!(!estimated);
+        let c = finished_reported(&items);
         assert_eq!(c.text(), "Hi there!");
         assert_eq!(c.stop_reason, StopReason::EndTurn);
         assert_eq!((c.usage.input_tokens, c.usage.output_tokens), (37, 11));
@@ -78,23 +78,12 @@ async fn decodes_reasoning_then_a_function_call_streamed_in_pieces() {
         assert_eq!(
             c.content,
             vec![
-                ContentBlock::Reasoning {
-                    id: "rs_abc".into(),
-                    summary: vec!["Need the weather.".into()],
-                    encrypted_content: Some("gAAAAABoENC==".into()),
-                },
+                reasoning("rs_abc", "Need the weather.", "gAAAAABoENC=="),
                 ContentBlock::tool_use("call_W1", "get_weather", json!({"city": "Paris"})),
             ]
         );
         assert_eq!(c.stop_reason, StopReason::ToolUse);
-        assert_eq!(
-            (
-                c.usage.input_tokens,
-                c.usage.cache_read_input_tokens,
-                c.usage.output_tokens
-            ),
-            (56, 64, 90)
-        );
+        assert_eq!(in_cached_out(&c.usage), (56, 64, 90));
     }
 }
 

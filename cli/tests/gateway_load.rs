@@ -8,6 +8,7 @@
 //! Its own test binary: about 30-45 s in real time.
 
 mod common;
+#[path = "gateway/harness.rs"]
 mod gateway;
 
 use std::process::{Command, Stdio};

@@ -9,8 +9,8 @@
 //!   loaded 2-core machine are not on one clock: a process descheduled for a few hundred
 //!   milliseconds delivers requests the broker spaced out as one burst, which a drained
 //!   bucket refuses (and a Redis call slower than the store's timeout drops a process to
-//!   its local share for a while). The paused-time tests (`tests/redis_shared.rs`,
-//!   `tests/broker_*.rs`) hold the broker to zero 429s where time is exact; here it is
+//!   its local share for a while). The paused-time tests (`tests/shared_quota/shared.rs`,
+//!   `tests/broker/`) hold the broker to zero 429s where time is exact; here it is
 //!   held to what real time allows. The combined
 //!   makespan against the ideal for the combined load (max over buckets of total charged
 //!   / refill rate) is printed as a measurement; the assertion only bounds it widely

@@ -1,7 +1,7 @@
 //! The load the multi-process tests give `quotaswarm run` processes on one key: the
 //! limits (client and simulator alike), the simulator's config, each process's scripted
 //! scenario, and the simulator's stats. Included with `#[path]` by the tests that use all
-//! of it (`multi_process.rs`, `chaos.rs`), so the other tests sharing `common` carry none.
+//! of it (`multi_process.rs`, `realtime/chaos.rs`), so the other tests sharing `common` carry none.
 
 pub const RPM: f64 = 1200.0;
 pub const ITPM: f64 = 120_000.0;

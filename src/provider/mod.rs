@@ -321,12 +321,13 @@ impl Endpoint {
 }
 
 /// The shared half of every wire's `decode`: a non-2xx response is classified, a 2xx body
-/// is parsed by `parse` (whose error message becomes `InvalidResponse`); either way the
-/// rate-limit headers travel with the outcome.
+/// is parsed by `parse` (an unreadable body is [`invalid_response`]; a wire whose 200
+/// can report a failure, as a Responses `status: "failed"` does, classifies it); either
+/// way the rate-limit headers travel with the outcome.
 pub(crate) fn decode_response(
     response: HttpResponse,
     now: SystemTime,
-    parse: impl FnOnce(&[u8]) -> Result<Completion, String>,
+    parse: impl FnOnce(&[u8]) -> Result<Completion, ProviderError>,
 ) -> Result<ProviderReply, ProviderFailure> {
     let rate_limits = ratelimit::parse(&response.headers, now);
     if !(200..300).contains(&response.status) {
@@ -340,11 +341,13 @@ pub(crate) fn decode_response(
             completion,
             rate_limits,
         }),
-        Err(message) => Err(ProviderFailure {
-            error: ProviderError::InvalidResponse { message },
-            rate_limits,
-        }),
+        Err(error) => Err(ProviderFailure { error, rate_limits }),
     }
+}
+
+/// A 2xx body that could not be read as a completion.
+pub(crate) fn invalid_response(message: String) -> ProviderError {
+    ProviderError::InvalidResponse { message }
 }
 
 impl Endpoint {

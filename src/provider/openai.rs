@@ -82,6 +82,7 @@ impl Provider for OpenAi {
             serde_json::from_slice::<WireResponse>(body)
                 .map_err(|e| format!("OpenAI chat completion body: {e}"))
                 .and_then(WireResponse::into_completion)
+                .map_err(super::invalid_response)
         })
     }
 }

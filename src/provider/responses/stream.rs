@@ -1,7 +1,7 @@
 //! Responses streaming (`docs/providers.md`, "OpenAI Responses"): the SSE decoder of one
 //! streamed response.
 
-use super::response::{item_block, stop_reason, WireResponse};
+use super::response::{error_body, failure, item_block, stop_reason, WireResponse};
 use super::*;
 use crate::provider::classify::classify_stream_error;
 use crate::provider::stream::{count_output, Flow, SseEvent, StreamEvent};
@@ -159,7 +159,12 @@ impl ResponsesStream {
 
     /// The end: the final response's output when it has one (authoritative), else the
     /// items gathered from the stream.
-    fn finish(&mut self, response: WireResponse, out: &mut Vec<StreamEvent>) -> Result<(), String> {
+    fn finish(
+        &mut self,
+        response: WireResponse,
+        now: SystemTime,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), ProviderError> {
         let usage_estimated = response.usage.is_none();
         let estimate = self.estimated_usage();
         let mut completion = if response.output.is_empty() {
@@ -168,7 +173,7 @@ impl ResponsesStream {
                 .incomplete_details
                 .as_ref()
                 .and_then(|d| d.reason.clone());
-            let mut c = response.into_completion()?;
+            let mut c = response.into_completion(now)?;
             c.content = self.gathered_content();
             let refused = !self.refusal.is_empty()
                 && !c
@@ -187,7 +192,7 @@ impl ResponsesStream {
             );
             c
         } else {
-            response.into_completion()?
+            response.into_completion(now)?
         };
         if usage_estimated {
             completion.usage = estimate;
@@ -233,20 +238,6 @@ impl ResponsesStream {
 /// The output items that become blocks (the others are built-in tools' calls).
 const KEPT_ITEMS: &[&str] = &["message", "function_call", "reasoning"];
 
-/// A stream's failure event as the `{"error": {...}}` body the classifier reads.
-fn error_body(error: Option<&Value>) -> Vec<u8> {
-    let field = |k: &str| error.and_then(|e| e.get(k)).cloned().unwrap_or(Value::Null);
-    let code = field("code");
-    json!({"error": {
-        "message": field("message"),
-        "type": field("type").as_str().map(Value::from).unwrap_or(code.clone()),
-        "code": code,
-        "param": field("param"),
-    }})
-    .to_string()
-    .into_bytes()
-}
-
 impl StreamDecoder for ResponsesStream {
     fn on_event(
         &mut self,
@@ -269,7 +260,7 @@ impl StreamDecoder for ResponsesStream {
             }
             "response.failed" => {
                 let error = value.get("response").and_then(|r| r.get("error"));
-                return Err(classify_stream_error(&error_body(error), now));
+                return Err(failure(error, now));
             }
             _ => {}
         }
@@ -289,7 +280,7 @@ impl StreamDecoder for ResponsesStream {
                 if let Some(u) = response.usage {
                     self.usage = Some(u.into_usage());
                 }
-                self.finish(response, out).map_err(invalid)?;
+                self.finish(response, now, out)?;
                 return Ok(Flow::Done);
             }
             _ => {}

@@ -230,6 +230,9 @@ pub fn message(c: &Completion) -> Value {
 pub struct Encoder {
     started: bool,
     open: Option<usize>,
+    /// Whether any content block has gone out (if none has when the completion comes,
+    /// its blocks go out whole before the end).
+    any_block: bool,
 }
 
 fn sse(event: &str, data: Value) -> String {
@@ -253,6 +256,7 @@ impl Encoder {
     fn open_block(&mut self, index: usize, block: Value) -> String {
         let mut out = self.close_block();
         self.open = Some(index);
+        self.any_block = true;
         out += &sse(
             "content_block_start",
             json!({"type": "content_block_start", "index": index, "content_block": block}),
@@ -268,6 +272,49 @@ impl Encoder {
             ),
             None => String::new(),
         }
+    }
+
+    /// Block `index` sent whole, as the API streams each kind: text, a tool call's
+    /// input and thinking as deltas after an empty start (citations as
+    /// `citations_delta`s, the signature as a `signature_delta`); any other block
+    /// (redacted thinking, server-tool calls and results, kept blocks, reasoning items)
+    /// whole in its `content_block_start`. Then `content_block_stop`.
+    fn whole_block(&mut self, index: usize, block: &ContentBlock) -> String {
+        let (start, deltas) = match block {
+            ContentBlock::Text {
+                text, citations, ..
+            } => {
+                let cited = citations.iter().flatten();
+                let mut deltas: Vec<Value> = cited
+                    .map(|c| json!({"type": "citations_delta", "citation": c}))
+                    .collect();
+                deltas.push(json!({"type": "text_delta", "text": text}));
+                (json!({"type": "text", "text": ""}), deltas)
+            }
+            ContentBlock::ToolUse { id, name, input } => (
+                json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                vec![json!({"type": "input_json_delta", "partial_json": input.to_string()})],
+            ),
+            ContentBlock::Thinking {
+                thinking,
+                signature,
+            } => (
+                json!({"type": "thinking", "thinking": "", "signature": ""}),
+                vec![
+                    json!({"type": "thinking_delta", "thinking": thinking}),
+                    json!({"type": "signature_delta", "signature": signature}),
+                ],
+            ),
+            other => (json!(other), Vec::new()),
+        };
+        let mut out = self.open_block(index, start);
+        for delta in deltas {
+            out += &sse(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": delta}),
+            );
+        }
+        out + &self.close_block()
     }
 
     /// The SSE text for one event (empty for events the wire has no place for).
@@ -311,6 +358,17 @@ impl Encoder {
                            "delta": {"type": "input_json_delta", "partial_json": partial_json}}),
                 );
             }
+            StreamEvent::Block { index, block } => out += &self.whole_block(*index, block),
+            StreamEvent::Citation { index, citation } => {
+                if self.open != Some(*index) {
+                    out += &self.open_block(*index, json!({"type": "text", "text": ""}));
+                }
+                out += &sse(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "citations_delta", "citation": citation}}),
+                );
+            }
             _ => {}
         }
         out
@@ -323,6 +381,12 @@ impl Encoder {
             out += &self.start(&c.id, &c.provider_model, c.usage.input_tokens);
         }
         out += &self.close_block();
+        if !self.any_block {
+            // An answer that came without events: its blocks, whole.
+            for (index, block) in c.content.iter().enumerate() {
+                out += &self.whole_block(index, block);
+            }
+        }
         out += &sse(
             "message_delta",
             json!({"type": "message_delta",
@@ -362,6 +426,60 @@ mod tests {
         let bad = json!({"model": "m", "max_tokens": 5, "messages": [],
                          "output_config": {"effort": "extreme"}});
         assert!(parse(bad.to_string().as_bytes(), false).is_err());
+    }
+
+    #[test]
+    fn an_answer_that_came_without_events_goes_out_whole_before_the_end() {
+        let raw = json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1",
+                         "content": []});
+        let c = Completion::from_provider(
+            "msg_1".into(),
+            "claude-sonnet-4-6".into(),
+            vec![
+                ContentBlock::Thinking {
+                    thinking: "hm".into(),
+                    signature: "sig".into(),
+                },
+                serde_json::from_value(raw.clone()).unwrap(),
+                ContentBlock::tool_use("toolu_1", "lookup", json!({"q": "x"})),
+            ],
+            StopReason::ToolUse,
+            Default::default(),
+        );
+        let sse = Encoder::default().finish(&c);
+        let data: Vec<Value> = sse
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let kinds: Vec<&str> = data.iter().filter_map(|e| e["type"].as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "message_start",
+                "ping",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert_eq!(
+            data[4]["delta"],
+            json!({"type": "signature_delta", "signature": "sig"})
+        );
+        assert_eq!(data[6]["content_block"], raw);
+        assert_eq!(
+            data[9]["delta"],
+            json!({"type": "input_json_delta", "partial_json": "{\"q\":\"x\"}"})
+        );
     }
 
     #[test]

@@ -127,7 +127,9 @@ impl ResponsesStream {
         }
     }
 
-    fn on_item_done(&mut self, data: &Value) {
+    /// An item whole; a reasoning item reaches the consumer as a [`StreamEvent::Block`]
+    /// (it has no deltas, and its encrypted content is complete only here).
+    fn on_item_done(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
         let (block, refusal) = item_block(&data["item"]);
         if let Some(r) = refusal {
             self.refusal = r;
@@ -135,6 +137,12 @@ impl ResponsesStream {
         let output_index = data["output_index"].as_u64().unwrap_or(0);
         if block.is_some() || self.items.contains_key(&output_index) {
             let index = self.block_of(output_index);
+            if let Some(reasoning @ ContentBlock::Reasoning { .. }) = &block {
+                out.push(StreamEvent::Block {
+                    index,
+                    block: reasoning.clone(),
+                });
+            }
             self.blocks[index] = block;
         }
     }
@@ -267,7 +275,7 @@ impl StreamDecoder for ResponsesStream {
         self.start(value.get("response"), out);
         match kind {
             "response.output_item.added" => self.on_item_added(&value, out),
-            "response.output_item.done" => self.on_item_done(&value),
+            "response.output_item.done" => self.on_item_done(&value, out),
             "response.output_text.delta" => self.on_delta(&value, out, true),
             "response.function_call_arguments.delta" => self.on_delta(&value, out, false),
             "response.refusal.delta" => {

@@ -56,9 +56,14 @@ async fn decodes_reasoning_then_a_function_call_streamed_in_pieces() {
         let items = run(decoder(), REASONING_CALL, chunk).await;
         let evs = events(&items);
         let deltas: Vec<&StreamEvent> = evs.iter().filter(|e| e.is_delta()).collect();
+        let whole = StreamEvent::Block {
+            index: 0,
+            block: reasoning("rs_abc", "Need the weather.", "gAAAAABoENC=="),
+        };
         assert_eq!(
             deltas,
             [
+                &whole,
                 &StreamEvent::ToolUseStart {
                     index: 1,
                     id: "call_W1".into(),

@@ -42,7 +42,7 @@ pub use transport::{
     HttpRequest, HttpResponse, HttpTransport, StreamingResponse, Transport, TransportError,
 };
 
-use crate::config::Wire;
+use crate::config::{MaxTokensField, Wire};
 use crate::secret::ApiKey;
 use crate::types::{Completion, CompletionRequest};
 use std::sync::Arc;
@@ -80,6 +80,9 @@ pub struct Attempt<'a> {
     pub key: Option<&'a ApiKey>,
     /// Whether to ask for server-sent events.
     pub stream: bool,
+    /// Chat Completions: the body field of the output cap, as the provider's config
+    /// names it (`max_tokens_field`); `None`: by the model's family.
+    pub max_tokens_field: Option<MaxTokensField>,
 }
 
 impl<'a> Attempt<'a> {
@@ -95,6 +98,7 @@ impl<'a> Attempt<'a> {
             req,
             key,
             stream,
+            max_tokens_field: None,
         }
     }
 }

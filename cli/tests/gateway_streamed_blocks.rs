@@ -5,6 +5,8 @@
 //! deltas), give the same content as the plain answer: the signed thinking block, the
 //! `server_tool_use` call and its `web_search_tool_result` whole, and the text with its
 //! citations — so a streaming client can replay the turn as a non-streaming one can.
+//! Then the same through the official Anthropic SDK's `messages.stream` (skipped loudly
+//! without the SDK environment, as the other gateway SDK tests).
 
 mod common;
 mod gateway;
@@ -119,4 +121,28 @@ fn a_streamed_answer_carries_every_block_a_plain_one_does() {
         .is_some_and(|s| !s.is_empty()));
     assert!(content[3]["citations"].is_array(), "{plain}");
     assert_eq!(accumulate(&streamed), content, "{streamed}");
+
+    // The official SDK's own accumulator builds the same blocks.
+    let Some(python) = gateway::python() else {
+        return;
+    };
+    let out = gateway::run_script(&python, "sdk_streamed_blocks.py", &[&url, "sonnet"]);
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let kinds: Vec<&str> = seen["streamed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["type"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "thinking",
+            "server_tool_use",
+            "web_search_tool_result",
+            "text"
+        ],
+        "{seen}"
+    );
+    assert_eq!(seen["streamed"], seen["plain"], "{seen:#}");
 }

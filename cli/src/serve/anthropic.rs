@@ -193,13 +193,18 @@ pub fn stop_reason(r: &StopReason) -> String {
     }
 }
 
+/// The Messages usage of a completion; `server_tool_use` when a server tool ran.
 fn usage(c: &Completion) -> Value {
-    json!({
+    let mut u = json!({
         "input_tokens": c.usage.input_tokens,
         "output_tokens": c.usage.output_tokens,
         "cache_creation_input_tokens": c.usage.cache_creation_input_tokens,
         "cache_read_input_tokens": c.usage.cache_read_input_tokens,
-    })
+    });
+    if c.usage.web_search_requests > 0 {
+        u["server_tool_use"] = json!({"web_search_requests": c.usage.web_search_requests});
+    }
+    u
 }
 
 /// Anthropic ids start `msg_`; a completion from an OpenAI model gets one.
@@ -391,7 +396,10 @@ impl Encoder {
             "message_delta",
             json!({"type": "message_delta",
                    "delta": {"stop_reason": stop_reason(&c.stop_reason), "stop_sequence": c.stop_sequence},
-                   "usage": {"output_tokens": c.usage.output_tokens}}),
+                   // The final counts, input side included: the API's are cumulative
+                   // and the SDKs take each one given; an OpenAI model's input is known
+                   // only now (its `message_start` said 0).
+                   "usage": usage(c)}),
         );
         out + &sse("message_stop", json!({"type": "message_stop"}))
     }
@@ -480,6 +488,41 @@ mod tests {
             data[9]["delta"],
             json!({"type": "input_json_delta", "partial_json": "{\"q\":\"x\"}"})
         );
+    }
+
+    #[test]
+    fn the_stream_ends_with_the_whole_usage_input_side_and_searches_included() {
+        let mut c = Completion::from_provider(
+            "chatcmpl-1".into(),
+            "gpt-4.1".into(),
+            vec![ContentBlock::text("hi")],
+            StopReason::EndTurn,
+            Default::default(),
+        );
+        c.usage.input_tokens = 120;
+        c.usage.cache_read_input_tokens = 30;
+        c.usage.output_tokens = 7;
+        c.usage.web_search_requests = 2;
+        let mut enc = Encoder::default();
+        let started = StreamEvent::Started {
+            id: "chatcmpl-1".into(),
+            provider_model: "gpt-4.1".into(),
+            usage: Default::default(),
+        };
+        let sse = enc.event(&started, "m") + &enc.finish(&c);
+        let delta: Value = sse
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str::<Value>(d).unwrap())
+            .find(|e| e["type"] == "message_delta")
+            .unwrap();
+        assert_eq!(
+            delta["usage"],
+            json!({"input_tokens": 120, "output_tokens": 7, "cache_creation_input_tokens": 0,
+                   "cache_read_input_tokens": 30,
+                   "server_tool_use": {"web_search_requests": 2}})
+        );
+        assert_eq!(message(&c)["usage"], delta["usage"]);
     }
 
     #[test]

@@ -69,6 +69,24 @@ fn accumulate(sse: &str) -> Vec<Value> {
     content
 }
 
+/// The blocks of the answer, in order.
+const KINDS: [&str; 4] = [
+    "thinking",
+    "server_tool_use",
+    "web_search_tool_result",
+    "text",
+];
+
+/// The `type`s of a content array.
+fn kinds(content: &Value) -> Vec<&str> {
+    content
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["type"].as_str())
+        .collect()
+}
+
 #[test]
 fn a_streamed_answer_carries_every_block_a_plain_one_does() {
     let dir = gateway::dir("streamed-blocks");
@@ -105,17 +123,7 @@ fn a_streamed_answer_carries_every_block_a_plain_one_does() {
         (plain, streamed.text().await.expect("SSE body"))
     });
     let content = plain["content"].as_array().expect("content").clone();
-    let kinds: Vec<&str> = content.iter().filter_map(|b| b["type"].as_str()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "thinking",
-            "server_tool_use",
-            "web_search_tool_result",
-            "text"
-        ],
-        "{plain}"
-    );
+    assert_eq!(kinds(&plain["content"]), KINDS, "{plain}");
     assert!(content[0]["signature"]
         .as_str()
         .is_some_and(|s| !s.is_empty()));
@@ -128,21 +136,6 @@ fn a_streamed_answer_carries_every_block_a_plain_one_does() {
     };
     let out = gateway::run_script(&python, "sdk_streamed_blocks.py", &[&url, "sonnet"]);
     let seen: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    let kinds: Vec<&str> = seen["streamed"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|b| b["type"].as_str())
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            "thinking",
-            "server_tool_use",
-            "web_search_tool_result",
-            "text"
-        ],
-        "{seen}"
-    );
+    assert_eq!(kinds(&seen["streamed"]), KINDS, "{seen}");
     assert_eq!(seen["streamed"], seen["plain"], "{seen:#}");
 }

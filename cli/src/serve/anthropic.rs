@@ -244,6 +244,14 @@ fn sse(event: &str, data: Value) -> String {
     format!("event: {event}\ndata: {data}\n\n")
 }
 
+/// A `content_block_delta` of block `index`.
+fn delta(index: usize, delta: Value) -> String {
+    sse(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": index, "delta": delta}),
+    )
+}
+
 impl Encoder {
     fn start(&mut self, id: &str, model: &str, input_tokens: u64) -> String {
         self.started = true;
@@ -313,13 +321,19 @@ impl Encoder {
             other => (json!(other), Vec::new()),
         };
         let mut out = self.open_block(index, start);
-        for delta in deltas {
-            out += &sse(
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": index, "delta": delta}),
-            );
+        for d in deltas {
+            out += &delta(index, d);
         }
         out + &self.close_block()
+    }
+
+    /// `d` for the text block at `index`, opening it first if it is not open.
+    fn text_delta(&mut self, index: usize, d: Value) -> String {
+        let mut out = String::new();
+        if self.open != Some(index) {
+            out += &self.open_block(index, json!({"type": "text", "text": ""}));
+        }
+        out + &delta(index, d)
     }
 
     /// The SSE text for one event (empty for events the wire has no place for).
@@ -338,14 +352,7 @@ impl Encoder {
         }
         match e {
             StreamEvent::TextDelta { index, text } => {
-                if self.open != Some(*index) {
-                    out += &self.open_block(*index, json!({"type": "text", "text": ""}));
-                }
-                out += &sse(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "text_delta", "text": text}}),
-                );
+                out += &self.text_delta(*index, json!({"type": "text_delta", "text": text}));
             }
             StreamEvent::ToolUseStart { index, id, name } => {
                 out += &self.open_block(
@@ -357,22 +364,15 @@ impl Encoder {
                 index,
                 partial_json,
             } => {
-                out += &sse(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "input_json_delta", "partial_json": partial_json}}),
+                out += &delta(
+                    *index,
+                    json!({"type": "input_json_delta", "partial_json": partial_json}),
                 );
             }
             StreamEvent::Block { index, block } => out += &self.whole_block(*index, block),
             StreamEvent::Citation { index, citation } => {
-                if self.open != Some(*index) {
-                    out += &self.open_block(*index, json!({"type": "text", "text": ""}));
-                }
-                out += &sse(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "citations_delta", "citation": citation}}),
-                );
+                let cited = json!({"type": "citations_delta", "citation": citation});
+                out += &self.text_delta(*index, cited);
             }
             _ => {}
         }
@@ -492,13 +492,7 @@ mod tests {
 
     #[test]
     fn the_stream_ends_with_the_whole_usage_input_side_and_searches_included() {
-        let mut c = Completion::from_provider(
-            "chatcmpl-1".into(),
-            "gpt-4.1".into(),
-            vec![ContentBlock::text("hi")],
-            StopReason::EndTurn,
-            Default::default(),
-        );
+        let mut c = super::super::said_hi("chatcmpl-1", "gpt-4.1");
         c.usage.input_tokens = 120;
         c.usage.cache_read_input_tokens = 30;
         c.usage.output_tokens = 7;

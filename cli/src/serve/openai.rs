@@ -437,13 +437,7 @@ mod tests {
 
     #[test]
     fn usage_carries_cached_and_reasoning_tokens() {
-        let mut c = Completion::from_provider(
-            "msg_1".into(),
-            "o4-mini".into(),
-            vec![ContentBlock::text("hi")],
-            StopReason::EndTurn,
-            Default::default(),
-        );
+        let mut c = super::super::said_hi("msg_1", "o4-mini");
         c.usage.input_tokens = 60;
         c.usage.cache_read_input_tokens = 40;
         c.usage.output_tokens = 70;

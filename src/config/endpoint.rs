@@ -71,6 +71,49 @@ impl Auth {
     }
 }
 
+/// The body field a Chat Completions request carries its output cap in
+/// (`max_tokens_field` in `[providers.X]`). OpenAI reads `max_completion_tokens` (and
+/// refuses the older `max_tokens` for reasoning models); servers that only know the
+/// older field ignore the newer one and generate without a cap: Ollama's
+/// OpenAI-compatible endpoint (<https://docs.ollama.com/api/openai-compatibility>,
+/// which lists `max_tokens` only), vLLM releases before late 2024, llama.cpp's Python
+/// server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MaxTokensField {
+    /// `max_tokens`, the field every OpenAI-compatible server knows.
+    MaxTokens,
+    /// `max_completion_tokens`, OpenAI's current field.
+    MaxCompletionTokens,
+}
+
+impl MaxTokensField {
+    /// The field's name in the body (and in config files).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaxTokensField::MaxTokens => "max_tokens",
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
+
+    /// `s` as written in a config file at `path`.
+    pub(super) fn parse(path: &str, s: &str) -> Result<MaxTokensField, Problem> {
+        [
+            MaxTokensField::MaxTokens,
+            MaxTokensField::MaxCompletionTokens,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+        .ok_or_else(|| {
+            Problem::new(
+                path,
+                format!("must be \"max_tokens\" or \"max_completion_tokens\", not {s:?}"),
+            )
+        })
+    }
+}
+
 /// Headers the transport or the wire sets, which no config or request may replace.
 pub const RESERVED_HEADERS: &[&str] = &[
     "content-type",

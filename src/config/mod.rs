@@ -35,7 +35,7 @@ use crate::secret::ApiKey;
 pub use quota::{QuotaConfig, QuotaStore, DEFAULT_REDIS_URL};
 
 pub use alerts::AlertsConfig;
-pub use endpoint::{Auth, RESERVED_BODY_FIELDS, RESERVED_HEADERS};
+pub use endpoint::{Auth, MaxTokensField, RESERVED_BODY_FIELDS, RESERVED_HEADERS};
 pub use otlp::{OtlpConfig, DEFAULT_OTLP_ENDPOINT};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -172,6 +172,10 @@ pub struct ProviderConfig {
     pub query: Vec<(String, String)>,
     /// Headers of every request (`headers`); credential values never show in `Debug`.
     pub headers: crate::types::ExtraHeaders,
+    /// Chat Completions: the body field of the output cap (`max_tokens_field`). `None`:
+    /// by the model's family, `max_completion_tokens` but for the legacy gpt-3.5 and
+    /// gpt-4 models (`max_tokens`).
+    pub max_tokens_field: Option<MaxTokensField>,
 }
 
 impl ProviderConfig {

@@ -79,6 +79,9 @@ pub struct RawProvider {
     /// Headers added to every request.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Chat Completions: `max_tokens` or `max_completion_tokens`, the body field of the
+    /// output cap; default by the model's family.
+    pub max_tokens_field: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -547,3 +547,35 @@ fn a_model_without_limits_discovers_them_and_cannot_pin_none() {
     let e = err("[models.new]\nprovider = \"anthropic\"\nrpm = 5\n");
     assert!(e.contains("models.new.itpm is required"), "{e}");
 }
+
+#[test]
+fn max_tokens_field_names_the_chat_cap_field_and_is_checked_with_its_path() {
+    let c = Config::from_toml_str_over_defaults(
+        "[providers.local]\nkind = \"openai\"\nbase_url = \"http://localhost:11434\"\n\
+         auth = \"none\"\nmax_tokens_field = \"max_tokens\"\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(
+        c.providers["local"].max_tokens_field,
+        Some(MaxTokensField::MaxTokens)
+    );
+    assert_eq!(c.providers["openai"].max_tokens_field, None, "by family");
+    let e = err("[providers.local]\nkind = \"openai\"\nmax_tokens_field = \"num_predict\"\n");
+    assert!(
+        e.contains("providers.local.max_tokens_field must be \"max_tokens\" or \"max_completion_tokens\", not \"num_predict\""),
+        "{e}"
+    );
+    for table in [
+        "kind = \"openai\"\nwire = \"responses\"",
+        "kind = \"anthropic\"",
+    ] {
+        let e = err(&format!(
+            "[providers.x]\n{table}\nmax_tokens_field = \"max_tokens\"\n"
+        ));
+        assert!(
+            e.contains("providers.x.max_tokens_field is only for the Chat Completions wire"),
+            "{e}"
+        );
+    }
+}

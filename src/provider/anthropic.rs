@@ -79,7 +79,7 @@ fn decode_messages(
     super::decode_response(response, now, |body| {
         serde_json::from_slice::<WireResponse>(body)
             .map(|r| r.into_completion(structured))
-            .map_err(|e| format!("Anthropic message body: {e}"))
+            .map_err(|e| super::invalid_response(format!("Anthropic message body: {e}")))
     })
 }
 

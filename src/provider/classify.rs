@@ -456,6 +456,17 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTime) 
 /// had come with the status its `error.type` / `error.code` stands for. The caller wraps
 /// the result in [`ProviderError::MidStream`].
 pub fn classify_stream_error(body: &[u8], now: SystemTime) -> ProviderError {
+    // api_error, server_error, and whatever comes next.
+    classify_error_tags(body, now, 500)
+}
+
+/// Classifies an error body that came without a status of its own, as the status its
+/// `error.type` / `error.code` stands for; a tag this does not know is `unknown_status`.
+pub(crate) fn classify_error_tags(
+    body: &[u8],
+    now: SystemTime,
+    unknown_status: u16,
+) -> ProviderError {
     let parsed = ErrorBody::parse(body);
     let tag = |t: &str| parsed.kind.as_deref() == Some(t) || parsed.code.as_deref() == Some(t);
     let status = if tag("overloaded_error") {
@@ -478,8 +489,7 @@ pub fn classify_stream_error(body: &[u8], now: SystemTime) -> ProviderError {
     } else if tag("timeout_error") {
         504
     } else {
-        // api_error, server_error, and whatever comes next.
-        500
+        unknown_status
     };
     classify(status, &HeaderMap::new(), body, now)
 }

@@ -42,7 +42,7 @@ pub use transport::{
     HttpRequest, HttpResponse, HttpTransport, StreamingResponse, Transport, TransportError,
 };
 
-use crate::config::Wire;
+use crate::config::{MaxTokensField, Wire};
 use crate::secret::ApiKey;
 use crate::types::{Completion, CompletionRequest};
 use std::sync::Arc;
@@ -80,6 +80,9 @@ pub struct Attempt<'a> {
     pub key: Option<&'a ApiKey>,
     /// Whether to ask for server-sent events.
     pub stream: bool,
+    /// Chat Completions: the body field of the output cap, as the provider's config
+    /// names it (`max_tokens_field`); `None`: by the model's family.
+    pub max_tokens_field: Option<MaxTokensField>,
 }
 
 impl<'a> Attempt<'a> {
@@ -95,6 +98,7 @@ impl<'a> Attempt<'a> {
             req,
             key,
             stream,
+            max_tokens_field: None,
         }
     }
 }
@@ -321,12 +325,13 @@ impl Endpoint {
 }
 
 /// The shared half of every wire's `decode`: a non-2xx response is classified, a 2xx body
-/// is parsed by `parse` (whose error message becomes `InvalidResponse`); either way the
-/// rate-limit headers travel with the outcome.
+/// is parsed by `parse` (an unreadable body is [`invalid_response`]; a wire whose 200
+/// can report a failure, as a Responses `status: "failed"` does, classifies it); either
+/// way the rate-limit headers travel with the outcome.
 pub(crate) fn decode_response(
     response: HttpResponse,
     now: SystemTime,
-    parse: impl FnOnce(&[u8]) -> Result<Completion, String>,
+    parse: impl FnOnce(&[u8]) -> Result<Completion, ProviderError>,
 ) -> Result<ProviderReply, ProviderFailure> {
     let rate_limits = ratelimit::parse(&response.headers, now);
     if !(200..300).contains(&response.status) {
@@ -340,11 +345,13 @@ pub(crate) fn decode_response(
             completion,
             rate_limits,
         }),
-        Err(message) => Err(ProviderFailure {
-            error: ProviderError::InvalidResponse { message },
-            rate_limits,
-        }),
+        Err(error) => Err(ProviderFailure { error, rate_limits }),
     }
+}
+
+/// A 2xx body that could not be read as a completion.
+pub(crate) fn invalid_response(message: String) -> ProviderError {
+    ProviderError::InvalidResponse { message }
 }
 
 impl Endpoint {

@@ -67,7 +67,7 @@ impl Provider for OpenAi {
 
     fn encode_attempt(&self, a: Attempt<'_>) -> Encoded {
         request::sendable(a.req)?;
-        let body = WireRequest::new(a.model, a.req, a.stream);
+        let body = WireRequest::new(a.model, a.req, a.stream).max_tokens_in(a.max_tokens_field);
         let bearer = |key: &str| format!("Bearer {key}");
         let path = CHAT_COMPLETIONS_PATH;
         super::json_request(path, &body, a.key, AUTHORIZATION, bearer, &[])
@@ -82,6 +82,7 @@ impl Provider for OpenAi {
             serde_json::from_slice::<WireResponse>(body)
                 .map_err(|e| format!("OpenAI chat completion body: {e}"))
                 .and_then(WireResponse::into_completion)
+                .map_err(super::invalid_response)
         })
     }
 }

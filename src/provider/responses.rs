@@ -28,8 +28,10 @@
 //!   `top_k` or Anthropic thinking blocks: those are not sent;
 //! - the answer's `output` items become blocks in order (reasoning, text of
 //!   `output_text` parts, tool calls); `status: "incomplete"` with reason
-//!   `max_output_tokens` is [`StopReason::MaxTokens`], a function call
-//!   [`StopReason::ToolUse`], a refusal part alone [`StopReason::Refusal`];
+//!   `max_output_tokens` is [`StopReason::MaxTokens`] (`content_filter`:
+//!   [`StopReason::ContentFilter`]), a function call [`StopReason::ToolUse`], a refusal
+//!   part alone [`StopReason::Refusal`]; a `status: "failed"` 200 (or a
+//!   `response.failed` event) is a [`ProviderError`] classified by its `error.code`;
 //! - usage: `input_tokens` includes `input_tokens_details.cached_tokens` (core
 //!   `input_tokens` excludes them), `output_tokens` includes
 //!   `output_tokens_details.reasoning_tokens`.
@@ -63,7 +65,7 @@ impl Provider for Responses {
     }
 
     fn decode(&self, response: HttpResponse, now: SystemTime) -> Decoded {
-        super::decode_response(response, now, response::parse)
+        super::decode_response(response, now, |body| response::parse(body, now))
     }
 }
 

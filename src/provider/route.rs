@@ -9,7 +9,7 @@
 //! `messages`, `stream`) cannot be replaced by any of them.
 
 use super::*;
-use crate::config::{Auth, ProviderConfig, RESERVED_BODY_FIELDS, RESERVED_HEADERS};
+use crate::config::{Auth, MaxTokensField, ProviderConfig, RESERVED_BODY_FIELDS, RESERVED_HEADERS};
 use crate::types::{is_secret_header, ExtraHeaders};
 use reqwest::header::{HeaderName, HeaderValue};
 
@@ -25,6 +25,8 @@ pub struct Route {
     pub query: Vec<(String, String)>,
     /// Headers of every request (under the request's own).
     pub headers: ExtraHeaders,
+    /// Chat Completions: the body field of the output cap; `None`: the wire's choice.
+    pub max_tokens_field: Option<MaxTokensField>,
 }
 
 impl Route {
@@ -35,6 +37,7 @@ impl Route {
             auth: p.auth,
             query: p.query.clone(),
             headers: p.headers.clone(),
+            max_tokens_field: p.max_tokens_field,
         }
     }
 
@@ -45,6 +48,7 @@ impl Route {
             auth: Auth::for_wire(wire),
             query: Vec::new(),
             headers: ExtraHeaders::new(),
+            max_tokens_field: None,
         }
     }
 
@@ -114,7 +118,13 @@ impl Provider for Routed {
     }
 
     fn encode_attempt(&self, a: Attempt<'_>) -> Encoded {
-        let http = self.inner.encode_attempt(Attempt { key: None, ..a })?;
+        let field = self.route.max_tokens_field.or(a.max_tokens_field);
+        let inner = Attempt {
+            key: None,
+            max_tokens_field: field,
+            ..a
+        };
+        let http = self.inner.encode_attempt(inner)?;
         self.route.apply(http, a.model, "", a.key, a.req)
     }
 

@@ -12,7 +12,7 @@
 //!   the HTTP connection, or tells the in-process simulator the client went away).
 
 use super::{ProviderError, ProviderFailure, RateLimitSnapshot, TransportError};
-use crate::types::{Completion, Usage};
+use crate::types::{Completion, ContentBlock, Usage};
 use bytes::Bytes;
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::stream::{BoxStream, Stream, StreamExt};
@@ -61,6 +61,27 @@ pub enum StreamEvent {
         /// The next piece of the tool input's JSON text.
         partial_json: String,
     },
+    /// A block the stream delivers whole once it is complete, at its place among the
+    /// others: thinking (with its signature) and redacted thinking, a Responses
+    /// reasoning item, and blocks kept whole ([`ContentBlock::Raw`]: server-tool calls
+    /// and results, types this version does not know). A consumer that relays the
+    /// stream (the gateway) hands them on so its client gets every block a
+    /// non-streamed answer has.
+    ///
+    /// [`ContentBlock::Raw`]: crate::types::ContentBlock::Raw
+    Block {
+        /// The content block's index.
+        index: usize,
+        /// The whole block, as it is in the final completion.
+        block: ContentBlock,
+    },
+    /// A citation appended to the text block at `index` (Anthropic `citations_delta`).
+    Citation {
+        /// The content block's index.
+        index: usize,
+        /// The citation object, kept whole.
+        citation: serde_json::Value,
+    },
     /// The end: the assembled completion with its final usage. `usage_estimated` is true
     /// when the provider never reported usage (an OpenAI stream without, or cut before,
     /// its usage chunk): then `output_tokens` was counted locally and input is 0.
@@ -73,13 +94,16 @@ pub enum StreamEvent {
 }
 
 impl StreamEvent {
-    /// Whether this event carries content (what "a delta has been delivered" counts).
+    /// Whether this event carries content (what "a delta has been delivered" counts: a
+    /// whole block or a citation handed on is content a relaying consumer has sent).
     pub fn is_delta(&self) -> bool {
         matches!(
             self,
             StreamEvent::TextDelta { .. }
                 | StreamEvent::ToolUseStart { .. }
                 | StreamEvent::ToolInputDelta { .. }
+                | StreamEvent::Block { .. }
+                | StreamEvent::Citation { .. }
         )
     }
 }

@@ -211,6 +211,9 @@ async fn a_keyless_provider_is_real_and_never_simulated() {
         seen.auth
     );
     assert_eq!(seen.params["top_k"], 20);
+    // The block's `max_tokens_field`: the cap in the field such servers read.
+    assert_eq!(seen.params["max_tokens"], 20, "{:?}", seen.params);
+    assert!(!seen.params.contains_key("max_completion_tokens"));
     server.shutdown().await.expect("shutdown");
 }
 

@@ -193,13 +193,18 @@ pub fn stop_reason(r: &StopReason) -> String {
     }
 }
 
+/// The Messages usage of a completion; `server_tool_use` when a server tool ran.
 fn usage(c: &Completion) -> Value {
-    json!({
+    let mut u = json!({
         "input_tokens": c.usage.input_tokens,
         "output_tokens": c.usage.output_tokens,
         "cache_creation_input_tokens": c.usage.cache_creation_input_tokens,
         "cache_read_input_tokens": c.usage.cache_read_input_tokens,
-    })
+    });
+    if c.usage.web_search_requests > 0 {
+        u["server_tool_use"] = json!({"web_search_requests": c.usage.web_search_requests});
+    }
+    u
 }
 
 /// Anthropic ids start `msg_`; a completion from an OpenAI model gets one.
@@ -230,10 +235,21 @@ pub fn message(c: &Completion) -> Value {
 pub struct Encoder {
     started: bool,
     open: Option<usize>,
+    /// Whether any content block has gone out (if none has when the completion comes,
+    /// its blocks go out whole before the end).
+    any_block: bool,
 }
 
 fn sse(event: &str, data: Value) -> String {
     format!("event: {event}\ndata: {data}\n\n")
+}
+
+/// A `content_block_delta` of block `index`.
+fn delta(index: usize, delta: Value) -> String {
+    sse(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": index, "delta": delta}),
+    )
 }
 
 impl Encoder {
@@ -253,6 +269,7 @@ impl Encoder {
     fn open_block(&mut self, index: usize, block: Value) -> String {
         let mut out = self.close_block();
         self.open = Some(index);
+        self.any_block = true;
         out += &sse(
             "content_block_start",
             json!({"type": "content_block_start", "index": index, "content_block": block}),
@@ -268,6 +285,55 @@ impl Encoder {
             ),
             None => String::new(),
         }
+    }
+
+    /// Block `index` sent whole, as the API streams each kind: text, a tool call's
+    /// input and thinking as deltas after an empty start (citations as
+    /// `citations_delta`s, the signature as a `signature_delta`); any other block
+    /// (redacted thinking, server-tool calls and results, kept blocks, reasoning items)
+    /// whole in its `content_block_start`. Then `content_block_stop`.
+    fn whole_block(&mut self, index: usize, block: &ContentBlock) -> String {
+        let (start, deltas) = match block {
+            ContentBlock::Text {
+                text, citations, ..
+            } => {
+                let cited = citations.iter().flatten();
+                let mut deltas: Vec<Value> = cited
+                    .map(|c| json!({"type": "citations_delta", "citation": c}))
+                    .collect();
+                deltas.push(json!({"type": "text_delta", "text": text}));
+                (json!({"type": "text", "text": ""}), deltas)
+            }
+            ContentBlock::ToolUse { id, name, input } => (
+                json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                vec![json!({"type": "input_json_delta", "partial_json": input.to_string()})],
+            ),
+            ContentBlock::Thinking {
+                thinking,
+                signature,
+            } => (
+                json!({"type": "thinking", "thinking": "", "signature": ""}),
+                vec![
+                    json!({"type": "thinking_delta", "thinking": thinking}),
+                    json!({"type": "signature_delta", "signature": signature}),
+                ],
+            ),
+            other => (json!(other), Vec::new()),
+        };
+        let mut out = self.open_block(index, start);
+        for d in deltas {
+            out += &delta(index, d);
+        }
+        out + &self.close_block()
+    }
+
+    /// `d` for the text block at `index`, opening it first if it is not open.
+    fn text_delta(&mut self, index: usize, d: Value) -> String {
+        let mut out = String::new();
+        if self.open != Some(index) {
+            out += &self.open_block(index, json!({"type": "text", "text": ""}));
+        }
+        out + &delta(index, d)
     }
 
     /// The SSE text for one event (empty for events the wire has no place for).
@@ -286,14 +352,7 @@ impl Encoder {
         }
         match e {
             StreamEvent::TextDelta { index, text } => {
-                if self.open != Some(*index) {
-                    out += &self.open_block(*index, json!({"type": "text", "text": ""}));
-                }
-                out += &sse(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "text_delta", "text": text}}),
-                );
+                out += &self.text_delta(*index, json!({"type": "text_delta", "text": text}));
             }
             StreamEvent::ToolUseStart { index, id, name } => {
                 out += &self.open_block(
@@ -305,11 +364,15 @@ impl Encoder {
                 index,
                 partial_json,
             } => {
-                out += &sse(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "input_json_delta", "partial_json": partial_json}}),
+                out += &delta(
+                    *index,
+                    json!({"type": "input_json_delta", "partial_json": partial_json}),
                 );
+            }
+            StreamEvent::Block { index, block } => out += &self.whole_block(*index, block),
+            StreamEvent::Citation { index, citation } => {
+                let cited = json!({"type": "citations_delta", "citation": citation});
+                out += &self.text_delta(*index, cited);
             }
             _ => {}
         }
@@ -323,11 +386,20 @@ impl Encoder {
             out += &self.start(&c.id, &c.provider_model, c.usage.input_tokens);
         }
         out += &self.close_block();
+        if !self.any_block {
+            // An answer that came without events: its blocks, whole.
+            for (index, block) in c.content.iter().enumerate() {
+                out += &self.whole_block(index, block);
+            }
+        }
         out += &sse(
             "message_delta",
             json!({"type": "message_delta",
                    "delta": {"stop_reason": stop_reason(&c.stop_reason), "stop_sequence": c.stop_sequence},
-                   "usage": {"output_tokens": c.usage.output_tokens}}),
+                   // The final counts, input side included: the API's are cumulative
+                   // and the SDKs take each one given; an OpenAI model's input is known
+                   // only now (its `message_start` said 0).
+                   "usage": usage(c)}),
         );
         out + &sse("message_stop", json!({"type": "message_stop"}))
     }
@@ -362,6 +434,89 @@ mod tests {
         let bad = json!({"model": "m", "max_tokens": 5, "messages": [],
                          "output_config": {"effort": "extreme"}});
         assert!(parse(bad.to_string().as_bytes(), false).is_err());
+    }
+
+    #[test]
+    fn an_answer_that_came_without_events_goes_out_whole_before_the_end() {
+        let raw = json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1",
+                         "content": []});
+        let c = Completion::from_provider(
+            "msg_1".into(),
+            "claude-sonnet-4-6".into(),
+            vec![
+                ContentBlock::Thinking {
+                    thinking: "hm".into(),
+                    signature: "sig".into(),
+                },
+                serde_json::from_value(raw.clone()).unwrap(),
+                ContentBlock::tool_use("toolu_1", "lookup", json!({"q": "x"})),
+            ],
+            StopReason::ToolUse,
+            Default::default(),
+        );
+        let sse = Encoder::default().finish(&c);
+        let data: Vec<Value> = sse
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let kinds: Vec<&str> = data.iter().filter_map(|e| e["type"].as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "message_start",
+                "ping",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert_eq!(
+            data[4]["delta"],
+            json!({"type": "signature_delta", "signature": "sig"})
+        );
+        assert_eq!(data[6]["content_block"], raw);
+        assert_eq!(
+            data[9]["delta"],
+            json!({"type": "input_json_delta", "partial_json": "{\"q\":\"x\"}"})
+        );
+    }
+
+    #[test]
+    fn the_stream_ends_with_the_whole_usage_input_side_and_searches_included() {
+        let mut c = super::super::said_hi("chatcmpl-1", "gpt-4.1");
+        c.usage.input_tokens = 120;
+        c.usage.cache_read_input_tokens = 30;
+        c.usage.output_tokens = 7;
+        c.usage.web_search_requests = 2;
+        let mut enc = Encoder::default();
+        let started = StreamEvent::Started {
+            id: "chatcmpl-1".into(),
+            provider_model: "gpt-4.1".into(),
+            usage: Default::default(),
+        };
+        let sse = enc.event(&started, "m") + &enc.finish(&c);
+        let delta: Value = sse
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str::<Value>(d).unwrap())
+            .find(|e| e["type"] == "message_delta")
+            .unwrap();
+        assert_eq!(
+            delta["usage"],
+            json!({"input_tokens": 120, "output_tokens": 7, "cache_creation_input_tokens": 0,
+                   "cache_read_input_tokens": 30,
+                   "server_tool_use": {"web_search_requests": 2}})
+        );
+        assert_eq!(message(&c)["usage"], delta["usage"]);
     }
 
     #[test]

@@ -25,6 +25,18 @@ mod settings;
 mod shutdown;
 mod usage;
 
+/// A one-word answer of wire model `model`, for the translation tests.
+#[cfg(test)]
+fn said_hi(id: &str, model: &str) -> quotaswarm::Completion {
+    quotaswarm::Completion::from_provider(
+        id.into(),
+        model.into(),
+        vec![quotaswarm::types::ContentBlock::text("hi")],
+        quotaswarm::types::StopReason::EndTurn,
+        Default::default(),
+    )
+}
+
 use anyhow::Context;
 use clap::Args;
 use quotaswarm::swarm::Swarm;

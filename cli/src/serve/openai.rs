@@ -283,6 +283,7 @@ fn usage(c: &Completion) -> Value {
         "completion_tokens": c.usage.output_tokens,
         "total_tokens": prompt + c.usage.output_tokens,
         "prompt_tokens_details": {"cached_tokens": c.usage.cache_read_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": c.usage.reasoning_tokens},
     })
 }
 
@@ -427,5 +428,25 @@ impl Encoder {
 
     pub fn error(&mut self, body: Value) -> String {
         format!("data: {body}\n\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_carries_cached_and_reasoning_tokens() {
+        let mut c = super::super::said_hi("msg_1", "o4-mini");
+        c.usage.input_tokens = 60;
+        c.usage.cache_read_input_tokens = 40;
+        c.usage.output_tokens = 70;
+        c.usage.reasoning_tokens = 64;
+        assert_eq!(
+            completion(&c)["usage"],
+            json!({"prompt_tokens": 100, "completion_tokens": 70, "total_tokens": 170,
+                   "prompt_tokens_details": {"cached_tokens": 40},
+                   "completion_tokens_details": {"reasoning_tokens": 64}})
+        );
     }
 }

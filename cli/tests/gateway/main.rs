@@ -9,6 +9,7 @@
 //! | `drain` | SIGTERM with 50 requests in flight through `quotaswarm serve` |
 //! | `refusals` | What clients hear when the gateway refuses, through the official Python SDKs |
 //! | `responses_sdk` | The official OpenAI Python SDK's `client.responses.create` against `quotaswarm sim` (a process, over HTTP) |
+//! | `streamed_blocks` | Nothing is lost on the gateway's stream: thinking, a server tool's call and result and citations streamed give the plain answer's content |
 //! | `sdk` | The official Python SDKs (`anthropic`, `openai`) pointed at `quotaswarm serve` in front of `quotaswarm sim` |
 
 mod access_log;
@@ -20,3 +21,4 @@ mod gateway;
 mod refusals;
 mod responses_sdk;
 mod sdk;
+mod streamed_blocks;

@@ -55,6 +55,20 @@ pub(super) fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Pro
         None => Auth::for_wire(wire),
     };
     let headers = super::super::endpoint::headers(&format!("{path}.headers"), p.headers, auth)?;
+    let max_tokens_field = p
+        .max_tokens_field
+        .as_deref()
+        .map(|f| {
+            let at = format!("{path}.max_tokens_field");
+            if wire != Wire::OpenAi {
+                return Err(Problem::new(
+                    at,
+                    "is only for the Chat Completions wire (kind = \"openai\" without wire = \"responses\", whose cap is always max_output_tokens)",
+                ));
+            }
+            MaxTokensField::parse(&at, f)
+        })
+        .transpose()?;
     let timeout = nonzero_secs(&path, "timeout_secs", p.timeout_secs, 600)?;
     let stream_idle_timeout = nonzero_secs(
         &path,
@@ -75,6 +89,7 @@ pub(super) fn provider(name: &str, p: RawProvider) -> Result<ProviderConfig, Pro
         auth,
         query,
         headers,
+        max_tokens_field,
     })
 }
 

@@ -190,3 +190,39 @@ fn only_an_object_with_a_string_type_is_kept_whole() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_streamed_search_reply_hands_on_the_kept_blocks_whole_and_the_citations_in_order() {
+    let items = run(
+        Box::new(AnthropicStream::new("claude-sonnet-4-6")),
+        &search_stream(),
+        23,
+    )
+    .await;
+    let content = reply_content();
+    let kept = |i: usize| ContentBlock::Raw(content[i].as_object().unwrap().clone());
+    let handed: Vec<StreamEvent> = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(e @ (StreamEvent::Block { .. } | StreamEvent::Citation { .. })) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        handed,
+        [
+            StreamEvent::Block {
+                index: 1,
+                block: kept(1)
+            },
+            StreamEvent::Block {
+                index: 2,
+                block: kept(2)
+            },
+            StreamEvent::Citation {
+                index: 3,
+                citation: content[3]["citations"][0].clone()
+            },
+        ]
+    );
+}

@@ -14,7 +14,9 @@ use super::*;
 /// `input_json_delta`s parsed into its `input`, as the SDK's accumulator does); `message_delta.usage` *replaces* each field it carries (counts are
 /// cumulative); `ping` and unknown events are skipped; an `error` event is the failure.
 ///
-/// Thinking is not a delta a consumer sees: it arrives whole in the finished completion.
+/// Thinking, redacted thinking and the blocks kept whole reach a consumer as one
+/// [`StreamEvent::Block`] at their `content_block_stop` (not as deltas); citations as
+/// [`StreamEvent::Citation`]s as they come.
 /// With [`AnthropicStream::structured_output`], the call of the structured-output tool
 /// streams as [`StreamEvent::TextDelta`]s of its JSON text (no `ToolUseStart`), and the
 /// finished completion holds it as one text block (see the contract in `response.rs`);
@@ -34,7 +36,7 @@ pub struct AnthropicStream {
     stop_sequence: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum StreamBlock {
     Text {
         text: String,
@@ -56,6 +58,54 @@ enum StreamBlock {
         block: serde_json::Map<String, serde_json::Value>,
         json: String,
     },
+}
+
+impl StreamBlock {
+    /// The core block this stream block has become.
+    fn into_content(self) -> ContentBlock {
+        match self {
+            StreamBlock::Text { text, citations } => ContentBlock::Text {
+                text,
+                cache_control: None,
+                citations,
+            },
+            StreamBlock::ToolUse {
+                id,
+                name,
+                json,
+                input,
+            } => ContentBlock::ToolUse {
+                id,
+                name,
+                input: input.unwrap_or_else(|| parse_tool_input(json)),
+            },
+            StreamBlock::Thinking {
+                thinking,
+                signature,
+            } => ContentBlock::Thinking {
+                thinking,
+                signature,
+            },
+            StreamBlock::RedactedThinking(data) => ContentBlock::RedactedThinking { data },
+            StreamBlock::Other { mut block, json } => {
+                if !json.trim().is_empty() {
+                    block.insert("input".into(), parse_tool_input(json));
+                }
+                ContentBlock::Raw(block)
+            }
+        }
+    }
+
+    /// Whether the block reaches a consumer whole at its end ([`StreamEvent::Block`])
+    /// rather than as deltas.
+    fn is_delivered_whole(&self) -> bool {
+        matches!(
+            self,
+            StreamBlock::Thinking { .. }
+                | StreamBlock::RedactedThinking(_)
+                | StreamBlock::Other { .. }
+        )
+    }
 }
 
 impl AnthropicStream {
@@ -86,37 +136,7 @@ impl AnthropicStream {
     fn completion(&mut self) -> Completion {
         let content: Vec<ContentBlock> = std::mem::take(&mut self.blocks)
             .into_values()
-            .map(|b| match b {
-                StreamBlock::Text { text, citations } => ContentBlock::Text {
-                    text,
-                    cache_control: None,
-                    citations,
-                },
-                StreamBlock::ToolUse {
-                    id,
-                    name,
-                    json,
-                    input,
-                } => ContentBlock::ToolUse {
-                    id,
-                    name,
-                    input: input.unwrap_or_else(|| parse_tool_input(json)),
-                },
-                StreamBlock::Thinking {
-                    thinking,
-                    signature,
-                } => ContentBlock::Thinking {
-                    thinking,
-                    signature,
-                },
-                StreamBlock::RedactedThinking(data) => ContentBlock::RedactedThinking { data },
-                StreamBlock::Other { mut block, json } => {
-                    if !json.trim().is_empty() {
-                        block.insert("input".into(), parse_tool_input(json));
-                    }
-                    ContentBlock::Raw(block)
-                }
-            })
+            .map(StreamBlock::into_content)
             .collect();
         let stop_reason = self
             .stop_reason
@@ -246,7 +266,13 @@ impl StreamDecoder for AnthropicStream {
                     (
                         Some(StreamBlock::Text { citations, .. }),
                         WireDelta::CitationsDelta { citation },
-                    ) => citations.get_or_insert_with(Vec::new).push(citation),
+                    ) => {
+                        out.push(StreamEvent::Citation {
+                            index,
+                            citation: citation.clone(),
+                        });
+                        citations.get_or_insert_with(Vec::new).push(citation);
+                    }
                     (
                         Some(StreamBlock::Other { json, .. }),
                         WireDelta::InputJsonDelta { partial_json },
@@ -287,12 +313,16 @@ impl StreamDecoder for AnthropicStream {
                     _ => {}
                 }
             }
-            WireStreamEvent::ContentBlockStop { index } => {
-                if let Some(StreamBlock::ToolUse { json, input, .. }) = self.blocks.get_mut(&index)
-                {
+            WireStreamEvent::ContentBlockStop { index } => match self.blocks.get_mut(&index) {
+                Some(StreamBlock::ToolUse { json, input, .. }) => {
                     *input = Some(parse_tool_input(std::mem::take(json)));
                 }
-            }
+                Some(b) if b.is_delivered_whole() => {
+                    let block = b.clone().into_content();
+                    out.push(StreamEvent::Block { index, block });
+                }
+                _ => {}
+            },
             WireStreamEvent::MessageDelta { delta, usage } => {
                 if delta.stop_reason.is_some() {
                     self.stop_reason = delta.stop_reason;

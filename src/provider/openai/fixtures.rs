@@ -365,3 +365,35 @@ fn cache_writes_are_decoded_apart_from_input() {
     assert_eq!((u.output_tokens, u.reasoning_tokens), (40, 32));
     assert_eq!(u.total_input(), 5000);
 }
+
+#[test]
+fn a_providers_max_tokens_field_names_the_cap_field_whatever_the_family() {
+    let config = crate::config::Config::from_toml_str_over_defaults(
+        "[providers.local]\nkind = \"openai\"\nbase_url = \"http://localhost:11434\"\n\
+         auth = \"none\"\nmax_tokens_field = \"max_tokens\"\n\
+         [providers.strict]\nkind = \"openai\"\nmax_tokens_field = \"max_completion_tokens\"\n",
+        "test",
+    )
+    .expect("valid");
+    let encoded = |provider: &str, model: &str| {
+        let p = &config.providers[provider];
+        let routed = route::Routed::wrap(for_wire(p.wire), route::Route::of(p));
+        let req = CompletionRequest::prompt("m", "hi").max_tokens(32);
+        let body = routed.encode(model, &req, None).expect("encodes").body;
+        serde_json::from_slice::<Value>(&body).expect("JSON")
+    };
+    for (provider, model, field, other) in [
+        (
+            "local",
+            "llama3.1:8b",
+            "max_tokens",
+            "max_completion_tokens",
+        ),
+        ("local", "o4-mini", "max_tokens", "max_completion_tokens"),
+        ("strict", "gpt-4", "max_completion_tokens", "max_tokens"),
+    ] {
+        let b = encoded(provider, model);
+        assert_eq!(b[field], 32, "{provider} {model}: {b}");
+        assert!(b.get(other).is_none(), "{provider} {model}: {b}");
+    }
+}

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::config::family::openai_family;
+use crate::config::MaxTokensField;
 use crate::types::{OutputSchema, ReasoningEffort};
 use sha2::{Digest, Sha256};
 
@@ -101,6 +102,24 @@ impl<'a> WireRequest<'a> {
                 include_usage: true,
             }),
         }
+    }
+}
+
+impl WireRequest<'_> {
+    /// This body with its output cap in `field` (as a provider's `max_tokens_field`
+    /// says); `None` keeps the family's choice.
+    pub(super) fn max_tokens_in(mut self, field: Option<MaxTokensField>) -> Self {
+        let cap = self.max_tokens.or(self.max_completion_tokens);
+        match field {
+            Some(MaxTokensField::MaxTokens) => {
+                (self.max_tokens, self.max_completion_tokens) = (cap, None);
+            }
+            Some(MaxTokensField::MaxCompletionTokens) => {
+                (self.max_tokens, self.max_completion_tokens) = (None, cap);
+            }
+            None => {}
+        }
+        self
     }
 }
 

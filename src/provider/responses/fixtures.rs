@@ -245,3 +245,94 @@ fn error_statuses_and_bodies_are_classified_like_chat_completions() {
     assert!(failed.is_err());
     assert!(Responses.decode(ok("not json"), now()).is_err());
 }
+
+/// A whole `response` object as the API returns it, with `status`, `error`,
+/// `incomplete_details` and `output` given.
+fn response_body(status: &str, error: Value, incomplete: Value, output: Value) -> String {
+    json!({
+        "id": "resp_6", "object": "response", "created_at": 1_755_780_000u64,
+        "status": status, "error": error, "incomplete_details": incomplete,
+        "model": "gpt-5-2025-08-07", "output": output,
+        "parallel_tool_calls": true, "store": false, "text": {"format": {"type": "text"}},
+        "tools": [], "usage": {"input_tokens": 12, "output_tokens": 200,
+                              "output_tokens_details": {"reasoning_tokens": 180}}
+    })
+    .to_string()
+}
+
+#[test]
+fn an_incomplete_response_is_a_completion_stopped_for_length_or_by_the_filter() {
+    let cut_message = json!([
+        {"id": "rs_1", "type": "reasoning", "summary": []},
+        {"id": "msg_1", "type": "message", "status": "incomplete", "role": "assistant",
+         "content": [{"type": "output_text", "text": "A cell is", "annotations": []}]}
+    ]);
+    for (reason, want) in [
+        ("max_output_tokens", StopReason::MaxTokens),
+        ("content_filter", StopReason::ContentFilter),
+    ] {
+        let body = response_body(
+            "incomplete",
+            Value::Null,
+            json!({"reason": reason}),
+            cut_message.clone(),
+        );
+        let c = decoded(&body);
+        assert_eq!(c.stop_reason, want, "{reason}");
+        assert_eq!(c.text(), "A cell is");
+        assert_eq!(c.usage.output_tokens, 200);
+    }
+    // A reasoning model that spent the whole cap reasoning: no message at all.
+    let body = response_body(
+        "incomplete",
+        Value::Null,
+        json!({"reason": "max_output_tokens"}),
+        json!([{"id": "rs_2", "type": "reasoning", "summary": []}]),
+    );
+    let c = decoded(&body);
+    assert_eq!(c.stop_reason, StopReason::MaxTokens);
+    assert_eq!(c.text(), "");
+}
+
+/// The error a `failed` response with `error.code = code` decodes to.
+fn failed_with(code: Value) -> ProviderError {
+    let body = response_body(
+        "failed",
+        json!({"code": code, "message": "The response failed."}),
+        Value::Null,
+        json!([]),
+    );
+    Responses.decode(ok(&body), now()).unwrap_err().error
+}
+
+#[test]
+fn a_failed_response_is_a_provider_error_classified_by_its_code() {
+    let e = failed_with(json!("server_error"));
+    assert!(
+        matches!(&e, ProviderError::Server { message, .. }
+            if message.contains("server_error") && message.contains("The response failed.")),
+        "{e:?}"
+    );
+    assert!(e.is_retryable());
+    let e = failed_with(json!("rate_limit_exceeded"));
+    assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+    assert!(e.is_retryable());
+    // The prompt or an image is at fault: sending it again cannot help.
+    for code in [
+        "invalid_prompt",
+        "invalid_image_url",
+        "image_too_large",
+        "a_future_code",
+    ] {
+        let e = failed_with(json!(code));
+        assert!(
+            matches!(&e, ProviderError::BadRequest { message } if message.contains(code)),
+            "{code}: {e:?}"
+        );
+        assert!(!e.is_retryable(), "{code}");
+    }
+    // No error object at all: nothing says the request was at fault.
+    let body = response_body("failed", Value::Null, Value::Null, json!([]));
+    let e = Responses.decode(ok(&body), now()).unwrap_err().error;
+    assert!(matches!(e, ProviderError::Server { .. }), "{e:?}");
+}

@@ -2,14 +2,51 @@
 //! the stream's `response.completed`) and its conversion into a [`Completion`].
 
 use super::*;
+use crate::provider::classify::classify_error_tags;
+use crate::provider::invalid_response;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The core completion of a whole `response` body.
-pub(super) fn parse(body: &[u8]) -> Result<Completion, String> {
+/// The core completion of a whole `response` body, or the failure it reports.
+pub(super) fn parse(body: &[u8], now: SystemTime) -> Result<Completion, ProviderError> {
     serde_json::from_slice::<WireResponse>(body)
-        .map_err(|e| format!("OpenAI response body: {e}"))
-        .and_then(WireResponse::into_completion)
+        .map_err(|e| invalid_response(format!("OpenAI response body: {e}")))
+        .and_then(|r| r.into_completion(now))
+}
+
+/// An `error` object (`{"code", "message"}`, as a `failed` response or a stream's
+/// failure event carries it) as the `{"error": {...}}` body the classifier reads, its
+/// `code` standing for the `type` when there is none.
+pub(super) fn error_body(error: Option<&Value>) -> Vec<u8> {
+    let field = |k: &str| error.and_then(|e| e.get(k)).cloned().unwrap_or(Value::Null);
+    let code = field("code");
+    serde_json::json!({"error": {
+        "message": field("message"),
+        "type": field("type").as_str().map(Value::from).unwrap_or(code.clone()),
+        "code": code,
+        "param": field("param"),
+    }})
+    .to_string()
+    .into_bytes()
+}
+
+/// The failure of a `status: "failed"` response, classified by its `error.code` as if
+/// the code had come as an HTTP status: `server_error` (or no error at all: nothing says
+/// the request was at fault) a 500 and `vector_store_timeout` a 504, both retryable;
+/// `rate_limit_exceeded` a 429 (and the quota codes the terminal 429s), as on Chat
+/// Completions. Every other code (`invalid_prompt`, the `image_*` and `invalid_image*`
+/// family, and codes yet to come) names a fault of the request, which sending it again
+/// cannot fix: a 400.
+/// <https://platform.openai.com/docs/api-reference/responses/object>
+pub(super) fn failure(error: Option<&Value>, now: SystemTime) -> ProviderError {
+    let error = error.filter(|e| e.is_object());
+    let code = error.and_then(|e| e.get("code")).and_then(Value::as_str);
+    let unknown_status = match code {
+        None | Some("server_error") => 500,
+        Some("vector_store_timeout") => 504,
+        Some(_) => 400,
+    };
+    classify_error_tags(&error_body(error), now, unknown_status)
 }
 
 #[derive(Deserialize)]
@@ -168,18 +205,13 @@ pub(super) fn stop_reason(
 
 impl WireResponse {
     /// The completion this response holds; a `failed` response (or one carrying an
-    /// `error`) is the error's message.
-    pub fn into_completion(self) -> Result<Completion, String> {
+    /// `error`) is its classified [`failure`].
+    pub fn into_completion(self, now: SystemTime) -> Result<Completion, ProviderError> {
         if self.status.as_deref() == Some("failed")
             || self.error.as_ref().is_some_and(|e| !e.is_null())
         {
-            let message = self
-                .error
-                .as_ref()
-                .and_then(|e| e.get("message"))
-                .and_then(Value::as_str)
-                .unwrap_or("no message");
-            return Err(format!("OpenAI response {} failed: {message}", self.id));
+            tracing::debug!(id = %self.id, "OpenAI response failed");
+            return Err(failure(self.error.as_ref(), now));
         }
         let mut content = Vec::new();
         let mut refusal = None;

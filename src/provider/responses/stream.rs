@@ -1,7 +1,7 @@
 //! Responses streaming (`docs/providers.md`, "OpenAI Responses"): the SSE decoder of one
 //! streamed response.
 
-use super::response::{item_block, stop_reason, WireResponse};
+use super::response::{error_body, failure, item_block, stop_reason, WireResponse};
 use super::*;
 use crate::provider::classify::classify_stream_error;
 use crate::provider::stream::{count_output, Flow, SseEvent, StreamEvent};
@@ -127,7 +127,9 @@ impl ResponsesStream {
         }
     }
 
-    fn on_item_done(&mut self, data: &Value) {
+    /// An item whole; a reasoning item reaches the consumer as a [`StreamEvent::Block`]
+    /// (it has no deltas, and its encrypted content is complete only here).
+    fn on_item_done(&mut self, data: &Value, out: &mut Vec<StreamEvent>) {
         let (block, refusal) = item_block(&data["item"]);
         if let Some(r) = refusal {
             self.refusal = r;
@@ -135,6 +137,12 @@ impl ResponsesStream {
         let output_index = data["output_index"].as_u64().unwrap_or(0);
         if block.is_some() || self.items.contains_key(&output_index) {
             let index = self.block_of(output_index);
+            if let Some(reasoning @ ContentBlock::Reasoning { .. }) = &block {
+                out.push(StreamEvent::Block {
+                    index,
+                    block: reasoning.clone(),
+                });
+            }
             self.blocks[index] = block;
         }
     }
@@ -159,7 +167,12 @@ impl ResponsesStream {
 
     /// The end: the final response's output when it has one (authoritative), else the
     /// items gathered from the stream.
-    fn finish(&mut self, response: WireResponse, out: &mut Vec<StreamEvent>) -> Result<(), String> {
+    fn finish(
+        &mut self,
+        response: WireResponse,
+        now: SystemTime,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), ProviderError> {
         let usage_estimated = response.usage.is_none();
         let estimate = self.estimated_usage();
         let mut completion = if response.output.is_empty() {
@@ -168,7 +181,7 @@ impl ResponsesStream {
                 .incomplete_details
                 .as_ref()
                 .and_then(|d| d.reason.clone());
-            let mut c = response.into_completion()?;
+            let mut c = response.into_completion(now)?;
             c.content = self.gathered_content();
             let refused = !self.refusal.is_empty()
                 && !c
@@ -187,7 +200,7 @@ impl ResponsesStream {
             );
             c
         } else {
-            response.into_completion()?
+            response.into_completion(now)?
         };
         if usage_estimated {
             completion.usage = estimate;
@@ -233,20 +246,6 @@ impl ResponsesStream {
 /// The output items that become blocks (the others are built-in tools' calls).
 const KEPT_ITEMS: &[&str] = &["message", "function_call", "reasoning"];
 
-/// A stream's failure event as the `{"error": {...}}` body the classifier reads.
-fn error_body(error: Option<&Value>) -> Vec<u8> {
-    let field = |k: &str| error.and_then(|e| e.get(k)).cloned().unwrap_or(Value::Null);
-    let code = field("code");
-    json!({"error": {
-        "message": field("message"),
-        "type": field("type").as_str().map(Value::from).unwrap_or(code.clone()),
-        "code": code,
-        "param": field("param"),
-    }})
-    .to_string()
-    .into_bytes()
-}
-
 impl StreamDecoder for ResponsesStream {
     fn on_event(
         &mut self,
@@ -269,14 +268,14 @@ impl StreamDecoder for ResponsesStream {
             }
             "response.failed" => {
                 let error = value.get("response").and_then(|r| r.get("error"));
-                return Err(classify_stream_error(&error_body(error), now));
+                return Err(failure(error, now));
             }
             _ => {}
         }
         self.start(value.get("response"), out);
         match kind {
             "response.output_item.added" => self.on_item_added(&value, out),
-            "response.output_item.done" => self.on_item_done(&value),
+            "response.output_item.done" => self.on_item_done(&value, out),
             "response.output_text.delta" => self.on_delta(&value, out, true),
             "response.function_call_arguments.delta" => self.on_delta(&value, out, false),
             "response.refusal.delta" => {
@@ -289,7 +288,7 @@ impl StreamDecoder for ResponsesStream {
                 if let Some(u) = response.usage {
                     self.usage = Some(u.into_usage());
                 }
-                self.finish(response, out).map_err(invalid)?;
+                self.finish(response, now, out)?;
                 return Ok(Flow::Done);
             }
             _ => {}

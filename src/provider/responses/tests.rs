@@ -56,9 +56,14 @@ async fn decodes_reasoning_then_a_function_call_streamed_in_pieces() {
         let items = run(decoder(), REASONING_CALL, chunk).await;
         let evs = events(&items);
         let deltas: Vec<&StreamEvent> = evs.iter().filter(|e| e.is_delta()).collect();
+        let whole = StreamEvent::Block {
+            index: 0,
+            block: reasoning("rs_abc", "Need the weather.", "gAAAAABoENC=="),
+        };
         assert_eq!(
             deltas,
             [
+                &whole,
                 &StreamEvent::ToolUseStart {
                     index: 1,
                     id: "call_W1".into(),
@@ -177,4 +182,70 @@ async fn a_built_in_tool_item_takes_no_block_index() {
     }));
     let (c, _) = finished(&items);
     assert_eq!(c.content, vec![ContentBlock::text("Found it.")]);
+}
+
+/// `sent` as an SSE body, each event named by its `type`.
+fn sse(sent: &[serde_json::Value]) -> String {
+    sent.iter()
+        .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_incomplete_stream_finishes_with_the_length_or_filter_stop_reason() {
+    for (reason, want) in [
+        ("max_output_tokens", StopReason::MaxTokens),
+        ("content_filter", StopReason::ContentFilter),
+    ] {
+        let message = json!({"type": "message", "id": "msg_1", "role": "assistant",
+                             "status": "incomplete",
+                             "content": [{"type": "output_text", "text": "Once"}]});
+        let end = |output: serde_json::Value| {
+            json!({"type": "response.incomplete", "response": {
+                "id": "resp_i", "status": "incomplete", "model": "gpt-4.1", "error": null,
+                "incomplete_details": {"reason": reason}, "output": output,
+                "usage": {"input_tokens": 9, "output_tokens": 1}}})
+        };
+        let start = [
+            json!({"type": "response.created", "response": {"id": "resp_i", "model": "gpt-4.1",
+                   "status": "in_progress", "output": []}}),
+            json!({"type": "response.output_item.added", "output_index": 0,
+                   "item": {"type": "message", "id": "msg_1", "role": "assistant", "content": []}}),
+            json!({"type": "response.output_text.delta", "output_index": 0, "content_index": 0,
+                   "item_id": "msg_1", "delta": "Once"}),
+        ];
+        // With the whole output in the final event, and with none (as a terse proxy).
+        for output in [json!([message]), json!([])] {
+            let mut sent = start.to_vec();
+            sent.push(end(output));
+            let items = run_ok(decoder(), &sse(&sent), 7).await;
+            let c = finished_reported(&items);
+            assert_eq!(c.stop_reason, want, "{reason}");
+            assert_eq!(c.text(), "Once");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_stream_is_classified_by_its_code() {
+    let failed = |code: &str| {
+        sse(&[json!({"type": "response.failed", "response": {
+            "id": "r", "status": "failed", "output": [],
+            "error": {"code": code, "message": "It failed."}}})])
+    };
+    let underlying = |items: &[Result<StreamEvent, ProviderFailure>]| {
+        items
+            .iter()
+            .find_map(|i| i.as_ref().err())
+            .map(|f| f.error.underlying().clone())
+            .expect("a failure")
+    };
+    let e = underlying(&run(decoder(), &failed("server_error"), 5).await);
+    assert!(matches!(e, ProviderError::Server { .. }), "{e:?}");
+    let e = underlying(&run(decoder(), &failed("invalid_prompt"), 5).await);
+    assert!(
+        matches!(&e, ProviderError::BadRequest { message } if message.contains("invalid_prompt")),
+        "{e:?}"
+    );
+    assert!(!e.is_retryable());
 }

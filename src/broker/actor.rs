@@ -13,7 +13,7 @@
 //! Invariants: `handle` never awaits I/O, never returns `Err` and never panics, whatever
 //! the request (a failure travels in the reply); every `Complete` gets exactly one reply.
 //! Attempts run in tasks of their own (`dispatch.rs`), not in child actors: a dispatch is
-//! one task spawn (or, when nothing else waits, a first poll in the handler). If the actor dies anyway (a bug), its state is dropped with every reply port in it, and its mailbox with every
+//! one task spawn. If the actor dies anyway (a bug), its state is dropped with every reply port in it, and its mailbox with every
 //! message not yet handled: each caller still waiting gets `BrokerStopped` at once, and
 //! so does every later call (the mailbox is closed).
 

@@ -104,15 +104,7 @@ impl BrokerState {
             overdue,
         };
         match endpoint {
-            // Only the message being handled is in the mailbox and no other attempt is in
-            // flight: nothing waits while the attempt takes its first step here, and no
-            // attempt dispatched before it reaches its transport after it (see
-            // `spawn_attempt`).
-            Some(endpoint) => {
-                let alone = self.mailbox.counters.depth() <= 1
-                    && self.lanes.iter().map(|l| l.in_flight).sum::<usize>() == 1;
-                spawn_attempt(endpoint, dispatch, alone)
-            }
+            Some(endpoint) => spawn_attempt(endpoint, dispatch),
             // A model whose provider has no endpoint: the attempt fails as a connection
             // error, reported through the mailbox like any outcome and retried like one.
             None => {

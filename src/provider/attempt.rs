@@ -3,8 +3,7 @@
 //! dispatch's [`Reporter`], which the broker builds to post a `Finished` message back to
 //! itself. The broker calls it from its handler without awaiting anything, so one slow
 //! response does not hold up the next dispatch (and no actor sits between the two: a
-//! dispatch costs one task spawn, not a message hop and then a spawn; none when the
-//! broker has nothing else to do and the attempt finishes on its first poll).
+//! dispatch costs one task spawn, not a message hop and then a spawn).
 //!
 //! Every dispatch reports exactly once, whatever happens to it: success, failure and
 //! timeout alike (the transport has a timeout); a panic inside the attempt is caught and
@@ -20,7 +19,6 @@ use crate::tokens::Encoding;
 use crate::types::{CompletionRequest, Usage};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -92,13 +90,7 @@ pub struct Overdue {
 }
 
 /// Runs `d` through `endpoint` in a task of its own (see the module doc).
-///
-/// With `first_poll_here`, the attempt is first polled right here, in the caller: an
-/// attempt that finishes at once (an in-process transport) then reports without a task
-/// spawned for it and without a hop to another thread; one that has to wait continues
-/// in its own task (which polls it again, so it registers that task's waker). The broker
-/// asks for this only when no other message waits for it.
-pub(crate) fn spawn_attempt(endpoint: Arc<Endpoint>, d: Dispatch, first_poll_here: bool) {
+pub(crate) fn spawn_attempt(endpoint: Arc<Endpoint>, d: Dispatch) {
     let Dispatch {
         wire_model,
         request,
@@ -106,7 +98,7 @@ pub(crate) fn spawn_attempt(endpoint: Arc<Endpoint>, d: Dispatch, first_poll_her
         stream: sink,
         overdue,
     } = d;
-    let mut attempt = Box::pin(async move {
+    tokio::spawn(async move {
         let attempt = async {
             match sink {
                 None => endpoint.complete(&wire_model, &request).await,
@@ -134,13 +126,6 @@ pub(crate) fn spawn_attempt(endpoint: Arc<Endpoint>, d: Dispatch, first_poll_her
         };
         on_done.report(outcome);
     });
-    if first_poll_here {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        if attempt.as_mut().poll(&mut cx).is_ready() {
-            return;
-        }
-    }
-    tokio::spawn(attempt);
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

@@ -170,15 +170,12 @@ fn merged_len(piece: &[u8], ranks: &Ranks) -> usize {
             u32::MAX
         }
     };
-    loop {
-        let Some((i, _)) = parts[..parts.len() - 1]
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.1 != u32::MAX)
-            .min_by_key(|(i, p)| (p.1, *i))
-        else {
-            break;
-        };
+    while let Some((i, _)) = parts[..parts.len() - 1]
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.1 != u32::MAX)
+        .min_by_key(|(i, p)| (p.1, *i))
+    {
         if i > 0 {
             parts[i - 1].1 = joined(&parts, i - 1);
         }

@@ -32,7 +32,11 @@ async fn run(
 
 #[tokio::main]
 async fn main() {
-    for callers in [1, 64] {
+    // `QUOTASWARM_BENCH_CALLERS=N` measures N callers only (e.g. under a profiler).
+    let only = std::env::var("QUOTASWARM_BENCH_CALLERS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok());
+    for callers in only.map_or(vec![1, 64], |c| vec![c.max(1)]) {
         println!("--- {callers} concurrent caller(s)");
         measure(callers).await;
     }
@@ -57,9 +61,20 @@ async fn measure(callers: usize) {
             })
         }
     };
-    // warm-up (tiktoken singletons, allocator)
+    // Warm-up (the tokenizer's tables, built on first use; the allocator), so that
+    // neither side pays for it in its measured run.
+    quotaswarm::tokens::Encoding::Cl100k.count("warm-up");
     run("warm-up (direct)", 2_000 / divide, callers, direct.clone()).await;
-    let (base_rate, base) = run("direct endpoint (baseline)", n, callers, direct).await;
+    // `QUOTASWARM_BENCH_SKIP_DIRECT=1` leaves the baseline out (a profile of the broker's
+    // side alone); the figures against it are then meaningless.
+    let skip = std::env::var_os("QUOTASWARM_BENCH_SKIP_DIRECT").is_some();
+    let (base_rate, base) = run(
+        "direct endpoint (baseline)",
+        if skip { 1 } else { n },
+        callers,
+        direct,
+    )
+    .await;
 
     let mut eps = HashMap::new();
     eps.insert("p".to_string(), ep);
@@ -74,6 +89,7 @@ async fn measure(callers: usize) {
             debug_assert!(r.is_ok());
         })
     };
+    run("warm-up (broker)", 2_000 / divide, callers, through.clone()).await;
     let (rate, sub) = run("through the broker", n, callers, through).await;
     let stats = b.handle.stats().await.expect("stats");
     println!(

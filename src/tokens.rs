@@ -20,6 +20,8 @@
 //!   under-estimate is one 429).
 
 use crate::types::{CompletionRequest, ContentBlock, Message, Role};
+
+mod ascii;
 use dashmap::DashMap;
 use quick_cache::sync::Cache;
 #[cfg(test)]
@@ -94,6 +96,11 @@ impl Encoding {
     pub fn count(self, text: &str) -> u64 {
         if text.is_empty() {
             return 0;
+        }
+        if self == Encoding::Cl100k {
+            if let Some(n) = ascii::count_cl100k(text) {
+                return n;
+            }
         }
         self.bpe().count_ordinary(text) as u64
     }

@@ -13,7 +13,7 @@
 //! Unknown variants (`-weekly`, `_usage_based`, priority/fast families) are ignored, and a
 //! malformed value only loses that one field.
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 use time::format_description::well_known::Rfc3339;
@@ -83,34 +83,88 @@ impl RateLimitSnapshot {
     }
 }
 
+/// The three headers of one window, parsed once (a name given as text would be parsed
+/// again at every look-up, on every response).
+struct Window {
+    limit: HeaderName,
+    remaining: HeaderName,
+    reset: HeaderName,
+}
+
+impl Window {
+    const fn new(limit: &'static str, remaining: &'static str, reset: &'static str) -> Self {
+        Window {
+            limit: HeaderName::from_static(limit),
+            remaining: HeaderName::from_static(remaining),
+            reset: HeaderName::from_static(reset),
+        }
+    }
+
+    /// What `headers` say of this window; `None` when nothing.
+    fn read(
+        &self,
+        headers: &HeaderMap,
+        reset: impl FnOnce(&str) -> Option<Duration>,
+    ) -> Option<LimitWindow> {
+        LimitWindow {
+            limit: header_u64(headers, &self.limit),
+            remaining: header_u64(headers, &self.remaining),
+            reset_in: header_str(headers, &self.reset).and_then(reset),
+        }
+        .non_empty()
+    }
+}
+
+static ANTHROPIC_REQUESTS: Window = Window::new(
+    "anthropic-ratelimit-requests-limit",
+    "anthropic-ratelimit-requests-remaining",
+    "anthropic-ratelimit-requests-reset",
+);
+static ANTHROPIC_INPUT: Window = Window::new(
+    "anthropic-ratelimit-input-tokens-limit",
+    "anthropic-ratelimit-input-tokens-remaining",
+    "anthropic-ratelimit-input-tokens-reset",
+);
+static ANTHROPIC_OUTPUT: Window = Window::new(
+    "anthropic-ratelimit-output-tokens-limit",
+    "anthropic-ratelimit-output-tokens-remaining",
+    "anthropic-ratelimit-output-tokens-reset",
+);
+static ANTHROPIC_TOKENS: Window = Window::new(
+    "anthropic-ratelimit-tokens-limit",
+    "anthropic-ratelimit-tokens-remaining",
+    "anthropic-ratelimit-tokens-reset",
+);
+static OPENAI_REQUESTS: Window = Window::new(
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+);
+static OPENAI_TOKENS: Window = Window::new(
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+);
+static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
+static RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+
 /// Parses both header families; unknown headers are ignored.
 pub fn parse(headers: &HeaderMap, now: SystemTime) -> RateLimitSnapshot {
-    let anthropic = |dim: &str| {
-        LimitWindow {
-            limit: header_u64(headers, &format!("anthropic-ratelimit-{dim}-limit")),
-            remaining: header_u64(headers, &format!("anthropic-ratelimit-{dim}-remaining")),
-            reset_in: header_str(headers, &format!("anthropic-ratelimit-{dim}-reset"))
-                .and_then(|s| parse_rfc3339_reset(s, now)),
-        }
-        .non_empty()
-    };
-    let openai = |dim: &str| {
-        LimitWindow {
-            limit: header_u64(headers, &format!("x-ratelimit-limit-{dim}")),
-            remaining: header_u64(headers, &format!("x-ratelimit-remaining-{dim}")),
-            reset_in: header_str(headers, &format!("x-ratelimit-reset-{dim}"))
-                .and_then(parse_go_duration),
-        }
-        .non_empty()
-    };
+    if headers.is_empty() {
+        return RateLimitSnapshot::default();
+    }
+    let anthropic = |w: &Window| w.read(headers, |s| parse_rfc3339_reset(s, now));
+    let openai = |w: &Window| w.read(headers, parse_go_duration);
     RateLimitSnapshot {
-        requests: anthropic("requests").or_else(|| openai("requests")),
-        input_tokens: anthropic("input-tokens"),
-        output_tokens: anthropic("output-tokens"),
-        tokens: anthropic("tokens").or_else(|| openai("tokens")),
+        requests: anthropic(&ANTHROPIC_REQUESTS).or_else(|| openai(&OPENAI_REQUESTS)),
+        input_tokens: anthropic(&ANTHROPIC_INPUT),
+        output_tokens: anthropic(&ANTHROPIC_OUTPUT),
+        tokens: anthropic(&ANTHROPIC_TOKENS).or_else(|| openai(&OPENAI_TOKENS)),
         retry_after: parse_retry_after(headers, now),
-        request_id: header_str(headers, "request-id")
-            .or_else(|| header_str(headers, "x-request-id"))
+        request_id: header_str(headers, &REQUEST_ID)
+            .or_else(|| header_str(headers, &X_REQUEST_ID))
             .map(str::to_string),
     }
 }
@@ -123,10 +177,10 @@ pub fn parse(headers: &HeaderMap, now: SystemTime) -> RateLimitSnapshot {
 /// `None` when absent, unparsable, not finite, negative, zero or in the past: a hint of
 /// "no wait" says nothing the caller's own backoff does not already know.
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(ms) = header_str(headers, "retry-after-ms").and_then(parse_float) {
+    if let Some(ms) = header_str(headers, &RETRY_AFTER_MS).and_then(parse_float) {
         return positive_secs(ms / 1000.0);
     }
-    let value = header_str(headers, "retry-after")?;
+    let value = header_str(headers, &RETRY_AFTER)?;
     if let Some(secs) = parse_float(value) {
         return positive_secs(secs);
     }
@@ -219,12 +273,12 @@ fn parse_rfc3339_reset(s: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// A header as text. Not `HeaderValue::to_str`, which refuses the UTF-8 `µ` of `µs`.
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
     let value = headers.get(name)?;
     std::str::from_utf8(value.as_bytes()).ok().map(str::trim)
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+fn header_u64(headers: &HeaderMap, name: &HeaderName) -> Option<u64> {
     header_str(headers, name)?.parse().ok()
 }
 

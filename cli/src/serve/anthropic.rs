@@ -181,11 +181,14 @@ fn tool(t: Value) -> Result<Tool, GatewayError> {
 
 pub fn stop_reason(r: &StopReason) -> String {
     match r {
-        StopReason::EndTurn | StopReason::ContentFilter => "end_turn".into(),
+        StopReason::EndTurn => "end_turn".into(),
         StopReason::MaxTokens => "max_tokens".into(),
         StopReason::StopSequence => "stop_sequence".into(),
         StopReason::ToolUse => "tool_use".into(),
-        StopReason::Refusal => "refusal".into(),
+        // A provider's content filter cutting the reply is, to a Messages client, the
+        // model declining: `refusal` (Anthropic's value for a safety stop).
+        // <https://platform.claude.com/docs/en/build-with-claude/handling-stop-reasons>
+        StopReason::Refusal | StopReason::ContentFilter => "refusal".into(),
         StopReason::PauseTurn => "pause_turn".into(),
         StopReason::ContextWindowExceeded => "model_context_window_exceeded".into(),
         StopReason::Other(s) => s.clone(),
@@ -455,11 +458,7 @@ mod tests {
             Default::default(),
         );
         let sse = Encoder::default().finish(&c);
-        let data: Vec<Value> = sse
-            .lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .map(|d| serde_json::from_str(d).unwrap())
-            .collect();
+        let data = super::super::sse_data(&sse);
         let kinds: Vec<&str> = data.iter().filter_map(|e| e["type"].as_str()).collect();
         assert_eq!(
             kinds,
@@ -491,6 +490,18 @@ mod tests {
     }
 
     #[test]
+    fn a_content_filter_stop_is_a_refusal_whole_and_streamed() {
+        let mut c = super::super::said_hi("chatcmpl-1", "gpt-4.1");
+        c.stop_reason = StopReason::ContentFilter;
+        assert_eq!(message(&c)["stop_reason"], "refusal");
+        let delta = super::super::sse_data(&Encoder::default().finish(&c))
+            .into_iter()
+            .find(|e| e["type"] == "message_delta")
+            .unwrap();
+        assert_eq!(delta["delta"]["stop_reason"], "refusal");
+    }
+
+    #[test]
     fn the_stream_ends_with_the_whole_usage_input_side_and_searches_included() {
         let mut c = super::super::said_hi("chatcmpl-1", "gpt-4.1");
         c.usage.input_tokens = 120;
@@ -504,10 +515,8 @@ mod tests {
             usage: Default::default(),
         };
         let sse = enc.event(&started, "m") + &enc.finish(&c);
-        let delta: Value = sse
-            .lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        let delta = super::super::sse_data(&sse)
+            .into_iter()
             .find(|e| e["type"] == "message_delta")
             .unwrap();
         assert_eq!(

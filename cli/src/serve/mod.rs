@@ -37,6 +37,15 @@ fn said_hi(id: &str, model: &str) -> quotaswarm::Completion {
     )
 }
 
+/// The JSON payloads of an SSE body's `data:` lines (a `[DONE]` left out).
+#[cfg(test)]
+fn sse_data(sse: &str) -> Vec<serde_json::Value> {
+    sse.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect()
+}
+
 use anyhow::Context;
 use clap::Args;
 use quotaswarm::swarm::Swarm;

@@ -436,6 +436,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_content_filter_stop_is_content_filter_whole_and_streamed() {
+        let mut c = super::super::said_hi("msg_1", "gpt-4.1");
+        c.stop_reason = StopReason::ContentFilter;
+        assert_eq!(
+            completion(&c)["choices"][0]["finish_reason"],
+            "content_filter"
+        );
+        let chunks = super::super::sse_data(&Encoder::new("gpt-4.1", false).finish(&c));
+        let finishes: Vec<&Value> = chunks
+            .iter()
+            .map(|c| &c["choices"][0]["finish_reason"])
+            .filter(|f| !f.is_null())
+            .collect();
+        assert_eq!(finishes, [&json!("content_filter")]);
+    }
+
+    #[test]
     fn usage_carries_cached_and_reasoning_tokens() {
         let mut c = super::super::said_hi("msg_1", "o4-mini");
         c.usage.input_tokens = 60;

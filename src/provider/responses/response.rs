@@ -17,7 +17,7 @@ pub(super) fn parse(body: &[u8], now: SystemTime) -> Result<Completion, Provider
 /// An `error` object (`{"code", "message"}`, as a `failed` response or a stream's
 /// failure event carries it) as the `{"error": {...}}` body the classifier reads, its
 /// `code` standing for the `type` when there is none.
-pub(super) fn error_body(error: Option<&Value>) -> Vec<u8> {
+fn error_body(error: Option<&Value>) -> Vec<u8> {
     let field = |k: &str| error.and_then(|e| e.get(k)).cloned().unwrap_or(Value::Null);
     let code = field("code");
     serde_json::json!({"error": {
@@ -30,14 +30,15 @@ pub(super) fn error_body(error: Option<&Value>) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The failure of a `status: "failed"` response, classified by its `error.code` as if
-/// the code had come as an HTTP status: `server_error` (or no error at all: nothing says
-/// the request was at fault) a 500 and `vector_store_timeout` a 504, both retryable;
-/// `rate_limit_exceeded` a 429 (and the quota codes the terminal 429s), as on Chat
-/// Completions. Every other code (`invalid_prompt`, the `image_*` and `invalid_image*`
-/// family, and codes yet to come) names a fault of the request, which sending it again
-/// cannot fix: a 400.
+/// The failure of a `status: "failed"` response, or of a stream's `error` event,
+/// classified by its `code` as if the code had come as an HTTP status: `server_error`
+/// (or no error at all: nothing says the request was at fault) a 500 and
+/// `vector_store_timeout` a 504, both retryable; `rate_limit_exceeded` a 429 (and the
+/// quota codes the terminal 429s), as on Chat Completions. Every other code
+/// (`invalid_prompt`, the `image_*` and `invalid_image*` family, and codes yet to come)
+/// names a fault of the request, which sending it again cannot fix: a 400.
 /// <https://platform.openai.com/docs/api-reference/responses/object>
+/// <https://platform.openai.com/docs/api-reference/responses-streaming/error>
 pub(super) fn failure(error: Option<&Value>, now: SystemTime) -> ProviderError {
     let error = error.filter(|e| e.is_object());
     let code = error.and_then(|e| e.get("code")).and_then(Value::as_str);

@@ -1,9 +1,8 @@
 //! Responses streaming (`docs/providers.md`, "OpenAI Responses"): the SSE decoder of one
 //! streamed response.
 
-use super::response::{error_body, failure, item_block, stop_reason, WireResponse};
+use super::response::{failure, item_block, stop_reason, WireResponse};
 use super::*;
-use crate::provider::classify::classify_stream_error;
 use crate::provider::stream::{count_output, Flow, SseEvent, StreamEvent};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -260,11 +259,19 @@ impl StreamDecoder for ResponsesStream {
         match kind {
             "error" => {
                 // `{"type": "error", "code", "message", "param"}`; some servers nest it.
-                let nested = value.get("error").filter(|e| e.is_object());
-                return Err(classify_stream_error(
-                    &error_body(nested.or(Some(&value))),
-                    now,
-                ));
+                // Its code means what a failed response's does (a client fault is not
+                // retried); the event's own `type` is no error type.
+                let error = match value.get("error").filter(|e| e.is_object()) {
+                    Some(nested) => nested.clone(),
+                    None => {
+                        let mut flat = value.clone();
+                        if let Some(o) = flat.as_object_mut() {
+                            o.remove("type");
+                        }
+                        flat
+                    }
+                };
+                return Err(failure(Some(&error), now));
             }
             "response.failed" => {
                 let error = value.get("response").and_then(|r| r.get("error"));

@@ -14,6 +14,8 @@ const DOCUMENTED: &str = include_str!("streams/documented.sse");
 const REASONING_CALL: &str = include_str!("streams/reasoning_call.sse");
 /// Text, then an `error` event.
 const ERROR: &str = include_str!("streams/error.sse");
+/// An `error` event whose code blames the prompt.
+const ERROR_INVALID_PROMPT: &str = include_str!("streams/error_invalid_prompt.sse");
 
 fn decoder() -> Box<ResponsesStream> {
     Box::new(ResponsesStream::new("gpt-4.1"))
@@ -132,6 +134,22 @@ async fn an_error_event_is_a_mid_stream_failure_after_the_delivered_text() {
 }
 
 #[tokio::test]
+async fn an_error_event_blaming_the_prompt_is_a_bad_request_not_retried() {
+    let items = run(decoder(), ERROR_INVALID_PROMPT, 9).await;
+    let failure = items
+        .iter()
+        .find_map(|i| i.as_ref().err())
+        .expect("a failure");
+    let e = failure.error.underlying();
+    assert!(
+        matches!(e, ProviderError::BadRequest { message }
+            if message.contains("invalid_prompt") && message.contains("flagged")),
+        "{e:?}"
+    );
+    assert!(!failure.error.is_retryable());
+}
+
+#[tokio::test]
 async fn a_failed_response_and_a_cut_stream_are_errors() {
     let failed = "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"r\",\"status\":\"failed\",\"error\":{\"code\":\"rate_limit_exceeded\",\"message\":\"Rate limit reached. Please try again in 2s.\"}}}\n\n";
     let items = run(decoder(), failed, 4).await;
@@ -226,12 +244,19 @@ async fn an_incomplete_stream_finishes_with_the_length_or_filter_stop_reason() {
     }
 }
 
+/// A `response.failed` event and an `error` event mean the same by the same code.
 #[tokio::test]
 async fn a_failed_stream_is_classified_by_its_code() {
     let failed = |code: &str| {
         sse(&[json!({"type": "response.failed", "response": {
             "id": "r", "status": "failed", "output": [],
             "error": {"code": code, "message": "It failed."}}})])
+    };
+    let error_event = |code: &str| {
+        sse(&[
+            json!({"type": "error", "code": code, "message": "It failed.",
+                     "param": null, "sequence_number": 0}),
+        ])
     };
     let underlying = |items: &[Result<StreamEvent, ProviderFailure>]| {
         items
@@ -240,12 +265,27 @@ async fn a_failed_stream_is_classified_by_its_code() {
             .map(|f| f.error.underlying().clone())
             .expect("a failure")
     };
-    let e = underlying(&run(decoder(), &failed("server_error"), 5).await);
-    assert!(matches!(e, ProviderError::Server { .. }), "{e:?}");
-    let e = underlying(&run(decoder(), &failed("invalid_prompt"), 5).await);
-    assert!(
-        matches!(&e, ProviderError::BadRequest { message } if message.contains("invalid_prompt")),
-        "{e:?}"
-    );
-    assert!(!e.is_retryable());
+    for stream in [failed, error_event] {
+        let e = underlying(&run(decoder(), &stream("server_error"), 5).await);
+        assert!(
+            matches!(e, ProviderError::Server { status: 500, .. }),
+            "{e:?}"
+        );
+        assert!(e.is_retryable());
+        let e = underlying(&run(decoder(), &stream("vector_store_timeout"), 5).await);
+        assert!(
+            matches!(e, ProviderError::Server { status: 504, .. }),
+            "{e:?}"
+        );
+        let e = underlying(&run(decoder(), &stream("rate_limit_exceeded"), 5).await);
+        assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+        for code in ["invalid_prompt", "image_too_large", "a_future_code"] {
+            let e = underlying(&run(decoder(), &stream(code), 5).await);
+            assert!(
+                matches!(&e, ProviderError::BadRequest { message } if message.contains(code)),
+                "{code}: {e:?}"
+            );
+            assert!(!e.is_retryable(), "{code}");
+        }
+    }
 }

@@ -42,10 +42,16 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The built-in defaults, as TOML: the Anthropic and OpenAI providers (keys from
-/// `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`), their tier-1 models with published limits
-/// and prices, and a few ladders. Config files overlay it (see
+/// `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`), the models each vendor lists as current with
+/// their prices and starting limits, and a few ladders. Config files overlay it (see
 /// [`Config::from_toml_str_over_defaults`]).
 pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
+
+/// The models the defaults named before the 5.5 / GPT-6 generation (Claude Opus 4.6,
+/// Sonnet 4.6, Haiku 4.5; gpt-4o, gpt-4o-mini), under the same names and ladders, as an
+/// overlay for [`Config::from_toml_str_over_defaults`]: for code (and tests) that rely on
+/// what those models accept and the newer ones refuse.
+pub const PREVIOUS_DEFAULTS_TOML: &str = include_str!("previous.toml");
 
 /// A configuration error. The message names the file, the line when it is known, and the
 /// setting's path: `config my.toml, line 7: models.sonnet.itpm must be > 0`.

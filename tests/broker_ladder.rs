@@ -12,9 +12,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 fn config(extra: &str) -> Config {
-    let mut c =
-        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 20\n{extra}"), "test")
-            .expect("config");
+    let mut c = Config::from_toml_str_over_previous_defaults(
+        &format!("[sim]\nlatency_ms = 20\n{extra}"),
+        "test",
+    )
+    .expect("config");
     for m in c.models.values_mut() {
         m.limits = m.limits.scaled(10.0);
     }

@@ -723,6 +723,15 @@ impl Config {
         build(text, origin, Layering::OverDefaults)
     }
 
+    /// Like [`Config::from_toml_str_over_defaults`], over [`Config::previous_defaults`]:
+    /// the text layered on the defaults with [`PREVIOUS_DEFAULTS_TOML`] over them.
+    pub fn from_toml_str_over_previous_defaults(
+        text: &str,
+        origin: &str,
+    ) -> Result<Config, ConfigError> {
+        build(text, origin, Layering::OverPreviousDefaults)
+    }
+
     /// The model of config name `name`.
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {
         self.models.get(name)
@@ -754,6 +763,19 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The built-in defaults with [`PREVIOUS_DEFAULTS_TOML`] over them: `opus`, `sonnet`,
+    /// `haiku`, `gpt-4o` and `gpt-4o-mini` as the defaults named them before the 5.5 /
+    /// GPT-6 generation (the current `sol` and `luna` stay, outside the ladders).
+    pub fn previous_defaults() -> Config {
+        Config::from_toml_str_over_previous_defaults("", "previous defaults").unwrap_or_else(|e| {
+            // Covered by a test, like the defaults; the current ones are the fallback.
+            tracing::error!(error = %e, "the previous defaults are invalid");
+            Config::default()
+        })
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         // The defaults are part of the binary and covered by `defaults_validate`; should
@@ -781,6 +803,8 @@ impl Default for Config {
 enum Layering {
     Alone,
     OverDefaults,
+    /// Over the defaults with [`PREVIOUS_DEFAULTS_TOML`] over them.
+    OverPreviousDefaults,
 }
 
 /// Parse the text (its own unknown fields and types are errors, with their line), overlay
@@ -802,6 +826,11 @@ fn build(text: &str, origin: &str, layering: Layering) -> Result<Config, ConfigE
     } else {
         let mut merged: toml::Table = toml::from_str(DEFAULTS_TOML)
             .map_err(|e| parse_error(e, "built-in defaults", DEFAULTS_TOML))?;
+        if layering == Layering::OverPreviousDefaults {
+            let previous: toml::Table = toml::from_str(PREVIOUS_DEFAULTS_TOML)
+                .map_err(|e| parse_error(e, "previous defaults", PREVIOUS_DEFAULTS_TOML))?;
+            overlay::overlay(&mut merged, previous);
+        }
         let over: toml::Table = toml::from_str(text).map_err(|e| parse_error(e, origin, text))?;
         overlay::overlay(&mut merged, over);
         // Both layers passed on their own, so the merge can only fail if they disagree

@@ -552,3 +552,25 @@ fn a_model_without_limits_discovers_them_and_cannot_pin_none() {
     let e = err("[models.new]\nprovider = \"anthropic\"\nrpm = 5\n");
     assert!(e.contains("models.new.itpm is required"), "{e}");
 }
+
+/// The previous defaults overlay the current ones: the 4.x and gpt-4o models under the
+/// same names, the ladders as they were, the current `sol` and `luna` kept.
+#[test]
+fn the_previous_defaults_name_the_4_x_and_gpt_4o_models() {
+    let c = Config::previous_defaults();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let wire = |m: &str| c.model(m).unwrap().model.clone();
+    assert_eq!(
+        [wire("opus"), wire("sonnet"), wire("haiku"), wire("gpt-4o")],
+        [
+            "claude-opus-4-6",
+            "claude-sonnet-4-6",
+            "claude-haiku-4-5",
+            "gpt-4o"
+        ]
+    );
+    assert_eq!(c.model("sonnet").unwrap().params.preset, "claude-4-6");
+    assert_eq!(c.model("sonnet").unwrap().min_cache_tokens, 2048);
+    assert_eq!(c.rungs("gpt").unwrap(), vec!["gpt-4o", "gpt-4o-mini"]);
+    assert_eq!(wire("luna"), "gpt-6-luna");
+}

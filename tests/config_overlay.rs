@@ -100,7 +100,7 @@ fn a_one_line_override_keeps_every_other_built_in_setting() {
     }
     assert_eq!(c.ladders, defaults.ladders);
     assert_eq!(c.rungs("claude").unwrap(), vec!["opus", "sonnet", "haiku"]);
-    assert_eq!(c.rungs("gpt").unwrap(), vec!["gpt-4o", "gpt-4o-mini"]);
+    assert_eq!(c.rungs("gpt").unwrap(), vec!["sol", "luna"]);
     assert_eq!(
         c.providers.keys().collect::<Vec<_>>(),
         vec!["anthropic", "openai"]

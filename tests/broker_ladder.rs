@@ -260,11 +260,19 @@ async fn swarm_with_a_retired_first_rung() -> (quotaswarm::broker::Broker, quota
          [ladders]\nold-first = [\"retired\", \"sonnet\"]\n\
          [broker]\ncircuit_cooldown_secs = 30\n",
     );
-    let mut config = config;
+    start_with_retired(config, &["retired"]).await
+}
+
+/// A broker on `config` whose simulator serves every model but the `retired` ones.
+async fn start_with_retired(
+    mut config: Config,
+    retired: &[&str],
+) -> (quotaswarm::broker::Broker, quotaswarm_sim::Simulator) {
     config.use_embedded_sim();
-    // The simulator serves every model but the retired one.
     let mut served = config.clone();
-    served.models.remove("retired");
+    for m in retired {
+        served.models.remove(*m);
+    }
     served.ladders.clear();
     let sim = quotaswarm_sim::Simulator::new(&served);
     let endpoints = quotaswarm::swarm::endpoints(&config, Some(sim.transport())).unwrap();
@@ -323,7 +331,7 @@ async fn a_ladder_whose_first_rung_answers_404_is_served_by_the_second() {
 /// longer serves it: a 404) the ladder moves down as it always did.
 #[tokio::test(start_paused = true)]
 async fn the_default_ladders_are_current_and_move_down_past_a_retired_rung() {
-    let mut config = Config::default();
+    let config = Config::default();
     let wire = |c: &Config, ladder: &str| -> Vec<String> {
         let rungs = c.rungs(ladder).unwrap();
         rungs
@@ -336,17 +344,8 @@ async fn the_default_ladders_are_current_and_move_down_past_a_retired_rung() {
         ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"]
     );
     assert_eq!(wire(&config, "gpt"), ["gpt-6.2-sol", "gpt-6-luna"]);
-    config.use_embedded_sim();
     // The vendors retire each ladder's first rung.
-    let mut served = config.clone();
-    served.models.remove("opus");
-    served.models.remove("sol");
-    served.ladders.clear();
-    let sim = quotaswarm_sim::Simulator::new(&served);
-    let endpoints = quotaswarm::swarm::endpoints(&config, Some(sim.transport())).unwrap();
-    let broker = quotaswarm::broker::start(config, endpoints, Default::default())
-        .await
-        .unwrap();
+    let (broker, sim) = start_with_retired(config, &["opus", "sol"]).await;
     let h = &broker.handle;
     for (ladder, model, provider_model) in [
         ("claude", "sonnet", "claude-sonnet-5-5"),

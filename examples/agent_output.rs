@@ -21,7 +21,7 @@ const QUESTION: &str = "Should a client retry a 529 on the same model before fal
 pub const VOTERS: [(&str, &str); 3] = [
     ("voter-1", "sonnet"),
     ("voter-2", "haiku"),
-    ("voter-3", "gpt-4o-mini"),
+    ("voter-3", "luna"),
 ];
 
 /// One vote: the schema the model fills, and what its agent returns.
@@ -41,7 +41,9 @@ struct Voter {
 impl Agent<Vote> for Voter {
     type Msg = ();
     async fn on_start(&mut self, ctx: &mut Ctx<(), Vote>) -> AgentResult {
-        let ask = Ask::new(self.target).max_tokens(300);
+        // The cap includes a reasoning model's hidden reasoning (`luna` spends a few
+        // hundred tokens on it at the default effort), so it leaves room for both.
+        let ask = Ask::new(self.target).max_tokens(1500);
         let vote: Vote = ctx.ask_json(&ask, QUESTION).await?;
         ctx.finish_with(vote);
         Ok(())

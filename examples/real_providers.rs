@@ -12,7 +12,7 @@ use quotaswarm_agents::ScriptedAgent;
 
 pub async fn run_with(backend: Backend) -> anyhow::Result<SwarmReport> {
     let mut builder = SwarmBuilder::new(Config::default()).backend(backend);
-    for (name, target) in [("claude-agent", "haiku"), ("openai-agent", "gpt-4o-mini")] {
+    for (name, target) in [("claude-agent", "haiku"), ("openai-agent", "luna")] {
         let mut agent = ScriptedAgent::chat(target, &["Say hello in five words."]);
         agent.max_tokens = 20;
         builder = builder.agent(name, agent);

@@ -44,7 +44,9 @@ struct Triager {
 impl Agent for Triager {
     type Msg = ();
     async fn on_start(&mut self, ctx: &mut Ctx<()>) -> AgentResult {
-        let ask = Ask::new(self.target).max_tokens(300);
+        // The cap includes a reasoning model's hidden reasoning (`luna` spends a few
+        // hundred tokens on it at the default effort), so it leaves room for both.
+        let ask = Ask::new(self.target).max_tokens(1500);
         let ticket = "Ticket: checkout fails with a 502 since the deploy at 09:10.";
         // A reply that does not fit `Triage` is `AgentError::Unfit` (its text and serde's
         // message): here `?` makes it this agent's reported failure.
@@ -59,12 +61,7 @@ pub async fn run() -> anyhow::Result<SwarmReport> {
     let report = SwarmBuilder::new(Config::default())
         .backend(quotaswarm_sim::loopback())
         .agent("triage-anthropic", Triager { target: "sonnet" })
-        .agent(
-            "triage-openai",
-            Triager {
-                target: "gpt-4o-mini",
-            },
-        )
+        .agent("triage-openai", Triager { target: "luna" })
         .deadline(Duration::from_secs(60))
         .run()
         .await?;

@@ -92,7 +92,7 @@ const COMPLETIONS: usize = 6;
 #[tokio::test]
 async fn each_completion_is_one_exported_span_with_genai_attributes_retry_and_fallback_events() {
     let (addr, got) = receiver().await;
-    let config = Config::from_toml_str_over_defaults(
+    let config = Config::from_toml_str_over_previous_defaults(
         &format!(
             "[models.opus]\nrpm = 6000\n[models.sonnet]\nrpm = 6000\n\
              [ladders]\nl = [\"opus\", \"sonnet\"]\n\

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{chat, messages, sim_stats};
+use quotaswarm::config::PREVIOUS_DEFAULTS_TOML;
 use quotaswarm::Config;
 use quotaswarm_sim::{serve, Simulator};
 use serde_json::{json, Value};
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn serves_both_apis_and_stats_over_http() {
-    let mut config = Config::default();
+    // The models of the defaults before the 5.5 / GPT-6 generation, which these requests
+    // were written for.
+    let mut config = Config::from_toml_str_over_defaults(PREVIOUS_DEFAULTS_TOML, "test").unwrap();
     config.sim.latency = Duration::from_millis(5);
     let server = serve(Simulator::new(&config), "127.0.0.1:0".parse().unwrap())
         .await

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{body_of, chat, messages, sim_stats};
+use quotaswarm::config::PREVIOUS_DEFAULTS_TOML;
 use quotaswarm::Config;
 use quotaswarm_sim::{serve, SimServer, Simulator};
 use reqwest::Client;
@@ -14,7 +15,9 @@ use std::time::Duration;
 const SONNET: &str = "claude-sonnet-4-6";
 
 async fn start(f: impl FnOnce(&mut Config)) -> (SimServer, String) {
-    let mut config = Config::default();
+    // The models of the defaults before the 5.5 / GPT-6 generation, which these requests
+    // were written for.
+    let mut config = Config::from_toml_str_over_defaults(PREVIOUS_DEFAULTS_TOML, "test").unwrap();
     config.sim.latency = Duration::ZERO;
     f(&mut config);
     let server = serve(Simulator::new(&config), "127.0.0.1:0".parse().unwrap())

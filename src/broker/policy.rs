@@ -300,12 +300,14 @@ mod tests {
     use crate::config::Config;
     use crate::types::ReasoningEffort;
 
-    /// The rules of `model`: the defaults' models, `o4-mini`, and one Claude model per
+    /// The rules of `model`: the defaults' models, `o4-mini`, `gpt-4o`, and one Claude model per
     /// generation, each with the preset its name picks: `sonnet-4` (before 4.5),
     /// `sonnet-4-5`, `opus-4-6`, `opus-4-7`, `opus-5-5`.
     fn rules(model: &str) -> ParamRules {
-        let mut toml =
-            String::from("[models.o4-mini]\nprovider = \"openai\"\nrpm = 500\ntpm = 200000\n");
+        let mut toml = String::from(
+            "[models.o4-mini]\nprovider = \"openai\"\nrpm = 500\ntpm = 200000\n\
+                [models.gpt-4o]\nprovider = \"openai\"\nrpm = 500\ntpm = 30000\n",
+        );
         for (name, wire) in [
             ("sonnet-4", "claude-sonnet-4-20250514"),
             ("sonnet-4-5", "claude-sonnet-4-5"),

@@ -92,7 +92,8 @@ fn settling_counts_cache_writes_not_reads_on_anthropic_and_everything_on_openai(
     use crate::types::Usage;
     let config = Config::from_toml_str_over_defaults(
         "[models.haiku-3-5]\nprovider = \"anthropic\"\nmodel = \"claude-3-5-haiku-latest\"\n\
-         rpm = 50\nitpm = 50000\notpm = 10000\ncache_reads_count = true\n",
+         rpm = 50\nitpm = 50000\notpm = 10000\ncache_reads_count = true\n\
+         [models.gpt-4o]\nprovider = \"openai\"\nrpm = 500\ntpm = 30000\n",
         "test",
     )
     .expect("config");
@@ -116,7 +117,12 @@ fn settling_counts_cache_writes_not_reads_on_anthropic_and_everything_on_openai(
 /// reserves.
 #[tokio::test(start_paused = true)]
 async fn a_thinking_request_reserves_its_whole_max_tokens_as_output() {
-    let config = Config::default();
+    // Budget thinking: a model that still takes it (the 5.5 models think adaptively).
+    let config = Config::from_toml_str_over_defaults(
+        "[models.sonnet]\nmodel = \"claude-sonnet-4-6\"\n",
+        "t",
+    )
+    .expect("config");
     let broker = start(config.clone(), HashMap::new(), StartOptions::default())
         .await
         .expect("start");

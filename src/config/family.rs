@@ -6,7 +6,8 @@
 //! prompt goes as a `developer` message, and whether `reasoning_effort` is sent.
 //!
 //! OpenAI documents it model by model; by name:
-//! - reasoning: names starting `o1`, `o3`, `o4` or `gpt-5`. They reject `max_tokens`
+//! - reasoning: names starting `o1`, `o3`, `o4`, `gpt-5` or `gpt-6` (the GPT-6 models,
+//!   Astra, Sol, Terra and Luna, are reasoning models too). They reject `max_tokens`
 //!   (the cap is `max_completion_tokens`, reasoning tokens included), take the system
 //!   prompt as a `developer` message, and accept `reasoning_effort`;
 //! - legacy: `gpt-3.5*`, `gpt-4` and `gpt-4-*` (not `gpt-4o*` nor `gpt-4.1*`). Older
@@ -19,7 +20,7 @@ use crate::types::ReasoningEffort;
 /// How an OpenAI model wants its request shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenAiFamily {
-    /// o-series and gpt-5: `developer` role, `max_completion_tokens`, `reasoning_effort`.
+    /// o-series, gpt-5 and gpt-6: `developer` role, `max_completion_tokens`, `reasoning_effort`.
     Reasoning,
     /// gpt-3.5 and gpt-4 (not 4o / 4.1): `max_tokens`.
     Legacy,
@@ -49,7 +50,7 @@ impl OpenAiFamily {
 pub fn openai_family(model: &str) -> OpenAiFamily {
     let lower = model.to_ascii_lowercase();
     let name = lower.strip_prefix("ft:").unwrap_or(&lower);
-    if ["o1", "o3", "o4", "gpt-5"]
+    if ["o1", "o3", "o4", "gpt-5", "gpt-6"]
         .iter()
         .any(|p| name.starts_with(p))
     {
@@ -64,11 +65,20 @@ pub fn openai_family(model: &str) -> OpenAiFamily {
 /// The `reasoning_effort` values an OpenAI reasoning model takes, by its name (the
 /// models' pages, "Reasoning.effort supports"): the o-series `low`, `medium`, `high`;
 /// gpt-5 adds `minimal`; gpt-5.1 has `none` instead; gpt-5.2 to 5.5 add `xhigh`; gpt-5.6
-/// and later add `max`. Other models take none.
+/// and later add `max`. GPT-6 (developers.openai.com/api/docs/models): `none` to `max`
+/// on gpt-6-sol, Terra and Luna; `low` to `max` on Astra and on Sol from 6.1 on, which
+/// reject `none`. Other models take none.
 pub fn openai_efforts(model: &str) -> &'static [ReasoningEffort] {
     use ReasoningEffort::{High, Low, Max, Medium, Minimal, None, XHigh};
     if openai_family(model) != OpenAiFamily::Reasoning {
         return &[];
+    }
+    if let Some(rejects_none) = gpt6_rejects_none(model) {
+        return if rejects_none {
+            &[Low, Medium, High, XHigh, Max]
+        } else {
+            &[None, Low, Medium, High, XHigh, Max]
+        };
     }
     match gpt5_minor(model) {
         Option::None => &[Low, Medium, High],
@@ -81,6 +91,11 @@ pub fn openai_efforts(model: &str) -> &'static [ReasoningEffort] {
 
 /// The built-in preset of an OpenAI reasoning model (by its effort values).
 pub fn openai_reasoning_preset(model: &str) -> &'static str {
+    match gpt6_rejects_none(model) {
+        Some(true) => return "gpt-6-astra",
+        Some(false) => return "gpt-6",
+        Option::None => {}
+    }
     match gpt5_minor(model) {
         None => "openai-reasoning",
         Some(0) => "gpt-5",
@@ -88,6 +103,24 @@ pub fn openai_reasoning_preset(model: &str) -> &'static str {
         Some(2..=5) => "gpt-5-2",
         Some(_) => "gpt-5-6",
     }
+}
+
+/// For a GPT-6 name (`gpt-6-luna`, `gpt-6.2-sol`), whether it rejects effort `none`:
+/// Astra always, Sol from 6.1 on (the 6.1 and 6.2 Sol pages: "The API rejects requests
+/// that set reasoning effort to none"); `None` for names that are not GPT-6 ones.
+fn gpt6_rejects_none(model: &str) -> Option<bool> {
+    let lower = model.to_ascii_lowercase();
+    let name = lower.strip_prefix("ft:").unwrap_or(&lower);
+    let rest = name.strip_prefix("gpt-6")?;
+    let (minor, tier) = match rest.strip_prefix('.') {
+        Some(r) => {
+            let digits: String = r.chars().take_while(char::is_ascii_digit).collect();
+            (digits.parse().unwrap_or(0u32), &r[digits.len()..])
+        }
+        Option::None if rest.is_empty() || rest.starts_with('-') => (0, rest),
+        Option::None => return Option::None,
+    };
+    Some(tier.contains("astra") || (tier.contains("sol") && minor >= 1))
 }
 
 /// The minor version of a gpt-5 name (`gpt-5`, `gpt-5-mini` → 0; `gpt-5.2-pro` → 2);
@@ -233,6 +266,20 @@ mod tests {
         assert!(openai_efforts("gpt-4o").is_empty());
         assert_eq!(openai_reasoning_preset("gpt-5.6-luna"), "gpt-5-6");
         assert_eq!(openai_reasoning_preset("o4-mini"), "openai-reasoning");
+        assert_eq!(
+            openai_efforts("gpt-6-luna"),
+            [None, Low, Medium, High, XHigh, Max]
+        );
+        assert_eq!(openai_efforts("gpt-6-sol")[0], None);
+        assert_eq!(
+            openai_efforts("gpt-6.2-sol"),
+            [Low, Medium, High, XHigh, Max]
+        );
+        assert_eq!(openai_efforts("gpt-6.1-terra")[0], None);
+        assert_eq!(openai_efforts("gpt-6-astra")[0], Low);
+        assert_eq!(openai_reasoning_preset("gpt-6-luna"), "gpt-6");
+        assert_eq!(openai_reasoning_preset("gpt-6.2-sol"), "gpt-6-astra");
+        assert_eq!(openai_reasoning_preset("gpt-6.2-astra"), "gpt-6-astra");
     }
 
     #[test]
@@ -280,6 +327,8 @@ mod tests {
             "gpt-5",
             "gpt-5-mini",
             "gpt-5.1",
+            "gpt-6-luna",
+            "gpt-6.2-sol",
             "GPT-5",
             "ft:o4-mini:org::abc",
         ] {
@@ -333,8 +382,18 @@ mod tests {
             "claude-opus-4-6",
             "claude-opus-4-7",
             "claude-opus-5-5",
+            "claude-sonnet-5-5",
+            "claude-haiku-5-5",
         ];
-        let openai = ["o3", "gpt-5", "gpt-5.1", "gpt-5.4", "gpt-5.6-terra"];
+        let openai = [
+            "o3",
+            "gpt-5",
+            "gpt-5.1",
+            "gpt-5.4",
+            "gpt-5.6-terra",
+            "gpt-6-luna",
+            "gpt-6.2-sol",
+        ];
         let mut toml = String::new();
         for (i, m) in claude.iter().chain(&openai).enumerate() {
             let (provider, limits) = if m.starts_with("claude") {

@@ -42,10 +42,16 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The built-in defaults, as TOML: the Anthropic and OpenAI providers (keys from
-/// `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`), their tier-1 models with published limits
-/// and prices, and a few ladders. Config files overlay it (see
+/// `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`), the models each vendor lists as current with
+/// their prices and starting limits, and a few ladders. Config files overlay it (see
 /// [`Config::from_toml_str_over_defaults`]).
 pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
+
+/// The models the defaults named before the 5.5 / GPT-6 generation (Claude Opus 4.6,
+/// Sonnet 4.6, Haiku 4.5; gpt-4o, gpt-4o-mini), under the same names and ladders, as an
+/// overlay for [`Config::from_toml_str_over_defaults`]: for code (and tests) that rely on
+/// what those models accept and the newer ones refuse.
+pub const PREVIOUS_DEFAULTS_TOML: &str = include_str!("previous.toml");
 
 /// A configuration error. The message names the file, the line when it is known, and the
 /// setting's path: `config my.toml, line 7: models.sonnet.itpm must be > 0`.
@@ -721,6 +727,15 @@ impl Config {
         build(text, origin, Layering::OverDefaults)
     }
 
+    /// Like [`Config::from_toml_str_over_defaults`], over [`Config::previous_defaults`]:
+    /// the text layered on the defaults with [`PREVIOUS_DEFAULTS_TOML`] over them.
+    pub fn from_toml_str_over_previous_defaults(
+        text: &str,
+        origin: &str,
+    ) -> Result<Config, ConfigError> {
+        build(text, origin, Layering::OverPreviousDefaults)
+    }
+
     /// The model of config name `name`.
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {
         self.models.get(name)
@@ -752,6 +767,19 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The built-in defaults with [`PREVIOUS_DEFAULTS_TOML`] over them: `opus`, `sonnet`,
+    /// `haiku`, `gpt-4o` and `gpt-4o-mini` as the defaults named them before the 5.5 /
+    /// GPT-6 generation (the current `sol` and `luna` stay, outside the ladders).
+    pub fn previous_defaults() -> Config {
+        Config::from_toml_str_over_previous_defaults("", "previous defaults").unwrap_or_else(|e| {
+            // Covered by a test, like the defaults; the current ones are the fallback.
+            tracing::error!(error = %e, "the previous defaults are invalid");
+            Config::default()
+        })
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         // The defaults are part of the binary and covered by `defaults_validate`; should
@@ -779,6 +807,8 @@ impl Default for Config {
 enum Layering {
     Alone,
     OverDefaults,
+    /// Over the defaults with [`PREVIOUS_DEFAULTS_TOML`] over them.
+    OverPreviousDefaults,
 }
 
 /// Parse the text (its own unknown fields and types are errors, with their line), overlay
@@ -800,6 +830,11 @@ fn build(text: &str, origin: &str, layering: Layering) -> Result<Config, ConfigE
     } else {
         let mut merged: toml::Table = toml::from_str(DEFAULTS_TOML)
             .map_err(|e| parse_error(e, "built-in defaults", DEFAULTS_TOML))?;
+        if layering == Layering::OverPreviousDefaults {
+            let previous: toml::Table = toml::from_str(PREVIOUS_DEFAULTS_TOML)
+                .map_err(|e| parse_error(e, "previous defaults", PREVIOUS_DEFAULTS_TOML))?;
+            overlay::overlay(&mut merged, previous);
+        }
         let over: toml::Table = toml::from_str(text).map_err(|e| parse_error(e, origin, text))?;
         overlay::overlay(&mut merged, over);
         // Both layers passed on their own, so the merge can only fail if they disagree

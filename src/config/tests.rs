@@ -12,7 +12,7 @@ fn defaults_validate() {
     let c = Config::from_toml_str(DEFAULTS_TOML, "defaults").expect("defaults validate");
     assert_eq!(c.rungs("claude").unwrap(), vec!["opus", "sonnet", "haiku"]);
     let sonnet = c.model("sonnet").unwrap();
-    assert_eq!(sonnet.model, "claude-sonnet-4-6");
+    assert_eq!(sonnet.model, "claude-sonnet-5-5");
     assert_eq!(
         sonnet.limits,
         Limits::Split {
@@ -21,9 +21,9 @@ fn defaults_validate() {
             otpm: 8000.0
         }
     );
-    assert_eq!(c.model("gpt-4o").unwrap().model, "gpt-4o");
+    assert_eq!(c.model("sol").unwrap().model, "gpt-6.2-sol");
     assert!(matches!(
-        c.model("gpt-4o-mini").unwrap().limits,
+        c.model("luna").unwrap().limits,
         Limits::Combined { tpm, .. } if tpm == 200000.0
     ));
     assert_eq!(Config::default().models.len(), 5);
@@ -130,7 +130,7 @@ fn a_new_model_joins_the_defaults_and_its_wire_name_defaults_to_the_table_name()
 fn a_ladder_of_the_same_name_replaces_the_default_rungs() {
     let c = Config::from_toml_str_over_defaults("[ladders]\nclaude = [\"haiku\"]\n", "t").unwrap();
     assert_eq!(c.rungs("claude").unwrap(), vec!["haiku"]);
-    assert_eq!(c.rungs("gpt").unwrap(), vec!["gpt-4o", "gpt-4o-mini"]);
+    assert_eq!(c.rungs("gpt").unwrap(), vec!["sol", "luna"]);
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn a_model_without_prices_is_a_warning_and_has_no_prices() {
 fn sim_limits_are_keyed_by_wire_model() {
     let c = Config::from_toml_str_over_defaults("[sim.limits.sonnet]\nitpm = 100\n", "t").unwrap();
     assert_eq!(
-        c.sim.limits.get("claude-sonnet-4-6"),
+        c.sim.limits.get("claude-sonnet-5-5"),
         Some(&Limits::Split {
             rpm: 50.0,
             itpm: 100.0,
@@ -270,23 +270,23 @@ fn default_models_are_current_and_carry_their_cache_minimums_and_presets() {
     let wire = |m: &str| c.model(m).unwrap().model.clone();
     assert_eq!(
         [wire("opus"), wire("sonnet"), wire("haiku")],
-        ["claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5"]
+        ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"]
     );
     let sonnet = c.model("sonnet").unwrap();
     assert!(sonnet.auto_cache);
-    assert_eq!(sonnet.min_cache_tokens, 2048);
-    assert_eq!(c.model("opus").unwrap().min_cache_tokens, 4096);
+    assert_eq!(sonnet.min_cache_tokens, 1024);
+    assert_eq!(c.model("opus").unwrap().min_cache_tokens, 1024);
     assert_eq!(sonnet.cache_ttl, crate::types::CacheTtl::FiveMinutes);
     assert!(!sonnet.cache_reads_count);
-    assert_eq!(sonnet.params.preset, "claude-4-6");
+    assert_eq!(sonnet.params.preset, "claude-5-1");
     assert_eq!(
         sonnet.params.exclusive,
         vec![(Param::Temperature, Param::TopP)]
     );
     assert_eq!(sonnet.on_unsupported, OnUnsupported::Refuse);
-    let gpt = c.model("gpt-4o").unwrap();
+    let gpt = c.model("sol").unwrap();
     assert!(!gpt.auto_cache, "OpenAI caches without breakpoints");
-    assert_eq!(gpt.params.preset, "openai");
+    assert_eq!(gpt.params.preset, "gpt-6-astra");
     assert_eq!(gpt.params.max_stop, Some(4));
 }
 
@@ -352,7 +352,7 @@ fn sim_realism_switches_have_real_api_defaults_and_are_validated() {
     assert_eq!((s.tool_call_rate, s.tool_steps), (1.0, 4));
     assert_eq!((s.schema_violation_rate, s.max_body_bytes), (0.25, 1000));
     assert_eq!(s.spend_cap_keys, vec!["k".to_string()]);
-    assert_eq!(s.cache_min_tokens.get("claude-haiku-4-5"), Some(&2048));
+    assert_eq!(s.cache_min_tokens.get("claude-haiku-5-5"), Some(&2048));
     assert!(err("[sim]\ntool_call_rate = 1.5\n")
         .ends_with("sim.tool_call_rate must be between 0 and 1"));
     assert!(err("[sim]\nschema_violation_rate = -1\n")
@@ -385,8 +385,10 @@ fn stream_idle_timeout_defaults_to_60_s_and_must_be_positive() {
 #[test]
 fn one_hour_cache_writes_cost_twice_the_input_price_unless_configured() {
     let c = Config::from_toml_str_over_defaults(
-        "[models.sonnet]\ninput_price = 3.0\noutput_price = 15.0\n\
-         [models.haiku]\ninput_price = 1.0\noutput_price = 5.0\ncache_write_1h_price = 2.5\n",
+        "[models.sonnet]\ninput_price = 3.0\noutput_price = 15.0\ncache_write_price = 3.75\n\
+         cache_read_price = 0.3\n\
+         [models.haiku]\ninput_price = 1.0\noutput_price = 5.0\ncache_write_price = 1.25\n\
+         cache_write_1h_price = 2.5\n",
         "t",
     )
     .unwrap();
@@ -461,6 +463,9 @@ output_price = 4.4
 cache_read_price = 0.275
          [models.haiku]
 web_search_price = 5.0
+input_price = 1.0
+[models.sonnet]
+input_price = 3.0
 ",
         "t",
     )
@@ -578,4 +583,26 @@ fn max_tokens_field_names_the_chat_cap_field_and_is_checked_with_its_path() {
             "{e}"
         );
     }
+}
+
+/// The previous defaults overlay the current ones: the 4.x and gpt-4o models under the
+/// same names, the ladders as they were, the current `sol` and `luna` kept.
+#[test]
+fn the_previous_defaults_name_the_4_x_and_gpt_4o_models() {
+    let c = Config::previous_defaults();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let wire = |m: &str| c.model(m).unwrap().model.clone();
+    assert_eq!(
+        [wire("opus"), wire("sonnet"), wire("haiku"), wire("gpt-4o")],
+        [
+            "claude-opus-4-6",
+            "claude-sonnet-4-6",
+            "claude-haiku-4-5",
+            "gpt-4o"
+        ]
+    );
+    assert_eq!(c.model("sonnet").unwrap().params.preset, "claude-4-6");
+    assert_eq!(c.model("sonnet").unwrap().min_cache_tokens, 2048);
+    assert_eq!(c.rungs("gpt").unwrap(), vec!["gpt-4o", "gpt-4o-mini"]);
+    assert_eq!(wire("luna"), "gpt-6-luna");
 }

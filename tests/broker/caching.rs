@@ -68,7 +68,7 @@ fn document(agent: usize, turn: usize) -> String {
 /// Sonnet at tier 1's input limit (30,000 ITPM), with requests and output raised so
 /// input tokens bind; prices as the defaults (cache reads 0.1×, writes 1.25×).
 fn config(auto_cache: bool) -> Config {
-    Config::from_toml_str_over_defaults(
+    Config::from_toml_str_over_previous_defaults(
         &format!(
             "[models.sonnet]\nrpm = 1000\nitpm = 30000\notpm = 40000\nauto_cache = {auto_cache}\n"
         ),
@@ -158,7 +158,7 @@ async fn embedded_swarm(config: Config) -> Swarm {
 
 /// The defaults under `toml`.
 fn over_defaults(toml: &str) -> Config {
-    Config::from_toml_str_over_defaults(toml, "test").expect("config")
+    Config::from_toml_str_over_previous_defaults(toml, "test").expect("config")
 }
 
 #[tokio::test(start_paused = true)]

@@ -10,7 +10,7 @@ use quotaswarm::{CompletionRequest, Config};
 use quotaswarm_sim::SimServer;
 
 async fn setup() -> (Swarm, SimServer) {
-    let mut config = Config::default();
+    let mut config = Config::previous_defaults();
     // Tier-1 sonnet allows 50 requests a minute; these tests send 50 at once.
     for m in config.models.values_mut() {
         m.limits = m.limits.scaled(100.0);

@@ -12,9 +12,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 fn config(extra: &str) -> Config {
-    let mut c =
-        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 20\n{extra}"), "test")
-            .expect("config");
+    let mut c = Config::from_toml_str_over_previous_defaults(
+        &format!("[sim]\nlatency_ms = 20\n{extra}"),
+        "test",
+    )
+    .expect("config");
     for m in c.models.values_mut() {
         m.limits = m.limits.scaled(10.0);
     }
@@ -258,11 +260,19 @@ async fn swarm_with_a_retired_first_rung() -> (quotaswarm::broker::Broker, quota
          [ladders]\nold-first = [\"retired\", \"sonnet\"]\n\
          [broker]\ncircuit_cooldown_secs = 30\n",
     );
-    let mut config = config;
+    start_with_retired(config, &["retired"]).await
+}
+
+/// A broker on `config` whose simulator serves every model but the `retired` ones.
+async fn start_with_retired(
+    mut config: Config,
+    retired: &[&str],
+) -> (quotaswarm::broker::Broker, quotaswarm_sim::Simulator) {
     config.use_embedded_sim();
-    // The simulator serves every model but the retired one.
     let mut served = config.clone();
-    served.models.remove("retired");
+    for m in retired {
+        served.models.remove(*m);
+    }
     served.ladders.clear();
     let sim = quotaswarm_sim::Simulator::new(&served);
     let endpoints = quotaswarm::swarm::endpoints(&config, Some(sim.transport())).unwrap();
@@ -313,5 +323,51 @@ async fn a_ladder_whose_first_rung_answers_404_is_served_by_the_second() {
         "{err:?}"
     );
     println!("{err}");
+    broker.stop();
+}
+
+/// The built-in ladders name the vendors' current models (Claude Opus, Sonnet and Haiku
+/// 5.5; GPT-6.2 Sol and GPT-6 Luna), and when a vendor retires a rung (the simulator no
+/// longer serves it: a 404) the ladder moves down as it always did.
+#[tokio::test(start_paused = true)]
+async fn the_default_ladders_are_current_and_move_down_past_a_retired_rung() {
+    let config = Config::default();
+    let wire = |c: &Config, ladder: &str| -> Vec<String> {
+        let rungs = c.rungs(ladder).unwrap();
+        rungs
+            .iter()
+            .map(|m| c.model(m).unwrap().model.clone())
+            .collect()
+    };
+    assert_eq!(
+        wire(&config, "claude"),
+        ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"]
+    );
+    assert_eq!(wire(&config, "gpt"), ["gpt-6.2-sol", "gpt-6-luna"]);
+    // The vendors retire each ladder's first rung.
+    let (broker, sim) = start_with_retired(config, &["opus", "sol"]).await;
+    let h = &broker.handle;
+    for (ladder, model, provider_model) in [
+        ("claude", "sonnet", "claude-sonnet-5-5"),
+        ("gpt", "luna", "gpt-6-luna"),
+    ] {
+        for i in 0..3 {
+            let req = CompletionRequest::prompt(ladder, format!("q{i}")).max_tokens(2000);
+            let c = h.complete(req).await.unwrap();
+            assert_eq!(
+                (c.model.as_str(), c.provider_model.as_str()),
+                (model, provider_model)
+            );
+        }
+    }
+    let s = h.stats().await.unwrap();
+    assert!(s.fallbacks.contains_key("opus->sonnet") && s.fallbacks.contains_key("sol->luna"));
+    // Only the first request reaches each retired model; the open circuit skips it after.
+    assert_eq!(
+        sim.stats().total.status(404),
+        2,
+        "one 404 per retired model"
+    );
+    assert_eq!(s.lane("opus").unwrap().requests, 1);
     broker.stop();
 }

@@ -37,7 +37,7 @@ impl Transport for Recording {
 
 /// The defaults plus an OpenAI reasoning model, `o4-mini`; `extra` overlays them.
 fn config(extra: &str) -> Config {
-    let mut c = Config::from_toml_str_over_defaults(
+    let mut c = Config::from_toml_str_over_previous_defaults(
         &format!("[models.o4-mini]\nprovider = \"openai\"\nrpm = 500\ntpm = 200000\n{extra}"),
         "test",
     )

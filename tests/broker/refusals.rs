@@ -6,7 +6,7 @@ use quotaswarm::broker::{self, Broker, InvalidRequest, StartOptions};
 use quotaswarm::{BrokerError, CompletionRequest, Config};
 
 async fn start() -> Broker {
-    let mut config = Config::default();
+    let mut config = Config::previous_defaults();
     config.use_embedded_sim();
     let sim = quotaswarm_sim::Simulator::new(&config);
     let endpoints = quotaswarm::swarm::endpoints(&config, Some(sim.transport())).unwrap();

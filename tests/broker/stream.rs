@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn setup(sim_extra: &str) -> (Swarm, SimServer) {
-    let mut config = Config::from_toml_str_over_defaults(
+    let mut config = Config::from_toml_str_over_previous_defaults(
         &format!("[broker]\nbackoff_base_secs = 0.05\n[sim]\nlatency_ms = 5\n{sim_extra}"),
         "test",
     )

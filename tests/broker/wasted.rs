@@ -23,7 +23,7 @@ fn usd(input: u64, output: u64) -> f64 {
 }
 
 async fn start(sim_extra: &str) -> (Broker, Simulator) {
-    let mut config = Config::from_toml_str_over_defaults(
+    let mut config = Config::from_toml_str_over_previous_defaults(
         &format!(
             "[broker]\nbackoff_base_secs = 0.05\n[sim]\nlatency_ms = 5\nseed = 1\n{sim_extra}"
         ),

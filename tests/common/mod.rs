@@ -199,11 +199,15 @@ pub fn namespace(test: &str) -> String {
     )
 }
 
-/// A simulator with 1 ms latency and the `extra` config, served on loopback HTTP.
+/// A simulator with 1 ms latency and the `extra` config, served on loopback HTTP. It
+/// serves the previous defaults' models too (`claude-sonnet-4-6`, `gpt-4o`, ...), which
+/// the tests' requests name.
 pub async fn serve_sim(extra: &str) -> quotaswarm_sim::SimServer {
-    let config =
-        Config::from_toml_str_over_defaults(&format!("[sim]\nlatency_ms = 1\n{extra}"), "test")
-            .unwrap();
+    let config = Config::from_toml_str_over_previous_defaults(
+        &format!("[sim]\nlatency_ms = 1\n{extra}"),
+        "test",
+    )
+    .unwrap();
     quotaswarm_sim::serve(
         quotaswarm_sim::Simulator::new(&config),
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -66,7 +66,8 @@ async fn check(
     violation_rate: f64,
 ) -> (SwarmReport, Result<Check, AgentError>) {
     let text = format!("[sim]\nlatency_ms = 1\nschema_violation_rate = {violation_rate}\n");
-    let config = Config::from_toml_str_over_defaults(&text, "agent_structured test").unwrap();
+    let config =
+        Config::from_toml_str_over_previous_defaults(&text, "agent_structured test").unwrap();
     let checker = Checker(Ask::new(target).max_tokens(400));
     let mut report = run_alone(config, loopback(), "checker", checker, 60).await;
     let got = report.agents[0].take_output::<Outcome>();

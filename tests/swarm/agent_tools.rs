@@ -42,7 +42,7 @@ fn config() -> Config {
     let text = format!(
         "[sim]\nlatency_ms = 1\ntool_call_rate = 1.0\ntool_steps = {TOOL_STEPS}\n{RESPONSES}"
     );
-    Config::from_toml_str_over_defaults(&text, "agent_tools test").expect("test config")
+    Config::from_toml_str_over_previous_defaults(&text, "agent_tools test").expect("test config")
 }
 
 /// Runs one bookkeeper; returns the report and its output.

@@ -226,7 +226,8 @@ impl Agent<ToolRun> for Searcher {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tool_loop_continues_a_paused_turn_over_http() {
     let config =
-        Config::from_toml_str_over_defaults("[sim]\nlatency_ms = 1\n", "blocks test").unwrap();
+        Config::from_toml_str_over_previous_defaults("[sim]\nlatency_ms = 1\n", "blocks test")
+            .unwrap();
     let backend = quotaswarm_sim::loopback();
     let mut report = run_alone(config, backend, "searcher", Searcher { max_uses: 3 }, 60).await;
     let run = report.agents[0]

@@ -51,7 +51,7 @@ fn the_readme_sample_config_loads_as_printed() {
             otpm: 8000.0
         }
     );
-    assert!(c.sim.limits.contains_key("claude-sonnet-4-6"));
+    assert!(c.sim.limits.contains_key("claude-sonnet-5-5"));
     assert_eq!(c.sim.faults.len(), 1);
 }
 
@@ -71,8 +71,8 @@ fn a_one_line_override_keeps_every_other_built_in_setting() {
     );
     assert_eq!(sonnet.limits.rpm(), before.limits.rpm());
     assert_eq!(sonnet.provider, "anthropic");
-    assert_eq!(sonnet.model, "claude-sonnet-4-6");
-    assert_eq!(sonnet.context_window, 200_000);
+    assert_eq!(sonnet.model, "claude-sonnet-5-5");
+    assert_eq!(sonnet.context_window, 1_000_000);
     assert_eq!(sonnet.burst, before.burst);
     let prices = sonnet.prices.expect("sonnet keeps its prices");
     assert_eq!(
@@ -82,7 +82,7 @@ fn a_one_line_override_keeps_every_other_built_in_setting() {
             prices.cache_read,
             prices.cache_write
         ),
-        (3.0, 15.0, 0.3, 3.75)
+        (2.0, 10.0, 0.1, 2.5)
     );
     assert_eq!(Some(prices), before.prices);
     // Every other model, provider and ladder is still there, unchanged.
@@ -90,7 +90,7 @@ fn a_one_line_override_keeps_every_other_built_in_setting() {
         c.models.keys().collect::<Vec<_>>(),
         defaults.models.keys().collect::<Vec<_>>()
     );
-    for name in ["opus", "haiku", "gpt-4o", "gpt-4o-mini"] {
+    for name in ["opus", "haiku", "sol", "luna"] {
         let (m, d) = (c.model(name).unwrap(), defaults.model(name).unwrap());
         assert_eq!(
             (&m.provider, &m.model, m.limits, m.context_window, m.prices),
@@ -100,7 +100,7 @@ fn a_one_line_override_keeps_every_other_built_in_setting() {
     }
     assert_eq!(c.ladders, defaults.ladders);
     assert_eq!(c.rungs("claude").unwrap(), vec!["opus", "sonnet", "haiku"]);
-    assert_eq!(c.rungs("gpt").unwrap(), vec!["gpt-4o", "gpt-4o-mini"]);
+    assert_eq!(c.rungs("gpt").unwrap(), vec!["sol", "luna"]);
     assert_eq!(
         c.providers.keys().collect::<Vec<_>>(),
         vec!["anthropic", "openai"]

@@ -17,7 +17,7 @@ const CASES: [(Wire, &str); 2] = [
 ];
 
 async fn server(per_token_ms: u64, faults: Vec<Fault>) -> SimServer {
-    let mut config = Config::default();
+    let mut config = Config::previous_defaults();
     config.sim.latency = Duration::from_millis(1);
     config.sim.per_token = Duration::from_millis(per_token_ms);
     config.sim.faults = faults;

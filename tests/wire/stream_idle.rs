@@ -137,7 +137,7 @@ async fn a_stream_longer_than_the_request_timeout_completes_while_it_keeps_sendi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_stream_longer_than_the_request_timeout_completes_on_both_wires() {
-    let mut config = Config::default();
+    let mut config = Config::previous_defaults();
     config.sim.latency = Duration::from_millis(1);
     config.sim.per_token = Duration::from_millis(300);
     let server = serve(Simulator::new(&config), "127.0.0.1:0".parse().unwrap())

@@ -13,7 +13,11 @@ const PROMPT: &str = "a prompt that must stay out of the log";
 #[test]
 fn the_access_log_is_one_json_line_per_request_without_keys_or_bodies() {
     let dir = gateway::dir("access-log");
-    let (_sim, sim_url) = gateway::start_sim_in(&dir, "[sim]\nlatency_ms = 5\nper_token_ms = 0\n");
+    // The simulator serves the model the gateway's config names.
+    let (_sim, sim_url) = gateway::start_sim_in(
+        &dir,
+        "[sim]\nlatency_ms = 5\nper_token_ms = 0\n[models.sonnet]\nmodel = \"claude-sonnet-4-6\"\n",
+    );
     let rest = format!(
         "[models.sonnet]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-6\"\nrpm = 50\nitpm = 30000\notpm = 8000\n\
          [gateway]\naccess_log = true\n\

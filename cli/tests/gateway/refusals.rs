@@ -13,7 +13,12 @@ fn refusals_reach_the_sdks_in_their_vendors_shape() {
         return;
     };
     let dir = gateway::dir("refusals");
-    let (_sim, sim_url) = gateway::start_sim_in(&dir, "[sim]\nlatency_ms = 5\nper_token_ms = 0\n");
+    // The simulator serves the models the gateway's config names.
+    let (_sim, sim_url) = gateway::start_sim_in(
+        &dir,
+        "[sim]\nlatency_ms = 5\nper_token_ms = 0\n[models.sonnet]\nmodel = \"claude-sonnet-4-6\"\n\
+         [models.haiku]\nmodel = \"claude-haiku-4-5\"\n",
+    );
     let rest = format!(
         "[models.sonnet]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-6\"\nrpm = 50\nitpm = 30000\notpm = 8000\ninput_price = 3.0\noutput_price = 15.0\n\
          [models.slow]\nprovider = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\nrpm = 1\nitpm = 30000\notpm = 8000\nburst_secs = 1\ninput_price = 1.0\noutput_price = 5.0\n\

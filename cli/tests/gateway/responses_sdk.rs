@@ -10,6 +10,7 @@ const SIM: &str = "\
 replace_defaults = false\n\
 [sim]\nlatency_ms = 5\nper_token_ms = 0\ntool_calls = true\n\
 [models.o4]\nprovider = \"openai\"\nmodel = \"o4-mini\"\nrpm = 500\ntpm = 200000\n\
+[models.gpt-4o-mini]\nprovider = \"openai\"\nrpm = 500\ntpm = 200000\n\
 [models.tiny]\nprovider = \"openai\"\nmodel = \"gpt-4.1-nano\"\nrpm = 500\ntpm = 600\n";
 
 #[test]

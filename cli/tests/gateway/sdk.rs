@@ -19,7 +19,9 @@ fn the_official_sdks_call_both_wires_through_the_gateway() {
         return;
     };
     let dir = gateway::dir("sdk");
-    let (_sim, sim_url) = gateway::start_sim_in(&dir, &format!("replace_defaults = false\n{SIM}"));
+    // The simulator serves the models the gateway's config names.
+    let (_sim, sim_url) =
+        gateway::start_sim_in(&dir, &format!("replace_defaults = false\n{SIM}{MODELS}"));
     let (_serve, url) =
         gateway::start_gateway_in(&dir, &sim_url, MODELS, std::process::Stdio::inherit());
 

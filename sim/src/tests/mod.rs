@@ -2,6 +2,7 @@
 //! shared request builders and readers here, the tests by what they exercise below.
 
 use super::*;
+pub(super) use quotaswarm::config::PREVIOUS_DEFAULTS_TOML as PREVIOUS;
 use quotaswarm::config::{Fault, FaultKind, Limits, OtpmMode};
 use serde_json::{json, Value};
 
@@ -10,9 +11,13 @@ pub(super) const GPT: &str = "gpt-4o";
 
 /// These tests are about per-minute limits, so their buckets hold a whole minute
 /// (`burst_secs = 60`, the default before it became 10 s); the default burst has its own
-/// test (`tests_parity::quota::the_default_burst_is_a_sixth_of_a_minute`).
+/// test (`tests_parity::quota::the_default_burst_is_a_sixth_of_a_minute`). Their models
+/// are [`SONNET`] and [`GPT`], the defaults' before the 5.5 / GPT-6 generation: they send
+/// what those take (sampling parameters, forced tools, `max_tokens`) and newer ones refuse.
 pub(super) fn config() -> Config {
-    let mut c = Config::default();
+    let Ok(mut c) = Config::from_toml_str_over_defaults(PREVIOUS, "test") else {
+        panic!("the pinned models validate");
+    };
     c.sim.latency = Duration::ZERO;
     c.sim.per_token = Duration::ZERO;
     c.sim.burst_secs = 60.0;

@@ -2,7 +2,9 @@ use super::*;
 
 #[tokio::test(start_paused = true)]
 async fn the_default_burst_is_a_sixth_of_a_minute() {
-    let mut c = Config::default();
+    let Ok(mut c) = Config::from_toml_str_over_defaults(PREVIOUS, "test") else {
+        panic!("the pinned models validate");
+    };
     c.sim.latency = Duration::ZERO;
     c.sim.limits.insert(
         SONNET.into(),

@@ -103,13 +103,14 @@ impl Asker {
             return Err(refused().await);
         }
         let first = self.first_rung(&req.target);
-        // Only with `--transcript`: the request is needed after the broker took it.
+        // Only with `--transcript`: the request is needed after the broker took it. Boxed:
+        // held inline it would take a request's room in every waiting ask's future.
         let transcript = self
             .broker
             .config
             .transcript
             .as_ref()
-            .map(|d| (d, req.clone()));
+            .map(|d| (d, Box::new(req.clone())));
         let result = tokio::select! {
             biased;
             // Dropping the broker call lets the broker drop the job when no one else

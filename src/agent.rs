@@ -1,4 +1,4 @@
-//! Agents: implement [`Agent`] in a few lines; [`spawn_agent`] runs it in its own task.
+//! Agents: implement [`Agent`] in a few lines; [`spawn_agent`] wraps it in a ractor actor.
 //!
 //! An agent reacts to its start and to its own messages. Its [`Ctx`] derefs to an
 //! [`Asker`], which asks the broker for completions (`complete`, `ask`, `chat`, `stream`:
@@ -48,8 +48,7 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `agent.rs` | the [`Agent`] trait, [`Ctx`], [`AgentReport`], [`spawn_agent`] and the handles |
-//! | `agent/task.rs` | the task that runs an agent: its mailbox, its handlers, its end |
+//! | `agent.rs` | the [`Agent`] trait, [`Ctx`], [`AgentReport`], the actor wrapper and the handles |
 //! | `agent/ask.rs` | [`Ask`] (a request template) and [`History`] |
 //! | `agent/asker.rs` | [`Asker`] and [`CountedStream`]: asking and counting |
 //! | `agent/addr.rs` | [`Addr`]: agent-to-agent messages |
@@ -67,7 +66,6 @@ mod cancel;
 mod error;
 mod schema;
 mod structured;
-mod task;
 mod tool_loop;
 mod tools;
 
@@ -86,12 +84,16 @@ pub use tool_loop::ToolRun;
 pub use tools::{LocalTool, ToolFailure, ToolOutput, Toolbox, DEFAULT_MAX_STEPS};
 
 use crate::broker::BrokerHandle;
+use addr::AgentMsg;
 use cancel::Control;
+use futures_util::FutureExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -332,6 +334,102 @@ impl<M: Send + 'static> Ctx<M> {
     }
 }
 
+/// The actor that runs an [`Agent`] returning `O`.
+struct AgentActor<A, O>(std::marker::PhantomData<fn() -> (A, O)>);
+
+struct AgentState<A: Agent<O>, O> {
+    agent: A,
+    ctx: Ctx<A::Msg, O>,
+    /// `on_start` has run (or is running): a second start is ignored.
+    started: bool,
+}
+
+struct AgentArgs<A> {
+    name: Arc<str>,
+    agent: A,
+    broker: BrokerHandle,
+    report: Arc<Mutex<AgentReport>>,
+    token: CancellationToken,
+}
+
+impl<A: Agent<O>, O: AgentOutput> Actor for AgentActor<A, O> {
+    type Msg = AgentMsg<A::Msg>;
+    type State = AgentState<A, O>;
+    type Arguments = AgentArgs<A>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: AgentArgs<A>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(AgentState {
+            agent: args.agent,
+            ctx: Ctx {
+                asker: Asker::new(args.name.clone(), args.broker, args.report, args.token),
+                myself: Addr::new(myself, args.name),
+                finished: false,
+                output: None,
+            },
+            started: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.ctx.is_cancelled() {
+            // Cut before this message's turn came: handle nothing more.
+            myself.stop(None);
+            return Ok(());
+        }
+        // The handlers' futures are boxed while they run: held inline, their largest
+        // state (an ask's, through the broker handle) would size every agent's actor task
+        // from its spawn on, asking or not — kilobytes per agent in a swarm of 100,000.
+        let run = match msg {
+            AgentMsg::Start if state.started => return Ok(()),
+            AgentMsg::Start => {
+                state.started = true;
+                AssertUnwindSafe(Box::pin(state.agent.on_start(&mut state.ctx)))
+                    .catch_unwind()
+                    .await
+            }
+            AgentMsg::Msg(m) => {
+                AssertUnwindSafe(Box::pin(state.agent.on_message(&mut state.ctx, m)))
+                    .catch_unwind()
+                    .await
+            }
+        };
+        // A panic is this agent's failure, reported like an error; the swarm goes on.
+        let outcome = run.unwrap_or_else(|payload| {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string payload".into());
+            Err(AgentError::other(format!("panicked: {what}")))
+        });
+        if let Err(e) = outcome {
+            state.ctx.asker.update(|r| r.failure = Some(e.to_string()));
+            myself.stop(Some(e.to_string()));
+        } else if state.ctx.finished {
+            let output = state.ctx.output.take();
+            state.ctx.asker.update(|r| {
+                r.finished = true;
+                if let Some(output) = output {
+                    r.set_output(output);
+                }
+            });
+            myself.stop(None);
+        } else if state.ctx.is_cancelled() {
+            myself.stop(None);
+        }
+        Ok(())
+    }
+}
+
 /// A spawned agent: its address, its report so far, and a way to wait for its end.
 pub struct AgentHandle<M: Send + 'static> {
     pub(crate) addr: Addr<M>,
@@ -487,7 +585,7 @@ fn finalize(report: &Mutex<AgentReport>) -> AgentReport {
     r
 }
 
-/// Spawns `agent` in its own task, idle: start it with [`AgentHandle::start`] (messages
+/// Spawns `agent` as an actor, idle: start it with [`AgentHandle::start`] (messages
 /// sent before are handled first).
 pub async fn spawn_agent<A: Agent<O>, O: AgentOutput>(
     name: impl Into<String>,
@@ -497,21 +595,26 @@ pub async fn spawn_agent<A: Agent<O>, O: AgentOutput>(
     let name: Arc<str> = Arc::from(name.into());
     let report = Arc::new(Mutex::new(AgentReport::new(&*name)));
     let token = CancellationToken::new();
-    let (tx, mailbox) = tokio::sync::mpsc::unbounded_channel();
-    let addr = Addr::new(tx, name.clone());
-    let ctx = Ctx {
-        asker: Asker::new(name, broker, report.clone(), token.clone()),
-        myself: addr.clone(),
-        finished: false,
-        output: None,
+    let args = AgentArgs {
+        name: name.clone(),
+        agent,
+        broker,
+        report: report.clone(),
+        token: token.clone(),
     };
-    let join = tokio::spawn(task::run(agent, ctx, mailbox));
+    let (actor, join) = Actor::spawn(None, AgentActor::<A, O>(std::marker::PhantomData), args)
+        .await
+        .map_err(|e| SpawnError {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
     let control = Control {
+        cell: actor.get_cell(),
         token,
         report: report.clone(),
     };
     Ok(AgentHandle {
-        addr,
+        addr: Addr::new(actor, name),
         report,
         join,
         control,

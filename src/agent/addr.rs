@@ -1,13 +1,13 @@
-//! [`Addr`]: where to send an agent its messages. It hides the agent's mailbox behind it:
-//! an address can deliver the agent's own messages and nothing else (no one outside the
-//! crate can start or stop an agent through it).
+//! [`Addr`]: where to send an agent its messages. It hides the actor behind it: an
+//! address can deliver the agent's own messages and nothing else (no one outside the
+//! crate can start, restart or stop an agent through it).
 
 use super::error::SendError;
+use ractor::ActorRef;
 use std::fmt;
 use std::sync::Arc;
-use tokio::sync::mpsc::UnboundedSender;
 
-/// What an agent's mailbox carries. Only [`AgentMsg::Msg`] can be sent through an
+/// What the agent actor handles. Only [`AgentMsg::Msg`] can be sent through an
 /// [`Addr`]; the start comes from the agent's handle.
 pub(crate) enum AgentMsg<M> {
     /// Run `on_start` (once: a second start is ignored).
@@ -24,20 +24,20 @@ pub(crate) enum AgentMsg<M> {
 /// [`Ctx::myself`]: super::Ctx::myself
 /// [`AgentHandle::addr`]: super::AgentHandle::addr
 pub struct Addr<M> {
-    mailbox: UnboundedSender<AgentMsg<M>>,
+    actor: ActorRef<AgentMsg<M>>,
     name: Arc<str>,
 }
 
 impl<M: Send + 'static> Addr<M> {
-    pub(crate) fn new(mailbox: UnboundedSender<AgentMsg<M>>, name: Arc<str>) -> Self {
-        Addr { mailbox, name }
+    pub(crate) fn new(actor: ActorRef<AgentMsg<M>>, name: Arc<str>) -> Self {
+        Addr { actor, name }
     }
 
     /// Sends the agent a message; it is handled by its `on_message`, after the messages
     /// already queued. Fails if the agent has stopped.
     pub fn send(&self, msg: M) -> Result<(), SendError> {
-        self.mailbox
-            .send(AgentMsg::Msg(msg))
+        self.actor
+            .cast(AgentMsg::Msg(msg))
             .map_err(|_| SendError::new(&self.name))
     }
 
@@ -48,8 +48,8 @@ impl<M: Send + 'static> Addr<M> {
 
     /// Sends the agent its start.
     pub(crate) fn start(&self) -> Result<(), SendError> {
-        self.mailbox
-            .send(AgentMsg::Start)
+        self.actor
+            .cast(AgentMsg::Start)
             .map_err(|_| SendError::new(&self.name))
     }
 }
@@ -57,7 +57,7 @@ impl<M: Send + 'static> Addr<M> {
 impl<M> Clone for Addr<M> {
     fn clone(&self) -> Self {
         Addr {
-            mailbox: self.mailbox.clone(),
+            actor: self.actor.clone(),
             name: self.name.clone(),
         }
     }

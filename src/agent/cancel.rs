@@ -8,7 +8,7 @@
 //!    once (its broker future is dropped, so the broker forgets a job no one else waits
 //!    for), and later asks fail the same way without reaching the broker;
 //!    `ctx.cancelled()` ([`Asker::cancelled`]) resolves for agents doing long local work;
-//! 3. the agent's task stops as soon as the running handler returns (at once if idle);
+//! 3. the actor is asked to stop: it stops as soon as the running handler returns;
 //! 4. a handler that goes on anyway (it ignores the errors, or loops on work that never
 //!    asks) is killed after the grace period: its future is dropped at its next `.await`.
 //!
@@ -16,6 +16,7 @@
 //! [`Asker::cancelled`]: super::Asker::cancelled
 
 use super::AgentReport;
+use ractor::ActorCell;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -52,30 +53,28 @@ impl fmt::Display for Cut {
     }
 }
 
-/// What the swarm holds to cut one agent: its token and its report (the kill goes
-/// through the agent's task handle).
+/// What the swarm holds to cut one agent: its actor (untyped), its token and its report.
 #[derive(Clone)]
 pub(crate) struct Control {
+    pub(crate) cell: ActorCell,
     pub(crate) token: CancellationToken,
     pub(crate) report: Arc<Mutex<AgentReport>>,
 }
 
 impl Control {
-    /// Records `why` (unless the agent has already ended on its own) and cancels its
-    /// token: its asks fail, and its task stops once the running handler returns (at
-    /// once when idle). `reason` is for tracing (`cut <why>` when `None`).
+    /// Records `why` (unless the agent has already ended on its own), cancels its asks
+    /// and asks its actor to stop after the running handler, with `reason` (for tracing;
+    /// `cut <why>` when `None`).
     pub(crate) fn cancel(&self, why: Cut, reason: Option<&str>) {
         {
             let mut r = self.report.lock().unwrap_or_else(|p| p.into_inner());
             if r.cut.is_none() && !r.finished && r.failure.is_none() {
                 r.cut = Some(why);
             }
-            if !self.token.is_cancelled() {
-                let reason = reason.map_or_else(|| format!("cut {why}"), str::to_string);
-                tracing::debug!(agent = %r.name, %reason, "agent cut");
-            }
         }
         self.token.cancel();
+        let reason = reason.map_or_else(|| format!("cut {why}"), str::to_string);
+        self.cell.stop(Some(reason));
     }
 
     /// Cuts the agent and waits for its actor to stop; kills it if it is still running
@@ -84,8 +83,7 @@ impl Control {
         self.cancel(why, None);
         if tokio::time::timeout(grace, &mut *join).await.is_err() {
             self.report.lock().unwrap_or_else(|p| p.into_inner()).killed = true;
-            // The handler's future is dropped at its next `.await`.
-            join.abort();
+            self.cell.kill();
             let _ = join.await;
         }
     }

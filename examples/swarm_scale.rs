@@ -12,12 +12,15 @@ use quotaswarm_agents::ScriptedAgent;
 use std::time::Instant;
 
 /// The default config's haiku, on the simulator, with limits far above what the run asks (the broker's
-/// default `max_in_flight`, 64 per lane: the rest of the agents' requests queue).
+/// default `max_in_flight`, 64 per lane: the rest of the agents' requests queue). Token
+/// limits stay under 10⁹ a minute: the broker takes a figure from 10⁹ up for the
+/// placeholder of an unknown limit, and sends one request at a time until the server
+/// reports the real one.
 const CONFIG: &str = r#"
 [models.haiku]
 rpm = 10000000
-itpm = 10000000000
-otpm = 10000000000
+itpm = 500000000
+otpm = 500000000
 
 [sim]
 latency_ms = 1

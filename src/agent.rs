@@ -592,11 +592,11 @@ pub async fn spawn_agent<A: Agent<O>, O: AgentOutput>(
     agent: A,
     broker: BrokerHandle,
 ) -> Result<AgentHandle<A::Msg>, SpawnError> {
-    let name: String = name.into();
-    let report = Arc::new(Mutex::new(AgentReport::new(name.clone())));
+    let name: Arc<str> = Arc::from(name.into());
+    let report = Arc::new(Mutex::new(AgentReport::new(&*name)));
     let token = CancellationToken::new();
     let args = AgentArgs {
-        name: Arc::from(name.as_str()),
+        name: name.clone(),
         agent,
         broker,
         report: report.clone(),
@@ -605,7 +605,7 @@ pub async fn spawn_agent<A: Agent<O>, O: AgentOutput>(
     let (actor, join) = Actor::spawn(None, AgentActor::<A, O>(std::marker::PhantomData), args)
         .await
         .map_err(|e| SpawnError {
-            name: name.clone(),
+            name: name.to_string(),
             message: e.to_string(),
         })?;
     let control = Control {
@@ -614,7 +614,7 @@ pub async fn spawn_agent<A: Agent<O>, O: AgentOutput>(
         report: report.clone(),
     };
     Ok(AgentHandle {
-        addr: Addr::new(actor, Arc::from(name.as_str())),
+        addr: Addr::new(actor, name),
         report,
         join,
         control,

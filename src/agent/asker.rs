@@ -98,30 +98,41 @@ impl Asker {
 
     /// Asks the broker for a completion. Fails with [`BrokerError::Cancelled`] once the
     /// agent is cut (not counted as an error).
-    pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
-        if self.token.is_cancelled() {
-            return Err(refused().await);
-        }
+    pub fn complete(
+        &self,
+        req: CompletionRequest,
+    ) -> impl Future<Output = Result<Completion, BrokerError>> + Send + '_ {
         let first = self.first_rung(&req.target);
-        // Only with `--transcript`: the request is needed after the broker took it.
+        // Only with `--transcript`: the request is needed after the broker took it. Boxed:
+        // held inline it would take a request's room in every waiting ask's future.
         let transcript = self
             .broker
             .config
             .transcript
             .as_ref()
-            .map(|d| (d, req.clone()));
-        let result = tokio::select! {
-            biased;
-            // Dropping the broker call lets the broker drop the job when no one else
-            // waits for it.
-            () = self.token.cancelled() => return Err(BrokerError::Cancelled),
-            result = self.broker.complete(req) => result,
-        };
-        self.record(first.as_deref(), result.as_ref());
-        if let Some((dir, req)) = transcript {
-            crate::monitor::transcript::record(dir, &self.name, &req, result.as_ref());
+            .map(|d| (d, Box::new(req.clone())));
+        // The broker's future takes the request now (it does nothing before it is
+        // polled), boxed: captured inline by the `async` block below, it would be stored
+        // twice in every waiting ask (where it is captured, and where it is awaited), and
+        // the request a third time.
+        let call = Box::pin(self.broker.complete(req));
+        async move {
+            if self.token.is_cancelled() {
+                return Err(refused().await);
+            }
+            let result = tokio::select! {
+                biased;
+                // Dropping the broker call lets the broker drop the job when no one else
+                // waits for it.
+                () = self.token.cancelled() => return Err(BrokerError::Cancelled),
+                result = call => result,
+            };
+            self.record(first.as_deref(), result.as_ref());
+            if let Some((dir, req)) = transcript {
+                crate::monitor::transcript::record(dir, &self.name, &req, result.as_ref());
+            }
+            result
         }
-        result
     }
 
     /// A one-shot question: `ask` with `user` appended as its last turn (no history).

@@ -30,6 +30,7 @@ use crate::types::{Thinking, TrimPolicy};
 use ractor::concurrency::oneshot;
 use ractor::RpcReplyPort;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -145,8 +146,19 @@ impl BrokerHandle {
     /// Dropping the returned future gives the request up: if no other caller waits for
     /// the same answer, it leaves the queue without spending quota, and a failed attempt
     /// is not retried. (An attempt already sent runs to its end and is settled.)
-    pub async fn complete(&self, req: CompletionRequest) -> Result<Completion, BrokerError> {
-        let prepared = self.prepare_summarized(req).await?;
+    pub fn complete(
+        &self,
+        req: CompletionRequest,
+    ) -> impl Future<Output = Result<Completion, BrokerError>> + Send + '_ {
+        // The preparation is boxed and freed once done: inline, it and this function's
+        // argument would keep two copies of the request (~0.9 KB) in the future of every
+        // caller for as long as it waits — with 100,000 agents waiting at once, 90 MB.
+        let preparation = Box::pin(self.prepare_summarized(req));
+        async move { self.complete_prepared(preparation.await?).await }
+    }
+
+    /// [`BrokerHandle::complete`] once the request is prepared.
+    async fn complete_prepared(&self, prepared: Prepared) -> Result<Completion, BrokerError> {
         let window = super::reuse::ReuseCache::window(&self.config, &prepared);
         if window.is_zero() {
             return self.send(prepared).await;

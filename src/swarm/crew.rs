@@ -6,6 +6,8 @@
 //! running handler returns, and one still running a grace period later is killed.
 
 use crate::agent::{AgentHandle, AgentReport, Cut, RunningAgent, DEFAULT_GRACE};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,35 +129,61 @@ impl Crew {
     /// those still running and waits for them to stop, killing any still running after
     /// the grace period. Reports come in the order agents were added.
     pub async fn wait(self, started: Instant, deadline: Option<Duration>) -> CrewOutcome {
-        let (done, grace, interrupt) = (self.done.clone(), self.grace, self.interrupt.clone());
-        let waits = self.agents.into_iter().map(|mut a| {
-            let (done, interrupt) = (done.clone(), interrupt.clone());
-            async move {
-                let at_deadline = async {
-                    match deadline {
-                        Some(d) => tokio::time::sleep_until(started + d).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                let cut = tokio::select! {
-                    biased;
-                    _ = &mut a.join => None,
-                    () = interrupt.cancelled() => Some(Cut::Interrupted),
-                    () = at_deadline => Some(Cut::Deadline),
-                };
-                if let Some(why) = cut {
-                    a.cut(why, grace).await;
+        let mut agents = self.agents;
+        let (done, grace, interrupt) = (self.done, self.grace, self.interrupt);
+        // When each agent ended; `None` while it runs.
+        let mut ends: Vec<Option<Instant>> = vec![None; agents.len()];
+        // One deadline and one interrupt for the whole crew, and per agent only its join
+        // handle: a swarm of 100,000 waits on 100,000 small futures, not on as many timers.
+        let cut = {
+            let mut running: FuturesUnordered<_> = agents
+                .iter_mut()
+                .enumerate()
+                .map(|(i, a)| (&mut a.join).map(move |_| i))
+                .collect();
+            let at_deadline = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(started + d).await,
+                    None => std::future::pending().await,
                 }
-                let end = Instant::now();
-                done.fetch_add(1, Ordering::Relaxed);
-                (a.final_report(), cut, end)
+            };
+            tokio::pin!(at_deadline);
+            loop {
+                tokio::select! {
+                    biased;
+                    ended = running.next() => match ended {
+                        Some(i) => {
+                            ends[i] = Some(Instant::now());
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        None => break None,
+                    },
+                    () = interrupt.cancelled() => break Some(Cut::Interrupted),
+                    () = &mut at_deadline => break Some(Cut::Deadline),
+                }
             }
-        });
-        let results = futures_util::future::join_all(waits).await;
-        let timed_out = results.iter().any(|(_, c, _)| *c == Some(Cut::Deadline));
-        let last = results.iter().map(|(_, _, e)| *e).max().unwrap_or(started);
+        };
+        let mut timed_out = false;
+        if let Some(why) = cut {
+            let still: Vec<_> = agents
+                .iter_mut()
+                .zip(ends.iter_mut())
+                .filter(|(_, end)| end.is_none())
+                .collect();
+            timed_out = why == Cut::Deadline && !still.is_empty();
+            let cuts = still.into_iter().map(|(a, end)| {
+                let done = &done;
+                async move {
+                    a.cut(why, grace).await;
+                    *end = Some(Instant::now());
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            futures_util::future::join_all(cuts).await;
+        }
+        let last = ends.iter().flatten().max().copied().unwrap_or(started);
         CrewOutcome {
-            reports: results.into_iter().map(|(r, _, _)| r).collect(),
+            reports: agents.iter().map(RunningAgent::final_report).collect(),
             timed_out,
             interrupted: interrupt.is_cancelled(),
             makespan: last.saturating_duration_since(started),

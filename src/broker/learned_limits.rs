@@ -76,7 +76,10 @@ impl LaneLimits {
 
     /// Where they come from.
     pub(crate) fn source(&self) -> LimitSource {
-        if as_vec(&self.current).iter().any(|l| *l >= UNKNOWN_LIMIT) {
+        // Only a model configured without limits holds placeholders: a configured figure
+        // of 10^9 or more is a (generous) limit, not an unknown one.
+        let placeholder = |l: &f64| *l >= UNKNOWN_LIMIT;
+        if self.policy == LimitPolicy::Discover && as_vec(&self.current).iter().any(placeholder) {
             LimitSource::Unknown
         } else if self.learned {
             LimitSource::Server
@@ -275,6 +278,15 @@ mod tests {
         assert!(l.observe(&anthropic(1_000, 400_000, 80_000), t0).is_some());
         assert_eq!(l.source(), LimitSource::Server);
         assert_eq!(l.in_flight_cap(64), 64);
+    }
+
+    #[test]
+    fn a_configured_limit_of_a_billion_is_a_limit_not_an_unknown() {
+        let l = LaneLimits::new(LimitPolicy::Learn, split(10_000.0, 5e9, 2e9));
+        assert_eq!(l.source(), LimitSource::Config);
+        assert_eq!(l.in_flight_cap(64), 64);
+        let pinned = LaneLimits::new(LimitPolicy::Pinned, split(1e10, 1e10, 1e10));
+        assert_eq!(pinned.in_flight_cap(64), 64);
     }
 
     #[test]

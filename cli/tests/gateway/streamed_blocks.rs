@@ -89,9 +89,14 @@ fn kinds(content: &Value) -> Vec<&str> {
 #[test]
 fn a_streamed_answer_carries_every_block_a_plain_one_does() {
     let dir = gateway::dir("streamed-blocks");
-    let (_sim, sim_url) = gateway::start_sim_in(&dir, "[sim]\nlatency_ms = 5\nper_token_ms = 0\n");
     let rest = "[models.sonnet]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-6\"\n\
                 rpm = 50\nitpm = 30000\notpm = 8000\n";
+    // The simulator serves the model the gateway's config names (Sonnet 4.6 takes budget
+    // thinking; the current defaults' 5.5 models refuse it).
+    let (_sim, sim_url) = gateway::start_sim_in(
+        &dir,
+        &format!("[sim]\nlatency_ms = 5\nper_token_ms = 0\n{rest}"),
+    );
     let (_serve, url) = gateway::start_gateway_in(&dir, &sim_url, rest, Stdio::inherit());
     let body = |stream: bool| {
         json!({

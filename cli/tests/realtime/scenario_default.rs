@@ -62,6 +62,6 @@ async fn default_run_exercises_every_mechanism_and_matches_the_simulator() {
     );
     assert_eq!(
         stats.lane("haiku").map(|l| l.retries),
-        Some(sim.models["claude-haiku-4-5"].status(529))
+        Some(sim.models["claude-haiku-5-5"].status(529))
     );
 }

@@ -69,6 +69,13 @@ fn endpoint(server: &quotaswarm_sim::SimServer, wire: Wire) -> (Endpoint, Arc<Re
 
 const SONNET: &str = "claude-sonnet-4-6";
 
+/// The simulator, and an Anthropic endpoint at it that records what it sends.
+async fn anthropic() -> (quotaswarm_sim::SimServer, Endpoint, Arc<Recorder>) {
+    let server = serve_sim("").await;
+    let (ep, recorder) = endpoint(&server, Wire::Anthropic);
+    (server, ep, recorder)
+}
+
 fn search_request(max_uses: u64) -> CompletionRequest {
     CompletionRequest::prompt("x", "When was Claude Shannon born?")
         .tool(Tool::server("web_search_20250305", "web_search").setting("max_uses", max_uses))
@@ -115,8 +122,7 @@ fn uninterpreted(reply_body: &[u8]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_citation_and_a_server_tool_block_survive_a_round_trip_byte_for_byte() {
-    let server = serve_sim("").await;
-    let (ep, recorder) = endpoint(&server, Wire::Anthropic);
+    let (_server, ep, recorder) = anthropic().await;
     let req = search_request(1);
     let first = ep.complete(SONNET, &req).await.unwrap().completion;
     let kinds: Vec<Option<&str>> = first.content.iter().map(ContentBlock::raw_type).collect();
@@ -159,8 +165,7 @@ async fn a_citation_and_a_server_tool_block_survive_a_round_trip_byte_for_byte()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_search_reply_has_the_same_blocks_and_usage() {
-    let server = serve_sim("").await;
-    let (ep, _) = endpoint(&server, Wire::Anthropic);
+    let (_server, ep, _) = anthropic().await;
     let req = search_request(1);
     let plain = ep.complete(SONNET, &req).await.unwrap().completion;
     let mut stream = ep.stream(SONNET, &req).await.unwrap();
@@ -178,8 +183,7 @@ async fn a_streamed_search_reply_has_the_same_blocks_and_usage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_with_citations_is_cited_and_the_citation_goes_back() {
-    let server = serve_sim("").await;
-    let (ep, recorder) = endpoint(&server, Wire::Anthropic);
+    let (_server, ep, recorder) = anthropic().await;
     let req = CompletionRequest::new("x")
         .message(Message {
             role: Role::User,

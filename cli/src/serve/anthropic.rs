@@ -503,10 +503,7 @@ mod tests {
 
     #[test]
     fn the_stream_ends_with_the_whole_usage_input_side_and_searches_included() {
-        let mut c = super::super::said_hi("chatcmpl-1", "gpt-4.1");
-        c.usage.input_tokens = 120;
-        c.usage.cache_read_input_tokens = 30;
-        c.usage.output_tokens = 7;
+        let mut c = super::super::said_hi_using("chatcmpl-1", "gpt-4.1", 120, 30, 7);
         c.usage.web_search_requests = 2;
         let mut enc = Encoder::default();
         let started = StreamEvent::Started {

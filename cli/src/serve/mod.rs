@@ -37,6 +37,23 @@ fn said_hi(id: &str, model: &str) -> quotaswarm::Completion {
     )
 }
 
+/// [`said_hi`] with `input` tokens sent (`cached` of them read from the cache) and
+/// `output` tokens answered.
+#[cfg(test)]
+fn said_hi_using(
+    id: &str,
+    model: &str,
+    input: u64,
+    cached: u64,
+    output: u64,
+) -> quotaswarm::Completion {
+    let mut c = said_hi(id, model);
+    c.usage.input_tokens = input;
+    c.usage.cache_read_input_tokens = cached;
+    c.usage.output_tokens = output;
+    c
+}
+
 /// The JSON payloads of an SSE body's `data:` lines (a `[DONE]` left out).
 #[cfg(test)]
 fn sse_data(sse: &str) -> Vec<serde_json::Value> {

@@ -454,10 +454,7 @@ mod tests {
 
     #[test]
     fn usage_carries_cached_and_reasoning_tokens() {
-        let mut c = super::super::said_hi("msg_1", "o4-mini");
-        c.usage.input_tokens = 60;
-        c.usage.cache_read_input_tokens = 40;
-        c.usage.output_tokens = 70;
+        let mut c = super::super::said_hi_using("msg_1", "o4-mini", 60, 40, 70);
         c.usage.reasoning_tokens = 64;
         assert_eq!(
             completion(&c)["usage"],

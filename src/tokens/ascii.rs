@@ -14,7 +14,6 @@
 //! repository's own sources.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// Tokens in cl100k_base's ordinary vocabulary (ranks 0..100,256).
@@ -49,7 +48,8 @@ pub(super) fn count_cl100k(text: &str) -> Option<u64> {
     Some(total)
 }
 
-type Ranks = HashMap<Box<[u8]>, u32, BuildHasherDefault<Fx>>;
+/// Keyed by short byte strings from a fixed table: a fast, non-keyed hash is all it needs.
+type Ranks = HashMap<Box<[u8]>, u32, rustc_hash::FxBuildHasher>;
 
 /// cl100k's ASCII tokens and their ranks: the only ones merging an ASCII piece can meet
 /// (every part of it is ASCII). Built once, from tiktoken's own table.
@@ -183,30 +183,6 @@ fn merged_len(piece: &[u8], ranks: &Ranks) -> usize {
         parts.remove(i + 1);
     }
     parts.len() - 1
-}
-
-/// The Fx hash (rustc's): the keys are short byte strings from a fixed table, so a
-/// fast, non-keyed hash is all the table needs.
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &c in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(c)).wrapping_mul(K);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 #[cfg(test)]

@@ -102,6 +102,7 @@ impl Asker {
         &self,
         req: CompletionRequest,
     ) -> impl Future<Output = Result<Completion, BrokerError>> + Send + '_ {
+        // Borrowed from the config: a waiting ask holds no copy of the name.
         let first = self.first_rung(&req.target);
         // Only with `--transcript`: the request is needed after the broker took it. Boxed:
         // held inline it would take a request's room in every waiting ask's future.
@@ -127,7 +128,7 @@ impl Asker {
                 () = self.token.cancelled() => return Err(BrokerError::Cancelled),
                 result = call => result,
             };
-            self.record(first.as_deref(), result.as_ref());
+            self.record(first, result.as_ref());
             if let Some((dir, req)) = transcript {
                 crate::monitor::transcript::record(dir, &self.name, &req, result.as_ref());
             }
@@ -170,7 +171,7 @@ impl Asker {
         if self.token.is_cancelled() {
             return Err(refused().await);
         }
-        let first = self.first_rung(&req.target);
+        let first = self.first_rung(&req.target).map(str::to_owned);
         let opened = tokio::select! {
             biased;
             () = self.token.cancelled() => return Err(BrokerError::Cancelled),
@@ -202,11 +203,8 @@ impl Asker {
     }
 
     /// The first rung of `target`: an answer from another model is a fallback.
-    fn first_rung(&self, target: &str) -> Option<String> {
-        self.broker
-            .config()
-            .rungs(target)
-            .and_then(|r| r.first().cloned())
+    fn first_rung(&self, target: &str) -> Option<&str> {
+        self.broker.config().first_rung(target)
     }
 
     /// Counts one finished ask.

@@ -28,7 +28,7 @@ impl Coalescing {
         &mut self,
         prepared: &Prepared,
         waiter: Waiter,
-        jobs: &mut HashMap<u64, Job>,
+        jobs: &mut HashMap<u64, Box<Job>>,
         lanes: &[Lane],
     ) -> Result<u64, Waiter> {
         let Some(job) = self
@@ -63,10 +63,9 @@ impl Coalescing {
 
     /// `job` has replied: later identical requests make their own call.
     pub(crate) fn forget(&mut self, job: &Job) {
-        if let Some(k) = job.coalesce_key {
-            if self.by_key.get(&k) == Some(&job.id) {
-                self.by_key.remove(&k);
-            }
+        let k = job.prepared.key;
+        if job.coalesced && self.by_key.get(&k) == Some(&job.id) {
+            self.by_key.remove(&k);
         }
     }
 }

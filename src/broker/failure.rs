@@ -16,7 +16,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 impl BrokerState {
-    pub(crate) fn on_failure(&mut self, mut job: Job, failure: ProviderFailure, now: Instant) {
+    pub(crate) fn on_failure(&mut self, mut job: Box<Job>, failure: ProviderFailure, now: Instant) {
         let lane_idx = job.lane;
         let err = failure.error;
         self.settle_failure(&job, &err, now);
@@ -141,7 +141,7 @@ impl BrokerState {
     /// error (all the rungs' errors, if it tried several).
     pub(crate) fn move_down_or_fail(
         &mut self,
-        mut job: Job,
+        mut job: Box<Job>,
         err: BrokerError,
         may_move: bool,
         now: Instant,

@@ -10,11 +10,16 @@ use tokio::time::Instant;
 
 pub(crate) type Reply = Result<Completion, BrokerError>;
 
+/// Where a waiting caller's reply goes. Boxed: the channel's room for the value is taken
+/// when the caller starts waiting, and a reply is ~200 bytes that 100,000 waiting callers
+/// would hold empty; a box is 8, allocated only when the reply is sent.
+pub(crate) type ReplyPort = RpcReplyPort<Box<Reply>>;
+
 /// A caller awaiting one reply, with the ticket its `BrokerHandle` gave it (the caller
 /// sends `Abandon(ticket)` if it stops waiting).
 pub(crate) struct Waiter {
     pub(crate) ticket: u64,
-    pub(crate) port: RpcReplyPort<Reply>,
+    pub(crate) port: ReplyPort,
 }
 
 /// One rung of a [`Prepared`] request: the model and what the broker will reserve on it.
@@ -114,7 +119,8 @@ pub(crate) struct Job {
     /// report for this job is stale).
     pub(crate) in_flight: Option<u64>,
     pub(crate) errors: Vec<RungError>,
-    pub(crate) coalesce_key: Option<super::key::RequestKey>,
+    /// Registered for coalescing under its request's key (`prepared.key`).
+    pub(crate) coalesced: bool,
     /// The lane this job is queued on or in flight on.
     pub(crate) lane: usize,
     /// Admitted through the shared quota store (so it is settled there too).

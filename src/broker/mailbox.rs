@@ -3,7 +3,7 @@
 //! message.
 
 use super::give_up::GiveUp;
-use super::job::{Prepared, Reply};
+use super::job::{Prepared, ReplyPort};
 use super::stats::{MailboxCounters, Stats};
 use super::stream::StreamSink;
 use crate::provider::{ProviderFailure, ProviderReply};
@@ -23,7 +23,7 @@ pub(crate) struct Finished {
 /// What the broker actor handles (see `actor.rs`).
 pub(crate) enum BrokerMsg {
     /// A request, the caller's ticket and its reply port.
-    Complete(Box<Prepared>, u64, RpcReplyPort<Reply>),
+    Complete(Box<Prepared>, u64, ReplyPort),
     /// A streamed request, the caller's ticket and its stream.
     Stream(Box<Prepared>, u64, StreamSink),
     /// The caller holding this ticket stopped waiting.

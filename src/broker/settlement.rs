@@ -102,7 +102,7 @@ impl BrokerState {
         }
     }
 
-    fn on_success(&mut self, mut job: Job, reply: ProviderReply, now: Instant) {
+    fn on_success(&mut self, mut job: Box<Job>, reply: ProviderReply, now: Instant) {
         let lane_idx = job.lane;
         let lane = &mut self.lanes[lane_idx];
         let usage = reply.completion.usage;

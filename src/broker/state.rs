@@ -35,7 +35,7 @@ pub(crate) struct BrokerState {
     pub(crate) lane_of: HashMap<String, usize>,
     /// The endpoints by provider name, each attempt's `Arc` handed to its task.
     pub(crate) endpoints: HashMap<String, Arc<Endpoint>>,
-    pub(crate) jobs: HashMap<u64, Job>,
+    pub(crate) jobs: HashMap<u64, Box<Job>>,
     pub(crate) coalescing: Coalescing,
     pub(crate) next_id: u64,
     pub(crate) started: Instant,
@@ -74,11 +74,11 @@ pub(crate) fn reply_all(tickets: &mut HashMap<u64, u64>, job: &mut Job, reply: R
     for w in waiters {
         tickets.remove(&w.ticket);
         // A waiter that gave up (closed port) does not disturb the others.
-        let _ = w.port.send(reply.clone());
+        let _ = w.port.send(Box::new(reply.clone()));
     }
     if let Some(w) = last {
         tickets.remove(&w.ticket);
-        let _ = w.port.send(reply);
+        let _ = w.port.send(Box::new(reply));
     } else if let Some((ticket, sink)) = job.sink.take() {
         tickets.remove(&ticket);
         sink.finish(reply);

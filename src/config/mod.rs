@@ -751,6 +751,14 @@ impl Config {
             .then(|| vec![target.to_string()])
     }
 
+    /// The first rung `target` names (the model itself for a model), without copying.
+    pub fn first_rung<'a>(&'a self, target: &str) -> Option<&'a str> {
+        match self.ladders.get(target) {
+            Some(l) => l.first().map(String::as_str),
+            None => self.models.get_key_value(target).map(|(k, _)| k.as_str()),
+        }
+    }
+
     /// Points every HTTP provider at the embedded simulator (for runs without keys).
     pub fn use_embedded_sim(&mut self) {
         for p in self.providers.values_mut() {

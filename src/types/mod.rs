@@ -619,7 +619,13 @@ impl CompletionRequest {
 
     /// Appends these turns (a whole history, for instance).
     pub fn messages(mut self, messages: impl IntoIterator<Item = Message>) -> Self {
-        self.messages.extend(messages);
+        if self.messages.is_empty() {
+            // A `Vec` is taken as it is (`extend` would reserve at least four messages:
+            // 128 bytes for a one-message request, held while it waits).
+            self.messages = messages.into_iter().collect();
+        } else {
+            self.messages.extend(messages);
+        }
         self
     }
 

@@ -78,6 +78,12 @@ impl Crew {
         self.agents.push(agent.erase());
     }
 
+    /// Room for `n` more agents, taken once (a crew of 100,000 grown by doubling would
+    /// hold up to twice the room, and both copies while it moves).
+    pub fn reserve(&mut self, n: usize) {
+        self.agents.reserve_exact(n);
+    }
+
     /// Adds an agent whose message type is already erased.
     pub fn push(&mut self, agent: RunningAgent) {
         self.agents.push(agent);

@@ -293,6 +293,8 @@ impl SwarmBuilder {
         let swarm = Swarm::start(self.config, self.backend).await?;
         let mut crew = Crew::new();
         crew.set_grace(self.grace);
+        // One agent a spawner, mostly (`agents_with` may add more).
+        crew.reserve(self.spawners.len());
         for s in self.spawners {
             for a in s(&swarm).await? {
                 crew.push(a);

@@ -114,13 +114,15 @@ async fn spawn_spec(swarm: &Swarm, spec: &AgentSpec) -> Result<Vec<RunningAgent>
         }
         return Ok(out);
     }
+    // One copy of the options for all of this spec's scripted agents.
+    let options = std::sync::Arc::new(ask.options.clone());
     for name in names {
         let a = match spec.kind {
             Kind::Scripted => {
                 let mut agent = ScriptedAgent::new(spec.target(), spec.turns.clone());
                 agent.system = spec.system.clone();
                 agent.max_tokens = spec.max_tokens;
-                agent.options = ask.options.clone();
+                agent.options = options.clone();
                 swarm.spawn_idle(name, agent).await?.erase()
             }
             Kind::Persona => {

@@ -347,7 +347,7 @@ struct AgentState<A: Agent<O>, O> {
 struct AgentArgs<A> {
     name: Arc<str>,
     agent: A,
-    broker: BrokerHandle,
+    broker: Arc<BrokerHandle>,
     report: Arc<Mutex<AgentReport>>,
     token: CancellationToken,
 }
@@ -591,6 +591,16 @@ pub async fn spawn_agent<A: Agent<O>, O: AgentOutput>(
     name: impl Into<String>,
     agent: A,
     broker: BrokerHandle,
+) -> Result<AgentHandle<A::Msg>, SpawnError> {
+    spawn_shared(name, agent, Arc::new(broker)).await
+}
+
+/// [`spawn_agent`] with a handle shared by many agents (a swarm's): each agent's actor
+/// then holds one pointer instead of a whole handle.
+pub(crate) async fn spawn_shared<A: Agent<O>, O: AgentOutput>(
+    name: impl Into<String>,
+    agent: A,
+    broker: Arc<BrokerHandle>,
 ) -> Result<AgentHandle<A::Msg>, SpawnError> {
     let name: Arc<str> = Arc::from(name.into());
     let report = Arc::new(Mutex::new(AgentReport::new(&*name)));

@@ -52,7 +52,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 #[derive(Clone)]
 pub struct Asker {
     name: Arc<str>,
-    broker: BrokerHandle,
+    broker: Arc<BrokerHandle>,
     report: Arc<Mutex<AgentReport>>,
     /// Cancelled when the agent is cut; every ask races it.
     token: CancellationToken,
@@ -61,7 +61,7 @@ pub struct Asker {
 impl Asker {
     pub(crate) fn new(
         name: Arc<str>,
-        broker: BrokerHandle,
+        broker: Arc<BrokerHandle>,
         report: Arc<Mutex<AgentReport>>,
         token: CancellationToken,
     ) -> Self {

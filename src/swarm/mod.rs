@@ -5,7 +5,7 @@
 //! - [`SwarmBuilder`]: config + backend + agents + deadline → [`SwarmReport`], in one call;
 //! - [`Swarm::start`] + [`Swarm::spawn`] / [`Crew`] + [`Swarm::report`], to watch or steer
 //!   the run while it goes (statistics, messages to agents);
-//! - [`Swarm::start`] + [`spawn_agent`] + [`wait_all`], the bare pieces.
+//! - [`Swarm::start`] + [`spawn_agent`](crate::agent::spawn_agent) + [`wait_all`], the bare pieces.
 
 mod crew;
 mod endpoints;
@@ -18,12 +18,13 @@ pub use report::{lane_limits, report_table, status_line, SwarmReport, Totals};
 pub use simulator::{Backend, RunningSim, SimRoute, Simulate};
 
 use crate::agent::{
-    spawn_agent, Agent, AgentHandle, AgentOutput, AgentReport, Cut, RunningAgent, SendError,
+    spawn_shared, Agent, AgentHandle, AgentOutput, AgentReport, Cut, RunningAgent, SendError,
     SpawnError, DEFAULT_GRACE,
 };
 use crate::broker::{self, Broker, BrokerHandle, StartError, StartOptions};
 use crate::config::{Config, Transport, Wire};
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -66,6 +67,9 @@ pub struct Swarm {
     pub simulator: Option<Box<dyn RunningSim>>,
     /// One line per provider saying where its requests go.
     pub backends: Vec<String>,
+    /// The broker's handle, shared by this swarm's agents: one pointer in each agent
+    /// instead of a handle's eight (see `spawn_shared`).
+    shared: Arc<BrokerHandle>,
 }
 
 impl Swarm {
@@ -116,6 +120,7 @@ impl Swarm {
         let endpoints = endpoints::endpoints(&config, simulator.as_ref().map(|s| s.transport()))?;
         let broker = broker::start(config, endpoints, StartOptions::default()).await?;
         Ok(Swarm {
+            shared: Arc::new(broker.handle.clone()),
             broker,
             sim_server,
             simulator,
@@ -124,7 +129,7 @@ impl Swarm {
     }
 
     /// A handle on the broker (cheap to clone): to ask it directly, read its statistics
-    /// or spawn agents with [`spawn_agent`].
+    /// or spawn agents with [`spawn_agent`](crate::agent::spawn_agent).
     pub fn handle(&self) -> BrokerHandle {
         self.broker.handle.clone()
     }
@@ -145,7 +150,7 @@ impl Swarm {
         name: impl Into<String>,
         agent: A,
     ) -> Result<AgentHandle<A::Msg>, SwarmError> {
-        let h = spawn_agent(name, agent, self.handle()).await?;
+        let h = spawn_shared(name, agent, self.shared.clone()).await?;
         h.start().map_err(|e| SpawnError {
             name: h.name().to_string(),
             message: e.to_string(),
@@ -160,7 +165,7 @@ impl Swarm {
         name: impl Into<String>,
         agent: A,
     ) -> Result<AgentHandle<A::Msg>, SwarmError> {
-        Ok(spawn_agent(name, agent, self.handle()).await?)
+        Ok(spawn_shared(name, agent, self.shared.clone()).await?)
     }
 
     /// The simulator's counters, when this swarm runs one (loopback or in-process), as

@@ -87,7 +87,7 @@ impl Actor for QuotaBroker {
             inbox: args.inbox,
         };
         let mut lanes = Vec::new();
-        let mut lane_of = HashMap::new();
+        let mut lane_of = rustc_hash::FxHashMap::default();
         for (name, model) in &args.config.models {
             let idx = lanes.len();
             lane_of.insert(name.clone(), idx);
@@ -105,7 +105,7 @@ impl Actor for QuotaBroker {
             lanes,
             lane_of,
             endpoints,
-            jobs: HashMap::new(),
+            jobs: Default::default(),
             coalescing: Default::default(),
             next_id: 1,
             started: now,
@@ -113,7 +113,7 @@ impl Actor for QuotaBroker {
             handling,
             rng: jitter_rng(args.config.broker.jitter_seed),
             answered: Default::default(),
-            tickets: HashMap::new(),
+            tickets: Default::default(),
             next_attempt: 1,
             quota,
         };

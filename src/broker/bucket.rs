@@ -402,6 +402,15 @@ impl BucketSet {
     }
 
     /// The time `cost` would wait behind `ahead` (already queued) at the current rates.
+    /// Whether `cost` fits every bucket's one-minute limit, so that it can be admitted
+    /// some day: exactly when [`BucketSet::projected_wait`] is `Some`.
+    pub(crate) fn fits_ever(&self, cost: &Cost) -> bool {
+        !self
+            .buckets
+            .iter()
+            .any(|b| cost.for_bucket(b.kind) > b.limit)
+    }
+
     pub(crate) fn projected_wait(
         &self,
         ahead: &Cost,
@@ -736,5 +745,21 @@ mod tests {
             s.projected_wait(&ahead, &Cost::request(200.0, 0.0), t0),
             Some(Duration::from_secs(60))
         );
+    }
+
+    #[test]
+    fn fits_ever_is_exactly_when_there_is_a_projected_wait() {
+        let (t0, s) = split_set(60.0, 600.0, 600.0);
+        let ahead = Cost::request(5000.0, 5000.0);
+        for (input, output) in [(1.0, 1.0), (600.0, 600.0), (601.0, 1.0), (1.0, 601.0)] {
+            let cost = Cost::request(input, output);
+            assert_eq!(
+                s.fits_ever(&cost),
+                s.projected_wait(&ahead, &cost, t0).is_some(),
+                "{input} in, {output} out"
+            );
+        }
+        assert!(s.fits_ever(&Cost::request(600.0, 600.0)));
+        assert!(!s.fits_ever(&Cost::request(601.0, 1.0)));
     }
 }

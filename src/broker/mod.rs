@@ -38,8 +38,8 @@
 //! | `give_up.rs` | the guard that tells the broker when a caller stops waiting |
 //! | `queue.rs` | a lane's queue: ordered indexes, O(log n) per operation |
 //! | `stats.rs` | counters (changed through their `on_*` methods) and the `Stats` types |
-//! | `window.rs` | fixed-memory windowed counters and histograms |
 //! | `bucket.rs` | pure token buckets and the all-or-nothing bucket set |
+//! | `window.rs` | fixed-memory windowed counters and histograms |
 //! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
 //! | `circuit.rs` | the pure circuit breaker |
 //! | `warm.rs` | a lane's memory of the prefixes the provider has cached, to reserve less for them |

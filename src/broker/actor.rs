@@ -10,16 +10,19 @@
 //! store's link), `Stats`. Each goes to one `on_*` method of `BrokerState`; `state.rs`
 //! says which file holds which concern.
 //!
+//! They come through the inbox (`mailbox.rs`): each ractor message, `Drain`, has the
+//! actor handle every message waiting there, one by one in the order they were sent.
+//!
 //! Invariants: `handle` never awaits I/O, never returns `Err` and never panics, whatever
 //! the request (a failure travels in the reply); every `Complete` gets exactly one reply.
 //! Attempts run in tasks of their own (`dispatch.rs`), not in child actors: a dispatch is
-//! one task spawn. If the actor dies anyway (a bug), its state is dropped with every reply port in it, and its mailbox with every
+//! one task spawn. If the actor dies anyway (a bug), its state is dropped with every reply port in it, and its inbox is closed, dropping every
 //! message not yet handled: each caller still waiting gets `BrokerStopped` at once, and
-//! so does every later call (the mailbox is closed).
+//! so does every later call (the inbox refuses it).
 
 use super::job::Waiter;
 use super::lane::{Lane, LaneTimer};
-use super::mailbox::{BrokerMailbox, BrokerMsg};
+use super::mailbox::{BrokerMailbox, BrokerMsg, Drain, Inbox};
 use super::state::{BrokerState, Caller};
 use super::stats::{MailboxCounters, Totals};
 use crate::config::Config;
@@ -40,6 +43,7 @@ pub(crate) struct BrokerArgs {
     pub(crate) config: Arc<Config>,
     pub(crate) estimator: Arc<Estimator>,
     pub(crate) counters: Arc<MailboxCounters>,
+    pub(crate) inbox: Arc<Inbox>,
     pub(crate) endpoints: HashMap<String, Endpoint>,
     /// Test seam: a pause added to every message's handling (to observe mailbox depth).
     pub(crate) handling_delay: Option<std::time::Duration>,
@@ -48,16 +52,27 @@ pub(crate) struct BrokerArgs {
 pub(crate) struct State {
     core: BrokerState,
     handling_delay: Option<std::time::Duration>,
+    /// The last batch's buffer, emptied, handed back to the inbox for its capacity.
+    spare: Vec<BrokerMsg>,
+}
+
+impl Drop for State {
+    /// However the actor ends (stopped, or a bug's panic), what waits in its inbox is
+    /// dropped now and later sends are refused: no caller waits on a dead broker.
+    fn drop(&mut self) {
+        let mailbox = &self.core.mailbox;
+        mailbox.inbox.close(&mailbox.counters);
+    }
 }
 
 impl Actor for QuotaBroker {
-    type Msg = BrokerMsg;
+    type Msg = Drain;
     type State = State;
     type Arguments = BrokerArgs;
 
     async fn pre_start(
         &self,
-        myself: ActorRef<BrokerMsg>,
+        myself: ActorRef<Drain>,
         args: BrokerArgs,
     ) -> Result<State, ActorProcessingErr> {
         let now = Instant::now();
@@ -69,9 +84,10 @@ impl Actor for QuotaBroker {
         let mailbox = BrokerMailbox {
             actor: myself.clone(),
             counters: args.counters,
+            inbox: args.inbox,
         };
         let mut lanes = Vec::new();
-        let mut lane_of = HashMap::new();
+        let mut lane_of = rustc_hash::FxHashMap::default();
         for (name, model) in &args.config.models {
             let idx = lanes.len();
             lane_of.insert(name.clone(), idx);
@@ -89,7 +105,7 @@ impl Actor for QuotaBroker {
             lanes,
             lane_of,
             endpoints,
-            jobs: HashMap::new(),
+            jobs: Default::default(),
             coalescing: Default::default(),
             next_id: 1,
             started: now,
@@ -97,53 +113,72 @@ impl Actor for QuotaBroker {
             handling,
             rng: jitter_rng(args.config.broker.jitter_seed),
             answered: Default::default(),
-            tickets: HashMap::new(),
+            tickets: Default::default(),
             next_attempt: 1,
             quota,
         };
         Ok(State {
             core,
             handling_delay: args.handling_delay,
+            spare: Vec::new(),
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<BrokerMsg>,
-        msg: BrokerMsg,
+        myself: ActorRef<Drain>,
+        _: Drain,
         state: &mut State,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(d) = state.handling_delay {
-            tokio::time::sleep(d).await;
+        let inbox = state.core.mailbox.inbox.clone();
+        let mut batch = inbox.take(std::mem::take(&mut state.spare));
+        // A message not handled when this future is dropped (the actor killed during the
+        // test seam's delay) is dropped with `batch`, closing its reply port.
+        for msg in batch.drain(..) {
+            if let Some(d) = state.handling_delay {
+                tokio::time::sleep(d).await;
+            }
+            state.core.handle(msg);
         }
+        state.spare = batch;
+        if inbox.done() {
+            // More came meanwhile: one more `Drain`, behind whatever else ractor holds
+            // (a stop), rather than a loop here.
+            let _ = myself.cast(Drain);
+        }
+        Ok(())
+    }
+}
+
+impl BrokerState {
+    /// Handles one message from the inbox, timing it for the handling-time histogram.
+    fn handle(&mut self, msg: BrokerMsg) {
         let started = std::time::Instant::now();
         let now = Instant::now();
-        let core = &mut state.core;
         match msg {
             BrokerMsg::Complete(prepared, ticket, port) => {
-                core.on_complete(*prepared, Caller::Reply(Waiter { ticket, port }), now)
+                self.on_complete(*prepared, Caller::Reply(Waiter { ticket, port }), now)
             }
             BrokerMsg::Stream(prepared, ticket, sink) => {
-                core.on_complete(*prepared, Caller::Stream(ticket, sink), now)
+                self.on_complete(*prepared, Caller::Stream(ticket, sink), now)
             }
-            BrokerMsg::Abandon(ticket) => core.on_abandon(ticket, now),
-            BrokerMsg::Finished(f) => core.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
+            BrokerMsg::Abandon(ticket) => self.on_abandon(ticket, now),
+            BrokerMsg::Finished(f) => self.on_finished(f.job, f.lane, f.attempt, f.outcome, now),
             BrokerMsg::Overdue {
                 job,
                 lane,
                 attempt,
                 deltas,
-            } => core.on_overdue(job, lane, attempt, deltas, now),
-            BrokerMsg::Tick(lane) => core.on_tick(lane, now),
-            BrokerMsg::Store(event) => core.on_store(event, now),
-            BrokerMsg::Stats(reply) => core.on_stats(reply, now),
+            } => self.on_overdue(job, lane, attempt, deltas, now),
+            BrokerMsg::Tick(lane) => self.on_tick(lane, now),
+            BrokerMsg::Store(event) => self.on_store(event, now),
+            BrokerMsg::Stats(reply) => self.on_stats(reply, now),
             #[cfg(test)]
             BrokerMsg::Panic => panic!("a bug in the broker (test seam)"),
         }
         let us = started.elapsed().as_micros() as u64;
-        let _ = core.handling.record(us.clamp(1, 60_000_000));
-        core.mailbox.counters.handled.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+        let _ = self.handling.record(us.clamp(1, 60_000_000));
+        self.mailbox.counters.handled.fetch_add(1, Ordering::AcqRel);
     }
 }
 

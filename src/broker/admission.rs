@@ -119,6 +119,19 @@ impl BrokerState {
         from: usize,
         now: Instant,
     ) -> Option<(usize, usize)> {
+        if from == p.last_rung() {
+            // One rung left: placement takes its lone view whenever there is one (it is
+            // the floor, so even an open circuit waits there), and there is one exactly
+            // when the request fits its context and could ever fit its buckets. Saves
+            // the projections on the common single-model request.
+            let lane_idx = self.lane_idx(p, from)?;
+            let lane = self.lanes.get(lane_idx)?;
+            if self.context_overflow(p, from, lane).is_some() {
+                return None;
+            }
+            let cost = lane.cost_of(p, from, now);
+            return lane.buckets.fits_ever(&cost).then_some((from, lane_idx));
+        }
         let views = self.rung_views(p, from, None, now);
         let rung = placement::place(&views, &self.placement_ask(p))?;
         Some((rung, self.lane_idx(p, rung)?))

@@ -10,9 +10,9 @@
 //! against all of them or none.
 
 use super::time::{after, secs_f64};
+use super::window::{Ring, Slot};
 use crate::config::Limits;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -54,8 +54,34 @@ pub(crate) struct Bucket {
     server_lag: Duration,
     level: f64,
     at: Instant,
-    /// Recent net consumption (debits positive, refunds negative) for the burn rate.
-    recent: VecDeque<(Instant, f64)>,
+    /// Recent net consumption (debits positive, refunds negative) for the burn rate, a
+    /// second a slot over the last [`BURN_WINDOW`]: fixed memory and a fixed-cost
+    /// snapshot, whatever the request rate (one entry per debit grew with it).
+    recent: Ring<Burn>,
+}
+
+/// One second of a bucket's net consumption.
+#[derive(Debug, Clone, Copy, Default)]
+struct Burn {
+    net: f64,
+    /// The first debit or refund of the second.
+    first: Option<Instant>,
+}
+
+impl Slot for Burn {
+    fn clear(&mut self) {
+        *self = Burn::default();
+    }
+}
+
+/// The burn rate's ring: one-second slots covering [`BURN_WINDOW`].
+fn burn_ring() -> Ring<Burn> {
+    let slots = BURN_WINDOW.as_secs().max(1) as usize;
+    Ring::new(
+        Duration::from_secs(1),
+        vec![Burn::default(); slots],
+        Burn::default,
+    )
 }
 
 /// How much later than us the server may start charging a bucket that was full: the
@@ -101,7 +127,7 @@ impl Bucket {
             server_lag: Duration::ZERO,
             level: capacity,
             at: now,
-            recent: VecDeque::new(),
+            recent: burn_ring(),
         }
     }
 
@@ -181,29 +207,22 @@ impl Bucket {
     }
 
     fn record_burn(&mut self, amount: f64, now: Instant) {
-        self.recent.push_back((now, amount));
-        while self
-            .recent
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > BURN_WINDOW)
-        {
-            self.recent.pop_front();
-        }
+        let slot = self.recent.slot_mut(now);
+        slot.net += amount;
+        slot.first.get_or_insert(now);
     }
 
-    /// Units consumed per second: the net consumption over the last [`BURN_WINDOW`],
-    /// divided by the span it covers (at least [`BURN_MIN_SPAN`], so a single burst does
-    /// not read as a huge rate).
+    /// Units consumed per second: the net consumption over the last [`BURN_WINDOW`] (to
+    /// the second), divided by the span it covers (at least [`BURN_MIN_SPAN`], so a
+    /// single burst does not read as a huge rate).
     pub(crate) fn burn_rate(&self, now: Instant) -> f64 {
-        let in_window = self
-            .recent
-            .iter()
-            .filter(|(t, _)| now.saturating_duration_since(*t) <= BURN_WINDOW);
-        let mut first = None;
+        let mut first: Option<Instant> = None;
         let mut sum = 0.0;
-        for (t, a) in in_window {
-            first.get_or_insert(*t);
-            sum += a;
+        for slot in self.recent.recent(now, BURN_WINDOW) {
+            if let Some(t) = slot.first {
+                first = Some(first.map_or(t, |f| f.min(t)));
+                sum += slot.net;
+            }
         }
         let Some(first) = first else { return 0.0 };
         let span = now
@@ -402,6 +421,15 @@ impl BucketSet {
     }
 
     /// The time `cost` would wait behind `ahead` (already queued) at the current rates.
+    /// Whether `cost` fits every bucket's one-minute limit, so that it can be admitted
+    /// some day: exactly when [`BucketSet::projected_wait`] is `Some`.
+    pub(crate) fn fits_ever(&self, cost: &Cost) -> bool {
+        !self
+            .buckets
+            .iter()
+            .any(|b| cost.for_bucket(b.kind) > b.limit)
+    }
+
     pub(crate) fn projected_wait(
         &self,
         ahead: &Cost,
@@ -736,5 +764,33 @@ mod tests {
             s.projected_wait(&ahead, &Cost::request(200.0, 0.0), t0),
             Some(Duration::from_secs(60))
         );
+    }
+
+    #[test]
+    fn fits_ever_is_exactly_when_there_is_a_projected_wait() {
+        let (t0, s) = split_set(60.0, 600.0, 600.0);
+        let ahead = Cost::request(5000.0, 5000.0);
+        for (input, output) in [(1.0, 1.0), (600.0, 600.0), (601.0, 1.0), (1.0, 601.0)] {
+            let cost = Cost::request(input, output);
+            assert_eq!(
+                s.fits_ever(&cost),
+                s.projected_wait(&ahead, &cost, t0).is_some(),
+                "{input} in, {output} out"
+            );
+        }
+        assert!(s.fits_ever(&Cost::request(600.0, 600.0)));
+        assert!(!s.fits_ever(&Cost::request(601.0, 1.0)));
+    }
+
+    #[test]
+    fn the_burn_rate_covers_the_last_minute_only() {
+        let (t0, mut b) = per_minute(BucketKind::InputTokens, 6000.0);
+        b.debit(100.0, t0);
+        b.debit(50.0, t0 + Duration::from_millis(500));
+        let rate = b.burn_rate(t0 + Duration::from_secs(10));
+        assert!((rate - 15.0).abs() < 1e-9, "{rate}");
+        // Within five seconds of the first debit: averaged over five.
+        assert!((b.burn_rate(t0 + Duration::from_secs(1)) - 30.0).abs() < 1e-9);
+        assert_eq!(b.burn_rate(t0 + Duration::from_secs(61)), 0.0);
     }
 }

@@ -28,7 +28,7 @@ impl Coalescing {
         &mut self,
         prepared: &Prepared,
         waiter: Waiter,
-        jobs: &mut HashMap<u64, Box<Job>>,
+        jobs: &mut rustc_hash::FxHashMap<u64, Box<Job>>,
         lanes: &[Lane],
     ) -> Result<u64, Waiter> {
         let Some(job) = self

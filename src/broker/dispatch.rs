@@ -33,14 +33,20 @@ impl BrokerState {
         job.reserved = cost;
         job.in_flight = Some(token);
         job.sent_at = Some(now);
+        // A span nobody subscribes to records nothing (each record still costs a call).
+        let traced = !job.span.is_disabled();
         if job.attempt == 1 {
             let waited = now.saturating_duration_since(job.enqueued_at);
             lane.counters.on_queue_wait(waited, now);
-            job.span
-                .record("waited_ms", super::job::int(waited.as_millis() as u64));
+            if traced {
+                job.span
+                    .record("waited_ms", super::job::int(waited.as_millis() as u64));
+            }
         }
-        job.span.record("attempt", i64::from(job.attempt));
-        job.span.record("lane", lane.model.name.as_str());
+        if traced {
+            job.span.record("attempt", i64::from(job.attempt));
+            job.span.record("lane", lane.model.name.as_str());
+        }
         lane.in_flight += 1;
         lane.counters.on_sent(now);
         if lane.circuit.on_send(now) == Some(Transition::HalfOpened) {

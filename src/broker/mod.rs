@@ -38,8 +38,8 @@
 //! | `give_up.rs` | the guard that tells the broker when a caller stops waiting |
 //! | `queue.rs` | a lane's queue: ordered indexes, O(log n) per operation |
 //! | `stats.rs` | counters (changed through their `on_*` methods) and the `Stats` types |
-//! | `window.rs` | fixed-memory windowed counters and histograms |
 //! | `bucket.rs` | pure token buckets and the all-or-nothing bucket set |
+//! | `window.rs` | fixed-memory windowed counters and histograms |
 //! | `retry.rs` | the pure retry / fallback decision and backoff with full jitter |
 //! | `circuit.rs` | the pure circuit breaker |
 //! | `warm.rs` | a lane's memory of the prefixes the provider has cached, to reserve less for them |
@@ -102,7 +102,7 @@ pub use stream::{CompletionStream, StreamItem, STREAM_BUFFER};
 use crate::config::Config;
 use crate::provider::Endpoint;
 use crate::tokens::Estimator;
-use mailbox::BrokerMsg;
+use mailbox::Drain;
 use ractor::{Actor, ActorRef};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -171,7 +171,7 @@ impl StartOptions {
 pub struct Broker {
     /// The handle to clone into every agent (and into the stats server).
     pub handle: BrokerHandle,
-    actor: ActorRef<BrokerMsg>,
+    actor: ActorRef<Drain>,
 }
 
 impl Broker {
@@ -202,6 +202,7 @@ pub async fn start(
         config.broker.estimator_cache_entries,
     ));
     let counters = Arc::new(stats::MailboxCounters::default());
+    let inbox = Arc::new(mailbox::Inbox::default());
     let counter = Arc::new(handle::TokenCounter {
         endpoints: endpoints.clone(),
         buckets: std::sync::Mutex::new(HashMap::new()),
@@ -229,6 +230,7 @@ pub async fn start(
         config: config.clone(),
         estimator: estimator.clone(),
         counters: counters.clone(),
+        inbox: inbox.clone(),
         endpoints,
         handling_delay: options.handling_delay,
     };
@@ -239,6 +241,7 @@ pub async fn start(
         mailbox: mailbox::BrokerMailbox {
             actor: actor.clone(),
             counters,
+            inbox,
         },
         config,
         estimator,

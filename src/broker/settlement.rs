@@ -71,6 +71,17 @@ impl BrokerState {
     /// only caps the levels: a shortfall then says nothing about others' usage.
     pub(crate) fn adopt(&mut self, lane_idx: usize, snap: &RateLimitSnapshot, now: Instant) {
         use super::bucket::BucketKind as K;
+        let windows = [
+            snap.requests,
+            snap.input_tokens,
+            snap.output_tokens,
+            snap.tokens,
+        ];
+        if windows.iter().all(Option::is_none) {
+            // No rate-limit headers (a proxy, a simulator): nothing to learn or adopt,
+            // here or in the shared store.
+            return;
+        }
         let relimited = self.learn_limits(lane_idx, snap, now);
         let lane = &mut self.lanes[lane_idx];
         // Anthropic rounds token `remaining` to the nearest thousand: allow for it.
@@ -118,22 +129,24 @@ impl BrokerState {
             job.span
                 .in_scope(|| tracing::info!(model = %lane.model.name, "circuit closed"));
         }
-        job.span.record(
-            "gen_ai.response.model",
-            reply.completion.provider_model.as_str(),
-        );
-        job.span
-            .record("gen_ai.usage.input_tokens", int(usage.total_input()));
-        job.span
-            .record("gen_ai.usage.output_tokens", int(usage.output_tokens));
-        job.span.record(
-            "gen_ai.usage.cache_read.input_tokens",
-            int(usage.cache_read_input_tokens),
-        );
-        job.span.record(
-            "gen_ai.usage.cache_creation.input_tokens",
-            int(usage.cache_creation_input_tokens),
-        );
+        // A span nobody subscribes to records nothing (each record still costs a call).
+        if !job.span.is_disabled() {
+            let span = &job.span;
+            span.record(
+                "gen_ai.response.model",
+                reply.completion.provider_model.as_str(),
+            );
+            span.record("gen_ai.usage.input_tokens", int(usage.total_input()));
+            span.record("gen_ai.usage.output_tokens", int(usage.output_tokens));
+            span.record(
+                "gen_ai.usage.cache_read.input_tokens",
+                int(usage.cache_read_input_tokens),
+            );
+            span.record(
+                "gen_ai.usage.cache_creation.input_tokens",
+                int(usage.cache_creation_input_tokens),
+            );
+        }
         job.record_end("ok", || self.wire_of(lane_idx));
         let lane = &mut self.lanes[lane_idx];
         let cost = lane.model.cost(&usage);

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::provider::Endpoint;
 use crate::tokens::Estimator;
 use hdrhistogram::Histogram;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -32,10 +32,14 @@ pub(crate) struct BrokerState {
     pub(crate) estimator: Arc<Estimator>,
     pub(crate) mailbox: BrokerMailbox,
     pub(crate) lanes: Vec<Lane>,
-    pub(crate) lane_of: HashMap<String, usize>,
+    pub(crate) lane_of: FxHashMap<String, usize>,
     /// The endpoints by provider name, each attempt's `Arc` handed to its task.
-    pub(crate) endpoints: HashMap<String, Arc<Endpoint>>,
-    pub(crate) jobs: HashMap<u64, Box<Job>>,
+    pub(crate) endpoints: FxHashMap<String, Arc<Endpoint>>,
+    /// By id. Fx, not SipHash: the keys are the broker's own counters and config names,
+    /// nothing a caller chooses, and these maps are looked up several times a message.
+    /// Boxed: the map then holds a pointer per slot, not a ~400-byte job in every slot,
+    /// empty ones included.
+    pub(crate) jobs: FxHashMap<u64, Box<Job>>,
     pub(crate) coalescing: Coalescing,
     pub(crate) next_id: u64,
     pub(crate) started: Instant,
@@ -44,9 +48,9 @@ pub(crate) struct BrokerState {
     pub(crate) rng: rand::rngs::SmallRng,
     /// Providers whose endpoint has answered at least once (any HTTP response): only
     /// these get retries when nothing listens (see `retry::fails_fast`).
-    pub(crate) answered: HashSet<String>,
+    pub(crate) answered: FxHashSet<String>,
     /// Caller ticket → the job that caller waits for (see `on_abandon`).
-    pub(crate) tickets: HashMap<u64, u64>,
+    pub(crate) tickets: FxHashMap<u64, u64>,
     /// The next attempt's token (see `Job::in_flight`).
     pub(crate) next_attempt: u64,
     /// The shared quota store, when `[quota] store = "redis"` (see `shared.rs`,
@@ -62,7 +66,7 @@ pub(crate) enum Caller {
 
 /// Gives every waiter (and the stream, if any) the final reply, exactly once, and
 /// forgets their tickets.
-pub(crate) fn reply_all(tickets: &mut HashMap<u64, u64>, job: &mut Job, reply: Reply) {
+pub(crate) fn reply_all(tickets: &mut FxHashMap<u64, u64>, job: &mut Job, reply: Reply) {
     let mut waiters = std::mem::take(&mut job.waiters);
     // The last one to be answered gets `reply` itself (most jobs have one caller): only
     // the others' answers are copies.

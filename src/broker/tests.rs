@@ -1,6 +1,7 @@
 //! Actor-level tests that need a seam the public API does not have: a message that makes
 //! the broker's `handle` panic, as a bug would.
 
+use super::mailbox::BrokerMsg;
 use super::*;
 use crate::provider::{self, HttpRequest, HttpResponse, Transport, TransportError};
 use crate::types::CompletionRequest;

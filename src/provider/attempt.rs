@@ -98,7 +98,9 @@ pub(crate) fn spawn_attempt(endpoint: Arc<Endpoint>, d: Dispatch) {
         stream: sink,
         overdue,
     } = d;
-    tokio::spawn(async move {
+    // Boxed: the attempt's future is several kilobytes (encode, send, decode), and
+    // `spawn` moves what it is given several times before it rests in the task.
+    tokio::spawn(Box::pin(async move {
         let attempt = async {
             match sink {
                 None => endpoint.complete(&wire_model, &request).await,
@@ -125,7 +127,7 @@ pub(crate) fn spawn_attempt(endpoint: Arc<Endpoint>, d: Dispatch) {
             .into()),
         };
         on_done.report(outcome);
-    });
+    }));
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

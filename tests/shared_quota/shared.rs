@@ -452,12 +452,22 @@ async fn limits_one_process_learns_from_the_server_reach_the_others_through_redi
         .get_multiplexed_async_connection()
         .await
         .expect("redis");
-    let stored: Option<String> = redis::cmd("HGET")
-        .arg(&keys.buckets)
-        .arg("L1")
-        .query_async(&mut conn)
-        .await
-        .expect("hget");
+    // A tells the store through its link's channel, after the lane adopted the limit:
+    // the write may land a moment after A's stats show the new limit (a read at once
+    // failed once in ~20 runs), so the read waits for it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stored = loop {
+        let stored: Option<String> = redis::cmd("HGET")
+            .arg(&keys.buckets)
+            .arg("L1")
+            .query_async(&mut conn)
+            .await
+            .expect("hget");
+        if stored.is_some() || Instant::now() >= deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(stored.as_deref(), Some("24000"));
 
     // ...and B, which sent nothing, adopts it at its next sync (every heartbeat).

@@ -330,7 +330,7 @@ impl BrokerHandle {
                     config: &self.config,
                     estimator: &self.estimator,
                 };
-                ctx.rung_request(&mut req, m, &mut variants)
+                ctx.rung_request(&mut req, m, est, &mut variants)
             } else {
                 (None, Vec::new())
             };

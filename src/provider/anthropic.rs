@@ -19,7 +19,7 @@ use super::stream::{count_output, Flow, SseEvent, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{CacheControl, ContentBlock, Message, Role, StopReason, Tool, Usage};
 use request::{WireCountTokensRequest, WireRequest};
-use response::{WireCountTokensResponse, WireResponse, WireResponseBlock, WireUsage};
+use response::{WireCountTokensResponse, WireResponseBlock, WireUsage};
 use serde::{Deserialize, Serialize};
 
 /// The only `anthropic-version` the SDK sends.
@@ -77,8 +77,7 @@ fn decode_messages(
     structured: Option<&str>,
 ) -> Result<ProviderReply, ProviderFailure> {
     super::decode_response(response, now, |body| {
-        serde_json::from_slice::<WireResponse>(body)
-            .map(|r| r.into_completion(structured))
+        response::parse(body, structured)
             .map_err(|e| super::invalid_response(format!("Anthropic message body: {e}")))
     })
 }

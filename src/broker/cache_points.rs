@@ -215,6 +215,9 @@ pub(crate) fn prefixes(
     sizes: &Sizes,
 ) -> Vec<CachedPrefix> {
     use std::hash::{Hash, Hasher};
+    if breakpoints.is_empty() {
+        return Vec::new();
+    }
     let ttl = |t: CacheTtl| match t {
         CacheTtl::FiveMinutes => Duration::from_secs(300),
         CacheTtl::OneHour => Duration::from_secs(3600),

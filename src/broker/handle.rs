@@ -16,7 +16,7 @@
 use super::bucket::{Bucket, BucketKind};
 use super::error::{BrokerError, InvalidRequest};
 use super::job::{Prepared, RungPlan};
-use super::key::canonical_key;
+use super::key::{canonical_key, RequestKey};
 use super::mailbox::{BrokerMailbox, BrokerMsg};
 use super::rung_request::{check_params, usable_rungs, RungContext, Variant};
 use super::stats::Stats;
@@ -257,7 +257,7 @@ impl BrokerHandle {
     /// [`BrokerHandle::prepare`], then, when the trim policy asks for it, replaces the
     /// dropped turns with a summary.
     async fn prepare_summarized(&self, req: CompletionRequest) -> Result<Prepared, BrokerError> {
-        let (mut prepared, dropped) = self.prepare_with_dropped(req)?;
+        let (mut prepared, dropped) = self.prepare_with_dropped(req, Keying::WhenUsed)?;
         let provider_counts = prepared.rungs.iter().any(|r| {
             self.config
                 .model(&r.model)
@@ -287,12 +287,23 @@ impl BrokerHandle {
     /// [`BrokerError::InvalidRequest`] or [`BrokerError::UnknownTarget`]. A `max_wait`
     /// over [`MAX_WAIT`] comes back clamped to it.
     pub fn prepare(&self, req: CompletionRequest) -> Result<Prepared, BrokerError> {
-        self.prepare_with_dropped(req).map(|(p, _)| p)
+        self.prepare_with_dropped(req, Keying::Always)
+            .map(|(p, _)| p)
+    }
+
+    /// Whether `req`, whose first rung is `first`, can be matched by its key: joined to
+    /// an identical request in flight (coalescing), or answered from the reuse window.
+    /// The same conditions the broker and [`super::reuse::ReuseCache`] check, so a
+    /// request for which this is false is never looked up by its key.
+    fn key_used(&self, req: &CompletionRequest, first: Option<&str>) -> bool {
+        (self.config.broker.coalesce && req.options.coalesce)
+            || !super::reuse::ReuseCache::window_for(&self.config, req, first).is_zero()
     }
 
     fn prepare_with_dropped(
         &self,
         mut req: CompletionRequest,
+        keying: Keying,
     ) -> Result<(Prepared, Vec<Message>), BrokerError> {
         validate(&req).map_err(BrokerError::InvalidRequest)?;
         let rungs = self
@@ -313,7 +324,17 @@ impl BrokerHandle {
             req.messages = t.messages;
             dropped = t.dropped;
         }
-        let key = canonical_key(&req);
+        // The hash is most of the caller's own cost for a short request; a request that
+        // neither coalesces nor is reused is never looked up by it.
+        let keyed = match keying {
+            Keying::Always => true,
+            Keying::WhenUsed => self.key_used(&req, rungs.first().map(String::as_str)),
+        };
+        let key = if keyed {
+            canonical_key(&req)
+        } else {
+            RequestKey::UNKEYED
+        };
         let mut plans = Vec::with_capacity(rungs.len());
         let mut variants: Vec<(Variant, Arc<CompletionRequest>)> = Vec::new();
         for (i, model) in rungs.into_iter().enumerate() {
@@ -329,7 +350,7 @@ impl BrokerHandle {
                     config: &self.config,
                     estimator: &self.estimator,
                 };
-                ctx.rung_request(&mut req, m, &mut variants)
+                ctx.rung_request(&mut req, m, est, &mut variants)
             } else {
                 (None, Vec::new())
             };
@@ -488,7 +509,7 @@ impl BrokerHandle {
         summary_req.options.trim = Some(TrimPolicy::new(8_000));
         // Prepared like any request (its own policy never summarises), marked so that
         // its answer is counted as a summary, not as one of the callers' completions.
-        let (mut summary_prepared, _) = self.prepare_with_dropped(summary_req)?;
+        let (mut summary_prepared, _) = self.prepare_with_dropped(summary_req, Keying::WhenUsed)?;
         self.count_with_provider(&mut summary_prepared).await;
         summary_prepared.summary = true;
         let summary = self.submit(summary_prepared).await?;
@@ -503,6 +524,15 @@ impl BrokerHandle {
         again.trimmed_tokens += trimmed;
         Ok(again)
     }
+}
+
+/// Whether preparing a request computes its canonical key.
+#[derive(Clone, Copy)]
+enum Keying {
+    /// Always: [`BrokerHandle::prepare`] shows the key the request has.
+    Always,
+    /// Only when coalescing or the reuse window can use it (the broker's own paths).
+    WhenUsed,
 }
 
 /// Checks what needs no config: messages, content, sampling parameters.

@@ -30,6 +30,15 @@ pub(crate) const KEY_VERSION: u8 = 1;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestKey([u8; 32]);
 
+impl RequestKey {
+    /// The key of a request nothing will look up by key: the caller's task skips the
+    /// hash when neither coalescing nor the reuse window can apply to the request (see
+    /// `BrokerHandle::prepare_with_dropped`). No request's hash is all zeros in practice,
+    /// and the broker never compares an unkeyed request's key: it coalesces only requests
+    /// that allow it, which are always keyed.
+    pub(crate) const UNKEYED: RequestKey = RequestKey([0; 32]);
+}
+
 impl fmt::Display for RequestKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))

@@ -75,9 +75,22 @@ impl ReuseCache {
 
     /// The window for `p`: its own, or its first rung's model's; zero when off.
     pub(crate) fn window(config: &Config, p: &Prepared) -> Duration {
-        let model = p.rungs.first().and_then(|r| config.model(&r.model));
-        p.request
-            .options
+        Self::window_for(
+            config,
+            &p.request,
+            p.rungs.first().map(|r| r.model.as_str()),
+        )
+    }
+
+    /// The window of `req` whose first rung is model `first`: what [`ReuseCache::window`]
+    /// gives for it once prepared.
+    pub(crate) fn window_for(
+        config: &Config,
+        req: &crate::types::CompletionRequest,
+        first: Option<&str>,
+    ) -> Duration {
+        let model = first.and_then(|name| config.model(name));
+        req.options
             .reuse
             .or(model.map(|m| m.reuse))
             .unwrap_or(Duration::ZERO)

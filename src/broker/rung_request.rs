@@ -29,10 +29,12 @@ impl RungContext<'_> {
     /// breakpoints the broker places for it (see `cache_points.rs`). Rungs that need the
     /// same changes share one copy (`variants`). Also returns the prefixes the rung's
     /// request marks, where the lane may reserve less for them (see `warm.rs`).
+    /// `est_input` is the request's calibrated input estimate on `m`.
     pub(crate) fn rung_request(
         &self,
         req: &mut CompletionRequest,
         m: &ModelConfig,
+        est_input: u64,
         variants: &mut Vec<(Variant, Arc<CompletionRequest>)>,
     ) -> (Option<Arc<CompletionRequest>>, Vec<CachedPrefix>) {
         let dropped: Vec<Param> = if m.on_unsupported == OnUnsupported::Drop {
@@ -55,7 +57,15 @@ impl RungContext<'_> {
         } else {
             Vec::new()
         };
-        let auto = anthropic && req.options.auto_cache.unwrap_or(m.auto_cache);
+        // No prefix is longer than the whole request: its parts' sizes add up to the
+        // input estimate, each rounded up once (tools, system, every message). A request
+        // well below the model's minimum cacheable prefix can get no breakpoint, and
+        // needs no sizes to know it. (Twice the estimate: the calibration may rise
+        // between the estimate and the sizes, when another caller's answer lands.)
+        let parts = req.messages.len() as u64 + 2;
+        let auto = anthropic
+            && req.options.auto_cache.unwrap_or(m.auto_cache)
+            && est_input.saturating_mul(2).saturating_add(parts) >= m.min_cache_tokens;
         // Sizes are needed to place breakpoints, and to remember cached prefixes where
         // reads are free against the input limit (see `warm.rs`).
         let remember = anthropic && !m.cache_reads_count;

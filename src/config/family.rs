@@ -226,9 +226,12 @@ impl ClaudeFamily {
 /// `claude-3-7-sonnet-latest` → (3, 7), `claude-opus-5` → (5, 0)); `None` for names
 /// that do not start `claude-` or carry no version.
 pub fn claude_version(model: &str) -> Option<(u32, u32)> {
-    let lower = model.to_ascii_lowercase();
-    let mut numbers = lower
-        .strip_prefix("claude-")?
+    // Case-insensitive prefix without lowercasing a copy: the numbers are digits.
+    let rest = model
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("claude-"))
+        .and_then(|_| model.get(7..))?;
+    let mut numbers = rest
         .split('-')
         .filter(|p| p.len() <= 2)
         .filter_map(|p| p.parse::<u32>().ok());

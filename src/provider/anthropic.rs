@@ -19,7 +19,7 @@ use super::stream::{count_output, Flow, SseEvent, StreamDecoder, StreamEvent};
 use super::*;
 use crate::types::{CacheControl, ContentBlock, Message, Role, StopReason, Tool, Usage};
 use request::{WireCountTokensRequest, WireRequest};
-use response::{WireCountTokensResponse, WireResponse, WireResponseBlock, WireUsage};
+use response::{WireCountTokensResponse, WireResponseBlock, WireUsage};
 use serde::{Deserialize, Serialize};
 
 /// The only `anthropic-version` the SDK sends.
@@ -77,8 +77,7 @@ fn decode_messages(
     structured: Option<&str>,
 ) -> Result<ProviderReply, ProviderFailure> {
     super::decode_response(response, now, |body| {
-        serde_json::from_slice::<WireResponse>(body)
-            .map(|r| r.into_completion(structured))
+        response::parse(body, structured)
             .map_err(|e| super::invalid_response(format!("Anthropic message body: {e}")))
     })
 }
@@ -136,9 +135,20 @@ fn http_request<T: Serialize>(
     body: &T,
     key: Option<&ApiKey>,
 ) -> Result<HttpRequest, ProviderError> {
-    let version = [("anthropic-version", API_VERSION)];
-    let x_api_key = reqwest::header::HeaderName::from_static("x-api-key");
-    super::json_request(path, body, key, x_api_key, str::to_string, &version)
+    // Built at compile time: parsing a header name costs more than the request's
+    // other headers together.
+    const VERSION: reqwest::header::HeaderName =
+        reqwest::header::HeaderName::from_static("anthropic-version");
+    const X_API_KEY: reqwest::header::HeaderName =
+        reqwest::header::HeaderName::from_static("x-api-key");
+    super::json_request(
+        path,
+        body,
+        key,
+        X_API_KEY,
+        str::to_string,
+        &[(VERSION, API_VERSION)],
+    )
 }
 
 mod request;

@@ -119,13 +119,17 @@ fn json_request<T: serde::Serialize>(
     key: Option<&ApiKey>,
     key_header: reqwest::header::HeaderName,
     key_value: impl FnOnce(&str) -> String,
-    headers: &[(&'static str, &'static str)],
+    headers: &[(reqwest::header::HeaderName, &'static str)],
 ) -> Encoded {
     use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
-    let body = serde_json::to_vec(body).map_err(|e| ProviderError::BadRequest {
+    // Room for a short conversation's body at once: serde_json's own start (128 bytes)
+    // grows, and copies, a few times for even the smallest request.
+    let mut buf = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut buf, body).map_err(|e| ProviderError::BadRequest {
         message: format!("not sent: request could not be serialised: {e}"),
     })?;
-    let mut map = HeaderMap::new();
+    let body = buf;
+    let mut map = HeaderMap::with_capacity(2 + headers.len());
     if let Some(key) = key {
         let mut value = HeaderValue::from_str(&key_value(key.expose())).map_err(|_| {
             ProviderError::BadRequest {
@@ -137,7 +141,7 @@ fn json_request<T: serde::Serialize>(
         map.insert(key_header, value);
     }
     for (name, value) in headers {
-        map.insert(*name, HeaderValue::from_static(value));
+        map.insert(name.clone(), HeaderValue::from_static(value));
     }
     map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(HttpRequest {

@@ -47,7 +47,7 @@ pub(super) struct WireRequest<'a> {
     pub max_tokens: u32,
     #[serde(skip_serializing_if = "<[ContentBlock]>::is_empty")]
     pub system: &'a [ContentBlock],
-    pub messages: Vec<WireMessage<'a>>,
+    pub messages: WireMessages<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,7 +71,7 @@ pub(super) struct WireCountTokensRequest<'a> {
     pub model: &'a str,
     #[serde(skip_serializing_if = "<[ContentBlock]>::is_empty")]
     pub system: &'a [ContentBlock],
-    pub messages: Vec<WireMessage<'a>>,
+    pub messages: WireMessages<'a>,
     #[serde(flatten)]
     pub counted: WireCounted<'a>,
 }
@@ -92,7 +92,9 @@ pub(super) struct WireCounted<'a> {
 
 impl<'a> WireCounted<'a> {
     fn new(model: &str, req: &'a CompletionRequest) -> Self {
-        let native = native(model);
+        // Only structured output depends on the model's family: no need to parse its
+        // name for a request without it.
+        let native = req.response_format.is_some() && native(model);
         WireCounted {
             tools: tools(req, native),
             tool_choice: tool_choice(req, native),
@@ -108,7 +110,7 @@ impl<'a> WireRequest<'a> {
             model,
             max_tokens: req.max_tokens,
             system: &req.system,
-            messages: req.messages.iter().map(WireMessage::from).collect(),
+            messages: WireMessages(&req.messages),
             temperature: req.temperature,
             top_p: req.top_p,
             top_k: req.top_k,
@@ -125,7 +127,7 @@ impl<'a> WireCountTokensRequest<'a> {
         WireCountTokensRequest {
             model,
             system: &req.system,
-            messages: req.messages.iter().map(WireMessage::from).collect(),
+            messages: WireMessages(&req.messages),
             counted: WireCounted::new(model, req),
         }
     }
@@ -174,28 +176,44 @@ fn tool_choice(req: &CompletionRequest, native: bool) -> Option<WireToolChoice<'
     })
 }
 
-#[derive(Serialize)]
-pub(super) struct WireMessage<'a> {
-    role: &'static str,
-    // The neutral blocks serialise in the wire's own shape (type tag, cache_control,
-    // tool_result content blocks, thinking with its signature). OpenAI reasoning items
-    // have no Anthropic form and are left out.
-    content: Vec<&'a ContentBlock>,
+/// The request's messages, written straight from it: no list of wire messages (and of
+/// each one's blocks) is built for every attempt.
+pub(super) struct WireMessages<'a>(&'a [Message]);
+
+impl Serialize for WireMessages<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(WireMessage))
+    }
 }
 
-impl<'a> From<&'a Message> for WireMessage<'a> {
-    fn from(m: &'a Message) -> Self {
-        WireMessage {
-            role: match m.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            },
-            content: m
-                .content
+/// `{"role", "content"}`. The neutral blocks serialise in the wire's own shape (type tag,
+/// cache_control, tool_result content blocks, thinking with its signature). OpenAI
+/// reasoning items have no Anthropic form and are left out.
+struct WireMessage<'a>(&'a Message);
+
+impl Serialize for WireMessage<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let role = match self.0.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        let mut m = s.serialize_struct("WireMessage", 2)?;
+        m.serialize_field("role", role)?;
+        m.serialize_field("content", &WireContent(&self.0.content))?;
+        m.end()
+    }
+}
+
+struct WireContent<'a>(&'a [ContentBlock]);
+
+impl Serialize for WireContent<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
                 .iter()
-                .filter(|b| !matches!(b, ContentBlock::Reasoning { .. }))
-                .collect(),
-        }
+                .filter(|b| !matches!(b, ContentBlock::Reasoning { .. })),
+        )
     }
 }
 

@@ -13,13 +13,15 @@
 
 use super::*;
 
+/// A reply body; its content blocks read as `B`: [`FastBlock`] first, the general
+/// [`WireResponseBlock`] when that fails (see [`parse`]).
 #[derive(Deserialize)]
-pub(super) struct WireResponse {
+pub(super) struct WireResponse<B = WireResponseBlock> {
     id: String,
     #[serde(default)]
     model: String,
-    #[serde(default)]
-    content: Vec<WireResponseBlock>,
+    #[serde(default = "Vec::new")]
+    content: Vec<B>,
     #[serde(default)]
     stop_reason: Option<String>,
     #[serde(default)]
@@ -153,35 +155,178 @@ impl WireUsage {
     }
 }
 
-impl WireResponse {
+impl From<WireResponseBlock> for ContentBlock {
+    fn from(b: WireResponseBlock) -> Self {
+        match b {
+            WireResponseBlock::Text { text, citations } => ContentBlock::Text {
+                text,
+                cache_control: None,
+                citations,
+            },
+            WireResponseBlock::ToolUse { id, name, input } => {
+                ContentBlock::ToolUse { id, name, input }
+            }
+            WireResponseBlock::Thinking {
+                thinking,
+                signature,
+            } => ContentBlock::Thinking {
+                thinking,
+                signature,
+            },
+            WireResponseBlock::RedactedThinking { data } => ContentBlock::RedactedThinking { data },
+            WireResponseBlock::Other(block) => ContentBlock::Raw(block),
+        }
+    }
+}
+
+/// The completion in a reply `body`; `structured` names the structured-output tool if
+/// the request asked for one.
+///
+/// Read with [`FastBlock`]s first, which take the common blocks without buffering them;
+/// a body they do not take (a block whose `type` is not its first field or not one of
+/// theirs, a malformed block) is read again the general way, which gives what it always
+/// gave, its error included.
+pub(super) fn parse(body: &[u8], structured: Option<&str>) -> serde_json::Result<Completion> {
+    match serde_json::from_slice::<WireResponse<FastBlock>>(body) {
+        Ok(r) => Ok(r.into_completion(structured)),
+        Err(_) => {
+            serde_json::from_slice::<WireResponse>(body).map(|r| r.into_completion(structured))
+        }
+    }
+}
+
+/// A content block read in one pass, straight into a [`ContentBlock`], when its `type`
+/// is text, tool_use, thinking or redacted_thinking; anything else is an error, and
+/// [`parse`] reads the body again with [`WireResponseBlock`]. (That derived reading
+/// buffers every block to find its `type`, then tries the typed variants before keeping
+/// a block whole: most of a short reply's decoding.) Where it succeeds it gives what
+/// [`WireResponseBlock`] gives: the type's own fields with their defaults, other fields
+/// ignored. A field of another type's that does not read as that type's (an `id` that is
+/// not a string in a text block), or a field given twice, is an error too: the general
+/// reading decides those.
+pub(super) struct FastBlock(ContentBlock);
+
+impl From<FastBlock> for ContentBlock {
+    fn from(b: FastBlock) -> Self {
+        b.0
+    }
+}
+
+impl<'de> Deserialize<'de> for FastBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(FastBlockVisitor)
+    }
+}
+
+struct FastBlockVisitor;
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Field {
+    Type,
+    Text,
+    Citations,
+    Id,
+    Name,
+    Input,
+    Thinking,
+    Signature,
+    Data,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FastKind {
+    Text,
+    ToolUse,
+    Thinking,
+    RedactedThinking,
+}
+
+/// Every field any [`FastKind`] reads, as [`WireResponseBlock`]'s variants type them.
+#[derive(Default)]
+struct Fields {
+    kind: Option<FastKind>,
+    text: Option<String>,
+    citations: Option<Option<Vec<serde_json::Value>>>,
+    id: Option<String>,
+    name: Option<String>,
+    input: Option<serde_json::Value>,
+    thinking: Option<String>,
+    signature: Option<String>,
+    data: Option<String>,
+}
+
+/// Reads the next value into `slot`; a second one is an error.
+fn once<'de, A: serde::de::MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<T>,
+    name: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(serde::de::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+impl<'de> serde::de::Visitor<'de> for FastBlockVisitor {
+    type Value = FastBlock;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a text, tool_use, thinking or redacted_thinking block")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<FastBlock, A::Error> {
+        use serde::de::Error;
+        let mut f = Fields::default();
+        while let Some(key) = map.next_key::<Field>()? {
+            match key {
+                Field::Type => once(&mut map, &mut f.kind, "type")?,
+                Field::Text => once(&mut map, &mut f.text, "text")?,
+                Field::Citations => once(&mut map, &mut f.citations, "citations")?,
+                Field::Id => once(&mut map, &mut f.id, "id")?,
+                Field::Name => once(&mut map, &mut f.name, "name")?,
+                Field::Input => once(&mut map, &mut f.input, "input")?,
+                Field::Thinking => once(&mut map, &mut f.thinking, "thinking")?,
+                Field::Signature => once(&mut map, &mut f.signature, "signature")?,
+                Field::Data => once(&mut map, &mut f.data, "data")?,
+                Field::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let block = match f.kind.ok_or_else(|| A::Error::missing_field("type"))? {
+            FastKind::Text => ContentBlock::Text {
+                text: f.text.unwrap_or_default(),
+                cache_control: None,
+                citations: f.citations.flatten(),
+            },
+            FastKind::ToolUse => ContentBlock::ToolUse {
+                id: f.id.ok_or_else(|| A::Error::missing_field("id"))?,
+                name: f.name.ok_or_else(|| A::Error::missing_field("name"))?,
+                input: f.input.unwrap_or_default(),
+            },
+            FastKind::Thinking => ContentBlock::Thinking {
+                thinking: f.thinking.unwrap_or_default(),
+                signature: f.signature.unwrap_or_default(),
+            },
+            FastKind::RedactedThinking => ContentBlock::RedactedThinking {
+                data: f.data.unwrap_or_default(),
+            },
+        };
+        Ok(FastBlock(block))
+    }
+}
+
+impl<B: Into<ContentBlock>> WireResponse<B> {
     /// The completion; `structured` names the structured-output tool if the request
     /// asked for one.
     pub(super) fn into_completion(self, structured: Option<&str>) -> Completion {
-        let content = self
-            .content
-            .into_iter()
-            .map(|b| match b {
-                WireResponseBlock::Text { text, citations } => ContentBlock::Text {
-                    text,
-                    cache_control: None,
-                    citations,
-                },
-                WireResponseBlock::ToolUse { id, name, input } => {
-                    ContentBlock::ToolUse { id, name, input }
-                }
-                WireResponseBlock::Thinking {
-                    thinking,
-                    signature,
-                } => ContentBlock::Thinking {
-                    thinking,
-                    signature,
-                },
-                WireResponseBlock::RedactedThinking { data } => {
-                    ContentBlock::RedactedThinking { data }
-                }
-                WireResponseBlock::Other(block) => ContentBlock::Raw(block),
-            })
-            .collect();
+        // In place for `FastBlock`s (a block of the same layout): no second list.
+        let content: Vec<ContentBlock> = self.content.into_iter().map(Into::into).collect();
         // Never null in a non-streamed response; an absent one is reported as unknown.
         let stop_reason = self
             .stop_reason

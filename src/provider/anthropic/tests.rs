@@ -532,3 +532,65 @@ fn one_hour_cache_writes_are_decoded_from_the_ttl_split() {
         .usage;
     assert_eq!(u.cache_creation_1h_input_tokens, 150);
 }
+
+/// The one-pass block reader gives what the general one gives, and leaves every body it
+/// does not take (type not first, kept-whole or unknown blocks, malformed fields) to it.
+#[test]
+fn fast_blocks_read_what_the_general_blocks_read() {
+    use response::{FastBlock, WireResponse};
+    let bodies = [
+        (
+            json!({"id": "m", "model": "c", "content": [{"type": "text", "text": "hi"}],
+            "stop_reason": "end_turn", "usage": {"input_tokens": 3, "output_tokens": 1}}),
+            true,
+        ),
+        (
+            json!({"id": "m", "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "s", "extra": 1},
+            {"type": "redacted_thinking", "data": "d"},
+            {"type": "text", "text": "a", "citations": [{"url": "u"}]},
+            {"type": "tool_use", "id": "t", "name": "f", "input": {"q": [1, 2]}},
+            {"type": "text"}]}),
+            true,
+        ),
+        (
+            json!({"id": "m", "content": [{"text": "type later", "type": "text"}]}),
+            true,
+        ),
+        (
+            json!({"id": "m", "content": [{"type": "server_tool_use", "id": "s", "name": "web"}]}),
+            false,
+        ),
+        (
+            json!({"id": "m", "content": [{"type": "text", "text": 5}]}),
+            false,
+        ),
+        (
+            json!({"id": "m", "content": [{"type": "tool_use", "name": "no id"}]}),
+            false,
+        ),
+        (
+            json!({"id": "m", "content": [{"type": "text", "citations": null, "text": null}]}),
+            false,
+        ),
+        (json!({"id": "m", "content": [{}]}), false),
+        (
+            json!({"id": "m", "content": [{"type": "text", "text": "a", "id": 5}]}),
+            false,
+        ),
+        (json!({"content": []}), false),
+    ];
+    for (body, fast) in bodies {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let general =
+            serde_json::from_slice::<WireResponse>(&bytes).map(|r| r.into_completion(None));
+        let read = response::parse(&bytes, None);
+        assert_eq!(
+            read.as_ref().map_err(|e| e.to_string()),
+            general.as_ref().map_err(|e| e.to_string()),
+            "{body}"
+        );
+        let took = serde_json::from_slice::<WireResponse<FastBlock>>(&bytes).is_ok();
+        assert_eq!(took, fast, "{body}");
+    }
+}

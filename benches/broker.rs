@@ -12,6 +12,14 @@ use std::collections::HashMap;
 
 mod common;
 
+/// jemalloc, as a deployment that needs this throughput should use: with glibc's malloc,
+/// frees on one thread of what another allocated (a caller's request freed by the
+/// broker's task, the reply the other way) contend on glibc's arena locks, and at 64
+/// callers that caps the broker well below what its instructions allow (BENCHMARKS.md
+/// has both figures). Both sides of the comparison run with it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use common::{config, endpoint, request, spread};
 
 async fn run(

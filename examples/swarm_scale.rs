@@ -12,10 +12,7 @@ use quotaswarm_agents::ScriptedAgent;
 use std::time::Instant;
 
 /// The default config's haiku, on the simulator, with limits far above what the run asks (the broker's
-/// default `max_in_flight`, 64 per lane: the rest of the agents' requests queue). Token
-/// limits stay under 10⁹ a minute: the broker takes a figure from 10⁹ up for the
-/// placeholder of an unknown limit, and sends one request at a time until the server
-/// reports the real one.
+/// default `max_in_flight`, 64 per lane: the rest of the agents' requests queue).
 const CONFIG: &str = r#"
 [models.haiku]
 rpm = 10000000

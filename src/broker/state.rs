@@ -38,7 +38,8 @@ pub(crate) struct BrokerState {
     /// By id. Fx, not SipHash: the keys are the broker's own counters and config names,
     /// nothing a caller chooses, and these maps are looked up several times a message.
     /// Boxed: the map then holds a pointer per slot, not a ~400-byte job in every slot,
-    /// empty ones included.
+    /// empty ones included (with 100,000 requests queued, ~58 MB of slots against ~47 MB
+    /// of boxed jobs and pointers).
     pub(crate) jobs: FxHashMap<u64, Box<Job>>,
     pub(crate) coalescing: Coalescing,
     pub(crate) next_id: u64,
